@@ -1,0 +1,1 @@
+//! Eddy control-plane API: accounts, plans, clusters as operations, billing.

@@ -1,0 +1,1 @@
+//! Eddy broker: a Kafka-wire-compatible broker (see ARCHITECTURE.md §2).

@@ -1,0 +1,1 @@
+//! Local Kubernetes node agent: plays scheduler and kubelet, running pods as local processes.

@@ -1,0 +1,1 @@
+//! Eddy operator: CRD types and kube-rs controllers for KafkaCluster, KafkaTopic, KafkaUser.

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the test suites need; every step skips work already done.
+#   apt:  kcat and librdkafka (Debian's, the real C client), pkg-config, PostgreSQL, etcd
+#   pip:  confluent-kafka, kafka-python, helm-python-sdk, in a venv under $EDDY_CACHE
+#   npm:  kafkajs, for the broker's JavaScript client tests
+#   kubernetes: kube-apiserver + kube-controller-manager, built once and cached
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+source "$root/scripts/lib.sh"
+"$root/scripts/apt-install.sh" kcat librdkafka-dev pkg-config build-essential
+venv="$EDDY_CACHE/venv"
+reqs="$root/scripts/requirements-test.txt"
+if [[ ! -x $venv/bin/python ]]; then
+  say "creating python venv in $venv"
+  python3 -m venv "$venv"
+fi
+if ! cmp -s "$reqs" "$venv/.eddy-requirements"; then
+  say "pip install -r scripts/requirements-test.txt"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$reqs"
+  cp "$reqs" "$venv/.eddy-requirements"
+fi
+js="$root/broker/tests/clients/js"
+if [[ -f $js/package.json && ! -d $js/node_modules ]]; then
+  say "npm ci (broker/tests/clients/js)"
+  (cd "$js" && npm ci --no-audit --no-fund --silent)
+fi

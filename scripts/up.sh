@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# `./dev up`: builds and starts the local service on embedded defaults, then prints where it is.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+source "$root/scripts/lib.sh"
+cd "$root"
+say "building (cargo build --bins; the first build takes several minutes)"
+cargo build --bins
+bin="$CARGO_TARGET_DIR/debug"
+mkdir -p "$EDDY_RUN"
+say "starting the broker"
+start_bg broker "$bin/broker" --data-dir "$EDDY_RUN/broker-data"
+wait_port 127.0.0.1 9092 60 broker
+cat <<TXT
+
+Eddy is up.
+  Kafka bootstrap   127.0.0.1:9092
+  broker admin      http://127.0.0.1:9600/metrics   (healthz, readyz, v1/broker/state)
+  logs and PIDs     $EDDY_RUN
+  stop it           ./dev down
+TXT
