@@ -38,6 +38,16 @@ pub fn dispatch(
     })
 }
 
+/// Decodes a Produce body without handling it.
+pub fn decode_only(version: i16, mut body: Bytes) -> Result<(), String> {
+    if version < 3 {
+        return Err(format!("produce v{version} is not supported"));
+    }
+    ProduceRequest::decode(&mut body, version)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 fn partition_error(
     index: i32,
     e: ResponseError,
