@@ -116,7 +116,7 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> 
                 continue;
             };
             let records = p.records.unwrap_or_default();
-            match partition.append(&records) {
+            match partition.append(&records, acks == -1) {
                 Ok(out) => {
                     if !out.duplicate {
                         broker.metrics.bytes_in.inc_by(records.len() as u64);
