@@ -21,9 +21,12 @@ pub enum Decision {
 }
 
 /// Pure decision from the request fields.
-pub fn decide(transactional: bool, producer_id: i64, producer_epoch: i16) -> Decision {
-    if transactional {
-        return Decision::Refuse(ResponseError::TransactionalIdAuthorizationFailed);
+pub fn decide(transactional_id: Option<&str>, producer_id: i64, producer_epoch: i16) -> Decision {
+    match transactional_id {
+        None => {}
+        // Kafka refuses an empty transactional id as malformed.
+        Some("") => return Decision::Refuse(ResponseError::InvalidRequest),
+        Some(_) => return Decision::Refuse(ResponseError::TransactionalIdAuthorizationFailed),
     }
     match (producer_id, producer_epoch) {
         (-1, -1) => Decision::Allocate,
@@ -53,7 +56,13 @@ pub async fn handle(
     let resp = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
-    match decide(req.transactional_id.is_some(), pid, epoch) {
+    match decide(
+        req.transactional_id
+            .as_deref()
+            .map(kafka_protocol::protocol::StrBytes::as_str),
+        pid,
+        epoch,
+    ) {
         Decision::Allocate => match broker.allocate_producer_id() {
             Ok(id) => {
                 tracing::debug!(producer_id = id, "allocated a producer id");
@@ -74,15 +83,19 @@ mod tests {
 
     #[test]
     fn decisions() {
-        assert_eq!(decide(false, -1, -1), Decision::Allocate);
-        assert_eq!(decide(false, 7, 3), Decision::Bump(7, 4));
-        assert_eq!(decide(false, 7, i16::MAX - 1), Decision::Allocate);
+        assert_eq!(decide(None, -1, -1), Decision::Allocate);
+        assert_eq!(decide(None, 7, 3), Decision::Bump(7, 4));
+        assert_eq!(decide(None, 7, i16::MAX - 1), Decision::Allocate);
         assert_eq!(
-            decide(true, -1, -1),
+            decide(Some("t"), -1, -1),
             Decision::Refuse(ResponseError::TransactionalIdAuthorizationFailed)
         );
         assert_eq!(
-            decide(false, 7, -1),
+            decide(Some(""), -1, -1),
+            Decision::Refuse(ResponseError::InvalidRequest)
+        );
+        assert_eq!(
+            decide(None, 7, -1),
             Decision::Refuse(ResponseError::InvalidRequest)
         );
     }

@@ -85,7 +85,8 @@ mod tests {
                 producer_epoch: -1,
                 timestamp_type: TimestampType::Creation,
                 offset: base + i as i64,
-                sequence: -1,
+                // Constant offset - sequence keeps all records in one batch.
+                sequence: i as i32 - 1,
                 timestamp: *ts,
                 key: None,
                 value: Some(Bytes::from(vec![b'x'; 100])),
@@ -109,6 +110,11 @@ mod tests {
     fn finds_the_exact_record_inside_a_multi_record_batch() {
         for compression in [Compression::None, Compression::Gzip, Compression::Lz4] {
             let mut buf = batch(10, &[100, 200, 300, 400], compression);
+            assert_eq!(
+                BatchHeader::parse(&buf).unwrap().records_count,
+                4,
+                "one multi-record batch"
+            );
             buf.extend_from_slice(&batch(14, &[500, 600], compression));
             let find = |t, min| first_record_at_or_after(&buf, t, min);
             assert_eq!(
