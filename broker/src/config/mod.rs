@@ -2,6 +2,7 @@
 //! Kafka-style properties file, and the typed settings derived from them.
 
 pub mod defs;
+pub mod view;
 
 use clap::Parser;
 use std::collections::BTreeMap;

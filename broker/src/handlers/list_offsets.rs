@@ -1,5 +1,6 @@
 //! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest-local (-4) and
-//! by-timestamp lookups, for both isolation levels.
+//! by-timestamp lookups (the exact first record with a timestamp >= the target, and its
+//! timestamp), for both isolation levels.
 
 use super::{RequestContext, code};
 use crate::broker::Broker;
@@ -65,9 +66,12 @@ pub async fn handle(
                             Some((ts, off)) => resp.with_timestamp(ts).with_offset(off),
                             None => resp,
                         },
-                        ts if ts >= 0 => match part.offset_for_timestamp(ts) {
-                            Some(off) => resp.with_timestamp(ts).with_offset(off),
-                            None => resp,
+                        ts if ts >= 0 => match part.record_for_timestamp(ts) {
+                            Ok(Some(hit)) => {
+                                resp.with_timestamp(hit.timestamp).with_offset(hit.offset)
+                            }
+                            Ok(None) => resp,
+                            Err(e) => resp.with_error_code(code(e)),
                         },
                         _ => resp.with_error_code(code(ResponseError::InvalidRequest)),
                     }

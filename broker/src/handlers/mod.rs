@@ -2,10 +2,21 @@
 //! drives both dispatch and the ApiVersions answer, so advertised and implemented versions can
 //! never drift.
 
+pub mod alter_configs;
 pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_records;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod describe_log_dirs;
 pub mod fetch;
+pub mod incremental_alter_configs;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 
 use crate::broker::Broker;
@@ -98,6 +109,59 @@ pub static APIS: &[ApiEntry] = &[
     api!(ListOffsets, 1, 9, m::ListOffsetsRequest, list_offsets),
     api!(Metadata, 0, 12, m::MetadataRequest, metadata),
     api!(ApiVersions, 0, 4, m::ApiVersionsRequest, api_versions),
+    api!(CreateTopics, 2, 7, m::CreateTopicsRequest, create_topics),
+    api!(DeleteTopics, 1, 6, m::DeleteTopicsRequest, delete_topics),
+    api!(
+        CreatePartitions,
+        0,
+        3,
+        m::CreatePartitionsRequest,
+        create_partitions
+    ),
+    api!(
+        DescribeConfigs,
+        1,
+        4,
+        m::DescribeConfigsRequest,
+        describe_configs
+    ),
+    api!(AlterConfigs, 0, 2, m::AlterConfigsRequest, alter_configs),
+    api!(
+        IncrementalAlterConfigs,
+        0,
+        1,
+        m::IncrementalAlterConfigsRequest,
+        incremental_alter_configs
+    ),
+    api!(
+        InitProducerId,
+        0,
+        5,
+        m::InitProducerIdRequest,
+        init_producer_id
+    ),
+    api!(DeleteRecords, 0, 2, m::DeleteRecordsRequest, delete_records),
+    api!(
+        OffsetForLeaderEpoch,
+        2,
+        4,
+        m::OffsetForLeaderEpochRequest,
+        offset_for_leader_epoch
+    ),
+    api!(
+        DescribeCluster,
+        0,
+        1,
+        m::DescribeClusterRequest,
+        describe_cluster
+    ),
+    api!(
+        DescribeLogDirs,
+        1,
+        4,
+        m::DescribeLogDirsRequest,
+        describe_log_dirs
+    ),
 ];
 
 pub fn lookup(key: ApiKey) -> Option<&'static ApiEntry> {

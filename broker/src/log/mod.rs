@@ -7,6 +7,7 @@
 pub mod batch;
 pub mod flusher;
 pub mod segment;
+pub mod time_lookup;
 
 use batch::{BatchHeader, HEADER_LEN, LOG_OVERHEAD};
 use segment::{RecoveryReport, Segment};

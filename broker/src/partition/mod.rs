@@ -8,6 +8,7 @@ pub mod producer_state;
 
 use crate::log::batch::{self, BatchError, BatchHeader};
 use crate::log::flusher::Durable;
+use crate::log::time_lookup::{self, TimestampHit};
 use crate::log::{LogConfig, LogError, PartitionLog, ReadSlice};
 use kafka_protocol::error::ResponseError;
 use producer_state::{ProducerStateTable, SequenceCheck};
@@ -277,6 +278,40 @@ impl Partition {
     pub fn offset_for_timestamp(&self, ts: i64) -> Option<i64> {
         let hw = self.high_watermark();
         self.lock().log.offset_for_timestamp(ts).filter(|o| *o < hw)
+    }
+
+    /// ListOffsets by timestamp at record precision: the first record at or after the log
+    /// start offset and below the high watermark whose timestamp is >= `ts`, with its
+    /// timestamp. Only the batch the time index points to is read and decoded.
+    pub fn record_for_timestamp(&self, ts: i64) -> Result<Option<TimestampHit>, ResponseError> {
+        /// Enough for the indexed batch in practice; at least one whole batch is always read.
+        const LOOKUP_READ_BYTES: usize = 1 << 20;
+        let hw = self.high_watermark();
+        let (batch_offset, slice) = {
+            let inner = self.lock();
+            let Some(off) = inner.log.offset_for_timestamp(ts).filter(|o| *o < hw) else {
+                return Ok(None);
+            };
+            let slice = inner.log.slice_at(off).map_err(|e| {
+                tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "timestamp lookup failed");
+                ResponseError::KafkaStorageError
+            })?;
+            (off, slice)
+        };
+        let Some(slice) = slice else { return Ok(None) };
+        let buf = slice.read(LOOKUP_READ_BYTES, hw).map_err(|e| {
+            tracing::error!(topic = %self.topic, partition = self.index, error = %e, "timestamp lookup read failed");
+            ResponseError::KafkaStorageError
+        })?;
+        let start = self.log_start_offset();
+        Ok(Some(
+            time_lookup::first_record_at_or_after(&buf, ts, start)
+                .filter(|h| h.offset < hw)
+                .unwrap_or(TimestampHit {
+                    offset: batch_offset,
+                    timestamp: ts,
+                }),
+        ))
     }
 
     /// ListOffsets max timestamp: (timestamp, offset).

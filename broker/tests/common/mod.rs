@@ -7,9 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// Path of the broker binary cargo built for these tests.
+/// Path of the broker binary cargo built for these tests, or `$EDDY_BROKER_BIN` (useful when
+/// several checkouts share one CARGO_TARGET_DIR and overwrite each other's binary).
 pub fn broker_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_broker"))
+    std::env::var_os("EDDY_BROKER_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_broker")),
+        PathBuf::from,
+    )
 }
 
 /// A free loopback port (bound then released; the broker binds it right after).

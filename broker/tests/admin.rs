@@ -1,0 +1,247 @@
+//! Admin and producer-id APIs end to end: confluent-kafka and kafka-python admin clients,
+#![allow(clippy::unwrap_used)] // integration-test helpers: a failed step should abort the test
+//! idempotent produce (raw retries and a kill -9 mid-stream), max.message.bytes enforcement and
+//! live change, and ListOffsets by timestamp inside a multi-record batch.
+
+mod common;
+mod wire;
+
+use common::{TestBroker, run_python};
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::Compression;
+use wire::{Wire, batch};
+
+fn sb(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+fn create_topic(w: &mut Wire, name: &str, configs: &[(&str, &str)]) {
+    let req = CreateTopicsRequest::default().with_topics(vec![
+        CreatableTopic::default()
+            .with_name(TopicName(sb(name)))
+            .with_num_partitions(1)
+            .with_replication_factor(1)
+            .with_configs(
+                configs
+                    .iter()
+                    .map(|(k, v)| {
+                        CreatableTopicConfig::default()
+                            .with_name(sb(k))
+                            .with_value(Some(sb(v)))
+                    })
+                    .collect(),
+            ),
+    ]);
+    let resp = w.call(&req, 7);
+    assert_eq!(resp.topics[0].error_code, 0, "{:?}", resp.topics[0]);
+    assert_eq!(resp.topics[0].num_partitions, 1);
+    assert!(!resp.topics[0].topic_id.is_nil());
+}
+
+/// Produces one batch to partition 0 of `topic`: (error code, base offset).
+fn produce(w: &mut Wire, topic: &str, records: bytes::Bytes) -> (i16, i64) {
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(sb(topic)))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(records)),
+                ]),
+        ]);
+    let resp = w.call(&req, 9);
+    let p = &resp.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+/// ListOffsets on partition 0: (offset, timestamp).
+fn list_offset(w: &mut Wire, topic: &str, timestamp: i64) -> (i64, i64) {
+    let req = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![
+            ListOffsetsTopic::default()
+                .with_name(TopicName(sb(topic)))
+                .with_partitions(vec![
+                    ListOffsetsPartition::default()
+                        .with_partition_index(0)
+                        .with_timestamp(timestamp),
+                ]),
+        ]);
+    let resp = w.call(&req, 7);
+    let p = &resp.topics[0].partitions[0];
+    assert_eq!(p.error_code, 0);
+    (p.offset, p.timestamp)
+}
+
+fn init_producer_id(w: &mut Wire) -> (i64, i16) {
+    let resp = w.call(
+        &InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60_000)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1),
+        4,
+    );
+    assert_eq!(resp.error_code, 0);
+    (resp.producer_id.0, resp.producer_epoch)
+}
+
+#[test]
+fn confluent_kafka_admin_client() {
+    let b = TestBroker::start(&[]);
+    run_python("admin_confluent.py", &b.bootstrap(), &[]);
+}
+
+#[test]
+fn kafka_python_admin_client() {
+    let b = TestBroker::start(&[]);
+    run_python("admin_kafka_python.py", &b.bootstrap(), &[]);
+}
+
+#[test]
+fn init_producer_id_allocates_bumps_and_refuses_transactions() {
+    let b = TestBroker::start(&[]);
+    let mut w = Wire::connect(&b.bootstrap());
+    let (pid, epoch) = init_producer_id(&mut w);
+    assert_eq!(epoch, 0);
+    let (pid2, _) = init_producer_id(&mut w);
+    assert_ne!(pid, pid2);
+    let bumped = w.call(
+        &InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(0),
+        4,
+    );
+    assert_eq!((bumped.producer_id.0, bumped.producer_epoch), (pid, 1));
+    let txn = w.call(
+        &InitProducerIdRequest::default()
+            .with_transactional_id(Some(TransactionalId(sb("t1"))))
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1),
+        4,
+    );
+    assert_eq!(
+        txn.error_code,
+        kafka_protocol::error::ResponseError::TransactionalIdAuthorizationFailed.code()
+    );
+    assert_eq!(txn.producer_id.0, -1);
+}
+
+#[test]
+fn retried_idempotent_batch_is_appended_once_even_after_a_crash() {
+    let mut b = TestBroker::start(&[]);
+    let mut w = Wire::connect(&b.bootstrap());
+    create_topic(&mut w, "idem", &[]);
+    let (pid, epoch) = init_producer_id(&mut w);
+    let first = || {
+        batch(
+            pid,
+            epoch,
+            0,
+            &[b"a", b"b", b"c"],
+            &[1, 2, 3],
+            Compression::None,
+        )
+    };
+    assert_eq!(produce(&mut w, "idem", first()), (0, 0));
+    assert_eq!(
+        produce(&mut w, "idem", first()),
+        (0, 0),
+        "retry answered with the original offset"
+    );
+    let second = batch(pid, epoch, 3, &[b"d"], &[4], Compression::None);
+    assert_eq!(produce(&mut w, "idem", second), (0, 3));
+    assert_eq!(list_offset(&mut w, "idem", -1).0, 4);
+    // A gap in sequence numbers is refused.
+    let gap = batch(pid, epoch, 9, &[b"x"], &[5], Compression::None);
+    assert_eq!(
+        produce(&mut w, "idem", gap).0,
+        kafka_protocol::error::ResponseError::OutOfOrderSequenceNumber.code()
+    );
+    // Producer state survives a crash: the same retry is still recognised.
+    b.kill9();
+    b.spawn();
+    let mut w = Wire::connect(&b.bootstrap());
+    assert_eq!(produce(&mut w, "idem", first()), (0, 0));
+    assert_eq!(list_offset(&mut w, "idem", -1).0, 4);
+}
+
+#[test]
+fn max_message_bytes_is_enforced_and_changes_live_and_persists() {
+    let mut b = TestBroker::start(&[]);
+    let mut w = Wire::connect(&b.bootstrap());
+    create_topic(&mut w, "big", &[("max.message.bytes", "1000")]);
+    let payload = vec![b'x'; 2000];
+    let big = || batch(-1, -1, 0, &[&payload], &[1], Compression::None);
+    assert_eq!(
+        produce(&mut w, "big", big()).0,
+        kafka_protocol::error::ResponseError::MessageTooLarge.code()
+    );
+    assert_eq!(list_offset(&mut w, "big", -1).0, 0, "nothing stored");
+
+    let alter = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(sb("big"))
+            .with_configs(vec![
+                AlterableConfig::default()
+                    .with_name(sb("max.message.bytes"))
+                    .with_config_operation(0)
+                    .with_value(Some(sb("5000"))),
+            ]),
+    ]);
+    let resp = w.call(&alter, 1);
+    assert_eq!(resp.responses[0].error_code, 0, "{:?}", resp.responses[0]);
+    assert_eq!(produce(&mut w, "big", big()), (0, 0));
+
+    b.stop();
+    b.spawn();
+    let mut w = Wire::connect(&b.bootstrap());
+    assert_eq!(
+        produce(&mut w, "big", big()),
+        (0, 1),
+        "the altered limit persisted"
+    );
+    let describe = w.call(
+        &DescribeConfigsRequest::default().with_resources(vec![
+            describe_configs_request::DescribeConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(sb("big"))
+                .with_configuration_keys(Some(vec![sb("max.message.bytes")])),
+        ]),
+        4,
+    );
+    let configs = &describe.results[0].configs;
+    assert_eq!(configs.len(), 1);
+    assert_eq!(configs[0].value.as_deref(), Some("5000"));
+    assert_eq!(configs[0].config_source, 1);
+}
+
+#[test]
+fn list_offsets_by_timestamp_finds_the_record_inside_a_batch() {
+    let b = TestBroker::start(&[]);
+    let mut w = Wire::connect(&b.bootstrap());
+    let values: [&[u8]; 5] = [b"0", b"1", b"2", b"3", b"4"];
+    let ts = [1000, 2000, 3000, 4000, 5000];
+    for (topic, compression) in [("plain", Compression::None), ("gz", Compression::Gzip)] {
+        create_topic(&mut w, topic, &[]);
+        let (err, base) = produce(&mut w, topic, batch(-1, -1, 0, &values, &ts, compression));
+        assert_eq!((err, base), (0, 0));
+        assert_eq!(list_offset(&mut w, topic, 2500), (2, 3000), "{topic}");
+        assert_eq!(list_offset(&mut w, topic, 1000), (0, 1000), "{topic}");
+        assert_eq!(list_offset(&mut w, topic, 5000), (4, 5000), "{topic}");
+        assert_eq!(list_offset(&mut w, topic, 5001), (-1, -1), "{topic}");
+        assert_eq!(list_offset(&mut w, topic, -3).1, 5000, "{topic}");
+    }
+}
