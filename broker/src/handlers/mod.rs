@@ -3,10 +3,21 @@
 //! never drift.
 
 pub mod api_versions;
+pub mod delete_groups;
+pub mod describe_groups;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
 
 use crate::broker::Broker;
 use bytes::{Bytes, BytesMut};
@@ -87,6 +98,30 @@ pub static APIS: &[ApiEntry] = &[
     api!(ListOffsets, 1, 9, m::ListOffsetsRequest, list_offsets),
     api!(Metadata, 0, 12, m::MetadataRequest, metadata),
     api!(ApiVersions, 0, 4, m::ApiVersionsRequest, api_versions),
+    // Consumer groups (classic protocol).
+    api!(
+        FindCoordinator,
+        0,
+        6,
+        m::FindCoordinatorRequest,
+        find_coordinator
+    ),
+    api!(JoinGroup, 0, 9, m::JoinGroupRequest, join_group),
+    api!(SyncGroup, 0, 5, m::SyncGroupRequest, sync_group),
+    api!(Heartbeat, 0, 4, m::HeartbeatRequest, heartbeat),
+    api!(LeaveGroup, 0, 5, m::LeaveGroupRequest, leave_group),
+    api!(OffsetCommit, 2, 9, m::OffsetCommitRequest, offset_commit),
+    api!(OffsetFetch, 1, 9, m::OffsetFetchRequest, offset_fetch),
+    api!(ListGroups, 0, 5, m::ListGroupsRequest, list_groups),
+    api!(
+        DescribeGroups,
+        0,
+        6,
+        m::DescribeGroupsRequest,
+        describe_groups
+    ),
+    api!(DeleteGroups, 0, 2, m::DeleteGroupsRequest, delete_groups),
+    api!(OffsetDelete, 0, 0, m::OffsetDeleteRequest, offset_delete),
 ];
 
 pub fn lookup(key: ApiKey) -> Option<&'static ApiEntry> {
