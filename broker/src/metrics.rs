@@ -1,7 +1,8 @@
 //! Prometheus metrics of the broker, served at /metrics on the admin port.
 
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 pub struct Metrics {
@@ -17,6 +18,8 @@ pub struct Metrics {
     pub partitions: IntGauge,
     pub log_size: IntGauge,
     pub produce_fsync_wait: Histogram,
+    /// Consumer lag per group, topic and partition (filled by the group coordinator).
+    pub consumer_lag: IntGaugeVec,
 }
 
 fn must<T>(r: prometheus::Result<T>) -> T {
@@ -79,6 +82,13 @@ impl Metrics {
                 0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1,
             ]),
         ));
+        let consumer_lag = must(IntGaugeVec::new(
+            Opts::new(
+                "consumer_lag",
+                "High watermark minus committed offset, per consumer group and partition",
+            ),
+            &["group", "topic", "partition"],
+        ));
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(request_errors.clone()),
@@ -91,6 +101,7 @@ impl Metrics {
             Box::new(partitions.clone()),
             Box::new(log_size.clone()),
             Box::new(produce_fsync_wait.clone()),
+            Box::new(consumer_lag.clone()),
         ] {
             must(registry.register(c));
         }
@@ -107,6 +118,7 @@ impl Metrics {
             partitions,
             log_size,
             produce_fsync_wait,
+            consumer_lag,
         }
     }
 

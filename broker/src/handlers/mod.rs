@@ -6,18 +6,29 @@ pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sync_group;
 
 use crate::broker::Broker;
 use bytes::{Bytes, BytesMut};
@@ -162,6 +173,30 @@ pub static APIS: &[ApiEntry] = &[
         m::DescribeLogDirsRequest,
         describe_log_dirs
     ),
+    // Consumer groups (classic protocol).
+    api!(
+        FindCoordinator,
+        0,
+        6,
+        m::FindCoordinatorRequest,
+        find_coordinator
+    ),
+    api!(JoinGroup, 0, 9, m::JoinGroupRequest, join_group),
+    api!(SyncGroup, 0, 5, m::SyncGroupRequest, sync_group),
+    api!(Heartbeat, 0, 4, m::HeartbeatRequest, heartbeat),
+    api!(LeaveGroup, 0, 5, m::LeaveGroupRequest, leave_group),
+    api!(OffsetCommit, 2, 9, m::OffsetCommitRequest, offset_commit),
+    api!(OffsetFetch, 1, 9, m::OffsetFetchRequest, offset_fetch),
+    api!(ListGroups, 0, 5, m::ListGroupsRequest, list_groups),
+    api!(
+        DescribeGroups,
+        0,
+        6,
+        m::DescribeGroupsRequest,
+        describe_groups
+    ),
+    api!(DeleteGroups, 0, 2, m::DeleteGroupsRequest, delete_groups),
+    api!(OffsetDelete, 0, 0, m::OffsetDeleteRequest, offset_delete),
 ];
 
 pub fn lookup(key: ApiKey) -> Option<&'static ApiEntry> {
