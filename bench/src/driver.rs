@@ -182,7 +182,10 @@ pub fn drive(w: &Workload, bootstrap: &str, run_id: &str) -> Result<DriveOutcome
         for idx in 0..w.consumers_per_topic {
             let consumer: BaseConsumer = ClientConfig::new()
                 .set("bootstrap.servers", bootstrap)
+                // librdkafka refuses assign() without a group id; nothing is committed.
+                .set("group.id", format!("eddy-bench-{run_id}"))
                 .set("enable.auto.commit", "false")
+                .set("enable.auto.offset.store", "false")
                 .set("enable.partition.eof", "false")
                 .set("fetch.wait.max.ms", "100")
                 .set("socket.nagle.disable", "true")
@@ -255,6 +258,12 @@ pub fn drive(w: &Workload, bootstrap: &str, run_id: &str) -> Result<DriveOutcome
                 .create_with_context(BenchProducerContext {
                     stats: stats.clone(),
                 })
+                .map_err(DriveError::Client)?;
+            // Connect before this producer's schedule starts, so connection set-up is neither
+            // charged to its first messages nor replayed as a burst into the measured period.
+            producer
+                .client()
+                .fetch_metadata(Some(topic), Duration::from_secs(10))
                 .map_err(DriveError::Client)?;
             let (topic, w) = (topic.clone(), w.clone());
             let producer_index = (ti as u64) << 32 | u64::from(pi);
