@@ -86,7 +86,7 @@ fn panel(s: &mut String, r: &RunResult, top: f64, title: &str, series: &[Series<
         top - 6.0,
         escape(title)
     );
-    // Axis ticks: five on each axis.
+    // Value ticks: five, with grid lines.
     for i in 0..=5 {
         let v = y_max * f64::from(i) / 5.0;
         let y = y_of(v);
@@ -98,7 +98,11 @@ fn panel(s: &mut String, r: &RunResult, top: f64, title: &str, series: &[Series<
             y + 4.0,
             tick_label(v)
         );
-        let t = t_max * f64::from(i) / 5.0;
+    }
+    // Time ticks on round seconds (1/2/5 × 10^k apart).
+    let step = nice_ceiling(t_max / 5.0);
+    let mut t = 0.0;
+    while t <= t_max + 1e-9 {
         let _ = writeln!(
             s,
             r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{:.0}</text>"#,
@@ -106,6 +110,7 @@ fn panel(s: &mut String, r: &RunResult, top: f64, title: &str, series: &[Series<
             top + PANEL_HEIGHT + 16.0,
             t
         );
+        t += step;
     }
     for (n, (name, colour, f)) in series.iter().enumerate() {
         let points: Vec<String> = r
