@@ -154,11 +154,11 @@ fn run(args: &RunArgs) -> anyhow::Result<PathBuf> {
     let pid = broker.as_ref().and_then(BrokerProcess::pid);
     let idle_rss = pid.and_then(procstat::read).map_or(0.0, |(_, rss)| rss);
     let sampler_t0 = std::time::Instant::now();
-    let sampler = pid.map(|p| procstat::Sampler::start(p, sampler_t0));
+    let sampler = procstat::Sampler::start(pid, sampler_t0);
     let run_id = format!("{unix_s}");
     tracing::info!(workload = %w.name, %bootstrap, "driving load");
     let outcome = driver::drive(&w, &bootstrap, &run_id)?;
-    let samples = sampler.map(procstat::Sampler::finish).unwrap_or_default();
+    let samples = sampler.finish();
     // Re-base broker samples on the producers' start.
     let offset = outcome.t0.duration_since(sampler_t0).as_secs_f64();
     let samples: Vec<_> = samples
@@ -205,6 +205,11 @@ fn run(args: &RunArgs) -> anyhow::Result<PathBuf> {
         consume,
         totals: outcome.totals,
         broker: usage,
+        cpu: report::CpuShare::from_samples(
+            &samples,
+            w.warmup_s as f64,
+            (w.warmup_s + w.duration_s) as f64,
+        ),
         machine,
     };
     let stamp = result.started_at.replace([':', '-'], "");

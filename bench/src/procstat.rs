@@ -1,5 +1,6 @@
-//! Samples a process's CPU time and resident memory from /proc/<pid>, once per second on a
-//! background thread; the parsers are pure and unit-tested.
+//! Samples, once per second on a background thread, the broker's CPU time and resident memory
+//! (/proc/<pid>), the bench's own CPU time, and how busy the whole machine is (/proc/stat), so a
+//! run on a shared machine says how much CPU other processes took. The parsers are pure.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,8 +10,38 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProcSample {
     pub t_s: f64,
+    /// Broker CPU (0 when no broker pid is sampled).
     pub cpu_cores: f64,
     pub rss_mb: f64,
+    /// The bench process's own CPU (clients included).
+    pub client_cpu_cores: f64,
+    /// All non-idle CPU time on the machine.
+    pub machine_busy_cores: f64,
+}
+
+/// (busy, total) clock ticks over all CPUs from the text of /proc/stat.
+pub fn machine_ticks(stat: &str) -> Option<(u64, u64)> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    if v.len() < 5 {
+        return None;
+    }
+    let total: u64 = v.iter().sum();
+    let idle = v[3] + v[4];
+    Some((total - idle, total))
+}
+
+fn read_machine() -> Option<(u64, u64)> {
+    machine_ticks(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+fn read_cpu(pid: u32) -> Option<u64> {
+    cpu_ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
 /// utime + stime in clock ticks from the text of /proc/<pid>/stat.
@@ -55,34 +86,59 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    /// Starts sampling `pid` every second; times are relative to `t0`.
-    pub fn start(pid: u32, t0: Instant) -> Self {
+    /// Starts sampling every second: `pid` (the broker, if any), this process and the machine;
+    /// times are relative to `t0`.
+    pub fn start(pid: Option<u32>, t0: Instant) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let samples = Arc::new(Mutex::new(Vec::new()));
         let (stop2, samples2) = (stop.clone(), samples.clone());
+        let own = std::process::id();
         let thread = std::thread::spawn(move || {
             let tck = clock_ticks();
-            let mut prev = read(pid).map(|(ticks, _)| (Instant::now(), ticks));
+            let snapshot = || {
+                (
+                    Instant::now(),
+                    pid.and_then(read),
+                    read_cpu(own).unwrap_or(0),
+                    read_machine().unwrap_or((0, 0)),
+                )
+            };
+            let mut prev = snapshot();
             while !stop2.load(Ordering::Relaxed) {
                 // Sleep in short steps so stopping is prompt.
                 let until = Instant::now() + Duration::from_secs(1);
                 while Instant::now() < until && !stop2.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                let Some((ticks, rss)) = read(pid) else { break };
-                let now = Instant::now();
-                if let Some((pt, pticks)) = prev {
-                    let dt = now.duration_since(pt).as_secs_f64().max(1e-6);
-                    let cpu = ticks.saturating_sub(pticks) as f64 / tck / dt;
-                    if let Ok(mut s) = samples2.lock() {
-                        s.push(ProcSample {
-                            t_s: now.duration_since(t0).as_secs_f64(),
-                            cpu_cores: cpu,
-                            rss_mb: rss,
-                        });
-                    }
+                let now = snapshot();
+                let dt = now.0.duration_since(prev.0).as_secs_f64().max(1e-6);
+                let cores = |a: u64, b: u64| a.saturating_sub(b) as f64 / tck / dt;
+                let (broker_cpu, rss) = match (now.1, prev.1) {
+                    (Some((t, rss)), Some((pt, _))) => (cores(t, pt), rss),
+                    _ => (0.0, 0.0),
+                };
+                // /proc/stat ticks are summed over CPUs: busy share × CPU count = cores.
+                let (busy, total) = (
+                    now.3.0.saturating_sub(prev.3.0),
+                    now.3.1.saturating_sub(prev.3.1),
+                );
+                let cpus =
+                    std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64;
+                let machine = if total > 0 {
+                    busy as f64 / total as f64 * cpus
+                } else {
+                    0.0
+                };
+                if let Ok(mut s) = samples2.lock() {
+                    s.push(ProcSample {
+                        t_s: now.0.duration_since(t0).as_secs_f64(),
+                        cpu_cores: broker_cpu,
+                        rss_mb: rss,
+                        client_cpu_cores: cores(now.2, prev.2),
+                        machine_busy_cores: machine,
+                    });
                 }
-                prev = Some((now, ticks));
+                prev = now;
             }
         });
         Sampler {
@@ -118,6 +174,13 @@ mod tests {
         let status = "Name:\tbroker\nVmPeak:\t  100 kB\nVmRSS:\t   20480 kB\nThreads:\t4\n";
         assert!((rss_mb(status).unwrap() - 20.97152).abs() < 1e-9);
         assert_eq!(rss_mb("Name: x\n"), None);
+    }
+
+    #[test]
+    fn parses_machine_ticks() {
+        let stat = "cpu  100 5 50 800 20 3 2 10 0 0\ncpu0 50 2 25 400 10 1 1 5 0 0\n";
+        assert_eq!(machine_ticks(stat), Some((170, 990)));
+        assert_eq!(machine_ticks("intr 1 2 3\n"), None);
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub struct RunResult {
     pub end_to_end_latency: LatencySummary,
     pub totals: Totals,
     pub broker: Option<BrokerUsage>,
+    /// Who used the CPU during the measured period (the machine may be shared).
+    #[serde(default)]
+    pub cpu: CpuShare,
     pub machine: MachineLimits,
     pub fractions: Fractions,
     pub series: Vec<SecondSample>,
@@ -44,6 +47,42 @@ pub struct BrokerUsage {
     pub max_rss_mb: f64,
     pub avg_cpu_cores: f64,
     pub max_cpu_cores: f64,
+}
+
+/// Average CPU cores used during the measured period by the bench itself (its clients), by the
+/// whole machine, and by everything but the broker and the bench.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct CpuShare {
+    pub bench_client_cores: f64,
+    pub machine_busy_cores: f64,
+    pub other_processes_cores: f64,
+}
+
+impl CpuShare {
+    /// Averages the samples taken in `(from_s, to_s + 1]`.
+    pub fn from_samples(samples: &[crate::procstat::ProcSample], from_s: f64, to_s: f64) -> Self {
+        let measured: Vec<_> = samples
+            .iter()
+            .filter(|s| s.t_s > from_s && s.t_s <= to_s + 1.0)
+            .collect();
+        if measured.is_empty() {
+            return Self::default();
+        }
+        let n = measured.len() as f64;
+        let avg = |f: fn(&crate::procstat::ProcSample) -> f64| {
+            measured.iter().map(|s| f(s)).sum::<f64>() / n
+        };
+        let (client, machine, broker) = (
+            avg(|s| s.client_cpu_cores),
+            avg(|s| s.machine_busy_cores),
+            avg(|s| s.cpu_cores),
+        );
+        CpuShare {
+            bench_client_cores: client,
+            machine_busy_cores: machine,
+            other_processes_cores: (machine - client - broker).max(0.0),
+        }
+    }
 }
 
 /// The machine's own limits, measured in the same run.
@@ -122,6 +161,15 @@ fn rows(r: &RunResult) -> Vec<(&'static str, f64)> {
         ]);
     }
     v.extend([
+        ("bench client CPU cores (avg)", r.cpu.bench_client_cores),
+        (
+            "machine busy CPU cores (avg, all processes)",
+            r.cpu.machine_busy_cores,
+        ),
+        (
+            "other processes' CPU cores (avg)",
+            r.cpu.other_processes_cores,
+        ),
         (
             "machine: disk fsync write MB/s",
             r.machine.disk_fsync_write_mb_s,
@@ -283,6 +331,11 @@ pub(crate) mod tests {
                 avg_cpu_cores: 0.5,
                 max_cpu_cores: 0.8,
             }),
+            cpu: CpuShare {
+                bench_client_cores: 0.25,
+                machine_busy_cores: 1.5,
+                other_processes_cores: 0.75,
+            },
             machine,
             fractions: Fractions::compute(1.024, 1.024, 0.5, &machine),
             series: (0..10)
@@ -309,6 +362,10 @@ pub(crate) mod tests {
         assert!(md.contains("| publish latency p99 ms | 4.00 |"), "{md}");
         assert!(md.contains("| broker RSS MB (idle) | 10.00 |"), "{md}");
         assert!(md.contains("| broker CPU / machine CPUs | 0.250 |"), "{md}");
+        assert!(
+            md.contains("| other processes' CPU cores (avg) | 0.750 |"),
+            "{md}"
+        );
         assert!(md.contains("consumed 10000"));
     }
 
@@ -464,6 +521,8 @@ mod more_tests {
             t_s: 1.0,
             cpu_cores: 0.5,
             rss_mb: 12.0,
+            client_cpu_cores: 0.25,
+            machine_busy_cores: 2.0,
         }];
         let rows = series(&p, &e, &samples);
         assert_eq!(rows.len(), 2);
@@ -473,6 +532,8 @@ mod more_tests {
         assert!((rows[1].e2e_p50_ms - 5.0).abs() < 0.1);
         assert!((rows[1].broker_rss_mb - 12.0).abs() < 1e-9);
         let u = broker_usage(10.0, &samples, 0.0, 2.0);
+        let cpu = CpuShare::from_samples(&samples, 0.0, 2.0);
+        assert!((cpu.other_processes_cores - 1.25).abs() < 1e-9, "{cpu:?}");
         assert!((u.avg_cpu_cores - 0.5).abs() < 1e-9);
         assert!((u.max_rss_mb - 12.0).abs() < 1e-9);
     }
