@@ -177,6 +177,12 @@ nodes_ready() {
   ((n >= nodes))
 }
 wait_for node-agent 60 nodes_ready
+# Pods are refused until their namespace's default ServiceAccount has a token: wait for that too.
+sa_ready() {
+  [[ -n $(kubectl --kubeconfig "$dir/kubeconfig" -n default get serviceaccount default \
+    -o jsonpath='{.secrets[0].name}') ]]
+}
+wait_for kube-controller-manager 60 sa_ready
 running kube-controller-manager || fail "kube-controller-manager exited" kube-controller-manager
 ms=$((($(date +%s%N) - t0) / 1000000))
 say "ready in ${ms} ms: $nodes node(s) Ready"
