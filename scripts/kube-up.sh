@@ -165,6 +165,7 @@ start kube-controller-manager "$kbin/kube-controller-manager" \
 say "starting the node agent ($nodes node(s), pod IPs $pod_net.x.y)"
 agent_args=(--kubeconfig "$dir/node-agent.kubeconfig" --state-dir "$dir/agent" --nodes "$nodes"
   --pod-ip-prefix "$pod_net" --api-host 127.0.0.1 --api-port "$api_port" --kubelet-port "$kubelet_port"
+  --tls-cert "$pki/kubelet.crt" --tls-key "$pki/kubelet.key"
   --backoff-base-ms "${EDDY_KUBE_BACKOFF_MS:-10000}")
 [[ -n ${EDDY_IMAGE_MAP:-} ]] && agent_args+=(--image-map "$EDDY_IMAGE_MAP")
 start node-agent env CARGO_TARGET_DIR="$CARGO_TARGET_DIR" RUST_LOG="${RUST_LOG:-info}" \

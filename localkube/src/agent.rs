@@ -66,6 +66,8 @@ pub struct Options {
     pub pod_ip_prefix: String,
     pub backoff: Backoff,
     pub agent_exe: PathBuf,
+    /// TLS identity of the kubelet API (`kubectl logs`); without it the API is not served.
+    pub kubelet_tls: Option<crate::logs::Tls>,
 }
 
 /// Runs the agent until SIGTERM/SIGINT, then stops all pod processes.
@@ -113,6 +115,14 @@ pub async fn run(client: Client, opts: Options) -> Result<(), Error> {
         node::register(&client, n).await?;
         info!(node = %n.name, "node registered");
         tasks.spawn(node::heartbeat(client.clone(), n.clone()));
+        if let Some(tls) = opts.kubelet_tls.clone() {
+            let (ctx, n) = (ctx.clone(), n.clone());
+            tasks.spawn(async move {
+                if let Err(e) = crate::logs::serve(ctx, n, tls).await {
+                    warn!(error = %e, "kubelet api stopped: kubectl logs will not work");
+                }
+            });
+        }
     }
     let candidates = nodes
         .iter()

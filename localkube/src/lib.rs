@@ -8,6 +8,7 @@ pub mod expand;
 pub mod image_map;
 pub mod ipam;
 pub mod launch;
+pub mod logs;
 pub mod mount_exec;
 pub mod node;
 pub mod pod_worker;

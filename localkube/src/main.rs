@@ -51,6 +51,12 @@ struct RunArgs {
     /// First kubelet API port (node i uses this + i).
     #[arg(long, default_value_t = 10250)]
     kubelet_port: u16,
+    /// TLS certificate (PEM) of the kubelet API that serves `kubectl logs`.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) of the kubelet API.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Image map YAML (repository[:tag] → binary); default: eddy/{broker,operator,api} from cargo.
     #[arg(long)]
     image_map: Option<PathBuf>,
@@ -133,6 +139,10 @@ async fn run(a: RunArgs) -> anyhow::Result<()> {
         backoff: Backoff {
             base: Duration::from_millis(a.backoff_base_ms),
         },
+        kubelet_tls: a
+            .tls_cert
+            .zip(a.tls_key)
+            .map(|(cert, key)| eddy_localkube::logs::Tls { cert, key }),
         agent_exe: std::env::current_exe().context("locating node-agent's own binary")?,
     };
     agent::run(client, opts).await?;

@@ -223,6 +223,13 @@ async fn crashing_container_restarts_with_backoff_and_liveness_kills() -> anyhow
         .and_then(|s| s.terminated.as_ref())
         .expect("last state terminated");
     assert_eq!(last.exit_code, 3);
+    // Container logs through the API server (kubelet API), for the previous run too.
+    let previous = kube::api::LogParams {
+        previous: true,
+        ..Default::default()
+    };
+    let log = pods.logs("crashy", &previous).await?;
+    assert!(log.contains("crashing on purpose"), "{log}");
     assert_eq!(p.status.and_then(|s| s.phase).as_deref(), Some("Running"));
     // The liveness probe kills and restarts the other pod.
     let restarted = eventually(Duration::from_secs(60), "liveness restart", || async {
