@@ -39,7 +39,7 @@ if [[ ! -x $kbin/kube-apiserver || ! -x $kbin/kube-controller-manager ]]; then
 fi
 if [[ -z ${NODE_AGENT:-} ]]; then
   say "building the node agent (cargo build -p eddy-localkube)"
-  (cd "$root" && CARGO_TARGET_DIR="$CARGO_TARGET_DIR" cargo build -q -p eddy-localkube --bin node-agent)
+  (cd "$root" && CARGO_TARGET_DIR="$CARGO_TARGET_DIR" cargo build -p eddy-localkube --bin node-agent)
   NODE_AGENT="$CARGO_TARGET_DIR/debug/node-agent"
 fi
 
