@@ -44,10 +44,19 @@ sed -i 's|^\(\s*\)allErrs = append(allErrs, field.Invalid(fldPath, ipAddress, "m
 grep -q "eddy localkube: pods have loopback IPs" pkg/apis/core/validation/validation.go ||
   { echo "kubernetes: the loopback patch did not apply" >&2; exit 1; }
 export PATH="/usr/lib/go-1.19/bin:$PATH" GOFLAGS=-mod=vendor GO111MODULE=on
-echo "kubernetes: building kube-apiserver and kube-controller-manager (about 12 minutes on 2 cores the first time; progress below)"
+echo "kubernetes: building kube-apiserver and kube-controller-manager (about 10 minutes on 2 cores the first time; progress below)"
 start=$(date +%s)
-# `make` prints one line per package group; keep it visible so the first run is never a silent wait.
-make WHAT="cmd/kube-apiserver cmd/kube-controller-manager" 2>&1 | sed -u 's/^/kubernetes: /'
+# Never a silent wait: make's own lines pass through, compiled packages are counted every 100,
+# and a heartbeat reports the elapsed time every 30 s even while the linker runs.
+( while sleep 30; do echo "kubernetes: still building ($(( $(date +%s) - start ))s elapsed)"; done ) &
+heartbeat=$!
+trap 'kill "$heartbeat" 2>/dev/null || true' EXIT
+# A leading "-v" in WHAT is passed to `go build` (not via GOFLAGS, which Kubernetes' build
+# scripts parse for tags): go then prints each package it compiles (about 2,000).
+make WHAT="-v cmd/kube-apiserver cmd/kube-controller-manager" 2>&1 | awk -v start="$start" '
+  /^[A-Za-z0-9._~\/-]+$/ { n++; if (n % 100 == 0) { printf "kubernetes: compiled %d packages (%ds)\n", n, systime() - start; fflush() } next }
+  { print "kubernetes: " $0; fflush() }'
+kill "$heartbeat" 2>/dev/null || true
 for b in kube-apiserver kube-controller-manager; do
   install -m 0755 "$(find _output -type f -name "$b" | head -n1)" "$out/$b"
 done
