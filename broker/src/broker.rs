@@ -144,6 +144,7 @@ impl Broker {
             max_message_bytes: num("max.message.bytes").max(1) as usize,
             log_append_time: self.topic_setting(configs, "message.timestamp.type")
                 == "LogAppendTime",
+            min_insync_replicas: num("min.insync.replicas").max(1) as usize,
         }
     }
 

@@ -101,3 +101,35 @@ fn data_survives_a_graceful_restart_and_a_crash() {
     let out = kcat(&b, &["-C", "-t", "durable", "-e", "-f", "%k=%s@%o\n"], None);
     assert_eq!(out, "a=1@0\nb=2@1\nc=3@2\n");
 }
+
+#[test]
+fn acks_all_is_refused_below_min_insync_replicas() {
+    let b = TestBroker::start(&["min.insync.replicas=2"]);
+    let out = run_with_timeout(
+        Command::new("kcat").args([
+            "-b",
+            &b.bootstrap(),
+            "-P",
+            "-t",
+            "misr",
+            "-X",
+            "acks=all",
+            "-X",
+            "message.timeout.ms=2000",
+        ]),
+        Some(b"x\n"),
+        Duration::from_secs(60),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    // NOT_ENOUGH_REPLICAS is retriable: librdkafka retries until the message times out.
+    assert!(
+        !out.status.success() || err.contains("Delivery failed") || err.contains("in-sync"),
+        "{err}"
+    );
+    // acks=1 is not subject to min.insync.replicas.
+    kcat(&b, &["-P", "-t", "misr", "-X", "acks=1"], Some(b"y\n"));
+    assert_eq!(
+        kcat(&b, &["-C", "-t", "misr", "-e", "-f", "%s\n"], None),
+        "y\n"
+    );
+}

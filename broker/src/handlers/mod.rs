@@ -37,6 +37,9 @@ pub enum Reply {
 pub type HandlerFn =
     fn(Arc<Broker>, RequestContext, Bytes) -> BoxFuture<'static, Result<Reply, String>>;
 
+/// Decodes a request body without handling it (the fuzz target and codec tests use it).
+pub type DecodeFn = fn(i16, Bytes) -> Result<(), String>;
+
 /// One registry entry.
 pub struct ApiEntry {
     pub key: ApiKey,
@@ -44,6 +47,7 @@ pub struct ApiEntry {
     pub min: i16,
     pub max: i16,
     pub handler: HandlerFn,
+    pub decode: DecodeFn,
 }
 
 /// Registers a handler module whose `handle(&Arc<Broker>, &RequestContext, Req) -> Resp`.
@@ -66,6 +70,12 @@ macro_rules! api {
                     Ok(Reply::Body(out))
                 })
             },
+            decode: |version, mut body| {
+                use kafka_protocol::protocol::Decodable;
+                <$req>::decode(&mut body, version)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            },
         }
     };
 }
@@ -82,6 +92,7 @@ pub static APIS: &[ApiEntry] = &[
         min: 0,
         max: 12,
         handler: produce::dispatch,
+        decode: produce::decode_only,
     },
     api!(Fetch, 4, 16, m::FetchRequest, fetch),
     api!(ListOffsets, 1, 9, m::ListOffsetsRequest, list_offsets),

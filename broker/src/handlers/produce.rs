@@ -38,6 +38,16 @@ pub fn dispatch(
     })
 }
 
+/// Decodes a Produce body without handling it.
+pub fn decode_only(version: i16, mut body: Bytes) -> Result<(), String> {
+    if version < 3 {
+        return Err(format!("produce v{version} is not supported"));
+    }
+    ProduceRequest::decode(&mut body, version)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 fn partition_error(
     index: i32,
     e: ResponseError,
@@ -106,7 +116,7 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> 
                 continue;
             };
             let records = p.records.unwrap_or_default();
-            match partition.append(&records) {
+            match partition.append(&records, acks == -1) {
                 Ok(out) => {
                     if !out.duplicate {
                         broker.metrics.bytes_in.inc_by(records.len() as u64);

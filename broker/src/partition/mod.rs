@@ -22,6 +22,7 @@ pub struct PartitionSettings {
     pub log: LogConfig,
     pub max_message_bytes: usize,
     pub log_append_time: bool,
+    pub min_insync_replicas: usize,
 }
 
 impl Default for PartitionSettings {
@@ -30,6 +31,7 @@ impl Default for PartitionSettings {
             log: LogConfig::default(),
             max_message_bytes: 1_048_588,
             log_append_time: false,
+            min_insync_replicas: 1,
         }
     }
 }
@@ -151,8 +153,14 @@ impl Partition {
         self.lock().settings = settings;
     }
 
-    /// Validates and appends the record batch of one produce partition.
-    pub fn append(&self, records: &[u8]) -> Result<AppendOutcome, ResponseError> {
+    /// Replicas currently in sync: on one node, just this one.
+    pub fn isr_size(&self) -> usize {
+        1
+    }
+
+    /// Validates and appends the record batch of one produce partition. `acks_all` enforces
+    /// min.insync.replicas before anything is written.
+    pub fn append(&self, records: &[u8], acks_all: bool) -> Result<AppendOutcome, ResponseError> {
         let batches = batch::split_batches(records).map_err(|e| {
             tracing::debug!(topic = %self.topic, partition = self.index, error = %e, "rejected a batch");
             match e {
@@ -168,6 +176,9 @@ impl Partition {
             return Err(ResponseError::InvalidTxnState);
         }
         let mut inner = self.lock();
+        if acks_all && self.isr_size() < inner.settings.min_insync_replicas {
+            return Err(ResponseError::NotEnoughReplicas);
+        }
         if range.len() > inner.settings.max_message_bytes {
             return Err(ResponseError::MessageTooLarge);
         }

@@ -108,54 +108,129 @@ async fn serve(
     }
 }
 
-/// Decodes one request frame, dispatches it and returns the framed response (None: no reply).
-async fn handle_frame(
-    broker: &Arc<Broker>,
-    mut frame: Bytes,
-    peer: SocketAddr,
-    listener: &str,
-) -> Result<Option<BytesMut>, ConnectionError> {
+/// A request frame whose header has been decoded and whose API and version are supported.
+pub struct ParsedRequest {
+    pub key: ApiKey,
+    pub version: i16,
+    pub header: RequestHeader,
+    pub entry: &'static handlers::ApiEntry,
+    /// The body after the header.
+    pub body: Bytes,
+}
+
+/// What to do with a frame that could not be dispatched.
+pub enum Rejection {
+    /// Answer with this body (ApiVersions with an unsupported version, KIP-511), header v0.
+    Answer {
+        correlation_id: i32,
+        key: ApiKey,
+        body: BytesMut,
+    },
+    /// Close the connection for this reason.
+    Close(ConnectionError),
+}
+
+/// Parses a request frame (without its length prefix): API key and version, checks them
+/// against the registry, and decodes the request header. Pure: the fuzz target drives it.
+pub fn parse_request(mut frame: Bytes) -> Result<ParsedRequest, Rejection> {
     if frame.len() < 8 {
-        return Err(ConnectionError::FrameSize(frame.len() as i64));
+        return Err(Rejection::Close(ConnectionError::FrameSize(
+            frame.len() as i64
+        )));
     }
     let raw_key = (&frame[0..2]).get_i16();
     let version = (&frame[2..4]).get_i16();
     let correlation_id = (&frame[4..8]).get_i32();
-    let key = ApiKey::try_from(raw_key).map_err(|()| ConnectionError::UnknownApi(raw_key))?;
+    let key = ApiKey::try_from(raw_key)
+        .map_err(|()| Rejection::Close(ConnectionError::UnknownApi(raw_key)))?;
     let Some(entry) = handlers::lookup(key) else {
-        broker
-            .metrics
-            .request_errors
-            .with_label_values(&[api_name(key)])
-            .inc();
-        return Err(ConnectionError::UnsupportedApi(key));
+        return Err(Rejection::Close(ConnectionError::UnsupportedApi(key)));
     };
     if version < entry.min || version > entry.max {
-        broker
-            .metrics
-            .request_errors
-            .with_label_values(&[api_name(key)])
-            .inc();
         if key == ApiKey::ApiVersions {
             // KIP-511: answer with v0 carrying UNSUPPORTED_VERSION and our ranges.
             let body = handlers::api_versions::unsupported_version_response();
-            return Ok(Some(frame_response(correlation_id, 0, &body, key, 0)?));
+            return Err(Rejection::Answer {
+                correlation_id,
+                key,
+                body,
+            });
         }
-        return Err(ConnectionError::UnsupportedVersion {
+        return Err(Rejection::Close(ConnectionError::UnsupportedVersion {
             key,
             version,
             min: entry.min,
             max: entry.max,
-        });
+        }));
     }
     let header =
         RequestHeader::decode(&mut frame, key.request_header_version(version)).map_err(|e| {
-            ConnectionError::Decode {
+            Rejection::Close(ConnectionError::Decode {
                 key,
                 version,
                 reason: e.to_string(),
-            }
+            })
         })?;
+    Ok(ParsedRequest {
+        key,
+        version,
+        header,
+        entry,
+        body: frame,
+    })
+}
+
+/// Parses and fully decodes a frame without handling it: the request decoder under fuzzing.
+pub fn decode_request(frame: Bytes) -> Result<(), String> {
+    match parse_request(frame) {
+        Ok(p) => (p.entry.decode)(p.version, p.body),
+        Err(Rejection::Answer { .. }) => Ok(()),
+        Err(Rejection::Close(e)) => Err(e.to_string()),
+    }
+}
+
+/// Decodes one request frame, dispatches it and returns the framed response (None: no reply).
+async fn handle_frame(
+    broker: &Arc<Broker>,
+    frame: Bytes,
+    peer: SocketAddr,
+    listener: &str,
+) -> Result<Option<BytesMut>, ConnectionError> {
+    let parsed = match parse_request(frame) {
+        Ok(p) => p,
+        Err(Rejection::Answer {
+            correlation_id,
+            key,
+            body,
+        }) => {
+            broker
+                .metrics
+                .request_errors
+                .with_label_values(&[api_name(key)])
+                .inc();
+            return Ok(Some(frame_response(correlation_id, 0, &body, key, 0)?));
+        }
+        Err(Rejection::Close(e)) => {
+            if let ConnectionError::UnsupportedApi(key)
+            | ConnectionError::UnsupportedVersion { key, .. } = &e
+            {
+                broker
+                    .metrics
+                    .request_errors
+                    .with_label_values(&[api_name(*key)])
+                    .inc();
+            }
+            return Err(e);
+        }
+    };
+    let ParsedRequest {
+        key,
+        version,
+        header,
+        entry,
+        body,
+    } = parsed;
+    let correlation_id = header.correlation_id;
     let ctx = RequestContext {
         api_key: key,
         api_version: version,
@@ -170,7 +245,7 @@ async fn handle_frame(
         .request_latency
         .with_label_values(&[api_name(key)])
         .start_timer();
-    let reply = (entry.handler)(Arc::clone(broker), ctx, frame)
+    let reply = (entry.handler)(Arc::clone(broker), ctx, body)
         .instrument(span)
         .await;
     timer.observe_duration();
@@ -229,4 +304,48 @@ fn frame_response(
 /// A stable label for metrics.
 pub fn api_name(key: ApiKey) -> &'static str {
     handlers::lookup(key).map_or("unknown", |e| e.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn frame(key: i16, version: i16, body: &[u8]) -> Bytes {
+        let mut f = BytesMut::new();
+        f.put_i16(key);
+        f.put_i16(version);
+        f.put_i32(1);
+        f.put_i16(-1); // null client id
+        if let Ok(k) = ApiKey::try_from(key) {
+            if k.request_header_version(version) >= 2 {
+                f.put_u8(0); // no tagged fields
+            }
+        }
+        f.extend_from_slice(body);
+        f.freeze()
+    }
+
+    #[test]
+    fn every_registered_api_rejects_truncated_bodies_without_panicking() {
+        for e in handlers::APIS {
+            for v in e.min..=e.max {
+                let _ = decode_request(frame(e.key as i16, v, &[]));
+                let _ = decode_request(frame(e.key as i16, v, &[0xff; 3]));
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_frames_never_panic(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode_request(Bytes::from(data));
+        }
+
+        #[test]
+        fn arbitrary_bodies_for_every_api_never_panic(idx in 0usize..64, v in 0i16..20, body in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let e = &handlers::APIS[idx % handlers::APIS.len()];
+            let _ = decode_request(frame(e.key as i16, v, &body));
+        }
+    }
 }
