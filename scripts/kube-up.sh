@@ -33,10 +33,11 @@ pod_net="127.$((20 + slot))"
 mkdir -p "$dir"/{pki,logs,run,etcd,agent}
 echo "$api_port" >"$dir/run/api-port"
 
-if [[ ! -x $kbin/kube-apiserver || ! -x $kbin/kube-controller-manager ]]; then
-  say "kube-apiserver/kube-controller-manager are not built yet: building them once (minutes)"
-  EDDY_CACHE="$EDDY_CACHE" "$root/scripts/build-kubernetes.sh"
-fi
+# Debian packages the environment uses (a no-op when installed): etcd, certificates, health checks,
+# and util-linux's unshare/nsenter + mount for the node agent's per-container mount namespaces.
+"$root/scripts/apt-install.sh" etcd-server openssl curl util-linux mount
+# Builds once (minutes, with progress), or returns at once with the cached binaries.
+EDDY_CACHE="$EDDY_CACHE" "$root/scripts/build-kubernetes.sh"
 if [[ -z ${NODE_AGENT:-} ]]; then
   say "building the node agent (cargo build -p eddy-localkube)"
   (cd "$root" && CARGO_TARGET_DIR="$CARGO_TARGET_DIR" cargo build -p eddy-localkube --bin node-agent)
