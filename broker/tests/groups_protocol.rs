@@ -357,3 +357,78 @@ fn membership_survives_a_restart() {
     assert_eq!(again.error_code, 0);
     assert_eq!(again.assignment.as_ref(), b"mine");
 }
+
+fn simple_commit(c: &mut Client, group: &str, offset: i64) {
+    let resp = c.call(
+        &OffsetCommitRequest::default()
+            .with_group_id(GroupId(s(group)))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(vec![
+                offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(s("t")))
+                    .with_partitions(vec![
+                        offset_commit_request::OffsetCommitRequestPartition::default()
+                            .with_committed_offset(offset)
+                            .with_committed_metadata(Some(s(&format!("m{offset}")))),
+                    ]),
+            ]),
+        8,
+    );
+    assert_eq!(resp.topics[0].partitions[0].error_code, 0);
+}
+
+fn fetched(c: &mut Client, group: &str) -> (i64, String) {
+    let resp = c.call(
+        &OffsetFetchRequest::default().with_groups(vec![
+            offset_fetch_request::OffsetFetchRequestGroup::default()
+                .with_group_id(GroupId(s(group)))
+                .with_topics(None),
+        ]),
+        8,
+    );
+    let p = &resp.groups[0].topics[0].partitions[0];
+    (p.committed_offset, p.metadata.as_ref().unwrap().to_string())
+}
+
+fn offsets_log_start(c: &mut Client) -> i64 {
+    let resp = c.call(
+        &ListOffsetsRequest::default().with_topics(vec![
+            list_offsets_request::ListOffsetsTopic::default()
+                .with_name(TopicName(s("__consumer_offsets")))
+                .with_partitions(vec![
+                    list_offsets_request::ListOffsetsPartition::default().with_timestamp(-2),
+                ]),
+        ]),
+        7,
+    );
+    resp.topics[0].partitions[0].offset
+}
+
+#[test]
+fn offsets_log_is_compacted_at_start() {
+    let mut b = broker();
+    let mut c = Client::connect(&b);
+    create_topic(&mut c, "t");
+    for i in 0..1100 {
+        simple_commit(&mut c, "many", i);
+    }
+    simple_commit(&mut c, "other", 5);
+    assert_eq!(offsets_log_start(&mut c), 0);
+    drop(c);
+    b.kill9();
+    b.spawn();
+    let mut c = Client::connect(&b);
+    assert_eq!(fetched(&mut c, "many"), (1099, "m1099".into()));
+    assert_eq!(fetched(&mut c, "other"), (5, "m5".into()));
+    assert_eq!(
+        offsets_log_start(&mut c),
+        1101,
+        "the superseded history was cut"
+    );
+    drop(c);
+    b.kill9();
+    b.spawn();
+    let mut c = Client::connect(&b);
+    assert_eq!(fetched(&mut c, "many"), (1099, "m1099".into()));
+    assert_eq!(fetched(&mut c, "other"), (5, "m5".into()));
+}

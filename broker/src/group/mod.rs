@@ -23,6 +23,11 @@ const TICK: Duration = Duration::from_millis(100);
 pub enum GroupError {
     #[error("creating the internal topic {topic}: {message}")]
     CreateTopic { topic: String, message: String },
+    #[error("compacting __consumer_offsets-{partition}: {error:?}")]
+    Compact {
+        partition: i32,
+        error: ResponseError,
+    },
     #[error("reading {topic}-{partition} at offset {offset} during replay: {error:?}")]
     Read {
         topic: String,
@@ -85,6 +90,8 @@ impl Coordinator {
                 ("retention.ms", "-1"),
                 ("retention.bytes", "-1"),
                 ("max.message.bytes", "104857600"),
+                // Small segments so that compaction at start frees space soon.
+                ("segment.bytes", "104857600"),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -107,6 +114,7 @@ impl Coordinator {
             "consumer groups recovered"
         );
         self.lock().groups = groups;
+        self.compact_log(broker, records).await?;
         let weak = Arc::downgrade(broker);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(TICK);

@@ -276,6 +276,79 @@ impl Coordinator {
     }
 }
 
+/// Records per batch when the log is rewritten.
+const COMPACT_BATCH: usize = 500;
+
+impl Coordinator {
+    /// Rewrites the live state (group snapshots and committed offsets) at the end of each
+    /// `__consumer_offsets` partition and moves the log start past the old records, so that
+    /// replay time and disk use follow the live state rather than the commit history (the
+    /// log has no key compaction). Done at start, before listeners accept, when more than
+    /// half of the replayed records were superseded.
+    pub async fn compact_log(&self, broker: &Broker, replayed: u64) -> Result<(), GroupError> {
+        let mut per_partition: HashMap<i32, Vec<store::KeyValue>> = HashMap::new();
+        {
+            let inner = self.lock();
+            for g in inner.groups.values() {
+                let recs = per_partition
+                    .entry(store::partition_for(&g.group_id, self.num_partitions))
+                    .or_default();
+                if !g.members.is_empty() || g.generation_id > 0 {
+                    recs.push(store::group_record(&g.group_id, Some(&g.snapshot())));
+                }
+                for ((t, p), o) in &g.offsets {
+                    recs.push(store::offset_record(&g.group_id, t, *p, Some(o)));
+                }
+            }
+        }
+        let live: u64 = per_partition.values().map(|v| v.len() as u64).sum();
+        if replayed <= 2 * live + 1000 {
+            return Ok(());
+        }
+        let Some(topic) = broker.topic(store::TOPIC) else {
+            return Ok(());
+        };
+        for part in &topic.partitions {
+            let cut = part.log_end_offset();
+            let recs = per_partition.remove(&part.index).unwrap_or_default();
+            let mut ticket = 0;
+            for chunk in recs.chunks(COMPACT_BATCH) {
+                let kvs: Vec<crate::log::batch::KeyValue<'_>> = chunk
+                    .iter()
+                    .map(|(k, v)| (Some(k.as_slice()), v.as_deref()))
+                    .collect();
+                let batch = crate::log::batch::build_batch(&kvs, crate::now_ms());
+                part.append(&batch).map_err(|error| GroupError::Compact {
+                    partition: part.index,
+                    error,
+                })?;
+                ticket =
+                    broker.flusher.mark(std::sync::Arc::clone(part)
+                        as std::sync::Arc<dyn crate::log::flusher::Durable>);
+            }
+            if ticket > 0 {
+                broker
+                    .flusher
+                    .wait(ticket)
+                    .await
+                    .map_err(|_| GroupError::Compact {
+                        partition: part.index,
+                        error: ResponseError::KafkaStorageError,
+                    })?;
+            }
+            if cut > part.log_start_offset() {
+                part.delete_records(cut)
+                    .map_err(|error| GroupError::Compact {
+                        partition: part.index,
+                        error,
+                    })?;
+            }
+        }
+        tracing::info!(replayed, live, "compacted the consumer-offsets log");
+        Ok(())
+    }
+}
+
 /// Rebuilds every group from `__consumer_offsets` (last record per key wins).
 /// Returns the groups and the number of records read.
 pub fn replay(broker: &Broker, now: i64) -> Result<(HashMap<String, Group>, u64), GroupError> {

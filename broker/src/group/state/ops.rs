@@ -636,6 +636,9 @@ impl Group {
 
     /// Whether the group has nothing left (no members, no offsets) and can be forgotten.
     pub fn is_disposable(&self) -> bool {
-        self.state == GroupState::Empty && self.members.is_empty() && self.offsets.is_empty()
+        self.state == GroupState::Empty
+            && self.members.is_empty()
+            && self.pending_members.is_empty()
+            && self.offsets.is_empty()
     }
 }

@@ -484,6 +484,8 @@ fn pending_member_expires() {
         })
     ));
     assert_eq!(g.pending_members.len(), 1);
+    // A group whose only member is between its two joins must not be forgotten.
+    assert!(!g.is_disposable());
     g.tick(10_001, &LIMITS);
     assert!(g.pending_members.is_empty());
     assert!(g.is_disposable());
