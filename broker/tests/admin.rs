@@ -245,3 +245,107 @@ fn list_offsets_by_timestamp_finds_the_record_inside_a_batch() {
         assert_eq!(list_offset(&mut w, topic, -3).1, 5000, "{topic}");
     }
 }
+
+/// kill -9 during an idempotent confluent-kafka produce stream: after the restart the producer
+/// finishes, and the partition holds every acknowledged value exactly once, in order.
+#[test]
+fn idempotent_producer_survives_kill9_without_duplicates() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    const COUNT: usize = 4000;
+    let mut b = TestBroker::start(&[]);
+    let mut w = Wire::connect(&b.bootstrap());
+    create_topic(&mut w, "idem-crash", &[]);
+    drop(w);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients/idempotent_produce.py");
+    let mut child = Command::new(common::python())
+        .arg(script)
+        .arg(b.bootstrap())
+        .arg("idem-crash")
+        .arg(COUNT.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let guard = KillOnDrop(child.id());
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut acked = Vec::new();
+    let mut done = None;
+    let mut crashed = false;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while done.is_none() && Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
+            continue;
+        };
+        let mut parts = line.split_whitespace();
+        match (parts.next(), parts.next()) {
+            (Some("ack"), Some(n)) => acked.push(n.parse::<usize>().unwrap()),
+            (Some("done"), Some(n)) => done = Some(n.parse::<usize>().unwrap()),
+            (Some("err"), _) => panic!("delivery failed: {line}"),
+            _ => {}
+        }
+        if !crashed && acked.len() >= 500 {
+            b.kill9();
+            b.spawn();
+            crashed = true;
+        }
+    }
+    let _ = child.wait();
+    drop(guard);
+    assert!(crashed, "the stream ended before the crash point");
+    assert_eq!(done, Some(0), "producer did not finish cleanly");
+    assert_eq!(acked.len(), COUNT);
+
+    let out = common::run_with_timeout(
+        Command::new("kcat").args([
+            "-b",
+            &b.bootstrap(),
+            "-C",
+            "-t",
+            "idem-crash",
+            "-p",
+            "0",
+            "-e",
+            "-f",
+            "%s\n",
+        ]),
+        None,
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success());
+    let stored: Vec<usize> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(stored.len(), COUNT, "duplicates or losses in the log");
+    assert_eq!(
+        stored,
+        (0..COUNT).collect::<Vec<_>>(),
+        "every value once, in order"
+    );
+}
+
+/// Kills a client process by PID if the test fails before it exits.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &self.0.to_string()])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
