@@ -349,3 +349,165 @@ impl Drop for KillOnDrop {
             .status();
     }
 }
+
+#[test]
+fn cluster_log_dirs_epochs_delete_records_and_delete_by_id() {
+    use kafka_protocol::error::ResponseError;
+    let mut b = TestBroker::start(&["broker.rack=rack-a"]);
+    let mut w = Wire::connect(&b.bootstrap());
+
+    let cluster = w.call(&DescribeClusterRequest::default(), 1);
+    assert_eq!(cluster.error_code, 0);
+    assert_eq!(cluster.controller_id.0, 0);
+    assert_eq!(cluster.brokers.len(), 1);
+    assert_eq!(cluster.brokers[0].host.as_str(), "127.0.0.1");
+    assert_eq!(cluster.brokers[0].port, i32::from(b.port));
+    assert_eq!(cluster.brokers[0].rack.as_deref(), Some("rack-a"));
+    assert!(!cluster.cluster_id.is_empty());
+
+    // validate_only creates nothing.
+    let dry = w.call(
+        &CreateTopicsRequest::default()
+            .with_validate_only(true)
+            .with_topics(vec![
+                CreatableTopic::default()
+                    .with_name(TopicName(sb("dry")))
+                    .with_num_partitions(-1)
+                    .with_replication_factor(-1),
+            ]),
+        7,
+    );
+    assert_eq!(dry.topics[0].error_code, 0);
+    assert_eq!(dry.topics[0].num_partitions, 1);
+    create_topic(&mut w, "logs", &[]);
+    for i in 0..3 {
+        let (err, _) = produce(
+            &mut w,
+            "logs",
+            batch(-1, -1, 0, &[b"v"], &[i], Compression::None),
+        );
+        assert_eq!(err, 0);
+    }
+
+    let dirs = w.call(&DescribeLogDirsRequest::default().with_topics(None), 4);
+    let dir = &dirs.results[0];
+    assert_eq!(dir.error_code, 0);
+    assert!(dir.total_bytes > 0 && dir.usable_bytes > 0 && dir.usable_bytes <= dir.total_bytes);
+    let logs = dir
+        .topics
+        .iter()
+        .find(|t| t.name.as_str() == "logs")
+        .unwrap();
+    assert!(logs.partitions[0].partition_size > 0);
+    assert!(!dir.topics.iter().any(|t| t.name.as_str() == "dry"));
+
+    let epoch_req = |current: i32, requested: i32| {
+        use offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
+        OffsetForLeaderEpochRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![
+                OffsetForLeaderTopic::default()
+                    .with_topic(TopicName(sb("logs")))
+                    .with_partitions(vec![
+                        OffsetForLeaderPartition::default()
+                            .with_partition(0)
+                            .with_current_leader_epoch(current)
+                            .with_leader_epoch(requested),
+                    ]),
+            ])
+    };
+    let ok = &w.call(&epoch_req(0, 0), 4).topics[0].partitions[0];
+    assert_eq!((ok.error_code, ok.leader_epoch, ok.end_offset), (0, 0, 3));
+    let unknown = &w.call(&epoch_req(0, 5), 4).topics[0].partitions[0];
+    assert_eq!((unknown.leader_epoch, unknown.end_offset), (-1, -1));
+    let fenced = &w.call(&epoch_req(3, 0), 4).topics[0].partitions[0];
+    assert_eq!(fenced.error_code, ResponseError::UnknownLeaderEpoch.code());
+
+    let del = w.call(
+        &DeleteRecordsRequest::default().with_topics(vec![
+            delete_records_request::DeleteRecordsTopic::default()
+                .with_name(TopicName(sb("logs")))
+                .with_partitions(vec![
+                    delete_records_request::DeleteRecordsPartition::default()
+                        .with_partition_index(0)
+                        .with_offset(-1),
+                ]),
+        ]),
+        2,
+    );
+    let p = &del.topics[0].partitions[0];
+    assert_eq!((p.error_code, p.low_watermark), (0, 3));
+    assert_eq!(list_offset(&mut w, "logs", -2).0, 3);
+
+    // Broker dynamic configs persist across a restart.
+    let alter = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(4)
+            .with_resource_name(sb(""))
+            .with_configs(vec![
+                AlterableConfig::default()
+                    .with_name(sb("log.retention.ms"))
+                    .with_config_operation(0)
+                    .with_value(Some(sb("3600000"))),
+            ]),
+    ]);
+    assert_eq!(w.call(&alter, 1).responses[0].error_code, 0);
+    b.stop();
+    b.spawn();
+    let mut w = Wire::connect(&b.bootstrap());
+    let describe = w.call(
+        &DescribeConfigsRequest::default()
+            .with_include_synonyms(true)
+            .with_resources(vec![
+                describe_configs_request::DescribeConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(sb("logs"))
+                    .with_configuration_keys(Some(vec![sb("retention.ms")])),
+                describe_configs_request::DescribeConfigsResource::default()
+                    .with_resource_type(4)
+                    .with_resource_name(sb("7")),
+            ]),
+        4,
+    );
+    let r = &describe.results[0].configs[0];
+    assert_eq!((r.value.as_deref(), r.config_source), (Some("3600000"), 2));
+    assert_eq!(r.synonyms.len(), 2, "dynamic broker value and default");
+    assert_eq!(
+        describe.results[1].error_code,
+        ResponseError::InvalidRequest.code()
+    );
+
+    // Delete by topic id (v6).
+    let id = w
+        .call(&MetadataRequest::default().with_topics(None), 12)
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().is_some_and(|n| n.as_str() == "logs"))
+        .unwrap()
+        .topic_id;
+    let del = w.call(
+        &DeleteTopicsRequest::default().with_topics(vec![
+            delete_topics_request::DeleteTopicState::default()
+                .with_name(None)
+                .with_topic_id(id),
+        ]),
+        6,
+    );
+    assert_eq!(del.responses[0].error_code, 0);
+    assert_eq!(
+        del.responses[0].name.as_ref().map(|n| n.as_str()),
+        Some("logs")
+    );
+    let again = w.call(
+        &DeleteTopicsRequest::default().with_topics(vec![
+            delete_topics_request::DeleteTopicState::default()
+                .with_name(None)
+                .with_topic_id(id),
+        ]),
+        6,
+    );
+    assert_eq!(
+        again.responses[0].error_code,
+        ResponseError::UnknownTopicId.code()
+    );
+}
