@@ -3,20 +3,24 @@
 # (bookworm: 1.20.2, full vendor tree) once, and caches them under $EDDY_CACHE/kubernetes/bin.
 # Idempotent: exits at once when the binaries of the current patch level are already there.
 #
-# One local patch (recorded in bin/PATCH-LEVEL): Endpoints may hold loopback addresses. The local
-# node agent gives every pod its own 127.x.y.z address (no network namespaces here), and stock
-# validation rejects those in Endpoints, which would leave every Service without endpoints.
+# Two local patches (recorded in bin/PATCH-LEVEL):
+# - Endpoints may hold loopback addresses. The local node agent gives every pod its own 127.x.y.z
+#   address (no network namespaces here), and stock validation rejects those in Endpoints, which
+#   would leave every Service without endpoints.
+# - The vendored github.com/modern-go/reflect2 v1.0.1 is replaced by Debian's 1.0.2
+#   (golang-github-modern-go-reflect2-dev): built with Go 1.18+, v1.0.1 makes the apiserver crash
+#   ("fatal error: fault" in UnsafeMapType) on the first custom-resource write.
 set -euo pipefail
 EDDY_CACHE="${EDDY_CACHE:-$HOME/.cache/eddy}"
 out="$EDDY_CACHE/kubernetes/bin"
-patch_level="1.20.2+eddy.1 (loopback endpoints)"
+patch_level="1.20.2+eddy.2 (loopback endpoints, reflect2 1.0.2)"
 if [[ -x "$out/kube-apiserver" && -x "$out/kube-controller-manager" &&
   "$(cat "$out/PATCH-LEVEL" 2>/dev/null)" == "$patch_level" ]]; then
   echo "kubernetes: cached binaries in $out ($patch_level)"
   exit 0
 fi
 here="$(cd "$(dirname "$0")" && pwd)"
-"$here/apt-install.sh" dpkg-dev golang-1.19-go rsync etcd-server
+"$here/apt-install.sh" dpkg-dev golang-1.19-go rsync etcd-server golang-github-modern-go-reflect2-dev
 if ! grep -rqs 'deb-src' /etc/apt/sources.list /etc/apt/sources.list.d/; then
   echo "kubernetes: adding a deb-src entry for bookworm"
   cat > /etc/apt/sources.list.d/eddy-src.sources <<'SRC'
@@ -43,6 +47,15 @@ sed -i 's|^\(\s*\)allErrs = append(allErrs, field.Invalid(fldPath, ipAddress, "m
   pkg/apis/core/validation/validation.go
 grep -q "eddy localkube: pods have loopback IPs" pkg/apis/core/validation/validation.go ||
   { echo "kubernetes: the loopback patch did not apply" >&2; exit 1; }
+echo "kubernetes: patching: vendored reflect2 1.0.1 -> Debian's 1.0.2 (Go 1.18+ compatible)"
+rm -rf vendor/github.com/modern-go/reflect2
+cp -r /usr/share/gocode/src/github.com/modern-go/reflect2 vendor/github.com/modern-go/reflect2
+rm -rf vendor/github.com/modern-go/reflect2/*_test.go vendor/github.com/modern-go/reflect2/test* vendor/github.com/modern-go/reflect2/debian
+for f in vendor/modules.txt go.mod staging/src/k8s.io/*/go.mod; do
+  sed -i 's|github.com/modern-go/reflect2 v1.0.1|github.com/modern-go/reflect2 v1.0.2|g' "$f"
+done
+grep -q "github.com/modern-go/reflect2 v1.0.2" vendor/modules.txt ||
+  { echo "kubernetes: the reflect2 patch did not apply" >&2; exit 1; }
 export PATH="/usr/lib/go-1.19/bin:$PATH" GOFLAGS=-mod=vendor GO111MODULE=on
 echo "kubernetes: building kube-apiserver and kube-controller-manager (about 10 minutes on 2 cores the first time; progress below)"
 start=$(date +%s)

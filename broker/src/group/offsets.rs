@@ -318,10 +318,11 @@ impl Coordinator {
                     .map(|(k, v)| (Some(k.as_slice()), v.as_deref()))
                     .collect();
                 let batch = crate::log::batch::build_batch(&kvs, crate::now_ms());
-                part.append(&batch).map_err(|error| GroupError::Compact {
-                    partition: part.index,
-                    error,
-                })?;
+                part.append(&batch, false)
+                    .map_err(|error| GroupError::Compact {
+                        partition: part.index,
+                        error,
+                    })?;
                 ticket =
                     broker.flusher.mark(std::sync::Arc::clone(part)
                         as std::sync::Arc<dyn crate::log::flusher::Durable>);
