@@ -12,6 +12,30 @@ pub const DEFAULT_BROKER_VERSION: &str = "0.1.0";
 /// Broker versions this operator knows how to run. Others get an `UnknownVersion` warning.
 pub const KNOWN_VERSIONS: &[&str] = &["0.1.0"];
 
+/// Broker configuration keys the broker accepts in `spec.config` (it rejects unknown keys at
+/// start, so the operator refuses others before they reach a pod).
+pub const BROKER_CONFIG_KEYS: &[&str] = &[
+    "num.partitions",
+    "default.replication.factor",
+    "auto.create.topics.enable",
+    "log.retention.ms",
+    "log.retention.bytes",
+    "log.segment.bytes",
+    "message.max.bytes",
+    "min.insync.replicas",
+    "log.flush.interval.ms",
+];
+
+/// Keys the operator sets itself; `spec.config` may not override them.
+pub const RESERVED_CONFIG_KEYS: &[&str] = &[
+    "node.id",
+    "broker.id",
+    "listeners",
+    "advertised.listeners",
+    "log.dirs",
+    "log.dir",
+];
+
 /// Desired state of a Kafka cluster run by Eddy brokers.
 // Each `printcolumn(..)` repeats `type_ = ..`: clippy reads that as a duplicated attribute.
 #[allow(clippy::duplicated_attributes)]
@@ -178,6 +202,10 @@ pub struct ListenerSpec {
     /// Client authentication on this listener.
     #[serde(default)]
     pub authentication: AuthenticationType,
+    /// What each broker advertises to clients: its pod IP (default) or its stable DNS name
+    /// `<pod>.<cluster>-brokers.<namespace>.svc`.
+    #[serde(default)]
+    pub advertise: AdvertiseMode,
 }
 
 impl Default for ListenerSpec {
@@ -188,6 +216,7 @@ impl Default for ListenerSpec {
             type_: ListenerType::Internal,
             tls: false,
             authentication: AuthenticationType::None,
+            advertise: AdvertiseMode::PodIp,
         }
     }
 }
@@ -203,6 +232,18 @@ pub enum ListenerType {
     Nodeport,
     /// Exposed through a LoadBalancer per broker.
     Loadbalancer,
+}
+
+/// Address a broker advertises on a listener.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum AdvertiseMode {
+    /// The pod IP: works without cluster DNS, changes when a pod is recreated.
+    #[default]
+    #[serde(rename = "podIP")]
+    PodIp,
+    /// The pod's DNS name under the headless Service: stable, needs cluster DNS.
+    #[serde(rename = "dns")]
+    Dns,
 }
 
 /// Client authentication of a listener.

@@ -10,10 +10,10 @@ mod topic;
 mod user;
 
 pub use cluster::{
-    AuthenticationType, AuthorizationSpec, AuthorizationType, DEFAULT_BROKER_VERSION,
-    KNOWN_VERSIONS, KafkaCluster, KafkaClusterSpec, KafkaClusterStatus, ListenerAddress,
-    ListenerSpec, ListenerStatus, ListenerType, PlanLimits, RackSpec, ResourceList, ResourcesSpec,
-    StorageSpec,
+    AdvertiseMode, AuthenticationType, AuthorizationSpec, AuthorizationType, BROKER_CONFIG_KEYS,
+    DEFAULT_BROKER_VERSION, KNOWN_VERSIONS, KafkaCluster, KafkaClusterSpec, KafkaClusterStatus,
+    ListenerAddress, ListenerSpec, ListenerStatus, ListenerType, PlanLimits, RESERVED_CONFIG_KEYS,
+    RackSpec, ResourceList, ResourcesSpec, StorageSpec,
 };
 pub use condition::{Condition, ConditionStatus, condition_type, find_condition, reason};
 pub use topic::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus};
