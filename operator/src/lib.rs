@@ -5,4 +5,12 @@ pub mod crd;
 #[cfg(feature = "controller")]
 pub mod cluster;
 #[cfg(feature = "controller")]
+pub mod conditions;
+#[cfg(feature = "controller")]
+pub mod context;
+#[cfg(feature = "controller")]
+pub mod leader;
+#[cfg(feature = "controller")]
+pub mod metrics;
+#[cfg(feature = "controller")]
 pub mod quantity;
