@@ -9,8 +9,16 @@ pub mod conditions;
 #[cfg(feature = "controller")]
 pub mod context;
 #[cfg(feature = "controller")]
+pub mod controllers;
+#[cfg(feature = "controller")]
+pub mod kafka_admin;
+#[cfg(feature = "controller")]
 pub mod leader;
 #[cfg(feature = "controller")]
 pub mod metrics;
 #[cfg(feature = "controller")]
 pub mod quantity;
+#[cfg(feature = "controller")]
+pub mod topic;
+#[cfg(feature = "controller")]
+pub mod user;
