@@ -203,101 +203,47 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
             None => None,
         },
     };
-    let mut described = None;
-    for address in &addresses {
-        let kafka = |source| Error::Kafka {
-            address: address.clone(),
-            source,
-        };
-        let mut admin = AdminClient::connect(address, ADMIN_TIMEOUT)
-            .await
-            .map_err(kafka)?;
-        let observed = match admin.describe_topic(&name).await.map_err(kafka)? {
-            Some(d) => Some(ObservedTopic {
-                partitions: d.partitions,
-                config: admin.topic_config(&name).await.map_err(kafka)?,
-            }),
-            None => None,
-        };
-        let steps = match plan::plan(&topic.spec, observed.as_ref(), facts) {
-            Ok(steps) => steps,
-            Err(refusal) => {
-                not_ready(&mut status, refusal.reason, refusal.message.clone());
-                set_condition(
-                    &mut status.conditions,
-                    condition(
-                        condition_type::WARNING,
-                        ConditionStatus::True,
-                        refusal.reason,
-                        refusal.message.clone(),
-                        generation,
-                    ),
-                    &now,
-                );
-                publish(
-                    ctx,
-                    topic,
-                    EventType::Warning,
+    let converged = converge_on_brokers(topic, ctx, &name, &addresses, facts).await;
+    let described = match converged {
+        Ok(Converged::Done(d)) => d,
+        Ok(Converged::Refused(refusal)) => {
+            not_ready(&mut status, refusal.reason, refusal.message.clone());
+            set_condition(
+                &mut status.conditions,
+                condition(
+                    condition_type::WARNING,
+                    ConditionStatus::True,
                     refusal.reason,
-                    refusal.message,
-                )
-                .await;
-                patch_status(&api, topic, &status).await?;
-                return Ok(Action::await_change());
-            }
-        };
-        for step in &steps {
-            match step {
-                Step::Create {
-                    partitions,
-                    replicas,
-                    config,
-                } => {
-                    admin
-                        .create_topic(&name, *partitions, *replicas, config)
-                        .await
-                        .map_err(kafka)?;
-                    publish(
-                        ctx,
-                        topic,
-                        EventType::Normal,
-                        "Created",
-                        format!("created topic {name} on {address}"),
-                    )
-                    .await;
-                }
-                Step::AddPartitions(n) => {
-                    admin.create_partitions(&name, *n).await.map_err(kafka)?;
-                    publish(
-                        ctx,
-                        topic,
-                        EventType::Normal,
-                        "PartitionsAdded",
-                        format!("{name} now has {n} partitions on {address}"),
-                    )
-                    .await;
-                }
-                Step::AlterConfig { set, delete } => {
-                    admin
-                        .alter_topic_config(&name, set, delete)
-                        .await
-                        .map_err(kafka)?;
-                    publish(
-                        ctx,
-                        topic,
-                        EventType::Normal,
-                        "ConfigAltered",
-                        format!("altered config of {name} on {address}"),
-                    )
-                    .await;
-                }
-            }
+                    refusal.message.clone(),
+                    generation,
+                ),
+                &now,
+            );
+            publish(
+                ctx,
+                topic,
+                EventType::Warning,
+                refusal.reason,
+                refusal.message,
+            )
+            .await;
+            patch_status(&api, topic, &status).await?;
+            return Ok(Action::await_change());
         }
-        if !steps.is_empty() {
-            info!(topic = %name, %address, steps = steps.len(), "topic converged");
+        Err(e) => {
+            // Report the Kafka failure in status (clearly when the broker lacks the API), then retry.
+            let why = match &e {
+                Error::Kafka {
+                    source: kafka_admin::Error::Unsupported { .. },
+                    ..
+                } => reason::NOT_SUPPORTED,
+                _ => reason::KAFKA_ERROR,
+            };
+            not_ready(&mut status, why, e.to_string());
+            patch_status(&api, topic, &status).await?;
+            return Err(e);
         }
-        described = admin.describe_topic(&name).await.map_err(kafka)?;
-    }
+    };
     status.topic_name = Some(name.clone());
     status.partitions = described.as_ref().map(|d| d.partitions);
     status.topic_id = described.and_then(|d| d.topic_id);
@@ -326,6 +272,96 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
     );
     patch_status(&api, topic, &status).await?;
     Ok(Action::requeue(Duration::from_secs(300)))
+}
+
+/// Result of converging the topic on every broker.
+enum Converged {
+    /// Converged; the last broker's description.
+    Done(Option<kafka_admin::TopicDescription>),
+    /// The spec cannot be applied.
+    Refused(plan::Refusal),
+}
+
+async fn converge_on_brokers(
+    topic: &KafkaTopic,
+    ctx: &Context,
+    name: &str,
+    addresses: &[String],
+    facts: ClusterFacts,
+) -> Result<Converged, Error> {
+    let mut described = None;
+    for address in addresses {
+        let kafka = |source| Error::Kafka {
+            address: address.clone(),
+            source,
+        };
+        let mut admin = AdminClient::connect(address, ADMIN_TIMEOUT)
+            .await
+            .map_err(kafka)?;
+        let observed = match admin.describe_topic(name).await.map_err(kafka)? {
+            Some(d) => Some(ObservedTopic {
+                partitions: d.partitions,
+                config: admin.topic_config(name).await.map_err(kafka)?,
+            }),
+            None => None,
+        };
+        let steps = match plan::plan(&topic.spec, observed.as_ref(), facts) {
+            Ok(steps) => steps,
+            Err(refusal) => return Ok(Converged::Refused(refusal)),
+        };
+        for step in &steps {
+            match step {
+                Step::Create {
+                    partitions,
+                    replicas,
+                    config,
+                } => {
+                    admin
+                        .create_topic(name, *partitions, *replicas, config)
+                        .await
+                        .map_err(kafka)?;
+                    publish(
+                        ctx,
+                        topic,
+                        EventType::Normal,
+                        "Created",
+                        format!("created topic {name} on {address}"),
+                    )
+                    .await;
+                }
+                Step::AddPartitions(n) => {
+                    admin.create_partitions(name, *n).await.map_err(kafka)?;
+                    publish(
+                        ctx,
+                        topic,
+                        EventType::Normal,
+                        "PartitionsAdded",
+                        format!("{name} now has {n} partitions on {address}"),
+                    )
+                    .await;
+                }
+                Step::AlterConfig { set, delete } => {
+                    admin
+                        .alter_topic_config(name, set, delete)
+                        .await
+                        .map_err(kafka)?;
+                    publish(
+                        ctx,
+                        topic,
+                        EventType::Normal,
+                        "ConfigAltered",
+                        format!("altered config of {name} on {address}"),
+                    )
+                    .await;
+                }
+            }
+        }
+        if !steps.is_empty() {
+            info!(topic = %name, %address, steps = steps.len(), "topic converged");
+        }
+        described = admin.describe_topic(name).await.map_err(kafka)?;
+    }
+    Ok(Converged::Done(described))
 }
 
 async fn partitions_of_other_topics(
