@@ -47,6 +47,14 @@ pub struct CrdManifest {
 /// Errors of rendering the CRD manifests.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// serde_json could not serialise a generated CRD.
+    #[error("rendering crd {name} as json: {source}")]
+    RenderJson {
+        /// CRD name.
+        name: String,
+        /// Underlying error.
+        source: serde_json::Error,
+    },
     /// serde_yaml could not serialise a generated CRD.
     #[error("rendering crd {name} as yaml: {source}")]
     RenderYaml {
@@ -57,8 +65,35 @@ pub enum Error {
     },
 }
 
+/// Removes schema defaults Kubernetes 1.20 rejects: zero values (`''`, `false`, `0`, `[]`)
+/// decode as null there ("in body must be of type string: null"). Serde applies the same
+/// defaults when reading, so nothing is lost.
+fn strip_zero_defaults(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let zero = map.get("default").is_some_and(|d| {
+                d.as_str() == Some("")
+                    || d.as_bool() == Some(false)
+                    || d.as_i64() == Some(0)
+                    || d.as_array().is_some_and(Vec::is_empty)
+            });
+            if zero {
+                map.remove("default");
+            }
+            map.values_mut().for_each(strip_zero_defaults);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_zero_defaults),
+        _ => {}
+    }
+}
+
 fn render<T: Serialize>(name: &str, crd: &T) -> Result<CrdManifest, Error> {
-    let body = serde_yaml::to_string(crd).map_err(|source| Error::RenderYaml {
+    let mut value = serde_json::to_value(crd).map_err(|source| Error::RenderJson {
+        name: name.to_string(),
+        source,
+    })?;
+    strip_zero_defaults(&mut value);
+    let body = serde_yaml::to_string(&value).map_err(|source| Error::RenderYaml {
         name: name.to_string(),
         source,
     })?;
@@ -111,6 +146,21 @@ mod tests {
             crd["spec"]["versions"][0]["subresources"]["status"],
             serde_json::json!({})
         );
+    }
+
+    #[test]
+    fn manifests_carry_no_zero_defaults_old_apiservers_reject() {
+        for m in manifests().expect("manifests") {
+            for bad in [
+                "default: ''",
+                "default: false",
+                "default: 0\n",
+                "default: []",
+            ] {
+                assert!(!m.yaml.contains(bad), "{} contains {bad}", m.file_name);
+            }
+            assert!(m.yaml.contains("default:") || m.file_name.starts_with("kafkausers"));
+        }
     }
 
     #[test]
