@@ -1,0 +1,151 @@
+//! Apply step of the KafkaCluster reconcile (I/O): server-side apply of every desired object
+//! with one field manager, then claim ownership (deleteClaim) and claim growth.
+use std::fmt::Debug;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service, ServiceAccount};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::{Client, Resource, ResourceExt as _};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use super::build::{DesiredObjects, PdbApi};
+use crate::context::FIELD_MANAGER;
+use crate::quantity;
+
+/// Errors of the apply step.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Server-side apply of one object failed.
+    #[error("applying {kind} {name}: {source}")]
+    Apply {
+        /// Kind of the object.
+        kind: &'static str,
+        /// Name of the object.
+        name: String,
+        /// Cause.
+        source: kube::Error,
+    },
+    /// Patching a claim failed.
+    #[error("patching claim {name}: {source}")]
+    Claim {
+        /// Claim name.
+        name: String,
+        /// Cause.
+        source: kube::Error,
+    },
+}
+
+fn params() -> PatchParams {
+    PatchParams::apply(FIELD_MANAGER).force()
+}
+
+async fn apply_one<K>(api: &Api<K>, kind: &'static str, obj: &K) -> Result<(), Error>
+where
+    K: Resource + Serialize + DeserializeOwned + Clone + Debug,
+{
+    let name = obj.name_any();
+    api.patch(&name, &params(), &Patch::Apply(obj))
+        .await
+        .map_err(|source| Error::Apply { kind, name, source })?;
+    Ok(())
+}
+
+/// Applies every desired object, dependencies first (config before the StatefulSet).
+///
+/// # Errors
+/// The first object that failed to apply.
+pub async fn apply_all(
+    client: &Client,
+    namespace: &str,
+    desired: &DesiredObjects,
+    pdb_api: PdbApi,
+) -> Result<(), Error> {
+    apply_one(
+        &Api::<ServiceAccount>::namespaced(client.clone(), namespace),
+        "ServiceAccount",
+        &desired.service_account,
+    )
+    .await?;
+    apply_one(
+        &Api::<ConfigMap>::namespaced(client.clone(), namespace),
+        "ConfigMap",
+        &desired.config_map,
+    )
+    .await?;
+    let services = Api::<Service>::namespaced(client.clone(), namespace);
+    apply_one(&services, "Service", &desired.headless_service).await?;
+    apply_one(&services, "Service", &desired.bootstrap_service).await?;
+    apply_one(
+        &Api::<StatefulSet>::namespaced(client.clone(), namespace),
+        "StatefulSet",
+        &desired.stateful_set,
+    )
+    .await?;
+    let ar = pdb_api.api_resource();
+    let pdbs = Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &ar);
+    apply_one(&pdbs, "PodDisruptionBudget", &desired.pod_disruption_budget).await
+}
+
+/// Makes the claims owned by the KafkaCluster exactly when `delete_claim` (so the garbage
+/// collector deletes them with it, without a finalizer), and grows claims below `size`.
+///
+/// # Errors
+/// The first claim patch that failed.
+pub async fn reconcile_claims(
+    client: &Client,
+    namespace: &str,
+    claims: &[PersistentVolumeClaim],
+    owner: &OwnerReference,
+    delete_claim: bool,
+    size: &str,
+) -> Result<(), Error> {
+    let api = Api::<PersistentVolumeClaim>::namespaced(client.clone(), namespace);
+    let wanted = quantity::parse_bytes(size).ok();
+    for claim in claims {
+        let name = claim.name_any();
+        let mut owners: Vec<OwnerReference> = claim.owner_references().to_vec();
+        let owned = owners.iter().any(|o| o.uid == owner.uid);
+        let mut patch = serde_json::Map::new();
+        if delete_claim && !owned {
+            let mut ours = owner.clone();
+            ours.controller = Some(false);
+            ours.block_owner_deletion = Some(false);
+            owners.push(ours);
+            patch.insert("metadata".into(), json!({ "ownerReferences": owners }));
+        } else if !delete_claim && owned {
+            owners.retain(|o| o.uid != owner.uid);
+            patch.insert("metadata".into(), json!({ "ownerReferences": owners }));
+        }
+        let current = claim
+            .spec
+            .as_ref()
+            .and_then(|s| s.resources.as_ref())
+            .and_then(|r| r.requests.as_ref())
+            .and_then(|r| r.get("storage"))
+            .and_then(|q| quantity::parse_bytes(&q.0).ok());
+        if let (Some(w), Some(c)) = (wanted, current)
+            && w > c
+        {
+            patch.insert(
+                "spec".into(),
+                json!({ "resources": { "requests": { "storage": size } } }),
+            );
+        }
+        if !patch.is_empty() {
+            api.patch(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::Value::Object(patch)),
+            )
+            .await
+            .map_err(|source| Error::Claim {
+                name: name.clone(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,483 @@
+//! StatefulSet builder: the brokers. `updateStrategy: OnDelete` so the operator, not Kubernetes,
+//! decides when a broker restarts; one claim template per broker; probes on the admin HTTP port.
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetUpdateStrategy};
+use k8s_openapi::api::core::v1::{
+    Affinity, Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
+    HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SeccompProfile, SecurityContext, TopologySpreadConstraint, Volume,
+    VolumeMount, VolumeResourceRequirements, WeightedPodAffinityTerm,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::BuildInput;
+use super::config_map::CONFIG_FILE;
+use super::labels::selector_labels;
+use crate::cluster::validate::ADMIN_PORT;
+use crate::crd::{AdvertiseMode, ListenerSpec, ResourceList};
+
+/// Where the data volume is mounted; the broker's data directory is `data/` below it.
+pub const DATA_MOUNT: &str = "/var/lib/eddy";
+/// Where the ConfigMap is mounted.
+pub const CONFIG_MOUNT: &str = "/etc/eddy";
+/// Pod-template annotation carrying a hash of server.properties: a changed hash marks pods to
+/// restart (the operator decides when; the StatefulSet never restarts pods by itself).
+pub const CONFIG_HASH_ANNOTATION: &str = "eddy.io/config-hash";
+/// Pod label carrying the rack topology key when rack awareness is on.
+pub const RACK_KEY_LABEL: &str = "eddy.io/rack-topology-key";
+/// Non-root user of the broker container.
+const BROKER_UID: i64 = 65532;
+
+fn env(name: &str, value: impl Into<String>) -> EnvVar {
+    EnvVar {
+        name: name.to_string(),
+        value: Some(value.into()),
+        value_from: None,
+    }
+}
+
+fn env_field(name: &str, path: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_string(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: path.to_string(),
+                api_version: None,
+            }),
+            ..EnvVarSource::default()
+        }),
+    }
+}
+
+/// The broker's name for a listener: upper-case, `-` → `_` (`plain-text` → `PLAIN_TEXT`).
+#[must_use]
+pub fn broker_listener_name(listener: &ListenerSpec) -> String {
+    listener.name.to_uppercase().replace('-', "_")
+}
+
+/// `NAME://host:port` list the broker binds, with `$(POD_IP)` expanded by the kubelet.
+fn bind_listeners(listeners: &[ListenerSpec]) -> String {
+    listeners
+        .iter()
+        .map(|l| format!("{}://$(POD_IP):{}", broker_listener_name(l), l.port))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `NAME://host:port` list the broker advertises to clients.
+fn advertised_listeners(input: &BuildInput<'_>) -> String {
+    input
+        .cluster
+        .spec
+        .listeners
+        .iter()
+        .map(|l| {
+            let host = match l.advertise {
+                AdvertiseMode::PodIp => "$(POD_IP)".to_string(),
+                AdvertiseMode::Dns => format!(
+                    "$(POD_NAME).{}.{}.svc",
+                    input.names.headless_service, input.namespace
+                ),
+            };
+            format!("{}://{host}:{}", broker_listener_name(l), l.port)
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn quantities(list: Option<&ResourceList>) -> Option<BTreeMap<String, Quantity>> {
+    let list = list?;
+    let map: BTreeMap<String, Quantity> = [("cpu", &list.cpu), ("memory", &list.memory)]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), Quantity(v.clone()))))
+        .collect();
+    (!map.is_empty()).then_some(map)
+}
+
+fn http_probe(path: &str, period: i32, failures: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_string()),
+            port: IntOrString::String("admin".to_string()),
+            scheme: Some("HTTP".to_string()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period),
+        failure_threshold: Some(failures),
+        timeout_seconds: Some(3),
+        ..Probe::default()
+    }
+}
+
+fn broker_container(input: &BuildInput<'_>) -> Container {
+    let spec = &input.cluster.spec;
+    let mut ports: Vec<ContainerPort> = spec
+        .listeners
+        .iter()
+        .map(|l| ContainerPort {
+            name: Some(l.name.clone()),
+            container_port: l.port,
+            protocol: Some("TCP".to_string()),
+            ..ContainerPort::default()
+        })
+        .collect();
+    ports.push(ContainerPort {
+        name: Some("admin".to_string()),
+        container_port: ADMIN_PORT,
+        protocol: Some("TCP".to_string()),
+        ..ContainerPort::default()
+    });
+    Container {
+        name: "broker".to_string(),
+        image: Some(spec.broker_image()),
+        image_pull_policy: Some("IfNotPresent".to_string()),
+        env: Some(vec![
+            env_field("POD_IP", "status.podIP"),
+            env_field("POD_NAME", "metadata.name"),
+            env_field("POD_NAMESPACE", "metadata.namespace"),
+            env("EDDY_DATA_DIR", format!("{DATA_MOUNT}/data")),
+            env("EDDY_CONFIG", format!("{CONFIG_MOUNT}/{CONFIG_FILE}")),
+            env("EDDY_LISTENERS", bind_listeners(&spec.listeners)),
+            env("EDDY_ADVERTISED_LISTENERS", advertised_listeners(input)),
+            env("EDDY_ADMIN_ADDR", format!("$(POD_IP):{ADMIN_PORT}")),
+        ]),
+        ports: Some(ports),
+        startup_probe: Some(http_probe("/healthz", 2, 150)),
+        liveness_probe: Some(http_probe("/healthz", 10, 6)),
+        readiness_probe: Some(http_probe("/readyz", 2, 3)),
+        resources: spec.resources.as_ref().map(|r| ResourceRequirements {
+            requests: quantities(r.requests.as_ref()),
+            limits: quantities(r.limits.as_ref()),
+            ..ResourceRequirements::default()
+        }),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: "data".to_string(),
+                mount_path: DATA_MOUNT.to_string(),
+                ..VolumeMount::default()
+            },
+            VolumeMount {
+                name: "config".to_string(),
+                mount_path: CONFIG_MOUNT.to_string(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            },
+        ]),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".to_string()]),
+                add: None,
+            }),
+            ..SecurityContext::default()
+        }),
+        ..Container::default()
+    }
+}
+
+fn placement(input: &BuildInput<'_>) -> (Affinity, Vec<TopologySpreadConstraint>) {
+    let selector = LabelSelector {
+        match_labels: Some(selector_labels(&input.names.cluster)),
+        match_expressions: None,
+    };
+    // Preferred, not required: a small cluster (or the single-node local environment) must
+    // still be able to run every broker.
+    let affinity = Affinity {
+        pod_anti_affinity: Some(PodAntiAffinity {
+            preferred_during_scheduling_ignored_during_execution: Some(vec![
+                WeightedPodAffinityTerm {
+                    weight: 100,
+                    pod_affinity_term: PodAffinityTerm {
+                        label_selector: Some(selector.clone()),
+                        topology_key: "kubernetes.io/hostname".to_string(),
+                        ..PodAffinityTerm::default()
+                    },
+                },
+            ]),
+            ..PodAntiAffinity::default()
+        }),
+        ..Affinity::default()
+    };
+    let topology_key = input
+        .cluster
+        .spec
+        .rack
+        .as_ref()
+        .map_or("kubernetes.io/hostname", |r| r.topology_key.as_str());
+    let spread = vec![TopologySpreadConstraint {
+        max_skew: 1,
+        topology_key: topology_key.to_string(),
+        when_unsatisfiable: "ScheduleAnyway".to_string(),
+        label_selector: Some(selector),
+        ..TopologySpreadConstraint::default()
+    }];
+    (affinity, spread)
+}
+
+/// Hex CRC-32C of the rendered properties: stable across Rust versions and operator restarts.
+#[must_use]
+pub fn config_hash(properties: &str) -> String {
+    format!("{:08x}", crc32c::crc32c(properties.as_bytes()))
+}
+
+/// Builds the broker StatefulSet.
+#[must_use]
+pub fn build(input: &BuildInput<'_>, properties: &str) -> StatefulSet {
+    let spec = &input.cluster.spec;
+    let mut pod_labels = input.labels();
+    if let Some(rack) = &spec.rack {
+        // Label values cannot hold `/`: keep the key's last segment (`zone` for
+        // `topology.kubernetes.io/zone`).
+        let short = rack.topology_key.rsplit('/').next().unwrap_or_default();
+        pod_labels.insert(RACK_KEY_LABEL.to_string(), short.to_string());
+    }
+    let (affinity, spread) = placement(input);
+    let claim = PersistentVolumeClaim {
+        metadata: ObjectMeta {
+            name: Some("data".to_string()),
+            labels: Some(selector_labels(&input.names.cluster)),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec!["ReadWriteOnce".to_string()]),
+            storage_class_name: spec.storage.class.clone(),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([(
+                    "storage".to_string(),
+                    Quantity(input.storage_size.clone()),
+                )])),
+                limits: None,
+            }),
+            ..PersistentVolumeClaimSpec::default()
+        }),
+        status: None,
+    };
+    StatefulSet {
+        metadata: input.meta(&input.names.stateful_set),
+        spec: StatefulSetSpec {
+            replicas: Some(spec.brokers),
+            service_name: Some(input.names.headless_service.clone()),
+            pod_management_policy: Some("Parallel".to_string()),
+            update_strategy: Some(StatefulSetUpdateStrategy {
+                type_: Some("OnDelete".to_string()),
+                rolling_update: None,
+            }),
+            selector: LabelSelector {
+                match_labels: Some(selector_labels(&input.names.cluster)),
+                match_expressions: None,
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels),
+                    annotations: Some(BTreeMap::from([(
+                        CONFIG_HASH_ANNOTATION.to_string(),
+                        config_hash(properties),
+                    )])),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    service_account_name: Some(input.names.service_account.clone()),
+                    automount_service_account_token: Some(false),
+                    termination_grace_period_seconds: Some(60),
+                    security_context: Some(PodSecurityContext {
+                        run_as_non_root: Some(true),
+                        run_as_user: Some(BROKER_UID),
+                        run_as_group: Some(BROKER_UID),
+                        fs_group: Some(BROKER_UID),
+                        seccomp_profile: Some(SeccompProfile {
+                            type_: "RuntimeDefault".to_string(),
+                            localhost_profile: None,
+                        }),
+                        ..PodSecurityContext::default()
+                    }),
+                    affinity: Some(affinity),
+                    topology_spread_constraints: Some(spread),
+                    containers: vec![broker_container(input)],
+                    volumes: Some(vec![Volume {
+                        name: "config".to_string(),
+                        config_map: Some(ConfigMapVolumeSource {
+                            name: input.names.config_map.clone(),
+                            ..ConfigMapVolumeSource::default()
+                        }),
+                        ..Volume::default()
+                    }]),
+                    ..PodSpec::default()
+                }),
+            },
+            volume_claim_templates: Some(vec![claim]),
+            ..StatefulSetSpec::default()
+        },
+        status: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{PdbApi, fixtures::ClusterFixture};
+    use super::*;
+    use crate::crd::{RackSpec, ResourcesSpec};
+
+    fn container(sts: &StatefulSet) -> Container {
+        sts.spec.template.spec.as_ref().expect("pod").containers[0].clone()
+    }
+
+    fn env_value(c: &Container, name: &str) -> Option<String> {
+        c.env
+            .as_ref()?
+            .iter()
+            .find(|e| e.name == name)
+            .and_then(|e| e.value.clone())
+    }
+
+    #[test]
+    fn brokers_roll_on_delete_only_with_a_claim_per_broker() {
+        let fx = ClusterFixture::new("c", 3).with(|s| {
+            s.storage.class = Some("fast".into());
+        });
+        let sts = build(&fx.input(PdbApi::V1), "");
+        let spec = sts.spec;
+        assert_eq!(spec.replicas, Some(3));
+        assert_eq!(spec.service_name.as_deref(), Some("c-brokers"));
+        assert_eq!(
+            spec.update_strategy.and_then(|u| u.type_).as_deref(),
+            Some("OnDelete")
+        );
+        let claims = spec.volume_claim_templates.expect("claims");
+        let claim = claims[0].spec.as_ref().expect("claim spec");
+        assert_eq!(claim.storage_class_name.as_deref(), Some("fast"));
+        let size = &claim
+            .resources
+            .as_ref()
+            .and_then(|r| r.requests.clone())
+            .expect("req")["storage"];
+        assert_eq!(size.0, "1Gi");
+    }
+
+    #[test]
+    fn listeners_bind_and_advertise_the_pod_address() {
+        let fx = ClusterFixture::new("c", 1);
+        let c = container(&build(&fx.input(PdbApi::V1), ""));
+        assert_eq!(
+            env_value(&c, "EDDY_LISTENERS").as_deref(),
+            Some("PLAINTEXT://$(POD_IP):9092")
+        );
+        assert_eq!(
+            env_value(&c, "EDDY_ADVERTISED_LISTENERS").as_deref(),
+            Some("PLAINTEXT://$(POD_IP):9092")
+        );
+        assert_eq!(
+            env_value(&c, "EDDY_ADMIN_ADDR").as_deref(),
+            Some("$(POD_IP):9600")
+        );
+        assert_eq!(
+            env_value(&c, "EDDY_CONFIG").as_deref(),
+            Some("/etc/eddy/server.properties")
+        );
+        // POD_IP must be defined before the variables that reference it.
+        let names: Vec<String> = c.env.expect("env").into_iter().map(|e| e.name).collect();
+        assert_eq!(names[0], "POD_IP");
+    }
+
+    #[test]
+    fn dns_advertising_uses_the_headless_service() {
+        let fx =
+            ClusterFixture::new("c", 1).with(|s| s.listeners[0].advertise = AdvertiseMode::Dns);
+        let c = container(&build(&fx.input(PdbApi::V1), ""));
+        assert_eq!(
+            env_value(&c, "EDDY_ADVERTISED_LISTENERS").as_deref(),
+            Some("PLAINTEXT://$(POD_NAME).c-brokers.kafka.svc:9092")
+        );
+    }
+
+    #[test]
+    fn probes_use_the_admin_port() {
+        let fx = ClusterFixture::new("c", 1);
+        let c = container(&build(&fx.input(PdbApi::V1), ""));
+        let path = |p: Option<Probe>| p.and_then(|p| p.http_get).and_then(|h| h.path);
+        assert_eq!(path(c.readiness_probe.clone()).as_deref(), Some("/readyz"));
+        assert_eq!(path(c.liveness_probe.clone()).as_deref(), Some("/healthz"));
+        let port = c.readiness_probe.and_then(|p| p.http_get).map(|h| h.port);
+        assert_eq!(port, Some(IntOrString::String("admin".into())));
+        assert!(
+            c.ports
+                .expect("ports")
+                .iter()
+                .any(|p| p.container_port == 9600)
+        );
+    }
+
+    #[test]
+    fn config_change_changes_the_template_hash_only() {
+        let fx = ClusterFixture::new("c", 1);
+        let a = build(&fx.input(PdbApi::V1), "num.partitions=1\n");
+        let b = build(&fx.input(PdbApi::V1), "num.partitions=2\n");
+        let hash = |s: &StatefulSet| {
+            s.spec
+                .template
+                .metadata
+                .clone()
+                .and_then(|m| m.annotations)
+                .and_then(|a| a.get(CONFIG_HASH_ANNOTATION).cloned())
+        };
+        assert_ne!(hash(&a), hash(&b));
+        assert_eq!(
+            hash(&a),
+            hash(&build(&fx.input(PdbApi::V1), "num.partitions=1\n"))
+        );
+    }
+
+    #[test]
+    fn rack_awareness_spreads_over_the_topology_key_and_labels_pods() {
+        let fx = ClusterFixture::new("c", 3).with(|s| {
+            s.rack = Some(RackSpec {
+                topology_key: "topology.kubernetes.io/zone".into(),
+            });
+            s.resources = Some(ResourcesSpec {
+                requests: Some(ResourceList {
+                    cpu: Some("500m".into()),
+                    memory: None,
+                }),
+                limits: None,
+            });
+        });
+        let sts = build(&fx.input(PdbApi::V1), "");
+        let spec = sts.spec;
+        let pod = spec.template.spec.expect("pod");
+        let spread = pod.topology_spread_constraints.expect("spread");
+        assert_eq!(spread[0].topology_key, "topology.kubernetes.io/zone");
+        let labels = spec
+            .template
+            .metadata
+            .and_then(|m| m.labels)
+            .expect("labels");
+        assert_eq!(labels.get(RACK_KEY_LABEL).map(String::as_str), Some("zone"));
+        let req = pod.containers[0]
+            .resources
+            .clone()
+            .and_then(|r| r.requests)
+            .expect("req");
+        assert_eq!(req["cpu"].0, "500m");
+        assert!(!req.contains_key("memory"));
+    }
+
+    #[test]
+    fn pods_run_restricted() {
+        let fx = ClusterFixture::new("c", 1);
+        let sts = build(&fx.input(PdbApi::V1), "");
+        let pod = sts.spec.template.spec.expect("pod");
+        assert_eq!(pod.automount_service_account_token, Some(false));
+        let sc = pod.containers[0].security_context.clone().expect("sc");
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        assert_eq!(
+            sc.capabilities.and_then(|c| c.drop),
+            Some(vec!["ALL".to_string()])
+        );
+    }
+}

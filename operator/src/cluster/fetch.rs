@@ -1,0 +1,98 @@
+//! Fetch step of the KafkaCluster reconcile (I/O): the StatefulSet's provisioned storage, the
+//! broker pods and the data volume claims.
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use kube::api::{Api, ListParams};
+use kube::{Client, ResourceExt as _};
+
+use super::build::{Names, selector_labels};
+use super::status::BrokerPod;
+use super::validate;
+
+/// Observed state the validate and apply steps need.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// Input of the validate step.
+    pub validate: validate::Observed,
+    /// The cluster's data volume claims.
+    pub claims: Vec<PersistentVolumeClaim>,
+}
+
+fn selector(names: &Names) -> String {
+    selector_labels(&names.cluster)
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Reads the StatefulSet and claims.
+///
+/// # Errors
+/// API errors other than the StatefulSet not existing.
+pub async fn observed(
+    client: &Client,
+    namespace: &str,
+    names: &Names,
+) -> Result<Observed, kube::Error> {
+    let sts = Api::<StatefulSet>::namespaced(client.clone(), namespace)
+        .get_opt(&names.stateful_set)
+        .await?;
+    let provisioned_storage = sts.and_then(|s| {
+        s.spec
+            .volume_claim_templates?
+            .into_iter()
+            .find(|c| c.metadata.name.as_deref() == Some("data"))?
+            .spec?
+            .resources?
+            .requests?
+            .get("storage")
+            .map(|q| q.0.clone())
+    });
+    let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default().labels(&selector(names)))
+        .await?
+        .items;
+    Ok(Observed {
+        validate: validate::Observed {
+            provisioned_storage,
+        },
+        claims,
+    })
+}
+
+/// Reads the broker pods.
+///
+/// # Errors
+/// API errors.
+pub async fn broker_pods(
+    client: &Client,
+    namespace: &str,
+    names: &Names,
+) -> Result<Vec<BrokerPod>, kube::Error> {
+    let pods = Api::<Pod>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default().labels(&selector(names)))
+        .await?;
+    Ok(pods
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter_map(|p| {
+            let ordinal = names.ordinal_of(&p.name_any())?;
+            let status = p.status.as_ref();
+            let ready = status
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+            Some(BrokerPod {
+                ordinal,
+                ip: status.and_then(|s| s.pod_ip.clone()),
+                ready,
+                image: p
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.containers.first())
+                    .and_then(|c| c.image.clone()),
+            })
+        })
+        .collect())
+}

@@ -1,0 +1,236 @@
+//! KafkaCluster reconciler: fetch → validate → build → apply → status, one module per step.
+pub mod apply;
+pub mod build;
+pub mod fetch;
+pub mod status;
+pub mod validate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource as _, ResourceExt as _};
+use serde_json::json;
+use tracing::{info, instrument, warn};
+
+use crate::context::Context;
+use crate::crd::{ConditionStatus, KafkaCluster, PAUSE_ANNOTATION, condition_type, find_condition};
+use build::{BuildInput, Names};
+use status::Outcome;
+use validate::Severity;
+
+/// Metric/kind label of this reconciler.
+pub const KIND: &str = "KafkaCluster";
+
+/// Errors of the KafkaCluster reconcile, named after the step that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading the StatefulSet, pods or claims failed.
+    #[error("fetching observed state: {0}")]
+    Fetch(#[source] kube::Error),
+    /// The resource lacks metadata the builders need.
+    #[error(transparent)]
+    Build(#[from] build::Error),
+    /// Writing the status subresource failed.
+    #[error("patching status: {0}")]
+    Status(#[source] kube::Error),
+}
+
+impl Error {
+    /// The step label used in metrics.
+    #[must_use]
+    pub fn step(&self) -> &'static str {
+        match self {
+            Self::Fetch(_) => "fetch",
+            Self::Build(_) => "build",
+            Self::Status(_) => "status",
+        }
+    }
+}
+
+/// Whether the pause annotation is set to `"true"`.
+#[must_use]
+pub fn is_paused(cluster: &KafkaCluster) -> bool {
+    cluster
+        .annotations()
+        .get(PAUSE_ANNOTATION)
+        .is_some_and(|v| v == "true")
+}
+
+/// Reconciles one KafkaCluster.
+///
+/// # Errors
+/// When observed state cannot be read or status cannot be written; apply failures are reported
+/// in status instead and retried.
+#[instrument(skip_all, fields(namespace = cluster.namespace(), name = cluster.name_any()))]
+pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = ctx.metrics.reconcile_started(KIND);
+    let namespace = cluster.namespace().unwrap_or_default();
+    let name = cluster.name_any();
+    let names = Names::new(&name);
+    let api: Api<KafkaCluster> = Api::namespaced(ctx.client.clone(), &namespace);
+    let now = crate::conditions::now_rfc3339();
+
+    if is_paused(&cluster) {
+        let st = status::next_status(
+            &cluster,
+            &validate::Validation::default(),
+            &[],
+            &Outcome::Paused,
+            &now,
+        );
+        patch_status(&api, &name, &st).await?;
+        info!("reconciliation paused by annotation");
+        return Ok(Action::await_change());
+    }
+
+    // fetch
+    let observed = fetch::observed(&ctx.client, &namespace, &names)
+        .await
+        .map_err(Error::Fetch)?;
+    // validate
+    let validation = validate::validate(&cluster.spec, &observed.validate);
+    let outcome = if validation.is_buildable() {
+        // build: the claim template keeps its first size (it is immutable); growth resizes claims.
+        let template_size = observed
+            .validate
+            .provisioned_storage
+            .clone()
+            .unwrap_or_else(|| validation.effective_storage.clone());
+        let input = BuildInput::new(&cluster, template_size, ctx.pdb_api)?;
+        let desired = build::build(&input);
+        // apply
+        match apply::apply_all(&ctx.client, &namespace, &desired, ctx.pdb_api).await {
+            Ok(()) => {
+                if let Err(e) = apply::reconcile_claims(
+                    &ctx.client,
+                    &namespace,
+                    &observed.claims,
+                    &input.owner,
+                    cluster.spec.storage.delete_claim,
+                    &validation.effective_storage,
+                )
+                .await
+                {
+                    warn!(error = %e, "claim ownership or resize failed; retrying next reconcile");
+                }
+                Outcome::Applied
+            }
+            Err(e) => {
+                ctx.metrics.reconcile_failed(KIND, "apply");
+                Outcome::ApplyFailed(e.to_string())
+            }
+        }
+    } else {
+        Outcome::Invalid
+    };
+
+    // status
+    let pods = if outcome == Outcome::Applied {
+        fetch::broker_pods(&ctx.client, &namespace, &names)
+            .await
+            .map_err(Error::Fetch)?
+    } else {
+        Vec::new()
+    };
+    let next = status::next_status(&cluster, &validation, &pods, &outcome, &now);
+    publish_events(&ctx, &cluster, &validation, &outcome, &next).await;
+    patch_status(&api, &name, &next).await?;
+
+    let ready = find_condition(&next.conditions, condition_type::READY)
+        .is_some_and(|c| c.status == ConditionStatus::True);
+    Ok(match outcome {
+        Outcome::Applied if ready => Action::requeue(Duration::from_secs(300)),
+        Outcome::Applied | Outcome::ApplyFailed(_) => Action::requeue(Duration::from_secs(5)),
+        Outcome::Invalid | Outcome::Paused => Action::await_change(),
+    })
+}
+
+async fn patch_status(
+    api: &Api<KafkaCluster>,
+    name: &str,
+    status: &crate::crd::KafkaClusterStatus,
+) -> Result<(), Error> {
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": status })),
+    )
+    .await
+    .map_err(Error::Status)?;
+    Ok(())
+}
+
+/// One Event per notable step: a new generation applied, invalid spec, apply failure, warnings,
+/// becoming ready.
+async fn publish_events(
+    ctx: &Context,
+    cluster: &KafkaCluster,
+    validation: &validate::Validation,
+    outcome: &Outcome,
+    next: &crate::crd::KafkaClusterStatus,
+) {
+    let previous = cluster.status.clone().unwrap_or_default();
+    let new_generation = previous.observed_generation != cluster.metadata.generation;
+    let was_ready = find_condition(&previous.conditions, condition_type::READY)
+        .is_some_and(|c| c.status == ConditionStatus::True);
+    let is_ready = find_condition(&next.conditions, condition_type::READY)
+        .is_some_and(|c| c.status == ConditionStatus::True);
+    let mut events = Vec::new();
+    match outcome {
+        Outcome::Applied if new_generation => events.push((
+            EventType::Normal,
+            "Applied",
+            format!(
+                "applied broker objects for generation {}",
+                cluster.metadata.generation.unwrap_or_default()
+            ),
+        )),
+        Outcome::Invalid if new_generation => events.push((
+            EventType::Warning,
+            "InvalidSpec",
+            validation
+                .with_severity(Severity::Invalid)
+                .map(|f| f.message.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )),
+        Outcome::ApplyFailed(msg) => events.push((EventType::Warning, "ApplyFailed", msg.clone())),
+        _ => {}
+    }
+    if new_generation {
+        for w in validation.with_severity(Severity::Warning) {
+            events.push((EventType::Warning, w.reason, w.message.clone()));
+        }
+    }
+    if is_ready && !was_ready {
+        events.push((
+            EventType::Normal,
+            "Ready",
+            format!("{} brokers ready", next.ready_brokers),
+        ));
+    }
+    let reference = cluster.object_ref(&());
+    for (type_, reason, note) in events {
+        let ev = Event {
+            type_,
+            reason: reason.to_string(),
+            note: Some(note.chars().take(1000).collect()),
+            action: "Reconcile".to_string(),
+            secondary: None,
+        };
+        if let Err(e) = ctx.recorder.publish(&ev, &reference).await {
+            warn!(error = %e, reason, "publishing event failed");
+        }
+    }
+}
+
+/// Requeue policy after a failed reconcile.
+#[allow(clippy::needless_pass_by_value)] // signature required by `Controller::run`
+pub fn error_policy(_cluster: Arc<KafkaCluster>, error: &Error, ctx: Arc<Context>) -> Action {
+    warn!(error = %error, "KafkaCluster reconcile failed");
+    ctx.metrics.reconcile_failed(KIND, error.step());
+    Action::requeue(Duration::from_secs(10))
+}

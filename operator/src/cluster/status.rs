@@ -1,0 +1,309 @@
+//! Status step of the KafkaCluster reconcile (pure): conditions, bootstrap addresses and broker
+//! ids from the validation outcome and the observed broker pods.
+use crate::cluster::build::Names;
+use crate::cluster::validate::{Severity, Validation};
+use crate::conditions::{condition, set_condition};
+use crate::crd::{
+    AdvertiseMode, ConditionStatus, KafkaCluster, KafkaClusterStatus, ListenerAddress,
+    ListenerStatus, condition_type, reason,
+};
+
+/// One broker pod as observed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerPod {
+    /// Pod ordinal (the broker id).
+    pub ordinal: i32,
+    /// Pod IP once assigned.
+    pub ip: Option<String>,
+    /// Readiness condition of the pod.
+    pub ready: bool,
+    /// Image the pod runs.
+    pub image: Option<String>,
+}
+
+/// What happened in this reconcile, for the status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Objects applied; `pods` observed.
+    Applied,
+    /// The spec was invalid; nothing applied.
+    Invalid,
+    /// Applying failed with this message.
+    ApplyFailed(String),
+    /// The pause annotation is set.
+    Paused,
+}
+
+/// Computes the next status from the previous one.
+#[must_use]
+pub fn next_status(
+    cluster: &KafkaCluster,
+    validation: &Validation,
+    pods: &[BrokerPod],
+    outcome: &Outcome,
+    now: &str,
+) -> KafkaClusterStatus {
+    let generation = cluster.metadata.generation;
+    let mut status = cluster.status.clone().unwrap_or_default();
+    let conds = &mut status.conditions;
+    let spec = &cluster.spec;
+
+    let paused = *outcome == Outcome::Paused;
+    set_condition(
+        conds,
+        condition(
+            condition_type::RECONCILIATION_PAUSED,
+            if paused {
+                ConditionStatus::True
+            } else {
+                ConditionStatus::False
+            },
+            reason::PAUSED,
+            if paused {
+                "annotation eddy.io/pause-reconciliation=true: owned objects are left as they are"
+            } else {
+                ""
+            },
+            generation,
+        ),
+        now,
+    );
+    if paused {
+        return status;
+    }
+
+    let warnings: Vec<_> = validation.with_severity(Severity::Warning).collect();
+    let (w_status, w_reason, w_message) = match warnings.first() {
+        None => (ConditionStatus::False, reason::NO_WARNINGS, String::new()),
+        Some(first) => (
+            ConditionStatus::True,
+            first.reason,
+            warnings
+                .iter()
+                .map(|w| w.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+    };
+    set_condition(
+        conds,
+        condition(
+            condition_type::WARNING,
+            w_status,
+            w_reason,
+            w_message,
+            generation,
+        ),
+        now,
+    );
+
+    let ready_count = pods.iter().filter(|p| p.ready).count();
+    let ready_count = i32::try_from(ready_count).unwrap_or(i32::MAX);
+    let (ready, ready_reason, ready_message, reconciling) = match outcome {
+        Outcome::Invalid => {
+            let msg = validation
+                .with_severity(Severity::Invalid)
+                .map(|f| f.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            (ConditionStatus::False, reason::INVALID_SPEC, msg, false)
+        }
+        Outcome::ApplyFailed(msg) => (
+            ConditionStatus::False,
+            reason::APPLY_FAILED,
+            msg.clone(),
+            true,
+        ),
+        Outcome::Applied if ready_count >= spec.brokers => (
+            ConditionStatus::True,
+            reason::READY,
+            format!("{ready_count}/{} brokers ready", spec.brokers),
+            false,
+        ),
+        Outcome::Applied | Outcome::Paused => (
+            ConditionStatus::False,
+            reason::BROKERS_STARTING,
+            format!("{ready_count}/{} brokers ready", spec.brokers),
+            true,
+        ),
+    };
+    set_condition(
+        conds,
+        condition(
+            condition_type::READY,
+            ready,
+            ready_reason,
+            ready_message,
+            generation,
+        ),
+        now,
+    );
+    set_condition(
+        conds,
+        condition(
+            condition_type::RECONCILING,
+            if reconciling {
+                ConditionStatus::True
+            } else {
+                ConditionStatus::False
+            },
+            if reconciling {
+                reason::APPLYING
+            } else {
+                reason::RECONCILED
+            },
+            "",
+            generation,
+        ),
+        now,
+    );
+
+    if matches!(outcome, Outcome::Applied) {
+        status.observed_generation = generation;
+        status.ready_brokers = ready_count;
+        status.storage_size = Some(validation.effective_storage.clone());
+        let mut ids: Vec<i32> = pods.iter().map(|p| p.ordinal).collect();
+        ids.sort_unstable();
+        status.broker_ids = ids;
+        status.listeners = listener_status(cluster, pods);
+        let expected = spec.broker_image();
+        status.current_version = (!pods.is_empty()
+            && pods
+                .iter()
+                .all(|p| p.image.as_deref() == Some(expected.as_str())))
+        .then(|| spec.version.clone())
+        .or(status.current_version);
+    } else if matches!(outcome, Outcome::Invalid) {
+        status.observed_generation = generation;
+    }
+    status
+}
+
+fn listener_status(cluster: &KafkaCluster, pods: &[BrokerPod]) -> Vec<ListenerStatus> {
+    let name = cluster.metadata.name.clone().unwrap_or_default();
+    let namespace = cluster.metadata.namespace.clone().unwrap_or_default();
+    let names = Names::new(&name);
+    let mut sorted: Vec<&BrokerPod> = pods.iter().collect();
+    sorted.sort_by_key(|p| p.ordinal);
+    cluster
+        .spec
+        .listeners
+        .iter()
+        .map(|l| {
+            let addresses: Vec<ListenerAddress> = sorted
+                .iter()
+                .filter_map(|p| {
+                    let host = match l.advertise {
+                        AdvertiseMode::PodIp => p.ip.clone()?,
+                        AdvertiseMode::Dns => format!(
+                            "{}.{}.{namespace}.svc",
+                            names.pod(p.ordinal),
+                            names.headless_service
+                        ),
+                    };
+                    Some(ListenerAddress {
+                        broker_id: p.ordinal,
+                        host,
+                        port: l.port,
+                    })
+                })
+                .collect();
+            let bootstrap_servers = match l.advertise {
+                AdvertiseMode::PodIp => addresses
+                    .iter()
+                    .map(|a| format!("{}:{}", a.host, a.port))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                AdvertiseMode::Dns => {
+                    format!("{}.{namespace}.svc:{}", names.bootstrap_service, l.port)
+                }
+            };
+            ListenerStatus {
+                name: l.name.clone(),
+                bootstrap_servers,
+                addresses,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::build::fixtures::ClusterFixture;
+    use crate::cluster::validate::{Observed, validate};
+    use crate::crd::find_condition;
+
+    fn pod(ordinal: i32, ready: bool) -> BrokerPod {
+        BrokerPod {
+            ordinal,
+            ip: Some(format!("127.0.1.{}", ordinal + 1)),
+            ready,
+            image: Some("eddy/broker:0.1.0".into()),
+        }
+    }
+
+    fn cond<'a>(s: &'a KafkaClusterStatus, t: &str) -> &'a crate::crd::Condition {
+        find_condition(&s.conditions, t).expect("condition")
+    }
+
+    #[test]
+    fn ready_when_every_broker_is_ready_with_bootstrap_addresses() {
+        let fx = ClusterFixture::new("c", 2);
+        let v = validate(&fx.0.spec, &Observed::default());
+        let starting = next_status(
+            &fx.0,
+            &v,
+            &[pod(0, true), pod(1, false)],
+            &Outcome::Applied,
+            "t",
+        );
+        assert_eq!(cond(&starting, "Ready").status, ConditionStatus::False);
+        assert_eq!(cond(&starting, "Ready").reason, reason::BROKERS_STARTING);
+        assert_eq!(cond(&starting, "Reconciling").status, ConditionStatus::True);
+
+        let s = next_status(
+            &fx.0,
+            &v,
+            &[pod(1, true), pod(0, true)],
+            &Outcome::Applied,
+            "t",
+        );
+        assert_eq!(cond(&s, "Ready").status, ConditionStatus::True);
+        assert_eq!(
+            s.listeners[0].bootstrap_servers,
+            "127.0.1.1:9092,127.0.1.2:9092"
+        );
+        assert_eq!(s.broker_ids, vec![0, 1]);
+        assert_eq!(s.current_version.as_deref(), Some("0.1.0"));
+        assert_eq!(s.observed_generation, Some(1));
+        assert_eq!(cond(&s, "Warning").reason, reason::BROKERS_NOT_CLUSTERED);
+    }
+
+    #[test]
+    fn invalid_spec_is_reported_with_its_reason() {
+        let fx = ClusterFixture::new("c", 1).with(|s| {
+            s.config.insert("bogus.key".into(), "1".into());
+        });
+        let v = validate(&fx.0.spec, &Observed::default());
+        let s = next_status(&fx.0, &v, &[], &Outcome::Invalid, "t");
+        let ready = cond(&s, "Ready");
+        assert_eq!(
+            (ready.status, ready.reason.as_str()),
+            (ConditionStatus::False, reason::INVALID_SPEC)
+        );
+        assert!(ready.message.contains("bogus.key"));
+    }
+
+    #[test]
+    fn pause_sets_only_the_paused_condition() {
+        let fx = ClusterFixture::new("c", 1);
+        let v = validate(&fx.0.spec, &Observed::default());
+        let s = next_status(&fx.0, &v, &[], &Outcome::Paused, "t");
+        assert_eq!(
+            cond(&s, "ReconciliationPaused").status,
+            ConditionStatus::True
+        );
+        assert!(find_condition(&s.conditions, "Ready").is_none());
+    }
+}

@@ -1,0 +1,397 @@
+//! Validate step of the KafkaCluster reconcile (pure): semantic checks the schema cannot express.
+//!
+//! `Invalid` findings stop the build (nothing is applied, Ready=False/InvalidSpec); `Warning`
+//! findings are reported in the Warning condition while the operator carries on.
+use std::collections::BTreeSet;
+
+use crate::crd::{
+    AuthenticationType, BROKER_CONFIG_KEYS, KNOWN_VERSIONS, KafkaClusterSpec, ListenerType,
+    RESERVED_CONFIG_KEYS, reason,
+};
+use crate::quantity;
+
+/// The broker's admin HTTP port; no listener may take it.
+pub const ADMIN_PORT: i32 = 9600;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// Reported; reconciliation continues.
+    Warning,
+    /// Reconciliation refuses to build anything from this spec.
+    Invalid,
+}
+
+/// One problem found in a spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Warning or Invalid.
+    pub severity: Severity,
+    /// Machine-readable reason (one of [`crate::crd::reason`]).
+    pub reason: &'static str,
+    /// What is wrong and what the operator does about it.
+    pub message: String,
+}
+
+/// What the validate step needs to know about the world (fetched before).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    /// Storage size already provisioned in the StatefulSet's claim template, if it exists.
+    pub provisioned_storage: Option<String>,
+}
+
+/// The outcome of validation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validation {
+    /// Every finding, in check order.
+    pub findings: Vec<Finding>,
+    /// The storage size to build with: the spec's, unless that would shrink provisioned storage.
+    pub effective_storage: String,
+}
+
+impl Validation {
+    /// Findings of `severity`.
+    pub fn with_severity(&self, severity: Severity) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(move |f| f.severity == severity)
+    }
+
+    /// Whether the spec can be built.
+    #[must_use]
+    pub fn is_buildable(&self) -> bool {
+        self.with_severity(Severity::Invalid).next().is_none()
+    }
+}
+
+/// Whether broker `version` can form a multi-broker cluster (clustering is not built yet).
+#[must_use]
+pub fn version_supports_clustering(_version: &str) -> bool {
+    false
+}
+
+/// Checks `spec` against what the broker supports and what already exists.
+#[must_use]
+pub fn validate(spec: &KafkaClusterSpec, observed: &Observed) -> Validation {
+    let mut findings = Vec::new();
+    let mut push = |severity, reason, message: String| {
+        findings.push(Finding {
+            severity,
+            reason,
+            message,
+        });
+    };
+    check_config(spec, &mut push);
+    check_listeners(spec, &mut push);
+    if !KNOWN_VERSIONS.contains(&spec.version.as_str()) {
+        push(
+            Severity::Warning,
+            reason::UNKNOWN_VERSION,
+            format!(
+                "version {} is not one this operator knows ({}); running image {} anyway",
+                spec.version,
+                KNOWN_VERSIONS.join(", "),
+                spec.broker_image()
+            ),
+        );
+    }
+    if spec.brokers > 1 && !version_supports_clustering(&spec.version) {
+        push(
+            Severity::Warning,
+            reason::BROKERS_NOT_CLUSTERED,
+            format!(
+                "{} brokers run as independent single-node brokers: broker version {} has no \
+                 clustering yet, so topics and replication do not span brokers",
+                spec.brokers, spec.version
+            ),
+        );
+    }
+    if spec.authorization.is_some() {
+        push(
+            Severity::Invalid,
+            reason::NOT_SUPPORTED,
+            "authorization (ACLs) is not supported by the broker yet; remove spec.authorization \
+             rather than run a cluster that would not enforce it"
+                .to_string(),
+        );
+    }
+    if let Some(limits) = &spec.limits
+        && (limits.producer_byte_rate.is_some() || limits.consumer_byte_rate.is_some())
+    {
+        push(
+            Severity::Warning,
+            reason::NOT_SUPPORTED,
+            "byte-rate quotas in spec.limits are not enforced: the broker has no quotas yet"
+                .to_string(),
+        );
+    }
+    if let Some(rack) = &spec.rack {
+        push(
+            Severity::Warning,
+            reason::NOT_SUPPORTED,
+            format!(
+                "brokers are spread over {} but do not learn their rack: the broker does not \
+                 accept broker.rack yet",
+                rack.topology_key
+            ),
+        );
+    }
+    let effective_storage = check_storage(spec, observed, &mut push);
+    Validation {
+        findings,
+        effective_storage,
+    }
+}
+
+fn check_config(spec: &KafkaClusterSpec, push: &mut impl FnMut(Severity, &'static str, String)) {
+    for (key, value) in &spec.config {
+        if RESERVED_CONFIG_KEYS.contains(&key.as_str()) {
+            push(
+                Severity::Invalid,
+                reason::INVALID_SPEC,
+                format!("config key {key} is set by the operator and cannot be overridden"),
+            );
+        } else if !BROKER_CONFIG_KEYS.contains(&key.as_str()) {
+            push(
+                Severity::Invalid,
+                reason::INVALID_SPEC,
+                format!(
+                    "config key {key} is not supported by the broker (supported: {})",
+                    BROKER_CONFIG_KEYS.join(", ")
+                ),
+            );
+        } else if key == "auto.create.topics.enable" {
+            if value != "true" && value != "false" {
+                push(
+                    Severity::Invalid,
+                    reason::INVALID_SPEC,
+                    format!("config {key}={value}: expected true or false"),
+                );
+            }
+        } else if value.parse::<i64>().is_err() {
+            push(
+                Severity::Invalid,
+                reason::INVALID_SPEC,
+                format!("config {key}={value}: expected an integer"),
+            );
+        }
+    }
+    for key in ["default.replication.factor", "min.insync.replicas"] {
+        if let Some(n) = spec.config.get(key).and_then(|v| v.parse::<i64>().ok())
+            && n > i64::from(spec.brokers)
+        {
+            push(
+                Severity::Warning,
+                reason::REPLICATION_FACTOR_TOO_HIGH,
+                format!(
+                    "config {key}={n} exceeds the {} broker(s): topics relying on it cannot be \
+                     created or written",
+                    spec.brokers
+                ),
+            );
+        }
+    }
+}
+
+fn check_listeners(spec: &KafkaClusterSpec, push: &mut impl FnMut(Severity, &'static str, String)) {
+    let mut names = BTreeSet::new();
+    let mut ports = BTreeSet::new();
+    for l in &spec.listeners {
+        if !names.insert(l.name.as_str()) {
+            push(
+                Severity::Invalid,
+                reason::INVALID_SPEC,
+                format!("listener name {} is used twice", l.name),
+            );
+        }
+        if l.port == ADMIN_PORT || !ports.insert(l.port) {
+            push(
+                Severity::Invalid,
+                reason::INVALID_SPEC,
+                format!(
+                    "listener {} port {} is taken (by another listener or the admin port {ADMIN_PORT})",
+                    l.name, l.port
+                ),
+            );
+        }
+        if l.tls {
+            push(
+                Severity::Invalid,
+                reason::NOT_SUPPORTED,
+                format!(
+                    "listener {}: TLS is not supported by the broker yet",
+                    l.name
+                ),
+            );
+        }
+        if l.authentication != AuthenticationType::None {
+            push(
+                Severity::Invalid,
+                reason::NOT_SUPPORTED,
+                format!(
+                    "listener {}: authentication {:?} is not supported by the broker yet",
+                    l.name, l.authentication
+                ),
+            );
+        }
+        if l.type_ != ListenerType::Internal {
+            push(
+                Severity::Invalid,
+                reason::NOT_SUPPORTED,
+                format!(
+                    "listener {}: type {:?} is not supported by the operator yet (use internal)",
+                    l.name, l.type_
+                ),
+            );
+        }
+    }
+}
+
+fn check_storage(
+    spec: &KafkaClusterSpec,
+    observed: &Observed,
+    push: &mut impl FnMut(Severity, &'static str, String),
+) -> String {
+    let wanted = spec.storage.size.clone();
+    let Some(current) = observed.provisioned_storage.clone() else {
+        return wanted;
+    };
+    match (
+        quantity::parse_bytes(&wanted),
+        quantity::parse_bytes(&current),
+    ) {
+        (Ok(w), Ok(c)) if w < c => {
+            push(
+                Severity::Warning,
+                reason::STORAGE_SHRINK,
+                format!(
+                    "storage size {wanted} is below the provisioned {current}; storage only grows, keeping {current}"
+                ),
+            );
+            current
+        }
+        (Ok(_), Ok(_)) => wanted,
+        (Err(e), _) | (_, Err(e)) => {
+            push(Severity::Invalid, reason::INVALID_SPEC, e.to_string());
+            current
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{AuthorizationSpec, AuthorizationType, ListenerSpec, PlanLimits};
+
+    fn spec(brokers: i32) -> KafkaClusterSpec {
+        serde_json::from_value(serde_json::json!({ "brokers": brokers })).expect("spec")
+    }
+
+    fn reasons(v: &Validation, s: Severity) -> Vec<&'static str> {
+        v.with_severity(s).map(|f| f.reason).collect()
+    }
+
+    #[test]
+    fn default_single_broker_is_clean() {
+        let v = validate(&spec(1), &Observed::default());
+        assert!(v.findings.is_empty(), "{:?}", v.findings);
+        assert_eq!(v.effective_storage, "1Gi");
+    }
+
+    #[test]
+    fn several_brokers_warn_that_they_are_not_clustered() {
+        let v = validate(&spec(3), &Observed::default());
+        assert!(v.is_buildable());
+        assert_eq!(
+            reasons(&v, Severity::Warning),
+            vec![reason::BROKERS_NOT_CLUSTERED]
+        );
+    }
+
+    #[test]
+    fn replication_factor_above_broker_count_warns() {
+        let mut s = spec(1);
+        s.config
+            .insert("default.replication.factor".into(), "3".into());
+        let v = validate(&s, &Observed::default());
+        assert!(v.is_buildable());
+        assert_eq!(
+            reasons(&v, Severity::Warning),
+            vec![reason::REPLICATION_FACTOR_TOO_HIGH]
+        );
+    }
+
+    #[test]
+    fn unknown_version_warns_and_still_builds() {
+        let mut s = spec(1);
+        s.version = "9.9.9".into();
+        let v = validate(&s, &Observed::default());
+        assert!(v.is_buildable());
+        assert_eq!(
+            reasons(&v, Severity::Warning),
+            vec![reason::UNKNOWN_VERSION]
+        );
+    }
+
+    #[test]
+    fn storage_shrink_keeps_provisioned_size() {
+        let mut s = spec(1);
+        s.storage.size = "5Gi".into();
+        let observed = Observed {
+            provisioned_storage: Some("10Gi".into()),
+        };
+        let v = validate(&s, &observed);
+        assert_eq!(reasons(&v, Severity::Warning), vec![reason::STORAGE_SHRINK]);
+        assert_eq!(v.effective_storage, "10Gi");
+        s.storage.size = "20Gi".into();
+        assert_eq!(validate(&s, &observed).effective_storage, "20Gi");
+    }
+
+    #[test]
+    fn unsupported_and_reserved_config_keys_are_invalid() {
+        for key in ["listeners", "node.id", "compression.type"] {
+            let mut s = spec(1);
+            s.config.insert(key.into(), "1".into());
+            let v = validate(&s, &Observed::default());
+            assert!(!v.is_buildable(), "{key}");
+        }
+        let mut s = spec(1);
+        s.config.insert("log.retention.ms".into(), "a week".into());
+        assert!(!validate(&s, &Observed::default()).is_buildable());
+    }
+
+    #[test]
+    fn listener_clashes_and_unsupported_features_are_invalid() {
+        let mut s = spec(1);
+        s.listeners.push(ListenerSpec {
+            port: 9600,
+            ..ListenerSpec::default()
+        });
+        let v = validate(&s, &Observed::default());
+        assert_eq!(reasons(&v, Severity::Invalid).len(), 2, "{:?}", v.findings);
+
+        let mut s = spec(1);
+        s.listeners[0].tls = true;
+        s.listeners[0].authentication = AuthenticationType::Scram;
+        s.listeners[0].type_ = ListenerType::Nodeport;
+        let v = validate(&s, &Observed::default());
+        assert_eq!(
+            reasons(&v, Severity::Invalid),
+            vec![reason::NOT_SUPPORTED; 3]
+        );
+    }
+
+    #[test]
+    fn authorization_is_refused_quotas_warn() {
+        let mut s = spec(1);
+        s.authorization = Some(AuthorizationSpec {
+            type_: AuthorizationType::Simple,
+            super_users: vec![],
+        });
+        s.limits = Some(PlanLimits {
+            producer_byte_rate: Some(1),
+            ..PlanLimits::default()
+        });
+        let v = validate(&s, &Observed::default());
+        assert_eq!(reasons(&v, Severity::Invalid), vec![reason::NOT_SUPPORTED]);
+        assert_eq!(reasons(&v, Severity::Warning), vec![reason::NOT_SUPPORTED]);
+    }
+}
