@@ -1,1 +1,3 @@
-//! Eddy operator: CRD types and kube-rs controllers for KafkaCluster, KafkaTopic, KafkaUser.
+//! Eddy operator: the CRD types (always built; shared with the API crate) and, with the
+//! `controller` feature, the reconcilers that turn them into running brokers.
+pub mod crd;

@@ -1,4 +1,4 @@
-//! Entry point (not built yet: exits with an explanation instead of pretending to work).
+//! `operator`: runs the Eddy controllers (not built yet: exits with an explanation).
 fn main() -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet: see README.md, section \"What is not built yet\"")
+    anyhow::bail!("not implemented yet: see operator/README.md")
 }

@@ -1,0 +1,328 @@
+//! `KafkaCluster`: a set of Eddy brokers with their storage, config and listeners.
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::Condition;
+
+/// The broker version an empty `spec.version` means.
+pub const DEFAULT_BROKER_VERSION: &str = "0.1.0";
+/// Broker versions this operator knows how to run. Others get an `UnknownVersion` warning.
+pub const KNOWN_VERSIONS: &[&str] = &["0.1.0"];
+
+/// Desired state of a Kafka cluster run by Eddy brokers.
+// Each `printcolumn(..)` repeats `type_ = ..`: clippy reads that as a duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "eddy.io",
+    version = "v1alpha1",
+    kind = "KafkaCluster",
+    namespaced,
+    status = "KafkaClusterStatus",
+    derive = "PartialEq",
+    shortname = "kc",
+    category = "eddy",
+    doc = "A Kafka cluster of Eddy brokers: StatefulSet, Services, config and disruption budget.",
+    printcolumn(name = "Brokers", type_ = "integer", json_path = ".spec.brokers"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(
+        name = "Version",
+        type_ = "string",
+        json_path = ".status.currentVersion"
+    ),
+    printcolumn(
+        name = "Bootstrap",
+        type_ = "string",
+        json_path = ".status.listeners[0].bootstrapServers"
+    ),
+    printcolumn(
+        name = "Warning",
+        type_ = "string",
+        priority = 1,
+        json_path = ".status.conditions[?(@.type==\"Warning\")].reason"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaClusterSpec {
+    /// Number of brokers (StatefulSet replicas). Broker ids are the pod ordinals 0..brokers-1.
+    #[schemars(range(min = 1, max = 32))]
+    pub brokers: i32,
+    /// Broker version to run; the image tag unless `image` overrides it.
+    #[serde(default = "default_version")]
+    #[schemars(length(min = 1, max = 64))]
+    pub version: String,
+    /// Full broker image reference, overriding `eddy/broker:<version>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Persistent storage of each broker.
+    #[serde(default)]
+    pub storage: StorageSpec,
+    /// CPU and memory of each broker container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourcesSpec>,
+    /// Broker configuration (server.properties keys such as `num.partitions` or
+    /// `log.retention.ms`): broker settings and defaults for topics. Keys the operator owns
+    /// (listeners, node id, data directory) are rejected.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, String>,
+    /// Kafka listeners. Defaults to one internal plaintext listener on port 9092.
+    #[serde(default = "default_listeners")]
+    #[schemars(length(min = 1, max = 4))]
+    pub listeners: Vec<ListenerSpec>,
+    /// Kafka authorization (ACLs, super users).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<AuthorizationSpec>,
+    /// Spread brokers over failure domains (racks/zones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rack: Option<RackSpec>,
+    /// Plan limits enforced for this cluster (set by the control panel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<PlanLimits>,
+}
+
+fn default_version() -> String {
+    DEFAULT_BROKER_VERSION.to_string()
+}
+
+fn default_listeners() -> Vec<ListenerSpec> {
+    vec![ListenerSpec::default()]
+}
+
+/// Persistent volume of each broker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageSpec {
+    /// Volume size as a Kubernetes quantity (`10Gi`). Storage only grows: a smaller value is
+    /// ignored with a `StorageShrinkIgnored` warning.
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"))]
+    pub size: String,
+    /// StorageClass of the volume claims; the cluster default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    /// Delete the volume claims when the KafkaCluster is deleted. Default false: data outlives
+    /// the cluster object until an operator deletes the claims.
+    #[serde(default)]
+    pub delete_claim: bool,
+}
+
+impl Default for StorageSpec {
+    fn default() -> Self {
+        Self {
+            size: "1Gi".to_string(),
+            class: None,
+            delete_claim: false,
+        }
+    }
+}
+
+/// CPU and memory requests and limits of the broker container.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourcesSpec {
+    /// Guaranteed resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<ResourceList>,
+    /// Maximum resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<ResourceList>,
+}
+
+/// A CPU and memory pair of Kubernetes quantities.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceList {
+    /// CPU quantity (`500m`, `2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?m?$"))]
+    pub cpu: Option<String>,
+    /// Memory quantity (`512Mi`, `4Gi`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"))]
+    pub memory: Option<String>,
+}
+
+/// One Kafka listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerSpec {
+    /// Listener name, unique in the cluster; the broker sees it upper-cased (`plaintext` →
+    /// `PLAINTEXT`).
+    #[schemars(regex(pattern = r"^[a-z][a-z0-9-]{0,24}$"))]
+    pub name: String,
+    /// Port the brokers listen on (9600 is the admin port and cannot be used).
+    #[schemars(range(min = 1024, max = 65535))]
+    pub port: i32,
+    /// How clients reach the listener.
+    #[serde(rename = "type", default)]
+    pub type_: ListenerType,
+    /// Serve TLS on this listener.
+    #[serde(default)]
+    pub tls: bool,
+    /// Client authentication on this listener.
+    #[serde(default)]
+    pub authentication: AuthenticationType,
+}
+
+impl Default for ListenerSpec {
+    fn default() -> Self {
+        Self {
+            name: "plaintext".to_string(),
+            port: 9092,
+            type_: ListenerType::Internal,
+            tls: false,
+            authentication: AuthenticationType::None,
+        }
+    }
+}
+
+/// Exposure of a listener.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ListenerType {
+    /// Reachable inside the Kubernetes cluster: brokers advertise their pod addresses.
+    #[default]
+    Internal,
+    /// Exposed through a NodePort per broker.
+    Nodeport,
+    /// Exposed through a LoadBalancer per broker.
+    Loadbalancer,
+}
+
+/// Client authentication of a listener.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AuthenticationType {
+    /// Anyone who can connect is `User:ANONYMOUS`.
+    #[default]
+    None,
+    /// SASL SCRAM-SHA-256/512 with KafkaUser credentials.
+    Scram,
+    /// TLS client certificates.
+    Mtls,
+}
+
+/// Kafka authorization of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizationSpec {
+    /// Authorizer kind.
+    #[serde(rename = "type")]
+    pub type_: AuthorizationType,
+    /// Principals allowed everything (`User:admin`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub super_users: Vec<String>,
+}
+
+/// Authorizer kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AuthorizationType {
+    /// Kafka ACLs managed through KafkaUser resources.
+    Simple,
+}
+
+/// Rack awareness: brokers spread over the values of a node label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RackSpec {
+    /// Node label whose value is the broker's rack (`topology.kubernetes.io/zone`).
+    #[schemars(length(min = 1, max = 253))]
+    pub topology_key: String,
+}
+
+/// Limits of the plan this cluster was sold as.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanLimits {
+    /// Maximum partitions over all KafkaTopics of this cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_partitions: Option<i32>,
+    /// Produce quota per client, bytes per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub producer_byte_rate: Option<i64>,
+    /// Fetch quota per client, bytes per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub consumer_byte_rate: Option<i64>,
+}
+
+/// Observed state of a Kafka cluster.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaClusterStatus {
+    /// Ready, Reconciling, Warning, ReconciliationPaused.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// The `metadata.generation` last reconciled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Bootstrap addresses per listener.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listeners: Vec<ListenerStatus>,
+    /// Version every broker runs, once they all run the same one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<String>,
+    /// Ids of the brokers that exist (pod ordinals).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub broker_ids: Vec<i32>,
+    /// Brokers whose readiness probe passes.
+    #[serde(default)]
+    pub ready_brokers: i32,
+    /// Storage size provisioned in the volume claim templates (storage only grows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_size: Option<String>,
+}
+
+/// Where clients reach one listener.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerStatus {
+    /// Listener name from the spec.
+    pub name: String,
+    /// `host:port,host:port` to give a Kafka client as `bootstrap.servers`.
+    pub bootstrap_servers: String,
+    /// Each broker's advertised address.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<ListenerAddress>,
+}
+
+/// One advertised host and port.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerAddress {
+    /// Broker id.
+    pub broker_id: i32,
+    /// Host (pod IP or DNS name).
+    pub host: String,
+    /// Port.
+    pub port: i32,
+}
+
+impl KafkaClusterSpec {
+    /// The image the brokers run.
+    #[must_use]
+    pub fn broker_image(&self) -> String {
+        self.image
+            .clone()
+            .unwrap_or_else(|| format!("eddy/broker:{}", self.version))
+    }
+}

@@ -1,0 +1,96 @@
+//! Status conditions shared by every Eddy resource: types, machine-readable reasons, lookup.
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A Kubernetes-style condition (the same shape as `metav1.Condition`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// Condition type, one of [`condition_type`].
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: ConditionStatus,
+    /// Machine-readable CamelCase reason, one of [`reason`].
+    pub reason: String,
+    /// Human-readable detail.
+    #[serde(default)]
+    pub message: String,
+    /// When the status last changed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<String>,
+    /// The `metadata.generation` this condition was computed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// Tri-state status of a condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ConditionStatus {
+    /// The condition holds.
+    True,
+    /// The condition does not hold.
+    False,
+    /// Not known yet.
+    Unknown,
+}
+
+/// Condition types.
+pub mod condition_type {
+    /// The resource is serving as specified.
+    pub const READY: &str = "Ready";
+    /// The operator is changing owned objects towards the spec.
+    pub const RECONCILING: &str = "Reconciling";
+    /// A semantic problem the operator works around or refuses; see the reason.
+    pub const WARNING: &str = "Warning";
+    /// Reconciliation is paused by the `eddy.io/pause-reconciliation` annotation.
+    pub const RECONCILIATION_PAUSED: &str = "ReconciliationPaused";
+}
+
+/// Machine-readable condition reasons. The API crate maps these to operation states.
+pub mod reason {
+    /// Every owned object matches the spec and every broker is ready.
+    pub const READY: &str = "Ready";
+    /// Owned objects are applied; brokers are starting.
+    pub const BROKERS_STARTING: &str = "BrokersStarting";
+    /// Owned objects are being applied.
+    pub const APPLYING: &str = "Applying";
+    /// Nothing left to change.
+    pub const RECONCILED: &str = "Reconciled";
+    /// The spec cannot be built into objects; see the message.
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    /// Applying owned objects failed; the operator retries.
+    pub const APPLY_FAILED: &str = "ApplyFailed";
+    /// The annotation pauses reconciliation.
+    pub const PAUSED: &str = "Paused";
+    /// No warnings.
+    pub const NO_WARNINGS: &str = "NoWarnings";
+    /// `spec.version` is not a broker version this operator knows.
+    pub const UNKNOWN_VERSION: &str = "UnknownVersion";
+    /// `spec.storage.size` is smaller than the size already provisioned.
+    pub const STORAGE_SHRINK: &str = "StorageShrinkIgnored";
+    /// More than one broker requested while the broker has no clustering yet.
+    pub const BROKERS_NOT_CLUSTERED: &str = "BrokersNotClustered";
+    /// A requested feature the broker does not support yet (TLS, SCRAM, ACLs, quotas...).
+    pub const NOT_SUPPORTED: &str = "NotSupported";
+    /// SCRAM credentials cannot be created: the broker has no SCRAM support yet.
+    pub const SCRAM_NOT_SUPPORTED: &str = "ScramNotSupported";
+    /// A topic replication factor exceeds the number of brokers.
+    pub const REPLICATION_FACTOR_TOO_HIGH: &str = "ReplicationFactorAboveBrokerCount";
+    /// A partition decrease was requested; Kafka cannot remove partitions.
+    pub const PARTITION_DECREASE: &str = "PartitionDecreaseRejected";
+    /// The referenced KafkaCluster does not exist.
+    pub const CLUSTER_NOT_FOUND: &str = "ClusterNotFound";
+    /// The referenced KafkaCluster is not ready yet.
+    pub const CLUSTER_NOT_READY: &str = "ClusterNotReady";
+    /// The Kafka admin protocol call failed; see the message.
+    pub const KAFKA_ERROR: &str = "KafkaError";
+    /// The plan's partition limit would be exceeded.
+    pub const PLAN_LIMIT_EXCEEDED: &str = "PlanLimitExceeded";
+}
+
+/// Finds the condition of `type_` in `conditions`.
+#[must_use]
+pub fn find_condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
