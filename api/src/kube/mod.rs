@@ -3,6 +3,8 @@
 //! kube-apiserver. When no Kubernetes is configured, `Unconfigured` answers every call with
 //! `Unavailable` (503), never a pretend success.
 
+pub mod client;
+
 use crate::domain::operations::Observation;
 use futures::future::BoxFuture;
 
@@ -93,12 +95,13 @@ impl ClusterBackend for Unconfigured {
     }
 }
 
-/// Connects the Kubernetes backend described by a kubeconfig file.
+/// Connects the Kubernetes backend described by a kubeconfig file and starts its KafkaCluster
+/// watcher, which notifies `wake` on every change.
 pub async fn connect(
-    _kubeconfig: &std::path::Path,
-    _wake: std::sync::Arc<tokio::sync::Notify>,
+    kubeconfig: &std::path::Path,
+    wake: std::sync::Arc<tokio::sync::Notify>,
 ) -> Result<std::sync::Arc<dyn ClusterBackend>> {
-    Err(BackendError::Unsupported(
-        "the Kubernetes backend waits for the operator's KafkaCluster types".into(),
-    ))
+    let backend = client::KubeBackend::connect(kubeconfig).await?;
+    backend.spawn_watcher(wake);
+    Ok(std::sync::Arc::new(backend))
 }
