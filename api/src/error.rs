@@ -229,6 +229,7 @@ impl From<crate::domain::plans::PlanError> for ApiError {
                 Self::invalid("storage_gb", e.to_string())
             }
             P::Transition { .. } => Self::invalid("plan_id", e.to_string()),
+            P::Limit(_) => Self::invalid("topic", e.to_string()),
             P::Parse(_) | P::Invalid(_) => Self::Internal(e.to_string()),
         }
     }

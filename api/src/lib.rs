@@ -37,6 +37,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(routes::accounts::router())
         .merge(routes::plans::router())
         .merge(routes::clusters::router())
+        .merge(routes::topics::router())
         .merge(routes::billing::router())
         .merge(routes::audit::router())
         .fallback(|| async { ApiError::NotFound("route".into()) })

@@ -24,6 +24,7 @@ on_both_databases!(
     failed_create_costs_nothing,
     audit_log_records_mutations,
     meta_endpoints,
+    topics_within_plan_limits,
 );
 
 async fn signup_signin_refresh_rotation(app: TestApp) {
@@ -1151,4 +1152,103 @@ async fn meta_endpoints(app: TestApp) {
         )
         .await;
     assert_eq!(r.headers["x-request-id"], "abc-123");
+}
+
+async fn topics_within_plan_limits(app: TestApp) {
+    let (owner, _, _) = app.signup("owner@example.com").await;
+    let viewer = app.member(&owner, "viewer@example.com", "viewer").await;
+    let id = app.active_cluster(&owner, "orders", "shared-small").await;
+    let path = format!("/v1/clusters/{id}/topics");
+    let r = app
+        .post(
+            &path,
+            &owner,
+            json!({"name": "payments.v1", "partitions": 40}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let written: Vec<_> = app
+        .backend
+        .topics
+        .lock()
+        .unwrap()
+        .values()
+        .cloned()
+        .collect();
+    assert_eq!(written.len(), 1);
+    assert_eq!(
+        (
+            written[0].topic_name.as_str(),
+            written[0].partitions,
+            written[0].retention_ms
+        ),
+        ("payments.v1", 40, 24 * 3_600_000)
+    );
+    // shared-small allows 50 partitions in total, 1 broker, 72 h retention.
+    let r = app
+        .post(&path, &owner, json!({"name": "more", "partitions": 11}))
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("topic"))
+    );
+    assert_eq!(
+        app.post(&path, &owner, json!({"name": "rf", "replicas": 3}))
+            .await
+            .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        app.post(
+            &path,
+            &owner,
+            json!({"name": "long", "retention_hours": 100})
+        )
+        .await
+        .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        app.post(&path, &owner, json!({"name": "bad name!"}))
+            .await
+            .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let dup = app
+        .post(&path, &owner, json!({"name": "payments.v1"}))
+        .await;
+    assert_eq!(
+        (dup.status, dup.code()),
+        (StatusCode::CONFLICT, "topic_exists")
+    );
+    assert_eq!(
+        app.post(&path, &viewer, json!({"name": "x"})).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get(&path, &viewer).await.body.as_array().unwrap().len(),
+        1
+    );
+    let del = app
+        .call(
+            Method::DELETE,
+            &format!("{path}/payments.v1"),
+            Some(&owner),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    assert!(app.backend.topics.lock().unwrap().is_empty());
+    assert_eq!(
+        app.post(&path, &owner, json!({"name": "more", "partitions": 11}))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let users = app.get(&format!("/v1/clusters/{id}/users"), &owner).await;
+    assert_eq!(
+        (users.status, users.code()),
+        (StatusCode::NOT_IMPLEMENTED, "unsupported")
+    );
 }

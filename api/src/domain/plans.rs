@@ -28,6 +28,8 @@ pub enum PlanError {
     UnknownVersion(String),
     #[error("version {to} is not newer than {from}: downgrades are not supported")]
     Downgrade { from: String, to: String },
+    #[error("plan limit: {0}")]
+    Limit(String),
     #[error("unknown region {0}")]
     UnknownRegion(String),
 }
@@ -226,6 +228,44 @@ impl Plan {
     }
 }
 
+/// Checks a new topic against the plan: topic count, total partitions, retention, replicas.
+/// `existing_partitions` lists the partitions of the cluster's current topics.
+pub fn check_topic(
+    plan: &Plan,
+    existing_partitions: &[i64],
+    partitions: i64,
+    replicas: i64,
+    retention_hours: i64,
+) -> Result<(), PlanError> {
+    let limit = |s: String| Err(PlanError::Limit(s));
+    if partitions < 1 || replicas < 1 || retention_hours < 1 {
+        return limit("partitions, replicas and retention_hours must be at least 1".into());
+    }
+    if i64::try_from(existing_partitions.len()).unwrap_or(i64::MAX) >= plan.limits.max_topics {
+        return limit(format!("the plan allows {} topics", plan.limits.max_topics));
+    }
+    let total: i64 = existing_partitions.iter().sum::<i64>() + partitions;
+    if total > plan.limits.max_partitions {
+        return limit(format!(
+            "{total} partitions exceed the plan's {}",
+            plan.limits.max_partitions
+        ));
+    }
+    if replicas > plan.brokers {
+        return limit(format!(
+            "replicas {replicas} exceed the plan's {} brokers",
+            plan.brokers
+        ));
+    }
+    if retention_hours > plan.limits.max_retention_hours {
+        return limit(format!(
+            "retention exceeds the plan's {} hours",
+            plan.limits.max_retention_hours
+        ));
+    }
+    Ok(())
+}
+
 /// Checks an in-place resize from `(from, current_gb)` to `(to, requested_gb)`.
 pub fn check_resize(
     from: &Plan,
@@ -379,6 +419,27 @@ mod tests {
         assert_eq!(p.price_at(at("2025-06-01T00:00:00Z")), Decimal::new(10, 0));
         assert_eq!(p.price_at(at("2026-01-01T00:00:00Z")), Decimal::new(12, 0));
         assert_eq!(p.price_at(at("2020-01-01T00:00:00Z")), Decimal::new(10, 0));
+    }
+
+    #[test]
+    fn topic_limits() {
+        let c = catalog();
+        let p = c.plan("shared-small").unwrap();
+        assert!(check_topic(p, &[], 3, 1, 24).is_ok());
+        assert!(
+            check_topic(p, &[48], 3, 1, 24).is_err(),
+            "partitions over 50"
+        );
+        assert!(check_topic(p, &[1; 20], 1, 1, 24).is_err(), "21st topic");
+        assert!(
+            check_topic(p, &[], 1, 2, 24).is_err(),
+            "replicas above brokers"
+        );
+        assert!(
+            check_topic(p, &[], 1, 1, 73).is_err(),
+            "retention above 72 h"
+        );
+        assert!(check_topic(p, &[], 0, 1, 24).is_err());
     }
 
     #[test]

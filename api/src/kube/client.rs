@@ -1,11 +1,11 @@
 //! The Kubernetes backend: writes KafkaCluster resources with server-side apply (field manager
 //! `eddy-api`), reads their status, and watches them to wake the operation sync at once.
 
-use super::{BackendError, ClusterBackend, ConnectionInfo, DesiredCluster, Result};
+use super::{BackendError, ClusterBackend, ConnectionInfo, DesiredCluster, DesiredTopic, Result};
 use crate::domain::operations::Observation;
 use eddy_operator::crd::{
-    AuthenticationType, ConditionStatus, KafkaCluster, KafkaClusterSpec, PlanLimits, StorageSpec,
-    condition_type, find_condition, reason,
+    AuthenticationType, ConditionStatus, KafkaCluster, KafkaClusterSpec, KafkaTopic,
+    KafkaTopicSpec, PlanLimits, StorageSpec, condition_type, find_condition, reason,
 };
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -86,6 +86,24 @@ pub fn kafka_cluster(d: &DesiredCluster) -> KafkaCluster {
         annotations,
         ..ObjectMeta::default()
     };
+    k
+}
+
+/// Builds the KafkaTopic object for a desired topic (pure).
+pub fn kafka_topic(t: &DesiredTopic) -> KafkaTopic {
+    let spec = KafkaTopicSpec {
+        cluster: t.cluster.clone(),
+        topic_name: Some(t.topic_name.clone()),
+        partitions: i32::try_from(t.partitions).unwrap_or(i32::MAX),
+        replicas: i16::try_from(t.replicas).unwrap_or(i16::MAX),
+        config: BTreeMap::from([("retention.ms".to_string(), t.retention_ms.to_string())]),
+    };
+    let mut k = KafkaTopic::new(&t.name, spec);
+    k.metadata.namespace = Some(t.namespace.clone());
+    k.metadata.labels = Some(BTreeMap::from([(
+        MANAGED_BY.0.to_string(),
+        MANAGED_BY.1.to_string(),
+    )]));
     k
 }
 
@@ -228,6 +246,32 @@ impl ClusterBackend for KubeBackend {
             let api: Api<KafkaCluster> = Api::namespaced(self.client.clone(), namespace);
             let k = api.get_opt(name).await.map_err(kube_err)?;
             Ok(observation(k.as_ref()))
+        })
+    }
+
+    fn apply_topic<'a>(&'a self, t: &'a DesiredTopic) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let api: Api<KafkaTopic> = Api::namespaced(self.client.clone(), &t.namespace);
+            let obj = kafka_topic(t);
+            api.patch(
+                &t.name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&obj),
+            )
+            .await
+            .map_err(kube_err)?;
+            Ok(())
+        })
+    }
+
+    fn delete_topic<'a>(&'a self, namespace: &'a str, name: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let api: Api<KafkaTopic> = Api::namespaced(self.client.clone(), namespace);
+            match api.delete(name, &DeleteParams::background()).await {
+                Ok(_) => Ok(()),
+                Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+                Err(e) => Err(kube_err(e)),
+            }
         })
     }
 

@@ -44,6 +44,19 @@ pub struct DesiredCluster {
     pub restart_token: Option<String>,
 }
 
+/// A KafkaTopic the API wants, on the KafkaCluster `cluster` of the same namespace.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DesiredTopic {
+    pub namespace: String,
+    /// Resource name (Kubernetes-safe); the Kafka topic name is `topic_name`.
+    pub name: String,
+    pub cluster: String,
+    pub topic_name: String,
+    pub partitions: i64,
+    pub replicas: i64,
+    pub retention_ms: i64,
+}
+
 /// Connection details for clients.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ConnectionInfo {
@@ -66,6 +79,10 @@ pub trait ClusterBackend: Send + Sync + 'static {
         namespace: &'a str,
         name: &'a str,
     ) -> BoxFuture<'a, Result<Observation>>;
+    /// Creates or updates a KafkaTopic.
+    fn apply_topic<'a>(&'a self, topic: &'a DesiredTopic) -> BoxFuture<'a, Result<()>>;
+    /// Deletes a KafkaTopic (idempotent).
+    fn delete_topic<'a>(&'a self, namespace: &'a str, name: &'a str) -> BoxFuture<'a, Result<()>>;
     /// Bootstrap address and client credentials.
     fn connection<'a>(
         &'a self,
@@ -88,6 +105,12 @@ impl ClusterBackend for Unconfigured {
         Box::pin(async { Err(BackendError::Unavailable(NO_KUBE.into())) })
     }
     fn observe<'a>(&'a self, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<Observation>> {
+        Box::pin(async { Err(BackendError::Unavailable(NO_KUBE.into())) })
+    }
+    fn apply_topic<'a>(&'a self, _: &'a DesiredTopic) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Err(BackendError::Unavailable(NO_KUBE.into())) })
+    }
+    fn delete_topic<'a>(&'a self, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(async { Err(BackendError::Unavailable(NO_KUBE.into())) })
     }
     fn connection<'a>(&'a self, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<ConnectionInfo>> {

@@ -7,4 +7,5 @@ pub mod billing;
 pub mod clusters;
 pub mod meta;
 pub mod plans;
+pub mod topics;
 pub mod validate;

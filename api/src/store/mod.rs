@@ -8,6 +8,7 @@ pub mod billing;
 pub mod clusters;
 pub mod operations;
 pub mod plans;
+pub mod topics;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};

@@ -7,7 +7,7 @@ pub mod postgres;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use eddy_api::domain::operations::Observation;
-use eddy_api::kube::{BackendError, ClusterBackend, ConnectionInfo, DesiredCluster};
+use eddy_api::kube::{BackendError, ClusterBackend, ConnectionInfo, DesiredCluster, DesiredTopic};
 use eddy_api::state::AppState;
 use futures::future::BoxFuture;
 use http_body_util::BodyExt;
@@ -22,6 +22,7 @@ use tower::ServiceExt;
 pub struct RecordingBackend {
     pub objects: Mutex<HashMap<String, (DesiredCluster, i64)>>,
     pub observations: Mutex<HashMap<String, Observation>>,
+    pub topics: Mutex<HashMap<String, DesiredTopic>>,
     /// When set, every write fails as if the apiserver were down.
     pub down: Mutex<bool>,
 }
@@ -112,6 +113,25 @@ impl ClusterBackend for RecordingBackend {
                 exists,
                 ..Observation::default()
             }))
+        })
+    }
+    fn apply_topic<'a>(&'a self, t: &'a DesiredTopic) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.topics
+                .lock()
+                .unwrap()
+                .insert(Self::key(&t.namespace, &t.name), t.clone());
+            Ok(())
+        })
+    }
+    fn delete_topic<'a>(
+        &'a self,
+        ns: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.topics.lock().unwrap().remove(&Self::key(ns, name));
+            Ok(())
         })
     }
     fn connection<'a>(
