@@ -142,6 +142,9 @@ pub fn observation(k: Option<&KafkaCluster>) -> Observation {
 impl KubeBackend {
     /// Connects with a kubeconfig file.
     pub async fn connect(path: &std::path::Path) -> Result<Self> {
+        // kube's rustls has no provider chosen by features; pick ring once per process (an
+        // error only means one is installed already).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let kc = Kubeconfig::read_from(path)
             .map_err(|e| BackendError::Unavailable(format!("read kubeconfig: {e}")))?;
         let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
