@@ -4,3 +4,4 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 source "$root/scripts/lib.sh"
 for name in api broker; do stop_pid "$name"; done
+"$root/scripts/kube-down.sh"

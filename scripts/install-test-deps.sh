@@ -3,7 +3,8 @@
 #   apt:  kcat and librdkafka (Debian's, the real C client), pkg-config, PostgreSQL, etcd
 #   pip:  confluent-kafka, kafka-python, helm-python-sdk, in a venv under $EDDY_CACHE
 #   npm:  kafkajs, for the broker's JavaScript client tests
-#   kubernetes: kube-apiserver + kube-controller-manager, built once and cached
+#   kubernetes: kube-apiserver + kube-controller-manager, built once and cached (etcd, openssl,
+#               curl, util-linux's unshare/nsenter/mount for the local node agent)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 source "$root/scripts/lib.sh"
@@ -19,6 +20,9 @@ if ! cmp -s "$reqs" "$venv/.eddy-requirements"; then
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$reqs"
   cp "$reqs" "$venv/.eddy-requirements"
 fi
+# Local Kubernetes: the node agent runs pods through unshare/nsenter/mount (util-linux, mount).
+"$root/scripts/apt-install.sh" etcd-server openssl curl util-linux mount
+"$root/scripts/build-kubernetes.sh"
 js="$root/broker/tests/clients/js"
 if [[ -f $js/package.json && ! -d $js/node_modules ]]; then
   say "npm ci (broker/tests/clients/js)"

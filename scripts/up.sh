@@ -8,6 +8,9 @@ say "building (cargo build --bins; the first build takes several minutes)"
 cargo build --bins
 bin="$CARGO_TARGET_DIR/debug"
 mkdir -p "$EDDY_RUN"
+say "starting the local Kubernetes (the first run builds kube-apiserver for minutes, with progress)"
+NODE_AGENT="$bin/node-agent" "$root/scripts/kube-up.sh"
+kubeconfig="${EDDY_KUBE_DIR:-$EDDY_CACHE/kube}/kubeconfig"
 say "starting the broker"
 start_bg broker "$bin/broker" --data-dir "$EDDY_RUN/broker-data"
 wait_port 127.0.0.1 9092 60 broker
@@ -28,5 +31,6 @@ Eddy is up.
   control-plane API http://127.0.0.1:8080/v1/openapi.json   (metrics, healthz)
   $demo
   logs and PIDs     $EDDY_RUN
+  kubeconfig        $kubeconfig   (kubectl --kubeconfig $kubeconfig get nodes)
   stop it           ./dev down
 TXT

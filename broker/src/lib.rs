@@ -1,1 +1,113 @@
 //! Eddy broker: a Kafka-wire-compatible broker (see ARCHITECTURE.md §2).
+//!
+//! Flow of a request: `server` reads a frame → `handlers` registry dispatches by API key →
+//! a handler uses `broker` state → `partition` (offsets, producer state) → `log` (segments).
+
+pub mod admin_http;
+pub mod broker;
+pub mod config;
+pub mod group;
+pub mod handlers;
+pub mod log;
+pub mod metadata;
+pub mod metrics;
+pub mod partition;
+pub mod server;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A running broker: its bound addresses and the handle to stop it.
+pub struct RunningBroker {
+    pub broker: Arc<broker::Broker>,
+    pub kafka_addrs: Vec<(String, SocketAddr)>,
+    pub admin_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningBroker {
+    /// Graceful shutdown: stop accepting, close connections, flush and seal every log.
+    pub async fn shutdown(self) {
+        self.shutdown.send_replace(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.broker.close().await;
+        tracing::info!("broker stopped cleanly");
+    }
+}
+
+/// Opens the data directory, recovers, binds the listeners and the admin port, and serves.
+pub async fn start(config: config::BrokerConfig) -> anyhow::Result<RunningBroker> {
+    let listeners = server::bind(&config.listeners).await?;
+    let admin = tokio::net::TcpListener::bind(config.admin_addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("binding the admin address {}: {e}", config.admin_addr))?;
+    let admin_addr = admin.local_addr()?;
+    let started = std::time::Instant::now();
+    let broker = tokio::task::spawn_blocking(move || broker::Broker::open(config)).await??;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "logs recovered"
+    );
+    let mut kafka_addrs = Vec::new();
+    {
+        // Advertise the real port when a listener asked for port 0 (tests).
+        let mut adv = broker
+            .advertised
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (name, sock) in &listeners {
+            let addr = sock.local_addr()?;
+            kafka_addrs.push((name.clone(), addr));
+            match adv.iter_mut().find(|l| &l.name == name) {
+                Some(l) if l.port == 0 => l.port = addr.port(),
+                Some(_) => {}
+                None => adv.push(config::Listener {
+                    name: name.clone(),
+                    host: addr.ip().to_string(),
+                    port: addr.port(),
+                }),
+            }
+        }
+    }
+    broker.groups.start(&broker).await?;
+    let (shutdown, rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for (name, sock) in listeners {
+        tasks.push(tokio::spawn(server::serve(
+            Arc::clone(&broker),
+            name,
+            sock,
+            rx.clone(),
+        )));
+    }
+    let app = admin_http::router(Arc::clone(&broker));
+    let mut admin_rx = rx.clone();
+    tasks.push(tokio::spawn(async move {
+        let stop = async move {
+            let _ = admin_rx.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(admin, app).with_graceful_shutdown(stop).await {
+            tracing::error!(error = %e, "admin http server failed");
+        }
+    }));
+    broker.spawn_housekeeping();
+    broker.set_state(broker::BrokerState::Running);
+    Ok(RunningBroker {
+        broker,
+        kafka_addrs,
+        admin_addr,
+        shutdown,
+        tasks,
+    })
+}

@@ -1,0 +1,327 @@
+//! The table of every config key the broker understands: topic keys with their broker-level
+//! synonyms and defaults, plus broker-only keys. DescribeConfigs, AlterConfigs, CreateTopics and
+//! the properties file all validate against this one table.
+
+use super::ConfigError;
+
+/// The type of a config value, for validation and DescribeConfigs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigType {
+    Boolean,
+    String,
+    Int,
+    Short,
+    Long,
+    Double,
+    List,
+    Class,
+    Password,
+}
+
+impl ConfigType {
+    /// The DescribeConfigs v3+ config_type code.
+    pub fn code(self) -> i8 {
+        match self {
+            ConfigType::Boolean => 1,
+            ConfigType::String => 2,
+            ConfigType::Int => 3,
+            ConfigType::Short => 4,
+            ConfigType::Long => 5,
+            ConfigType::Double => 6,
+            ConfigType::List => 7,
+            ConfigType::Class => 8,
+            ConfigType::Password => 9,
+        }
+    }
+}
+
+/// A topic-level key, its broker-level synonym and default.
+#[derive(Debug, Clone, Copy)]
+pub struct TopicKey {
+    pub name: &'static str,
+    pub broker_synonym: &'static str,
+    pub default: &'static str,
+    pub ty: ConfigType,
+    pub allowed: &'static [&'static str],
+    pub doc: &'static str,
+}
+
+/// A broker-only key.
+#[derive(Debug, Clone, Copy)]
+pub struct BrokerKey {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub ty: ConfigType,
+    /// Whether it can be changed at runtime with AlterConfigs on the broker resource.
+    pub dynamic: bool,
+    pub doc: &'static str,
+}
+
+const WEEK_MS: &str = "604800000";
+
+pub const TOPIC_KEYS: &[TopicKey] = &[
+    TopicKey {
+        name: "cleanup.policy",
+        broker_synonym: "log.cleanup.policy",
+        default: "delete",
+        ty: ConfigType::List,
+        allowed: &["delete", "compact", "compact,delete", "delete,compact"],
+        doc: "Retention policy for old segments (compaction is not implemented yet; compact topics keep all data).",
+    },
+    TopicKey {
+        name: "retention.ms",
+        broker_synonym: "log.retention.ms",
+        default: WEEK_MS,
+        ty: ConfigType::Long,
+        allowed: &[],
+        doc: "How long to keep a segment after its newest record; -1 keeps forever.",
+    },
+    TopicKey {
+        name: "retention.bytes",
+        broker_synonym: "log.retention.bytes",
+        default: "-1",
+        ty: ConfigType::Long,
+        allowed: &[],
+        doc: "Maximum partition size before old segments are deleted; -1 means no limit.",
+    },
+    TopicKey {
+        name: "segment.bytes",
+        broker_synonym: "log.segment.bytes",
+        default: "1073741824",
+        ty: ConfigType::Int,
+        allowed: &[],
+        doc: "Segment file size at which a new segment is rolled.",
+    },
+    TopicKey {
+        name: "segment.ms",
+        broker_synonym: "log.roll.ms",
+        default: WEEK_MS,
+        ty: ConfigType::Long,
+        allowed: &[],
+        doc: "Age at which a new segment is rolled.",
+    },
+    TopicKey {
+        name: "max.message.bytes",
+        broker_synonym: "message.max.bytes",
+        default: "1048588",
+        ty: ConfigType::Int,
+        allowed: &[],
+        doc: "Largest record batch the topic accepts.",
+    },
+    TopicKey {
+        name: "min.insync.replicas",
+        broker_synonym: "min.insync.replicas",
+        default: "1",
+        ty: ConfigType::Int,
+        allowed: &[],
+        doc: "Replicas that must acknowledge an acks=all write.",
+    },
+    TopicKey {
+        name: "message.timestamp.type",
+        broker_synonym: "log.message.timestamp.type",
+        default: "CreateTime",
+        ty: ConfigType::String,
+        allowed: &["CreateTime", "LogAppendTime"],
+        doc: "Whether record timestamps are the producer's or the broker's append time.",
+    },
+    TopicKey {
+        name: "compression.type",
+        broker_synonym: "compression.type",
+        default: "producer",
+        ty: ConfigType::String,
+        allowed: &["producer"],
+        doc: "Batches are stored as the producer compressed them (only 'producer' is supported).",
+    },
+    TopicKey {
+        name: "unclean.leader.election.enable",
+        broker_synonym: "unclean.leader.election.enable",
+        default: "false",
+        ty: ConfigType::Boolean,
+        allowed: &[],
+        doc: "Whether an out-of-sync replica may become leader.",
+    },
+    TopicKey {
+        name: "flush.ms",
+        broker_synonym: "log.flush.interval.ms",
+        default: "0",
+        ty: ConfigType::Long,
+        allowed: &[],
+        doc: "Group-commit window: acknowledged writes are always fsynced; this is how long appends wait to share an fsync.",
+    },
+];
+
+pub const BROKER_KEYS: &[BrokerKey] = &[
+    BrokerKey {
+        name: "num.partitions",
+        default: "1",
+        ty: ConfigType::Int,
+        dynamic: true,
+        doc: "Partitions of auto-created topics and of CreateTopics without a count.",
+    },
+    BrokerKey {
+        name: "default.replication.factor",
+        default: "1",
+        ty: ConfigType::Short,
+        dynamic: true,
+        doc: "Replication factor of auto-created topics.",
+    },
+    BrokerKey {
+        name: "auto.create.topics.enable",
+        default: "true",
+        ty: ConfigType::Boolean,
+        dynamic: true,
+        doc: "Create unknown topics on Metadata and Produce requests.",
+    },
+    BrokerKey {
+        name: "broker.rack",
+        default: "",
+        ty: ConfigType::String,
+        dynamic: false,
+        doc: "Rack of this broker.",
+    },
+    BrokerKey {
+        name: "log.retention.check.interval.ms",
+        default: "300000",
+        ty: ConfigType::Long,
+        dynamic: false,
+        doc: "How often the retention task runs.",
+    },
+    BrokerKey {
+        name: "offsets.topic.num.partitions",
+        default: "1",
+        ty: ConfigType::Int,
+        dynamic: false,
+        doc: "Partitions of the internal __consumer_offsets log.",
+    },
+    BrokerKey {
+        name: "group.initial.rebalance.delay.ms",
+        default: "3000",
+        ty: ConfigType::Int,
+        dynamic: false,
+        doc: "Delay of the first rebalance of an empty group, to let more members join.",
+    },
+    BrokerKey {
+        name: "group.min.session.timeout.ms",
+        default: "6000",
+        ty: ConfigType::Int,
+        dynamic: false,
+        doc: "Smallest session timeout a member may ask for.",
+    },
+    BrokerKey {
+        name: "group.max.session.timeout.ms",
+        default: "1800000",
+        ty: ConfigType::Int,
+        dynamic: false,
+        doc: "Largest session timeout a member may ask for.",
+    },
+    BrokerKey {
+        name: "offsets.retention.minutes",
+        default: "10080",
+        ty: ConfigType::Int,
+        dynamic: false,
+        doc: "How long committed offsets of an empty group are kept.",
+    },
+];
+
+pub fn topic_key(name: &str) -> Option<&'static TopicKey> {
+    TOPIC_KEYS.iter().find(|k| k.name == name)
+}
+
+pub fn broker_key(name: &str) -> Option<&'static BrokerKey> {
+    BROKER_KEYS.iter().find(|k| k.name == name)
+}
+
+/// The topic key whose broker-level synonym is `name`.
+pub fn topic_key_by_synonym(name: &str) -> Option<&'static TopicKey> {
+    TOPIC_KEYS.iter().find(|k| k.broker_synonym == name)
+}
+
+/// Default of a broker-level key (broker-only keys and topic synonyms).
+pub fn broker_default(name: &str) -> &'static str {
+    broker_key(name)
+        .map(|k| k.default)
+        .or_else(|| topic_key_by_synonym(name).map(|k| k.default))
+        .unwrap_or("")
+}
+
+fn check_type(key: &str, value: &str, ty: ConfigType, allowed: &[&str]) -> Result<(), ConfigError> {
+    let bad = |reason: &str| ConfigError::InvalidValue {
+        key: key.into(),
+        value: value.into(),
+        reason: reason.into(),
+    };
+    match ty {
+        ConfigType::Boolean if value != "true" && value != "false" => {
+            Err(bad("expected true or false"))
+        }
+        ConfigType::Int | ConfigType::Short if value.parse::<i32>().is_err() => {
+            Err(bad("expected an integer"))
+        }
+        ConfigType::Long if value.parse::<i64>().is_err() => Err(bad("expected an integer")),
+        ConfigType::Double if value.parse::<f64>().is_err() => Err(bad("expected a number")),
+        _ if !allowed.is_empty() && !allowed.contains(&value) => {
+            Err(bad(&format!("expected one of {}", allowed.join(", "))))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Validates a topic-level key and value.
+pub fn validate_topic_key(key: &str, value: &str) -> Result<(), ConfigError> {
+    let k = topic_key(key).ok_or_else(|| ConfigError::UnknownKey(key.into()))?;
+    check_type(key, value, k.ty, k.allowed)?;
+    let n = value.parse::<i64>().unwrap_or(0);
+    let positive = |min: i64| {
+        if n < min {
+            Err(ConfigError::InvalidValue {
+                key: key.into(),
+                value: value.into(),
+                reason: format!("must be at least {min}"),
+            })
+        } else {
+            Ok(())
+        }
+    };
+    match key {
+        "segment.bytes" => positive(14),
+        "segment.ms" | "min.insync.replicas" | "max.message.bytes" => positive(1),
+        "retention.ms" | "retention.bytes" => positive(-1),
+        "flush.ms" => positive(0),
+        _ => Ok(()),
+    }
+}
+
+/// Validates a broker-level key (broker-only keys and topic synonyms) and its value.
+pub fn validate_broker_key(key: &str, value: &str) -> Result<(), ConfigError> {
+    if let Some(k) = broker_key(key) {
+        return check_type(key, value, k.ty, &[]);
+    }
+    if let Some(t) = topic_key_by_synonym(key) {
+        return validate_topic_key(t.name, value);
+    }
+    Err(ConfigError::UnknownKey(key.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_topic_default_is_valid() {
+        for k in TOPIC_KEYS {
+            validate_topic_key(k.name, k.default).unwrap();
+            validate_broker_key(k.broker_synonym, k.default).unwrap();
+        }
+    }
+
+    #[test]
+    fn bad_values_and_keys_are_rejected() {
+        assert!(validate_topic_key("retention.ms", "soon").is_err());
+        assert!(validate_topic_key("cleanup.policy", "shred").is_err());
+        assert!(validate_topic_key("segment.bytes", "1").is_err());
+        assert!(matches!(
+            validate_broker_key("no.such.key", "1"),
+            Err(ConfigError::UnknownKey(_))
+        ));
+    }
+}

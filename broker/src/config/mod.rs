@@ -1,0 +1,189 @@
+//! Broker configuration: command-line flags and environment variables (clap), an optional
+//! Kafka-style properties file, and the typed settings derived from them.
+
+pub mod defs;
+pub mod view;
+
+use clap::Parser;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} line {line}: expected key=value")]
+    Syntax { path: PathBuf, line: usize },
+    #[error("unknown broker config key {0:?}")]
+    UnknownKey(String),
+    #[error("invalid value {value:?} for {key}: {reason}")]
+    InvalidValue {
+        key: String,
+        value: String,
+        reason: String,
+    },
+    #[error("invalid listener {0:?}: expected NAME://host:port")]
+    Listener(String),
+}
+
+/// Command-line flags; each is also an `EDDY_*` environment variable.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "broker",
+    version,
+    about = "Eddy: a Kafka-wire-compatible broker"
+)]
+pub struct Cli {
+    /// This broker's node id.
+    #[arg(long, env = "EDDY_NODE_ID", default_value_t = 0)]
+    pub node_id: i32,
+    /// Where partitions, offsets and metadata are stored.
+    #[arg(long, env = "EDDY_DATA_DIR", default_value = "./eddy-data")]
+    pub data_dir: PathBuf,
+    /// Comma-separated listeners, NAME://host:port.
+    #[arg(
+        long,
+        env = "EDDY_LISTENERS",
+        default_value = "PLAINTEXT://127.0.0.1:9092"
+    )]
+    pub listeners: String,
+    /// Comma-separated advertised listeners (defaults to the listeners).
+    #[arg(long, env = "EDDY_ADVERTISED_LISTENERS")]
+    pub advertised_listeners: Option<String>,
+    /// Admin HTTP address (metrics, health, probes).
+    #[arg(long, env = "EDDY_ADMIN_ADDR", default_value = "127.0.0.1:9600")]
+    pub admin_addr: SocketAddr,
+    /// A Kafka-style properties file (key=value) with broker settings.
+    #[arg(long, env = "EDDY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Extra settings as key=value, overriding the file (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+/// One listener: name, host and port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Listener {
+    pub fn parse_list(s: &str) -> Result<Vec<Listener>, ConfigError> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let (name, rest) = l
+                    .split_once("://")
+                    .ok_or_else(|| ConfigError::Listener(l.into()))?;
+                let (host, port) = rest
+                    .rsplit_once(':')
+                    .ok_or_else(|| ConfigError::Listener(l.into()))?;
+                let port = port.parse().map_err(|_| ConfigError::Listener(l.into()))?;
+                Ok(Listener {
+                    name: name.to_string(),
+                    host: host.trim_matches(['[', ']']).to_string(),
+                    port,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The broker's resolved configuration.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub node_id: i32,
+    pub data_dir: PathBuf,
+    pub listeners: Vec<Listener>,
+    pub advertised: Vec<Listener>,
+    pub admin_addr: SocketAddr,
+    /// Static broker settings (file + overrides), validated against `defs`.
+    pub settings: BTreeMap<String, String>,
+}
+
+impl BrokerConfig {
+    pub fn from_cli(cli: &Cli) -> Result<Self, ConfigError> {
+        let mut settings = BTreeMap::new();
+        if let Some(path) = &cli.config {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            for (i, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+                    continue;
+                }
+                let (k, v) = line.split_once('=').ok_or(ConfigError::Syntax {
+                    path: path.clone(),
+                    line: i + 1,
+                })?;
+                settings.insert(k.trim().to_string(), v.trim().to_string());
+            }
+        }
+        for kv in &cli.overrides {
+            let (k, v) = kv.split_once('=').ok_or(ConfigError::Syntax {
+                path: "--set".into(),
+                line: 0,
+            })?;
+            settings.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        for (k, v) in &settings {
+            defs::validate_broker_key(k, v)?;
+        }
+        let listeners = Listener::parse_list(&cli.listeners)?;
+        let advertised = match &cli.advertised_listeners {
+            Some(a) => Listener::parse_list(a)?,
+            None => listeners.clone(),
+        };
+        Ok(BrokerConfig {
+            node_id: cli.node_id,
+            data_dir: cli.data_dir.clone(),
+            listeners,
+            advertised,
+            admin_addr: cli.admin_addr,
+            settings,
+        })
+    }
+
+    /// A config for tests: everything on loopback with ephemeral ports.
+    pub fn for_test(data_dir: PathBuf) -> Self {
+        BrokerConfig {
+            node_id: 0,
+            data_dir,
+            listeners: vec![Listener {
+                name: "PLAINTEXT".into(),
+                host: "127.0.0.1".into(),
+                port: 0,
+            }],
+            advertised: vec![],
+            admin_addr: "127.0.0.1:0".parse().expect("static address"),
+            settings: BTreeMap::new(),
+        }
+    }
+
+    /// The static value of a broker key, or its default.
+    pub fn get(&self, key: &str) -> String {
+        self.settings
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| defs::broker_default(key).to_string())
+    }
+
+    pub fn get_i64(&self, key: &str) -> i64 {
+        self.get(key)
+            .parse()
+            .unwrap_or_else(|_| defs::broker_default(key).parse().unwrap_or(0))
+    }
+
+    pub fn get_bool(&self, key: &str) -> bool {
+        self.get(key) == "true"
+    }
+}

@@ -1,0 +1,389 @@
+//! Consumer-group coordinator (classic protocol): owns every group's state machine
+//! (group/state.rs), parks JoinGroup/SyncGroup requests until their rebalance step completes,
+//! runs the session/rebalance timers, and persists offsets and membership in the internal
+//! `__consumer_offsets` log (group/store.rs), replayed on start.
+
+pub mod offsets;
+pub mod state;
+pub mod store;
+
+use crate::broker::Broker;
+use crate::config::BrokerConfig;
+use kafka_protocol::error::ResponseError;
+use state::{Answer, Effect, Group, JoinRequest, JoinResult, Limits, SyncResult};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// How often the coordinator checks session and rebalance deadlines.
+const TICK: Duration = Duration::from_millis(100);
+
+#[derive(Debug, thiserror::Error)]
+pub enum GroupError {
+    #[error("creating the internal topic {topic}: {message}")]
+    CreateTopic { topic: String, message: String },
+    #[error("compacting __consumer_offsets-{partition}: {error:?}")]
+    Compact {
+        partition: i32,
+        error: ResponseError,
+    },
+    #[error("reading {topic}-{partition} at offset {offset} during replay: {error:?}")]
+    Read {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        error: ResponseError,
+    },
+}
+
+type WaiterKey = (String, String);
+
+#[derive(Default)]
+struct Inner {
+    groups: HashMap<String, Group>,
+    join_waiters: HashMap<WaiterKey, oneshot::Sender<JoinResult>>,
+    sync_waiters: HashMap<WaiterKey, oneshot::Sender<SyncResult>>,
+}
+
+/// The group coordinator of this broker.
+pub struct Coordinator {
+    limits: Limits,
+    num_partitions: i32,
+    inner: Mutex<Inner>,
+}
+
+/// A group as DescribeGroups/ListGroups show it.
+#[derive(Debug, Clone)]
+pub struct GroupView {
+    pub group_id: String,
+    pub state: state::GroupState,
+    pub protocol_type: String,
+    pub protocol_name: String,
+    pub members: Vec<state::Member>,
+}
+
+impl Coordinator {
+    pub fn new(config: &BrokerConfig) -> Self {
+        let int = |k: &str| i32::try_from(config.get_i64(k)).unwrap_or(i32::MAX);
+        Coordinator {
+            limits: Limits {
+                min_session_timeout_ms: int("group.min.session.timeout.ms"),
+                max_session_timeout_ms: int("group.max.session.timeout.ms"),
+                initial_rebalance_delay_ms: int("group.initial.rebalance.delay.ms").max(0),
+            },
+            num_partitions: int("offsets.topic.num.partitions").max(1),
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Creates the internal log if needed, replays it, and starts the timer task.
+    pub async fn start(&self, broker: &Arc<Broker>) -> anyhow::Result<()> {
+        if broker.topic(store::TOPIC).is_none() {
+            let configs: BTreeMap<String, String> = [
+                ("retention.ms", "-1"),
+                ("retention.bytes", "-1"),
+                ("max.message.bytes", "104857600"),
+                // Small segments so that compaction at start frees space soon.
+                ("segment.bytes", "104857600"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            broker
+                .create_topic(store::TOPIC, self.num_partitions, 1, configs, true, false)
+                .map_err(|(_, message)| GroupError::CreateTopic {
+                    topic: store::TOPIC.into(),
+                    message,
+                })?;
+        }
+        let started = std::time::Instant::now();
+        let b = Arc::clone(broker);
+        let (groups, records) =
+            tokio::task::spawn_blocking(move || offsets::replay(&b, crate::now_ms())).await??;
+        tracing::info!(
+            groups = groups.len(),
+            records,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "consumer groups recovered"
+        );
+        self.lock().groups = groups;
+        self.compact_log(broker, records).await?;
+        let weak = Arc::downgrade(broker);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(b) = weak.upgrade() else { return };
+                b.groups.tick(&b, crate::now_ms());
+            }
+        });
+        Ok(())
+    }
+
+    /// Persists group state on shutdown (everything is already in the log; this only
+    /// answers parked requests so their connections can close).
+    pub async fn close(&self) {
+        let mut inner = self.lock();
+        for (_, tx) in inner.join_waiters.drain() {
+            let _ = tx.send(JoinResult::error(
+                "",
+                ResponseError::CoordinatorNotAvailable,
+            ));
+        }
+        for (_, tx) in inner.sync_waiters.drain() {
+            let _ = tx.send(SyncResult::error(ResponseError::CoordinatorNotAvailable));
+        }
+    }
+
+    fn tick(&self, broker: &Broker, now: i64) {
+        let mut inner = self.lock();
+        let ids: Vec<String> = inner.groups.keys().cloned().collect();
+        for id in ids {
+            let fx = match inner.groups.get_mut(&id) {
+                Some(g) => g.tick(now, &self.limits),
+                None => continue,
+            };
+            self.apply(broker, &mut inner, &id, fx);
+        }
+        inner.groups.retain(|_, g| !g.is_disposable());
+    }
+
+    /// Delivers delayed answers and persists membership changes.
+    fn apply(&self, broker: &Broker, inner: &mut Inner, group_id: &str, fx: Vec<Effect>) {
+        for e in fx {
+            match e {
+                Effect::Join { member_id, result } => {
+                    if let Some(tx) = inner
+                        .join_waiters
+                        .remove(&(group_id.to_string(), member_id))
+                    {
+                        let _ = tx.send(result);
+                    }
+                }
+                Effect::Sync { member_id, result } => {
+                    if let Some(tx) = inner
+                        .sync_waiters
+                        .remove(&(group_id.to_string(), member_id))
+                    {
+                        let _ = tx.send(result);
+                    }
+                }
+                Effect::Persist => {
+                    let snap = inner.groups.get(group_id).map(Group::snapshot);
+                    let rec = store::group_record(group_id, snap.as_ref());
+                    if let Err(e) = self.append(broker, group_id, &[rec]) {
+                        tracing::warn!(group = group_id, error = ?e, "persisting group metadata failed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Appends records for `group_id` to its `__consumer_offsets` partition; returns the
+    /// flusher ticket to wait on for durability.
+    fn append(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        records: &[store::KeyValue],
+    ) -> Result<u64, ResponseError> {
+        let index = store::partition_for(group_id, self.num_partitions);
+        let partition = broker
+            .partition(store::TOPIC, index)
+            .ok_or(ResponseError::CoordinatorNotAvailable)?;
+        let kvs: Vec<crate::log::batch::KeyValue<'_>> = records
+            .iter()
+            .map(|(k, v)| (Some(k.as_slice()), v.as_deref()))
+            .collect();
+        let batch = crate::log::batch::build_batch(&kvs, crate::now_ms());
+        partition.append(&batch, false).map_err(|e| {
+            tracing::error!(group = group_id, error = ?e, "appending to the consumer-offsets log failed");
+            ResponseError::CoordinatorNotAvailable
+        })?;
+        Ok(broker
+            .flusher
+            .mark(partition as Arc<dyn crate::log::flusher::Durable>))
+    }
+
+    /// JoinGroup: answers now, or parks until the rebalance's join phase completes.
+    pub async fn join(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        req: JoinRequest,
+        skip_assignment_supported: bool,
+    ) -> JoinResult {
+        if group_id.is_empty() {
+            return JoinResult::error(&req.member_id, ResponseError::InvalidGroupId);
+        }
+        let wait_ms = i64::from(req.rebalance_timeout_ms.max(req.session_timeout_ms));
+        let fresh = format!("{}-{}", req.client_id, uuid::Uuid::new_v4());
+        let rx = {
+            let mut inner = self.lock();
+            let group = inner
+                .groups
+                .entry(group_id.to_string())
+                .or_insert_with(|| Group::new(group_id));
+            let (answer, fx) = group.join(
+                req,
+                fresh,
+                skip_assignment_supported,
+                crate::now_ms(),
+                &self.limits,
+            );
+            let rx = match answer {
+                Answer::Now(r) => {
+                    self.apply(broker, &mut inner, group_id, fx);
+                    return r;
+                }
+                Answer::Later { member_id } => {
+                    let (tx, rx) = oneshot::channel();
+                    if let Some(old) = inner
+                        .join_waiters
+                        .insert((group_id.to_string(), member_id.clone()), tx)
+                    {
+                        // A retried JoinGroup replaces the one still parked.
+                        let _ = old.send(JoinResult::error(
+                            &member_id,
+                            ResponseError::RebalanceInProgress,
+                        ));
+                    }
+                    (rx, member_id)
+                }
+            };
+            self.apply(broker, &mut inner, group_id, fx);
+            rx
+        };
+        let (rx, member_id) = rx;
+        // The group's own rebalance deadline answers first; this bound only guards leaks.
+        let limit = Duration::from_millis(wait_ms.max(0) as u64) + Duration::from_secs(30);
+        match tokio::time::timeout(limit, rx).await {
+            Ok(Ok(r)) => r,
+            _ => JoinResult::error(&member_id, ResponseError::RebalanceInProgress),
+        }
+    }
+
+    /// SyncGroup: the leader's call completes the rebalance; followers wait for it.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn sync(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        member_id: &str,
+        instance: Option<&str>,
+        generation: i32,
+        protocol_type: Option<&str>,
+        protocol_name: Option<&str>,
+        assignments: Vec<(String, Vec<u8>)>,
+    ) -> SyncResult {
+        let (rx, limit) = {
+            let mut inner = self.lock();
+            let Some(group) = inner.groups.get_mut(group_id) else {
+                return SyncResult::error(ResponseError::UnknownMemberId);
+            };
+            let limit = group.members.get(member_id).map_or(0, |m| {
+                i64::from(m.rebalance_timeout_ms.max(m.session_timeout_ms))
+            });
+            let (answer, fx) = group.sync(
+                member_id,
+                instance,
+                generation,
+                protocol_type,
+                protocol_name,
+                assignments,
+                crate::now_ms(),
+            );
+            match answer {
+                Answer::Now(r) => {
+                    self.apply(broker, &mut inner, group_id, fx);
+                    return r;
+                }
+                Answer::Later { member_id } => {
+                    let (tx, rx) = oneshot::channel();
+                    if let Some(old) = inner
+                        .sync_waiters
+                        .insert((group_id.to_string(), member_id), tx)
+                    {
+                        let _ = old.send(SyncResult::error(ResponseError::RebalanceInProgress));
+                    }
+                    self.apply(broker, &mut inner, group_id, fx);
+                    (rx, limit)
+                }
+            }
+        };
+        let limit = Duration::from_millis(limit.max(0) as u64) + Duration::from_secs(30);
+        match tokio::time::timeout(limit, rx).await {
+            Ok(Ok(r)) => r,
+            _ => SyncResult::error(ResponseError::RebalanceInProgress),
+        }
+    }
+
+    pub fn heartbeat(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance: Option<&str>,
+        generation: i32,
+    ) -> Result<(), ResponseError> {
+        let mut inner = self.lock();
+        let group = inner
+            .groups
+            .get_mut(group_id)
+            .ok_or(ResponseError::UnknownMemberId)?;
+        group.heartbeat(member_id, instance, generation, crate::now_ms())
+    }
+
+    /// LeaveGroup; `None` when the group does not exist.
+    pub fn leave(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+    ) -> Option<Vec<Result<(), ResponseError>>> {
+        let mut inner = self.lock();
+        let group = inner.groups.get_mut(group_id)?;
+        let (out, fx) = group.leave(members, crate::now_ms(), &self.limits);
+        self.apply(broker, &mut inner, group_id, fx);
+        Some(out)
+    }
+
+    /// ListGroups, optionally filtered by state names (case-insensitive, as Kafka does).
+    pub fn list(&self, states: &[String]) -> Vec<GroupView> {
+        let inner = self.lock();
+        let mut out: Vec<GroupView> = inner
+            .groups
+            .values()
+            .filter(|g| {
+                states.is_empty()
+                    || states
+                        .iter()
+                        .any(|s| s.eq_ignore_ascii_case(g.state.name()))
+            })
+            .map(view)
+            .collect();
+        out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        out
+    }
+
+    pub fn describe(&self, group_id: &str) -> Option<GroupView> {
+        self.lock().groups.get(group_id).map(view)
+    }
+}
+
+fn view(g: &Group) -> GroupView {
+    GroupView {
+        group_id: g.group_id.clone(),
+        state: g.state,
+        protocol_type: g.protocol_type.clone().unwrap_or_default(),
+        protocol_name: g.protocol_name.clone().unwrap_or_default(),
+        members: g.members.values().cloned().collect(),
+    }
+}

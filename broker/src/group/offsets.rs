@@ -1,0 +1,436 @@
+//! Committed offsets: OffsetCommit (durable before it is acknowledged), OffsetFetch,
+//! DeleteGroups, OffsetDelete, consumer-lag gauges, and the replay of `__consumer_offsets`.
+
+use super::state::{CommittedOffset, Group, GroupState};
+use super::{Coordinator, GroupError, store};
+use crate::broker::Broker;
+use kafka_protocol::error::ResponseError;
+use std::collections::HashMap;
+
+/// Largest commit metadata accepted (Kafka's offset.metadata.max.bytes default).
+pub const MAX_METADATA_BYTES: usize = 4096;
+
+/// One partition of an OffsetCommit.
+#[derive(Debug, Clone)]
+pub struct CommitPartition {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+}
+
+/// Per topic: partitions and their committed offset (None = nothing committed).
+pub type FetchedOffsets = Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>;
+
+impl Coordinator {
+    /// OffsetCommit: validates the member, appends to the log, waits for the fsync, and
+    /// returns one error code per partition (0 = committed).
+    pub async fn commit(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        member_id: &str,
+        instance: Option<&str>,
+        generation: i32,
+        partitions: Vec<CommitPartition>,
+    ) -> Vec<(CommitPartition, i16)> {
+        let all = |parts: Vec<CommitPartition>, e: ResponseError| {
+            parts.into_iter().map(|p| (p, e.code())).collect()
+        };
+        if group_id.is_empty() {
+            return all(partitions, ResponseError::InvalidGroupId);
+        }
+        let now = crate::now_ms();
+        let ticket = {
+            let mut inner = self.lock();
+            let mut fresh = None;
+            let group = match inner.groups.get_mut(group_id) {
+                Some(g) => g,
+                None => fresh.insert(Group::new(group_id)),
+            };
+            if let Err(e) = group.validate_commit(member_id, instance, generation, now) {
+                return all(partitions, e);
+            }
+            let mut out = Vec::with_capacity(partitions.len());
+            let mut records = Vec::new();
+            let mut accepted = Vec::new();
+            for p in partitions {
+                let known = broker.topic(&p.topic).is_some_and(|t| {
+                    p.partition >= 0 && (p.partition as usize) < t.partitions.len()
+                });
+                let e = if !known {
+                    ResponseError::UnknownTopicOrPartition.code()
+                } else if p
+                    .metadata
+                    .as_ref()
+                    .is_some_and(|m| m.len() > MAX_METADATA_BYTES)
+                {
+                    ResponseError::OffsetMetadataTooLarge.code()
+                } else {
+                    let value = CommittedOffset {
+                        offset: p.offset,
+                        leader_epoch: p.leader_epoch,
+                        metadata: p.metadata.clone(),
+                        commit_timestamp_ms: now,
+                    };
+                    records.push(store::offset_record(
+                        group_id,
+                        &p.topic,
+                        p.partition,
+                        Some(&value),
+                    ));
+                    accepted.push(((p.topic.clone(), p.partition), value));
+                    0
+                };
+                out.push((p, e));
+            }
+            if records.is_empty() {
+                return out;
+            }
+            let ticket = match self.append(broker, group_id, &records) {
+                Ok(t) => t,
+                Err(e) => {
+                    for (_, code) in &mut out {
+                        if *code == 0 {
+                            *code = e.code();
+                        }
+                    }
+                    return out;
+                }
+            };
+            if let Some(g) = fresh {
+                inner.groups.insert(group_id.to_string(), g);
+            }
+            if let Some(g) = inner.groups.get_mut(group_id) {
+                g.offsets.extend(accepted);
+            }
+            (ticket, out)
+        };
+        let (ticket, mut out) = ticket;
+        if let Err(e) = broker.flusher.wait(ticket).await {
+            tracing::error!(group = group_id, error = %e, "offset commit could not be made durable");
+            for (_, code) in &mut out {
+                if *code == 0 {
+                    *code = ResponseError::CoordinatorNotAvailable.code();
+                }
+            }
+        }
+        out
+    }
+
+    /// OffsetFetch for one group: the requested partitions, or (None) every committed one.
+    pub fn fetch(&self, group_id: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> FetchedOffsets {
+        let inner = self.lock();
+        let group = inner.groups.get(group_id);
+        match topics {
+            Some(topics) => topics
+                .into_iter()
+                .map(|(t, parts)| {
+                    let parts = parts
+                        .into_iter()
+                        .map(|p| {
+                            let o = group.and_then(|g| g.offsets.get(&(t.clone(), p)).cloned());
+                            (p, o)
+                        })
+                        .collect();
+                    (t, parts)
+                })
+                .collect(),
+            None => {
+                let mut out: FetchedOffsets = Vec::new();
+                for ((t, p), o) in group.map(|g| g.offsets.iter()).into_iter().flatten() {
+                    match out.last_mut() {
+                        Some((last, parts)) if last == t => parts.push((*p, Some(o.clone()))),
+                        _ => out.push((t.clone(), vec![(*p, Some(o.clone()))])),
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// DeleteGroups: only groups without members; their offsets go too.
+    pub async fn delete_groups(
+        &self,
+        broker: &Broker,
+        ids: &[String],
+    ) -> Vec<Result<(), ResponseError>> {
+        let mut results = Vec::with_capacity(ids.len());
+        let mut ticket = 0;
+        {
+            let mut inner = self.lock();
+            for id in ids {
+                let r = match inner.groups.get(id) {
+                    None => Err(ResponseError::GroupIdNotFound),
+                    Some(g) if g.state == GroupState::Dead => Err(ResponseError::GroupIdNotFound),
+                    Some(g) if g.state != GroupState::Empty || !g.members.is_empty() => {
+                        Err(ResponseError::NonEmptyGroup)
+                    }
+                    Some(g) => {
+                        let mut records: Vec<store::KeyValue> = g
+                            .offsets
+                            .keys()
+                            .map(|(t, p)| store::offset_record(id, t, *p, None))
+                            .collect();
+                        records.push(store::group_record(id, None));
+                        self.append(broker, id, &records).map(|t| {
+                            ticket = ticket.max(t);
+                        })
+                    }
+                };
+                if r.is_ok() {
+                    inner.groups.remove(id);
+                    tracing::info!(group = %id, "deleted consumer group");
+                }
+                results.push(r);
+            }
+        }
+        if ticket > 0 && broker.flusher.wait(ticket).await.is_err() {
+            for r in &mut results {
+                if r.is_ok() {
+                    *r = Err(ResponseError::KafkaStorageError);
+                }
+            }
+        }
+        results
+    }
+
+    /// OffsetDelete: per-partition errors, or a group-level error.
+    pub async fn delete_offsets(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        topics: Vec<(String, Vec<i32>)>,
+    ) -> Result<Vec<(String, Vec<(i32, i16)>)>, ResponseError> {
+        let (ticket, out) = {
+            let mut inner = self.lock();
+            let group = inner
+                .groups
+                .get_mut(group_id)
+                .ok_or(ResponseError::GroupIdNotFound)?;
+            let subscribed = if group.state == GroupState::Empty {
+                Default::default()
+            } else {
+                group
+                    .subscribed_topics()
+                    .ok_or(ResponseError::NonEmptyGroup)?
+            };
+            let mut records = Vec::new();
+            let mut out = Vec::new();
+            for (t, parts) in topics {
+                let topic = broker.topic(&t);
+                let parts = parts
+                    .into_iter()
+                    .map(|p| {
+                        let known = topic
+                            .as_ref()
+                            .is_some_and(|tp| p >= 0 && (p as usize) < tp.partitions.len());
+                        let code = if !known {
+                            ResponseError::UnknownTopicOrPartition.code()
+                        } else if subscribed.contains(&t) {
+                            ResponseError::GroupSubscribedToTopic.code()
+                        } else {
+                            if group.offsets.remove(&(t.clone(), p)).is_some() {
+                                records.push(store::offset_record(group_id, &t, p, None));
+                            }
+                            0
+                        };
+                        (p, code)
+                    })
+                    .collect();
+                out.push((t, parts));
+            }
+            let ticket = if records.is_empty() {
+                0
+            } else {
+                self.append(broker, group_id, &records)?
+            };
+            (ticket, out)
+        };
+        if ticket > 0 {
+            broker
+                .flusher
+                .wait(ticket)
+                .await
+                .map_err(|_| ResponseError::KafkaStorageError)?;
+        }
+        Ok(out)
+    }
+
+    /// Refreshes consumer-lag gauges before a scrape: high watermark minus committed offset.
+    pub fn update_lag_metrics(&self, broker: &Broker) {
+        let lag = &broker.metrics.consumer_lag;
+        lag.reset();
+        let inner = self.lock();
+        for g in inner.groups.values() {
+            for ((t, p), o) in &g.offsets {
+                let Some(part) = broker.partition(t, *p) else {
+                    continue;
+                };
+                let value = (part.high_watermark() - o.offset).max(0);
+                lag.with_label_values(&[g.group_id.as_str(), t.as_str(), &p.to_string()])
+                    .set(value);
+            }
+        }
+    }
+}
+
+/// Records per batch when the log is rewritten.
+const COMPACT_BATCH: usize = 500;
+
+impl Coordinator {
+    /// Rewrites the live state (group snapshots and committed offsets) at the end of each
+    /// `__consumer_offsets` partition and moves the log start past the old records, so that
+    /// replay time and disk use follow the live state rather than the commit history (the
+    /// log has no key compaction). Done at start, before listeners accept, when more than
+    /// half of the replayed records were superseded.
+    pub async fn compact_log(&self, broker: &Broker, replayed: u64) -> Result<(), GroupError> {
+        let mut per_partition: HashMap<i32, Vec<store::KeyValue>> = HashMap::new();
+        {
+            let inner = self.lock();
+            for g in inner.groups.values() {
+                let recs = per_partition
+                    .entry(store::partition_for(&g.group_id, self.num_partitions))
+                    .or_default();
+                if !g.members.is_empty() || g.generation_id > 0 {
+                    recs.push(store::group_record(&g.group_id, Some(&g.snapshot())));
+                }
+                for ((t, p), o) in &g.offsets {
+                    recs.push(store::offset_record(&g.group_id, t, *p, Some(o)));
+                }
+            }
+        }
+        let live: u64 = per_partition.values().map(|v| v.len() as u64).sum();
+        if replayed <= 2 * live + 1000 {
+            return Ok(());
+        }
+        let Some(topic) = broker.topic(store::TOPIC) else {
+            return Ok(());
+        };
+        for part in &topic.partitions {
+            let cut = part.log_end_offset();
+            let recs = per_partition.remove(&part.index).unwrap_or_default();
+            let mut ticket = 0;
+            for chunk in recs.chunks(COMPACT_BATCH) {
+                let kvs: Vec<crate::log::batch::KeyValue<'_>> = chunk
+                    .iter()
+                    .map(|(k, v)| (Some(k.as_slice()), v.as_deref()))
+                    .collect();
+                let batch = crate::log::batch::build_batch(&kvs, crate::now_ms());
+                part.append(&batch).map_err(|error| GroupError::Compact {
+                    partition: part.index,
+                    error,
+                })?;
+                ticket =
+                    broker.flusher.mark(std::sync::Arc::clone(part)
+                        as std::sync::Arc<dyn crate::log::flusher::Durable>);
+            }
+            if ticket > 0 {
+                broker
+                    .flusher
+                    .wait(ticket)
+                    .await
+                    .map_err(|_| GroupError::Compact {
+                        partition: part.index,
+                        error: ResponseError::KafkaStorageError,
+                    })?;
+            }
+            if cut > part.log_start_offset() {
+                part.delete_records(cut)
+                    .map_err(|error| GroupError::Compact {
+                        partition: part.index,
+                        error,
+                    })?;
+            }
+        }
+        tracing::info!(replayed, live, "compacted the consumer-offsets log");
+        Ok(())
+    }
+}
+
+/// Rebuilds every group from `__consumer_offsets` (last record per key wins).
+/// Returns the groups and the number of records read.
+pub fn replay(broker: &Broker, now: i64) -> Result<(HashMap<String, Group>, u64), GroupError> {
+    let mut groups: HashMap<String, Group> = HashMap::new();
+    let mut count = 0u64;
+    let Some(topic) = broker.topic(store::TOPIC) else {
+        return Ok((groups, 0));
+    };
+    for part in &topic.partitions {
+        let hw = part.high_watermark();
+        let mut offset = part.log_start_offset();
+        while offset < hw {
+            let read = part
+                .read(offset, 4 << 20)
+                .map_err(|error| GroupError::Read {
+                    topic: store::TOPIC.into(),
+                    partition: part.index,
+                    offset,
+                    error,
+                })?;
+            let batches = crate::log::batch::split_batches(&read.records).unwrap_or_default();
+            if batches.is_empty() {
+                break;
+            }
+            for (h, range) in batches {
+                let mut buf = bytes::Bytes::copy_from_slice(&read.records[range]);
+                match kafka_protocol::records::RecordBatchDecoder::decode(&mut buf) {
+                    Ok(set) => {
+                        for r in set.records {
+                            if r.offset < offset {
+                                continue;
+                            }
+                            count += 1;
+                            let Some(key) = r.key else { continue };
+                            match store::decode(&key, r.value.as_deref()) {
+                                Ok(entry) => apply(&mut groups, entry, now),
+                                Err(e) => {
+                                    tracing::warn!(offset = r.offset, error = %e, "skipping a consumer-offsets record");
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(offset = h.base_offset, error = %e, "skipping an undecodable consumer-offsets batch");
+                    }
+                }
+                offset = h.last_offset() + 1;
+            }
+        }
+    }
+    groups.retain(|_, g| !g.is_disposable());
+    Ok((groups, count))
+}
+
+fn apply(groups: &mut HashMap<String, Group>, entry: store::Entry, now: i64) {
+    match entry {
+        store::Entry::Offset {
+            group,
+            topic,
+            partition,
+            value,
+        } => {
+            let g = groups
+                .entry(group.clone())
+                .or_insert_with(|| Group::new(&group));
+            match value {
+                Some(o) => {
+                    g.offsets.insert((topic, partition), o);
+                }
+                None => {
+                    g.offsets.remove(&(topic, partition));
+                }
+            }
+        }
+        store::Entry::Group { group, value } => match value {
+            Some(snap) => groups
+                .entry(group.clone())
+                .or_insert_with(|| Group::new(&group))
+                .restore(snap, now),
+            None => {
+                groups.remove(&group);
+            }
+        },
+    }
+}

@@ -1,0 +1,44 @@
+//! CreatePartitions (v0-v3): grows a topic; shrinking or keeping the count is refused with
+//! INVALID_PARTITIONS, assignments must name this node only, validate_only changes nothing.
+
+use super::{RequestContext, code, sb};
+use crate::broker::Broker;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
+use std::sync::Arc;
+
+#[tracing::instrument(skip_all, fields(validate_only = req.validate_only))]
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _ctx: &RequestContext,
+    req: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
+    let node = broker.node_id();
+    let results = req
+        .topics
+        .iter()
+        .map(|t| {
+            let bad_assignment = t.assignments.as_ref().is_some_and(|a| {
+                a.iter()
+                    .any(|p| p.broker_ids.len() != 1 || p.broker_ids[0].0 != node)
+            });
+            let outcome = if bad_assignment {
+                Err((
+                    ResponseError::InvalidReplicaAssignment,
+                    format!("new partitions can only be assigned to broker {node}"),
+                ))
+            } else {
+                broker.create_partitions(t.name.as_str(), t.count, req.validate_only)
+            };
+            let r = CreatePartitionsTopicResult::default().with_name(t.name.clone());
+            match outcome {
+                Ok(()) => r,
+                Err((e, msg)) => r
+                    .with_error_code(code(e))
+                    .with_error_message(Some(sb(&msg))),
+            }
+        })
+        .collect();
+    CreatePartitionsResponse::default().with_results(results)
+}

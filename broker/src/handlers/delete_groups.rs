@@ -1,0 +1,28 @@
+//! DeleteGroups: removes groups without members and their committed offsets (tombstones in
+//! `__consumer_offsets`, fsynced before answering).
+
+use super::RequestContext;
+use crate::broker::Broker;
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
+use std::sync::Arc;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _ctx: &RequestContext,
+    req: DeleteGroupsRequest,
+) -> DeleteGroupsResponse {
+    let ids: Vec<String> = req.groups_names.iter().map(|g| g.to_string()).collect();
+    let results = broker.groups.delete_groups(broker, &ids).await;
+    let results = req
+        .groups_names
+        .into_iter()
+        .zip(results)
+        .map(|(g, r)| {
+            DeletableGroupResult::default()
+                .with_group_id(g)
+                .with_error_code(r.err().map_or(0, |e| e.code()))
+        })
+        .collect();
+    DeleteGroupsResponse::default().with_results(results)
+}

@@ -1,0 +1,77 @@
+//! DeleteTopics (v1-v6): by name, or by topic id on v6; internal topics are refused.
+
+use super::{RequestContext, code, sb};
+use crate::broker::Broker;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
+use std::sync::Arc;
+
+#[tracing::instrument(skip_all)]
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
+    let v = ctx.api_version;
+    // (name as given, id as given)
+    let targets: Vec<(Option<String>, uuid::Uuid)> = if v >= 6 {
+        req.topics
+            .iter()
+            .map(|t| (t.name.as_ref().map(|n| n.to_string()), t.topic_id))
+            .collect()
+    } else {
+        req.topic_names
+            .iter()
+            .map(|n| (Some(n.to_string()), uuid::Uuid::nil()))
+            .collect()
+    };
+    let responses = targets
+        .into_iter()
+        .map(|(name, id)| {
+            let resolved = match (&name, id.is_nil()) {
+                (Some(n), _) => Some(n.clone()),
+                (None, false) => broker.topic_by_id(id).map(|t| t.name.clone()),
+                (None, true) => None,
+            };
+            let outcome = match &resolved {
+                Some(n) => broker.delete_topic(n),
+                None if id.is_nil() => Err((
+                    ResponseError::InvalidRequest,
+                    "neither a topic name nor a topic id was given".to_string(),
+                )),
+                None => Err((
+                    ResponseError::UnknownTopicId,
+                    format!("no topic has id {id}"),
+                )),
+            };
+            let shown_name = resolved.or(name);
+            let mut r = DeletableTopicResult::default();
+            if v >= 6 {
+                r = r.with_name(shown_name.map(|n| TopicName(sb(&n))));
+            } else {
+                r = r.with_name(Some(TopicName(sb(&shown_name.unwrap_or_default()))));
+            }
+            match outcome {
+                Ok(deleted_id) => {
+                    if v >= 6 {
+                        r = r.with_topic_id(deleted_id);
+                    }
+                    r
+                }
+                Err((e, msg)) => {
+                    if v >= 6 && !id.is_nil() {
+                        r = r.with_topic_id(id);
+                    }
+                    let r = r.with_error_code(code(e));
+                    if v >= 5 {
+                        r.with_error_message(Some(sb(&msg)))
+                    } else {
+                        r
+                    }
+                }
+            }
+        })
+        .collect();
+    DeleteTopicsResponse::default().with_responses(responses)
+}

@@ -1,0 +1,50 @@
+//! DescribeCluster (v0-v1): the cluster id, the controller (this node) and this broker with the
+//! host/port of the advertised listener the request arrived on, and its rack.
+
+use super::{RequestContext, code, sb};
+use crate::broker::Broker;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+use std::sync::Arc;
+
+/// Endpoint type 1: brokers (2 would be controllers, which this node does not expose apart).
+const ENDPOINT_BROKERS: i8 = 1;
+
+#[tracing::instrument(skip_all)]
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: DescribeClusterRequest,
+) -> DescribeClusterResponse {
+    let resp = DescribeClusterResponse::default()
+        .with_cluster_id(sb(&broker.cluster_id))
+        .with_controller_id(BrokerId(broker.node_id()));
+    if ctx.api_version >= 1 && req.endpoint_type != ENDPOINT_BROKERS {
+        return resp
+            .with_error_code(code(ResponseError::UnsupportedEndpointType))
+            .with_error_message(Some(sb("only the brokers endpoint type (1) is supported")));
+    }
+    let listener = broker
+        .advertised
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .find(|l| l.name == ctx.listener)
+        .cloned();
+    let rack = Some(broker.broker_setting("broker.rack")).filter(|r| !r.is_empty());
+    let brokers = listener
+        .map(|l| {
+            vec![
+                DescribeClusterBroker::default()
+                    .with_broker_id(BrokerId(broker.node_id()))
+                    .with_host(sb(&l.host))
+                    .with_port(i32::from(l.port))
+                    .with_rack(rack.map(|r| sb(&r))),
+            ]
+        })
+        .unwrap_or_default();
+    // Authorized operations are not computed (no ACLs yet): Kafka's "not requested" value.
+    resp.with_brokers(brokers)
+        .with_cluster_authorized_operations(i32::MIN)
+}

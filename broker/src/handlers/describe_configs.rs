@@ -1,0 +1,130 @@
+//! DescribeConfigs (v1-v4) for TOPIC and BROKER resources: every key of the defs table with its
+//! value, source, read-only and sensitive flags, synonyms when asked, and type + documentation
+//! on v3+. A broker resource must name this node (or be "" for the cluster default).
+
+use super::{RequestContext, code, sb};
+use crate::broker::Broker;
+use crate::config::view::{self, ConfigEntry, Layers};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use std::sync::Arc;
+
+pub const RESOURCE_TOPIC: i8 = 2;
+pub const RESOURCE_BROKER: i8 = 4;
+
+/// Whether a broker resource name addresses this node ("" is the cluster-wide default, which on
+/// one node is the same set of dynamic configs).
+pub fn is_this_broker(broker: &Broker, name: &str) -> bool {
+    name.is_empty() || name.parse::<i32>().ok() == Some(broker.node_id())
+}
+
+/// The entries of a resource, or the error for it.
+pub fn entries(
+    broker: &Broker,
+    resource_type: i8,
+    name: &str,
+) -> Result<Vec<ConfigEntry>, (ResponseError, String)> {
+    let dynamic = broker.dynamic_broker_configs();
+    let layers = Layers {
+        dynamic_broker: &dynamic,
+        static_broker: &broker.config.settings,
+    };
+    match resource_type {
+        RESOURCE_TOPIC => {
+            let t = broker.topic(name).ok_or_else(|| {
+                (
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("topic {name} does not exist"),
+                )
+            })?;
+            Ok(view::topic_entries(&t.configs, layers))
+        }
+        RESOURCE_BROKER if is_this_broker(broker, name) => Ok(view::broker_entries(layers)),
+        RESOURCE_BROKER => Err((
+            ResponseError::InvalidRequest,
+            format!(
+                "broker {name:?} is not this broker (node id {})",
+                broker.node_id()
+            ),
+        )),
+        other => Err((
+            ResponseError::InvalidRequest,
+            format!("resource type {other} is not supported (only TOPIC=2 and BROKER=4)"),
+        )),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(resources = req.resources.len()))]
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
+    let v = ctx.api_version;
+    let results = req
+        .resources
+        .iter()
+        .map(|res| {
+            let result = DescribeConfigsResult::default()
+                .with_resource_type(res.resource_type)
+                .with_resource_name(res.resource_name.clone());
+            match entries(broker, res.resource_type, res.resource_name.as_str()) {
+                Err((e, msg)) => result
+                    .with_error_code(code(e))
+                    .with_error_message(Some(sb(&msg))),
+                Ok(all) => {
+                    let configs = all
+                        .into_iter()
+                        .filter(|e| {
+                            res.configuration_keys
+                                .as_ref()
+                                .is_none_or(|keys| keys.iter().any(|k| k.as_str() == e.name))
+                        })
+                        .map(|e| {
+                            encode_entry(&e, req.include_synonyms, req.include_documentation, v)
+                        })
+                        .collect();
+                    result.with_configs(configs)
+                }
+            }
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}
+
+fn encode_entry(
+    e: &ConfigEntry,
+    synonyms: bool,
+    documentation: bool,
+    version: i16,
+) -> DescribeConfigsResourceResult {
+    let value = (!e.sensitive).then(|| sb(&e.value));
+    let mut r = DescribeConfigsResourceResult::default()
+        .with_name(sb(e.name))
+        .with_value(value)
+        .with_read_only(e.read_only)
+        .with_config_source(e.source.code())
+        .with_is_sensitive(e.sensitive);
+    if synonyms {
+        r = r.with_synonyms(
+            e.synonyms
+                .iter()
+                .map(|s| {
+                    DescribeConfigsSynonym::default()
+                        .with_name(sb(s.name))
+                        .with_value((!e.sensitive).then(|| sb(&s.value)))
+                        .with_source(s.source.code())
+                })
+                .collect(),
+        );
+    }
+    if version >= 3 {
+        r = r
+            .with_config_type(e.ty.code())
+            .with_documentation(documentation.then(|| sb(e.doc)));
+    }
+    r
+}

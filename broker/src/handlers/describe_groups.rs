@@ -1,0 +1,63 @@
+//! DescribeGroups: state, protocol and members (metadata and assignment) of each group.
+//! An unknown group is "Dead" (v0-5) or GROUP_ID_NOT_FOUND (v6+), as in Kafka 4.
+
+use super::{RequestContext, sb};
+use crate::broker::Broker;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
+use std::sync::Arc;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
+    let v = ctx.api_version;
+    let groups = req
+        .groups
+        .into_iter()
+        .map(|id| {
+            let Some(g) = broker.groups.describe(&id) else {
+                let d = DescribedGroup::default()
+                    .with_group_id(id.clone())
+                    .with_group_state(sb("Dead"));
+                return if v >= 6 {
+                    d.with_error_code(ResponseError::GroupIdNotFound.code())
+                        .with_error_message(Some(sb(&format!("group {} not found", &*id))))
+                } else {
+                    d
+                };
+            };
+            let members = g
+                .members
+                .iter()
+                .map(|m| {
+                    DescribedGroupMember::default()
+                        .with_member_id(sb(&m.member_id))
+                        .with_group_instance_id(if v >= 4 {
+                            m.group_instance_id.as_deref().map(sb)
+                        } else {
+                            None
+                        })
+                        .with_client_id(sb(&m.client_id))
+                        .with_client_host(sb(&m.client_host))
+                        .with_member_metadata(
+                            m.metadata(&g.protocol_name)
+                                .unwrap_or_default()
+                                .to_vec()
+                                .into(),
+                        )
+                        .with_member_assignment(m.assignment.clone().into())
+                })
+                .collect();
+            DescribedGroup::default()
+                .with_group_id(id)
+                .with_group_state(sb(g.state.name()))
+                .with_protocol_type(sb(&g.protocol_type))
+                .with_protocol_data(sb(&g.protocol_name))
+                .with_members(members)
+        })
+        .collect();
+    DescribeGroupsResponse::default().with_groups(groups)
+}

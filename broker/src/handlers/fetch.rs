@@ -1,0 +1,159 @@
+//! Fetch: reads whole batches from each partition below the high watermark, honouring
+//! partition and response byte limits (always at least one batch), and long-polls with
+//! max_wait_ms/min_bytes until enough data arrives.
+
+use super::{RequestContext, code};
+use crate::broker::{Broker, TopicState};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: FetchRequest,
+) -> FetchResponse {
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
+    let mut changes = broker.data_version.subscribe();
+    loop {
+        changes.borrow_and_update();
+        let (resp, bytes, errors) = read_once(broker, ctx, &req);
+        let satisfied = bytes >= req.min_bytes.max(0) as usize && (bytes > 0 || req.min_bytes <= 0);
+        if satisfied || errors || tokio::time::Instant::now() >= deadline {
+            broker.metrics.bytes_out.inc_by(bytes as u64);
+            return resp;
+        }
+        if tokio::time::timeout_at(deadline, changes.changed())
+            .await
+            .is_err()
+        {
+            // One last read at the deadline: data may have arrived just now.
+            let (resp, bytes, _) = read_once(broker, ctx, &req);
+            broker.metrics.bytes_out.inc_by(bytes as u64);
+            return resp;
+        }
+    }
+}
+
+fn resolve(
+    broker: &Broker,
+    ctx: &RequestContext,
+    name: &str,
+    id: uuid::Uuid,
+) -> Result<Arc<TopicState>, ResponseError> {
+    if ctx.api_version >= 13 {
+        broker.topic_by_id(id).ok_or(ResponseError::UnknownTopicId)
+    } else {
+        broker
+            .topic(name)
+            .ok_or(ResponseError::UnknownTopicOrPartition)
+    }
+}
+
+/// One pass over every requested partition: (response, record bytes, any error).
+fn read_once(
+    broker: &Broker,
+    ctx: &RequestContext,
+    req: &FetchRequest,
+) -> (FetchResponse, usize, bool) {
+    let mut budget = if req.max_bytes <= 0 {
+        usize::MAX
+    } else {
+        req.max_bytes as usize
+    };
+    let mut total = 0usize;
+    let mut errors = false;
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for t in &req.topics {
+        let topic = resolve(broker, ctx, &t.topic, t.topic_id);
+        let mut parts = Vec::with_capacity(t.partitions.len());
+        for p in &t.partitions {
+            let v = ctx.api_version;
+            let base = PartitionData::default()
+                .with_partition_index(p.partition)
+                .with_high_watermark(-1)
+                .with_last_stable_offset(-1)
+                .with_log_start_offset(-1)
+                .with_aborted_transactions(if req.isolation_level == 1 {
+                    Some(Vec::new())
+                } else {
+                    None
+                });
+            // log_start_offset exists from v5 on; the codec refuses fields a version lacks.
+            let lso = |o: i64| if v >= 5 { o } else { -1 };
+            let partition = match &topic {
+                Ok(t) => usize::try_from(p.partition)
+                    .ok()
+                    .and_then(|i| t.partitions.get(i))
+                    .ok_or(ResponseError::UnknownTopicOrPartition),
+                Err(e) => Err(*e),
+            };
+            let partition = match partition {
+                Ok(p) => p,
+                Err(e) => {
+                    errors = true;
+                    parts.push(base.with_error_code(code(e)));
+                    continue;
+                }
+            };
+            let epoch = partition.leader_epoch();
+            if p.current_leader_epoch >= 0 && p.current_leader_epoch != epoch {
+                errors = true;
+                let e = if p.current_leader_epoch > epoch {
+                    ResponseError::UnknownLeaderEpoch
+                } else {
+                    ResponseError::FencedLeaderEpoch
+                };
+                parts.push(base.with_error_code(code(e)));
+                continue;
+            }
+            // The first partition with data may exceed the response budget (KIP-74); later ones
+            // only read while budget remains.
+            let max = (p.partition_max_bytes.max(0) as usize).min(budget);
+            if max == 0 && total > 0 {
+                parts.push(
+                    base.with_high_watermark(partition.high_watermark())
+                        .with_last_stable_offset(partition.last_stable_offset())
+                        .with_log_start_offset(lso(partition.log_start_offset())),
+                );
+                continue;
+            }
+            match partition.read(p.fetch_offset, max.max(1)) {
+                Ok(out) => {
+                    let n = out.records.len();
+                    total += n;
+                    budget = budget.saturating_sub(n);
+                    parts.push(
+                        base.with_high_watermark(out.high_watermark)
+                            .with_last_stable_offset(out.last_stable_offset)
+                            .with_log_start_offset(lso(out.log_start_offset))
+                            .with_records(Some(out.records.into())),
+                    );
+                }
+                Err(e) => {
+                    errors = true;
+                    parts.push(
+                        base.with_error_code(code(e))
+                            .with_high_watermark(partition.high_watermark())
+                            .with_log_start_offset(lso(partition.log_start_offset())),
+                    );
+                }
+            }
+        }
+        let tr = FetchableTopicResponse::default().with_partitions(parts);
+        let tr = if ctx.api_version >= 13 {
+            tr.with_topic_id(t.topic_id)
+        } else {
+            tr.with_topic(t.topic.clone())
+        };
+        topics.push(tr);
+    }
+    (
+        FetchResponse::default().with_responses(topics),
+        total,
+        errors,
+    )
+}

@@ -1,0 +1,66 @@
+//! IncrementalAlterConfigs (v0-v1): SET, DELETE, APPEND and SUBTRACT (list configs) on a topic's
+//! overrides or the broker's dynamic configs; validate_only checks without applying.
+
+use super::alter_configs::{commit, target};
+use super::{RequestContext, code, sb};
+use crate::broker::Broker;
+use crate::config::view::{self, AlterOp, Target};
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
+use std::sync::Arc;
+
+#[tracing::instrument(skip_all, fields(validate_only = req.validate_only))]
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _ctx: &RequestContext,
+    req: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let responses = req
+        .resources
+        .iter()
+        .map(|res| {
+            let name = res.resource_name.as_str();
+            let outcome = target(broker, res.resource_type, name).and_then(|t| {
+                let ops = res
+                    .configs
+                    .iter()
+                    .map(|c| {
+                        AlterOp::from_wire(c.config_operation, c.value.as_deref())
+                            .map(|op| (c.name.to_string(), op))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let (current, configs) = match t {
+                    Target::Topic => {
+                        let topic = broker
+                            .topic(name)
+                            .map(|t| t.configs.clone())
+                            .unwrap_or_default();
+                        let eff = |k: &str| broker.topic_setting(&topic, k);
+                        let out = view::apply_incremental(t, &topic, &ops, &eff)?;
+                        (topic, out)
+                    }
+                    Target::Broker => {
+                        let dynamic = broker.dynamic_broker_configs();
+                        let eff = |k: &str| broker.broker_setting(k);
+                        let out = view::apply_incremental(t, &dynamic, &ops, &eff)?;
+                        (dynamic, out)
+                    }
+                };
+                if req.validate_only || current == configs {
+                    return Ok(());
+                }
+                commit(broker, t, name, configs)
+            });
+            let r = AlterConfigsResourceResponse::default()
+                .with_resource_type(res.resource_type)
+                .with_resource_name(res.resource_name.clone());
+            match outcome {
+                Ok(()) => r,
+                Err((e, msg)) => r
+                    .with_error_code(code(e))
+                    .with_error_message(Some(sb(&msg))),
+            }
+        })
+        .collect();
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}

@@ -1,0 +1,102 @@
+//! InitProducerId (v0-v5): idempotent producers get a fresh producer id at epoch 0, or (v3+, with
+//! their current id and epoch) the same id with the epoch bumped. Transactions are not
+//! supported: a transactional id is answered with TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which
+//! librdkafka, the Java client and kafka-python surface as a fatal, clearly named error rather
+//! than retrying forever (UNSUPPORTED_VERSION would make clients re-negotiate and loop).
+
+use super::{RequestContext, code};
+use crate::broker::Broker;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+use std::sync::Arc;
+
+/// What an InitProducerId request should get, before any I/O.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// A new producer id at epoch 0.
+    Allocate,
+    /// Keep the id, use this epoch.
+    Bump(i64, i16),
+    Refuse(ResponseError),
+}
+
+/// Pure decision from the request fields.
+pub fn decide(transactional_id: Option<&str>, producer_id: i64, producer_epoch: i16) -> Decision {
+    match transactional_id {
+        None => {}
+        // Kafka refuses an empty transactional id as malformed.
+        Some("") => return Decision::Refuse(ResponseError::InvalidRequest),
+        Some(_) => return Decision::Refuse(ResponseError::TransactionalIdAuthorizationFailed),
+    }
+    match (producer_id, producer_epoch) {
+        (-1, -1) => Decision::Allocate,
+        (id, epoch) if id >= 0 && epoch >= 0 => {
+            // An exhausted epoch gets a new id, as Kafka does.
+            if epoch >= i16::MAX - 1 {
+                Decision::Allocate
+            } else {
+                Decision::Bump(id, epoch + 1)
+            }
+        }
+        _ => Decision::Refuse(ResponseError::InvalidRequest),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(transactional = req.transactional_id.is_some()))]
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: InitProducerIdRequest,
+) -> InitProducerIdResponse {
+    let (pid, epoch) = if ctx.api_version >= 3 {
+        (req.producer_id.0, req.producer_epoch)
+    } else {
+        (-1, -1)
+    };
+    let resp = InitProducerIdResponse::default()
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
+    match decide(
+        req.transactional_id
+            .as_deref()
+            .map(kafka_protocol::protocol::StrBytes::as_str),
+        pid,
+        epoch,
+    ) {
+        Decision::Allocate => match broker.allocate_producer_id() {
+            Ok(id) => {
+                tracing::debug!(producer_id = id, "allocated a producer id");
+                resp.with_producer_id(ProducerId(id)).with_producer_epoch(0)
+            }
+            Err(e) => resp.with_error_code(code(e)),
+        },
+        Decision::Bump(id, epoch) => resp
+            .with_producer_id(ProducerId(id))
+            .with_producer_epoch(epoch),
+        Decision::Refuse(e) => resp.with_error_code(code(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decisions() {
+        assert_eq!(decide(None, -1, -1), Decision::Allocate);
+        assert_eq!(decide(None, 7, 3), Decision::Bump(7, 4));
+        assert_eq!(decide(None, 7, i16::MAX - 1), Decision::Allocate);
+        assert_eq!(
+            decide(Some("t"), -1, -1),
+            Decision::Refuse(ResponseError::TransactionalIdAuthorizationFailed)
+        );
+        assert_eq!(
+            decide(Some(""), -1, -1),
+            Decision::Refuse(ResponseError::InvalidRequest)
+        );
+        assert_eq!(
+            decide(None, 7, -1),
+            Decision::Refuse(ResponseError::InvalidRequest)
+        );
+    }
+}

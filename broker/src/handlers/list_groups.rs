@@ -1,0 +1,38 @@
+//! ListGroups: every group this coordinator knows, filtered by state (v4+) and type (v5+;
+//! every group here is a "classic" group).
+
+use super::{RequestContext, sb};
+use crate::broker::Broker;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
+use std::sync::Arc;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: ListGroupsRequest,
+) -> ListGroupsResponse {
+    let v = ctx.api_version;
+    let wants_classic = req.types_filter.is_empty()
+        || req
+            .types_filter
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case("classic"));
+    if !wants_classic {
+        return ListGroupsResponse::default();
+    }
+    let states: Vec<String> = req.states_filter.iter().map(ToString::to_string).collect();
+    let groups = broker
+        .groups
+        .list(&states)
+        .into_iter()
+        .map(|g| {
+            ListedGroup::default()
+                .with_group_id(GroupId(sb(&g.group_id)))
+                .with_protocol_type(sb(&g.protocol_type))
+                .with_group_state(if v >= 4 { sb(g.state.name()) } else { sb("") })
+                .with_group_type(if v >= 5 { sb("classic") } else { sb("") })
+        })
+        .collect();
+    ListGroupsResponse::default().with_groups(groups)
+}

@@ -1,0 +1,214 @@
+//! The Kafka APIs this broker implements: one file per API, and one registry (`APIS`) that
+//! drives both dispatch and the ApiVersions answer, so advertised and implemented versions can
+//! never drift.
+
+pub mod alter_configs;
+pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_groups;
+pub mod delete_records;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod describe_groups;
+pub mod describe_log_dirs;
+pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
+pub mod incremental_alter_configs;
+pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
+pub mod list_offsets;
+pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
+pub mod offset_for_leader_epoch;
+pub mod produce;
+pub mod sync_group;
+
+use crate::broker::Broker;
+use bytes::{Bytes, BytesMut};
+use futures::future::BoxFuture;
+use kafka_protocol::messages::ApiKey;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Who sent a request and how.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub api_key: ApiKey,
+    pub api_version: i16,
+    pub correlation_id: i32,
+    pub client_id: Option<String>,
+    pub peer: SocketAddr,
+    pub listener: String,
+}
+
+/// A handler's result: an encoded response body, or nothing (acks=0 produce).
+pub enum Reply {
+    Body(BytesMut),
+    None,
+}
+
+/// Decodes the body, runs the handler, encodes the response. `Err` carries a decode/encode
+/// failure reason; the connection is then closed.
+pub type HandlerFn =
+    fn(Arc<Broker>, RequestContext, Bytes) -> BoxFuture<'static, Result<Reply, String>>;
+
+/// Decodes a request body without handling it (the fuzz target and codec tests use it).
+pub type DecodeFn = fn(i16, Bytes) -> Result<(), String>;
+
+/// One registry entry.
+pub struct ApiEntry {
+    pub key: ApiKey,
+    pub name: &'static str,
+    pub min: i16,
+    pub max: i16,
+    pub handler: HandlerFn,
+    pub decode: DecodeFn,
+}
+
+/// Registers a handler module whose `handle(&Arc<Broker>, &RequestContext, Req) -> Resp`.
+macro_rules! api {
+    ($key:ident, $min:expr, $max:expr, $req:ty, $module:ident) => {
+        ApiEntry {
+            key: ApiKey::$key,
+            name: stringify!($key),
+            min: $min,
+            max: $max,
+            handler: |broker, ctx, mut body| {
+                Box::pin(async move {
+                    use kafka_protocol::protocol::{Decodable, Encodable};
+                    let req =
+                        <$req>::decode(&mut body, ctx.api_version).map_err(|e| e.to_string())?;
+                    let resp = $module::handle(&broker, &ctx, req).await;
+                    let mut out = BytesMut::new();
+                    resp.encode(&mut out, ctx.api_version)
+                        .map_err(|e| e.to_string())?;
+                    Ok(Reply::Body(out))
+                })
+            },
+            decode: |version, mut body| {
+                use kafka_protocol::protocol::Decodable;
+                <$req>::decode(&mut body, version)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            },
+        }
+    };
+}
+
+use kafka_protocol::messages as m;
+
+/// Every implemented API with the version range it supports. Minimums follow Kafka 4.0's
+/// baseline (KIP-896), except Produce, which advertises 0 like Kafka does so that old
+/// librdkafka builds negotiate, and rejects v0-2.
+pub static APIS: &[ApiEntry] = &[
+    ApiEntry {
+        key: ApiKey::Produce,
+        name: "Produce",
+        min: 0,
+        max: 12,
+        handler: produce::dispatch,
+        decode: produce::decode_only,
+    },
+    api!(Fetch, 4, 16, m::FetchRequest, fetch),
+    api!(ListOffsets, 1, 9, m::ListOffsetsRequest, list_offsets),
+    api!(Metadata, 0, 12, m::MetadataRequest, metadata),
+    api!(ApiVersions, 0, 4, m::ApiVersionsRequest, api_versions),
+    api!(CreateTopics, 2, 7, m::CreateTopicsRequest, create_topics),
+    api!(DeleteTopics, 1, 6, m::DeleteTopicsRequest, delete_topics),
+    api!(
+        CreatePartitions,
+        0,
+        3,
+        m::CreatePartitionsRequest,
+        create_partitions
+    ),
+    api!(
+        DescribeConfigs,
+        1,
+        4,
+        m::DescribeConfigsRequest,
+        describe_configs
+    ),
+    api!(AlterConfigs, 0, 2, m::AlterConfigsRequest, alter_configs),
+    api!(
+        IncrementalAlterConfigs,
+        0,
+        1,
+        m::IncrementalAlterConfigsRequest,
+        incremental_alter_configs
+    ),
+    api!(
+        InitProducerId,
+        0,
+        5,
+        m::InitProducerIdRequest,
+        init_producer_id
+    ),
+    api!(DeleteRecords, 0, 2, m::DeleteRecordsRequest, delete_records),
+    api!(
+        OffsetForLeaderEpoch,
+        2,
+        4,
+        m::OffsetForLeaderEpochRequest,
+        offset_for_leader_epoch
+    ),
+    api!(
+        DescribeCluster,
+        0,
+        1,
+        m::DescribeClusterRequest,
+        describe_cluster
+    ),
+    api!(
+        DescribeLogDirs,
+        1,
+        4,
+        m::DescribeLogDirsRequest,
+        describe_log_dirs
+    ),
+    // Consumer groups (classic protocol).
+    api!(
+        FindCoordinator,
+        0,
+        6,
+        m::FindCoordinatorRequest,
+        find_coordinator
+    ),
+    api!(JoinGroup, 0, 9, m::JoinGroupRequest, join_group),
+    api!(SyncGroup, 0, 5, m::SyncGroupRequest, sync_group),
+    api!(Heartbeat, 0, 4, m::HeartbeatRequest, heartbeat),
+    api!(LeaveGroup, 0, 5, m::LeaveGroupRequest, leave_group),
+    api!(OffsetCommit, 2, 9, m::OffsetCommitRequest, offset_commit),
+    api!(OffsetFetch, 1, 9, m::OffsetFetchRequest, offset_fetch),
+    api!(ListGroups, 0, 5, m::ListGroupsRequest, list_groups),
+    api!(
+        DescribeGroups,
+        0,
+        6,
+        m::DescribeGroupsRequest,
+        describe_groups
+    ),
+    api!(DeleteGroups, 0, 2, m::DeleteGroupsRequest, delete_groups),
+    api!(OffsetDelete, 0, 0, m::OffsetDeleteRequest, offset_delete),
+];
+
+pub fn lookup(key: ApiKey) -> Option<&'static ApiEntry> {
+    APIS.iter().find(|e| e.key == key)
+}
+
+/// The error code of a `ResponseError` (helper to keep handlers short).
+pub fn code(e: kafka_protocol::error::ResponseError) -> i16 {
+    e.code()
+}
+
+/// A `StrBytes` from a `&str`.
+pub fn sb(s: &str) -> kafka_protocol::protocol::StrBytes {
+    kafka_protocol::protocol::StrBytes::from_string(s.to_string())
+}

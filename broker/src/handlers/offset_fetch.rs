@@ -1,0 +1,101 @@
+//! OffsetFetch: committed offsets with metadata and leader epoch, for one group (v1-7) or a
+//! batch of groups (v8+); a null topic list means every committed partition. There are no
+//! pending transactional offsets, so `require_stable` never has to wait.
+
+use super::{RequestContext, sb};
+use crate::broker::Broker;
+use crate::group::offsets::FetchedOffsets;
+use crate::group::state::CommittedOffset;
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
+use std::sync::Arc;
+
+/// (offset, leader epoch, metadata) of a partition, -1/-1/"" when nothing is committed.
+fn fields(o: Option<CommittedOffset>, v: i16) -> (i64, i32, String) {
+    match o {
+        Some(o) => (
+            o.offset,
+            if v >= 5 { o.leader_epoch } else { -1 },
+            o.metadata.unwrap_or_default(),
+        ),
+        None => (-1, -1, String::new()),
+    }
+}
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: OffsetFetchRequest,
+) -> OffsetFetchResponse {
+    let v = ctx.api_version;
+    if v >= 8 {
+        let groups = req
+            .groups
+            .into_iter()
+            .map(|g| {
+                let topics = g.topics.map(|ts| {
+                    ts.into_iter()
+                        .map(|t| (t.name.to_string(), t.partition_indexes))
+                        .collect()
+                });
+                let fetched = broker.groups.fetch(&g.group_id, topics);
+                OffsetFetchResponseGroup::default()
+                    .with_group_id(g.group_id)
+                    .with_topics(group_topics(fetched, v))
+            })
+            .collect();
+        return OffsetFetchResponse::default().with_groups(groups);
+    }
+    // v1 has no "all partitions" form; v2+ sends null for it.
+    let topics = req.topics.map(|ts| {
+        ts.into_iter()
+            .map(|t| (t.name.to_string(), t.partition_indexes))
+            .collect()
+    });
+    let fetched = broker.groups.fetch(&req.group_id, topics);
+    let topics = fetched
+        .into_iter()
+        .map(|(t, parts)| {
+            let parts = parts
+                .into_iter()
+                .map(|(p, o)| {
+                    let (offset, epoch, meta) = fields(o, v);
+                    OffsetFetchResponsePartition::default()
+                        .with_partition_index(p)
+                        .with_committed_offset(offset)
+                        .with_committed_leader_epoch(epoch)
+                        .with_metadata(Some(sb(&meta)))
+                })
+                .collect();
+            OffsetFetchResponseTopic::default()
+                .with_name(TopicName(sb(&t)))
+                .with_partitions(parts)
+        })
+        .collect();
+    OffsetFetchResponse::default().with_topics(topics)
+}
+
+fn group_topics(fetched: FetchedOffsets, v: i16) -> Vec<OffsetFetchResponseTopics> {
+    fetched
+        .into_iter()
+        .map(|(t, parts)| {
+            let parts = parts
+                .into_iter()
+                .map(|(p, o)| {
+                    let (offset, epoch, meta) = fields(o, v);
+                    OffsetFetchResponsePartitions::default()
+                        .with_partition_index(p)
+                        .with_committed_offset(offset)
+                        .with_committed_leader_epoch(epoch)
+                        .with_metadata(Some(sb(&meta)))
+                })
+                .collect();
+            OffsetFetchResponseTopics::default()
+                .with_name(TopicName(sb(&t)))
+                .with_partitions(parts)
+        })
+        .collect()
+}

@@ -1,0 +1,45 @@
+//! SyncGroup: the leader hands in the assignment; every member gets its own share.
+
+use super::{RequestContext, sb};
+use crate::broker::Broker;
+use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
+use std::sync::Arc;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: SyncGroupRequest,
+) -> SyncGroupResponse {
+    let v = ctx.api_version;
+    let assignments = req
+        .assignments
+        .into_iter()
+        .map(|a| (a.member_id.to_string(), a.assignment.to_vec()))
+        .collect();
+    let r = broker
+        .groups
+        .sync(
+            broker,
+            &req.group_id,
+            &req.member_id,
+            req.group_instance_id.as_deref(),
+            req.generation_id,
+            req.protocol_type.as_deref(),
+            req.protocol_name.as_deref(),
+            assignments,
+        )
+        .await;
+    SyncGroupResponse::default()
+        .with_error_code(r.error.map_or(0, |e| e.code()))
+        .with_protocol_type(if v >= 5 {
+            r.protocol_type.map(|s| sb(&s))
+        } else {
+            None
+        })
+        .with_protocol_name(if v >= 5 {
+            r.protocol_name.map(|s| sb(&s))
+        } else {
+            None
+        })
+        .with_assignment(r.assignment.into())
+}

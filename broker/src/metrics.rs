@@ -1,0 +1,140 @@
+//! Prometheus metrics of the broker, served at /metrics on the admin port.
+
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
+};
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub requests: IntCounterVec,
+    pub request_errors: IntCounterVec,
+    pub request_latency: HistogramVec,
+    pub bytes_in: IntCounter,
+    pub bytes_out: IntCounter,
+    pub messages_in: IntCounter,
+    pub connections: IntGauge,
+    pub connections_total: IntCounter,
+    pub partitions: IntGauge,
+    pub log_size: IntGauge,
+    pub produce_fsync_wait: Histogram,
+    /// Consumer lag per group, topic and partition (filled by the group coordinator).
+    pub consumer_lag: IntGaugeVec,
+}
+
+fn must<T>(r: prometheus::Result<T>) -> T {
+    // Metric names below are static and valid; a failure is a programming error caught by tests.
+    r.unwrap_or_else(|e| panic!("invalid metric definition: {e}"))
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("eddy".into()), None).unwrap_or_default();
+        let requests = must(IntCounterVec::new(
+            Opts::new("requests_total", "Kafka requests handled, by API"),
+            &["api"],
+        ));
+        let request_errors = must(IntCounterVec::new(
+            Opts::new(
+                "request_errors_total",
+                "Kafka requests that failed to decode or were unsupported, by API",
+            ),
+            &["api"],
+        ));
+        let request_latency = must(HistogramVec::new(
+            HistogramOpts::new(
+                "request_duration_seconds",
+                "Time to handle a Kafka request, by API",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+            &["api"],
+        ));
+        let bytes_in = must(IntCounter::new(
+            "bytes_in_total",
+            "Record bytes appended by producers",
+        ));
+        let bytes_out = must(IntCounter::new(
+            "bytes_out_total",
+            "Record bytes returned to fetchers",
+        ));
+        let messages_in = must(IntCounter::new(
+            "messages_in_total",
+            "Records appended by producers",
+        ));
+        let connections = must(IntGauge::new("connections", "Open client connections"));
+        let connections_total = must(IntCounter::new(
+            "connections_total",
+            "Client connections accepted",
+        ));
+        let partitions = must(IntGauge::new("partitions", "Partitions served"));
+        let log_size = must(IntGauge::new(
+            "log_size_bytes",
+            "Bytes stored in partition logs",
+        ));
+        let produce_fsync_wait = must(Histogram::with_opts(
+            HistogramOpts::new(
+                "produce_fsync_wait_seconds",
+                "Time acks=1/all producers wait for the group-commit fsync",
+            )
+            .buckets(vec![
+                0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1,
+            ]),
+        ));
+        let consumer_lag = must(IntGaugeVec::new(
+            Opts::new(
+                "consumer_lag",
+                "High watermark minus committed offset, per consumer group and partition",
+            ),
+            &["group", "topic", "partition"],
+        ));
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(request_errors.clone()),
+            Box::new(request_latency.clone()),
+            Box::new(bytes_in.clone()),
+            Box::new(bytes_out.clone()),
+            Box::new(messages_in.clone()),
+            Box::new(connections.clone()),
+            Box::new(connections_total.clone()),
+            Box::new(partitions.clone()),
+            Box::new(log_size.clone()),
+            Box::new(produce_fsync_wait.clone()),
+            Box::new(consumer_lag.clone()),
+        ] {
+            must(registry.register(c));
+        }
+        Metrics {
+            registry,
+            requests,
+            request_errors,
+            request_latency,
+            bytes_in,
+            bytes_out,
+            messages_in,
+            connections,
+            connections_total,
+            partitions,
+            log_size,
+            produce_fsync_wait,
+            consumer_lag,
+        }
+    }
+
+    /// Renders every metric in the Prometheus text format.
+    pub fn render(&self) -> String {
+        use prometheus::Encoder;
+        let mut buf = Vec::new();
+        if let Err(e) = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::warn!(error = %e, "encoding metrics failed");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,400 @@
+//! The partition layer between handlers and storage: leader epoch, high watermark, last stable
+//! offset, log start offset and idempotent-producer state around one `PartitionLog`.
+//!
+//! On one node the high watermark is the durable log end offset: a record becomes visible to
+//! consumers once it has been fsynced, so nobody reads what a crash could take back.
+
+pub mod producer_state;
+
+use crate::log::batch::{self, BatchError, BatchHeader};
+use crate::log::flusher::Durable;
+use crate::log::time_lookup::{self, TimestampHit};
+use crate::log::{LogConfig, LogError, PartitionLog, ReadSlice};
+use kafka_protocol::error::ResponseError;
+use producer_state::{ProducerStateTable, SequenceCheck};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::watch;
+
+/// Topic settings a partition applies, resolved from topic configs and broker defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionSettings {
+    pub log: LogConfig,
+    pub max_message_bytes: usize,
+    pub log_append_time: bool,
+    pub min_insync_replicas: usize,
+}
+
+impl Default for PartitionSettings {
+    fn default() -> Self {
+        PartitionSettings {
+            log: LogConfig::default(),
+            max_message_bytes: 1_048_588,
+            log_append_time: false,
+            min_insync_replicas: 1,
+        }
+    }
+}
+
+/// The result of a successful append.
+#[derive(Debug, Clone, Copy)]
+pub struct AppendOutcome {
+    pub base_offset: i64,
+    pub log_append_time: i64,
+    pub log_start_offset: i64,
+    /// True when the batch was a retry of one already in the log.
+    pub duplicate: bool,
+}
+
+/// What a fetch read.
+pub struct ReadOutcome {
+    pub records: Vec<u8>,
+    pub high_watermark: i64,
+    pub last_stable_offset: i64,
+    pub log_start_offset: i64,
+}
+
+struct Inner {
+    log: PartitionLog,
+    producers: ProducerStateTable,
+    settings: PartitionSettings,
+    producers_dirty: bool,
+}
+
+pub struct Partition {
+    pub topic: String,
+    pub index: i32,
+    inner: Mutex<Inner>,
+    high_watermark: AtomicI64,
+    log_start_offset: AtomicI64,
+    leader_epoch: AtomicI32,
+    queued: AtomicBool,
+    /// Bumped whenever any partition's high watermark moves (fetch long-polls wait on it).
+    data_version: Arc<watch::Sender<u64>>,
+}
+
+impl Partition {
+    /// Opens or creates the partition's log under `dir`, recovering it after a crash.
+    pub fn open(
+        topic: &str,
+        index: i32,
+        dir: &Path,
+        settings: PartitionSettings,
+        leader_epoch: i32,
+        data_version: Arc<watch::Sender<u64>>,
+    ) -> Result<Self, LogError> {
+        let (log, report) = PartitionLog::open(dir, &mut |_| {})?;
+        if report.truncated_bytes > 0 {
+            tracing::warn!(
+                topic,
+                partition = index,
+                truncated = report.truncated_bytes,
+                "truncated a torn log tail"
+            );
+        }
+        let (mut producers, snapshot_offset) = ProducerStateTable::load(dir);
+        log.replay_headers(snapshot_offset, &mut |h| producers.update(h))?;
+        let leo = log.log_end_offset();
+        let start = log.log_start_offset();
+        Ok(Partition {
+            topic: topic.to_string(),
+            index,
+            inner: Mutex::new(Inner {
+                log,
+                producers,
+                settings,
+                producers_dirty: false,
+            }),
+            // Everything that survived recovery is on disk: it is all durable.
+            high_watermark: AtomicI64::new(leo),
+            log_start_offset: AtomicI64::new(start),
+            leader_epoch: AtomicI32::new(leader_epoch),
+            queued: AtomicBool::new(false),
+            data_version,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.load(Ordering::SeqCst)
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::SeqCst)
+    }
+
+    /// No transactions yet, so the last stable offset is the high watermark.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.high_watermark()
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset.load(Ordering::SeqCst)
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.lock().log.log_end_offset()
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.lock().log.size_bytes()
+    }
+
+    pub fn settings(&self) -> PartitionSettings {
+        self.lock().settings
+    }
+
+    pub fn set_settings(&self, settings: PartitionSettings) {
+        self.lock().settings = settings;
+    }
+
+    /// Replicas currently in sync: on one node, just this one.
+    pub fn isr_size(&self) -> usize {
+        1
+    }
+
+    /// Validates and appends the record batch of one produce partition. `acks_all` enforces
+    /// min.insync.replicas before anything is written.
+    pub fn append(&self, records: &[u8], acks_all: bool) -> Result<AppendOutcome, ResponseError> {
+        let batches = batch::split_batches(records).map_err(|e| {
+            tracing::debug!(topic = %self.topic, partition = self.index, error = %e, "rejected a batch");
+            match e {
+                BatchError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
+                BatchError::CrcMismatch { .. } | BatchError::Truncated(_) => ResponseError::CorruptMessage,
+                BatchError::Invalid(_) => ResponseError::InvalidRecord,
+            }
+        })?;
+        let [(header, range)] = batches.as_slice() else {
+            return Err(ResponseError::InvalidRecord);
+        };
+        if header.is_transactional() || header.is_control() {
+            return Err(ResponseError::InvalidTxnState);
+        }
+        let mut inner = self.lock();
+        if acks_all && self.isr_size() < inner.settings.min_insync_replicas {
+            return Err(ResponseError::NotEnoughReplicas);
+        }
+        if range.len() > inner.settings.max_message_bytes {
+            return Err(ResponseError::MessageTooLarge);
+        }
+        match inner.producers.check(header) {
+            SequenceCheck::Append => {}
+            SequenceCheck::Duplicate(meta) => {
+                return Ok(AppendOutcome {
+                    base_offset: meta.base_offset,
+                    log_append_time: -1,
+                    log_start_offset: inner.log.log_start_offset(),
+                    duplicate: true,
+                });
+            }
+            SequenceCheck::Reject(e) => return Err(e),
+        }
+        let mut bytes = records[range.clone()].to_vec();
+        let epoch = self.leader_epoch();
+        let mut h = *header;
+        if inner.settings.log_append_time {
+            // Mark the batch as LogAppendTime so the log stamps the broker's clock.
+            h.attributes |= 0x08;
+            let attrs = h.attributes.to_be_bytes();
+            bytes[21..23].copy_from_slice(&attrs);
+        }
+        let segments_before = inner.log.segment_count();
+        let cfg = inner.settings.log;
+        let base = inner.log.append(&mut bytes, &h, epoch, &cfg).map_err(|e| {
+            tracing::error!(topic = %self.topic, partition = self.index, error = %e, "append failed");
+            ResponseError::KafkaStorageError
+        })?;
+        let stamped = BatchHeader {
+            base_offset: base,
+            ..h
+        };
+        inner.producers.update(&stamped);
+        inner.producers_dirty |= stamped.has_producer_id();
+        if inner.log.segment_count() != segments_before {
+            self.save_producer_state(&mut inner);
+        }
+        Ok(AppendOutcome {
+            base_offset: base,
+            log_append_time: if h.is_log_append_time() {
+                crate::now_ms()
+            } else {
+                -1
+            },
+            log_start_offset: inner.log.log_start_offset(),
+            duplicate: false,
+        })
+    }
+
+    fn save_producer_state(&self, inner: &mut Inner) {
+        if !inner.producers_dirty {
+            return;
+        }
+        let leo = inner.log.log_end_offset();
+        match inner.producers.save(inner.log.dir(), leo) {
+            Ok(()) => inner.producers_dirty = false,
+            Err(e) => {
+                tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "saving producer state failed");
+            }
+        }
+    }
+
+    /// Reads from `offset`, up to `max_bytes` (at least one whole batch), below the high
+    /// watermark (both isolation levels read up to it: there are no transactions).
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadOutcome, ResponseError> {
+        let hw = self.high_watermark();
+        let slice: Option<ReadSlice> = {
+            let inner = self.lock();
+            if offset > hw && offset <= inner.log.log_end_offset() {
+                None
+            } else {
+                inner.log.slice_at(offset).map_err(|e| match e {
+                    LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+                    LogError::Io { .. } => ResponseError::KafkaStorageError,
+                })?
+            }
+        };
+        let records = match slice {
+            Some(s) if offset < hw => s.read(max_bytes, hw).map_err(|e| {
+                tracing::error!(topic = %self.topic, partition = self.index, error = %e, "read failed");
+                ResponseError::KafkaStorageError
+            })?,
+            _ => Vec::new(),
+        };
+        Ok(ReadOutcome {
+            records,
+            high_watermark: hw,
+            last_stable_offset: hw,
+            log_start_offset: self.log_start_offset(),
+        })
+    }
+
+    /// ListOffsets by timestamp: the first offset whose batch has a timestamp >= `ts`.
+    pub fn offset_for_timestamp(&self, ts: i64) -> Option<i64> {
+        let hw = self.high_watermark();
+        self.lock().log.offset_for_timestamp(ts).filter(|o| *o < hw)
+    }
+
+    /// ListOffsets by timestamp at record precision: the first record at or after the log
+    /// start offset and below the high watermark whose timestamp is >= `ts`, with its
+    /// timestamp. Only the batch the time index points to is read and decoded.
+    pub fn record_for_timestamp(&self, ts: i64) -> Result<Option<TimestampHit>, ResponseError> {
+        /// Enough for the indexed batch in practice; at least one whole batch is always read.
+        const LOOKUP_READ_BYTES: usize = 1 << 20;
+        let hw = self.high_watermark();
+        let (batch_offset, slice) = {
+            let inner = self.lock();
+            let Some(off) = inner.log.offset_for_timestamp(ts).filter(|o| *o < hw) else {
+                return Ok(None);
+            };
+            let slice = inner.log.slice_at(off).map_err(|e| {
+                tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "timestamp lookup failed");
+                ResponseError::KafkaStorageError
+            })?;
+            (off, slice)
+        };
+        let Some(slice) = slice else { return Ok(None) };
+        let buf = slice.read(LOOKUP_READ_BYTES, hw).map_err(|e| {
+            tracing::error!(topic = %self.topic, partition = self.index, error = %e, "timestamp lookup read failed");
+            ResponseError::KafkaStorageError
+        })?;
+        let start = self.log_start_offset();
+        Ok(Some(
+            time_lookup::first_record_at_or_after(&buf, ts, start)
+                .filter(|h| h.offset < hw)
+                .unwrap_or(TimestampHit {
+                    offset: batch_offset,
+                    timestamp: ts,
+                }),
+        ))
+    }
+
+    /// ListOffsets max timestamp: (timestamp, offset).
+    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
+        self.lock().log.max_timestamp()
+    }
+
+    /// DeleteRecords: moves the log start offset to `offset` (-1 = high watermark).
+    pub fn delete_records(&self, offset: i64) -> Result<i64, ResponseError> {
+        let hw = self.high_watermark();
+        let target = if offset == -1 { hw } else { offset };
+        if target < 0 || target > hw {
+            return Err(ResponseError::OffsetOutOfRange);
+        }
+        let mut inner = self.lock();
+        inner
+            .log
+            .advance_start(target)
+            .map_err(|_| ResponseError::KafkaStorageError)?;
+        let start = inner.log.log_start_offset();
+        self.log_start_offset.store(start, Ordering::SeqCst);
+        Ok(start)
+    }
+
+    /// Periodic work: age-based rolls, retention, producer snapshots.
+    pub fn housekeeping(&self, now: i64) {
+        let hw = self.high_watermark();
+        let mut inner = self.lock();
+        let cfg = inner.settings.log;
+        match inner.log.roll_if_aged(now, &cfg) {
+            Ok(true) => self.save_producer_state(&mut inner),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "segment roll failed");
+            }
+        }
+        match inner.log.apply_retention(now, &cfg, hw) {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(topic = %self.topic, partition = self.index, segments = n, "retention deleted segments");
+            }
+            Err(e) => {
+                tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "retention failed");
+            }
+        }
+        self.log_start_offset
+            .store(inner.log.log_start_offset(), Ordering::SeqCst);
+    }
+
+    /// Graceful shutdown: seal the active segment and snapshot producer state.
+    pub fn close(&self) {
+        let mut inner = self.lock();
+        inner.producers_dirty = true;
+        self.save_producer_state(&mut inner);
+        if let Err(e) = inner.log.close() {
+            tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "closing the log failed");
+        }
+    }
+
+    /// Deletes the partition's files (DeleteTopics). The partition must no longer be served.
+    pub fn destroy(&self) {
+        let inner = self.lock();
+        if let Err(e) = std::fs::remove_dir_all(inner.log.dir()) {
+            tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "deleting partition files failed");
+        }
+    }
+
+    pub fn producer_count(&self) -> usize {
+        self.lock().producers.len()
+    }
+}
+
+impl Durable for Partition {
+    fn queued_flag(&self) -> &AtomicBool {
+        &self.queued
+    }
+
+    fn make_durable(&self) -> std::io::Result<()> {
+        let (file, leo) = self.lock().log.durability_handle();
+        file.sync_data()?;
+        if self.high_watermark.fetch_max(leo, Ordering::SeqCst) < leo {
+            self.data_version.send_modify(|v| *v += 1);
+        }
+        Ok(())
+    }
+}

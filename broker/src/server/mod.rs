@@ -1,0 +1,60 @@
+//! Kafka listeners: binds each configured listener, accepts connections and runs one task per
+//! connection until shutdown.
+
+pub mod connection;
+
+use crate::broker::Broker;
+use crate::config::Listener;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Binds every listener; returns the bound addresses (ports resolved when 0 was asked).
+pub async fn bind(listeners: &[Listener]) -> std::io::Result<Vec<(String, TcpListener)>> {
+    let mut out = Vec::new();
+    for l in listeners {
+        let sock = TcpListener::bind((l.host.as_str(), l.port))
+            .await
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("binding listener {}://{}:{}: {e}", l.name, l.host, l.port),
+                )
+            })?;
+        out.push((l.name.clone(), sock));
+    }
+    Ok(out)
+}
+
+/// Accepts connections on `sock` until `shutdown` turns true.
+pub async fn serve(
+    broker: Arc<Broker>,
+    name: String,
+    sock: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let local: Option<SocketAddr> = sock.local_addr().ok();
+    tracing::info!(listener = %name, addr = ?local, "kafka listener ready");
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        tokio::select! {
+            _ = shutdown.changed() => continue,
+            accepted = sock.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let broker = Arc::clone(&broker);
+                    let name = name.clone();
+                    let shutdown = shutdown.clone();
+                    tokio::spawn(connection::run(broker, stream, peer, name, shutdown));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+}

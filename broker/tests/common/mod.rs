@@ -1,0 +1,224 @@
+//! Shared integration-test harness: a real `broker` process on loopback with its own data
+//! directory and ports, stopped by PID when dropped; plus helpers to run client programs.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Path of the broker binary cargo built for these tests, or `$EDDY_BROKER_BIN` (useful when
+/// several checkouts share one CARGO_TARGET_DIR and overwrite each other's binary).
+pub fn broker_bin() -> PathBuf {
+    std::env::var_os("EDDY_BROKER_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_broker")),
+        PathBuf::from,
+    )
+}
+
+/// A free loopback port (bound then released; the broker binds it right after).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A broker process. Dropping it kills the process (SIGKILL) by PID.
+pub struct TestBroker {
+    pub child: Option<Child>,
+    pub data_dir: PathBuf,
+    pub port: u16,
+    pub admin_port: u16,
+    pub settings: Vec<String>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl TestBroker {
+    /// Starts a broker with a fresh data directory; `settings` are `key=value` overrides.
+    pub fn start(settings: &[&str]) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut b = TestBroker {
+            child: None,
+            data_dir: tmp.path().join("data"),
+            port: free_port(),
+            admin_port: free_port(),
+            settings: settings.iter().map(|s| (*s).to_string()).collect(),
+            _tmp: Some(tmp),
+        };
+        b.spawn();
+        b
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.admin_port, path)
+    }
+
+    /// Starts (or restarts) the process on the same data directory and ports, and waits until
+    /// /readyz answers 200.
+    pub fn spawn(&mut self) {
+        assert!(self.child.is_none(), "broker already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data_dir.with_extension("log"))
+            .unwrap();
+        let mut cmd = Command::new(broker_bin());
+        cmd.arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--listeners")
+            .arg(format!("PLAINTEXT://127.0.0.1:{}", self.port))
+            .arg("--admin-addr")
+            .arg(format!("127.0.0.1:{}", self.admin_port))
+            .env("RUST_LOG", "info,eddy_broker=debug")
+            .stdout(Stdio::null())
+            .stderr(log);
+        for s in &self.settings {
+            cmd.arg("--set").arg(s);
+        }
+        self.child = Some(cmd.spawn().expect("spawning the broker"));
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "broker exited during start ({status}); log:\n{}",
+                    self.log()
+                );
+            }
+            if http_get(self.admin_port, "/readyz").is_some_and(|(code, _)| code == 200) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("broker not ready within 30s; log:\n{}", self.log());
+    }
+
+    /// SIGKILL: a crash, with no chance to flush or seal anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait (bounded) for a graceful exit; returns whether it exited cleanly.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else {
+            return true;
+        };
+        let pid = c.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(s) = c.try_wait().unwrap() {
+                return s.success();
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        false
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.with_extension("log")).unwrap_or_default()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A minimal HTTP/1.0 GET on loopback: (status, body).
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let code = out.split_whitespace().nth(1)?.parse().ok()?;
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+    Some((code, body))
+}
+
+/// Runs a command with a time limit, returning its output (killed by PID on timeout).
+pub fn run_with_timeout(cmd: &mut Command, input: Option<&[u8]>, limit: Duration) -> Output {
+    use std::io::Write;
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
+    if let Some(data) = input {
+        child.stdin.take().unwrap().write_all(data).unwrap();
+    }
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("{cmd:?} did not finish within {limit:?}");
+        }
+    }
+}
+
+/// The Python interpreter of the test venv (created by scripts/install-test-deps.sh).
+pub fn python() -> PathBuf {
+    let cache = std::env::var("EDDY_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/eddy"));
+    let p = cache.join("venv/bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/install-test-deps.sh",
+        p.display()
+    );
+    p
+}
+
+/// Runs `broker/tests/clients/<script>` with the venv's python and the bootstrap address.
+pub fn run_python(script: &str, bootstrap: &str, args: &[&str]) -> Output {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(script);
+    let out = run_with_timeout(
+        Command::new(python()).arg(path).arg(bootstrap).args(args),
+        None,
+        Duration::from_secs(120),
+    );
+    assert!(
+        out.status.success(),
+        "{script} failed: {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}

@@ -1,0 +1,126 @@
+//! Consumer groups end to end with real clients: confluent-kafka consumers rebalancing under
+#![allow(clippy::unwrap_used)] // integration-test helpers: a failed step should abort the test
+//! every assignor, committed offsets surviving restarts and crashes, static membership,
+//! kafka-python, kcat's balanced consumer, AdminClient group APIs and the lag gauge.
+
+mod common;
+use common::{TestBroker, http_get, run_python, run_with_timeout};
+use std::process::Command;
+use std::time::Duration;
+
+fn broker(partitions: u32) -> TestBroker {
+    TestBroker::start(&[
+        &format!("num.partitions={partitions}"),
+        "auto.create.topics.enable=true",
+        "group.initial.rebalance.delay.ms=0",
+    ])
+}
+
+fn rebalance_with(assignor: &str) {
+    let b = broker(6);
+    let out = run_python(
+        "groups_rebalance.py",
+        &b.bootstrap(),
+        &[&format!("t-{assignor}"), assignor],
+    );
+    eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn range_consumers_rebalance_and_consume_exactly_once() {
+    rebalance_with("range");
+}
+
+#[test]
+fn roundrobin_consumers_rebalance_and_consume_exactly_once() {
+    rebalance_with("roundrobin");
+}
+
+#[test]
+fn cooperative_sticky_consumers_rebalance_and_consume_exactly_once() {
+    rebalance_with("cooperative-sticky");
+}
+
+#[test]
+fn committed_offsets_survive_graceful_restart_and_kill9() {
+    let mut b = broker(3);
+    let bs = b.bootstrap();
+    run_python("groups_offsets.py", &bs, &["offs", "g1", "commit", "10"]);
+    assert!(b.stop(), "graceful stop failed; log:\n{}", b.log());
+    b.spawn();
+    run_python("groups_offsets.py", &bs, &["offs", "g1", "check", "10"]);
+    run_python("groups_offsets.py", &bs, &["offs", "g1", "commit", "20"]);
+    b.kill9();
+    b.spawn();
+    run_python("groups_offsets.py", &bs, &["offs", "g1", "check", "20"]);
+    // The lag gauge: 40 records in each of 3 partitions, committed at 20, 21 and 22.
+    let (code, body) = http_get(b.admin_port, "/metrics").unwrap();
+    assert_eq!(code, 200);
+    let lag: i64 = body
+        .lines()
+        .filter(|l| l.starts_with("eddy_consumer_lag{") && l.contains("group=\"g1\""))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(lag, 120 - (20 + 21 + 22), "metrics:\n{body}");
+}
+
+#[test]
+fn static_member_restart_does_not_rebalance_others() {
+    let b = broker(3);
+    run_python("groups_static.py", &b.bootstrap(), &["static-t"]);
+}
+
+#[test]
+fn admin_client_lists_describes_alters_and_deletes_groups() {
+    let b = broker(3);
+    run_python("groups_admin.py", &b.bootstrap(), &["admin-t"]);
+}
+
+#[test]
+fn kafka_python_group_consumes_exactly_once() {
+    let b = broker(4);
+    run_python("groups_kafka_python.py", &b.bootstrap(), &["kp-t"]);
+}
+
+#[test]
+fn kcat_balanced_consumer_reads_everything_then_resumes_from_commit() {
+    let b = broker(3);
+    let kcat = |args: &[&str], input: Option<&[u8]>| {
+        let out = run_with_timeout(
+            Command::new("kcat").arg("-b").arg(b.bootstrap()).args(args),
+            input,
+            Duration::from_secs(60),
+        );
+        assert!(
+            out.status.success(),
+            "kcat {args:?}: {}\nbroker log:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            b.log()
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let input: String = (0..30).map(|i| format!("m{i}\n")).collect();
+    kcat(&["-P", "-t", "kc"], Some(input.as_bytes()));
+    let group_args = [
+        "-G",
+        "kc-group",
+        "-X",
+        "auto.offset.reset=earliest",
+        "-X",
+        "session.timeout.ms=6000",
+        "-e",
+        "-f",
+        "%s\n",
+        "kc",
+    ];
+    let out = kcat(&group_args, None);
+    let mut got: Vec<&str> = out.lines().collect();
+    got.sort_unstable();
+    let mut want: Vec<String> = (0..30).map(|i| format!("m{i}")).collect();
+    want.sort_unstable();
+    assert_eq!(got, want);
+    // The group committed its position: a second run reads only what is new.
+    kcat(&["-P", "-t", "kc"], Some(b"late\n"));
+    let out = kcat(&group_args, None);
+    assert_eq!(out, "late\n");
+}

@@ -1,0 +1,434 @@
+//! Group APIs at the wire level, on versions real clients in the other tests do not send:
+#![allow(clippy::unwrap_used)] // integration-test helpers: a failed step should abort the test
+//! FindCoordinator batches and transaction keys, JoinGroup's MEMBER_ID_REQUIRED handshake,
+//! OffsetCommit/OffsetFetch v8+ (batched groups, metadata, leader epoch), ListGroups state
+//! filters, OffsetDelete and DeleteGroups.
+
+mod common;
+use bytes::{Buf, BufMut, BytesMut};
+use common::TestBroker;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+struct Client {
+    stream: TcpStream,
+    correlation: i32,
+}
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+impl Client {
+    fn connect(b: &TestBroker) -> Self {
+        let stream = TcpStream::connect(b.bootstrap()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        Client {
+            stream,
+            correlation: 0,
+        }
+    }
+
+    fn call<R: Request>(&mut self, req: &R, version: i16) -> R::Response
+    where
+        R::Response: Decodable + HeaderVersion,
+    {
+        self.correlation += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation)
+            .with_client_id(Some(s("wire-test")));
+        let mut body = BytesMut::new();
+        header
+            .encode(&mut body, R::header_version(version))
+            .unwrap();
+        req.encode(&mut body, version).unwrap();
+        let mut frame = BytesMut::new();
+        frame.put_i32(body.len() as i32);
+        frame.extend_from_slice(&body);
+        self.stream.write_all(&frame).unwrap();
+        let mut len = [0u8; 4];
+        self.stream.read_exact(&mut len).unwrap();
+        let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
+        self.stream.read_exact(&mut buf).unwrap();
+        let mut buf = bytes::Bytes::from(buf);
+        let h = ResponseHeader::decode(&mut buf, R::Response::header_version(version)).unwrap();
+        assert_eq!(h.correlation_id, self.correlation);
+        let resp = R::Response::decode(&mut buf, version).unwrap();
+        assert!(!buf.has_remaining(), "trailing bytes in the response");
+        resp
+    }
+}
+
+fn code(e: ResponseError) -> i16 {
+    e.code()
+}
+
+fn broker() -> TestBroker {
+    TestBroker::start(&[
+        "num.partitions=2",
+        "group.initial.rebalance.delay.ms=0",
+        "group.min.session.timeout.ms=1000",
+    ])
+}
+
+/// Creates topic `t` (2 partitions) through Metadata auto-creation.
+fn create_topic(c: &mut Client, name: &str) {
+    let req = MetadataRequest::default()
+        .with_topics(Some(vec![
+            metadata_request::MetadataRequestTopic::default().with_name(Some(TopicName(s(name)))),
+        ]))
+        .with_allow_auto_topic_creation(true);
+    let resp = c.call(&req, 9);
+    assert_eq!(resp.topics[0].error_code, 0);
+}
+
+#[test]
+fn find_coordinator_groups_batches_and_rejects_transactions() {
+    let b = broker();
+    let mut c = Client::connect(&b);
+    for v in 0..=3 {
+        let resp = c.call(&FindCoordinatorRequest::default().with_key(s("g")), v);
+        assert_eq!(resp.error_code, 0, "v{v}");
+        assert_eq!(resp.port, i32::from(b.port), "v{v}");
+        assert_eq!(resp.host.as_str(), "127.0.0.1");
+    }
+    let resp = c.call(
+        &FindCoordinatorRequest::default()
+            .with_key(s("tx"))
+            .with_key_type(1),
+        3,
+    );
+    assert_eq!(resp.error_code, code(ResponseError::InvalidRequest));
+    assert!(resp.error_message.unwrap().contains("transactions"));
+    let resp = c.call(
+        &FindCoordinatorRequest::default().with_coordinator_keys(vec![s("a"), s("b")]),
+        4,
+    );
+    assert_eq!(resp.coordinators.len(), 2);
+    assert!(resp.coordinators.iter().all(|k| k.error_code == 0));
+    let resp = c.call(
+        &FindCoordinatorRequest::default()
+            .with_key_type(1)
+            .with_coordinator_keys(vec![s("tx")]),
+        6,
+    );
+    assert_eq!(
+        resp.coordinators[0].error_code,
+        code(ResponseError::InvalidRequest)
+    );
+}
+
+fn join(c: &mut Client, member: &str, v: i16) -> JoinGroupResponse {
+    let req = JoinGroupRequest::default()
+        .with_group_id(GroupId(s("wg")))
+        .with_session_timeout_ms(5000)
+        .with_rebalance_timeout_ms(5000)
+        .with_member_id(s(member))
+        .with_protocol_type(s("consumer"))
+        .with_protocols(vec![
+            join_group_request::JoinGroupRequestProtocol::default()
+                .with_name(s("range"))
+                .with_metadata(bytes::Bytes::from_static(&[0, 0, 0, 0, 0, 1, 0, 1, b't'])),
+        ]);
+    c.call(&req, v)
+}
+
+#[test]
+fn join_sync_commit_fetch_list_and_delete_on_the_wire() {
+    let b = broker();
+    let mut c = Client::connect(&b);
+    create_topic(&mut c, "t");
+    // JoinGroup v5+: first MEMBER_ID_REQUIRED with an id, then the real join.
+    let first = join(&mut c, "", 9);
+    assert_eq!(first.error_code, code(ResponseError::MemberIdRequired));
+    let member = first.member_id.to_string();
+    assert!(member.starts_with("wire-test-"));
+    let joined = join(&mut c, &member, 9);
+    assert_eq!(joined.error_code, 0);
+    assert_eq!(joined.generation_id, 1);
+    assert_eq!(joined.leader.as_str(), member);
+    assert_eq!(joined.protocol_name.as_ref().unwrap().as_str(), "range");
+    assert_eq!(joined.members.len(), 1);
+    let sync = c.call(
+        &SyncGroupRequest::default()
+            .with_group_id(GroupId(s("wg")))
+            .with_generation_id(1)
+            .with_member_id(s(&member))
+            .with_protocol_type(Some(s("consumer")))
+            .with_protocol_name(Some(s("range")))
+            .with_assignments(vec![
+                sync_group_request::SyncGroupRequestAssignment::default()
+                    .with_member_id(s(&member))
+                    .with_assignment(bytes::Bytes::from_static(b"assigned")),
+            ]),
+        5,
+    );
+    assert_eq!(sync.error_code, 0);
+    assert_eq!(sync.assignment.as_ref(), b"assigned");
+    let hb = c.call(
+        &HeartbeatRequest::default()
+            .with_group_id(GroupId(s("wg")))
+            .with_generation_id(0)
+            .with_member_id(s(&member)),
+        4,
+    );
+    assert_eq!(hb.error_code, code(ResponseError::IllegalGeneration));
+
+    // OffsetCommit v9 with a leader epoch and metadata; an unknown topic fails on its own.
+    let commit = c.call(
+        &OffsetCommitRequest::default()
+            .with_group_id(GroupId(s("wg")))
+            .with_generation_id_or_member_epoch(1)
+            .with_member_id(s(&member))
+            .with_topics(vec![
+                offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(s("t")))
+                    .with_partitions(vec![
+                        offset_commit_request::OffsetCommitRequestPartition::default()
+                            .with_partition_index(1)
+                            .with_committed_offset(7)
+                            .with_committed_leader_epoch(3)
+                            .with_committed_metadata(Some(s("meta"))),
+                    ]),
+                offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(s("nope")))
+                    .with_partitions(vec![
+                        offset_commit_request::OffsetCommitRequestPartition::default()
+                            .with_committed_offset(1),
+                    ]),
+            ]),
+        9,
+    );
+    assert_eq!(commit.topics[0].partitions[0].error_code, 0);
+    assert_eq!(
+        commit.topics[1].partitions[0].error_code,
+        code(ResponseError::UnknownTopicOrPartition)
+    );
+
+    // OffsetFetch v8: two groups in one request, all partitions (null topics).
+    let fetch = c.call(
+        &OffsetFetchRequest::default()
+            .with_require_stable(true)
+            .with_groups(vec![
+                offset_fetch_request::OffsetFetchRequestGroup::default()
+                    .with_group_id(GroupId(s("wg")))
+                    .with_topics(None),
+                offset_fetch_request::OffsetFetchRequestGroup::default()
+                    .with_group_id(GroupId(s("other")))
+                    .with_topics(Some(vec![
+                        offset_fetch_request::OffsetFetchRequestTopics::default()
+                            .with_name(TopicName(s("t")))
+                            .with_partition_indexes(vec![0]),
+                    ])),
+            ]),
+        8,
+    );
+    let g = &fetch.groups[0];
+    assert_eq!(g.topics.len(), 1);
+    let p = &g.topics[0].partitions[0];
+    assert_eq!((p.partition_index, p.committed_offset), (1, 7));
+    assert_eq!(p.committed_leader_epoch, 3);
+    assert_eq!(p.metadata.as_ref().unwrap().as_str(), "meta");
+    assert_eq!(fetch.groups[1].topics[0].partitions[0].committed_offset, -1);
+    // OffsetFetch v1 (old clients): no leader epoch on the wire.
+    let old = c.call(
+        &OffsetFetchRequest::default()
+            .with_group_id(GroupId(s("wg")))
+            .with_topics(Some(vec![
+                offset_fetch_request::OffsetFetchRequestTopic::default()
+                    .with_name(TopicName(s("t")))
+                    .with_partition_indexes(vec![1]),
+            ])),
+        1,
+    );
+    assert_eq!(old.topics[0].partitions[0].committed_offset, 7);
+
+    // ListGroups v4 with a state filter, v0 without.
+    let listed = c.call(
+        &ListGroupsRequest::default().with_states_filter(vec![s("Stable")]),
+        4,
+    );
+    assert_eq!(listed.groups.len(), 1);
+    assert_eq!(listed.groups[0].group_state.as_str(), "Stable");
+    let listed = c.call(
+        &ListGroupsRequest::default().with_states_filter(vec![s("Empty")]),
+        5,
+    );
+    assert!(listed.groups.is_empty());
+    assert_eq!(c.call(&ListGroupsRequest::default(), 0).groups.len(), 1);
+
+    // OffsetDelete of a subscribed topic is refused while the member is there.
+    let del = OffsetDeleteRequest::default()
+        .with_group_id(GroupId(s("wg")))
+        .with_topics(vec![
+            offset_delete_request::OffsetDeleteRequestTopic::default()
+                .with_name(TopicName(s("t")))
+                .with_partitions(vec![
+                    offset_delete_request::OffsetDeleteRequestPartition::default()
+                        .with_partition_index(1),
+                ]),
+        ]);
+    let resp = c.call(&del, 0);
+    assert_eq!(
+        resp.topics[0].partitions[0].error_code,
+        code(ResponseError::GroupSubscribedToTopic)
+    );
+    let groups = DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("wg"))]);
+    assert_eq!(
+        c.call(&groups, 2).results[0].error_code,
+        code(ResponseError::NonEmptyGroup)
+    );
+
+    // LeaveGroup v5 (batched): the group empties; then offsets and the group can go.
+    let leave = c.call(
+        &LeaveGroupRequest::default()
+            .with_group_id(GroupId(s("wg")))
+            .with_members(vec![
+                leave_group_request::MemberIdentity::default().with_member_id(s(&member)),
+                leave_group_request::MemberIdentity::default().with_member_id(s("ghost")),
+            ]),
+        5,
+    );
+    assert_eq!(leave.members[0].error_code, 0);
+    assert_eq!(
+        leave.members[1].error_code,
+        code(ResponseError::UnknownMemberId)
+    );
+    let described = c.call(
+        &DescribeGroupsRequest::default().with_groups(vec![GroupId(s("wg")), GroupId(s("x"))]),
+        5,
+    );
+    assert_eq!(described.groups[0].group_state.as_str(), "Empty");
+    assert_eq!(described.groups[1].group_state.as_str(), "Dead");
+    let resp = c.call(&del, 0);
+    assert_eq!(resp.error_code, 0);
+    assert_eq!(resp.topics[0].partitions[0].error_code, 0);
+    assert_eq!(c.call(&groups, 2).results[0].error_code, 0);
+    assert_eq!(
+        c.call(&groups, 2).results[0].error_code,
+        code(ResponseError::GroupIdNotFound)
+    );
+    let described = c.call(
+        &DescribeGroupsRequest::default().with_groups(vec![GroupId(s("wg"))]),
+        6,
+    );
+    assert_eq!(
+        described.groups[0].error_code,
+        code(ResponseError::GroupIdNotFound)
+    );
+}
+
+#[test]
+fn membership_survives_a_restart() {
+    let mut b = broker();
+    let mut c = Client::connect(&b);
+    create_topic(&mut c, "t");
+    let member = join(&mut c, "", 9).member_id.to_string();
+    join(&mut c, &member, 9);
+    let sync = SyncGroupRequest::default()
+        .with_group_id(GroupId(s("wg")))
+        .with_generation_id(1)
+        .with_member_id(s(&member))
+        .with_assignments(vec![
+            sync_group_request::SyncGroupRequestAssignment::default()
+                .with_member_id(s(&member))
+                .with_assignment(bytes::Bytes::from_static(b"mine")),
+        ]);
+    assert_eq!(c.call(&sync, 3).error_code, 0);
+    drop(c);
+    b.kill9();
+    b.spawn();
+    let mut c = Client::connect(&b);
+    // The member keeps its generation and assignment across the crash.
+    let hb = HeartbeatRequest::default()
+        .with_group_id(GroupId(s("wg")))
+        .with_generation_id(1)
+        .with_member_id(s(&member));
+    assert_eq!(c.call(&hb, 4).error_code, 0);
+    let again = c.call(&sync, 3);
+    assert_eq!(again.error_code, 0);
+    assert_eq!(again.assignment.as_ref(), b"mine");
+}
+
+fn simple_commit(c: &mut Client, group: &str, offset: i64) {
+    let resp = c.call(
+        &OffsetCommitRequest::default()
+            .with_group_id(GroupId(s(group)))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(vec![
+                offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(s("t")))
+                    .with_partitions(vec![
+                        offset_commit_request::OffsetCommitRequestPartition::default()
+                            .with_committed_offset(offset)
+                            .with_committed_metadata(Some(s(&format!("m{offset}")))),
+                    ]),
+            ]),
+        8,
+    );
+    assert_eq!(resp.topics[0].partitions[0].error_code, 0);
+}
+
+fn fetched(c: &mut Client, group: &str) -> (i64, String) {
+    let resp = c.call(
+        &OffsetFetchRequest::default().with_groups(vec![
+            offset_fetch_request::OffsetFetchRequestGroup::default()
+                .with_group_id(GroupId(s(group)))
+                .with_topics(None),
+        ]),
+        8,
+    );
+    let p = &resp.groups[0].topics[0].partitions[0];
+    (p.committed_offset, p.metadata.as_ref().unwrap().to_string())
+}
+
+fn offsets_log_start(c: &mut Client) -> i64 {
+    let resp = c.call(
+        &ListOffsetsRequest::default().with_topics(vec![
+            list_offsets_request::ListOffsetsTopic::default()
+                .with_name(TopicName(s("__consumer_offsets")))
+                .with_partitions(vec![
+                    list_offsets_request::ListOffsetsPartition::default().with_timestamp(-2),
+                ]),
+        ]),
+        7,
+    );
+    resp.topics[0].partitions[0].offset
+}
+
+#[test]
+fn offsets_log_is_compacted_at_start() {
+    let mut b = broker();
+    let mut c = Client::connect(&b);
+    create_topic(&mut c, "t");
+    for i in 0..1100 {
+        simple_commit(&mut c, "many", i);
+    }
+    simple_commit(&mut c, "other", 5);
+    assert_eq!(offsets_log_start(&mut c), 0);
+    drop(c);
+    b.kill9();
+    b.spawn();
+    let mut c = Client::connect(&b);
+    assert_eq!(fetched(&mut c, "many"), (1099, "m1099".into()));
+    assert_eq!(fetched(&mut c, "other"), (5, "m5".into()));
+    assert_eq!(
+        offsets_log_start(&mut c),
+        1101,
+        "the superseded history was cut"
+    );
+    drop(c);
+    b.kill9();
+    b.spawn();
+    let mut c = Client::connect(&b);
+    assert_eq!(fetched(&mut c, "many"), (1099, "m1099".into()));
+    assert_eq!(fetched(&mut c, "other"), (5, "m5".into()));
+}

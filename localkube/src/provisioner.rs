@@ -1,0 +1,222 @@
+//! Volume provisioner: a default StorageClass whose claims become host directories.
+//!
+//! For every claim the PV controller hands to `eddy.io/localkube`, a PersistentVolume with a
+//! `hostPath` under the agent's state directory is created and pre-bound to the claim; the PV
+//! controller then marks both Bound. Released volumes with the `Delete` policy lose their
+//! directory and object. The directory outlives pods, so data survives pod replacement.
+
+use futures::TryStreamExt;
+use k8s_openapi::api::core::v1::{
+    HostPathVolumeSource, ObjectReference, PersistentVolume, PersistentVolumeClaim,
+    PersistentVolumeSpec,
+};
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::api::{DeleteParams, ObjectMeta, PostParams};
+use kube::runtime::watcher;
+use kube::{Api, Client};
+use std::path::{Path, PathBuf};
+use tracing::{info, warn};
+
+/// Name of the provisioner and of the StorageClass.
+pub const PROVISIONER: &str = "eddy.io/localkube";
+/// The default StorageClass this agent creates.
+pub const STORAGE_CLASS: &str = "local";
+
+/// Errors of provisioning.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("creating storage class {STORAGE_CLASS}: {0}")]
+    StorageClass(kube::Error),
+    #[error("creating volume {pv} for claim {claim}: {source}")]
+    Create {
+        pv: String,
+        claim: String,
+        source: kube::Error,
+    },
+    #[error("creating volume directory {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Creates the default StorageClass if it does not exist.
+pub async fn ensure_storage_class(client: &Client) -> Result<(), Error> {
+    let api: Api<StorageClass> = Api::all(client.clone());
+    let sc = StorageClass {
+        metadata: ObjectMeta {
+            name: Some(STORAGE_CLASS.into()),
+            annotations: Some(
+                [(
+                    "storageclass.kubernetes.io/is-default-class".to_owned(),
+                    "true".to_owned(),
+                )]
+                .into(),
+            ),
+            ..ObjectMeta::default()
+        },
+        provisioner: PROVISIONER.into(),
+        reclaim_policy: Some("Delete".into()),
+        volume_binding_mode: Some("Immediate".into()),
+        ..StorageClass::default()
+    };
+    match api.create(&PostParams::default(), &sc).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(Error::StorageClass(e)),
+    }
+}
+
+fn wants_us(pvc: &PersistentVolumeClaim) -> bool {
+    let annotated = pvc.metadata.annotations.as_ref().is_some_and(|a| {
+        [
+            "volume.beta.kubernetes.io/storage-provisioner",
+            "volume.kubernetes.io/storage-provisioner",
+        ]
+        .iter()
+        .any(|k| a.get(*k).map(String::as_str) == Some(PROVISIONER))
+    });
+    let pending = pvc
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .is_none_or(|p| p == "Pending");
+    let unbound = pvc
+        .spec
+        .as_ref()
+        .and_then(|s| s.volume_name.as_deref())
+        .is_none_or(str::is_empty);
+    annotated && pending && unbound && pvc.metadata.deletion_timestamp.is_none()
+}
+
+/// Watches claims and volumes forever.
+pub async fn run(client: Client, volumes_dir: PathBuf) {
+    let claims = async {
+        let api: Api<PersistentVolumeClaim> = Api::all(client.clone());
+        let mut s = std::pin::pin!(watcher(api, watcher::Config::default()));
+        while let Some(ev) = s.try_next().await.transpose() {
+            if let Ok(watcher::Event::Apply(pvc) | watcher::Event::InitApply(pvc)) = ev {
+                if wants_us(&pvc) {
+                    if let Err(e) = provision(&client, &pvc, &volumes_dir).await {
+                        warn!(error = %e, "provisioning");
+                    }
+                }
+            }
+        }
+    };
+    let released = async {
+        let api: Api<PersistentVolume> = Api::all(client.clone());
+        let mut s = std::pin::pin!(watcher(api, watcher::Config::default()));
+        while let Some(ev) = s.try_next().await.transpose() {
+            if let Ok(watcher::Event::Apply(pv) | watcher::Event::InitApply(pv)) = ev {
+                reclaim(&client, &pv, &volumes_dir).await;
+            }
+        }
+    };
+    tokio::join!(claims, released);
+}
+
+async fn provision(client: &Client, pvc: &PersistentVolumeClaim, dir: &Path) -> Result<(), Error> {
+    let uid = pvc.metadata.uid.clone().unwrap_or_default();
+    let ns = pvc.metadata.namespace.clone().unwrap_or_default();
+    let claim = pvc.metadata.name.clone().unwrap_or_default();
+    let pv_name = format!("pvc-{uid}");
+    let path = dir.join(&pv_name);
+    std::fs::create_dir_all(&path).map_err(|source| Error::Dir {
+        path: path.clone(),
+        source,
+    })?;
+    let spec = pvc.spec.clone().unwrap_or_default();
+    let capacity = spec
+        .resources
+        .and_then(|r| r.requests)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| k == "storage")
+        .collect();
+    let pv = PersistentVolume {
+        metadata: ObjectMeta {
+            name: Some(pv_name.clone()),
+            annotations: Some(
+                [(
+                    "pv.kubernetes.io/provisioned-by".to_owned(),
+                    PROVISIONER.to_owned(),
+                )]
+                .into(),
+            ),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PersistentVolumeSpec {
+            capacity: Some(capacity),
+            access_modes: spec.access_modes,
+            storage_class_name: spec.storage_class_name,
+            volume_mode: spec.volume_mode,
+            persistent_volume_reclaim_policy: Some("Delete".into()),
+            host_path: Some(HostPathVolumeSource {
+                path: path.display().to_string(),
+                type_: Some("DirectoryOrCreate".into()),
+            }),
+            claim_ref: Some(ObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("PersistentVolumeClaim".into()),
+                namespace: Some(ns.clone()),
+                name: Some(claim.clone()),
+                uid: Some(uid),
+                ..ObjectReference::default()
+            }),
+            ..PersistentVolumeSpec::default()
+        }),
+        ..PersistentVolume::default()
+    };
+    match Api::<PersistentVolume>::all(client.clone())
+        .create(&PostParams::default(), &pv)
+        .await
+    {
+        Ok(_) => {
+            info!(pv = %pv_name, claim = %claim, namespace = %ns, path = %path.display(), "provisioned");
+            Ok(())
+        }
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(source) => Err(Error::Create {
+            pv: pv_name,
+            claim: format!("{ns}/{claim}"),
+            source,
+        }),
+    }
+}
+
+async fn reclaim(client: &Client, pv: &PersistentVolume, dir: &Path) {
+    let ours = pv
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("pv.kubernetes.io/provisioned-by"))
+        .is_some_and(|p| p == PROVISIONER);
+    let released = pv.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Released");
+    let delete = pv
+        .spec
+        .as_ref()
+        .and_then(|s| s.persistent_volume_reclaim_policy.as_deref())
+        == Some("Delete");
+    let Some(name) = pv.metadata.name.clone() else {
+        return;
+    };
+    if !(ours && released && delete) || pv.metadata.deletion_timestamp.is_some() {
+        return;
+    }
+    let path = dir.join(&name);
+    if let Err(e) = std::fs::remove_dir_all(&path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            warn!(pv = %name, error = %e, "removing volume directory");
+            return;
+        }
+    }
+    match Api::<PersistentVolume>::all(client.clone())
+        .delete(&name, &DeleteParams::default())
+        .await
+    {
+        Ok(_) => info!(pv = %name, "released volume deleted"),
+        Err(kube::Error::Api(s)) if s.code == 404 => {}
+        Err(e) => warn!(pv = %name, error = %e, "deleting released volume"),
+    }
+}
