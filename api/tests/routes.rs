@@ -1141,6 +1141,15 @@ async fn meta_endpoints(app: TestApp) {
             .unwrap()
             .contains("eddy_api_http_requests_total")
     );
+    let r = app.call(Method::GET, "/", None, None, &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(r.body.as_str().unwrap().contains("/v1/auth/signin"));
     // A client-supplied request id is echoed back.
     let r = app
         .call(
