@@ -8,7 +8,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 source "$root/scripts/lib.sh"
-"$root/scripts/apt-install.sh" kcat librdkafka-dev pkg-config build-essential
+"$root/scripts/apt-install.sh" kcat librdkafka-dev pkg-config build-essential postgresql
 venv="$EDDY_CACHE/venv"
 reqs="$root/scripts/requirements-test.txt"
 if [[ ! -x $venv/bin/python ]]; then

@@ -14,11 +14,22 @@ kubeconfig="${EDDY_KUBE_DIR:-$EDDY_CACHE/kube}/kubeconfig"
 say "starting the broker"
 start_bg broker "$bin/broker" --data-dir "$EDDY_RUN/broker-data"
 wait_port 127.0.0.1 9092 60 broker
+say "starting the control-plane API (SQLite, seeded demo account)"
+api_args=(--listen 127.0.0.1:8080 --database-url "sqlite://$EDDY_RUN/eddy-api.db?mode=rwc" --seed-demo)
+# The local Kubernetes (scripts/kube-up.sh) writes its kubeconfig here; without it, cluster
+# mutations answer 503 and everything else works.
+kubeconfig="${EDDY_KUBECONFIG:-$EDDY_CACHE/kube/kubeconfig}"
+[[ -f $kubeconfig ]] && api_args+=(--kubeconfig "$kubeconfig")
+start_bg api "$bin/api" "${api_args[@]}"
+wait_port 127.0.0.1 8080 60 api
+demo="$(grep -m1 '^demo account' "$EDDY_RUN/api.log" || echo "demo account  (see $EDDY_RUN/api.log)")"
 cat <<TXT
 
 Eddy is up.
   Kafka bootstrap   127.0.0.1:9092
   broker admin      http://127.0.0.1:9600/metrics   (healthz, readyz, v1/broker/state)
+  control-plane API http://127.0.0.1:8080/v1/openapi.json   (metrics, healthz)
+  $demo
   logs and PIDs     $EDDY_RUN
   kubeconfig        $kubeconfig   (kubectl --kubeconfig $kubeconfig get nodes)
   stop it           ./dev down

@@ -1,0 +1,237 @@
+//! Tests of the operation state machine.
+
+use super::*;
+use proptest::prelude::*;
+
+fn op(kind: OpKind, state: OpState) -> OpProgress {
+    OpProgress {
+        kind,
+        state,
+        target_generation: Some(2),
+        restart_token: (kind == OpKind::Restart).then(|| "r1".to_string()),
+        started_at: 1000,
+    }
+}
+
+fn obs(observed: i64, ready: bool) -> Observation {
+    Observation {
+        exists: true,
+        observed_generation: Some(observed),
+        ready,
+        ..Observation::default()
+    }
+}
+
+#[test]
+fn create_goes_pending_running_succeeded_and_opens_billing() {
+    let mut o = op(OpKind::Create, OpState::Pending);
+    assert_eq!(
+        advance(&o, &obs(1, false), 1001),
+        None,
+        "old generation: still pending"
+    );
+    let step = advance(&o, &obs(2, false), 1002).unwrap();
+    assert_eq!(
+        (step.op_state, step.cluster_state),
+        (OpState::Running, ClusterState::Creating)
+    );
+    o.state = step.op_state;
+    assert_eq!(advance(&o, &obs(2, false), 1003), None);
+    let done = advance(&o, &obs(2, true), 1004).unwrap();
+    assert_eq!(
+        (done.op_state, done.cluster_state),
+        (OpState::Succeeded, ClusterState::Active)
+    );
+    assert_eq!(done.billing, BillingEffect::Open);
+}
+
+#[test]
+fn ready_before_observing_the_new_generation_is_not_success() {
+    let o = op(OpKind::Resize, OpState::Running);
+    assert_eq!(advance(&o, &obs(1, true), 1001), None);
+    assert_eq!(
+        advance(&o, &obs(2, true), 1001).unwrap().billing,
+        BillingEffect::Reopen
+    );
+}
+
+#[test]
+fn a_failed_create_costs_nothing_and_fails_the_cluster() {
+    let o = op(OpKind::Create, OpState::Running);
+    let f = Observation {
+        failure: Some("InvalidSpec".into()),
+        ..obs(2, false)
+    };
+    let out = advance(&o, &f, 1001).unwrap();
+    assert_eq!(out.op_state, OpState::Failed);
+    assert_eq!(out.cluster_state, ClusterState::Failed);
+    assert_eq!(out.billing, BillingEffect::None);
+}
+
+#[test]
+fn a_failed_resize_of_a_ready_cluster_leaves_it_active() {
+    let o = op(OpKind::Resize, OpState::Running);
+    let f = Observation {
+        failure: Some("DrainFailed".into()),
+        ..obs(2, true)
+    };
+    assert_eq!(
+        advance(&o, &f, 1001).unwrap().cluster_state,
+        ClusterState::Active
+    );
+}
+
+#[test]
+fn restart_needs_the_operator_to_confirm_the_token() {
+    let o = op(OpKind::Restart, OpState::Running);
+    assert_eq!(advance(&o, &obs(2, true), 1001), None);
+    let other = Observation {
+        completed_restart: Some("r0".into()),
+        ..obs(2, true)
+    };
+    assert_eq!(advance(&o, &other, 1001), None);
+    let done = Observation {
+        completed_restart: Some("r1".into()),
+        ..obs(2, true)
+    };
+    assert_eq!(
+        advance(&o, &done, 1001).unwrap().op_state,
+        OpState::Succeeded
+    );
+}
+
+#[test]
+fn delete_succeeds_when_the_resource_is_gone() {
+    let o = op(OpKind::Delete, OpState::Pending);
+    assert_eq!(advance(&o, &obs(2, true), 1001), None);
+    let gone = advance(&o, &Observation::default(), 1002).unwrap();
+    assert_eq!(
+        (gone.op_state, gone.cluster_state),
+        (OpState::Succeeded, ClusterState::Deleted)
+    );
+}
+
+#[test]
+fn operations_time_out() {
+    let o = op(OpKind::Create, OpState::Running);
+    let out = advance(
+        &o,
+        &obs(2, false),
+        1000 + OpKind::Create.deadline_secs() + 1,
+    )
+    .unwrap();
+    assert_eq!(out.op_state, OpState::Failed);
+    assert!(out.error.unwrap().contains("timed out"));
+}
+
+#[test]
+fn vanished_resource_fails_non_delete_operations() {
+    let o = op(OpKind::Upgrade, OpState::Running);
+    assert_eq!(
+        advance(&o, &Observation::default(), 1001).unwrap().op_state,
+        OpState::Failed
+    );
+}
+
+#[test]
+fn names_round_trip() {
+    for k in [
+        OpKind::Create,
+        OpKind::Resize,
+        OpKind::Upgrade,
+        OpKind::Restart,
+        OpKind::Delete,
+    ] {
+        assert_eq!(OpKind::parse(k.as_str()), Some(k));
+    }
+    for s in [
+        OpState::Pending,
+        OpState::Running,
+        OpState::Succeeded,
+        OpState::Failed,
+    ] {
+        assert_eq!(OpState::parse(s.as_str()), Some(s));
+    }
+    assert_eq!(
+        ClusterState::parse("deleting"),
+        Some(ClusterState::Deleting)
+    );
+    assert_eq!(ClusterState::parse("nope"), None);
+}
+
+#[test]
+fn downtime_opens_only_for_active_clusters() {
+    assert_eq!(
+        health_change(ClusterState::Active, false, false),
+        Some(true)
+    );
+    assert_eq!(health_change(ClusterState::Active, true, true), Some(false));
+    assert_eq!(health_change(ClusterState::Restarting, false, false), None);
+    assert_eq!(
+        health_change(ClusterState::Deleted, true, false),
+        Some(false)
+    );
+    assert_eq!(health_change(ClusterState::Active, false, true), None);
+}
+
+fn kind() -> impl Strategy<Value = OpKind> {
+    prop_oneof![
+        Just(OpKind::Create),
+        Just(OpKind::Resize),
+        Just(OpKind::Upgrade),
+        Just(OpKind::Restart),
+        Just(OpKind::Delete)
+    ]
+}
+
+fn observation() -> impl Strategy<Value = Observation> {
+    (
+        any::<bool>(),
+        proptest::option::of(0i64..4),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(exists, observed_generation, ready, failed, restarted)| Observation {
+                exists,
+                observed_generation,
+                ready,
+                failure: failed.then(|| "Boom".to_string()),
+                completed_restart: restarted.then(|| "r1".to_string()),
+                bootstrap: None,
+            },
+        )
+}
+
+proptest! {
+    #[test]
+    fn finished_operations_never_move_and_active_ones_only_move_forward(
+        k in kind(), observations in proptest::collection::vec(observation(), 1..20),
+    ) {
+        let mut o = op(k, OpState::Pending);
+        let mut now = 1000;
+        for ob in &observations {
+            now += 10;
+            if let Some(out) = advance(&o, ob, now) {
+                prop_assert!(o.state.is_active());
+                // Pending -> Running | terminal; Running -> terminal only.
+                prop_assert!(!(o.state == OpState::Running && out.op_state == OpState::Pending));
+                prop_assert!(out.op_state != o.state);
+                if out.op_state == OpState::Failed {
+                    prop_assert_eq!(out.billing, BillingEffect::None);
+                    prop_assert!(out.error.is_some());
+                }
+                if out.billing == BillingEffect::Open {
+                    prop_assert_eq!(k, OpKind::Create);
+                }
+                o.state = out.op_state;
+            }
+        }
+        if !o.state.is_active() {
+            for ob in &observations {
+                prop_assert_eq!(advance(&o, ob, now), None);
+            }
+        }
+    }
+}

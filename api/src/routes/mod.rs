@@ -1,0 +1,11 @@
+//! HTTP routes, one module (and one `router()`) per resource.
+
+pub mod accounts;
+pub mod audit;
+pub mod auth;
+pub mod billing;
+pub mod clusters;
+pub mod meta;
+pub mod plans;
+pub mod topics;
+pub mod validate;

@@ -1,0 +1,212 @@
+//! Topics (KafkaTopic resources) and users (KafkaUser) of a cluster, within the plan's limits.
+
+use crate::auth::extract::Principal;
+use crate::domain::operations::ClusterState;
+use crate::domain::plans::check_topic;
+use crate::domain::roles::Permission;
+use crate::error::{ApiError, ApiResult};
+use crate::json::ApiJson;
+use crate::kube::DesiredTopic;
+use crate::state::AppState;
+use crate::store::topics::{self, Topic};
+use crate::store::{self, audit, clusters};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+/// Routes under `/v1/clusters/{id}/topics` and `/users`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/clusters/{id}/topics",
+            get(list_topics).post(create_topic),
+        )
+        .route("/v1/clusters/{id}/topics/{name}", delete(delete_topic))
+        .route("/v1/clusters/{id}/users", get(users).post(users))
+}
+
+/// A new topic.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTopic {
+    /// Kafka topic name: 1-249 of `[a-zA-Z0-9._-]`.
+    pub name: String,
+    pub partitions: Option<i64>,
+    pub replicas: Option<i64>,
+    /// Defaults to the smaller of 24 hours and the plan's maximum.
+    pub retention_hours: Option<i64>,
+}
+
+fn topic_name(s: &str) -> ApiResult<()> {
+    let ok = (1..=249).contains(&s.len())
+        && s != "."
+        && s != ".."
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "name",
+            "1-249 of [a-zA-Z0-9._-], not . or ..",
+        ))
+    }
+}
+
+async fn live_cluster(state: &AppState, p: &Principal, id: &str) -> ApiResult<clusters::Cluster> {
+    let mut c = state.db.pool.acquire().await?;
+    let k = clusters::get(&mut c, &p.account_id, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("cluster".into()))?;
+    if matches!(
+        k.state,
+        ClusterState::Deleting | ClusterState::Deleted | ClusterState::Failed
+    ) {
+        return Err(ApiError::conflict(
+            "not_ready",
+            format!("the cluster is {}", k.state.as_str()),
+        ));
+    }
+    Ok(k)
+}
+
+/// The cluster's topics.
+#[utoipa::path(get, path = "/v1/clusters/{id}/topics", tag = "clusters", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = [Topic])))]
+pub async fn list_topics(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<Topic>>> {
+    p.require(Permission::ReadClusters)?;
+    let mut c = state.db.pool.acquire().await?;
+    let k = clusters::get(&mut c, &p.account_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("cluster".into()))?;
+    Ok(Json(topics::list(&mut c, &k.id).await?))
+}
+
+/// Creates a topic (a KafkaTopic resource) if the plan's limits allow it.
+#[utoipa::path(post, path = "/v1/clusters/{id}/topics", tag = "clusters", security(("bearer" = [])), request_body = CreateTopic,
+    params(("id" = String, Path)),
+    responses((status = 201, body = Topic), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn create_topic(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<CreateTopic>,
+) -> ApiResult<(StatusCode, Json<Topic>)> {
+    p.require(Permission::WriteClusters)?;
+    topic_name(&req.name)?;
+    let k = live_cluster(&state, &p, &id).await?;
+    let plan = state.catalog.plan(&k.plan_id)?;
+    let partitions = req.partitions.unwrap_or(1);
+    let replicas = req.replicas.unwrap_or(1);
+    let retention_hours = req
+        .retention_hours
+        .unwrap_or(plan.limits.max_retention_hours.min(24));
+    let now = store::now();
+    let mut tx = state.db.pool.begin().await?;
+    topics::lock_cluster(&mut tx, &k.id).await?;
+    let existing: Vec<i64> = topics::list(&mut tx, &k.id)
+        .await?
+        .iter()
+        .map(|t| t.partitions)
+        .collect();
+    check_topic(plan, &existing, partitions, replicas, retention_hours)?;
+    let tid = store::new_id();
+    let topic = Topic {
+        resource_name: format!("{}-t-{}", k.resource_name, &tid[tid.len() - 8..]),
+        id: tid,
+        cluster_id: k.id.clone(),
+        name: req.name.clone(),
+        partitions,
+        replicas,
+        retention_hours,
+        created_by: p.actor().actor,
+        created_at: now,
+    };
+    if let Err(e) = topics::insert(&mut tx, &topic).await {
+        if let store::StoreError::Db(sqlx::Error::Database(d)) = &e
+            && d.is_unique_violation()
+        {
+            return Err(ApiError::conflict(
+                "topic_exists",
+                "a topic with this name exists",
+            ));
+        }
+        return Err(e.into());
+    }
+    audit::record(
+        &mut tx,
+        &p.actor(),
+        "topic.create",
+        &k.id,
+        &json!({"topic": topic.name, "partitions": partitions}),
+        now,
+    )
+    .await?;
+    let desired = DesiredTopic {
+        namespace: k.namespace.clone(),
+        name: topic.resource_name.clone(),
+        cluster: k.resource_name.clone(),
+        topic_name: topic.name.clone(),
+        partitions,
+        replicas,
+        retention_ms: retention_hours * 3_600_000,
+    };
+    state.backend.apply_topic(&desired).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(topic)))
+}
+
+/// Deletes a topic.
+#[utoipa::path(delete, path = "/v1/clusters/{id}/topics/{name}", tag = "clusters", security(("bearer" = [])),
+    params(("id" = String, Path), ("name" = String, Path)),
+    responses((status = 204), (status = 404, body = crate::error::Problem)))]
+pub async fn delete_topic(
+    State(state): State<AppState>,
+    p: Principal,
+    Path((id, name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    p.require(Permission::WriteClusters)?;
+    let k = live_cluster(&state, &p, &id).await?;
+    let now = store::now();
+    let mut tx = state.db.pool.begin().await?;
+    let t = topics::list(&mut tx, &k.id)
+        .await?
+        .into_iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| ApiError::NotFound("topic".into()))?;
+    topics::delete(&mut tx, &k.id, &name).await?;
+    audit::record(
+        &mut tx,
+        &p.actor(),
+        "topic.delete",
+        &k.id,
+        &json!({"topic": name}),
+        now,
+    )
+    .await?;
+    state
+        .backend
+        .delete_topic(&k.namespace, &t.resource_name)
+        .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Kafka users (KafkaUser resources with SCRAM credentials) are not offered yet: the broker has
+/// no SCRAM support, so the API answers 501 rather than create users that cannot sign in.
+#[utoipa::path(get, path = "/v1/clusters/{id}/users", tag = "clusters", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 501, body = crate::error::Problem)))]
+pub async fn users(p: Principal, Path(_id): Path<String>) -> ApiResult<StatusCode> {
+    p.require(Permission::ReadClusters)?;
+    Err(ApiError::Unsupported(
+        "Kafka users need SCRAM in the broker, which it does not support yet".into(),
+    ))
+}

@@ -1,0 +1,21 @@
+//! The shared application state handed to every handler.
+
+use crate::auth::JwtKeys;
+use crate::domain::plans::Catalog;
+use crate::kube::ClusterBackend;
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
+use crate::store::Db;
+use std::sync::Arc;
+
+/// Everything handlers share; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub catalog: Arc<Catalog>,
+    pub keys: Arc<JwtKeys>,
+    pub backend: Arc<dyn ClusterBackend>,
+    pub metrics: Arc<Metrics>,
+    /// Sign-in attempts per email address.
+    pub signin_limiter: Arc<RateLimiter>,
+}

@@ -1,0 +1,83 @@
+//! Topics recorded per cluster (their KafkaTopic resources are the operator's input).
+
+use super::Result;
+use sqlx::{AnyConnection, Row};
+
+/// A stored topic.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Topic {
+    pub id: String,
+    pub cluster_id: String,
+    pub name: String,
+    #[serde(skip)]
+    pub resource_name: String,
+    pub partitions: i64,
+    pub replicas: i64,
+    pub retention_hours: i64,
+    pub created_by: String,
+    #[serde(skip)]
+    pub created_at: i64,
+}
+
+/// Serialises limit checks per cluster: a no-op write takes the cluster row's lock on PostgreSQL
+/// (SQLite already serialises writers).
+pub async fn lock_cluster(c: &mut AnyConnection, cluster_id: &str) -> Result<()> {
+    sqlx::query("UPDATE clusters SET updated_at = updated_at WHERE id = $1")
+        .bind(cluster_id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// Topics of a cluster, by name.
+pub async fn list(c: &mut AnyConnection, cluster_id: &str) -> Result<Vec<Topic>> {
+    let rows = sqlx::query("SELECT * FROM topics WHERE cluster_id = $1 ORDER BY name")
+        .bind(cluster_id)
+        .fetch_all(c)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Topic {
+                id: r.try_get("id")?,
+                cluster_id: r.try_get("cluster_id")?,
+                name: r.try_get("name")?,
+                resource_name: r.try_get("resource_name")?,
+                partitions: r.try_get("partitions")?,
+                replicas: r.try_get("replicas")?,
+                retention_hours: r.try_get("retention_hours")?,
+                created_by: r.try_get("created_by")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Records a topic.
+pub async fn insert(c: &mut AnyConnection, t: &Topic) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO topics (id, cluster_id, name, resource_name, partitions, replicas, retention_hours, \
+         created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&t.id)
+    .bind(&t.cluster_id)
+    .bind(&t.name)
+    .bind(&t.resource_name)
+    .bind(t.partitions)
+    .bind(t.replicas)
+    .bind(t.retention_hours)
+    .bind(&t.created_by)
+    .bind(t.created_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Forgets a topic; returns whether it existed.
+pub async fn delete(c: &mut AnyConnection, cluster_id: &str, name: &str) -> Result<bool> {
+    let r = sqlx::query("DELETE FROM topics WHERE cluster_id = $1 AND name = $2")
+        .bind(cluster_id)
+        .bind(name)
+        .execute(c)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
