@@ -120,24 +120,23 @@ pub async fn container_env(
     };
     for from in container.env_from.iter().flatten() {
         let prefix = from.prefix.clone().unwrap_or_default();
-        if let Some(r) = &from.config_map_ref {
-            if let Some(cm) =
+        if let Some(r) = &from.config_map_ref
+            && let Some(cm) =
                 fetch::<ConfigMap>(client, &ns, "configmap", &r.name, r.optional).await?
-            {
-                for (k, v) in cm.data.unwrap_or_default() {
-                    set(&mut env, format!("{prefix}{k}"), v);
-                }
+        {
+            for (k, v) in cm.data.unwrap_or_default() {
+                set(&mut env, format!("{prefix}{k}"), v);
             }
         }
-        if let Some(r) = &from.secret_ref {
-            if let Some(s) = fetch::<Secret>(client, &ns, "secret", &r.name, r.optional).await? {
-                for (k, v) in s.data.unwrap_or_default() {
-                    set(
-                        &mut env,
-                        format!("{prefix}{k}"),
-                        String::from_utf8_lossy(&v.0).into_owned(),
-                    );
-                }
+        if let Some(r) = &from.secret_ref
+            && let Some(s) = fetch::<Secret>(client, &ns, "secret", &r.name, r.optional).await?
+        {
+            for (k, v) in s.data.unwrap_or_default() {
+                set(
+                    &mut env,
+                    format!("{prefix}{k}"),
+                    String::from_utf8_lossy(&v.0).into_owned(),
+                );
             }
         }
     }

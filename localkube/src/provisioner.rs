@@ -95,12 +95,11 @@ pub async fn run(client: Client, volumes_dir: PathBuf) {
         let api: Api<PersistentVolumeClaim> = Api::all(client.clone());
         let mut s = std::pin::pin!(watcher(api, watcher::Config::default()));
         while let Some(ev) = s.try_next().await.transpose() {
-            if let Ok(watcher::Event::Apply(pvc) | watcher::Event::InitApply(pvc)) = ev {
-                if wants_us(&pvc) {
-                    if let Err(e) = provision(&client, &pvc, &volumes_dir).await {
-                        warn!(error = %e, "provisioning");
-                    }
-                }
+            if let Ok(watcher::Event::Apply(pvc) | watcher::Event::InitApply(pvc)) = ev
+                && wants_us(&pvc)
+                && let Err(e) = provision(&client, &pvc, &volumes_dir).await
+            {
+                warn!(error = %e, "provisioning");
             }
         }
     };
@@ -205,11 +204,11 @@ async fn reclaim(client: &Client, pv: &PersistentVolume, dir: &Path) {
         return;
     }
     let path = dir.join(&name);
-    if let Err(e) = std::fs::remove_dir_all(&path) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            warn!(pv = %name, error = %e, "removing volume directory");
-            return;
-        }
+    if let Err(e) = std::fs::remove_dir_all(&path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        warn!(pv = %name, error = %e, "removing volume directory");
+        return;
     }
     match Api::<PersistentVolume>::all(client.clone())
         .delete(&name, &DeleteParams::default())

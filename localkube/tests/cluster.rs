@@ -194,13 +194,11 @@ async fn crashing_container_restarts_with_backoff_and_liveness_kills() -> anyhow
             if let Some(msg) = cs
                 .first()
                 .and_then(|c| c.state.as_ref()?.waiting.as_ref()?.message.clone())
-            {
-                if let Some(d) = msg
+                && let Some(d) = msg
                     .strip_prefix("back-off ")
                     .and_then(|m| m.split_whitespace().next())
-                {
-                    seen.lock().expect("lock").insert(d.to_owned());
-                }
+            {
+                seen.lock().expect("lock").insert(d.to_owned());
             }
             let seen = seen.lock().expect("lock");
             Ok(["1s", "2s", "4s"]

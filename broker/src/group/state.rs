@@ -281,10 +281,9 @@ impl Group {
                 .protocols
                 .iter()
                 .find(|(n, _)| candidates.contains(&n.as_str()))
+                && let Some(v) = votes.iter_mut().find(|(n, _)| *n == choice.0)
             {
-                if let Some(v) = votes.iter_mut().find(|(n, _)| *n == choice.0) {
-                    v.1 += 1;
-                }
+                v.1 += 1;
             }
         }
         // Highest vote wins; ties go to the earliest in the first member's preference.

@@ -128,11 +128,10 @@ pub async fn handle(
                             .with_replication_factor(rf)
                             .with_configs(Some(configs));
                     }
-                    if v >= 7 && !req.validate_only {
-                        if let Some(state) = broker.topic(t.name.as_str()) {
+                    if v >= 7 && !req.validate_only
+                        && let Some(state) = broker.topic(t.name.as_str()) {
                             r = r.with_topic_id(state.id);
                         }
-                    }
                     r
                 }
                 Err((e, msg)) => {

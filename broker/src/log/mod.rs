@@ -138,12 +138,12 @@ impl PartitionLog {
             segments,
             log_start_offset: stored_start.max(first_base),
         };
-        if let Some(active) = log.segments.values_mut().next_back() {
-            if active.sealed {
-                active
-                    .unseal()
-                    .map_err(io_err("reopening the active segment"))?;
-            }
+        if let Some(active) = log.segments.values_mut().next_back()
+            && active.sealed
+        {
+            active
+                .unseal()
+                .map_err(io_err("reopening the active segment"))?;
         }
         Ok((log, report))
     }

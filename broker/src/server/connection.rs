@@ -317,10 +317,10 @@ mod tests {
         f.put_i16(version);
         f.put_i32(1);
         f.put_i16(-1); // null client id
-        if let Ok(k) = ApiKey::try_from(key) {
-            if k.request_header_version(version) >= 2 {
-                f.put_u8(0); // no tagged fields
-            }
+        if let Ok(k) = ApiKey::try_from(key)
+            && k.request_header_version(version) >= 2
+        {
+            f.put_u8(0); // no tagged fields
         }
         f.extend_from_slice(body);
         f.freeze()

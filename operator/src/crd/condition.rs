@@ -13,8 +13,9 @@ pub struct Condition {
     pub status: ConditionStatus,
     /// Machine-readable CamelCase reason, one of [`reason`].
     pub reason: String,
-    /// Human-readable detail.
-    #[serde(default)]
+    /// Human-readable detail. Omitted when empty: the local 1.20 apiserver turns an empty
+    /// string in a status merge patch into null and then rejects it as "must be of type string".
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
     /// When the status last changed (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -89,14 +89,13 @@ impl Group {
 
     /// Fenced static member, unknown member: the checks every member request starts with.
     fn check_member(&self, member_id: &str, instance: Option<&str>) -> Result<(), ResponseError> {
-        if let Some(inst) = instance {
-            if self
+        if let Some(inst) = instance
+            && self
                 .static_members
                 .get(inst)
                 .is_some_and(|id| id != member_id)
-            {
-                return Err(ResponseError::FencedInstanceId);
-            }
+        {
+            return Err(ResponseError::FencedInstanceId);
         }
         if !self.members.contains_key(member_id) {
             return Err(ResponseError::UnknownMemberId);
@@ -378,10 +377,10 @@ impl Group {
         let Some(m) = self.members.shift_remove(id) else {
             return;
         };
-        if let Some(inst) = &m.group_instance_id {
-            if self.static_members.get(inst).is_some_and(|x| x == id) {
-                self.static_members.remove(inst);
-            }
+        if let Some(inst) = &m.group_instance_id
+            && self.static_members.get(inst).is_some_and(|x| x == id)
+        {
+            self.static_members.remove(inst);
         }
         if m.awaiting_join {
             fx.push(Effect::Join {
