@@ -62,8 +62,14 @@ pub async fn handle(
                             part.high_watermark()
                         }),
                         EARLIEST | EARLIEST_LOCAL => resp.with_offset(part.log_start_offset()),
+                        // KIP-734: the first record carrying the largest timestamp.
                         MAX_TIMESTAMP => match part.max_timestamp() {
-                            Some((ts, off)) => resp.with_timestamp(ts).with_offset(off),
+                            Some((ts, off)) => match part.record_for_timestamp(ts) {
+                                Ok(Some(hit)) if hit.timestamp == ts => {
+                                    resp.with_timestamp(ts).with_offset(hit.offset)
+                                }
+                                _ => resp.with_timestamp(ts).with_offset(off),
+                            },
                             None => resp,
                         },
                         ts if ts >= 0 => match part.record_for_timestamp(ts) {
