@@ -179,9 +179,6 @@ spec:
 "#;
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "not passing yet: the apiserver crash on custom resources is fixed (reflect2 1.0.2) \
-            and helm install, CRDs and the schema check work, but the operator's status patch of \
-            an invalid cluster is still refused by the 1.20 apiserver; run with --run-ignored all"]
 async fn helm_installed_operator_runs_a_three_broker_cluster() -> anyhow::Result<()> {
     build_binaries()?;
     let kube = LocalKube::start()?;
