@@ -1,5 +1,9 @@
 //! Produce: validates and appends each partition's record batch, then (acks=1/all) waits for the
 //! group-commit fsync before answering. acks=0 gets no response, as the protocol requires.
+//!
+//! The appends happen while the connection handles the request, so requests on one connection
+//! append in the order they were sent; the fsync wait is a deferred reply, so the connection
+//! reads and appends the next requests meanwhile (pipelining, in-order responses).
 
 use super::{Reply, RequestContext, code};
 use crate::broker::Broker;
@@ -25,16 +29,24 @@ pub fn dispatch(
                 ctx.api_version
             ));
         }
-        let req = ProduceRequest::decode(&mut body, ctx.api_version).map_err(|e| e.to_string())?;
+        let version = ctx.api_version;
+        let req = ProduceRequest::decode(&mut body, version).map_err(|e| e.to_string())?;
         let acks = req.acks;
-        let resp = handle(&broker, ctx.api_version, req).await;
+        let appended = append_all(&broker, version, req);
         if acks == 0 {
             return Ok(Reply::None);
         }
-        let mut out = BytesMut::new();
-        resp.encode(&mut out, ctx.api_version)
-            .map_err(|e| e.to_string())?;
-        Ok(Reply::Body(out))
+        let encode = move |resp: ProduceResponse| {
+            let mut out = BytesMut::new();
+            resp.encode(&mut out, version).map_err(|e| e.to_string())?;
+            Ok(out)
+        };
+        match appended {
+            Appended::Done(resp) => encode(resp).map(Reply::Body),
+            Appended::AwaitFlush(pending) => Ok(Reply::Later(Box::pin(async move {
+                encode(pending.finish(&broker, version).await)
+            }))),
+        }
     })
 }
 
@@ -61,7 +73,51 @@ fn partition_error(
         .with_error_message(message.map(|m| StrBytes::from_string(m.to_string())))
 }
 
-pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> ProduceResponse {
+/// The outcome of a request's appends.
+pub enum Appended {
+    /// Nothing to wait for (acks=0, or nothing was appended).
+    Done(ProduceResponse),
+    /// Appended; the answer is due once the group commit covering `ticket` completed.
+    AwaitFlush(PendingFlush),
+}
+
+/// Responses waiting for the fsync that makes their appends durable.
+pub struct PendingFlush {
+    ticket: u64,
+    responses: Vec<TopicProduceResponse>,
+}
+
+impl PendingFlush {
+    /// Waits for the group commit; a failed fsync turns every successful partition into
+    /// KAFKA_STORAGE_ERROR (nothing is acknowledged that is not on disk).
+    pub async fn finish(mut self, broker: &Broker, version: i16) -> ProduceResponse {
+        let timer = broker.metrics.produce_fsync_wait.start_timer();
+        if let Err(e) = broker.flusher.wait(self.ticket).await {
+            tracing::error!(error = %e, "produce could not be made durable");
+            for t in &mut self.responses {
+                for p in &mut t.partition_responses {
+                    if p.error_code == 0 {
+                        *p = partition_error(
+                            p.index,
+                            ResponseError::KafkaStorageError,
+                            if version >= 8 {
+                                Some("the write could not be made durable")
+                            } else {
+                                None
+                            },
+                            version,
+                        );
+                    }
+                }
+            }
+        }
+        timer.observe_duration();
+        ProduceResponse::default().with_responses(self.responses)
+    }
+}
+
+/// Validates and appends every partition's batch, in request order, without waiting.
+pub fn append_all(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> Appended {
     let acks = req.acks;
     let partition_error = |index, e, message: Option<&str>| {
         partition_error(index, e, if version >= 8 { message } else { None }, version)
@@ -87,7 +143,7 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> 
                     .with_partition_responses(parts)
             })
             .collect();
-        return ProduceResponse::default().with_responses(responses);
+        return Appended::Done(ProduceResponse::default().with_responses(responses));
     }
     let mut ticket = 0;
     let mut responses = Vec::with_capacity(req.topic_data.len());
@@ -150,22 +206,7 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> 
         );
     }
     if acks != 0 && ticket > 0 {
-        let timer = broker.metrics.produce_fsync_wait.start_timer();
-        if let Err(e) = broker.flusher.wait(ticket).await {
-            tracing::error!(error = %e, "produce could not be made durable");
-            for t in &mut responses {
-                for p in &mut t.partition_responses {
-                    if p.error_code == 0 {
-                        *p = partition_error(
-                            p.index,
-                            ResponseError::KafkaStorageError,
-                            Some("the write could not be made durable"),
-                        );
-                    }
-                }
-            }
-        }
-        timer.observe_duration();
+        return Appended::AwaitFlush(PendingFlush { ticket, responses });
     }
-    ProduceResponse::default().with_responses(responses)
+    Appended::Done(ProduceResponse::default().with_responses(responses))
 }

@@ -31,6 +31,14 @@ impl Wire {
 
     /// Sends `req` at `version` and decodes the response.
     pub fn call<R: Request>(&mut self, req: &R, version: i16) -> R::Response {
+        let correlation = self.send(req, version);
+        let (got, resp) = self.recv::<R>(version);
+        assert_eq!(got, correlation);
+        resp
+    }
+
+    /// Sends `req` without waiting for its answer (pipelining); returns its correlation id.
+    pub fn send<R: Request>(&mut self, req: &R, version: i16) -> i32 {
         self.correlation += 1;
         let header = RequestHeader::default()
             .with_request_api_key(R::KEY)
@@ -45,16 +53,20 @@ impl Wire {
         let mut frame = (body.len() as u32).to_be_bytes().to_vec();
         frame.extend_from_slice(&body);
         self.stream.write_all(&frame).unwrap();
+        self.correlation
+    }
+
+    /// Reads the next response, as an answer to an `R` at `version`: (correlation id, body).
+    pub fn recv<R: Request>(&mut self, version: i16) -> (i32, R::Response) {
         let mut len = [0u8; 4];
         self.stream.read_exact(&mut len).unwrap();
         let mut buf = vec![0u8; u32::from_be_bytes(len) as usize];
         self.stream.read_exact(&mut buf).unwrap();
         let mut buf = Bytes::from(buf);
         let rh = ResponseHeader::decode(&mut buf, R::Response::header_version(version)).unwrap();
-        assert_eq!(rh.correlation_id, self.correlation);
         let resp = R::Response::decode(&mut buf, version).unwrap();
         assert_eq!(buf.remaining(), 0, "trailing bytes in the response");
-        resp
+        (rh.correlation_id, resp)
     }
 }
 
