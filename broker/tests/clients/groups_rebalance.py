@@ -45,12 +45,15 @@ class Member(threading.Thread):
                 try:
                     self.consumer.commit(message=msg, asynchronous=False)
                 except KafkaException as e:
-                    # The commit raced a rebalance (REBALANCE_IN_PROGRESS while the group
-                    # completes it, ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID): the record is not
-                    # committed. If the partition moves, its next owner starts at the committed
-                    # offset and consumes it again. Under cooperative-sticky the partition
-                    # usually stays here and the position is already past the record, so rewind
-                    # to it, or nobody would ever commit it (the hang this test once had).
+                    # The commit raced a rebalance: librdkafka sent it while this member's
+                    # JoinGroup was parked at the coordinator, so it was handled after the join
+                    # phase, against the new generation (ILLEGAL_GENERATION; Kafka does the
+                    # same), or during CompletingRebalance (REBALANCE_IN_PROGRESS). The record
+                    # is not committed. If the partition moves, its next owner starts at the
+                    # committed offset; under cooperative-sticky it usually stays here and the
+                    # position is already past the record, so rewind to it, or nobody would
+                    # ever commit it (the hang this test once had; tests/group_commit_race.rs
+                    # reproduces it deterministically).
                     with lock:
                         commit_failures.append((msg.partition(), msg.offset(), str(e)))
                     try:
