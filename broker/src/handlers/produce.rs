@@ -7,6 +7,7 @@
 
 use super::{Reply, RequestContext, code};
 use crate::broker::Broker;
+use crate::partition::Partition;
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use kafka_protocol::error::ResponseError;
@@ -85,14 +86,46 @@ pub enum Appended {
 pub struct PendingFlush {
     ticket: u64,
     responses: Vec<TopicProduceResponse>,
+    /// Each appended partition with the offset its high watermark must reach for this
+    /// request's records to be durable; `None` when that cannot be told (a deduplicated retry,
+    /// whose original append may not be durable yet): then only the ticket answers.
+    durable_at: Option<Vec<(Arc<Partition>, i64)>>,
 }
 
 impl PendingFlush {
-    /// Waits for the group commit; a failed fsync turns every successful partition into
-    /// KAFKA_STORAGE_ERROR (nothing is acknowledged that is not on disk).
+    /// Whether every appended partition's high watermark (moved only after an fsync that
+    /// started after the append) already covers this request's records.
+    fn covered(&self) -> bool {
+        self.durable_at
+            .as_ref()
+            .is_some_and(|parts| parts.iter().all(|(p, end)| p.high_watermark() >= *end))
+    }
+
+    /// Waits until the records are durable: either each partition's fsync that started after
+    /// the append completed (often the round already in progress, when the append landed before
+    /// that partition's turn), or the whole group commit after the append did. A failed fsync
+    /// turns every successful partition into KAFKA_STORAGE_ERROR (nothing is acknowledged that
+    /// is not on disk).
     pub async fn finish(mut self, broker: &Broker, version: i16) -> ProduceResponse {
         let timer = broker.metrics.produce_fsync_wait.start_timer();
-        if let Err(e) = broker.flusher.wait(self.ticket).await {
+        let mut changes = broker.data_version.subscribe();
+        let flushed = broker.flusher.wait(self.ticket);
+        tokio::pin!(flushed);
+        let outcome = loop {
+            changes.borrow_and_update();
+            if self.covered() {
+                break Ok(());
+            }
+            tokio::select! {
+                r = &mut flushed => break r,
+                r = changes.changed() => {
+                    if r.is_err() {
+                        break (&mut flushed).await;
+                    }
+                }
+            }
+        };
+        if let Err(e) = outcome {
             tracing::error!(error = %e, "produce could not be made durable");
             for t in &mut self.responses {
                 for p in &mut t.partition_responses {
@@ -146,6 +179,7 @@ pub fn append_all(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> Ap
         return Appended::Done(ProduceResponse::default().with_responses(responses));
     }
     let mut ticket = 0;
+    let mut durable_at = Some(Vec::new());
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for t in req.topic_data {
         let topic = broker.topic(&t.name);
@@ -174,12 +208,22 @@ pub fn append_all(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> Ap
             let records = p.records.unwrap_or_default();
             match partition.append(&records, acks == -1) {
                 Ok(out) => {
-                    if !out.duplicate {
+                    let header = crate::log::batch::BatchHeader::parse(&records).ok();
+                    if out.duplicate {
+                        durable_at = None;
+                    } else {
                         broker.metrics.bytes_in.inc_by(records.len() as u64);
-                        broker.metrics.messages_in.inc_by(
-                            crate::log::batch::BatchHeader::parse(&records)
-                                .map_or(0, |h| h.records_count.max(0) as u64),
-                        );
+                        broker
+                            .metrics
+                            .messages_in
+                            .inc_by(header.map_or(0, |h| h.records_count.max(0) as u64));
+                        match (&mut durable_at, header) {
+                            (Some(parts), Some(h)) => parts.push((
+                                Arc::clone(partition),
+                                out.base_offset + i64::from(h.last_offset_delta) + 1,
+                            )),
+                            _ => durable_at = None,
+                        }
                     }
                     ticket = broker
                         .flusher
@@ -206,7 +250,11 @@ pub fn append_all(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> Ap
         );
     }
     if acks != 0 && ticket > 0 {
-        return Appended::AwaitFlush(PendingFlush { ticket, responses });
+        return Appended::AwaitFlush(PendingFlush {
+            ticket,
+            responses,
+            durable_at,
+        });
     }
     Appended::Done(ProduceResponse::default().with_responses(responses))
 }
