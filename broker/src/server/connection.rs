@@ -108,8 +108,15 @@ async fn serve(
             if !(4..=MAX_REQUEST_BYTES as i64).contains(&len) {
                 return Err(ConnectionError::FrameSize(len));
             }
-            let mut frame = BytesMut::zeroed(len as usize);
-            reader.read_exact(&mut frame).await?;
+            // Read straight into the frame's spare capacity (no zero-fill of up to 100 MB).
+            let len = len as usize;
+            let mut frame = BytesMut::with_capacity(len);
+            while frame.len() < len {
+                let rest = (len - frame.len()) as u64;
+                if (&mut reader).take(rest).read_buf(&mut frame).await? == 0 {
+                    return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+                }
+            }
             let frame = frame.freeze();
             let Some(out) = handle_frame(broker, frame, peer, listener).await? else {
                 continue;
