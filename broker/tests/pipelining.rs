@@ -160,3 +160,24 @@ fn a_connection_keeps_reading_while_an_acks_all_produce_waits_for_its_fsync() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn answers_owed_before_a_malformed_frame_are_still_sent() {
+    // A 2 s group-commit window keeps the produce waiting while the bad frame is read.
+    let b = TestBroker::start(&["log.flush.interval.ms=2000"]);
+    let mut w = Wire::connect(&b.bootstrap());
+    let created = w.call(&metadata("bad"), 4);
+    assert_eq!(created.topics[0].error_code, 0);
+    let corr = w.send(&produce_req("bad", 0, -1, "acknowledged"), 9);
+    // Unknown api key 32512: closes the connection.
+    w.send_raw(&[0, 0, 0, 8, 0x7f, 0x00, 0, 0, 0, 0, 0, 1]);
+    let (got, resp) = w.recv::<ProduceRequest>(9);
+    assert_eq!(got, corr);
+    let p = &resp.responses[0].partition_responses[0];
+    assert_eq!((p.error_code, p.base_offset), (0, 0));
+    w.expect_closed();
+    assert_eq!(
+        fetch_values(&mut Wire::connect(&b.bootstrap()), "bad", 0),
+        vec!["acknowledged".to_string()]
+    );
+}

@@ -99,33 +99,39 @@ async fn serve(
     let mut writer = BufWriter::with_capacity(64 * 1024, w);
     let (tx, mut rx) = mpsc::channel::<Outgoing>(MAX_IN_FLIGHT);
     let read_half = async move {
-        loop {
-            let len = match reader.read_i32().await {
-                Ok(n) => i64::from(n),
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-                Err(e) => return Err(e.into()),
-            };
-            if !(4..=MAX_REQUEST_BYTES as i64).contains(&len) {
-                return Err(ConnectionError::FrameSize(len));
-            }
-            // Read straight into the frame's spare capacity (no zero-fill of up to 100 MB).
-            let len = len as usize;
-            let mut frame = BytesMut::with_capacity(len);
-            while frame.len() < len {
-                let rest = (len - frame.len()) as u64;
-                if (&mut reader).take(rest).read_buf(&mut frame).await? == 0 {
-                    return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+        let result: Result<(), ConnectionError> = async {
+            loop {
+                let len = match reader.read_i32().await {
+                    Ok(n) => i64::from(n),
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                    Err(e) => return Err(e.into()),
+                };
+                if !(4..=MAX_REQUEST_BYTES as i64).contains(&len) {
+                    return Err(ConnectionError::FrameSize(len));
+                }
+                // Read straight into the frame's spare capacity (no zero-fill of up to 100 MB).
+                let len = len as usize;
+                let mut frame = BytesMut::with_capacity(len);
+                while frame.len() < len {
+                    let rest = (len - frame.len()) as u64;
+                    if (&mut reader).take(rest).read_buf(&mut frame).await? == 0 {
+                        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+                    }
+                }
+                let frame = frame.freeze();
+                let Some(out) = handle_frame(broker, frame, peer, listener).await? else {
+                    continue;
+                };
+                if tx.send(out).await.is_err() {
+                    // The writer half failed; its error closes the connection.
+                    return Ok(());
                 }
             }
-            let frame = frame.freeze();
-            let Some(out) = handle_frame(broker, frame, peer, listener).await? else {
-                continue;
-            };
-            if tx.send(out).await.is_err() {
-                // The writer half failed; its error closes the connection.
-                return Ok(());
-            }
         }
+        .await;
+        // No more requests: the writer half sends what is owed, then ends.
+        drop(tx);
+        result
     };
     let write_half = async move {
         while let Some(out) = rx.recv().await {
@@ -143,7 +149,23 @@ async fn serve(
         writer.flush().await?;
         Ok::<(), ConnectionError>(())
     };
-    tokio::try_join!(read_half, write_half).map(|_| ())
+    // A failed write ends the connection at once. When reading ends (end of stream, or a
+    // malformed frame), the answers already owed for earlier requests are still sent (an
+    // appended acks=all produce gets its acknowledgement) before the connection closes.
+    tokio::pin!(read_half, write_half);
+    let mut read_result = None;
+    loop {
+        tokio::select! {
+            r = &mut read_half, if read_result.is_none() => read_result = Some(r),
+            w = &mut write_half => {
+                w?;
+                return match read_result {
+                    Some(r) => r,
+                    None => read_half.await,
+                };
+            }
+        }
+    }
 }
 
 /// A framed answer (length prefix + response header, then the body), now or later.

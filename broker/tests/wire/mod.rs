@@ -56,6 +56,21 @@ impl Wire {
         self.correlation
     }
 
+    /// Writes raw bytes (malformed frames).
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Asserts that the broker closed the connection.
+    pub fn expect_closed(&mut self) {
+        let mut buf = [0u8; 16];
+        match self.stream.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("expected the broker to close the connection, got {other:?}"),
+        }
+    }
+
     /// Reads the next response, as an answer to an `R` at `version`: (correlation id, body).
     pub fn recv<R: Request>(&mut self, version: i16) -> (i32, R::Response) {
         let mut len = [0u8; 4];
