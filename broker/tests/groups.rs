@@ -124,3 +124,11 @@ fn kcat_balanced_consumer_reads_everything_then_resumes_from_commit() {
     let out = kcat(&group_args, None);
     assert_eq!(out, "late\n");
 }
+
+/// Old clients: kafka-python pinned to Kafka 2.1 (no version negotiation) produces, consumes
+/// in a group, commits, and looks offsets up with the request versions a 2.1 broker accepted.
+#[test]
+fn client_pinned_to_kafka_2_1_produces_consumes_and_commits() {
+    let b = broker(2);
+    run_python("old_client_kafka_python.py", &b.bootstrap(), &["old-t"]);
+}

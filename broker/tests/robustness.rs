@@ -196,3 +196,26 @@ fn disk_full_fails_produce_but_keeps_serving_reads() {
         "the broker stays up"
     );
 }
+
+#[test]
+fn broker_runs_with_fixed_malloc_thresholds_so_idle_memory_returns_to_the_os() {
+    let b = TestBroker::start(&[]);
+    let pid = b.child.as_ref().unwrap().id();
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let environ = String::from_utf8_lossy(&environ);
+    for var in [
+        "MALLOC_MMAP_THRESHOLD_=262144",
+        "MALLOC_TRIM_THRESHOLD_=1048576",
+    ] {
+        assert!(
+            environ.split('\0').any(|v| v == var),
+            "{var} missing: the broker did not re-execute itself with glibc's tunables"
+        );
+    }
+    // Same process id after the re-exec, and it serves.
+    assert!(
+        kcat(&b, &["-P", "-t", "m"], Some(b"x\n")).status.success(),
+        "log:\n{}",
+        b.log()
+    );
+}

@@ -48,10 +48,14 @@ pub struct RequestContext {
     pub listener: String,
 }
 
-/// A handler's result: an encoded response body, or nothing (acks=0 produce).
+/// A handler's result: an encoded response body, nothing (acks=0 produce), or a body that is
+/// due later (acks=1/all produce waiting for its fsync). For `Later`, the request's effects
+/// (its appends) are done when the handler returns, so the connection reads the next request
+/// while the future completes; responses still go out in request order.
 pub enum Reply {
     Body(BytesMut),
     None,
+    Later(BoxFuture<'static, Result<BytesMut, String>>),
 }
 
 /// Decodes the body, runs the handler, encodes the response. `Err` carries a decode/encode

@@ -1,8 +1,13 @@
 //! Produce: validates and appends each partition's record batch, then (acks=1/all) waits for the
 //! group-commit fsync before answering. acks=0 gets no response, as the protocol requires.
+//!
+//! The appends happen while the connection handles the request, so requests on one connection
+//! append in the order they were sent; the fsync wait is a deferred reply, so the connection
+//! reads and appends the next requests meanwhile (pipelining, in-order responses).
 
 use super::{Reply, RequestContext, code};
 use crate::broker::Broker;
+use crate::partition::Partition;
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use kafka_protocol::error::ResponseError;
@@ -25,16 +30,24 @@ pub fn dispatch(
                 ctx.api_version
             ));
         }
-        let req = ProduceRequest::decode(&mut body, ctx.api_version).map_err(|e| e.to_string())?;
+        let version = ctx.api_version;
+        let req = ProduceRequest::decode(&mut body, version).map_err(|e| e.to_string())?;
         let acks = req.acks;
-        let resp = handle(&broker, ctx.api_version, req).await;
+        let appended = append_all(&broker, version, req);
         if acks == 0 {
             return Ok(Reply::None);
         }
-        let mut out = BytesMut::new();
-        resp.encode(&mut out, ctx.api_version)
-            .map_err(|e| e.to_string())?;
-        Ok(Reply::Body(out))
+        let encode = move |resp: ProduceResponse| {
+            let mut out = BytesMut::new();
+            resp.encode(&mut out, version).map_err(|e| e.to_string())?;
+            Ok(out)
+        };
+        match appended {
+            Appended::Done(resp) => encode(resp).map(Reply::Body),
+            Appended::AwaitFlush(pending) => Ok(Reply::Later(Box::pin(async move {
+                encode(pending.finish(&broker, version).await)
+            }))),
+        }
     })
 }
 
@@ -61,7 +74,83 @@ fn partition_error(
         .with_error_message(message.map(|m| StrBytes::from_string(m.to_string())))
 }
 
-pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> ProduceResponse {
+/// The outcome of a request's appends.
+pub enum Appended {
+    /// Nothing to wait for (acks=0, or nothing was appended).
+    Done(ProduceResponse),
+    /// Appended; the answer is due once the group commit covering `ticket` completed.
+    AwaitFlush(PendingFlush),
+}
+
+/// Responses waiting for the fsync that makes their appends durable.
+pub struct PendingFlush {
+    ticket: u64,
+    responses: Vec<TopicProduceResponse>,
+    /// Each appended partition with the offset its high watermark must reach for this
+    /// request's records to be durable; `None` when that cannot be told (a deduplicated retry,
+    /// whose original append may not be durable yet): then only the ticket answers.
+    durable_at: Option<Vec<(Arc<Partition>, i64)>>,
+}
+
+impl PendingFlush {
+    /// Whether every appended partition's high watermark (moved only after an fsync that
+    /// started after the append) already covers this request's records.
+    fn covered(&self) -> bool {
+        self.durable_at
+            .as_ref()
+            .is_some_and(|parts| parts.iter().all(|(p, end)| p.high_watermark() >= *end))
+    }
+
+    /// Waits until the records are durable: either each partition's fsync that started after
+    /// the append completed (often the round already in progress, when the append landed before
+    /// that partition's turn), or the whole group commit after the append did. A failed fsync
+    /// turns every successful partition into KAFKA_STORAGE_ERROR (nothing is acknowledged that
+    /// is not on disk).
+    pub async fn finish(mut self, broker: &Broker, version: i16) -> ProduceResponse {
+        let timer = broker.metrics.produce_fsync_wait.start_timer();
+        let mut changes = broker.data_version.subscribe();
+        let flushed = broker.flusher.wait(self.ticket);
+        tokio::pin!(flushed);
+        let outcome = loop {
+            changes.borrow_and_update();
+            if self.covered() {
+                break Ok(());
+            }
+            tokio::select! {
+                r = &mut flushed => break r,
+                r = changes.changed() => {
+                    if r.is_err() {
+                        break (&mut flushed).await;
+                    }
+                }
+            }
+        };
+        if let Err(e) = outcome {
+            tracing::error!(error = %e, "produce could not be made durable");
+            for t in &mut self.responses {
+                for p in &mut t.partition_responses {
+                    if p.error_code == 0 {
+                        *p = partition_error(
+                            p.index,
+                            ResponseError::KafkaStorageError,
+                            if version >= 8 {
+                                Some("the write could not be made durable")
+                            } else {
+                                None
+                            },
+                            version,
+                        );
+                    }
+                }
+            }
+        }
+        timer.observe_duration();
+        ProduceResponse::default().with_responses(self.responses)
+    }
+}
+
+/// Validates and appends every partition's batch, in request order, without waiting.
+pub fn append_all(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> Appended {
     let acks = req.acks;
     let partition_error = |index, e, message: Option<&str>| {
         partition_error(index, e, if version >= 8 { message } else { None }, version)
@@ -87,9 +176,10 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> 
                     .with_partition_responses(parts)
             })
             .collect();
-        return ProduceResponse::default().with_responses(responses);
+        return Appended::Done(ProduceResponse::default().with_responses(responses));
     }
     let mut ticket = 0;
+    let mut durable_at = Some(Vec::new());
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for t in req.topic_data {
         let topic = broker.topic(&t.name);
@@ -118,12 +208,22 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> 
             let records = p.records.unwrap_or_default();
             match partition.append(&records, acks == -1) {
                 Ok(out) => {
-                    if !out.duplicate {
+                    let header = crate::log::batch::BatchHeader::parse(&records).ok();
+                    if out.duplicate {
+                        durable_at = None;
+                    } else {
                         broker.metrics.bytes_in.inc_by(records.len() as u64);
-                        broker.metrics.messages_in.inc_by(
-                            crate::log::batch::BatchHeader::parse(&records)
-                                .map_or(0, |h| h.records_count.max(0) as u64),
-                        );
+                        broker
+                            .metrics
+                            .messages_in
+                            .inc_by(header.map_or(0, |h| h.records_count.max(0) as u64));
+                        match (&mut durable_at, header) {
+                            (Some(parts), Some(h)) => parts.push((
+                                Arc::clone(partition),
+                                out.base_offset + i64::from(h.last_offset_delta) + 1,
+                            )),
+                            _ => durable_at = None,
+                        }
                     }
                     ticket = broker
                         .flusher
@@ -150,22 +250,11 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> 
         );
     }
     if acks != 0 && ticket > 0 {
-        let timer = broker.metrics.produce_fsync_wait.start_timer();
-        if let Err(e) = broker.flusher.wait(ticket).await {
-            tracing::error!(error = %e, "produce could not be made durable");
-            for t in &mut responses {
-                for p in &mut t.partition_responses {
-                    if p.error_code == 0 {
-                        *p = partition_error(
-                            p.index,
-                            ResponseError::KafkaStorageError,
-                            Some("the write could not be made durable"),
-                        );
-                    }
-                }
-            }
-        }
-        timer.observe_duration();
+        return Appended::AwaitFlush(PendingFlush {
+            ticket,
+            responses,
+            durable_at,
+        });
     }
-    ProduceResponse::default().with_responses(responses)
+    Appended::Done(ProduceResponse::default().with_responses(responses))
 }

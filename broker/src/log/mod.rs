@@ -14,7 +14,6 @@ use segment::{RecoveryReport, Segment};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -56,6 +55,24 @@ impl Default for LogConfig {
     }
 }
 
+/// Reads exactly `len` bytes at `position` into a fresh buffer, without zero-filling it first
+/// (fetch reads up to a megabyte per partition).
+fn read_exact_at(file: &File, len: usize, position: u64) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(len);
+    while buf.len() < len {
+        let at = position + buf.len() as u64;
+        let n = rustix::io::pread(file, rustix::buffer::spare_capacity(&mut buf), at)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "segment shorter than its index says",
+            ));
+        }
+    }
+    buf.truncate(len);
+    Ok(buf)
+}
+
 /// Where a fetch reads from: a file handle and a byte range, resolved under the lock and read
 /// outside it.
 pub struct ReadSlice {
@@ -72,17 +89,14 @@ impl ReadSlice {
             return Ok(Vec::new());
         }
         let want = (max_bytes.max(HEADER_LEN) as u64).min(self.available) as usize;
-        let mut buf = vec![0u8; want];
-        self.file.read_exact_at(&mut buf, self.position)?;
+        let mut buf = read_exact_at(&self.file, want, self.position)?;
         let mut end = 0usize;
         while end + HEADER_LEN <= buf.len() {
             let h = BatchHeader::parse(&buf[end..]).map_err(io::Error::other)?;
             if h.base_offset >= limit_offset || end + h.total_len() > buf.len() {
                 if end == 0 && h.base_offset < limit_offset {
                     // The first batch alone exceeds max_bytes: return it whole anyway.
-                    let mut whole = vec![0u8; h.total_len()];
-                    self.file.read_exact_at(&mut whole, self.position)?;
-                    return Ok(whole);
+                    return read_exact_at(&self.file, h.total_len(), self.position);
                 }
                 break;
             }

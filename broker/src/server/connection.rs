@@ -1,21 +1,30 @@
-//! One client connection: length-prefixed frames in, requests handled one at a time in order
-//! (as Kafka does), responses framed out. A malformed frame closes this connection only, with
-//! the reason logged.
+//! One client connection: length-prefixed frames in, requests handled in order, responses
+//! framed out in the same order. Pipelining: a request whose answer waits for something that
+//! does not change what later requests see (an acks=1/all produce waiting for its group-commit
+//! fsync) hands back a deferred reply; the connection reads and handles the next requests while
+//! a writer half sends the answers in request order, up to `MAX_IN_FLIGHT` outstanding.
+//! A malformed frame closes this connection only, with the reason logged.
 
 use crate::broker::Broker;
 use crate::handlers::{self, Reply, RequestContext};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use futures::future::BoxFuture;
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 /// Largest request frame accepted (Kafka's socket.request.max.bytes).
 pub const MAX_REQUEST_BYTES: usize = 100 * 1024 * 1024;
+
+/// Answers a connection may owe before the broker stops reading its next requests (the
+/// client then waits in TCP flow control). librdkafka keeps at most 5 in flight for an
+/// idempotent producer, up to 1 000 000 otherwise.
+pub const MAX_IN_FLIGHT: usize = 32;
 
 /// Why a connection was closed by the broker.
 #[derive(Debug, thiserror::Error)]
@@ -88,24 +97,81 @@ async fn serve(
     let (r, w) = stream.into_split();
     let mut reader = BufReader::with_capacity(64 * 1024, r);
     let mut writer = BufWriter::with_capacity(64 * 1024, w);
-    loop {
-        let len = match reader.read_i32().await {
-            Ok(n) => i64::from(n),
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-            Err(e) => return Err(e.into()),
-        };
-        if !(4..=MAX_REQUEST_BYTES as i64).contains(&len) {
-            return Err(ConnectionError::FrameSize(len));
+    let (tx, mut rx) = mpsc::channel::<Outgoing>(MAX_IN_FLIGHT);
+    let read_half = async move {
+        let result: Result<(), ConnectionError> = async {
+            loop {
+                let len = match reader.read_i32().await {
+                    Ok(n) => i64::from(n),
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                    Err(e) => return Err(e.into()),
+                };
+                if !(4..=MAX_REQUEST_BYTES as i64).contains(&len) {
+                    return Err(ConnectionError::FrameSize(len));
+                }
+                // Read straight into the frame's spare capacity (no zero-fill of up to 100 MB).
+                let len = len as usize;
+                let mut frame = BytesMut::with_capacity(len);
+                while frame.len() < len {
+                    let rest = (len - frame.len()) as u64;
+                    if (&mut reader).take(rest).read_buf(&mut frame).await? == 0 {
+                        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+                    }
+                }
+                let frame = frame.freeze();
+                let Some(out) = handle_frame(broker, frame, peer, listener).await? else {
+                    continue;
+                };
+                if tx.send(out).await.is_err() {
+                    // The writer half failed; its error closes the connection.
+                    return Ok(());
+                }
+            }
         }
-        let mut frame = BytesMut::zeroed(len as usize);
-        reader.read_exact(&mut frame).await?;
-        let frame = frame.freeze();
-        let Some(out) = handle_frame(broker, frame, peer, listener).await? else {
-            continue;
-        };
-        writer.write_all(&out).await?;
+        .await;
+        // No more requests: the writer half sends what is owed, then ends.
+        drop(tx);
+        result
+    };
+    let write_half = async move {
+        while let Some(out) = rx.recv().await {
+            let (head, body) = match out {
+                Outgoing::Ready(head, body) => (head, body),
+                Outgoing::Later(fut) => fut.await?,
+            };
+            writer.write_all(&head).await?;
+            writer.write_all(&body).await?;
+            // Coalesce answers that are already queued into one write.
+            if rx.is_empty() {
+                writer.flush().await?;
+            }
+        }
         writer.flush().await?;
+        Ok::<(), ConnectionError>(())
+    };
+    // A failed write ends the connection at once. When reading ends (end of stream, or a
+    // malformed frame), the answers already owed for earlier requests are still sent (an
+    // appended acks=all produce gets its acknowledgement) before the connection closes.
+    tokio::pin!(read_half, write_half);
+    let mut read_result = None;
+    loop {
+        tokio::select! {
+            r = &mut read_half, if read_result.is_none() => read_result = Some(r),
+            w = &mut write_half => {
+                w?;
+                return match read_result {
+                    Some(r) => r,
+                    None => read_half.await,
+                };
+            }
+        }
     }
+}
+
+/// A framed answer (length prefix + response header, then the body), now or later.
+enum Outgoing {
+    Ready(BytesMut, BytesMut),
+    Later(BoxFuture<'static, Result<(BytesMut, BytesMut), ConnectionError>>),
 }
 
 /// A request frame whose header has been decoded and whose API and version are supported.
@@ -195,7 +261,7 @@ async fn handle_frame(
     frame: Bytes,
     peer: SocketAddr,
     listener: &str,
-) -> Result<Option<BytesMut>, ConnectionError> {
+) -> Result<Option<Outgoing>, ConnectionError> {
     let parsed = match parse_request(frame) {
         Ok(p) => p,
         Err(Rejection::Answer {
@@ -208,7 +274,8 @@ async fn handle_frame(
                 .request_errors
                 .with_label_values(&[api_name(key)])
                 .inc();
-            return Ok(Some(frame_response(correlation_id, 0, &body, key, 0)?));
+            let head = frame_response(correlation_id, 0, body.len(), key, 0)?;
+            return Ok(Some(Outgoing::Ready(head, body)));
         }
         Err(Rejection::Close(e)) => {
             if let ConnectionError::UnsupportedApi(key)
@@ -248,45 +315,69 @@ async fn handle_frame(
     let reply = (entry.handler)(Arc::clone(broker), ctx, body)
         .instrument(span)
         .await;
-    timer.observe_duration();
-    broker
-        .metrics
-        .requests
-        .with_label_values(&[api_name(key)])
-        .inc();
-    match reply {
-        Ok(Reply::Body(body)) => Ok(Some(frame_response(
-            correlation_id,
-            key.response_header_version(version),
-            &body,
+    let header_version = key.response_header_version(version);
+    let failed = move |broker: &Broker, reason: String| {
+        broker
+            .metrics
+            .request_errors
+            .with_label_values(&[api_name(key)])
+            .inc();
+        ConnectionError::Decode {
             key,
             version,
-        )?)),
-        Ok(Reply::None) => Ok(None),
+            reason,
+        }
+    };
+    let done = move |broker: &Broker| {
+        broker
+            .metrics
+            .requests
+            .with_label_values(&[api_name(key)])
+            .inc();
+    };
+    match reply {
+        Ok(Reply::Body(body)) => {
+            timer.observe_duration();
+            done(broker);
+            let head = frame_response(correlation_id, header_version, body.len(), key, version)?;
+            Ok(Some(Outgoing::Ready(head, body)))
+        }
+        Ok(Reply::None) => {
+            timer.observe_duration();
+            done(broker);
+            Ok(None)
+        }
+        Ok(Reply::Later(fut)) => {
+            let broker = Arc::clone(broker);
+            Ok(Some(Outgoing::Later(Box::pin(async move {
+                let body = fut.await;
+                timer.observe_duration();
+                done(&broker);
+                let body = body.map_err(|reason| failed(&broker, reason))?;
+                let head =
+                    frame_response(correlation_id, header_version, body.len(), key, version)?;
+                Ok((head, body))
+            }))))
+        }
         Err(reason) => {
-            broker
-                .metrics
-                .request_errors
-                .with_label_values(&[api_name(key)])
-                .inc();
-            Err(ConnectionError::Decode {
-                key,
-                version,
-                reason,
-            })
+            timer.observe_duration();
+            done(broker);
+            Err(failed(broker, reason))
         }
     }
 }
 
+/// The length prefix and response header of a response whose body has `body_len` bytes (the
+/// body is written after it as is, not copied behind the header).
 fn frame_response(
     correlation_id: i32,
     header_version: i16,
-    body: &[u8],
+    body_len: usize,
     key: ApiKey,
     version: i16,
 ) -> Result<BytesMut, ConnectionError> {
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    let mut out = BytesMut::with_capacity(body.len() + 16);
+    let mut out = BytesMut::with_capacity(16);
     out.put_i32(0);
     header
         .encode(&mut out, header_version)
@@ -295,8 +386,7 @@ fn frame_response(
             version,
             reason: e.to_string(),
         })?;
-    out.extend_from_slice(body);
-    let len = (out.len() - 4) as i32;
+    let len = (out.len() - 4 + body_len) as i32;
     out[0..4].copy_from_slice(&len.to_be_bytes());
     Ok(out)
 }

@@ -31,6 +31,14 @@ impl Wire {
 
     /// Sends `req` at `version` and decodes the response.
     pub fn call<R: Request>(&mut self, req: &R, version: i16) -> R::Response {
+        let correlation = self.send(req, version);
+        let (got, resp) = self.recv::<R>(version);
+        assert_eq!(got, correlation);
+        resp
+    }
+
+    /// Sends `req` without waiting for its answer (pipelining); returns its correlation id.
+    pub fn send<R: Request>(&mut self, req: &R, version: i16) -> i32 {
         self.correlation += 1;
         let header = RequestHeader::default()
             .with_request_api_key(R::KEY)
@@ -45,16 +53,35 @@ impl Wire {
         let mut frame = (body.len() as u32).to_be_bytes().to_vec();
         frame.extend_from_slice(&body);
         self.stream.write_all(&frame).unwrap();
+        self.correlation
+    }
+
+    /// Writes raw bytes (malformed frames).
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Asserts that the broker closed the connection.
+    pub fn expect_closed(&mut self) {
+        let mut buf = [0u8; 16];
+        match self.stream.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("expected the broker to close the connection, got {other:?}"),
+        }
+    }
+
+    /// Reads the next response, as an answer to an `R` at `version`: (correlation id, body).
+    pub fn recv<R: Request>(&mut self, version: i16) -> (i32, R::Response) {
         let mut len = [0u8; 4];
         self.stream.read_exact(&mut len).unwrap();
         let mut buf = vec![0u8; u32::from_be_bytes(len) as usize];
         self.stream.read_exact(&mut buf).unwrap();
         let mut buf = Bytes::from(buf);
         let rh = ResponseHeader::decode(&mut buf, R::Response::header_version(version)).unwrap();
-        assert_eq!(rh.correlation_id, self.correlation);
         let resp = R::Response::decode(&mut buf, version).unwrap();
         assert_eq!(buf.remaining(), 0, "trailing bytes in the response");
-        resp
+        (rh.correlation_id, resp)
     }
 }
 
