@@ -5,6 +5,7 @@
 
 pub mod admin_http;
 pub mod broker;
+pub mod cluster;
 pub mod config;
 pub mod group;
 pub mod handlers;
@@ -82,6 +83,9 @@ pub async fn start(config: config::BrokerConfig) -> anyhow::Result<RunningBroker
     }
     broker.groups.start(&broker).await?;
     let (shutdown, rx) = watch::channel(false);
+    if let Some(cfg) = broker.config.cluster.clone() {
+        cluster::topics::join(&broker, &cfg, rx.clone()).await?;
+    }
     let mut tasks = Vec::new();
     for (name, sock) in listeners {
         tasks.push(tokio::spawn(server::serve(

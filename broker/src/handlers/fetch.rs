@@ -88,7 +88,14 @@ fn read_once(
                 Ok(t) => usize::try_from(p.partition)
                     .ok()
                     .and_then(|i| t.partitions.get(i))
-                    .ok_or(ResponseError::UnknownTopicOrPartition),
+                    .ok_or(ResponseError::UnknownTopicOrPartition)
+                    .and_then(|p| {
+                        if p.is_leader() {
+                            Ok(p)
+                        } else {
+                            Err(ResponseError::NotLeaderOrFollower)
+                        }
+                    }),
                 Err(e) => Err(*e),
             };
             let partition = match partition {

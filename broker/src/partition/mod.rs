@@ -69,6 +69,10 @@ pub struct Partition {
     high_watermark: AtomicI64,
     log_start_offset: AtomicI64,
     leader_epoch: AtomicI32,
+    /// Whether this broker leads the partition (always on one node; from the metadata image in
+    /// cluster mode) and how many replicas are in sync.
+    leader: AtomicBool,
+    isr_size: std::sync::atomic::AtomicUsize,
     queued: AtomicBool,
     /// Bumped whenever any partition's high watermark moves (fetch long-polls wait on it).
     data_version: Arc<watch::Sender<u64>>,
@@ -110,6 +114,8 @@ impl Partition {
             high_watermark: AtomicI64::new(leo),
             log_start_offset: AtomicI64::new(start),
             leader_epoch: AtomicI32::new(leader_epoch),
+            leader: AtomicBool::new(true),
+            isr_size: std::sync::atomic::AtomicUsize::new(1),
             queued: AtomicBool::new(false),
             data_version,
         })
@@ -123,6 +129,18 @@ impl Partition {
 
     pub fn leader_epoch(&self) -> i32 {
         self.leader_epoch.load(Ordering::SeqCst)
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::SeqCst)
+    }
+
+    /// Applies the metadata image's view: leadership, leader epoch and ISR size.
+    pub fn set_role(&self, leader: bool, leader_epoch: i32, isr_size: usize) {
+        let _g = self.lock();
+        self.leader.store(leader, Ordering::SeqCst);
+        self.leader_epoch.store(leader_epoch, Ordering::SeqCst);
+        self.isr_size.store(isr_size.max(1), Ordering::SeqCst);
     }
 
     pub fn high_watermark(&self) -> i64 {
@@ -156,7 +174,7 @@ impl Partition {
 
     /// Replicas currently in sync: on one node, just this one.
     pub fn isr_size(&self) -> usize {
-        1
+        self.isr_size.load(Ordering::SeqCst)
     }
 
     /// Validates and appends the record batch of one produce partition. `acks_all` enforces
@@ -177,6 +195,9 @@ impl Partition {
             return Err(ResponseError::InvalidTxnState);
         }
         let mut inner = self.lock();
+        if !self.is_leader() {
+            return Err(ResponseError::NotLeaderOrFollower);
+        }
         if acks_all && self.isr_size() < inner.settings.min_insync_replicas {
             return Err(ResponseError::NotEnoughReplicas);
         }

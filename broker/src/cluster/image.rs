@@ -1,0 +1,322 @@
+//! The replicated metadata image (the Raft state machine's contents) and the commands that change
+//! it. Every voter applies the same commands in the same order, so every broker derives the same
+//! brokers, topics, partition leaders, ISRs and leader epochs.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// No leader: every ISR member is fenced (Kafka's leader -1).
+pub const NO_LEADER: i32 = -1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRegistration {
+    pub id: i32,
+    pub host: String,
+    pub port: u16,
+    pub rack: Option<String>,
+    /// Bumped at every registration: a restarted broker is a new incarnation.
+    pub epoch: i64,
+    /// Fenced brokers missed their heartbeats: they lead nothing and are out of every ISR.
+    pub fenced: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionState {
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    pub leader: i32,
+    pub leader_epoch: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicImage {
+    pub name: String,
+    pub id: uuid::Uuid,
+    pub configs: BTreeMap<String, String>,
+    pub partitions: Vec<PartitionState>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterImage {
+    /// Chosen by the first broker to register; every broker reports it.
+    #[serde(default)]
+    pub cluster_id: String,
+    pub brokers: BTreeMap<i32, BrokerRegistration>,
+    pub topics: BTreeMap<String, TopicImage>,
+}
+
+/// A change to the metadata image, written to the Raft log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    RegisterBroker {
+        id: i32,
+        host: String,
+        port: u16,
+        rack: Option<String>,
+        /// The registering broker's own cluster id, adopted if the cluster has none yet.
+        #[serde(default)]
+        cluster_id: String,
+    },
+    FenceBroker {
+        id: i32,
+    },
+    UnfenceBroker {
+        id: i32,
+    },
+    /// `assignment[p]` is partition p's replica list, the first being the preferred leader.
+    CreateTopic {
+        name: String,
+        id: uuid::Uuid,
+        configs: BTreeMap<String, String>,
+        assignment: Vec<Vec<i32>>,
+    },
+    DeleteTopic {
+        name: String,
+    },
+}
+
+/// The answer to one applied command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Ok,
+    /// The command was refused when applied (e.g. the topic already exists).
+    Refused(String),
+}
+
+impl ClusterImage {
+    pub fn live_brokers(&self) -> Vec<&BrokerRegistration> {
+        self.brokers.values().filter(|b| !b.fenced).collect()
+    }
+
+    pub fn is_live(&self, id: i32) -> bool {
+        self.brokers.get(&id).is_some_and(|b| !b.fenced)
+    }
+
+    pub fn apply(&mut self, cmd: &Command) -> Outcome {
+        match cmd {
+            Command::RegisterBroker {
+                id,
+                host,
+                port,
+                rack,
+                cluster_id,
+            } => {
+                if self.cluster_id.is_empty() {
+                    self.cluster_id.clone_from(cluster_id);
+                }
+                let epoch = self.brokers.get(id).map_or(0, |b| b.epoch + 1);
+                self.brokers.insert(
+                    *id,
+                    BrokerRegistration {
+                        id: *id,
+                        host: host.clone(),
+                        port: *port,
+                        rack: rack.clone(),
+                        epoch,
+                        fenced: false,
+                    },
+                );
+                self.elect_for_returning(*id);
+                Outcome::Ok
+            }
+            Command::FenceBroker { id } => {
+                let Some(b) = self.brokers.get_mut(id) else {
+                    return Outcome::Refused(format!("broker {id} is not registered"));
+                };
+                b.fenced = true;
+                let live: Vec<i32> = self.live_brokers().iter().map(|b| b.id).collect();
+                for t in self.topics.values_mut() {
+                    for p in &mut t.partitions {
+                        // Kafka keeps the last ISR member even when it dies: removing it would
+                        // make any later election unclean.
+                        if p.isr.contains(id) && p.isr.len() > 1 {
+                            p.isr.retain(|r| r != id);
+                        }
+                        if p.leader == *id {
+                            p.leader = p
+                                .isr
+                                .iter()
+                                .copied()
+                                .find(|r| live.contains(r))
+                                .unwrap_or(NO_LEADER);
+                            p.leader_epoch += 1;
+                        }
+                    }
+                }
+                Outcome::Ok
+            }
+            Command::UnfenceBroker { id } => {
+                let Some(b) = self.brokers.get_mut(id) else {
+                    return Outcome::Refused(format!("broker {id} is not registered"));
+                };
+                b.fenced = false;
+                self.elect_for_returning(*id);
+                Outcome::Ok
+            }
+            Command::CreateTopic {
+                name,
+                id,
+                configs,
+                assignment,
+            } => {
+                if self.topics.contains_key(name) {
+                    return Outcome::Refused(format!("topic {name} already exists"));
+                }
+                let partitions = assignment
+                    .iter()
+                    .map(|replicas| {
+                        let leader = replicas
+                            .iter()
+                            .copied()
+                            .find(|r| self.is_live(*r))
+                            .unwrap_or(NO_LEADER);
+                        // Followers do not replicate yet, so only the leader is in sync.
+                        PartitionState {
+                            replicas: replicas.clone(),
+                            isr: if leader == NO_LEADER {
+                                replicas.iter().take(1).copied().collect()
+                            } else {
+                                vec![leader]
+                            },
+                            leader,
+                            leader_epoch: 0,
+                        }
+                    })
+                    .collect();
+                self.topics.insert(
+                    name.clone(),
+                    TopicImage {
+                        name: name.clone(),
+                        id: *id,
+                        configs: configs.clone(),
+                        partitions,
+                    },
+                );
+                Outcome::Ok
+            }
+            Command::DeleteTopic { name } => {
+                if self.topics.remove(name).is_none() {
+                    return Outcome::Refused(format!("topic {name} does not exist"));
+                }
+                Outcome::Ok
+            }
+        }
+    }
+
+    /// A broker came back: it leads again the partitions that were leaderless with it in the ISR.
+    fn elect_for_returning(&mut self, id: i32) {
+        for t in self.topics.values_mut() {
+            for p in &mut t.partitions {
+                if p.leader == NO_LEADER && p.isr.contains(&id) {
+                    p.leader = id;
+                    p.leader_epoch += 1;
+                }
+            }
+        }
+    }
+
+    /// Replica placement: round-robin over the live brokers (ordered by rack then id so that
+    /// consecutive replicas land on different racks when racks are set), starting at a different
+    /// broker for each partition.
+    pub fn place(&self, partitions: i32, rf: i16) -> Result<Vec<Vec<i32>>, String> {
+        let mut live: Vec<&BrokerRegistration> = self.live_brokers();
+        if rf < 1 {
+            return Err(format!("replication factor must be at least 1, got {rf}"));
+        }
+        if live.len() < rf as usize {
+            return Err(format!(
+                "replication factor {rf} is larger than the {} available brokers",
+                live.len()
+            ));
+        }
+        live.sort_by_key(|b| b.id);
+        let ordered = rack_alternating(&live);
+        let n = ordered.len();
+        Ok((0..partitions as usize)
+            .map(|p| (0..rf as usize).map(|r| ordered[(p + r) % n]).collect())
+            .collect())
+    }
+}
+
+/// Orders brokers so that neighbours sit on different racks: take one broker from each rack in
+/// turn (racks sorted by name; brokers without a rack form their own group).
+fn rack_alternating(brokers: &[&BrokerRegistration]) -> Vec<i32> {
+    let mut by_rack: BTreeMap<Option<&str>, Vec<i32>> = BTreeMap::new();
+    for b in brokers {
+        by_rack.entry(b.rack.as_deref()).or_default().push(b.id);
+    }
+    let mut out = Vec::with_capacity(brokers.len());
+    let mut round = 0;
+    while out.len() < brokers.len() {
+        for ids in by_rack.values() {
+            if let Some(id) = ids.get(round) {
+                out.push(*id);
+            }
+        }
+        round += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn register(img: &mut ClusterImage, id: i32, rack: Option<&str>) {
+        img.apply(&Command::RegisterBroker {
+            id,
+            host: "127.0.0.1".into(),
+            port: 9092 + id as u16,
+            rack: rack.map(str::to_string),
+            cluster_id: "c".into(),
+        });
+    }
+
+    #[test]
+    fn placement_spreads_leaders_and_racks() {
+        let mut img = ClusterImage::default();
+        register(&mut img, 0, Some("a"));
+        register(&mut img, 1, Some("a"));
+        register(&mut img, 2, Some("b"));
+        register(&mut img, 3, Some("b"));
+        let a = img.place(4, 2).unwrap();
+        let rack = |id: i32| img.brokers[&id].rack.clone();
+        for replicas in &a {
+            assert_ne!(rack(replicas[0]), rack(replicas[1]), "{a:?}");
+        }
+        let mut leaders: Vec<i32> = a.iter().map(|r| r[0]).collect();
+        leaders.sort_unstable();
+        assert_eq!(leaders, vec![0, 1, 2, 3]);
+        assert!(img.place(1, 5).is_err());
+    }
+
+    #[test]
+    fn fencing_the_leader_elects_from_the_isr_only() {
+        let mut img = ClusterImage::default();
+        for id in 0..3 {
+            register(&mut img, id, None);
+        }
+        img.apply(&Command::CreateTopic {
+            name: "t".into(),
+            id: uuid::Uuid::nil(),
+            configs: BTreeMap::new(),
+            assignment: vec![vec![1, 2, 0]],
+        });
+        let p = img.topics["t"].partitions[0].clone();
+        assert_eq!((p.leader, p.isr.clone()), (1, vec![1]));
+        // The only in-sync replica dies: no unclean election, the partition goes offline.
+        img.apply(&Command::FenceBroker { id: 1 });
+        let p = &img.topics["t"].partitions[0];
+        assert_eq!((p.leader, p.leader_epoch), (NO_LEADER, 1));
+        assert_eq!(p.isr, vec![1]);
+        // It comes back: leader again with a new epoch.
+        img.apply(&Command::UnfenceBroker { id: 1 });
+        let p = &img.topics["t"].partitions[0];
+        assert_eq!((p.leader, p.leader_epoch), (1, 2));
+        // With two in sync, fencing the leader moves leadership to the other one.
+        img.topics.get_mut("t").unwrap().partitions[0].isr = vec![1, 2];
+        img.apply(&Command::FenceBroker { id: 1 });
+        let p = &img.topics["t"].partitions[0];
+        assert_eq!((p.leader, p.isr.clone(), p.leader_epoch), (2, vec![2], 3));
+    }
+}
