@@ -63,12 +63,16 @@ pub enum Command {
     UnfenceBroker {
         id: i32,
     },
-    /// `assignment[p]` is partition p's replica list, the first being the preferred leader.
+    /// `assignment[p]` is partition p's replica list, the first being the preferred leader;
+    /// without one the controller places `partitions` x `replication_factor` replicas on the
+    /// brokers live when the command is applied.
     CreateTopic {
         name: String,
         id: uuid::Uuid,
         configs: BTreeMap<String, String>,
-        assignment: Vec<Vec<i32>>,
+        assignment: Option<Vec<Vec<i32>>>,
+        partitions: i32,
+        replication_factor: i16,
     },
     DeleteTopic {
         name: String,
@@ -80,7 +84,17 @@ pub enum Command {
 pub enum Outcome {
     Ok,
     /// The command was refused when applied (e.g. the topic already exists).
-    Refused(String),
+    Refused(Refusal, String),
+}
+
+/// Why a command was refused (mapped to a Kafka error by the broker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Refusal {
+    TopicExists,
+    UnknownTopic,
+    UnknownBroker,
+    InvalidReplicationFactor,
+    InvalidReplicaAssignment,
 }
 
 impl ClusterImage {
@@ -121,7 +135,10 @@ impl ClusterImage {
             }
             Command::FenceBroker { id } => {
                 let Some(b) = self.brokers.get_mut(id) else {
-                    return Outcome::Refused(format!("broker {id} is not registered"));
+                    return Outcome::Refused(
+                        Refusal::UnknownBroker,
+                        format!("broker {id} is not registered"),
+                    );
                 };
                 b.fenced = true;
                 let live: Vec<i32> = self.live_brokers().iter().map(|b| b.id).collect();
@@ -147,7 +164,10 @@ impl ClusterImage {
             }
             Command::UnfenceBroker { id } => {
                 let Some(b) = self.brokers.get_mut(id) else {
-                    return Outcome::Refused(format!("broker {id} is not registered"));
+                    return Outcome::Refused(
+                        Refusal::UnknownBroker,
+                        format!("broker {id} is not registered"),
+                    );
                 };
                 b.fenced = false;
                 self.elect_for_returning(*id);
@@ -158,10 +178,27 @@ impl ClusterImage {
                 id,
                 configs,
                 assignment,
+                partitions,
+                replication_factor,
             } => {
                 if self.topics.contains_key(name) {
-                    return Outcome::Refused(format!("topic {name} already exists"));
+                    return Outcome::Refused(
+                        Refusal::TopicExists,
+                        format!("topic {name} already exists"),
+                    );
                 }
+                let assignment = match assignment {
+                    Some(a) => {
+                        if let Err(m) = self.check_assignment(a) {
+                            return Outcome::Refused(Refusal::InvalidReplicaAssignment, m);
+                        }
+                        a.clone()
+                    }
+                    None => match self.place(*partitions, *replication_factor) {
+                        Ok(a) => a,
+                        Err(m) => return Outcome::Refused(Refusal::InvalidReplicationFactor, m),
+                    },
+                };
                 let partitions = assignment
                     .iter()
                     .map(|replicas| {
@@ -196,7 +233,10 @@ impl ClusterImage {
             }
             Command::DeleteTopic { name } => {
                 if self.topics.remove(name).is_none() {
-                    return Outcome::Refused(format!("topic {name} does not exist"));
+                    return Outcome::Refused(
+                        Refusal::UnknownTopic,
+                        format!("topic {name} does not exist"),
+                    );
                 }
                 Outcome::Ok
             }
@@ -213,6 +253,31 @@ impl ClusterImage {
                 }
             }
         }
+    }
+
+    /// An explicit assignment: at least one partition, each with distinct registered brokers,
+    /// all of the same replication factor.
+    pub fn check_assignment(&self, a: &[Vec<i32>]) -> Result<(), String> {
+        let Some(first) = a.first() else {
+            return Err("the replica assignment lists no partition".into());
+        };
+        for (p, replicas) in a.iter().enumerate() {
+            if replicas.is_empty() || replicas.len() != first.len() {
+                return Err(format!(
+                    "partition {p} has {} replicas; every partition needs the same non-zero count",
+                    replicas.len()
+                ));
+            }
+            for (i, r) in replicas.iter().enumerate() {
+                if !self.brokers.contains_key(r) {
+                    return Err(format!("partition {p} is assigned to unknown broker {r}"));
+                }
+                if replicas[..i].contains(r) {
+                    return Err(format!("partition {p} lists broker {r} twice"));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Replica placement: round-robin over the live brokers (ordered by rack then id so that
@@ -300,7 +365,9 @@ mod tests {
             name: "t".into(),
             id: uuid::Uuid::nil(),
             configs: BTreeMap::new(),
-            assignment: vec![vec![1, 2, 0]],
+            assignment: Some(vec![vec![1, 2, 0]]),
+            partitions: 1,
+            replication_factor: 3,
         });
         let p = img.topics["t"].partitions[0].clone();
         assert_eq!((p.leader, p.isr.clone()), (1, vec![1]));

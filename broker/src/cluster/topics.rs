@@ -3,7 +3,7 @@
 //! deleted ones, set leadership, leader epoch and ISR size).
 
 use super::Cluster;
-use super::image::{ClusterImage, Command, Outcome};
+use super::image::{ClusterImage, Command, Outcome, Refusal};
 use crate::broker::{Broker, TopicError};
 use crate::config::defs;
 use crate::metadata::TopicRecord;
@@ -17,6 +17,16 @@ pub fn unsupported(what: &str) -> TopicError {
         ResponseError::InvalidRequest,
         format!("{what} is not supported in cluster mode yet"),
     )
+}
+
+fn refusal_error(r: Refusal) -> ResponseError {
+    match r {
+        Refusal::TopicExists => ResponseError::TopicAlreadyExists,
+        Refusal::UnknownTopic => ResponseError::UnknownTopicOrPartition,
+        Refusal::UnknownBroker => ResponseError::BrokerNotAvailable,
+        Refusal::InvalidReplicationFactor => ResponseError::InvalidReplicationFactor,
+        Refusal::InvalidReplicaAssignment => ResponseError::InvalidReplicaAssignment,
+    }
 }
 
 /// Runs an async cluster call from the synchronous topic API (the broker binary runs on the
@@ -65,7 +75,8 @@ impl Broker {
             defs::validate_topic_key(k, v)
                 .map_err(|e| (ResponseError::InvalidConfig, e.to_string()))?;
         }
-        let assignment = {
+        {
+            // A first check on the local image; the controller decides when it applies.
             let img = cluster.image();
             if img.topics.contains_key(name) {
                 return Err((
@@ -73,25 +84,29 @@ impl Broker {
                     format!("topic {name} already exists"),
                 ));
             }
-            match assignment {
-                Some(a) => a,
-                None => img
-                    .place(partitions, rf)
-                    .map_err(|m| (ResponseError::InvalidReplicationFactor, m))?,
+            if validate_only {
+                return match &assignment {
+                    Some(a) => img
+                        .check_assignment(a)
+                        .map_err(|m| (ResponseError::InvalidReplicaAssignment, m)),
+                    None => img
+                        .place(partitions, rf)
+                        .map(|_| ())
+                        .map_err(|m| (ResponseError::InvalidReplicationFactor, m)),
+                };
             }
-        };
-        if validate_only {
-            return Ok(());
         }
         let cmd = Command::CreateTopic {
             name: name.to_string(),
             id: uuid::Uuid::new_v4(),
             configs,
             assignment,
+            partitions,
+            replication_factor: rf,
         };
         match block_on(cluster.write(cmd)) {
             Ok(Outcome::Ok) => {}
-            Ok(Outcome::Refused(m)) => return Err((ResponseError::TopicAlreadyExists, m)),
+            Ok(Outcome::Refused(r, m)) => return Err((refusal_error(r), m)),
             Err(m) => return Err((ResponseError::RequestTimedOut, m)),
         }
         self.reconcile(&cluster.image().clone());
@@ -119,7 +134,7 @@ impl Broker {
             name: name.to_string(),
         })) {
             Ok(Outcome::Ok) => {}
-            Ok(Outcome::Refused(m)) => return Err((ResponseError::UnknownTopicOrPartition, m)),
+            Ok(Outcome::Refused(r, m)) => return Err((refusal_error(r), m)),
             Err(m) => return Err((ResponseError::RequestTimedOut, m)),
         }
         self.reconcile(&cluster.image().clone());

@@ -32,23 +32,31 @@ pub struct TestBroker {
     pub port: u16,
     pub admin_port: u16,
     pub settings: Vec<String>,
+    /// Extra command-line arguments (cluster flags).
+    pub args: Vec<String>,
     _tmp: Option<tempfile::TempDir>,
 }
 
 impl TestBroker {
     /// Starts a broker with a fresh data directory; `settings` are `key=value` overrides.
     pub fn start(settings: &[&str]) -> Self {
+        let mut b = Self::new(settings, Vec::new());
+        b.spawn();
+        b
+    }
+
+    /// A broker that is not started yet, with extra command-line arguments.
+    pub fn new(settings: &[&str], args: Vec<String>) -> Self {
         let tmp = tempfile::tempdir().unwrap();
-        let mut b = TestBroker {
+        TestBroker {
             child: None,
             data_dir: tmp.path().join("data"),
             port: free_port(),
             admin_port: free_port(),
             settings: settings.iter().map(|s| (*s).to_string()).collect(),
+            args,
             _tmp: Some(tmp),
-        };
-        b.spawn();
-        b
+        }
     }
 
     pub fn bootstrap(&self) -> String {
@@ -81,6 +89,7 @@ impl TestBroker {
         for s in &self.settings {
             cmd.arg("--set").arg(s);
         }
+        cmd.args(&self.args);
         self.child = Some(cmd.spawn().expect("spawning the broker"));
         self.wait_ready();
     }

@@ -1,0 +1,360 @@
+#![allow(clippy::unwrap_used)] // integration-test helpers: a failed step should abort the test
+//! Cluster mode with three broker processes on loopback: the openraft metadata quorum, replica
+//! placement, Metadata from the replicated image, NOT_LEADER_OR_FOLLOWER off the leader, real
+//! clients routing to leaders, fencing of a killed broker without unclean election, and a new
+//! controller taking over when the active one is killed.
+
+mod common;
+mod wire;
+
+use common::{TestBroker, free_port, run_with_timeout};
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::Compression;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use wire::{Wire, batch};
+
+fn sb(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+/// Three voters, each a broker process with its own data directory and ports.
+fn start_cluster() -> Vec<TestBroker> {
+    let controller_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let voters = controller_ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{i}@127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut brokers: Vec<TestBroker> = (0..3)
+        .map(|i| {
+            TestBroker::new(
+                &[],
+                vec![
+                    "--node-id".into(),
+                    i.to_string(),
+                    "--controller-quorum-voters".into(),
+                    voters.clone(),
+                    "--broker-session-timeout-ms".into(),
+                    "2000".into(),
+                ],
+            )
+        })
+        .collect();
+    for b in &mut brokers {
+        b.spawn();
+    }
+    // Bounded: every broker sees all three registered and a controller elected.
+    for b in &brokers {
+        wait_for(b, "three live brokers and a controller", |m| {
+            m.brokers.len() == 3 && m.controller_id.0 >= 0
+        });
+    }
+    brokers
+}
+
+fn metadata(b: &TestBroker) -> Option<MetadataResponse> {
+    let s = std::net::TcpStream::connect(b.bootstrap()).ok()?;
+    drop(s);
+    let mut w = Wire::connect(&b.bootstrap());
+    Some(w.call(&MetadataRequest::default().with_topics(None), 12))
+}
+
+/// Polls `b`'s Metadata until `ok` holds (bounded: 30 s), returning the matching response.
+fn wait_for(
+    b: &TestBroker,
+    what: &str,
+    ok: impl Fn(&MetadataResponse) -> bool,
+) -> MetadataResponse {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = None;
+    while Instant::now() < deadline {
+        if let Some(m) = metadata(b) {
+            if ok(&m) {
+                return m;
+            }
+            last = Some(m);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "timed out waiting for {what}; last metadata: {last:#?}\nlog:\n{}",
+        b.log()
+    );
+}
+
+fn create_topic(
+    b: &TestBroker,
+    name: &str,
+    partitions: i32,
+    rf: i16,
+    configs: &[(&str, &str)],
+) -> i16 {
+    let mut w = Wire::connect(&b.bootstrap());
+    let req = CreateTopicsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_topics(vec![
+            CreatableTopic::default()
+                .with_name(TopicName(sb(name)))
+                .with_num_partitions(partitions)
+                .with_replication_factor(rf)
+                .with_configs(
+                    configs
+                        .iter()
+                        .map(|(k, v)| {
+                            CreatableTopicConfig::default()
+                                .with_name(sb(k))
+                                .with_value(Some(sb(v)))
+                        })
+                        .collect(),
+                ),
+        ]);
+    w.call(&req, 7).topics[0].error_code
+}
+
+fn produce(b: &TestBroker, topic: &str, partition: i32, acks: i16, value: &str) -> i16 {
+    let mut w = Wire::connect(&b.bootstrap());
+    let records = batch(-1, -1, 0, &[value.as_bytes()], &[1], Compression::None);
+    let req = ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(sb(topic)))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(partition)
+                        .with_records(Some(records)),
+                ]),
+        ]);
+    w.call(&req, 9).responses[0].partition_responses[0].error_code
+}
+
+fn partitions_of<'a>(
+    m: &'a MetadataResponse,
+    topic: &str,
+) -> &'a [metadata_response::MetadataResponsePartition] {
+    m.topics
+        .iter()
+        .find(|t| t.name.as_ref().is_some_and(|n| n.as_str() == topic))
+        .map(|t| t.partitions.as_slice())
+        .unwrap_or(&[])
+}
+
+const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+const NOT_ENOUGH_REPLICAS: i16 = 19;
+const INVALID_REPLICATION_FACTOR: i16 = 38;
+
+#[test]
+fn placement_leaders_and_not_leader_errors_follow_the_replicated_image() {
+    let brokers = start_cluster();
+    assert_eq!(
+        create_topic(&brokers[2], "rf3", 3, 3, &[("min.insync.replicas", "2")]),
+        0
+    );
+    assert_eq!(
+        create_topic(&brokers[0], "rf3", 3, 3, &[]),
+        36,
+        "TOPIC_ALREADY_EXISTS"
+    );
+    assert_eq!(
+        create_topic(&brokers[1], "rf4", 1, 4, &[]),
+        INVALID_REPLICATION_FACTOR
+    );
+    // Every broker answers the same image: 3 replicas per partition, leaders spread.
+    for b in &brokers {
+        let m = wait_for(b, "rf3 in the image", |m| {
+            partitions_of(m, "rf3").len() == 3
+        });
+        let parts = partitions_of(&m, "rf3");
+        let mut leaders: Vec<i32> = parts.iter().map(|p| p.leader_id.0).collect();
+        leaders.sort_unstable();
+        assert_eq!(leaders, vec![0, 1, 2], "{parts:#?}");
+        for p in parts {
+            let mut r: Vec<i32> = p.replica_nodes.iter().map(|b| b.0).collect();
+            r.sort_unstable();
+            assert_eq!(r, vec![0, 1, 2]);
+            // Followers do not replicate yet: only the leader is in sync.
+            assert_eq!(p.isr_nodes, vec![p.leader_id]);
+        }
+    }
+    let m = metadata(&brokers[0]).unwrap();
+    let p0 = &partitions_of(&m, "rf3")[0];
+    let leader = p0.leader_id.0 as usize;
+    let follower = (leader + 1) % 3;
+    assert_eq!(
+        produce(&brokers[follower], "rf3", 0, 1, "x"),
+        NOT_LEADER_OR_FOLLOWER
+    );
+    assert_eq!(produce(&brokers[leader], "rf3", 0, 1, "x"), 0);
+    // ISR (1) < min.insync.replicas (2): acks=all is refused, nothing is claimed durable.
+    assert_eq!(
+        produce(&brokers[leader], "rf3", 0, -1, "y"),
+        NOT_ENOUGH_REPLICAS
+    );
+
+    // Explicit replica assignments are honoured, and refused when they name unknown brokers.
+    let assigned = |name: &str, a: &[&[i32]]| {
+        let mut w = Wire::connect(&brokers[0].bootstrap());
+        let req = CreateTopicsRequest::default().with_topics(vec![
+            CreatableTopic::default()
+                .with_name(TopicName(sb(name)))
+                .with_num_partitions(-1)
+                .with_replication_factor(-1)
+                .with_assignments(
+                    a.iter()
+                        .enumerate()
+                        .map(|(i, r)| {
+                            create_topics_request::CreatableReplicaAssignment::default()
+                                .with_partition_index(i as i32)
+                                .with_broker_ids(r.iter().map(|b| BrokerId(*b)).collect())
+                        })
+                        .collect(),
+                ),
+        ]);
+        w.call(&req, 7).topics[0].error_code
+    };
+    assert_eq!(assigned("manual", &[&[2, 0], &[0, 1]]), 0);
+    assert_eq!(
+        assigned("manual-bad", &[&[2, 7]]),
+        39,
+        "INVALID_REPLICA_ASSIGNMENT"
+    );
+    let m = wait_for(&brokers[1], "manual", |m| {
+        partitions_of(m, "manual").len() == 2
+    });
+    let got: Vec<(i32, Vec<i32>)> = partitions_of(&m, "manual")
+        .iter()
+        .map(|p| (p.leader_id.0, p.replica_nodes.iter().map(|b| b.0).collect()))
+        .collect();
+    assert_eq!(got, vec![(2, vec![2, 0]), (0, vec![0, 1])]);
+
+    // A real client finds the leaders through any broker: 6 RF=1 partitions over 3 brokers.
+    assert_eq!(create_topic(&brokers[1], "spread", 6, 1, &[]), 0);
+    let input: String = (0..600).map(|i| format!("k{i}:v{i}\n")).collect();
+    let out = run_with_timeout(
+        Command::new("kcat").args([
+            "-b",
+            &brokers[0].bootstrap(),
+            "-P",
+            "-t",
+            "spread",
+            "-K:",
+            "-X",
+            "acks=all",
+        ]),
+        Some(input.as_bytes()),
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run_with_timeout(
+        Command::new("kcat").args([
+            "-b",
+            &brokers[2].bootstrap(),
+            "-C",
+            "-t",
+            "spread",
+            "-e",
+            "-q",
+        ]),
+        None,
+        Duration::from_secs(60),
+    );
+    let mut got: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = (0..600).map(|i| format!("v{i}")).collect();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn killed_brokers_are_fenced_and_a_new_controller_keeps_metadata_changing() {
+    let mut brokers = start_cluster();
+    assert_eq!(create_topic(&brokers[0], "solo", 3, 1, &[]), 0);
+    let m = wait_for(&brokers[0], "solo", |m| partitions_of(m, "solo").len() == 3);
+    let controller = m.controller_id.0;
+    let survivor = ((controller + 1) % 3) as usize;
+    let led: i32 = partitions_of(&m, "solo")
+        .iter()
+        .find(|p| p.leader_id.0 == controller)
+        .map(|p| p.partition_index)
+        .unwrap();
+    assert_eq!(
+        produce(&brokers[controller as usize], "solo", led, 1, "kept"),
+        0
+    );
+
+    brokers[controller as usize].kill9();
+    // A new controller is elected and fences the dead broker; its partition (ISR = itself only)
+    // goes offline rather than electing an out-of-sync replica.
+    let m = wait_for(
+        &brokers[survivor],
+        "a new controller and the dead broker fenced",
+        |m| {
+            m.controller_id.0 >= 0
+                && m.controller_id.0 != controller
+                && m.brokers.len() == 2
+                && partitions_of(m, "solo")
+                    .get(led as usize)
+                    .is_some_and(|p| p.leader_id.0 == -1)
+        },
+    );
+    let p = &partitions_of(&m, "solo")[led as usize];
+    assert_eq!(p.error_code, 5, "LEADER_NOT_AVAILABLE");
+    assert_eq!(
+        p.offline_replicas.iter().map(|b| b.0).collect::<Vec<_>>(),
+        vec![controller]
+    );
+    // Metadata changes keep working through the new controller.
+    assert_eq!(
+        create_topic(&brokers[survivor], "after-failover", 2, 2, &[]),
+        0
+    );
+    let m = wait_for(&brokers[survivor], "after-failover", |m| {
+        partitions_of(m, "after-failover").len() == 2
+    });
+    for p in partitions_of(&m, "after-failover") {
+        assert!(
+            !p.replica_nodes.iter().any(|b| b.0 == controller),
+            "placed on a dead broker"
+        );
+    }
+
+    // The dead broker comes back: registered again, it leads its partition with a new epoch and
+    // still has the record.
+    brokers[controller as usize].spawn();
+    let m = wait_for(&brokers[survivor], "the broker back as leader", |m| {
+        m.brokers.len() == 3
+            && partitions_of(m, "solo")
+                .get(led as usize)
+                .is_some_and(|p| p.leader_id.0 == controller)
+    });
+    assert!(partitions_of(&m, "solo")[led as usize].leader_epoch >= 2);
+    let out = run_with_timeout(
+        Command::new("kcat").args([
+            "-b",
+            &brokers[survivor].bootstrap(),
+            "-C",
+            "-t",
+            "solo",
+            "-p",
+            &led.to_string(),
+            "-e",
+            "-q",
+        ]),
+        None,
+        Duration::from_secs(60),
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "kept");
+}
