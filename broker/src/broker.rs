@@ -50,6 +50,8 @@ pub struct Broker {
     pub groups: crate::group::Coordinator,
     /// The metadata quorum, in cluster mode (see `cluster/`).
     pub(crate) cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
+    /// Follower fetchers and ISR changes in flight (cluster mode).
+    pub(crate) replication: crate::replication::Replication,
 }
 
 impl Broker {
@@ -72,6 +74,7 @@ impl Broker {
             metrics: Metrics::new(),
             state,
             cluster: std::sync::OnceLock::new(),
+            replication: crate::replication::Replication::default(),
         });
         let records: Vec<TopicRecord> = broker.meta().image.topics.values().cloned().collect();
         if broker.config.cluster.is_some()

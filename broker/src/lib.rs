@@ -13,6 +13,7 @@ pub mod log;
 pub mod metadata;
 pub mod metrics;
 pub mod partition;
+pub mod replication;
 pub mod server;
 
 use std::net::SocketAddr;
@@ -85,6 +86,7 @@ pub async fn start(config: config::BrokerConfig) -> anyhow::Result<RunningBroker
     let (shutdown, rx) = watch::channel(false);
     if let Some(cfg) = broker.config.cluster.clone() {
         cluster::topics::join(&broker, &cfg, rx.clone()).await?;
+        replication::spawn_isr_checks(&broker, rx.clone());
     }
     let mut tasks = Vec::new();
     for (name, sock) in listeners {

@@ -147,6 +147,7 @@ fn partitions_of<'a>(
 
 const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 const NOT_ENOUGH_REPLICAS: i16 = 19;
+const REQUEST_TIMED_OUT: i16 = 7;
 const INVALID_REPLICATION_FACTOR: i16 = 38;
 
 #[test]
@@ -178,8 +179,10 @@ fn placement_leaders_and_not_leader_errors_follow_the_replicated_image() {
             let mut r: Vec<i32> = p.replica_nodes.iter().map(|b| b.0).collect();
             r.sort_unstable();
             assert_eq!(r, vec![0, 1, 2]);
-            // Followers do not replicate yet: only the leader is in sync.
-            assert_eq!(p.isr_nodes, vec![p.leader_id]);
+            // A new partition is empty everywhere: all three replicas start in sync.
+            let mut isr: Vec<i32> = p.isr_nodes.iter().map(|b| b.0).collect();
+            isr.sort_unstable();
+            assert_eq!(isr, vec![0, 1, 2]);
         }
     }
     let m = metadata(&brokers[0]).unwrap();
@@ -191,11 +194,8 @@ fn placement_leaders_and_not_leader_errors_follow_the_replicated_image() {
         NOT_LEADER_OR_FOLLOWER
     );
     assert_eq!(produce(&brokers[leader], "rf3", 0, 1, "x"), 0);
-    // ISR (1) < min.insync.replicas (2): acks=all is refused, nothing is claimed durable.
-    assert_eq!(
-        produce(&brokers[leader], "rf3", 0, -1, "y"),
-        NOT_ENOUGH_REPLICAS
-    );
+    // acks=all returns once the ISR has the record.
+    assert_eq!(produce(&brokers[leader], "rf3", 0, -1, "y"), 0);
 
     // Explicit replica assignments are honoured, and refused when they name unknown brokers.
     let assigned = |name: &str, a: &[&[i32]]| {
@@ -282,6 +282,10 @@ fn placement_leaders_and_not_leader_errors_follow_the_replicated_image() {
 fn killed_brokers_are_fenced_and_a_new_controller_keeps_metadata_changing() {
     let mut brokers = start_cluster();
     assert_eq!(create_topic(&brokers[0], "solo", 3, 1, &[]), 0);
+    assert_eq!(
+        create_topic(&brokers[0], "strict", 1, 3, &[("min.insync.replicas", "3")]),
+        0
+    );
     let m = wait_for(&brokers[0], "solo", |m| partitions_of(m, "solo").len() == 3);
     let controller = m.controller_id.0;
     let survivor = ((controller + 1) % 3) as usize;
@@ -316,6 +320,18 @@ fn killed_brokers_are_fenced_and_a_new_controller_keeps_metadata_changing() {
         p.offline_replicas.iter().map(|b| b.0).collect::<Vec<_>>(),
         vec![controller]
     );
+    // The dead broker left the ISR of the RF=3 topic: with min.insync.replicas=3, acks=all is
+    // refused with NOT_ENOUGH_REPLICAS by the new leader.
+    let m = wait_for(&brokers[survivor], "strict without the dead broker", |m| {
+        let p = partitions_of(m, "strict");
+        p.len() == 1 && p[0].leader_id.0 >= 0 && p[0].isr_nodes.len() == 2
+    });
+    let strict_leader = partitions_of(&m, "strict")[0].leader_id.0 as usize;
+    assert_eq!(
+        produce(&brokers[strict_leader], "strict", 0, -1, "z"),
+        NOT_ENOUGH_REPLICAS
+    );
+    assert_eq!(produce(&brokers[strict_leader], "strict", 0, 1, "z"), 0);
     // Metadata changes keep working through the new controller.
     assert_eq!(
         create_topic(&brokers[survivor], "after-failover", 2, 2, &[]),
@@ -357,4 +373,156 @@ fn killed_brokers_are_fenced_and_a_new_controller_keeps_metadata_changing() {
         Duration::from_secs(60),
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "kept");
+}
+
+fn acked_count(path: &std::path::Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+fn leader_of(m: &MetadataResponse, topic: &str, partition: usize) -> i32 {
+    partitions_of(m, topic)
+        .get(partition)
+        .map_or(-1, |p| p.leader_id.0)
+}
+
+fn isr_of(m: &MetadataResponse, topic: &str, partition: usize) -> Vec<i32> {
+    let mut isr: Vec<i32> = partitions_of(m, topic)
+        .get(partition)
+        .map(|p| p.isr_nodes.iter().map(|b| b.0).collect())
+        .unwrap_or_default();
+    isr.sort_unstable();
+    isr
+}
+
+/// Bytes in a replica's segment files for partition 0 of `topic`.
+fn replica_bytes(b: &TestBroker, topic: &str) -> u64 {
+    std::fs::read_dir(b.data_dir().join(format!("{topic}-0")))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum()
+}
+
+#[test]
+fn kill_9_the_leader_mid_stream_loses_and_duplicates_nothing_acknowledged() {
+    let mut brokers = start_cluster();
+    assert_eq!(
+        create_topic(&brokers[0], "fo", 1, 3, &[("min.insync.replicas", "2")]),
+        0
+    );
+    let m = wait_for(&brokers[0], "fo fully in sync", |m| {
+        isr_of(m, "fo", 0) == vec![0, 1, 2]
+    });
+    let leader = leader_of(&m, "fo", 0) as usize;
+    let other = (leader + 1) % 3;
+    let bootstrap = brokers
+        .iter()
+        .map(TestBroker::bootstrap)
+        .collect::<Vec<_>>()
+        .join(",");
+    let dir = tempfile::tempdir().unwrap();
+    let ackfile = dir.path().join("acked.txt");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/crash_producer.py");
+    let total = 100_000;
+    let mut producer = Command::new(common::python())
+        .arg(&script)
+        .arg(&bootstrap)
+        .arg("fo")
+        .arg(total.to_string())
+        .arg(&ackfile)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked_count(&ackfile) < 3_000 {
+        assert!(Instant::now() < deadline, "producer made no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    brokers[leader].kill9();
+    let acked_at_kill = acked_count(&ackfile);
+    // A new leader is elected from the ISR; the dead broker leaves the ISR.
+    let m = wait_for(&brokers[other], "a new leader for fo", |m| {
+        let l = leader_of(m, "fo", 0);
+        l >= 0 && l != leader as i32
+    });
+    assert!(!isr_of(&m, "fo", 0).contains(&(leader as i32)));
+    let status = {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Some(s) = producer.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = producer.kill();
+                panic!("producer did not finish after the failover");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(producer.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "producer failed: {err}");
+    assert!(acked_at_kill < total, "the kill landed mid-stream");
+    let acked: Vec<u64> = std::fs::read_to_string(&ackfile)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(
+        acked.len(),
+        total,
+        "every record was eventually acknowledged"
+    );
+
+    // The checker: everything acknowledged is there, exactly once, in order (one key).
+    let out = run_with_timeout(
+        Command::new("kcat").args([
+            "-b",
+            &brokers[other].bootstrap(),
+            "-C",
+            "-t",
+            "fo",
+            "-e",
+            "-q",
+        ]),
+        None,
+        Duration::from_secs(120),
+    );
+    let consumed: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert!(
+        consumed == (0..total as u64).collect::<Vec<_>>(),
+        "lost, duplicated or reordered: {} records consumed",
+        consumed.len()
+    );
+
+    // The old leader restarts: it truncates to the new leader's log, catches up, rejoins.
+    brokers[leader].spawn();
+    let m = wait_for(
+        &brokers[other],
+        "the restarted broker back in the ISR",
+        |m| isr_of(m, "fo", 0) == vec![0, 1, 2],
+    );
+    let new_leader = leader_of(&m, "fo", 0) as usize;
+    assert_eq!(
+        replica_bytes(&brokers[leader], "fo"),
+        replica_bytes(&brokers[new_leader], "fo"),
+        "the rejoined replica's log matches the leader's"
+    );
+    // The two others gone, the metadata quorum is lost with them: the ISR cannot shrink, so
+    // the lone leader acknowledges no acks=all write (it times out instead of claiming them).
+    for (i, b) in brokers.iter_mut().enumerate() {
+        if i != new_leader {
+            b.kill9();
+        }
+    }
+    let code = produce(&brokers[new_leader], "fo", 0, -1, "late");
+    assert_eq!(code, REQUEST_TIMED_OUT);
 }

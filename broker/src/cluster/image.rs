@@ -77,6 +77,15 @@ pub enum Command {
     DeleteTopic {
         name: String,
     },
+    /// The leader changes a partition's ISR (KIP-497 AlterPartition); applied only while that
+    /// leader and epoch are current.
+    AlterIsr {
+        topic: String,
+        partition: i32,
+        leader: i32,
+        leader_epoch: i32,
+        isr: Vec<i32>,
+    },
 }
 
 /// The answer to one applied command.
@@ -95,6 +104,8 @@ pub enum Refusal {
     UnknownBroker,
     InvalidReplicationFactor,
     InvalidReplicaAssignment,
+    /// A stale ISR change (the leader or its epoch moved on).
+    FencedLeaderEpoch,
 }
 
 impl ClusterImage {
@@ -207,13 +218,18 @@ impl ClusterImage {
                             .copied()
                             .find(|r| self.is_live(*r))
                             .unwrap_or(NO_LEADER);
-                        // Followers do not replicate yet, so only the leader is in sync.
+                        // A new partition is empty everywhere: every live replica is in sync.
+                        let live: Vec<i32> = replicas
+                            .iter()
+                            .copied()
+                            .filter(|r| self.is_live(*r))
+                            .collect();
                         PartitionState {
                             replicas: replicas.clone(),
-                            isr: if leader == NO_LEADER {
+                            isr: if live.is_empty() {
                                 replicas.iter().take(1).copied().collect()
                             } else {
-                                vec![leader]
+                                live
                             },
                             leader,
                             leader_epoch: 0,
@@ -229,6 +245,40 @@ impl ClusterImage {
                         partitions,
                     },
                 );
+                Outcome::Ok
+            }
+            Command::AlterIsr {
+                topic,
+                partition,
+                leader,
+                leader_epoch,
+                isr,
+            } => {
+                let live: Vec<i32> = self.live_brokers().iter().map(|b| b.id).collect();
+                let Some(p) = self
+                    .topics
+                    .get_mut(topic)
+                    .and_then(|t| t.partitions.get_mut(*partition as usize))
+                else {
+                    return Outcome::Refused(
+                        Refusal::UnknownTopic,
+                        format!("{topic}-{partition} does not exist"),
+                    );
+                };
+                if p.leader != *leader || p.leader_epoch != *leader_epoch || !isr.contains(leader) {
+                    return Outcome::Refused(
+                        Refusal::FencedLeaderEpoch,
+                        format!("stale ISR change for {topic}-{partition}"),
+                    );
+                }
+                // Only live replicas may join; members may always leave.
+                let mut next: Vec<i32> = isr
+                    .iter()
+                    .copied()
+                    .filter(|r| p.replicas.contains(r) && (p.isr.contains(r) || live.contains(r)))
+                    .collect();
+                next.dedup();
+                p.isr = next;
                 Outcome::Ok
             }
             Command::DeleteTopic { name } => {
@@ -370,7 +420,8 @@ mod tests {
             replication_factor: 3,
         });
         let p = img.topics["t"].partitions[0].clone();
-        assert_eq!((p.leader, p.isr.clone()), (1, vec![1]));
+        assert_eq!((p.leader, p.isr.clone()), (1, vec![1, 2, 0]));
+        img.topics.get_mut("t").unwrap().partitions[0].isr = vec![1];
         // The only in-sync replica dies: no unclean election, the partition goes offline.
         img.apply(&Command::FenceBroker { id: 1 });
         let p = &img.topics["t"].partitions[0];

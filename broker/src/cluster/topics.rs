@@ -26,6 +26,7 @@ fn refusal_error(r: Refusal) -> ResponseError {
         Refusal::UnknownBroker => ResponseError::BrokerNotAvailable,
         Refusal::InvalidReplicationFactor => ResponseError::InvalidReplicationFactor,
         Refusal::InvalidReplicaAssignment => ResponseError::InvalidReplicaAssignment,
+        Refusal::FencedLeaderEpoch => ResponseError::FencedLeaderEpoch,
     }
 }
 
@@ -182,7 +183,7 @@ impl Broker {
             let Some(t) = topics.get(name) else { continue };
             for (i, ps) in ti.partitions.iter().enumerate() {
                 if let Some(p) = t.partitions.get(i) {
-                    p.set_role(ps.leader == me, ps.leader_epoch, ps.isr.len());
+                    p.set_role(me, ps.leader == me, ps.leader_epoch, &ps.isr);
                 }
             }
         }
@@ -220,7 +221,11 @@ pub async fn join(
         loop {
             let Some(b) = weak.upgrade() else { return };
             let img = c.image().clone();
-            let _ = tokio::task::spawn_blocking(move || b.reconcile(&img)).await;
+            let b2 = Arc::clone(&b);
+            let img2 = img.clone();
+            let _ = tokio::task::spawn_blocking(move || b2.reconcile(&img2)).await;
+            crate::replication::reconcile(&b, &img);
+            drop(b);
             tokio::select! {
                 _ = super::stopped(&mut stop) => return,
                 r = changes.changed() => if r.is_err() { return },

@@ -15,6 +15,14 @@ pub async fn handle(
     ctx: &RequestContext,
     req: FetchRequest,
 ) -> FetchResponse {
+    let replica = if ctx.api_version >= 15 {
+        req.replica_state.replica_id.0
+    } else {
+        req.replica_id.0
+    };
+    if replica >= 0 && broker.cluster().is_some() {
+        return crate::replication::serve_follower_fetch(broker, replica, req).await;
+    }
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let mut changes = broker.data_version.subscribe();

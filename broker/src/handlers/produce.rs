@@ -90,6 +90,8 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> 
         return ProduceResponse::default().with_responses(responses);
     }
     let mut ticket = 0;
+    // acks=all in cluster mode: (response position, (partition, last offset)) to wait for.
+    let mut isr_waits = Vec::new();
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for t in req.topic_data {
         let topic = broker.topic(&t.name);
@@ -118,6 +120,14 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> 
             let records = p.records.unwrap_or_default();
             match partition.append(&records, acks == -1) {
                 Ok(out) => {
+                    if acks == -1 && broker.cluster().is_some() {
+                        let n = crate::log::batch::BatchHeader::parse(&records)
+                            .map_or(1, |h| i64::from(h.last_offset_delta) + 1);
+                        isr_waits.push((
+                            (responses.len(), parts.len()),
+                            (Arc::clone(partition), out.base_offset + n - 1),
+                        ));
+                    }
                     if !out.duplicate {
                         broker.metrics.bytes_in.inc_by(records.len() as u64);
                         broker.metrics.messages_in.inc_by(
@@ -166,6 +176,21 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> 
             }
         }
         timer.observe_duration();
+    }
+    if !isr_waits.is_empty() {
+        let waits: Vec<_> = isr_waits.iter().map(|(_, w)| w.clone()).collect();
+        let timeout = std::time::Duration::from_millis(req.timeout_ms.clamp(0, 300_000) as u64);
+        let results = crate::replication::await_isr(broker, &waits, timeout).await;
+        for (((t, p), _), err) in isr_waits.iter().zip(results) {
+            if let Some(e) = err
+                && let Some(part) = responses
+                    .get_mut(*t)
+                    .and_then(|r: &mut TopicProduceResponse| r.partition_responses.get_mut(*p))
+                && part.error_code == 0
+            {
+                *part = partition_error(part.index, e, Some("not replicated to the ISR in time"));
+            }
+        }
     }
     ProduceResponse::default().with_responses(responses)
 }

@@ -5,6 +5,7 @@
 //! consumers once it has been fsynced, so nobody reads what a crash could take back.
 
 pub mod producer_state;
+mod replica;
 
 use crate::log::batch::{self, BatchError, BatchHeader};
 use crate::log::flusher::Durable;
@@ -73,6 +74,10 @@ pub struct Partition {
     /// cluster mode) and how many replicas are in sync.
     leader: AtomicBool,
     isr_size: std::sync::atomic::AtomicUsize,
+    /// Everything below this offset is fsynced locally.
+    durable_leo: AtomicI64,
+    /// Cluster mode: ISR members and what the leader knows of its followers.
+    repl: Mutex<replica::ReplicaState>,
     queued: AtomicBool,
     /// Bumped whenever any partition's high watermark moves (fetch long-polls wait on it).
     data_version: Arc<watch::Sender<u64>>,
@@ -116,6 +121,8 @@ impl Partition {
             leader_epoch: AtomicI32::new(leader_epoch),
             leader: AtomicBool::new(true),
             isr_size: std::sync::atomic::AtomicUsize::new(1),
+            durable_leo: AtomicI64::new(leo),
+            repl: Mutex::new(replica::ReplicaState::default()),
             queued: AtomicBool::new(false),
             data_version,
         })
@@ -133,14 +140,6 @@ impl Partition {
 
     pub fn is_leader(&self) -> bool {
         self.leader.load(Ordering::SeqCst)
-    }
-
-    /// Applies the metadata image's view: leadership, leader epoch and ISR size.
-    pub fn set_role(&self, leader: bool, leader_epoch: i32, isr_size: usize) {
-        let _g = self.lock();
-        self.leader.store(leader, Ordering::SeqCst);
-        self.leader_epoch.store(leader_epoch, Ordering::SeqCst);
-        self.isr_size.store(isr_size.max(1), Ordering::SeqCst);
     }
 
     pub fn high_watermark(&self) -> i64 {
@@ -413,9 +412,11 @@ impl Durable for Partition {
     fn make_durable(&self) -> std::io::Result<()> {
         let (file, leo) = self.lock().log.durability_handle();
         file.sync_data()?;
-        if self.high_watermark.fetch_max(leo, Ordering::SeqCst) < leo {
+        if self.durable_leo.fetch_max(leo, Ordering::SeqCst) < leo && self.has_followers() {
+            // Wake follower fetches long-polling on this leader.
             self.data_version.send_modify(|v| *v += 1);
         }
+        self.refresh_high_watermark();
         Ok(())
     }
 }
