@@ -13,6 +13,7 @@ pub mod log;
 pub mod metadata;
 pub mod metrics;
 pub mod partition;
+pub mod probes;
 pub mod replication;
 pub mod server;
 
@@ -39,6 +40,22 @@ pub struct RunningBroker {
 impl RunningBroker {
     /// Graceful shutdown: stop accepting, close connections, flush and seal every log.
     pub async fn shutdown(self) {
+        if let Some(c) = self.broker.cluster().cloned() {
+            // Controlled shutdown: move leaderships to other in-sync replicas before exiting.
+            self.broker.set_state(broker::BrokerState::Draining);
+            let cmd = cluster::image::Command::ControlledShutdown {
+                id: self.broker.node_id(),
+            };
+            match tokio::time::timeout(std::time::Duration::from_secs(15), c.write(cmd)).await {
+                Ok(Ok(_)) => {
+                    let img = c.image().clone();
+                    self.broker.reconcile(&img);
+                    tracing::info!("controlled shutdown: leaderships moved");
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "controlled shutdown not acknowledged"),
+                Err(_) => tracing::warn!("controlled shutdown timed out"),
+            }
+        }
         self.shutdown.send_replace(true);
         for t in self.tasks {
             let _ = t.await;

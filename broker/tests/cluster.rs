@@ -526,3 +526,141 @@ fn kill_9_the_leader_mid_stream_loses_and_duplicates_nothing_acknowledged() {
     let code = produce(&brokers[new_leader], "fo", 0, -1, "late");
     assert_eq!(code, REQUEST_TIMED_OUT);
 }
+
+/// GETs an admin JSON document.
+fn admin_json(b: &TestBroker, path: &str) -> serde_json::Value {
+    let (code, body) = common::http_get(b.admin_port, path).expect("admin http answers");
+    assert_eq!(code, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Polls an admin JSON document until `ok` holds (bounded: 60 s).
+fn wait_admin(
+    b: &TestBroker,
+    path: &str,
+    ok: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = serde_json::Value::Null;
+    while Instant::now() < deadline {
+        if let Some((200, body)) = common::http_get(b.admin_port, path)
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&body)
+        {
+            if ok(&v) {
+                return v;
+            }
+            last = v;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting on {path}; last: {last:#}");
+}
+
+#[test]
+fn maintenance_health_and_a_rolling_restart_under_an_acks_all_producer() {
+    let mut brokers = start_cluster();
+    assert_eq!(
+        create_topic(&brokers[0], "roll", 3, 3, &[("min.insync.replicas", "2")]),
+        0
+    );
+    wait_for(&brokers[0], "roll fully in sync", |m| {
+        (0..3).all(|p| isr_of(m, "roll", p) == vec![0, 1, 2])
+    });
+    let health = wait_admin(&brokers[1], "/v1/cluster/health", |h| h["healthy"] == true);
+    assert_eq!(health["live_brokers"].as_array().unwrap().len(), 3);
+    assert!(health["controller_id"].as_i64().unwrap() >= 0);
+
+    // Maintenance drains leadership and keeps it away; DELETE lets the broker lead again.
+    let (code, body) =
+        common::http_call(brokers[2].admin_port, "PUT", "/v1/broker/maintenance").unwrap();
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["still_leading"], serde_json::json!([]));
+    let m = wait_for(&brokers[0], "no leadership on broker 2", |m| {
+        (0..3).all(|p| leader_of(m, "roll", p) != 2)
+    });
+    assert!((0..3).all(|p| leader_of(&m, "roll", p) >= 0));
+    let (code, _) =
+        common::http_call(brokers[2].admin_port, "DELETE", "/v1/broker/maintenance").unwrap();
+    assert_eq!(code, 200);
+    let probe = admin_json(&brokers[2], "/v1/broker/pre-restart-probe");
+    assert_eq!(probe["safe"], true, "{probe:#}");
+
+    // Rolling restart, the active controller last, gated on the probes, while an idempotent
+    // acks=all producer streams: it must only ever see retriable errors (it fails otherwise).
+    let bootstrap = brokers
+        .iter()
+        .map(TestBroker::bootstrap)
+        .collect::<Vec<_>>()
+        .join(",");
+    let dir = tempfile::tempdir().unwrap();
+    let ackfile = dir.path().join("acked.txt");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/crash_producer.py");
+    let total = 150_000;
+    let mut producer = Command::new(common::python())
+        .arg(&script)
+        .arg(&bootstrap)
+        .arg("roll")
+        .arg(total.to_string())
+        .arg(&ackfile)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let controller = metadata(&brokers[0]).unwrap().controller_id.0 as usize;
+    let mut order: Vec<usize> = (0..3).filter(|i| *i != controller).collect();
+    order.push(controller);
+    for i in order {
+        wait_admin(&brokers[i], "/v1/broker/pre-restart-probe", |p| {
+            p["safe"] == true
+        });
+        assert!(brokers[i].stop(), "broker {i} exits cleanly on SIGTERM");
+        brokers[i].spawn();
+        wait_admin(&brokers[i], "/v1/broker/post-restart-probe", |p| {
+            p["caught_up"] == true
+        });
+    }
+    let status = {
+        let deadline = Instant::now() + Duration::from_secs(150);
+        loop {
+            if let Some(s) = producer.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = producer.kill();
+                panic!("producer did not finish after the rolling restart");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(producer.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(
+        status.success(),
+        "producer saw a non-retriable error: {err}"
+    );
+    assert_eq!(acked_count(&ackfile), total);
+    let out = run_with_timeout(
+        Command::new("kcat").args([
+            "-b",
+            &brokers[0].bootstrap(),
+            "-C",
+            "-t",
+            "roll",
+            "-e",
+            "-q",
+        ]),
+        None,
+        Duration::from_secs(120),
+    );
+    let consumed: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert!(
+        consumed == (0..total as u64).collect::<Vec<_>>(),
+        "lost, duplicated or reordered: {} records consumed",
+        consumed.len()
+    );
+}

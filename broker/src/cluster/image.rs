@@ -18,6 +18,13 @@ pub struct BrokerRegistration {
     pub epoch: i64,
     /// Fenced brokers missed their heartbeats: they lead nothing and are out of every ISR.
     pub fenced: bool,
+    /// Operator maintenance (PUT /v1/broker/maintenance): leads nothing while another in-sync
+    /// replica can; survives restarts until DELETE.
+    #[serde(default)]
+    pub maintenance: bool,
+    /// Controlled shutdown in progress (SIGTERM); cleared when the broker registers again.
+    #[serde(default)]
+    pub shutting_down: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +86,15 @@ pub enum Command {
     },
     /// The leader changes a partition's ISR (KIP-497 AlterPartition); applied only while that
     /// leader and epoch are current.
+    /// Maintenance on/off for a broker: moves its leaderships to other in-sync replicas.
+    SetMaintenance {
+        id: i32,
+        on: bool,
+    },
+    /// Controlled shutdown: the broker is about to stop; move its leaderships away first.
+    ControlledShutdown {
+        id: i32,
+    },
     AlterIsr {
         topic: String,
         partition: i32,
@@ -130,6 +146,7 @@ impl ClusterImage {
                     self.cluster_id.clone_from(cluster_id);
                 }
                 let epoch = self.brokers.get(id).map_or(0, |b| b.epoch + 1);
+                let maintenance = self.brokers.get(id).is_some_and(|b| b.maintenance);
                 self.brokers.insert(
                     *id,
                     BrokerRegistration {
@@ -139,6 +156,8 @@ impl ClusterImage {
                         rack: rack.clone(),
                         epoch,
                         fenced: false,
+                        maintenance,
+                        shutting_down: false,
                     },
                 );
                 self.elect_for_returning(*id);
@@ -153,6 +172,8 @@ impl ClusterImage {
                 };
                 b.fenced = true;
                 let live: Vec<i32> = self.live_brokers().iter().map(|b| b.id).collect();
+                let eligible: Vec<i32> =
+                    live.iter().copied().filter(|r| self.can_lead(*r)).collect();
                 for t in self.topics.values_mut() {
                     for p in &mut t.partitions {
                         // Kafka keeps the last ISR member even when it dies: removing it would
@@ -165,7 +186,8 @@ impl ClusterImage {
                                 .isr
                                 .iter()
                                 .copied()
-                                .find(|r| live.contains(r))
+                                .filter(|r| live.contains(r))
+                                .min_by_key(|r| !eligible.contains(r))
                                 .unwrap_or(NO_LEADER);
                             p.leader_epoch += 1;
                         }
@@ -247,6 +269,39 @@ impl ClusterImage {
                 );
                 Outcome::Ok
             }
+            Command::SetMaintenance { id, on } => {
+                let Some(b) = self.brokers.get_mut(id) else {
+                    return Outcome::Refused(
+                        Refusal::UnknownBroker,
+                        format!("broker {id} is not registered"),
+                    );
+                };
+                b.maintenance = *on;
+                if *on {
+                    self.move_leaderships_from(*id);
+                }
+                Outcome::Ok
+            }
+            Command::ControlledShutdown { id } => {
+                let Some(b) = self.brokers.get_mut(id) else {
+                    return Outcome::Refused(
+                        Refusal::UnknownBroker,
+                        format!("broker {id} is not registered"),
+                    );
+                };
+                b.shutting_down = true;
+                self.move_leaderships_from(*id);
+                // Like KRaft: a stopping broker leaves every ISR it is not the last member of,
+                // so nobody waits on it and it rejoins only once caught up again.
+                for t in self.topics.values_mut() {
+                    for p in &mut t.partitions {
+                        if p.leader != *id && p.isr.contains(id) && p.isr.len() > 1 {
+                            p.isr.retain(|r| r != id);
+                        }
+                    }
+                }
+                Outcome::Ok
+            }
             Command::AlterIsr {
                 topic,
                 partition,
@@ -289,6 +344,35 @@ impl ClusterImage {
                     );
                 }
                 Outcome::Ok
+            }
+        }
+    }
+
+    /// Whether `id` may take leadership: live, not draining, not shutting down.
+    pub fn can_lead(&self, id: i32) -> bool {
+        self.brokers
+            .get(&id)
+            .is_some_and(|b| !b.fenced && !b.maintenance && !b.shutting_down)
+    }
+
+    /// Moves every leadership of `id` to another in-sync replica that can lead (new epoch).
+    /// Partitions with no such replica keep their leader: draining never makes one offline.
+    fn move_leaderships_from(&mut self, id: i32) {
+        let eligible: Vec<i32> = self
+            .brokers
+            .values()
+            .filter(|b| b.id != id && !b.fenced && !b.maintenance && !b.shutting_down)
+            .map(|b| b.id)
+            .collect();
+        for t in self.topics.values_mut() {
+            for p in &mut t.partitions {
+                if p.leader != id {
+                    continue;
+                }
+                if let Some(next) = p.isr.iter().copied().find(|r| eligible.contains(r)) {
+                    p.leader = next;
+                    p.leader_epoch += 1;
+                }
             }
         }
     }
@@ -403,6 +487,45 @@ mod tests {
         leaders.sort_unstable();
         assert_eq!(leaders, vec![0, 1, 2, 3]);
         assert!(img.place(1, 5).is_err());
+    }
+
+    #[test]
+    fn maintenance_and_controlled_shutdown_move_leadership_within_the_isr() {
+        let mut img = ClusterImage::default();
+        for id in 0..3 {
+            register(&mut img, id, None);
+        }
+        img.apply(&Command::CreateTopic {
+            name: "t".into(),
+            id: uuid::Uuid::nil(),
+            configs: BTreeMap::new(),
+            assignment: Some(vec![vec![0, 1, 2]]),
+            partitions: 1,
+            replication_factor: 3,
+        });
+        img.apply(&Command::CreateTopic {
+            name: "u".into(),
+            id: uuid::Uuid::nil(),
+            configs: BTreeMap::new(),
+            assignment: Some(vec![vec![0]]),
+            partitions: 1,
+            replication_factor: 1,
+        });
+        img.apply(&Command::SetMaintenance { id: 0, on: true });
+        let p = &img.topics["t"].partitions;
+        assert_eq!((p[0].leader, p[0].leader_epoch), (1, 1));
+        // RF=1: nowhere to move, it keeps its leader rather than going offline.
+        let u = &img.topics["u"].partitions[0];
+        assert_eq!((u.leader, u.leader_epoch), (0, 0));
+        // Registering again keeps the operator's maintenance flag.
+        register(&mut img, 0, None);
+        assert!(img.brokers[&0].maintenance);
+        img.apply(&Command::ControlledShutdown { id: 1 });
+        let p = &img.topics["t"].partitions;
+        assert_eq!(p[0].leader, 2, "moved to the replica not in maintenance");
+        assert_eq!(p[0].isr, vec![0, 2], "the stopping broker left the ISR");
+        register(&mut img, 1, None);
+        assert!(!img.brokers[&1].shutting_down);
     }
 
     #[test]

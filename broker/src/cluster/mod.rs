@@ -7,6 +7,7 @@
 //! `FenceBroker` when one stops, which elects new partition leaders from the ISR (never an
 //! unclean election), and `UnfenceBroker` when it returns.
 
+pub mod health;
 pub mod image;
 pub mod net;
 pub mod store;
