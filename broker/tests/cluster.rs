@@ -23,6 +23,11 @@ fn sb(s: &str) -> StrBytes {
 
 /// Three voters, each a broker process with its own data directory and ports.
 fn start_cluster() -> Vec<TestBroker> {
+    start_brokers(3)
+}
+
+/// `n` brokers; the first three are the controller quorum voters, the others only brokers.
+fn start_brokers(n: usize) -> Vec<TestBroker> {
     let controller_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let voters = controller_ports
         .iter()
@@ -30,7 +35,7 @@ fn start_cluster() -> Vec<TestBroker> {
         .map(|(i, p)| format!("{i}@127.0.0.1:{p}"))
         .collect::<Vec<_>>()
         .join(",");
-    let mut brokers: Vec<TestBroker> = (0..3)
+    let mut brokers: Vec<TestBroker> = (0..n)
         .map(|i| {
             TestBroker::new(
                 &[],
@@ -48,10 +53,10 @@ fn start_cluster() -> Vec<TestBroker> {
     for b in &mut brokers {
         b.spawn();
     }
-    // Bounded: every broker sees all three registered and a controller elected.
+    // Bounded: every broker sees all of them registered and a controller elected.
     for b in &brokers {
-        wait_for(b, "three live brokers and a controller", |m| {
-            m.brokers.len() == 3 && m.controller_id.0 >= 0
+        wait_for(b, "every broker live and a controller", |m| {
+            m.brokers.len() == n && m.controller_id.0 >= 0
         });
     }
     brokers
@@ -662,5 +667,73 @@ fn maintenance_health_and_a_rolling_restart_under_an_acks_all_producer() {
         consumed == (0..total as u64).collect::<Vec<_>>(),
         "lost, duplicated or reordered: {} records consumed",
         consumed.len()
+    );
+}
+
+#[test]
+fn a_non_voter_broker_learns_the_metadata_and_serves_replicas() {
+    let brokers = start_brokers(4);
+    // The non-voter forwards the change to the controller and then sees it applied.
+    assert_eq!(
+        create_topic(&brokers[3], "wide", 4, 4, &[("min.insync.replicas", "3")]),
+        0
+    );
+    let m = wait_for(&brokers[3], "wide fully in sync", |m| {
+        (0..4).all(|p| isr_of(m, "wide", p) == vec![0, 1, 2, 3])
+    });
+    assert!(m.controller_id.0 < 3, "the controller is a voter");
+    let input: String = (0..400).map(|i| format!("k{i}:v{i}\n")).collect();
+    let out = run_with_timeout(
+        Command::new("kcat").args([
+            "-b",
+            &brokers[3].bootstrap(),
+            "-P",
+            "-t",
+            "wide",
+            "-K:",
+            "-X",
+            "acks=all",
+        ]),
+        Some(input.as_bytes()),
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run_with_timeout(
+        Command::new("kcat").args([
+            "-b",
+            &brokers[1].bootstrap(),
+            "-C",
+            "-t",
+            "wide",
+            "-e",
+            "-q",
+        ]),
+        None,
+        Duration::from_secs(60),
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 400);
+    // Every broker names the same group coordinator.
+    let coordinators: Vec<i32> = brokers
+        .iter()
+        .map(|b| {
+            let mut w = Wire::connect(&b.bootstrap());
+            let r = w.call(
+                &FindCoordinatorRequest::default()
+                    .with_key_type(0)
+                    .with_coordinator_keys(vec![sb("g1")]),
+                4,
+            );
+            r.coordinators[0].node_id.0
+        })
+        .collect();
+    assert!(
+        coordinators
+            .iter()
+            .all(|c| *c == coordinators[0] && *c >= 0),
+        "{coordinators:?}"
     );
 }
