@@ -588,6 +588,35 @@ fn maintenance_health_and_a_rolling_restart_under_an_acks_all_producer() {
     let (code, _) =
         common::http_call(brokers[2].admin_port, "DELETE", "/v1/broker/maintenance").unwrap();
     assert_eq!(code, 200);
+    // ElectLeaders (preferred) moves leadership back to each partition's first replica.
+    let mut w = Wire::connect(&brokers[1].bootstrap());
+    let r = w.call(
+        &ElectLeadersRequest::default()
+            .with_election_type(0)
+            .with_timeout_ms(30_000)
+            .with_topic_partitions(Some(vec![
+                elect_leaders_request::TopicPartitions::default()
+                    .with_topic(TopicName(sb("roll")))
+                    .with_partitions(vec![0, 1, 2]),
+            ])),
+        2,
+    );
+    let codes: Vec<i16> = r.replica_election_results[0]
+        .partition_result
+        .iter()
+        .map(|p| p.error_code)
+        .collect();
+    assert!(codes.iter().all(|c| *c == 0 || *c == 84), "{codes:?}");
+    assert!(
+        codes.contains(&0),
+        "broker 2's preferred partition was re-elected: {codes:?}"
+    );
+    let m = wait_for(&brokers[0], "preferred leaders", |m| {
+        partitions_of(m, "roll")
+            .iter()
+            .all(|p| p.leader_id == p.replica_nodes[0])
+    });
+    assert!((0..3).any(|p| leader_of(&m, "roll", p) == 2));
     let probe = admin_json(&brokers[2], "/v1/broker/pre-restart-probe");
     assert_eq!(probe["safe"], true, "{probe:#}");
 

@@ -91,6 +91,13 @@ pub enum Command {
         id: i32,
         on: bool,
     },
+    /// ElectLeaders for one partition: the preferred replica when it is in sync, or (unclean)
+    /// any live replica of a leaderless partition.
+    ElectLeader {
+        topic: String,
+        partition: i32,
+        unclean: bool,
+    },
     /// Controlled shutdown: the broker is about to stop; move its leaderships away first.
     ControlledShutdown {
         id: i32,
@@ -122,6 +129,9 @@ pub enum Refusal {
     InvalidReplicaAssignment,
     /// A stale ISR change (the leader or its epoch moved on).
     FencedLeaderEpoch,
+    ElectionNotNeeded,
+    PreferredLeaderNotAvailable,
+    EligibleLeadersNotAvailable,
 }
 
 impl ClusterImage {
@@ -280,6 +290,66 @@ impl ClusterImage {
                 if *on {
                     self.move_leaderships_from(*id);
                 }
+                Outcome::Ok
+            }
+            Command::ElectLeader {
+                topic,
+                partition,
+                unclean,
+            } => {
+                let can_lead: Vec<i32> = self
+                    .brokers
+                    .values()
+                    .filter(|b| !b.fenced && !b.maintenance && !b.shutting_down)
+                    .map(|b| b.id)
+                    .collect();
+                let live: Vec<i32> = self.live_brokers().iter().map(|b| b.id).collect();
+                let Some(p) = self.topics.get_mut(topic).and_then(|t| {
+                    usize::try_from(*partition)
+                        .ok()
+                        .and_then(|i| t.partitions.get_mut(i))
+                }) else {
+                    return Outcome::Refused(
+                        Refusal::UnknownTopic,
+                        format!("{topic}-{partition} does not exist"),
+                    );
+                };
+                if *unclean {
+                    if p.leader >= 0 {
+                        return Outcome::Refused(
+                            Refusal::ElectionNotNeeded,
+                            format!("{topic}-{partition} has a leader"),
+                        );
+                    }
+                    // Out-of-sync replicas may lose acknowledged records: only when asked.
+                    let Some(c) = p.replicas.iter().copied().find(|r| live.contains(r)) else {
+                        return Outcome::Refused(
+                            Refusal::EligibleLeadersNotAvailable,
+                            format!("no replica of {topic}-{partition} is alive"),
+                        );
+                    };
+                    p.leader = c;
+                    p.isr = vec![c];
+                    p.leader_epoch += 1;
+                    return Outcome::Ok;
+                }
+                let preferred = p.replicas.first().copied().unwrap_or(NO_LEADER);
+                if p.leader == preferred {
+                    return Outcome::Refused(
+                        Refusal::ElectionNotNeeded,
+                        format!("{topic}-{partition} is led by its preferred replica"),
+                    );
+                }
+                if !p.isr.contains(&preferred) || !can_lead.contains(&preferred) {
+                    return Outcome::Refused(
+                        Refusal::PreferredLeaderNotAvailable,
+                        format!(
+                            "the preferred replica {preferred} of {topic}-{partition} is not in sync or cannot lead"
+                        ),
+                    );
+                }
+                p.leader = preferred;
+                p.leader_epoch += 1;
                 Outcome::Ok
             }
             Command::ControlledShutdown { id } => {
@@ -526,6 +596,48 @@ mod tests {
         assert_eq!(p[0].isr, vec![0, 2], "the stopping broker left the ISR");
         register(&mut img, 1, None);
         assert!(!img.brokers[&1].shutting_down);
+    }
+
+    #[test]
+    fn preferred_and_unclean_elections() {
+        let mut img = ClusterImage::default();
+        for id in 0..3 {
+            register(&mut img, id, None);
+        }
+        img.apply(&Command::CreateTopic {
+            name: "t".into(),
+            id: uuid::Uuid::nil(),
+            configs: BTreeMap::new(),
+            assignment: Some(vec![vec![0, 1, 2]]),
+            partitions: 1,
+            replication_factor: 3,
+        });
+        let elect = |img: &mut ClusterImage, unclean| {
+            img.apply(&Command::ElectLeader {
+                topic: "t".into(),
+                partition: 0,
+                unclean,
+            })
+        };
+        assert!(matches!(
+            elect(&mut img, false),
+            Outcome::Refused(Refusal::ElectionNotNeeded, _)
+        ));
+        img.apply(&Command::SetMaintenance { id: 0, on: true });
+        assert!(matches!(
+            elect(&mut img, false),
+            Outcome::Refused(Refusal::PreferredLeaderNotAvailable, _)
+        ));
+        img.apply(&Command::SetMaintenance { id: 0, on: false });
+        assert_eq!(elect(&mut img, false), Outcome::Ok);
+        assert_eq!(img.topics["t"].partitions[0].leader, 0);
+        // Unclean: only for a leaderless partition, onto a live out-of-sync replica.
+        img.topics.get_mut("t").unwrap().partitions[0].isr = vec![0];
+        img.apply(&Command::FenceBroker { id: 0 });
+        assert_eq!(img.topics["t"].partitions[0].leader, NO_LEADER);
+        assert_eq!(elect(&mut img, true), Outcome::Ok);
+        let p = &img.topics["t"].partitions[0];
+        assert_eq!((p.leader, p.isr.clone()), (1, vec![1]));
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub fn unsupported(what: &str) -> TopicError {
     )
 }
 
-fn refusal_error(r: Refusal) -> ResponseError {
+pub(crate) fn refusal_error(r: Refusal) -> ResponseError {
     match r {
         Refusal::TopicExists => ResponseError::TopicAlreadyExists,
         Refusal::UnknownTopic => ResponseError::UnknownTopicOrPartition,
@@ -27,6 +27,9 @@ fn refusal_error(r: Refusal) -> ResponseError {
         Refusal::InvalidReplicationFactor => ResponseError::InvalidReplicationFactor,
         Refusal::InvalidReplicaAssignment => ResponseError::InvalidReplicaAssignment,
         Refusal::FencedLeaderEpoch => ResponseError::FencedLeaderEpoch,
+        Refusal::ElectionNotNeeded => ResponseError::ElectionNotNeeded,
+        Refusal::PreferredLeaderNotAvailable => ResponseError::PreferredLeaderNotAvailable,
+        Refusal::EligibleLeadersNotAvailable => ResponseError::EligibleLeadersNotAvailable,
     }
 }
 
