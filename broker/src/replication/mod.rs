@@ -28,9 +28,6 @@ use std::time::Duration;
 const FETCH_VERSION: i16 = 12;
 const RPC_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Kafka's default is 30 s; loopback clusters react faster.
-pub const DEFAULT_REPLICA_LAG_MS: u64 = 10_000;
-
 fn code(e: ResponseError) -> i16 {
     e.code()
 }
@@ -360,7 +357,8 @@ fn request_isr_change(
 /// Leader housekeeping: shrink the ISR of partitions whose followers stopped catching up.
 pub fn spawn_isr_checks(broker: &Arc<Broker>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let weak = Arc::downgrade(broker);
-    let lag = Duration::from_millis(DEFAULT_REPLICA_LAG_MS);
+    let lag =
+        Duration::from_millis(broker.config.get_i64("replica.lag.time.max.ms").max(100) as u64);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
