@@ -45,7 +45,7 @@ fn start_brokers(n: usize) -> Vec<TestBroker> {
                     "--controller-quorum-voters".into(),
                     voters.clone(),
                     "--broker-session-timeout-ms".into(),
-                    "2000".into(),
+                    "4000".into(),
                 ],
             )
         })
@@ -69,13 +69,13 @@ fn metadata(b: &TestBroker) -> Option<MetadataResponse> {
     Some(w.call(&MetadataRequest::default().with_topics(None), 12))
 }
 
-/// Polls `b`'s Metadata until `ok` holds (bounded: 30 s), returning the matching response.
+/// Polls `b`'s Metadata until `ok` holds (bounded: 60 s), returning the matching response.
 fn wait_for(
     b: &TestBroker,
     what: &str,
     ok: impl Fn(&MetadataResponse) -> bool,
 ) -> MetadataResponse {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     let mut last = None;
     while Instant::now() < deadline {
         if let Some(m) = metadata(b) {
