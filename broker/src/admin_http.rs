@@ -19,6 +19,11 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .route("/v1/broker/state", get(state))
         .route("/v1/broker/pre-restart-probe", get(pre_restart_probe))
         .route("/v1/broker/post-restart-probe", get(post_restart_probe))
+        .route("/v1/cluster/health", get(cluster_health))
+        .route(
+            "/v1/broker/maintenance",
+            axum::routing::put(|s| maintenance(s, true)).delete(|s| maintenance(s, false)),
+        )
         .with_state(broker)
 }
 
@@ -75,4 +80,77 @@ async fn post_restart_probe(State(b): State<Arc<Broker>>) -> impl IntoResponse {
         b.state(),
         &probes::replica_views(&b),
     ))
+}
+
+/// Under-replicated and offline partitions, the controller and the live brokers. A single node
+/// is its own controller and every partition has one replica.
+async fn cluster_health(State(b): State<Arc<Broker>>) -> impl IntoResponse {
+    match b.cluster() {
+        Some(c) => {
+            let img = c.image().clone();
+            Json(
+                serde_json::to_value(crate::cluster::health::cluster_health(
+                    &b,
+                    c.controller_id(),
+                    &img,
+                ))
+                .unwrap_or_default(),
+            )
+        }
+        None => Json(serde_json::json!({
+            "cluster_id": b.cluster_id,
+            "controller_id": b.node_id(),
+            "live_brokers": [b.node_id()],
+            "under_replicated": [],
+            "under_min_isr": [],
+            "offline": [],
+            "healthy": b.state() == BrokerState::Running,
+        })),
+    }
+}
+
+/// PUT: move this broker's leaderships to other in-sync replicas and keep them away; DELETE:
+/// allow it to lead again. Answers once the controller applied the change.
+async fn maintenance(State(b): State<Arc<Broker>>, on: bool) -> impl IntoResponse {
+    let Some(c) = b.cluster().cloned() else {
+        return (
+            StatusCode::CONFLICT,
+            Json(serde_json::json!({
+                "error": "maintenance needs cluster mode: a single node has nowhere to move its leaderships"
+            })),
+        );
+    };
+    let id = b.node_id();
+    match c
+        .write(crate::cluster::image::Command::SetMaintenance { id, on })
+        .await
+    {
+        Ok(_) => {
+            let img = c.image().clone();
+            b.reconcile(&img);
+            let still_leading: Vec<String> = img
+                .topics
+                .values()
+                .flat_map(|t| {
+                    t.partitions
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, p)| p.leader == id)
+                        .map(move |(i, _)| format!("{}-{i}", t.name))
+                })
+                .collect();
+            (
+                StatusCode::OK,
+                Json(serde_json::json!({
+                    "node_id": id,
+                    "maintenance": on,
+                    "still_leading": still_leading,
+                })),
+            )
+        }
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "error": e })),
+        ),
+    }
 }

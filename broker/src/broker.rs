@@ -48,6 +48,10 @@ pub struct Broker {
     /// Addresses clients should use, with real ports once bound.
     pub advertised: RwLock<Vec<Listener>>,
     pub groups: crate::group::Coordinator,
+    /// The metadata quorum, in cluster mode (see `cluster/`).
+    pub(crate) cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
+    /// Follower fetchers and ISR changes in flight (cluster mode).
+    pub(crate) replication: crate::replication::Replication,
 }
 
 impl Broker {
@@ -69,8 +73,20 @@ impl Broker {
             data_version,
             metrics: Metrics::new(),
             state,
+            cluster: std::sync::OnceLock::new(),
+            replication: crate::replication::Replication::default(),
         });
         let records: Vec<TopicRecord> = broker.meta().image.topics.values().cloned().collect();
+        if broker.config.cluster.is_some()
+            && let Some(r) = records.iter().find(|r| !r.internal)
+        {
+            anyhow::bail!(
+                "{} holds single-node topics (e.g. {}); moving a single-node data directory into \
+                 cluster mode is not supported, use an empty data directory",
+                broker.config.data_dir.display(),
+                r.name
+            );
+        }
         for rec in records {
             let topic = broker.open_topic(&rec, 0)?;
             broker
@@ -86,7 +102,9 @@ impl Broker {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn write_topics(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<TopicState>>> {
+    pub(crate) fn write_topics(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<TopicState>>> {
         self.topics
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -108,6 +126,11 @@ impl Broker {
 
     pub fn node_id(&self) -> i32 {
         self.config.node_id
+    }
+
+    /// The metadata quorum when running in cluster mode.
+    pub fn cluster(&self) -> Option<&Arc<crate::cluster::Cluster>> {
+        self.cluster.get()
     }
 
     /// The effective value of a broker-level key: dynamic override, static setting, default.
@@ -148,7 +171,7 @@ impl Broker {
         }
     }
 
-    fn open_topic(&self, rec: &TopicRecord, from: i32) -> anyhow::Result<TopicState> {
+    pub(crate) fn open_topic(&self, rec: &TopicRecord, from: i32) -> anyhow::Result<TopicState> {
         let settings = self.partition_settings(&rec.configs);
         let mut partitions = Vec::with_capacity(rec.partitions as usize);
         for i in from..rec.partitions {
@@ -231,6 +254,19 @@ impl Broker {
         validate_only: bool,
     ) -> Result<(), TopicError> {
         validate_topic_name(name).map_err(|m| (ResponseError::InvalidTopicException, m))?;
+        if let Some(c) = self.cluster()
+            && !internal
+        {
+            return self.create_topic_in_cluster(
+                c,
+                name,
+                partitions,
+                replication_factor,
+                configs,
+                None,
+                validate_only,
+            );
+        }
         if name.starts_with("__") && !internal {
             return Err((
                 ResponseError::InvalidTopicException,
@@ -311,6 +347,11 @@ impl Broker {
 
     /// Deletes a topic and its data.
     pub fn delete_topic(&self, name: &str) -> Result<uuid::Uuid, TopicError> {
+        if let Some(c) = self.cluster()
+            && self.topic(name).is_none_or(|t| !t.internal)
+        {
+            return self.delete_topic_in_cluster(c, name);
+        }
         let mut topics = self.write_topics();
         let Some(t) = topics.get(name).cloned() else {
             return Err((
@@ -348,6 +389,9 @@ impl Broker {
         count: i32,
         validate_only: bool,
     ) -> Result<(), TopicError> {
+        if self.cluster().is_some() {
+            return Err(crate::cluster::topics::unsupported("CreatePartitions"));
+        }
         let mut topics = self.write_topics();
         let Some(t) = topics.get(name).cloned() else {
             return Err((
@@ -411,6 +455,11 @@ impl Broker {
         name: &str,
         configs: BTreeMap<String, String>,
     ) -> Result<(), TopicError> {
+        if self.cluster().is_some() {
+            return Err(crate::cluster::topics::unsupported(
+                "changing topic configs",
+            ));
+        }
         let mut topics = self.write_topics();
         let Some(t) = topics.get(name).cloned() else {
             return Err((
@@ -459,9 +508,15 @@ impl Broker {
     }
 
     pub fn allocate_producer_id(&self) -> Result<i64, ResponseError> {
-        self.meta().allocate_producer_id().map_err(|e| {
+        let local = self.meta().allocate_producer_id().map_err(|e| {
             tracing::error!(error = %e, "allocating a producer id failed");
             ResponseError::KafkaStorageError
+        })?;
+        // In a cluster every broker hands out ids: interleave them by node id so they never
+        // collide (node ids are below 1024).
+        Ok(match self.cluster() {
+            Some(_) => local * 1024 + i64::from(self.node_id().rem_euclid(1024)),
+            None => local,
         })
     }
 

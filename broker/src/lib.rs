@@ -5,6 +5,7 @@
 
 pub mod admin_http;
 pub mod broker;
+pub mod cluster;
 pub mod config;
 pub mod group;
 pub mod handlers;
@@ -13,6 +14,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod partition;
 pub mod probes;
+pub mod replication;
 pub mod server;
 
 use std::net::SocketAddr;
@@ -38,6 +40,22 @@ pub struct RunningBroker {
 impl RunningBroker {
     /// Graceful shutdown: stop accepting, close connections, flush and seal every log.
     pub async fn shutdown(self) {
+        if let Some(c) = self.broker.cluster().cloned() {
+            // Controlled shutdown: move leaderships to other in-sync replicas before exiting.
+            self.broker.set_state(broker::BrokerState::Draining);
+            let cmd = cluster::image::Command::ControlledShutdown {
+                id: self.broker.node_id(),
+            };
+            match tokio::time::timeout(std::time::Duration::from_secs(15), c.write(cmd)).await {
+                Ok(Ok(_)) => {
+                    let img = c.image().clone();
+                    self.broker.reconcile(&img);
+                    tracing::info!("controlled shutdown: leaderships moved");
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "controlled shutdown not acknowledged"),
+                Err(_) => tracing::warn!("controlled shutdown timed out"),
+            }
+        }
         self.shutdown.send_replace(true);
         for t in self.tasks {
             let _ = t.await;
@@ -83,6 +101,10 @@ pub async fn start(config: config::BrokerConfig) -> anyhow::Result<RunningBroker
     }
     broker.groups.start(&broker).await?;
     let (shutdown, rx) = watch::channel(false);
+    if let Some(cfg) = broker.config.cluster.clone() {
+        cluster::topics::join(&broker, &cfg, rx.clone()).await?;
+        replication::spawn_isr_checks(&broker, rx.clone());
+    }
     let mut tasks = Vec::new();
     for (name, sock) in listeners {
         tasks.push(tokio::spawn(server::serve(

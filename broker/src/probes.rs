@@ -143,6 +143,9 @@ pub fn post_restart(node: i32, state: BrokerState, views: &[ReplicaView]) -> Pos
 /// Every partition this broker serves, as the probes see it. On a single node each partition has
 /// this broker as its only replica, its leader and its whole ISR.
 pub fn replica_views(broker: &Broker) -> Vec<ReplicaView> {
+    if let Some(c) = broker.cluster() {
+        return crate::cluster::health::replica_views(broker, &c.image());
+    }
     let node = broker.node_id();
     broker
         .topics()

@@ -180,6 +180,13 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         doc: "Rack of this broker.",
     },
     BrokerKey {
+        name: "replica.lag.time.max.ms",
+        default: "10000",
+        ty: ConfigType::Long,
+        dynamic: false,
+        doc: "Cluster mode: a follower that has not caught up with the leader for this long leaves the ISR.",
+    },
+    BrokerKey {
         name: "log.retention.check.interval.ms",
         default: "300000",
         ty: ConfigType::Long,

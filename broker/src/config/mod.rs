@@ -60,6 +60,17 @@ pub struct Cli {
     /// A Kafka-style properties file (key=value) with broker settings.
     #[arg(long, env = "EDDY_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Cluster mode: the metadata quorum voters, KRaft-style `id@host:port,...` (controller
+    /// addresses). Without it the broker runs as a single-node cluster.
+    #[arg(long, env = "EDDY_CONTROLLER_QUORUM_VOTERS")]
+    pub controller_quorum_voters: Option<String>,
+    /// Where this voter's controller listens (defaults to its address in the voter list).
+    #[arg(long, env = "EDDY_CONTROLLER_LISTENER")]
+    pub controller_listener: Option<SocketAddr>,
+    /// Cluster mode: a broker whose heartbeats stop for this long is fenced and loses its
+    /// leaderships.
+    #[arg(long, env = "EDDY_BROKER_SESSION_TIMEOUT_MS", default_value_t = 3000)]
+    pub broker_session_timeout_ms: u64,
     /// Extra settings as key=value, overriding the file (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
@@ -106,6 +117,8 @@ pub struct BrokerConfig {
     pub admin_addr: SocketAddr,
     /// Static broker settings (file + overrides), validated against `defs`.
     pub settings: BTreeMap<String, String>,
+    /// Cluster mode (a metadata quorum); `None` is the single-node mode.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 impl BrokerConfig {
@@ -143,7 +156,31 @@ impl BrokerConfig {
             Some(a) => Listener::parse_list(a)?,
             None => listeners.clone(),
         };
+        let cluster = match &cli.controller_quorum_voters {
+            None => None,
+            Some(v) => Some(crate::cluster::ClusterConfig {
+                voters: crate::cluster::ClusterConfig::parse_voters(v).map_err(|reason| {
+                    ConfigError::InvalidValue {
+                        key: "controller.quorum.voters".into(),
+                        value: v.clone(),
+                        reason,
+                    }
+                })?,
+                listener: cli.controller_listener,
+                session_timeout: std::time::Duration::from_millis(
+                    cli.broker_session_timeout_ms.max(500),
+                ),
+            }),
+        };
+        if cluster.is_some() && cli.node_id < 0 {
+            return Err(ConfigError::InvalidValue {
+                key: "node.id".into(),
+                value: cli.node_id.to_string(),
+                reason: "cluster mode needs a non-negative node id".into(),
+            });
+        }
         Ok(BrokerConfig {
+            cluster,
             node_id: cli.node_id,
             data_dir: cli.data_dir.clone(),
             listeners,
@@ -166,6 +203,7 @@ impl BrokerConfig {
             advertised: vec![],
             admin_addr: "127.0.0.1:0".parse().expect("static address"),
             settings: BTreeMap::new(),
+            cluster: None,
         }
     }
 

@@ -51,6 +51,40 @@ fn assignment_count(broker: &Broker, t: &CreatableTopic) -> Result<Option<i32>, 
     Ok(Some(indexes.len() as i32))
 }
 
+/// Cluster mode: explicit replica lists by partition index (0..n, each once).
+fn cluster_assignment(t: &CreatableTopic) -> Result<Vec<Vec<i32>>, TopicError> {
+    if t.num_partitions != -1 || t.replication_factor != -1 {
+        return Err((
+            ResponseError::InvalidRequest,
+            "both num_partitions/replication_factor and replica assignments were given".into(),
+        ));
+    }
+    let mut by_index: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+    for a in &t.assignments {
+        let ids = a.broker_ids.iter().map(|b| b.0).collect();
+        if by_index.insert(a.partition_index, ids).is_some() {
+            return Err((
+                ResponseError::InvalidReplicaAssignment,
+                format!("partition {} is listed twice", a.partition_index),
+            ));
+        }
+    }
+    if by_index.keys().enumerate().any(|(i, p)| *p != i as i32) {
+        return Err((
+            ResponseError::InvalidReplicaAssignment,
+            "replica assignment partitions must be 0..n, each listed once".into(),
+        ));
+    }
+    let a: Vec<Vec<i32>> = by_index.into_values().collect();
+    if a[0].is_empty() {
+        return Err((
+            ResponseError::InvalidReplicaAssignment,
+            "partition 0 has no replicas".into(),
+        ));
+    }
+    Ok(a)
+}
+
 fn create_one(
     broker: &Broker,
     t: &CreatableTopic,
@@ -60,6 +94,21 @@ fn create_one(
     for c in &t.configs {
         let Some(v) = &c.value else { continue };
         configs.insert(c.name.to_string(), v.to_string());
+    }
+    if let Some(c) = broker.cluster()
+        && !t.assignments.is_empty()
+    {
+        let assignment = cluster_assignment(t)?;
+        broker.create_topic_in_cluster(
+            c,
+            t.name.as_str(),
+            assignment.len() as i32,
+            assignment[0].len() as i16,
+            configs.clone(),
+            Some(assignment),
+            validate_only,
+        )?;
+        return Ok(configs);
     }
     let (partitions, rf) = match assignment_count(broker, t)? {
         Some(n) => (n, 1),

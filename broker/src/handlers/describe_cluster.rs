@@ -25,6 +25,25 @@ pub async fn handle(
             .with_error_code(code(ResponseError::UnsupportedEndpointType))
             .with_error_message(Some(sb("only the brokers endpoint type (1) is supported")));
     }
+    if let Some(c) = broker.cluster() {
+        let img = c.image();
+        let brokers = img
+            .live_brokers()
+            .into_iter()
+            .map(|b| {
+                DescribeClusterBroker::default()
+                    .with_broker_id(BrokerId(b.id))
+                    .with_host(sb(&b.host))
+                    .with_port(i32::from(b.port))
+                    .with_rack(b.rack.as_deref().map(sb))
+            })
+            .collect();
+        return resp
+            .with_cluster_id(sb(&img.cluster_id))
+            .with_controller_id(BrokerId(c.controller_id().unwrap_or(-1)))
+            .with_brokers(brokers)
+            .with_cluster_authorized_operations(i32::MIN);
+    }
     let listener = broker
         .advertised
         .read()

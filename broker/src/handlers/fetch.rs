@@ -15,6 +15,14 @@ pub async fn handle(
     ctx: &RequestContext,
     req: FetchRequest,
 ) -> FetchResponse {
+    let replica = if ctx.api_version >= 15 {
+        req.replica_state.replica_id.0
+    } else {
+        req.replica_id.0
+    };
+    if replica >= 0 && broker.cluster().is_some() {
+        return crate::replication::serve_follower_fetch(broker, replica, req).await;
+    }
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let mut changes = broker.data_version.subscribe();
@@ -88,7 +96,14 @@ fn read_once(
                 Ok(t) => usize::try_from(p.partition)
                     .ok()
                     .and_then(|i| t.partitions.get(i))
-                    .ok_or(ResponseError::UnknownTopicOrPartition),
+                    .ok_or(ResponseError::UnknownTopicOrPartition)
+                    .and_then(|p| {
+                        if p.is_leader() {
+                            Ok(p)
+                        } else {
+                            Err(ResponseError::NotLeaderOrFollower)
+                        }
+                    }),
                 Err(e) => Err(*e),
             };
             let partition = match partition {

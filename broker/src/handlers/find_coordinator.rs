@@ -35,6 +35,26 @@ pub async fn handle(
                 .with_error_code(e.code())
                 .with_error_message(Some(sb(m)))
         };
+        if req.key_type == GROUP
+            && let Some(cluster) = broker.cluster()
+        {
+            // Cluster mode: every broker names the same coordinator for a group, chosen by a
+            // stable hash of the group id over the live brokers.
+            let img = cluster.image();
+            let live = img.live_brokers();
+            if live.is_empty() {
+                return err(
+                    ResponseError::CoordinatorNotAvailable,
+                    "no live broker is registered yet",
+                );
+            }
+            let b = live[crc32c::crc32c(key.as_bytes()) as usize % live.len()];
+            return c
+                .clone()
+                .with_node_id(BrokerId(b.id))
+                .with_host(sb(&b.host))
+                .with_port(i32::from(b.port));
+        }
         match (req.key_type, &listener) {
             (GROUP, Some(l)) => c
                 .clone()

@@ -19,7 +19,7 @@ pub async fn handle(
     let all = req.topics.is_none()
         || (ctx.api_version == 0 && req.topics.as_ref().is_some_and(Vec::is_empty));
     let allow_create = ctx.api_version < 4 || req.allow_auto_topic_creation;
-    let topics = if all {
+    let topics: Vec<MetadataResponseTopic> = if all {
         broker
             .topics()
             .iter()
@@ -77,6 +77,74 @@ pub async fn handle(
         })
         .unwrap_or_default();
     let v = ctx.api_version;
+    if let Some(c) = broker.cluster() {
+        // Cluster mode: brokers, leaders, replicas and ISR come from the replicated image.
+        let img = c.image();
+        let brokers = img
+            .live_brokers()
+            .into_iter()
+            .map(|b| {
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(b.id))
+                    .with_host(sb(&b.host))
+                    .with_port(i32::from(b.port))
+                    .with_rack(b.rack.as_deref().filter(|_| v >= 1).map(sb))
+            })
+            .collect();
+        let topics = topics
+            .into_iter()
+            .map(|t: MetadataResponseTopic| {
+                let name = t.name.as_ref().map(|n| n.to_string()).unwrap_or_default();
+                match img.topics.get(&name) {
+                    Some(ti) if t.error_code == 0 => {
+                        let partitions = ti
+                            .partitions
+                            .iter()
+                            .enumerate()
+                            .map(|(i, p)| {
+                                let ids = |v: &[i32]| v.iter().map(|r| BrokerId(*r)).collect();
+                                let offline: Vec<i32> = p
+                                    .replicas
+                                    .iter()
+                                    .copied()
+                                    .filter(|r| !img.is_live(*r))
+                                    .collect();
+                                let err = if p.leader < 0 {
+                                    code(ResponseError::LeaderNotAvailable)
+                                } else {
+                                    0
+                                };
+                                MetadataResponsePartition::default()
+                                    .with_error_code(err)
+                                    .with_partition_index(i as i32)
+                                    .with_leader_id(BrokerId(p.leader))
+                                    .with_leader_epoch(if v >= 7 { p.leader_epoch } else { -1 })
+                                    .with_replica_nodes(ids(&p.replicas))
+                                    .with_isr_nodes(ids(&p.isr))
+                                    .with_offline_replicas(if v >= 5 {
+                                        ids(&offline)
+                                    } else {
+                                        Vec::new()
+                                    })
+                            })
+                            .collect();
+                        t.with_partitions(partitions)
+                    }
+                    _ => t,
+                }
+            })
+            .collect();
+        let cluster_id = img.cluster_id.clone();
+        return MetadataResponse::default()
+            .with_brokers(brokers)
+            .with_cluster_id((v >= 2).then(|| sb(&cluster_id)))
+            .with_controller_id(BrokerId(if v >= 1 {
+                c.controller_id().unwrap_or(-1)
+            } else {
+                -1
+            }))
+            .with_topics(topics);
+    }
     MetadataResponse::default()
         .with_brokers(brokers)
         .with_cluster_id((v >= 2).then(|| sb(&broker.cluster_id)))

@@ -13,6 +13,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -156,6 +157,7 @@ pub static APIS: &[ApiEntry] = &[
         init_producer_id
     ),
     api!(DeleteRecords, 0, 2, m::DeleteRecordsRequest, delete_records),
+    api!(ElectLeaders, 0, 2, m::ElectLeadersRequest, elect_leaders),
     api!(
         OffsetForLeaderEpoch,
         2,

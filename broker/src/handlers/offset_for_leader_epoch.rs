@@ -55,7 +55,18 @@ pub async fn handle(
                         return r.with_error_code(code(e));
                     }
                     // Consumers validate against what they could read: the high watermark.
-                    let (e, off) = epoch_end(p.leader_epoch, epoch, part.high_watermark());
+                    let (e, off) = if broker.cluster().is_some() {
+                        match crate::replication::epoch_end_offset(
+                            &part,
+                            p.leader_epoch,
+                            req.replica_id.0 >= 0,
+                        ) {
+                            Ok(v) => v,
+                            Err(e) => return r.with_error_code(code(e)),
+                        }
+                    } else {
+                        epoch_end(p.leader_epoch, epoch, part.high_watermark())
+                    };
                     r.with_leader_epoch(e).with_end_offset(off)
                 })
                 .collect();

@@ -82,6 +82,9 @@ pub enum Appended {
     AwaitFlush(PendingFlush),
 }
 
+/// A partition response's position (topic, partition) and the last offset the ISR must hold.
+type IsrWait = ((usize, usize), (Arc<Partition>, i64));
+
 /// Responses waiting for the fsync that makes their appends durable.
 pub struct PendingFlush {
     ticket: u64,
@@ -90,6 +93,11 @@ pub struct PendingFlush {
     /// request's records to be durable; `None` when that cannot be told (a deduplicated retry,
     /// whose original append may not be durable yet): then only the ticket answers.
     durable_at: Option<Vec<(Arc<Partition>, i64)>>,
+    /// acks=all in cluster mode: (response position, (partition, last offset)) that the ISR
+    /// must have replicated (the high watermark passes it) before the answer.
+    isr_waits: Vec<IsrWait>,
+    /// The request's timeout for the ISR wait.
+    timeout_ms: i32,
 }
 
 impl PendingFlush {
@@ -125,7 +133,7 @@ impl PendingFlush {
                 }
             }
         };
-        if let Err(e) = outcome {
+        if let Err(e) = &outcome {
             tracing::error!(error = %e, "produce could not be made durable");
             for t in &mut self.responses {
                 for p in &mut t.partition_responses {
@@ -145,7 +153,37 @@ impl PendingFlush {
             }
         }
         timer.observe_duration();
+        if outcome.is_ok() && !self.isr_waits.is_empty() {
+            self.await_isr(broker, version).await;
+        }
         ProduceResponse::default().with_responses(self.responses)
+    }
+
+    /// acks=all in cluster mode: waits (up to the request's timeout) for the ISR to replicate
+    /// the appends; a partition that is not replicated in time, lost its leadership or whose ISR
+    /// shrank below min.insync.replicas answers with that error instead of success.
+    async fn await_isr(&mut self, broker: &Broker, version: i16) {
+        let waits: Vec<_> = self.isr_waits.iter().map(|(_, w)| w.clone()).collect();
+        let timeout = std::time::Duration::from_millis(
+            u64::try_from(self.timeout_ms.clamp(0, 300_000)).unwrap_or(0),
+        );
+        let results = crate::replication::await_isr(broker, &waits, timeout).await;
+        for (((t, p), _), err) in self.isr_waits.iter().zip(results) {
+            if let Some(e) = err
+                && let Some(part) = self
+                    .responses
+                    .get_mut(*t)
+                    .and_then(|r| r.partition_responses.get_mut(*p))
+                && part.error_code == 0
+            {
+                *part = partition_error(
+                    part.index,
+                    e,
+                    (version >= 8).then_some("not replicated to the ISR in time"),
+                    version,
+                );
+            }
+        }
     }
 }
 
@@ -180,6 +218,9 @@ pub fn append_all(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> Ap
     }
     let mut ticket = 0;
     let mut durable_at = Some(Vec::new());
+    // acks=all in cluster mode: (response position, (partition, last offset)) to wait for.
+    let mut isr_waits = Vec::new();
+    let timeout_ms = req.timeout_ms;
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for t in req.topic_data {
         let topic = broker.topic(&t.name);
@@ -209,6 +250,13 @@ pub fn append_all(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> Ap
             match partition.append(&records, acks == -1) {
                 Ok(out) => {
                     let header = crate::log::batch::BatchHeader::parse(&records).ok();
+                    if acks == -1 && broker.cluster().is_some() {
+                        let n = header.map_or(1, |h| i64::from(h.last_offset_delta) + 1);
+                        isr_waits.push((
+                            (responses.len(), parts.len()),
+                            (Arc::clone(partition), out.base_offset + n - 1),
+                        ));
+                    }
                     if out.duplicate {
                         durable_at = None;
                     } else {
@@ -254,6 +302,8 @@ pub fn append_all(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> Ap
             ticket,
             responses,
             durable_at,
+            isr_waits,
+            timeout_ms,
         });
     }
     Appended::Done(ProduceResponse::default().with_responses(responses))

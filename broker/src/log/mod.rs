@@ -223,6 +223,66 @@ impl PartitionLog {
         Ok(base)
     }
 
+    /// Appends a batch copied from the leader as is (offsets and leader epoch already stamped).
+    /// Its base offset must be the log end offset.
+    pub fn append_replicated(
+        &mut self,
+        bytes: &[u8],
+        header: &BatchHeader,
+        cfg: &LogConfig,
+    ) -> Result<()> {
+        self.maybe_roll(bytes.len() as u64, crate::now_ms(), cfg)?;
+        self.active()
+            .append(bytes, header)
+            .map_err(io_err("appending a replicated batch"))
+    }
+
+    /// Removes every batch at or after `offset` (a follower dropping what the leader does not
+    /// have). Whole batches: the cut lands on the batch containing `offset`.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<()> {
+        let offset = offset.max(self.log_start_offset);
+        let doomed: Vec<i64> = self
+            .segments
+            .keys()
+            .copied()
+            .filter(|b| *b >= offset && *b > self.log_start_offset)
+            .collect();
+        for b in doomed {
+            if let Some(seg) = self.segments.remove(&b) {
+                seg.delete()
+                    .map_err(io_err("deleting a truncated segment"))?;
+            }
+        }
+        if self.segments.is_empty() {
+            let seg = Segment::create(&self.dir, offset, crate::now_ms())
+                .map_err(io_err("creating a segment"))?;
+            self.segments.insert(offset, seg);
+        }
+        let active = self.active();
+        if active.sealed {
+            active
+                .unseal()
+                .map_err(io_err("reopening the active segment"))?;
+        }
+        self.active()
+            .truncate_to(offset)
+            .map_err(io_err("truncating the active segment"))
+    }
+
+    /// The leader epoch of the last batch, and the end offset of `epoch` in this log: the base
+    /// offset of the first batch with a larger epoch, or the log end (a header scan).
+    pub fn epoch_info(&self, epoch: i32) -> Result<(Option<i32>, i64)> {
+        let mut last = None;
+        let mut end = None;
+        self.replay_headers(self.log_start_offset, &mut |h| {
+            last = Some(h.leader_epoch);
+            if end.is_none() && h.leader_epoch > epoch {
+                end = Some(h.base_offset);
+            }
+        })?;
+        Ok((last, end.unwrap_or_else(|| self.log_end_offset())))
+    }
+
     fn maybe_roll(&mut self, incoming: u64, now: i64, cfg: &LogConfig) -> Result<()> {
         let active = self.active_ref();
         let too_big = active.size() + incoming > cfg.segment_bytes;

@@ -345,6 +345,18 @@ impl Segment {
         Ok(None)
     }
 
+    /// Cuts the segment before the batch containing `offset` (replica truncation) and rebuilds
+    /// its indexes.
+    pub fn truncate_to(&mut self, offset: i64) -> io::Result<()> {
+        let Some(pos) = self.position_of(offset)? else {
+            return Ok(());
+        };
+        self.file.set_len(pos)?;
+        self.file.sync_all()?;
+        self.rebuild(&mut |_| {})?;
+        Ok(())
+    }
+
     /// Calls `f` with every batch header in the segment (headers only: cheap).
     pub fn for_each_header(&self, f: &mut dyn FnMut(&BatchHeader)) -> io::Result<()> {
         let mut pos = 0;

@@ -5,6 +5,7 @@
 //! consumers once it has been fsynced, so nobody reads what a crash could take back.
 
 pub mod producer_state;
+mod replica;
 
 use crate::log::batch::{self, BatchError, BatchHeader};
 use crate::log::flusher::Durable;
@@ -69,6 +70,14 @@ pub struct Partition {
     high_watermark: AtomicI64,
     log_start_offset: AtomicI64,
     leader_epoch: AtomicI32,
+    /// Whether this broker leads the partition (always on one node; from the metadata image in
+    /// cluster mode) and how many replicas are in sync.
+    leader: AtomicBool,
+    isr_size: std::sync::atomic::AtomicUsize,
+    /// Everything below this offset is fsynced locally.
+    durable_leo: AtomicI64,
+    /// Cluster mode: ISR members and what the leader knows of its followers.
+    repl: Mutex<replica::ReplicaState>,
     queued: AtomicBool,
     /// Bumped whenever any partition's high watermark moves (fetch long-polls wait on it).
     data_version: Arc<watch::Sender<u64>>,
@@ -110,6 +119,10 @@ impl Partition {
             high_watermark: AtomicI64::new(leo),
             log_start_offset: AtomicI64::new(start),
             leader_epoch: AtomicI32::new(leader_epoch),
+            leader: AtomicBool::new(true),
+            isr_size: std::sync::atomic::AtomicUsize::new(1),
+            durable_leo: AtomicI64::new(leo),
+            repl: Mutex::new(replica::ReplicaState::default()),
             queued: AtomicBool::new(false),
             data_version,
         })
@@ -123,6 +136,10 @@ impl Partition {
 
     pub fn leader_epoch(&self) -> i32 {
         self.leader_epoch.load(Ordering::SeqCst)
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::SeqCst)
     }
 
     pub fn high_watermark(&self) -> i64 {
@@ -156,7 +173,7 @@ impl Partition {
 
     /// Replicas currently in sync: on one node, just this one.
     pub fn isr_size(&self) -> usize {
-        1
+        self.isr_size.load(Ordering::SeqCst)
     }
 
     /// Validates and appends the record batch of one produce partition. `acks_all` enforces
@@ -177,6 +194,9 @@ impl Partition {
             return Err(ResponseError::InvalidTxnState);
         }
         let mut inner = self.lock();
+        if !self.is_leader() {
+            return Err(ResponseError::NotLeaderOrFollower);
+        }
         if acks_all && self.isr_size() < inner.settings.min_insync_replicas {
             return Err(ResponseError::NotEnoughReplicas);
         }
@@ -392,9 +412,11 @@ impl Durable for Partition {
     fn make_durable(&self) -> std::io::Result<()> {
         let (file, leo) = self.lock().log.durability_handle();
         file.sync_data()?;
-        if self.high_watermark.fetch_max(leo, Ordering::SeqCst) < leo {
+        if self.durable_leo.fetch_max(leo, Ordering::SeqCst) < leo && self.has_followers() {
+            // Wake follower fetches long-polling on this leader.
             self.data_version.send_modify(|v| *v += 1);
         }
+        self.refresh_high_watermark();
         Ok(())
     }
 }

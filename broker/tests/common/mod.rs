@@ -32,23 +32,31 @@ pub struct TestBroker {
     pub port: u16,
     pub admin_port: u16,
     pub settings: Vec<String>,
+    /// Extra command-line arguments (cluster flags).
+    pub args: Vec<String>,
     _tmp: Option<tempfile::TempDir>,
 }
 
 impl TestBroker {
     /// Starts a broker with a fresh data directory; `settings` are `key=value` overrides.
     pub fn start(settings: &[&str]) -> Self {
+        let mut b = Self::new(settings, Vec::new());
+        b.spawn();
+        b
+    }
+
+    /// A broker that is not started yet, with extra command-line arguments.
+    pub fn new(settings: &[&str], args: Vec<String>) -> Self {
         let tmp = tempfile::tempdir().unwrap();
-        let mut b = TestBroker {
+        TestBroker {
             child: None,
             data_dir: tmp.path().join("data"),
             port: free_port(),
             admin_port: free_port(),
             settings: settings.iter().map(|s| (*s).to_string()).collect(),
+            args,
             _tmp: Some(tmp),
-        };
-        b.spawn();
-        b
+        }
     }
 
     pub fn bootstrap(&self) -> String {
@@ -81,6 +89,7 @@ impl TestBroker {
         for s in &self.settings {
             cmd.arg("--set").arg(s);
         }
+        cmd.args(&self.args);
         self.child = Some(cmd.spawn().expect("spawning the broker"));
         self.wait_ready();
     }
@@ -150,6 +159,23 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let code = out.split_whitespace().nth(1)?.parse().ok()?;
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+    Some((code, body))
+}
+
+/// A minimal HTTP/1.0 request with `method` (PUT, DELETE...) and no body: (status, body).
+pub fn http_call(port: u16, method: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+    )
+    .ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     let code = out.split_whitespace().nth(1)?.parse().ok()?;

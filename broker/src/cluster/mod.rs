@@ -1,0 +1,502 @@
+//! Cluster mode: a KRaft-style metadata quorum replicated with openraft among the controller
+//! voters (`--controller-quorum-voters 0@127.0.0.1:9095,1@...`). The state machine holds broker
+//! registrations (with fencing), topics and partitions (replicas, ISR, leader, leader epoch) and
+//! topic configs. Brokers that are not voters fetch the image from the active controller.
+//!
+//! The active controller (the Raft leader) tracks broker heartbeats in memory and writes
+//! `FenceBroker` when one stops, which elects new partition leaders from the ISR (never an
+//! unclean election), and `UnfenceBroker` when it returns.
+
+pub mod health;
+pub mod image;
+pub mod net;
+pub mod store;
+pub mod topics;
+
+use image::{ClusterImage, Command, Outcome};
+use net::{Reply, Request};
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{BasicNode, Raft, ServerState};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Cursor;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+openraft::declare_raft_types!(
+    /// The Raft types of the metadata quorum.
+    pub TypeConfig:
+        D = Command,
+        R = Outcome,
+);
+
+const RPC_TIMEOUT: Duration = Duration::from_secs(3);
+const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
+
+/// Cluster settings from the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// Voter node id -> controller address (host:port).
+    pub voters: BTreeMap<u64, String>,
+    /// Where this node's controller listens (defaults to its address in `voters`).
+    pub listener: Option<SocketAddr>,
+    /// A broker whose heartbeats stop for this long is fenced.
+    pub session_timeout: Duration,
+}
+
+impl ClusterConfig {
+    /// Parses KRaft's `id@host:port,id@host:port` voter list.
+    pub fn parse_voters(s: &str) -> Result<BTreeMap<u64, String>, String> {
+        let mut voters = BTreeMap::new();
+        for v in s.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+            let (id, addr) = v
+                .split_once('@')
+                .ok_or_else(|| format!("invalid voter {v:?}: expected id@host:port"))?;
+            let id: u64 = id
+                .parse()
+                .map_err(|_| format!("invalid voter id in {v:?}"))?;
+            if addr
+                .rsplit_once(':')
+                .and_then(|(_, p)| p.parse::<u16>().ok())
+                .is_none()
+            {
+                return Err(format!(
+                    "invalid voter address in {v:?}: expected host:port"
+                ));
+            }
+            if voters.insert(id, addr.to_string()).is_some() {
+                return Err(format!("voter {id} is listed twice"));
+            }
+        }
+        if voters.is_empty() {
+            return Err("the controller quorum voter list is empty".into());
+        }
+        Ok(voters)
+    }
+}
+
+/// This broker's view of, and access to, the metadata quorum.
+pub struct Cluster {
+    pub node_id: i32,
+    voters: BTreeMap<u64, String>,
+    raft: Option<Raft<TypeConfig>>,
+    image: Arc<RwLock<ClusterImage>>,
+    applied: Arc<watch::Sender<u64>>,
+    /// Last heartbeat per broker, kept by the active controller only.
+    heartbeats: Mutex<HashMap<i32, Instant>>,
+    /// The controller this node last heard of (non-voters learn it from replies).
+    known_leader: Mutex<Option<u64>>,
+    session_timeout: Duration,
+}
+
+impl Cluster {
+    /// Starts the quorum member (voters) or the image follower (other brokers).
+    pub async fn start(
+        node_id: i32,
+        cfg: &ClusterConfig,
+        data_dir: &Path,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<Arc<Cluster>> {
+        let me = u64::try_from(node_id)
+            .map_err(|_| anyhow::anyhow!("cluster mode needs a non-negative node id"))?;
+        let dir = data_dir.join("__cluster_metadata");
+        let voter = cfg.voters.contains_key(&me);
+        let (raft, image, applied) = if voter {
+            let log = store::LogStore::open(&dir)?;
+            let sm = store::StateMachine::open(&dir)?;
+            let image = Arc::clone(&sm.image);
+            let applied = Arc::clone(&sm.applied);
+            let config = openraft::Config {
+                cluster_name: "eddy".into(),
+                heartbeat_interval: 150,
+                election_timeout_min: 600,
+                election_timeout_max: 1200,
+                snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(1000),
+                max_in_snapshot_log_to_keep: 100,
+                ..Default::default()
+            }
+            .validate()?;
+            let raft = Raft::new(me, Arc::new(config), net::Network, log, sm).await?;
+            (Some(raft), image, applied)
+        } else {
+            (
+                None,
+                Arc::new(RwLock::new(ClusterImage::default())),
+                Arc::new(watch::channel(0u64).0),
+            )
+        };
+        let cluster = Arc::new(Cluster {
+            node_id,
+            voters: cfg.voters.clone(),
+            raft,
+            image,
+            applied,
+            heartbeats: Mutex::new(HashMap::new()),
+            known_leader: Mutex::new(None),
+            session_timeout: cfg.session_timeout,
+        });
+        if let Some(raft) = &cluster.raft {
+            let addr: SocketAddr = match cfg.listener {
+                Some(a) => a,
+                None => tokio::net::lookup_host(&cfg.voters[&me])
+                    .await?
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("cannot resolve {}", cfg.voters[&me]))?,
+            };
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("binding the controller listener {addr}: {e}"))?;
+            tracing::info!(%addr, "controller listening");
+            tokio::spawn(Arc::clone(&cluster).serve(listener, shutdown.clone()));
+            let members: BTreeMap<u64, BasicNode> = cfg
+                .voters
+                .iter()
+                .map(|(id, a)| (*id, BasicNode::new(a)))
+                .collect();
+            if !raft.is_initialized().await? {
+                // Every voter proposes the same membership; openraft makes this safe.
+                if let Err(e) = raft.initialize(members).await {
+                    tracing::debug!(error = %e, "quorum already initialized");
+                }
+            }
+            tokio::spawn(Arc::clone(&cluster).controller_loop(shutdown.clone()));
+        } else {
+            tokio::spawn(Arc::clone(&cluster).image_loop(shutdown.clone()));
+        }
+        Ok(cluster)
+    }
+
+    pub fn image(&self) -> std::sync::RwLockReadGuard<'_, ClusterImage> {
+        self.image
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Fires whenever the image changes.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.applied.subscribe()
+    }
+
+    /// The cluster id all brokers report (empty until the first registration is applied).
+    pub fn cluster_id(&self) -> Option<String> {
+        Some(self.image().cluster_id.clone()).filter(|c| !c.is_empty())
+    }
+
+    pub fn is_voter(&self) -> bool {
+        self.raft.is_some()
+    }
+
+    /// The active controller's node id, when known.
+    pub fn controller_id(&self) -> Option<i32> {
+        let leader = match &self.raft {
+            Some(r) => r.metrics().borrow().current_leader,
+            None => *self.lock_leader(),
+        };
+        leader.and_then(|l| i32::try_from(l).ok())
+    }
+
+    fn lock_leader(&self) -> std::sync::MutexGuard<'_, Option<u64>> {
+        self.known_leader
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn is_leader(&self) -> bool {
+        self.raft.as_ref().is_some_and(|r| {
+            let m = r.metrics().borrow().clone();
+            m.state == ServerState::Leader && m.current_leader == Some(m.id)
+        })
+    }
+
+    /// Applies `cmd` through the active controller (forwarding as needed), then waits until this
+    /// broker's image reflects it. Retries through elections, bounded.
+    pub async fn write(&self, cmd: Command) -> Result<Outcome, String> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut target = self.controller_id().and_then(|l| u64::try_from(l).ok());
+        let mut rotate = self.voters.keys().copied().cycle();
+        let mut last_err = String::from("no controller reachable");
+        while Instant::now() < deadline {
+            let t = match target {
+                Some(t) => t,
+                None => rotate.next().unwrap_or(0),
+            };
+            let reply = if self.raft.is_some() && i32::try_from(t).ok() == Some(self.node_id) {
+                self.local_write(cmd.clone()).await
+            } else if let Some(addr) = self.voters.get(&t) {
+                net::call(addr, &Request::Write(cmd.clone()), RPC_TIMEOUT)
+                    .await
+                    .unwrap_or_else(|e| Reply::Error(e.to_string()))
+            } else {
+                Reply::NotLeader(None)
+            };
+            match reply {
+                Reply::Written(outcome, index) => {
+                    *self.lock_leader() = Some(t);
+                    self.wait_applied(index).await;
+                    return Ok(outcome);
+                }
+                Reply::NotLeader(Some(l)) if l != t => target = Some(l),
+                Reply::NotLeader(_) => {
+                    target = None;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Reply::Error(e) => {
+                    last_err = e;
+                    target = None;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                other => last_err = format!("unexpected controller reply {other:?}"),
+            }
+        }
+        Err(format!(
+            "the metadata quorum did not accept the change: {last_err}"
+        ))
+    }
+
+    async fn local_write(&self, cmd: Command) -> Reply {
+        let Some(raft) = &self.raft else {
+            return Reply::NotLeader(None);
+        };
+        match raft.client_write(cmd).await {
+            Ok(r) => Reply::Written(r.data, r.log_id.index),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Reply::NotLeader(f.leader_id)
+            }
+            Err(e) => Reply::Error(e.to_string()),
+        }
+    }
+
+    /// Waits (bounded) until the local image has applied log index `index`.
+    async fn wait_applied(&self, index: u64) {
+        let mut rx = self.applied.subscribe();
+        let _ = tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|i| *i >= index)).await;
+    }
+
+    async fn serve(
+        self: Arc<Self>,
+        listener: tokio::net::TcpListener,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        loop {
+            tokio::select! {
+                _ = stopped(&mut stop) => return,
+                conn = listener.accept() => {
+                    let Ok((mut s, _)) = conn else { continue };
+                    let _ = s.set_nodelay(true);
+                    let me = Arc::clone(&self);
+                    tokio::spawn(async move {
+                        while let Ok(req) = net::read_frame::<Request>(&mut s).await {
+                            let reply = me.handle(req).await;
+                            if net::write_frame(&mut s, &reply).await.is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    async fn handle(&self, req: Request) -> Reply {
+        let Some(raft) = &self.raft else {
+            return Reply::NotLeader(None);
+        };
+        match req {
+            Request::Append(r) => Reply::Append(raft.append_entries(r).await),
+            Request::Vote(r) => Reply::Vote(raft.vote(r).await),
+            Request::Snapshot(r) => Reply::Snapshot(raft.install_snapshot(r).await),
+            Request::Write(cmd) => self.local_write(cmd).await,
+            Request::Heartbeat { id } => {
+                if self.is_leader() {
+                    self.lock_heartbeats().insert(id, Instant::now());
+                    Reply::Ack
+                } else {
+                    Reply::NotLeader(raft.metrics().borrow().current_leader)
+                }
+            }
+            Request::Image => Reply::Image(self.image().clone(), *self.applied.borrow()),
+        }
+    }
+
+    fn lock_heartbeats(&self) -> std::sync::MutexGuard<'_, HashMap<i32, Instant>> {
+        self.heartbeats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Registers this broker, then heartbeats to the active controller until shutdown.
+    pub fn spawn_registration(
+        self: &Arc<Self>,
+        host: String,
+        port: u16,
+        rack: Option<String>,
+        cluster_id: String,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            let cmd = Command::RegisterBroker {
+                id: me.node_id,
+                host,
+                port,
+                rack,
+                cluster_id,
+            };
+            // Bounded: 40 attempts of up to 15 s each.
+            for _ in 0..40 {
+                match me.write(cmd.clone()).await {
+                    Ok(_) => {
+                        tracing::info!(node_id = me.node_id, "registered with the controller");
+                        break;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "broker registration failed; retrying"),
+                }
+                if *stop.borrow() {
+                    return;
+                }
+            }
+            let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+            loop {
+                tokio::select! {
+                    _ = stopped(&mut stop) => return,
+                    _ = tick.tick() => me.heartbeat().await,
+                }
+            }
+        });
+    }
+
+    async fn heartbeat(&self) {
+        let req = Request::Heartbeat { id: self.node_id };
+        let mut target = self.controller_id().and_then(|l| u64::try_from(l).ok());
+        for _ in 0..self.voters.len() + 1 {
+            let Some(t) = target else { return };
+            if self.raft.is_some() && i32::try_from(t).ok() == Some(self.node_id) {
+                if self.is_leader() {
+                    self.lock_heartbeats().insert(self.node_id, Instant::now());
+                }
+                return;
+            }
+            let Some(addr) = self.voters.get(&t) else {
+                return;
+            };
+            match net::call(addr, &req, RPC_TIMEOUT).await {
+                Ok(Reply::Ack) => {
+                    *self.lock_leader() = Some(t);
+                    return;
+                }
+                Ok(Reply::NotLeader(l)) => target = l,
+                _ => return,
+            }
+        }
+    }
+
+    /// On the active controller: fence brokers whose heartbeats stopped, unfence returning ones.
+    async fn controller_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(300));
+        let mut led_term = None;
+        loop {
+            tokio::select! {
+                _ = stopped(&mut stop) => {
+                    if let Some(r) = &self.raft {
+                        let _ = r.shutdown().await;
+                    }
+                    return;
+                }
+                _ = tick.tick() => {}
+            }
+            if !self.is_leader() {
+                led_term = None;
+                continue;
+            }
+            let term = self
+                .raft
+                .as_ref()
+                .map(|r| r.metrics().borrow().current_term);
+            if led_term != term {
+                // A new controller gives every broker a full session before fencing it.
+                led_term = term;
+                let now = Instant::now();
+                let ids: Vec<i32> = self.image().brokers.keys().copied().collect();
+                let mut hb = self.lock_heartbeats();
+                for id in ids {
+                    hb.insert(id, now);
+                }
+                tracing::info!(
+                    node_id = self.node_id,
+                    ?term,
+                    "became the active controller"
+                );
+            }
+            let brokers: Vec<(i32, bool)> = self
+                .image()
+                .brokers
+                .values()
+                .map(|b| (b.id, b.fenced))
+                .collect();
+            for (id, fenced) in brokers {
+                let alive = self
+                    .lock_heartbeats()
+                    .get(&id)
+                    .is_some_and(|t| t.elapsed() < self.session_timeout);
+                let cmd = match (alive, fenced) {
+                    (false, false) => Command::FenceBroker { id },
+                    (true, true) => Command::UnfenceBroker { id },
+                    _ => continue,
+                };
+                tracing::info!(?cmd, "controller changes broker liveness");
+                if let Err(e) = self.write(cmd).await {
+                    tracing::warn!(error = %e, "liveness change failed");
+                }
+            }
+        }
+    }
+
+    /// Non-voters: fetch the image from a voter, every 300 ms.
+    async fn image_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(300));
+        let voters: Vec<String> = self.voters.values().cloned().collect();
+        let mut turn = 0usize;
+        loop {
+            tokio::select! {
+                _ = stopped(&mut stop) => return,
+                _ = tick.tick() => {}
+            }
+            turn += 1;
+            let Some(addr) = voters.get(turn % voters.len().max(1)) else {
+                return;
+            };
+            if let Ok(Reply::Image(img, index)) =
+                net::call(addr, &Request::Image, RPC_TIMEOUT).await
+                && index > *self.applied.borrow()
+            {
+                *self
+                    .image
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = img;
+                self.applied.send_replace(index);
+            }
+        }
+    }
+}
+
+/// Resolves once the shutdown flag is set (without holding the watch guard across awaits).
+pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn voters_parse_kraft_style() {
+        let v = ClusterConfig::parse_voters("0@127.0.0.1:9095, 1@127.0.0.1:9096").unwrap();
+        assert_eq!(v[&1], "127.0.0.1:9096");
+        assert!(ClusterConfig::parse_voters("0@127.0.0.1").is_err());
+        assert!(ClusterConfig::parse_voters("x@127.0.0.1:1").is_err());
+        assert!(ClusterConfig::parse_voters("0@a:1,0@b:2").is_err());
+        assert!(ClusterConfig::parse_voters("").is_err());
+    }
+}

@@ -1,0 +1,251 @@
+//! The broker side of cluster mode: topic changes go through the metadata quorum, and every
+//! applied image is reconciled into the partitions this broker serves (open new topics, drop
+//! deleted ones, set leadership, leader epoch and ISR size).
+
+use super::Cluster;
+use super::image::{ClusterImage, Command, Outcome, Refusal};
+use crate::broker::{Broker, TopicError};
+use crate::config::defs;
+use crate::metadata::TopicRecord;
+use kafka_protocol::error::ResponseError;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The error for an operation cluster mode does not implement yet.
+pub fn unsupported(what: &str) -> TopicError {
+    (
+        ResponseError::InvalidRequest,
+        format!("{what} is not supported in cluster mode yet"),
+    )
+}
+
+pub(crate) fn refusal_error(r: Refusal) -> ResponseError {
+    match r {
+        Refusal::TopicExists => ResponseError::TopicAlreadyExists,
+        Refusal::UnknownTopic => ResponseError::UnknownTopicOrPartition,
+        Refusal::UnknownBroker => ResponseError::BrokerNotAvailable,
+        Refusal::InvalidReplicationFactor => ResponseError::InvalidReplicationFactor,
+        Refusal::InvalidReplicaAssignment => ResponseError::InvalidReplicaAssignment,
+        Refusal::FencedLeaderEpoch => ResponseError::FencedLeaderEpoch,
+        Refusal::ElectionNotNeeded => ResponseError::ElectionNotNeeded,
+        Refusal::PreferredLeaderNotAvailable => ResponseError::PreferredLeaderNotAvailable,
+        Refusal::EligibleLeadersNotAvailable => ResponseError::EligibleLeadersNotAvailable,
+    }
+}
+
+/// Runs an async cluster call from the synchronous topic API (the broker binary runs on the
+/// multi-threaded runtime, which `block_in_place` needs).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
+}
+
+impl Broker {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn create_topic_in_cluster(
+        &self,
+        cluster: &Arc<Cluster>,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: BTreeMap<String, String>,
+        assignment: Option<Vec<Vec<i32>>>,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        if name.starts_with("__") {
+            return Err((
+                ResponseError::InvalidTopicException,
+                format!("{name}: names starting with '__' are reserved for internal topics"),
+            ));
+        }
+        let partitions = if partitions == -1 {
+            self.broker_setting("num.partitions").parse().unwrap_or(1)
+        } else {
+            partitions
+        };
+        if !(1..=100_000).contains(&partitions) {
+            return Err((
+                ResponseError::InvalidPartitions,
+                format!("partition count must be between 1 and 100000, got {partitions}"),
+            ));
+        }
+        let rf = if replication_factor == -1 {
+            self.broker_setting("default.replication.factor")
+                .parse()
+                .unwrap_or(1)
+        } else {
+            replication_factor
+        };
+        for (k, v) in &configs {
+            defs::validate_topic_key(k, v)
+                .map_err(|e| (ResponseError::InvalidConfig, e.to_string()))?;
+        }
+        {
+            // A first check on the local image; the controller decides when it applies.
+            let img = cluster.image();
+            if img.topics.contains_key(name) {
+                return Err((
+                    ResponseError::TopicAlreadyExists,
+                    format!("topic {name} already exists"),
+                ));
+            }
+            if validate_only {
+                return match &assignment {
+                    Some(a) => img
+                        .check_assignment(a)
+                        .map_err(|m| (ResponseError::InvalidReplicaAssignment, m)),
+                    None => img
+                        .place(partitions, rf)
+                        .map(|_| ())
+                        .map_err(|m| (ResponseError::InvalidReplicationFactor, m)),
+                };
+            }
+        }
+        let cmd = Command::CreateTopic {
+            name: name.to_string(),
+            id: uuid::Uuid::new_v4(),
+            configs,
+            assignment,
+            partitions,
+            replication_factor: rf,
+        };
+        match block_on(cluster.write(cmd)) {
+            Ok(Outcome::Ok) => {}
+            Ok(Outcome::Refused(r, m)) => return Err((refusal_error(r), m)),
+            Err(m) => return Err((ResponseError::RequestTimedOut, m)),
+        }
+        self.reconcile(&cluster.image().clone());
+        tracing::info!(
+            topic = name,
+            partitions,
+            rf,
+            "created topic through the quorum"
+        );
+        Ok(())
+    }
+
+    pub(crate) fn delete_topic_in_cluster(
+        &self,
+        cluster: &Arc<Cluster>,
+        name: &str,
+    ) -> Result<uuid::Uuid, TopicError> {
+        let Some(id) = cluster.image().topics.get(name).map(|t| t.id) else {
+            return Err((
+                ResponseError::UnknownTopicOrPartition,
+                format!("topic {name} does not exist"),
+            ));
+        };
+        match block_on(cluster.write(Command::DeleteTopic {
+            name: name.to_string(),
+        })) {
+            Ok(Outcome::Ok) => {}
+            Ok(Outcome::Refused(r, m)) => return Err((refusal_error(r), m)),
+            Err(m) => return Err((ResponseError::RequestTimedOut, m)),
+        }
+        self.reconcile(&cluster.image().clone());
+        Ok(id)
+    }
+
+    /// Brings the served partitions in line with the image.
+    pub fn reconcile(&self, img: &ClusterImage) {
+        let me = self.node_id();
+        let mut topics = self.write_topics();
+        let stale: Vec<String> = topics
+            .iter()
+            .filter(|(n, t)| !t.internal && img.topics.get(*n).is_none_or(|i| i.id != t.id))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for n in stale {
+            if let Some(t) = topics.remove(&n) {
+                for p in &t.partitions {
+                    p.destroy();
+                }
+                tracing::info!(topic = n, "dropped a deleted topic");
+            }
+        }
+        for (name, ti) in &img.topics {
+            if !topics.contains_key(name) {
+                let rec = TopicRecord {
+                    name: name.clone(),
+                    id: ti.id,
+                    partitions: ti.partitions.len() as i32,
+                    replication_factor: ti.partitions.first().map_or(1, |p| p.replicas.len())
+                        as i16,
+                    configs: ti.configs.clone(),
+                    internal: false,
+                };
+                match self.open_topic(&rec, 0) {
+                    Ok(state) => {
+                        topics.insert(name.clone(), Arc::new(state));
+                    }
+                    Err(e) => {
+                        tracing::error!(topic = name, error = %e, "opening a replicated topic failed");
+                        continue;
+                    }
+                }
+            }
+            let Some(t) = topics.get(name) else { continue };
+            for (i, ps) in ti.partitions.iter().enumerate() {
+                if let Some(p) = t.partitions.get(i) {
+                    p.set_role(me, ps.leader == me, ps.leader_epoch, &ps.isr);
+                }
+            }
+        }
+        self.metrics
+            .partitions
+            .set(topics.values().map(|t| t.partitions.len() as i64).sum());
+        drop(topics);
+        self.data_version.send_modify(|v| *v += 1);
+    }
+}
+
+/// Joins the broker to the quorum: starts it, reconciles on every change, registers and
+/// heartbeats.
+pub async fn join(
+    broker: &Arc<Broker>,
+    cfg: &super::ClusterConfig,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let cluster = Cluster::start(
+        broker.node_id(),
+        cfg,
+        &broker.config.data_dir,
+        shutdown.clone(),
+    )
+    .await?;
+    broker
+        .cluster
+        .set(Arc::clone(&cluster))
+        .map_err(|_| anyhow::anyhow!("the cluster was started twice"))?;
+    let mut changes = cluster.subscribe();
+    let weak = Arc::downgrade(broker);
+    let c = Arc::clone(&cluster);
+    let mut stop = shutdown.clone();
+    tokio::spawn(async move {
+        loop {
+            let Some(b) = weak.upgrade() else { return };
+            let img = c.image().clone();
+            let b2 = Arc::clone(&b);
+            let img2 = img.clone();
+            let _ = tokio::task::spawn_blocking(move || b2.reconcile(&img2)).await;
+            crate::replication::reconcile(&b, &img);
+            drop(b);
+            tokio::select! {
+                _ = super::stopped(&mut stop) => return,
+                r = changes.changed() => if r.is_err() { return },
+            }
+        }
+    });
+    let (host, port) = {
+        let adv = broker
+            .advertised
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let l = adv
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("cluster mode needs an advertised listener"))?;
+        (l.host.clone(), l.port)
+    };
+    let rack = Some(broker.broker_setting("broker.rack")).filter(|r| !r.is_empty());
+    cluster.spawn_registration(host, port, rack, broker.cluster_id.clone(), shutdown);
+    Ok(())
+}

@@ -1,0 +1,225 @@
+//! Replication state of a partition in cluster mode. On the leader: the ISR, each follower's log
+//! end offset and when it last caught up; the high watermark is the smallest log end offset in
+//! the ISR (local durable end included). On a follower: appending the leader's batches as they
+//! are, truncating to the leader's log on a leader change, following the leader's high mark.
+//!
+//! With no ISR set (single node) the high watermark is the durable log end, as before.
+
+use super::Partition;
+use crate::log::batch::{self, BatchHeader};
+use kafka_protocol::error::ResponseError;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Default)]
+pub struct ReplicaState {
+    pub me: i32,
+    pub isr: Vec<i32>,
+    pub followers: HashMap<i32, Follower>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Follower {
+    pub leo: i64,
+    pub caught_up_at: Instant,
+}
+
+impl Partition {
+    fn repl(&self) -> std::sync::MutexGuard<'_, ReplicaState> {
+        self.repl
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Applies the metadata image's view: leadership, leader epoch and ISR.
+    pub fn set_role(&self, me: i32, leader: bool, leader_epoch: i32, isr: &[i32]) {
+        let _g = self.lock();
+        let was_leader = self.leader.swap(leader, Ordering::SeqCst);
+        self.leader_epoch.store(leader_epoch, Ordering::SeqCst);
+        self.isr_size.store(isr.len().max(1), Ordering::SeqCst);
+        let mut r = self.repl();
+        r.me = me;
+        r.isr = isr.to_vec();
+        if leader && !was_leader {
+            // A new leader knows nothing of its followers yet: they get a full lag window.
+            r.followers.clear();
+        }
+        let now = Instant::now();
+        for id in isr {
+            r.followers.entry(*id).or_insert(Follower {
+                leo: 0,
+                caught_up_at: now,
+            });
+        }
+        drop(r);
+        drop(_g);
+        self.refresh_high_watermark();
+    }
+
+    /// Whether followers fetch from this leader (their long-polls wait for appends).
+    pub(super) fn has_followers(&self) -> bool {
+        let r = self.repl();
+        r.followers.keys().any(|id| *id != r.me)
+    }
+
+    /// The ISR as this broker last applied it.
+    pub fn isr(&self) -> Vec<i32> {
+        self.repl().isr.clone()
+    }
+
+    /// Leader: HW = min(durable log end, every other ISR member's log end). Never moves back.
+    pub(super) fn refresh_high_watermark(&self) {
+        let durable = self.durable_leo.load(Ordering::SeqCst);
+        let candidate = if self.is_leader() {
+            let r = self.repl();
+            r.isr
+                .iter()
+                .filter(|id| **id != r.me)
+                .map(|id| r.followers.get(id).map_or(0, |f| f.leo))
+                .fold(durable, i64::min)
+        } else {
+            return;
+        };
+        if self.high_watermark.fetch_max(candidate, Ordering::SeqCst) < candidate {
+            self.data_version.send_modify(|v| *v += 1);
+        }
+    }
+
+    /// Leader: a follower fetched from `offset` (so it has everything below it). Returns true
+    /// when the follower is caught up but not in the ISR (the caller asks the controller to
+    /// add it).
+    pub fn record_follower_fetch(&self, id: i32, offset: i64) -> bool {
+        let leo = self.log_end_offset();
+        let hw = self.high_watermark();
+        let expand = {
+            let mut r = self.repl();
+            let f = r.followers.entry(id).or_insert(Follower {
+                leo: offset,
+                caught_up_at: Instant::now() - Duration::from_secs(3600),
+            });
+            f.leo = offset;
+            if offset >= leo {
+                f.caught_up_at = Instant::now();
+            }
+            !r.isr.contains(&id) && offset >= hw && offset >= leo
+        };
+        self.refresh_high_watermark();
+        expand
+    }
+
+    /// Leader: ISR followers that have not caught up within `max_lag`.
+    pub fn lagging_followers(&self, max_lag: Duration) -> Vec<i32> {
+        let r = self.repl();
+        r.isr
+            .iter()
+            .filter(|id| **id != r.me)
+            .filter(|id| {
+                r.followers
+                    .get(id)
+                    .is_none_or(|f| f.caught_up_at.elapsed() > max_lag)
+            })
+            .copied()
+            .collect()
+    }
+
+    /// Leader: reads for a follower from `offset` up to the log end (not only the HW).
+    pub fn read_for_follower(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<Vec<u8>, ResponseError> {
+        let inner = self.lock();
+        let leo = inner.log.log_end_offset();
+        if offset == leo {
+            return Ok(Vec::new());
+        }
+        let slice = inner.log.slice_at(offset).map_err(|e| match e {
+            crate::log::LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+            crate::log::LogError::Io { .. } => ResponseError::KafkaStorageError,
+        })?;
+        drop(inner);
+        match slice {
+            Some(s) => s
+                .read(max_bytes, leo)
+                .map_err(|_| ResponseError::KafkaStorageError),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Follower: appends the leader's batches as they are and fsyncs them, so the offset this
+    /// broker reports in its next fetch is durable here.
+    pub fn append_replicated(&self, records: &[u8]) -> Result<usize, ResponseError> {
+        let batches = batch::split_batches(records).map_err(|_| ResponseError::CorruptMessage)?;
+        let mut inner = self.lock();
+        let cfg = inner.settings.log;
+        let mut appended = 0;
+        for (h, range) in batches {
+            let leo = inner.log.log_end_offset();
+            if h.last_offset() < leo {
+                continue;
+            }
+            if h.base_offset != leo {
+                tracing::warn!(topic = %self.topic, partition = self.index, base = h.base_offset, leo, "replicated batch does not start at the log end");
+                return Err(ResponseError::OffsetOutOfRange);
+            }
+            inner
+                .log
+                .append_replicated(&records[range], &h, &cfg)
+                .map_err(|_| ResponseError::KafkaStorageError)?;
+            inner.producers.update(&h);
+            inner.producers_dirty |= h.has_producer_id();
+            appended += 1;
+        }
+        let (file, leo) = inner.log.durability_handle();
+        drop(inner);
+        if appended > 0 {
+            file.sync_data()
+                .map_err(|_| ResponseError::KafkaStorageError)?;
+            self.durable_leo.fetch_max(leo, Ordering::SeqCst);
+        }
+        Ok(appended)
+    }
+
+    /// Follower: the high watermark the leader sent, capped by the local log end.
+    pub fn follow_high_watermark(&self, leader_hw: i64) {
+        let hw = leader_hw.min(self.log_end_offset());
+        if self.high_watermark.fetch_max(hw, Ordering::SeqCst) < hw {
+            self.data_version.send_modify(|v| *v += 1);
+        }
+    }
+
+    /// The leader epoch of the last local batch, and the end offset of `epoch` in this log.
+    pub fn epoch_info(&self, epoch: i32) -> Result<(Option<i32>, i64), ResponseError> {
+        self.lock()
+            .log
+            .epoch_info(epoch)
+            .map_err(|_| ResponseError::KafkaStorageError)
+    }
+
+    /// Follower: drops every batch at or after `offset` and rebuilds the producer state.
+    pub fn truncate_to(&self, offset: i64) -> Result<(), ResponseError> {
+        let mut inner = self.lock();
+        if offset >= inner.log.log_end_offset() {
+            return Ok(());
+        }
+        tracing::info!(topic = %self.topic, partition = self.index, offset, "truncating to the leader's log");
+        inner
+            .log
+            .truncate_to(offset)
+            .map_err(|_| ResponseError::KafkaStorageError)?;
+        let mut producers = super::ProducerStateTable::default();
+        let start = inner.log.log_start_offset();
+        inner
+            .log
+            .replay_headers(start, &mut |h: &BatchHeader| producers.update(h))
+            .map_err(|_| ResponseError::KafkaStorageError)?;
+        inner.producers = producers;
+        inner.producers_dirty = true;
+        let leo = inner.log.log_end_offset();
+        drop(inner);
+        self.durable_leo.store(leo, Ordering::SeqCst);
+        self.high_watermark.fetch_min(leo, Ordering::SeqCst);
+        Ok(())
+    }
+}

@@ -1,0 +1,442 @@
+//! Data replication, Kafka's way (cluster mode): followers fetch from the leader with Fetch
+//! (replica_id = their node id), the leader tracks their log end offsets, the high watermark is
+//! the smallest log end offset in the ISR, acks=all waits for it, and the leader changes the ISR
+//! through the controller (expand when a follower catches up, shrink when it lags more than
+//! replica.lag.time.max.ms). A follower starting under a new leader epoch first truncates to the
+//! leader's end offset for its last epoch (OffsetForLeaderEpoch), then fetches.
+
+pub mod client;
+
+use crate::broker::Broker;
+use crate::cluster::image::{ClusterImage, Command};
+use crate::partition::Partition;
+use client::KafkaConn;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
+use kafka_protocol::messages::{
+    BrokerId, FetchRequest, FetchResponse, OffsetForLeaderEpochRequest, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const FETCH_VERSION: i16 = 12;
+const RPC_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn code(e: ResponseError) -> i16 {
+    e.code()
+}
+
+/// Partition -> ((leader, leader epoch) it follows, the fetcher task).
+type Fetchers = HashMap<(String, i32), ((i32, i32), tokio::task::JoinHandle<()>)>;
+
+/// The follower fetchers this broker runs, keyed by partition, with the (leader, epoch) each
+/// follows.
+#[derive(Default)]
+pub struct Replication {
+    fetchers: Mutex<Fetchers>,
+    /// ISR changes in flight, so each is asked for once.
+    pending: Mutex<HashSet<(String, i32)>>,
+}
+
+impl Replication {
+    fn fetchers(&self) -> std::sync::MutexGuard<'_, Fetchers> {
+        self.fetchers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashSet<(String, i32)>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Starts/stops follower fetchers to match the image.
+pub fn reconcile(broker: &Arc<Broker>, img: &ClusterImage) {
+    let me = broker.node_id();
+    let mut want: HashMap<(String, i32), (i32, i32, String)> = HashMap::new();
+    for (name, t) in &img.topics {
+        for (i, p) in t.partitions.iter().enumerate() {
+            if p.leader >= 0 && p.leader != me && p.replicas.contains(&me) {
+                let Some(b) = img.brokers.get(&p.leader) else {
+                    continue;
+                };
+                want.insert(
+                    (name.clone(), i as i32),
+                    (p.leader, p.leader_epoch, format!("{}:{}", b.host, b.port)),
+                );
+            }
+        }
+    }
+    let mut fetchers = broker.replication.fetchers();
+    fetchers.retain(|k, ((leader, epoch), task)| {
+        let keep = want
+            .get(k)
+            .is_some_and(|(l, e, _)| l == leader && e == epoch && !task.is_finished());
+        if !keep {
+            task.abort();
+        }
+        keep
+    });
+    for (key, (leader, epoch, addr)) in want {
+        if fetchers.contains_key(&key) {
+            continue;
+        }
+        let task = tokio::spawn(follow(
+            Arc::downgrade(broker),
+            key.0.clone(),
+            key.1,
+            epoch,
+            addr,
+        ));
+        fetchers.insert(key, ((leader, epoch), task));
+    }
+}
+
+/// One follower fetcher: truncate to the leader's log, then fetch until aborted.
+async fn follow(
+    broker: std::sync::Weak<Broker>,
+    topic: String,
+    index: i32,
+    epoch: i32,
+    addr: String,
+) {
+    let mut truncated = false;
+    let mut conn: Option<KafkaConn> = None;
+    // Bounded by the task being aborted when leadership changes; each round is bounded too.
+    loop {
+        let Some(b) = broker.upgrade() else { return };
+        let Some(part) = b.partition(&topic, index) else {
+            return;
+        };
+        let me = b.node_id();
+        drop(b);
+        if conn.is_none() {
+            match KafkaConn::connect(&addr, RPC_TIMEOUT).await {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    tracing::debug!(%topic, index, %addr, error = %e, "cannot reach the leader");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let step = if truncated {
+            fetch_once(c, &part, me, &topic, index, epoch).await
+        } else {
+            truncate(c, &part, me, &topic, index, epoch)
+                .await
+                .map(|()| {
+                    truncated = true;
+                })
+        };
+        if let Err(e) = step {
+            tracing::debug!(%topic, index, error = %e, "replica fetch failed");
+            conn = None;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+async fn truncate(
+    c: &mut KafkaConn,
+    part: &Partition,
+    me: i32,
+    topic: &str,
+    index: i32,
+    epoch: i32,
+) -> anyhow::Result<()> {
+    let (last_epoch, _) = part
+        .epoch_info(i32::MAX)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let Some(last_epoch) = last_epoch else {
+        return Ok(());
+    };
+    let req = OffsetForLeaderEpochRequest::default()
+        .with_replica_id(BrokerId(me))
+        .with_topics(vec![
+            OffsetForLeaderTopic::default()
+                .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partitions(vec![
+                    OffsetForLeaderPartition::default()
+                        .with_partition(index)
+                        .with_current_leader_epoch(epoch)
+                        .with_leader_epoch(last_epoch),
+                ]),
+        ]);
+    let resp = c.call(&req, 4, RPC_TIMEOUT).await?;
+    let p = resp
+        .topics
+        .first()
+        .and_then(|t| t.partitions.first())
+        .ok_or_else(|| anyhow::anyhow!("empty OffsetForLeaderEpoch response"))?;
+    anyhow::ensure!(
+        p.error_code == 0,
+        "OffsetForLeaderEpoch error {}",
+        p.error_code
+    );
+    if p.end_offset >= 0 {
+        part.truncate_to(p.end_offset)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    }
+    Ok(())
+}
+
+async fn fetch_once(
+    c: &mut KafkaConn,
+    part: &Partition,
+    me: i32,
+    topic: &str,
+    index: i32,
+    epoch: i32,
+) -> anyhow::Result<()> {
+    let req = FetchRequest::default()
+        .with_replica_id(BrokerId(me))
+        .with_max_wait_ms(500)
+        .with_min_bytes(1)
+        .with_max_bytes(16 << 20)
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partitions(vec![
+                    FetchPartition::default()
+                        .with_partition(index)
+                        .with_current_leader_epoch(epoch)
+                        .with_fetch_offset(part.log_end_offset())
+                        .with_partition_max_bytes(8 << 20),
+                ]),
+        ]);
+    let resp = c.call(&req, FETCH_VERSION, RPC_TIMEOUT).await?;
+    let p = resp
+        .responses
+        .first()
+        .and_then(|t| t.partitions.first())
+        .ok_or_else(|| anyhow::anyhow!("empty fetch response"))?;
+    anyhow::ensure!(p.error_code == 0, "fetch error {}", p.error_code);
+    if let Some(records) = &p.records
+        && !records.is_empty()
+    {
+        part.append_replicated(records)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    }
+    part.follow_high_watermark(p.high_watermark);
+    Ok(())
+}
+
+/// Leader side of a follower's Fetch: record its position, maybe ask to add it to the ISR, and
+/// answer with data up to the log end (long-polling up to max_wait_ms when there is none).
+pub async fn serve_follower_fetch(
+    broker: &Arc<Broker>,
+    replica: i32,
+    req: FetchRequest,
+) -> FetchResponse {
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.clamp(0, 5_000) as u64);
+    let mut changes = broker.data_version.subscribe();
+    let mut recorded = false;
+    loop {
+        let mut bytes = 0usize;
+        let mut topics = Vec::with_capacity(req.topics.len());
+        for t in &req.topics {
+            let topic = broker.topic(t.topic.as_str());
+            let mut parts = Vec::with_capacity(t.partitions.len());
+            for fp in &t.partitions {
+                let base = PartitionData::default()
+                    .with_partition_index(fp.partition)
+                    .with_high_watermark(-1)
+                    .with_last_stable_offset(-1)
+                    .with_log_start_offset(-1);
+                let Some(part) = topic.as_ref().and_then(|t| {
+                    usize::try_from(fp.partition)
+                        .ok()
+                        .and_then(|i| t.partitions.get(i))
+                        .cloned()
+                }) else {
+                    parts.push(base.with_error_code(code(ResponseError::UnknownTopicOrPartition)));
+                    continue;
+                };
+                if !part.is_leader() {
+                    parts.push(base.with_error_code(code(ResponseError::NotLeaderOrFollower)));
+                    continue;
+                }
+                let epoch = part.leader_epoch();
+                if fp.current_leader_epoch >= 0 && fp.current_leader_epoch != epoch {
+                    let e = if fp.current_leader_epoch > epoch {
+                        ResponseError::UnknownLeaderEpoch
+                    } else {
+                        ResponseError::FencedLeaderEpoch
+                    };
+                    parts.push(base.with_error_code(code(e)));
+                    continue;
+                }
+                if !recorded && part.record_follower_fetch(replica, fp.fetch_offset) {
+                    request_isr_change(broker, &part, Some(replica), None);
+                }
+                match part
+                    .read_for_follower(fp.fetch_offset, fp.partition_max_bytes.max(1) as usize)
+                {
+                    Ok(records) => {
+                        bytes += records.len();
+                        parts.push(
+                            base.with_high_watermark(part.high_watermark())
+                                .with_last_stable_offset(part.high_watermark())
+                                .with_log_start_offset(part.log_start_offset())
+                                .with_records(Some(records.into())),
+                        );
+                    }
+                    Err(e) => parts.push(base.with_error_code(code(e))),
+                }
+            }
+            topics.push(
+                FetchableTopicResponse::default()
+                    .with_topic(t.topic.clone())
+                    .with_partitions(parts),
+            );
+        }
+        recorded = true;
+        if bytes > 0 || tokio::time::Instant::now() >= deadline {
+            return FetchResponse::default().with_responses(topics);
+        }
+        if tokio::time::timeout_at(deadline, changes.changed())
+            .await
+            .is_err()
+        {
+            continue;
+        }
+    }
+}
+
+/// Asks the controller (in the background) to add `add` to, or remove `remove` from, the ISR.
+fn request_isr_change(
+    broker: &Arc<Broker>,
+    part: &Partition,
+    add: Option<i32>,
+    remove: Option<&[i32]>,
+) {
+    let Some(cluster) = broker.cluster().cloned() else {
+        return;
+    };
+    let key = (part.topic.clone(), part.index);
+    if !broker.replication.pending().insert(key.clone()) {
+        return;
+    }
+    let mut isr = part.isr();
+    if let Some(a) = add
+        && !isr.contains(&a)
+    {
+        isr.push(a);
+    }
+    if let Some(r) = remove {
+        isr.retain(|id| !r.contains(id));
+    }
+    let cmd = Command::AlterIsr {
+        topic: part.topic.clone(),
+        partition: part.index,
+        leader: broker.node_id(),
+        leader_epoch: part.leader_epoch(),
+        isr: isr.clone(),
+    };
+    let weak = Arc::downgrade(broker);
+    tokio::spawn(async move {
+        let r = cluster.write(cmd).await;
+        tracing::info!(topic = %key.0, partition = key.1, ?isr, result = ?r, "ISR change");
+        if let Some(b) = weak.upgrade() {
+            b.replication.pending().remove(&key);
+        }
+    });
+}
+
+/// Leader housekeeping: shrink the ISR of partitions whose followers stopped catching up.
+pub fn spawn_isr_checks(broker: &Arc<Broker>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let weak = Arc::downgrade(broker);
+    let lag =
+        Duration::from_millis(broker.config.get_i64("replica.lag.time.max.ms").max(100) as u64);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                _ = crate::cluster::stopped(&mut stop) => return,
+                _ = tick.tick() => {}
+            }
+            let Some(b) = weak.upgrade() else { return };
+            for t in b.topics() {
+                for p in &t.partitions {
+                    if !p.is_leader() {
+                        continue;
+                    }
+                    let lagging = p.lagging_followers(lag);
+                    if !lagging.is_empty() {
+                        request_isr_change(&b, p, None, Some(&lagging));
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// OffsetForLeaderEpoch in cluster mode: the end offset of `requested` in the leader's log
+/// (followers get the log end for the current epoch, consumers the high watermark).
+pub fn epoch_end_offset(
+    part: &Partition,
+    requested: i32,
+    from_follower: bool,
+) -> Result<(i32, i64), ResponseError> {
+    if !part.is_leader() {
+        return Err(ResponseError::NotLeaderOrFollower);
+    }
+    let current = part.leader_epoch();
+    if requested < 0 || requested > current {
+        return Ok((-1, -1));
+    }
+    if requested == current {
+        let end = if from_follower {
+            part.log_end_offset()
+        } else {
+            part.high_watermark()
+        };
+        return Ok((current, end));
+    }
+    let (_, end) = part.epoch_info(requested)?;
+    Ok((requested, end))
+}
+
+/// acks=all: waits (bounded by `timeout`) until the high watermark passes each partition's last
+/// appended offset; returns the error for each one that did not make it.
+pub async fn await_isr(
+    broker: &Broker,
+    waits: &[(Arc<Partition>, i64)],
+    timeout: Duration,
+) -> Vec<Option<ResponseError>> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut changes = broker.data_version.subscribe();
+    loop {
+        let done = waits
+            .iter()
+            .all(|(p, end)| p.high_watermark() > *end || !p.is_leader());
+        if done || tokio::time::Instant::now() >= deadline {
+            return waits
+                .iter()
+                .map(|(p, end)| {
+                    if !p.is_leader() {
+                        Some(ResponseError::NotLeaderOrFollower)
+                    } else if p.high_watermark() <= *end {
+                        Some(ResponseError::RequestTimedOut)
+                    } else if p.isr_size() < p.settings().min_insync_replicas {
+                        Some(ResponseError::NotEnoughReplicasAfterAppend)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+        }
+        let _ = tokio::time::timeout_at(deadline, changes.changed()).await;
+    }
+}
