@@ -463,17 +463,21 @@ async fn cluster_lifecycle_create_resize_upgrade_restart_delete(app: TestApp) {
         .get(&format!("/v1/clusters/{id}/connection"), &owner)
         .await;
     assert_eq!(conn.status, StatusCode::OK);
-    assert_eq!(conn.body["sasl_mechanism"], "SCRAM-SHA-512");
+    // No credentials until the broker has SASL, and the answer says why.
+    assert_eq!(conn.body["security_protocol"], "PLAINTEXT");
+    assert_eq!(conn.body["authentication"], "none");
+    assert!(conn.body["username"].is_null() && conn.body["password"].is_null());
+    assert!(conn.body["note"].as_str().unwrap().contains("SASL"));
 
     // Resize: shared-small -> shared-medium, then cross-tier is refused, storage never shrinks.
-    let etag = k.headers["etag"].to_str().unwrap().to_string();
+    let etag = k.etag();
     let r = app
-        .call(
+        .if_match(
             Method::POST,
             &format!("/v1/clusters/{id}/resize"),
-            Some(&owner),
+            &owner,
             Some(json!({"plan_id": "shared-medium"})),
-            &[("if-match", &etag)],
+            &etag,
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
@@ -490,24 +494,24 @@ async fn cluster_lifecycle_create_resize_upgrade_restart_delete(app: TestApp) {
         ),
         (Some("active"), Some("shared-medium"), Some(20))
     );
-    let etag = k.headers["etag"].to_str().unwrap().to_string();
+    let etag = k.etag();
     let r = app
-        .call(
+        .if_match(
             Method::POST,
             &format!("/v1/clusters/{id}/resize"),
-            Some(&owner),
+            &owner,
             Some(json!({"plan_id": "dedicated-1"})),
-            &[("if-match", &etag)],
+            &etag,
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     let r = app
-        .call(
+        .if_match(
             Method::POST,
             &format!("/v1/clusters/{id}/resize"),
-            Some(&owner),
+            &owner,
             Some(json!({"plan_id": "shared-small", "storage_gb": 10})),
-            &[("if-match", &etag)],
+            &etag,
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -515,12 +519,12 @@ async fn cluster_lifecycle_create_resize_upgrade_restart_delete(app: TestApp) {
 
     // Upgrade: only forward (the catalog has one version, so this is a downgrade/same).
     let r = app
-        .call(
+        .if_match(
             Method::POST,
             &format!("/v1/clusters/{id}/upgrade"),
-            Some(&owner),
+            &owner,
             Some(json!({"version": "0.1.0"})),
-            &[("if-match", &etag)],
+            &etag,
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -528,12 +532,12 @@ async fn cluster_lifecycle_create_resize_upgrade_restart_delete(app: TestApp) {
 
     // Restart: succeeds only once the operator reports the restart token done.
     let r = app
-        .call(
+        .if_match(
             Method::POST,
             &format!("/v1/clusters/{id}/restart"),
-            Some(&owner),
+            &owner,
             None,
-            &[("if-match", &etag)],
+            &etag,
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
@@ -550,14 +554,14 @@ async fn cluster_lifecycle_create_resize_upgrade_restart_delete(app: TestApp) {
 
     // Delete with If-Match; resources removed -> deleted, gone from the list.
     let k = app.get(&format!("/v1/clusters/{id}"), &owner).await;
-    let etag = k.headers["etag"].to_str().unwrap().to_string();
+    let etag = k.etag();
     let r = app
-        .call(
+        .if_match(
             Method::DELETE,
             &format!("/v1/clusters/{id}"),
-            Some(&owner),
+            &owner,
             None,
-            &[("if-match", &etag)],
+            &etag,
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
@@ -578,13 +582,7 @@ async fn cluster_lifecycle_create_resize_upgrade_restart_delete(app: TestApp) {
         )
         .await;
     assert_eq!(ops.body["state"], "succeeded");
-    assert_eq!(
-        app.get("/v1/clusters", &owner).await.body["items"]
-            .as_array()
-            .unwrap()
-            .len(),
-        0
-    );
+    assert_eq!(app.cluster_count(&owner).await, 0);
 }
 
 async fn one_active_operation_per_cluster_and_preconditions(app: TestApp) {
@@ -598,15 +596,15 @@ async fn one_active_operation_per_cluster_and_preconditions(app: TestApp) {
         .await;
     let id = r.body["cluster"]["id"].as_str().unwrap().to_string();
     let name = resource_name(&r.body);
-    let etag = r.headers["etag"].to_str().unwrap().to_string();
+    let etag = r.etag();
     // While creating, nothing else may start.
     let busy = app
-        .call(
+        .if_match(
             Method::POST,
             &format!("/v1/clusters/{id}/restart"),
-            Some(&owner),
+            &owner,
             None,
-            &[("if-match", &etag)],
+            &etag,
         )
         .await;
     assert_eq!(busy.status, StatusCode::CONFLICT);
@@ -625,40 +623,40 @@ async fn one_active_operation_per_cluster_and_preconditions(app: TestApp) {
         .await;
     assert_eq!(r.status, StatusCode::PRECONDITION_REQUIRED);
     let r = app
-        .call(
+        .if_match(
             Method::POST,
             &format!("/v1/clusters/{id}/restart"),
-            Some(&owner),
+            &owner,
             None,
-            &[("if-match", &etag)],
+            &etag,
         )
         .await;
     assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
     // Deletion protection (on by default) is enforced server-side.
     let fresh = app.get(&format!("/v1/clusters/{id}"), &owner).await;
-    let etag = fresh.headers["etag"].to_str().unwrap().to_string();
+    let etag = fresh.etag();
     let r = app
-        .call(
+        .if_match(
             Method::DELETE,
             &format!("/v1/clusters/{id}"),
-            Some(&owner),
+            &owner,
             None,
-            &[("if-match", &etag)],
+            &etag,
         )
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.code(), "deletion_protected");
     let r = app
-        .call(
+        .if_match(
             Method::PATCH,
             &format!("/v1/clusters/{id}"),
-            Some(&owner),
+            &owner,
             Some(json!({"deletion_protection": false})),
-            &[("if-match", &etag)],
+            &etag,
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    let etag2 = r.headers["etag"].to_str().unwrap().to_string();
+    let etag2 = r.etag();
     assert_ne!(etag, etag2);
     // Two racing mutations with the same ETag: exactly one wins.
     let (restart, delete) = (
@@ -930,13 +928,7 @@ async fn cursor_pagination(app: TestApp) {
     assert_eq!(seen, ["c-0", "c-1", "c-2", "c-3", "c-4"]);
     // Other accounts see nothing.
     let (other, _, _) = app.signup("other@example.com").await;
-    assert_eq!(
-        app.get("/v1/clusters", &other).await.body["items"]
-            .as_array()
-            .unwrap()
-            .len(),
-        0
-    );
+    assert_eq!(app.cluster_count(&other).await, 0);
 }
 
 async fn backend_faults_are_503_and_change_nothing(app: TestApp) {
