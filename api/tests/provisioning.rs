@@ -147,6 +147,19 @@ impl ApiServer {
         self.call(Method::GET, path, Some(token), None, &[]).await
     }
 
+    /// A mutation conditional on `etag` (`If-Match`).
+    async fn if_match(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        etag: &str,
+    ) -> anyhow::Result<Resp> {
+        self.call(method, path, Some(token), body, &[("if-match", etag)])
+            .await
+    }
+
     /// Polls the operation of a 202 answer until it has finished; returns it.
     async fn finished_operation(&self, token: &str, accepted: &Value, timeout: Duration) -> Value {
         let id = accepted["operation"]["id"].as_str().unwrap();
@@ -397,12 +410,12 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
     //    and is Ready again; billing moves to the new plan from that moment.
     let etag = r.etag.clone().context("ETag")?;
     let resized = api
-        .call(
+        .if_match(
             Method::POST,
             &format!("/v1/clusters/{id}/resize"),
-            Some(&token),
+            &token,
             Some(json!({"plan_id": "shared-medium"})),
-            &[("if-match", &etag)],
+            &etag,
         )
         .await?;
     assert_eq!(resized.status, StatusCode::ACCEPTED, "{:?}", resized.body);
@@ -458,12 +471,12 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
     //    every billing segment is closed.
     let etag = r.etag.clone().context("ETag")?;
     let deleted = api
-        .call(
+        .if_match(
             Method::DELETE,
             &format!("/v1/clusters/{id}"),
-            Some(&token),
+            &token,
             None,
-            &[("if-match", &etag)],
+            &etag,
         )
         .await?;
     assert_eq!(deleted.status, StatusCode::ACCEPTED, "{:?}", deleted.body);

@@ -155,13 +155,7 @@ async fn roles_are_enforced_on_every_route(app: TestApp) {
         StatusCode::FORBIDDEN
     );
     let patch = app
-        .call(
-            Method::PATCH,
-            "/v1/account",
-            Some(&billing),
-            Some(json!({"po_number": "PO-1"})),
-            &[],
-        )
+        .patch("/v1/account", &billing, json!({"po_number": "PO-1"}))
         .await;
     assert_eq!(patch.status, StatusCode::OK);
     // Member: clusters yes, members and keys no.
@@ -190,15 +184,9 @@ async fn roles_are_enforced_on_every_route(app: TestApp) {
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        app.call(
-            Method::PATCH,
-            "/v1/account",
-            Some(&member),
-            Some(json!({"po_number": "x"})),
-            &[]
-        )
-        .await
-        .status,
+        app.patch("/v1/account", &member, json!({"po_number": "x"}))
+            .await
+            .status,
         StatusCode::FORBIDDEN
     );
     // Nobody unauthenticated.
@@ -262,15 +250,7 @@ async fn api_keys_are_shown_once_scoped_and_revocable(app: TestApp) {
         app.get("/v1/clusters", &tampered).await.status,
         StatusCode::UNAUTHORIZED
     );
-    let del = app
-        .call(
-            Method::DELETE,
-            &format!("/v1/api-keys/{key_id}"),
-            Some(&owner),
-            None,
-            &[],
-        )
-        .await;
+    let del = app.delete(&format!("/v1/api-keys/{key_id}"), &owner).await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
     assert_eq!(
         app.get("/v1/clusters", &secret).await.status,
@@ -338,35 +318,23 @@ async fn invitations_and_membership_management(app: TestApp) {
         .to_string();
     // The last owner stays.
     let demote = app
-        .call(
-            Method::PATCH,
+        .patch(
             &format!("/v1/members/{owner_id}"),
-            Some(&owner),
-            Some(json!({"role": "viewer"})),
-            &[],
+            &owner,
+            json!({"role": "viewer"}),
         )
         .await;
     assert_eq!(demote.status, StatusCode::CONFLICT);
     assert_eq!(demote.code(), "last_owner");
     // Admin cannot touch the owner.
-    let r = app
-        .call(
-            Method::DELETE,
-            &format!("/v1/members/{owner_id}"),
-            Some(&admin),
-            None,
-            &[],
-        )
-        .await;
+    let r = app.delete(&format!("/v1/members/{owner_id}"), &admin).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     // Demoting the admin takes effect on their very next request.
     let r = app
-        .call(
-            Method::PATCH,
+        .patch(
             &format!("/v1/members/{admin_id}"),
-            Some(&owner),
-            Some(json!({"role": "viewer"})),
-            &[],
+            &owner,
+            json!({"role": "viewer"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
@@ -374,15 +342,7 @@ async fn invitations_and_membership_management(app: TestApp) {
         app.get("/v1/invitations", &admin).await.status,
         StatusCode::FORBIDDEN
     );
-    let r = app
-        .call(
-            Method::DELETE,
-            &format!("/v1/members/{admin_id}"),
-            Some(&owner),
-            None,
-            &[],
-        )
-        .await;
+    let r = app.delete(&format!("/v1/members/{admin_id}"), &owner).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(
         app.get("/v1/clusters", &admin).await.status,
@@ -398,15 +358,9 @@ async fn invitations_and_membership_management(app: TestApp) {
         .await;
     let id = inv.body["id"].as_str().unwrap();
     assert_eq!(
-        app.call(
-            Method::DELETE,
-            &format!("/v1/invitations/{id}"),
-            Some(&owner),
-            None,
-            &[]
-        )
-        .await
-        .status,
+        app.delete(&format!("/v1/invitations/{id}"), &owner)
+            .await
+            .status,
         StatusCode::NO_CONTENT
     );
     let acc = app
@@ -978,7 +932,7 @@ async fn billing_invoices_and_credit_notes(app: TestApp) {
     eddy_api::ops::apply_observation(&app.state, &id, &obs, jan.start)
         .await
         .unwrap();
-    let r = app.call(Method::PATCH, "/v1/account", Some(&billing), Some(json!({"payment_terms": "wire_net15", "po_number": "PO-77", "billing_notes": "attn: finance"})), &[]).await;
+    let r = app.patch("/v1/account", &billing, json!({"payment_terms": "wire_net15", "po_number": "PO-77", "billing_notes": "attn: finance"})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let inv = app
         .post("/v1/invoices", &billing, json!({"year": 2026, "month": 1}))
@@ -1230,15 +1184,7 @@ async fn topics_within_plan_limits(app: TestApp) {
         app.get(&path, &viewer).await.body.as_array().unwrap().len(),
         1
     );
-    let del = app
-        .call(
-            Method::DELETE,
-            &format!("{path}/payments.v1"),
-            Some(&owner),
-            None,
-            &[],
-        )
-        .await;
+    let del = app.delete(&format!("{path}/payments.v1"), &owner).await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
     assert!(app.backend.topics.lock().unwrap().is_empty());
     assert_eq!(

@@ -280,6 +280,16 @@ impl TestApp {
             .await
     }
 
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::PATCH, path, Some(token), Some(body), &[])
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::DELETE, path, Some(token), None, &[])
+            .await
+    }
+
     /// A mutation conditional on `etag` (`If-Match`).
     pub async fn if_match(
         &self,
