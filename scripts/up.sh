@@ -18,7 +18,7 @@ say "starting the control-plane API (SQLite, seeded demo account)"
 api_args=(--listen 127.0.0.1:8080 --database-url "sqlite://$EDDY_RUN/eddy-api.db?mode=rwc" --seed-demo)
 # The local Kubernetes (scripts/kube-up.sh) writes its kubeconfig here; without it, cluster
 # mutations answer 503 and everything else works.
-kubeconfig="${EDDY_KUBECONFIG:-$EDDY_CACHE/kube/kubeconfig}"
+kubeconfig="${EDDY_KUBECONFIG:-$kubeconfig}"
 [[ -f $kubeconfig ]] && api_args+=(--kubeconfig "$kubeconfig")
 start_bg api "$bin/api" "${api_args[@]}"
 wait_port 127.0.0.1 8080 60 api

@@ -155,13 +155,7 @@ async fn roles_are_enforced_on_every_route(app: TestApp) {
         StatusCode::FORBIDDEN
     );
     let patch = app
-        .call(
-            Method::PATCH,
-            "/v1/account",
-            Some(&billing),
-            Some(json!({"po_number": "PO-1"})),
-            &[],
-        )
+        .patch("/v1/account", &billing, json!({"po_number": "PO-1"}))
         .await;
     assert_eq!(patch.status, StatusCode::OK);
     // Member: clusters yes, members and keys no.
@@ -190,15 +184,9 @@ async fn roles_are_enforced_on_every_route(app: TestApp) {
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        app.call(
-            Method::PATCH,
-            "/v1/account",
-            Some(&member),
-            Some(json!({"po_number": "x"})),
-            &[]
-        )
-        .await
-        .status,
+        app.patch("/v1/account", &member, json!({"po_number": "x"}))
+            .await
+            .status,
         StatusCode::FORBIDDEN
     );
     // Nobody unauthenticated.
@@ -262,15 +250,7 @@ async fn api_keys_are_shown_once_scoped_and_revocable(app: TestApp) {
         app.get("/v1/clusters", &tampered).await.status,
         StatusCode::UNAUTHORIZED
     );
-    let del = app
-        .call(
-            Method::DELETE,
-            &format!("/v1/api-keys/{key_id}"),
-            Some(&owner),
-            None,
-            &[],
-        )
-        .await;
+    let del = app.delete(&format!("/v1/api-keys/{key_id}"), &owner).await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
     assert_eq!(
         app.get("/v1/clusters", &secret).await.status,
@@ -338,35 +318,23 @@ async fn invitations_and_membership_management(app: TestApp) {
         .to_string();
     // The last owner stays.
     let demote = app
-        .call(
-            Method::PATCH,
+        .patch(
             &format!("/v1/members/{owner_id}"),
-            Some(&owner),
-            Some(json!({"role": "viewer"})),
-            &[],
+            &owner,
+            json!({"role": "viewer"}),
         )
         .await;
     assert_eq!(demote.status, StatusCode::CONFLICT);
     assert_eq!(demote.code(), "last_owner");
     // Admin cannot touch the owner.
-    let r = app
-        .call(
-            Method::DELETE,
-            &format!("/v1/members/{owner_id}"),
-            Some(&admin),
-            None,
-            &[],
-        )
-        .await;
+    let r = app.delete(&format!("/v1/members/{owner_id}"), &admin).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     // Demoting the admin takes effect on their very next request.
     let r = app
-        .call(
-            Method::PATCH,
+        .patch(
             &format!("/v1/members/{admin_id}"),
-            Some(&owner),
-            Some(json!({"role": "viewer"})),
-            &[],
+            &owner,
+            json!({"role": "viewer"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
@@ -374,15 +342,7 @@ async fn invitations_and_membership_management(app: TestApp) {
         app.get("/v1/invitations", &admin).await.status,
         StatusCode::FORBIDDEN
     );
-    let r = app
-        .call(
-            Method::DELETE,
-            &format!("/v1/members/{admin_id}"),
-            Some(&owner),
-            None,
-            &[],
-        )
-        .await;
+    let r = app.delete(&format!("/v1/members/{admin_id}"), &owner).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(
         app.get("/v1/clusters", &admin).await.status,
@@ -398,15 +358,9 @@ async fn invitations_and_membership_management(app: TestApp) {
         .await;
     let id = inv.body["id"].as_str().unwrap();
     assert_eq!(
-        app.call(
-            Method::DELETE,
-            &format!("/v1/invitations/{id}"),
-            Some(&owner),
-            None,
-            &[]
-        )
-        .await
-        .status,
+        app.delete(&format!("/v1/invitations/{id}"), &owner)
+            .await
+            .status,
         StatusCode::NO_CONTENT
     );
     let acc = app
@@ -463,17 +417,21 @@ async fn cluster_lifecycle_create_resize_upgrade_restart_delete(app: TestApp) {
         .get(&format!("/v1/clusters/{id}/connection"), &owner)
         .await;
     assert_eq!(conn.status, StatusCode::OK);
-    assert_eq!(conn.body["sasl_mechanism"], "SCRAM-SHA-512");
+    // No credentials until the broker has SASL, and the answer says why.
+    assert_eq!(conn.body["security_protocol"], "PLAINTEXT");
+    assert_eq!(conn.body["authentication"], "none");
+    assert!(conn.body["username"].is_null() && conn.body["password"].is_null());
+    assert!(conn.body["note"].as_str().unwrap().contains("SASL"));
 
     // Resize: shared-small -> shared-medium, then cross-tier is refused, storage never shrinks.
-    let etag = k.headers["etag"].to_str().unwrap().to_string();
+    let etag = k.etag();
     let r = app
-        .call(
+        .if_match(
             Method::POST,
             &format!("/v1/clusters/{id}/resize"),
-            Some(&owner),
+            &owner,
             Some(json!({"plan_id": "shared-medium"})),
-            &[("if-match", &etag)],
+            &etag,
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
@@ -490,24 +448,24 @@ async fn cluster_lifecycle_create_resize_upgrade_restart_delete(app: TestApp) {
         ),
         (Some("active"), Some("shared-medium"), Some(20))
     );
-    let etag = k.headers["etag"].to_str().unwrap().to_string();
+    let etag = k.etag();
     let r = app
-        .call(
+        .if_match(
             Method::POST,
             &format!("/v1/clusters/{id}/resize"),
-            Some(&owner),
+            &owner,
             Some(json!({"plan_id": "dedicated-1"})),
-            &[("if-match", &etag)],
+            &etag,
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     let r = app
-        .call(
+        .if_match(
             Method::POST,
             &format!("/v1/clusters/{id}/resize"),
-            Some(&owner),
+            &owner,
             Some(json!({"plan_id": "shared-small", "storage_gb": 10})),
-            &[("if-match", &etag)],
+            &etag,
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -515,12 +473,12 @@ async fn cluster_lifecycle_create_resize_upgrade_restart_delete(app: TestApp) {
 
     // Upgrade: only forward (the catalog has one version, so this is a downgrade/same).
     let r = app
-        .call(
+        .if_match(
             Method::POST,
             &format!("/v1/clusters/{id}/upgrade"),
-            Some(&owner),
+            &owner,
             Some(json!({"version": "0.1.0"})),
-            &[("if-match", &etag)],
+            &etag,
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -528,12 +486,12 @@ async fn cluster_lifecycle_create_resize_upgrade_restart_delete(app: TestApp) {
 
     // Restart: succeeds only once the operator reports the restart token done.
     let r = app
-        .call(
+        .if_match(
             Method::POST,
             &format!("/v1/clusters/{id}/restart"),
-            Some(&owner),
+            &owner,
             None,
-            &[("if-match", &etag)],
+            &etag,
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
@@ -550,14 +508,14 @@ async fn cluster_lifecycle_create_resize_upgrade_restart_delete(app: TestApp) {
 
     // Delete with If-Match; resources removed -> deleted, gone from the list.
     let k = app.get(&format!("/v1/clusters/{id}"), &owner).await;
-    let etag = k.headers["etag"].to_str().unwrap().to_string();
+    let etag = k.etag();
     let r = app
-        .call(
+        .if_match(
             Method::DELETE,
             &format!("/v1/clusters/{id}"),
-            Some(&owner),
+            &owner,
             None,
-            &[("if-match", &etag)],
+            &etag,
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
@@ -578,13 +536,7 @@ async fn cluster_lifecycle_create_resize_upgrade_restart_delete(app: TestApp) {
         )
         .await;
     assert_eq!(ops.body["state"], "succeeded");
-    assert_eq!(
-        app.get("/v1/clusters", &owner).await.body["items"]
-            .as_array()
-            .unwrap()
-            .len(),
-        0
-    );
+    assert_eq!(app.cluster_count(&owner).await, 0);
 }
 
 async fn one_active_operation_per_cluster_and_preconditions(app: TestApp) {
@@ -598,15 +550,15 @@ async fn one_active_operation_per_cluster_and_preconditions(app: TestApp) {
         .await;
     let id = r.body["cluster"]["id"].as_str().unwrap().to_string();
     let name = resource_name(&r.body);
-    let etag = r.headers["etag"].to_str().unwrap().to_string();
+    let etag = r.etag();
     // While creating, nothing else may start.
     let busy = app
-        .call(
+        .if_match(
             Method::POST,
             &format!("/v1/clusters/{id}/restart"),
-            Some(&owner),
+            &owner,
             None,
-            &[("if-match", &etag)],
+            &etag,
         )
         .await;
     assert_eq!(busy.status, StatusCode::CONFLICT);
@@ -625,40 +577,40 @@ async fn one_active_operation_per_cluster_and_preconditions(app: TestApp) {
         .await;
     assert_eq!(r.status, StatusCode::PRECONDITION_REQUIRED);
     let r = app
-        .call(
+        .if_match(
             Method::POST,
             &format!("/v1/clusters/{id}/restart"),
-            Some(&owner),
+            &owner,
             None,
-            &[("if-match", &etag)],
+            &etag,
         )
         .await;
     assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
     // Deletion protection (on by default) is enforced server-side.
     let fresh = app.get(&format!("/v1/clusters/{id}"), &owner).await;
-    let etag = fresh.headers["etag"].to_str().unwrap().to_string();
+    let etag = fresh.etag();
     let r = app
-        .call(
+        .if_match(
             Method::DELETE,
             &format!("/v1/clusters/{id}"),
-            Some(&owner),
+            &owner,
             None,
-            &[("if-match", &etag)],
+            &etag,
         )
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.code(), "deletion_protected");
     let r = app
-        .call(
+        .if_match(
             Method::PATCH,
             &format!("/v1/clusters/{id}"),
-            Some(&owner),
+            &owner,
             Some(json!({"deletion_protection": false})),
-            &[("if-match", &etag)],
+            &etag,
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    let etag2 = r.headers["etag"].to_str().unwrap().to_string();
+    let etag2 = r.etag();
     assert_ne!(etag, etag2);
     // Two racing mutations with the same ETag: exactly one wins.
     let (restart, delete) = (
@@ -930,13 +882,7 @@ async fn cursor_pagination(app: TestApp) {
     assert_eq!(seen, ["c-0", "c-1", "c-2", "c-3", "c-4"]);
     // Other accounts see nothing.
     let (other, _, _) = app.signup("other@example.com").await;
-    assert_eq!(
-        app.get("/v1/clusters", &other).await.body["items"]
-            .as_array()
-            .unwrap()
-            .len(),
-        0
-    );
+    assert_eq!(app.cluster_count(&other).await, 0);
 }
 
 async fn backend_faults_are_503_and_change_nothing(app: TestApp) {
@@ -986,7 +932,7 @@ async fn billing_invoices_and_credit_notes(app: TestApp) {
     eddy_api::ops::apply_observation(&app.state, &id, &obs, jan.start)
         .await
         .unwrap();
-    let r = app.call(Method::PATCH, "/v1/account", Some(&billing), Some(json!({"payment_terms": "wire_net15", "po_number": "PO-77", "billing_notes": "attn: finance"})), &[]).await;
+    let r = app.patch("/v1/account", &billing, json!({"payment_terms": "wire_net15", "po_number": "PO-77", "billing_notes": "attn: finance"})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let inv = app
         .post("/v1/invoices", &billing, json!({"year": 2026, "month": 1}))
@@ -1238,15 +1184,7 @@ async fn topics_within_plan_limits(app: TestApp) {
         app.get(&path, &viewer).await.body.as_array().unwrap().len(),
         1
     );
-    let del = app
-        .call(
-            Method::DELETE,
-            &format!("{path}/payments.v1"),
-            Some(&owner),
-            None,
-            &[],
-        )
-        .await;
+    let del = app.delete(&format!("{path}/payments.v1"), &owner).await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
     assert!(app.backend.topics.lock().unwrap().is_empty());
     assert_eq!(

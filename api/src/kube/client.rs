@@ -301,21 +301,16 @@ impl ClusterBackend for KubeBackend {
                         "the operator has not published bootstrap servers yet".into(),
                     )
                 })?;
-            let security_protocol = match (listener.tls, listener.authentication) {
-                (false, AuthenticationType::None) => "PLAINTEXT",
-                (true, AuthenticationType::None | AuthenticationType::Mtls) => "SSL",
-                (false, _) => "SASL_PLAINTEXT",
-                (true, AuthenticationType::Scram) => "SASL_SSL",
-            };
-            // Listeners the API creates today carry no authentication (the broker has no SCRAM
-            // yet): there are no credentials to hand out, and we say so rather than invent some.
-            Ok(ConnectionInfo {
-                bootstrap_servers: bootstrap,
-                security_protocol: security_protocol.into(),
-                sasl_mechanism: None,
-                username: None,
-                password: None,
-            })
+            // The API writes listeners without TLS or authentication (the broker supports
+            // neither yet) and the operator refuses any other kind: there are no credentials
+            // to hand out, and the answer says so rather than invent some.
+            if listener.tls || listener.authentication != AuthenticationType::None {
+                return Err(BackendError::Unsupported(format!(
+                    "listener {} asks for TLS or authentication, which the broker does not support yet",
+                    listener.name
+                )));
+            }
+            Ok(ConnectionInfo::unauthenticated(bootstrap))
         })
     }
 }

@@ -57,14 +57,41 @@ pub struct DesiredTopic {
     pub retention_ms: i64,
 }
 
+/// Why connection details carry no credentials today.
+pub const NO_CREDENTIALS: &str = "no credentials: the broker has no SASL/SCRAM or TLS yet, so the \
+    listener accepts unauthenticated PLAINTEXT connections; reach it only from networks you trust";
+
 /// Connection details for clients.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ConnectionInfo {
     pub bootstrap_servers: String,
+    /// Kafka `security.protocol` for clients: `PLAINTEXT` today.
     pub security_protocol: String,
+    /// How clients authenticate: `none` today (the broker has no SASL yet).
+    pub authentication: String,
+    /// Always null until the broker supports SASL/SCRAM.
     pub sasl_mechanism: Option<String>,
+    /// Always null until the broker supports SASL/SCRAM.
     pub username: Option<String>,
+    /// Always null until the broker supports SASL/SCRAM.
     pub password: Option<String>,
+    /// Why there are no credentials, when there are none.
+    pub note: Option<String>,
+}
+
+impl ConnectionInfo {
+    /// A listener without authentication: no credentials, and a note saying why.
+    pub fn unauthenticated(bootstrap_servers: String) -> Self {
+        Self {
+            bootstrap_servers,
+            security_protocol: "PLAINTEXT".into(),
+            authentication: "none".into(),
+            sasl_mechanism: None,
+            username: None,
+            password: None,
+            note: Some(NO_CREDENTIALS.into()),
+        }
+    }
 }
 
 /// Where KafkaCluster resources live.

@@ -208,6 +208,39 @@ fn check_if_match(headers: &HeaderMap, k: &Cluster) -> ApiResult<i64> {
     }
 }
 
+/// The cluster a change targets, with the revision the caller read (`If-Match`), for callers
+/// allowed to change clusters.
+async fn load_for_change(
+    state: &AppState,
+    p: &Principal,
+    id: &str,
+    headers: &HeaderMap,
+) -> ApiResult<(Cluster, i64)> {
+    p.require(Permission::WriteClusters)?;
+    let k = load(state, p, id).await?;
+    let rev = check_if_match(headers, &k)?;
+    Ok((k, rev))
+}
+
+/// Starts a `kind` operation turning the cluster read at `rev` into `cluster`; answers 202.
+async fn start_change(
+    state: &AppState,
+    p: &Principal,
+    kind: OpKind,
+    cluster: Cluster,
+    rev: i64,
+    params: serde_json::Value,
+) -> ApiResult<Response> {
+    let mutation = Mutation {
+        kind,
+        cluster,
+        expected_revision: Some(rev),
+        params,
+    };
+    let (k, o) = ops::start(state, p, mutation).await?;
+    Ok(accepted(&k, &o))
+}
+
 fn mutable(k: &Cluster) -> ApiResult<()> {
     if k.state.accepts_mutations() {
         Ok(())
@@ -404,9 +437,7 @@ pub async fn update_cluster(
     headers: HeaderMap,
     ApiJson(req): ApiJson<UpdateCluster>,
 ) -> ApiResult<Response> {
-    p.require(Permission::WriteClusters)?;
-    let mut k = load(&state, &p, &id).await?;
-    let rev = check_if_match(&headers, &k)?;
+    let (mut k, rev) = load_for_change(&state, &p, &id, &headers).await?;
     let now = store::now();
     if let Some(d) = req.deletion_protection {
         k.deletion_protection = d;
@@ -442,9 +473,7 @@ pub async fn resize_cluster(
     headers: HeaderMap,
     ApiJson(req): ApiJson<ResizeCluster>,
 ) -> ApiResult<Response> {
-    p.require(Permission::WriteClusters)?;
-    let k = load(&state, &p, &id).await?;
-    let rev = check_if_match(&headers, &k)?;
+    let (k, rev) = load_for_change(&state, &p, &id, &headers).await?;
     mutable(&k)?;
     let from = state.catalog.plan(&k.plan_id)?;
     let to = state.catalog.plan(&req.plan_id)?;
@@ -461,18 +490,7 @@ pub async fn resize_cluster(
         storage_gb: storage,
         ..k
     };
-    let (k, o) = ops::start(
-        &state,
-        &p,
-        Mutation {
-            kind: OpKind::Resize,
-            cluster,
-            expected_revision: Some(rev),
-            params,
-        },
-    )
-    .await?;
-    Ok(accepted(&k, &o))
+    start_change(&state, &p, OpKind::Resize, cluster, rev, params).await
 }
 
 /// Upgrades to a newer version (no downgrades). Needs If-Match.
@@ -486,9 +504,7 @@ pub async fn upgrade_cluster(
     headers: HeaderMap,
     ApiJson(req): ApiJson<UpgradeCluster>,
 ) -> ApiResult<Response> {
-    p.require(Permission::WriteClusters)?;
-    let k = load(&state, &p, &id).await?;
-    let rev = check_if_match(&headers, &k)?;
+    let (k, rev) = load_for_change(&state, &p, &id, &headers).await?;
     mutable(&k)?;
     state.catalog.check_upgrade(&k.version, &req.version)?;
     let params = json!({"from_version": k.version, "version": req.version});
@@ -496,18 +512,7 @@ pub async fn upgrade_cluster(
         version: req.version.clone(),
         ..k
     };
-    let (k, o) = ops::start(
-        &state,
-        &p,
-        Mutation {
-            kind: OpKind::Upgrade,
-            cluster,
-            expected_revision: Some(rev),
-            params,
-        },
-    )
-    .await?;
-    Ok(accepted(&k, &o))
+    start_change(&state, &p, OpKind::Upgrade, cluster, rev, params).await
 }
 
 /// Rolling restart, one broker at a time (the operator gates each step). Needs If-Match.
@@ -520,22 +525,9 @@ pub async fn restart_cluster(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    p.require(Permission::WriteClusters)?;
-    let k = load(&state, &p, &id).await?;
-    let rev = check_if_match(&headers, &k)?;
+    let (k, rev) = load_for_change(&state, &p, &id, &headers).await?;
     mutable(&k)?;
-    let (k, o) = ops::start(
-        &state,
-        &p,
-        Mutation {
-            kind: OpKind::Restart,
-            cluster: k,
-            expected_revision: Some(rev),
-            params: json!({}),
-        },
-    )
-    .await?;
-    Ok(accepted(&k, &o))
+    start_change(&state, &p, OpKind::Restart, k, rev, json!({})).await
 }
 
 /// Deletes a cluster (refused while deletion protection is on). Needs If-Match.
@@ -548,9 +540,7 @@ pub async fn delete_cluster(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    p.require(Permission::WriteClusters)?;
-    let k = load(&state, &p, &id).await?;
-    let rev = check_if_match(&headers, &k)?;
+    let (k, rev) = load_for_change(&state, &p, &id, &headers).await?;
     if k.deletion_protection {
         return Err(ApiError::conflict(
             "deletion_protected",
@@ -563,18 +553,7 @@ pub async fn delete_cluster(
             "the cluster is already being deleted",
         ));
     }
-    let (k, o) = ops::start(
-        &state,
-        &p,
-        Mutation {
-            kind: OpKind::Delete,
-            cluster: k,
-            expected_revision: Some(rev),
-            params: json!({}),
-        },
-    )
-    .await?;
-    Ok(accepted(&k, &o))
+    start_change(&state, &p, OpKind::Delete, k, rev, json!({})).await
 }
 
 /// Bootstrap servers and client credentials (from the operator's status and Secret).

@@ -140,13 +140,9 @@ impl ClusterBackend for RecordingBackend {
         name: &'a str,
     ) -> BoxFuture<'a, Result<ConnectionInfo, BackendError>> {
         Box::pin(async move {
-            Ok(ConnectionInfo {
-                bootstrap_servers: format!("{name}-bootstrap.{ns}.svc:9092"),
-                security_protocol: "SASL_PLAINTEXT".into(),
-                sasl_mechanism: Some("SCRAM-SHA-512".into()),
-                username: Some("admin".into()),
-                password: Some("from-the-secret".into()),
-            })
+            Ok(ConnectionInfo::unauthenticated(format!(
+                "{name}-bootstrap.{ns}.svc:9092"
+            )))
         })
     }
 }
@@ -178,6 +174,11 @@ impl Resp {
     /// The problem `code`, for error responses.
     pub fn code(&self) -> &str {
         self.body["code"].as_str().unwrap_or_default()
+    }
+
+    /// The `ETag` header.
+    pub fn etag(&self) -> String {
+        self.headers["etag"].to_str().unwrap().to_string()
     }
 }
 
@@ -277,6 +278,37 @@ impl TestApp {
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Resp {
         self.call(Method::POST, path, Some(token), Some(body), &[])
             .await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::PATCH, path, Some(token), Some(body), &[])
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::DELETE, path, Some(token), None, &[])
+            .await
+    }
+
+    /// A mutation conditional on `etag` (`If-Match`).
+    pub async fn if_match(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        etag: &str,
+    ) -> Resp {
+        self.call(method, path, Some(token), body, &[("if-match", etag)])
+            .await
+    }
+
+    /// How many clusters `token`'s account lists on its first page.
+    pub async fn cluster_count(&self, token: &str) -> usize {
+        self.get("/v1/clusters", token).await.body["items"]
+            .as_array()
+            .unwrap()
+            .len()
     }
 
     /// Signs up a new owner; returns (access token, account id, refresh token).

@@ -93,7 +93,7 @@ pub async fn apply_all(
 /// collector deletes them with it, without a finalizer), and grows claims below `size`.
 ///
 /// # Errors
-/// The first claim patch that failed.
+/// The first claim patch that failed (after trying every other one).
 pub async fn reconcile_claims(
     client: &Client,
     namespace: &str,
@@ -104,20 +104,21 @@ pub async fn reconcile_claims(
 ) -> Result<(), Error> {
     let api = Api::<PersistentVolumeClaim>::namespaced(client.clone(), namespace);
     let wanted = quantity::parse_bytes(size).ok();
+    let mut first_error = None;
     for claim in claims {
         let name = claim.name_any();
         let mut owners: Vec<OwnerReference> = claim.owner_references().to_vec();
         let owned = owners.iter().any(|o| o.uid == owner.uid);
-        let mut patch = serde_json::Map::new();
+        let mut ownership = None;
         if delete_claim && !owned {
             let mut ours = owner.clone();
             ours.controller = Some(false);
             ours.block_owner_deletion = Some(false);
             owners.push(ours);
-            patch.insert("metadata".into(), json!({ "ownerReferences": owners }));
+            ownership = Some(json!({ "metadata": { "ownerReferences": owners } }));
         } else if !delete_claim && owned {
             owners.retain(|o| o.uid != owner.uid);
-            patch.insert("metadata".into(), json!({ "ownerReferences": owners }));
+            ownership = Some(json!({ "metadata": { "ownerReferences": owners } }));
         }
         let current = claim
             .spec
@@ -126,26 +127,26 @@ pub async fn reconcile_claims(
             .and_then(|r| r.requests.as_ref())
             .and_then(|r| r.get("storage"))
             .and_then(|q| quantity::parse_bytes(&q.0).ok());
-        if let (Some(w), Some(c)) = (wanted, current)
-            && w > c
-        {
-            patch.insert(
-                "spec".into(),
-                json!({ "resources": { "requests": { "storage": size } } }),
-            );
-        }
-        if !patch.is_empty() {
-            api.patch(
-                &name,
-                &PatchParams::default(),
-                &Patch::Merge(serde_json::Value::Object(patch)),
-            )
-            .await
-            .map_err(|source| Error::Claim {
-                name: name.clone(),
-                source,
-            })?;
+        let growth = match (wanted, current) {
+            (Some(w), Some(c)) if w > c => {
+                Some(json!({ "spec": { "resources": { "requests": { "storage": size } } } }))
+            }
+            _ => None,
+        };
+        // Ownership and growth are separate patches, and one claim's failure does not stop the
+        // others: a claim its storage class cannot grow (admission forbids it) must still be
+        // deleted with its cluster instead of leaking.
+        for patch in [ownership, growth].into_iter().flatten() {
+            if let Err(source) = api
+                .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+                .await
+            {
+                first_error.get_or_insert(Error::Claim {
+                    name: name.clone(),
+                    source,
+                });
+            }
         }
     }
-    Ok(())
+    first_error.map_or(Ok(()), Err)
 }
