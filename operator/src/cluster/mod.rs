@@ -142,8 +142,15 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     };
     let mut next = status::next_status(&cluster, &validation, &pods, &outcome, &now);
     // rolling restart: decide (asking a broker's probe if needed) and report in status
-    let roll_plan = if outcome == Outcome::Applied {
-        let plan = roll::decide(&cluster, &pods, observed.update_revision.as_deref(), &now).await;
+    // The restart state is read fresh: the controller's cache can lag behind the previous
+    // reconcile's status write, and a stale step could restart a broker twice.
+    let fresh = if outcome == Outcome::Applied {
+        Some(api.get(&name).await.map_err(Error::Fetch)?)
+    } else {
+        None
+    };
+    let roll_plan = if let Some(fresh) = &fresh {
+        let plan = roll::decide(fresh, &pods, observed.update_revision.as_deref(), &now).await;
         roll::report(&mut next, &plan, cluster.metadata.generation, &now);
         Some(plan)
     } else {
@@ -158,8 +165,8 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
             .map_err(Error::Restart)?;
     }
     publish_events(&ctx, &cluster, &validation, &outcome, &next).await;
-    if let Some(plan) = &roll_plan {
-        publish_roll_events(&ctx, &cluster, plan).await;
+    if let (Some(plan), Some(fresh)) = (&roll_plan, &fresh) {
+        publish_roll_events(&ctx, fresh, plan).await;
     }
     patch_status(&api, &name, &next).await?;
     // The restart state (with the pod's UID) is stored before the pod is deleted: a restarted
