@@ -1,7 +1,9 @@
-//! Admin HTTP (the operator's contract, default 127.0.0.1:9600): /metrics, /healthz, /readyz and
-//! /v1/broker/state.
+//! Admin HTTP (the operator's contract, default 127.0.0.1:9600): /metrics, /healthz, /readyz,
+//! /v1/broker/state and the restart probes (/v1/broker/pre-restart-probe and
+//! /v1/broker/post-restart-probe, which always answer 200 with the verdict in the body).
 
 use crate::broker::{Broker, BrokerState};
+use crate::probes;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,6 +17,8 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/v1/broker/state", get(state))
+        .route("/v1/broker/pre-restart-probe", get(pre_restart_probe))
+        .route("/v1/broker/post-restart-probe", get(post_restart_probe))
         .with_state(broker)
 }
 
@@ -55,4 +59,20 @@ async fn state(State(b): State<Arc<Broker>>) -> impl IntoResponse {
         "cluster_id": b.cluster_id,
         "partitions": partitions,
     }))
+}
+
+async fn pre_restart_probe(State(b): State<Arc<Broker>>) -> impl IntoResponse {
+    Json(probes::pre_restart(
+        b.node_id(),
+        b.state(),
+        &probes::replica_views(&b),
+    ))
+}
+
+async fn post_restart_probe(State(b): State<Arc<Broker>>) -> impl IntoResponse {
+    Json(probes::post_restart(
+        b.node_id(),
+        b.state(),
+        &probes::replica_views(&b),
+    ))
 }

@@ -12,6 +12,7 @@ pub mod log;
 pub mod metadata;
 pub mod metrics;
 pub mod partition;
+pub mod probes;
 pub mod server;
 
 use std::net::SocketAddr;

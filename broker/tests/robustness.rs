@@ -109,6 +109,27 @@ fn admin_endpoints_report_state_and_metrics() {
     assert_eq!(http_get(b.admin_port, "/healthz").unwrap().0, 200);
 }
 
+#[test]
+fn restart_probes_answer_with_verdicts_for_a_single_node() {
+    let b = TestBroker::start(&[]);
+    assert!(
+        kcat(&b, &["-P", "-t", "probed"], Some(b"x\n"))
+            .status
+            .success()
+    );
+    let (code, body) = http_get(b.admin_port, "/v1/broker/pre-restart-probe").unwrap();
+    assert_eq!(code, 200);
+    let pre: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(pre["safe"], true, "{body}");
+    assert_eq!(pre["state"], "running", "{body}");
+    assert_eq!(pre["partitions"], serde_json::json!([]), "{body}");
+    let (code, body) = http_get(b.admin_port, "/v1/broker/post-restart-probe").unwrap();
+    assert_eq!(code, 200);
+    let post: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(post["caught_up"], true, "{body}");
+    assert_eq!(post["out_of_isr"], serde_json::json!([]), "{body}");
+}
+
 /// Mounts a tiny tmpfs as the data directory (root only: the machine and CI run as root).
 #[test]
 fn disk_full_fails_produce_but_keeps_serving_reads() {
