@@ -399,17 +399,24 @@ async fn helm_installed_operator_runs_a_three_broker_cluster() -> anyhow::Result
         assert_ne!(uids_after.get(name), Some(uid), "{name} was not restarted");
     }
     assert_eq!(uids_after.len(), 3, "{uids_after:?}");
-    let events = kube.kubectl(&["get", "events", "-n", "kafka", "-o", "wide"])?;
-    // Events aggregate by reason: the count says how many pods were deleted, exactly one each.
-    let restarting = events
-        .lines()
-        .find(|l| l.contains("RestartingBroker"))
+    // The Event recorder folds repeats of a reason into a series: its count is the number of
+    // pod deletions, exactly one per broker.
+    let events: serde_json::Value = serde_json::from_str(&kube.kubectl(&[
+        "get",
+        "events.events.k8s.io",
+        "-n",
+        "kafka",
+        "-o",
+        "json",
+    ])?)?;
+    let items = events["items"].as_array().context("events")?;
+    let restarting = items
+        .iter()
+        .find(|e| e["reason"] == "RestartingBroker")
         .with_context(|| format!("no RestartingBroker event: {events}"))?;
-    let count: Vec<&str> = restarting.split_whitespace().collect();
-    assert!(
-        count.iter().rev().nth(1) == Some(&"3"),
-        "3 pod deletions expected: {restarting}"
-    );
+    let deletions = restarting["series"]["count"].as_i64().unwrap_or(1);
+    assert_eq!(deletions, 3, "one pod deletion per broker: {restarting}");
+    let events = events.to_string();
     assert!(events.contains("RollingRestartFinished"), "{events}");
     // kcat still works after the restart, and the record written before it is still there.
     let status = restarted.status.clone().context("status")?;
