@@ -1,8 +1,10 @@
 //! End to end on the local Kubernetes (scripts/kube-up.sh: real kube-apiserver 1.20 and
 //! controller-manager, localkube running pods as processes): Helm installs the chart, the
 //! operator (itself a pod) turns a 3-broker KafkaCluster into Ready brokers whose bootstrap
-//! addresses kcat produces to and consumes from; invalid clusters are rejected or reported;
-//! deleting the cluster removes what it owned and keeps the PVCs.
+//! addresses kcat produces to and consumes from; broker ids are the pod ordinals; a manual
+//! rolling restart and a config change each replace every broker pod once, one at a time, and
+//! kcat still reads the data; invalid clusters are rejected or reported; deleting the cluster
+//! removes what it owned and keeps the PVCs.
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -440,6 +442,39 @@ async fn helm_installed_operator_runs_a_three_broker_cluster() -> anyhow::Result
         "kcat consume after the rolling restart",
     )?;
     assert!(consumed.contains("hello-eddy"), "{consumed}");
+
+    // A config change alters the pod template: the operator rolls the outdated pods by itself.
+    kube.kubectl(&[
+        "patch",
+        "-n",
+        "kafka",
+        "kafkacluster",
+        "e2e",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"config":{"num.partitions":"3"}}}"#,
+    ])?;
+    eventually(
+        Duration::from_secs(300),
+        "config-change rolling restart done",
+        || async {
+            let now = pod_uids(&pods_api).await?;
+            let replaced = now.len() == 3
+                && uids_after
+                    .iter()
+                    .all(|(name, uid)| now.get(name).is_some_and(|u| u != uid));
+            let c = clusters.get("e2e").await?;
+            let ready = ready_reason(&c).map(|r| r.0) == Some("True".into());
+            let idle = c
+                .status
+                .as_ref()
+                .is_some_and(|s| s.rolling_restart.is_none());
+            Ok((replaced && ready && idle).then_some(()))
+        },
+    )
+    .await
+    .with_context(|| kube.logs())?;
 
     // Deleting the cluster removes what it owned; claims stay (deleteClaim: false).
     kube.kubectl(&[
