@@ -1,8 +1,10 @@
 //! End to end on the local Kubernetes (scripts/kube-up.sh: real kube-apiserver 1.20 and
 //! controller-manager, localkube running pods as processes): Helm installs the chart, the
 //! operator (itself a pod) turns a 3-broker KafkaCluster into Ready brokers whose bootstrap
-//! addresses kcat produces to and consumes from; invalid clusters are rejected or reported;
-//! deleting the cluster removes what it owned and keeps the PVCs.
+//! addresses kcat produces to and consumes from; broker ids are the pod ordinals; a manual
+//! rolling restart and a config change each replace every broker pod once, one at a time, and
+//! kcat still reads the data; invalid clusters are rejected or reported; deleting the cluster
+//! removes what it owned and keeps the PVCs.
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use eddy_operator::crd::{KafkaCluster, KafkaTopic, find_condition};
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
 use kube::Api;
 use kube::api::ListParams;
 
@@ -166,6 +168,18 @@ where
 fn ready_reason(c: &KafkaCluster) -> Option<(String, String)> {
     let st = c.status.as_ref()?;
     find_condition(&st.conditions, "Ready").map(|r| (format!("{:?}", r.status), r.reason.clone()))
+}
+
+/// Broker pod name → UID.
+async fn pod_uids(pods: &Api<Pod>) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    Ok(pods
+        .list(&ListParams::default().labels("eddy.io/cluster=e2e"))
+        .await?
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter_map(|p| Some((p.metadata.name?, p.metadata.uid?)))
+        .collect())
 }
 
 const CLUSTER_3: &str = r#"
@@ -335,6 +349,132 @@ async fn helm_installed_operator_runs_a_three_broker_cluster() -> anyhow::Result
         })
         .await?;
     assert_eq!(topic_status, "True", "topic: {topic_status} {topic_reason}");
+
+    // Broker ids are the pod ordinals: each broker's metadata names itself by its ordinal.
+    for a in &status.listeners[0].addresses {
+        let meta = run(
+            Command::new("kcat").args(["-b", &format!("{}:{}", a.host, a.port), "-L", "-m", "10"]),
+            "kcat -L",
+        )?;
+        assert!(
+            meta.contains(&format!("broker {} at", a.broker_id)),
+            "broker {}: {meta}",
+            a.broker_id
+        );
+    }
+
+    // A manual rolling restart replaces every broker pod, one at a time, and records its token.
+    let pods_api = Api::<Pod>::namespaced(client.clone(), "kafka");
+    let uids_before = pod_uids(&pods_api).await?;
+    assert_eq!(uids_before.len(), 3, "{uids_before:?}");
+    kube.kubectl(&[
+        "annotate",
+        "-n",
+        "kafka",
+        "kafkacluster",
+        "e2e",
+        "eddy.io/manual-rolling-restart=e2e-restart-1",
+    ])?;
+    let restarted = eventually(
+        Duration::from_secs(300),
+        "manual rolling restart done",
+        || async {
+            let c = clusters.get("e2e").await?;
+            let done = c
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("eddy.io/manual-rolling-restart-done"))
+                .cloned();
+            let ready = ready_reason(&c).map(|r| r.0) == Some("True".into());
+            let idle = c
+                .status
+                .as_ref()
+                .is_some_and(|s| s.rolling_restart.is_none());
+            Ok((done.as_deref() == Some("e2e-restart-1") && ready && idle).then_some(c))
+        },
+    )
+    .await
+    .with_context(|| kube.logs())?;
+    let uids_after = pod_uids(&pods_api).await?;
+    for (name, uid) in &uids_before {
+        assert_ne!(uids_after.get(name), Some(uid), "{name} was not restarted");
+    }
+    assert_eq!(uids_after.len(), 3, "{uids_after:?}");
+    // The Event recorder folds repeats of a reason into a series: its count is the number of
+    // pod deletions, exactly one per broker.
+    let events: serde_json::Value = serde_json::from_str(&kube.kubectl(&[
+        "get",
+        "events.events.k8s.io",
+        "-n",
+        "kafka",
+        "-o",
+        "json",
+    ])?)?;
+    let items = events["items"].as_array().context("events")?;
+    let restarting = items
+        .iter()
+        .find(|e| e["reason"] == "RestartingBroker")
+        .with_context(|| format!("no RestartingBroker event: {events}"))?;
+    let deletions = restarting["series"]["count"].as_i64().unwrap_or(1);
+    assert_eq!(deletions, 3, "one pod deletion per broker: {restarting}");
+    let events = events.to_string();
+    assert!(events.contains("RollingRestartFinished"), "{events}");
+    // kcat still works after the restart, and the record written before it is still there.
+    let status = restarted.status.clone().context("status")?;
+    let addr = format!(
+        "{}:{}",
+        status.listeners[0].addresses[0].host, status.listeners[0].addresses[0].port
+    );
+    let consumed = run(
+        Command::new("kcat").args([
+            "-b",
+            &addr,
+            "-t",
+            "e2e-topic",
+            "-C",
+            "-o",
+            "beginning",
+            "-c",
+            "1",
+            "-e",
+        ]),
+        "kcat consume after the rolling restart",
+    )?;
+    assert!(consumed.contains("hello-eddy"), "{consumed}");
+
+    // A config change alters the pod template: the operator rolls the outdated pods by itself.
+    kube.kubectl(&[
+        "patch",
+        "-n",
+        "kafka",
+        "kafkacluster",
+        "e2e",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"config":{"num.partitions":"3"}}}"#,
+    ])?;
+    eventually(
+        Duration::from_secs(300),
+        "config-change rolling restart done",
+        || async {
+            let now = pod_uids(&pods_api).await?;
+            let replaced = now.len() == 3
+                && uids_after
+                    .iter()
+                    .all(|(name, uid)| now.get(name).is_some_and(|u| u != uid));
+            let c = clusters.get("e2e").await?;
+            let ready = ready_reason(&c).map(|r| r.0) == Some("True".into());
+            let idle = c
+                .status
+                .as_ref()
+                .is_some_and(|s| s.rolling_restart.is_none());
+            Ok((replaced && ready && idle).then_some(()))
+        },
+    )
+    .await
+    .with_context(|| kube.logs())?;
 
     // Deleting the cluster removes what it owned; claims stay (deleteClaim: false).
     kube.kubectl(&[

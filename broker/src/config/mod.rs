@@ -28,6 +28,8 @@ pub enum ConfigError {
     },
     #[error("invalid listener {0:?}: expected NAME://host:port")]
     Listener(String),
+    #[error("cannot take a node id from {0:?}: expected a name ending in -<ordinal> (pod-2)")]
+    NodeIdFromName(String),
 }
 
 /// Command-line flags; each is also an `EDDY_*` environment variable.
@@ -41,6 +43,10 @@ pub struct Cli {
     /// This broker's node id.
     #[arg(long, env = "EDDY_NODE_ID", default_value_t = 0)]
     pub node_id: i32,
+    /// Take the node id from the ordinal at the end of this name instead (`eddy-broker-2` → 2):
+    /// a StatefulSet pod passes its pod name. Overrides `--node-id`.
+    #[arg(long, env = "EDDY_NODE_ID_FROM_NAME", value_name = "NAME")]
+    pub node_id_from_name: Option<String>,
     /// Where partitions, offsets and metadata are stored.
     #[arg(long, env = "EDDY_DATA_DIR", default_value = "./eddy-data")]
     pub data_dir: PathBuf,
@@ -107,6 +113,48 @@ impl Listener {
     }
 }
 
+/// The ordinal at the end of a StatefulSet pod name: `eddy-broker-2` → 2.
+pub fn ordinal_of(name: &str) -> Option<i32> {
+    let (_, n) = name.rsplit_once('-')?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok()
+}
+
+#[cfg(test)]
+mod node_id_tests {
+    use super::*;
+
+    #[test]
+    fn node_id_comes_from_the_pod_name_ordinal() {
+        assert_eq!(ordinal_of("dev-broker-0"), Some(0));
+        assert_eq!(ordinal_of("e2e-broker-12"), Some(12));
+        for bad in [
+            "broker",
+            "broker-",
+            "broker-x1",
+            "broker-+1",
+            "broker-99999999999",
+        ] {
+            assert_eq!(ordinal_of(bad), None, "{bad}");
+        }
+        let cli = Cli::parse_from([
+            "broker",
+            "--node-id",
+            "5",
+            "--node-id-from-name",
+            "c-broker-2",
+        ]);
+        assert_eq!(BrokerConfig::from_cli(&cli).expect("config").node_id, 2);
+        let cli = Cli::parse_from(["broker", "--node-id-from-name", "c-broker"]);
+        assert!(matches!(
+            BrokerConfig::from_cli(&cli),
+            Err(ConfigError::NodeIdFromName(_))
+        ));
+    }
+}
+
 /// The broker's resolved configuration.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -156,6 +204,12 @@ impl BrokerConfig {
             Some(a) => Listener::parse_list(a)?,
             None => listeners.clone(),
         };
+        let node_id = match &cli.node_id_from_name {
+            Some(name) => {
+                ordinal_of(name).ok_or_else(|| ConfigError::NodeIdFromName(name.clone()))?
+            }
+            None => cli.node_id,
+        };
         let cluster = match &cli.controller_quorum_voters {
             None => None,
             Some(v) => Some(crate::cluster::ClusterConfig {
@@ -172,16 +226,16 @@ impl BrokerConfig {
                 ),
             }),
         };
-        if cluster.is_some() && cli.node_id < 0 {
+        if cluster.is_some() && node_id < 0 {
             return Err(ConfigError::InvalidValue {
                 key: "node.id".into(),
-                value: cli.node_id.to_string(),
+                value: node_id.to_string(),
                 reason: "cluster mode needs a non-negative node id".into(),
             });
         }
         Ok(BrokerConfig {
             cluster,
-            node_id: cli.node_id,
+            node_id,
             data_dir: cli.data_dir.clone(),
             listeners,
             advertised,

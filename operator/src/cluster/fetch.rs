@@ -16,6 +16,8 @@ pub struct Observed {
     pub validate: validate::Observed,
     /// The cluster's data volume claims.
     pub claims: Vec<PersistentVolumeClaim>,
+    /// The StatefulSet's `status.updateRevision`: pods of another revision are due a restart.
+    pub update_revision: Option<String>,
 }
 
 fn selector(names: &Names) -> String {
@@ -38,6 +40,10 @@ pub async fn observed(
     let sts = Api::<StatefulSet>::namespaced(client.clone(), namespace)
         .get_opt(&names.stateful_set)
         .await?;
+    let update_revision = sts
+        .as_ref()
+        .and_then(|s| s.status.as_ref())
+        .and_then(|s| s.update_revision.clone());
     let provisioned_storage = sts.and_then(|s| {
         s.spec
             .volume_claim_templates?
@@ -58,6 +64,7 @@ pub async fn observed(
             provisioned_storage,
         },
         claims,
+        update_revision,
     })
 }
 
@@ -92,6 +99,8 @@ pub async fn broker_pods(
                     .as_ref()
                     .and_then(|s| s.containers.first())
                     .and_then(|c| c.image.clone()),
+                uid: p.metadata.uid.clone().unwrap_or_default(),
+                revision: p.labels().get("controller-revision-hash").cloned(),
             })
         })
         .collect())

@@ -2,6 +2,7 @@
 pub mod apply;
 pub mod build;
 pub mod fetch;
+pub mod roll;
 pub mod status;
 pub mod validate;
 
@@ -36,6 +37,9 @@ pub enum Error {
     /// Writing the status subresource failed.
     #[error("patching status: {0}")]
     Status(#[source] kube::Error),
+    /// Deleting a broker pod or recording a finished restart failed.
+    #[error("rolling restart: {0}")]
+    Restart(#[source] kube::Error),
 }
 
 impl Error {
@@ -46,6 +50,7 @@ impl Error {
             Self::Fetch(_) => "fetch",
             Self::Build(_) => "build",
             Self::Status(_) => "status",
+            Self::Restart(_) => "restart",
         }
     }
 }
@@ -135,9 +140,52 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     } else {
         Vec::new()
     };
-    let next = status::next_status(&cluster, &validation, &pods, &outcome, &now);
+    let mut next = status::next_status(&cluster, &validation, &pods, &outcome, &now);
+    // rolling restart: decide (asking a broker's probe if needed) and report in status
+    // The restart state is read fresh: the controller's cache can lag behind the previous
+    // reconcile's status write, and a stale step could restart a broker twice.
+    let fresh = if outcome == Outcome::Applied {
+        Some(api.get(&name).await.map_err(Error::Fetch)?)
+    } else {
+        None
+    };
+    let roll_plan = if let Some(fresh) = &fresh {
+        let plan = roll::decide(fresh, &pods, observed.update_revision.as_deref(), &now).await;
+        roll::report(&mut next, &plan, cluster.metadata.generation, &now);
+        Some(plan)
+    } else {
+        None
+    };
+    if let Some(roll::plan::Action::Finished { token: Some(token) }) =
+        roll_plan.as_ref().map(|p| &p.action)
+    {
+        // Recorded before the status drops the restart, so it cannot run twice.
+        roll::mark_done(&api, &name, token)
+            .await
+            .map_err(Error::Restart)?;
+    }
     publish_events(&ctx, &cluster, &validation, &outcome, &next).await;
+    if let (Some(plan), Some(fresh)) = (&roll_plan, &fresh) {
+        publish_roll_events(&ctx, fresh, plan).await;
+    }
     patch_status(&api, &name, &next).await?;
+    // The restart state (with the pod's UID) is stored before the pod is deleted: a restarted
+    // operator then waits for the replacement instead of deleting another pod.
+    if let Some(roll::plan::Action::DeletePod { broker_id, uid }) =
+        roll_plan.as_ref().map(|p| &p.action)
+    {
+        roll::delete_pod(
+            &ctx.client,
+            &namespace,
+            &roll::pod_name(&cluster, *broker_id),
+            uid,
+        )
+        .await
+        .map_err(Error::Restart)?;
+    }
+    if roll_plan.as_ref().is_some_and(roll::active) {
+        return Ok(Action::requeue(Duration::from_secs(2)));
+    }
 
     let ready = find_condition(&next.conditions, condition_type::READY)
         .is_some_and(|c| c.status == ConditionStatus::True);
@@ -153,13 +201,14 @@ async fn patch_status(
     name: &str,
     status: &crate::crd::KafkaClusterStatus,
 ) -> Result<(), Error> {
-    api.patch_status(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({ "status": status })),
-    )
-    .await
-    .map_err(Error::Status)?;
+    let mut body = json!({ "status": status });
+    if status.rolling_restart.is_none() {
+        // A merge patch leaves absent fields alone: null removes a finished restart.
+        body["status"]["rollingRestart"] = serde_json::Value::Null;
+    }
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(body))
+        .await
+        .map_err(Error::Status)?;
     Ok(())
 }
 
@@ -219,6 +268,61 @@ async fn publish_events(
             reason: reason.to_string(),
             note: Some(note.chars().take(1000).collect()),
             action: "Reconcile".to_string(),
+            secondary: None,
+        };
+        if let Err(e) = ctx.recorder.publish(&ev, &reference).await {
+            warn!(error = %e, reason, "publishing event failed");
+        }
+    }
+}
+
+/// Events of the rolling restart: started, a broker being restarted, finished.
+async fn publish_roll_events(ctx: &Context, cluster: &KafkaCluster, plan: &roll::plan::Plan) {
+    use roll::plan::Action as A;
+    let was_rolling = cluster
+        .status
+        .as_ref()
+        .is_some_and(|s| s.rolling_restart.is_some());
+    let mut events = Vec::new();
+    if let (false, Some(state)) = (was_rolling, &plan.state) {
+        events.push((
+            "RollingRestartStarted",
+            format!(
+                "rolling restart ({:?}) of brokers {:?}",
+                state.trigger,
+                state
+                    .current
+                    .iter()
+                    .map(|c| c.broker_id)
+                    .chain(state.pending.iter().copied())
+                    .collect::<Vec<_>>()
+            ),
+        ));
+    }
+    match &plan.action {
+        A::DeletePod { broker_id, .. } => events.push((
+            "RestartingBroker",
+            format!("deleting broker {broker_id}'s pod (pre-restart probe passed)"),
+        )),
+        A::Finished { token } => events.push((
+            "RollingRestartFinished",
+            format!(
+                "every broker restarted{}",
+                token
+                    .as_ref()
+                    .map(|t| format!(" (token {t})"))
+                    .unwrap_or_default()
+            ),
+        )),
+        _ => {}
+    }
+    let reference = cluster.object_ref(&());
+    for (reason, note) in events {
+        let ev = Event {
+            type_: EventType::Normal,
+            reason: reason.to_string(),
+            note: Some(note),
+            action: "RollingRestart".to_string(),
             secondary: None,
         };
         if let Err(e) = ctx.recorder.publish(&ev, &reference).await {

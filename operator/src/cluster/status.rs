@@ -19,6 +19,10 @@ pub struct BrokerPod {
     pub ready: bool,
     /// Image the pod runs.
     pub image: Option<String>,
+    /// Pod UID.
+    pub uid: String,
+    /// The pod's `controller-revision-hash` (StatefulSet revision it was created from).
+    pub revision: Option<String>,
 }
 
 /// What happened in this reconcile, for the status.
@@ -240,6 +244,8 @@ mod tests {
             ip: Some(format!("127.0.1.{}", ordinal + 1)),
             ready,
             image: Some("eddy/broker:0.1.0".into()),
+            uid: format!("uid-{ordinal}"),
+            revision: Some("r1".into()),
         }
     }
 

@@ -331,6 +331,67 @@ pub struct KafkaClusterStatus {
     /// Storage size provisioned in the volume claim templates (storage only grows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_size: Option<String>,
+    /// The rolling restart in progress, if any: kept here so an operator restart resumes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolling_restart: Option<RollingRestartStatus>,
+}
+
+/// Why brokers are being restarted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RollingRestartTrigger {
+    /// The `eddy.io/manual-rolling-restart` annotation got a new value: every broker restarts.
+    ManualRestart,
+    /// The pod template changed (config or version): pods of an older revision restart.
+    PodTemplateChanged,
+}
+
+/// Step of the broker being restarted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RestartPhase {
+    /// Polling the broker's pre-restart probe until it is safe to restart.
+    PreRestartCheck,
+    /// The pod was deleted; waiting for its replacement to run and be ready.
+    WaitingForPod,
+    /// Polling the new broker's post-restart probe until it caught up.
+    PostRestartCheck,
+}
+
+/// The broker being restarted now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BrokerRestart {
+    /// Broker id (pod ordinal).
+    pub broker_id: i32,
+    /// Step reached.
+    pub phase: RestartPhase,
+    /// UID of the pod deleted, so its replacement is told apart from it. Serialised as null
+    /// when absent so a status merge patch removes a stale value.
+    #[serde(default)]
+    pub deleted_pod_uid: Option<String>,
+}
+
+/// A rolling restart: one broker at a time, unready brokers first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RollingRestartStatus {
+    /// What started it.
+    pub trigger: RollingRestartTrigger,
+    /// The manual restart token (annotation value) being rolled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// Brokers still to restart (not counting `current`).
+    #[serde(default)]
+    pub pending: Vec<i32>,
+    /// Brokers restarted so far.
+    #[serde(default)]
+    pub restarted: Vec<i32>,
+    /// The broker being restarted. Serialised as null when absent so a status merge patch
+    /// removes the previous broker.
+    #[serde(default)]
+    pub current: Option<BrokerRestart>,
+    /// When the restart started (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
 }
 
 /// Where clients reach one listener.

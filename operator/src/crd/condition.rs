@@ -88,6 +88,10 @@ pub mod reason {
     pub const KAFKA_ERROR: &str = "KafkaError";
     /// The plan's partition limit would be exceeded.
     pub const PLAN_LIMIT_EXCEEDED: &str = "PlanLimitExceeded";
+    /// Brokers are being restarted one at a time (Reconciling=True).
+    pub const ROLLING_RESTART: &str = "RollingRestart";
+    /// A broker's pre- or post-restart probe holds the rolling restart (Reconciling=True).
+    pub const RESTART_BLOCKED: &str = "RollingRestartBlocked";
 }
 
 /// Finds the condition of `type_` in `conditions`.

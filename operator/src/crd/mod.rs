@@ -11,9 +11,10 @@ mod user;
 
 pub use cluster::{
     AdvertiseMode, AuthenticationType, AuthorizationSpec, AuthorizationType, BROKER_CONFIG_KEYS,
-    DEFAULT_BROKER_VERSION, KNOWN_VERSIONS, KafkaCluster, KafkaClusterSpec, KafkaClusterStatus,
-    ListenerAddress, ListenerSpec, ListenerStatus, ListenerType, PlanLimits, RESERVED_CONFIG_KEYS,
-    RackSpec, ResourceList, ResourcesSpec, StorageSpec,
+    BrokerRestart, DEFAULT_BROKER_VERSION, KNOWN_VERSIONS, KafkaCluster, KafkaClusterSpec,
+    KafkaClusterStatus, ListenerAddress, ListenerSpec, ListenerStatus, ListenerType, PlanLimits,
+    RESERVED_CONFIG_KEYS, RackSpec, ResourceList, ResourcesSpec, RestartPhase,
+    RollingRestartStatus, RollingRestartTrigger, StorageSpec,
 };
 pub use condition::{Condition, ConditionStatus, condition_type, find_condition, reason};
 pub use topic::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus};
@@ -34,6 +35,13 @@ pub const VERSION: &str = "v1alpha1";
 /// Annotation that stops the operator from changing anything owned by the annotated resource
 /// while set to `"true"`; status then carries `ReconciliationPaused=True`.
 pub const PAUSE_ANNOTATION: &str = "eddy.io/pause-reconciliation";
+
+/// Annotation requesting a rolling restart of a KafkaCluster's brokers: each new value (a token)
+/// restarts every broker once.
+pub const MANUAL_RESTART_ANNOTATION: &str = "eddy.io/manual-rolling-restart";
+
+/// Annotation the operator sets to the manual restart token it finished rolling.
+pub const MANUAL_RESTART_DONE_ANNOTATION: &str = "eddy.io/manual-rolling-restart-done";
 
 /// One generated CustomResourceDefinition: the file name under `crds/` and its YAML text.
 #[derive(Debug, Clone, PartialEq, Eq)]

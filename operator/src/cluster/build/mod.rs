@@ -5,6 +5,7 @@ mod config_map;
 mod headless_service;
 mod labels;
 mod pod_disruption_budget;
+pub mod quorum;
 mod service_account;
 mod stateful_set;
 

@@ -140,6 +140,9 @@ fn broker_container(input: &BuildInput<'_>) -> Container {
             env_field("POD_IP", "status.podIP"),
             env_field("POD_NAME", "metadata.name"),
             env_field("POD_NAMESPACE", "metadata.namespace"),
+            // Broker id = pod ordinal (`<cluster>-broker-2` → 2): stable across restarts and
+            // rescheduling, and what `status.brokerIds` reports.
+            env("EDDY_NODE_ID_FROM_NAME", "$(POD_NAME)"),
             env("EDDY_DATA_DIR", format!("{DATA_MOUNT}/data")),
             env("EDDY_CONFIG", format!("{CONFIG_MOUNT}/{CONFIG_FILE}")),
             env("EDDY_LISTENERS", bind_listeners(&spec.listeners)),
@@ -380,9 +383,13 @@ mod tests {
             env_value(&c, "EDDY_CONFIG").as_deref(),
             Some("/etc/eddy/server.properties")
         );
-        // POD_IP must be defined before the variables that reference it.
+        // POD_IP and POD_NAME must be defined before the variables that reference them.
+        assert_eq!(
+            env_value(&c, "EDDY_NODE_ID_FROM_NAME").as_deref(),
+            Some("$(POD_NAME)")
+        );
         let names: Vec<String> = c.env.expect("env").into_iter().map(|e| e.name).collect();
-        assert_eq!(names[0], "POD_IP");
+        assert_eq!(names[..2], ["POD_IP", "POD_NAME"]);
     }
 
     #[test]
