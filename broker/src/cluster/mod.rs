@@ -396,6 +396,7 @@ impl Cluster {
     async fn controller_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(Duration::from_millis(300));
         let mut led_term = None;
+        let mut seen_epochs: HashMap<i32, i64> = HashMap::new();
         loop {
             tokio::select! {
                 _ = stopped(&mut stop) => {
@@ -429,13 +430,18 @@ impl Cluster {
                     "became the active controller"
                 );
             }
-            let brokers: Vec<(i32, bool)> = self
+            let brokers: Vec<(i32, bool, i64)> = self
                 .image()
                 .brokers
                 .values()
-                .map(|b| (b.id, b.fenced))
+                .map(|b| (b.id, b.fenced, b.epoch))
                 .collect();
-            for (id, fenced) in brokers {
+            for (id, fenced, epoch) in brokers {
+                // A broker seen for the first time in this registration (new, or restarted with
+                // a new epoch) gets a full session to heartbeat before it can be fenced.
+                if seen_epochs.insert(id, epoch) != Some(epoch) {
+                    self.lock_heartbeats().insert(id, Instant::now());
+                }
                 let alive = self
                     .lock_heartbeats()
                     .get(&id)
