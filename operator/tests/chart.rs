@@ -1,29 +1,15 @@
 //! The Helm chart through the real Helm SDK (PyPI `helm-python-sdk`, driven by
 //! `tests/helm/chart.py`): it lints clean, `deploy/eddy.yaml` is its current rendering, and the
 //! examples in `deploy/examples/` are valid Eddy resources.
-use std::path::{Path, PathBuf};
+#[path = "../../localkube/tests/support/stack.rs"]
+mod stack;
+
+use std::path::Path;
 use std::process::Command;
 
 use eddy_operator::crd::{KafkaCluster, KafkaTopic, KafkaUser};
 use serde::Deserialize as _;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The test venv's python (scripts/install-test-deps.sh), else python3 from PATH.
-fn python() -> PathBuf {
-    let cache = std::env::var("EDDY_CACHE").map_or_else(
-        |_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/eddy"),
-        PathBuf::from,
-    );
-    let venv = cache.join("venv/bin/python");
-    if venv.exists() {
-        venv
-    } else {
-        PathBuf::from("python3")
-    }
-}
+use stack::{python, repo as repo_root};
 
 fn chart_py(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(python())

@@ -5,165 +5,19 @@
 //! rolling restart and a config change each replace every broker pod once, one at a time, and
 //! kcat still reads the data; invalid clusters are rejected or reported; deleting the cluster
 //! removes what it owned and keeps the PVCs.
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+#[path = "../../localkube/tests/support/stack.rs"]
+mod stack;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use eddy_operator::crd::{KafkaCluster, KafkaTopic, find_condition};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
 use kube::Api;
 use kube::api::ListParams;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo().join("target"), PathBuf::from)
-}
-
-fn python() -> PathBuf {
-    let cache = std::env::var("EDDY_CACHE").map_or_else(
-        |_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/eddy"),
-        PathBuf::from,
-    );
-    let venv = cache.join("venv/bin/python");
-    if venv.exists() {
-        venv
-    } else {
-        PathBuf::from("python3")
-    }
-}
-
-fn run(cmd: &mut Command, what: &str) -> anyhow::Result<String> {
-    let out = cmd.output().with_context(|| format!("running {what}"))?;
-    if !out.status.success() {
-        bail!(
-            "{what} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// A local Kubernetes in its own slot and directory, stopped (by PID files) on drop.
-struct LocalKube {
-    dir: tempfile::TempDir,
-    _slot_lock: TcpListener,
-}
-
-impl LocalKube {
-    fn start() -> anyhow::Result<Self> {
-        // Same slot-lock scheme as localkube's tests, so suites can run side by side.
-        let (slot, lock) = (1..=60u16)
-            .find_map(|s| {
-                TcpListener::bind(("127.0.0.1", 16_900 + s))
-                    .ok()
-                    .map(|l| (s, l))
-            })
-            .context("no free localkube slot")?;
-        let dir = tempfile::Builder::new().prefix("operator-e2e-").tempdir()?;
-        let env = Self {
-            dir,
-            _slot_lock: lock,
-        };
-        run(
-            Command::new(repo().join("scripts/kube-up.sh"))
-                .env("EDDY_KUBE_DIR", env.dir.path())
-                .env("EDDY_KUBE_SLOT", slot.to_string())
-                .env("EDDY_KUBE_BACKOFF_MS", "1000")
-                .env("NODE_AGENT", target_dir().join("debug/node-agent"))
-                .env("CARGO_TARGET_DIR", target_dir()),
-            "scripts/kube-up.sh",
-        )?;
-        Ok(env)
-    }
-
-    fn kubeconfig(&self) -> PathBuf {
-        self.dir.path().join("kubeconfig")
-    }
-
-    fn kubectl(&self, args: &[&str]) -> anyhow::Result<String> {
-        run(
-            Command::new("kubectl")
-                .arg("--kubeconfig")
-                .arg(self.kubeconfig())
-                .args(args),
-            &format!("kubectl {args:?}"),
-        )
-    }
-
-    async fn client(&self) -> anyhow::Result<kube::Client> {
-        let kc = kube::config::Kubeconfig::read_from(self.kubeconfig())?;
-        let cfg =
-            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-                .await?;
-        Ok(kube::Client::try_from(cfg)?)
-    }
-
-    fn logs(&self) -> String {
-        let out = std::fs::read_to_string(self.dir.path().join("logs/node-agent.log"))
-            .unwrap_or_default();
-        out.lines()
-            .rev()
-            .take(40)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-}
-
-impl Drop for LocalKube {
-    fn drop(&mut self) {
-        let _ = Command::new(repo().join("scripts/kube-down.sh"))
-            .env("EDDY_KUBE_DIR", self.dir.path())
-            .output();
-    }
-}
-
-fn build_binaries() -> anyhow::Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    for (pkg, bin) in [
-        ("eddy-localkube", "node-agent"),
-        ("eddy-broker", "broker"),
-        ("eddy-operator", "operator"),
-    ] {
-        run(
-            Command::new(&cargo)
-                .args(["build", "-q", "-p", pkg, "--bin", bin])
-                .env("CARGO_TARGET_DIR", target_dir()),
-            &format!("cargo build --bin {bin}"),
-        )?;
-    }
-    Ok(())
-}
-
-/// Polls `check` until it yields a value or `timeout` passes.
-async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = anyhow::Result<Option<T>>>,
-{
-    let deadline = Instant::now() + timeout;
-    let mut last = String::new();
-    loop {
-        match check().await {
-            Ok(Some(v)) => return Ok(v),
-            Ok(None) => {}
-            Err(e) => last = e.to_string(),
-        }
-        if Instant::now() > deadline {
-            bail!("timed out waiting for {what} (last error: {last})");
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
+use stack::{LocalKube, build_pod_binaries, eventually, repo, run};
 
 fn ready_reason(c: &KafkaCluster) -> Option<(String, String)> {
     let st = c.status.as_ref()?;
@@ -194,37 +48,14 @@ spec:
 
 #[tokio::test(flavor = "multi_thread")]
 async fn helm_installed_operator_runs_a_three_broker_cluster() -> anyhow::Result<()> {
-    build_binaries()?;
-    let kube = LocalKube::start()?;
+    build_pod_binaries()?;
+    let kube = LocalKube::start("operator-e2e-")?;
     let client = kube.client().await?;
 
     // Helm (real SDK) installs CRDs, RBAC and the operator Deployment.
-    let chart = repo().join("charts/eddy");
-    run(
-        Command::new(python())
-            .arg(repo().join("operator/tests/helm/chart.py"))
-            .args([
-                "install",
-                chart.to_str().context("utf8")?,
-                kube.kubeconfig().to_str().context("utf8")?,
-                "eddy-system",
-                "eddy",
-            ])
-            .arg(r#"{"operator": {"logFormat": "text", "leaseSeconds": 5}}"#),
-        "helm install",
-    )?;
+    kube.install_chart(r#"{"operator": {"logFormat": "text", "leaseSeconds": 5}}"#)
+        .await?;
     kube.kubectl(&["create", "namespace", "kafka"])?;
-    eventually(
-        Duration::from_secs(60),
-        "KafkaCluster CRD established",
-        || async {
-            Ok(kube
-                .kubectl(&["get", "kafkaclusters", "-n", "kafka"])
-                .ok()
-                .map(drop))
-        },
-    )
-    .await?;
 
     // A structurally invalid cluster is rejected by the apiserver (schema: brokers >= 1).
     let invalid = Command::new("kubectl")

@@ -1,5 +1,5 @@
 //! The local Kubernetes as a test fixture for other crates' end-to-end tests (the API's
-//! provisioning test; the operator's e2e can use it too): a private environment started with
+//! provisioning test, the operator's e2e; the operator's chart test uses `python`): a private environment started with
 //! scripts/kube-up.sh in its own slot and directory, the Helm chart installed with the real Helm
 //! SDK, and small helpers to wait and run commands. Included with
 //! `#[path = "../../localkube/tests/support/stack.rs"] mod stack;`; needs `anyhow`, `kube`,
