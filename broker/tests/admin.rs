@@ -7,7 +7,7 @@ mod common;
 mod wire;
 
 use common::{TestBroker, run_python};
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
@@ -16,7 +16,7 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
-use wire::{Wire, batch};
+use wire::{Wire, batch, topic_configs};
 
 fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
@@ -28,16 +28,7 @@ fn create_topic(w: &mut Wire, name: &str, configs: &[(&str, &str)]) {
             .with_name(TopicName(sb(name)))
             .with_num_partitions(1)
             .with_replication_factor(1)
-            .with_configs(
-                configs
-                    .iter()
-                    .map(|(k, v)| {
-                        CreatableTopicConfig::default()
-                            .with_name(sb(k))
-                            .with_value(Some(sb(v)))
-                    })
-                    .collect(),
-            ),
+            .with_configs(topic_configs(configs)),
     ]);
     let resp = w.call(&req, 7);
     assert_eq!(resp.topics[0].error_code, 0, "{:?}", resp.topics[0]);

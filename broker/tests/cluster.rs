@@ -7,15 +7,15 @@
 mod common;
 mod wire;
 
-use common::{TestBroker, free_port, run_with_timeout};
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use common::{CrashProducer, TestBroker, free_port, run_with_timeout};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
-use std::process::Command;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-use wire::{Wire, batch};
+use wire::{Wire, batch, topic_configs};
 
 fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
@@ -107,16 +107,7 @@ fn create_topic(
                 .with_name(TopicName(sb(name)))
                 .with_num_partitions(partitions)
                 .with_replication_factor(rf)
-                .with_configs(
-                    configs
-                        .iter()
-                        .map(|(k, v)| {
-                            CreatableTopicConfig::default()
-                                .with_name(sb(k))
-                                .with_value(Some(sb(v)))
-                        })
-                        .collect(),
-                ),
+                .with_configs(topic_configs(configs)),
         ]);
     w.call(&req, 7).topics[0].error_code
 }
@@ -148,6 +139,65 @@ fn partitions_of<'a>(
         .find(|t| t.name.as_ref().is_some_and(|n| n.as_str() == topic))
         .map(|t| t.partitions.as_slice())
         .unwrap_or(&[])
+}
+
+/// kcat produces `k{i}:v{i}` for `i` in `0..n` to `topic` through `b`, acks=all.
+fn kcat_produce_keyed(b: &TestBroker, topic: &str, n: usize) {
+    let input: String = (0..n).map(|i| format!("k{i}:v{i}\n")).collect();
+    let out = run_with_timeout(
+        Command::new("kcat").args([
+            "-b",
+            &b.bootstrap(),
+            "-P",
+            "-t",
+            topic,
+            "-K:",
+            "-X",
+            "acks=all",
+        ]),
+        Some(input.as_bytes()),
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// kcat consumes `topic` (plus `extra` arguments) through `b` up to its end: the values.
+fn kcat_consume(b: &TestBroker, topic: &str, extra: &[&str], limit: Duration) -> Output {
+    run_with_timeout(
+        Command::new("kcat")
+            .args(["-b", &b.bootstrap(), "-C", "-t", topic])
+            .args(extra)
+            .args(["-e", "-q"]),
+        None,
+        limit,
+    )
+}
+
+/// Every value of `0..total` in `topic`, through `b`, exactly once and in order.
+fn assert_consumed_in_order(b: &TestBroker, topic: &str, total: usize) {
+    let out = kcat_consume(b, topic, &[], Duration::from_secs(120));
+    let consumed: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert!(
+        consumed == (0..total as u64).collect::<Vec<_>>(),
+        "lost, duplicated or reordered: {} records consumed",
+        consumed.len()
+    );
+}
+
+/// The comma-separated bootstrap list of all `brokers`.
+fn bootstrap_all(brokers: &[TestBroker]) -> String {
+    brokers
+        .iter()
+        .map(TestBroker::bootstrap)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 const NOT_LEADER_OR_FOLLOWER: i16 = 6;
@@ -240,39 +290,8 @@ fn placement_leaders_and_not_leader_errors_follow_the_replicated_image() {
 
     // A real client finds the leaders through any broker: 6 RF=1 partitions over 3 brokers.
     assert_eq!(create_topic(&brokers[1], "spread", 6, 1, &[]), 0);
-    let input: String = (0..600).map(|i| format!("k{i}:v{i}\n")).collect();
-    let out = run_with_timeout(
-        Command::new("kcat").args([
-            "-b",
-            &brokers[0].bootstrap(),
-            "-P",
-            "-t",
-            "spread",
-            "-K:",
-            "-X",
-            "acks=all",
-        ]),
-        Some(input.as_bytes()),
-        Duration::from_secs(60),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = run_with_timeout(
-        Command::new("kcat").args([
-            "-b",
-            &brokers[2].bootstrap(),
-            "-C",
-            "-t",
-            "spread",
-            "-e",
-            "-q",
-        ]),
-        None,
-        Duration::from_secs(60),
-    );
+    kcat_produce_keyed(&brokers[0], "spread", 600);
+    let out = kcat_consume(&brokers[2], "spread", &[], Duration::from_secs(60));
     let mut got: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_string)
@@ -362,28 +381,13 @@ fn killed_brokers_are_fenced_and_a_new_controller_keeps_metadata_changing() {
                 .is_some_and(|p| p.leader_id.0 == controller)
     });
     assert!(partitions_of(&m, "solo")[led as usize].leader_epoch >= 2);
-    let out = run_with_timeout(
-        Command::new("kcat").args([
-            "-b",
-            &brokers[survivor].bootstrap(),
-            "-C",
-            "-t",
-            "solo",
-            "-p",
-            &led.to_string(),
-            "-e",
-            "-q",
-        ]),
-        None,
+    let out = kcat_consume(
+        &brokers[survivor],
+        "solo",
+        &["-p", &led.to_string()],
         Duration::from_secs(60),
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "kept");
-}
-
-fn acked_count(path: &std::path::Path) -> usize {
-    std::fs::read_to_string(path)
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
 }
 
 fn leader_of(m: &MetadataResponse, topic: &str, partition: usize) -> i32 {
@@ -423,90 +427,28 @@ fn kill_9_the_leader_mid_stream_loses_and_duplicates_nothing_acknowledged() {
     });
     let leader = leader_of(&m, "fo", 0) as usize;
     let other = (leader + 1) % 3;
-    let bootstrap = brokers
-        .iter()
-        .map(TestBroker::bootstrap)
-        .collect::<Vec<_>>()
-        .join(",");
-    let dir = tempfile::tempdir().unwrap();
-    let ackfile = dir.path().join("acked.txt");
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/crash_producer.py");
     let total = 100_000;
-    let mut producer = Command::new(common::python())
-        .arg(&script)
-        .arg(&bootstrap)
-        .arg("fo")
-        .arg(total.to_string())
-        .arg(&ackfile)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while acked_count(&ackfile) < 3_000 {
-        assert!(Instant::now() < deadline, "producer made no progress");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut producer = CrashProducer::start(&bootstrap_all(&brokers), "fo", total);
+    producer.wait_acked(3_000);
     brokers[leader].kill9();
-    let acked_at_kill = acked_count(&ackfile);
+    let acked_at_kill = producer.acked_count();
     // A new leader is elected from the ISR; the dead broker leaves the ISR.
     let m = wait_for(&brokers[other], "a new leader for fo", |m| {
         let l = leader_of(m, "fo", 0);
         l >= 0 && l != leader as i32
     });
     assert!(!isr_of(&m, "fo", 0).contains(&(leader as i32)));
-    let status = {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Some(s) = producer.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = producer.kill();
-                panic!("producer did not finish after the failover");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
-    let mut err = String::new();
-    std::io::Read::read_to_string(producer.stderr.as_mut().unwrap(), &mut err).unwrap();
+    let (status, err) = producer.finish(Duration::from_secs(120), "after the failover");
     assert!(status.success(), "producer failed: {err}");
     assert!(acked_at_kill < total, "the kill landed mid-stream");
-    let acked: Vec<u64> = std::fs::read_to_string(&ackfile)
-        .unwrap()
-        .lines()
-        .map(|l| l.parse().unwrap())
-        .collect();
     assert_eq!(
-        acked.len(),
+        producer.acked().len(),
         total,
         "every record was eventually acknowledged"
     );
 
     // The checker: everything acknowledged is there, exactly once, in order (one key).
-    let out = run_with_timeout(
-        Command::new("kcat").args([
-            "-b",
-            &brokers[other].bootstrap(),
-            "-C",
-            "-t",
-            "fo",
-            "-e",
-            "-q",
-        ]),
-        None,
-        Duration::from_secs(120),
-    );
-    let consumed: Vec<u64> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.parse().unwrap())
-        .collect();
-    assert!(
-        consumed == (0..total as u64).collect::<Vec<_>>(),
-        "lost, duplicated or reordered: {} records consumed",
-        consumed.len()
-    );
+    assert_consumed_in_order(&brokers[other], "fo", total);
 
     // The old leader restarts: it truncates to the new leader's log, catches up, rejoins.
     brokers[leader].spawn();
@@ -622,26 +564,8 @@ fn maintenance_health_and_a_rolling_restart_under_an_acks_all_producer() {
 
     // Rolling restart, the active controller last, gated on the probes, while an idempotent
     // acks=all producer streams: it must only ever see retriable errors (it fails otherwise).
-    let bootstrap = brokers
-        .iter()
-        .map(TestBroker::bootstrap)
-        .collect::<Vec<_>>()
-        .join(",");
-    let dir = tempfile::tempdir().unwrap();
-    let ackfile = dir.path().join("acked.txt");
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/crash_producer.py");
     let total = 150_000;
-    let mut producer = Command::new(common::python())
-        .arg(&script)
-        .arg(&bootstrap)
-        .arg("roll")
-        .arg(total.to_string())
-        .arg(&ackfile)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut producer = CrashProducer::start(&bootstrap_all(&brokers), "roll", total);
     let controller = metadata(&brokers[0]).unwrap().controller_id.0 as usize;
     let mut order: Vec<usize> = (0..3).filter(|i| *i != controller).collect();
     order.push(controller);
@@ -655,48 +579,13 @@ fn maintenance_health_and_a_rolling_restart_under_an_acks_all_producer() {
             p["caught_up"] == true
         });
     }
-    let status = {
-        let deadline = Instant::now() + Duration::from_secs(150);
-        loop {
-            if let Some(s) = producer.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = producer.kill();
-                panic!("producer did not finish after the rolling restart");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
-    let mut err = String::new();
-    std::io::Read::read_to_string(producer.stderr.as_mut().unwrap(), &mut err).unwrap();
+    let (status, err) = producer.finish(Duration::from_secs(150), "after the rolling restart");
     assert!(
         status.success(),
         "producer saw a non-retriable error: {err}"
     );
-    assert_eq!(acked_count(&ackfile), total);
-    let out = run_with_timeout(
-        Command::new("kcat").args([
-            "-b",
-            &brokers[0].bootstrap(),
-            "-C",
-            "-t",
-            "roll",
-            "-e",
-            "-q",
-        ]),
-        None,
-        Duration::from_secs(120),
-    );
-    let consumed: Vec<u64> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.parse().unwrap())
-        .collect();
-    assert!(
-        consumed == (0..total as u64).collect::<Vec<_>>(),
-        "lost, duplicated or reordered: {} records consumed",
-        consumed.len()
-    );
+    assert_eq!(producer.acked_count(), total);
+    assert_consumed_in_order(&brokers[0], "roll", total);
 }
 
 #[test]
@@ -711,39 +600,8 @@ fn a_non_voter_broker_learns_the_metadata_and_serves_replicas() {
         (0..4).all(|p| isr_of(m, "wide", p) == vec![0, 1, 2, 3])
     });
     assert!(m.controller_id.0 < 3, "the controller is a voter");
-    let input: String = (0..400).map(|i| format!("k{i}:v{i}\n")).collect();
-    let out = run_with_timeout(
-        Command::new("kcat").args([
-            "-b",
-            &brokers[3].bootstrap(),
-            "-P",
-            "-t",
-            "wide",
-            "-K:",
-            "-X",
-            "acks=all",
-        ]),
-        Some(input.as_bytes()),
-        Duration::from_secs(60),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = run_with_timeout(
-        Command::new("kcat").args([
-            "-b",
-            &brokers[1].bootstrap(),
-            "-C",
-            "-t",
-            "wide",
-            "-e",
-            "-q",
-        ]),
-        None,
-        Duration::from_secs(60),
-    );
+    kcat_produce_keyed(&brokers[3], "wide", 400);
+    let out = kcat_consume(&brokers[1], "wide", &[], Duration::from_secs(60));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 400);
     // Every broker names the same group coordinator.
     let coordinators: Vec<i32> = brokers

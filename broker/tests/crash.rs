@@ -3,59 +3,22 @@
 //! restart every acknowledged record is present, in order, exactly once.
 
 mod common;
-use common::{TestBroker, python, run_with_timeout};
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn acked_count(path: &Path) -> usize {
-    std::fs::read_to_string(path)
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
-}
+use common::{CrashProducer, TestBroker, run_with_timeout};
+use std::process::Command;
+use std::time::Duration;
 
 #[test]
 fn kill_9_mid_stream_loses_and_duplicates_nothing_acknowledged() {
     let mut b = TestBroker::start(&["num.partitions=1"]);
-    let dir = tempfile::tempdir().unwrap();
-    let ackfile = dir.path().join("acked.txt");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/crash_producer.py");
     let total = 20_000;
-    let mut producer = Command::new(python())
-        .arg(&script)
-        .arg(b.bootstrap())
-        .arg("crash")
-        .arg(total.to_string())
-        .arg(&ackfile)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut producer = CrashProducer::start(&b.bootstrap(), "crash", total);
     // Kill once a few thousand records are acknowledged and the stream is still going.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while acked_count(&ackfile) < 3_000 {
-        assert!(Instant::now() < deadline, "producer made no progress");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    producer.wait_acked(3_000);
     b.kill9();
-    let acked_at_kill = acked_count(&ackfile);
+    let acked_at_kill = producer.acked_count();
     std::thread::sleep(Duration::from_millis(300));
     b.spawn();
-    let out = {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Some(status) = producer.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = producer.kill();
-                panic!("producer did not finish after the restart");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
-    let mut err = String::new();
-    std::io::Read::read_to_string(producer.stderr.as_mut().unwrap(), &mut err).unwrap();
+    let (out, err) = producer.finish(Duration::from_secs(120), "after the restart");
     assert!(
         out.success(),
         "producer failed: {err}\nbroker log:\n{}",
@@ -63,13 +26,8 @@ fn kill_9_mid_stream_loses_and_duplicates_nothing_acknowledged() {
     );
     assert!(acked_at_kill < total, "the kill landed mid-stream");
 
-    let acked: Vec<u64> = std::fs::read_to_string(&ackfile)
-        .unwrap()
-        .lines()
-        .map(|l| l.parse().unwrap())
-        .collect();
     assert_eq!(
-        acked.len(),
+        producer.acked().len(),
         total,
         "every record was eventually acknowledged"
     );

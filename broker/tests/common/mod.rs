@@ -248,3 +248,87 @@ pub fn run_python(script: &str, bootstrap: &str, args: &[&str]) -> Output {
     );
     out
 }
+
+/// `tests/clients/crash_producer.py`: an idempotent acks=all producer streaming the values
+/// `0..total` (one key) to a topic and writing each acknowledged value to a file, for the tests
+/// that kill brokers under it. Stopped by PID when dropped (a failed test leaves no producer).
+pub struct CrashProducer {
+    child: Child,
+    ackfile: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl CrashProducer {
+    pub fn start(bootstrap: &str, topic: &str, total: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ackfile = dir.path().join("acked.txt");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/crash_producer.py");
+        let child = Command::new(python())
+            .arg(&script)
+            .arg(bootstrap)
+            .arg(topic)
+            .arg(total.to_string())
+            .arg(&ackfile)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            ackfile,
+            _dir: dir,
+        }
+    }
+
+    /// How many records are acknowledged so far.
+    pub fn acked_count(&self) -> usize {
+        std::fs::read_to_string(&self.ackfile)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+
+    /// Waits (bounded: 60 s) until at least `n` records are acknowledged.
+    pub fn wait_acked(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.acked_count() < n {
+            assert!(Instant::now() < deadline, "producer made no progress");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits (bounded by `limit`) for the producer to exit: its status and stderr. Panics with
+    /// "producer did not finish {after}" on timeout.
+    pub fn finish(&mut self, limit: Duration, after: &str) -> (std::process::ExitStatus, String) {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("producer did not finish {after}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        (status, err)
+    }
+
+    /// The acknowledged values, in the order they were acknowledged.
+    pub fn acked(&self) -> Vec<u64> {
+        std::fs::read_to_string(&self.ackfile)
+            .unwrap()
+            .lines()
+            .map(|l| l.parse().unwrap())
+            .collect()
+    }
+}
+
+impl Drop for CrashProducer {
+    fn drop(&mut self) {
+        // Already reaped on the success path (kill is then a no-op); stops it on a failure.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

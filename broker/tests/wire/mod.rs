@@ -132,3 +132,17 @@ pub fn batch(
     .unwrap();
     buf.freeze()
 }
+
+/// CreateTopics config entries from `(name, value)` pairs.
+pub fn topic_configs(
+    configs: &[(&str, &str)],
+) -> Vec<kafka_protocol::messages::create_topics_request::CreatableTopicConfig> {
+    configs
+        .iter()
+        .map(|(k, v)| {
+            kafka_protocol::messages::create_topics_request::CreatableTopicConfig::default()
+                .with_name(StrBytes::from_string(k.to_string()))
+                .with_value(Some(StrBytes::from_string(v.to_string())))
+        })
+        .collect()
+}
