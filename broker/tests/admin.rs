@@ -12,11 +12,10 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
-use wire::{Wire, batch, topic_configs};
+use wire::{Wire, batch, produce_request, topic_configs};
 
 fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
@@ -38,19 +37,7 @@ fn create_topic(w: &mut Wire, name: &str, configs: &[(&str, &str)]) {
 
 /// Produces one batch to partition 0 of `topic`: (error code, base offset).
 fn produce(w: &mut Wire, topic: &str, records: bytes::Bytes) -> (i16, i64) {
-    let req = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![
-            TopicProduceData::default()
-                .with_name(TopicName(sb(topic)))
-                .with_partition_data(vec![
-                    PartitionProduceData::default()
-                        .with_index(0)
-                        .with_records(Some(records)),
-                ]),
-        ]);
-    let resp = w.call(&req, 9);
+    let resp = w.call(&produce_request(topic, 0, -1, records), 9);
     let p = &resp.responses[0].partition_responses[0];
     (p.error_code, p.base_offset)
 }

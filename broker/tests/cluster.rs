@@ -9,13 +9,12 @@ mod wire;
 
 use common::{CrashProducer, TestBroker, free_port, run_with_timeout};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-use wire::{Wire, batch, topic_configs};
+use wire::{Wire, batch, produce_request, topic_configs};
 
 fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
@@ -115,19 +114,10 @@ fn create_topic(
 fn produce(b: &TestBroker, topic: &str, partition: i32, acks: i16, value: &str) -> i16 {
     let mut w = Wire::connect(&b.bootstrap());
     let records = batch(-1, -1, 0, &[value.as_bytes()], &[1], Compression::None);
-    let req = ProduceRequest::default()
-        .with_acks(acks)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![
-            TopicProduceData::default()
-                .with_name(TopicName(sb(topic)))
-                .with_partition_data(vec![
-                    PartitionProduceData::default()
-                        .with_index(partition)
-                        .with_records(Some(records)),
-                ]),
-        ]);
-    w.call(&req, 9).responses[0].partition_responses[0].error_code
+    w.call(&produce_request(topic, partition, acks, records), 9)
+        .responses[0]
+        .partition_responses[0]
+        .error_code
 }
 
 fn partitions_of<'a>(

@@ -146,3 +146,27 @@ pub fn topic_configs(
         })
         .collect()
 }
+
+/// A Produce request of one batch to one partition (10 s timeout).
+pub fn produce_request(
+    topic: &str,
+    partition: i32,
+    acks: i16,
+    records: Bytes,
+) -> kafka_protocol::messages::ProduceRequest {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    kafka_protocol::messages::ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(kafka_protocol::messages::TopicName(StrBytes::from_string(
+                    topic.to_string(),
+                )))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(partition)
+                        .with_records(Some(records)),
+                ]),
+        ])
+}
