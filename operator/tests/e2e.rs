@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use eddy_operator::crd::{KafkaCluster, KafkaTopic, find_condition};
+use eddy_operator::crd::{KafkaCluster, KafkaClusterStatus, KafkaTopic, find_condition};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
 use kube::Api;
@@ -34,6 +34,33 @@ async fn pod_uids(pods: &Api<Pod>) -> anyhow::Result<std::collections::BTreeMap<
         .filter(|p| p.metadata.deletion_timestamp.is_none())
         .filter_map(|p| Some((p.metadata.name?, p.metadata.uid?)))
         .collect())
+}
+
+/// `host:port` of the cluster's first bootstrap address.
+fn first_address(status: &KafkaClusterStatus) -> String {
+    let a = &status.listeners[0].addresses[0];
+    format!("{}:{}", a.host, a.port)
+}
+
+/// kcat reads the first record of `e2e-topic` through `addr`: the one the test produced.
+fn assert_first_record(addr: &str, what: &str) -> anyhow::Result<()> {
+    let consumed = run(
+        Command::new("kcat").args([
+            "-b",
+            addr,
+            "-t",
+            "e2e-topic",
+            "-C",
+            "-o",
+            "beginning",
+            "-c",
+            "1",
+            "-e",
+        ]),
+        what,
+    )?;
+    assert!(consumed.contains("hello-eddy"), "{consumed}");
+    Ok(())
 }
 
 const CLUSTER_3: &str = r#"
@@ -130,10 +157,7 @@ async fn helm_installed_operator_runs_a_three_broker_cluster() -> anyhow::Result
     assert_eq!(warning.reason, "BrokersNotClustered");
 
     // kcat produces and consumes through a bootstrap address (independent brokers: one of them).
-    let addr = format!(
-        "{}:{}",
-        status.listeners[0].addresses[0].host, status.listeners[0].addresses[0].port
-    );
+    let addr = first_address(&status);
     let mut produce = Command::new("kcat");
     produce
         .args(["-b", &addr, "-t", "e2e-topic", "-P"])
@@ -141,22 +165,7 @@ async fn helm_installed_operator_runs_a_three_broker_cluster() -> anyhow::Result
     let mut child = produce.spawn()?;
     std::io::Write::write_all(&mut child.stdin.take().context("stdin")?, b"hello-eddy\n")?;
     assert!(child.wait()?.success(), "kcat produce");
-    let consumed = run(
-        Command::new("kcat").args([
-            "-b",
-            &addr,
-            "-t",
-            "e2e-topic",
-            "-C",
-            "-o",
-            "beginning",
-            "-c",
-            "1",
-            "-e",
-        ]),
-        "kcat consume",
-    )?;
-    assert!(consumed.contains("hello-eddy"), "{consumed}");
+    assert_first_record(&addr, "kcat consume")?;
 
     // A KafkaTopic becomes Ready: the broker implements the admin APIs the operator uses.
     kube.kubectl(&[
@@ -253,26 +262,10 @@ async fn helm_installed_operator_runs_a_three_broker_cluster() -> anyhow::Result
     assert!(events.contains("RollingRestartFinished"), "{events}");
     // kcat still works after the restart, and the record written before it is still there.
     let status = restarted.status.clone().context("status")?;
-    let addr = format!(
-        "{}:{}",
-        status.listeners[0].addresses[0].host, status.listeners[0].addresses[0].port
-    );
-    let consumed = run(
-        Command::new("kcat").args([
-            "-b",
-            &addr,
-            "-t",
-            "e2e-topic",
-            "-C",
-            "-o",
-            "beginning",
-            "-c",
-            "1",
-            "-e",
-        ]),
+    assert_first_record(
+        &first_address(&status),
         "kcat consume after the rolling restart",
     )?;
-    assert!(consumed.contains("hello-eddy"), "{consumed}");
 
     // A config change alters the pod template: the operator rolls the outdated pods by itself.
     kube.kubectl(&[
