@@ -243,30 +243,16 @@ impl Broker {
         ))
     }
 
-    /// Creates a topic. `partitions`/`replication_factor` of -1 take the broker defaults.
-    pub fn create_topic(
+    /// Checks a new topic's name, partition count and configs (single node and cluster alike)
+    /// and resolves a partition count or replication factor of -1 to the broker defaults.
+    pub(crate) fn new_topic_shape(
         &self,
         name: &str,
+        internal: bool,
         partitions: i32,
         replication_factor: i16,
-        configs: BTreeMap<String, String>,
-        internal: bool,
-        validate_only: bool,
-    ) -> Result<(), TopicError> {
-        validate_topic_name(name).map_err(|m| (ResponseError::InvalidTopicException, m))?;
-        if let Some(c) = self.cluster()
-            && !internal
-        {
-            return self.create_topic_in_cluster(
-                c,
-                name,
-                partitions,
-                replication_factor,
-                configs,
-                None,
-                validate_only,
-            );
-        }
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(i32, i16), TopicError> {
         if name.starts_with("__") && !internal {
             return Err((
                 ResponseError::InvalidTopicException,
@@ -291,15 +277,44 @@ impl Broker {
         } else {
             replication_factor
         };
+        for (k, v) in configs {
+            defs::validate_topic_key(k, v)
+                .map_err(|e| (ResponseError::InvalidConfig, e.to_string()))?;
+        }
+        Ok((partitions, rf))
+    }
+
+    /// Creates a topic. `partitions`/`replication_factor` of -1 take the broker defaults.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: BTreeMap<String, String>,
+        internal: bool,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        validate_topic_name(name).map_err(|m| (ResponseError::InvalidTopicException, m))?;
+        if let Some(c) = self.cluster()
+            && !internal
+        {
+            return self.create_topic_in_cluster(
+                c,
+                name,
+                partitions,
+                replication_factor,
+                configs,
+                None,
+                validate_only,
+            );
+        }
+        let (partitions, rf) =
+            self.new_topic_shape(name, internal, partitions, replication_factor, &configs)?;
         if rf != 1 {
             return Err((
                 ResponseError::InvalidReplicationFactor,
                 format!("replication factor {rf} is larger than the 1 available broker"),
             ));
-        }
-        for (k, v) in &configs {
-            defs::validate_topic_key(k, v)
-                .map_err(|e| (ResponseError::InvalidConfig, e.to_string()))?;
         }
         if self.topic(name).is_some() {
             return Err((

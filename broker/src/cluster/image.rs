@@ -174,11 +174,9 @@ impl ClusterImage {
                 Outcome::Ok
             }
             Command::FenceBroker { id } => {
-                let Some(b) = self.brokers.get_mut(id) else {
-                    return Outcome::Refused(
-                        Refusal::UnknownBroker,
-                        format!("broker {id} is not registered"),
-                    );
+                let b = match self.registered(*id) {
+                    Ok(b) => b,
+                    Err(refused) => return refused,
                 };
                 b.fenced = true;
                 let live: Vec<i32> = self.live_brokers().iter().map(|b| b.id).collect();
@@ -206,11 +204,9 @@ impl ClusterImage {
                 Outcome::Ok
             }
             Command::UnfenceBroker { id } => {
-                let Some(b) = self.brokers.get_mut(id) else {
-                    return Outcome::Refused(
-                        Refusal::UnknownBroker,
-                        format!("broker {id} is not registered"),
-                    );
+                let b = match self.registered(*id) {
+                    Ok(b) => b,
+                    Err(refused) => return refused,
                 };
                 b.fenced = false;
                 self.elect_for_returning(*id);
@@ -280,11 +276,9 @@ impl ClusterImage {
                 Outcome::Ok
             }
             Command::SetMaintenance { id, on } => {
-                let Some(b) = self.brokers.get_mut(id) else {
-                    return Outcome::Refused(
-                        Refusal::UnknownBroker,
-                        format!("broker {id} is not registered"),
-                    );
+                let b = match self.registered(*id) {
+                    Ok(b) => b,
+                    Err(refused) => return refused,
                 };
                 b.maintenance = *on;
                 if *on {
@@ -353,11 +347,9 @@ impl ClusterImage {
                 Outcome::Ok
             }
             Command::ControlledShutdown { id } => {
-                let Some(b) = self.brokers.get_mut(id) else {
-                    return Outcome::Refused(
-                        Refusal::UnknownBroker,
-                        format!("broker {id} is not registered"),
-                    );
+                let b = match self.registered(*id) {
+                    Ok(b) => b,
+                    Err(refused) => return refused,
                 };
                 b.shutting_down = true;
                 self.move_leaderships_from(*id);
@@ -419,6 +411,16 @@ impl ClusterImage {
     }
 
     /// Whether `id` may take leadership: live, not draining, not shutting down.
+    /// The registration of broker `id`, or the refusal for a command naming an unknown broker.
+    fn registered(&mut self, id: i32) -> Result<&mut BrokerRegistration, Outcome> {
+        self.brokers.get_mut(&id).ok_or_else(|| {
+            Outcome::Refused(
+                Refusal::UnknownBroker,
+                format!("broker {id} is not registered"),
+            )
+        })
+    }
+
     pub fn can_lead(&self, id: i32) -> bool {
         self.brokers
             .get(&id)

@@ -5,7 +5,6 @@
 use super::Cluster;
 use super::image::{ClusterImage, Command, Outcome, Refusal};
 use crate::broker::{Broker, TopicError};
-use crate::config::defs;
 use crate::metadata::TopicRecord;
 use kafka_protocol::error::ResponseError;
 use std::collections::BTreeMap;
@@ -51,34 +50,8 @@ impl Broker {
         assignment: Option<Vec<Vec<i32>>>,
         validate_only: bool,
     ) -> Result<(), TopicError> {
-        if name.starts_with("__") {
-            return Err((
-                ResponseError::InvalidTopicException,
-                format!("{name}: names starting with '__' are reserved for internal topics"),
-            ));
-        }
-        let partitions = if partitions == -1 {
-            self.broker_setting("num.partitions").parse().unwrap_or(1)
-        } else {
-            partitions
-        };
-        if !(1..=100_000).contains(&partitions) {
-            return Err((
-                ResponseError::InvalidPartitions,
-                format!("partition count must be between 1 and 100000, got {partitions}"),
-            ));
-        }
-        let rf = if replication_factor == -1 {
-            self.broker_setting("default.replication.factor")
-                .parse()
-                .unwrap_or(1)
-        } else {
-            replication_factor
-        };
-        for (k, v) in &configs {
-            defs::validate_topic_key(k, v)
-                .map_err(|e| (ResponseError::InvalidConfig, e.to_string()))?;
-        }
+        let (partitions, rf) =
+            self.new_topic_shape(name, false, partitions, replication_factor, &configs)?;
         {
             // A first check on the local image; the controller decides when it applies.
             let img = cluster.image();
