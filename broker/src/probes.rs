@@ -7,7 +7,7 @@ use crate::broker::{Broker, BrokerState};
 use serde::Serialize;
 
 /// One partition as the probes see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReplicaView {
     pub topic: String,
     pub partition: i32,
@@ -24,14 +24,11 @@ pub enum Problem {
     WouldBeLeaderless,
 }
 
+/// A partition that restarting the broker would hurt: its view and how (serialized flat).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PartitionProblem {
-    pub topic: String,
-    pub partition: i32,
-    pub replicas: Vec<i32>,
-    pub isr: Vec<i32>,
-    pub leader: i32,
-    pub min_insync_replicas: usize,
+    #[serde(flatten)]
+    pub view: ReplicaView,
     pub problem: Problem,
 }
 
@@ -92,12 +89,7 @@ pub fn pre_restart(node: i32, state: BrokerState, views: &[ReplicaView]) -> PreR
                 ),
             });
             partitions.push(PartitionProblem {
-                topic: v.topic.clone(),
-                partition: v.partition,
-                replicas: v.replicas.clone(),
-                isr: v.isr.clone(),
-                leader: v.leader,
-                min_insync_replicas: v.min_insync_replicas,
+                view: v.clone(),
                 problem,
             });
         }
@@ -202,6 +194,11 @@ mod tests {
         assert!(!p.safe);
         assert_eq!(p.partitions[0].problem, Problem::WouldDropBelowMinIsr);
         assert!(p.reasons[0].contains("t-0"), "{:?}", p.reasons);
+        // The operator reads the partition's fields and its problem side by side.
+        let json = serde_json::to_value(&p.partitions[0]).unwrap();
+        assert_eq!(json["topic"], "t");
+        assert_eq!(json["isr"], serde_json::json!([0, 1]));
+        assert_eq!(json["problem"], "would_drop_below_min_isr");
     }
 
     #[test]
