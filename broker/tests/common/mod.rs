@@ -17,12 +17,26 @@ pub fn broker_bin() -> PathBuf {
 }
 
 /// A free loopback port (bound then released; the broker binds it right after).
+///
+/// Taken below the kernel's ephemeral range (32768 and up): a port the kernel hands out for
+/// `bind(0)` is also what it hands out as the source port of outgoing connections, so between
+/// its release and the broker's bind a client connection of a concurrent test could take it
+/// ("Address already in use"). Each test process walks its own stretch of 20000–31999 (offset
+/// by its pid), skipping ports that are bound.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7_919) % SPAN;
+    for _ in 0..SPAN {
+        let k = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(LOW + (start + k) % SPAN).unwrap();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {LOW}..{}", LOW + SPAN);
 }
 
 /// A broker process. Dropping it kills the process (SIGKILL) by PID.
