@@ -452,8 +452,13 @@ impl Cluster {
                     _ => continue,
                 };
                 tracing::info!(?cmd, "controller changes broker liveness");
-                if let Err(e) = self.write(cmd).await {
-                    tracing::warn!(error = %e, "liveness change failed");
+                // Only through this node's own Raft log, never forwarded: the decision rests on
+                // this controller's heartbeat table. A controller cut off from the quorum (a
+                // network partition) misses every heartbeat; its write waits until it learns of
+                // the new controller, and forwarding it then would fence healthy brokers.
+                match self.local_write(cmd).await {
+                    Reply::Written(..) => {}
+                    other => tracing::warn!(reply = ?other, "liveness change not applied"),
                 }
             }
         }
