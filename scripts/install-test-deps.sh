@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suites need; every step skips work already done.
-#   apt:  kcat and librdkafka (Debian's, the real C client), pkg-config, PostgreSQL, etcd
+#   apt:  kcat and librdkafka (Debian's, the real C client), pkg-config, PostgreSQL, etcd,
+#         iproute2 (`ip netns`/veth/bridge for the broker's network-partition test)
 #   pip:  confluent-kafka, kafka-python, helm-python-sdk, in a venv under $EDDY_CACHE
 #   npm:  kafkajs, for the broker's JavaScript client tests
 #   kubernetes: kube-apiserver + kube-controller-manager, built once and cached (etcd, openssl,
@@ -8,7 +9,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 source "$root/scripts/lib.sh"
-"$root/scripts/apt-install.sh" kcat librdkafka-dev pkg-config build-essential postgresql
+"$root/scripts/apt-install.sh" kcat librdkafka-dev pkg-config build-essential postgresql iproute2
 venv="$EDDY_CACHE/venv"
 reqs="$root/scripts/requirements-test.txt"
 if [[ ! -x $venv/bin/python ]]; then

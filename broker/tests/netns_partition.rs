@@ -1,0 +1,657 @@
+#![allow(clippy::unwrap_used)] // integration-test helpers: a failed step should abort the test
+//! A network partition that isolates one broker, built with Linux network namespaces.
+//!
+//! The network. Every broker runs in its own network namespace (`ip netns exec`), with its own
+//! `lo` (up) and one veth pair: `eth0` in the broker's namespace (10.213.0.1<i>/24), the other
+//! end plugged into a bridge in a dedicated "switch" namespace. Nothing is added to the host's
+//! network namespace and no namespace has a route out, so nothing this test starts is reachable
+//! from the host or the network (the brokers' admin HTTP binds the namespace's own loopback).
+//! Namespace names carry the test's pid, so concurrent runs never meet; a drop guard kills every
+//! broker (by PID) and then deletes the namespaces (`ip netns del`, which also removes the veths)
+//! on every exit path. Clients run inside the namespaces too, with `ip netns exec` (ip execs the
+//! program, so the PID we hold is the client's).
+//!
+//! The partition: the switch-side veth of the isolated broker is set down (packets are dropped,
+//! no reset is sent) and set up again to heal.
+//!
+//! This needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN) and iproute2 (scripts/install-test-deps.sh);
+//! when `ip netns add` is refused the test fails saying so; it never skips.
+
+mod common;
+
+use common::{broker_bin, python, run_with_timeout};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const SUBNET: &str = "10.213.0";
+const KAFKA_PORT: u16 = 9092;
+const CONTROLLER_PORT: u16 = 9093;
+const ADMIN_PORT: u16 = 9644;
+
+/// Runs `ip` with `args` (bounded: 15 s), panicking with `what` and ip's stderr on failure.
+fn ip(args: &[&str], what: &str) {
+    let out = run_with_timeout(Command::new("ip").args(args), None, Duration::from_secs(15));
+    assert!(
+        out.status.success(),
+        "{what}: `ip {}` failed ({}): {}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+}
+
+/// A broker process inside its namespace. Killed by PID by the [`Lab`] that owns it.
+struct NsBroker {
+    ns: String,
+    ip: String,
+    data_dir: PathBuf,
+    child: Option<Child>,
+    _tmp: tempfile::TempDir,
+}
+
+impl NsBroker {
+    fn bootstrap(&self) -> String {
+        format!("{}:{KAFKA_PORT}", self.ip)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.with_extension("log")).unwrap_or_default()
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The concatenated segment files (.log, in offset order) of partition 0 of `topic`: the
+    /// replica's log, byte for byte.
+    fn replica_log(&self, topic: &str) -> Vec<u8> {
+        let dir = self.data_dir.join(format!("{topic}-0"));
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "log"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // Segment names are zero-padded base offsets: name order is offset order.
+        files.sort();
+        files
+            .iter()
+            .flat_map(|f| std::fs::read(f).unwrap_or_default())
+            .collect()
+    }
+}
+
+/// The namespaces, the switch and the brokers of one test run. Dropping it kills the brokers by
+/// PID, then deletes every namespace it created (which removes the veths). Clients are owned
+/// by values declared after the lab, so they are dropped (killed) before it.
+struct Lab {
+    switch: String,
+    namespaces: Vec<String>,
+    brokers: Vec<NsBroker>,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for b in &mut self.brokers {
+            b.kill();
+        }
+        for ns in self.namespaces.iter().rev() {
+            let ok = Command::new("ip")
+                .args(["netns", "del", ns])
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                eprintln!("could not delete network namespace {ns}");
+            }
+        }
+    }
+}
+
+impl Lab {
+    /// `n` brokers (all controller voters), each in its own namespace on one switch.
+    fn start(n: usize) -> Lab {
+        let run = format!("eddy-np{}", std::process::id());
+        let mut lab = Lab {
+            switch: format!("{run}-sw"),
+            namespaces: Vec::new(),
+            brokers: Vec::new(),
+        };
+        let sw = lab.switch.clone();
+        let add = |lab: &mut Lab, ns: &str| {
+            ip(
+                &["netns", "add", ns],
+                "creating a network namespace (this test needs root and iproute2; \
+                 it does not skip)",
+            );
+            lab.namespaces.push(ns.to_string());
+            ip(&["-n", ns, "link", "set", "lo", "up"], "lo up");
+        };
+        add(&mut lab, &sw);
+        ip(
+            &["-n", &sw, "link", "add", "br0", "type", "bridge"],
+            "the switch",
+        );
+        ip(&["-n", &sw, "link", "set", "br0", "up"], "the switch up");
+        let voters = (0..n)
+            .map(|i| format!("{i}@{SUBNET}.1{i}:{CONTROLLER_PORT}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        for i in 0..n {
+            let ns = format!("{run}-b{i}");
+            add(&mut lab, &ns);
+            let port = format!("vb{i}");
+            let addr = format!("{SUBNET}.1{i}");
+            ip(
+                &[
+                    "-n", &sw, "link", "add", &port, "type", "veth", "peer", "name", "eth0",
+                    "netns", &ns,
+                ],
+                "a veth pair",
+            );
+            ip(
+                &["-n", &sw, "link", "set", &port, "master", "br0"],
+                "plugging into the switch",
+            );
+            ip(&["-n", &sw, "link", "set", &port, "up"], "switch port up");
+            ip(
+                &[
+                    "-n",
+                    &ns,
+                    "addr",
+                    "add",
+                    &format!("{addr}/24"),
+                    "dev",
+                    "eth0",
+                ],
+                "broker address",
+            );
+            ip(&["-n", &ns, "link", "set", "eth0", "up"], "broker link up");
+            let tmp = tempfile::tempdir().unwrap();
+            lab.brokers.push(NsBroker {
+                ns,
+                ip: addr,
+                data_dir: tmp.path().join("data"),
+                child: None,
+                _tmp: tmp,
+            });
+        }
+        for i in 0..n {
+            lab.spawn(i, &voters);
+        }
+        // Bounded: every broker registered and a controller elected, seen from each side.
+        for i in 0..n {
+            lab.wait_metadata(
+                i,
+                &lab.brokers[i].bootstrap(),
+                "",
+                "all brokers live",
+                |m| {
+                    m["brokers"].as_array().map(Vec::len) == Some(n)
+                        && m["controller"].as_i64().is_some_and(|c| c >= 0)
+                },
+            );
+        }
+        lab
+    }
+
+    fn spawn(&mut self, i: usize, voters: &str) {
+        let b = &mut self.brokers[i];
+        let log = std::fs::File::create(b.data_dir.with_extension("log")).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &b.ns])
+            .arg(broker_bin())
+            .arg("--data-dir")
+            .arg(&b.data_dir)
+            .arg("--listeners")
+            .arg(format!("PLAINTEXT://{}:{KAFKA_PORT}", b.ip))
+            .arg("--admin-addr")
+            .arg(format!("127.0.0.1:{ADMIN_PORT}"))
+            .args(["--node-id", &i.to_string()])
+            .args(["--controller-quorum-voters", voters])
+            .args(["--broker-session-timeout-ms", "4000"])
+            .env("RUST_LOG", "info,eddy_broker=debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawning the broker with ip netns exec");
+        b.child = Some(child);
+        // Bounded: /readyz on the namespace's loopback answers 200 within 30 s.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = b.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "broker {i} exited during start ({status}); log:\n{}",
+                    b.log()
+                );
+            }
+            let out = run_with_timeout(
+                Command::new("ip").args(["netns", "exec", &b.ns]).args([
+                    "curl",
+                    "-sf",
+                    "-m",
+                    "2",
+                    &format!("http://127.0.0.1:{ADMIN_PORT}/readyz"),
+                ]),
+                None,
+                Duration::from_secs(10),
+            );
+            if out.status.success() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "broker {i} not ready within 30s; log:\n{}",
+                b.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Runs `tests/clients/netns_client.py` inside broker `i`'s namespace (bounded: 90 s).
+    fn client(&self, i: usize, args: &[&str]) -> Output {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/netns_client.py");
+        run_with_timeout(
+            Command::new("ip")
+                .args(["netns", "exec", &self.brokers[i].ns])
+                .arg(python())
+                .arg(script)
+                .args(args),
+            None,
+            Duration::from_secs(90),
+        )
+    }
+
+    /// Metadata for `topic` as broker `i`'s namespace sees it through `bootstrap`.
+    fn metadata(&self, i: usize, bootstrap: &str, topic: &str) -> Option<Value> {
+        let out = self.client(i, &["metadata", bootstrap, topic]);
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// Polls metadata from broker `i`'s namespace until `ok` holds (bounded: 90 s).
+    fn wait_metadata(
+        &self,
+        i: usize,
+        bootstrap: &str,
+        topic: &str,
+        what: &str,
+        ok: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let mut last = Value::Null;
+        while Instant::now() < deadline {
+            if let Some(m) = self.metadata(i, bootstrap, topic) {
+                if ok(&m) {
+                    return m;
+                }
+                last = m;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!(
+            "timed out waiting for {what}; last metadata: {last:#}\nlog of broker {i}:\n{}",
+            self.brokers[i].log()
+        );
+    }
+
+    /// Takes broker `i`'s switch port down (`up == false`) or up again.
+    fn set_link(&self, i: usize, up: bool) {
+        ip(
+            &[
+                "-n",
+                &self.switch,
+                "link",
+                "set",
+                &format!("vb{i}"),
+                if up { "up" } else { "down" },
+            ],
+            "changing a switch port",
+        );
+    }
+}
+
+/// `netns_client.py produce` inside a namespace: an idempotent acks=all producer of
+/// `PREFIX-0, PREFIX-1, ...` until told to stop. Killed by PID when dropped.
+struct NsProducer {
+    child: Child,
+    ackfile: PathBuf,
+    stopfile: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl NsProducer {
+    fn start(ns: &str, bootstrap: &str, topic: &str, prefix: &str) -> NsProducer {
+        let dir = tempfile::tempdir().unwrap();
+        let ackfile = dir.path().join("acked.txt");
+        let stopfile = dir.path().join("stop");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/netns_client.py");
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(python())
+            .arg(script)
+            .args(["produce", bootstrap, topic, prefix])
+            .arg(&ackfile)
+            .arg(&stopfile)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        NsProducer {
+            child,
+            ackfile,
+            stopfile,
+            _dir: dir,
+        }
+    }
+
+    /// Every acknowledgement so far: (value, unix time it arrived).
+    fn acks(&self) -> Vec<(String, f64)> {
+        std::fs::read_to_string(&self.ackfile)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let (v, t) = l.split_once(' ')?;
+                Some((v.to_string(), t.parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// Waits (bounded: 90 s) until `ok` holds for the acknowledgements.
+    fn wait_acks(&mut self, what: &str, ok: impl Fn(&[(String, f64)]) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while !ok(&self.acks()) {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                panic!("the producer exited ({s}) before {what}");
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Tells it to stop, waits (bounded: 180 s) until it has flushed, and asserts every record
+    /// it produced was acknowledged.
+    fn finish(&mut self, who: &str) {
+        std::fs::write(&self.stopfile, b"").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the {who} producer did not finish"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut out = String::new();
+        let mut err = String::new();
+        std::io::Read::read_to_string(self.child.stdout.as_mut().unwrap(), &mut out).unwrap();
+        std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        assert!(
+            status.success(),
+            "the {who} producer lost records: {out}{err}"
+        );
+        eprintln!("{who} producer: {}", out.trim());
+    }
+}
+
+impl Drop for NsProducer {
+    fn drop(&mut self) {
+        // Already reaped on the success path (kill is then a no-op); stops it on a failure.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The partition leader epoch of each record batch in a log (v2 batches: base offset i64,
+/// batch length i32, partition leader epoch i32, ...).
+fn batch_leader_epochs(log: &[u8]) -> Vec<i32> {
+    let mut epochs = Vec::new();
+    let mut pos = 0;
+    while pos + 16 <= log.len() {
+        let len = i32::from_be_bytes(log[pos + 8..pos + 12].try_into().unwrap());
+        epochs.push(i32::from_be_bytes(
+            log[pos + 12..pos + 16].try_into().unwrap(),
+        ));
+        pos += 12 + usize::try_from(len).unwrap();
+    }
+    assert_eq!(pos, log.len(), "the log ends mid-batch");
+    epochs
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+fn partition0(m: &Value) -> &Value {
+    &m["partitions"][0]
+}
+
+fn leader(m: &Value) -> i64 {
+    partition0(m)["leader"].as_i64().unwrap_or(-1)
+}
+
+fn isr(m: &Value) -> Vec<i64> {
+    partition0(m)["isr"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_i64).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn an_isolated_leader_acknowledges_nothing_and_the_logs_converge_after_healing() {
+    const TOPIC: &str = "np";
+    let lab = Lab::start(3);
+    // The partition's leader is the active controller: isolating it takes away both the
+    // partition leader and the metadata quorum's leader at once.
+    let m = lab.wait_metadata(0, &lab.brokers[0].bootstrap(), "", "a controller", |m| {
+        m["controller"].as_i64().is_some_and(|c| c >= 0)
+    });
+    let old = m["controller"].as_u64().unwrap() as usize;
+    let (a, b) = ((old + 1) % 3, (old + 2) % 3);
+    let out = lab.client(
+        a,
+        &[
+            "create",
+            &lab.brokers[a].bootstrap(),
+            TOPIC,
+            &format!("{old},{a},{b}"),
+            "min.insync.replicas=2",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lab.wait_metadata(a, &lab.brokers[a].bootstrap(), TOPIC, "np in sync", |m| {
+        leader(m) == old as i64 && isr(m) == vec![0, 1, 2]
+    });
+
+    // The majority side's producer runs in `a`'s namespace, bootstrapping from `a` and `b`.
+    let majority_bootstrap = format!(
+        "{},{}",
+        lab.brokers[a].bootstrap(),
+        lab.brokers[b].bootstrap()
+    );
+    let mut majority = NsProducer::start(&lab.brokers[a].ns, &majority_bootstrap, TOPIC, "M");
+    majority.wait_acks("the first 2000 acks", |acks| acks.len() >= 2_000);
+
+    // Partition: `old` can reach nobody, and nobody can reach it.
+    lab.set_link(old, false);
+    let t_isolate = now();
+    // What the majority's producer got into the isolated log before the cut has landed by now
+    // (nothing crosses the cut); whatever the isolated log gains from here is the minority's.
+    std::thread::sleep(Duration::from_secs(1));
+    let isolated_bytes = lab.brokers[old].replica_log(TOPIC).len();
+    // The minority side's producer runs in the isolated namespace and knows only `old`.
+    let mut minority = NsProducer::start(
+        &lab.brokers[old].ns,
+        &lab.brokers[old].bootstrap(),
+        TOPIC,
+        "m",
+    );
+
+    // The majority elects a new leader from the ISR and fences `old` out of it...
+    let m = lab.wait_metadata(a, &majority_bootstrap, TOPIC, "a new leader", |m| {
+        let l = leader(m);
+        l >= 0 && l != old as i64 && !isr(m).contains(&(old as i64))
+    });
+    let t_elected = now();
+    assert_eq!(isr(&m), {
+        let mut s = vec![a as i64, b as i64];
+        s.sort_unstable();
+        s
+    });
+    assert_ne!(m["controller"].as_i64(), Some(old as i64));
+    // ... and its producer carries on: 2000 more acks after the partition began.
+    majority.wait_acks("2000 acks on the majority side", |acks| {
+        acks.iter().filter(|(_, t)| *t > t_isolate).count() >= 2_000
+    });
+    // The isolated leader takes the minority's writes into its log (it still believes it
+    // leads) but acknowledges none of them: its followers cannot confirm them.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lab.brokers[old].replica_log(TOPIC).len() <= isolated_bytes {
+        assert!(
+            Instant::now() < deadline,
+            "the minority producer's records never reached the isolated leader"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let minority_acks_during = minority.acks().len();
+    let t_heal = now();
+    lab.set_link(old, true);
+    assert_eq!(
+        minority_acks_during, 0,
+        "the isolated leader acknowledged acks=all writes during the partition"
+    );
+    let majority_acks = majority.acks();
+    let majority_acks_during = majority_acks
+        .iter()
+        .filter(|(_, t)| *t > t_isolate && *t < t_heal)
+        .count();
+    let last_before = majority_acks
+        .iter()
+        .map(|(_, t)| *t)
+        .filter(|t| *t <= t_isolate)
+        .fold(0.0, f64::max);
+    let first_after = majority_acks
+        .iter()
+        .map(|(_, t)| *t)
+        .filter(|t| *t > t_isolate)
+        .fold(f64::MAX, f64::min);
+
+    // Healed: the old leader truncates what it alone took, catches up and rejoins the ISR.
+    lab.wait_metadata(a, &majority_bootstrap, TOPIC, "the ISR whole again", |m| {
+        isr(m) == vec![0, 1, 2]
+    });
+    let t_isr = now();
+    // The minority's records are acknowledged after healing, by the new leader.
+    minority.wait_acks("the minority side's first ack after healing", |acks| {
+        !acks.is_empty()
+    });
+    majority.finish("majority");
+    minority.finish("minority");
+    let t_stopped = now();
+
+    // All three replicas' logs converge, byte for byte (bounded: 60 s).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let logs = loop {
+        let logs: Vec<Vec<u8>> = lab.brokers.iter().map(|b| b.replica_log(TOPIC)).collect();
+        if logs.iter().all(|l| *l == logs[0]) {
+            break logs;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replica logs differ: {:?} bytes",
+            logs.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let t_converged = now();
+    // Exactly one leader election happened: the batches carry the first leader's epoch, then
+    // the epoch of the election that replaced it, and nothing later (no healthy broker was
+    // fenced and no leader moved once the partition healed).
+    let mut epochs = batch_leader_epochs(&logs[0]);
+    assert!(epochs.is_sorted(), "leader epochs go back in the log");
+    epochs.dedup();
+    assert!(
+        epochs.len() == 2 && epochs[1] == epochs[0] + 1,
+        "one election expected, the log has batches of leader epochs {epochs:?}"
+    );
+
+    // The checker: every acknowledged record of both sides is in the log exactly once, each
+    // producer's records in order, and nothing is duplicated.
+    let m = lab.metadata(a, &majority_bootstrap, TOPIC).unwrap();
+    let lead = leader(&m) as usize;
+    let out = run_with_timeout(
+        Command::new("ip")
+            .args(["netns", "exec", &lab.brokers[a].ns])
+            .args([
+                "kcat",
+                "-b",
+                &lab.brokers[lead].bootstrap(),
+                "-C",
+                "-t",
+                TOPIC,
+                "-e",
+                "-q",
+            ]),
+        None,
+        Duration::from_secs(120),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let consumed: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let mut position: HashMap<&str, usize> = HashMap::new();
+    for (i, v) in consumed.iter().enumerate() {
+        assert!(position.insert(v, i).is_none(), "{v} is in the log twice");
+    }
+    for (who, p) in [("majority", &majority), ("minority", &minority)] {
+        let acked = p.acks();
+        let mut last = None;
+        for (v, _) in &acked {
+            let at = *position
+                .get(v.as_str())
+                .unwrap_or_else(|| panic!("{who}: acknowledged {v} is lost"));
+            assert!(last < Some(at), "{who}: {v} is out of order");
+            last = Some(at);
+        }
+        eprintln!("{who}: {} acknowledged, all present once", acked.len());
+    }
+
+    eprintln!(
+        "partition: {majority_acks_during} acks on the majority side and \
+         {minority_acks_during} on the isolated side during {:.1}s; new leader seen {:.2}s \
+         after isolation; the majority's first ack {:.2}s after isolation ({:.2}s after its \
+         last ack before it); ISR whole {:.2}s after healing; logs identical ({} bytes, {} \
+         records) {:.2}s after the producers stopped",
+        t_heal - t_isolate,
+        t_elected - t_isolate,
+        first_after - t_isolate,
+        first_after - last_before,
+        t_isr - t_heal,
+        logs[0].len(),
+        consumed.len(),
+        t_converged - t_stopped,
+    );
+}
