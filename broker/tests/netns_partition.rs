@@ -452,15 +452,28 @@ fn isr(m: &Value) -> Vec<i64> {
 }
 
 #[test]
-fn an_isolated_leader_acknowledges_nothing_and_the_logs_converge_after_healing() {
+fn isolating_the_leader_and_controller_stops_its_acks_and_the_logs_converge_after_healing() {
+    partition_and_heal(true);
+}
+
+#[test]
+fn isolating_a_leader_that_is_not_the_controller_stops_its_acks_and_logs_converge() {
+    partition_and_heal(false);
+}
+
+/// 3 brokers, one partition with RF=3 and min.insync.replicas=2 led by the broker the network
+/// partition cuts off. With `controller`, that broker is also the active controller: the cut
+/// takes away the partition leader and the metadata quorum's leader at once; without, the
+/// controller stays on the majority side (and the cut-off broker, a Raft follower, campaigns
+/// in vain until it heals).
+fn partition_and_heal(controller: bool) {
     const TOPIC: &str = "np";
     let lab = Lab::start(3);
-    // The partition's leader is the active controller: isolating it takes away both the
-    // partition leader and the metadata quorum's leader at once.
     let m = lab.wait_metadata(0, &lab.brokers[0].bootstrap(), "", "a controller", |m| {
         m["controller"].as_i64().is_some_and(|c| c >= 0)
     });
-    let old = m["controller"].as_u64().unwrap() as usize;
+    let active = m["controller"].as_u64().unwrap() as usize;
+    let old = if controller { active } else { (active + 1) % 3 };
     let (a, b) = ((old + 1) % 3, (old + 2) % 3);
     let out = lab.client(
         a,

@@ -71,11 +71,12 @@ def produce(bootstrap, topic, prefix, ackfile, stopfile):
         "enable.idempotence": True,
         "linger.ms": 2,
         "message.timeout.ms": 120000,
-        # A partition drops packets without a reset: give up on a silent connection after 6 s
+        # A partition drops packets without a reset: give up on a silent connection after 3 s
         # rather than librdkafka's default 60 s (the idempotent producer holds back the
-        # partition's later batches until its in-flight requests are resolved).
-        "socket.timeout.ms": 6000,
-        "request.timeout.ms": 5000,
+        # partition's later batches until its in-flight requests are resolved), so the
+        # majority's first ack measures the failover more than this timeout.
+        "socket.timeout.ms": 3000,
+        "request.timeout.ms": 2500,
         "reconnect.backoff.ms": 50,
         "reconnect.backoff.max.ms": 500,
     })
