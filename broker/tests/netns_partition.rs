@@ -31,6 +31,45 @@ const KAFKA_PORT: u16 = 9092;
 const CONTROLLER_PORT: u16 = 9093;
 const ADMIN_PORT: u16 = 9644;
 
+/// Namespace names start with this and the test process's pid.
+const PREFIX: &str = "eddy-np";
+
+/// Namespaces left by an earlier run of this test that was killed before its drop guard ran
+/// (its pid is gone): the processes inside (that run's brokers and clients) are killed by PID,
+/// then the namespaces deleted.
+fn remove_stale_namespaces() {
+    let out = run_with_timeout(
+        Command::new("ip").args(["netns", "list"]),
+        None,
+        Duration::from_secs(15),
+    );
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some(pid) = name
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue; // a run in progress
+        }
+        let pids = run_with_timeout(
+            Command::new("ip").args(["netns", "pids", name]),
+            None,
+            Duration::from_secs(15),
+        );
+        for p in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
+            let _ = Command::new("kill").args(["-KILL", p]).status();
+        }
+        let _ = Command::new("ip").args(["netns", "del", name]).status();
+        eprintln!("removed the stale network namespace {name}");
+    }
+}
+
 /// Runs `ip` with `args` (bounded: 15 s), panicking with `what` and ip's stderr on failure.
 fn ip(args: &[&str], what: &str) {
     let out = run_with_timeout(Command::new("ip").args(args), None, Duration::from_secs(15));
@@ -118,7 +157,16 @@ impl Drop for Lab {
 impl Lab {
     /// `n` brokers (all controller voters), each in its own namespace on one switch.
     fn start(n: usize) -> Lab {
-        let run = format!("eddy-np{}", std::process::id());
+        let have_ip = Command::new("ip")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            have_ip,
+            "iproute2's `ip` is missing: run scripts/install-test-deps.sh (this test does not skip)"
+        );
+        remove_stale_namespaces();
+        let run = format!("{PREFIX}{}", std::process::id());
         let mut lab = Lab {
             switch: format!("{run}-sw"),
             namespaces: Vec::new(),
@@ -545,6 +593,7 @@ fn partition_and_heal(controller: bool) {
         std::thread::sleep(Duration::from_millis(50));
     }
     let minority_acks_during = minority.acks().len();
+    let isolated_log = lab.brokers[old].replica_log(TOPIC);
     let t_heal = now();
     lab.set_link(old, true);
     assert_eq!(
@@ -580,7 +629,8 @@ fn partition_and_heal(controller: bool) {
     minority.finish("minority");
     let t_stopped = now();
 
-    // All three replicas' logs converge, byte for byte (bounded: 60 s).
+    // All three replicas' logs converge, byte for byte (bounded: 60 s): the old leader dropped
+    // the records it alone took during the partition (its log diverged, see below).
     let deadline = Instant::now() + Duration::from_secs(60);
     let logs = loop {
         let logs: Vec<Vec<u8>> = lab.brokers.iter().map(|b| b.replica_log(TOPIC)).collect();
@@ -595,6 +645,10 @@ fn partition_and_heal(controller: bool) {
         std::thread::sleep(Duration::from_millis(100));
     };
     let t_converged = now();
+    assert!(
+        !logs[0].starts_with(&isolated_log),
+        "the isolated leader's log did not diverge: nothing to truncate"
+    );
     // Exactly one leader election happened: the batches carry the first leader's epoch, then
     // the epoch of the election that replaced it, and nothing later (no healthy broker was
     // fenced and no leader moved once the partition healed).
