@@ -30,6 +30,8 @@ const SUBNET: &str = "10.213.0";
 const KAFKA_PORT: u16 = 9092;
 const CONTROLLER_PORT: u16 = 9093;
 const ADMIN_PORT: u16 = 9644;
+/// replica.lag.time.max.ms of every broker.
+const LAG_MS: u64 = 2_000;
 
 /// Namespace names start with this and the test process's pid.
 const PREFIX: &str = "eddy-np";
@@ -265,6 +267,9 @@ impl Lab {
             .args(["--node-id", &i.to_string()])
             .args(["--controller-quorum-voters", voters])
             .args(["--broker-session-timeout-ms", "4000"])
+            // A leader shrinks its ISR after 2 s without a follower fetch: the isolated leader
+            // tries (and cannot reach the quorum) well within the partition.
+            .args(["--set", &format!("replica.lag.time.max.ms={LAG_MS}")])
             .env("RUST_LOG", "info,eddy_broker=debug")
             .stdout(Stdio::null())
             .stderr(log)
@@ -280,18 +285,7 @@ impl Lab {
                     b.log()
                 );
             }
-            let out = run_with_timeout(
-                Command::new("ip").args(["netns", "exec", &b.ns]).args([
-                    "curl",
-                    "-sf",
-                    "-m",
-                    "2",
-                    &format!("http://127.0.0.1:{ADMIN_PORT}/readyz"),
-                ]),
-                None,
-                Duration::from_secs(10),
-            );
-            if out.status.success() {
+            if admin_get(&b.ns, "/readyz").is_some() {
                 return;
             }
             assert!(
@@ -366,6 +360,25 @@ impl Lab {
             "changing a switch port",
         );
     }
+}
+
+/// GET of a broker's admin HTTP, which listens on its namespace's loopback (curl inside the
+/// namespace, bounded: 2 s): the body of a 2xx answer.
+fn admin_get(ns: &str, path: &str) -> Option<String> {
+    let out = run_with_timeout(
+        Command::new("ip").args(["netns", "exec", ns]).args([
+            "curl",
+            "-sf",
+            "-m",
+            "2",
+            &format!("http://127.0.0.1:{ADMIN_PORT}{path}"),
+        ]),
+        None,
+        Duration::from_secs(10),
+    );
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// `netns_client.py produce` inside a namespace: an idempotent acks=all producer of
@@ -592,6 +605,12 @@ fn partition_and_heal(controller: bool) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The partition lasts past the isolated leader's replica lag time, so it has asked to shrink
+    // its ISR (its followers stopped fetching) and could not: it still acknowledges nothing.
+    let shrink_tried = t_isolate + (LAG_MS + 1_500) as f64 / 1_000.0;
+    while now() < shrink_tried {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let isolated_log = lab.brokers[old].replica_log(TOPIC);
     let t_heal = now();
     lab.set_link(old, true);
@@ -616,10 +635,23 @@ fn partition_and_heal(controller: bool) {
     let failover = times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
 
     // Healed: the old leader truncates what it alone took, catches up and rejoins the ISR.
-    lab.wait_metadata(a, &majority_bootstrap, TOPIC, "the ISR whole again", |m| {
-        isr(m) == vec![0, 1, 2]
-    });
+    // Polled on `a`'s admin HTTP (/v1/cluster/health: no under-replicated or offline partition,
+    // all three brokers live), which answers in milliseconds; bounded: 90 s.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut last = String::new();
+    while !serde_json::from_str::<Value>(&last).is_ok_and(|h| {
+        h["healthy"] == true && h["live_brokers"].as_array().map(Vec::len) == Some(3)
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "the ISR is not whole again after healing: {last}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        last = admin_get(&lab.brokers[a].ns, "/v1/cluster/health").unwrap_or_default();
+    }
     let t_isr = now();
+    let m = lab.metadata(a, &majority_bootstrap, TOPIC).unwrap();
+    assert_eq!(isr(&m), vec![0, 1, 2], "{m:#}");
     // The minority's records are acknowledged after healing, by the new leader.
     minority.wait_acks("the minority side's first ack after healing", |acks| {
         !acks.is_empty()
