@@ -8,7 +8,7 @@
 //! from the host or the network (the brokers' admin HTTP binds the namespace's own loopback).
 //! Namespace names carry the test's pid, so concurrent runs never meet; a drop guard kills every
 //! broker (by PID) and then deletes the namespaces (`ip netns del`, which also removes the veths)
-//! on every exit path. Clients run inside the namespaces too, with `ip netns exec` (ip execs the
+//! on every exit path, and a run killed before its guard ran is cleaned up by the next one. Clients run inside the namespaces too, with `ip netns exec` (ip execs the
 //! program, so the PID we hold is the client's).
 //!
 //! The partition: the switch-side veth of the isolated broker is set down (packets are dropped,
@@ -168,7 +168,10 @@ impl Lab {
             "iproute2's `ip` is missing: run scripts/install-test-deps.sh (this test does not skip)"
         );
         remove_stale_namespaces();
-        let run = format!("{PREFIX}{}", std::process::id());
+        // Unique per run: the pid, and a counter for tests sharing a process (`cargo test`).
+        static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n_run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let run = format!("{PREFIX}{}-{n_run}", std::process::id());
         let mut lab = Lab {
             switch: format!("{run}-sw"),
             namespaces: Vec::new(),
@@ -551,8 +554,11 @@ fn partition_and_heal(controller: bool) {
         "create: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // (The controller is checked again: the case under test is the one set up.)
     lab.wait_metadata(a, &lab.brokers[a].bootstrap(), TOPIC, "np in sync", |m| {
-        leader(m) == old as i64 && isr(m) == vec![0, 1, 2]
+        leader(m) == old as i64
+            && isr(m) == vec![0, 1, 2]
+            && (m["controller"].as_i64() == Some(old as i64)) == controller
     });
 
     // The majority side's producer runs in `a`'s namespace, bootstrapping from `a` and `b`.
