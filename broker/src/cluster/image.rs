@@ -50,6 +50,10 @@ pub struct ClusterImage {
     pub cluster_id: String,
     pub brokers: BTreeMap<i32, BrokerRegistration>,
     pub topics: BTreeMap<String, TopicImage>,
+    /// Where each broker's controller listener can be reached (host:port), as it registered it:
+    /// the active controller adds these brokers to the metadata quorum as Raft learners.
+    #[serde(default)]
+    pub controllers: BTreeMap<i32, String>,
 }
 
 /// A change to the metadata image, written to the Raft log.
@@ -108,6 +112,12 @@ pub enum Command {
         leader: i32,
         leader_epoch: i32,
         isr: Vec<i32>,
+    },
+    /// A registered broker's controller address (part of its registration, written right after
+    /// `RegisterBroker`): the active controller makes it a Raft learner of the metadata quorum.
+    SetControllerAddress {
+        id: i32,
+        addr: String,
     },
 }
 
@@ -201,6 +211,13 @@ impl ClusterImage {
                         }
                     }
                 }
+                Outcome::Ok
+            }
+            Command::SetControllerAddress { id, addr } => {
+                if let Err(refused) = self.registered(*id) {
+                    return refused;
+                }
+                self.controllers.insert(*id, addr.clone());
                 Outcome::Ok
             }
             Command::UnfenceBroker { id } => {
