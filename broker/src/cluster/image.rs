@@ -691,4 +691,28 @@ mod tests {
         let p = &img.topics["t"].partitions[0];
         assert_eq!((p.leader, p.isr.clone(), p.leader_epoch), (2, vec![2], 3));
     }
+
+    #[test]
+    fn controller_addresses_belong_to_registered_brokers() {
+        let mut img = ClusterImage::default();
+        let set = |id| Command::SetControllerAddress {
+            id,
+            addr: format!("broker-{id}.eddy:9095"),
+        };
+        assert!(matches!(
+            img.apply(&set(1)),
+            Outcome::Refused(Refusal::UnknownBroker, _)
+        ));
+        assert!(img.controllers.is_empty());
+        register(&mut img, 1, None);
+        assert_eq!(img.apply(&set(1)), Outcome::Ok);
+        assert_eq!(img.controllers[&1], "broker-1.eddy:9095");
+        // A restart registers again and keeps the address until it sets a new one.
+        register(&mut img, 1, None);
+        assert_eq!(img.controllers[&1], "broker-1.eddy:9095");
+        // Images written before the field existed still load.
+        let old = r#"{"cluster_id":"c","brokers":{},"topics":{}}"#;
+        let img: ClusterImage = serde_json::from_str(old).unwrap();
+        assert!(img.controllers.is_empty());
+    }
 }

@@ -617,5 +617,11 @@ mod tests {
         assert!(ClusterConfig::parse_voters("x@127.0.0.1:1").is_err());
         assert!(ClusterConfig::parse_voters("0@a:1,0@b:2").is_err());
         assert!(ClusterConfig::parse_voters("").is_err());
+        // DNS names are kept as given: they are resolved on every connection.
+        let v = ClusterConfig::parse_voters("0@eddy-0.eddy.ns.svc:9095").unwrap();
+        assert_eq!(v[&0], "eddy-0.eddy.ns.svc:9095");
+        assert!(ClusterConfig::valid_host_port("h:1"));
+        assert!(!ClusterConfig::valid_host_port(":1"));
+        assert!(!ClusterConfig::valid_host_port("h:x"));
     }
 }

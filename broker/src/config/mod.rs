@@ -160,6 +160,31 @@ mod node_id_tests {
             Err(ConfigError::NodeIdFromName(_))
         ));
     }
+
+    #[test]
+    fn a_controller_advertised_address_is_host_and_port() {
+        let with = |a: &str| {
+            let cli = Cli::parse_from([
+                "broker",
+                "--controller-quorum-voters",
+                "0@eddy-0.eddy:9095",
+                "--controller-advertised-address",
+                a,
+            ]);
+            BrokerConfig::from_cli(&cli)
+        };
+        let cfg = with("eddy-3.eddy.ns.svc:9095").expect("config");
+        assert_eq!(
+            cfg.cluster.and_then(|c| c.advertised).as_deref(),
+            Some("eddy-3.eddy.ns.svc:9095")
+        );
+        for bad in ["eddy-3", ":9095", "eddy-3:port"] {
+            assert!(
+                matches!(with(bad), Err(ConfigError::InvalidValue { .. })),
+                "{bad}"
+            );
+        }
+    }
 }
 
 /// The broker's resolved configuration.
