@@ -126,8 +126,9 @@ fn put_voters(b: &TestBroker, body: &str) -> (u16, Value, Duration) {
 #[test]
 fn a_single_voter_grows_to_three_and_the_quorum_survives_losing_it() {
     let p: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    // Every broker is told only about broker 0: the initial voter and where to find the quorum.
-    let voters = format!("0@127.0.0.1:{}", p[0]);
+    // Every broker is told only about broker 0: the initial voter and where to find the quorum,
+    // by a host name (resolved on every connection, as a pod's DNS name in Kubernetes).
+    let voters = format!("0@localhost:{}", p[0]);
     let mut brokers: Vec<TestBroker> = (0..3).map(|i| broker(i, &voters, Some(p[i]))).collect();
     brokers[0].spawn();
     let q = wait_quorum(&brokers[0], "broker 0 leading alone", |q| q["leader"] == 0);
@@ -143,6 +144,7 @@ fn a_single_voter_grows_to_three_and_the_quorum_survives_losing_it() {
         q["learners"] == json!([1, 2])
     });
     assert_eq!(q["voters"], json!([0]));
+    assert_eq!(q["nodes"]["0"], format!("localhost:{}", p[0]));
     assert_eq!(q["nodes"]["2"], format!("127.0.0.1:{}", p[2]));
     // A learner replays the log by replication: it sees itself in the membership and the topic
     // created before it started.
@@ -267,8 +269,23 @@ fn a_removed_voter_stays_a_learner_and_bad_voter_sets_are_refused() {
     );
     assert_eq!(quorum(&brokers[1]).unwrap()["voters"], json!([0, 1]));
 
+    // Restarted, the learner catches up by replication and can become a voter.
+    brokers[3].spawn();
+    wait_until("broker 3 caught up", || {
+        has_topic(&brokers[3], "moves-the-log")
+    });
+    let (code, v, took) = put_voters(&brokers[1], r#"{"voters": [0, 1, 3]}"#);
+    assert_eq!(code, 200, "{v:#}");
+    assert_eq!(v["voters"], json!([0, 1, 3]));
+    assert_eq!(v["learners"], json!([2]));
+    eprintln!(
+        "MEASURED add a restarted learner as a voter: {} ms",
+        took.as_millis()
+    );
+
     // Without a majority of the voters there is no controller to change anything: 503.
     brokers[1].kill9();
+    brokers[3].kill9();
     let (code, v, _) = put_voters(&brokers[0], r#"{"voters": [0]}"#);
     assert_eq!(code, 503, "{v:#}");
 }
