@@ -172,6 +172,30 @@ fn a_single_voter_grows_to_three_and_the_quorum_survives_losing_it() {
         });
     }
 
+    // A voter restarts at a new controller address (as a pod with a new IP would): it registers
+    // it, the controller updates the membership, and it keeps replicating.
+    brokers[2].kill9();
+    let moved = free_port();
+    let at = brokers[2].args.len() - 1;
+    brokers[2].args[at] = format!("127.0.0.1:{moved}");
+    brokers[2].spawn();
+    let ready = Instant::now();
+    wait_quorum(&brokers[0], "broker 2's new address", |q| {
+        q["nodes"]["2"] == format!("127.0.0.1:{moved}")
+    });
+    eprintln!(
+        "MEASURED address update after the restarted voter was ready: {} ms",
+        ready.elapsed().as_millis()
+    );
+    assert_eq!(create_topic(&brokers[1], "moved"), 0);
+    wait_until("broker 2 replicates at its new address", || {
+        has_topic(&brokers[2], "moved")
+    });
+    eprintln!(
+        "MEASURED restarted voter at a new address serves a new topic: {} ms after ready",
+        ready.elapsed().as_millis()
+    );
+
     // The first voter dies: 1 and 2 elect a controller and metadata keeps changing.
     let killed = Instant::now();
     brokers[0].kill9();

@@ -8,7 +8,7 @@
 use super::net::{self, Reply, Request};
 use super::{Cluster, RPC_TIMEOUT, TypeConfig};
 use openraft::error::{ClientWriteError, RaftError};
-use openraft::{BasicNode, Raft};
+use openraft::{BasicNode, ChangeMembers, Raft};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -272,7 +272,8 @@ impl Cluster {
     }
 
     /// On the active controller: make every registered broker with a controller address that
-    /// is not in the membership yet a learner, so it replicates the metadata log.
+    /// is not in the membership yet a learner, so it replicates the metadata log; and update the
+    /// address of a member that registered a new one (it restarted elsewhere).
     pub(super) async fn add_registered_learners(&self) {
         let Some(raft) = &self.raft else {
             return;
@@ -283,18 +284,31 @@ impl Cluster {
             .membership_config
             .membership()
             .clone();
-        let missing: Vec<(u64, String)> = self
-            .image()
-            .controllers
-            .iter()
-            .filter_map(|(id, addr)| {
-                let id = u64::try_from(*id).ok()?;
-                membership
-                    .get_node(&id)
-                    .is_none()
-                    .then(|| (id, addr.clone()))
-            })
-            .collect();
+        let mut missing: Vec<(u64, String)> = Vec::new();
+        let mut moved: BTreeMap<u64, BasicNode> = BTreeMap::new();
+        for (id, addr) in &self.image().controllers {
+            let Ok(id) = u64::try_from(*id) else {
+                continue;
+            };
+            match membership.get_node(&id) {
+                None => missing.push((id, addr.clone())),
+                Some(n) if n.addr != *addr => {
+                    moved.insert(id, BasicNode::new(addr));
+                }
+                Some(_) => {}
+            }
+        }
+        if !moved.is_empty() {
+            // The same node (id and data) at a new address: replace only the address.
+            let change = ChangeMembers::SetNodes(moved.clone());
+            match tokio::time::timeout(ADD_LEARNER_TIMEOUT, raft.change_membership(change, true))
+                .await
+            {
+                Ok(Ok(_)) => tracing::info!(?moved, "updated controller addresses"),
+                Ok(Err(e)) => tracing::debug!(error = %e, "updating controller addresses failed"),
+                Err(_) => tracing::warn!("updating controller addresses timed out"),
+            }
+        }
         for (id, addr) in missing {
             match tokio::time::timeout(
                 ADD_LEARNER_TIMEOUT,
