@@ -79,13 +79,17 @@ fn write_error(e: RaftError<u64, ClientWriteError<u64, BasicNode>>) -> VoterErro
 }
 
 impl Cluster {
-    /// This node's view of the quorum; a broker without Raft (no controller listener) asks a
-    /// quorum member.
+    /// This node's view of the quorum; a broker without Raft (no controller listener), or a
+    /// learner not yet added (it knows no voters), asks a quorum member.
     pub async fn quorum_view(&self) -> Result<QuorumView, VoterError> {
         if let Some(r) = &self.raft {
-            return Ok(view_of(r));
+            let v = view_of(r);
+            if !v.voters.is_empty() {
+                return Ok(v);
+            }
         }
-        for id in self.contact_ids() {
+        let me = u64::try_from(self.node_id).ok();
+        for id in self.contact_ids().into_iter().filter(|id| Some(*id) != me) {
             let Some(addr) = self.addr_of(id) else {
                 continue;
             };
