@@ -313,3 +313,13 @@ fn a_removed_voter_stays_a_learner_and_bad_voter_sets_are_refused() {
     let (code, v, _) = put_voters(&brokers[0], r#"{"voters": [0]}"#);
     assert_eq!(code, 503, "{v:#}");
 }
+
+#[test]
+fn a_single_node_broker_has_no_quorum_to_change() {
+    let b = TestBroker::start(&[]);
+    let (code, body) = common::http_get(b.admin_port, "/v1/cluster/quorum").unwrap();
+    assert_eq!(code, 409, "{body}");
+    assert!(body.contains("cluster mode"), "{body}");
+    let (code, v, _) = put_voters(&b, r#"{"voters": [0]}"#);
+    assert_eq!(code, 409, "{v:#}");
+}
