@@ -241,6 +241,24 @@ fn a_removed_voter_stays_a_learner_and_bad_voter_sets_are_refused() {
     });
     assert_eq!(q["voters"], json!([0, 1, 2]));
 
+    // A named voter that lost its data does not start a second quorum: it finds the existing one
+    // and is replicated to (without openraft's `loosen-follower-log-revert` the leader's Raft
+    // core panicked here on the follower's shorter log).
+    assert_eq!(create_topic(&brokers[0], "early"), 0);
+    brokers[1].kill9();
+    std::fs::remove_dir_all(brokers[1].data_dir()).unwrap();
+    brokers[1].spawn();
+    wait_until("the wiped voter replicated the log again", || {
+        has_topic(&brokers[1], "early")
+    });
+    assert!(
+        brokers[1]
+            .log()
+            .contains("empty metadata store but the quorum exists"),
+        "{}",
+        brokers[1].log()
+    );
+
     // Bad requests lose nothing and say why.
     for bad in [
         "",

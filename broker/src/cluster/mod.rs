@@ -194,8 +194,15 @@ impl Cluster {
             // Only the brokers named in the flag may initialize an empty quorum; any other waits
             // to be added as a learner by the active controller.
             if voter && !raft.is_initialized().await? {
-                // Every voter proposes the same membership; openraft makes this safe.
-                if let Err(e) = raft.initialize(members).await {
+                // Every voter proposes the same membership; openraft makes this safe. A voter that
+                // lost its data must not start a second quorum: when another named voter already
+                // has one, this node waits to be replicated to instead.
+                if let Some(v) = cluster.existing_quorum().await {
+                    tracing::warn!(
+                        voters = ?v.voters,
+                        "empty metadata store but the quorum exists: not initializing"
+                    );
+                } else if let Err(e) = raft.initialize(members).await {
                     tracing::debug!(error = %e, "quorum already initialized");
                 }
             }

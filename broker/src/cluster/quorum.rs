@@ -103,6 +103,23 @@ impl Cluster {
         ))
     }
 
+    /// The quorum another voter named in the flag already has (asked before initializing).
+    pub(super) async fn existing_quorum(&self) -> Option<QuorumView> {
+        let me = u64::try_from(self.node_id).ok();
+        for (id, addr) in &self.voters {
+            if Some(*id) == me {
+                continue;
+            }
+            if let Ok(Reply::Quorum(v)) =
+                net::call(addr, &Request::Quorum, Duration::from_secs(1)).await
+                && !v.voters.is_empty()
+            {
+                return Some(v);
+            }
+        }
+        None
+    }
+
     /// Makes exactly `voters` the voter set, through the active controller (forwarded from any
     /// broker). Idempotent: the current set answers at once without a change.
     pub async fn change_voters(&self, voters: Vec<u64>) -> Result<QuorumView, VoterError> {
