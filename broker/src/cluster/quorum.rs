@@ -151,7 +151,11 @@ impl Cluster {
             };
             match reply {
                 Reply::VoterChange(r) => return r,
-                Reply::NotLeader(Some(l)) if l != t => target = Some(l),
+                Reply::NotLeader(Some(l)) if l != t => {
+                    // Bounded by the deadline; a short pause keeps stale views from spinning.
+                    target = Some(l);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
                 Reply::Error(e) => {
                     last_err = e;
                     target = None;
