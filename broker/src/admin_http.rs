@@ -1,6 +1,7 @@
 //! Admin HTTP (the operator's contract, default 127.0.0.1:9600): /metrics, /healthz, /readyz,
 //! /v1/broker/state and the restart probes (/v1/broker/pre-restart-probe and
-//! /v1/broker/post-restart-probe, which always answer 200 with the verdict in the body).
+//! /v1/broker/post-restart-probe, which always answer 200 with the verdict in the body), and the
+//! metadata quorum (GET /v1/cluster/quorum, PUT /v1/cluster/voters).
 
 use crate::broker::{Broker, BrokerState};
 use crate::probes;
@@ -20,6 +21,8 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .route("/v1/broker/pre-restart-probe", get(pre_restart_probe))
         .route("/v1/broker/post-restart-probe", get(post_restart_probe))
         .route("/v1/cluster/health", get(cluster_health))
+        .route("/v1/cluster/quorum", get(quorum))
+        .route("/v1/cluster/voters", axum::routing::put(change_voters))
         .route(
             "/v1/broker/maintenance",
             axum::routing::put(|s| maintenance(s, true)).delete(|s| maintenance(s, false)),
@@ -152,5 +155,89 @@ async fn maintenance(State(b): State<Arc<Broker>>, on: bool) -> impl IntoRespons
             StatusCode::SERVICE_UNAVAILABLE,
             Json(serde_json::json!({ "error": e })),
         ),
+    }
+}
+
+fn voter_error(e: crate::cluster::quorum::VoterError) -> (StatusCode, Json<serde_json::Value>) {
+    (
+        StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        Json(serde_json::json!({ "error": e.reason })),
+    )
+}
+
+fn needs_cluster() -> (StatusCode, Json<serde_json::Value>) {
+    (
+        StatusCode::CONFLICT,
+        Json(serde_json::json!({
+            "error": "the controller quorum needs cluster mode (--controller-quorum-voters)"
+        })),
+    )
+}
+
+/// The metadata quorum: leader, voters, learners and their controller addresses.
+async fn quorum(State(b): State<Arc<Broker>>) -> impl IntoResponse {
+    let Some(c) = b.cluster().cloned() else {
+        return needs_cluster();
+    };
+    match c.quorum_view().await {
+        Ok(v) => (
+            StatusCode::OK,
+            Json(serde_json::to_value(v).unwrap_or_default()),
+        ),
+        Err(e) => voter_error(e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VotersBody {
+    voters: Vec<i64>,
+}
+
+/// PUT `{"voters": [0,1,2]}`: makes exactly these brokers the voters (forwarded to the active
+/// controller), adding missing ones as learners and waiting (bounded) until they caught up.
+async fn change_voters(State(b): State<Arc<Broker>>, body: axum::body::Bytes) -> impl IntoResponse {
+    let Some(c) = b.cluster().cloned() else {
+        return needs_cluster();
+    };
+    let body: VotersBody = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({
+                    "error": format!("expected {{\"voters\": [node ids]}}: {e}")
+                })),
+            );
+        }
+    };
+    let mut ids = Vec::new();
+    for v in body.voters {
+        let Ok(id) = u64::try_from(v) else {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({ "error": format!("invalid node id {v}") })),
+            );
+        };
+        if ids.contains(&id) {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({ "error": format!("node {id} is listed twice") })),
+            );
+        }
+        ids.push(id);
+    }
+    if ids.is_empty() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({ "error": "the voter set must not be empty" })),
+        );
+    }
+    match c.change_voters(ids).await {
+        Ok(v) => (
+            StatusCode::OK,
+            Json(serde_json::to_value(v).unwrap_or_default()),
+        ),
+        Err(e) => voter_error(e),
     }
 }

@@ -590,6 +590,10 @@ fn a_non_voter_broker_learns_the_metadata_and_serves_replicas() {
         (0..4).all(|p| isr_of(m, "wide", p) == vec![0, 1, 2, 3])
     });
     assert!(m.controller_id.0 < 3, "the controller is a voter");
+    // Without a controller listener it is no learner; it answers the quorum view from a voter.
+    let q = admin_json(&brokers[3], "/v1/cluster/quorum");
+    assert_eq!(q["voters"], serde_json::json!([0, 1, 2]), "{q:#}");
+    assert_eq!(q["learners"], serde_json::json!([]), "{q:#}");
     kcat_produce_keyed(&brokers[3], "wide", 400);
     let out = kcat_consume(&brokers[1], "wide", &[], Duration::from_secs(60));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 400);

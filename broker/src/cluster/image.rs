@@ -50,6 +50,10 @@ pub struct ClusterImage {
     pub cluster_id: String,
     pub brokers: BTreeMap<i32, BrokerRegistration>,
     pub topics: BTreeMap<String, TopicImage>,
+    /// Where each broker's controller listener can be reached (host:port), as it registered it:
+    /// the active controller adds these brokers to the metadata quorum as Raft learners.
+    #[serde(default)]
+    pub controllers: BTreeMap<i32, String>,
 }
 
 /// A change to the metadata image, written to the Raft log.
@@ -108,6 +112,12 @@ pub enum Command {
         leader: i32,
         leader_epoch: i32,
         isr: Vec<i32>,
+    },
+    /// A registered broker's controller address (part of its registration, written right after
+    /// `RegisterBroker`): the active controller makes it a Raft learner of the metadata quorum.
+    SetControllerAddress {
+        id: i32,
+        addr: String,
     },
 }
 
@@ -201,6 +211,13 @@ impl ClusterImage {
                         }
                     }
                 }
+                Outcome::Ok
+            }
+            Command::SetControllerAddress { id, addr } => {
+                if let Err(refused) = self.registered(*id) {
+                    return refused;
+                }
+                self.controllers.insert(*id, addr.clone());
                 Outcome::Ok
             }
             Command::UnfenceBroker { id } => {
@@ -673,5 +690,29 @@ mod tests {
         img.apply(&Command::FenceBroker { id: 1 });
         let p = &img.topics["t"].partitions[0];
         assert_eq!((p.leader, p.isr.clone(), p.leader_epoch), (2, vec![2], 3));
+    }
+
+    #[test]
+    fn controller_addresses_belong_to_registered_brokers() {
+        let mut img = ClusterImage::default();
+        let set = |id| Command::SetControllerAddress {
+            id,
+            addr: format!("broker-{id}.eddy:9095"),
+        };
+        assert!(matches!(
+            img.apply(&set(1)),
+            Outcome::Refused(Refusal::UnknownBroker, _)
+        ));
+        assert!(img.controllers.is_empty());
+        register(&mut img, 1, None);
+        assert_eq!(img.apply(&set(1)), Outcome::Ok);
+        assert_eq!(img.controllers[&1], "broker-1.eddy:9095");
+        // A restart registers again and keeps the address until it sets a new one.
+        register(&mut img, 1, None);
+        assert_eq!(img.controllers[&1], "broker-1.eddy:9095");
+        // Images written before the field existed still load.
+        let old = r#"{"cluster_id":"c","brokers":{},"topics":{}}"#;
+        let img: ClusterImage = serde_json::from_str(old).unwrap();
+        assert!(img.controllers.is_empty());
     }
 }

@@ -1,7 +1,9 @@
 //! Cluster mode: a KRaft-style metadata quorum replicated with openraft among the controller
 //! voters (`--controller-quorum-voters 0@127.0.0.1:9095,1@...`). The state machine holds broker
 //! registrations (with fencing), topics and partitions (replicas, ISR, leader, leader epoch) and
-//! topic configs. Brokers that are not voters fetch the image from the active controller.
+//! topic configs. Brokers that are not voters join the quorum as Raft learners when they have a
+//! controller listener (the active controller adds them; see quorum.rs for voter-set changes),
+//! else they fetch the image from a voter.
 //!
 //! The active controller (the Raft leader) tracks broker heartbeats in memory and writes
 //! `FenceBroker` when one stops, which elects new partition leaders from the ISR (never an
@@ -10,6 +12,7 @@
 pub mod health;
 pub mod image;
 pub mod net;
+pub mod quorum;
 pub mod store;
 pub mod topics;
 
@@ -42,6 +45,8 @@ pub struct ClusterConfig {
     pub voters: BTreeMap<u64, String>,
     /// Where this node's controller listens (defaults to its address in `voters`).
     pub listener: Option<SocketAddr>,
+    /// The address others reach this node's controller at (host:port; see `--controller-advertised-address`).
+    pub advertised: Option<String>,
     /// A broker whose heartbeats stop for this long is fenced.
     pub session_timeout: Duration,
 }
@@ -57,11 +62,7 @@ impl ClusterConfig {
             let id: u64 = id
                 .parse()
                 .map_err(|_| format!("invalid voter id in {v:?}"))?;
-            if addr
-                .rsplit_once(':')
-                .and_then(|(_, p)| p.parse::<u16>().ok())
-                .is_none()
-            {
+            if !Self::valid_host_port(addr) {
                 return Err(format!(
                     "invalid voter address in {v:?}: expected host:port"
                 ));
@@ -74,6 +75,12 @@ impl ClusterConfig {
             return Err("the controller quorum voter list is empty".into());
         }
         Ok(voters)
+    }
+
+    /// `host:port` with a non-empty host and a numeric port.
+    pub fn valid_host_port(s: &str) -> bool {
+        s.rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
     }
 }
 
@@ -89,10 +96,16 @@ pub struct Cluster {
     /// The controller this node last heard of (non-voters learn it from replies).
     known_leader: Mutex<Option<u64>>,
     session_timeout: Duration,
+    /// Where other brokers reach this node's controller listener, once known (registered with
+    /// the broker so the active controller can add it as a learner).
+    controller_addr: std::sync::OnceLock<String>,
+    /// The controller listener's bound address (nodes running Raft only).
+    listen_addr: Option<SocketAddr>,
 }
 
 impl Cluster {
-    /// Starts the quorum member (voters) or the image follower (other brokers).
+    /// Starts the quorum member: a voter named in the flag, a learner (any other broker with a
+    /// controller listener), or else the image follower.
     pub async fn start(
         node_id: i32,
         cfg: &ClusterConfig,
@@ -103,7 +116,8 @@ impl Cluster {
             .map_err(|_| anyhow::anyhow!("cluster mode needs a non-negative node id"))?;
         let dir = data_dir.join("__cluster_metadata");
         let voter = cfg.voters.contains_key(&me);
-        let (raft, image, applied) = if voter {
+        let runs_raft = voter || cfg.listener.is_some();
+        let (raft, image, applied) = if runs_raft {
             let log = store::LogStore::open(&dir)?;
             let sm = store::StateMachine::open(&dir)?;
             let image = Arc::clone(&sm.image);
@@ -127,6 +141,37 @@ impl Cluster {
                 Arc::new(watch::channel(0u64).0),
             )
         };
+        let listener = if runs_raft {
+            let addr: SocketAddr = match (cfg.listener, cfg.voters.get(&me)) {
+                (Some(a), _) => a,
+                (None, Some(v)) => tokio::net::lookup_host(v)
+                    .await?
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("cannot resolve {v}"))?,
+                (None, None) => anyhow::bail!("a learner needs a controller listener"),
+            };
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("binding the controller listener {addr}: {e}"))?;
+            tracing::info!(%addr, voter, "controller listening");
+            Some(listener)
+        } else {
+            None
+        };
+        let listen_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+        let controller_addr = std::sync::OnceLock::new();
+        let known = cfg
+            .advertised
+            .clone()
+            .or_else(|| cfg.voters.get(&me).cloned());
+        let known = known.or_else(|| {
+            listen_addr
+                .filter(|a| !a.ip().is_unspecified())
+                .map(|a| a.to_string())
+        });
+        if let Some(a) = known {
+            let _ = controller_addr.set(a);
+        }
         let cluster = Arc::new(Cluster {
             node_id,
             voters: cfg.voters.clone(),
@@ -136,28 +181,28 @@ impl Cluster {
             heartbeats: Mutex::new(HashMap::new()),
             known_leader: Mutex::new(None),
             session_timeout: cfg.session_timeout,
+            controller_addr,
+            listen_addr,
         });
-        if let Some(raft) = &cluster.raft {
-            let addr: SocketAddr = match cfg.listener {
-                Some(a) => a,
-                None => tokio::net::lookup_host(&cfg.voters[&me])
-                    .await?
-                    .next()
-                    .ok_or_else(|| anyhow::anyhow!("cannot resolve {}", cfg.voters[&me]))?,
-            };
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| anyhow::anyhow!("binding the controller listener {addr}: {e}"))?;
-            tracing::info!(%addr, "controller listening");
+        if let (Some(raft), Some(listener)) = (&cluster.raft, listener) {
             tokio::spawn(Arc::clone(&cluster).serve(listener, shutdown.clone()));
             let members: BTreeMap<u64, BasicNode> = cfg
                 .voters
                 .iter()
                 .map(|(id, a)| (*id, BasicNode::new(a)))
                 .collect();
-            if !raft.is_initialized().await? {
-                // Every voter proposes the same membership; openraft makes this safe.
-                if let Err(e) = raft.initialize(members).await {
+            // Only the brokers named in the flag may initialize an empty quorum; any other waits
+            // to be added as a learner by the active controller.
+            if voter && !raft.is_initialized().await? {
+                // Every voter proposes the same membership; openraft makes this safe. A voter that
+                // lost its data must not start a second quorum: when another named voter already
+                // has one, this node waits to be replicated to instead.
+                if let Some(v) = cluster.existing_quorum().await {
+                    tracing::warn!(
+                        voters = ?v.voters,
+                        "empty metadata store but the quorum exists: not initializing"
+                    );
+                } else if let Err(e) = raft.initialize(members).await {
                     tracing::debug!(error = %e, "quorum already initialized");
                 }
             }
@@ -185,16 +230,71 @@ impl Cluster {
     }
 
     pub fn is_voter(&self) -> bool {
-        self.raft.is_some()
+        let me = u64::try_from(self.node_id).unwrap_or(u64::MAX);
+        match &self.raft {
+            Some(r) => r
+                .metrics()
+                .borrow()
+                .membership_config
+                .membership()
+                .voter_ids()
+                .any(|v| v == me),
+            None => false,
+        }
     }
 
     /// The active controller's node id, when known.
     pub fn controller_id(&self) -> Option<i32> {
-        let leader = match &self.raft {
-            Some(r) => r.metrics().borrow().current_leader,
-            None => *self.lock_leader(),
-        };
+        let leader = self
+            .raft
+            .as_ref()
+            .and_then(|r| r.metrics().borrow().current_leader)
+            .or(*self.lock_leader());
         leader.and_then(|l| i32::try_from(l).ok())
+    }
+
+    /// The controller address other brokers reach this node at, filling in the advertised
+    /// Kafka host when the listener is bound to a wildcard address.
+    pub fn set_advertised_host(&self, host: &str) {
+        if let Some(a) = self.listen_addr {
+            let _ = self.controller_addr.set(format!("{host}:{}", a.port()));
+        }
+    }
+
+    /// Where node `id`'s controller listens: the Raft membership, else its registration, else
+    /// the voter flag.
+    fn addr_of(&self, id: u64) -> Option<String> {
+        if let Some(r) = &self.raft
+            && let Some(n) = r
+                .metrics()
+                .borrow()
+                .membership_config
+                .membership()
+                .get_node(&id)
+        {
+            return Some(n.addr.clone());
+        }
+        if let Ok(i) = i32::try_from(id)
+            && let Some(a) = self.image().controllers.get(&i)
+        {
+            return Some(a.clone());
+        }
+        self.voters.get(&id).cloned()
+    }
+
+    /// The nodes worth asking for the controller: the current voters and the flag's voters.
+    fn contact_ids(&self) -> Vec<u64> {
+        let mut ids: std::collections::BTreeSet<u64> = self.voters.keys().copied().collect();
+        if let Some(r) = &self.raft {
+            ids.extend(
+                r.metrics()
+                    .borrow()
+                    .membership_config
+                    .membership()
+                    .voter_ids(),
+            );
+        }
+        ids.into_iter().collect()
     }
 
     fn lock_leader(&self) -> std::sync::MutexGuard<'_, Option<u64>> {
@@ -215,7 +315,8 @@ impl Cluster {
     pub async fn write(&self, cmd: Command) -> Result<Outcome, String> {
         let deadline = Instant::now() + Duration::from_secs(15);
         let mut target = self.controller_id().and_then(|l| u64::try_from(l).ok());
-        let mut rotate = self.voters.keys().copied().cycle();
+        let contacts = self.contact_ids();
+        let mut rotate = contacts.iter().copied().cycle();
         let mut last_err = String::from("no controller reachable");
         while Instant::now() < deadline {
             let t = match target {
@@ -224,8 +325,8 @@ impl Cluster {
             };
             let reply = if self.raft.is_some() && i32::try_from(t).ok() == Some(self.node_id) {
                 self.local_write(cmd.clone()).await
-            } else if let Some(addr) = self.voters.get(&t) {
-                net::call(addr, &Request::Write(cmd.clone()), RPC_TIMEOUT)
+            } else if let Some(addr) = self.addr_of(t) {
+                net::call(&addr, &Request::Write(cmd.clone()), RPC_TIMEOUT)
                     .await
                     .unwrap_or_else(|e| Reply::Error(e.to_string()))
             } else {
@@ -317,6 +418,8 @@ impl Cluster {
                 }
             }
             Request::Image => Reply::Image(self.image().clone(), *self.applied.borrow()),
+            Request::Quorum => Reply::Quorum(quorum::view_of(raft)),
+            Request::ChangeVoters(voters) => self.handle_change_voters(voters).await,
         }
     }
 
@@ -346,8 +449,8 @@ impl Cluster {
             };
             // Bounded: 40 attempts of up to 15 s each.
             for _ in 0..40 {
-                match me.write(cmd.clone()).await {
-                    Ok(_) => {
+                match me.register(cmd.clone()).await {
+                    Ok(()) => {
                         tracing::info!(node_id = me.node_id, "registered with the controller");
                         break;
                     }
@@ -367,10 +470,23 @@ impl Cluster {
         });
     }
 
+    /// `RegisterBroker`, then this node's controller address when it has one.
+    async fn register(&self, cmd: Command) -> Result<(), String> {
+        self.write(cmd).await?;
+        if let Some(addr) = self.controller_addr.get() {
+            self.write(Command::SetControllerAddress {
+                id: self.node_id,
+                addr: addr.clone(),
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
     async fn heartbeat(&self) {
         let req = Request::Heartbeat { id: self.node_id };
         let mut target = self.controller_id().and_then(|l| u64::try_from(l).ok());
-        for _ in 0..self.voters.len() + 1 {
+        for _ in 0..4 {
             let Some(t) = target else { return };
             if self.raft.is_some() && i32::try_from(t).ok() == Some(self.node_id) {
                 if self.is_leader() {
@@ -378,10 +494,10 @@ impl Cluster {
                 }
                 return;
             }
-            let Some(addr) = self.voters.get(&t) else {
+            let Some(addr) = self.addr_of(t) else {
                 return;
             };
-            match net::call(addr, &req, RPC_TIMEOUT).await {
+            match net::call(&addr, &req, RPC_TIMEOUT).await {
                 Ok(Reply::Ack) => {
                     *self.lock_leader() = Some(t);
                     return;
@@ -430,6 +546,7 @@ impl Cluster {
                     "became the active controller"
                 );
             }
+            self.add_registered_learners().await;
             let brokers: Vec<(i32, bool, i64)> = self
                 .image()
                 .brokers
@@ -467,7 +584,6 @@ impl Cluster {
     /// Non-voters: fetch the image from a voter, every 300 ms.
     async fn image_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(Duration::from_millis(300));
-        let voters: Vec<String> = self.voters.values().cloned().collect();
         let mut turn = 0usize;
         loop {
             tokio::select! {
@@ -475,6 +591,10 @@ impl Cluster {
                 _ = tick.tick() => {}
             }
             turn += 1;
+            // The flag's voters, then every registered controller (the voters may have changed).
+            let mut voters: Vec<String> = self.voters.values().cloned().collect();
+            voters.extend(self.image().controllers.values().cloned());
+            voters.dedup();
             let Some(addr) = voters.get(turn % voters.len().max(1)) else {
                 return;
             };
@@ -509,5 +629,11 @@ mod tests {
         assert!(ClusterConfig::parse_voters("x@127.0.0.1:1").is_err());
         assert!(ClusterConfig::parse_voters("0@a:1,0@b:2").is_err());
         assert!(ClusterConfig::parse_voters("").is_err());
+        // DNS names are kept as given: they are resolved on every connection.
+        let v = ClusterConfig::parse_voters("0@eddy-0.eddy.ns.svc:9095").unwrap();
+        assert_eq!(v[&0], "eddy-0.eddy.ns.svc:9095");
+        assert!(ClusterConfig::valid_host_port("h:1"));
+        assert!(!ClusterConfig::valid_host_port(":1"));
+        assert!(!ClusterConfig::valid_host_port("h:x"));
     }
 }

@@ -4,6 +4,7 @@
 
 use super::TypeConfig;
 use super::image::{ClusterImage, Command, Outcome};
+use super::quorum::{QuorumView, VoterError};
 use openraft::BasicNode;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -36,6 +37,10 @@ pub enum Request {
     },
     /// The current image and the log index it reflects (for non-voter brokers).
     Image,
+    /// This node's view of the quorum's voters, learners and leader.
+    Quorum,
+    /// Change the voter set to exactly these nodes (the active controller only).
+    ChangeVoters(Vec<NodeId>),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -50,6 +55,9 @@ pub enum Reply {
     /// This node is not the active controller; the leader it knows of, if any.
     NotLeader(Option<NodeId>),
     Error(String),
+    Quorum(QuorumView),
+    /// The outcome of a voter-set change.
+    VoterChange(Result<QuorumView, VoterError>),
 }
 
 pub async fn write_frame<T: Serialize>(s: &mut TcpStream, v: &T) -> std::io::Result<()> {

@@ -218,6 +218,8 @@ pub async fn join(
             .ok_or_else(|| anyhow::anyhow!("cluster mode needs an advertised listener"))?;
         (l.host.clone(), l.port)
     };
+    // A controller listener bound to a wildcard address is reached at the advertised host.
+    cluster.set_advertised_host(&host);
     let rack = Some(broker.broker_setting("broker.rack")).filter(|r| !r.is_empty());
     cluster.spawn_registration(host, port, rack, broker.cluster_id.clone(), shutdown);
     Ok(())

@@ -70,9 +70,16 @@ pub struct Cli {
     /// addresses). Without it the broker runs as a single-node cluster.
     #[arg(long, env = "EDDY_CONTROLLER_QUORUM_VOTERS")]
     pub controller_quorum_voters: Option<String>,
-    /// Where this voter's controller listens (defaults to its address in the voter list).
+    /// Where this broker's controller listens (a voter defaults to its address in the voter
+    /// list). A broker not named among the voters needs it to join the metadata quorum as a Raft
+    /// learner; without it, it polls the image from a voter.
     #[arg(long, env = "EDDY_CONTROLLER_LISTENER")]
     pub controller_listener: Option<SocketAddr>,
+    /// The host:port other brokers reach this broker's controller listener at (a DNS name is
+    /// resolved on every connection). Defaults to the address in the voter list, else the
+    /// listener's address, else the first advertised listener's host with the listener's port.
+    #[arg(long, env = "EDDY_CONTROLLER_ADVERTISED_ADDRESS")]
+    pub controller_advertised_address: Option<String>,
     /// Cluster mode: a broker whose heartbeats stop for this long is fenced and loses its
     /// leaderships.
     #[arg(long, env = "EDDY_BROKER_SESSION_TIMEOUT_MS", default_value_t = 3000)]
@@ -153,6 +160,31 @@ mod node_id_tests {
             Err(ConfigError::NodeIdFromName(_))
         ));
     }
+
+    #[test]
+    fn a_controller_advertised_address_is_host_and_port() {
+        let with = |a: &str| {
+            let cli = Cli::parse_from([
+                "broker",
+                "--controller-quorum-voters",
+                "0@eddy-0.eddy:9095",
+                "--controller-advertised-address",
+                a,
+            ]);
+            BrokerConfig::from_cli(&cli)
+        };
+        let cfg = with("eddy-3.eddy.ns.svc:9095").expect("config");
+        assert_eq!(
+            cfg.cluster.and_then(|c| c.advertised).as_deref(),
+            Some("eddy-3.eddy.ns.svc:9095")
+        );
+        for bad in ["eddy-3", ":9095", "eddy-3:port"] {
+            assert!(
+                matches!(with(bad), Err(ConfigError::InvalidValue { .. })),
+                "{bad}"
+            );
+        }
+    }
 }
 
 /// The broker's resolved configuration.
@@ -221,6 +253,17 @@ impl BrokerConfig {
                     }
                 })?,
                 listener: cli.controller_listener,
+                advertised: match &cli.controller_advertised_address {
+                    Some(a) if crate::cluster::ClusterConfig::valid_host_port(a) => Some(a.clone()),
+                    Some(a) => {
+                        return Err(ConfigError::InvalidValue {
+                            key: "controller.advertised.address".into(),
+                            value: a.clone(),
+                            reason: "expected host:port".into(),
+                        });
+                    }
+                    None => None,
+                },
                 session_timeout: std::time::Duration::from_millis(
                     cli.broker_session_timeout_ms.max(500),
                 ),
