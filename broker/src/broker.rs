@@ -155,7 +155,10 @@ impl Broker {
             .unwrap_or_default()
     }
 
-    fn partition_settings(&self, configs: &BTreeMap<String, String>) -> PartitionSettings {
+    pub(crate) fn partition_settings(
+        &self,
+        configs: &BTreeMap<String, String>,
+    ) -> PartitionSettings {
         let num = |k: &str| self.topic_setting(configs, k).parse::<i64>().unwrap_or(-1);
         PartitionSettings {
             log: LogConfig {
@@ -404,8 +407,20 @@ impl Broker {
         count: i32,
         validate_only: bool,
     ) -> Result<(), TopicError> {
-        if self.cluster().is_some() {
-            return Err(crate::cluster::topics::unsupported("CreatePartitions"));
+        self.create_partitions_assigned(name, count, None, validate_only)
+    }
+
+    /// Grows a topic to `count` partitions, the new ones on `assignment` (cluster mode) when
+    /// given.
+    pub fn create_partitions_assigned(
+        &self,
+        name: &str,
+        count: i32,
+        assignment: Option<Vec<Vec<i32>>>,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        if let Some(c) = self.cluster() {
+            return self.create_partitions_in_cluster(c, name, count, assignment, validate_only);
         }
         let mut topics = self.write_topics();
         let Some(t) = topics.get(name).cloned() else {
@@ -470,10 +485,20 @@ impl Broker {
         name: &str,
         configs: BTreeMap<String, String>,
     ) -> Result<(), TopicError> {
-        if self.cluster().is_some() {
-            return Err(crate::cluster::topics::unsupported(
-                "changing topic configs",
-            ));
+        if let Some(c) = self.cluster() {
+            if self.topic(name).is_none() {
+                return Err((
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("topic {name} does not exist"),
+                ));
+            }
+            return self.write_through(
+                c,
+                crate::cluster::image::Command::SetTopicConfigs {
+                    name: name.to_string(),
+                    configs,
+                },
+            );
         }
         let mut topics = self.write_topics();
         let Some(t) = topics.get(name).cloned() else {

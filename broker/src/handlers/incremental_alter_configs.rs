@@ -1,7 +1,7 @@
 //! IncrementalAlterConfigs (v0-v1): SET, DELETE, APPEND and SUBTRACT (list configs) on a topic's
 //! overrides or the broker's dynamic configs; validate_only checks without applying.
 
-use super::alter_configs::{commit, target};
+use super::alter_configs::{commit, stored_broker_configs, target};
 use super::{RequestContext, code, sb};
 use crate::broker::Broker;
 use crate::config::view::{self, AlterOp, Target};
@@ -40,7 +40,7 @@ pub async fn handle(
                         (topic, out)
                     }
                     Target::Broker => {
-                        let dynamic = broker.dynamic_broker_configs();
+                        let dynamic = stored_broker_configs(broker, name);
                         let eff = |k: &str| broker.broker_setting(k);
                         let out = view::apply_incremental(t, &dynamic, &ops, &eff)?;
                         (dynamic, out)
