@@ -90,20 +90,8 @@ pub fn reconcile(broker: &Arc<Broker>, img: &ClusterImage) {
         }
         keep
     });
-    // Replicas moved off this broker (reassignment): their fetchers are stopped above; delete
-    // their data.
-    for (name, t) in &img.topics {
-        for (i, p) in t.partitions.iter().enumerate() {
-            if p.replicas.contains(&me) {
-                continue;
-            }
-            if let Some(part) = broker.partition(name, i as i32)
-                && (part.log_end_offset() > 0 || part.size_bytes() > 0)
-            {
-                let _ = part.wipe();
-            }
-        }
-    }
+    // Replicas moved off this broker (reassignment): their fetchers are stopped above.
+    delete_removed_replicas(broker);
     for (key, (leader, epoch, addr)) in want {
         if fetchers.contains_key(&key) {
             continue;
@@ -116,6 +104,39 @@ pub fn reconcile(broker: &Arc<Broker>, img: &ClusterImage) {
             addr,
         ));
         fetchers.insert(key, ((leader, epoch), task));
+    }
+}
+
+/// Deletes the data of partitions this broker holds but no longer replicates (reassigned away,
+/// possibly while it was down), once its image is current: a restarting voter replaying old
+/// entries must not act on a past replica set. Runs on every image change and periodically.
+pub fn delete_removed_replicas(broker: &Arc<Broker>) {
+    let Some(cluster) = broker.cluster() else {
+        return;
+    };
+    if !cluster.caught_up() {
+        return;
+    }
+    let me = broker.node_id();
+    let removed: Vec<(String, i32)> = cluster
+        .image()
+        .topics
+        .iter()
+        .flat_map(|(name, t)| {
+            t.partitions
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| !p.replicas.contains(&me))
+                .map(|(i, _)| (name.clone(), i as i32))
+        })
+        .collect();
+    for (name, i) in removed {
+        if let Some(part) = broker.partition(&name, i)
+            && !part.is_leader()
+            && (part.log_end_offset() > 0 || part.size_bytes() > 0)
+        {
+            let _ = part.wipe();
+        }
     }
 }
 
@@ -479,6 +500,7 @@ pub fn spawn_isr_checks(broker: &Arc<Broker>, mut stop: tokio::sync::watch::Rece
                 _ = tick.tick() => {}
             }
             let Some(b) = weak.upgrade() else { return };
+            delete_removed_replicas(&b);
             for t in b.topics() {
                 for p in &t.partitions {
                     if !p.is_leader() {
