@@ -174,11 +174,24 @@ impl Broker {
         }
     }
 
+    /// Where a partition's files live: `<topic>-<partition>` on a single node; in cluster mode
+    /// `<topic>-<partition>-<topic id>`, so that a topic deleted and recreated under the same
+    /// name (possibly while this broker was down, or replayed from the metadata log at start)
+    /// never opens or deletes another incarnation's data.
+    pub fn partition_dir(&self, rec: &TopicRecord, partition: i32) -> std::path::PathBuf {
+        let name = if self.config.cluster.is_some() && !rec.internal {
+            format!("{}-{}-{}", rec.name, partition, rec.id.simple())
+        } else {
+            format!("{}-{}", rec.name, partition)
+        };
+        self.config.data_dir.join(name)
+    }
+
     pub(crate) fn open_topic(&self, rec: &TopicRecord, from: i32) -> anyhow::Result<TopicState> {
         let settings = self.partition_settings(&rec.configs);
         let mut partitions = Vec::with_capacity(rec.partitions as usize);
         for i in from..rec.partitions {
-            let dir = self.config.data_dir.join(format!("{}-{}", rec.name, i));
+            let dir = self.partition_dir(rec, i);
             let p = Partition::open(
                 &rec.name,
                 i,

@@ -29,6 +29,11 @@ fn sb(s: &str) -> StrBytes {
 
 /// Three brokers, all controller quorum voters.
 fn start_cluster() -> Vec<TestBroker> {
+    start_brokers(3)
+}
+
+/// `n` brokers; the first three are the controller quorum voters.
+fn start_brokers(n: usize) -> Vec<TestBroker> {
     let controller_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let voters = controller_ports
         .iter()
@@ -36,7 +41,7 @@ fn start_cluster() -> Vec<TestBroker> {
         .map(|(i, p)| format!("{i}@127.0.0.1:{p}"))
         .collect::<Vec<_>>()
         .join(",");
-    let mut brokers: Vec<TestBroker> = (0..3)
+    let mut brokers: Vec<TestBroker> = (0..n)
         .map(|i| {
             TestBroker::new(
                 &[],
@@ -56,7 +61,7 @@ fn start_cluster() -> Vec<TestBroker> {
     }
     for b in &brokers {
         wait_for(b, "every broker live and a controller", |m| {
-            m.brokers.len() == 3 && m.controller_id.0 >= 0
+            m.brokers.len() == n && m.controller_id.0 >= 0
         });
     }
     brokers
@@ -152,7 +157,8 @@ fn kcat_consume(b: &TestBroker, topic: &str, limit: Duration) -> Output {
 
 /// Bytes in the segment files of partition 0 of `topic` on `b`.
 fn replica_bytes(b: &TestBroker, topic: &str) -> u64 {
-    std::fs::read_dir(b.data_dir().join(format!("{topic}-0")))
+    common::partition_dir(b, topic, 0)
+        .and_then(|d| std::fs::read_dir(d).ok())
         .map(|d| {
             d.filter_map(Result::ok)
                 .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
@@ -431,8 +437,9 @@ fn reassigning_under_an_acks_all_producer_with_a_throttle_loses_nothing() {
         vec![0, 0]
     );
     let started = Instant::now();
-    // The 8 MB at 2 MB/s take seconds: the move is listed, and Metadata reports the union.
-    let listed = list_reassignments(&brokers[2]);
+    // The 8 MB at 2 MB/s take seconds: the move is listed, and Metadata reports the union
+    // (asked of broker 1, whose image has both writes applied).
+    let listed = list_reassignments(&brokers[1]);
     let bulk = listed.iter().find(|r| r.0 == "bulk").unwrap_or_else(|| {
         panic!("bulk is being reassigned: {listed:?}");
     });
@@ -440,10 +447,10 @@ fn reassigning_under_an_acks_all_producer_with_a_throttle_loses_nothing() {
         (bulk.1.clone(), bulk.2.clone(), bulk.3.clone()),
         (vec![2, 1, 0], vec![2], vec![0])
     );
-    let m = metadata(&brokers[2]).unwrap();
+    let m = metadata(&brokers[1]).unwrap();
     assert_eq!(replicas_of(&m, "bulk", 0), vec![2, 1, 0]);
 
-    let throttled_time = started.elapsed() + wait_reassignments_done(&brokers[0]);
+    let throttled_time = started.elapsed() + wait_reassignments_done(&brokers[1]);
     let m = wait_for(&brokers[2], "the moved replicas", |m| {
         ["live", "bulk"]
             .iter()
@@ -684,4 +691,100 @@ fn partition_count(b: &TestBroker, topic: &str) -> usize {
         .iter()
         .find(|t| t.name.as_ref().is_some_and(|n| n.as_str() == topic))
         .map_or(0, |t| t.partitions.len())
+}
+
+/// CreateTopics of `name` with one partition on broker `on` through `b`: (error, topic id).
+fn create_on(b: &TestBroker, name: &str, on: i32) -> (i16, String) {
+    use create_topics_request::CreatableReplicaAssignment;
+    let mut w = Wire::connect(&b.bootstrap());
+    let req = CreateTopicsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_topics(vec![
+            CreatableTopic::default()
+                .with_name(TopicName(sb(name)))
+                .with_num_partitions(-1)
+                .with_replication_factor(-1)
+                .with_assignments(vec![
+                    CreatableReplicaAssignment::default()
+                        .with_partition_index(0)
+                        .with_broker_ids(vec![BrokerId(on)]),
+                ]),
+        ]);
+    let r = w.call(&req, 7);
+    (
+        r.topics[0].error_code,
+        r.topics[0].topic_id.simple().to_string(),
+    )
+}
+
+/// Produces one record to partition 0 through `b` with acks=all: (error, base offset).
+fn produce_one(b: &TestBroker, topic: &str, value: &str) -> (i16, i64) {
+    let mut w = Wire::connect(&b.bootstrap());
+    let records = wire::batch(
+        -1,
+        -1,
+        0,
+        &[value.as_bytes()],
+        &[1],
+        kafka_protocol::records::Compression::None,
+    );
+    let r = w.call(&wire::produce_request(topic, 0, -1, records), 9);
+    let p = &r.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+#[test]
+fn a_topic_recreated_while_its_broker_was_down_never_sees_the_old_data() {
+    // Broker 3 is not a voter: after a restart it learns the current image whole, so without
+    // topic ids in its directory names it would open the old topic's files as the new topic's.
+    let mut brokers = start_brokers(4);
+    let (code, old_id) = create_on(&brokers[1], "again", 3);
+    assert_eq!(code, 0);
+    wait_for(&brokers[3], "again led by 3", |m| {
+        leader_of(m, "again", 0) == 3
+    });
+    for i in 0..3 {
+        assert_eq!(produce_one(&brokers[3], "again", "old"), (0, i));
+    }
+    let old_dir = brokers[3].data_dir().join(format!("again-0-{old_id}"));
+    assert!(old_dir.is_dir());
+
+    // Broker 3 stops; the topic is deleted and recreated under the same name on broker 3.
+    assert!(brokers[3].stop());
+    wait_for(&brokers[1], "broker 3 gone", |m| m.brokers.len() == 3);
+    let mut w = Wire::connect(&brokers[1].bootstrap());
+    let r = w.call(
+        &DeleteTopicsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topic_names(vec![TopicName(sb("again"))]),
+        5,
+    );
+    assert_eq!(r.responses[0].error_code, 0);
+    let (code, new_id) = create_on(&brokers[1], "again", 3);
+    assert_eq!(code, 0);
+    assert_ne!(old_id, new_id);
+
+    // Back: the new topic starts empty there, and the old incarnation's files are deleted.
+    brokers[3].spawn();
+    wait_for(&brokers[3], "the new again led by 3", |m| {
+        leader_of(m, "again", 0) == 3
+            && m.topics.iter().any(|t| {
+                t.name.as_ref().is_some_and(|n| n.as_str() == "again")
+                    && t.topic_id.simple().to_string() == new_id
+            })
+    });
+    assert_eq!(produce_one(&brokers[3], "again", "new"), (0, 0));
+    let out = kcat_consume(&brokers[3], "again", Duration::from_secs(60));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "new");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while old_dir.exists() {
+        assert!(Instant::now() < deadline, "the old topic's files stayed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        brokers[3]
+            .data_dir()
+            .join(format!("again-0-{new_id}"))
+            .is_dir()
+    );
 }

@@ -117,6 +117,7 @@ pub fn delete_removed_replicas(broker: &Arc<Broker>) {
     if !cluster.caught_up() {
         return;
     }
+    delete_stale_topic_dirs(broker, cluster);
     let me = broker.node_id();
     let removed: Vec<(String, i32)> = cluster
         .image()
@@ -136,6 +137,42 @@ pub fn delete_removed_replicas(broker: &Arc<Broker>) {
             && (part.log_end_offset() > 0 || part.size_bytes() > 0)
         {
             let _ = part.wipe();
+        }
+    }
+}
+
+/// Deletes partition directories of topic ids the (current) image no longer has: topics
+/// deleted while this broker was down. Directories are listed before the image is read, so a
+/// topic created meanwhile is never mistaken for a deleted one.
+fn delete_stale_topic_dirs(broker: &Arc<Broker>, cluster: &crate::cluster::Cluster) {
+    let Ok(entries) = std::fs::read_dir(&broker.config.data_dir) else {
+        return;
+    };
+    let dirs: Vec<(std::path::PathBuf, uuid::Uuid)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let (_, id) = name.rsplit_once('-')?;
+            if id.len() != 32 {
+                return None;
+            }
+            Some((e.path(), uuid::Uuid::parse_str(id).ok()?))
+        })
+        .collect();
+    if dirs.is_empty() {
+        return;
+    }
+    let live: HashSet<uuid::Uuid> = cluster.image().topics.values().map(|t| t.id).collect();
+    for (path, id) in dirs {
+        if !live.contains(&id) && broker.topic_by_id(id).is_none() && path.is_dir() {
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), "deleted the files of a deleted topic");
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "deleting a stale partition directory failed");
+                }
+            }
         }
     }
 }
