@@ -665,6 +665,8 @@ fn configs_and_create_partitions_go_through_the_metadata_log() {
     let m = wait_for(&brokers[1], "five partitions of cfg", |m| {
         (0..5).all(|p| isr_of(m, "cfg", p).len() == 2)
     });
+    // A real admin client (confluent-kafka) through all three brokers.
+    common::run_python("cluster_admin_confluent.py", &bootstrap_all(&brokers), &[]);
     // The new partitions take writes on their leaders.
     for p in 0..5 {
         let leader = leader_of(&m, "cfg", p) as usize;
