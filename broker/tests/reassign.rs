@@ -568,6 +568,43 @@ fn reassigning_under_an_acks_all_producer_with_a_throttle_loses_nothing() {
         replica_bytes(&brokers[0], "bulk"),
         replica_bytes(&brokers[1], "bulk")
     );
+
+    // Cancelling: a slow move (broker 2 fetches at 256 KiB/s) is cancelled with a null target;
+    // the partition is back on its replicas and broker 2's partial copy is deleted.
+    assert_eq!(
+        set_configs(
+            &brokers[0],
+            RESOURCE_BROKER,
+            "2",
+            &[("follower.replication.throttled.rate", "262144")],
+            false,
+        ),
+        0
+    );
+    assert_eq!(
+        reassign(&brokers[0], &[("bulk", 0, Some(vec![2, 1]))]),
+        vec![0]
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while replica_bytes(&brokers[2], "bulk") == 0 {
+        assert!(Instant::now() < deadline, "broker 2 never started copying");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(list_reassignments(&brokers[0]).len(), 1);
+    assert_eq!(reassign(&brokers[0], &[("bulk", 0, None)]), vec![0]);
+    assert!(list_reassignments(&brokers[0]).is_empty());
+    assert_eq!(
+        reassign(&brokers[0], &[("bulk", 0, None)]),
+        vec![NO_REASSIGNMENT_IN_PROGRESS]
+    );
+    wait_for(&brokers[2], "bulk back on 0 and 1 after the cancel", |m| {
+        replicas_of(m, "bulk", 0) == vec![0, 1] && isr_of(m, "bulk", 0) == vec![0, 1]
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while replica_bytes(&brokers[2], "bulk") > 0 {
+        assert!(Instant::now() < deadline, "broker 2 kept its partial copy");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
