@@ -1128,6 +1128,39 @@ mod reassign_tests {
     }
 
     #[test]
+    fn a_new_target_replaces_the_reassignment_in_progress() {
+        let mut img = cluster(4);
+        let reassign = |img: &mut ClusterImage, target: Vec<i32>| {
+            img.apply(&Command::AlterReassignment {
+                topic: "t".into(),
+                partition: 0,
+                target: Some(target),
+            })
+        };
+        assert_eq!(reassign(&mut img, vec![2, 3]), Outcome::Ok);
+        // Only 2 caught up: not complete while 3 is missing.
+        assert_eq!(alter_isr(&mut img, vec![0, 1, 2]), Outcome::Ok);
+        assert_eq!(img.topics["t"].partitions[0].replicas, vec![2, 3, 0, 1]);
+        // A new target: the original stays what the partition had before any move.
+        assert_eq!(reassign(&mut img, vec![3, 1]), Outcome::Ok);
+        let p = img.topics["t"].partitions[0].clone();
+        let r = img.reassignments["t"][&0].clone();
+        assert_eq!(p.replicas, vec![3, 1, 2, 0]);
+        assert_eq!(r.original, vec![0, 1]);
+        assert_eq!((r.adding(), r.removing(&p.replicas)), (vec![3], vec![2, 0]));
+        // A target already in sync completes at once (replacing the one in progress); the
+        // leader 0 stays, the others leave.
+        assert_eq!(reassign(&mut img, vec![2, 0]), Outcome::Ok);
+        let p = &img.topics["t"].partitions[0];
+        assert_eq!(
+            (p.replicas.clone(), p.isr.clone()),
+            (vec![2, 0], vec![0, 2])
+        );
+        assert_eq!((p.leader, p.leader_epoch), (0, 0));
+        assert!(img.reassignments.is_empty());
+    }
+
+    #[test]
     fn cancelling_goes_back_to_the_original_replicas() {
         let mut img = cluster(3);
         img.apply(&Command::AlterReassignment {
