@@ -661,6 +661,12 @@ fn configs_and_create_partitions_go_through_the_metadata_log() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    // Another broker's configs, described from the metadata log.
+    assert_eq!(
+        describe(&brokers[2], RESOURCE_BROKER, "1", "num.partitions").0,
+        "3"
+    );
+
     // CreatePartitions in cluster mode through broker 2.
     let grow = |count: i32, assignment: Option<Vec<Vec<i32>>>, validate: bool| -> i16 {
         let mut w = Wire::connect(&brokers[2].bootstrap());
