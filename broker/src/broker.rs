@@ -510,6 +510,7 @@ impl Broker {
                 crate::cluster::image::Command::SetTopicConfigs {
                     name: name.to_string(),
                     configs,
+                    expected: None,
                 },
             );
         }

@@ -230,6 +230,27 @@ fn list_reassignments(b: &TestBroker) -> Vec<Listed> {
         .collect()
 }
 
+/// IncrementalAlterConfigs APPEND of `value` to list config `key` of `topic` through `b`.
+fn append_config(b: &TestBroker, topic: &str, key: &str, value: &str) -> i16 {
+    use incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let mut w = Wire::connect(&b.bootstrap());
+    let r = w.call(
+        &IncrementalAlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(RESOURCE_TOPIC)
+                .with_resource_name(sb(topic))
+                .with_configs(vec![
+                    AlterableConfig::default()
+                        .with_name(sb(key))
+                        .with_config_operation(2)
+                        .with_value(Some(sb(value))),
+                ]),
+        ]),
+        1,
+    );
+    r.responses[0].error_code
+}
+
 /// IncrementalAlterConfigs SET of `configs` on one resource through `b`: the error code.
 fn set_configs(
     b: &TestBroker,
@@ -612,7 +633,13 @@ fn configs_and_create_partitions_go_through_the_metadata_log() {
     use create_partitions_request::{CreatePartitionsAssignment, CreatePartitionsTopic};
     let brokers = start_cluster();
     assert_eq!(create_topic(&brokers[0], "cfg", 1, 2), 0);
-    wait_for(&brokers[2], "cfg", |m| isr_of(m, "cfg", 0).len() == 2);
+    assert_eq!(create_topic(&brokers[0], "ca", 1, 2), 0);
+    // Every broker knows the topics before another one is asked about them.
+    for b in &brokers {
+        wait_for(b, "cfg and ca", |m| {
+            isr_of(m, "cfg", 0).len() == 2 && isr_of(m, "ca", 0).len() == 2
+        });
+    }
 
     // A topic config altered through broker 1 is described through broker 2; validate_only
     // changes nothing, bad values are refused.
@@ -641,6 +668,30 @@ fn configs_and_create_partitions_go_through_the_metadata_log() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Concurrent APPENDs through all three brokers lose nothing: each is a compare-and-set on
+    // the overrides it was computed from, recomputed when another got there first.
+    let key = "follower.replication.throttled.replicas";
+    std::thread::scope(|scope| {
+        for (i, b) in brokers.iter().enumerate() {
+            scope.spawn(move || {
+                for j in 0..5 {
+                    assert_eq!(append_config(b, "cfg", key, &format!("{j}:{i}")), 0);
+                }
+            });
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (v, _) = describe(&brokers[0], RESOURCE_TOPIC, "cfg", key);
+        let mut got: Vec<&str> = v.split(',').collect();
+        got.sort_unstable();
+        if got.len() == 15 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "appends were lost: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     // A cluster-wide broker default set through broker 0 applies on broker 2.
     assert_eq!(
         set_configs(
@@ -708,7 +759,7 @@ fn configs_and_create_partitions_go_through_the_metadata_log() {
     let m = wait_for(&brokers[1], "five partitions of cfg", |m| {
         (0..5).all(|p| isr_of(m, "cfg", p).len() == 2)
     });
-    // A real admin client (confluent-kafka) through all three brokers.
+    // A real admin client (confluent-kafka) through all three brokers, on topic ca.
     common::run_python("cluster_admin_confluent.py", &bootstrap_all(&brokers), &[]);
     // The new partitions take writes on their leaders.
     for p in 0..5 {

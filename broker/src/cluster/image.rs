@@ -148,11 +148,18 @@ pub enum Command {
     SetTopicConfigs {
         name: String,
         configs: BTreeMap<String, String>,
+        /// Compare-and-set: applied only while the overrides are still these (incremental
+        /// alters are computed from a broker's image, which may lag).
+        #[serde(default)]
+        expected: Option<BTreeMap<String, String>>,
     },
     /// Replaces the dynamic configs of broker `broker` ("" = the cluster-wide default).
     SetBrokerConfigs {
         broker: String,
         configs: BTreeMap<String, String>,
+        /// Compare-and-set, as for topics.
+        #[serde(default)]
+        expected: Option<BTreeMap<String, String>>,
     },
     /// CreatePartitions: grows `name` to `count` partitions; `assignment` lists the replicas of
     /// each new partition, or the controller places them like CreateTopic.
@@ -193,6 +200,8 @@ pub enum Refusal {
     EligibleLeadersNotAvailable,
     InvalidPartitions,
     NoReassignmentInProgress,
+    /// A compare-and-set config change found other values (the caller recomputes).
+    ConfigChanged,
 }
 
 impl ClusterImage {
@@ -471,7 +480,15 @@ impl ClusterImage {
                 self.reassignments.remove(name);
                 Outcome::Ok
             }
-            Command::SetTopicConfigs { name, configs } => match self.topics.get_mut(name) {
+            Command::SetTopicConfigs {
+                name,
+                configs,
+                expected,
+            } => match self.topics.get_mut(name) {
+                Some(t) if expected.as_ref().is_some_and(|e| *e != t.configs) => Outcome::Refused(
+                    Refusal::ConfigChanged,
+                    format!("the configs of topic {name} changed meanwhile"),
+                ),
                 Some(t) => {
                     t.configs.clone_from(configs);
                     Outcome::Ok
@@ -481,7 +498,18 @@ impl ClusterImage {
                     format!("topic {name} does not exist"),
                 ),
             },
-            Command::SetBrokerConfigs { broker, configs } => {
+            Command::SetBrokerConfigs {
+                broker,
+                configs,
+                expected,
+            } => {
+                let current = self.broker_configs.get(broker).cloned().unwrap_or_default();
+                if expected.as_ref().is_some_and(|e| *e != current) {
+                    return Outcome::Refused(
+                        Refusal::ConfigChanged,
+                        format!("the configs of broker {broker:?} changed meanwhile"),
+                    );
+                }
                 if configs.is_empty() {
                     self.broker_configs.remove(broker);
                 } else {
@@ -1209,12 +1237,32 @@ mod reassign_tests {
         img.apply(&Command::SetTopicConfigs {
             name: "t".into(),
             configs: configs.clone(),
+            expected: Some(BTreeMap::new()),
         });
+        assert_eq!(img.topics["t"].configs, configs);
+        // Compare-and-set: a change computed from stale overrides is refused.
+        assert!(matches!(
+            img.apply(&Command::SetTopicConfigs {
+                name: "t".into(),
+                configs: BTreeMap::new(),
+                expected: Some(BTreeMap::new()),
+            }),
+            Outcome::Refused(Refusal::ConfigChanged, _)
+        ));
         assert_eq!(img.topics["t"].configs, configs);
         img.apply(&Command::SetBrokerConfigs {
             broker: "1".into(),
             configs: configs.clone(),
+            expected: None,
         });
         assert_eq!(img.broker_configs["1"], configs);
+        assert!(matches!(
+            img.apply(&Command::SetBrokerConfigs {
+                broker: "1".into(),
+                configs: BTreeMap::new(),
+                expected: Some(BTreeMap::new()),
+            }),
+            Outcome::Refused(Refusal::ConfigChanged, _)
+        ));
     }
 }

@@ -31,6 +31,8 @@ pub(crate) fn refusal_error(r: Refusal) -> ResponseError {
         Refusal::EligibleLeadersNotAvailable => ResponseError::EligibleLeadersNotAvailable,
         Refusal::InvalidPartitions => ResponseError::InvalidPartitions,
         Refusal::NoReassignmentInProgress => ResponseError::NoReassignmentInProgress,
+        // Retried by the incremental alter; seen by a client only if the configs keep changing.
+        Refusal::ConfigChanged => ResponseError::RequestTimedOut,
     }
 }
 
@@ -133,6 +135,23 @@ impl Broker {
         }
         self.reconcile(&cluster.image().clone());
         Ok(())
+    }
+
+    /// A compare-and-set config change through the quorum: Ok(false) when the stored configs
+    /// are no longer `expected` (this broker's image then has the newer ones: recompute).
+    pub(crate) fn write_configs_cas(
+        &self,
+        cluster: &Arc<Cluster>,
+        cmd: Command,
+    ) -> Result<bool, TopicError> {
+        match block_on(cluster.write(cmd)) {
+            Ok(Outcome::Ok) => {}
+            Ok(Outcome::Refused(Refusal::ConfigChanged, _)) => return Ok(false),
+            Ok(Outcome::Refused(r, m)) => return Err((refusal_error(r), m)),
+            Err(m) => return Err((ResponseError::RequestTimedOut, m)),
+        }
+        self.reconcile(&cluster.image().clone());
+        Ok(true)
     }
 
     /// CreatePartitions in cluster mode: placed like CreateTopics, or on `assignment`.

@@ -71,6 +71,23 @@ pub fn stored_broker_configs(broker: &Broker, name: &str) -> BTreeMap<String, St
     }
 }
 
+/// A topic's stored overrides: from the metadata image in cluster mode (current as of the last
+/// write this broker made or saw), else the served topic's.
+pub fn stored_topic_configs(broker: &Broker, name: &str) -> BTreeMap<String, String> {
+    match broker.cluster() {
+        Some(c) => c
+            .image()
+            .topics
+            .get(name)
+            .map(|t| t.configs.clone())
+            .unwrap_or_default(),
+        None => broker
+            .topic(name)
+            .map(|t| t.configs.clone())
+            .unwrap_or_default(),
+    }
+}
+
 /// Stores a new override set for the resource (applied live, persisted).
 pub fn commit(
     broker: &Broker,
@@ -87,6 +104,7 @@ pub fn commit(
                 crate::cluster::image::Command::SetBrokerConfigs {
                     broker: name.to_string(),
                     configs,
+                    expected: None,
                 },
             ),
             None => broker.set_broker_configs(configs),
