@@ -155,7 +155,10 @@ impl Broker {
             .unwrap_or_default()
     }
 
-    fn partition_settings(&self, configs: &BTreeMap<String, String>) -> PartitionSettings {
+    pub(crate) fn partition_settings(
+        &self,
+        configs: &BTreeMap<String, String>,
+    ) -> PartitionSettings {
         let num = |k: &str| self.topic_setting(configs, k).parse::<i64>().unwrap_or(-1);
         PartitionSettings {
             log: LogConfig {
@@ -171,11 +174,24 @@ impl Broker {
         }
     }
 
+    /// Where a partition's files live: `<topic>-<partition>` on a single node; in cluster mode
+    /// `<topic>-<partition>-<topic id>`, so that a topic deleted and recreated under the same
+    /// name (possibly while this broker was down, or replayed from the metadata log at start)
+    /// never opens or deletes another incarnation's data.
+    pub fn partition_dir(&self, rec: &TopicRecord, partition: i32) -> std::path::PathBuf {
+        let name = if self.config.cluster.is_some() && !rec.internal {
+            format!("{}-{}-{}", rec.name, partition, rec.id.simple())
+        } else {
+            format!("{}-{}", rec.name, partition)
+        };
+        self.config.data_dir.join(name)
+    }
+
     pub(crate) fn open_topic(&self, rec: &TopicRecord, from: i32) -> anyhow::Result<TopicState> {
         let settings = self.partition_settings(&rec.configs);
         let mut partitions = Vec::with_capacity(rec.partitions as usize);
         for i in from..rec.partitions {
-            let dir = self.config.data_dir.join(format!("{}-{}", rec.name, i));
+            let dir = self.partition_dir(rec, i);
             let p = Partition::open(
                 &rec.name,
                 i,
@@ -404,8 +420,20 @@ impl Broker {
         count: i32,
         validate_only: bool,
     ) -> Result<(), TopicError> {
-        if self.cluster().is_some() {
-            return Err(crate::cluster::topics::unsupported("CreatePartitions"));
+        self.create_partitions_assigned(name, count, None, validate_only)
+    }
+
+    /// Grows a topic to `count` partitions, the new ones on `assignment` (cluster mode) when
+    /// given.
+    pub fn create_partitions_assigned(
+        &self,
+        name: &str,
+        count: i32,
+        assignment: Option<Vec<Vec<i32>>>,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        if let Some(c) = self.cluster() {
+            return self.create_partitions_in_cluster(c, name, count, assignment, validate_only);
         }
         let mut topics = self.write_topics();
         let Some(t) = topics.get(name).cloned() else {
@@ -470,10 +498,21 @@ impl Broker {
         name: &str,
         configs: BTreeMap<String, String>,
     ) -> Result<(), TopicError> {
-        if self.cluster().is_some() {
-            return Err(crate::cluster::topics::unsupported(
-                "changing topic configs",
-            ));
+        if let Some(c) = self.cluster() {
+            if self.topic(name).is_none() {
+                return Err((
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("topic {name} does not exist"),
+                ));
+            }
+            return self.write_through(
+                c,
+                crate::cluster::image::Command::SetTopicConfigs {
+                    name: name.to_string(),
+                    configs,
+                    expected: None,
+                },
+            );
         }
         let mut topics = self.write_topics();
         let Some(t) = topics.get(name).cloned() else {

@@ -20,6 +20,10 @@ pub struct Metrics {
     pub produce_fsync_wait: Histogram,
     /// Consumer lag per group, topic and partition (filled by the group coordinator).
     pub consumer_lag: IntGaugeVec,
+    /// Replication bytes that went through a throttle, by side (leader/follower).
+    pub throttled_bytes: IntCounterVec,
+    /// The most bytes a throttle let through in any one-second window, by side.
+    pub throttled_window_max: IntGaugeVec,
 }
 
 fn must<T>(r: prometheus::Result<T>) -> T {
@@ -89,6 +93,20 @@ impl Metrics {
             ),
             &["group", "topic", "partition"],
         ));
+        let throttled_bytes = must(IntCounterVec::new(
+            Opts::new(
+                "replication_throttled_bytes_total",
+                "Replication bytes moved under a replication throttle, by side",
+            ),
+            &["side"],
+        ));
+        let throttled_window_max = must(IntGaugeVec::new(
+            Opts::new(
+                "replication_throttled_window_max_bytes",
+                "Most bytes a replication throttle let through in one one-second window, by side",
+            ),
+            &["side"],
+        ));
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(request_errors.clone()),
@@ -102,6 +120,8 @@ impl Metrics {
             Box::new(log_size.clone()),
             Box::new(produce_fsync_wait.clone()),
             Box::new(consumer_lag.clone()),
+            Box::new(throttled_bytes.clone()),
+            Box::new(throttled_window_max.clone()),
         ] {
             must(registry.register(c));
         }
@@ -119,6 +139,8 @@ impl Metrics {
             log_size,
             produce_fsync_wait,
             consumer_lag,
+            throttled_bytes,
+            throttled_window_max,
         }
     }
 

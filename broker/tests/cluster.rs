@@ -397,7 +397,9 @@ fn isr_of(m: &MetadataResponse, topic: &str, partition: usize) -> Vec<i32> {
 
 /// Bytes in a replica's segment files for partition 0 of `topic`.
 fn replica_bytes(b: &TestBroker, topic: &str) -> u64 {
-    std::fs::read_dir(b.data_dir().join(format!("{topic}-0")))
+    common::partition_dir(b, topic, 0)
+        .map(std::fs::read_dir)
+        .unwrap()
         .unwrap()
         .filter_map(Result::ok)
         .filter(|e| e.path().extension().is_some_and(|x| x == "log"))

@@ -54,6 +54,41 @@ pub struct ClusterImage {
     /// the active controller adds these brokers to the metadata quorum as Raft learners.
     #[serde(default)]
     pub controllers: BTreeMap<i32, String>,
+    /// Dynamic broker configs: key "" is the cluster-wide default, "<id>" one broker's own.
+    #[serde(default)]
+    pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Partition reassignments in progress (KIP-455): topic -> partition -> reassignment.
+    #[serde(default)]
+    pub reassignments: BTreeMap<String, BTreeMap<i32, Reassignment>>,
+}
+
+/// An ongoing reassignment. While it runs the partition's replicas are the union of the target
+/// and the replicas it had; it completes when every target replica is in the ISR.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reassignment {
+    pub target: Vec<i32>,
+    /// The replicas before the (first) reassignment: cancelling goes back to them.
+    pub original: Vec<i32>,
+}
+
+impl Reassignment {
+    /// Kafka's adding replicas: target minus the original replicas.
+    pub fn adding(&self) -> Vec<i32> {
+        self.target
+            .iter()
+            .copied()
+            .filter(|r| !self.original.contains(r))
+            .collect()
+    }
+
+    /// Kafka's removing replicas: the current (union) replicas not in the target.
+    pub fn removing(&self, replicas: &[i32]) -> Vec<i32> {
+        replicas
+            .iter()
+            .copied()
+            .filter(|r| !self.target.contains(r))
+            .collect()
+    }
 }
 
 /// A change to the metadata image, written to the Raft log.
@@ -119,6 +154,37 @@ pub enum Command {
         id: i32,
         addr: String,
     },
+    /// Replaces a topic's config overrides (AlterConfigs / IncrementalAlterConfigs).
+    SetTopicConfigs {
+        name: String,
+        configs: BTreeMap<String, String>,
+        /// Compare-and-set: applied only while the overrides are still these (incremental
+        /// alters are computed from a broker's image, which may lag).
+        #[serde(default)]
+        expected: Option<BTreeMap<String, String>>,
+    },
+    /// Replaces the dynamic configs of broker `broker` ("" = the cluster-wide default).
+    SetBrokerConfigs {
+        broker: String,
+        configs: BTreeMap<String, String>,
+        /// Compare-and-set, as for topics.
+        #[serde(default)]
+        expected: Option<BTreeMap<String, String>>,
+    },
+    /// CreatePartitions: grows `name` to `count` partitions; `assignment` lists the replicas of
+    /// each new partition, or the controller places them like CreateTopic.
+    CreatePartitions {
+        name: String,
+        count: i32,
+        assignment: Option<Vec<Vec<i32>>>,
+    },
+    /// AlterPartitionReassignments for one partition: a target replica list, or None to cancel
+    /// the reassignment in progress.
+    AlterReassignment {
+        topic: String,
+        partition: i32,
+        target: Option<Vec<i32>>,
+    },
 }
 
 /// The answer to one applied command.
@@ -142,6 +208,10 @@ pub enum Refusal {
     ElectionNotNeeded,
     PreferredLeaderNotAvailable,
     EligibleLeadersNotAvailable,
+    InvalidPartitions,
+    NoReassignmentInProgress,
+    /// A compare-and-set config change found other values (the caller recomputes).
+    ConfigChanged,
 }
 
 impl ClusterImage {
@@ -413,6 +483,8 @@ impl ClusterImage {
                     .collect();
                 next.dedup();
                 p.isr = next;
+                let topic = topic.clone();
+                self.complete_reassignment(&topic, *partition);
                 Outcome::Ok
             }
             Command::DeleteTopic { name } => {
@@ -422,9 +494,325 @@ impl ClusterImage {
                         format!("topic {name} does not exist"),
                     );
                 }
+                self.reassignments.remove(name);
                 Outcome::Ok
             }
+            Command::SetTopicConfigs {
+                name,
+                configs,
+                expected,
+            } => match self.topics.get_mut(name) {
+                Some(t) if expected.as_ref().is_some_and(|e| *e != t.configs) => Outcome::Refused(
+                    Refusal::ConfigChanged,
+                    format!("the configs of topic {name} changed meanwhile"),
+                ),
+                Some(t) => {
+                    t.configs.clone_from(configs);
+                    Outcome::Ok
+                }
+                None => Outcome::Refused(
+                    Refusal::UnknownTopic,
+                    format!("topic {name} does not exist"),
+                ),
+            },
+            Command::SetBrokerConfigs {
+                broker,
+                configs,
+                expected,
+            } => {
+                let current = self.broker_configs.get(broker).cloned().unwrap_or_default();
+                if expected.as_ref().is_some_and(|e| *e != current) {
+                    return Outcome::Refused(
+                        Refusal::ConfigChanged,
+                        format!("the configs of broker {broker:?} changed meanwhile"),
+                    );
+                }
+                if configs.is_empty() {
+                    self.broker_configs.remove(broker);
+                } else {
+                    self.broker_configs.insert(broker.clone(), configs.clone());
+                }
+                Outcome::Ok
+            }
+            Command::CreatePartitions {
+                name,
+                count,
+                assignment,
+            } => self.create_partitions(name, *count, assignment.as_deref()),
+            Command::AlterReassignment {
+                topic,
+                partition,
+                target,
+            } => self.alter_reassignment(topic, *partition, target.as_deref()),
         }
+    }
+
+    /// The replication factor of a topic: its partitions' (target) replica count.
+    pub fn replication_factor(&self, name: &str) -> Option<usize> {
+        let t = self.topics.get(name)?;
+        let moving = self.reassignments.get(name);
+        let p = t.partitions.first()?;
+        Some(
+            moving
+                .and_then(|m| m.get(&0))
+                .map_or(p.replicas.len(), |r| r.target.len()),
+        )
+    }
+
+    /// A new partition on `replicas`: empty everywhere, so every live replica is in sync.
+    fn new_partition(&self, replicas: &[i32]) -> PartitionState {
+        let live: Vec<i32> = replicas
+            .iter()
+            .copied()
+            .filter(|r| self.is_live(*r))
+            .collect();
+        PartitionState {
+            replicas: replicas.to_vec(),
+            isr: if live.is_empty() {
+                replicas.iter().take(1).copied().collect()
+            } else {
+                live.clone()
+            },
+            leader: live.first().copied().unwrap_or(NO_LEADER),
+            leader_epoch: 0,
+        }
+    }
+
+    /// Checks a CreatePartitions request against the image (also used for validate_only):
+    /// the replica lists of the new partitions.
+    pub fn new_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        assignment: Option<&[Vec<i32>]>,
+    ) -> Result<Vec<Vec<i32>>, Outcome> {
+        let refuse = |r, m: String| Err(Outcome::Refused(r, m));
+        let Some(t) = self.topics.get(name) else {
+            return refuse(
+                Refusal::UnknownTopic,
+                format!("topic {name} does not exist"),
+            );
+        };
+        let current = t.partitions.len() as i32;
+        if count <= current {
+            return refuse(
+                Refusal::InvalidPartitions,
+                format!(
+                    "topic {name} has {current} partitions; the count can only grow, asked for {count}"
+                ),
+            );
+        }
+        if count > 100_000 {
+            return refuse(
+                Refusal::InvalidPartitions,
+                format!("partition count must be at most 100000, got {count}"),
+            );
+        }
+        let rf = self.replication_factor(name).unwrap_or(1);
+        match assignment {
+            Some(a) => {
+                if a.len() as i32 != count - current {
+                    return refuse(
+                        Refusal::InvalidReplicaAssignment,
+                        format!(
+                            "{} assignments for {} new partitions",
+                            a.len(),
+                            count - current
+                        ),
+                    );
+                }
+                if let Err(m) = self.check_assignment(a) {
+                    return refuse(Refusal::InvalidReplicaAssignment, m);
+                }
+                if a[0].len() != rf {
+                    return refuse(
+                        Refusal::InvalidReplicaAssignment,
+                        format!(
+                            "the new partitions have {} replicas, the topic's replication factor is {rf}",
+                            a[0].len()
+                        ),
+                    );
+                }
+                Ok(a.to_vec())
+            }
+            None => match self.place(count, rf as i16) {
+                Ok(all) => Ok(all[current as usize..].to_vec()),
+                Err(m) => refuse(Refusal::InvalidReplicationFactor, m),
+            },
+        }
+    }
+
+    fn create_partitions(
+        &mut self,
+        name: &str,
+        count: i32,
+        assignment: Option<&[Vec<i32>]>,
+    ) -> Outcome {
+        let added = match self.new_partitions(name, count, assignment) {
+            Ok(a) => a,
+            Err(refused) => return refused,
+        };
+        let parts: Vec<PartitionState> = added.iter().map(|r| self.new_partition(r)).collect();
+        if let Some(t) = self.topics.get_mut(name) {
+            t.partitions.extend(parts);
+        }
+        Outcome::Ok
+    }
+
+    /// Checks a reassignment target: non-empty, distinct, registered brokers.
+    pub fn check_target(&self, target: &[i32]) -> Result<(), String> {
+        if target.is_empty() {
+            return Err("the target replica list is empty".into());
+        }
+        for (i, r) in target.iter().enumerate() {
+            if !self.brokers.contains_key(r) {
+                return Err(format!("broker {r} is not registered"));
+            }
+            if target[..i].contains(r) {
+                return Err(format!("broker {r} is listed twice"));
+            }
+        }
+        Ok(())
+    }
+
+    fn alter_reassignment(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        target: Option<&[i32]>,
+    ) -> Outcome {
+        let exists = self
+            .topics
+            .get(topic)
+            .is_some_and(|t| usize::try_from(partition).is_ok_and(|i| i < t.partitions.len()));
+        if !exists {
+            return Outcome::Refused(
+                Refusal::UnknownTopic,
+                format!("{topic}-{partition} does not exist"),
+            );
+        }
+        let ongoing = self
+            .reassignments
+            .get(topic)
+            .and_then(|m| m.get(&partition))
+            .cloned();
+        let Some(target) = target else {
+            let Some(r) = ongoing else {
+                return Outcome::Refused(
+                    Refusal::NoReassignmentInProgress,
+                    format!("no reassignment of {topic}-{partition} is in progress"),
+                );
+            };
+            return self.cancel_reassignment(topic, partition, &r);
+        };
+        if let Err(m) = self.check_target(target) {
+            return Outcome::Refused(Refusal::InvalidReplicaAssignment, m);
+        }
+        let Some(p) = self
+            .topics
+            .get_mut(topic)
+            .and_then(|t| t.partitions.get_mut(partition as usize))
+        else {
+            return Outcome::Ok;
+        };
+        let original = ongoing.map_or_else(|| p.replicas.clone(), |r| r.original);
+        // Kafka's union: the target first, then every current replica not in it.
+        let mut union = target.to_vec();
+        union.extend(p.replicas.iter().copied().filter(|r| !target.contains(r)));
+        p.replicas = union;
+        self.reassignments
+            .entry(topic.to_string())
+            .or_default()
+            .insert(
+                partition,
+                Reassignment {
+                    target: target.to_vec(),
+                    original,
+                },
+            );
+        self.complete_reassignment(topic, partition);
+        Outcome::Ok
+    }
+
+    fn cancel_reassignment(&mut self, topic: &str, partition: i32, r: &Reassignment) -> Outcome {
+        let eligible: Vec<i32> = self
+            .brokers
+            .values()
+            .filter(|b| self.can_lead(b.id))
+            .map(|b| b.id)
+            .collect();
+        let Some(p) = self
+            .topics
+            .get_mut(topic)
+            .and_then(|t| t.partitions.get_mut(partition as usize))
+        else {
+            return Outcome::Ok;
+        };
+        let isr: Vec<i32> = p
+            .isr
+            .iter()
+            .copied()
+            .filter(|b| r.original.contains(b))
+            .collect();
+        if isr.is_empty() {
+            return Outcome::Refused(
+                Refusal::InvalidReplicaAssignment,
+                format!("no original replica of {topic}-{partition} is in sync: cannot cancel"),
+            );
+        }
+        p.replicas.clone_from(&r.original);
+        p.isr = isr;
+        if !p.isr.contains(&p.leader) {
+            p.leader = pick_leader(&p.isr, &r.original, &eligible);
+            p.leader_epoch += 1;
+        }
+        self.forget_reassignment(topic, partition);
+        Outcome::Ok
+    }
+
+    fn forget_reassignment(&mut self, topic: &str, partition: i32) {
+        if let Some(m) = self.reassignments.get_mut(topic) {
+            m.remove(&partition);
+            if m.is_empty() {
+                self.reassignments.remove(topic);
+            }
+        }
+    }
+
+    /// Completes a reassignment whose target replicas are all in the ISR: replicas = target,
+    /// the removed replicas leave the ISR, and leadership moves into the target if needed.
+    fn complete_reassignment(&mut self, topic: &str, partition: i32) {
+        let Some(r) = self
+            .reassignments
+            .get(topic)
+            .and_then(|m| m.get(&partition))
+            .cloned()
+        else {
+            return;
+        };
+        let eligible: Vec<i32> = self
+            .brokers
+            .values()
+            .filter(|b| self.can_lead(b.id))
+            .map(|b| b.id)
+            .collect();
+        let Some(p) = self
+            .topics
+            .get_mut(topic)
+            .and_then(|t| t.partitions.get_mut(partition as usize))
+        else {
+            return;
+        };
+        if !r.target.iter().all(|b| p.isr.contains(b)) {
+            return;
+        }
+        p.replicas.clone_from(&r.target);
+        p.isr.retain(|b| r.target.contains(b));
+        if !r.target.contains(&p.leader) {
+            p.leader = pick_leader(&p.isr, &r.target, &eligible);
+            p.leader_epoch += 1;
+        }
+        self.forget_reassignment(topic, partition);
     }
 
     /// Whether `id` may take leadership: live, not draining, not shutting down.
@@ -524,6 +912,17 @@ impl ClusterImage {
             .map(|p| (0..rf as usize).map(|r| ordered[(p + r) % n]).collect())
             .collect())
     }
+}
+
+/// The leader among `isr`: the first of `order` that is in sync and eligible, else the first
+/// in-sync one of `order`.
+fn pick_leader(isr: &[i32], order: &[i32], eligible: &[i32]) -> i32 {
+    order
+        .iter()
+        .copied()
+        .find(|r| isr.contains(r) && eligible.contains(r))
+        .or_else(|| order.iter().copied().find(|r| isr.contains(r)))
+        .unwrap_or(NO_LEADER)
 }
 
 /// Orders brokers so that neighbours sit on different racks: take one broker from each rack in
@@ -714,5 +1113,197 @@ mod tests {
         let old = r#"{"cluster_id":"c","brokers":{},"topics":{}}"#;
         let img: ClusterImage = serde_json::from_str(old).unwrap();
         assert!(img.controllers.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod reassign_tests {
+    use super::*;
+
+    fn cluster(n: i32) -> ClusterImage {
+        let mut img = ClusterImage::default();
+        for id in 0..n {
+            img.apply(&Command::RegisterBroker {
+                id,
+                host: "127.0.0.1".into(),
+                port: 9092,
+                rack: None,
+                cluster_id: "c".into(),
+            });
+        }
+        img.apply(&Command::CreateTopic {
+            name: "t".into(),
+            id: uuid::Uuid::nil(),
+            configs: BTreeMap::new(),
+            assignment: Some(vec![vec![0, 1]]),
+            partitions: 1,
+            replication_factor: 2,
+        });
+        img
+    }
+
+    fn alter_isr(img: &mut ClusterImage, isr: Vec<i32>) -> Outcome {
+        let p = img.topics["t"].partitions[0].clone();
+        img.apply(&Command::AlterIsr {
+            topic: "t".into(),
+            partition: 0,
+            leader: p.leader,
+            leader_epoch: p.leader_epoch,
+            isr,
+        })
+    }
+
+    #[test]
+    fn a_reassignment_runs_on_the_union_and_completes_when_the_target_is_in_sync() {
+        let mut img = cluster(3);
+        let reassign = |img: &mut ClusterImage, target: Option<Vec<i32>>| {
+            img.apply(&Command::AlterReassignment {
+                topic: "t".into(),
+                partition: 0,
+                target,
+            })
+        };
+        assert_eq!(reassign(&mut img, Some(vec![2, 1])), Outcome::Ok);
+        let p = img.topics["t"].partitions[0].clone();
+        assert_eq!(p.replicas, vec![2, 1, 0], "the union while moving");
+        let r = &img.reassignments["t"][&0];
+        assert_eq!((r.adding(), r.removing(&p.replicas)), (vec![2], vec![0]));
+        // 2 catches up and joins the ISR: complete, 0 (the leader) leaves, 2 leads.
+        assert_eq!(alter_isr(&mut img, vec![0, 1, 2]), Outcome::Ok);
+        let p = img.topics["t"].partitions[0].clone();
+        assert_eq!((p.replicas, p.isr), (vec![2, 1], vec![1, 2]));
+        assert_eq!((p.leader, p.leader_epoch), (2, 1));
+        assert!(img.reassignments.is_empty());
+        // Nothing to cancel now.
+        assert!(matches!(
+            reassign(&mut img, None),
+            Outcome::Refused(Refusal::NoReassignmentInProgress, _)
+        ));
+        // Bad targets.
+        for bad in [vec![], vec![7], vec![1, 1]] {
+            assert!(matches!(
+                reassign(&mut img, Some(bad)),
+                Outcome::Refused(Refusal::InvalidReplicaAssignment, _)
+            ));
+        }
+        assert!(matches!(
+            img.apply(&Command::AlterReassignment {
+                topic: "t".into(),
+                partition: 5,
+                target: Some(vec![0]),
+            }),
+            Outcome::Refused(Refusal::UnknownTopic, _)
+        ));
+    }
+
+    #[test]
+    fn a_new_target_replaces_the_reassignment_in_progress() {
+        let mut img = cluster(4);
+        let reassign = |img: &mut ClusterImage, target: Vec<i32>| {
+            img.apply(&Command::AlterReassignment {
+                topic: "t".into(),
+                partition: 0,
+                target: Some(target),
+            })
+        };
+        assert_eq!(reassign(&mut img, vec![2, 3]), Outcome::Ok);
+        // Only 2 caught up: not complete while 3 is missing.
+        assert_eq!(alter_isr(&mut img, vec![0, 1, 2]), Outcome::Ok);
+        assert_eq!(img.topics["t"].partitions[0].replicas, vec![2, 3, 0, 1]);
+        // A new target: the original stays what the partition had before any move.
+        assert_eq!(reassign(&mut img, vec![3, 1]), Outcome::Ok);
+        let p = img.topics["t"].partitions[0].clone();
+        let r = img.reassignments["t"][&0].clone();
+        assert_eq!(p.replicas, vec![3, 1, 2, 0]);
+        assert_eq!(r.original, vec![0, 1]);
+        assert_eq!((r.adding(), r.removing(&p.replicas)), (vec![3], vec![2, 0]));
+        // A target already in sync completes at once (replacing the one in progress); the
+        // leader 0 stays, the others leave.
+        assert_eq!(reassign(&mut img, vec![2, 0]), Outcome::Ok);
+        let p = &img.topics["t"].partitions[0];
+        assert_eq!(
+            (p.replicas.clone(), p.isr.clone()),
+            (vec![2, 0], vec![0, 2])
+        );
+        assert_eq!((p.leader, p.leader_epoch), (0, 0));
+        assert!(img.reassignments.is_empty());
+    }
+
+    #[test]
+    fn cancelling_goes_back_to_the_original_replicas() {
+        let mut img = cluster(3);
+        img.apply(&Command::AlterReassignment {
+            topic: "t".into(),
+            partition: 0,
+            target: Some(vec![2]),
+        });
+        assert_eq!(img.topics["t"].partitions[0].replicas, vec![2, 0, 1]);
+        let out = img.apply(&Command::AlterReassignment {
+            topic: "t".into(),
+            partition: 0,
+            target: None,
+        });
+        assert_eq!(out, Outcome::Ok);
+        let p = &img.topics["t"].partitions[0];
+        assert_eq!((p.replicas.clone(), p.leader), (vec![0, 1], 0));
+        assert!(img.reassignments.is_empty());
+    }
+
+    #[test]
+    fn partitions_grow_with_placement_or_an_explicit_assignment_and_configs_replace() {
+        let mut img = cluster(3);
+        let grow = |img: &mut ClusterImage, count, assignment| {
+            img.apply(&Command::CreatePartitions {
+                name: "t".into(),
+                count,
+                assignment,
+            })
+        };
+        assert!(matches!(
+            grow(&mut img, 1, None),
+            Outcome::Refused(Refusal::InvalidPartitions, _)
+        ));
+        assert!(matches!(
+            grow(&mut img, 2, Some(vec![vec![2]])),
+            Outcome::Refused(Refusal::InvalidReplicaAssignment, _)
+        ));
+        assert_eq!(grow(&mut img, 2, Some(vec![vec![2, 0]])), Outcome::Ok);
+        assert_eq!(grow(&mut img, 3, None), Outcome::Ok);
+        let t = &img.topics["t"];
+        assert_eq!(t.partitions[1].replicas, vec![2, 0]);
+        assert_eq!(t.partitions[1].leader, 2);
+        assert_eq!(t.partitions[2].replicas.len(), 2);
+        let configs: BTreeMap<String, String> =
+            [("retention.ms".to_string(), "1000".to_string())].into();
+        img.apply(&Command::SetTopicConfigs {
+            name: "t".into(),
+            configs: configs.clone(),
+            expected: Some(BTreeMap::new()),
+        });
+        assert_eq!(img.topics["t"].configs, configs);
+        // Compare-and-set: a change computed from stale overrides is refused.
+        assert!(matches!(
+            img.apply(&Command::SetTopicConfigs {
+                name: "t".into(),
+                configs: BTreeMap::new(),
+                expected: Some(BTreeMap::new()),
+            }),
+            Outcome::Refused(Refusal::ConfigChanged, _)
+        ));
+        assert_eq!(img.topics["t"].configs, configs);
+        img.apply(&Command::SetBrokerConfigs {
+            broker: "1".into(),
+            configs: configs.clone(),
+            expected: None,
+        });
+        assert_eq!(img.broker_configs["1"], configs);
+        assert!(matches!(
+            img.apply(&Command::SetBrokerConfigs {
+                broker: "1".into(),
+                configs: BTreeMap::new(),
+                expected: Some(BTreeMap::new()),
+            }),
+            Outcome::Refused(Refusal::ConfigChanged, _)
+        ));
     }
 }

@@ -243,6 +243,19 @@ impl Cluster {
         }
     }
 
+    /// Whether this broker's image is current enough to act on destructively: a voter has
+    /// applied every entry of its local log and knows the controller (so a restart replaying
+    /// old entries is not mistaken for the present); other brokers have fetched an image.
+    pub fn caught_up(&self) -> bool {
+        match &self.raft {
+            Some(r) => {
+                let m = r.metrics().borrow().clone();
+                m.current_leader.is_some() && m.last_applied.map(|l| l.index) >= m.last_log_index
+            }
+            None => *self.applied.borrow() > 0,
+        }
+    }
+
     /// The active controller's node id, when known.
     pub fn controller_id(&self) -> Option<i32> {
         let leader = self

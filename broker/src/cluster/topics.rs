@@ -29,6 +29,10 @@ pub(crate) fn refusal_error(r: Refusal) -> ResponseError {
         Refusal::ElectionNotNeeded => ResponseError::ElectionNotNeeded,
         Refusal::PreferredLeaderNotAvailable => ResponseError::PreferredLeaderNotAvailable,
         Refusal::EligibleLeadersNotAvailable => ResponseError::EligibleLeadersNotAvailable,
+        Refusal::InvalidPartitions => ResponseError::InvalidPartitions,
+        Refusal::NoReassignmentInProgress => ResponseError::NoReassignmentInProgress,
+        // Retried by the incremental alter; seen by a client only if the configs keep changing.
+        Refusal::ConfigChanged => ResponseError::RequestTimedOut,
     }
 }
 
@@ -118,9 +122,89 @@ impl Broker {
         Ok(id)
     }
 
+    /// Writes one metadata command through the quorum and applies the resulting image here.
+    pub(crate) fn write_through(
+        &self,
+        cluster: &Arc<Cluster>,
+        cmd: Command,
+    ) -> Result<(), TopicError> {
+        match block_on(cluster.write(cmd)) {
+            Ok(Outcome::Ok) => {}
+            Ok(Outcome::Refused(r, m)) => return Err((refusal_error(r), m)),
+            Err(m) => return Err((ResponseError::RequestTimedOut, m)),
+        }
+        self.reconcile(&cluster.image().clone());
+        Ok(())
+    }
+
+    /// A compare-and-set config change through the quorum: Ok(false) when the stored configs
+    /// are no longer `expected` (this broker's image then has the newer ones: recompute).
+    pub(crate) fn write_configs_cas(
+        &self,
+        cluster: &Arc<Cluster>,
+        cmd: Command,
+    ) -> Result<bool, TopicError> {
+        match block_on(cluster.write(cmd)) {
+            Ok(Outcome::Ok) => {}
+            Ok(Outcome::Refused(Refusal::ConfigChanged, _)) => return Ok(false),
+            Ok(Outcome::Refused(r, m)) => return Err((refusal_error(r), m)),
+            Err(m) => return Err((ResponseError::RequestTimedOut, m)),
+        }
+        self.reconcile(&cluster.image().clone());
+        Ok(true)
+    }
+
+    /// CreatePartitions in cluster mode: placed like CreateTopics, or on `assignment`.
+    pub(crate) fn create_partitions_in_cluster(
+        &self,
+        cluster: &Arc<Cluster>,
+        name: &str,
+        count: i32,
+        assignment: Option<Vec<Vec<i32>>>,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        // A first check on the local image; the controller decides when it applies.
+        if let Err(Outcome::Refused(r, m)) =
+            cluster
+                .image()
+                .new_partitions(name, count, assignment.as_deref())
+        {
+            return Err((refusal_error(r), m));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        self.write_through(
+            cluster,
+            Command::CreatePartitions {
+                name: name.to_string(),
+                count,
+                assignment,
+            },
+        )?;
+        tracing::info!(topic = name, count, "grew a topic through the quorum");
+        Ok(())
+    }
+
+    /// The effective dynamic configs of broker `id` in the image: the cluster-wide default
+    /// ("") overlaid with the broker's own.
+    pub fn dynamic_configs_in_image(img: &ClusterImage, id: i32) -> BTreeMap<String, String> {
+        let mut out = img.broker_configs.get("").cloned().unwrap_or_default();
+        if let Some(own) = img.broker_configs.get(&id.to_string()) {
+            out.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        out
+    }
+
     /// Brings the served partitions in line with the image.
     pub fn reconcile(&self, img: &ClusterImage) {
         let me = self.node_id();
+        let dynamic = Self::dynamic_configs_in_image(img, me);
+        if dynamic != self.dynamic_broker_configs()
+            && let Err((_, m)) = self.set_broker_configs(dynamic)
+        {
+            tracing::error!(error = %m, "applying the dynamic broker configs failed");
+        }
         let mut topics = self.write_topics();
         let stale: Vec<String> = topics
             .iter()
@@ -155,6 +239,45 @@ impl Broker {
                         continue;
                     }
                 }
+            }
+            let Some(t) = topics.get(name).cloned() else {
+                continue;
+            };
+            if t.configs != ti.configs || t.partitions.len() < ti.partitions.len() {
+                // Config changes and CreatePartitions: a new topic state, partitions shared.
+                let settings = self.partition_settings(&ti.configs);
+                for p in &t.partitions {
+                    p.set_settings(settings);
+                }
+                let mut partitions = t.partitions.clone();
+                let current = partitions.len() as i32;
+                if current < ti.partitions.len() as i32 {
+                    let rec = TopicRecord {
+                        name: name.clone(),
+                        id: ti.id,
+                        partitions: ti.partitions.len() as i32,
+                        replication_factor: t.replication_factor,
+                        configs: ti.configs.clone(),
+                        internal: false,
+                    };
+                    match self.open_topic(&rec, current) {
+                        Ok(added) => partitions.extend(added.partitions),
+                        Err(e) => {
+                            tracing::error!(topic = name, error = %e, "opening new partitions failed");
+                        }
+                    }
+                }
+                topics.insert(
+                    name.clone(),
+                    Arc::new(crate::broker::TopicState {
+                        name: name.clone(),
+                        id: t.id,
+                        internal: false,
+                        replication_factor: t.replication_factor,
+                        configs: ti.configs.clone(),
+                        partitions,
+                    }),
+                );
             }
             let Some(t) = topics.get(name) else { continue };
             for (i, ps) in ti.partitions.iter().enumerate() {

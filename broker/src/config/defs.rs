@@ -148,9 +148,39 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         allowed: &[],
         doc: "Group-commit window: acknowledged writes are always fsynced; this is how long appends wait to share an fsync.",
     },
+    TopicKey {
+        name: "leader.replication.throttled.replicas",
+        broker_synonym: "",
+        default: "",
+        ty: ConfigType::List,
+        allowed: &[],
+        doc: "Replicas ('*' or partition:broker,...) whose leader side is throttled to leader.replication.throttled.rate while serving followers that are not in sync.",
+    },
+    TopicKey {
+        name: "follower.replication.throttled.replicas",
+        broker_synonym: "",
+        default: "",
+        ty: ConfigType::List,
+        allowed: &[],
+        doc: "Replicas ('*' or partition:broker,...) whose follower fetches are throttled to follower.replication.throttled.rate while they are not in sync.",
+    },
 ];
 
 pub const BROKER_KEYS: &[BrokerKey] = &[
+    BrokerKey {
+        name: "leader.replication.throttled.rate",
+        default: "9223372036854775807",
+        ty: ConfigType::Long,
+        dynamic: true,
+        doc: "Bytes per second this broker sends to out-of-sync followers of the replicas listed in leader.replication.throttled.replicas.",
+    },
+    BrokerKey {
+        name: "follower.replication.throttled.rate",
+        default: "9223372036854775807",
+        ty: ConfigType::Long,
+        dynamic: true,
+        doc: "Bytes per second this broker fetches for its out-of-sync replicas listed in follower.replication.throttled.replicas.",
+    },
     BrokerKey {
         name: "num.partitions",
         default: "1",
@@ -240,7 +270,9 @@ pub fn broker_key(name: &str) -> Option<&'static BrokerKey> {
 
 /// The topic key whose broker-level synonym is `name`.
 pub fn topic_key_by_synonym(name: &str) -> Option<&'static TopicKey> {
-    TOPIC_KEYS.iter().find(|k| k.broker_synonym == name)
+    TOPIC_KEYS
+        .iter()
+        .find(|k| !name.is_empty() && k.broker_synonym == name)
 }
 
 /// Default of a broker-level key (broker-only keys and topic synonyms).
@@ -294,6 +326,15 @@ pub fn validate_topic_key(key: &str, value: &str) -> Result<(), ConfigError> {
         "segment.ms" | "min.insync.replicas" | "max.message.bytes" => positive(1),
         "retention.ms" | "retention.bytes" => positive(-1),
         "flush.ms" => positive(0),
+        "leader.replication.throttled.replicas" | "follower.replication.throttled.replicas" => {
+            crate::replication::throttle::ThrottledReplicas::parse(value)
+                .map(|_| ())
+                .map_err(|reason| ConfigError::InvalidValue {
+                    key: key.into(),
+                    value: value.into(),
+                    reason,
+                })
+        }
         _ => Ok(()),
     }
 }
@@ -301,7 +342,15 @@ pub fn validate_topic_key(key: &str, value: &str) -> Result<(), ConfigError> {
 /// Validates a broker-level key (broker-only keys and topic synonyms) and its value.
 pub fn validate_broker_key(key: &str, value: &str) -> Result<(), ConfigError> {
     if let Some(k) = broker_key(key) {
-        return check_type(key, value, k.ty, &[]);
+        check_type(key, value, k.ty, &[])?;
+        if key.ends_with(".replication.throttled.rate") && value.parse::<i64>().unwrap_or(-1) < 0 {
+            return Err(ConfigError::InvalidValue {
+                key: key.into(),
+                value: value.into(),
+                reason: "must be at least 0".into(),
+            });
+        }
+        return Ok(());
     }
     if let Some(t) = topic_key_by_synonym(key) {
         return validate_topic_key(t.name, value);
@@ -317,7 +366,9 @@ mod tests {
     fn every_topic_default_is_valid() {
         for k in TOPIC_KEYS {
             validate_topic_key(k.name, k.default).unwrap();
-            validate_broker_key(k.broker_synonym, k.default).unwrap();
+            if !k.broker_synonym.is_empty() {
+                validate_broker_key(k.broker_synonym, k.default).unwrap();
+            }
         }
     }
 

@@ -119,7 +119,16 @@ pub fn topic_entries(overrides: &BTreeMap<String, String>, layers: Layers<'_>) -
                     source: ConfigSource::DynamicTopic,
                 });
             }
-            synonyms.extend(layers.broker_synonyms(k.broker_synonym, k.default));
+            if k.broker_synonym.is_empty() {
+                // A topic-only key (no broker-level synonym): its default.
+                synonyms.push(Synonym {
+                    name: k.name,
+                    value: k.default.to_string(),
+                    source: ConfigSource::Default,
+                });
+            } else {
+                synonyms.extend(layers.broker_synonyms(k.broker_synonym, k.default));
+            }
             entry(k.name, synonyms, false, k.ty, k.doc)
         })
         .collect()
@@ -136,15 +145,18 @@ pub fn broker_entries(layers: Layers<'_>) -> Vec<ConfigEntry> {
             k.doc,
         )
     });
-    let synonyms = defs::TOPIC_KEYS.iter().map(|k| {
-        entry(
-            k.broker_synonym,
-            layers.broker_synonyms(k.broker_synonym, k.default),
-            false,
-            k.ty,
-            k.doc,
-        )
-    });
+    let synonyms = defs::TOPIC_KEYS
+        .iter()
+        .filter(|k| !k.broker_synonym.is_empty())
+        .map(|k| {
+            entry(
+                k.broker_synonym,
+                layers.broker_synonyms(k.broker_synonym, k.default),
+                false,
+                k.ty,
+                k.doc,
+            )
+        });
     let mut all: Vec<ConfigEntry> = own.chain(synonyms).collect();
     all.sort_by(|a, b| a.name.cmp(b.name));
     all.dedup_by(|a, b| a.name == b.name);

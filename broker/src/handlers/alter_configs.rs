@@ -31,7 +31,9 @@ pub fn target(broker: &Broker, resource_type: i8, name: &str) -> Result<Target, 
             ResponseError::UnknownTopicOrPartition,
             format!("topic {name} does not exist"),
         )),
-        RESOURCE_BROKER if is_this_broker(broker, name) => Ok(Target::Broker),
+        RESOURCE_BROKER if is_this_broker(broker, name) || is_cluster_broker(broker, name) => {
+            Ok(Target::Broker)
+        }
         RESOURCE_BROKER => Err((
             ResponseError::InvalidRequest,
             format!(
@@ -46,6 +48,46 @@ pub fn target(broker: &Broker, resource_type: i8, name: &str) -> Result<Target, 
     }
 }
 
+/// In cluster mode, whether `name` is a registered broker's id (its configs live in the
+/// metadata log, so any broker can change them).
+pub fn is_cluster_broker(broker: &Broker, name: &str) -> bool {
+    broker.cluster().is_some_and(|c| {
+        name.parse::<i32>()
+            .is_ok_and(|id| c.image().brokers.contains_key(&id))
+    })
+}
+
+/// The dynamic override set stored for a broker resource: in cluster mode the image's entry for
+/// `name` ("" = cluster-wide default), on one node the broker's own.
+pub fn stored_broker_configs(broker: &Broker, name: &str) -> BTreeMap<String, String> {
+    match broker.cluster() {
+        Some(c) => c
+            .image()
+            .broker_configs
+            .get(name)
+            .cloned()
+            .unwrap_or_default(),
+        None => broker.dynamic_broker_configs(),
+    }
+}
+
+/// A topic's stored overrides: from the metadata image in cluster mode (current as of the last
+/// write this broker made or saw), else the served topic's.
+pub fn stored_topic_configs(broker: &Broker, name: &str) -> BTreeMap<String, String> {
+    match broker.cluster() {
+        Some(c) => c
+            .image()
+            .topics
+            .get(name)
+            .map(|t| t.configs.clone())
+            .unwrap_or_default(),
+        None => broker
+            .topic(name)
+            .map(|t| t.configs.clone())
+            .unwrap_or_default(),
+    }
+}
+
 /// Stores a new override set for the resource (applied live, persisted).
 pub fn commit(
     broker: &Broker,
@@ -55,7 +97,18 @@ pub fn commit(
 ) -> Result<(), AlterFailure> {
     match target {
         Target::Topic => broker.set_topic_configs(name, configs),
-        Target::Broker => broker.set_broker_configs(configs),
+        Target::Broker => match broker.cluster() {
+            // Through the metadata log: every broker applies it (see cluster::topics).
+            Some(c) => broker.write_through(
+                c,
+                crate::cluster::image::Command::SetBrokerConfigs {
+                    broker: name.to_string(),
+                    configs,
+                    expected: None,
+                },
+            ),
+            None => broker.set_broker_configs(configs),
+        },
     }?;
     tracing::info!(resource = name, ?target, "configs altered");
     Ok(())

@@ -1,5 +1,6 @@
 //! CreatePartitions (v0-v3): grows a topic; shrinking or keeping the count is refused with
-//! INVALID_PARTITIONS, assignments must name this node only, validate_only changes nothing.
+//! INVALID_PARTITIONS, assignments must name this node only (in cluster mode: registered brokers,
+//! one list per new partition, the topic's replication factor), validate_only changes nothing.
 
 use super::{RequestContext, code, sb};
 use crate::broker::Broker;
@@ -19,11 +20,26 @@ pub async fn handle(
         .topics
         .iter()
         .map(|t| {
-            let bad_assignment = t.assignments.as_ref().is_some_and(|a| {
-                a.iter()
-                    .any(|p| p.broker_ids.len() != 1 || p.broker_ids[0].0 != node)
-            });
-            let outcome = if bad_assignment {
+            let clustered = broker.cluster().is_some();
+            let bad_assignment = !clustered
+                && t.assignments.as_ref().is_some_and(|a| {
+                    a.iter()
+                        .any(|p| p.broker_ids.len() != 1 || p.broker_ids[0].0 != node)
+                });
+            let outcome = if clustered {
+                // Cluster mode: explicit assignments are checked and honoured by the controller.
+                let assignment = t.assignments.as_ref().map(|a| {
+                    a.iter()
+                        .map(|p| p.broker_ids.iter().map(|b| b.0).collect())
+                        .collect()
+                });
+                broker.create_partitions_assigned(
+                    t.name.as_str(),
+                    t.count,
+                    assignment,
+                    req.validate_only,
+                )
+            } else if bad_assignment {
                 Err((
                     ResponseError::InvalidReplicaAssignment,
                     format!("new partitions can only be assigned to broker {node}"),

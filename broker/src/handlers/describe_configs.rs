@@ -43,6 +43,17 @@ pub fn entries(
             Ok(view::topic_entries(&t.configs, layers))
         }
         RESOURCE_BROKER if is_this_broker(broker, name) => Ok(view::broker_entries(layers)),
+        RESOURCE_BROKER if super::alter_configs::is_cluster_broker(broker, name) => {
+            // Another broker of the cluster: its dynamic configs from the metadata log.
+            let other = broker.cluster().map_or_else(Default::default, |c| {
+                let id = name.parse().unwrap_or(-1);
+                Broker::dynamic_configs_in_image(&c.image(), id)
+            });
+            Ok(view::broker_entries(Layers {
+                dynamic_broker: &other,
+                static_broker: &broker.config.settings,
+            }))
+        }
         RESOURCE_BROKER => Err((
             ResponseError::InvalidRequest,
             format!(

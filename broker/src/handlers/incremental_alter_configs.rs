@@ -1,10 +1,12 @@
 //! IncrementalAlterConfigs (v0-v1): SET, DELETE, APPEND and SUBTRACT (list configs) on a topic's
 //! overrides or the broker's dynamic configs; validate_only checks without applying.
 
-use super::alter_configs::{commit, target};
+use super::alter_configs::{commit, stored_broker_configs, stored_topic_configs, target};
 use super::{RequestContext, code, sb};
 use crate::broker::Broker;
+use crate::cluster::image::Command;
 use crate::config::view::{self, AlterOp, Target};
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 use std::sync::Arc;
@@ -29,27 +31,50 @@ pub async fn handle(
                             .map(|op| (c.name.to_string(), op))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                let (current, configs) = match t {
-                    Target::Topic => {
-                        let topic = broker
-                            .topic(name)
-                            .map(|t| t.configs.clone())
-                            .unwrap_or_default();
-                        let eff = |k: &str| broker.topic_setting(&topic, k);
-                        let out = view::apply_incremental(t, &topic, &ops, &eff)?;
-                        (topic, out)
+                // Cluster mode: a compare-and-set on the overrides the change was computed
+                // from, recomputed when another change got there first (bounded).
+                for _ in 0..10 {
+                    let (current, configs) = match t {
+                        Target::Topic => {
+                            let topic = stored_topic_configs(broker, name);
+                            let eff = |k: &str| broker.topic_setting(&topic, k);
+                            let out = view::apply_incremental(t, &topic, &ops, &eff)?;
+                            (topic, out)
+                        }
+                        Target::Broker => {
+                            let dynamic = stored_broker_configs(broker, name);
+                            let eff = |k: &str| broker.broker_setting(k);
+                            let out = view::apply_incremental(t, &dynamic, &ops, &eff)?;
+                            (dynamic, out)
+                        }
+                    };
+                    if req.validate_only || current == configs {
+                        return Ok(());
                     }
-                    Target::Broker => {
-                        let dynamic = broker.dynamic_broker_configs();
-                        let eff = |k: &str| broker.broker_setting(k);
-                        let out = view::apply_incremental(t, &dynamic, &ops, &eff)?;
-                        (dynamic, out)
+                    let Some(c) = broker.cluster() else {
+                        return commit(broker, t, name, configs);
+                    };
+                    let cmd = match t {
+                        Target::Topic => Command::SetTopicConfigs {
+                            name: name.to_string(),
+                            configs,
+                            expected: Some(current),
+                        },
+                        Target::Broker => Command::SetBrokerConfigs {
+                            broker: name.to_string(),
+                            configs,
+                            expected: Some(current),
+                        },
+                    };
+                    if broker.write_configs_cas(c, cmd)? {
+                        tracing::info!(resource = name, ?t, "configs altered");
+                        return Ok(());
                     }
-                };
-                if req.validate_only || current == configs {
-                    return Ok(());
                 }
-                commit(broker, t, name, configs)
+                Err((
+                    ResponseError::RequestTimedOut,
+                    format!("the configs of {name} kept changing concurrently; try again"),
+                ))
             });
             let r = AlterConfigsResourceResponse::default()
                 .with_resource_type(res.resource_type)

@@ -3,6 +3,7 @@
 //! never drift.
 
 pub mod alter_configs;
+pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -23,6 +24,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -158,6 +160,20 @@ pub static APIS: &[ApiEntry] = &[
     ),
     api!(DeleteRecords, 0, 2, m::DeleteRecordsRequest, delete_records),
     api!(ElectLeaders, 0, 2, m::ElectLeadersRequest, elect_leaders),
+    api!(
+        AlterPartitionReassignments,
+        0,
+        1,
+        m::AlterPartitionReassignmentsRequest,
+        alter_partition_reassignments
+    ),
+    api!(
+        ListPartitionReassignments,
+        0,
+        0,
+        m::ListPartitionReassignmentsRequest,
+        list_partition_reassignments
+    ),
     api!(
         OffsetForLeaderEpoch,
         2,

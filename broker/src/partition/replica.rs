@@ -222,4 +222,27 @@ impl Partition {
         self.high_watermark.fetch_min(leo, Ordering::SeqCst);
         Ok(())
     }
+
+    /// A replica removed from the partition (reassignment): deletes every file of its log and
+    /// starts over empty, so nothing of the old data stays on this broker.
+    pub fn wipe(&self) -> Result<(), ResponseError> {
+        let mut inner = self.lock();
+        let dir = inner.log.dir().to_path_buf();
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "deleting a removed replica's files failed");
+            return Err(ResponseError::KafkaStorageError);
+        }
+        let (log, _) = crate::log::PartitionLog::open(&dir, &mut |_| {})
+            .map_err(|_| ResponseError::KafkaStorageError)?;
+        inner.log = log;
+        inner.producers = super::ProducerStateTable::default();
+        inner.producers_dirty = false;
+        drop(inner);
+        self.durable_leo.store(0, Ordering::SeqCst);
+        self.high_watermark.store(0, Ordering::SeqCst);
+        self.log_start_offset.store(0, Ordering::SeqCst);
+        self.repl().followers.clear();
+        tracing::info!(topic = %self.topic, partition = self.index, "deleted the data of a removed replica");
+        Ok(())
+    }
 }

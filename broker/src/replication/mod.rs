@@ -6,6 +6,7 @@
 //! leader's end offset for its last epoch (OffsetForLeaderEpoch), then fetches.
 
 pub mod client;
+pub mod throttle;
 
 use crate::broker::Broker;
 use crate::cluster::image::{ClusterImage, Command};
@@ -42,6 +43,10 @@ pub struct Replication {
     fetchers: Mutex<Fetchers>,
     /// ISR changes in flight, so each is asked for once.
     pending: Mutex<HashSet<(String, i32)>>,
+    /// Replication throttles (see `throttle`): what this broker sends as a leader and fetches
+    /// as a follower for throttled out-of-sync replicas.
+    pub leader_quota: throttle::Quota,
+    pub follower_quota: throttle::Quota,
 }
 
 impl Replication {
@@ -85,6 +90,8 @@ pub fn reconcile(broker: &Arc<Broker>, img: &ClusterImage) {
         }
         keep
     });
+    // Replicas moved off this broker (reassignment): their fetchers are stopped above.
+    delete_removed_replicas(broker);
     for (key, (leader, epoch, addr)) in want {
         if fetchers.contains_key(&key) {
             continue;
@@ -97,6 +104,76 @@ pub fn reconcile(broker: &Arc<Broker>, img: &ClusterImage) {
             addr,
         ));
         fetchers.insert(key, ((leader, epoch), task));
+    }
+}
+
+/// Deletes the data of partitions this broker holds but no longer replicates (reassigned away,
+/// possibly while it was down), once its image is current: a restarting voter replaying old
+/// entries must not act on a past replica set. Runs on every image change and periodically.
+pub fn delete_removed_replicas(broker: &Arc<Broker>) {
+    let Some(cluster) = broker.cluster() else {
+        return;
+    };
+    if !cluster.caught_up() {
+        return;
+    }
+    delete_stale_topic_dirs(broker, cluster);
+    let me = broker.node_id();
+    let removed: Vec<(String, i32)> = cluster
+        .image()
+        .topics
+        .iter()
+        .flat_map(|(name, t)| {
+            t.partitions
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| !p.replicas.contains(&me))
+                .map(|(i, _)| (name.clone(), i as i32))
+        })
+        .collect();
+    for (name, i) in removed {
+        if let Some(part) = broker.partition(&name, i)
+            && !part.is_leader()
+            && (part.log_end_offset() > 0 || part.size_bytes() > 0)
+        {
+            let _ = part.wipe();
+        }
+    }
+}
+
+/// Deletes partition directories of topic ids the (current) image no longer has: topics
+/// deleted while this broker was down. Directories are listed before the image is read, so a
+/// topic created meanwhile is never mistaken for a deleted one.
+fn delete_stale_topic_dirs(broker: &Arc<Broker>, cluster: &crate::cluster::Cluster) {
+    let Ok(entries) = std::fs::read_dir(&broker.config.data_dir) else {
+        return;
+    };
+    let dirs: Vec<(std::path::PathBuf, uuid::Uuid)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let (_, id) = name.rsplit_once('-')?;
+            if id.len() != 32 {
+                return None;
+            }
+            Some((e.path(), uuid::Uuid::parse_str(id).ok()?))
+        })
+        .collect();
+    if dirs.is_empty() {
+        return;
+    }
+    let live: HashSet<uuid::Uuid> = cluster.image().topics.values().map(|t| t.id).collect();
+    for (path, id) in dirs {
+        if !live.contains(&id) && broker.topic_by_id(id).is_none() && path.is_dir() {
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), "deleted the files of a deleted topic");
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "deleting a stale partition directory failed");
+                }
+            }
+        }
     }
 }
 
@@ -117,6 +194,35 @@ async fn follow(
             return;
         };
         let me = b.node_id();
+        // Follower throttle: a listed replica that is not in sync fetches at most what the
+        // current window has left.
+        let throttled = b.topic(&topic).is_some_and(|t| {
+            throttle::listed(
+                &t.configs,
+                "follower.replication.throttled.replicas",
+                index,
+                me,
+            )
+        }) && !part.isr().contains(&me);
+        let rate = throttled
+            .then(|| throttle::rate(&b.broker_setting("follower.replication.throttled.rate")))
+            .flatten();
+        let max_bytes = match rate {
+            None => FOLLOWER_MAX_BYTES,
+            Some(rate) => match b
+                .replication
+                .follower_quota
+                .reserve(rate, FOLLOWER_MAX_BYTES)
+            {
+                Some(g) => g,
+                None => {
+                    let wait = b.replication.follower_quota.until_next_window();
+                    drop(b);
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+            },
+        };
         drop(b);
         if conn.is_none() {
             match KafkaConn::connect(&addr, RPC_TIMEOUT).await {
@@ -130,7 +236,15 @@ async fn follow(
         }
         let Some(c) = conn.as_mut() else { continue };
         let step = if truncated {
-            fetch_once(c, &part, me, &topic, index, epoch).await
+            let moved = fetch_once(c, &part, me, &topic, index, epoch, max_bytes).await;
+            if rate.is_some()
+                && let Some(b) = broker.upgrade()
+            {
+                let n = moved.as_ref().map_or(0, |n| *n as u64);
+                let max = b.replication.follower_quota.settle(max_bytes, n);
+                record_throttled(&b, "follower", n, max);
+            }
+            moved.map(|_| ())
         } else {
             truncate(c, &part, me, &topic, index, epoch)
                 .await
@@ -190,6 +304,24 @@ async fn truncate(
     Ok(())
 }
 
+/// What a follower asks for per partition and fetch, unthrottled.
+const FOLLOWER_MAX_BYTES: u64 = 8 << 20;
+
+/// Counts bytes a throttle let through and the largest window total.
+fn record_throttled(broker: &Broker, side: &str, bytes: u64, window_max: u64) {
+    broker
+        .metrics
+        .throttled_bytes
+        .with_label_values(&[side])
+        .inc_by(bytes);
+    let g = broker
+        .metrics
+        .throttled_window_max
+        .with_label_values(&[side]);
+    g.set(g.get().max(window_max as i64));
+}
+
+/// One follower fetch of at most `max_bytes` (at least one batch): the record bytes appended.
 async fn fetch_once(
     c: &mut KafkaConn,
     part: &Partition,
@@ -197,7 +329,8 @@ async fn fetch_once(
     topic: &str,
     index: i32,
     epoch: i32,
-) -> anyhow::Result<()> {
+    max_bytes: u64,
+) -> anyhow::Result<usize> {
     let req = FetchRequest::default()
         .with_replica_id(BrokerId(me))
         .with_max_wait_ms(500)
@@ -211,7 +344,7 @@ async fn fetch_once(
                         .with_partition(index)
                         .with_current_leader_epoch(epoch)
                         .with_fetch_offset(part.log_end_offset())
-                        .with_partition_max_bytes(8 << 20),
+                        .with_partition_max_bytes(i32::try_from(max_bytes).unwrap_or(i32::MAX)),
                 ]),
         ]);
     let resp = c.call(&req, FETCH_VERSION, RPC_TIMEOUT).await?;
@@ -221,14 +354,16 @@ async fn fetch_once(
         .and_then(|t| t.partitions.first())
         .ok_or_else(|| anyhow::anyhow!("empty fetch response"))?;
     anyhow::ensure!(p.error_code == 0, "fetch error {}", p.error_code);
+    let mut moved = 0;
     if let Some(records) = &p.records
         && !records.is_empty()
     {
+        moved = records.len();
         part.append_replicated(records)
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     }
     part.follow_high_watermark(p.high_watermark);
-    Ok(())
+    Ok(moved)
 }
 
 /// Leader side of a follower's Fetch: record its position, maybe ask to add it to the ISR, and
@@ -280,9 +415,44 @@ pub async fn serve_follower_fetch(
                 if !recorded && part.record_follower_fetch(replica, fp.fetch_offset) {
                     request_isr_change(broker, &part, Some(replica), None);
                 }
-                match part
-                    .read_for_follower(fp.fetch_offset, fp.partition_max_bytes.max(1) as usize)
-                {
+                // Leader throttle: a listed replica serving a follower that is not in sync
+                // sends at most what the current window has left (nothing when it is used up).
+                let rate = topic
+                    .as_ref()
+                    .is_some_and(|t| {
+                        throttle::listed(
+                            &t.configs,
+                            "leader.replication.throttled.replicas",
+                            fp.partition,
+                            broker.node_id(),
+                        )
+                    })
+                    .then(|| !part.isr().contains(&replica))
+                    .filter(|t| *t)
+                    .and_then(|_| {
+                        throttle::rate(&broker.broker_setting("leader.replication.throttled.rate"))
+                    });
+                let want = fp.partition_max_bytes.max(1) as u64;
+                let grant = match rate {
+                    None => Some(want),
+                    Some(rate) => broker.replication.leader_quota.reserve(rate, want),
+                };
+                let Some(grant) = grant else {
+                    parts.push(
+                        base.with_high_watermark(part.high_watermark())
+                            .with_last_stable_offset(part.high_watermark())
+                            .with_log_start_offset(part.log_start_offset())
+                            .with_records(Some(Default::default())),
+                    );
+                    continue;
+                };
+                let read = part.read_for_follower(fp.fetch_offset, grant as usize);
+                if rate.is_some() {
+                    let n = read.as_ref().map_or(0, |r| r.len() as u64);
+                    let max = broker.replication.leader_quota.settle(grant, n);
+                    record_throttled(broker, "leader", n, max);
+                }
+                match read {
                     Ok(records) => {
                         bytes += records.len();
                         parts.push(
@@ -367,6 +537,7 @@ pub fn spawn_isr_checks(broker: &Arc<Broker>, mut stop: tokio::sync::watch::Rece
                 _ = tick.tick() => {}
             }
             let Some(b) = weak.upgrade() else { return };
+            delete_removed_replicas(&b);
             for t in b.topics() {
                 for p in &t.partitions {
                     if !p.is_leader() {

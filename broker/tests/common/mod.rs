@@ -167,6 +167,24 @@ impl Drop for TestBroker {
     }
 }
 
+/// The directory of partition `p` of `topic` on `b`: `<topic>-<p>` (single node) or
+/// `<topic>-<p>-<topic id>` (cluster mode; the most recently modified if several).
+pub fn partition_dir(b: &TestBroker, topic: &str, p: i32) -> Option<PathBuf> {
+    let exact = format!("{topic}-{p}");
+    let prefix = format!("{exact}-");
+    std::fs::read_dir(b.data_dir())
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().to_string();
+            n == exact
+                || n.strip_prefix(&prefix)
+                    .is_some_and(|id| id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()))
+        })
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .map(|e| e.path())
+}
+
 /// A minimal HTTP/1.0 GET on loopback: (status, body).
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
