@@ -89,6 +89,9 @@ pub struct Cluster {
     /// The controller this node last heard of (non-voters learn it from replies).
     known_leader: Mutex<Option<u64>>,
     session_timeout: Duration,
+    /// This incarnation's registration is applied in the local image: everything written
+    /// before it (leader changes while this broker was away) is applied too.
+    registered: std::sync::atomic::AtomicBool,
 }
 
 impl Cluster {
@@ -136,6 +139,7 @@ impl Cluster {
             heartbeats: Mutex::new(HashMap::new()),
             known_leader: Mutex::new(None),
             session_timeout: cfg.session_timeout,
+            registered: std::sync::atomic::AtomicBool::new(false),
         });
         if let Some(raft) = &cluster.raft {
             let addr: SocketAddr = match cfg.listener {
@@ -182,6 +186,17 @@ impl Cluster {
     /// The cluster id all brokers report (empty until the first registration is applied).
     pub fn cluster_id(&self) -> Option<String> {
         Some(self.image().cluster_id.clone()).filter(|c| !c.is_empty())
+    }
+
+    /// Whether this broker's current registration is applied in its image. Before that, a
+    /// restarted broker's image may be stale (it may still name it as a partition leader).
+    pub fn is_registered(&self) -> bool {
+        self.registered.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// How many controller voters the quorum has (a lower bound of the cluster's size).
+    pub fn voter_count(&self) -> usize {
+        self.voters.len()
     }
 
     pub fn is_voter(&self) -> bool {
@@ -349,6 +364,8 @@ impl Cluster {
                 match me.write(cmd.clone()).await {
                     Ok(_) => {
                         tracing::info!(node_id = me.node_id, "registered with the controller");
+                        me.registered
+                            .store(true, std::sync::atomic::Ordering::SeqCst);
                         break;
                     }
                     Err(e) => tracing::warn!(error = %e, "broker registration failed; retrying"),

@@ -144,7 +144,8 @@ impl Broker {
                     replication_factor: ti.partitions.first().map_or(1, |p| p.replicas.len())
                         as i16,
                     configs: ti.configs.clone(),
-                    internal: false,
+                    // The replicated consumer-offsets log (group/replicated.rs).
+                    internal: name == crate::group::store::TOPIC,
                 };
                 match self.open_topic(&rec, 0) {
                     Ok(state) => {
