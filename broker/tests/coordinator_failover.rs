@@ -295,6 +295,9 @@ async fn killing_the_group_coordinator_loses_no_committed_offset() {
         }
     }
 
+    let members_before = describe_members(&brokers[coord_index]);
+    assert_eq!(members_before.len(), 1, "{members_before:?}");
+
     // kill -9 the coordinator; the first commit that goes through afterwards is the failover.
     let killed_at = Instant::now();
     brokers[coord_index].kill9();
@@ -308,6 +311,10 @@ async fn killing_the_group_coordinator_loses_no_committed_offset() {
     let survivor = brokers.iter().find(|b| b.child.is_some()).unwrap();
     let new_coordinator = wait_coordinator(survivor, GROUP);
     assert_ne!(new_coordinator, coordinator);
+    // The membership snapshot was replicated too: the new coordinator knows A as the same
+    // member (a rejoin after UNKNOWN_MEMBER_ID would give it a new member id).
+    let members_after = describe_members(&brokers[usize::try_from(new_coordinator).unwrap()]);
+    assert_eq!(members_after, members_before);
 
     // A carries on committing through the new coordinator, then reads 10 more records that it
     // does not commit: they are the only ones a new member may see again.
@@ -404,6 +411,19 @@ async fn killing_the_group_coordinator_loses_no_committed_offset() {
         fetched, committed,
         "the restarted broker serves the committed offsets"
     );
+}
+
+/// DescribeGroups (v5) through `b`: the group's member ids, when it is Stable.
+fn describe_members(b: &TestBroker) -> Vec<String> {
+    let mut w = Wire::connect(&b.bootstrap());
+    let r = w.call(
+        &DescribeGroupsRequest::default().with_groups(vec![GroupId(sb(GROUP))]),
+        5,
+    );
+    let g = &r.groups[0];
+    assert_eq!(g.error_code, 0, "{g:?}");
+    assert_eq!(g.group_state.as_str(), "Stable", "{g:?}");
+    g.members.iter().map(|m| m.member_id.to_string()).collect()
 }
 
 /// OffsetFetch (v7) of the group's committed offsets for every TOPIC partition through `b`.

@@ -180,13 +180,41 @@ impl Coordinator {
                 Some(g) => g.tick(now, &self.limits),
                 None => continue,
             };
-            self.apply(broker, &mut inner, &id, fx);
+            // Nobody waits on a timer's effects; parked answers are delivered by `apply`.
+            let _ = self.apply(broker, &mut inner, &id, fx);
         }
         inner.groups.retain(|_, g| !g.is_disposable());
     }
 
     /// Delivers delayed answers and persists membership changes.
-    fn apply(&self, broker: &Broker, inner: &mut Inner, group_id: &str, fx: Vec<Effect>) {
+    ///
+    /// In cluster mode a membership snapshot is replicated before the answers it completes are
+    /// delivered: they go to a task that waits for the ISR, and the returned wait is for the
+    /// caller's own answer (`None`: nothing to wait for).
+    #[must_use]
+    fn apply(
+        &self,
+        broker: &Broker,
+        inner: &mut Inner,
+        group_id: &str,
+        fx: Vec<Effect>,
+    ) -> Option<replicated::Wait> {
+        let mut wait = None;
+        if fx.iter().any(|e| matches!(e, Effect::Persist)) {
+            let snap = inner.groups.get(group_id).map(Group::snapshot);
+            let rec = store::group_record(group_id, snap.as_ref());
+            match self.append(broker, group_id, &[rec]) {
+                Ok(a) => {
+                    wait = a
+                        .replicate
+                        .map(|(part, last)| replicated::Wait::new(broker, part, last));
+                }
+                Err(e) => {
+                    tracing::warn!(group = group_id, error = ?e, "persisting group metadata failed");
+                }
+            }
+        }
+        let mut replies = Vec::new();
         for e in fx {
             match e {
                 Effect::Join { member_id, result } => {
@@ -194,7 +222,7 @@ impl Coordinator {
                         .join_waiters
                         .remove(&(group_id.to_string(), member_id))
                     {
-                        let _ = tx.send(result);
+                        replies.push(replicated::Reply::Join(tx, result));
                     }
                 }
                 Effect::Sync { member_id, result } => {
@@ -202,18 +230,17 @@ impl Coordinator {
                         .sync_waiters
                         .remove(&(group_id.to_string(), member_id))
                     {
-                        let _ = tx.send(result);
+                        replies.push(replicated::Reply::Sync(tx, result));
                     }
                 }
-                Effect::Persist => {
-                    let snap = inner.groups.get(group_id).map(Group::snapshot);
-                    let rec = store::group_record(group_id, snap.as_ref());
-                    if let Err(e) = self.append(broker, group_id, &[rec]) {
-                        tracing::warn!(group = group_id, error = ?e, "persisting group metadata failed");
-                    }
-                }
+                Effect::Persist => {}
             }
         }
+        match &wait {
+            Some(w) => w.clone().deliver_after(replies),
+            None => replies.into_iter().for_each(|r| r.send(None)),
+        }
+        wait
     }
 
     /// The `__consumer_offsets` partition of `group_id`: over the configured partition count on
@@ -293,10 +320,16 @@ impl Coordinator {
                 crate::now_ms(),
                 &self.limits,
             );
-            let rx = match answer {
+            match answer {
                 Answer::Now(r) => {
-                    self.apply(broker, &mut inner, group_id, fx);
-                    return r;
+                    let Some(wait) = self.apply(broker, &mut inner, group_id, fx) else {
+                        return r;
+                    };
+                    // Cluster mode: answered once the membership snapshot is replicated.
+                    let (tx, rx) = oneshot::channel();
+                    let member_id = r.member_id.clone();
+                    wait.deliver_after(vec![replicated::Reply::Join(tx, r)]);
+                    (rx, member_id)
                 }
                 Answer::Later { member_id } => {
                     let (tx, rx) = oneshot::channel();
@@ -310,13 +343,20 @@ impl Coordinator {
                             ResponseError::RebalanceInProgress,
                         ));
                     }
+                    let _ = self.apply(broker, &mut inner, group_id, fx);
                     (rx, member_id)
                 }
-            };
-            self.apply(broker, &mut inner, group_id, fx);
-            rx
+            }
         };
         let (rx, member_id) = rx;
+        Self::await_join(rx, member_id, wait_ms).await
+    }
+
+    async fn await_join(
+        rx: oneshot::Receiver<JoinResult>,
+        member_id: String,
+        wait_ms: i64,
+    ) -> JoinResult {
         // The group's own rebalance deadline answers first; this bound only guards leaks.
         let limit = Duration::from_millis(wait_ms.max(0) as u64) + Duration::from_secs(30);
         match tokio::time::timeout(limit, rx).await {
@@ -360,8 +400,13 @@ impl Coordinator {
             );
             match answer {
                 Answer::Now(r) => {
-                    self.apply(broker, &mut inner, group_id, fx);
-                    return r;
+                    let Some(wait) = self.apply(broker, &mut inner, group_id, fx) else {
+                        return r;
+                    };
+                    // Cluster mode: answered once the membership snapshot is replicated.
+                    let (tx, rx) = oneshot::channel();
+                    wait.deliver_after(vec![replicated::Reply::Sync(tx, r)]);
+                    (rx, limit)
                 }
                 Answer::Later { member_id } => {
                     let (tx, rx) = oneshot::channel();
@@ -371,7 +416,7 @@ impl Coordinator {
                     {
                         let _ = old.send(SyncResult::error(ResponseError::RebalanceInProgress));
                     }
-                    self.apply(broker, &mut inner, group_id, fx);
+                    let _ = self.apply(broker, &mut inner, group_id, fx);
                     (rx, limit)
                 }
             }
@@ -408,7 +453,7 @@ impl Coordinator {
         let mut inner = self.lock();
         let group = inner.groups.get_mut(group_id)?;
         let (out, fx) = group.leave(members, crate::now_ms(), &self.limits);
-        self.apply(broker, &mut inner, group_id, fx);
+        let _ = self.apply(broker, &mut inner, group_id, fx);
         Some(out)
     }
 

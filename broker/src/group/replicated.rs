@@ -12,6 +12,7 @@
 //! - writes (OffsetCommit, DeleteGroups, OffsetDelete) are appended as leader with acks=all and
 //!   answered once the high watermark passes them, i.e. once every in-sync replica has them.
 
+use super::state::{JoinResult, SyncResult};
 use super::{Coordinator, GroupError, Inner, offsets, store};
 use crate::broker::Broker;
 use crate::cluster::image::{BrokerRegistration, Command, NO_LEADER, Outcome, Refusal};
@@ -21,6 +22,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
 
 /// How long an offsets write waits for the ISR (Kafka's `offsets.commit.timeout.ms` default).
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -216,6 +218,80 @@ impl Coordinator {
     }
 }
 
+/// A write to an offsets partition that the ISR must have before what it completes is
+/// answered (cluster mode).
+#[derive(Clone)]
+pub(crate) struct Wait {
+    part: Arc<Partition>,
+    last: i64,
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Wait {
+    pub(crate) fn new(broker: &Broker, part: Arc<Partition>, last: i64) -> Self {
+        Wait {
+            part,
+            last,
+            changes: Arc::clone(&broker.data_version),
+        }
+    }
+
+    /// Waits (bounded) until the high watermark passes the write, while this broker leads.
+    pub(crate) async fn done(&self) -> Result<(), ResponseError> {
+        let deadline = tokio::time::Instant::now() + COMMIT_TIMEOUT;
+        let mut rx = self.changes.subscribe();
+        loop {
+            if !self.part.is_leader() {
+                return Err(ResponseError::NotCoordinator);
+            }
+            if self.part.high_watermark() > self.last {
+                return Ok(());
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(ResponseError::CoordinatorNotAvailable),
+                Err(_) => return Err(ResponseError::RequestTimedOut),
+            }
+        }
+    }
+
+    /// Delivers `replies` once the write is replicated (or with the error that stopped it).
+    pub(crate) fn deliver_after(self, replies: Vec<Reply>) {
+        if replies.is_empty() {
+            return;
+        }
+        tokio::spawn(async move {
+            let failed = self.done().await.err();
+            for r in replies {
+                r.send(failed);
+            }
+        });
+    }
+}
+
+/// A parked JoinGroup/SyncGroup answer.
+pub(crate) enum Reply {
+    Join(oneshot::Sender<JoinResult>, JoinResult),
+    Sync(oneshot::Sender<SyncResult>, SyncResult),
+}
+
+impl Reply {
+    /// Sends the answer, or `failed` in its place.
+    pub(crate) fn send(self, failed: Option<ResponseError>) {
+        match self {
+            Reply::Join(tx, r) => {
+                let _ = tx.send(match failed {
+                    Some(e) => JoinResult::error(&r.member_id, e),
+                    None => r,
+                });
+            }
+            Reply::Sync(tx, r) => {
+                let _ = tx.send(failed.map_or(r, SyncResult::error));
+            }
+        }
+    }
+}
+
 /// The replication factor of `__consumer_offsets`: the configured one, capped (with a warning)
 /// at the expected cluster size, the larger of the voter count and the registered brokers.
 /// Creation waits until that many brokers are live.
@@ -293,10 +369,7 @@ fn unload(inner: &mut Inner, index: i32, n: i32) {
         .collect();
     for k in joins {
         if let Some(tx) = inner.join_waiters.remove(&k) {
-            let _ = tx.send(super::JoinResult::error(
-                &k.1,
-                ResponseError::NotCoordinator,
-            ));
+            let _ = tx.send(JoinResult::error(&k.1, ResponseError::NotCoordinator));
         }
     }
     let syncs: Vec<_> = inner
@@ -307,7 +380,7 @@ fn unload(inner: &mut Inner, index: i32, n: i32) {
         .collect();
     for k in syncs {
         if let Some(tx) = inner.sync_waiters.remove(&k) {
-            let _ = tx.send(super::SyncResult::error(ResponseError::NotCoordinator));
+            let _ = tx.send(SyncResult::error(ResponseError::NotCoordinator));
         }
     }
     tracing::info!(
