@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use wire::Wire;
 
 const OFFSETS_TOPIC: &str = "__consumer_offsets";
+const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 const NOT_COORDINATOR: i16 = 16;
 const TOPIC: &str = "events";
 const GROUP: &str = "failover-group";
@@ -32,8 +33,12 @@ fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
 }
 
-/// Three brokers, all controller voters, with 3 offsets partitions.
+/// Three brokers, all controller voters, with 3 offsets partitions. The broker session timeout
+/// (how long a killed broker keeps its leaderships) is 4 s, or `EDDY_SESSION_TIMEOUT_MS` when
+/// measuring failover times.
 fn start_cluster() -> Vec<TestBroker> {
+    let session_timeout =
+        std::env::var("EDDY_SESSION_TIMEOUT_MS").unwrap_or_else(|_| "4000".into());
     let controller_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let voters = controller_ports
         .iter()
@@ -54,7 +59,7 @@ fn start_cluster() -> Vec<TestBroker> {
                     "--controller-quorum-voters".into(),
                     voters.clone(),
                     "--broker-session-timeout-ms".into(),
-                    "4000".into(),
+                    session_timeout.clone(),
                 ],
             )
         })
@@ -225,7 +230,12 @@ async fn killing_the_group_coordinator_loses_no_committed_offset() {
     let mut brokers = start_cluster();
     let bootstrap = bootstrap_all(&brokers);
 
-    // The first FindCoordinator has the controller create the replicated offsets topic.
+    // The first FindCoordinator has the controller create the replicated offsets topic, and
+    // is answered with the retriable COORDINATOR_NOT_AVAILABLE until it exists.
+    assert_eq!(
+        find_coordinator(&brokers[0], GROUP),
+        (COORDINATOR_NOT_AVAILABLE, -1)
+    );
     let coordinator = wait_coordinator(&brokers[0], GROUP);
     let m = wait_for(&brokers[0], "__consumer_offsets fully replicated", |m| {
         fully_replicated(m, OFFSETS_TOPIC, 3)
