@@ -459,3 +459,105 @@ fn committed_offsets(b: &TestBroker, group: &str) -> Result<BTreeMap<i32, i64>, 
         .map(|p| (p.partition_index, p.committed_offset))
         .collect())
 }
+
+/// A stream of synchronous commits (a librdkafka consumer outside any generation, so nothing
+/// but the commits matters) while the coordinator is killed: the commit acknowledged last
+/// before the kill, or any later one, is what the new coordinator serves.
+#[test]
+fn the_last_acknowledged_commit_survives_a_kill_during_a_commit_stream() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+    const STREAM_GROUP: &str = "stream-group";
+    let mut brokers = start_cluster();
+    let bootstrap = bootstrap_all(&brokers);
+    {
+        let mut w = Wire::connect(&brokers[0].bootstrap());
+        let req = CreateTopicsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topics(vec![
+                CreatableTopic::default()
+                    .with_name(TopicName(sb(TOPIC)))
+                    .with_num_partitions(1)
+                    .with_replication_factor(3),
+            ]);
+        assert_eq!(w.call(&req, 7).topics[0].error_code, 0);
+    }
+    let coordinator = wait_coordinator(&brokers[0], STREAM_GROUP);
+    wait_for(&brokers[0], "__consumer_offsets fully replicated", |m| {
+        fully_replicated(m, OFFSETS_TOPIC, 3)
+    });
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(AtomicI64::new(0));
+    let attempted = Arc::new(AtomicI64::new(0));
+    let committer = {
+        let (stop, acked, attempted) = (
+            Arc::clone(&stop),
+            Arc::clone(&acked),
+            Arc::clone(&attempted),
+        );
+        std::thread::spawn(move || {
+            let c: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .set("group.id", STREAM_GROUP)
+                .set("enable.auto.commit", "false")
+                .create()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(120);
+            let mut next = 1;
+            while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+                attempted.store(next, Ordering::SeqCst);
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition_offset(TOPIC, 0, Offset::Offset(next))
+                    .unwrap();
+                if c.commit(&tpl, CommitMode::Sync).is_ok() {
+                    acked.store(next, Ordering::SeqCst);
+                    next += 1;
+                } else {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked.load(Ordering::SeqCst) < 50 {
+        assert!(
+            Instant::now() < deadline,
+            "the commit stream made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let coord_index = usize::try_from(coordinator).unwrap();
+    brokers[coord_index].kill9();
+    let acked_at_kill = acked.load(Ordering::SeqCst);
+    stop.store(true, Ordering::SeqCst);
+    committer.join().unwrap();
+    let (last_acked, last_attempted) = (
+        acked.load(Ordering::SeqCst),
+        attempted.load(Ordering::SeqCst),
+    );
+    assert!(last_acked >= acked_at_kill);
+
+    let survivor = &brokers[(coord_index + 1) % brokers.len()];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let served = loop {
+        let node = wait_coordinator(survivor, STREAM_GROUP);
+        if node != coordinator
+            && let Ok(o) = committed_offsets(&brokers[usize::try_from(node).unwrap()], STREAM_GROUP)
+        {
+            break o.get(&0).copied().unwrap_or(-1);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no new coordinator served the offsets"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    println!(
+        "commit stream: {last_acked} acknowledged ({acked_at_kill} at the kill), last attempted {last_attempted}, served {served}"
+    );
+    assert!(
+        served >= last_acked && served <= last_attempted,
+        "served {served}, last acknowledged {last_acked}, last attempted {last_attempted}"
+    );
+}

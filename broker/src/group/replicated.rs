@@ -211,7 +211,8 @@ impl Coordinator {
         let b = Arc::clone(broker);
         tokio::spawn(async move {
             if let Err(m) = create_offsets_topic(&b).await {
-                tracing::warn!(error = %m, "creating __consumer_offsets failed; a later FindCoordinator retries");
+                // Info, not warn: clients retry FindCoordinator often while brokers are missing.
+                tracing::info!(error = %m, "__consumer_offsets not created yet; a later FindCoordinator retries");
             }
             b.groups.creating.store(false, Ordering::SeqCst);
         });
