@@ -560,4 +560,25 @@ fn the_last_acknowledged_commit_survives_a_kill_during_a_commit_stream() {
         served >= last_acked && served <= last_attempted,
         "served {served}, last acknowledged {last_acked}, last attempted {last_attempted}"
     );
+
+    // DeleteGroups goes through the replicated log too: refused off the coordinator, answered
+    // by it once replicated, after which the offsets are gone.
+    let node = wait_coordinator(survivor, STREAM_GROUP);
+    let delete = |b: &TestBroker| {
+        let mut w = Wire::connect(&b.bootstrap());
+        w.call(
+            &DeleteGroupsRequest::default().with_groups_names(vec![GroupId(sb(STREAM_GROUP))]),
+            2,
+        )
+        .results[0]
+            .error_code
+    };
+    for (i, b) in brokers.iter().enumerate() {
+        if i != coord_index && i != usize::try_from(node).unwrap() {
+            assert_eq!(delete(b), NOT_COORDINATOR);
+        }
+    }
+    let coord = &brokers[usize::try_from(node).unwrap()];
+    assert_eq!(delete(coord), 0);
+    assert_eq!(committed_offsets(coord, STREAM_GROUP), Ok(BTreeMap::new()));
 }
