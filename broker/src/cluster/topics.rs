@@ -202,6 +202,8 @@ pub async fn join(
             let img2 = img.clone();
             let _ = tokio::task::spawn_blocking(move || b2.reconcile(&img2)).await;
             crate::replication::reconcile(&b, &img);
+            // Load/unload consumer groups now rather than at the coordinator's next tick.
+            b.groups.follow_leadership(&b);
             drop(b);
             tokio::select! {
                 _ = super::stopped(&mut stop) => return,
