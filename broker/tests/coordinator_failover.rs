@@ -649,3 +649,58 @@ async fn a_controlled_shutdown_of_the_coordinator_moves_the_group_without_a_rejo
     assert_eq!(describe_members(new_coordinator), members_before);
     assert_eq!(committed_offsets(new_coordinator, GROUP), Ok(committed));
 }
+
+/// A one-broker cluster: `offsets.topic.replication.factor` (3 by default) is capped, with a
+/// warning, at the expected cluster size instead of leaving groups without a coordinator.
+#[test]
+fn a_one_broker_cluster_caps_the_offsets_replication_factor() {
+    let voters = format!("0@127.0.0.1:{}", free_port());
+    let mut b = TestBroker::new(
+        &[],
+        vec![
+            "--node-id".into(),
+            "0".into(),
+            "--controller-quorum-voters".into(),
+            voters,
+        ],
+    );
+    b.spawn();
+    wait_for(&b, "the broker registered", |m| m.brokers.len() == 1);
+    assert_eq!(wait_coordinator(&b, GROUP), 0);
+    let m = wait_for(&b, "__consumer_offsets with one replica", |m| {
+        fully_replicated(m, OFFSETS_TOPIC, 1)
+    });
+    assert!(topic_of(&m, OFFSETS_TOPIC).unwrap().is_internal);
+    assert!(
+        b.log()
+            .contains("offsets.topic.replication.factor is larger than the cluster"),
+        "no warning about the capped replication factor:\n{}",
+        b.log()
+    );
+    // The coordinator works: a commit through the wire is served back.
+    let mut w = Wire::connect(&b.bootstrap());
+    let req = CreateTopicsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_topics(vec![
+            CreatableTopic::default()
+                .with_name(TopicName(sb(TOPIC)))
+                .with_num_partitions(PARTITIONS)
+                .with_replication_factor(1),
+        ]);
+    assert_eq!(w.call(&req, 7).topics[0].error_code, 0);
+    let commit = OffsetCommitRequest::default()
+        .with_group_id(GroupId(sb(GROUP)))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![
+            offset_commit_request::OffsetCommitRequestTopic::default()
+                .with_name(TopicName(sb(TOPIC)))
+                .with_partitions(vec![
+                    offset_commit_request::OffsetCommitRequestPartition::default()
+                        .with_partition_index(1)
+                        .with_committed_offset(42),
+                ]),
+        ]);
+    let r = w.call(&commit, 8);
+    assert_eq!(r.topics[0].partitions[0].error_code, 0);
+    assert_eq!(committed_offsets(&b, GROUP), Ok(BTreeMap::from([(1, 42)])));
+}
