@@ -704,3 +704,31 @@ fn a_one_broker_cluster_caps_the_offsets_replication_factor() {
     assert_eq!(r.topics[0].partitions[0].error_code, 0);
     assert_eq!(committed_offsets(&b, GROUP), Ok(BTreeMap::from([(1, 42)])));
 }
+
+/// A data directory holding an unreplicated `__consumer_offsets` (what every broker of an
+/// earlier cluster-mode version created locally) starts in cluster mode with that log moved
+/// aside; the replicated topic replaces it.
+#[test]
+fn an_unreplicated_offsets_log_is_moved_aside_in_cluster_mode() {
+    let mut b = TestBroker::new(&[], Vec::new());
+    b.spawn();
+    assert!(b.stop());
+    let local = b.data_dir().join(format!("{OFFSETS_TOPIC}-0"));
+    assert!(local.is_dir(), "the single node created its offsets log");
+    b.args = vec![
+        "--node-id".into(),
+        "0".into(),
+        "--controller-quorum-voters".into(),
+        format!("0@127.0.0.1:{}", free_port()),
+    ];
+    b.spawn();
+    assert!(
+        local.with_extension("unreplicated").is_dir(),
+        "moved aside:\n{}",
+        b.log()
+    );
+    assert_eq!(wait_coordinator(&b, GROUP), 0);
+    wait_for(&b, "the replicated __consumer_offsets", |m| {
+        fully_replicated(m, OFFSETS_TOPIC, 1)
+    });
+}
