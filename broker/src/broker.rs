@@ -88,12 +88,35 @@ impl Broker {
             );
         }
         for rec in records {
+            if broker.config.cluster.is_some() && rec.internal {
+                // An unreplicated consumer-offsets log of an earlier cluster-mode version: the
+                // replicated topic of the metadata image replaces it (group/replicated.rs).
+                broker.retire_local_internal_topic(&rec)?;
+                continue;
+            }
             let topic = broker.open_topic(&rec, 0)?;
             broker
                 .write_topics()
                 .insert(rec.name.clone(), Arc::new(topic));
         }
         Ok(broker)
+    }
+
+    /// Cluster mode: moves a local internal topic's directories aside (`<dir>.unreplicated`)
+    /// and forgets it, so that the replicated topic of the same name starts from its leader.
+    fn retire_local_internal_topic(&self, rec: &TopicRecord) -> anyhow::Result<()> {
+        for i in 0..rec.partitions {
+            let dir = self.config.data_dir.join(format!("{}-{}", rec.name, i));
+            if dir.exists() {
+                let aside = dir.with_extension("unreplicated");
+                std::fs::rename(&dir, &aside)?;
+                tracing::warn!(from = %dir.display(), to = %aside.display(), "moved an unreplicated internal log aside");
+            }
+        }
+        let mut meta = self.meta();
+        meta.image.topics.remove(&rec.name);
+        meta.save()?;
+        Ok(())
     }
 
     fn meta(&self) -> std::sync::MutexGuard<'_, MetadataStore> {

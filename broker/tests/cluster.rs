@@ -599,24 +599,31 @@ fn a_non_voter_broker_learns_the_metadata_and_serves_replicas() {
     kcat_produce_keyed(&brokers[3], "wide", 400);
     let out = kcat_consume(&brokers[1], "wide", &[], Duration::from_secs(60));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 400);
-    // Every broker names the same group coordinator.
-    let coordinators: Vec<i32> = brokers
-        .iter()
-        .map(|b| {
-            let mut w = Wire::connect(&b.bootstrap());
-            let r = w.call(
-                &FindCoordinatorRequest::default()
-                    .with_key_type(0)
-                    .with_coordinator_keys(vec![sb("g1")]),
-                4,
-            );
-            r.coordinators[0].node_id.0
-        })
-        .collect();
-    assert!(
-        coordinators
+    // Every broker names the same group coordinator (the leader of the group's offsets
+    // partition, once the first FindCoordinator has had __consumer_offsets created).
+    let find = || -> Vec<i32> {
+        brokers
             .iter()
-            .all(|c| *c == coordinators[0] && *c >= 0),
-        "{coordinators:?}"
-    );
+            .map(|b| {
+                let mut w = Wire::connect(&b.bootstrap());
+                let r = w.call(
+                    &FindCoordinatorRequest::default()
+                        .with_key_type(0)
+                        .with_coordinator_keys(vec![sb("g1")]),
+                    4,
+                );
+                r.coordinators[0].node_id.0
+            })
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut coordinators = find();
+    while !coordinators
+        .iter()
+        .all(|c| *c == coordinators[0] && *c >= 0)
+    {
+        assert!(Instant::now() < deadline, "{coordinators:?}");
+        std::thread::sleep(Duration::from_millis(100));
+        coordinators = find();
+    }
 }

@@ -458,7 +458,15 @@ impl ClusterImage {
                 leader_epoch,
                 isr,
             } => {
-                let live: Vec<i32> = self.live_brokers().iter().map(|b| b.id).collect();
+                // A broker in controlled shutdown may not rejoin an ISR (as KIP-841): it still
+                // fetches until it exits, and an ISR naming it would hold every acks=all write
+                // until its session expires.
+                let live: Vec<i32> = self
+                    .live_brokers()
+                    .iter()
+                    .filter(|b| !b.shutting_down)
+                    .map(|b| b.id)
+                    .collect();
                 let Some(p) = self
                     .topics
                     .get_mut(topic)
@@ -1012,8 +1020,26 @@ mod tests {
         let p = &img.topics["t"].partitions;
         assert_eq!(p[0].leader, 2, "moved to the replica not in maintenance");
         assert_eq!(p[0].isr, vec![0, 2], "the stopping broker left the ISR");
+        // Still fetching until it exits, it may not rejoin.
+        let rejoin = |img: &mut ClusterImage| {
+            let p = img.topics["t"].partitions[0].clone();
+            img.apply(&Command::AlterIsr {
+                topic: "t".into(),
+                partition: 0,
+                leader: p.leader,
+                leader_epoch: p.leader_epoch,
+                isr: vec![0, 2, 1],
+            });
+            img.topics["t"].partitions[0].isr.clone()
+        };
+        assert_eq!(rejoin(&mut img), vec![0, 2]);
         register(&mut img, 1, None);
         assert!(!img.brokers[&1].shutting_down);
+        assert_eq!(
+            rejoin(&mut img),
+            vec![0, 2, 1],
+            "back after registering again"
+        );
     }
 
     #[test]

@@ -101,6 +101,9 @@ pub struct Cluster {
     controller_addr: std::sync::OnceLock<String>,
     /// The controller listener's bound address (nodes running Raft only).
     listen_addr: Option<SocketAddr>,
+    /// This incarnation's registration is applied in the local image: everything written
+    /// before it (leader changes while this broker was away) is applied too.
+    registered: std::sync::atomic::AtomicBool,
 }
 
 impl Cluster {
@@ -183,6 +186,7 @@ impl Cluster {
             session_timeout: cfg.session_timeout,
             controller_addr,
             listen_addr,
+            registered: std::sync::atomic::AtomicBool::new(false),
         });
         if let (Some(raft), Some(listener)) = (&cluster.raft, listener) {
             tokio::spawn(Arc::clone(&cluster).serve(listener, shutdown.clone()));
@@ -227,6 +231,17 @@ impl Cluster {
     /// The cluster id all brokers report (empty until the first registration is applied).
     pub fn cluster_id(&self) -> Option<String> {
         Some(self.image().cluster_id.clone()).filter(|c| !c.is_empty())
+    }
+
+    /// Whether this broker's current registration is applied in its image. Before that, a
+    /// restarted broker's image may be stale (it may still name it as a partition leader).
+    pub fn is_registered(&self) -> bool {
+        self.registered.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// How many controller voters the quorum has (a lower bound of the cluster's size).
+    pub fn voter_count(&self) -> usize {
+        self.voters.len()
     }
 
     pub fn is_voter(&self) -> bool {
@@ -465,6 +480,8 @@ impl Cluster {
                 match me.register(cmd.clone()).await {
                     Ok(()) => {
                         tracing::info!(node_id = me.node_id, "registered with the controller");
+                        me.registered
+                            .store(true, std::sync::atomic::Ordering::SeqCst);
                         break;
                     }
                     Err(e) => tracing::warn!(error = %e, "broker registration failed; retrying"),

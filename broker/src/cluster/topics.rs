@@ -228,7 +228,8 @@ impl Broker {
                     replication_factor: ti.partitions.first().map_or(1, |p| p.replicas.len())
                         as i16,
                     configs: ti.configs.clone(),
-                    internal: false,
+                    // The replicated consumer-offsets log (group/replicated.rs).
+                    internal: name == crate::group::store::TOPIC,
                 };
                 match self.open_topic(&rec, 0) {
                     Ok(state) => {
@@ -324,6 +325,8 @@ pub async fn join(
             let img2 = img.clone();
             let _ = tokio::task::spawn_blocking(move || b2.reconcile(&img2)).await;
             crate::replication::reconcile(&b, &img);
+            // Load/unload consumer groups now rather than at the coordinator's next tick.
+            b.groups.follow_leadership(&b);
             drop(b);
             tokio::select! {
                 _ = super::stopped(&mut stop) => return,

@@ -231,6 +231,13 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         doc: "Partitions of the internal __consumer_offsets log.",
     },
     BrokerKey {
+        name: "offsets.topic.replication.factor",
+        default: "3",
+        ty: ConfigType::Short,
+        dynamic: false,
+        doc: "Cluster mode: replication factor of __consumer_offsets, capped at the expected cluster size (the larger of the controller voter count and the registered brokers) with a warning.",
+    },
+    BrokerKey {
         name: "group.initial.rebalance.delay.ms",
         default: "3000",
         ty: ConfigType::Int,

@@ -4,6 +4,7 @@
 //! `__consumer_offsets` log (group/store.rs), replayed on start.
 
 pub mod offsets;
+pub mod replicated;
 pub mod state;
 pub mod store;
 
@@ -39,17 +40,33 @@ pub enum GroupError {
 
 type WaiterKey = (String, String);
 
+/// What one append to `__consumer_offsets` wrote: the flusher ticket that makes it durable
+/// here and, in cluster mode, the partition and last offset the ISR must have before the write
+/// is acknowledged.
+pub(crate) struct Appended {
+    pub ticket: u64,
+    pub replicate: Option<(Arc<crate::partition::Partition>, i64)>,
+}
+
 #[derive(Default)]
 struct Inner {
     groups: HashMap<String, Group>,
     join_waiters: HashMap<WaiterKey, oneshot::Sender<JoinResult>>,
     sync_waiters: HashMap<WaiterKey, oneshot::Sender<SyncResult>>,
+    /// Cluster mode: the `__consumer_offsets` partitions this broker leads, by index (see
+    /// group/replicated.rs). Groups of other partitions are not coordinated here.
+    owned: HashMap<i32, replicated::Owned>,
 }
 
 /// The group coordinator of this broker.
 pub struct Coordinator {
     limits: Limits,
     num_partitions: i32,
+    /// Cluster mode: `__consumer_offsets` is a replicated topic of the metadata image and this
+    /// broker coordinates only the groups of the partitions it leads.
+    cluster: bool,
+    /// Cluster mode: a request to create `__consumer_offsets` is in flight.
+    creating: std::sync::atomic::AtomicBool,
     inner: Mutex<Inner>,
 }
 
@@ -73,6 +90,8 @@ impl Coordinator {
                 initial_rebalance_delay_ms: int("group.initial.rebalance.delay.ms").max(0),
             },
             num_partitions: int("offsets.topic.num.partitions").max(1),
+            cluster: config.cluster.is_some(),
+            creating: std::sync::atomic::AtomicBool::new(false),
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -83,21 +102,24 @@ impl Coordinator {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Creates the internal log if needed, replays it, and starts the timer task.
+    /// Creates the internal log if needed, replays it, and starts the timer task. In cluster
+    /// mode the log is a replicated topic created on the first FindCoordinator; groups are
+    /// loaded when this broker becomes the leader of their partition (group/replicated.rs).
     pub async fn start(&self, broker: &Arc<Broker>) -> anyhow::Result<()> {
+        if self.cluster {
+            self.spawn_timer(broker);
+            return Ok(());
+        }
         if broker.topic(store::TOPIC).is_none() {
-            let configs: BTreeMap<String, String> = [
-                ("retention.ms", "-1"),
-                ("retention.bytes", "-1"),
-                ("max.message.bytes", "104857600"),
-                // Small segments so that compaction at start frees space soon.
-                ("segment.bytes", "104857600"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
             broker
-                .create_topic(store::TOPIC, self.num_partitions, 1, configs, true, false)
+                .create_topic(
+                    store::TOPIC,
+                    self.num_partitions,
+                    1,
+                    offsets_topic_configs(),
+                    true,
+                    false,
+                )
                 .map_err(|(_, message)| GroupError::CreateTopic {
                     topic: store::TOPIC.into(),
                     message,
@@ -115,6 +137,13 @@ impl Coordinator {
         );
         self.lock().groups = groups;
         self.compact_log(broker, records).await?;
+        self.spawn_timer(broker);
+        Ok(())
+    }
+
+    /// Session and rebalance deadlines every tick; in cluster mode also follows the leadership
+    /// of the `__consumer_offsets` partitions (loading and unloading their groups).
+    fn spawn_timer(&self, broker: &Arc<Broker>) {
         let weak = Arc::downgrade(broker);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(TICK);
@@ -122,10 +151,10 @@ impl Coordinator {
             loop {
                 tick.tick().await;
                 let Some(b) = weak.upgrade() else { return };
+                b.groups.follow_leadership(&b);
                 b.groups.tick(&b, crate::now_ms());
             }
         });
-        Ok(())
     }
 
     /// Persists group state on shutdown (everything is already in the log; this only
@@ -151,13 +180,41 @@ impl Coordinator {
                 Some(g) => g.tick(now, &self.limits),
                 None => continue,
             };
-            self.apply(broker, &mut inner, &id, fx);
+            // Nobody waits on a timer's effects; parked answers are delivered by `apply`.
+            let _ = self.apply(broker, &mut inner, &id, fx);
         }
         inner.groups.retain(|_, g| !g.is_disposable());
     }
 
     /// Delivers delayed answers and persists membership changes.
-    fn apply(&self, broker: &Broker, inner: &mut Inner, group_id: &str, fx: Vec<Effect>) {
+    ///
+    /// In cluster mode a membership snapshot is replicated before the answers it completes are
+    /// delivered: they go to a task that waits for the ISR, and the returned wait is for the
+    /// caller's own answer (`None`: nothing to wait for).
+    #[must_use]
+    fn apply(
+        &self,
+        broker: &Broker,
+        inner: &mut Inner,
+        group_id: &str,
+        fx: Vec<Effect>,
+    ) -> Option<replicated::Wait> {
+        let mut wait = None;
+        if fx.iter().any(|e| matches!(e, Effect::Persist)) {
+            let snap = inner.groups.get(group_id).map(Group::snapshot);
+            let rec = store::group_record(group_id, snap.as_ref());
+            match self.append(broker, group_id, &[rec]) {
+                Ok(a) => {
+                    wait = a
+                        .replicate
+                        .map(|(part, last)| replicated::Wait::new(broker, part, last));
+                }
+                Err(e) => {
+                    tracing::warn!(group = group_id, error = ?e, "persisting group metadata failed");
+                }
+            }
+        }
+        let mut replies = Vec::new();
         for e in fx {
             match e {
                 Effect::Join { member_id, result } => {
@@ -165,7 +222,7 @@ impl Coordinator {
                         .join_waiters
                         .remove(&(group_id.to_string(), member_id))
                     {
-                        let _ = tx.send(result);
+                        replies.push(replicated::Reply::Join(tx, result));
                     }
                 }
                 Effect::Sync { member_id, result } => {
@@ -173,29 +230,42 @@ impl Coordinator {
                         .sync_waiters
                         .remove(&(group_id.to_string(), member_id))
                     {
-                        let _ = tx.send(result);
+                        replies.push(replicated::Reply::Sync(tx, result));
                     }
                 }
-                Effect::Persist => {
-                    let snap = inner.groups.get(group_id).map(Group::snapshot);
-                    let rec = store::group_record(group_id, snap.as_ref());
-                    if let Err(e) = self.append(broker, group_id, &[rec]) {
-                        tracing::warn!(group = group_id, error = ?e, "persisting group metadata failed");
-                    }
-                }
+                Effect::Persist => {}
             }
         }
+        match &wait {
+            Some(w) => w.clone().deliver_after(replies),
+            None => replies.into_iter().for_each(|r| r.send(None)),
+        }
+        wait
+    }
+
+    /// The `__consumer_offsets` partition of `group_id`: over the configured partition count on
+    /// one node, over the replicated topic's partitions in cluster mode.
+    fn partition_of(&self, broker: &Broker, group_id: &str) -> i32 {
+        let n = if self.cluster {
+            broker.topic(store::TOPIC).map_or(self.num_partitions, |t| {
+                i32::try_from(t.partitions.len()).unwrap_or(i32::MAX)
+            })
+        } else {
+            self.num_partitions
+        };
+        store::partition_for(group_id, n.max(1))
     }
 
     /// Appends records for `group_id` to its `__consumer_offsets` partition; returns the
-    /// flusher ticket to wait on for durability.
+    /// flusher ticket to wait on for durability and, in cluster mode, what the ISR must
+    /// replicate before the write is acknowledged (acks=all, min.insync.replicas applies).
     fn append(
         &self,
         broker: &Broker,
         group_id: &str,
         records: &[store::KeyValue],
-    ) -> Result<u64, ResponseError> {
-        let index = store::partition_for(group_id, self.num_partitions);
+    ) -> Result<Appended, ResponseError> {
+        let index = self.partition_of(broker, group_id);
         let partition = broker
             .partition(store::TOPIC, index)
             .ok_or(ResponseError::CoordinatorNotAvailable)?;
@@ -204,13 +274,21 @@ impl Coordinator {
             .map(|(k, v)| (Some(k.as_slice()), v.as_deref()))
             .collect();
         let batch = crate::log::batch::build_batch(&kvs, crate::now_ms());
-        partition.append(&batch, false).map_err(|e| {
+        let out = partition.append(&batch, self.cluster).map_err(|e| {
+            if self.cluster {
+                return replicated::append_error(group_id, e);
+            }
             tracing::error!(group = group_id, error = ?e, "appending to the consumer-offsets log failed");
             ResponseError::CoordinatorNotAvailable
         })?;
-        Ok(broker
+        let last = out.base_offset + records.len() as i64 - 1;
+        let ticket = broker
             .flusher
-            .mark(partition as Arc<dyn crate::log::flusher::Durable>))
+            .mark(Arc::clone(&partition) as Arc<dyn crate::log::flusher::Durable>);
+        Ok(Appended {
+            ticket,
+            replicate: self.cluster.then_some((partition, last)),
+        })
     }
 
     /// JoinGroup: answers now, or parks until the rebalance's join phase completes.
@@ -228,6 +306,9 @@ impl Coordinator {
         let fresh = format!("{}-{}", req.client_id, uuid::Uuid::new_v4());
         let rx = {
             let mut inner = self.lock();
+            if let Err(e) = self.check_coordinator(broker, &inner, group_id) {
+                return JoinResult::error(&req.member_id, e);
+            }
             let group = inner
                 .groups
                 .entry(group_id.to_string())
@@ -239,10 +320,16 @@ impl Coordinator {
                 crate::now_ms(),
                 &self.limits,
             );
-            let rx = match answer {
+            match answer {
                 Answer::Now(r) => {
-                    self.apply(broker, &mut inner, group_id, fx);
-                    return r;
+                    let Some(wait) = self.apply(broker, &mut inner, group_id, fx) else {
+                        return r;
+                    };
+                    // Cluster mode: answered once the membership snapshot is replicated.
+                    let (tx, rx) = oneshot::channel();
+                    let member_id = r.member_id.clone();
+                    wait.deliver_after(vec![replicated::Reply::Join(tx, r)]);
+                    (rx, member_id)
                 }
                 Answer::Later { member_id } => {
                     let (tx, rx) = oneshot::channel();
@@ -256,13 +343,20 @@ impl Coordinator {
                             ResponseError::RebalanceInProgress,
                         ));
                     }
+                    let _ = self.apply(broker, &mut inner, group_id, fx);
                     (rx, member_id)
                 }
-            };
-            self.apply(broker, &mut inner, group_id, fx);
-            rx
+            }
         };
         let (rx, member_id) = rx;
+        Self::await_join(rx, member_id, wait_ms).await
+    }
+
+    async fn await_join(
+        rx: oneshot::Receiver<JoinResult>,
+        member_id: String,
+        wait_ms: i64,
+    ) -> JoinResult {
         // The group's own rebalance deadline answers first; this bound only guards leaks.
         let limit = Duration::from_millis(wait_ms.max(0) as u64) + Duration::from_secs(30);
         match tokio::time::timeout(limit, rx).await {
@@ -286,6 +380,9 @@ impl Coordinator {
     ) -> SyncResult {
         let (rx, limit) = {
             let mut inner = self.lock();
+            if let Err(e) = self.check_coordinator(broker, &inner, group_id) {
+                return SyncResult::error(e);
+            }
             let Some(group) = inner.groups.get_mut(group_id) else {
                 return SyncResult::error(ResponseError::UnknownMemberId);
             };
@@ -303,8 +400,13 @@ impl Coordinator {
             );
             match answer {
                 Answer::Now(r) => {
-                    self.apply(broker, &mut inner, group_id, fx);
-                    return r;
+                    let Some(wait) = self.apply(broker, &mut inner, group_id, fx) else {
+                        return r;
+                    };
+                    // Cluster mode: answered once the membership snapshot is replicated.
+                    let (tx, rx) = oneshot::channel();
+                    wait.deliver_after(vec![replicated::Reply::Sync(tx, r)]);
+                    (rx, limit)
                 }
                 Answer::Later { member_id } => {
                     let (tx, rx) = oneshot::channel();
@@ -314,7 +416,7 @@ impl Coordinator {
                     {
                         let _ = old.send(SyncResult::error(ResponseError::RebalanceInProgress));
                     }
-                    self.apply(broker, &mut inner, group_id, fx);
+                    let _ = self.apply(broker, &mut inner, group_id, fx);
                     (rx, limit)
                 }
             }
@@ -351,7 +453,7 @@ impl Coordinator {
         let mut inner = self.lock();
         let group = inner.groups.get_mut(group_id)?;
         let (out, fx) = group.leave(members, crate::now_ms(), &self.limits);
-        self.apply(broker, &mut inner, group_id, fx);
+        let _ = self.apply(broker, &mut inner, group_id, fx);
         Some(out)
     }
 
@@ -376,6 +478,20 @@ impl Coordinator {
     pub fn describe(&self, group_id: &str) -> Option<GroupView> {
         self.lock().groups.get(group_id).map(view)
     }
+}
+
+/// Topic configs of `__consumer_offsets`: no retention (there is no key compaction).
+fn offsets_topic_configs() -> BTreeMap<String, String> {
+    [
+        ("retention.ms", "-1"),
+        ("retention.bytes", "-1"),
+        ("max.message.bytes", "104857600"),
+        // Small segments so that compaction at start frees space soon.
+        ("segment.bytes", "104857600"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 fn view(g: &Group) -> GroupView {

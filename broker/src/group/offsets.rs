@@ -44,6 +44,9 @@ impl Coordinator {
         let now = crate::now_ms();
         let ticket = {
             let mut inner = self.lock();
+            if let Err(e) = self.check_coordinator(broker, &inner, group_id) {
+                return all(partitions, e);
+            }
             let mut fresh = None;
             let group = match inner.groups.get_mut(group_id) {
                 Some(g) => g,
@@ -88,8 +91,8 @@ impl Coordinator {
             if records.is_empty() {
                 return out;
             }
-            let ticket = match self.append(broker, group_id, &records) {
-                Ok(t) => t,
+            let appended = match self.append(broker, group_id, &records) {
+                Ok(a) => a,
                 Err(e) => {
                     for (_, code) in &mut out {
                         if *code == 0 {
@@ -105,14 +108,20 @@ impl Coordinator {
             if let Some(g) = inner.groups.get_mut(group_id) {
                 g.offsets.extend(accepted);
             }
-            (ticket, out)
+            (appended, out)
         };
-        let (ticket, mut out) = ticket;
-        if let Err(e) = broker.flusher.wait(ticket).await {
+        let (appended, mut out) = ticket;
+        let mut failed = None;
+        if let Err(e) = broker.flusher.wait(appended.ticket).await {
             tracing::error!(group = group_id, error = %e, "offset commit could not be made durable");
+            failed = Some(ResponseError::CoordinatorNotAvailable);
+        } else if let Err(e) = self.await_replicated(broker, appended.replicate).await {
+            failed = Some(e);
+        }
+        if let Some(e) = failed {
             for (_, code) in &mut out {
                 if *code == 0 {
-                    *code = ResponseError::CoordinatorNotAvailable.code();
+                    *code = e.code();
                 }
             }
         }
@@ -158,9 +167,14 @@ impl Coordinator {
     ) -> Vec<Result<(), ResponseError>> {
         let mut results = Vec::with_capacity(ids.len());
         let mut ticket = 0;
+        let mut replicate = Vec::new();
         {
             let mut inner = self.lock();
             for id in ids {
+                if let Err(e) = self.check_coordinator(broker, &inner, id) {
+                    results.push(Err(e));
+                    continue;
+                }
                 let r = match inner.groups.get(id) {
                     None => Err(ResponseError::GroupIdNotFound),
                     Some(g) if g.state == GroupState::Dead => Err(ResponseError::GroupIdNotFound),
@@ -174,8 +188,9 @@ impl Coordinator {
                             .map(|(t, p)| store::offset_record(id, t, *p, None))
                             .collect();
                         records.push(store::group_record(id, None));
-                        self.append(broker, id, &records).map(|t| {
-                            ticket = ticket.max(t);
+                        self.append(broker, id, &records).map(|a| {
+                            ticket = ticket.max(a.ticket);
+                            replicate.extend(a.replicate);
                         })
                     }
                 };
@@ -186,10 +201,21 @@ impl Coordinator {
                 results.push(r);
             }
         }
-        if ticket > 0 && broker.flusher.wait(ticket).await.is_err() {
+        let failed = if ticket > 0 && broker.flusher.wait(ticket).await.is_err() {
+            Some(ResponseError::KafkaStorageError)
+        } else {
+            let mut failed = None;
+            for r in replicate {
+                if let Err(e) = self.await_replicated(broker, Some(r)).await {
+                    failed = Some(e);
+                }
+            }
+            failed
+        };
+        if let Some(e) = failed {
             for r in &mut results {
                 if r.is_ok() {
-                    *r = Err(ResponseError::KafkaStorageError);
+                    *r = Err(e);
                 }
             }
         }
@@ -203,8 +229,9 @@ impl Coordinator {
         group_id: &str,
         topics: Vec<(String, Vec<i32>)>,
     ) -> Result<Vec<(String, Vec<(i32, i16)>)>, ResponseError> {
-        let (ticket, out) = {
+        let (appended, out) = {
             let mut inner = self.lock();
+            self.check_coordinator(broker, &inner, group_id)?;
             let group = inner
                 .groups
                 .get_mut(group_id)
@@ -241,19 +268,20 @@ impl Coordinator {
                     .collect();
                 out.push((t, parts));
             }
-            let ticket = if records.is_empty() {
-                0
+            let appended = if records.is_empty() {
+                None
             } else {
-                self.append(broker, group_id, &records)?
+                Some(self.append(broker, group_id, &records)?)
             };
-            (ticket, out)
+            (appended, out)
         };
-        if ticket > 0 {
+        if let Some(a) = appended {
             broker
                 .flusher
-                .wait(ticket)
+                .wait(a.ticket)
                 .await
                 .map_err(|_| ResponseError::KafkaStorageError)?;
+            self.await_replicated(broker, a.replicate).await?;
         }
         Ok(out)
     }
@@ -359,23 +387,51 @@ pub fn replay(broker: &Broker, now: i64) -> Result<(HashMap<String, Group>, u64)
         return Ok((groups, 0));
     };
     for part in &topic.partitions {
-        let hw = part.high_watermark();
-        let mut offset = part.log_start_offset();
-        while offset < hw {
-            let read = part
-                .read(offset, 4 << 20)
-                .map_err(|error| GroupError::Read {
-                    topic: store::TOPIC.into(),
-                    partition: part.index,
-                    offset,
-                    error,
-                })?;
-            let batches = crate::log::batch::split_batches(&read.records).unwrap_or_default();
-            if batches.is_empty() {
-                break;
-            }
+        count += replay_partition(part, false, &mut groups, now)?;
+    }
+    groups.retain(|_, g| !g.is_disposable());
+    Ok((groups, count))
+}
+
+/// Replays one `__consumer_offsets` partition into `groups`: up to the high watermark, or (a
+/// new leader in cluster mode, whose log is the truth its followers truncate to) up to the log
+/// end. Returns the number of records read.
+pub fn replay_partition(
+    part: &crate::partition::Partition,
+    to_log_end: bool,
+    groups: &mut HashMap<String, Group>,
+    now: i64,
+) -> Result<u64, GroupError> {
+    let mut count = 0u64;
+    let end = if to_log_end {
+        part.log_end_offset()
+    } else {
+        part.high_watermark()
+    };
+    let mut offset = part.log_start_offset();
+    while offset < end {
+        let read_err = |error| GroupError::Read {
+            topic: store::TOPIC.into(),
+            partition: part.index,
+            offset,
+            error,
+        };
+        let records = if to_log_end {
+            part.read_for_follower(offset, 4 << 20).map_err(read_err)?
+        } else {
+            part.read(offset, 4 << 20).map_err(read_err)?.records
+        };
+        let batches = crate::log::batch::split_batches(&records).unwrap_or_default();
+        if batches.is_empty() {
+            break;
+        }
+        {
             for (h, range) in batches {
-                let mut buf = bytes::Bytes::copy_from_slice(&read.records[range]);
+                if h.base_offset >= end {
+                    offset = end;
+                    break;
+                }
+                let mut buf = bytes::Bytes::copy_from_slice(&records[range]);
                 match kafka_protocol::records::RecordBatchDecoder::decode(&mut buf) {
                     Ok(set) => {
                         for r in set.records {
@@ -385,7 +441,7 @@ pub fn replay(broker: &Broker, now: i64) -> Result<(HashMap<String, Group>, u64)
                             count += 1;
                             let Some(key) = r.key else { continue };
                             match store::decode(&key, r.value.as_deref()) {
-                                Ok(entry) => apply(&mut groups, entry, now),
+                                Ok(entry) => apply(groups, entry, now),
                                 Err(e) => {
                                     tracing::warn!(offset = r.offset, error = %e, "skipping a consumer-offsets record");
                                 }
@@ -400,8 +456,7 @@ pub fn replay(broker: &Broker, now: i64) -> Result<(HashMap<String, Group>, u64)
             }
         }
     }
-    groups.retain(|_, g| !g.is_disposable());
-    Ok((groups, count))
+    Ok(count)
 }
 
 fn apply(groups: &mut HashMap<String, Group>, entry: store::Entry, now: i64) {

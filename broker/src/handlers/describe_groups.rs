@@ -18,6 +18,11 @@ pub async fn handle(
         .groups
         .into_iter()
         .map(|id| {
+            if let Err(e) = broker.groups.check(broker, &id) {
+                return DescribedGroup::default()
+                    .with_group_id(id)
+                    .with_error_code(e.code());
+            }
             let Some(g) = broker.groups.describe(&id) else {
                 let d = DescribedGroup::default()
                     .with_group_id(id.clone())

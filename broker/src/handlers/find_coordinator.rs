@@ -1,4 +1,5 @@
-//! FindCoordinator: this broker coordinates every consumer group. Transactions are not
+//! FindCoordinator: on one node this broker coordinates every consumer group; in cluster mode
+//! the coordinator is the leader of the group's `__consumer_offsets` partition. Transactions are not
 //! supported, so transaction-coordinator lookups (key type 1) get INVALID_REQUEST with a
 //! message saying so (a retriable COORDINATOR_NOT_AVAILABLE would make clients retry forever).
 
@@ -35,25 +36,17 @@ pub async fn handle(
                 .with_error_code(e.code())
                 .with_error_message(Some(sb(m)))
         };
-        if req.key_type == GROUP
-            && let Some(cluster) = broker.cluster()
-        {
-            // Cluster mode: every broker names the same coordinator for a group, chosen by a
-            // stable hash of the group id over the live brokers.
-            let img = cluster.image();
-            let live = img.live_brokers();
-            if live.is_empty() {
-                return err(
-                    ResponseError::CoordinatorNotAvailable,
-                    "no live broker is registered yet",
-                );
-            }
-            let b = live[crc32c::crc32c(key.as_bytes()) as usize % live.len()];
-            return c
-                .clone()
-                .with_node_id(BrokerId(b.id))
-                .with_host(sb(&b.host))
-                .with_port(i32::from(b.port));
+        if req.key_type == GROUP && broker.cluster().is_some() {
+            // Cluster mode: the leader of the group's `__consumer_offsets` partition
+            // (group/replicated.rs), created through the controller on first use.
+            return match broker.groups.find_in_cluster(broker, key) {
+                Ok(b) => c
+                    .clone()
+                    .with_node_id(BrokerId(b.id))
+                    .with_host(sb(&b.host))
+                    .with_port(i32::from(b.port)),
+                Err((e, m)) => err(e, &m),
+            };
         }
         match (req.key_type, &listener) {
             (GROUP, Some(l)) => c

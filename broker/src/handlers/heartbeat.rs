@@ -10,11 +10,13 @@ pub async fn handle(
     _ctx: &RequestContext,
     req: HeartbeatRequest,
 ) -> HeartbeatResponse {
-    let r = broker.groups.heartbeat(
-        &req.group_id,
-        &req.member_id,
-        req.group_instance_id.as_deref(),
-        req.generation_id,
-    );
+    let r = broker.groups.check(broker, &req.group_id).and_then(|()| {
+        broker.groups.heartbeat(
+            &req.group_id,
+            &req.member_id,
+            req.group_instance_id.as_deref(),
+            req.generation_id,
+        )
+    });
     HeartbeatResponse::default().with_error_code(r.err().map_or(0, |e| e.code()))
 }

@@ -25,6 +25,9 @@ pub async fn handle(
     } else {
         vec![(req.member_id.to_string(), None)]
     };
+    if let Err(e) = broker.groups.check(broker, &req.group_id) {
+        return LeaveGroupResponse::default().with_error_code(e.code());
+    }
     let results = broker.groups.leave(broker, &req.group_id, &members);
     if ctx.api_version < 3 {
         let e = match results.as_deref() {

@@ -41,6 +41,11 @@ pub async fn handle(
                         .map(|t| (t.name.to_string(), t.partition_indexes))
                         .collect()
                 });
+                if let Err(e) = broker.groups.check(broker, &g.group_id) {
+                    return OffsetFetchResponseGroup::default()
+                        .with_group_id(g.group_id)
+                        .with_error_code(e.code());
+                }
                 let fetched = broker.groups.fetch(&g.group_id, topics);
                 OffsetFetchResponseGroup::default()
                     .with_group_id(g.group_id)
@@ -50,11 +55,35 @@ pub async fn handle(
         return OffsetFetchResponse::default().with_groups(groups);
     }
     // v1 has no "all partitions" form; v2+ sends null for it.
-    let topics = req.topics.map(|ts| {
+    let topics: Option<Vec<(String, Vec<i32>)>> = req.topics.map(|ts| {
         ts.into_iter()
             .map(|t| (t.name.to_string(), t.partition_indexes))
             .collect()
     });
+    if let Err(e) = broker.groups.check(broker, &req.group_id) {
+        // v2+ has a top-level error; v1 only per partition.
+        let topics = topics
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(t, parts)| {
+                let parts = parts
+                    .into_iter()
+                    .map(|p| {
+                        OffsetFetchResponsePartition::default()
+                            .with_partition_index(p)
+                            .with_committed_offset(-1)
+                            .with_error_code(e.code())
+                    })
+                    .collect();
+                OffsetFetchResponseTopic::default()
+                    .with_name(TopicName(sb(&t)))
+                    .with_partitions(parts)
+            })
+            .collect();
+        return OffsetFetchResponse::default()
+            .with_error_code(if v >= 2 { e.code() } else { 0 })
+            .with_topics(topics);
+    }
     let fetched = broker.groups.fetch(&req.group_id, topics);
     let topics = fetched
         .into_iter()

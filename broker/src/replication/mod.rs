@@ -377,6 +377,14 @@ pub async fn serve_follower_fetch(
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.clamp(0, 5_000) as u64);
     let mut changes = broker.data_version.subscribe();
     let mut recorded = false;
+    // A follower in controlled shutdown fetches until it exits but may not rejoin the ISR (the
+    // controller would refuse it anyway).
+    let stopping = broker.cluster().is_some_and(|c| {
+        c.image()
+            .brokers
+            .get(&replica)
+            .is_some_and(|b| b.shutting_down)
+    });
     loop {
         let mut bytes = 0usize;
         let mut topics = Vec::with_capacity(req.topics.len());
@@ -412,7 +420,7 @@ pub async fn serve_follower_fetch(
                     parts.push(base.with_error_code(code(e)));
                     continue;
                 }
-                if !recorded && part.record_follower_fetch(replica, fp.fetch_offset) {
+                if !recorded && part.record_follower_fetch(replica, fp.fetch_offset) && !stopping {
                     request_isr_change(broker, &part, Some(replica), None);
                 }
                 // Leader throttle: a listed replica serving a follower that is not in sync

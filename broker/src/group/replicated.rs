@@ -1,0 +1,465 @@
+//! Cluster mode: `__consumer_offsets` is a replicated topic of the metadata image, created
+//! through the controller on the first FindCoordinator (`offsets.topic.num.partitions`,
+//! `offsets.topic.replication.factor`). The coordinator of group `g` is the leader of partition
+//! `abs(javaHashCode(g)) % partitions`, as in Kafka:
+//!
+//! - FindCoordinator names that leader (COORDINATOR_NOT_AVAILABLE until the topic exists and the
+//!   partition has a leader);
+//! - a broker that does not lead the partition answers NOT_COORDINATOR to the group APIs;
+//! - on becoming the leader it loads the partition's groups from its replica of the log (up to
+//!   the log end: its log is what the followers truncate to), answering
+//!   COORDINATOR_LOAD_IN_PROGRESS meanwhile; on losing leadership it unloads them;
+//! - writes (OffsetCommit, DeleteGroups, OffsetDelete) are appended as leader with acks=all and
+//!   answered once the high watermark passes them, i.e. once every in-sync replica has them.
+
+use super::state::{JoinResult, SyncResult};
+use super::{Coordinator, GroupError, Inner, offsets, store};
+use crate::broker::Broker;
+use crate::cluster::image::{BrokerRegistration, Command, NO_LEADER, Outcome, Refusal};
+use crate::partition::Partition;
+use kafka_protocol::error::ResponseError;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// How long an offsets write waits for the ISR (Kafka's `offsets.commit.timeout.ms` default).
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A `__consumer_offsets` partition this broker leads: under which leader epoch, and whether its
+/// groups are loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Owned {
+    pub epoch: i32,
+    pub loaded: bool,
+}
+
+/// Maps an append error on the offsets partition to the error a group API answers.
+pub(crate) fn append_error(group_id: &str, e: ResponseError) -> ResponseError {
+    match e {
+        ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
+        ResponseError::NotEnoughReplicas => {
+            tracing::debug!(
+                group = group_id,
+                "__consumer_offsets is below min.insync.replicas"
+            );
+            ResponseError::CoordinatorNotAvailable
+        }
+        other => {
+            tracing::error!(group = group_id, error = ?other, "appending to the consumer-offsets log failed");
+            ResponseError::CoordinatorNotAvailable
+        }
+    }
+}
+
+impl Coordinator {
+    /// Whether this broker coordinates `group_id` now (always on one node). The caller holds
+    /// the coordinator lock, so the answer holds for what it does under that lock.
+    pub(super) fn check_coordinator(
+        &self,
+        broker: &Broker,
+        inner: &Inner,
+        group_id: &str,
+    ) -> Result<(), ResponseError> {
+        if !self.cluster {
+            return Ok(());
+        }
+        if group_id.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
+        }
+        let Some(topic) = broker.topic(store::TOPIC) else {
+            return Err(ResponseError::CoordinatorNotAvailable);
+        };
+        let n = i32::try_from(topic.partitions.len())
+            .unwrap_or(i32::MAX)
+            .max(1);
+        let index = store::partition_for(group_id, n);
+        let Some(part) = usize::try_from(index)
+            .ok()
+            .and_then(|i| topic.partitions.get(i))
+        else {
+            return Err(ResponseError::CoordinatorNotAvailable);
+        };
+        if !part.is_leader() || !broker.cluster().is_some_and(|c| c.is_registered()) {
+            return Err(ResponseError::NotCoordinator);
+        }
+        match inner.owned.get(&index) {
+            Some(o) if o.loaded && o.epoch == part.leader_epoch() => Ok(()),
+            _ => Err(ResponseError::CoordinatorLoadInProgress),
+        }
+    }
+
+    /// `check_coordinator` for handlers that do not otherwise lock the coordinator.
+    pub fn check(&self, broker: &Broker, group_id: &str) -> Result<(), ResponseError> {
+        if !self.cluster {
+            return Ok(());
+        }
+        let inner = self.lock();
+        self.check_coordinator(broker, &inner, group_id)
+    }
+
+    /// Cluster mode: waits (bounded) until the ISR has `what` (partition, last offset).
+    pub(crate) async fn await_replicated(
+        &self,
+        broker: &Broker,
+        what: Option<(Arc<Partition>, i64)>,
+    ) -> Result<(), ResponseError> {
+        let Some(w) = what else { return Ok(()) };
+        let r = crate::replication::await_isr(broker, &[w], COMMIT_TIMEOUT).await;
+        match r.into_iter().next().flatten() {
+            None => Ok(()),
+            Some(ResponseError::NotLeaderOrFollower) => Err(ResponseError::NotCoordinator),
+            Some(ResponseError::RequestTimedOut) => Err(ResponseError::RequestTimedOut),
+            Some(_) => Err(ResponseError::CoordinatorNotAvailable),
+        }
+    }
+
+    /// Follows the leadership of the `__consumer_offsets` partitions (every tick): loads the
+    /// groups of a partition this broker starts leading, unloads those of one it stopped leading
+    /// (or leads under a new epoch: it may have missed writes of another leader in between).
+    pub(crate) fn follow_leadership(&self, broker: &Arc<Broker>) {
+        if !self.cluster {
+            return;
+        }
+        let Some(topic) = broker.topic(store::TOPIC) else {
+            return;
+        };
+        let n = i32::try_from(topic.partitions.len())
+            .unwrap_or(i32::MAX)
+            .max(1);
+        // A restarted broker's image may name it leader until its registration is applied.
+        let registered = broker.cluster().is_some_and(|c| c.is_registered());
+        let mut inner = self.lock();
+        for part in &topic.partitions {
+            let index = part.index;
+            let (leading, epoch) = (part.is_leader() && registered, part.leader_epoch());
+            match inner.owned.get(&index) {
+                Some(o) if leading && o.epoch == epoch => continue,
+                None if !leading => continue,
+                _ => {}
+            }
+            if inner.owned.remove(&index).is_some() {
+                unload(&mut inner, index, n);
+            }
+            if leading {
+                inner.owned.insert(
+                    index,
+                    Owned {
+                        epoch,
+                        loaded: false,
+                    },
+                );
+                spawn_load(broker, Arc::clone(part), epoch);
+            }
+        }
+    }
+
+    /// FindCoordinator for a group in cluster mode: the live leader of its `__consumer_offsets`
+    /// partition. Until the topic exists, asks the controller to create it and answers
+    /// COORDINATOR_NOT_AVAILABLE (retriable).
+    pub fn find_in_cluster(
+        &self,
+        broker: &Arc<Broker>,
+        group_id: &str,
+    ) -> Result<BrokerRegistration, (ResponseError, String)> {
+        let Some(cluster) = broker.cluster() else {
+            return Err((
+                ResponseError::CoordinatorNotAvailable,
+                "not in cluster mode".into(),
+            ));
+        };
+        if !cluster.is_registered() {
+            return Err((
+                ResponseError::CoordinatorNotAvailable,
+                "this broker is still catching up on the cluster metadata".into(),
+            ));
+        }
+        let img = cluster.image();
+        let Some(t) = img.topics.get(store::TOPIC) else {
+            drop(img);
+            self.create_offsets_topic(broker);
+            return Err((
+                ResponseError::CoordinatorNotAvailable,
+                format!("the {} topic is being created", store::TOPIC),
+            ));
+        };
+        let n = i32::try_from(t.partitions.len()).unwrap_or(i32::MAX).max(1);
+        let index = store::partition_for(group_id, n);
+        let leader = usize::try_from(index)
+            .ok()
+            .and_then(|i| t.partitions.get(i))
+            .map_or(NO_LEADER, |p| p.leader);
+        img.brokers
+            .get(&leader)
+            .filter(|b| !b.fenced)
+            .cloned()
+            .ok_or_else(|| {
+                (
+                    ResponseError::CoordinatorNotAvailable,
+                    format!("{}-{index} has no live leader", store::TOPIC),
+                )
+            })
+    }
+
+    /// Asks the controller (in the background, one request at a time) to create
+    /// `__consumer_offsets`.
+    fn create_offsets_topic(&self, broker: &Arc<Broker>) {
+        if self.creating.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let b = Arc::clone(broker);
+        tokio::spawn(async move {
+            if let Err(m) = create_offsets_topic(&b).await {
+                // Info, not warn: clients retry FindCoordinator often while brokers are missing.
+                tracing::info!(error = %m, "__consumer_offsets not created yet; a later FindCoordinator retries");
+            }
+            b.groups.creating.store(false, Ordering::SeqCst);
+        });
+    }
+}
+
+/// A write to an offsets partition that the ISR must have before what it completes is
+/// answered (cluster mode).
+#[derive(Clone)]
+pub(crate) struct Wait {
+    part: Arc<Partition>,
+    last: i64,
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Wait {
+    pub(crate) fn new(broker: &Broker, part: Arc<Partition>, last: i64) -> Self {
+        Wait {
+            part,
+            last,
+            changes: Arc::clone(&broker.data_version),
+        }
+    }
+
+    /// Waits (bounded) until the high watermark passes the write, while this broker leads.
+    pub(crate) async fn done(&self) -> Result<(), ResponseError> {
+        let deadline = tokio::time::Instant::now() + COMMIT_TIMEOUT;
+        let mut rx = self.changes.subscribe();
+        loop {
+            if !self.part.is_leader() {
+                return Err(ResponseError::NotCoordinator);
+            }
+            if self.part.high_watermark() > self.last {
+                return Ok(());
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(ResponseError::CoordinatorNotAvailable),
+                Err(_) => return Err(ResponseError::RequestTimedOut),
+            }
+        }
+    }
+
+    /// Delivers `replies` once the write is replicated (or with the error that stopped it).
+    pub(crate) fn deliver_after(self, replies: Vec<Reply>) {
+        if replies.is_empty() {
+            return;
+        }
+        tokio::spawn(async move {
+            let failed = self.done().await.err();
+            for r in replies {
+                r.send(failed);
+            }
+        });
+    }
+}
+
+/// A parked JoinGroup/SyncGroup answer.
+pub(crate) enum Reply {
+    Join(oneshot::Sender<JoinResult>, JoinResult),
+    Sync(oneshot::Sender<SyncResult>, SyncResult),
+}
+
+impl Reply {
+    /// Sends the answer, or `failed` in its place.
+    pub(crate) fn send(self, failed: Option<ResponseError>) {
+        match self {
+            Reply::Join(tx, r) => {
+                let _ = tx.send(match failed {
+                    Some(e) => JoinResult::error(&r.member_id, e),
+                    None => r,
+                });
+            }
+            Reply::Sync(tx, r) => {
+                let _ = tx.send(failed.map_or(r, SyncResult::error));
+            }
+        }
+    }
+}
+
+/// The replication factor of `__consumer_offsets`: the configured one, capped (with a warning)
+/// at the expected cluster size, the larger of the voter count and the registered brokers.
+/// Creation waits until that many brokers are live.
+pub(crate) fn offsets_replication_factor(
+    configured: i64,
+    voters: usize,
+    registered: usize,
+) -> (i16, bool) {
+    let configured = configured.clamp(1, i64::from(i16::MAX)) as usize;
+    let rf = configured.min(voters.max(registered)).max(1);
+    (i16::try_from(rf).unwrap_or(i16::MAX), rf < configured)
+}
+
+async fn create_offsets_topic(broker: &Arc<Broker>) -> Result<(), String> {
+    let cluster = broker.cluster().cloned().ok_or("not in cluster mode")?;
+    let configured = broker.config.get_i64("offsets.topic.replication.factor");
+    let (registered, live) = {
+        let img = cluster.image();
+        if img.topics.contains_key(store::TOPIC) {
+            return Ok(());
+        }
+        (img.brokers.len(), img.live_brokers().len())
+    };
+    let (rf, capped) = offsets_replication_factor(configured, cluster.voter_count(), registered);
+    if capped {
+        tracing::warn!(
+            configured,
+            rf,
+            "offsets.topic.replication.factor is larger than the cluster: creating __consumer_offsets with a smaller replication factor"
+        );
+    }
+    if live < rf as usize {
+        return Err(format!(
+            "{live} live brokers, {rf} needed for the replication factor of {}",
+            store::TOPIC
+        ));
+    }
+    let partitions = i32::try_from(broker.config.get_i64("offsets.topic.num.partitions"))
+        .unwrap_or(1)
+        .max(1);
+    let cmd = Command::CreateTopic {
+        name: store::TOPIC.into(),
+        id: uuid::Uuid::new_v4(),
+        configs: super::offsets_topic_configs(),
+        assignment: None,
+        partitions,
+        replication_factor: rf,
+    };
+    match cluster.write(cmd).await {
+        Ok(Outcome::Ok) => {
+            tracing::info!(
+                partitions,
+                rf,
+                "created {} through the quorum",
+                store::TOPIC
+            );
+            Ok(())
+        }
+        Ok(Outcome::Refused(Refusal::TopicExists, _)) => Ok(()),
+        Ok(Outcome::Refused(_, m)) | Err(m) => Err(m),
+    }
+}
+
+/// Drops the groups of partition `index` (no longer coordinated here) and answers their parked
+/// JoinGroup/SyncGroup requests with NOT_COORDINATOR, so the members find the new coordinator.
+fn unload(inner: &mut Inner, index: i32, n: i32) {
+    let mine = |g: &str| store::partition_for(g, n) == index;
+    let before = inner.groups.len();
+    inner.groups.retain(|g, _| !mine(g));
+    let joins: Vec<_> = inner
+        .join_waiters
+        .keys()
+        .filter(|(g, _)| mine(g))
+        .cloned()
+        .collect();
+    for k in joins {
+        if let Some(tx) = inner.join_waiters.remove(&k) {
+            let _ = tx.send(JoinResult::error(&k.1, ResponseError::NotCoordinator));
+        }
+    }
+    let syncs: Vec<_> = inner
+        .sync_waiters
+        .keys()
+        .filter(|(g, _)| mine(g))
+        .cloned()
+        .collect();
+    for k in syncs {
+        if let Some(tx) = inner.sync_waiters.remove(&k) {
+            let _ = tx.send(SyncResult::error(ResponseError::NotCoordinator));
+        }
+    }
+    tracing::info!(
+        partition = index,
+        groups = before - inner.groups.len(),
+        "unloaded consumer groups: no longer their coordinator"
+    );
+}
+
+/// Loads the groups of a partition this broker now leads (in the background); a failure leaves
+/// the partition unowned so that the next tick tries again.
+fn spawn_load(broker: &Arc<Broker>, part: Arc<Partition>, epoch: i32) {
+    let b = Arc::clone(broker);
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let p = Arc::clone(&part);
+        let res = tokio::task::spawn_blocking(move || {
+            let mut groups = HashMap::new();
+            let records = offsets::replay_partition(&p, true, &mut groups, crate::now_ms())?;
+            Ok::<_, GroupError>((groups, records))
+        })
+        .await;
+        let index = part.index;
+        let mut inner = b.groups.lock();
+        let pending = Owned {
+            epoch,
+            loaded: false,
+        };
+        let current = inner.owned.get(&index) == Some(&pending);
+        match res {
+            Ok(Ok((mut groups, records))) if current => {
+                groups.retain(|_, g| !g.is_disposable());
+                let count = groups.len();
+                inner.groups.extend(groups);
+                inner.owned.insert(
+                    index,
+                    Owned {
+                        epoch,
+                        loaded: true,
+                    },
+                );
+                tracing::info!(
+                    partition = index,
+                    epoch,
+                    groups = count,
+                    records,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "loaded consumer groups: now their coordinator"
+                );
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(partition = index, error = %e, "loading consumer groups failed; retrying");
+                if current {
+                    inner.owned.remove(&index);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(partition = index, error = %e, "loading consumer groups failed; retrying");
+                if current {
+                    inner.owned.remove(&index);
+                }
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replication_factor_is_capped_at_the_expected_cluster_size() {
+        assert_eq!(offsets_replication_factor(3, 3, 3), (3, false));
+        assert_eq!(offsets_replication_factor(3, 3, 1), (3, false));
+        assert_eq!(offsets_replication_factor(3, 1, 1), (1, true));
+        assert_eq!(offsets_replication_factor(3, 1, 2), (2, true));
+        assert_eq!(offsets_replication_factor(2, 3, 5), (2, false));
+        assert_eq!(offsets_replication_factor(0, 3, 3), (1, false));
+    }
+}
