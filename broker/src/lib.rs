@@ -106,13 +106,40 @@ pub async fn start(config: config::BrokerConfig) -> anyhow::Result<RunningBroker
         replication::spawn_isr_checks(&broker, rx.clone());
     }
     let mut tasks = Vec::new();
-    for (name, sock) in listeners {
-        tasks.push(tokio::spawn(server::serve(
-            Arc::clone(&broker),
-            name,
-            sock,
-            rx.clone(),
-        )));
+    let serve_all = {
+        let broker = Arc::clone(&broker);
+        let rx = rx.clone();
+        async move {
+            let serving = listeners
+                .into_iter()
+                .map(|(name, sock)| server::serve(Arc::clone(&broker), name, sock, rx.clone()));
+            futures::future::join_all(serving).await;
+        }
+    };
+    if let Some(cluster) = broker.cluster().cloned() {
+        // As a KRaft broker: serve clients only once this incarnation's registration is applied
+        // in the local metadata image, i.e. the image has caught up with everything written
+        // before it. Until then a restarted broker's image is stale: it may still name itself
+        // the leader of partitions that moved, or miss topics created while it was away, and
+        // clients told "unknown topic" give up. The listeners are bound already (port clashes
+        // fail the start); connections wait in the accept queue.
+        let broker2 = Arc::clone(&broker);
+        let mut stop = rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut changes = cluster.subscribe();
+            while !cluster.is_registered() {
+                tokio::select! {
+                    () = cluster::stopped(&mut stop) => return,
+                    r = changes.changed() => if r.is_err() { return },
+                    () = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+                }
+            }
+            tracing::info!("metadata caught up: serving clients");
+            broker2.set_state(broker::BrokerState::Running);
+            serve_all.await;
+        }));
+    } else {
+        tasks.push(tokio::spawn(serve_all));
     }
     let app = admin_http::router(Arc::clone(&broker));
     let mut admin_rx = rx.clone();
@@ -125,7 +152,9 @@ pub async fn start(config: config::BrokerConfig) -> anyhow::Result<RunningBroker
         }
     }));
     broker.spawn_housekeeping();
-    broker.set_state(broker::BrokerState::Running);
+    if broker.cluster().is_none() {
+        broker.set_state(broker::BrokerState::Running);
+    }
     Ok(RunningBroker {
         broker,
         kafka_addrs,

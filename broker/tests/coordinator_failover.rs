@@ -8,7 +8,7 @@
 mod common;
 mod wire;
 
-use common::{TestBroker, free_port};
+use common::{TestBroker, free_port, spawn_all};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::*;
@@ -64,9 +64,7 @@ fn start_cluster() -> Vec<TestBroker> {
             )
         })
         .collect();
-    for b in &mut brokers {
-        b.spawn();
-    }
+    spawn_all(&mut brokers);
     for b in &brokers {
         wait_for(b, "every broker live and a controller", |m| {
             m.brokers.len() == 3 && m.controller_id.0 >= 0

@@ -112,7 +112,9 @@ impl NsBroker {
     /// The concatenated segment files (.log, in offset order) of partition 0 of `topic`: the
     /// replica's log, byte for byte.
     fn replica_log(&self, topic: &str) -> Vec<u8> {
-        let dir = self.data_dir.join(format!("{topic}-0"));
+        let Some(dir) = common::partition_dir_in(&self.data_dir, topic, 0) else {
+            return Vec::new();
+        };
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
             .map(|d| {
                 d.filter_map(Result::ok)
@@ -239,6 +241,9 @@ impl Lab {
         for i in 0..n {
             lab.spawn(i, &voters);
         }
+        for i in 0..n {
+            lab.wait_ready(i);
+        }
         // Bounded: every broker registered and a controller elected, seen from each side.
         for i in 0..n {
             lab.wait_metadata(
@@ -279,7 +284,13 @@ impl Lab {
             .spawn()
             .expect("spawning the broker with ip netns exec");
         b.child = Some(child);
-        // Bounded: /readyz on the namespace's loopback answers 200 within 30 s.
+    }
+
+    /// Bounded: /readyz on the namespace's loopback answers 200 within 30 s (a broker in cluster
+    /// mode is ready once it registered with the quorum, so a new cluster's brokers are started
+    /// first and waited for together).
+    fn wait_ready(&mut self, i: usize) {
+        let b = &mut self.brokers[i];
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = b.child.as_mut().unwrap().try_wait().unwrap() {

@@ -7,7 +7,7 @@
 mod common;
 mod wire;
 
-use common::{TestBroker, free_port};
+use common::{TestBroker, free_port, spawn_all};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -237,9 +237,7 @@ fn a_removed_voter_stays_a_learner_and_bad_voter_sets_are_refused() {
         .collect::<Vec<_>>()
         .join(",");
     let mut brokers: Vec<TestBroker> = (0..4).map(|i| broker(i, &voters, Some(p[i]))).collect();
-    for b in &mut brokers {
-        b.spawn();
-    }
+    spawn_all(&mut brokers);
     let q = wait_quorum(&brokers[3], "broker 3 a learner", |q| {
         q["learners"] == json!([3]) && q["leader"].is_u64()
     });

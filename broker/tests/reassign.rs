@@ -6,7 +6,7 @@
 mod common;
 mod wire;
 
-use common::{CrashProducer, TestBroker, free_port, run_with_timeout};
+use common::{CrashProducer, TestBroker, free_port, run_with_timeout, spawn_all};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -56,9 +56,7 @@ fn start_brokers(n: usize) -> Vec<TestBroker> {
             )
         })
         .collect();
-    for b in &mut brokers {
-        b.spawn();
-    }
+    spawn_all(&mut brokers);
     for b in &brokers {
         wait_for(b, "every broker live and a controller", |m| {
             m.brokers.len() == n && m.controller_id.0 >= 0

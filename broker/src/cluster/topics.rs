@@ -144,9 +144,47 @@ impl Broker {
         cluster: &Arc<Cluster>,
         cmd: Command,
     ) -> Result<bool, TopicError> {
+        // What this broker's image must stop showing before a retry can compute anything new.
+        let stale = match &cmd {
+            Command::SetTopicConfigs {
+                name,
+                expected: Some(e),
+                ..
+            } => Some((Some(name.clone()), None, e.clone())),
+            Command::SetBrokerConfigs {
+                broker,
+                expected: Some(e),
+                ..
+            } => Some((None, Some(broker.clone()), e.clone())),
+            _ => None,
+        };
         match block_on(cluster.write(cmd)) {
             Ok(Outcome::Ok) => {}
-            Ok(Outcome::Refused(Refusal::ConfigChanged, _)) => return Ok(false),
+            Ok(Outcome::Refused(Refusal::ConfigChanged, _)) => {
+                // The controller has newer configs than this broker's image: wait (bounded,
+                // 2 s) until the image shows them, or the caller's retry would be computed from
+                // the same stale overrides and refused again.
+                if let Some((topic, broker, expected)) = stale {
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+                    while std::time::Instant::now() < deadline {
+                        let current = {
+                            let img = cluster.image();
+                            match (&topic, &broker) {
+                                (Some(t), _) => img.topics.get(t).map(|t| t.configs.clone()),
+                                (None, Some(b)) => {
+                                    Some(img.broker_configs.get(b).cloned().unwrap_or_default())
+                                }
+                                (None, None) => None,
+                            }
+                        };
+                        if current.as_ref() != Some(&expected) {
+                            break;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                }
+                return Ok(false);
+            }
             Ok(Outcome::Refused(r, m)) => return Err((refusal_error(r), m)),
             Err(m) => return Err((ResponseError::RequestTimedOut, m)),
         }

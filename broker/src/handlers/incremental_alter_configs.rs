@@ -33,7 +33,7 @@ pub async fn handle(
                     .collect::<Result<Vec<_>, _>>()?;
                 // Cluster mode: a compare-and-set on the overrides the change was computed
                 // from, recomputed when another change got there first (bounded).
-                for _ in 0..10 {
+                for _ in 0..30 {
                     let (current, configs) = match t {
                         Target::Topic => {
                             let topic = stored_topic_configs(broker, name);

@@ -84,6 +84,14 @@ impl TestBroker {
     /// Starts (or restarts) the process on the same data directory and ports, and waits until
     /// /readyz answers 200.
     pub fn spawn(&mut self) {
+        self.launch();
+        self.wait_ready();
+    }
+
+    /// Starts (or restarts) the process without waiting for it to be ready: a broker in cluster
+    /// mode is ready only once it registered with a quorum, which the first voter of a new
+    /// cluster cannot form alone (see `spawn_all`).
+    pub fn launch(&mut self) {
         assert!(self.child.is_none(), "broker already running");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -105,10 +113,10 @@ impl TestBroker {
         }
         cmd.args(&self.args);
         self.child = Some(cmd.spawn().expect("spawning the broker"));
-        self.wait_ready();
     }
 
-    fn wait_ready(&mut self) {
+    /// Waits (bounded, 30 s) until /readyz answers 200.
+    pub fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
@@ -170,9 +178,14 @@ impl Drop for TestBroker {
 /// The directory of partition `p` of `topic` on `b`: `<topic>-<p>` (single node) or
 /// `<topic>-<p>-<topic id>` (cluster mode; the most recently modified if several).
 pub fn partition_dir(b: &TestBroker, topic: &str, p: i32) -> Option<PathBuf> {
+    partition_dir_in(b.data_dir(), topic, p)
+}
+
+/// `partition_dir` for a broker's data directory.
+pub fn partition_dir_in(data_dir: &Path, topic: &str, p: i32) -> Option<PathBuf> {
     let exact = format!("{topic}-{p}");
     let prefix = format!("{exact}-");
-    std::fs::read_dir(b.data_dir())
+    std::fs::read_dir(data_dir)
         .ok()?
         .filter_map(Result::ok)
         .filter(|e| {
@@ -362,5 +375,16 @@ impl Drop for CrashProducer {
         // Already reaped on the success path (kill is then a no-op); stops it on a failure.
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Starts every broker, then waits until each is ready: the brokers of a new cluster become ready
+/// together, once a quorum of voters runs.
+pub fn spawn_all(brokers: &mut [TestBroker]) {
+    for b in brokers.iter_mut() {
+        b.launch();
+    }
+    for b in brokers.iter_mut() {
+        b.wait_ready();
     }
 }
