@@ -14,9 +14,9 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 bootstrap, prefix, version = sys.argv[1], sys.argv[2], sys.argv[3]
 V = tuple(int(x) for x in version.split("."))
 N = 40
-# Magic 0 (0.9) has no timestamps; LZ4 under magic 0 uses the pre-0.10 framing the broker
-# refuses (README, "Old clients").
-CODECS = [None, "gzip", "snappy"] + (["lz4"] if V >= (0, 10) else [])
+# Magic 0 (before 0.10) has no timestamps, and its LZ4 frames carry the pre-0.10 header
+# checksum (KAFKA-3160); kafka-python refuses LZ4 for brokers before 0.8.2.
+CODECS = [None, "gzip", "snappy"] + (["lz4"] if V >= (0, 8, 2) else [])
 
 
 def topic_of(codec):

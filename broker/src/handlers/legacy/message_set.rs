@@ -23,10 +23,11 @@
 //!
 //! The codecs and the CRC come from the kafka-protocol crate the broker already uses (its
 //! snappy reader accepts both xerial framing, which Java and kafka-python write, and raw
-//! snappy). Known gaps, each answered with an error rather than a guess: LZ4 under magic 0
-//! (Kafka before 0.10 wrote a wrong LZ4 frame-header checksum, KAFKA-3160) and nested
-//! compression are CORRUPT_MESSAGE; the zstd codec id under magic 0/1 is
-//! UNSUPPORTED_COMPRESSION_TYPE, as in Kafka.
+//! snappy). LZ4 under magic 0 carries the frame-header checksum Kafka before 0.10 computed over
+//! the wrong bytes (KAFKA-3160), which the LZ4 frame decoder refuses; as Kafka 2.1 did, that
+//! frame is read without checking that byte (`lz4_kafka_0_8`). Nested compression is
+//! CORRUPT_MESSAGE; the zstd codec id under magic 0/1 is UNSUPPORTED_COMPRESSION_TYPE, as in
+//! Kafka.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::compression::{Compressor, Decompressor, Gzip, Lz4, Snappy};
@@ -178,6 +179,60 @@ fn decompress(compression: Compression, mut data: Bytes) -> Result<Bytes, Format
     out.map_err(|e| corrupt(format!("{compression:?} wrapper: {e:#}")))
 }
 
+/// Reads an LZ4 frame written for message format v0 (KAFKA-3160: its header checksum was
+/// computed over the frame magic too), block by block with the LZ4 block decoder. The header,
+/// block and content checksums are not checked: the message's CRC-32 already covers every byte.
+/// Independent blocks only, which is what Kafka's and the clients' v0 writers produce.
+fn lz4_kafka_0_8(data: &[u8]) -> Result<Bytes, FormatError> {
+    let bad = |what: &str| corrupt(format!("LZ4 frame (magic 0): {what}"));
+    if data.len() < 7 || data[0..4] != [0x04, 0x22, 0x4D, 0x18] {
+        return Err(bad("no frame magic"));
+    }
+    let (flg, bd) = (data[4], data[5]);
+    if flg >> 6 != 1 {
+        return Err(bad("unknown frame version"));
+    }
+    let independent = flg & 0x20 != 0;
+    let block_checksums = flg & 0x10 != 0;
+    let max_block: usize = match (bd >> 4) & 0x07 {
+        4 => 64 << 10,
+        5 => 256 << 10,
+        6 => 1 << 20,
+        7 => 4 << 20,
+        _ => return Err(bad("unknown block size")),
+    };
+    // FLG, BD, [content size], [dictionary id], header checksum.
+    let mut pos = 6 + if flg & 0x08 != 0 { 8 } else { 0 } + if flg & 0x01 != 0 { 4 } else { 0 } + 1;
+    let mut out = BytesMut::new();
+    let mut blocks = 0usize;
+    loop {
+        let Some(head) = data.get(pos..pos + 4) else {
+            return Err(bad("truncated"));
+        };
+        pos += 4;
+        let size = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        if size == 0 {
+            break;
+        }
+        let len = (size & 0x7fff_ffff) as usize;
+        let Some(block) = data.get(pos..pos + len).filter(|_| len <= max_block) else {
+            return Err(bad("block size beyond the frame"));
+        };
+        pos += len + if block_checksums { 4 } else { 0 };
+        if size & 0x8000_0000 != 0 {
+            out.put_slice(block);
+        } else if independent || blocks == 0 {
+            let plain = lz4::block::decompress(block, Some(max_block as i32))
+                .map_err(|e| bad(&e.to_string()))?;
+            out.put_slice(&plain);
+        } else {
+            return Err(bad("linked blocks"));
+        }
+        blocks += 1;
+    }
+    Ok(out.freeze())
+}
+
 fn compress(compression: Compression, data: &[u8]) -> Result<Bytes, FormatError> {
     let mut out = BytesMut::new();
     let put = |b: &mut BytesMut| {
@@ -215,16 +270,15 @@ pub fn parse(mut set: Bytes) -> Result<(Vec<Message>, Compression), FormatError>
             });
             continue;
         }
-        if compression == Compression::Lz4 && m.magic == 0 {
-            return Err(corrupt(
-                "LZ4 under magic 0 (pre-0.10 framing, KAFKA-3160) is not supported",
-            ));
-        }
         used = compression;
         let value = m
             .value
             .ok_or_else(|| corrupt("compressed wrapper without a value"))?;
-        let mut inner_set = decompress(compression, value)?;
+        let mut inner_set = if compression == Compression::Lz4 && m.magic == 0 {
+            lz4_kafka_0_8(&value)?
+        } else {
+            decompress(compression, value)?
+        };
         let mut inner = Vec::new();
         while inner_set.has_remaining() {
             let i = next_message(&mut inner_set)?;
@@ -547,6 +601,45 @@ mod tests {
         }
     }
 
+    /// KAFKA-3160: LZ4 under magic 0 was written with a header checksum over the wrong bytes,
+    /// which the frame decoder refuses; it is read anyway, only under magic 0.
+    #[test]
+    fn lz4_under_magic_0_ignores_the_pre_0_10_header_checksum() {
+        let msgs = [
+            msg(0, -1, Some(b"a"), Some(b"1")),
+            msg(1, -1, None, Some(b"2")),
+        ];
+        let mut inner = BytesMut::new();
+        for m in &msgs {
+            put_message(
+                &mut inner,
+                m.offset,
+                0,
+                0,
+                -1,
+                m.key.as_deref(),
+                m.value.as_deref(),
+            );
+        }
+        let mut frame = compress(Compression::Lz4, &inner).unwrap().to_vec();
+        let hc_at = 6 + if frame[4] & 0x08 != 0 { 8 } else { 0 };
+        frame[hc_at] = frame[hc_at].wrapping_add(1);
+        assert!(decompress(Compression::Lz4, Bytes::from(frame.clone())).is_err());
+        for magic in [0, 1] {
+            let mut set = BytesMut::new();
+            put_message(&mut set, 1, magic, 3, -1, None, Some(&frame));
+            let parsed = parse(set.freeze());
+            if magic == 0 {
+                assert_eq!(parsed.unwrap().0, msgs);
+            } else {
+                assert_eq!(
+                    parsed.unwrap_err().response_error(),
+                    ResponseError::CorruptMessage
+                );
+            }
+        }
+    }
+
     #[test]
     fn log_append_time_wrappers_stamp_their_inner_messages() {
         let mut msgs = vec![msg(0, 100, None, Some(b"1")), msg(1, 900, None, Some(b"2"))];
@@ -576,7 +669,6 @@ mod tests {
             base in 0i64..1_000_000,
         ) {
             let c = CODECS[codec_idx];
-            prop_assume!(!(magic == 0 && c == Compression::Lz4));
             let msgs: Vec<Message> = raw.iter().enumerate().map(|(i, (k, v, ts))| Message {
                 offset: base + i as i64,
                 timestamp: if magic == 1 { *ts } else { -1 },
