@@ -30,7 +30,7 @@
 //! Kafka.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::compression::{Compressor, Decompressor, Gzip, Lz4, Snappy};
+use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::records::{
@@ -167,16 +167,75 @@ fn codec(id: i8) -> Result<Compression, FormatError> {
     }
 }
 
-fn decompress(compression: Compression, mut data: Bytes) -> Result<Bytes, FormatError> {
-    let take = |b: &mut Bytes| Ok(std::mem::take(b));
-    let out = match compression {
-        Compression::Gzip => Gzip::decompress(&mut data, take),
-        Compression::Snappy => Snappy::decompress(&mut data, take),
-        Compression::Lz4 => Lz4::decompress(&mut data, take),
-        Compression::None => return Ok(data),
-        Compression::Zstd => return Err(FormatError::Codec(4)),
+/// Most bytes one compressed wrapper may inflate to (a request frame's limit), so a small
+/// hostile wrapper cannot make the broker allocate gigabytes.
+pub const MAX_INFLATED: usize = crate::server::connection::MAX_REQUEST_BYTES;
+
+fn too_big() -> FormatError {
+    corrupt(format!("a wrapper inflates beyond {MAX_INFLATED} bytes"))
+}
+
+fn read_bounded(r: impl std::io::Read, what: &str) -> Result<Bytes, FormatError> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    r.take(MAX_INFLATED as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| corrupt(format!("{what} wrapper: {e}")))?;
+    if out.len() > MAX_INFLATED {
+        return Err(too_big());
+    }
+    Ok(Bytes::from(out))
+}
+
+/// Snappy as Kafka's Java clients write it (xerial framing: a 16-byte header, then blocks with
+/// a 4-byte big-endian length) or raw, each block's declared length checked before allocating.
+fn snappy(data: &[u8]) -> Result<Bytes, FormatError> {
+    const XERIAL: &[u8] = b"\x82SNAPPY\x00";
+    let mut out = Vec::new();
+    let mut push = |block: &[u8]| {
+        let n = snap::raw::decompress_len(block)
+            .map_err(|e| corrupt(format!("snappy wrapper: {e}")))?;
+        let start = out.len();
+        if start + n > MAX_INFLATED {
+            return Err(too_big());
+        }
+        out.resize(start + n, 0);
+        snap::raw::Decoder::new()
+            .decompress(block, &mut out[start..])
+            .map_err(|e| corrupt(format!("snappy wrapper: {e}")))?;
+        Ok(())
     };
-    out.map_err(|e| corrupt(format!("{compression:?} wrapper: {e:#}")))
+    if data.len() >= 16 && data.starts_with(XERIAL) {
+        let mut pos = 16;
+        while pos < data.len() {
+            let Some(len) = data.get(pos..pos + 4) else {
+                return Err(corrupt("snappy wrapper: truncated block length"));
+            };
+            let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            let Some(block) = data.get(pos + 4..pos + 4 + len) else {
+                return Err(corrupt("snappy wrapper: truncated block"));
+            };
+            push(block)?;
+            pos += 4 + len;
+        }
+    } else {
+        push(data)?;
+    }
+    Ok(Bytes::from(out))
+}
+
+/// Inflates a wrapper's value, never past `MAX_INFLATED`.
+fn inflate(compression: Compression, data: &[u8]) -> Result<Bytes, FormatError> {
+    match compression {
+        Compression::None => Ok(Bytes::copy_from_slice(data)),
+        Compression::Gzip => read_bounded(flate2::read::MultiGzDecoder::new(data), "gzip"),
+        Compression::Snappy => snappy(data),
+        Compression::Lz4 => read_bounded(
+            lz4::Decoder::new(data).map_err(|e| corrupt(format!("lz4 wrapper: {e}")))?,
+            "lz4",
+        ),
+        Compression::Zstd => Err(FormatError::Codec(4)),
+    }
 }
 
 /// Reads an LZ4 frame written for message format v0 (KAFKA-3160: its header checksum was
@@ -228,6 +287,9 @@ fn lz4_kafka_0_8(data: &[u8]) -> Result<Bytes, FormatError> {
         } else {
             return Err(bad("linked blocks"));
         }
+        if out.len() > MAX_INFLATED {
+            return Err(too_big());
+        }
         blocks += 1;
     }
     Ok(out.freeze())
@@ -277,7 +339,7 @@ pub fn parse(mut set: Bytes) -> Result<(Vec<Message>, Compression), FormatError>
         let mut inner_set = if compression == Compression::Lz4 && m.magic == 0 {
             lz4_kafka_0_8(&value)?
         } else {
-            decompress(compression, value)?
+            inflate(compression, &value)?
         };
         let mut inner = Vec::new();
         while inner_set.has_remaining() {
@@ -570,6 +632,32 @@ mod tests {
         assert!(matches!(err, FormatError::Crc { .. }), "{err}");
     }
 
+    /// A wrapper that inflates beyond the limit is refused without allocating it: a snappy
+    /// block whose header claims 2^32-1 bytes, and a gzip stream of zeros.
+    #[test]
+    fn wrappers_inflating_beyond_the_limit_are_refused() {
+        let mut set = BytesMut::new();
+        put_message(
+            &mut set,
+            0,
+            1,
+            2,
+            0,
+            None,
+            Some(&[0xff, 0xff, 0xff, 0xff, 0x0f, 0]),
+        );
+        let err = parse(set.freeze()).unwrap_err();
+        assert_eq!(err.response_error(), ResponseError::CorruptMessage, "{err}");
+        assert!(err.to_string().contains("beyond"), "{err}");
+        let zeros = vec![0u8; MAX_INFLATED + 1];
+        let gz = compress(Compression::Gzip, &zeros).unwrap();
+        assert!(gz.len() < MAX_INFLATED / 100);
+        let mut set = BytesMut::new();
+        put_message(&mut set, 0, 1, 1, 0, None, Some(&gz));
+        let err = parse(set.freeze()).unwrap_err();
+        assert!(err.to_string().contains("beyond"), "{err}");
+    }
+
     #[test]
     fn zstd_and_unknown_codecs_are_refused_like_kafka() {
         let mut set = BytesMut::new();
@@ -624,7 +712,7 @@ mod tests {
         let mut frame = compress(Compression::Lz4, &inner).unwrap().to_vec();
         let hc_at = 6 + if frame[4] & 0x08 != 0 { 8 } else { 0 };
         frame[hc_at] = frame[hc_at].wrapping_add(1);
-        assert!(decompress(Compression::Lz4, Bytes::from(frame.clone())).is_err());
+        assert!(inflate(Compression::Lz4, &frame).is_err());
         for magic in [0, 1] {
             let mut set = BytesMut::new();
             put_message(&mut set, 1, magic, 3, -1, None, Some(&frame));
