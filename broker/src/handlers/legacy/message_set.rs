@@ -21,9 +21,8 @@
 //! (0..n-1) and the wrapper's offset is the last inner message's absolute offset. A magic 1
 //! wrapper with the log-append-time bit gives every inner message its timestamp.
 //!
-//! The codecs and the CRC come from the kafka-protocol crate the broker already uses (its
-//! snappy reader accepts both xerial framing, which Java and kafka-python write, and raw
-//! snappy). LZ4 under magic 0 carries the frame-header checksum Kafka before 0.10 computed over
+//! Compressed wrappers are inflated with flate2, snap and lz4 (bounded, accepting xerial-framed
+//! snappy, which Java and kafka-python write, and raw snappy), the CRC is crc32fast's. LZ4 under magic 0 carries the frame-header checksum Kafka before 0.10 computed over
 //! the wrong bytes (KAFKA-3160), which the LZ4 frame decoder refuses; as Kafka 2.1 did, that
 //! frame is read without checking that byte (`lz4_kafka_0_8`). Nested compression is
 //! CORRUPT_MESSAGE; the zstd codec id under magic 0/1 is UNSUPPORTED_COMPRESSION_TYPE, as in
@@ -34,7 +33,7 @@ use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::records::{
-    Compression, IEEE, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
+    Compression, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
     NO_TIMESTAMP, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
     TimestampType,
 };
@@ -122,7 +121,7 @@ fn next_message(set: &mut Bytes) -> Result<RawMessage, FormatError> {
     }
     let mut m = set.split_to(size as usize);
     let stored = m.get_u32();
-    let computed = IEEE.checksum(&m);
+    let computed = crc32fast::hash(&m);
     if stored != computed {
         return Err(FormatError::Crc { stored, computed });
     }
@@ -264,6 +263,7 @@ fn lz4_kafka_0_8(data: &[u8]) -> Result<Bytes, FormatError> {
     let mut pos = 6 + if flg & 0x08 != 0 { 8 } else { 0 } + if flg & 0x01 != 0 { 4 } else { 0 } + 1;
     let mut out = BytesMut::new();
     let mut blocks = 0usize;
+    let mut scratch: Option<Vec<u8>> = None;
     loop {
         let Some(head) = data.get(pos..pos + 4) else {
             return Err(bad("truncated"));
@@ -281,9 +281,11 @@ fn lz4_kafka_0_8(data: &[u8]) -> Result<Bytes, FormatError> {
         if size & 0x8000_0000 != 0 {
             out.put_slice(block);
         } else if independent || blocks == 0 {
-            let plain = lz4::block::decompress(block, Some(max_block as i32))
+            // One scratch block per frame (not one allocation per block).
+            let scratch = scratch.get_or_insert_with(|| vec![0u8; max_block]);
+            let n = lz4::block::decompress_to_buffer(block, Some(max_block as i32), scratch)
                 .map_err(|e| bad(&e.to_string()))?;
-            out.put_slice(&plain);
+            out.put_slice(&scratch[..n]);
         } else {
             return Err(bad("linked blocks"));
         }
@@ -405,16 +407,50 @@ pub fn up_convert(set: Bytes) -> Result<Bytes, FormatError> {
         })
         .collect();
     let mut out = BytesMut::new();
-    RecordBatchEncoder::encode(
+    RecordBatchEncoder::encode_with_custom_compression(
         &mut out,
         records.iter(),
         &RecordEncodeOptions {
             version: 2,
             compression,
         },
+        Some(recompress),
     )
     .map_err(|e| corrupt(format!("encoding the up-converted batch: {e:#}")))?;
     Ok(out.freeze())
+}
+
+/// Compresses an up-converted batch's records with the producer's codec: LZ4 at its fast level
+/// (kafka-protocol's encoder uses LZ4HC, several times slower on this path), the others as the
+/// kafka-protocol encoder does.
+fn recompress(
+    records: &mut BytesMut,
+    out: &mut BytesMut,
+    compression: Compression,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let put = |b: &mut BytesMut| {
+        b.put_slice(records);
+        Ok(())
+    };
+    match compression {
+        Compression::Lz4 => {
+            let mut enc = lz4::EncoderBuilder::new()
+                .level(0)
+                .block_mode(lz4::BlockMode::Independent)
+                .build(out.writer())?;
+            enc.write_all(records)?;
+            enc.finish().1?;
+            Ok(())
+        }
+        Compression::Gzip => Gzip::compress(out, put),
+        Compression::Snappy => Snappy::compress(out, put),
+        Compression::None => {
+            out.put_slice(records);
+            Ok(())
+        }
+        Compression::Zstd => anyhow::bail!("zstd cannot come from message format v0/v1"),
+    }
 }
 
 fn put_bytes(out: &mut BytesMut, b: Option<&[u8]>) {
@@ -450,7 +486,7 @@ fn put_message(
     }
     put_bytes(out, key);
     put_bytes(out, value);
-    let crc = IEEE.checksum(&out[crc_at + 4..]);
+    let crc = crc32fast::hash(&out[crc_at + 4..]);
     out[crc_at..crc_at + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
