@@ -22,6 +22,7 @@ pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
+pub mod legacy;
 pub mod list_groups;
 pub mod list_offsets;
 pub mod list_partition_reassignments;
@@ -111,9 +112,10 @@ macro_rules! api {
 
 use kafka_protocol::messages as m;
 
-/// Every implemented API with the version range it supports. Minimums follow Kafka 4.0's
-/// baseline (KIP-896), except Produce, which advertises 0 like Kafka does so that old
-/// librdkafka builds negotiate, and rejects v0-2.
+/// Every implemented API with the version range it supports: every version Kafka 2.1 accepted
+/// (all from 0) up to the newest the codec has. Versions older than the current codec's
+/// (KIP-896 dropped them from Kafka 4.0's schemas) are dispatched through `legacy`, which
+/// decodes them with the older codec and runs these same handlers.
 pub static APIS: &[ApiEntry] = &[
     ApiEntry {
         key: ApiKey::Produce,
@@ -123,12 +125,12 @@ pub static APIS: &[ApiEntry] = &[
         handler: produce::dispatch,
         decode: produce::decode_only,
     },
-    api!(Fetch, 4, 16, m::FetchRequest, fetch),
-    api!(ListOffsets, 1, 9, m::ListOffsetsRequest, list_offsets),
+    api!(Fetch, 0, 16, m::FetchRequest, fetch),
+    api!(ListOffsets, 0, 9, m::ListOffsetsRequest, list_offsets),
     api!(Metadata, 0, 12, m::MetadataRequest, metadata),
     api!(ApiVersions, 0, 4, m::ApiVersionsRequest, api_versions),
-    api!(CreateTopics, 2, 7, m::CreateTopicsRequest, create_topics),
-    api!(DeleteTopics, 1, 6, m::DeleteTopicsRequest, delete_topics),
+    api!(CreateTopics, 0, 7, m::CreateTopicsRequest, create_topics),
+    api!(DeleteTopics, 0, 6, m::DeleteTopicsRequest, delete_topics),
     api!(
         CreatePartitions,
         0,
@@ -138,7 +140,7 @@ pub static APIS: &[ApiEntry] = &[
     ),
     api!(
         DescribeConfigs,
-        1,
+        0,
         4,
         m::DescribeConfigsRequest,
         describe_configs
@@ -176,7 +178,7 @@ pub static APIS: &[ApiEntry] = &[
     ),
     api!(
         OffsetForLeaderEpoch,
-        2,
+        0,
         4,
         m::OffsetForLeaderEpochRequest,
         offset_for_leader_epoch
@@ -190,7 +192,7 @@ pub static APIS: &[ApiEntry] = &[
     ),
     api!(
         DescribeLogDirs,
-        1,
+        0,
         4,
         m::DescribeLogDirsRequest,
         describe_log_dirs
@@ -207,8 +209,8 @@ pub static APIS: &[ApiEntry] = &[
     api!(SyncGroup, 0, 5, m::SyncGroupRequest, sync_group),
     api!(Heartbeat, 0, 4, m::HeartbeatRequest, heartbeat),
     api!(LeaveGroup, 0, 5, m::LeaveGroupRequest, leave_group),
-    api!(OffsetCommit, 2, 9, m::OffsetCommitRequest, offset_commit),
-    api!(OffsetFetch, 1, 9, m::OffsetFetchRequest, offset_fetch),
+    api!(OffsetCommit, 0, 9, m::OffsetCommitRequest, offset_commit),
+    api!(OffsetFetch, 0, 9, m::OffsetFetchRequest, offset_fetch),
     api!(ListGroups, 0, 5, m::ListGroupsRequest, list_groups),
     api!(
         DescribeGroups,

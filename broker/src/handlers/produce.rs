@@ -24,7 +24,7 @@ pub fn dispatch(
 ) -> BoxFuture<'static, Result<Reply, String>> {
     Box::pin(async move {
         if ctx.api_version < 3 {
-            // Kafka 4 advertises v0 but rejects v0-2 (message format v0/v1): so do we.
+            // v0-2 (message format v0/v1) are up-converted by `handlers::legacy` first.
             return Err(format!(
                 "produce v{} (message format v0/v1) is not supported; use v3+",
                 ctx.api_version

@@ -249,7 +249,9 @@ pub fn parse_request(mut frame: Bytes) -> Result<ParsedRequest, Rejection> {
 /// Parses and fully decodes a frame without handling it: the request decoder under fuzzing.
 pub fn decode_request(frame: Bytes) -> Result<(), String> {
     match parse_request(frame) {
-        Ok(p) => (p.entry.decode)(p.version, p.body),
+        Ok(p) => {
+            handlers::legacy::decoder(p.key, p.version).unwrap_or(p.entry.decode)(p.version, p.body)
+        }
         Err(Rejection::Answer { .. }) => Ok(()),
         Err(Rejection::Close(e)) => Err(e.to_string()),
     }
@@ -312,7 +314,9 @@ async fn handle_frame(
         .request_latency
         .with_label_values(&[api_name(key)])
         .start_timer();
-    let reply = (entry.handler)(Arc::clone(broker), ctx, body)
+    // Versions older than the current codec's go through the legacy bridge.
+    let handler = handlers::legacy::handler(key, version).unwrap_or(entry.handler);
+    let reply = handler(Arc::clone(broker), ctx, body)
         .instrument(span)
         .await;
     let header_version = key.response_header_version(version);
