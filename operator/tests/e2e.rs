@@ -407,6 +407,13 @@ async fn helm_installed_operator_runs_a_three_broker_cluster() -> anyhow::Result
         produced["failed"]
     );
     assert!(acked.len() > 100, "the producer made progress: {produced}");
+    // librdkafka retries retriable errors within message.timeout.ms: a failed delivery means the
+    // cluster was unavailable for minutes or answered with a fatal error.
+    assert_eq!(
+        produced["nfailed"], 0,
+        "failed deliveries: {}",
+        produced["failed"]
+    );
     let c = clusters.get("e2e").await?;
     let bootstrap = c.status.context("status")?.listeners[0]
         .bootstrap_servers
