@@ -72,14 +72,17 @@ impl Sync {
             State::InSync => None,
             State::Changed => Some(format!("voters changed to {desired:?}")),
             State::Pending(why) => Some(format!("changing voters to {desired:?}: {why}")),
-            State::Unsupported => Some(format!(
-                "the brokers do not support voter changes (404 on {VOTERS_PATH}); voters stay \
-                 {:?}, wanted {desired:?}",
-                self.view
-                    .as_ref()
-                    .map(|v| v.voters.clone())
-                    .unwrap_or_default()
-            )),
+            State::Unsupported => Some(match &self.view {
+                Some(v) => format!(
+                    "the brokers do not support voter changes (404 on {VOTERS_PATH}); voters \
+                     stay {:?}, wanted {desired:?}",
+                    v.voters
+                ),
+                None => format!(
+                    "the brokers do not report their quorum (404 on {QUORUM_PATH}); voters stay \
+                     as the cluster was created, wanted {desired:?}"
+                ),
+            }),
         }
     }
 }
@@ -216,6 +219,7 @@ pub async fn sync(pods: &[BrokerPod], desired: &[i32]) -> Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
 
     #[test]
     fn quorum_answers_follow_the_contract() {
@@ -250,6 +254,101 @@ mod tests {
             matches!(put_state(409, b"learner 2 lags"), State::Pending(m) if m.contains("learner 2 lags"))
         );
         assert!(matches!(put_state(503, b""), State::Pending(_)));
+    }
+
+    /// A stand-in for the broker's admin API on `ip:9600` (the broker side is built in
+    /// parallel): answers the quorum view, then `put_answers` in turn to each voter change, and
+    /// records the bodies it was sent.
+    async fn fake_broker(ip: &str, put_answers: Vec<u16>) -> Arc<Mutex<Vec<String>>> {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind((ip, 9600u16))
+            .await
+            .expect("bind fake broker");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            let mut answers = put_answers.into_iter();
+            for _ in 0..20 {
+                let Ok((mut s, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 8192];
+                let mut len = 0;
+                // The head, and for a PUT its small JSON body (ends with `}`).
+                while len < buf.len() {
+                    let n = s.read(&mut buf[len..]).await.unwrap_or(0);
+                    len += n;
+                    let text = String::from_utf8_lossy(&buf[..len]).to_string();
+                    let complete = text.contains("\r\n\r\n")
+                        && (!text.starts_with("PUT") || text.ends_with('}'));
+                    if n == 0 || complete {
+                        break;
+                    }
+                }
+                let req = String::from_utf8_lossy(&buf[..len]).to_string();
+                let (status, body) = if req.starts_with("GET /v1/cluster/quorum ") {
+                    (
+                        200,
+                        r#"{"leader":0,"voters":[0],"learners":[1,2],"nodes":{}}"#.to_string(),
+                    )
+                } else if req.starts_with("PUT /v1/cluster/voters ") {
+                    let body = req.split("\r\n\r\n").nth(1).unwrap_or_default();
+                    log.lock().expect("log").push(body.to_string());
+                    let status = answers.next().unwrap_or(500);
+                    (status, "learner 2 is catching up".to_string())
+                } else {
+                    (404, String::new())
+                };
+                let resp = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+            }
+        });
+        seen
+    }
+
+    fn pod(ordinal: i32, ip: &str) -> BrokerPod {
+        BrokerPod {
+            ordinal,
+            ip: Some(ip.into()),
+            ready: true,
+            image: None,
+            uid: format!("u{ordinal}"),
+            revision: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_grown_cluster_asks_for_three_voters_and_retries_a_409() {
+        let ip = "127.77.0.9";
+        let seen = fake_broker(ip, vec![409, 200]).await;
+        let pods = [pod(0, ip)];
+        let first = sync(&pods, &[0, 1, 2]).await;
+        assert!(
+            matches!(&first.state, State::Pending(m) if m.contains("409") && m.contains("catching up")),
+            "{first:?}"
+        );
+        assert_eq!(first.view.map(|v| v.voters), Some(vec![0]));
+        let second = sync(&pods, &[0, 1, 2]).await;
+        assert_eq!(second.state, State::Changed);
+        let bodies = seen.lock().expect("log").clone();
+        assert_eq!(bodies.len(), 2);
+        let body: serde_json::Value = serde_json::from_str(&bodies[1]).expect("json body");
+        assert_eq!(body, serde_json::json!({"voters": [0, 1, 2]}));
+        // Already the wanted voters: nothing is sent.
+        assert_eq!(sync(&pods, &[0]).await.state, State::InSync);
+        assert_eq!(seen.lock().expect("log").len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_broker_without_the_api_is_unsupported_not_an_error() {
+        let ip = "127.77.0.10";
+        let _seen = fake_broker(ip, vec![404]).await;
+        let s = sync(&[pod(0, ip)], &[0, 1, 2]).await;
+        assert_eq!(s.state, State::Unsupported);
+        assert!(s.message(&[0, 1, 2]).is_some_and(|m| m.contains("404")));
     }
 
     #[tokio::test]
