@@ -86,7 +86,8 @@ pub struct KafkaTopicStatus {
     /// Kafka topic id (UUID), when the broker reports one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic_id: Option<String>,
-    /// Replication factor in effect (`spec.replicas`, else min(3, brokers)).
+    /// Replication factor the operator creates the topic with (`spec.replicas`, else
+    /// min(3, brokers) at the time); an existing topic keeps the factor it was created with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
 }
