@@ -113,7 +113,16 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     // StatefulSet keeps its size.
     let mut voter_sync: Option<voters::Sync> = None;
     let mut hold_replicas = None;
-    if let Some(current) = observed.replicas.filter(|r| *r > cluster.spec.brokers)
+    // Voters as last known: reported by the brokers, else those the cluster was created with.
+    let known_voters = cluster
+        .status
+        .as_ref()
+        .and_then(|s| s.quorum.as_ref())
+        .and_then(|q| q.voters.clone())
+        .unwrap_or_else(|| initial_voters.clone());
+    if let Some(current) = observed
+        .replicas
+        .filter(|r| voters::shrink_removes_voter(*r, cluster.spec.brokers, &known_voters))
         && validation.is_buildable()
     {
         let pods = fetch::broker_pods(&ctx.client, &namespace, &names)

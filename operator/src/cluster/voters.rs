@@ -99,6 +99,13 @@ pub fn in_sync(view: &QuorumView, desired: &[i32]) -> bool {
     have == want
 }
 
+/// Whether shrinking from `current` to `target` brokers removes one of `voters` (ids
+/// `target..current` go). Only such a shrink waits for a voter change. Pure.
+#[must_use]
+pub fn shrink_removes_voter(current: i32, target: i32, voters: &[i32]) -> bool {
+    current > target && voters.iter().any(|v| (target..current).contains(v))
+}
+
 /// Reads a `GET /v1/cluster/quorum` answer. Pure.
 ///
 /// # Errors
@@ -244,6 +251,15 @@ mod tests {
         assert_eq!(parse_quorum(404, b""), Ok(None));
         assert!(parse_quorum(500, b"").is_err());
         assert!(parse_quorum(200, b"nope").is_err());
+    }
+
+    #[test]
+    fn only_a_shrink_that_removes_a_voter_waits() {
+        assert!(shrink_removes_voter(3, 1, &[0, 1, 2]));
+        assert!(!shrink_removes_voter(5, 4, &[0, 1, 2]));
+        assert!(!shrink_removes_voter(3, 3, &[0, 1, 2]));
+        assert!(!shrink_removes_voter(1, 3, &[0]));
+        assert!(shrink_removes_voter(4, 3, &[0, 1, 3]));
     }
 
     #[test]
