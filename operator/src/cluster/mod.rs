@@ -203,7 +203,22 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     let all_ready = i32::try_from(pods.len()).unwrap_or(i32::MAX) == cluster.spec.brokers
         && pods.iter().all(|p| p.ready);
     if voter_sync.is_none() && outcome == Outcome::Applied && all_ready && !rolling {
-        voter_sync = Some(voters::sync(&pods, &desired_voters).await);
+        let mut sync = voters::sync(&pods, &desired_voters).await;
+        // Brokers without the quorum API whose voters are known to be the wanted ones (a
+        // cluster never resized): nothing to change, nothing to report.
+        if sync.state == voters::State::Unsupported
+            && sync.view.is_none()
+            && voters::in_sync(
+                &voters::QuorumView {
+                    voters: known_voters.clone(),
+                    ..voters::QuorumView::default()
+                },
+                &desired_voters,
+            )
+        {
+            sync.state = voters::State::InSync;
+        }
+        voter_sync = Some(sync);
     }
     if outcome == Outcome::Applied {
         report_quorum(
