@@ -87,7 +87,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
             &Outcome::Paused,
             &now,
         );
-        patch_status(&api, &name, &st).await?;
+        patch_status(&api, &cluster, &st).await?;
         info!("reconciliation paused by annotation");
         return Ok(Action::await_change());
     }
@@ -204,10 +204,12 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         && pods.iter().all(|p| p.ready);
     if voter_sync.is_none() && outcome == Outcome::Applied && all_ready && !rolling {
         let mut sync = voters::sync(&pods, &desired_voters).await;
-        // Brokers without the quorum API whose voters are known to be the wanted ones (a
-        // cluster never resized): nothing to change, nothing to report.
-        if sync.state == voters::State::Unsupported
-            && sync.view.is_none()
+        // Voters known to be the wanted ones (a cluster never resized) and brokers that did not
+        // answer (no quorum API, or busy): nothing to change, nothing to report or retry.
+        if matches!(
+            sync.state,
+            voters::State::Unsupported | voters::State::Pending(_)
+        ) && sync.view.is_none()
             && voters::in_sync(
                 &voters::QuorumView {
                     voters: known_voters.clone(),
@@ -242,7 +244,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     if let (Some(plan), Some(fresh)) = (&roll_plan, &fresh) {
         publish_roll_events(&ctx, fresh, plan).await;
     }
-    patch_status(&api, &name, &next).await?;
+    patch_status(&api, &cluster, &next).await?;
     // The restart state (with the pod's UID) is stored before the pod is deleted: a restarted
     // operator then waits for the replacement instead of deleting another pod.
     if let Some(roll::plan::Action::DeletePod { broker_id, uid }) =
@@ -324,19 +326,26 @@ fn report_quorum(
 
 async fn patch_status(
     api: &Api<KafkaCluster>,
-    name: &str,
+    cluster: &KafkaCluster,
     status: &crate::crd::KafkaClusterStatus,
 ) -> Result<(), Error> {
+    let name = cluster.name_any();
     let mut body = json!({ "status": status });
     if status.rolling_restart.is_none() {
         // A merge patch leaves absent fields alone: null removes a finished restart.
         body["status"]["rollingRestart"] = serde_json::Value::Null;
     }
-    if status.quorum.as_ref().is_some_and(|q| q.message.is_none()) {
-        // Likewise for a quorum message that no longer applies.
+    let had_message = cluster
+        .status
+        .as_ref()
+        .and_then(|s| s.quorum.as_ref())
+        .is_some_and(|q| q.message.is_some());
+    if had_message && status.quorum.as_ref().is_some_and(|q| q.message.is_none()) {
+        // Likewise for a quorum message that no longer applies (only then: a null under a
+        // status that does not exist yet is kept as null by the 1.20 apiserver's merge).
         body["status"]["quorum"]["message"] = serde_json::Value::Null;
     }
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(body))
+    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(body))
         .await
         .map_err(Error::Status)?;
     Ok(())

@@ -20,7 +20,7 @@ use super::status::BrokerPod;
 use crate::cluster::validate::ADMIN_PORT;
 
 /// Bound of one request (connect + answer).
-const TIMEOUT: Duration = Duration::from_secs(5);
+const TIMEOUT: Duration = Duration::from_secs(3);
 /// Bound of an answer body.
 const MAX_BODY: usize = 1 << 20;
 /// Path of the quorum view.
