@@ -341,8 +341,8 @@ async fn patch_status(
         .and_then(|s| s.quorum.as_ref())
         .is_some_and(|q| q.message.is_some());
     if had_message && status.quorum.as_ref().is_some_and(|q| q.message.is_none()) {
-        // Likewise for a quorum message that no longer applies (only then: a null under a
-        // status that does not exist yet is kept as null by the 1.20 apiserver's merge).
+        // Likewise for a quorum message that no longer applies; only then, so the first
+        // status patch of a cluster carries no nested null.
         body["status"]["quorum"]["message"] = serde_json::Value::Null;
     }
     api.patch_status(&name, &PatchParams::default(), &Patch::Merge(body))

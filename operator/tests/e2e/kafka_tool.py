@@ -56,7 +56,7 @@ def produce(bootstrap, topic, stop_file):
         p.produce(topic, value=f"roll-{sent}".encode(), on_delivery=on_delivery)
         sent += 1
         p.poll(0.05)
-    left = p.flush(180)
+    left = p.flush(90)
     return {"sent": sent, "acked": acked, "failed": failed[:20], "nfailed": len(failed), "unflushed": left}
 
 
