@@ -449,9 +449,8 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
     assert_eq!(segs[0].plan_id, "shared-small");
     assert_eq!(segs[0].ended_at, Some(segs[1].started_at));
     assert!(segs[1].ended_at.is_none() && segs[1].plan_id == "shared-medium");
-    // The data written before the resize is still served by the first broker (it kept its
-    // volume). Only its address: the brokers are not clustered yet (operator's
-    // BrokersNotClustered warning), so the others do not know the topic.
+    // The brokers form one cluster (the new ones joined broker 0's quorum): the data written
+    // before the resize is served through any broker, and every broker knows all three.
     let conn = api
         .get(&format!("/v1/clusters/{id}/connection"), &token)
         .await?;
@@ -464,8 +463,37 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
         .map(|a| format!("{}:{}", a.host, a.port))
         .context("broker 0 address")?;
     assert!(bootstrap.split(',').any(|a| a == first), "{bootstrap}");
-    let consumed = kcat_consume(&first, "payments", 1)?;
-    assert!(consumed.contains("paid-1"), "{consumed}");
+    for a in &status.listeners[0].addresses {
+        let addr = format!("{}:{}", a.host, a.port);
+        let consumed = kcat_consume(&addr, "payments", 1)?;
+        assert!(
+            consumed.contains("paid-1"),
+            "via broker {}: {consumed}",
+            a.broker_id
+        );
+        let meta = std::process::Command::new("kcat")
+            .args(["-b", &addr, "-L", "-m", "10"])
+            .output()?;
+        let meta = String::from_utf8_lossy(&meta.stdout);
+        assert!(
+            meta.contains(" 3 brokers:"),
+            "broker {}: {meta}",
+            a.broker_id
+        );
+    }
+    if let Some(q) = &status.quorum {
+        eprintln!(
+            "quorum after the resize: initial voters {:?}, voters {:?}, {}",
+            q.initial_voters,
+            q.voters,
+            q.message.as_deref().unwrap_or("in sync")
+        );
+        assert_eq!(
+            q.initial_voters,
+            vec![0],
+            "the pod template kept its voters"
+        );
+    }
 
     // 4. Delete (If-Match): succeeds once the KafkaCluster is gone; pods and claims follow;
     //    every billing segment is closed.

@@ -51,6 +51,8 @@ pub struct Ctx {
     pub backoff: Backoff,
     pub agent_exe: PathBuf,
     pub ipam: Mutex<Ipam>,
+    /// Every running pod's `/etc/hosts` (pod DNS), rewritten when pods come, go or move.
+    pub hosts: crate::hosts::Registry,
     /// Becomes true when the agent stops.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -97,6 +99,7 @@ pub async fn run(client: Client, opts: Options) -> Result<(), Error> {
         backoff: opts.backoff,
         agent_exe: opts.agent_exe.clone(),
         ipam: Mutex::new(Ipam::new(&opts.pod_ip_prefix)?),
+        hosts: crate::hosts::Registry::default(),
         shutdown,
     });
     provisioner::ensure_storage_class(&client).await?;

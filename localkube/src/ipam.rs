@@ -3,6 +3,10 @@
 //! Linux routes all of 127.0.0.0/8 to `lo`, so a process can bind any of these addresses without
 //! set-up; giving every pod its own address lets several brokers use the same ports. The prefix
 //! (two octets, e.g. `127.20`) separates environments that run side by side.
+//!
+//! Like CNI's host-local IPAM, allocation goes round-robin from the last address handed out, so
+//! a pod that is replaced (a StatefulSet pod deleted and recreated) gets a new IP, as it would on
+//! a real cluster, and names must be resolved again (see `crate::hosts`).
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -16,11 +20,12 @@ pub enum Error {
     Exhausted(String),
 }
 
-/// Allocates the lowest free address under a /16 loopback prefix.
+/// Allocates the next free address after the last one handed out, under a /16 loopback prefix.
 #[derive(Debug, Clone)]
 pub struct Ipam {
     prefix: [u8; 2],
     used: BTreeSet<u16>,
+    last: u16,
 }
 
 impl Ipam {
@@ -35,18 +40,22 @@ impl Ipam {
             [127, b] => Ok(Self {
                 prefix: [127, *b],
                 used: BTreeSet::new(),
+                last: 0,
             }),
             _ => Err(Error::Prefix(prefix.to_owned())),
         }
     }
 
-    /// Takes the lowest free address (never `.0.0`, `.x.0` or `.x.255`).
+    /// Takes the next free address after the last one handed out, wrapping around (never
+    /// `.0.0`, `.x.0` or `.x.255`).
     pub fn allocate(&mut self) -> Result<Ipv4Addr, Error> {
-        let free = (1..=u16::MAX)
+        let free = (self.last.saturating_add(1)..=u16::MAX)
+            .chain(1..=self.last)
             .filter(|n| !matches!(n & 0xff, 0 | 0xff))
             .find(|n| !self.used.contains(n))
             .ok_or_else(|| Error::Exhausted(format!("{}.{}", self.prefix[0], self.prefix[1])))?;
         self.used.insert(free);
+        self.last = free;
         Ok(self.addr(free))
     }
 
@@ -78,7 +87,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn allocates_lowest_free_and_reuses_released() {
+    fn allocates_round_robin_so_a_replaced_pod_gets_a_new_ip() {
         let mut ipam = Ipam::new("127.20").unwrap();
         let a = ipam.allocate().unwrap();
         let b = ipam.allocate().unwrap();
@@ -87,7 +96,17 @@ mod tests {
             (Ipv4Addr::new(127, 20, 0, 1), Ipv4Addr::new(127, 20, 0, 2))
         );
         ipam.release(a);
-        assert_eq!(ipam.allocate().unwrap(), a);
+        assert_eq!(ipam.allocate().unwrap(), Ipv4Addr::new(127, 20, 0, 3));
+    }
+
+    #[test]
+    fn wraps_around_to_released_addresses() {
+        let mut ipam = Ipam::new("127.20").unwrap();
+        ipam.last = u16::MAX - 1;
+        let a = ipam.allocate().unwrap();
+        assert_eq!(a, Ipv4Addr::new(127, 20, 0, 1));
+        assert!(ipam.claim(Ipv4Addr::new(127, 20, 0, 2)));
+        assert_eq!(ipam.allocate().unwrap(), Ipv4Addr::new(127, 20, 0, 3));
     }
 
     #[test]

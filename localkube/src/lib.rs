@@ -5,6 +5,7 @@ pub mod agent;
 pub mod backoff;
 pub mod env;
 pub mod expand;
+pub mod hosts;
 pub mod image_map;
 pub mod ipam;
 pub mod launch;

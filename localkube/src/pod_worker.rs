@@ -112,6 +112,12 @@ pub async fn run(ctx: Arc<Ctx>, mut pod_rx: PodRx) {
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut w = Worker::new(ctx.clone(), pod, ip, tx);
+    let uid = w.pod.metadata.uid.clone().unwrap_or_default();
+    ctx.hosts.add(
+        &uid,
+        crate::hosts::PodRecord::of(&w.pod, ip),
+        w.hosts_file(),
+    );
     info!(pod = %w.name, namespace = %w.ns, ip = %ip, "pod worker started");
     let mut shutdown = ctx.shutdown.clone();
     let exit = loop {
@@ -146,6 +152,7 @@ pub async fn run(ctx: Arc<Ctx>, mut pod_rx: PodRx) {
     if matches!(exit, Exit::Deleted) {
         w.delete_from_api().await;
     }
+    ctx.hosts.remove(&uid);
     if let Ok(mut ipam) = ctx.ipam.lock() {
         ipam.release(ip);
     }
@@ -216,6 +223,11 @@ impl Worker {
             transitions: Transitions::default(),
             reported: None,
         }
+    }
+
+    /// This pod's `/etc/hosts`, bind-mounted into each container (see [`crate::hosts`]).
+    fn hosts_file(&self) -> PathBuf {
+        self.dir.join("etc-hosts")
     }
 
     fn restart_policy(&self) -> &str {
@@ -355,10 +367,21 @@ impl Worker {
             c.command.as_deref().unwrap_or_default(),
             c.args.as_deref().unwrap_or_default(),
         );
-        let binds = match &self.volumes {
+        let mut binds = match &self.volumes {
             Some(v) => v.binds(c).map_err(|e| e.to_string())?,
             None => Vec::new(),
         };
+        // Like the kubelet: the managed hosts file, unless the container mounts its own.
+        if !binds
+            .iter()
+            .any(|b| b.dst == std::path::Path::new("/etc/hosts"))
+        {
+            binds.push(crate::mount_exec::Bind {
+                src: self.hosts_file(),
+                dst: PathBuf::from("/etc/hosts"),
+                read_only: false,
+            });
+        }
         let restarts = self
             .slots
             .iter()

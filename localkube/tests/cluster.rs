@@ -488,3 +488,104 @@ async fn stopping_the_environment_leaves_no_process() -> anyhow::Result<()> {
     assert!(left.is_empty(), "processes left behind: {left:?}");
     Ok(())
 }
+
+/// The last complete lookup line a `dns` pod printed: `name=ip` pairs.
+async fn last_lookup(pods: &Api<Pod>, name: &str) -> anyhow::Result<Option<String>> {
+    let logs = pods
+        .logs(
+            name,
+            &kube::api::LogParams {
+                tail_lines: Some(3),
+                ..kube::api::LogParams::default()
+            },
+        )
+        .await?;
+    Ok(logs
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("lookup ") && l.ends_with(" end"))
+        .map(str::to_owned))
+}
+
+#[tokio::test]
+async fn statefulset_pods_resolve_each_other_by_dns_name_also_after_a_restart() -> anyhow::Result<()>
+{
+    let env = Env::start().await?;
+    let ns = "default";
+    create(
+        &Api::<Service>::namespaced(env.client.clone(), ns),
+        headless("dns", 8080),
+    )
+    .await?;
+    // Each pod looks both names up twice a second with glibc (`getent hosts`, i.e. /etc/hosts
+    // through nsswitch, as any program in the pod would) and prints what it found.
+    let script = "while :; do \
+        a=$(getent hosts dns-0.dns | cut -d' ' -f1); \
+        b=$(getent hosts dns-1.dns.default.svc.cluster.local | cut -d' ' -f1); \
+        c=$(getent hosts dns-1.dns.default.svc | cut -d' ' -f1); \
+        echo \"lookup dns-0.dns=$a dns-1.fqdn=$b dns-1.svc=$c end\"; sleep 0.5; done";
+    let sts = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "dns"},
+        "spec": {"serviceName": "dns", "replicas": 2, "podManagementPolicy": "Parallel",
+          "selector": {"matchLabels": {"app": "dns"}},
+          "template": {"metadata": {"labels": {"app": "dns"}}, "spec": {
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "dns", "image": "eddy/fixture:1",
+              "command": ["sh", "-c", script]}]}}}});
+    create(&Api::<StatefulSet>::namespaced(env.client.clone(), ns), sts).await?;
+    let pods: Api<Pod> = Api::namespaced(env.client.clone(), ns);
+    let running_ip = |name: &'static str, not: Option<String>| {
+        let pods = pods.clone();
+        async move {
+            eventually(UP, &format!("{name} running with a new ip"), || async {
+                Ok(pods.get_opt(name).await?.and_then(|p| {
+                    let running =
+                        p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+                    let ip = pod_ip(&p);
+                    (running && !ip.is_empty() && Some(&ip) != not.as_ref()).then_some(ip)
+                }))
+            })
+            .await
+        }
+    };
+    let ip0 = running_ip("dns-0", None).await?;
+    let ip1 = running_ip("dns-1", None).await?;
+    let expect =
+        |a: &str, b: &str| format!("lookup dns-0.dns={a} dns-1.fqdn={b} dns-1.svc={b} end");
+    for pod in ["dns-0", "dns-1"] {
+        let want = expect(&ip0, &ip1);
+        eventually(UP, &format!("{pod} resolves both pods"), || async {
+            Ok(last_lookup(&pods, pod).await?.filter(|l| *l == want))
+        })
+        .await?;
+    }
+    // dns-1 is replaced: a new pod with a new IP. dns-0's running process sees the new address
+    // without restarting (the hosts file is rewritten in place under its bind mount).
+    let old_uid = pods.get("dns-1").await?.metadata.uid;
+    pods.delete("dns-1", &DeleteParams::default()).await?;
+    eventually(UP, "dns-1 replaced", || async {
+        Ok(pods
+            .get_opt("dns-1")
+            .await?
+            .filter(|p| p.metadata.uid != old_uid))
+    })
+    .await?;
+    let new_ip1 = running_ip("dns-1", Some(ip1.clone())).await?;
+    assert_ne!(new_ip1, ip1);
+    let restarts0 = pods
+        .get("dns-0")
+        .await?
+        .status
+        .and_then(|s| s.container_statuses)
+        .and_then(|c| c.first().map(|c| c.restart_count));
+    for pod in ["dns-0", "dns-1"] {
+        let want = expect(&ip0, &new_ip1);
+        eventually(UP, &format!("{pod} resolves dns-1's new ip"), || async {
+            Ok(last_lookup(&pods, pod).await?.filter(|l| *l == want))
+        })
+        .await?;
+    }
+    assert_eq!(restarts0, Some(0), "dns-0 kept running");
+    // The host's own /etc/hosts is untouched by the pods' bind mounts.
+    assert!(!std::fs::read_to_string("/etc/hosts")?.contains("dns-0.dns"));
+    Ok(())
+}

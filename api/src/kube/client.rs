@@ -95,7 +95,7 @@ pub fn kafka_topic(t: &DesiredTopic) -> KafkaTopic {
         cluster: t.cluster.clone(),
         topic_name: Some(t.topic_name.clone()),
         partitions: i32::try_from(t.partitions).unwrap_or(i32::MAX),
-        replicas: i16::try_from(t.replicas).unwrap_or(i16::MAX),
+        replicas: Some(i16::try_from(t.replicas).unwrap_or(i16::MAX)),
         config: BTreeMap::from([("retention.ms".to_string(), t.retention_ms.to_string())]),
     };
     let mut k = KafkaTopic::new(&t.name, spec);

@@ -18,6 +18,8 @@ pub struct Observed {
     pub claims: Vec<PersistentVolumeClaim>,
     /// The StatefulSet's `status.updateRevision`: pods of another revision are due a restart.
     pub update_revision: Option<String>,
+    /// The StatefulSet's `spec.replicas`, when it exists (the size before this reconcile).
+    pub replicas: Option<i32>,
 }
 
 fn selector(names: &Names) -> String {
@@ -44,6 +46,7 @@ pub async fn observed(
         .as_ref()
         .and_then(|s| s.status.as_ref())
         .and_then(|s| s.update_revision.clone());
+    let replicas = sts.as_ref().and_then(|s| s.spec.replicas);
     let provisioned_storage = sts.and_then(|s| {
         s.spec
             .volume_claim_templates?
@@ -65,6 +68,7 @@ pub async fn observed(
         },
         claims,
         update_revision,
+        replicas,
     })
 }
 

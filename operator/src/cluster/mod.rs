@@ -5,6 +5,7 @@ pub mod fetch;
 pub mod roll;
 pub mod status;
 pub mod validate;
+pub mod voters;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,7 +87,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
             &Outcome::Paused,
             &now,
         );
-        patch_status(&api, &name, &st).await?;
+        patch_status(&api, &cluster, &st).await?;
         info!("reconciliation paused by annotation");
         return Ok(Action::await_change());
     }
@@ -97,6 +98,42 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         .map_err(Error::Fetch)?;
     // validate
     let validation = validate::validate(&cluster.spec, &observed.validate);
+    // The voters of the pod template: those the cluster was created with, for its whole life.
+    let initial_voters = cluster
+        .status
+        .as_ref()
+        .and_then(|s| s.quorum.as_ref())
+        .map(|q| q.initial_voters.clone())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| {
+            build::quorum::desired_voters(observed.replicas.unwrap_or(cluster.spec.brokers))
+        });
+    let desired_voters = build::quorum::desired_voters(cluster.spec.brokers);
+    // Before a scale-down, the voters move off the brokers about to go; until they have, the
+    // StatefulSet keeps its size.
+    let mut voter_sync: Option<voters::Sync> = None;
+    let mut hold_replicas = None;
+    // Voters as last known: reported by the brokers, else those the cluster was created with.
+    let known_voters = cluster
+        .status
+        .as_ref()
+        .and_then(|s| s.quorum.as_ref())
+        .and_then(|q| q.voters.clone())
+        .unwrap_or_else(|| initial_voters.clone());
+    if let Some(current) = observed
+        .replicas
+        .filter(|r| voters::shrink_removes_voter(*r, cluster.spec.brokers, &known_voters))
+        && validation.is_buildable()
+    {
+        let pods = fetch::broker_pods(&ctx.client, &namespace, &names)
+            .await
+            .map_err(Error::Fetch)?;
+        let sync = voters::sync(&pods, &desired_voters).await;
+        if !matches!(sync.state, voters::State::InSync | voters::State::Changed) {
+            hold_replicas = Some(current);
+        }
+        voter_sync = Some(sync);
+    }
     let outcome = if validation.is_buildable() {
         // build: the claim template keeps its first size (it is immutable); growth resizes claims.
         let template_size = observed
@@ -104,8 +141,12 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
             .provisioned_storage
             .clone()
             .unwrap_or_else(|| validation.effective_storage.clone());
-        let input = BuildInput::new(&cluster, template_size, ctx.pdb_api)?;
-        let desired = build::build(&input);
+        let mut input = BuildInput::new(&cluster, template_size, ctx.pdb_api)?;
+        input.quorum_voters = i32::try_from(initial_voters.len()).unwrap_or(1);
+        let mut desired = build::build(&input);
+        if let Some(hold) = hold_replicas {
+            desired.stateful_set.spec.replicas = Some(hold);
+        }
         // apply
         match apply::apply_all(&ctx.client, &namespace, &desired, ctx.pdb_api).await {
             Ok(()) => {
@@ -156,6 +197,41 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     } else {
         None
     };
+    // After a scale-up (every broker ready, no restart under way) the voters become the first
+    // min(N, 3) brokers.
+    let rolling = roll_plan.as_ref().is_some_and(roll::active);
+    let all_ready = i32::try_from(pods.len()).unwrap_or(i32::MAX) == cluster.spec.brokers
+        && pods.iter().all(|p| p.ready);
+    if voter_sync.is_none() && outcome == Outcome::Applied && all_ready && !rolling {
+        let mut sync = voters::sync(&pods, &desired_voters).await;
+        // Voters known to be the wanted ones (a cluster never resized) and brokers that did not
+        // answer (no quorum API, or busy): nothing to change, nothing to report or retry.
+        if matches!(
+            sync.state,
+            voters::State::Unsupported | voters::State::Pending(_)
+        ) && sync.view.is_none()
+            && voters::in_sync(
+                &voters::QuorumView {
+                    voters: known_voters.clone(),
+                    ..voters::QuorumView::default()
+                },
+                &desired_voters,
+            )
+        {
+            sync.state = voters::State::InSync;
+        }
+        voter_sync = Some(sync);
+    }
+    if outcome == Outcome::Applied {
+        report_quorum(
+            &mut next,
+            &cluster,
+            initial_voters,
+            desired_voters.clone(),
+            voter_sync.as_ref(),
+            &now,
+        );
+    }
     if let Some(roll::plan::Action::Finished { token: Some(token) }) =
         roll_plan.as_ref().map(|p| &p.action)
     {
@@ -168,7 +244,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     if let (Some(plan), Some(fresh)) = (&roll_plan, &fresh) {
         publish_roll_events(&ctx, fresh, plan).await;
     }
-    patch_status(&api, &name, &next).await?;
+    patch_status(&api, &cluster, &next).await?;
     // The restart state (with the pod's UID) is stored before the pod is deleted: a restarted
     // operator then waits for the replacement instead of deleting another pod.
     if let Some(roll::plan::Action::DeletePod { broker_id, uid }) =
@@ -187,6 +263,13 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         return Ok(Action::requeue(Duration::from_secs(2)));
     }
 
+    match voter_sync.as_ref().map(|s| &s.state) {
+        Some(voters::State::Pending(_)) => return Ok(Action::requeue(Duration::from_secs(10))),
+        Some(voters::State::Unsupported) if hold_replicas.is_some() => {
+            return Ok(Action::requeue(Duration::from_secs(60)));
+        }
+        _ => {}
+    }
     let ready = find_condition(&next.conditions, condition_type::READY)
         .is_some_and(|c| c.status == ConditionStatus::True);
     Ok(match outcome {
@@ -196,17 +279,73 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     })
 }
 
+/// Records the quorum in status; a voter change under way shows as `Reconciling=True` with
+/// reason `QuorumResizing`. A broker without the voter-change API is logged once (when the
+/// message first appears) and never fails the cluster.
+fn report_quorum(
+    next: &mut crate::crd::KafkaClusterStatus,
+    cluster: &KafkaCluster,
+    initial_voters: Vec<i32>,
+    desired_voters: Vec<i32>,
+    sync: Option<&voters::Sync>,
+    now: &str,
+) {
+    let previous = next.quorum.clone().unwrap_or_default();
+    let message = match sync {
+        Some(s) => s.message(&desired_voters),
+        None => previous.message.clone(),
+    };
+    if message.is_some() && message != previous.message {
+        info!(
+            message = message.as_deref().unwrap_or_default(),
+            "controller quorum"
+        );
+    }
+    let view = sync.and_then(|s| s.view.as_ref());
+    next.quorum = Some(crate::crd::QuorumStatus {
+        initial_voters,
+        voters: view.map(|v| v.voters.clone()).or(previous.voters),
+        desired_voters: desired_voters.clone(),
+        leader: view.and_then(|v| v.leader).or(previous.leader),
+        message: message.clone(),
+    });
+    if let Some(voters::State::Pending(_)) = sync.map(|s| &s.state) {
+        crate::conditions::set_condition(
+            &mut next.conditions,
+            crate::conditions::condition(
+                condition_type::RECONCILING,
+                ConditionStatus::True,
+                crate::crd::reason::QUORUM_RESIZING,
+                message.unwrap_or_default(),
+                cluster.metadata.generation,
+            ),
+            now,
+        );
+    }
+}
+
 async fn patch_status(
     api: &Api<KafkaCluster>,
-    name: &str,
+    cluster: &KafkaCluster,
     status: &crate::crd::KafkaClusterStatus,
 ) -> Result<(), Error> {
+    let name = cluster.name_any();
     let mut body = json!({ "status": status });
     if status.rolling_restart.is_none() {
         // A merge patch leaves absent fields alone: null removes a finished restart.
         body["status"]["rollingRestart"] = serde_json::Value::Null;
     }
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(body))
+    let had_message = cluster
+        .status
+        .as_ref()
+        .and_then(|s| s.quorum.as_ref())
+        .is_some_and(|q| q.message.is_some());
+    if had_message && status.quorum.as_ref().is_some_and(|q| q.message.is_none()) {
+        // Likewise for a quorum message that no longer applies; only then, so the first
+        // status patch of a cluster carries no nested null.
+        body["status"]["quorum"]["message"] = serde_json::Value::Null;
+    }
+    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(body))
         .await
         .map_err(Error::Status)?;
     Ok(())

@@ -283,7 +283,7 @@ mod tests {
         assert_eq!(s.broker_ids, vec![0, 1]);
         assert_eq!(s.current_version.as_deref(), Some("0.1.0"));
         assert_eq!(s.observed_generation, Some(1));
-        assert_eq!(cond(&s, "Warning").reason, reason::BROKERS_NOT_CLUSTERED);
+        assert_eq!(cond(&s, "Warning").reason, reason::NO_WARNINGS);
     }
 
     #[test]

@@ -10,6 +10,8 @@ use crate::crd::{
 };
 use crate::quantity;
 
+use crate::cluster::build::quorum::CONTROLLER_PORT;
+
 /// The broker's admin HTTP port; no listener may take it.
 pub const ADMIN_PORT: i32 = 9600;
 
@@ -62,12 +64,6 @@ impl Validation {
     }
 }
 
-/// Whether broker `version` can form a multi-broker cluster (clustering is not built yet).
-#[must_use]
-pub fn version_supports_clustering(_version: &str) -> bool {
-    false
-}
-
 /// Checks `spec` against what the broker supports and what already exists.
 #[must_use]
 pub fn validate(spec: &KafkaClusterSpec, observed: &Observed) -> Validation {
@@ -90,17 +86,6 @@ pub fn validate(spec: &KafkaClusterSpec, observed: &Observed) -> Validation {
                 spec.version,
                 KNOWN_VERSIONS.join(", "),
                 spec.broker_image()
-            ),
-        );
-    }
-    if spec.brokers > 1 && !version_supports_clustering(&spec.version) {
-        push(
-            Severity::Warning,
-            reason::BROKERS_NOT_CLUSTERED,
-            format!(
-                "{} brokers run as independent single-node brokers: broker version {} has no \
-                 clustering yet, so topics and replication do not span brokers",
-                spec.brokers, spec.version
             ),
         );
     }
@@ -202,14 +187,22 @@ fn check_listeners(spec: &KafkaClusterSpec, push: &mut impl FnMut(Severity, &'st
                 format!("listener name {} is used twice", l.name),
             );
         }
-        if l.port == ADMIN_PORT || !ports.insert(l.port) {
+        if l.port == ADMIN_PORT || l.port == CONTROLLER_PORT || !ports.insert(l.port) {
             push(
                 Severity::Invalid,
                 reason::INVALID_SPEC,
                 format!(
-                    "listener {} port {} is taken (by another listener or the admin port {ADMIN_PORT})",
+                    "listener {} port {} is taken (by another listener, the admin port \
+                     {ADMIN_PORT} or the controller port {CONTROLLER_PORT})",
                     l.name, l.port
                 ),
+            );
+        }
+        if matches!(l.name.as_str(), "admin" | "controller") {
+            push(
+                Severity::Invalid,
+                reason::INVALID_SPEC,
+                format!("listener name {} is reserved for a broker port", l.name),
             );
         }
         if l.tls {
@@ -297,13 +290,23 @@ mod tests {
     }
 
     #[test]
-    fn several_brokers_warn_that_they_are_not_clustered() {
+    fn several_brokers_form_one_cluster_without_warnings() {
         let v = validate(&spec(3), &Observed::default());
         assert!(v.is_buildable());
+        assert!(reasons(&v, Severity::Warning).is_empty());
+    }
+
+    #[test]
+    fn listeners_cannot_take_the_controller_port_or_name() {
+        let mut s = spec(1);
+        s.listeners[0].port = 9095;
         assert_eq!(
-            reasons(&v, Severity::Warning),
-            vec![reason::BROKERS_NOT_CLUSTERED]
+            reasons(&validate(&s, &Observed::default()), Severity::Invalid),
+            vec![reason::INVALID_SPEC]
         );
+        let mut s = spec(1);
+        s.listeners[0].name = "controller".into();
+        assert!(!validate(&s, &Observed::default()).is_buildable());
     }
 
     #[test]

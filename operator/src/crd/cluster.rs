@@ -334,6 +334,33 @@ pub struct KafkaClusterStatus {
     /// The rolling restart in progress, if any: kept here so an operator restart resumes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rolling_restart: Option<RollingRestartStatus>,
+    /// The brokers' metadata (controller) quorum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<QuorumStatus>,
+}
+
+/// The controller quorum of the cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QuorumStatus {
+    /// Broker ids in `--controller-quorum-voters` of the pod template: the first min(N, 3)
+    /// brokers of the size the cluster was created with. Fixed for the cluster's life, so a
+    /// resize does not change the pod template (which would restart every broker); later voter
+    /// changes go through the brokers' admin API.
+    #[serde(default)]
+    pub initial_voters: Vec<i32>,
+    /// Voters the brokers reported last (`GET /v1/cluster/quorum`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voters: Option<Vec<i32>>,
+    /// Voters wanted for the current size: the first min(N, 3) broker ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub desired_voters: Vec<i32>,
+    /// Current controller (Raft leader) as reported by the brokers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<i32>,
+    /// What the operator is doing about the voters, or why it cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// Why brokers are being restarted.

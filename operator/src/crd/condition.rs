@@ -70,8 +70,8 @@ pub mod reason {
     pub const UNKNOWN_VERSION: &str = "UnknownVersion";
     /// `spec.storage.size` is smaller than the size already provisioned.
     pub const STORAGE_SHRINK: &str = "StorageShrinkIgnored";
-    /// More than one broker requested while the broker has no clustering yet.
-    pub const BROKERS_NOT_CLUSTERED: &str = "BrokersNotClustered";
+    /// The controller quorum's voters are being changed after a resize (or cannot be yet).
+    pub const QUORUM_RESIZING: &str = "QuorumResizing";
     /// A requested feature the broker does not support yet (TLS, SCRAM, ACLs, quotas...).
     pub const NOT_SUPPORTED: &str = "NotSupported";
     /// SCRAM credentials cannot be created: the broker has no SCRAM support yet.

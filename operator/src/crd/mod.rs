@@ -13,7 +13,7 @@ pub use cluster::{
     AdvertiseMode, AuthenticationType, AuthorizationSpec, AuthorizationType, BROKER_CONFIG_KEYS,
     BrokerRestart, DEFAULT_BROKER_VERSION, KNOWN_VERSIONS, KafkaCluster, KafkaClusterSpec,
     KafkaClusterStatus, ListenerAddress, ListenerSpec, ListenerStatus, ListenerType, PlanLimits,
-    RESERVED_CONFIG_KEYS, RackSpec, ResourceList, ResourcesSpec, RestartPhase,
+    QuorumStatus, RESERVED_CONFIG_KEYS, RackSpec, ResourceList, ResourcesSpec, RestartPhase,
     RollingRestartStatus, RollingRestartTrigger, StorageSpec,
 };
 pub use condition::{Condition, ConditionStatus, condition_type, find_condition, reason};
@@ -174,7 +174,8 @@ mod tests {
     #[test]
     fn topic_name_defaults_to_metadata_name() {
         let spec: KafkaTopicSpec = serde_json::from_str(r#"{"cluster": "c"}"#).expect("parse");
-        assert_eq!((spec.partitions, spec.replicas), (1, 1));
+        // No replication factor: the reconciler uses min(3, brokers).
+        assert_eq!((spec.partitions, spec.replicas), (1, None));
         let topic = KafkaTopic::new("orders", spec);
         assert_eq!(topic.kafka_name(), "orders");
     }

@@ -24,7 +24,7 @@ use super::Condition;
     printcolumn(name = "Cluster", type_ = "string", json_path = ".spec.cluster"),
     printcolumn(name = "Topic", type_ = "string", json_path = ".status.topicName"),
     printcolumn(name = "Partitions", type_ = "integer", json_path = ".spec.partitions"),
-    printcolumn(name = "Replicas", type_ = "integer", json_path = ".spec.replicas"),
+    printcolumn(name = "Replicas", type_ = "integer", json_path = ".status.replicas"),
     printcolumn(
         name = "Ready",
         type_ = "string",
@@ -54,20 +54,16 @@ pub struct KafkaTopicSpec {
     #[serde(default = "one_i32")]
     #[schemars(range(min = 1, max = 10000))]
     pub partitions: i32,
-    /// Replication factor; at most the cluster's broker count.
-    #[serde(default = "one_i16")]
+    /// Replication factor; at most the cluster's broker count. Default: min(3, brokers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 32))]
-    pub replicas: i16,
+    pub replicas: Option<i16>,
     /// Topic configuration (`retention.ms`, `cleanup.policy`, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub config: BTreeMap<String, String>,
 }
 
 fn one_i32() -> i32 {
-    1
-}
-
-fn one_i16() -> i16 {
     1
 }
 
@@ -90,6 +86,10 @@ pub struct KafkaTopicStatus {
     /// Kafka topic id (UUID), when the broker reports one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic_id: Option<String>,
+    /// Replication factor the operator creates the topic with (`spec.replicas`, else
+    /// min(3, brokers) at the time); an existing topic keeps the factor it was created with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
 }
 
 impl KafkaTopic {

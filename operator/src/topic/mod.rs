@@ -1,5 +1,5 @@
-//! KafkaTopic reconciler: fetch the cluster → plan (pure) → Kafka admin operations on every
-//! broker → status. A finalizer deletes the topic from the brokers, and is released at once when
+//! KafkaTopic reconciler: fetch the cluster → plan (pure) → Kafka admin operations through one
+//! of its brokers (they form one cluster) → status. A finalizer deletes the topic from the brokers, and is released at once when
 //! the cluster is gone.
 pub mod plan;
 
@@ -196,8 +196,8 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
 
     let facts = ClusterFacts {
         brokers: cluster.spec.brokers,
-        // Brokers are independent until clustering exists: a topic lives on each, unreplicated.
-        replicas_per_topic: 1,
+        // The brokers form one Kafka cluster: a topic can have a replica on each.
+        replicas_per_topic: cluster.spec.brokers,
         partition_budget: match cluster.spec.limits.as_ref().and_then(|l| l.max_partitions) {
             Some(max) => Some((max, partitions_of_other_topics(&api, topic).await?)),
             None => None,
@@ -245,6 +245,7 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
         }
     };
     status.topic_name = Some(name.clone());
+    status.replicas = Some(i32::from(plan::effective_replicas(&topic.spec, facts)));
     status.partitions = described.as_ref().map(|d| d.partitions);
     status.topic_id = described.and_then(|d| d.topic_id);
     status.observed_generation = generation;
@@ -265,7 +266,7 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
             condition_type::READY,
             ConditionStatus::True,
             reason::READY,
-            format!("topic {name} exists on {} broker(s)", addresses.len()),
+            format!("topic {name} exists in the cluster"),
             generation,
         ),
         &now,
@@ -282,6 +283,33 @@ enum Converged {
     Refused(plan::Refusal),
 }
 
+/// Connects to the first broker that answers: they form one cluster, so any of them takes the
+/// admin requests (forwarding metadata changes to the controller).
+async fn connect_any(addresses: &[String]) -> Result<(String, AdminClient), Error> {
+    let mut last = None;
+    for address in addresses {
+        match AdminClient::connect(address, ADMIN_TIMEOUT).await {
+            Ok(admin) => return Ok((address.clone(), admin)),
+            Err(source) => {
+                last = Some(Error::Kafka {
+                    address: address.clone(),
+                    source,
+                });
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::Kafka {
+        address: String::new(),
+        source: kafka_admin::Error::Io {
+            address: String::new(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the cluster has no broker address in its status",
+            ),
+        },
+    }))
+}
+
 async fn converge_on_brokers(
     topic: &KafkaTopic,
     ctx: &Context,
@@ -289,15 +317,14 @@ async fn converge_on_brokers(
     addresses: &[String],
     facts: ClusterFacts,
 ) -> Result<Converged, Error> {
-    let mut described = None;
-    for address in addresses {
+    let described;
+    {
+        let (address, mut admin) = connect_any(addresses).await?;
+        let address = &address;
         let kafka = |source| Error::Kafka {
             address: address.clone(),
             source,
         };
-        let mut admin = AdminClient::connect(address, ADMIN_TIMEOUT)
-            .await
-            .map_err(kafka)?;
         let observed = match admin.describe_topic(name).await.map_err(kafka)? {
             Some(d) => Some(ObservedTopic {
                 partitions: d.partitions,
@@ -393,16 +420,11 @@ async fn cleanup(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
         info!(topic = %name, "cluster gone: releasing finalizer");
         return Ok(Action::await_change());
     };
-    for address in broker_addresses(&cluster) {
-        let kafka = |source| Error::Kafka {
-            address: address.clone(),
-            source,
-        };
-        let mut admin = AdminClient::connect(&address, ADMIN_TIMEOUT)
-            .await
-            .map_err(kafka)?;
-        admin.delete_topic(&name).await.map_err(kafka)?;
-    }
+    let (address, mut admin) = connect_any(&broker_addresses(&cluster)).await?;
+    admin
+        .delete_topic(&name)
+        .await
+        .map_err(|source| Error::Kafka { address, source })?;
     publish(
         ctx,
         topic,

@@ -50,7 +50,7 @@ pub struct Refusal {
 pub struct ClusterFacts {
     /// Brokers in the cluster.
     pub brokers: i32,
-    /// Brokers one topic can span (1 until the broker has clustering).
+    /// Brokers one topic can span (every broker of the cluster: they form one Kafka cluster).
     pub replicas_per_topic: i32,
     /// Plan's partition limit and the partitions other topics of the cluster already use.
     pub partition_budget: Option<(i32, i32)>,
@@ -61,18 +61,25 @@ pub struct ClusterFacts {
 /// # Errors
 /// A [`Refusal`] for a partition decrease, a replication factor above what the cluster can
 /// hold, or a plan's partition limit.
+/// The replication factor of a topic: `spec.replicas`, else min(3, brokers) (at least 1).
+#[must_use]
+pub fn effective_replicas(spec: &KafkaTopicSpec, facts: ClusterFacts) -> i16 {
+    spec.replicas
+        .unwrap_or_else(|| i16::try_from(facts.replicas_per_topic.clamp(1, 3)).unwrap_or(1))
+}
+
 pub fn plan(
     spec: &KafkaTopicSpec,
     observed: Option<&ObservedTopic>,
     facts: ClusterFacts,
 ) -> Result<Vec<Step>, Refusal> {
-    if i32::from(spec.replicas) > facts.replicas_per_topic {
+    let replicas = effective_replicas(spec, facts);
+    if i32::from(replicas) > facts.replicas_per_topic {
         return Err(Refusal {
             reason: reason::REPLICATION_FACTOR_TOO_HIGH,
             message: format!(
-                "replicas {} exceed what the cluster can place ({} broker(s); topics span {} \
-                 broker(s) until the broker supports clustering)",
-                spec.replicas, facts.brokers, facts.replicas_per_topic
+                "replicas {replicas} exceed what the cluster can place ({} broker(s))",
+                facts.brokers
             ),
         });
     }
@@ -91,7 +98,7 @@ pub fn plan(
     let Some(observed) = observed else {
         return Ok(vec![Step::Create {
             partitions: spec.partitions,
-            replicas: spec.replicas,
+            replicas,
             config: spec.config.clone(),
         }]);
     };
@@ -136,7 +143,7 @@ mod tests {
             cluster: "c".into(),
             topic_name: None,
             partitions,
-            replicas: 1,
+            replicas: Some(1),
             config: config
                 .iter()
                 .map(|(k, v)| ((*k).into(), (*v).into()))
@@ -197,7 +204,7 @@ mod tests {
     #[test]
     fn replication_above_brokers_and_plan_limits_are_refused() {
         let mut s = spec(1, &[]);
-        s.replicas = 3;
+        s.replicas = Some(3);
         assert_eq!(
             plan(&s, None, FACTS).expect_err("rf").reason,
             reason::REPLICATION_FACTOR_TOO_HIGH
@@ -210,6 +217,22 @@ mod tests {
             plan(&spec(3, &[]), None, facts).expect_err("limit").reason,
             reason::PLAN_LIMIT_EXCEEDED
         );
+    }
+
+    #[test]
+    fn replication_defaults_to_three_or_the_broker_count() {
+        let mut s = spec(1, &[]);
+        s.replicas = None;
+        for (brokers, rf) in [(1, 1), (2, 2), (3, 3), (5, 3)] {
+            let facts = ClusterFacts {
+                brokers,
+                replicas_per_topic: brokers,
+                partition_budget: None,
+            };
+            assert_eq!(effective_replicas(&s, facts), rf);
+            let steps = plan(&s, None, facts).expect("plan");
+            assert!(matches!(&steps[..], [Step::Create { replicas, .. }] if *replicas == rf));
+        }
     }
 
     proptest! {

@@ -47,6 +47,10 @@ pub struct BuildInput<'a> {
     pub storage_size: String,
     /// Which PodDisruptionBudget API the server offers.
     pub pdb_api: PdbApi,
+    /// How many brokers (ids `0..n`) the pod template names as controller quorum voters: the
+    /// first min(N, 3) of the size the cluster was created with (`status.quorum.initialVoters`),
+    /// so a resize leaves the template, and the running brokers, alone.
+    pub quorum_voters: i32,
 }
 
 impl<'a> BuildInput<'a> {
@@ -79,6 +83,7 @@ impl<'a> BuildInput<'a> {
             owner,
             storage_size,
             pdb_api,
+            quorum_voters: quorum::initial_voter_count(cluster.spec.brokers),
         })
     }
 

@@ -1,9 +1,24 @@
 //! The controller quorum of a clustered KafkaCluster, in the KRaft style the broker takes as
 //! `--controller-quorum-voters` / `EDDY_CONTROLLER_QUORUM_VOTERS`: `0@host:9095,1@host:9095,...`.
 //!
-//! Not passed to the brokers yet: the broker on main does not accept the flag. Once clustering
-//! lands, the StatefulSet builder adds `env("EDDY_CONTROLLER_QUORUM_VOTERS", ...)` built here.
+//! The StatefulSet builder passes it as `EDDY_CONTROLLER_QUORUM_VOTERS` with the pods' stable DNS
+//! names, which resolve inside every pod (cluster DNS; on localkube the agent's hosts file).
 use super::Names;
+
+/// Most voters a cluster gets: a quorum of 3 survives one broker down; more only slows writes.
+pub const MAX_VOTERS: i32 = 3;
+
+/// Voters for a cluster of `brokers`: min(N, 3), at least 1.
+#[must_use]
+pub fn initial_voter_count(brokers: i32) -> i32 {
+    brokers.clamp(1, MAX_VOTERS)
+}
+
+/// The voter ids wanted for a cluster of `brokers`: the first min(N, 3) ordinals.
+#[must_use]
+pub fn desired_voters(brokers: i32) -> Vec<i32> {
+    (0..initial_voter_count(brokers)).collect()
+}
 
 /// Port of the brokers' controller (Raft) listener.
 pub const CONTROLLER_PORT: i32 = 9095;
@@ -54,6 +69,15 @@ mod tests {
              1@prod-broker-1.prod-brokers.kafka.svc:9095,\
              2@prod-broker-2.prod-brokers.kafka.svc:9095"
         );
+    }
+
+    #[test]
+    fn voters_are_the_first_three_brokers_at_most() {
+        assert_eq!(desired_voters(1), vec![0]);
+        assert_eq!(desired_voters(2), vec![0, 1]);
+        assert_eq!(desired_voters(3), vec![0, 1, 2]);
+        assert_eq!(desired_voters(7), vec![0, 1, 2]);
+        assert_eq!(initial_voter_count(0), 1);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::BuildInput;
 use super::config_map::CONFIG_FILE;
 use super::labels::selector_labels;
+use super::quorum::{CONTROLLER_PORT, controller_quorum_voters, dns_voters};
 use crate::cluster::validate::ADMIN_PORT;
 use crate::crd::{AdvertiseMode, ListenerSpec, ResourceList};
 
@@ -132,6 +133,12 @@ fn broker_container(input: &BuildInput<'_>) -> Container {
         protocol: Some("TCP".to_string()),
         ..ContainerPort::default()
     });
+    ports.push(ContainerPort {
+        name: Some("controller".to_string()),
+        container_port: CONTROLLER_PORT,
+        protocol: Some("TCP".to_string()),
+        ..ContainerPort::default()
+    });
     Container {
         name: "broker".to_string(),
         image: Some(spec.broker_image()),
@@ -148,6 +155,19 @@ fn broker_container(input: &BuildInput<'_>) -> Container {
             env("EDDY_LISTENERS", bind_listeners(&spec.listeners)),
             env("EDDY_ADVERTISED_LISTENERS", advertised_listeners(input)),
             env("EDDY_ADMIN_ADDR", format!("$(POD_IP):{ADMIN_PORT}")),
+            // Cluster mode: every broker knows the voters by their stable DNS names; a voter's
+            // controller listens on its pod IP (a name would not bind after an IP change).
+            env(
+                "EDDY_CONTROLLER_QUORUM_VOTERS",
+                controller_quorum_voters(
+                    &dns_voters(&input.names, &input.namespace, input.quorum_voters),
+                    CONTROLLER_PORT,
+                ),
+            ),
+            env(
+                "EDDY_CONTROLLER_LISTENER",
+                format!("$(POD_IP):{CONTROLLER_PORT}"),
+            ),
         ]),
         ports: Some(ports),
         startup_probe: Some(http_probe("/healthz", 2, 150)),
@@ -390,6 +410,38 @@ mod tests {
         );
         let names: Vec<String> = c.env.expect("env").into_iter().map(|e| e.name).collect();
         assert_eq!(names[..2], ["POD_IP", "POD_NAME"]);
+    }
+
+    #[test]
+    fn brokers_run_in_cluster_mode_with_the_initial_voters_by_dns() {
+        let fx = ClusterFixture::new("c", 5);
+        let mut input = fx.input(PdbApi::V1);
+        assert_eq!(input.quorum_voters, 3, "min(N, 3)");
+        let c = container(&build(&input, ""));
+        assert_eq!(
+            env_value(&c, "EDDY_CONTROLLER_QUORUM_VOTERS").as_deref(),
+            Some(
+                "0@c-broker-0.c-brokers.kafka.svc:9095,1@c-broker-1.c-brokers.kafka.svc:9095,\
+                 2@c-broker-2.c-brokers.kafka.svc:9095"
+            )
+        );
+        assert_eq!(
+            env_value(&c, "EDDY_CONTROLLER_LISTENER").as_deref(),
+            Some("$(POD_IP):9095")
+        );
+        assert!(
+            c.ports
+                .expect("ports")
+                .iter()
+                .any(|p| p.container_port == 9095 && p.name.as_deref() == Some("controller"))
+        );
+        // A cluster created with one broker keeps its single voter in the template when it grows.
+        input.quorum_voters = 1;
+        let c = container(&build(&input, ""));
+        assert_eq!(
+            env_value(&c, "EDDY_CONTROLLER_QUORUM_VOTERS").as_deref(),
+            Some("0@c-broker-0.c-brokers.kafka.svc:9095")
+        );
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub async fn decide(
             revision: p.revision.clone(),
         })
         .collect();
-    let input = Input {
+    let mut input = Input {
         brokers: cluster.spec.brokers,
         pods: &views,
         update_revision,
@@ -48,11 +48,26 @@ pub async fn decide(
             .status
             .as_ref()
             .and_then(|s| s.rolling_restart.as_ref()),
-        // Single-node brokers have no controller quorum yet: none is restarted last.
+        // Asked below, only while a restart is under way.
         controller_id: None,
         now,
     };
-    let first = plan::plan(&input, None);
+    let mut first = plan::plan(&input, None);
+    if !matches!(first.action, Action::Idle) {
+        // The brokers form one cluster: the active controller restarts last, so the quorum
+        // changes leader once rather than at every step. Any ready broker knows it.
+        for p in pods.iter().filter(|p| p.ready) {
+            if let Some(ip) = &p.ip
+                && let Some(id) = probe::controller_id(ip).await
+            {
+                input.controller_id = Some(id);
+                break;
+            }
+        }
+        if input.controller_id.is_some() {
+            first = plan::plan(&input, None);
+        }
+    }
     let Action::Probe { kind, broker_id } = first.action else {
         return first;
     };

@@ -93,6 +93,42 @@ pub async fn ask(host: &str, kind: ProbeKind) -> Verdict {
     }
 }
 
+/// Path of the cluster health view (`controller_id`, live brokers, partition health).
+pub const HEALTH_PATH: &str = "/v1/cluster/health";
+
+#[derive(Debug, Deserialize)]
+struct Health {
+    #[serde(default)]
+    controller_id: Option<i32>,
+}
+
+/// Reads the active controller from a `GET /v1/cluster/health` answer (pure).
+#[must_use]
+pub fn controller_of(status: u16, body: &[u8]) -> Option<i32> {
+    if status != 200 {
+        return None;
+    }
+    serde_json::from_slice::<Health>(body).ok()?.controller_id
+}
+
+/// Asks the broker at `host` which broker is the active controller (restarted last in a roll).
+pub async fn controller_id(host: &str) -> Option<i32> {
+    let uri = format!("http://{host}:{ADMIN_PORT}{HEALTH_PATH}");
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let request = async {
+        let uri: hyper::Uri = uri.parse().ok()?;
+        let resp = client.get(uri).await.ok()?;
+        let status = resp.status().as_u16();
+        let body = http_body_util::Limited::new(resp.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .ok()?
+            .to_bytes();
+        controller_of(status, &body)
+    };
+    tokio::time::timeout(TIMEOUT, request).await.ok().flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +162,15 @@ mod tests {
             verdict(ProbeKind::Pre, 200, b"nope"),
             Verdict::Unreachable(_)
         ));
+    }
+
+    #[test]
+    fn the_controller_comes_from_cluster_health() {
+        let body = br#"{"cluster_id":"x","controller_id":2,"live_brokers":[0,1,2],"healthy":true}"#;
+        assert_eq!(controller_of(200, body), Some(2));
+        assert_eq!(controller_of(200, br#"{"controller_id":null}"#), None);
+        assert_eq!(controller_of(503, body), None);
+        assert_eq!(controller_of(200, b"nope"), None);
     }
 
     #[tokio::test]
