@@ -481,19 +481,36 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
             a.broker_id
         );
     }
-    if let Some(q) = &status.quorum {
-        eprintln!(
-            "quorum after the resize: initial voters {:?}, voters {:?}, {}",
-            q.initial_voters,
-            q.voters,
-            q.message.as_deref().unwrap_or("in sync")
+    // The operator grows the controller quorum with the cluster (brokers 1 and 2 joined as
+    // learners; it asks the brokers for voters [0,1,2]), and the pod template keeps its
+    // creation-time voters so the resize rolled nothing. Bounded: 120 s.
+    let quorum_at = Instant::now();
+    let q = loop {
+        let q = clusters
+            .get(&res)
+            .await?
+            .status
+            .and_then(|s| s.quorum)
+            .context("status.quorum")?;
+        if q.voters.as_deref() == Some(&[0, 1, 2][..]) {
+            break q;
+        }
+        assert!(
+            quorum_at.elapsed() < Duration::from_secs(120),
+            "voters never became [0,1,2]: {q:?}\n{}",
+            kube.logs()
         );
-        assert_eq!(
-            q.initial_voters,
-            vec![0],
-            "the pod template kept its voters"
-        );
-    }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    eprintln!(
+        "MEASURE voters [0,1,2] {:?} after the resize succeeded",
+        quorum_at.elapsed()
+    );
+    assert_eq!(
+        q.initial_voters,
+        vec![0],
+        "the pod template kept its voters"
+    );
 
     // 4. Delete (If-Match): succeeds once the KafkaCluster is gone; pods and claims follow;
     //    every billing segment is closed.
