@@ -489,3 +489,64 @@ fn cluster_log_dirs_epochs_delete_records_and_delete_by_id() {
         ResponseError::UnknownTopicId.code()
     );
 }
+
+/// A client configured for SASL gets Kafka's answer for a mechanism the broker does not enable
+/// (it has none yet), not an unexplained disconnect; the connection stays usable.
+#[test]
+fn sasl_handshakes_are_refused_with_kafkas_error_codes() {
+    use kafka_protocol::messages::{
+        ApiVersionsRequest, SaslAuthenticateRequest, SaslHandshakeRequest,
+    };
+    let b = TestBroker::start(&[]);
+    let mut w = Wire::connect(&b.bootstrap());
+    for version in 0..=1 {
+        let r = w.call(
+            &SaslHandshakeRequest::default().with_mechanism(sb("SCRAM-SHA-512")),
+            version,
+        );
+        assert_eq!(
+            r.error_code,
+            kafka_protocol::error::ResponseError::UnsupportedSaslMechanism.code()
+        );
+        assert!(r.mechanisms.is_empty());
+    }
+    let r = w.call(
+        &SaslAuthenticateRequest::default().with_auth_bytes(bytes::Bytes::from_static(b"x")),
+        2,
+    );
+    assert_eq!(
+        r.error_code,
+        kafka_protocol::error::ResponseError::IllegalSaslState.code()
+    );
+    // Still the same connection, still served.
+    let v = w.call(&ApiVersionsRequest::default(), 3);
+    assert_eq!(v.error_code, 0);
+    let advertised = |key: i16| v.api_keys.iter().any(|k| k.api_key == key);
+    assert!(
+        advertised(17) && advertised(36),
+        "SaslHandshake and SaslAuthenticate"
+    );
+
+    // librdkafka (kcat) with SASL/PLAIN says why it cannot connect.
+    let out = std::process::Command::new("kcat")
+        .args(["-b", &b.bootstrap(), "-L", "-m", "5"])
+        .args([
+            "-X",
+            "security.protocol=SASL_PLAINTEXT",
+            "-X",
+            "sasl.mechanisms=PLAIN",
+        ])
+        .args(["-X", "sasl.username=u", "-X", "sasl.password=p"])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("Unsupported SASL mechanism"),
+        "kcat should report the refused mechanism: {text}"
+    );
+}

@@ -32,6 +32,8 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 pub mod sync_group;
 
 use crate::broker::Broker;
@@ -196,6 +198,15 @@ pub static APIS: &[ApiEntry] = &[
         4,
         m::DescribeLogDirsRequest,
         describe_log_dirs
+    ),
+    // No SASL mechanism yet: handshakes are refused with Kafka's error codes (not a disconnect).
+    api!(SaslHandshake, 0, 1, m::SaslHandshakeRequest, sasl_handshake),
+    api!(
+        SaslAuthenticate,
+        0,
+        2,
+        m::SaslAuthenticateRequest,
+        sasl_authenticate
     ),
     // Consumer groups (classic protocol).
     api!(

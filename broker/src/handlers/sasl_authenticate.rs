@@ -1,0 +1,21 @@
+//! SaslAuthenticate: only valid after a successful SaslHandshake, which this broker never grants
+//! (it has no SASL mechanism yet), so it is always `ILLEGAL_SASL_STATE`, as in Kafka.
+
+use super::RequestContext;
+use crate::broker::Broker;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{SaslAuthenticateRequest, SaslAuthenticateResponse};
+use kafka_protocol::protocol::StrBytes;
+use std::sync::Arc;
+
+pub async fn handle(
+    _broker: &Arc<Broker>,
+    _ctx: &RequestContext,
+    _req: SaslAuthenticateRequest,
+) -> SaslAuthenticateResponse {
+    SaslAuthenticateResponse::default()
+        .with_error_code(ResponseError::IllegalSaslState.code())
+        .with_error_message(Some(StrBytes::from_static_str(
+            "no SASL mechanism is enabled on this broker (PLAINTEXT listeners only)",
+        )))
+}
