@@ -4,10 +4,12 @@
 //! clients routing to leaders, fencing of a killed broker without unclean election, and a new
 //! controller taking over when the active one is killed.
 
+mod cluster_support;
 mod common;
 mod wire;
 
-use common::{CrashProducer, TestBroker, free_port, run_with_timeout, spawn_all};
+use cluster_support::{metadata, start_brokers, wait_for};
+use common::{CrashProducer, TestBroker, run_with_timeout};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -20,73 +22,9 @@ fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
 }
 
-/// Three voters, each a broker process with its own data directory and ports.
+/// Three brokers, all controller quorum voters.
 fn start_cluster() -> Vec<TestBroker> {
-    start_brokers(3)
-}
-
-/// `n` brokers; the first three are the controller quorum voters, the others only brokers.
-fn start_brokers(n: usize) -> Vec<TestBroker> {
-    let controller_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let voters = controller_ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{i}@127.0.0.1:{p}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut brokers: Vec<TestBroker> = (0..n)
-        .map(|i| {
-            TestBroker::new(
-                &[],
-                vec![
-                    "--node-id".into(),
-                    i.to_string(),
-                    "--controller-quorum-voters".into(),
-                    voters.clone(),
-                    "--broker-session-timeout-ms".into(),
-                    "4000".into(),
-                ],
-            )
-        })
-        .collect();
-    spawn_all(&mut brokers);
-    // Bounded: every broker sees all of them registered and a controller elected.
-    for b in &brokers {
-        wait_for(b, "every broker live and a controller", |m| {
-            m.brokers.len() == n && m.controller_id.0 >= 0
-        });
-    }
-    brokers
-}
-
-fn metadata(b: &TestBroker) -> Option<MetadataResponse> {
-    let s = std::net::TcpStream::connect(b.bootstrap()).ok()?;
-    drop(s);
-    let mut w = Wire::connect(&b.bootstrap());
-    Some(w.call(&MetadataRequest::default().with_topics(None), 12))
-}
-
-/// Polls `b`'s Metadata until `ok` holds (bounded: 60 s), returning the matching response.
-fn wait_for(
-    b: &TestBroker,
-    what: &str,
-    ok: impl Fn(&MetadataResponse) -> bool,
-) -> MetadataResponse {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last = None;
-    while Instant::now() < deadline {
-        if let Some(m) = metadata(b) {
-            if ok(&m) {
-                return m;
-            }
-            last = Some(m);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!(
-        "timed out waiting for {what}; last metadata: {last:#?}\nlog:\n{}",
-        b.log()
-    );
+    start_brokers(3, &[], "4000")
 }
 
 fn create_topic(
@@ -580,7 +518,7 @@ fn maintenance_health_and_a_rolling_restart_under_an_acks_all_producer() {
 
 #[test]
 fn a_non_voter_broker_learns_the_metadata_and_serves_replicas() {
-    let brokers = start_brokers(4);
+    let brokers = start_brokers(4, &[], "4000");
     // The non-voter forwards the change to the controller and then sees it applied.
     assert_eq!(
         create_topic(&brokers[3], "wide", 4, 4, &[("min.insync.replicas", "3")]),

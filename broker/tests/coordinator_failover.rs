@@ -5,10 +5,12 @@
 //! NOT_COORDINATOR, and after kill -9 of the coordinator a consumer of the same group resumes
 //! exactly at the last committed offsets. The restarted broker catches up on the offsets log.
 
+mod cluster_support;
 mod common;
 mod wire;
 
-use common::{TestBroker, free_port, spawn_all};
+use cluster_support::{metadata, start_brokers, wait_for};
+use common::{TestBroker, free_port};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::*;
@@ -36,70 +38,19 @@ fn sb(s: &str) -> StrBytes {
 /// Three brokers, all controller voters, with 3 offsets partitions. The broker session timeout
 /// (how long a killed broker keeps its leaderships) is 4 s, or `EDDY_SESSION_TIMEOUT_MS` when
 /// measuring failover times.
+/// Three voters with fast group starts and 3 offsets partitions; `EDDY_SESSION_TIMEOUT_MS`
+/// (default 4000) sets the broker session timeout, for measuring failover.
 fn start_cluster() -> Vec<TestBroker> {
     let session_timeout =
         std::env::var("EDDY_SESSION_TIMEOUT_MS").unwrap_or_else(|_| "4000".into());
-    let controller_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let voters = controller_ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{i}@127.0.0.1:{p}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut brokers: Vec<TestBroker> = (0..3)
-        .map(|i| {
-            TestBroker::new(
-                &[
-                    "group.initial.rebalance.delay.ms=0",
-                    "offsets.topic.num.partitions=3",
-                ],
-                vec![
-                    "--node-id".into(),
-                    i.to_string(),
-                    "--controller-quorum-voters".into(),
-                    voters.clone(),
-                    "--broker-session-timeout-ms".into(),
-                    session_timeout.clone(),
-                ],
-            )
-        })
-        .collect();
-    spawn_all(&mut brokers);
-    for b in &brokers {
-        wait_for(b, "every broker live and a controller", |m| {
-            m.brokers.len() == 3 && m.controller_id.0 >= 0
-        });
-    }
-    brokers
-}
-
-fn metadata(b: &TestBroker) -> Option<MetadataResponse> {
-    std::net::TcpStream::connect(b.bootstrap()).ok()?;
-    let mut w = Wire::connect(&b.bootstrap());
-    Some(w.call(&MetadataRequest::default().with_topics(None), 12))
-}
-
-/// Polls `b`'s Metadata until `ok` holds (bounded: 60 s).
-fn wait_for(
-    b: &TestBroker,
-    what: &str,
-    ok: impl Fn(&MetadataResponse) -> bool,
-) -> MetadataResponse {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last = None;
-    while Instant::now() < deadline {
-        if let Some(m) = metadata(b) {
-            if ok(&m) {
-                return m;
-            }
-            last = Some(m);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!(
-        "timed out waiting for {what}; last metadata: {last:#?}\nlog:\n{}",
-        b.log()
-    );
+    start_brokers(
+        3,
+        &[
+            "group.initial.rebalance.delay.ms=0",
+            "offsets.topic.num.partitions=3",
+        ],
+        &session_timeout,
+    )
 }
 
 fn topic_of<'a>(

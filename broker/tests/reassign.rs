@@ -3,10 +3,12 @@
 //! an idempotent acks=all producer with a replication throttle, and topic/broker configs and
 //! CreatePartitions written to the metadata log and seen by every broker.
 
+mod cluster_support;
 mod common;
 mod wire;
 
-use common::{CrashProducer, TestBroker, free_port, run_with_timeout, spawn_all};
+use cluster_support::{metadata, start_brokers, wait_for};
+use common::{CrashProducer, TestBroker, run_with_timeout};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -29,69 +31,7 @@ fn sb(s: &str) -> StrBytes {
 
 /// Three brokers, all controller quorum voters.
 fn start_cluster() -> Vec<TestBroker> {
-    start_brokers(3)
-}
-
-/// `n` brokers; the first three are the controller quorum voters.
-fn start_brokers(n: usize) -> Vec<TestBroker> {
-    let controller_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let voters = controller_ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{i}@127.0.0.1:{p}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut brokers: Vec<TestBroker> = (0..n)
-        .map(|i| {
-            TestBroker::new(
-                &[],
-                vec![
-                    "--node-id".into(),
-                    i.to_string(),
-                    "--controller-quorum-voters".into(),
-                    voters.clone(),
-                    "--broker-session-timeout-ms".into(),
-                    "4000".into(),
-                ],
-            )
-        })
-        .collect();
-    spawn_all(&mut brokers);
-    for b in &brokers {
-        wait_for(b, "every broker live and a controller", |m| {
-            m.brokers.len() == n && m.controller_id.0 >= 0
-        });
-    }
-    brokers
-}
-
-fn metadata(b: &TestBroker) -> Option<MetadataResponse> {
-    std::net::TcpStream::connect(b.bootstrap()).ok()?;
-    let mut w = Wire::connect(&b.bootstrap());
-    Some(w.call(&MetadataRequest::default().with_topics(None), 12))
-}
-
-/// Polls `b`'s Metadata until `ok` holds (bounded: 120 s).
-fn wait_for(
-    b: &TestBroker,
-    what: &str,
-    ok: impl Fn(&MetadataResponse) -> bool,
-) -> MetadataResponse {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut last = None;
-    while Instant::now() < deadline {
-        if let Some(m) = metadata(b) {
-            if ok(&m) {
-                return m;
-            }
-            last = Some(m);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!(
-        "timed out waiting for {what}; last metadata: {last:#?}\nlog:\n{}",
-        b.log()
-    );
+    start_brokers(3, &[], "4000")
 }
 
 fn create_topic(b: &TestBroker, name: &str, partitions: i32, rf: i16) -> i16 {
@@ -831,7 +771,7 @@ fn produce_one(b: &TestBroker, topic: &str, value: &str) -> (i16, i64) {
 fn a_topic_recreated_while_its_broker_was_down_never_sees_the_old_data() {
     // Broker 3 is not a voter: after a restart it learns the current image whole, so without
     // topic ids in its directory names it would open the old topic's files as the new topic's.
-    let mut brokers = start_brokers(4);
+    let mut brokers = start_brokers(4, &[], "4000");
     let (code, old_id) = create_on(&brokers[1], "again", 3);
     assert_eq!(code, 0);
     wait_for(&brokers[3], "again led by 3", |m| {

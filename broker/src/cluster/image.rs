@@ -957,7 +957,19 @@ fn rack_alternating(brokers: &[&BrokerRegistration]) -> Vec<i32> {
 mod tests {
     use super::*;
 
-    fn register(img: &mut ClusterImage, id: i32, rack: Option<&str>) {
+    /// Creates topic `name` with explicit replica `assignment` (one list per partition).
+    pub(super) fn create(img: &mut ClusterImage, name: &str, assignment: Vec<Vec<i32>>) -> Outcome {
+        img.apply(&Command::CreateTopic {
+            name: name.into(),
+            id: uuid::Uuid::nil(),
+            configs: BTreeMap::new(),
+            partitions: i32::try_from(assignment.len()).unwrap(),
+            replication_factor: i16::try_from(assignment[0].len()).unwrap(),
+            assignment: Some(assignment),
+        })
+    }
+
+    pub(super) fn register(img: &mut ClusterImage, id: i32, rack: Option<&str>) {
         img.apply(&Command::RegisterBroker {
             id,
             host: "127.0.0.1".into(),
@@ -991,22 +1003,8 @@ mod tests {
         for id in 0..3 {
             register(&mut img, id, None);
         }
-        img.apply(&Command::CreateTopic {
-            name: "t".into(),
-            id: uuid::Uuid::nil(),
-            configs: BTreeMap::new(),
-            assignment: Some(vec![vec![0, 1, 2]]),
-            partitions: 1,
-            replication_factor: 3,
-        });
-        img.apply(&Command::CreateTopic {
-            name: "u".into(),
-            id: uuid::Uuid::nil(),
-            configs: BTreeMap::new(),
-            assignment: Some(vec![vec![0]]),
-            partitions: 1,
-            replication_factor: 1,
-        });
+        create(&mut img, "t", vec![vec![0, 1, 2]]);
+        create(&mut img, "u", vec![vec![0]]);
         img.apply(&Command::SetMaintenance { id: 0, on: true });
         let p = &img.topics["t"].partitions;
         assert_eq!((p[0].leader, p[0].leader_epoch), (1, 1));
@@ -1048,14 +1046,7 @@ mod tests {
         for id in 0..3 {
             register(&mut img, id, None);
         }
-        img.apply(&Command::CreateTopic {
-            name: "t".into(),
-            id: uuid::Uuid::nil(),
-            configs: BTreeMap::new(),
-            assignment: Some(vec![vec![0, 1, 2]]),
-            partitions: 1,
-            replication_factor: 3,
-        });
+        create(&mut img, "t", vec![vec![0, 1, 2]]);
         let elect = |img: &mut ClusterImage, unclean| {
             img.apply(&Command::ElectLeader {
                 topic: "t".into(),
@@ -1090,14 +1081,7 @@ mod tests {
         for id in 0..3 {
             register(&mut img, id, None);
         }
-        img.apply(&Command::CreateTopic {
-            name: "t".into(),
-            id: uuid::Uuid::nil(),
-            configs: BTreeMap::new(),
-            assignment: Some(vec![vec![1, 2, 0]]),
-            partitions: 1,
-            replication_factor: 3,
-        });
+        create(&mut img, "t", vec![vec![1, 2, 0]]);
         let p = img.topics["t"].partitions[0].clone();
         assert_eq!((p.leader, p.isr.clone()), (1, vec![1, 2, 0]));
         img.topics.get_mut("t").unwrap().partitions[0].isr = vec![1];
@@ -1144,27 +1128,15 @@ mod tests {
 
 #[cfg(test)]
 mod reassign_tests {
+    use super::tests::{create, register};
     use super::*;
 
     fn cluster(n: i32) -> ClusterImage {
         let mut img = ClusterImage::default();
         for id in 0..n {
-            img.apply(&Command::RegisterBroker {
-                id,
-                host: "127.0.0.1".into(),
-                port: 9092,
-                rack: None,
-                cluster_id: "c".into(),
-            });
+            register(&mut img, id, None);
         }
-        img.apply(&Command::CreateTopic {
-            name: "t".into(),
-            id: uuid::Uuid::nil(),
-            configs: BTreeMap::new(),
-            assignment: Some(vec![vec![0, 1]]),
-            partitions: 1,
-            replication_factor: 2,
-        });
+        create(&mut img, "t", vec![vec![0, 1]]);
         img
     }
 

@@ -1,0 +1,69 @@
+//! Shared by the multi-broker tests: start a cluster of broker processes on loopback and poll
+//! Metadata until it shows what a test waits for.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use crate::common::{TestBroker, free_port, spawn_all};
+use crate::wire::Wire;
+use kafka_protocol::messages::{MetadataRequest, MetadataResponse};
+use std::time::{Duration, Instant};
+
+/// `n` brokers with `settings`; the first three are the controller quorum voters, the others
+/// only brokers. Returns once every broker sees all of them registered and a controller.
+pub fn start_brokers(n: usize, settings: &[&str], session_timeout_ms: &str) -> Vec<TestBroker> {
+    let voters = (0..3)
+        .map(|i| format!("{i}@127.0.0.1:{}", free_port()))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut brokers: Vec<TestBroker> = (0..n)
+        .map(|i| {
+            TestBroker::new(
+                settings,
+                vec![
+                    "--node-id".into(),
+                    i.to_string(),
+                    "--controller-quorum-voters".into(),
+                    voters.clone(),
+                    "--broker-session-timeout-ms".into(),
+                    session_timeout_ms.into(),
+                ],
+            )
+        })
+        .collect();
+    spawn_all(&mut brokers);
+    for b in &brokers {
+        wait_for(b, "every broker live and a controller", |m| {
+            m.brokers.len() == n && m.controller_id.0 >= 0
+        });
+    }
+    brokers
+}
+
+/// `b`'s Metadata for every topic, or None while it does not accept connections.
+pub fn metadata(b: &TestBroker) -> Option<MetadataResponse> {
+    std::net::TcpStream::connect(b.bootstrap()).ok()?;
+    let mut w = Wire::connect(&b.bootstrap());
+    Some(w.call(&MetadataRequest::default().with_topics(None), 12))
+}
+
+/// Polls `b`'s Metadata until `ok` holds (bounded: 120 s), returning the matching response.
+pub fn wait_for(
+    b: &TestBroker,
+    what: &str,
+    ok: impl Fn(&MetadataResponse) -> bool,
+) -> MetadataResponse {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = None;
+    while Instant::now() < deadline {
+        if let Some(m) = metadata(b) {
+            if ok(&m) {
+                return m;
+            }
+            last = Some(m);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "timed out waiting for {what}; last metadata: {last:#?}\nlog:\n{}",
+        b.log()
+    );
+}
