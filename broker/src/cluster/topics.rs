@@ -10,14 +10,6 @@ use kafka_protocol::error::ResponseError;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// The error for an operation cluster mode does not implement yet.
-pub fn unsupported(what: &str) -> TopicError {
-    (
-        ResponseError::InvalidRequest,
-        format!("{what} is not supported in cluster mode yet"),
-    )
-}
-
 pub(crate) fn refusal_error(r: Refusal) -> ResponseError {
     match r {
         Refusal::TopicExists => ResponseError::TopicAlreadyExists,
