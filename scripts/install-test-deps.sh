@@ -23,7 +23,8 @@ if ! cmp -s "$reqs" "$venv/.eddy-requirements"; then
 fi
 # Local Kubernetes: the node agent runs pods through unshare/nsenter/mount (util-linux, mount).
 "$root/scripts/apt-install.sh" etcd-server openssl curl util-linux mount
-"$root/scripts/build-kubernetes.sh"
+# `./dev test` builds Kubernetes itself, beside the cargo build (EDDY_SKIP_KUBERNETES_BUILD=1).
+[[ ${EDDY_SKIP_KUBERNETES_BUILD:-} == 1 ]] || "$root/scripts/build-kubernetes.sh"
 js="$root/broker/tests/clients/js"
 if [[ -f $js/package.json && ! -d $js/node_modules ]]; then
   say "npm ci (broker/tests/clients/js)"
