@@ -12,9 +12,9 @@ source "$root/scripts/lib.sh"
 "$root/scripts/apt-install.sh" kcat librdkafka-dev pkg-config build-essential postgresql iproute2
 venv="$EDDY_CACHE/venv"
 reqs="$root/scripts/requirements-test.txt"
-if [[ ! -x $venv/bin/python ]]; then
+if [[ ! -x $venv/bin/pip ]]; then
   say "creating python venv in $venv"
-  python3 -m venv "$venv"
+  python3 -m venv --clear "$venv"
 fi
 if ! cmp -s "$reqs" "$venv/.eddy-requirements"; then
   say "pip install -r scripts/requirements-test.txt"
