@@ -185,35 +185,19 @@ impl IntoResponse for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                Self::conflict("conflict", "a conflicting resource already exists")
-            }
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => Self::unavailable(format!("database: {e}")),
-            // SQLite "database is locked" and PostgreSQL serialization/connection faults are
-            // transient too.
-            sqlx::Error::Database(db)
-                if db.message().contains("locked")
-                    || db
-                        .code()
-                        .is_some_and(|c| c.starts_with("40") || c.starts_with("08")) =>
-            {
-                Self::unavailable(format!("database: {e}"))
-            }
-            _ => Self::Internal(format!("database: {e}")),
-        }
+        crate::store::StoreError::from(e).into()
     }
 }
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError as S;
         match e {
-            crate::store::StoreError::Db(e) => e.into(),
-            other => Self::Internal(other.to_string()),
+            S::Conflict(_) => Self::conflict("conflict", "a conflicting resource already exists"),
+            S::Unavailable(_) => Self::unavailable(e.to_string()),
+            S::Invalid(_) | S::Db(_) | S::Migrate(_) | S::Corrupt { .. } => {
+                Self::Internal(e.to_string())
+            }
         }
     }
 }

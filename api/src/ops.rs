@@ -91,9 +91,7 @@ pub async fn start(
         }
     }
     if let Err(e) = operations::insert(&mut tx, &op).await {
-        if let store::StoreError::Db(sqlx::Error::Database(d)) = &e
-            && d.is_unique_violation()
-        {
+        if let store::StoreError::Conflict(_) = &e {
             return Err(ApiError::conflict(
                 "operation_in_progress",
                 "the cluster already has an operation in progress",

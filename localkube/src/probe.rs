@@ -3,11 +3,15 @@
 //! A prober task per running container applies the thresholds and reports only transitions to the
 //! pod worker: started, ready/unready, and "kill" when a startup or liveness probe gives up.
 
+use bytes::Bytes;
+use http_body_util::Empty;
+use hyper::Request;
+use hyper::header::{self, HeaderName, HeaderValue};
+use hyper_util::rt::TokioIo;
 use k8s_openapi::api::core::v1::{Container, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::net::Ipv4Addr;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -151,47 +155,60 @@ pub fn resolve_port(c: &Container, port: &IntOrString) -> Result<u16, String> {
     }
 }
 
+/// One HTTP/1.1 GET as the kubelet sends it (its user agent, `Connection: close`, the probe's
+/// own headers replacing the defaults); a 2xx or 3xx status passes. Redirects are not followed.
+/// The caller bounds the whole attempt with the probe's timeout.
 async fn http_get(
     host: &str,
     port: u16,
     path: &str,
     headers: &[(String, String)],
 ) -> Result<(), String> {
-    let mut s = TcpStream::connect((host, port))
+    let target = format!("{host}:{port}{path}");
+    let stream = TcpStream::connect((host, port))
         .await
         .map_err(|e| format!("dial {host}:{port}: {e}"))?;
-    let mut req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/1.20\r\nAccept: */*\r\nConnection: close\r\n"
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes())
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| format!("write request: {e}"))?;
-    let mut head = Vec::new();
-    let mut buf = [0u8; 512];
-    while !head.contains(&b'\n') && head.len() < 4096 {
-        let n = s
-            .read(&mut buf)
-            .await
-            .map_err(|e| format!("read response: {e}"))?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(&buf[..n]);
+        .map_err(|e| format!("HTTP handshake with {host}:{port}: {e}"))?;
+    // Drives the connection until the answer is read; dropped (closing it) when this probe ends.
+    let driver = AbortOnDrop(tokio::spawn(connection));
+    let mut request = Request::get(path)
+        .header(header::HOST, format!("{host}:{port}"))
+        .header(header::USER_AGENT, "kube-probe/1.20")
+        .header(header::ACCEPT, "*/*")
+        .header(header::CONNECTION, "close")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| format!("building the request for {target}: {e}"))?;
+    for (name, value) in headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|e| format!("probe header name {name:?}: {e}"))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|e| format!("probe header {name} value {value:?}: {e}"))?;
+        request.headers_mut().insert(name, value);
     }
-    let line = String::from_utf8_lossy(&head);
-    let code: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("malformed HTTP response from {host}:{port}{path}"))?;
-    if (200..400).contains(&code) {
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("GET {target}: {e}"))?;
+    drop(driver);
+    let code = response.status();
+    if code.is_success() || code.is_redirection() {
         Ok(())
     } else {
-        Err(format!("HTTP probe failed with statuscode: {code}"))
+        Err(format!(
+            "HTTP probe failed with statuscode: {}",
+            code.as_u16()
+        ))
+    }
+}
+
+/// Aborts a spawned task when dropped, so no connection outlives its probe.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -240,5 +257,138 @@ mod tests {
         );
         assert_eq!(resolve_port(&c, &IntOrString::Int(9092)), Ok(9092));
         assert!(resolve_port(&c, &IntOrString::String("kafka".into())).is_err());
+    }
+
+    /// A one-connection-at-a-time HTTP server on loopback answering `/status/<code>` with that
+    /// status, and 200 only when the `x-probe` header is `yes` on `/header`; stopped when the
+    /// returned guard is dropped.
+    async fn status_server() -> (u16, AbortOnDrop<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let service = hyper::service::service_fn(|req: Request<hyper::body::Incoming>| {
+                    let path = req.uri().path().to_string();
+                    let agent = req.headers().get(header::USER_AGENT).cloned();
+                    let probe = req.headers().get("x-probe").cloned();
+                    async move {
+                        let code = match path.strip_prefix("/status/") {
+                            Some(code) => code.parse().unwrap_or(500),
+                            None if path == "/header"
+                                && probe.as_ref().is_some_and(|v| v == "yes") =>
+                            {
+                                200
+                            }
+                            None if path == "/agent"
+                                && agent.as_ref().is_some_and(|v| v == "kube-probe/1.20") =>
+                            {
+                                200
+                            }
+                            None => 404,
+                        };
+                        hyper::Response::builder()
+                            .status(code)
+                            .body(Empty::<Bytes>::new())
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            }
+        });
+        (port, AbortOnDrop(task))
+    }
+
+    fn http_probe(port: u16, path: &str, headers: &[(&str, &str)]) -> Probe {
+        use k8s_openapi::api::core::v1::{HTTPGetAction, HTTPHeader};
+        Probe {
+            http_get: Some(HTTPGetAction {
+                host: Some("127.0.0.1".into()),
+                port: IntOrString::Int(i32::from(port)),
+                path: Some(path.into()),
+                http_headers: Some(
+                    headers
+                        .iter()
+                        .map(|(name, value)| HTTPHeader {
+                            name: (*name).into(),
+                            value: (*value).into(),
+                        })
+                        .collect(),
+                ),
+                ..HTTPGetAction::default()
+            }),
+            timeout_seconds: Some(2),
+            ..Probe::default()
+        }
+    }
+
+    fn target() -> Target {
+        Target {
+            container: Container::default(),
+            pod_ip: Ipv4Addr::LOCALHOST,
+            pid: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn http_probes_pass_on_2xx_and_3xx_and_fail_otherwise() {
+        let (port, _server) = status_server().await;
+        let t = target();
+        for code in [200, 204, 302, 399] {
+            let probe = http_probe(port, &format!("/status/{code}"), &[]);
+            assert_eq!(check(&t, &probe).await, Ok(()), "{code}");
+        }
+        for code in [400, 404, 500, 503] {
+            let probe = http_probe(port, &format!("/status/{code}"), &[]);
+            assert_eq!(
+                check(&t, &probe).await,
+                Err(format!("HTTP probe failed with statuscode: {code}"))
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn http_probes_send_the_kubelet_agent_and_the_probes_headers() {
+        let (port, _server) = status_server().await;
+        let t = target();
+        assert_eq!(check(&t, &http_probe(port, "/agent", &[])).await, Ok(()));
+        let with = http_probe(port, "/header", &[("X-Probe", "yes")]);
+        assert_eq!(check(&t, &with).await, Ok(()));
+        assert!(check(&t, &http_probe(port, "/header", &[])).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn an_http_probe_that_gets_no_answer_times_out() {
+        // Accepts connections but never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let mut probe = http_probe(port, "/", &[]);
+        probe.timeout_seconds = Some(0); // the 100 ms floor
+        let started = std::time::Instant::now();
+        let verdict = check(&target(), &probe).await;
+        assert!(
+            matches!(&verdict, Err(msg) if msg.starts_with("timed out")),
+            "{verdict:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        drop(listener);
+    }
+
+    #[tokio::test]
+    async fn an_http_probe_to_a_closed_port_fails_to_dial() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        drop(listener);
+        let verdict = check(&target(), &http_probe(port, "/", &[])).await;
+        assert!(
+            matches!(&verdict, Err(msg) if msg.starts_with("dial 127.0.0.1")),
+            "{verdict:?}"
+        );
     }
 }

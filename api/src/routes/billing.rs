@@ -87,7 +87,7 @@ pub async fn generate_invoice(
         lines,
     };
     let id = match store::billing::insert_invoice(&mut tx, &inv).await {
-        Err(store::StoreError::Db(sqlx::Error::Database(d))) if d.is_unique_violation() => {
+        Err(store::StoreError::Conflict(_)) => {
             return Err(ApiError::conflict(
                 "already_invoiced",
                 "this month has been invoiced; correct it with a credit note",

@@ -131,9 +131,7 @@ pub async fn create_topic(
         created_at: now,
     };
     if let Err(e) = topics::insert(&mut tx, &topic).await {
-        if let store::StoreError::Db(sqlx::Error::Database(d)) = &e
-            && d.is_unique_violation()
-        {
+        if let store::StoreError::Conflict(_) = &e {
             return Err(ApiError::conflict(
                 "topic_exists",
                 "a topic with this name exists",

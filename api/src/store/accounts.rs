@@ -1,12 +1,11 @@
 //! Accounts, users, memberships, invitations, API keys, refresh tokens and signing keys.
 
-use super::{Result, StoreError};
+use super::Result;
 use crate::domain::roles::Role;
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 /// A user.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct User {
     pub id: String,
     pub email: String,
@@ -15,7 +14,7 @@ pub struct User {
 }
 
 /// An account's billing-relevant details.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Account {
     pub id: String,
     pub name: String,
@@ -27,7 +26,7 @@ pub struct Account {
 }
 
 /// A member of an account.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Member {
     pub user_id: String,
     pub email: String,
@@ -37,7 +36,7 @@ pub struct Member {
 }
 
 /// A stored API key (never the secret).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ApiKey {
     pub id: String,
     pub account_id: String,
@@ -52,7 +51,7 @@ pub struct ApiKey {
 }
 
 /// An invitation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Invitation {
     pub id: String,
     pub account_id: String,
@@ -63,63 +62,6 @@ pub struct Invitation {
     pub expires_at: i64,
     pub accepted_at: Option<i64>,
     pub revoked_at: Option<i64>,
-}
-
-fn role(s: &str) -> Result<Role> {
-    Role::parse(s).ok_or_else(|| StoreError::Corrupt {
-        what: "role",
-        detail: s.to_string(),
-    })
-}
-
-fn user(r: &AnyRow) -> Result<User> {
-    Ok(User {
-        id: r.try_get("id")?,
-        email: r.try_get("email")?,
-        name: r.try_get("name")?,
-        password_hash: r.try_get("password_hash")?,
-    })
-}
-
-fn account(r: &AnyRow) -> Result<Account> {
-    Ok(Account {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        payment_terms: r.try_get("payment_terms")?,
-        po_number: r.try_get("po_number")?,
-        billing_notes: r.try_get("billing_notes")?,
-        billing_email: r.try_get("billing_email")?,
-        created_at: r.try_get("created_at")?,
-    })
-}
-
-fn api_key(r: &AnyRow) -> Result<ApiKey> {
-    Ok(ApiKey {
-        id: r.try_get("id")?,
-        account_id: r.try_get("account_id")?,
-        name: r.try_get("name")?,
-        secret_hash: r.try_get("secret_hash")?,
-        role: role(&r.try_get::<String, _>("role")?)?,
-        created_by: r.try_get("created_by")?,
-        created_at: r.try_get("created_at")?,
-        expires_at: r.try_get("expires_at")?,
-        last_used_at: r.try_get("last_used_at")?,
-        revoked_at: r.try_get("revoked_at")?,
-    })
-}
-
-fn invitation(r: &AnyRow) -> Result<Invitation> {
-    Ok(Invitation {
-        id: r.try_get("id")?,
-        account_id: r.try_get("account_id")?,
-        email: r.try_get("email")?,
-        role: role(&r.try_get::<String, _>("role")?)?,
-        invited_by: r.try_get("invited_by")?,
-        created_at: r.try_get("created_at")?,
-        expires_at: r.try_get("expires_at")?,
-        accepted_at: r.try_get("accepted_at")?,
-        revoked_at: r.try_get("revoked_at")?,
-    })
 }
 
 /// Inserts a user.
@@ -139,20 +81,20 @@ pub async fn insert_user(c: &mut AnyConnection, u: &User, now: i64) -> Result<()
 
 /// Finds a user by (lower-cased) email.
 pub async fn user_by_email(c: &mut AnyConnection, email: &str) -> Result<Option<User>> {
-    let row = sqlx::query("SELECT * FROM users WHERE email = $1")
+    let row = sqlx::query_as("SELECT * FROM users WHERE email = $1")
         .bind(email)
         .fetch_optional(c)
         .await?;
-    row.as_ref().map(user).transpose()
+    Ok(row)
 }
 
 /// Finds a user by id.
 pub async fn user_by_id(c: &mut AnyConnection, id: &str) -> Result<Option<User>> {
-    let row = sqlx::query("SELECT * FROM users WHERE id = $1")
+    let row = sqlx::query_as("SELECT * FROM users WHERE id = $1")
         .bind(id)
         .fetch_optional(c)
         .await?;
-    row.as_ref().map(user).transpose()
+    Ok(row)
 }
 
 /// Inserts an account.
@@ -170,11 +112,11 @@ pub async fn insert_account(c: &mut AnyConnection, id: &str, name: &str, now: i6
 
 /// Loads an account.
 pub async fn account_by_id(c: &mut AnyConnection, id: &str) -> Result<Option<Account>> {
-    let row = sqlx::query("SELECT * FROM accounts WHERE id = $1")
+    let row = sqlx::query_as("SELECT * FROM accounts WHERE id = $1")
         .bind(id)
         .fetch_optional(c)
         .await?;
-    row.as_ref().map(account).transpose()
+    Ok(row)
 }
 
 /// Updates an account's billing details.
@@ -221,57 +163,44 @@ pub async fn membership_role(
     account_id: &str,
     user_id: &str,
 ) -> Result<Option<Role>> {
-    let row = sqlx::query("SELECT role FROM memberships WHERE account_id = $1 AND user_id = $2")
-        .bind(account_id)
-        .bind(user_id)
-        .fetch_optional(c)
-        .await?;
-    row.map(|r| role(&r.try_get::<String, _>("role")?))
-        .transpose()
+    Ok(
+        sqlx::query_scalar("SELECT role FROM memberships WHERE account_id = $1 AND user_id = $2")
+            .bind(account_id)
+            .bind(user_id)
+            .fetch_optional(c)
+            .await?,
+    )
 }
 
 /// The accounts a user belongs to, oldest membership first.
 pub async fn first_account_of(c: &mut AnyConnection, user_id: &str) -> Result<Option<String>> {
-    let row = sqlx::query(
+    Ok(sqlx::query_scalar(
         "SELECT account_id FROM memberships WHERE user_id = $1 ORDER BY created_at, account_id LIMIT 1",
     )
     .bind(user_id)
     .fetch_optional(c)
-    .await?;
-    Ok(row.map(|r| r.try_get("account_id")).transpose()?)
+    .await?)
 }
 
 /// Lists an account's members.
 pub async fn members(c: &mut AnyConnection, account_id: &str) -> Result<Vec<Member>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT m.user_id, u.email, u.name, m.role, m.created_at FROM memberships m \
          JOIN users u ON u.id = m.user_id WHERE m.account_id = $1 ORDER BY m.created_at, u.email",
     )
     .bind(account_id)
     .fetch_all(c)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Member {
-                user_id: r.try_get("user_id")?,
-                email: r.try_get("email")?,
-                name: r.try_get("name")?,
-                role: role(&r.try_get::<String, _>("role")?)?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// How many owners an account has (the last owner cannot leave or be demoted).
 pub async fn owner_count(c: &mut AnyConnection, account_id: &str) -> Result<i64> {
-    let row = sqlx::query(
+    Ok(sqlx::query_scalar(
         "SELECT COUNT(*) AS n FROM memberships WHERE account_id = $1 AND role = 'owner'",
     )
     .bind(account_id)
     .fetch_one(c)
-    .await?;
-    Ok(row.try_get("n")?)
+    .await?)
 }
 
 /// Removes a membership; returns whether one existed.
@@ -313,11 +242,11 @@ pub async fn insert_invitation(
 
 /// Lists an account's invitations, newest first.
 pub async fn invitations(c: &mut AnyConnection, account_id: &str) -> Result<Vec<Invitation>> {
-    let rows = sqlx::query("SELECT * FROM invitations WHERE account_id = $1 ORDER BY id DESC")
+    let rows = sqlx::query_as("SELECT * FROM invitations WHERE account_id = $1 ORDER BY id DESC")
         .bind(account_id)
         .fetch_all(c)
         .await?;
-    rows.iter().map(invitation).collect()
+    Ok(rows)
 }
 
 /// Finds an invitation by its token hash.
@@ -325,11 +254,11 @@ pub async fn invitation_by_token(
     c: &mut AnyConnection,
     token_hash: &str,
 ) -> Result<Option<Invitation>> {
-    let row = sqlx::query("SELECT * FROM invitations WHERE token_hash = $1")
+    let row = sqlx::query_as("SELECT * FROM invitations WHERE token_hash = $1")
         .bind(token_hash)
         .fetch_optional(c)
         .await?;
-    row.as_ref().map(invitation).transpose()
+    Ok(row)
 }
 
 /// Marks an invitation accepted (once); returns whether it was still open.
@@ -384,20 +313,20 @@ pub async fn insert_api_key(c: &mut AnyConnection, k: &ApiKey) -> Result<()> {
 
 /// Loads an API key by id.
 pub async fn api_key_by_id(c: &mut AnyConnection, id: &str) -> Result<Option<ApiKey>> {
-    let row = sqlx::query("SELECT * FROM api_keys WHERE id = $1")
+    let row = sqlx::query_as("SELECT * FROM api_keys WHERE id = $1")
         .bind(id)
         .fetch_optional(c)
         .await?;
-    row.as_ref().map(api_key).transpose()
+    Ok(row)
 }
 
 /// Lists an account's API keys, newest first.
 pub async fn api_keys(c: &mut AnyConnection, account_id: &str) -> Result<Vec<ApiKey>> {
-    let rows = sqlx::query("SELECT * FROM api_keys WHERE account_id = $1 ORDER BY id DESC")
+    let rows = sqlx::query_as("SELECT * FROM api_keys WHERE account_id = $1 ORDER BY id DESC")
         .bind(account_id)
         .fetch_all(c)
         .await?;
-    rows.iter().map(api_key).collect()
+    Ok(rows)
 }
 
 /// Records a key's use (at most once a minute, to keep reads cheap).
@@ -465,12 +394,11 @@ pub async fn consume_refresh(c: &mut AnyConnection, jti: &str, now: i64) -> Resu
 
 /// Loads stored signing keys (kid, secret), oldest first.
 pub async fn signing_keys(c: &mut AnyConnection) -> Result<Vec<(String, String)>> {
-    let rows = sqlx::query("SELECT kid, secret FROM signing_keys ORDER BY created_at, kid")
-        .fetch_all(c)
-        .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("kid")?, r.try_get("secret")?)))
-        .collect()
+    Ok(
+        sqlx::query_as("SELECT kid, secret FROM signing_keys ORDER BY created_at, kid")
+            .fetch_all(c)
+            .await?,
+    )
 }
 
 /// Stores a generated signing key.

@@ -1,7 +1,7 @@
 //! The append-only audit log: every mutation and its actor, written in the mutation's transaction.
 
 use super::{Result, new_id};
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 /// One audit entry.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -14,6 +14,33 @@ pub struct AuditEntry {
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
     pub at: String,
+}
+
+/// An `audit_log` row as stored: details as JSON text, the instant in unix seconds.
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    id: String,
+    actor: String,
+    action: String,
+    target: String,
+    request_id: Option<String>,
+    details: String,
+    at: i64,
+}
+
+impl From<AuditRow> for AuditEntry {
+    fn from(r: AuditRow) -> Self {
+        AuditEntry {
+            id: r.id,
+            actor: r.actor,
+            action: r.action,
+            target: r.target,
+            request_id: r.request_id,
+            // The log is append-only and never refused: an unreadable entry shows as null.
+            details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null),
+            at: super::rfc3339(r.at),
+        }
+    }
 }
 
 /// Who did something, for the audit log.
@@ -58,7 +85,7 @@ pub async fn list(
     before: Option<&str>,
     limit: i64,
 ) -> Result<Vec<AuditEntry>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, AuditRow>(
         "SELECT * FROM audit_log WHERE account_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3",
     )
     .bind(account_id)
@@ -66,18 +93,5 @@ pub async fn list(
     .bind(limit)
     .fetch_all(c)
     .await?;
-    rows.iter()
-        .map(|r| {
-            let details: String = r.try_get("details")?;
-            Ok(AuditEntry {
-                id: r.try_get("id")?,
-                actor: r.try_get("actor")?,
-                action: r.try_get("action")?,
-                target: r.try_get("target")?,
-                request_id: r.try_get("request_id")?,
-                details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
-                at: super::rfc3339(r.try_get("at")?),
-            })
-        })
-        .collect()
+    Ok(rows.into_iter().map(AuditEntry::from).collect())
 }

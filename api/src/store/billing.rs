@@ -1,9 +1,9 @@
 //! Usage segments, downtime intervals and the immutable invoices / credit notes.
 
-use super::{Result, decimal, new_id};
+use super::columns::{decimal, json};
+use super::{Result, StoreError, new_id, rfc3339};
 use crate::domain::billing::{Downtime, InvoiceLine, UsageSegment};
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 /// Opens a usage segment for a cluster at `at`.
 pub async fn open_segment(c: &mut AnyConnection, account_id: &str, s: &UsageSegment) -> Result<()> {
@@ -39,22 +39,56 @@ pub async fn close_segment(c: &mut AnyConnection, cluster_id: &str, at: i64) -> 
     Ok(())
 }
 
-fn segment(r: &AnyRow) -> Result<UsageSegment> {
-    Ok(UsageSegment {
-        cluster_id: r.try_get("cluster_id")?,
-        cluster_name: r.try_get("cluster_name")?,
-        plan_id: r.try_get("plan_id")?,
-        dedicated: r.try_get::<i64, _>("dedicated")? != 0,
-        monthly_price: decimal("monthly price", &r.try_get::<String, _>("monthly_price")?)?,
-        storage_gb: r.try_get("storage_gb")?,
-        included_storage_gb: r.try_get("included_storage_gb")?,
-        extra_storage_price: decimal(
-            "storage price",
-            &r.try_get::<String, _>("extra_storage_price")?,
-        )?,
-        started_at: r.try_get("started_at")?,
-        ended_at: r.try_get("ended_at")?,
-    })
+/// A `usage_segments` row (joined with its cluster's name) as stored: prices as decimal text.
+#[derive(sqlx::FromRow)]
+struct SegmentRow {
+    cluster_id: String,
+    cluster_name: String,
+    plan_id: String,
+    dedicated: i64,
+    monthly_price: String,
+    storage_gb: i64,
+    included_storage_gb: i64,
+    extra_storage_price: String,
+    started_at: i64,
+    ended_at: Option<i64>,
+}
+
+impl TryFrom<SegmentRow> for UsageSegment {
+    type Error = StoreError;
+
+    fn try_from(r: SegmentRow) -> Result<Self> {
+        Ok(UsageSegment {
+            cluster_id: r.cluster_id,
+            cluster_name: r.cluster_name,
+            plan_id: r.plan_id,
+            dedicated: r.dedicated != 0,
+            monthly_price: decimal("monthly price", &r.monthly_price)?,
+            storage_gb: r.storage_gb,
+            included_storage_gb: r.included_storage_gb,
+            extra_storage_price: decimal("storage price", &r.extra_storage_price)?,
+            started_at: r.started_at,
+            ended_at: r.ended_at,
+        })
+    }
+}
+
+/// A `downtime` row as stored.
+#[derive(sqlx::FromRow)]
+struct DowntimeRow {
+    cluster_id: String,
+    started_at: i64,
+    ended_at: Option<i64>,
+}
+
+impl From<DowntimeRow> for Downtime {
+    fn from(r: DowntimeRow) -> Self {
+        Downtime {
+            cluster_id: r.cluster_id,
+            started_at: r.started_at,
+            ended_at: r.ended_at,
+        }
+    }
 }
 
 /// An account's segments overlapping `[start, end)`, oldest first.
@@ -64,7 +98,7 @@ pub async fn segments(
     start: i64,
     end: i64,
 ) -> Result<Vec<UsageSegment>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, SegmentRow>(
         "SELECT s.*, k.name AS cluster_name FROM usage_segments s JOIN clusters k ON k.id = s.cluster_id \
          WHERE s.account_id = $1 AND s.started_at < $3 AND (s.ended_at IS NULL OR s.ended_at > $2) \
          ORDER BY s.started_at, s.id",
@@ -74,7 +108,7 @@ pub async fn segments(
     .bind(end)
     .fetch_all(c)
     .await?;
-    rows.iter().map(segment).collect()
+    rows.into_iter().map(UsageSegment::try_from).collect()
 }
 
 /// Opens a downtime interval for a cluster (no-op if one is open).
@@ -103,13 +137,13 @@ pub async fn close_downtime(c: &mut AnyConnection, cluster_id: &str, at: i64) ->
 
 /// Whether the cluster has an open downtime interval.
 pub async fn is_down(c: &mut AnyConnection, cluster_id: &str) -> Result<bool> {
-    let row = sqlx::query(
+    let open: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) AS n FROM downtime WHERE cluster_id = $1 AND ended_at IS NULL",
     )
     .bind(cluster_id)
     .fetch_one(c)
     .await?;
-    Ok(row.try_get::<i64, _>("n")? > 0)
+    Ok(open > 0)
 }
 
 /// Downtime of an account's clusters overlapping `[start, end)`.
@@ -119,7 +153,7 @@ pub async fn downtime(
     start: i64,
     end: i64,
 ) -> Result<Vec<Downtime>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, DowntimeRow>(
         "SELECT d.* FROM downtime d JOIN clusters k ON k.id = d.cluster_id WHERE k.account_id = $1 \
          AND d.started_at < $3 AND (d.ended_at IS NULL OR d.ended_at > $2)",
     )
@@ -128,15 +162,7 @@ pub async fn downtime(
     .bind(end)
     .fetch_all(c)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Downtime {
-                cluster_id: r.try_get("cluster_id")?,
-                started_at: r.try_get("started_at")?,
-                ended_at: r.try_get("ended_at")?,
-            })
-        })
-        .collect()
+    Ok(rows.into_iter().map(Downtime::from).collect())
 }
 
 /// An invoice or credit note as stored.
@@ -178,27 +204,47 @@ pub struct NewInvoice {
     pub lines: Vec<InvoiceLine>,
 }
 
-fn invoice(r: &AnyRow) -> Result<Invoice> {
-    let lines: String = r.try_get("lines")?;
-    Ok(Invoice {
-        id: r.try_get("id")?,
-        kind: r.try_get("kind")?,
-        number: r.try_get("number")?,
-        corrects: r.try_get("corrects")?,
-        period_start: super::rfc3339(r.try_get("period_start")?),
-        period_end: super::rfc3339(r.try_get("period_end")?),
-        issued_at: super::rfc3339(r.try_get("issued_at")?),
-        due_at: super::rfc3339(r.try_get("due_at")?),
-        payment_terms: r.try_get("payment_terms")?,
-        po_number: r.try_get("po_number")?,
-        billing_notes: r.try_get("billing_notes")?,
-        currency: r.try_get("currency")?,
-        total: decimal("invoice total", &r.try_get::<String, _>("total")?)?,
-        lines: serde_json::from_str(&lines).map_err(|e| super::StoreError::Corrupt {
-            what: "invoice lines",
-            detail: e.to_string(),
-        })?,
-    })
+/// An `invoices` row as stored: instants in unix seconds, the total as decimal text, the lines
+/// as JSON text.
+#[derive(sqlx::FromRow)]
+struct InvoiceRow {
+    id: String,
+    kind: String,
+    number: String,
+    corrects: Option<String>,
+    period_start: i64,
+    period_end: i64,
+    issued_at: i64,
+    due_at: i64,
+    payment_terms: String,
+    po_number: Option<String>,
+    billing_notes: Option<String>,
+    currency: String,
+    total: String,
+    lines: String,
+}
+
+impl TryFrom<InvoiceRow> for Invoice {
+    type Error = StoreError;
+
+    fn try_from(r: InvoiceRow) -> Result<Self> {
+        Ok(Invoice {
+            id: r.id,
+            kind: r.kind,
+            number: r.number,
+            corrects: r.corrects,
+            period_start: rfc3339(r.period_start),
+            period_end: rfc3339(r.period_end),
+            issued_at: rfc3339(r.issued_at),
+            due_at: rfc3339(r.due_at),
+            payment_terms: r.payment_terms,
+            po_number: r.po_number,
+            billing_notes: r.billing_notes,
+            currency: r.currency,
+            total: decimal("invoice total", &r.total)?,
+            lines: json("invoice lines", &r.lines)?,
+        })
+    }
 }
 
 /// Inserts an invoice; its number is `<prefix>-<yyyymm>-<id tail>`. Never updated afterwards.
@@ -239,32 +285,35 @@ pub async fn invoice_by_id(
     account_id: &str,
     id: &str,
 ) -> Result<Option<Invoice>> {
-    let row = sqlx::query("SELECT * FROM invoices WHERE id = $1 AND account_id = $2")
-        .bind(id)
-        .bind(account_id)
-        .fetch_optional(c)
-        .await?;
-    row.as_ref().map(invoice).transpose()
+    let row =
+        sqlx::query_as::<_, InvoiceRow>("SELECT * FROM invoices WHERE id = $1 AND account_id = $2")
+            .bind(id)
+            .bind(account_id)
+            .fetch_optional(c)
+            .await?;
+    row.map(Invoice::try_from).transpose()
 }
 
 /// Lists an account's invoices and credit notes, newest first.
 pub async fn invoices(c: &mut AnyConnection, account_id: &str) -> Result<Vec<Invoice>> {
-    let rows = sqlx::query("SELECT * FROM invoices WHERE account_id = $1 ORDER BY id DESC")
-        .bind(account_id)
-        .fetch_all(c)
-        .await?;
-    rows.iter().map(invoice).collect()
+    let rows = sqlx::query_as::<_, InvoiceRow>(
+        "SELECT * FROM invoices WHERE account_id = $1 ORDER BY id DESC",
+    )
+    .bind(account_id)
+    .fetch_all(c)
+    .await?;
+    rows.into_iter().map(Invoice::try_from).collect()
 }
 
 /// Sum already credited against an invoice (a positive number).
 pub async fn credited(c: &mut AnyConnection, invoice_id: &str) -> Result<rust_decimal::Decimal> {
-    let rows = sqlx::query("SELECT total FROM invoices WHERE corrects = $1")
+    let totals: Vec<String> = sqlx::query_scalar("SELECT total FROM invoices WHERE corrects = $1")
         .bind(invoice_id)
         .fetch_all(c)
         .await?;
     let mut sum = rust_decimal::Decimal::ZERO;
-    for r in rows {
-        sum -= decimal("credit total", &r.try_get::<String, _>("total")?)?;
+    for total in totals {
+        sum -= decimal("credit total", &total)?;
     }
     Ok(sum)
 }

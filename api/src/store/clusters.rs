@@ -1,9 +1,8 @@
 //! Clusters: rows, cursor-paginated listing, optimistic-concurrency updates by revision.
 
-use super::{Result, StoreError};
+use super::Result;
 use crate::domain::operations::ClusterState;
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 /// A stored cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,32 +38,54 @@ impl Cluster {
     }
 }
 
-fn cluster(r: &AnyRow) -> Result<Cluster> {
-    let state: String = r.try_get("state")?;
-    Ok(Cluster {
-        id: r.try_get("id")?,
-        account_id: r.try_get("account_id")?,
-        name: r.try_get("name")?,
-        resource_name: r.try_get("resource_name")?,
-        plan_id: r.try_get("plan_id")?,
-        region: r.try_get("region")?,
-        namespace: r.try_get("namespace")?,
-        version: r.try_get("version")?,
-        storage_gb: r.try_get("storage_gb")?,
-        state: ClusterState::parse(&state).ok_or(StoreError::Corrupt {
-            what: "cluster state",
-            detail: state,
-        })?,
-        deletion_protection: r.try_get::<i64, _>("deletion_protection")? != 0,
-        revision: r.try_get("revision")?,
-        generation: r.try_get("generation")?,
-        bootstrap: r.try_get("bootstrap")?,
-        idempotency_key: r.try_get("idempotency_key")?,
-        request_fingerprint: r.try_get("request_fingerprint")?,
-        created_by: r.try_get("created_by")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
+/// A `clusters` row as stored: the flag as an integer, the state by name.
+#[derive(sqlx::FromRow)]
+struct ClusterRow {
+    id: String,
+    account_id: String,
+    name: String,
+    resource_name: String,
+    plan_id: String,
+    region: String,
+    namespace: String,
+    version: String,
+    storage_gb: i64,
+    state: ClusterState,
+    deletion_protection: i64,
+    revision: i64,
+    generation: Option<i64>,
+    bootstrap: Option<String>,
+    idempotency_key: Option<String>,
+    request_fingerprint: Option<String>,
+    created_by: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<ClusterRow> for Cluster {
+    fn from(r: ClusterRow) -> Self {
+        Cluster {
+            id: r.id,
+            account_id: r.account_id,
+            name: r.name,
+            resource_name: r.resource_name,
+            plan_id: r.plan_id,
+            region: r.region,
+            namespace: r.namespace,
+            version: r.version,
+            storage_gb: r.storage_gb,
+            state: r.state,
+            deletion_protection: r.deletion_protection != 0,
+            revision: r.revision,
+            generation: r.generation,
+            bootstrap: r.bootstrap,
+            idempotency_key: r.idempotency_key,
+            request_fingerprint: r.request_fingerprint,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
 }
 
 /// Inserts a new cluster.
@@ -101,23 +122,23 @@ pub async fn insert(c: &mut AnyConnection, k: &Cluster) -> Result<()> {
 
 /// Loads a live (not deleted) cluster of an account.
 pub async fn get(c: &mut AnyConnection, account_id: &str, id: &str) -> Result<Option<Cluster>> {
-    let row = sqlx::query(
+    let row = sqlx::query_as::<_, ClusterRow>(
         "SELECT * FROM clusters WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL",
     )
     .bind(id)
     .bind(account_id)
     .fetch_optional(c)
     .await?;
-    row.as_ref().map(cluster).transpose()
+    Ok(row.map(Cluster::from))
 }
 
 /// Loads a cluster by id, whatever its account or state (for the status watcher).
 pub async fn get_any(c: &mut AnyConnection, id: &str) -> Result<Option<Cluster>> {
-    let row = sqlx::query("SELECT * FROM clusters WHERE id = $1")
+    let row = sqlx::query_as::<_, ClusterRow>("SELECT * FROM clusters WHERE id = $1")
         .bind(id)
         .fetch_optional(c)
         .await?;
-    row.as_ref().map(cluster).transpose()
+    Ok(row.map(Cluster::from))
 }
 
 /// Finds a cluster created with an idempotency key.
@@ -126,12 +147,14 @@ pub async fn by_idempotency_key(
     account_id: &str,
     key: &str,
 ) -> Result<Option<Cluster>> {
-    let row = sqlx::query("SELECT * FROM clusters WHERE account_id = $1 AND idempotency_key = $2")
-        .bind(account_id)
-        .bind(key)
-        .fetch_optional(c)
-        .await?;
-    row.as_ref().map(cluster).transpose()
+    let row = sqlx::query_as::<_, ClusterRow>(
+        "SELECT * FROM clusters WHERE account_id = $1 AND idempotency_key = $2",
+    )
+    .bind(account_id)
+    .bind(key)
+    .fetch_optional(c)
+    .await?;
+    Ok(row.map(Cluster::from))
 }
 
 /// Lists live clusters of an account in id order, after the cursor `after`.
@@ -141,7 +164,7 @@ pub async fn list(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Cluster>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, ClusterRow>(
         "SELECT * FROM clusters WHERE account_id = $1 AND deleted_at IS NULL AND id > $2 \
          ORDER BY id LIMIT $3",
     )
@@ -150,15 +173,17 @@ pub async fn list(
     .bind(limit)
     .fetch_all(c)
     .await?;
-    rows.iter().map(cluster).collect()
+    Ok(rows.into_iter().map(Cluster::from).collect())
 }
 
 /// Clusters whose status must be followed: anything not deleted.
 pub async fn watched(c: &mut AnyConnection) -> Result<Vec<Cluster>> {
-    let rows = sqlx::query("SELECT * FROM clusters WHERE deleted_at IS NULL ORDER BY id")
-        .fetch_all(c)
-        .await?;
-    rows.iter().map(cluster).collect()
+    let rows = sqlx::query_as::<_, ClusterRow>(
+        "SELECT * FROM clusters WHERE deleted_at IS NULL ORDER BY id",
+    )
+    .fetch_all(c)
+    .await?;
+    Ok(rows.into_iter().map(Cluster::from).collect())
 }
 
 /// Writes a changed cluster if its stored revision is still `expected_revision`, bumping it.

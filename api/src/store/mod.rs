@@ -6,23 +6,74 @@ pub mod accounts;
 pub mod audit;
 pub mod billing;
 pub mod clusters;
+pub mod columns;
 pub mod operations;
 pub mod plans;
 pub mod topics;
+
+#[cfg(test)]
+mod tests;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 use std::time::Duration;
 
-/// Errors of the storage layer.
+/// Errors of the storage layer. Database failures are classified here, once, so callers match
+/// on what happened (a conflicting row, a transient outage) instead of inspecting driver errors.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// A write collided with an existing row (a unique constraint), e.g. a duplicate name.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A write broke another integrity rule (foreign key, not-null or check constraint).
+    #[error("invalid write: {0}")]
+    Invalid(String),
+    /// The database could not be reached or asked to retry (pool exhausted, I/O, lock or
+    /// serialization failure); the request may succeed later.
     #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
+    Unavailable(sqlx::Error),
+    /// Any other database failure.
+    #[error("database: {0}")]
+    Db(sqlx::Error),
     #[error("run migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value this build cannot read.
     #[error("decode stored {what}: {detail}")]
-    Corrupt { what: &'static str, detail: String },
+    Corrupt { what: String, detail: String },
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        use sqlx::error::ErrorKind;
+        match &e {
+            sqlx::Error::Database(db) => match db.kind() {
+                ErrorKind::UniqueViolation => Self::Conflict(db.message().to_string()),
+                ErrorKind::ForeignKeyViolation
+                | ErrorKind::NotNullViolation
+                | ErrorKind::CheckViolation => Self::Invalid(db.message().to_string()),
+                // SQLite "database is locked" and PostgreSQL serialization (40xxx) and
+                // connection (08xxx) faults are transient.
+                _ if db.message().contains("locked")
+                    || db
+                        .code()
+                        .is_some_and(|c| c.starts_with("40") || c.starts_with("08")) =>
+                {
+                    Self::Unavailable(e)
+                }
+                _ => Self::Db(e),
+            },
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(e),
+            sqlx::Error::ColumnDecode { index, source } => Self::Corrupt {
+                what: format!("column {index}"),
+                detail: source.to_string(),
+            },
+            _ => Self::Db(e),
+        }
+    }
 }
 
 /// Result alias of the storage layer.
@@ -110,13 +161,4 @@ pub fn rfc3339(secs: i64) -> String {
                 .ok()
         })
         .unwrap_or_default()
-}
-
-/// Parses a stored decimal.
-pub fn decimal(what: &'static str, s: &str) -> Result<rust_decimal::Decimal> {
-    s.parse()
-        .map_err(|e: rust_decimal::Error| StoreError::Corrupt {
-            what,
-            detail: e.to_string(),
-        })
 }

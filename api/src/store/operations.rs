@@ -1,10 +1,10 @@
 //! Operations: one row per cluster mutation, with its steps; at most one active per cluster,
 //! enforced by a partial unique index.
 
+use super::columns::json;
 use super::{Result, StoreError};
 use crate::domain::operations::{OpKind, OpState};
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 /// One step an operation went through.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -33,38 +33,50 @@ pub struct Operation {
     pub finished_at: Option<i64>,
 }
 
-fn corrupt(what: &'static str, detail: &dyn std::fmt::Display) -> StoreError {
-    StoreError::Corrupt {
-        what,
-        detail: detail.to_string(),
+/// An `operations` row as stored: kind and state by name, params and steps as JSON text.
+#[derive(sqlx::FromRow)]
+struct OperationRow {
+    id: String,
+    cluster_id: String,
+    account_id: String,
+    kind: OpKind,
+    state: OpState,
+    params: String,
+    steps: String,
+    error: Option<String>,
+    target_generation: Option<i64>,
+    restart_token: Option<String>,
+    created_by: String,
+    created_at: i64,
+    updated_at: i64,
+    finished_at: Option<i64>,
+}
+
+impl TryFrom<OperationRow> for Operation {
+    type Error = StoreError;
+
+    fn try_from(r: OperationRow) -> Result<Self> {
+        Ok(Operation {
+            id: r.id,
+            cluster_id: r.cluster_id,
+            account_id: r.account_id,
+            kind: r.kind,
+            state: r.state,
+            params: json("operation params", &r.params)?,
+            steps: json("operation steps", &r.steps)?,
+            error: r.error,
+            target_generation: r.target_generation,
+            restart_token: r.restart_token,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            finished_at: r.finished_at,
+        })
     }
 }
 
-fn operation(r: &AnyRow) -> Result<Operation> {
-    let kind: String = r.try_get("kind")?;
-    let state: String = r.try_get("state")?;
-    let params: String = r.try_get("params")?;
-    let steps: String = r.try_get("steps")?;
-    Ok(Operation {
-        id: r.try_get("id")?,
-        cluster_id: r.try_get("cluster_id")?,
-        account_id: r.try_get("account_id")?,
-        kind: OpKind::parse(&kind).ok_or_else(|| corrupt("operation kind", &kind))?,
-        state: OpState::parse(&state).ok_or_else(|| corrupt("operation state", &state))?,
-        params: serde_json::from_str(&params).map_err(|e| corrupt("operation params", &e))?,
-        steps: serde_json::from_str(&steps).map_err(|e| corrupt("operation steps", &e))?,
-        error: r.try_get("error")?,
-        target_generation: r.try_get("target_generation")?,
-        restart_token: r.try_get("restart_token")?,
-        created_by: r.try_get("created_by")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-        finished_at: r.try_get("finished_at")?,
-    })
-}
-
-/// Inserts an operation. Fails with a unique violation when the cluster already has an active
-/// one; callers map that to 409.
+/// Inserts an operation. Fails with [`StoreError::Conflict`] when the cluster already has an
+/// active one; callers map that to 409.
 pub async fn insert(c: &mut AnyConnection, o: &Operation) -> Result<()> {
     sqlx::query(
         "INSERT INTO operations (id, cluster_id, account_id, kind, state, active, params, steps, \
@@ -112,21 +124,25 @@ pub async fn update(c: &mut AnyConnection, o: &Operation) -> Result<()> {
 
 /// Loads an operation of an account.
 pub async fn get(c: &mut AnyConnection, account_id: &str, id: &str) -> Result<Option<Operation>> {
-    let row = sqlx::query("SELECT * FROM operations WHERE id = $1 AND account_id = $2")
-        .bind(id)
-        .bind(account_id)
-        .fetch_optional(c)
-        .await?;
-    row.as_ref().map(operation).transpose()
+    let row = sqlx::query_as::<_, OperationRow>(
+        "SELECT * FROM operations WHERE id = $1 AND account_id = $2",
+    )
+    .bind(id)
+    .bind(account_id)
+    .fetch_optional(c)
+    .await?;
+    row.map(Operation::try_from).transpose()
 }
 
 /// The cluster's active operation, if any.
 pub async fn active_for(c: &mut AnyConnection, cluster_id: &str) -> Result<Option<Operation>> {
-    let row = sqlx::query("SELECT * FROM operations WHERE cluster_id = $1 AND active = 1")
-        .bind(cluster_id)
-        .fetch_optional(c)
-        .await?;
-    row.as_ref().map(operation).transpose()
+    let row = sqlx::query_as::<_, OperationRow>(
+        "SELECT * FROM operations WHERE cluster_id = $1 AND active = 1",
+    )
+    .bind(cluster_id)
+    .fetch_optional(c)
+    .await?;
+    row.map(Operation::try_from).transpose()
 }
 
 /// A cluster's operations, newest first.
@@ -135,11 +151,12 @@ pub async fn list_for(
     cluster_id: &str,
     limit: i64,
 ) -> Result<Vec<Operation>> {
-    let rows =
-        sqlx::query("SELECT * FROM operations WHERE cluster_id = $1 ORDER BY id DESC LIMIT $2")
-            .bind(cluster_id)
-            .bind(limit)
-            .fetch_all(c)
-            .await?;
-    rows.iter().map(operation).collect()
+    let rows = sqlx::query_as::<_, OperationRow>(
+        "SELECT * FROM operations WHERE cluster_id = $1 ORDER BY id DESC LIMIT $2",
+    )
+    .bind(cluster_id)
+    .bind(limit)
+    .fetch_all(c)
+    .await?;
+    rows.into_iter().map(Operation::try_from).collect()
 }

@@ -1,8 +1,9 @@
 //! Seeding the plans catalog into the database and reading it back.
 
-use super::Result;
-use crate::domain::plans::{Catalog, Plan, parse_rfc3339};
-use sqlx::{AnyPool, Row};
+use super::columns::{decimal, json};
+use super::{Result, StoreError};
+use crate::domain::plans::{Catalog, Plan, PlanPrice, parse_rfc3339};
+use sqlx::AnyPool;
 
 /// Upserts every plan of the catalog and appends new price-history entries. Nothing is deleted:
 /// clusters keep referring to retired plans, and invoices to old prices.
@@ -41,32 +42,41 @@ pub async fn seed(pool: &AnyPool, catalog: &Catalog, now: i64) -> Result<()> {
 
 /// Loads every stored plan (including retired ones) with its full price history.
 pub async fn all(pool: &AnyPool) -> Result<Vec<Plan>> {
-    let rows = sqlx::query("SELECT spec FROM plans ORDER BY id")
+    let specs: Vec<String> = sqlx::query_scalar("SELECT spec FROM plans ORDER BY id")
         .fetch_all(pool)
         .await?;
     let mut plans = Vec::new();
-    for r in rows {
-        let spec: String = r.try_get("spec")?;
-        let mut p: Plan = serde_json::from_str(&spec).map_err(|e| super::StoreError::Corrupt {
-            what: "plan",
-            detail: e.to_string(),
-        })?;
-        let prices = sqlx::query(
+    for spec in specs {
+        let mut p: Plan = json("plan", &spec)?;
+        let prices = sqlx::query_as::<_, PriceRow>(
             "SELECT effective_from, monthly_price FROM plan_prices WHERE plan_id = $1 ORDER BY effective_from",
         )
         .bind(&p.id)
         .fetch_all(pool)
         .await?;
         p.prices = prices
-            .iter()
-            .map(|r| {
-                Ok(crate::domain::plans::PlanPrice {
-                    effective_from: super::rfc3339(r.try_get("effective_from")?),
-                    monthly: super::decimal("price", &r.try_get::<String, _>("monthly_price")?)?,
-                })
-            })
+            .into_iter()
+            .map(PlanPrice::try_from)
             .collect::<Result<_>>()?;
         plans.push(p);
     }
     Ok(plans)
+}
+
+/// A `plan_prices` row as stored: the instant in unix seconds, the price as decimal text.
+#[derive(sqlx::FromRow)]
+struct PriceRow {
+    effective_from: i64,
+    monthly_price: String,
+}
+
+impl TryFrom<PriceRow> for PlanPrice {
+    type Error = StoreError;
+
+    fn try_from(r: PriceRow) -> Result<Self> {
+        Ok(PlanPrice {
+            effective_from: super::rfc3339(r.effective_from),
+            monthly: decimal("price", &r.monthly_price)?,
+        })
+    }
 }

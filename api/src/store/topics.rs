@@ -1,10 +1,10 @@
 //! Topics recorded per cluster (their KafkaTopic resources are the operator's input).
 
 use super::Result;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 /// A stored topic.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct Topic {
     pub id: String,
     pub cluster_id: String,
@@ -31,25 +31,12 @@ pub async fn lock_cluster(c: &mut AnyConnection, cluster_id: &str) -> Result<()>
 
 /// Topics of a cluster, by name.
 pub async fn list(c: &mut AnyConnection, cluster_id: &str) -> Result<Vec<Topic>> {
-    let rows = sqlx::query("SELECT * FROM topics WHERE cluster_id = $1 ORDER BY name")
-        .bind(cluster_id)
-        .fetch_all(c)
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Topic {
-                id: r.try_get("id")?,
-                cluster_id: r.try_get("cluster_id")?,
-                name: r.try_get("name")?,
-                resource_name: r.try_get("resource_name")?,
-                partitions: r.try_get("partitions")?,
-                replicas: r.try_get("replicas")?,
-                retention_hours: r.try_get("retention_hours")?,
-                created_by: r.try_get("created_by")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .collect()
+    Ok(
+        sqlx::query_as("SELECT * FROM topics WHERE cluster_id = $1 ORDER BY name")
+            .bind(cluster_id)
+            .fetch_all(c)
+            .await?,
+    )
 }
 
 /// Records a topic.

@@ -2,6 +2,7 @@
 //! Kafka-style properties file, and the typed settings derived from them.
 
 pub mod defs;
+pub mod properties;
 pub mod view;
 
 use clap::Parser;
@@ -18,6 +19,11 @@ pub enum ConfigError {
     },
     #[error("config file {path} line {line}: expected key=value")]
     Syntax { path: PathBuf, line: usize },
+    #[error("config file {path}: {source}")]
+    Properties {
+        path: PathBuf,
+        source: properties::PropertiesError,
+    },
     #[error("unknown broker config key {0:?}")]
     UnknownKey(String),
     #[error("invalid value {value:?} for {key}: {reason}")]
@@ -63,7 +69,7 @@ pub struct Cli {
     /// Admin HTTP address (metrics, health, probes).
     #[arg(long, env = "EDDY_ADMIN_ADDR", default_value = "127.0.0.1:9600")]
     pub admin_addr: SocketAddr,
-    /// A Kafka-style properties file (key=value) with broker settings.
+    /// A Kafka-style properties file (Java `Properties` format) with broker settings.
     #[arg(long, env = "EDDY_CONFIG")]
     pub config: Option<PathBuf>,
     /// Cluster mode: the metadata quorum voters, KRaft-style `id@host:port,...` (controller
@@ -187,6 +193,29 @@ mod node_id_tests {
     }
 }
 
+#[cfg(test)]
+mod config_file_tests {
+    use super::*;
+
+    #[test]
+    fn a_config_file_is_read_in_the_java_properties_format() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("server.properties");
+        let text = "# settings\nnum.partitions : 3 \nlog.retention.ms \\\n    604800000\n";
+        std::fs::write(&path, text).expect("write");
+        let cli = Cli::parse_from(["broker", "--config", path.to_str().expect("utf-8 path")]);
+        let cfg = BrokerConfig::from_cli(&cli).expect("config");
+        assert_eq!(cfg.get("num.partitions"), "3");
+        assert_eq!(cfg.get("log.retention.ms"), "604800000");
+
+        std::fs::write(&path, "num.partitions=\\u12").expect("write");
+        assert!(matches!(
+            BrokerConfig::from_cli(&cli),
+            Err(ConfigError::Properties { .. })
+        ));
+    }
+}
+
 /// The broker's resolved configuration.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -209,17 +238,12 @@ impl BrokerConfig {
                 path: path.clone(),
                 source,
             })?;
-            for (i, line) in text.lines().enumerate() {
-                let line = line.trim();
-                if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
-                    continue;
-                }
-                let (k, v) = line.split_once('=').ok_or(ConfigError::Syntax {
-                    path: path.clone(),
-                    line: i + 1,
-                })?;
-                settings.insert(k.trim().to_string(), v.trim().to_string());
-            }
+            let pairs = properties::parse(&text).map_err(|source| ConfigError::Properties {
+                path: path.clone(),
+                source,
+            })?;
+            // Kafka's ConfigDef trims a value before parsing it; so do we.
+            settings.extend(pairs.into_iter().map(|(k, v)| (k, v.trim().to_string())));
         }
         for kv in &cli.overrides {
             let (k, v) = kv.split_once('=').ok_or(ConfigError::Syntax {
