@@ -79,34 +79,18 @@ pub fn is_paused(cluster: &KafkaCluster) -> bool {
 #[instrument(skip_all, fields(namespace = cluster.namespace(), name = cluster.name_any()))]
 pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
     let _timer = ctx.metrics.reconcile_started(KIND);
-    let names = Names::new(&cluster.name_any());
     let api = Api::namespaced(ctx.client.clone(), &cluster.namespace().unwrap_or_default());
     let now = crate::conditions::now_rfc3339();
     if is_paused(&cluster) {
-        let st = status::next_status(
-            &cluster,
-            &Validation::default(),
-            &[],
-            &Outcome::Paused,
-            &now,
-        );
-        patch_status(&api, &cluster, &st).await?;
-        info!("reconciliation paused by annotation");
-        return Ok(Action::await_change());
+        return pause(&api, &cluster, &now).await;
     }
+    let names = Names::new(&cluster.name_any());
     let observed = fetch::observed(&ctx.client, &cluster, &names)
         .await
         .map_err(Error::Fetch)?;
     let validation = validate::validate(&cluster.spec, &observed.validate);
     let validated = ValidatedCluster::new(&cluster, &validation, &observed.validate)?;
-    // The restart's next step asks the brokers' probes; the voter step follows from it.
-    let restart = match (&validated, &observed.latest) {
-        (Some(_), Some(latest)) => {
-            let revision = observed.update_revision.as_deref();
-            Some(roll::decide(latest, &observed.pods, revision, &now).await)
-        }
-        _ => None,
-    };
+    let restart = next_restart(validated.is_some(), &observed, &now).await;
     let plan = plan::plan(&plan::Input {
         cluster: &cluster,
         replicas: observed.replicas,
@@ -115,60 +99,74 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         roll: restart.as_ref(),
     });
     let applied = apply::execute(&ctx, validated.as_ref(), &plan, &observed).await;
-    let restart = restart.filter(|_| applied.outcome == Outcome::Applied);
-    let next = status::reconciled(&status::Report {
+    let report = status::Report {
         cluster: &cluster,
         validation: &validation,
         pods: &observed.pods,
+        roll: restart
+            .as_ref()
+            .filter(|_| applied.outcome == Outcome::Applied),
         applied: &applied,
-        roll: restart.as_ref(),
         plan: &plan,
         now: &now,
-    });
-    write_back(
-        &ctx,
-        &api,
-        &cluster,
-        &observed,
-        &validation,
-        &applied,
-        roll.as_ref(),
-        &next,
-    )
-    .await?;
+    };
+    let next = status::reconciled(&report);
+    write_back(&ctx, &api, &report, observed.latest.as_ref(), &next).await?;
     let finish = plan::Finish {
         outcome: &applied.outcome,
         ready: find_condition(&next.conditions, condition_type::READY)
             .is_some_and(|c| c.status == ConditionStatus::True),
-        rolling: restart.as_ref().is_some_and(roll::active),
+        rolling: report.roll.is_some_and(roll::active),
         voters: applied.voters.as_ref().map(|s| &s.state),
         held: applied.held.is_some(),
     };
     Ok(plan::requeue(&finish).map_or_else(Action::await_change, Action::requeue))
 }
 
+/// A paused cluster: only the ReconciliationPaused condition is written.
+async fn pause(
+    api: &Api<KafkaCluster>,
+    cluster: &KafkaCluster,
+    now: &str,
+) -> Result<Action, Error> {
+    let st = status::next_status(cluster, &Validation::default(), &[], &Outcome::Paused, now);
+    patch_status(api, cluster, &st).await?;
+    info!("reconciliation paused by annotation");
+    Ok(Action::await_change())
+}
+
+/// The rolling restart's next step of a buildable cluster, asking the brokers' probes as the
+/// restart planner needs; decided from the cluster as stored now.
+async fn next_restart(
+    buildable: bool,
+    observed: &fetch::Observed,
+    now: &str,
+) -> Option<roll::plan::Plan> {
+    let latest = observed.latest.as_ref().filter(|_| buildable)?;
+    let revision = observed.update_revision.as_deref();
+    Some(roll::decide(latest, &observed.pods, revision, now).await)
+}
+
 /// Records the outcome: a finished restart's token (before the status drops the restart, so it
 /// cannot run twice), Events, the status, then the pod a restart deletes (after its UID is
 /// stored: a restarted operator then waits for the replacement instead of deleting another).
-#[allow(clippy::too_many_arguments)] // the outcome of every step
 async fn write_back(
     ctx: &Context,
     api: &Api<KafkaCluster>,
-    cluster: &KafkaCluster,
-    observed: &fetch::Observed,
-    validation: &Validation,
-    applied: &apply::Applied,
-    restart: Option<&roll::plan::Plan>,
+    report: &status::Report<'_>,
+    latest: Option<&KafkaCluster>,
     next: &crate::crd::KafkaClusterStatus,
 ) -> Result<(), Error> {
-    let action = restart.map(|p| &p.action);
+    let cluster = report.cluster;
+    let action = report.roll.map(|p| &p.action);
     if let Some(roll::plan::Action::Finished { token: Some(token) }) = action {
         roll::mark_done(api, &cluster.name_any(), token)
             .await
             .map_err(Error::Restart)?;
     }
-    publish_events(ctx, cluster, validation, &applied.outcome, next).await;
-    if let (Some(plan), Some(latest)) = (restart, &observed.latest) {
+    let outcome = &report.applied.outcome;
+    publish_events(ctx, cluster, report.validation, outcome, next).await;
+    if let (Some(plan), Some(latest)) = (report.roll, latest) {
         publish_roll_events(ctx, latest, plan).await;
     }
     patch_status(api, cluster, next).await?;

@@ -287,7 +287,7 @@ async fn a_new_cluster_is_fetched_then_applied_in_dependency_order_then_reported
     );
     let sts = seen
         .iter()
-        .find(|s| s.path.contains("/statefulsets/"))
+        .find(|s| s.method == "PATCH" && s.path.contains("/statefulsets/"))
         .expect("sts");
     assert_eq!(sts.body["spec"]["replicas"], 3);
     let status = status_patch(&seen);
@@ -305,7 +305,8 @@ async fn a_new_cluster_is_fetched_then_applied_in_dependency_order_then_reported
 async fn an_invalid_spec_sets_a_condition_and_applies_nothing() {
     let log = Log::default();
     let fx = ClusterFixture::new("orders", 3).with(|s| {
-        s.authorization = Some(serde_json::from_value(json!({})).expect("authorization"));
+        s.authorization =
+            Some(serde_json::from_value(json!({"type": "simple"})).expect("authorization"));
     });
     let world = World {
         cluster: Some(fx.0),
@@ -345,7 +346,10 @@ async fn a_spec_change_rolls_one_broker_after_recording_it() {
     world.pods = (0..3).map(|i| pod(i, ip, true, "rev-1")).collect();
     let (action, seen) = run(world, &log).await;
     let status = status_patch(&seen);
-    let restart = status.rolling_restart.expect("a rolling restart in status");
+    let restart = status
+        .rolling_restart
+        .clone()
+        .expect("a rolling restart in status");
     assert_eq!(
         restart.current.as_ref().map(|c| c.broker_id),
         Some(1),
@@ -451,7 +455,7 @@ async fn a_shrink_holds_the_stateful_set_until_the_voters_moved() {
     assert!(put < sts, "the voters move before the StatefulSet shrinks");
     let applied = seen
         .iter()
-        .find(|s| s.path.contains("/statefulsets/"))
+        .find(|s| s.method == "PATCH" && s.path.contains("/statefulsets/"))
         .expect("sts");
     assert_eq!(applied.body["spec"]["replicas"], 3);
     assert_eq!(
@@ -463,7 +467,7 @@ async fn a_shrink_holds_the_stateful_set_until_the_voters_moved() {
     let (_, seen) = run(world, &log).await;
     let applied = seen
         .iter()
-        .find(|s| s.path.contains("/statefulsets/"))
+        .find(|s| s.method == "PATCH" && s.path.contains("/statefulsets/"))
         .expect("sts");
     assert_eq!(applied.body["spec"]["replicas"], 1);
 }

@@ -73,7 +73,6 @@ fn bind_listeners(listeners: &[ListenerSpec]) -> String {
 /// `NAME://host:port` list the broker advertises to clients.
 fn advertised_listeners(input: &BuildInput<'_>) -> String {
     input
-        .cluster
         .spec
         .listeners
         .iter()
@@ -229,7 +228,6 @@ fn placement(input: &BuildInput<'_>) -> (Affinity, Vec<TopologySpreadConstraint>
         ..Affinity::default()
     };
     let topology_key = input
-        .cluster
         .spec
         .rack
         .as_ref()
