@@ -229,8 +229,8 @@ pub fn reconciled(r: &Report<'_>) -> KafkaClusterStatus {
     next
 }
 
-/// Writes the rolling restart's next step into the status (pure): `rollingRestart` and, while a restart runs, the
-/// Reconciling condition with its progress.
+/// Writes the rolling restart's next step into the status (pure): `rollingRestart` and, while a
+/// restart runs, the Reconciling condition with its progress.
 pub fn rolling_restart(
     status: &mut KafkaClusterStatus,
     plan: &roll::plan::Plan,
