@@ -11,6 +11,8 @@ pub mod context;
 #[cfg(feature = "controller")]
 pub mod controllers;
 #[cfg(feature = "controller")]
+pub mod http;
+#[cfg(feature = "controller")]
 pub mod kafka_admin;
 #[cfg(feature = "controller")]
 pub mod leader;

@@ -1,5 +1,6 @@
-//! Apply step of the KafkaCluster reconcile (I/O): server-side apply of every desired object
-//! with one field manager, then claim ownership (deleteClaim) and claim growth.
+//! Apply step of the KafkaCluster reconcile (I/O): executes the plan. Server-side apply of every
+//! desired object with one field manager, claim ownership (deleteClaim) and claim growth, and
+//! the voter changes the plan orders around them.
 use std::fmt::Debug;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -11,8 +12,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::build::{DesiredObjects, PdbApi};
-use crate::context::FIELD_MANAGER;
+use tracing::warn;
+
+use super::build::{self, BuildInput, DesiredObjects, PdbApi};
+use super::fetch::Observed;
+use super::plan::{Plan, VoterStep};
+use super::status::Outcome;
+use super::validate::ValidatedCluster;
+use super::{KIND, voters};
+use crate::context::{Context, FIELD_MANAGER};
 use crate::quantity;
 
 /// Errors of the apply step.
@@ -149,4 +157,74 @@ pub async fn reconcile_claims(
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// What the apply step did.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// Whether the objects were applied.
+    pub outcome: Outcome,
+    /// The voter change made, if the plan asked for one.
+    pub voters: Option<voters::Sync>,
+    /// The StatefulSet size held for a voter change, if any.
+    pub held: Option<i32>,
+}
+
+/// Executes the plan: a voter change the shrink waits for, the desired objects (built from the
+/// validated cluster), the claims, then a voter change after a scale-up. Failures to apply are
+/// an outcome (reported in status and retried), not an error.
+pub async fn execute(
+    ctx: &Context,
+    cluster: Option<&ValidatedCluster<'_>>,
+    plan: &Plan,
+    observed: &Observed,
+) -> Applied {
+    let Some(cluster) = cluster else {
+        return Applied {
+            outcome: Outcome::Invalid,
+            voters: None,
+            held: None,
+        };
+    };
+    let mut voter_sync = match plan.voters {
+        VoterStep::BeforeShrink { .. } => {
+            Some(voters::sync(&observed.pods, &plan.desired_voters).await)
+        }
+        VoterStep::None | VoterStep::AfterApply => None,
+    };
+    let held = plan.hold_replicas(voter_sync.as_ref());
+    // build
+    let mut input = BuildInput::new(cluster, ctx.pdb_api);
+    input.quorum_voters = i32::try_from(plan.initial_voters.len()).unwrap_or(1);
+    input.replicas = held;
+    let desired = build::build(&input);
+    // apply
+    if let Err(e) = apply_all(&ctx.client, &cluster.namespace, &desired, ctx.pdb_api).await {
+        ctx.metrics.reconcile_failed(KIND, "apply");
+        return Applied {
+            outcome: Outcome::ApplyFailed(e.to_string()),
+            voters: None,
+            held,
+        };
+    }
+    if let Err(e) = reconcile_claims(
+        &ctx.client,
+        &cluster.namespace,
+        &observed.claims,
+        &cluster.owner,
+        cluster.spec.storage.delete_claim,
+        &cluster.effective_storage,
+    )
+    .await
+    {
+        warn!(error = %e, "claim ownership or resize failed; retrying next reconcile");
+    }
+    if plan.voters == VoterStep::AfterApply {
+        voter_sync = Some(plan.settle(voters::sync(&observed.pods, &plan.desired_voters).await));
+    }
+    Applied {
+        outcome: Outcome::Applied,
+        voters: voter_sync,
+        held,
+    }
 }

@@ -1,5 +1,5 @@
-//! Fetch step of the KafkaCluster reconcile (I/O): the StatefulSet's provisioned storage, the
-//! broker pods and the data volume claims.
+//! Fetch step of the KafkaCluster reconcile (I/O): the StatefulSet's provisioned storage, size
+//! and revision, the data volume claims, the broker pods and the KafkaCluster as stored now.
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::api::{Api, ListParams};
@@ -8,6 +8,7 @@ use kube::{Client, ResourceExt as _};
 use super::build::{Names, selector_labels};
 use super::status::BrokerPod;
 use super::validate;
+use crate::crd::KafkaCluster;
 
 /// Observed state the validate and apply steps need.
 #[derive(Debug, Clone, Default)]
@@ -20,6 +21,11 @@ pub struct Observed {
     pub update_revision: Option<String>,
     /// The StatefulSet's `spec.replicas`, when it exists (the size before this reconcile).
     pub replicas: Option<i32>,
+    /// The live broker pods.
+    pub pods: Vec<BrokerPod>,
+    /// The KafkaCluster read now: the controller's cache can lag behind the previous
+    /// reconcile's status write, and a stale restart step could restart a broker twice.
+    pub latest: Option<KafkaCluster>,
 }
 
 fn selector(names: &Names) -> String {
@@ -30,15 +36,17 @@ fn selector(names: &Names) -> String {
         .join(",")
 }
 
-/// Reads the StatefulSet and claims.
+/// Reads the StatefulSet, the claims, the broker pods and the cluster itself.
 ///
 /// # Errors
 /// API errors other than the StatefulSet not existing.
 pub async fn observed(
     client: &Client,
-    namespace: &str,
+    cluster: &KafkaCluster,
     names: &Names,
 ) -> Result<Observed, kube::Error> {
+    let namespace = cluster.namespace().unwrap_or_default();
+    let namespace = namespace.as_str();
     let sts = Api::<StatefulSet>::namespaced(client.clone(), namespace)
         .get_opt(&names.stateful_set)
         .await?;
@@ -62,6 +70,10 @@ pub async fn observed(
         .list(&ListParams::default().labels(&selector(names)))
         .await?
         .items;
+    let pods = broker_pods(client, namespace, names).await?;
+    let latest = Api::<KafkaCluster>::namespaced(client.clone(), namespace)
+        .get(&cluster.name_any())
+        .await?;
     Ok(Observed {
         validate: validate::Observed {
             provisioned_storage,
@@ -69,6 +81,8 @@ pub async fn observed(
         claims,
         update_revision,
         replicas,
+        pods,
+        latest: Some(latest),
     })
 }
 

@@ -1,7 +1,11 @@
 //! Status step of the KafkaCluster reconcile (pure): conditions, bootstrap addresses and broker
 //! ids from the validation outcome and the observed broker pods.
+use tracing::info;
+
 use crate::cluster::build::Names;
+use crate::cluster::plan::Plan;
 use crate::cluster::validate::{Severity, Validation};
+use crate::cluster::{apply, roll, voters};
 use crate::conditions::{condition, set_condition};
 use crate::crd::{
     AdvertiseMode, ConditionStatus, KafkaCluster, KafkaClusterStatus, ListenerAddress,
@@ -183,6 +187,134 @@ pub fn next_status(
     status
 }
 
+/// What the status of one reconcile is computed from.
+#[derive(Debug, Clone, Copy)]
+pub struct Report<'a> {
+    /// The cluster as reconciled (its status is the previous one).
+    pub cluster: &'a KafkaCluster,
+    /// The validate step's findings.
+    pub validation: &'a Validation,
+    /// The observed broker pods.
+    pub pods: &'a [BrokerPod],
+    /// What the apply step did.
+    pub applied: &'a apply::Applied,
+    /// The rolling restart's next step, once applied.
+    pub roll: Option<&'a roll::plan::Plan>,
+    /// The plan (voters).
+    pub plan: &'a Plan,
+    /// Now, RFC 3339.
+    pub now: &'a str,
+}
+
+/// The next status of a reconcile that was not paused: conditions, the restart's progress and
+/// the quorum (pure but for a log line).
+#[must_use]
+pub fn reconciled(r: &Report<'_>) -> KafkaClusterStatus {
+    let applied = r.applied.outcome == Outcome::Applied;
+    let pods = if applied { r.pods } else { &[] };
+    let mut next = next_status(r.cluster, r.validation, pods, &r.applied.outcome, r.now);
+    if let Some(roll) = r.roll {
+        rolling_restart(&mut next, roll, r.cluster.metadata.generation, r.now);
+    }
+    if applied {
+        quorum(
+            &mut next,
+            r.cluster,
+            r.plan.initial_voters.clone(),
+            r.plan.desired_voters.clone(),
+            r.applied.voters.as_ref(),
+            r.now,
+        );
+    }
+    next
+}
+
+/// Writes the rolling restart's next step into the status (pure): `rollingRestart` and, while a
+/// restart runs, the Reconciling condition with its progress.
+pub fn rolling_restart(
+    status: &mut KafkaClusterStatus,
+    plan: &roll::plan::Plan,
+    generation: Option<i64>,
+    now: &str,
+) {
+    status.rolling_restart.clone_from(&plan.state);
+    let (reason, message) = match &plan.action {
+        roll::plan::Action::Wait { message, blocked } => (
+            if *blocked {
+                reason::RESTART_BLOCKED
+            } else {
+                reason::ROLLING_RESTART
+            },
+            message.clone(),
+        ),
+        roll::plan::Action::DeletePod { broker_id, .. } => (
+            reason::ROLLING_RESTART,
+            format!("restarting broker {broker_id}"),
+        ),
+        roll::plan::Action::Probe { broker_id, .. } => (
+            reason::ROLLING_RESTART,
+            format!("checking broker {broker_id}"),
+        ),
+        roll::plan::Action::Idle | roll::plan::Action::Finished { .. } => return,
+    };
+    set_condition(
+        &mut status.conditions,
+        condition(
+            condition_type::RECONCILING,
+            ConditionStatus::True,
+            reason,
+            message,
+            generation,
+        ),
+        now,
+    );
+}
+
+/// Records the quorum in status; a voter change under way shows as `Reconciling=True` with
+/// reason `QuorumResizing`. A broker without the voter-change API is logged once (when the
+/// message first appears) and never fails the cluster. Pure but for that log line.
+pub fn quorum(
+    next: &mut KafkaClusterStatus,
+    cluster: &KafkaCluster,
+    initial_voters: Vec<i32>,
+    desired_voters: Vec<i32>,
+    sync: Option<&voters::Sync>,
+    now: &str,
+) {
+    let previous = next.quorum.clone().unwrap_or_default();
+    let message = match sync {
+        Some(s) => s.message(&desired_voters),
+        None => previous.message.clone(),
+    };
+    if message.is_some() && message != previous.message {
+        info!(
+            message = message.as_deref().unwrap_or_default(),
+            "controller quorum"
+        );
+    }
+    let view = sync.and_then(|s| s.view.as_ref());
+    next.quorum = Some(crate::crd::QuorumStatus {
+        initial_voters,
+        voters: view.map(|v| v.voters.clone()).or(previous.voters),
+        desired_voters: desired_voters.clone(),
+        leader: view.and_then(|v| v.leader).or(previous.leader),
+        message: message.clone(),
+    });
+    if let Some(voters::State::Pending(_)) = sync.map(|s| &s.state) {
+        set_condition(
+            &mut next.conditions,
+            condition(
+                condition_type::RECONCILING,
+                ConditionStatus::True,
+                reason::QUORUM_RESIZING,
+                message.unwrap_or_default(),
+                cluster.metadata.generation,
+            ),
+            now,
+        );
+    }
+}
+
 fn listener_status(cluster: &KafkaCluster, pods: &[BrokerPod]) -> Vec<ListenerStatus> {
     let name = cluster.metadata.name.clone().unwrap_or_default();
     let namespace = cluster.metadata.namespace.clone().unwrap_or_default();
@@ -236,7 +368,7 @@ mod tests {
     use super::*;
     use crate::cluster::build::fixtures::ClusterFixture;
     use crate::cluster::validate::{Observed, validate};
-    use crate::crd::find_condition;
+    use crate::crd::{RollingRestartStatus, RollingRestartTrigger, find_condition};
 
     fn pod(ordinal: i32, ready: bool) -> BrokerPod {
         BrokerPod {
@@ -311,5 +443,36 @@ mod tests {
             ConditionStatus::True
         );
         assert!(find_condition(&s.conditions, "Ready").is_none());
+    }
+
+    #[test]
+    fn progress_and_blocks_are_reported_in_reconciling() {
+        let state = RollingRestartStatus {
+            trigger: RollingRestartTrigger::ManualRestart,
+            token: Some("t".into()),
+            pending: vec![1],
+            restarted: vec![],
+            current: None,
+            started_at: None,
+        };
+        let mut st = KafkaClusterStatus::default();
+        let plan = roll::plan::Plan {
+            state: Some(state.clone()),
+            action: roll::plan::Action::Wait {
+                message: "broker 0 is not safe to restart: x".into(),
+                blocked: true,
+            },
+        };
+        rolling_restart(&mut st, &plan, Some(2), "t");
+        let c = find_condition(&st.conditions, condition_type::RECONCILING).expect("cond");
+        assert_eq!(c.reason, reason::RESTART_BLOCKED);
+        assert!(c.message.contains("not safe"));
+        assert_eq!(st.rolling_restart, Some(state));
+        let done = roll::plan::Plan {
+            state: None,
+            action: roll::plan::Action::Finished { token: None },
+        };
+        rolling_restart(&mut st, &done, Some(2), "t");
+        assert_eq!(st.rolling_restart, None);
     }
 }

@@ -4,9 +4,12 @@
 //! findings are reported in the Warning condition while the operator carries on.
 use std::collections::BTreeSet;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::Resource as _;
+
 use crate::crd::{
-    AuthenticationType, BROKER_CONFIG_KEYS, KNOWN_VERSIONS, KafkaClusterSpec, ListenerType,
-    RESERVED_CONFIG_KEYS, reason,
+    AuthenticationType, BROKER_CONFIG_KEYS, KNOWN_VERSIONS, KafkaCluster, KafkaClusterSpec,
+    ListenerType, RESERVED_CONFIG_KEYS, reason,
 };
 use crate::quantity;
 
@@ -61,6 +64,71 @@ impl Validation {
     #[must_use]
     pub fn is_buildable(&self) -> bool {
         self.with_severity(Severity::Invalid).next().is_none()
+    }
+}
+
+/// A KafkaCluster whose spec passed validation, with the identity and sizes the builders need.
+/// Only [`ValidatedCluster::new`] makes one, so the build step never sees an invalid spec.
+#[derive(Debug, Clone)]
+pub struct ValidatedCluster<'a> {
+    /// The validated spec.
+    pub spec: &'a KafkaClusterSpec,
+    /// The cluster's name.
+    pub name: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// Controller owner reference to put on every object.
+    pub owner: OwnerReference,
+    /// Size of the claim template: the provisioned one (the template is immutable), else the
+    /// effective size.
+    pub template_storage: String,
+    /// The storage size claims should have (never a shrink).
+    pub effective_storage: String,
+}
+
+/// Why a spec that validated still cannot be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("building objects: KafkaCluster has no {0}")]
+pub struct MissingMetadata(pub &'static str);
+
+impl<'a> ValidatedCluster<'a> {
+    /// `Ok(None)` when `validation` found the spec invalid.
+    ///
+    /// # Errors
+    /// [`MissingMetadata`] when name, namespace or uid is missing (the resource was not read
+    /// from the API server).
+    pub fn new(
+        cluster: &'a KafkaCluster,
+        validation: &Validation,
+        observed: &Observed,
+    ) -> Result<Option<Self>, MissingMetadata> {
+        if !validation.is_buildable() {
+            return Ok(None);
+        }
+        let name = cluster
+            .metadata
+            .name
+            .clone()
+            .ok_or(MissingMetadata("name"))?;
+        let namespace = cluster
+            .metadata
+            .namespace
+            .clone()
+            .ok_or(MissingMetadata("namespace"))?;
+        let owner = cluster
+            .controller_owner_ref(&())
+            .ok_or(MissingMetadata("uid"))?;
+        Ok(Some(Self {
+            spec: &cluster.spec,
+            name,
+            namespace,
+            owner,
+            template_storage: observed
+                .provisioned_storage
+                .clone()
+                .unwrap_or_else(|| validation.effective_storage.clone()),
+            effective_storage: validation.effective_storage.clone(),
+        }))
     }
 }
 

@@ -8,21 +8,11 @@
 //! The pod template keeps the voters the cluster was created with (changing it would restart
 //! every broker); after a scale-up the operator asks for the first min(N, 3) brokers as voters,
 //! and before a scale-down it moves the voters off the brokers about to go.
-use std::time::Duration;
-
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 
 use super::status::BrokerPod;
 use crate::cluster::validate::ADMIN_PORT;
 
-/// Bound of one request (connect + answer).
-const TIMEOUT: Duration = Duration::from_secs(3);
-/// Bound of an answer body.
-const MAX_BODY: usize = 1 << 20;
 /// Path of the quorum view.
 pub const QUORUM_PATH: &str = "/v1/cluster/quorum";
 /// Path of the voter change.
@@ -140,34 +130,6 @@ pub fn put_state(status: u16, body: &[u8]) -> State {
     }
 }
 
-async fn request(
-    method: hyper::Method,
-    uri: &str,
-    body: Option<String>,
-) -> Result<(u16, Bytes), String> {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let req = hyper::Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.unwrap_or_default())))
-        .map_err(|e| format!("building request {uri}: {e}"))?;
-    let call = async {
-        let resp = client.request(req).await.map_err(|e| e.to_string())?;
-        let status = resp.status().as_u16();
-        let body = http_body_util::Limited::new(resp.into_body(), MAX_BODY)
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        Ok::<_, String>((status, body))
-    };
-    match tokio::time::timeout(TIMEOUT, call).await {
-        Ok(r) => r.map_err(|e| format!("{uri}: {e}")),
-        Err(_) => Err(format!("{uri}: no answer within {TIMEOUT:?}")),
-    }
-}
-
 /// Asks the brokers (ready ones first, lowest id first) and changes the voters to `desired`
 /// when they differ.
 pub async fn sync(pods: &[BrokerPod], desired: &[i32]) -> Sync {
@@ -179,9 +141,10 @@ pub async fn sync(pods: &[BrokerPod], desired: &[i32]) -> Sync {
             continue;
         };
         let base = format!("http://{ip}:{ADMIN_PORT}");
-        let view = match request(hyper::Method::GET, &format!("{base}{QUORUM_PATH}"), None)
+        let view = match crate::http::get(&format!("{base}{QUORUM_PATH}"))
             .await
-            .and_then(|(s, b)| parse_quorum(s, &b))
+            .map_err(|e| e.to_string())
+            .and_then(|a| parse_quorum(a.status, &a.body))
         {
             Ok(Some(v)) => v,
             Ok(None) => {
@@ -201,16 +164,10 @@ pub async fn sync(pods: &[BrokerPod], desired: &[i32]) -> Sync {
                 state: State::InSync,
             };
         }
-        let body = serde_json::json!({ "voters": desired }).to_string();
-        let state = match request(
-            hyper::Method::PUT,
-            &format!("{base}{VOTERS_PATH}"),
-            Some(body),
-        )
-        .await
-        {
-            Ok((s, b)) => put_state(s, &b),
-            Err(e) => State::Pending(e),
+        let body = serde_json::json!({ "voters": desired });
+        let state = match crate::http::put_json(&format!("{base}{VOTERS_PATH}"), &body).await {
+            Ok(a) => put_state(a.status, &a.body),
+            Err(e) => State::Pending(e.to_string()),
         };
         return Sync {
             view: Some(view),

@@ -9,7 +9,6 @@ use crate::cluster::validate::ADMIN_PORT;
 #[must_use]
 pub fn service_ports(input: &BuildInput<'_>, with_admin: bool) -> Vec<ServicePort> {
     let mut ports: Vec<ServicePort> = input
-        .cluster
         .spec
         .listeners
         .iter()

@@ -31,7 +31,7 @@ pub fn build(input: &BuildInput<'_>) -> ConfigMap {
         metadata: input.meta(&input.names.config_map),
         data: Some(BTreeMap::from([(
             CONFIG_FILE.to_string(),
-            server_properties(&input.cluster.spec.config),
+            server_properties(&input.spec.config),
         )])),
         ..ConfigMap::default()
     }

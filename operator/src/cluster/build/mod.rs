@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::Resource as _;
 use kube::api::DynamicObject;
 
 pub use config_map::{CONFIG_FILE, server_properties};
@@ -22,21 +21,14 @@ pub use labels::{Names, selector_labels};
 pub use pod_disruption_budget::PdbApi;
 pub use stateful_set::{CONFIG_HASH_ANNOTATION, CONFIG_MOUNT, DATA_MOUNT};
 
-use crate::crd::KafkaCluster;
-
-/// Errors of the build step.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The KafkaCluster lacks name, namespace or uid (it was not read from the API server).
-    #[error("building objects: KafkaCluster has no {0}")]
-    MissingMetadata(&'static str),
-}
+use crate::cluster::validate::ValidatedCluster;
+use crate::crd::KafkaClusterSpec;
 
 /// Everything a builder may read.
 #[derive(Debug, Clone)]
 pub struct BuildInput<'a> {
-    /// The resource being reconciled.
-    pub cluster: &'a KafkaCluster,
+    /// The validated spec being built.
+    pub spec: &'a KafkaClusterSpec,
     /// Its namespace.
     pub namespace: String,
     /// Object names derived from the cluster name.
@@ -51,40 +43,25 @@ pub struct BuildInput<'a> {
     /// first min(N, 3) of the size the cluster was created with (`status.quorum.initialVoters`),
     /// so a resize leaves the template, and the running brokers, alone.
     pub quorum_voters: i32,
+    /// The StatefulSet size, when the plan holds it (voters must move off the brokers a
+    /// scale-down removes first); `spec.brokers` otherwise.
+    pub replicas: Option<i32>,
 }
 
 impl<'a> BuildInput<'a> {
-    /// Gathers the input from a KafkaCluster read from the API server.
-    ///
-    /// # Errors
-    /// [`Error::MissingMetadata`] when name, namespace or uid is missing.
-    pub fn new(
-        cluster: &'a KafkaCluster,
-        storage_size: String,
-        pdb_api: PdbApi,
-    ) -> Result<Self, Error> {
-        let name = cluster
-            .metadata
-            .name
-            .clone()
-            .ok_or(Error::MissingMetadata("name"))?;
-        let namespace = cluster
-            .metadata
-            .namespace
-            .clone()
-            .ok_or(Error::MissingMetadata("namespace"))?;
-        let owner = cluster
-            .controller_owner_ref(&())
-            .ok_or(Error::MissingMetadata("uid"))?;
-        Ok(Self {
-            cluster,
-            namespace,
-            names: Names::new(&name),
-            owner,
-            storage_size,
+    /// Gathers the input from a validated cluster.
+    #[must_use]
+    pub fn new(cluster: &ValidatedCluster<'a>, pdb_api: PdbApi) -> Self {
+        Self {
+            spec: cluster.spec,
+            namespace: cluster.namespace.clone(),
+            names: Names::new(&cluster.name),
+            owner: cluster.owner.clone(),
+            storage_size: cluster.template_storage.clone(),
             pdb_api,
             quorum_voters: quorum::initial_voter_count(cluster.spec.brokers),
-        })
+            replicas: None,
+        }
     }
 
     /// Metadata of an owned object named `name` with the cluster's labels.
@@ -102,7 +79,7 @@ impl<'a> BuildInput<'a> {
     /// Labels of every owned object.
     #[must_use]
     pub fn labels(&self) -> BTreeMap<String, String> {
-        labels::labels(&self.names.cluster, &self.cluster.spec.version)
+        labels::labels(&self.names.cluster, &self.spec.version)
     }
 }
 
@@ -147,7 +124,9 @@ pub fn build(input: &BuildInput<'_>) -> DesiredObjects {
 pub(crate) mod fixtures {
     //! Test builders for KafkaCluster resources.
     use super::*;
-    use crate::crd::KafkaClusterSpec;
+
+    use crate::cluster::validate::{Observed, ValidatedCluster, Validation};
+    use crate::crd::KafkaCluster;
 
     /// A KafkaCluster as read from the API server, with chainable tweaks.
     pub struct ClusterFixture(pub KafkaCluster);
@@ -168,8 +147,19 @@ pub(crate) mod fixtures {
             self
         }
 
+        /// The cluster as the validate step passes it on (storage as in the spec).
+        pub fn validated(&self) -> ValidatedCluster<'_> {
+            let validation = Validation {
+                findings: Vec::new(),
+                effective_storage: self.0.spec.storage.size.clone(),
+            };
+            ValidatedCluster::new(&self.0, &validation, &Observed::default())
+                .expect("metadata")
+                .expect("valid")
+        }
+
         pub fn input(&self, pdb_api: PdbApi) -> BuildInput<'_> {
-            BuildInput::new(&self.0, self.0.spec.storage.size.clone(), pdb_api).expect("input")
+            BuildInput::new(&self.validated(), pdb_api)
         }
     }
 }
@@ -209,7 +199,13 @@ mod tests {
     fn missing_uid_is_an_error() {
         let mut fx = ClusterFixture::new("orders", 1);
         fx.0.metadata.uid = None;
-        let err = BuildInput::new(&fx.0, "1Gi".into(), PdbApi::V1).expect_err("no uid");
+        let validation = crate::cluster::validate::Validation::default();
+        let err = crate::cluster::validate::ValidatedCluster::new(
+            &fx.0,
+            &validation,
+            &crate::cluster::validate::Observed::default(),
+        )
+        .expect_err("no uid");
         assert!(err.to_string().contains("uid"));
     }
 }

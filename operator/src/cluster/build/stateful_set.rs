@@ -73,7 +73,6 @@ fn bind_listeners(listeners: &[ListenerSpec]) -> String {
 /// `NAME://host:port` list the broker advertises to clients.
 fn advertised_listeners(input: &BuildInput<'_>) -> String {
     input
-        .cluster
         .spec
         .listeners
         .iter()
@@ -116,7 +115,7 @@ fn http_probe(path: &str, period: i32, failures: i32) -> Probe {
 }
 
 fn broker_container(input: &BuildInput<'_>) -> Container {
-    let spec = &input.cluster.spec;
+    let spec = input.spec;
     let mut ports: Vec<ContainerPort> = spec
         .listeners
         .iter()
@@ -229,7 +228,6 @@ fn placement(input: &BuildInput<'_>) -> (Affinity, Vec<TopologySpreadConstraint>
         ..Affinity::default()
     };
     let topology_key = input
-        .cluster
         .spec
         .rack
         .as_ref()
@@ -253,7 +251,7 @@ pub fn config_hash(properties: &str) -> String {
 /// Builds the broker StatefulSet.
 #[must_use]
 pub fn build(input: &BuildInput<'_>, properties: &str) -> StatefulSet {
-    let spec = &input.cluster.spec;
+    let spec = input.spec;
     let mut pod_labels = input.labels();
     if let Some(rack) = &spec.rack {
         // Label values cannot hold `/`: keep the key's last segment (`zone` for
@@ -285,7 +283,7 @@ pub fn build(input: &BuildInput<'_>, properties: &str) -> StatefulSet {
     StatefulSet {
         metadata: input.meta(&input.names.stateful_set),
         spec: StatefulSetSpec {
-            replicas: Some(spec.brokers),
+            replicas: Some(input.replicas.unwrap_or(spec.brokers)),
             service_name: Some(input.names.headless_service.clone()),
             pod_management_policy: Some("Parallel".to_string()),
             update_strategy: Some(StatefulSetUpdateStrategy {

@@ -1,5 +1,5 @@
 //! Rolling restarts of a KafkaCluster's brokers: the pure [`plan`] decides, this module asks the
-//! brokers' probes, reports progress in status and deletes pods.
+//! brokers' probes and deletes pods (the status step reports progress).
 pub mod plan;
 pub mod probe;
 
@@ -10,11 +10,7 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use crate::cluster::status::BrokerPod;
-use crate::conditions::{condition, set_condition};
-use crate::crd::{
-    ConditionStatus, KafkaCluster, KafkaClusterStatus, MANUAL_RESTART_ANNOTATION,
-    MANUAL_RESTART_DONE_ANNOTATION, condition_type, reason,
-};
+use crate::crd::{KafkaCluster, MANUAL_RESTART_ANNOTATION, MANUAL_RESTART_DONE_ANNOTATION};
 use plan::{Action, Input, Plan, PodView, Verdict};
 
 /// Decides the next rolling-restart step, asking a broker's probe when the planner needs it.
@@ -81,42 +77,6 @@ pub async fn decide(
     };
     info!(broker_id, ?kind, ?verdict, "restart probe");
     plan::plan(&input, Some(&verdict))
-}
-
-/// Writes the plan into the status (pure): `rollingRestart` and, while a restart runs, the
-/// Reconciling condition with its progress.
-pub fn report(status: &mut KafkaClusterStatus, plan: &Plan, generation: Option<i64>, now: &str) {
-    status.rolling_restart.clone_from(&plan.state);
-    let (reason, message) = match &plan.action {
-        Action::Wait { message, blocked } => (
-            if *blocked {
-                reason::RESTART_BLOCKED
-            } else {
-                reason::ROLLING_RESTART
-            },
-            message.clone(),
-        ),
-        Action::DeletePod { broker_id, .. } => (
-            reason::ROLLING_RESTART,
-            format!("restarting broker {broker_id}"),
-        ),
-        Action::Probe { broker_id, .. } => (
-            reason::ROLLING_RESTART,
-            format!("checking broker {broker_id}"),
-        ),
-        Action::Idle | Action::Finished { .. } => return,
-    };
-    set_condition(
-        &mut status.conditions,
-        condition(
-            condition_type::RECONCILING,
-            ConditionStatus::True,
-            reason,
-            message,
-            generation,
-        ),
-        now,
-    );
 }
 
 /// Records a finished manual restart token on the cluster (before the status drops the restart
@@ -186,43 +146,6 @@ pub fn active(plan: &Plan) -> bool {
 #[must_use]
 pub fn pod_name(cluster: &KafkaCluster, broker_id: i32) -> String {
     crate::cluster::build::Names::new(&cluster.name_any()).pod(broker_id)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::crd::{RollingRestartStatus, RollingRestartTrigger, find_condition};
-
-    #[test]
-    fn progress_and_blocks_are_reported_in_reconciling() {
-        let state = RollingRestartStatus {
-            trigger: RollingRestartTrigger::ManualRestart,
-            token: Some("t".into()),
-            pending: vec![1],
-            restarted: vec![],
-            current: None,
-            started_at: None,
-        };
-        let mut st = KafkaClusterStatus::default();
-        let plan = Plan {
-            state: Some(state.clone()),
-            action: Action::Wait {
-                message: "broker 0 is not safe to restart: x".into(),
-                blocked: true,
-            },
-        };
-        report(&mut st, &plan, Some(2), "t");
-        let c = find_condition(&st.conditions, condition_type::RECONCILING).expect("cond");
-        assert_eq!(c.reason, reason::RESTART_BLOCKED);
-        assert!(c.message.contains("not safe"));
-        assert_eq!(st.rolling_restart, Some(state));
-        let done = Plan {
-            state: None,
-            action: Action::Finished { token: None },
-        };
-        report(&mut st, &done, Some(2), "t");
-        assert_eq!(st.rolling_restart, None);
-    }
 }
 
 #[cfg(test)]

@@ -1,21 +1,10 @@
 //! Client of the broker's restart probes on its admin HTTP port (contract in the broker's
 //! `admin_http.rs`): `GET /v1/broker/pre-restart-probe` and `/v1/broker/post-restart-probe`
 //! always answer 200 with the verdict in the JSON body.
-use std::time::Duration;
-
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 
 use super::plan::{ProbeKind, Verdict};
 use crate::cluster::validate::ADMIN_PORT;
-
-/// Bound of one probe request (connect + answer).
-const TIMEOUT: Duration = Duration::from_secs(3);
-/// Bound of a probe body.
-const MAX_BODY: usize = 1 << 20;
 
 #[derive(Debug, Deserialize)]
 struct Body {
@@ -73,23 +62,9 @@ pub fn verdict(kind: ProbeKind, status: u16, body: &[u8]) -> Verdict {
 
 /// Asks the broker at `host`'s admin port.
 pub async fn ask(host: &str, kind: ProbeKind) -> Verdict {
-    let uri = format!("http://{host}:{ADMIN_PORT}{}", path(kind));
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    let request = async {
-        let uri: hyper::Uri = uri.parse().map_err(|e| format!("bad uri {uri}: {e}"))?;
-        let resp = client.get(uri).await.map_err(|e| e.to_string())?;
-        let status = resp.status().as_u16();
-        let body = http_body_util::Limited::new(resp.into_body(), MAX_BODY)
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        Ok::<_, String>((status, body))
-    };
-    match tokio::time::timeout(TIMEOUT, request).await {
-        Ok(Ok((status, body))) => verdict(kind, status, &body),
-        Ok(Err(e)) => Verdict::Unreachable(e),
-        Err(_) => Verdict::Unreachable(format!("no answer within {TIMEOUT:?}")),
+    match crate::http::get(&format!("http://{host}:{ADMIN_PORT}{}", path(kind))).await {
+        Ok(answer) => verdict(kind, answer.status, &answer.body),
+        Err(e) => Verdict::Unreachable(e.to_string()),
     }
 }
 
@@ -113,20 +88,10 @@ pub fn controller_of(status: u16, body: &[u8]) -> Option<i32> {
 
 /// Asks the broker at `host` which broker is the active controller (restarted last in a roll).
 pub async fn controller_id(host: &str) -> Option<i32> {
-    let uri = format!("http://{host}:{ADMIN_PORT}{HEALTH_PATH}");
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    let request = async {
-        let uri: hyper::Uri = uri.parse().ok()?;
-        let resp = client.get(uri).await.ok()?;
-        let status = resp.status().as_u16();
-        let body = http_body_util::Limited::new(resp.into_body(), MAX_BODY)
-            .collect()
-            .await
-            .ok()?
-            .to_bytes();
-        controller_of(status, &body)
-    };
-    tokio::time::timeout(TIMEOUT, request).await.ok().flatten()
+    let answer = crate::http::get(&format!("http://{host}:{ADMIN_PORT}{HEALTH_PATH}"))
+        .await
+        .ok()?;
+    controller_of(answer.status, &answer.body)
 }
 
 #[cfg(test)]
