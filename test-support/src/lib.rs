@@ -171,13 +171,17 @@ pub fn eventually<O: Observation>(
 
 /// [`eventually`] for an async probe, sleeping on the tokio timer between checks.
 ///
+/// The probe is a closure returning a future (`|| async { .. }`), not an `AsyncFnMut`: the
+/// futures of async closures cannot be proven `Send` today, and servers and spawned tasks need
+/// that.
+///
 /// # Errors
 /// [`TimedOut`] when the probe was not ready by the deadline.
-pub async fn eventually_async<O: Observation>(
+pub async fn eventually_async<O: Observation, F: Future<Output = O>>(
     what: &str,
     limit: Duration,
     interval: Duration,
-    mut probe: impl AsyncFnMut() -> O,
+    mut probe: impl FnMut() -> F,
 ) -> Result<O::Value, TimedOut> {
     let mut budget = Budget::new(what, limit, interval);
     loop {
@@ -298,25 +302,39 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn async_probe_can_borrow_and_times_out_clearly() {
-        let mut seen = Vec::new();
-        let value = eventually_async("three probes", Duration::from_secs(5), MS, async || {
-            seen.push(seen.len());
-            tokio::task::yield_now().await;
-            (seen.len() == 3).then_some(seen.len())
+    async fn async_probe_polls_until_ready_and_times_out_clearly() {
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let value = eventually_async("three probes", Duration::from_secs(5), MS, || {
+            let calls = &calls;
+            async move {
+                tokio::task::yield_now().await;
+                let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                (n == 3).then_some(n)
+            }
         })
         .await
         .unwrap();
-        assert_eq!((value, seen), (3, vec![0, 1, 2]));
-        let err = eventually_async(
-            "nothing",
-            Duration::from_millis(20),
-            MS,
-            async || None::<u8>,
-        )
+        assert_eq!(value, 3);
+        let err = eventually_async("nothing", Duration::from_millis(20), MS, || async {
+            None::<u8>
+        })
         .await
         .unwrap_err();
         assert_eq!(err.last, "None");
         assert!(err.to_string().contains("nothing"));
+    }
+
+    /// A server's shutdown signal and spawned tasks need the wait to be `Send`.
+    #[tokio::test]
+    async fn async_wait_is_send() {
+        let path = String::from("/nonexistent/eddy-test-support");
+        let task = tokio::spawn(async move {
+            eventually_async("a path to vanish", Duration::from_secs(1), MS, || {
+                let path = path.clone();
+                async move { !std::path::Path::new(&path).exists() }
+            })
+            .await
+        });
+        task.await.unwrap().unwrap();
     }
 }
