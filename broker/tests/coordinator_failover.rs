@@ -474,6 +474,7 @@ fn the_last_acknowledged_commit_survives_a_kill_during_a_commit_stream() {
                     acked.store(next, Ordering::SeqCst);
                     next += 1;
                 } else {
+                    // The worker's retry pace after a failed commit, not a wait for anything.
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }
