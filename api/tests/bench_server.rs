@@ -7,6 +7,7 @@
 mod common;
 
 use common::{Db, TestApp};
+use eddy_test_support::eventually_async;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,9 +36,15 @@ async fn serve_for_benchmark() {
     let router = eddy_api::build_router(app.state.clone());
     // Stops when the script deletes the info file, or after `secs` at the latest.
     let stop = async move {
-        while std::path::Path::new(&out).exists() {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        // Each check owns its copy of the path: the future stays Send for axum.
+        let deleted = || {
+            let out = out.clone();
+            async move { !std::path::Path::new(&out).exists() }
+        };
+        let what = "the info file deleted";
+        let poll = Duration::from_millis(100);
+        // A timeout here only means `secs` passed: the outer timeout ends the server then.
+        let _ = eventually_async(what, Duration::from_secs(secs), poll, deleted).await;
     };
     let serve = axum::serve(listener, router).with_graceful_shutdown(stop);
     let _ = tokio::time::timeout(Duration::from_secs(secs), serve).await;

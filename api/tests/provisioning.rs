@@ -27,6 +27,7 @@ use axum::body::Bytes;
 use axum::http::{Method, Request, StatusCode, header};
 use eddy_api::domain::billing::UsageSegment;
 use eddy_operator::crd::{KafkaCluster, KafkaTopic, find_condition};
+use eddy_test_support::eventually_async;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -485,23 +486,24 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
     // learners; it asks the brokers for voters [0,1,2]), and the pod template keeps its
     // creation-time voters so the resize rolled nothing. Bounded: 120 s.
     let quorum_at = Instant::now();
-    let q = loop {
-        let q = clusters
-            .get(&res)
-            .await?
-            .status
-            .and_then(|s| s.quorum)
-            .context("status.quorum")?;
-        if q.voters.as_deref() == Some(&[0, 1, 2][..]) {
-            break q;
-        }
-        assert!(
-            quorum_at.elapsed() < Duration::from_secs(120),
-            "voters never became [0,1,2]: {q:?}\n{}",
-            kube.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    // Ready with Err: a failed read ends the wait (and the test) at once.
+    let q = eventually_async(
+        "voters [0,1,2]",
+        Duration::from_secs(120),
+        Duration::from_millis(500),
+        || async {
+            let q = match clusters.get(&res).await {
+                Ok(c) => c.status.and_then(|s| s.quorum).context("status.quorum"),
+                Err(e) => Err(e.into()),
+            };
+            match q {
+                Ok(q) if q.voters.as_deref() != Some(&[0, 1, 2][..]) => Err(format!("{q:?}")),
+                done => Ok(done),
+            }
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", kube.logs()))?;
     eprintln!(
         "MEASURE voters [0,1,2] {:?} after the resize succeeded",
         quorum_at.elapsed()

@@ -4,9 +4,10 @@
 #![allow(clippy::unwrap_used)]
 
 use eddy_bench::report::RunResult;
+use eddy_test_support::eventually;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The broker binary from this target directory, built if missing.
 fn broker_bin() -> PathBuf {
@@ -47,18 +48,17 @@ fn tiny_workload_consumes_everything_and_writes_results() {
         .spawn()
         .unwrap();
     // Bounded wait; the bench stops its broker itself, and we kill the bench by PID on timeout.
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("bench did not finish within 180 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let finished = eventually(
+        "the bench to finish",
+        Duration::from_secs(180),
+        Duration::from_millis(100),
+        || child.try_wait().unwrap(),
+    );
+    let status = finished.unwrap_or_else(|e| {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{e}");
+    });
     assert!(status.success(), "bench run failed: {status}");
     let mut out = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();

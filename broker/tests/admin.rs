@@ -228,9 +228,10 @@ fn list_offsets_by_timestamp_finds_the_record_inside_a_batch() {
 /// finishes, and the partition holds every acknowledged value exactly once, in order.
 #[test]
 fn idempotent_producer_survives_kill9_without_duplicates() {
+    use eddy_test_support::eventually;
     use std::io::BufRead;
     use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     const COUNT: usize = 4000;
     let mut b = TestBroker::start(&[]);
@@ -260,30 +261,40 @@ fn idempotent_producer_survives_kill9_without_duplicates() {
         }
     });
     let mut acked = Vec::new();
-    let mut done = None;
     let mut crashed = false;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while done.is_none() && Instant::now() < deadline {
-        let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
-            continue;
-        };
-        let mut parts = line.split_whitespace();
-        match (parts.next(), parts.next()) {
-            (Some("ack"), Some(n)) => acked.push(n.parse::<usize>().unwrap()),
-            (Some("done"), Some(n)) => done = Some(n.parse::<usize>().unwrap()),
-            (Some("err"), _) => panic!("delivery failed: {line}"),
-            _ => {}
-        }
-        if !crashed && acked.len() >= 500 {
-            b.kill9();
-            b.spawn();
-            crashed = true;
-        }
-    }
+    // Each check reads at most one line (waiting up to 200 ms for it).
+    let done = eventually(
+        "the producer's done line",
+        Duration::from_secs(120),
+        Duration::from_millis(1),
+        || {
+            let line = rx.recv_timeout(Duration::from_millis(200)).ok()?;
+            let mut parts = line.split_whitespace();
+            let done = match (parts.next(), parts.next()) {
+                (Some("ack"), Some(n)) => {
+                    acked.push(n.parse::<usize>().unwrap());
+                    None
+                }
+                (Some("done"), Some(n)) => Some(n.parse::<usize>().unwrap()),
+                (Some("err"), _) => panic!("delivery failed: {line}"),
+                _ => None,
+            };
+            if !crashed && acked.len() >= 500 {
+                b.kill9();
+                b.spawn();
+                crashed = true;
+            }
+            done
+        },
+    );
     let _ = child.wait();
     drop(guard);
     assert!(crashed, "the stream ended before the crash point");
-    assert_eq!(done, Some(0), "producer did not finish cleanly");
+    assert_eq!(
+        done.as_ref().ok(),
+        Some(&0),
+        "producer did not finish cleanly: {done:?}"
+    );
     assert_eq!(acked.len(), COUNT);
 
     let out = common::run_with_timeout(

@@ -10,12 +10,13 @@ mod wire;
 
 use cluster_support::{metadata, start_brokers, wait_for};
 use common::{CrashProducer, TestBroker, run_with_timeout};
+use eddy_test_support::eventually;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wire::{Wire, batch, produce_request, topic_configs};
 
 fn sb(s: &str) -> StrBytes {
@@ -415,20 +416,20 @@ fn wait_admin(
     path: &str,
     ok: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last = serde_json::Value::Null;
-    while Instant::now() < deadline {
-        if let Some((200, body)) = common::http_get(b.admin_port, path)
-            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&body)
-        {
-            if ok(&v) {
-                return v;
-            }
-            last = v;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting on {path}; last: {last:#}");
+    let what = format!("{path} to hold");
+    eventually(
+        &what,
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || {
+            let v = common::http_get(b.admin_port, path)
+                .filter(|(code, _)| *code == 200)
+                .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+                .ok_or_else(|| "no JSON answer".to_owned())?;
+            if ok(&v) { Ok(v) } else { Err(format!("{v:#}")) }
+        },
+    )
+    .unwrap()
 }
 
 #[test]
@@ -552,14 +553,21 @@ fn a_non_voter_broker_learns_the_metadata_and_serves_replicas() {
             })
             .collect()
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut coordinators = find();
-    while !coordinators
-        .iter()
-        .all(|c| *c == coordinators[0] && *c >= 0)
-    {
-        assert!(Instant::now() < deadline, "{coordinators:?}");
-        std::thread::sleep(Duration::from_millis(100));
-        coordinators = find();
-    }
+    eventually(
+        "every broker naming the same coordinator",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || {
+            let coordinators = find();
+            if coordinators
+                .iter()
+                .all(|c| *c == coordinators[0] && *c >= 0)
+            {
+                Ok(())
+            } else {
+                Err(coordinators)
+            }
+        },
+    )
+    .unwrap();
 }

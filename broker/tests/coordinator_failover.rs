@@ -11,6 +11,7 @@ mod wire;
 
 use cluster_support::{metadata, start_brokers, wait_for};
 use common::{TestBroker, free_port};
+use eddy_test_support::{eventually, scaled};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::*;
@@ -86,19 +87,21 @@ fn find_coordinator(b: &TestBroker, group: &str) -> (i16, i32) {
 
 /// FindCoordinator until it names a broker (bounded: 60 s); the first calls create the topic.
 fn wait_coordinator(b: &TestBroker, group: &str) -> i32 {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (e, node) = find_coordinator(b, group);
-        if e == 0 {
-            return node;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no coordinator for {group} (last error {e}); log:\n{}",
-            b.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let what = format!("a coordinator for {group}");
+    eventually(
+        &what,
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || {
+            let (e, node) = find_coordinator(b, group);
+            if e == 0 {
+                Ok(node)
+            } else {
+                Err(format!("error {e}"))
+            }
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}; log:\n{}", b.log()))
 }
 
 /// OffsetFetch (v7) of the group's committed offsets for TOPIC through `b`: top-level error.
@@ -142,15 +145,19 @@ fn consumer(bootstrap: &str) -> BaseConsumer {
 /// The next record (bounded: 90 s, enough for a partition leader to be re-elected):
 /// (partition, offset, value).
 fn next(c: &BaseConsumer) -> (i32, i64, String) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        assert!(Instant::now() < deadline, "no record within 90 s");
-        // Errors are transient while a broker is down (transport, leader changes): poll on.
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+    // Each check is a consumer poll of up to 200 ms.
+    eventually(
+        "a record",
+        Duration::from_secs(90),
+        Duration::from_millis(1),
+        || {
+            // Errors are transient while a broker is down (transport, leader changes): poll on.
+            let m = c.poll(Duration::from_millis(200))?.ok()?;
             let v = String::from_utf8(m.payload().unwrap().to_vec()).unwrap();
-            return (m.partition(), m.offset(), v);
-        }
-    }
+            Some((m.partition(), m.offset(), v))
+        },
+    )
+    .unwrap()
 }
 
 /// Commits `next_offset` for `partition` synchronously; retries retriable failures (bounded:
@@ -159,19 +166,23 @@ fn commit(c: &BaseConsumer, partition: i32, next_offset: i64) -> usize {
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(TOPIC, partition, Offset::Offset(next_offset))
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
     let mut failed = 0;
-    loop {
-        match c.commit(&tpl, CommitMode::Sync) {
-            Ok(()) => return failed,
-            Err(e) => {
+    eventually(
+        "the commit to go through",
+        Duration::from_secs(60),
+        Duration::from_millis(1),
+        || {
+            let result = c.commit(&tpl, CommitMode::Sync);
+            if result.is_err() {
                 failed += 1;
-                assert!(Instant::now() < deadline, "commit never went through: {e}");
                 // Keep the consumer's protocol running between attempts.
                 let _ = c.poll(Duration::from_millis(50));
             }
-        }
-    }
+            result
+        },
+    )
+    .unwrap();
+    failed
 }
 
 /// Creates TOPIC (RF 3) and produces `{p}-{i}` to offset i of each partition p, acks=all.
@@ -358,19 +369,13 @@ async fn killing_the_group_coordinator_loses_no_committed_offset() {
         },
     );
     assert_eq!(wait_coordinator(restarted, GROUP), coordinator);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let fetched = loop {
-        match committed_offsets(restarted, GROUP) {
-            Ok(o) => break o,
-            Err(e) => {
-                assert!(
-                    Instant::now() < deadline,
-                    "OffsetFetch kept failing with {e}"
-                );
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-    };
+    let fetched = eventually(
+        "OffsetFetch of the committed offsets",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || committed_offsets(restarted, GROUP),
+    )
+    .unwrap();
     assert_eq!(
         fetched, committed,
         "the restarted broker serves the committed offsets"
@@ -457,7 +462,8 @@ fn the_last_acknowledged_commit_survives_a_kill_during_a_commit_stream() {
                 .set("enable.auto.commit", "false")
                 .create()
                 .unwrap();
-            let deadline = Instant::now() + Duration::from_secs(120);
+            // A worker's lifetime bound (it stops on `stop`), scaled like the waits it outlives.
+            let deadline = Instant::now() + scaled(Duration::from_secs(120));
             let mut next = 1;
             while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
                 attempted.store(next, Ordering::SeqCst);
@@ -468,19 +474,22 @@ fn the_last_acknowledged_commit_survives_a_kill_during_a_commit_stream() {
                     acked.store(next, Ordering::SeqCst);
                     next += 1;
                 } else {
+                    // The worker's retry pace after a failed commit, not a wait for anything.
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }
         })
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while acked.load(Ordering::SeqCst) < 50 {
-        assert!(
-            Instant::now() < deadline,
-            "the commit stream made no progress"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    eventually(
+        "50 commits of the stream acknowledged",
+        Duration::from_secs(60),
+        Duration::from_millis(10),
+        || {
+            let n = acked.load(Ordering::SeqCst);
+            if n >= 50 { Ok(()) } else { Err(n) }
+        },
+    )
+    .unwrap();
     let coord_index = usize::try_from(coordinator).unwrap();
     brokers[coord_index].kill9();
     let acked_at_kill = acked.load(Ordering::SeqCst);
@@ -493,20 +502,21 @@ fn the_last_acknowledged_commit_survives_a_kill_during_a_commit_stream() {
     assert!(last_acked >= acked_at_kill);
 
     let survivor = &brokers[(coord_index + 1) % brokers.len()];
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let served = loop {
-        let node = wait_coordinator(survivor, STREAM_GROUP);
-        if node != coordinator
-            && let Ok(o) = committed_offsets(&brokers[usize::try_from(node).unwrap()], STREAM_GROUP)
-        {
-            break o.get(&0).copied().unwrap_or(-1);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no new coordinator served the offsets"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let served = eventually(
+        "a new coordinator serving the offsets",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || {
+            let node = wait_coordinator(survivor, STREAM_GROUP);
+            if node == coordinator {
+                return Err(format!("coordinator still {node}"));
+            }
+            committed_offsets(&brokers[usize::try_from(node).unwrap()], STREAM_GROUP)
+                .map(|o| o.get(&0).copied().unwrap_or(-1))
+                .map_err(|e| format!("OffsetFetch through {node}: {e:?}"))
+        },
+    )
+    .unwrap();
     println!(
         "commit stream: {last_acked} acknowledged ({acked_at_kill} at the kill), last attempted {last_attempted}, served {served}"
     );

@@ -16,6 +16,8 @@ fn kill_9_mid_stream_loses_and_duplicates_nothing_acknowledged() {
     producer.wait_acked(3_000);
     b.kill9();
     let acked_at_kill = producer.acked_count();
+    // Part of the scenario, not synchronisation: the producer retries against a dead broker for a
+    // moment before the restart.
     std::thread::sleep(Duration::from_millis(300));
     b.spawn();
     let (out, err) = producer.finish(Duration::from_secs(120), "after the restart");

@@ -14,6 +14,7 @@ mod common;
 mod wire;
 use bytes::{BufMut, Bytes, BytesMut};
 use common::TestBroker;
+use eddy_test_support::{eventually, scaled};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
@@ -169,12 +170,8 @@ struct Seen {
     position_after: Option<i64>,
 }
 
-fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn wait_for(what: &str, limit: Duration, cond: impl FnMut() -> bool) {
+    eventually(what, limit, Duration::from_millis(20), cond).unwrap();
 }
 
 #[test]
@@ -227,7 +224,8 @@ fn commit_queued_behind_a_parked_join_fails_and_the_record_must_be_rewound() {
                 .create_with_context(ctx)
                 .unwrap();
             consumer.subscribe(&[TOPIC]).unwrap();
-            let deadline = Instant::now() + Duration::from_secs(90);
+            // A worker's lifetime bound (it stops on `stop`), scaled like the waits it outlives.
+            let deadline = Instant::now() + scaled(Duration::from_secs(90));
             while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
                 let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) else {
                     continue;
@@ -338,33 +336,23 @@ fn commit_queued_behind_a_parked_join_fails_and_the_record_must_be_rewound() {
         Duration::from_secs(30),
         || committing.lock().unwrap().is_some_and(|v| v >= 20),
     );
-    // Let the commit reach the broker (it is sent at once; this only covers scheduling).
+    // Let the commit reach the broker (it is sent at once; this only covers scheduling). Kept as a
+    // sleep: a commit parked behind a JoinGroup shows nowhere outside the broker to poll on.
     std::thread::sleep(Duration::from_millis(300));
     let j3 = join(&mut leader, &me);
     assert_eq!(j3.error_code, 0);
     assert!(j3.generation_id > j2.generation_id);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !seen
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|x| x.commit_error.is_some())
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no commit failed across the rebalance; consumer saw {:?}\nlog:\n{}",
-            seen.lock().unwrap(),
-            b.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let failed = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|x| x.commit_error.is_some())
-        .cloned()
-        .unwrap();
+    let failed = eventually(
+        "a commit failed across the rebalance",
+        Duration::from_secs(30),
+        Duration::from_millis(20),
+        || {
+            let seen = seen.lock().unwrap();
+            let failed = seen.iter().find(|x| x.commit_error.is_some()).cloned();
+            failed.ok_or_else(|| format!("consumer saw {seen:?}"))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", b.log()));
     assert!(failed.value >= 20, "{failed:?}");
     let err = failed.commit_error.as_deref().unwrap();
     assert!(
@@ -382,25 +370,30 @@ fn commit_queued_behind_a_parked_join_fails_and_the_record_must_be_rewound() {
     // serving the group: librdkafka rejoins after a failed commit, which starts another one.
     let mut generation = j3.generation_id;
     let mut sync_code = sync(&mut leader, &me, generation, Some(&consumer_id));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while committed_ok(&seen).len() < 30 {
-        assert!(
-            Instant::now() < deadline,
-            "not every record committed; consumer saw {:?}, join state {}\nlog:\n{}",
-            seen.lock().unwrap(),
-            join_state.0.lock().unwrap(),
-            b.log()
-        );
-        if sync_code == REBALANCE_IN_PROGRESS
-            || heartbeat(&mut leader, &me, generation) == REBALANCE_IN_PROGRESS
-        {
-            let again = join(&mut leader, &me);
-            assert_eq!(again.error_code, 0);
-            generation = again.generation_id;
-            sync_code = sync(&mut leader, &me, generation, Some(&consumer_id));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually(
+        "every record committed",
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || {
+            if committed_ok(&seen).len() >= 30 {
+                return Ok(());
+            }
+            if sync_code == REBALANCE_IN_PROGRESS
+                || heartbeat(&mut leader, &me, generation) == REBALANCE_IN_PROGRESS
+            {
+                let again = join(&mut leader, &me);
+                assert_eq!(again.error_code, 0);
+                generation = again.generation_id;
+                sync_code = sync(&mut leader, &me, generation, Some(&consumer_id));
+            }
+            Err(format!(
+                "consumer saw {:?}, join state {}",
+                seen.lock().unwrap(),
+                join_state.0.lock().unwrap()
+            ))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", b.log()));
     stop.store(true, Ordering::SeqCst);
     let committed = consumer_thread.join().unwrap();
     assert_eq!(

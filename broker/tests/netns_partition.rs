@@ -20,11 +20,12 @@
 mod common;
 
 use common::{broker_bin, python, run_with_timeout};
+use eddy_test_support::eventually;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const SUBNET: &str = "10.213.0";
 const KAFKA_PORT: u16 = 9092;
@@ -291,23 +292,23 @@ impl Lab {
     /// first and waited for together).
     fn wait_ready(&mut self, i: usize) {
         let b = &mut self.brokers[i];
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = b.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!(
-                    "broker {i} exited during start ({status}); log:\n{}",
-                    b.log()
-                );
-            }
-            if admin_get(&b.ns, "/readyz").is_some() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "broker {i} not ready within 30s; log:\n{}",
-                b.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
+        let what = format!("broker {i} /readyz");
+        let ready = eventually(
+            &what,
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            || {
+                if let Some(status) = b.child.as_mut().unwrap().try_wait().unwrap() {
+                    panic!(
+                        "broker {i} exited during start ({status}); log:\n{}",
+                        b.log()
+                    );
+                }
+                admin_get(&b.ns, "/readyz").is_some()
+            },
+        );
+        if let Err(e) = ready {
+            panic!("{e}; log:\n{}", b.log());
         }
     }
 
@@ -343,21 +344,22 @@ impl Lab {
         what: &str,
         ok: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        let mut last = Value::Null;
-        while Instant::now() < deadline {
-            if let Some(m) = self.metadata(i, bootstrap, topic) {
+        eventually(
+            what,
+            Duration::from_secs(90),
+            Duration::from_millis(200),
+            || {
+                let m = self
+                    .metadata(i, bootstrap, topic)
+                    .ok_or_else(|| "no metadata".to_owned())?;
                 if ok(&m) {
-                    return m;
+                    Ok(m)
+                } else {
+                    Err(format!("metadata {m:#}"))
                 }
-                last = m;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!(
-            "timed out waiting for {what}; last metadata: {last:#}\nlog of broker {i}:\n{}",
-            self.brokers[i].log()
-        );
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}\nlog of broker {i}:\n{}", self.brokers[i].log()))
     }
 
     /// Takes broker `i`'s switch port down (`up == false`) or up again.
@@ -443,31 +445,36 @@ impl NsProducer {
 
     /// Waits (bounded: 90 s) until `ok` holds for the acknowledgements.
     fn wait_acks(&mut self, what: &str, ok: impl Fn(&[(String, f64)]) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while !ok(&self.acks()) {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                panic!("the producer exited ({s}) before {what}");
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        eventually(
+            what,
+            Duration::from_secs(90),
+            Duration::from_millis(20),
+            || {
+                let acks = self.acks();
+                if ok(&acks) {
+                    return Ok(());
+                }
+                if let Some(s) = self.child.try_wait().unwrap() {
+                    panic!("the producer exited ({s}) before {what}");
+                }
+                Err(format!("{} acks", acks.len()))
+            },
+        )
+        .unwrap();
     }
 
     /// Tells it to stop, waits (bounded: 180 s) until it has flushed, and asserts every record
     /// it produced was acknowledged.
     fn finish(&mut self, who: &str) {
         std::fs::write(&self.stopfile, b"").unwrap();
-        let deadline = Instant::now() + Duration::from_secs(180);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the {who} producer did not finish"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let what = format!("the {who} producer to finish");
+        let status = eventually(
+            &what,
+            Duration::from_secs(180),
+            Duration::from_millis(50),
+            || self.child.try_wait().unwrap(),
+        )
+        .unwrap();
         let mut out = String::new();
         let mut err = String::new();
         std::io::Read::read_to_string(self.child.stdout.as_mut().unwrap(), &mut out).unwrap();
@@ -586,6 +593,8 @@ fn partition_and_heal(controller: bool) {
     let t_isolate = now();
     // What the majority's producer got into the isolated log before the cut has landed by now
     // (nothing crosses the cut); whatever the isolated log gains from here is the minority's.
+    // Kept as a sleep, a settling window of the scenario: nothing outside marks the moment the
+    // last in-flight batch has landed.
     std::thread::sleep(Duration::from_secs(1));
     let isolated_bytes = lab.brokers[old].replica_log(TOPIC).len();
     // The minority side's producer runs in the isolated namespace and knows only `old`.
@@ -614,19 +623,27 @@ fn partition_and_heal(controller: bool) {
     });
     // The isolated leader takes the minority's writes into its log (it still believes it
     // leads) but acknowledges none of them: its followers cannot confirm them.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while lab.brokers[old].replica_log(TOPIC).len() <= isolated_bytes {
-        assert!(
-            Instant::now() < deadline,
-            "the minority producer's records never reached the isolated leader"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually(
+        "the minority producer's records to reach the isolated leader",
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        || {
+            let len = lab.brokers[old].replica_log(TOPIC).len();
+            if len > isolated_bytes {
+                Ok(())
+            } else {
+                Err(len)
+            }
+        },
+    )
+    .unwrap();
     // The partition lasts past the isolated leader's replica lag time, so it has asked to shrink
     // its ISR (its followers stopped fetching) and could not: it still acknowledges nothing.
+    // Part of the scenario, not synchronisation: the partition must outlast the lag time.
     let shrink_tried = t_isolate + (LAG_MS + 1_500) as f64 / 1_000.0;
-    while now() < shrink_tried {
-        std::thread::sleep(Duration::from_millis(50));
+    let remaining = shrink_tried - now();
+    if remaining > 0.0 {
+        std::thread::sleep(Duration::from_secs_f64(remaining));
     }
     let isolated_log = lab.brokers[old].replica_log(TOPIC);
     let t_heal = now();
@@ -654,18 +671,19 @@ fn partition_and_heal(controller: bool) {
     // Healed: the old leader truncates what it alone took, catches up and rejoins the ISR.
     // Polled on `a`'s admin HTTP (/v1/cluster/health: no under-replicated or offline partition,
     // all three brokers live), which answers in milliseconds; bounded: 90 s.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut last = String::new();
-    while !serde_json::from_str::<Value>(&last).is_ok_and(|h| {
-        h["healthy"] == true && h["live_brokers"].as_array().map(Vec::len) == Some(3)
-    }) {
-        assert!(
-            Instant::now() < deadline,
-            "the ISR is not whole again after healing: {last}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-        last = admin_get(&lab.brokers[a].ns, "/v1/cluster/health").unwrap_or_default();
-    }
+    eventually(
+        "the ISR whole again after healing",
+        Duration::from_secs(90),
+        Duration::from_millis(20),
+        || {
+            let last = admin_get(&lab.brokers[a].ns, "/v1/cluster/health").unwrap_or_default();
+            let whole = serde_json::from_str::<Value>(&last).is_ok_and(|h| {
+                h["healthy"] == true && h["live_brokers"].as_array().map(Vec::len) == Some(3)
+            });
+            if whole { Ok(()) } else { Err(last) }
+        },
+    )
+    .unwrap();
     let t_isr = now();
     let m = lab.metadata(a, &majority_bootstrap, TOPIC).unwrap();
     assert_eq!(isr(&m), vec![0, 1, 2], "{m:#}");
@@ -679,19 +697,23 @@ fn partition_and_heal(controller: bool) {
 
     // All three replicas' logs converge, byte for byte (bounded: 60 s): the old leader dropped
     // the records it alone took during the partition (its log diverged, see below).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let logs = loop {
-        let logs: Vec<Vec<u8>> = lab.brokers.iter().map(|b| b.replica_log(TOPIC)).collect();
-        if logs.iter().all(|l| *l == logs[0]) {
-            break logs;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "replica logs differ: {:?} bytes",
-            logs.iter().map(Vec::len).collect::<Vec<_>>()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let logs = eventually(
+        "the replica logs to converge",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || {
+            let logs: Vec<Vec<u8>> = lab.brokers.iter().map(|b| b.replica_log(TOPIC)).collect();
+            if logs.iter().all(|l| *l == logs[0]) {
+                Ok(logs)
+            } else {
+                Err(format!(
+                    "replica logs differ: {:?} bytes",
+                    logs.iter().map(Vec::len).collect::<Vec<_>>()
+                ))
+            }
+        },
+    )
+    .unwrap();
     let t_converged = now();
     assert!(
         !logs[0].starts_with(&isolated_log),

@@ -6,6 +6,7 @@
 mod common;
 mod wire;
 use common::{TestBroker, http_get};
+use eddy_test_support::eventually;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -14,7 +15,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{Compression, RecordBatchDecoder};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wire::{Wire, batch};
 
 fn produce_req(topic: &str, partition: i32, acks: i16, value: &str) -> ProduceRequest {
@@ -151,14 +152,20 @@ fn a_connection_keeps_reading_while_an_acks_all_produce_waits_for_its_fsync() {
     let _ = w.send(&produce_req("slow", 0, -1, "waits"), 9);
     let _ = w.send(&produce_req("slow", 0, 0, "behind it"), 9);
     // Without pipelining the second request would only be read after the first was answered.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while messages_in(&b) < before + 2 {
-        assert!(
-            Instant::now() < deadline,
-            "the request behind a waiting acks=all produce was not handled"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually(
+        "the request behind a waiting acks=all produce to be handled",
+        Duration::from_secs(15),
+        Duration::from_millis(20),
+        || {
+            let seen = messages_in(&b);
+            if seen >= before + 2 {
+                Ok(())
+            } else {
+                Err(seen)
+            }
+        },
+    )
+    .unwrap();
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod common;
 mod wire;
 
 use common::{TestBroker, free_port, spawn_all};
+use eddy_test_support::eventually;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -48,15 +49,14 @@ fn has_topic(b: &TestBroker, topic: &str) -> bool {
 }
 
 /// Polls until `ok` holds (bounded: 60 s).
-fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
+fn wait_until(what: &str, ok: impl FnMut() -> bool) {
+    eventually(
+        what,
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        ok,
+    )
+    .unwrap();
 }
 
 fn create_topic(b: &TestBroker, name: &str) -> i16 {
@@ -98,21 +98,20 @@ fn quorum(b: &TestBroker) -> Option<Value> {
 
 /// Polls `b`'s quorum view until `ok` holds (bounded: 60 s).
 fn wait_quorum(b: &TestBroker, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last = Value::Null;
-    while Instant::now() < deadline {
-        if let Some(v) = quorum(b) {
+    eventually(
+        what,
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || {
+            let v = quorum(b).ok_or_else(|| "no quorum view".to_owned())?;
             if ok(&v) {
-                return v;
+                Ok(v)
+            } else {
+                Err(format!("quorum view {v:#}"))
             }
-            last = v;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!(
-        "timed out waiting for {what}; last quorum view: {last:#}\nlog:\n{}",
-        b.log()
-    );
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", b.log()))
 }
 
 /// PUT /v1/cluster/voters; returns the status, the JSON answer and how long it took.

@@ -9,6 +9,7 @@ mod wire;
 
 use cluster_support::{metadata, start_brokers, wait_for};
 use common::{CrashProducer, TestBroker, run_with_timeout};
+use eddy_test_support::eventually;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -265,15 +266,20 @@ fn metric(b: &TestBroker, name: &str, side: &str) -> u64 {
 /// Waits (bounded: 180 s) until no reassignment is listed; returns how long it took.
 fn wait_reassignments_done(b: &TestBroker) -> Duration {
     let start = Instant::now();
-    while !list_reassignments(b).is_empty() {
-        assert!(
-            start.elapsed() < Duration::from_secs(180),
-            "the reassignment did not complete: {:?}\nlog:\n{}",
-            list_reassignments(b),
-            b.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually(
+        "the reassignment to complete",
+        Duration::from_secs(180),
+        Duration::from_millis(50),
+        || {
+            let listed = list_reassignments(b);
+            if listed.is_empty() {
+                Ok(())
+            } else {
+                Err(listed)
+            }
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", b.log()));
     start.elapsed()
 }
 
@@ -489,11 +495,16 @@ fn reassigning_under_an_acks_all_producer_with_a_throttle_loses_nothing() {
     );
 
     // The removed replica's data is gone (bounded wait: applied with the image).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while replica_bytes(&brokers[0], "bulk") + replica_bytes(&brokers[0], "live") > 0 {
-        assert!(Instant::now() < deadline, "broker 0 kept the moved data");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually(
+        "broker 0 to drop the moved data",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || {
+            let bytes = replica_bytes(&brokers[0], "bulk") + replica_bytes(&brokers[0], "live");
+            if bytes == 0 { Ok(()) } else { Err(bytes) }
+        },
+    )
+    .unwrap();
 
     // Without a throttle: move the backlog back onto 0 (which starts from nothing).
     for id in ["0", "1", "2"] {
@@ -544,11 +555,13 @@ fn reassigning_under_an_acks_all_producer_with_a_throttle_loses_nothing() {
         reassign(&brokers[0], &[("bulk", 0, Some(vec![2, 1]))]),
         vec![0]
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while replica_bytes(&brokers[2], "bulk") == 0 {
-        assert!(Instant::now() < deadline, "broker 2 never started copying");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually(
+        "broker 2 to start copying",
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || replica_bytes(&brokers[2], "bulk") > 0,
+    )
+    .unwrap();
     assert_eq!(list_reassignments(&brokers[0]).len(), 1);
     assert_eq!(reassign(&brokers[0], &[("bulk", 0, None)]), vec![0]);
     assert!(list_reassignments(&brokers[0]).is_empty());
@@ -559,11 +572,16 @@ fn reassigning_under_an_acks_all_producer_with_a_throttle_loses_nothing() {
     wait_for(&brokers[2], "bulk back on 0 and 1 after the cancel", |m| {
         replicas_of(m, "bulk", 0) == vec![0, 1] && isr_of(m, "bulk", 0) == vec![0, 1]
     });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while replica_bytes(&brokers[2], "bulk") > 0 {
-        assert!(Instant::now() < deadline, "broker 2 kept its partial copy");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually(
+        "broker 2 to drop its partial copy",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || {
+            let bytes = replica_bytes(&brokers[2], "bulk");
+            if bytes == 0 { Ok(()) } else { Err(bytes) }
+        },
+    )
+    .unwrap();
 }
 
 #[test]
@@ -598,14 +616,20 @@ fn configs_and_create_partitions_go_through_the_metadata_log() {
         set_configs(&brokers[1], RESOURCE_TOPIC, "cfg", &[(key, "1234")], false),
         0
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while describe(&brokers[2], RESOURCE_TOPIC, "cfg", key) != ("1234".into(), 1) {
-        assert!(
-            Instant::now() < deadline,
-            "broker 2 never applied the change"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually(
+        "broker 2 to apply the change",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || {
+            let seen = describe(&brokers[2], RESOURCE_TOPIC, "cfg", key);
+            if seen == ("1234".into(), 1) {
+                Ok(())
+            } else {
+                Err(seen)
+            }
+        },
+    )
+    .unwrap();
     // Concurrent APPENDs through all three brokers lose nothing: each is a compare-and-set on
     // the overrides it was computed from, recomputed when another got there first.
     let key = "follower.replication.throttled.replicas";
@@ -618,17 +642,20 @@ fn configs_and_create_partitions_go_through_the_metadata_log() {
             });
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (v, _) = describe(&brokers[0], RESOURCE_TOPIC, "cfg", key);
-        let mut got: Vec<&str> = v.split(',').collect();
-        got.sort_unstable();
-        if got.len() == 15 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "appends were lost: {v}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually(
+        "all 15 appends (none lost)",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || {
+            let (v, _) = describe(&brokers[0], RESOURCE_TOPIC, "cfg", key);
+            if v.split(',').count() == 15 {
+                Ok(())
+            } else {
+                Err(v)
+            }
+        },
+    )
+    .unwrap();
 
     // A cluster-wide broker default set through broker 0 applies on broker 2.
     assert_eq!(
@@ -641,14 +668,16 @@ fn configs_and_create_partitions_go_through_the_metadata_log() {
         ),
         0
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while describe(&brokers[2], RESOURCE_BROKER, "2", "num.partitions").0 != "3" {
-        assert!(
-            Instant::now() < deadline,
-            "broker 2 never applied the default"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually(
+        "broker 2 to apply the default",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || {
+            let (v, _) = describe(&brokers[2], RESOURCE_BROKER, "2", "num.partitions");
+            if v == "3" { Ok(()) } else { Err(v) }
+        },
+    )
+    .unwrap();
 
     // Another broker's configs, described from the metadata log.
     assert_eq!(
@@ -810,11 +839,13 @@ fn a_topic_recreated_while_its_broker_was_down_never_sees_the_old_data() {
     assert_eq!(produce_one(&brokers[3], "again", "new"), (0, 0));
     let out = kcat_consume(&brokers[3], "again", Duration::from_secs(60));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "new");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while old_dir.exists() {
-        assert!(Instant::now() < deadline, "the old topic's files stayed");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually(
+        "the old topic's files to go",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || !old_dir.exists(),
+    )
+    .unwrap();
     assert!(
         brokers[3]
             .data_dir()

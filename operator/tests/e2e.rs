@@ -276,7 +276,31 @@ async fn helm_installed_operator_runs_a_three_broker_cluster() -> anyhow::Result
         }
     }
     let stop_guard = StopProducer(stop_file.clone());
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The producer is under way (its first records are readable) before anything restarts.
+    let bootstrap = status.listeners[0].bootstrap_servers.clone();
+    eventually(
+        Duration::from_secs(60),
+        "the producer's first records",
+        || async {
+            let consumed = run(
+                Command::new("kcat").args([
+                    "-b",
+                    &bootstrap,
+                    "-t",
+                    "e2e-orders",
+                    "-C",
+                    "-o",
+                    "beginning",
+                    "-c",
+                    "10",
+                    "-e",
+                ]),
+                "kcat consume e2e-orders",
+            )?;
+            Ok((consumed.lines().count() >= 10).then_some(()))
+        },
+    )
+    .await?;
 
     // Broker ids are the pod ordinals: each broker's metadata names itself by its ordinal.
     for a in &status.listeners[0].addresses {

@@ -401,24 +401,22 @@ pub fn resource_name(accepted: &Value) -> String {
 
 async fn create_database(pg: &postgres::PgServer) {
     use sqlx::Connection;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        match sqlx::PgConnection::connect(&pg.admin_url()).await {
-            Ok(mut c) => {
-                sqlx::query("CREATE DATABASE eddy_test")
-                    .execute(&mut c)
-                    .await
-                    .unwrap();
-                return;
-            }
-            // "the database system is starting up": poll until it is up, with a deadline.
-            Err(e) if std::time::Instant::now() < deadline => {
-                let _ = e;
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("postgres never accepted connections: {e}"),
-        }
-    }
+    // "the database system is starting up": poll until it is up, with a deadline.
+    let mut c = eddy_test_support::eventually_async(
+        "postgres accepting connections",
+        std::time::Duration::from_secs(30),
+        std::time::Duration::from_millis(50),
+        || {
+            let url = pg.admin_url();
+            async move { sqlx::PgConnection::connect(&url).await }
+        },
+    )
+    .await
+    .unwrap();
+    sqlx::query("CREATE DATABASE eddy_test")
+        .execute(&mut c)
+        .await
+        .unwrap();
 }
 
 /// Runs each listed scenario on SQLite and on PostgreSQL, as separate tests.

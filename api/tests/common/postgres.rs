@@ -3,10 +3,11 @@
 //! by its PID when dropped.
 
 use anyhow::{Context, bail};
+use eddy_test_support::eventually;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running private PostgreSQL server.
 pub struct PgServer {
@@ -133,13 +134,13 @@ impl PgServer {
             _dir: dir,
             port,
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                bail!("postgres did not listen on 127.0.0.1:{port} within 30 s");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        eventually(
+            "postgres listening",
+            Duration::from_secs(30),
+            Duration::from_millis(50),
+            || std::net::TcpStream::connect(("127.0.0.1", port)),
+        )
+        .with_context(|| format!("postgres did not listen on 127.0.0.1:{port}"))?;
         Ok(server)
     }
 
@@ -160,14 +161,15 @@ impl Drop for PgServer {
         let _ = Command::new("kill")
             .args(["-INT", &self.child.id().to_string()])
             .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let exited = eventually(
+            "postgres to shut down",
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            || self.child.try_wait().ok().flatten(),
+        );
+        if exited.is_err() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

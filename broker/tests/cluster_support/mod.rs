@@ -4,8 +4,9 @@
 
 use crate::common::{TestBroker, free_port, spawn_all};
 use crate::wire::Wire;
+use eddy_test_support::eventually;
 use kafka_protocol::messages::{MetadataRequest, MetadataResponse};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `n` brokers with `settings`; the first three are the controller quorum voters, the others
 /// only brokers. Returns once every broker sees all of them registered and a controller.
@@ -51,19 +52,20 @@ pub fn wait_for(
     what: &str,
     ok: impl Fn(&MetadataResponse) -> bool,
 ) -> MetadataResponse {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut last = None;
-    while Instant::now() < deadline {
-        if let Some(m) = metadata(b) {
+    eventually(
+        what,
+        Duration::from_secs(120),
+        Duration::from_millis(100),
+        || {
+            let Some(m) = metadata(b) else {
+                return Err("no connection".to_owned());
+            };
             if ok(&m) {
-                return m;
+                Ok(m)
+            } else {
+                Err(format!("metadata {m:#?}"))
             }
-            last = Some(m);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!(
-        "timed out waiting for {what}; last metadata: {last:#?}\nlog:\n{}",
-        b.log()
-    );
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", b.log()))
 }

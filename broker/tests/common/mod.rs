@@ -5,7 +5,12 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use eddy_test_support::eventually;
+
+/// How often the harness polls a process or an endpoint.
+pub const POLL: Duration = Duration::from_millis(50);
 
 /// Path of the broker binary cargo built for these tests, or `$EDDY_BROKER_BIN` (useful when
 /// several checkouts share one CARGO_TARGET_DIR and overwrite each other's binary).
@@ -117,20 +122,18 @@ impl TestBroker {
 
     /// Waits (bounded, 30 s) until /readyz answers 200.
     pub fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
+        let ready = eventually("broker /readyz 200", Duration::from_secs(30), POLL, || {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!(
                     "broker exited during start ({status}); log:\n{}",
                     self.log()
                 );
             }
-            if http_get(self.admin_port, "/readyz").is_some_and(|(code, _)| code == 200) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+            http_get(self.admin_port, "/readyz").map(|(code, _)| code) == Some(200)
+        });
+        if let Err(e) = ready {
+            panic!("{e}; log:\n{}", self.log());
         }
-        panic!("broker not ready within 30s; log:\n{}", self.log());
     }
 
     /// SIGKILL: a crash, with no chance to flush or seal anything.
@@ -148,16 +151,17 @@ impl TestBroker {
         };
         let pid = c.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Some(s) = c.try_wait().unwrap() {
-                return s.success();
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        let _ = c.kill();
-        let _ = c.wait();
-        false
+        let exited = eventually("a graceful exit", Duration::from_secs(20), POLL, || {
+            c.try_wait().unwrap()
+        });
+        exited.map_or_else(
+            |_| {
+                let _ = c.kill();
+                let _ = c.wait();
+                false
+            },
+            |s| s.success(),
+        )
     }
 
     pub fn log(&self) -> String {
@@ -249,6 +253,8 @@ pub fn run_with_timeout(cmd: &mut Command, input: Option<&[u8]>, limit: Duration
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
+    // Scaled like every test deadline: a busy machine gets more time, never less.
+    let limit = eddy_test_support::scaled(limit);
     match rx.recv_timeout(limit) {
         Ok(out) => out.unwrap(),
         Err(_) => {
@@ -334,26 +340,29 @@ impl CrashProducer {
 
     /// Waits (bounded: 60 s) until at least `n` records are acknowledged.
     pub fn wait_acked(&self, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.acked_count() < n {
-            assert!(Instant::now() < deadline, "producer made no progress");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let what = format!("{n} acknowledged records (producer progress)");
+        eventually(
+            &what,
+            Duration::from_secs(60),
+            Duration::from_millis(10),
+            || {
+                let acked = self.acked_count();
+                if acked >= n { Ok(()) } else { Err(acked) }
+            },
+        )
+        .unwrap();
     }
 
     /// Waits (bounded by `limit`) for the producer to exit: its status and stderr. Panics with
     /// "producer did not finish {after}" on timeout.
     pub fn finish(&mut self, limit: Duration, after: &str) -> (std::process::ExitStatus, String) {
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
+        let what = format!("the producer to finish {after}");
+        let status = match eventually(&what, limit, POLL, || self.child.try_wait().unwrap()) {
+            Ok(s) => s,
+            Err(e) => {
                 let _ = self.child.kill();
-                panic!("producer did not finish {after}");
+                panic!("producer did not finish {after}: {e}");
             }
-            std::thread::sleep(Duration::from_millis(50));
         };
         let mut err = String::new();
         std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut err).unwrap();

@@ -152,25 +152,27 @@ async fn client(kubeconfig: &Path) -> anyhow::Result<Client> {
     Ok(Client::try_from(cfg)?)
 }
 
-/// Polls `check` every 200 ms until it returns `Some`, or fails after `timeout` with `what`.
+/// Polls `check` every 200 ms until it returns `Some`, or fails after `timeout` (scaled) with
+/// `what`: the shared poll-with-deadline helper, for checks that return `Ok(None)` while not
+/// ready and `Err` for a transient failure (the last one is reported).
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
 {
-    let deadline = Instant::now() + timeout;
-    let mut last_err = None;
-    loop {
-        match check().await {
-            Ok(Some(v)) => return Ok(v),
-            Ok(None) => {}
-            Err(e) => last_err = Some(e),
+    let poll = Duration::from_millis(200);
+    let value = eddy_test_support::eventually_async(what, timeout, poll, || {
+        let check = check();
+        async move {
+            match check.await {
+                Ok(Some(v)) => Ok(v),
+                Ok(None) => Err("not yet".to_owned()),
+                Err(e) => Err(format!("error: {e:#}")),
+            }
         }
-        if Instant::now() >= deadline {
-            bail!("timed out after {timeout:?} waiting for {what} (last error: {last_err:?})");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await?;
+    Ok(value)
 }
 
 /// The pod's condition `kind` is "True".

@@ -10,7 +10,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
@@ -81,25 +81,27 @@ pub fn build_pod_binaries() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Polls `check` every 500 ms until it yields a value or `timeout` passes.
+/// Polls `check` every 500 ms until it yields a value or `timeout` (scaled) passes: the shared
+/// poll-with-deadline helper, for checks that return `Ok(None)` while not ready and `Err` for a
+/// transient failure (the last one is reported).
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<Option<T>>>,
 {
-    let deadline = Instant::now() + timeout;
-    let mut last = String::new();
-    loop {
-        match check().await {
-            Ok(Some(v)) => return Ok(v),
-            Ok(None) => {}
-            Err(e) => last = e.to_string(),
+    let poll = Duration::from_millis(500);
+    let value = eddy_test_support::eventually_async(what, timeout, poll, || {
+        let check = check();
+        async move {
+            match check.await {
+                Ok(Some(v)) => Ok(v),
+                Ok(None) => Err("not yet".to_owned()),
+                Err(e) => Err(format!("error: {e:#}")),
+            }
         }
-        if Instant::now() > deadline {
-            bail!("timed out waiting for {what} (last error: {last})");
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    })
+    .await?;
+    Ok(value)
 }
 
 /// A local Kubernetes in its own slot and directory, stopped (by PID files) on drop.
