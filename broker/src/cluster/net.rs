@@ -493,3 +493,6 @@ impl RaftNetwork<TypeConfig> for Client {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
