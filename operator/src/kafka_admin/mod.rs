@@ -1,6 +1,8 @@
-//! A small async Kafka admin client over tokio TCP, built on the `kafka-protocol` codecs:
-//! topic metadata, create/delete topics, add partitions, describe and incrementally alter topic
+//! A small async Kafka admin client on the workspace's wire client (`eddy-kafka-client`:
+//! framing, ApiVersions negotiation, timeouts) and the `kafka-protocol` messages: topic
+//! metadata, create/delete topics, add partitions, describe and incrementally alter topic
 //! configs. Enough for the KafkaTopic reconciler; not a general client.
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
