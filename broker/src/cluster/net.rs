@@ -8,6 +8,10 @@
 //! connection is opened on first use, kept, and reopened after it fails, no sooner than a
 //! bounded backoff (50 ms doubling to 500 ms); every call has its own deadline. The server side
 //! (`serve_connection`) answers each request in its own task, a bounded number at a time.
+//!
+//! Rolling upgrades: a peer still on the previous transport (a bare JSON request per frame, one
+//! at a time, no ids) is answered in kind by `serve_connection`, and a client whose new
+//! connection is closed unanswered asks that peer the old way for a while.
 
 use super::TypeConfig;
 use super::image::{ClusterImage, Command, Outcome};
@@ -46,6 +50,8 @@ const WRITE_QUEUE: usize = 256;
 /// Backoff before reconnecting to a peer after a failure: doubling from the first to the last.
 const BACKOFF_FIRST: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_millis(500);
+/// How long a peer found on the previous transport is asked the old way before probing again.
+const LEGACY_RECHECK: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Request {
@@ -155,10 +161,27 @@ where
     while let Some(Ok(frame)) = requests.next().await {
         let request = match serde_json::from_slice::<Envelope<Request>>(&frame) {
             Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, "closing a controller connection: undecodable request");
-                break;
-            }
+            Err(e) => match serde_json::from_slice::<Request>(&frame) {
+                // A peer on the previous transport (a bare request, its bare reply, one at a
+                // time): answered in order as that transport did, so a rolling upgrade keeps the
+                // quorum talking.
+                Ok(request) => {
+                    let reply = handle(request).await;
+                    match serde_json::to_vec(&reply) {
+                        Ok(bytes) => {
+                            if tx.send(Bytes::from(bytes)).await.is_err() {
+                                break;
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot encode a controller reply"),
+                    }
+                    continue;
+                }
+                Err(_) => {
+                    tracing::warn!(error = %e, "closing a controller connection: undecodable request");
+                    break;
+                }
+            },
         };
         let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
             break;
@@ -228,15 +251,30 @@ struct Link {
     failures: u32,
     /// No connect attempt before this (after a failure).
     retry_at: Option<Instant>,
+    /// Until when the peer is taken to run the previous transport (it closed a new connection
+    /// without answering): one connection per call with bare frames. Cleared when it refuses a
+    /// connection (restarts, perhaps upgraded); rechecked after `LEGACY_RECHECK` anyway.
+    legacy: Option<Instant>,
+}
+
+/// How a call reaches its peer.
+enum Route {
+    Pooled(Arc<Conn>),
+    Legacy,
 }
 
 impl Peer {
     /// The open connection, or a new one (unless backing off after a failure).
-    async fn conn(&self) -> Result<Arc<Conn>, TransportError> {
+    async fn conn(&self) -> Result<Route, TransportError> {
         let mut link = self.link.lock().await;
+        match link.legacy {
+            Some(until) if Instant::now() < until => return Ok(Route::Legacy),
+            Some(_) => link.legacy = None,
+            None => {}
+        }
         if let Some(conn) = &link.conn {
             if !conn.shared.closed.load(Ordering::Acquire) {
-                return Ok(Arc::clone(conn));
+                return Ok(Route::Pooled(Arc::clone(conn)));
             }
             link.conn = None;
             // A connection that was up and failed is retried after the first backoff step.
@@ -257,10 +295,11 @@ impl Peer {
                 link.conn = Some(Arc::clone(&conn));
                 link.failures = 0;
                 link.retry_at = None;
-                Ok(conn)
+                Ok(Route::Pooled(conn))
             }
             Err(e) => {
                 link.failures = link.failures.saturating_add(1);
+                link.legacy = None;
                 let backoff = BACKOFF_FIRST
                     .saturating_mul(1 << link.failures.min(8).saturating_sub(1))
                     .min(BACKOFF_MAX);
@@ -287,7 +326,7 @@ impl Peer {
             addr: self.addr.clone(),
             reason: reason.to_string(),
         };
-        let conn = tokio::time::timeout_at(deadline, self.conn())
+        let route = tokio::time::timeout_at(deadline, self.conn())
             .await
             .map_err(|_| {
                 self.unreachable(std::io::Error::new(
@@ -295,6 +334,10 @@ impl Peer {
                     "connect timed out",
                 ))
             })??;
+        let conn = match route {
+            Route::Pooled(conn) => conn,
+            Route::Legacy => return self.legacy_call(req, deadline).await,
+        };
         let id = conn.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = serde_json::to_vec(&Envelope { id, body: req }).map_err(|source| {
             TransportError::Encode {
@@ -318,6 +361,13 @@ impl Peer {
         }
         match tokio::time::timeout_at(deadline, reply_rx).await {
             Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(_)) if conn.shared.replies.load(Ordering::Acquire) == 0 => {
+                // Closed without ever answering: a peer on the previous transport refuses
+                // envelopes. Ask it the old way (a peer that merely crashed refuses that too).
+                self.link.lock().await.legacy = Some(Instant::now() + LEGACY_RECHECK);
+                tracing::info!(addr = %self.addr, "controller peer uses the previous transport");
+                self.legacy_call(req, deadline).await
+            }
             Ok(Err(_)) => Err(lost("closed before the reply")),
             Err(_) => {
                 conn.shared.lock_pending().remove(&id);
@@ -330,6 +380,48 @@ impl Peer {
                 Err(timed_out())
             }
         }
+    }
+}
+
+impl Peer {
+    /// One exchange on the previous transport: a new connection, a bare request, a bare reply.
+    async fn legacy_call(&self, req: &Request, deadline: Instant) -> Result<Reply, TransportError> {
+        let lost = |reason: String| TransportError::Lost {
+            addr: self.addr.clone(),
+            reason,
+        };
+        let exchange = async {
+            let stream = match TcpStream::connect(&self.addr).await {
+                Ok(s) => s,
+                Err(e) => {
+                    // Refused: the peer is restarting, perhaps upgraded; probe anew next time.
+                    self.link.lock().await.legacy = None;
+                    return Err(self.unreachable(e));
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let mut framed = tokio_util::codec::Framed::new(stream, frame_codec());
+            let bytes = serde_json::to_vec(req).map_err(|source| TransportError::Encode {
+                addr: self.addr.clone(),
+                source,
+            })?;
+            framed
+                .send(Bytes::from(bytes))
+                .await
+                .map_err(|e| lost(e.to_string()))?;
+            let frame = framed
+                .next()
+                .await
+                .ok_or_else(|| lost("closed before the reply".into()))?
+                .map_err(|e| lost(e.to_string()))?;
+            serde_json::from_slice::<Reply>(&frame)
+                .map_err(|e| lost(format!("undecodable reply: {e}")))
+        };
+        tokio::time::timeout_at(deadline, exchange)
+            .await
+            .map_err(|_| TransportError::Timeout {
+                addr: self.addr.clone(),
+            })?
     }
 }
 

@@ -120,3 +120,56 @@ async fn an_unreachable_peer_fails_fast_while_backing_off() {
     assert!(matches!(err, TransportError::Unreachable { .. }), "{err}");
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+/// A server on the previous transport: one bare request, one bare reply, per read.
+fn serve_legacy(listener: TcpListener) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            connections.spawn(async move {
+                let mut framed = tokio_util::codec::Framed::new(stream, frame_codec());
+                while let Some(Ok(frame)) = framed.next().await {
+                    let Ok(request) = serde_json::from_slice::<Request>(&frame) else {
+                        return;
+                    };
+                    let reply = match request {
+                        Request::Heartbeat { id } => Reply::Error(id.to_string()),
+                        _ => Reply::Ack,
+                    };
+                    let bytes = serde_json::to_vec(&reply).unwrap();
+                    if framed.send(Bytes::from(bytes)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_peer_on_the_previous_transport_is_answered_and_asked_the_old_way() {
+    // New client, old server: the first call falls back, later ones go straight to it.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = serve_legacy(listener);
+    for id in 0..3 {
+        let reply = heartbeat(&addr, id, Duration::from_secs(5)).await.unwrap();
+        assert!(matches!(reply, Reply::Error(ref got) if *got == id.to_string()));
+    }
+    server.abort();
+
+    // Old client, new server: bare frames are answered with bare frames, in order.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = serve(listener, Arc::new(AtomicUsize::new(0)));
+    let stream = TcpStream::connect(&addr).await.unwrap();
+    let mut framed = tokio_util::codec::Framed::new(stream, frame_codec());
+    for id in [3, 0] {
+        let bytes = serde_json::to_vec(&Request::Heartbeat { id }).unwrap();
+        framed.send(Bytes::from(bytes)).await.unwrap();
+        let frame = framed.next().await.unwrap().unwrap();
+        let reply: Reply = serde_json::from_slice(&frame).unwrap();
+        assert!(matches!(reply, Reply::Error(ref got) if *got == id.to_string()));
+    }
+    server.abort();
+}
