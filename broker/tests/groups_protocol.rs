@@ -5,19 +5,15 @@
 //! filters, OffsetDelete and DeleteGroups.
 
 mod common;
-use bytes::{Buf, BufMut, BytesMut};
+mod wire;
 use common::TestBroker;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
+use kafka_protocol::protocol::{Request, StrBytes};
+use wire::Wire;
 
-struct Client {
-    stream: TcpStream,
-    correlation: i32,
-}
+/// The shared wire client (tests/wire) bound to one test broker.
+struct Client(Wire);
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
@@ -25,45 +21,11 @@ fn s(v: &str) -> StrBytes {
 
 impl Client {
     fn connect(b: &TestBroker) -> Self {
-        let stream = TcpStream::connect(b.bootstrap()).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        Client {
-            stream,
-            correlation: 0,
-        }
+        Client(Wire::connect(&b.bootstrap()))
     }
 
-    fn call<R: Request>(&mut self, req: &R, version: i16) -> R::Response
-    where
-        R::Response: Decodable + HeaderVersion,
-    {
-        self.correlation += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation)
-            .with_client_id(Some(s("wire-test")));
-        let mut body = BytesMut::new();
-        header
-            .encode(&mut body, R::header_version(version))
-            .unwrap();
-        req.encode(&mut body, version).unwrap();
-        let mut frame = BytesMut::new();
-        frame.put_i32(body.len() as i32);
-        frame.extend_from_slice(&body);
-        self.stream.write_all(&frame).unwrap();
-        let mut len = [0u8; 4];
-        self.stream.read_exact(&mut len).unwrap();
-        let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
-        self.stream.read_exact(&mut buf).unwrap();
-        let mut buf = bytes::Bytes::from(buf);
-        let h = ResponseHeader::decode(&mut buf, R::Response::header_version(version)).unwrap();
-        assert_eq!(h.correlation_id, self.correlation);
-        let resp = R::Response::decode(&mut buf, version).unwrap();
-        assert!(!buf.has_remaining(), "trailing bytes in the response");
-        resp
+    fn call<R: Request>(&mut self, req: &R, version: i16) -> R::Response {
+        self.0.call(req, version)
     }
 }
 

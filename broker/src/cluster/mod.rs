@@ -11,6 +11,7 @@
 
 pub mod health;
 pub mod image;
+pub mod membership;
 pub mod net;
 pub mod quorum;
 pub mod store;
@@ -412,17 +413,12 @@ impl Cluster {
             tokio::select! {
                 _ = stopped(&mut stop) => return,
                 conn = listener.accept() => {
-                    let Ok((mut s, _)) = conn else { continue };
-                    let _ = s.set_nodelay(true);
+                    let Ok((s, _)) = conn else { continue };
                     let me = Arc::clone(&self);
-                    tokio::spawn(async move {
-                        while let Ok(req) = net::read_frame::<Request>(&mut s).await {
-                            let reply = me.handle(req).await;
-                            if net::write_frame(&mut s, &reply).await.is_err() {
-                                break;
-                            }
-                        }
-                    });
+                    tokio::spawn(net::serve_connection(s, move |req| {
+                        let me = Arc::clone(&me);
+                        async move { me.handle(req).await }
+                    }));
                 }
             }
         }

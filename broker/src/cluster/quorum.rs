@@ -5,11 +5,11 @@
 //! through a joint configuration) once each newcomer has caught up. A removed voter stays a
 //! learner, so it keeps replaying the metadata log.
 
+pub use super::membership::{QuorumView, VoterError};
 use super::net::{self, Reply, Request};
 use super::{Cluster, RPC_TIMEOUT, TypeConfig};
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, ChangeMembers, Raft};
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -23,32 +23,6 @@ const CHANGE_TIMEOUT: Duration = Duration::from_secs(20);
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(40);
 /// How long a broker looks for the active controller before answering 503.
 const FIND_CONTROLLER_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// `GET /v1/cluster/quorum`: the leader (active controller), voters, learners and each member's
-/// controller address (`nodes` is keyed by the node id as a string, as JSON objects are).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QuorumView {
-    pub leader: Option<u64>,
-    pub voters: Vec<u64>,
-    pub learners: Vec<u64>,
-    pub nodes: BTreeMap<String, String>,
-}
-
-/// Why a voter change was refused, with the HTTP status the admin API answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VoterError {
-    pub status: u16,
-    pub reason: String,
-}
-
-impl VoterError {
-    pub fn new(status: u16, reason: impl Into<String>) -> Self {
-        VoterError {
-            status,
-            reason: reason.into(),
-        }
-    }
-}
 
 /// This Raft node's view of the membership.
 pub(crate) fn view_of(raft: &Raft<TypeConfig>) -> QuorumView {

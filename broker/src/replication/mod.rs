@@ -5,13 +5,12 @@
 //! replica.lag.time.max.ms). A follower starting under a new leader epoch first truncates to the
 //! leader's end offset for its last epoch (OffsetForLeaderEpoch), then fetches.
 
-pub mod client;
 pub mod throttle;
 
 use crate::broker::Broker;
 use crate::cluster::image::{ClusterImage, Command};
 use crate::partition::Partition;
-use client::KafkaConn;
+use eddy_kafka_client::{Client as KafkaConn, Config as KafkaConfig};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
@@ -28,6 +27,8 @@ use std::time::Duration;
 
 const FETCH_VERSION: i16 = 12;
 const RPC_TIMEOUT: Duration = Duration::from_secs(10);
+/// The follower fetchers' client id in request headers.
+const CLIENT_ID: &str = "eddy-replica-fetcher";
 
 fn code(e: ResponseError) -> i16 {
     e.code()
@@ -225,7 +226,7 @@ async fn follow(
         };
         drop(b);
         if conn.is_none() {
-            match KafkaConn::connect(&addr, RPC_TIMEOUT).await {
+            match KafkaConn::connect(&addr, KafkaConfig::new(CLIENT_ID, RPC_TIMEOUT)).await {
                 Ok(c) => conn = Some(c),
                 Err(e) => {
                     tracing::debug!(%topic, index, %addr, error = %e, "cannot reach the leader");
@@ -286,7 +287,7 @@ async fn truncate(
                         .with_leader_epoch(last_epoch),
                 ]),
         ]);
-    let resp = c.call(&req, 4, RPC_TIMEOUT).await?;
+    let resp = c.call_at(&req, 4).await?;
     let p = resp
         .topics
         .first()
@@ -347,7 +348,7 @@ async fn fetch_once(
                         .with_partition_max_bytes(i32::try_from(max_bytes).unwrap_or(i32::MAX)),
                 ]),
         ]);
-    let resp = c.call(&req, FETCH_VERSION, RPC_TIMEOUT).await?;
+    let resp = c.call_at(&req, FETCH_VERSION).await?;
     let p = resp
         .responses
         .first()

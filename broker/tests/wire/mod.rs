@@ -1,10 +1,11 @@
 //! A minimal blocking Kafka wire client for tests that need exact requests (raw produce retries,
-//! oversized batches, ListOffsets by timestamp): kafka-protocol encodes, we frame.
+//! oversized batches, ListOffsets by timestamp, pipelining): the workspace's Kafka client codec
+//! (`eddy_kafka_client::codec`) encodes and frames; this only does blocking socket I/O.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use bytes::{Buf, Bytes, BytesMut};
-use kafka_protocol::messages::{RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use bytes::{Bytes, BytesMut};
+use eddy_kafka_client::codec::{self, Decoder as _, Encoder as _, LengthDelimitedCodec};
+use kafka_protocol::protocol::{Request, StrBytes};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
@@ -15,6 +16,9 @@ use std::time::Duration;
 pub struct Wire {
     stream: TcpStream,
     correlation: i32,
+    frames: LengthDelimitedCodec,
+    /// Bytes read but not yet decoded (pipelined responses arrive back to back).
+    read: BytesMut,
 }
 
 impl Wire {
@@ -26,6 +30,8 @@ impl Wire {
         Wire {
             stream,
             correlation: 0,
+            frames: codec::frame_codec(codec::MAX_FRAME),
+            read: BytesMut::new(),
         }
     }
 
@@ -40,18 +46,9 @@ impl Wire {
     /// Sends `req` without waiting for its answer (pipelining); returns its correlation id.
     pub fn send<R: Request>(&mut self, req: &R, version: i16) -> i32 {
         self.correlation += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation)
-            .with_client_id(Some(StrBytes::from_static_str("wire-test")));
-        let mut body = BytesMut::new();
-        header
-            .encode(&mut body, R::header_version(version))
-            .unwrap();
-        req.encode(&mut body, version).unwrap();
-        let mut frame = (body.len() as u32).to_be_bytes().to_vec();
-        frame.extend_from_slice(&body);
+        let body = codec::encode_request(req, version, self.correlation, "wire-test").unwrap();
+        let mut frame = BytesMut::new();
+        self.frames.encode(body, &mut frame).unwrap();
         self.stream.write_all(&frame).unwrap();
         self.correlation
     }
@@ -73,18 +70,20 @@ impl Wire {
 
     /// Reads the next response, as an answer to an `R` at `version`: (correlation id, body).
     pub fn recv<R: Request>(&mut self, version: i16) -> (i32, R::Response) {
-        let mut len = [0u8; 4];
-        self.stream.read_exact(&mut len).unwrap();
-        let mut buf = vec![0u8; u32::from_be_bytes(len) as usize];
-        self.stream.read_exact(&mut buf).unwrap();
-        let mut buf = Bytes::from(buf);
-        let rh = ResponseHeader::decode(&mut buf, R::Response::header_version(version)).unwrap();
-        let resp = R::Response::decode(&mut buf, version).unwrap();
-        assert_eq!(buf.remaining(), 0, "trailing bytes in the response");
-        (rh.correlation_id, resp)
+        let frame = loop {
+            if let Some(frame) = self.frames.decode(&mut self.read).unwrap() {
+                break frame;
+            }
+            let mut chunk = [0u8; 64 << 10];
+            let n = self.stream.read(&mut chunk).unwrap();
+            assert!(n > 0, "the broker closed the connection before answering");
+            self.read.extend_from_slice(&chunk[..n]);
+        };
+        let resp = codec::decode_response::<R>(frame.freeze(), version).unwrap();
+        assert_eq!(resp.trailing, 0, "trailing bytes in the response");
+        (resp.correlation_id, resp.body)
     }
 }
-
 /// An idempotent (or plain, with `producer_id` -1) batch of `values` with timestamps `ts`.
 pub fn batch(
     producer_id: i64,

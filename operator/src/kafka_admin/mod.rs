@@ -1,7 +1,7 @@
-//! A small async Kafka admin client over tokio TCP, built on the `kafka-protocol` codecs:
-//! topic metadata, create/delete topics, add partitions, describe and incrementally alter topic
+//! A small async Kafka admin client on the workspace's wire client (`eddy-kafka-client`:
+//! framing, ApiVersions negotiation, timeouts) and the `kafka-protocol` messages: topic
+//! metadata, create/delete topics, add partitions, describe and incrementally alter topic
 //! configs. Enough for the KafkaTopic reconciler; not a general client.
-mod connection;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -20,12 +20,14 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-pub use connection::Connection;
+use eddy_kafka_client::{Client, Config};
 
 /// Kafka error code of an unknown topic.
 pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 /// Kafka error code of a topic that already exists.
 pub const TOPIC_ALREADY_EXISTS: i16 = 36;
+/// The admin client's client id in request headers.
+const CLIENT_ID: &str = "eddy-operator";
 /// Config resource type of topics.
 const RESOURCE_TOPIC: i8 = 2;
 /// DescribeConfigs source of values set on the topic itself.
@@ -71,6 +73,27 @@ pub enum Error {
     },
 }
 
+impl From<eddy_kafka_client::Error> for Error {
+    fn from(e: eddy_kafka_client::Error) -> Self {
+        use eddy_kafka_client::Error as Wire;
+        match e {
+            Wire::Io { address, source } => Self::Io { address, source },
+            Wire::Timeout { address, op } => Self::Timeout { address, op },
+            Wire::Unsupported { api_key } => Self::Unsupported { api_key },
+            Wire::ApiVersions { code } => Self::Kafka {
+                op: "api versions",
+                code,
+                message: String::new(),
+            },
+            Wire::Closed { address } => Self::Io {
+                address,
+                source: std::io::ErrorKind::UnexpectedEof.into(),
+            },
+            e @ (Wire::Codec(_) | Wire::Correlation { .. }) => Self::Codec(e.to_string()),
+        }
+    }
+}
+
 fn describe(code: i16) -> String {
     code.err()
         .map_or_else(|| "unknown".to_string(), |e| format!("{e:?}"))
@@ -102,7 +125,7 @@ pub struct TopicDescription {
 
 /// An admin session with one broker.
 pub struct AdminClient {
-    conn: Connection,
+    conn: Client,
     timeout_ms: i32,
 }
 
@@ -113,7 +136,7 @@ impl AdminClient {
     /// Connection or negotiation failures.
     pub async fn connect(address: &str, timeout: Duration) -> Result<Self, Error> {
         Ok(Self {
-            conn: Connection::connect(address, timeout).await?,
+            conn: Client::connect_negotiated(address, Config::new(CLIENT_ID, timeout)).await?,
             timeout_ms: i32::try_from(timeout.as_millis()).unwrap_or(30_000),
         })
     }
@@ -128,7 +151,7 @@ impl AdminClient {
         let mut req = MetadataRequest::default();
         req.topics = Some(vec![topic]);
         req.allow_auto_topic_creation = false;
-        let resp = self.conn.send(req, 12).await?;
+        let resp = self.conn.call(&req, 12).await?;
         let Some(t) = resp
             .topics
             .into_iter()
@@ -174,7 +197,7 @@ impl AdminClient {
         let mut req = CreateTopicsRequest::default();
         req.topics = vec![topic];
         req.timeout_ms = self.timeout_ms;
-        let resp = self.conn.send(req, 7).await?;
+        let resp = self.conn.call(&req, 7).await?;
         let r = resp
             .topics
             .into_iter()
@@ -199,7 +222,7 @@ impl AdminClient {
         let mut req = CreatePartitionsRequest::default();
         req.topics = vec![topic];
         req.timeout_ms = self.timeout_ms;
-        let resp = self.conn.send(req, 3).await?;
+        let resp = self.conn.call(&req, 3).await?;
         for r in resp.results {
             check("create partitions", r.error_code, r.error_message.as_ref())?;
         }
@@ -215,7 +238,7 @@ impl AdminClient {
         req.topic_names = vec![topic_name(name)];
         req.timeout_ms = self.timeout_ms;
         // v6 identifies topics by name in `topics`; stay at v5 where `topic_names` is used.
-        let resp = self.conn.send(req, 5).await?;
+        let resp = self.conn.call(&req, 5).await?;
         for r in resp.responses {
             if r.error_code != UNKNOWN_TOPIC_OR_PARTITION {
                 check("delete topic", r.error_code, r.error_message.as_ref())?;
@@ -235,7 +258,7 @@ impl AdminClient {
         res.configuration_keys = None;
         let mut req = DescribeConfigsRequest::default();
         req.resources = vec![res];
-        let resp = self.conn.send(req, 4).await?;
+        let resp = self.conn.call(&req, 4).await?;
         let mut out = BTreeMap::new();
         for r in resp.results {
             check("describe configs", r.error_code, r.error_message.as_ref())?;
@@ -283,7 +306,7 @@ impl AdminClient {
         res.configs = configs;
         let mut req = IncrementalAlterConfigsRequest::default();
         req.resources = vec![res];
-        let resp = self.conn.send(req, 1).await?;
+        let resp = self.conn.call(&req, 1).await?;
         for r in resp.responses {
             check("alter configs", r.error_code, r.error_message.as_ref())?;
         }
