@@ -93,7 +93,7 @@ async fn cluster_health(State(b): State<Arc<Broker>>) -> impl IntoResponse {
             let img = c.image().clone();
             Json(
                 serde_json::to_value(crate::cluster::health::cluster_health(
-                    &b,
+                    |configs| crate::probes::min_insync_replicas(&b, configs),
                     c.controller_id(),
                     &img,
                 ))
@@ -130,7 +130,7 @@ async fn maintenance(State(b): State<Arc<Broker>>, on: bool) -> impl IntoRespons
     {
         Ok(_) => {
             let img = c.image().clone();
-            b.reconcile(&img);
+            crate::control::quorum::reconcile(&b.node, &img);
             let still_leading: Vec<String> = img
                 .topics
                 .values()

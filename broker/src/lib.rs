@@ -7,11 +7,13 @@ pub mod admin_http;
 pub mod broker;
 pub mod cluster;
 pub mod config;
+pub mod control;
 pub mod group;
 pub mod handlers;
 pub mod log;
 pub mod metadata;
 pub mod metrics;
+pub mod node;
 pub mod partition;
 pub mod probes;
 pub mod replication;
@@ -48,8 +50,7 @@ impl RunningBroker {
             };
             match tokio::time::timeout(std::time::Duration::from_secs(15), c.write(cmd)).await {
                 Ok(Ok(_)) => {
-                    let img = c.image().clone();
-                    self.broker.reconcile(&img);
+                    self.broker.metadata().apply_changes();
                     tracing::info!("controlled shutdown: leaderships moved");
                 }
                 Ok(Err(e)) => tracing::warn!(error = %e, "controlled shutdown not acknowledged"),
@@ -73,7 +74,7 @@ pub async fn start(config: config::BrokerConfig) -> anyhow::Result<RunningBroker
         .map_err(|e| anyhow::anyhow!("binding the admin address {}: {e}", config.admin_addr))?;
     let admin_addr = admin.local_addr()?;
     let started = std::time::Instant::now();
-    let broker = tokio::task::spawn_blocking(move || broker::Broker::open(config)).await??;
+    let node = tokio::task::spawn_blocking(move || node::Node::open(config)).await??;
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "logs recovered"
@@ -81,7 +82,7 @@ pub async fn start(config: config::BrokerConfig) -> anyhow::Result<RunningBroker
     let mut kafka_addrs = Vec::new();
     {
         // Advertise the real port when a listener asked for port 0 (tests).
-        let mut adv = broker
+        let mut adv = node
             .advertised
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -99,11 +100,32 @@ pub async fn start(config: config::BrokerConfig) -> anyhow::Result<RunningBroker
             }
         }
     }
-    broker.groups.start(&broker).await?;
     let (shutdown, rx) = watch::channel(false);
-    if let Some(cfg) = broker.config.cluster.clone() {
-        cluster::topics::join(&broker, &cfg, rx.clone()).await?;
-        replication::spawn_isr_checks(&broker, rx.clone());
+    // The metadata control of the mode: the Raft quorum in cluster mode, else the local file.
+    let quorum = match node.config.cluster.clone() {
+        Some(cfg) => {
+            let c =
+                cluster::Cluster::start(node.node_id(), &cfg, &node.config.data_dir, rx.clone())
+                    .await?;
+            node.quorum
+                .set(Arc::clone(&c))
+                .map_err(|_| anyhow::anyhow!("the cluster was started twice"))?;
+            Some(c)
+        }
+        None => None,
+    };
+    let control: Arc<dyn control::MetadataControl> = match &quorum {
+        Some(c) => Arc::new(control::Quorum::new(Arc::clone(&node), Arc::clone(c))),
+        None => Arc::new(control::SingleNode::new(Arc::clone(&node))),
+    };
+    let broker = broker::Broker::new(node, control);
+    broker
+        .groups
+        .start(&broker.node, broker.metadata().as_ref())
+        .await?;
+    if let Some(c) = &quorum {
+        broker.follow_quorum(c, rx.clone())?;
+        replication::spawn_isr_checks(&broker.replication, rx.clone());
     }
     let mut tasks = Vec::new();
     let serve_all = {
@@ -151,7 +173,7 @@ pub async fn start(config: config::BrokerConfig) -> anyhow::Result<RunningBroker
             tracing::error!(error = %e, "admin http server failed");
         }
     }));
-    broker.spawn_housekeeping();
+    broker.node.spawn_housekeeping();
     if broker.cluster().is_none() {
         broker.set_state(broker::BrokerState::Running);
     }

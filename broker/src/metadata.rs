@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// The internal topic that holds consumer-group offsets and membership (group/store.rs).
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
 #[derive(Debug, thiserror::Error)]
 pub enum MetadataError {
     #[error("reading the metadata image {path}: {source}")]

@@ -14,7 +14,6 @@ pub mod image;
 pub mod net;
 pub mod quorum;
 pub mod store;
-pub mod topics;
 
 use image::{ClusterImage, Command, Outcome};
 use net::{Reply, Request};

@@ -2,6 +2,7 @@
 //! Kafka-style properties file, and the typed settings derived from them.
 
 pub mod defs;
+pub mod throttled_replicas;
 pub mod view;
 
 use clap::Parser;

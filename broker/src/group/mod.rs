@@ -8,8 +8,8 @@ pub mod replicated;
 pub mod state;
 pub mod store;
 
-use crate::broker::Broker;
 use crate::config::BrokerConfig;
+use crate::node::Node;
 use kafka_protocol::error::ResponseError;
 use state::{Answer, Effect, Group, JoinRequest, JoinResult, Limits, SyncResult};
 use std::collections::{BTreeMap, HashMap};
@@ -105,26 +105,21 @@ impl Coordinator {
     /// Creates the internal log if needed, replays it, and starts the timer task. In cluster
     /// mode the log is a replicated topic created on the first FindCoordinator; groups are
     /// loaded when this broker becomes the leader of their partition (group/replicated.rs).
-    pub async fn start(&self, broker: &Arc<Broker>) -> anyhow::Result<()> {
+    pub async fn start(
+        self: &Arc<Self>,
+        broker: &Arc<Node>,
+        control: &dyn crate::control::MetadataControl,
+    ) -> anyhow::Result<()> {
         if self.cluster {
             self.spawn_timer(broker);
             return Ok(());
         }
-        if broker.topic(store::TOPIC).is_none() {
-            broker
-                .create_topic(
-                    store::TOPIC,
-                    self.num_partitions,
-                    1,
-                    offsets_topic_configs(),
-                    true,
-                    false,
-                )
-                .map_err(|(_, message)| GroupError::CreateTopic {
-                    topic: store::TOPIC.into(),
-                    message,
-                })?;
-        }
+        control
+            .create_internal_topic(store::TOPIC, self.num_partitions, offsets_topic_configs())
+            .map_err(|(_, message)| GroupError::CreateTopic {
+                topic: store::TOPIC.into(),
+                message,
+            })?;
         let started = std::time::Instant::now();
         let b = Arc::clone(broker);
         let (groups, records) =
@@ -143,16 +138,19 @@ impl Coordinator {
 
     /// Session and rebalance deadlines every tick; in cluster mode also follows the leadership
     /// of the `__consumer_offsets` partitions (loading and unloading their groups).
-    fn spawn_timer(&self, broker: &Arc<Broker>) {
-        let weak = Arc::downgrade(broker);
+    fn spawn_timer(self: &Arc<Self>, broker: &Arc<Node>) {
+        let weak = Arc::downgrade(self);
+        let node = Arc::downgrade(broker);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(TICK);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let Some(b) = weak.upgrade() else { return };
-                b.groups.follow_leadership(&b);
-                b.groups.tick(&b, crate::now_ms());
+                let (Some(groups), Some(node)) = (weak.upgrade(), node.upgrade()) else {
+                    return;
+                };
+                groups.follow_leadership(&node);
+                groups.tick(&node, crate::now_ms());
             }
         });
     }
@@ -172,7 +170,7 @@ impl Coordinator {
         }
     }
 
-    fn tick(&self, broker: &Broker, now: i64) {
+    fn tick(&self, broker: &Node, now: i64) {
         let mut inner = self.lock();
         let ids: Vec<String> = inner.groups.keys().cloned().collect();
         for id in ids {
@@ -194,7 +192,7 @@ impl Coordinator {
     #[must_use]
     fn apply(
         &self,
-        broker: &Broker,
+        broker: &Node,
         inner: &mut Inner,
         group_id: &str,
         fx: Vec<Effect>,
@@ -245,7 +243,7 @@ impl Coordinator {
 
     /// The `__consumer_offsets` partition of `group_id`: over the configured partition count on
     /// one node, over the replicated topic's partitions in cluster mode.
-    fn partition_of(&self, broker: &Broker, group_id: &str) -> i32 {
+    fn partition_of(&self, broker: &Node, group_id: &str) -> i32 {
         let n = if self.cluster {
             broker.topic(store::TOPIC).map_or(self.num_partitions, |t| {
                 i32::try_from(t.partitions.len()).unwrap_or(i32::MAX)
@@ -261,7 +259,7 @@ impl Coordinator {
     /// replicate before the write is acknowledged (acks=all, min.insync.replicas applies).
     fn append(
         &self,
-        broker: &Broker,
+        broker: &Node,
         group_id: &str,
         records: &[store::KeyValue],
     ) -> Result<Appended, ResponseError> {
@@ -294,7 +292,7 @@ impl Coordinator {
     /// JoinGroup: answers now, or parks until the rebalance's join phase completes.
     pub async fn join(
         &self,
-        broker: &Broker,
+        broker: &Node,
         group_id: &str,
         req: JoinRequest,
         skip_assignment_supported: bool,
@@ -369,7 +367,7 @@ impl Coordinator {
     #[allow(clippy::too_many_arguments)]
     pub async fn sync(
         &self,
-        broker: &Broker,
+        broker: &Node,
         group_id: &str,
         member_id: &str,
         instance: Option<&str>,
@@ -446,7 +444,7 @@ impl Coordinator {
     /// LeaveGroup; `None` when the group does not exist.
     pub fn leave(
         &self,
-        broker: &Broker,
+        broker: &Node,
         group_id: &str,
         members: &[(String, Option<String>)],
     ) -> Option<Vec<Result<(), ResponseError>>> {

@@ -3,7 +3,7 @@
 
 use super::state::{CommittedOffset, Group, GroupState};
 use super::{Coordinator, GroupError, store};
-use crate::broker::Broker;
+use crate::node::Node;
 use kafka_protocol::error::ResponseError;
 use std::collections::HashMap;
 
@@ -28,7 +28,7 @@ impl Coordinator {
     /// returns one error code per partition (0 = committed).
     pub async fn commit(
         &self,
-        broker: &Broker,
+        broker: &Node,
         group_id: &str,
         member_id: &str,
         instance: Option<&str>,
@@ -162,7 +162,7 @@ impl Coordinator {
     /// DeleteGroups: only groups without members; their offsets go too.
     pub async fn delete_groups(
         &self,
-        broker: &Broker,
+        broker: &Node,
         ids: &[String],
     ) -> Vec<Result<(), ResponseError>> {
         let mut results = Vec::with_capacity(ids.len());
@@ -225,7 +225,7 @@ impl Coordinator {
     /// OffsetDelete: per-partition errors, or a group-level error.
     pub async fn delete_offsets(
         &self,
-        broker: &Broker,
+        broker: &Node,
         group_id: &str,
         topics: Vec<(String, Vec<i32>)>,
     ) -> Result<Vec<(String, Vec<(i32, i16)>)>, ResponseError> {
@@ -287,7 +287,7 @@ impl Coordinator {
     }
 
     /// Refreshes consumer-lag gauges before a scrape: high watermark minus committed offset.
-    pub fn update_lag_metrics(&self, broker: &Broker) {
+    pub fn update_lag_metrics(&self, broker: &Node) {
         let lag = &broker.metrics.consumer_lag;
         lag.reset();
         let inner = self.lock();
@@ -313,7 +313,7 @@ impl Coordinator {
     /// replay time and disk use follow the live state rather than the commit history (the
     /// log has no key compaction). Done at start, before listeners accept, when more than
     /// half of the replayed records were superseded.
-    pub async fn compact_log(&self, broker: &Broker, replayed: u64) -> Result<(), GroupError> {
+    pub async fn compact_log(&self, broker: &Node, replayed: u64) -> Result<(), GroupError> {
         let mut per_partition: HashMap<i32, Vec<store::KeyValue>> = HashMap::new();
         {
             let inner = self.lock();
@@ -380,7 +380,7 @@ impl Coordinator {
 
 /// Rebuilds every group from `__consumer_offsets` (last record per key wins).
 /// Returns the groups and the number of records read.
-pub fn replay(broker: &Broker, now: i64) -> Result<(HashMap<String, Group>, u64), GroupError> {
+pub fn replay(broker: &Node, now: i64) -> Result<(HashMap<String, Group>, u64), GroupError> {
     let mut groups: HashMap<String, Group> = HashMap::new();
     let mut count = 0u64;
     let Some(topic) = broker.topic(store::TOPIC) else {

@@ -14,8 +14,8 @@
 
 use super::state::{JoinResult, SyncResult};
 use super::{Coordinator, GroupError, Inner, offsets, store};
-use crate::broker::Broker;
 use crate::cluster::image::{BrokerRegistration, Command, NO_LEADER, Outcome, Refusal};
+use crate::node::Node;
 use crate::partition::Partition;
 use kafka_protocol::error::ResponseError;
 use std::collections::HashMap;
@@ -58,7 +58,7 @@ impl Coordinator {
     /// the coordinator lock, so the answer holds for what it does under that lock.
     pub(super) fn check_coordinator(
         &self,
-        broker: &Broker,
+        broker: &Node,
         inner: &Inner,
         group_id: &str,
     ) -> Result<(), ResponseError> {
@@ -81,7 +81,7 @@ impl Coordinator {
         else {
             return Err(ResponseError::CoordinatorNotAvailable);
         };
-        if !part.is_leader() || !broker.cluster().is_some_and(|c| c.is_registered()) {
+        if !part.is_leader() || !broker.quorum().is_some_and(|c| c.is_registered()) {
             return Err(ResponseError::NotCoordinator);
         }
         match inner.owned.get(&index) {
@@ -91,7 +91,7 @@ impl Coordinator {
     }
 
     /// `check_coordinator` for handlers that do not otherwise lock the coordinator.
-    pub fn check(&self, broker: &Broker, group_id: &str) -> Result<(), ResponseError> {
+    pub fn check(&self, broker: &Node, group_id: &str) -> Result<(), ResponseError> {
         if !self.cluster {
             return Ok(());
         }
@@ -102,7 +102,7 @@ impl Coordinator {
     /// Cluster mode: waits (bounded) until the ISR has `what` (partition, last offset).
     pub(crate) async fn await_replicated(
         &self,
-        broker: &Broker,
+        broker: &Node,
         what: Option<(Arc<Partition>, i64)>,
     ) -> Result<(), ResponseError> {
         let Some(w) = what else { return Ok(()) };
@@ -118,7 +118,7 @@ impl Coordinator {
     /// Follows the leadership of the `__consumer_offsets` partitions (every tick): loads the
     /// groups of a partition this broker starts leading, unloads those of one it stopped leading
     /// (or leads under a new epoch: it may have missed writes of another leader in between).
-    pub(crate) fn follow_leadership(&self, broker: &Arc<Broker>) {
+    pub(crate) fn follow_leadership(self: &Arc<Self>, broker: &Node) {
         if !self.cluster {
             return;
         }
@@ -129,7 +129,7 @@ impl Coordinator {
             .unwrap_or(i32::MAX)
             .max(1);
         // A restarted broker's image may name it leader until its registration is applied.
-        let registered = broker.cluster().is_some_and(|c| c.is_registered());
+        let registered = broker.quorum().is_some_and(|c| c.is_registered());
         let mut inner = self.lock();
         for part in &topic.partitions {
             let index = part.index;
@@ -150,7 +150,7 @@ impl Coordinator {
                         loaded: false,
                     },
                 );
-                spawn_load(broker, Arc::clone(part), epoch);
+                spawn_load(self, Arc::clone(part), epoch);
             }
         }
     }
@@ -159,11 +159,11 @@ impl Coordinator {
     /// partition. Until the topic exists, asks the controller to create it and answers
     /// COORDINATOR_NOT_AVAILABLE (retriable).
     pub fn find_in_cluster(
-        &self,
-        broker: &Arc<Broker>,
+        self: &Arc<Self>,
+        broker: &Arc<Node>,
         group_id: &str,
     ) -> Result<BrokerRegistration, (ResponseError, String)> {
-        let Some(cluster) = broker.cluster() else {
+        let Some(cluster) = broker.quorum() else {
             return Err((
                 ResponseError::CoordinatorNotAvailable,
                 "not in cluster mode".into(),
@@ -204,17 +204,18 @@ impl Coordinator {
 
     /// Asks the controller (in the background, one request at a time) to create
     /// `__consumer_offsets`.
-    fn create_offsets_topic(&self, broker: &Arc<Broker>) {
+    fn create_offsets_topic(self: &Arc<Self>, broker: &Arc<Node>) {
         if self.creating.swap(true, Ordering::SeqCst) {
             return;
         }
         let b = Arc::clone(broker);
+        let groups = Arc::clone(self);
         tokio::spawn(async move {
             if let Err(m) = create_offsets_topic(&b).await {
                 // Info, not warn: clients retry FindCoordinator often while brokers are missing.
                 tracing::info!(error = %m, "__consumer_offsets not created yet; a later FindCoordinator retries");
             }
-            b.groups.creating.store(false, Ordering::SeqCst);
+            groups.creating.store(false, Ordering::SeqCst);
         });
     }
 }
@@ -229,7 +230,7 @@ pub(crate) struct Wait {
 }
 
 impl Wait {
-    pub(crate) fn new(broker: &Broker, part: Arc<Partition>, last: i64) -> Self {
+    pub(crate) fn new(broker: &Node, part: Arc<Partition>, last: i64) -> Self {
         Wait {
             part,
             last,
@@ -306,8 +307,8 @@ pub(crate) fn offsets_replication_factor(
     (i16::try_from(rf).unwrap_or(i16::MAX), rf < configured)
 }
 
-async fn create_offsets_topic(broker: &Arc<Broker>) -> Result<(), String> {
-    let cluster = broker.cluster().cloned().ok_or("not in cluster mode")?;
+async fn create_offsets_topic(broker: &Node) -> Result<(), String> {
+    let cluster = broker.quorum().cloned().ok_or("not in cluster mode")?;
     let configured = broker.config.get_i64("offsets.topic.replication.factor");
     let (registered, live) = {
         let img = cluster.image();
@@ -393,8 +394,8 @@ fn unload(inner: &mut Inner, index: i32, n: i32) {
 
 /// Loads the groups of a partition this broker now leads (in the background); a failure leaves
 /// the partition unowned so that the next tick tries again.
-fn spawn_load(broker: &Arc<Broker>, part: Arc<Partition>, epoch: i32) {
-    let b = Arc::clone(broker);
+fn spawn_load(groups: &Arc<Coordinator>, part: Arc<Partition>, epoch: i32) {
+    let b = Arc::clone(groups);
     tokio::spawn(async move {
         let started = Instant::now();
         let p = Arc::clone(&part);
@@ -405,7 +406,7 @@ fn spawn_load(broker: &Arc<Broker>, part: Arc<Partition>, epoch: i32) {
         })
         .await;
         let index = part.index;
-        let mut inner = b.groups.lock();
+        let mut inner = b.lock();
         let pending = Owned {
             epoch,
             loaded: false,

@@ -4,7 +4,6 @@
 
 use super::{RequestContext, code, sb};
 use crate::broker::Broker;
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use std::sync::Arc;
@@ -15,38 +14,22 @@ pub async fn handle(
     _ctx: &RequestContext,
     req: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
-    let node = broker.node_id();
     let results = req
         .topics
         .iter()
         .map(|t| {
-            let clustered = broker.cluster().is_some();
-            let bad_assignment = !clustered
-                && t.assignments.as_ref().is_some_and(|a| {
-                    a.iter()
-                        .any(|p| p.broker_ids.len() != 1 || p.broker_ids[0].0 != node)
-                });
-            let outcome = if clustered {
-                // Cluster mode: explicit assignments are checked and honoured by the controller.
-                let assignment = t.assignments.as_ref().map(|a| {
-                    a.iter()
-                        .map(|p| p.broker_ids.iter().map(|b| b.0).collect())
-                        .collect()
-                });
-                broker.create_partitions_assigned(
-                    t.name.as_str(),
-                    t.count,
-                    assignment,
-                    req.validate_only,
-                )
-            } else if bad_assignment {
-                Err((
-                    ResponseError::InvalidReplicaAssignment,
-                    format!("new partitions can only be assigned to broker {node}"),
-                ))
-            } else {
-                broker.create_partitions(t.name.as_str(), t.count, req.validate_only)
-            };
+            // Explicit assignments are checked (and honoured by the controller in a cluster).
+            let assignment = t.assignments.as_ref().map(|a| {
+                a.iter()
+                    .map(|p| p.broker_ids.iter().map(|b| b.0).collect())
+                    .collect()
+            });
+            let outcome = broker.metadata().create_partitions(
+                t.name.as_str(),
+                t.count,
+                assignment,
+                req.validate_only,
+            );
             let r = CreatePartitionsTopicResult::default().with_name(t.name.clone());
             match outcome {
                 Ok(()) => r,

@@ -6,6 +6,7 @@
 use super::{RequestContext, code, sb};
 use crate::broker::{Broker, TopicError};
 use crate::config::view::{self, Layers};
+use crate::control::NewTopic;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::{
@@ -14,76 +15,6 @@ use kafka_protocol::messages::create_topics_response::{
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-/// Turns explicit assignments into a partition count, or refuses them.
-fn assignment_count(broker: &Broker, t: &CreatableTopic) -> Result<Option<i32>, TopicError> {
-    if t.assignments.is_empty() {
-        return Ok(None);
-    }
-    if t.num_partitions != -1 || t.replication_factor != -1 {
-        return Err((
-            ResponseError::InvalidRequest,
-            "both num_partitions/replication_factor and replica assignments were given".into(),
-        ));
-    }
-    let node = broker.node_id();
-    let mut indexes: Vec<i32> = Vec::with_capacity(t.assignments.len());
-    for a in &t.assignments {
-        if a.broker_ids.len() != 1 || a.broker_ids[0].0 != node {
-            return Err((
-                ResponseError::InvalidReplicaAssignment,
-                format!(
-                    "partition {} is assigned to {:?}; this single-node cluster only has broker {node}",
-                    a.partition_index,
-                    a.broker_ids.iter().map(|b| b.0).collect::<Vec<_>>()
-                ),
-            ));
-        }
-        indexes.push(a.partition_index);
-    }
-    indexes.sort_unstable();
-    if indexes.iter().enumerate().any(|(i, p)| *p != i as i32) {
-        return Err((
-            ResponseError::InvalidReplicaAssignment,
-            "replica assignment partitions must be 0..n, each listed once".into(),
-        ));
-    }
-    Ok(Some(indexes.len() as i32))
-}
-
-/// Cluster mode: explicit replica lists by partition index (0..n, each once).
-fn cluster_assignment(t: &CreatableTopic) -> Result<Vec<Vec<i32>>, TopicError> {
-    if t.num_partitions != -1 || t.replication_factor != -1 {
-        return Err((
-            ResponseError::InvalidRequest,
-            "both num_partitions/replication_factor and replica assignments were given".into(),
-        ));
-    }
-    let mut by_index: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
-    for a in &t.assignments {
-        let ids = a.broker_ids.iter().map(|b| b.0).collect();
-        if by_index.insert(a.partition_index, ids).is_some() {
-            return Err((
-                ResponseError::InvalidReplicaAssignment,
-                format!("partition {} is listed twice", a.partition_index),
-            ));
-        }
-    }
-    if by_index.keys().enumerate().any(|(i, p)| *p != i as i32) {
-        return Err((
-            ResponseError::InvalidReplicaAssignment,
-            "replica assignment partitions must be 0..n, each listed once".into(),
-        ));
-    }
-    let a: Vec<Vec<i32>> = by_index.into_values().collect();
-    if a[0].is_empty() {
-        return Err((
-            ResponseError::InvalidReplicaAssignment,
-            "partition 0 has no replicas".into(),
-        ));
-    }
-    Ok(a)
-}
 
 fn create_one(
     broker: &Broker,
@@ -95,33 +26,34 @@ fn create_one(
         let Some(v) = &c.value else { continue };
         configs.insert(c.name.to_string(), v.to_string());
     }
-    if let Some(c) = broker.cluster()
-        && !t.assignments.is_empty()
-    {
-        let assignment = cluster_assignment(t)?;
-        broker.create_topic_in_cluster(
-            c,
-            t.name.as_str(),
-            assignment.len() as i32,
-            assignment[0].len() as i16,
-            configs.clone(),
-            Some(assignment),
-            validate_only,
-        )?;
-        return Ok(configs);
-    }
-    let (partitions, rf) = match assignment_count(broker, t)? {
-        Some(n) => (n, 1),
-        None => (t.num_partitions, t.replication_factor),
+    let assignment = if t.assignments.is_empty() {
+        None
+    } else if t.num_partitions != -1 || t.replication_factor != -1 {
+        return Err((
+            ResponseError::InvalidRequest,
+            "both num_partitions/replication_factor and replica assignments were given".into(),
+        ));
+    } else {
+        Some(
+            t.assignments
+                .iter()
+                .map(|a| {
+                    (
+                        a.partition_index,
+                        a.broker_ids.iter().map(|b| b.0).collect(),
+                    )
+                })
+                .collect(),
+        )
     };
-    broker.create_topic(
-        t.name.as_str(),
-        partitions,
-        rf,
-        configs.clone(),
-        false,
+    broker.metadata().create_topic(NewTopic {
+        name: t.name.to_string(),
+        partitions: t.num_partitions,
+        replication_factor: t.replication_factor,
+        configs: configs.clone(),
+        assignment,
         validate_only,
-    )?;
+    })?;
     Ok(configs)
 }
 

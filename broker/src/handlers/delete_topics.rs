@@ -35,7 +35,7 @@ pub async fn handle(
                 (None, true) => None,
             };
             let outcome = match &resolved {
-                Some(n) => broker.delete_topic(n),
+                Some(n) => broker.metadata().delete_topic(n),
                 None if id.is_nil() => Err((
                     ResponseError::InvalidRequest,
                     "neither a topic name nor a topic id was given".to_string(),

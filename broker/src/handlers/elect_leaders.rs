@@ -3,7 +3,6 @@
 
 use super::{RequestContext, sb};
 use crate::broker::Broker;
-use crate::cluster::image::{Command, Outcome};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
@@ -37,31 +36,13 @@ pub async fn handle(
     for (topic, partitions) in targets {
         let mut prs = Vec::with_capacity(partitions.len());
         for partition in partitions {
-            let (e, msg): (Option<ResponseError>, String) = match broker.cluster() {
-                None => match broker.partition(&topic, partition) {
-                    Some(_) => (
-                        Some(ResponseError::ElectionNotNeeded),
-                        "a single node always leads with its only replica".into(),
-                    ),
-                    None => (
-                        Some(ResponseError::UnknownTopicOrPartition),
-                        format!("{topic}-{partition} does not exist"),
-                    ),
-                },
-                Some(c) => {
-                    let cmd = Command::ElectLeader {
-                        topic: topic.clone(),
-                        partition,
-                        unclean,
-                    };
-                    match c.write(cmd).await {
-                        Ok(Outcome::Ok) => (None, String::new()),
-                        Ok(Outcome::Refused(r, m)) => {
-                            (Some(crate::cluster::topics::refusal_error(r)), m)
-                        }
-                        Err(m) => (Some(ResponseError::RequestTimedOut), m),
-                    }
-                }
+            let (e, msg) = match broker
+                .metadata()
+                .elect_leader(&topic, partition, unclean)
+                .await
+            {
+                Ok(()) => (None, String::new()),
+                Err((e, m)) => (Some(e), m),
             };
             let mut pr = PartitionResult::default().with_partition_id(partition);
             if let Some(e) = e {
@@ -77,9 +58,6 @@ pub async fn handle(
                 .with_partition_result(prs),
         );
     }
-    if let Some(c) = broker.cluster() {
-        let img = c.image().clone();
-        broker.reconcile(&img);
-    }
+    broker.metadata().apply_changes();
     ElectLeadersResponse::default().with_replica_election_results(results)
 }

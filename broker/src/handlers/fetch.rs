@@ -20,8 +20,8 @@ pub async fn handle(
     } else {
         req.replica_id.0
     };
-    if replica >= 0 && broker.cluster().is_some() {
-        return crate::replication::serve_follower_fetch(broker, replica, req).await;
+    if replica >= 0 && broker.metadata().replicated() {
+        return crate::replication::serve_follower_fetch(&broker.replication, replica, req).await;
     }
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);

@@ -36,10 +36,10 @@ pub async fn handle(
                 .with_error_code(e.code())
                 .with_error_message(Some(sb(m)))
         };
-        if req.key_type == GROUP && broker.cluster().is_some() {
+        if req.key_type == GROUP && broker.metadata().replicated() {
             // Cluster mode: the leader of the group's `__consumer_offsets` partition
             // (group/replicated.rs), created through the controller on first use.
-            return match broker.groups.find_in_cluster(broker, key) {
+            return match broker.groups.find_in_cluster(&broker.node, key) {
                 Ok(b) => c
                     .clone()
                     .with_node_id(BrokerId(b.id))

@@ -1,10 +1,9 @@
 //! IncrementalAlterConfigs (v0-v1): SET, DELETE, APPEND and SUBTRACT (list configs) on a topic's
 //! overrides or the broker's dynamic configs; validate_only checks without applying.
 
-use super::alter_configs::{commit, stored_broker_configs, stored_topic_configs, target};
+use super::config_resource::{resource, stored, target};
 use super::{RequestContext, code, sb};
 use crate::broker::Broker;
-use crate::cluster::image::Command;
 use crate::config::view::{self, AlterOp, Target};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
@@ -34,39 +33,24 @@ pub async fn handle(
                 // Cluster mode: a compare-and-set on the overrides the change was computed
                 // from, recomputed when another change got there first (bounded).
                 for _ in 0..30 {
-                    let (current, configs) = match t {
+                    let current = stored(broker, t, name);
+                    let configs = match t {
                         Target::Topic => {
-                            let topic = stored_topic_configs(broker, name);
-                            let eff = |k: &str| broker.topic_setting(&topic, k);
-                            let out = view::apply_incremental(t, &topic, &ops, &eff)?;
-                            (topic, out)
+                            let eff = |k: &str| broker.topic_setting(&current, k);
+                            view::apply_incremental(t, &current, &ops, &eff)?
                         }
                         Target::Broker => {
-                            let dynamic = stored_broker_configs(broker, name);
                             let eff = |k: &str| broker.broker_setting(k);
-                            let out = view::apply_incremental(t, &dynamic, &ops, &eff)?;
-                            (dynamic, out)
+                            view::apply_incremental(t, &current, &ops, &eff)?
                         }
                     };
                     if req.validate_only || current == configs {
                         return Ok(());
                     }
-                    let Some(c) = broker.cluster() else {
-                        return commit(broker, t, name, configs);
-                    };
-                    let cmd = match t {
-                        Target::Topic => Command::SetTopicConfigs {
-                            name: name.to_string(),
-                            configs,
-                            expected: Some(current),
-                        },
-                        Target::Broker => Command::SetBrokerConfigs {
-                            broker: name.to_string(),
-                            configs,
-                            expected: Some(current),
-                        },
-                    };
-                    if broker.write_configs_cas(c, cmd)? {
+                    if broker
+                        .metadata()
+                        .set_configs(resource(t), name, configs, Some(current))?
+                    {
                         tracing::info!(resource = name, ?t, "configs altered");
                         return Ok(());
                     }

@@ -22,53 +22,30 @@ pub async fn handle(
     _ctx: &RequestContext,
     req: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
-    let Some(cluster) = broker.cluster() else {
-        return ListPartitionReassignmentsResponse::default();
-    };
-    let img = cluster.image().clone();
-    // (topic, partitions asked for; None = all).
-    let wanted: Vec<(String, Option<Vec<i32>>)> = match &req.topics {
-        Some(ts) => ts
-            .iter()
-            .map(|t| (t.name.to_string(), Some(t.partition_indexes.clone())))
-            .collect(),
-        None => img
-            .reassignments
-            .keys()
-            .map(|n| (n.clone(), None))
-            .collect(),
-    };
-    let mut topics = Vec::new();
-    for (name, parts) in wanted {
-        let (Some(moving), Some(ti)) = (img.reassignments.get(&name), img.topics.get(&name)) else {
-            continue;
-        };
-        let mut out = Vec::new();
-        for (index, r) in moving {
-            if parts.as_ref().is_some_and(|p| !p.contains(index)) {
-                continue;
-            }
-            let Some(p) = usize::try_from(*index)
-                .ok()
-                .and_then(|i| ti.partitions.get(i))
-            else {
-                continue;
-            };
-            out.push(
-                OngoingPartitionReassignment::default()
-                    .with_partition_index(*index)
-                    .with_replicas(ids(&p.replicas))
-                    .with_adding_replicas(ids(&r.adding()))
-                    .with_removing_replicas(ids(&r.removing(&p.replicas))),
-            );
-        }
-        if !out.is_empty() {
-            topics.push(
-                OngoingTopicReassignment::default()
-                    .with_name(TopicName(super::sb(&name)))
-                    .with_partitions(out),
-            );
-        }
-    }
+    let wanted = req.topics.as_ref().map(|ts| {
+        ts.iter()
+            .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
+            .collect()
+    });
+    let topics = broker
+        .metadata()
+        .reassignments(wanted)
+        .into_iter()
+        .map(|(name, parts)| {
+            let out = parts
+                .into_iter()
+                .map(|r| {
+                    OngoingPartitionReassignment::default()
+                        .with_partition_index(r.index)
+                        .with_replicas(ids(&r.replicas))
+                        .with_adding_replicas(ids(&r.adding))
+                        .with_removing_replicas(ids(&r.removing))
+                })
+                .collect();
+            OngoingTopicReassignment::default()
+                .with_name(TopicName(super::sb(&name)))
+                .with_partitions(out)
+        })
+        .collect();
     ListPartitionReassignmentsResponse::default().with_topics(topics)
 }

@@ -5,6 +5,7 @@
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
+pub mod config_resource;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;

@@ -55,7 +55,7 @@ pub async fn handle(
                         return r.with_error_code(code(e));
                     }
                     // Consumers validate against what they could read: the high watermark.
-                    let (e, off) = if broker.cluster().is_some() {
+                    let (e, off) = if broker.metadata().replicated() {
                         match crate::replication::epoch_end_offset(
                             &part,
                             p.leader_epoch,

@@ -250,7 +250,7 @@ pub fn append_all(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> Ap
             match partition.append(&records, acks == -1) {
                 Ok(out) => {
                     let header = crate::log::batch::BatchHeader::parse(&records).ok();
-                    if acks == -1 && broker.cluster().is_some() {
+                    if acks == -1 && broker.metadata().replicated() {
                         let n = header.map_or(1, |h| i64::from(h.last_offset_delta) + 1);
                         isr_waits.push((
                             (responses.len(), parts.len()),

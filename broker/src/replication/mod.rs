@@ -8,8 +8,8 @@
 pub mod client;
 pub mod throttle;
 
-use crate::broker::Broker;
 use crate::cluster::image::{ClusterImage, Command};
+use crate::node::Node;
 use crate::partition::Partition;
 use client::KafkaConn;
 use kafka_protocol::error::ResponseError;
@@ -37,9 +37,9 @@ fn code(e: ResponseError) -> i16 {
 type Fetchers = HashMap<(String, i32), ((i32, i32), tokio::task::JoinHandle<()>)>;
 
 /// The follower fetchers this broker runs, keyed by partition, with the (leader, epoch) each
-/// follows.
-#[derive(Default)]
+/// follows. It reads and writes the partitions of the local node it is given.
 pub struct Replication {
+    node: Arc<Node>,
     fetchers: Mutex<Fetchers>,
     /// ISR changes in flight, so each is asked for once.
     pending: Mutex<HashSet<(String, i32)>>,
@@ -50,6 +50,16 @@ pub struct Replication {
 }
 
 impl Replication {
+    pub fn new(node: Arc<Node>) -> Self {
+        Replication {
+            node,
+            fetchers: Mutex::default(),
+            pending: Mutex::default(),
+            leader_quota: throttle::Quota::default(),
+            follower_quota: throttle::Quota::default(),
+        }
+    }
+
     fn fetchers(&self) -> std::sync::MutexGuard<'_, Fetchers> {
         self.fetchers
             .lock()
@@ -64,8 +74,8 @@ impl Replication {
 }
 
 /// Starts/stops follower fetchers to match the image.
-pub fn reconcile(broker: &Arc<Broker>, img: &ClusterImage) {
-    let me = broker.node_id();
+pub fn reconcile(broker: &Arc<Replication>, img: &ClusterImage) {
+    let me = broker.node.node_id();
     let mut want: HashMap<(String, i32), (i32, i32, String)> = HashMap::new();
     for (name, t) in &img.topics {
         for (i, p) in t.partitions.iter().enumerate() {
@@ -80,7 +90,7 @@ pub fn reconcile(broker: &Arc<Broker>, img: &ClusterImage) {
             }
         }
     }
-    let mut fetchers = broker.replication.fetchers();
+    let mut fetchers = broker.fetchers();
     fetchers.retain(|k, ((leader, epoch), task)| {
         let keep = want
             .get(k)
@@ -110,15 +120,15 @@ pub fn reconcile(broker: &Arc<Broker>, img: &ClusterImage) {
 /// Deletes the data of partitions this broker holds but no longer replicates (reassigned away,
 /// possibly while it was down), once its image is current: a restarting voter replaying old
 /// entries must not act on a past replica set. Runs on every image change and periodically.
-pub fn delete_removed_replicas(broker: &Arc<Broker>) {
-    let Some(cluster) = broker.cluster() else {
+pub fn delete_removed_replicas(broker: &Arc<Replication>) {
+    let Some(cluster) = broker.node.quorum() else {
         return;
     };
     if !cluster.caught_up() {
         return;
     }
     delete_stale_topic_dirs(broker, cluster);
-    let me = broker.node_id();
+    let me = broker.node.node_id();
     let removed: Vec<(String, i32)> = cluster
         .image()
         .topics
@@ -132,7 +142,7 @@ pub fn delete_removed_replicas(broker: &Arc<Broker>) {
         })
         .collect();
     for (name, i) in removed {
-        if let Some(part) = broker.partition(&name, i)
+        if let Some(part) = broker.node.partition(&name, i)
             && !part.is_leader()
             && (part.log_end_offset() > 0 || part.size_bytes() > 0)
         {
@@ -144,8 +154,8 @@ pub fn delete_removed_replicas(broker: &Arc<Broker>) {
 /// Deletes partition directories of topic ids the (current) image no longer has: topics
 /// deleted while this broker was down. Directories are listed before the image is read, so a
 /// topic created meanwhile is never mistaken for a deleted one.
-fn delete_stale_topic_dirs(broker: &Arc<Broker>, cluster: &crate::cluster::Cluster) {
-    let Ok(entries) = std::fs::read_dir(&broker.config.data_dir) else {
+fn delete_stale_topic_dirs(broker: &Arc<Replication>, cluster: &crate::cluster::Cluster) {
+    let Ok(entries) = std::fs::read_dir(&broker.node.config.data_dir) else {
         return;
     };
     let dirs: Vec<(std::path::PathBuf, uuid::Uuid)> = entries
@@ -164,7 +174,7 @@ fn delete_stale_topic_dirs(broker: &Arc<Broker>, cluster: &crate::cluster::Clust
     }
     let live: HashSet<uuid::Uuid> = cluster.image().topics.values().map(|t| t.id).collect();
     for (path, id) in dirs {
-        if !live.contains(&id) && broker.topic_by_id(id).is_none() && path.is_dir() {
+        if !live.contains(&id) && broker.node.topic_by_id(id).is_none() && path.is_dir() {
             match std::fs::remove_dir_all(&path) {
                 Ok(()) => {
                     tracing::info!(path = %path.display(), "deleted the files of a deleted topic");
@@ -179,7 +189,7 @@ fn delete_stale_topic_dirs(broker: &Arc<Broker>, cluster: &crate::cluster::Clust
 
 /// One follower fetcher: truncate to the leader's log, then fetch until aborted.
 async fn follow(
-    broker: std::sync::Weak<Broker>,
+    broker: std::sync::Weak<Replication>,
     topic: String,
     index: i32,
     epoch: i32,
@@ -190,13 +200,13 @@ async fn follow(
     // Bounded by the task being aborted when leadership changes; each round is bounded too.
     loop {
         let Some(b) = broker.upgrade() else { return };
-        let Some(part) = b.partition(&topic, index) else {
+        let Some(part) = b.node.partition(&topic, index) else {
             return;
         };
-        let me = b.node_id();
+        let me = b.node.node_id();
         // Follower throttle: a listed replica that is not in sync fetches at most what the
         // current window has left.
-        let throttled = b.topic(&topic).is_some_and(|t| {
+        let throttled = b.node.topic(&topic).is_some_and(|t| {
             throttle::listed(
                 &t.configs,
                 "follower.replication.throttled.replicas",
@@ -205,18 +215,14 @@ async fn follow(
             )
         }) && !part.isr().contains(&me);
         let rate = throttled
-            .then(|| throttle::rate(&b.broker_setting("follower.replication.throttled.rate")))
+            .then(|| throttle::rate(&b.node.broker_setting("follower.replication.throttled.rate")))
             .flatten();
         let max_bytes = match rate {
             None => FOLLOWER_MAX_BYTES,
-            Some(rate) => match b
-                .replication
-                .follower_quota
-                .reserve(rate, FOLLOWER_MAX_BYTES)
-            {
+            Some(rate) => match b.follower_quota.reserve(rate, FOLLOWER_MAX_BYTES) {
                 Some(g) => g,
                 None => {
-                    let wait = b.replication.follower_quota.until_next_window();
+                    let wait = b.follower_quota.until_next_window();
                     drop(b);
                     tokio::time::sleep(wait).await;
                     continue;
@@ -241,7 +247,7 @@ async fn follow(
                 && let Some(b) = broker.upgrade()
             {
                 let n = moved.as_ref().map_or(0, |n| *n as u64);
-                let max = b.replication.follower_quota.settle(max_bytes, n);
+                let max = b.follower_quota.settle(max_bytes, n);
                 record_throttled(&b, "follower", n, max);
             }
             moved.map(|_| ())
@@ -308,13 +314,15 @@ async fn truncate(
 const FOLLOWER_MAX_BYTES: u64 = 8 << 20;
 
 /// Counts bytes a throttle let through and the largest window total.
-fn record_throttled(broker: &Broker, side: &str, bytes: u64, window_max: u64) {
+fn record_throttled(broker: &Replication, side: &str, bytes: u64, window_max: u64) {
     broker
+        .node
         .metrics
         .throttled_bytes
         .with_label_values(&[side])
         .inc_by(bytes);
     let g = broker
+        .node
         .metrics
         .throttled_window_max
         .with_label_values(&[side]);
@@ -369,17 +377,17 @@ async fn fetch_once(
 /// Leader side of a follower's Fetch: record its position, maybe ask to add it to the ISR, and
 /// answer with data up to the log end (long-polling up to max_wait_ms when there is none).
 pub async fn serve_follower_fetch(
-    broker: &Arc<Broker>,
+    broker: &Arc<Replication>,
     replica: i32,
     req: FetchRequest,
 ) -> FetchResponse {
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.clamp(0, 5_000) as u64);
-    let mut changes = broker.data_version.subscribe();
+    let mut changes = broker.node.data_version.subscribe();
     let mut recorded = false;
     // A follower in controlled shutdown fetches until it exits but may not rejoin the ISR (the
     // controller would refuse it anyway).
-    let stopping = broker.cluster().is_some_and(|c| {
+    let stopping = broker.node.quorum().is_some_and(|c| {
         c.image()
             .brokers
             .get(&replica)
@@ -389,7 +397,7 @@ pub async fn serve_follower_fetch(
         let mut bytes = 0usize;
         let mut topics = Vec::with_capacity(req.topics.len());
         for t in &req.topics {
-            let topic = broker.topic(t.topic.as_str());
+            let topic = broker.node.topic(t.topic.as_str());
             let mut parts = Vec::with_capacity(t.partitions.len());
             for fp in &t.partitions {
                 let base = PartitionData::default()
@@ -432,18 +440,22 @@ pub async fn serve_follower_fetch(
                             &t.configs,
                             "leader.replication.throttled.replicas",
                             fp.partition,
-                            broker.node_id(),
+                            broker.node.node_id(),
                         )
                     })
                     .then(|| !part.isr().contains(&replica))
                     .filter(|t| *t)
                     .and_then(|_| {
-                        throttle::rate(&broker.broker_setting("leader.replication.throttled.rate"))
+                        throttle::rate(
+                            &broker
+                                .node
+                                .broker_setting("leader.replication.throttled.rate"),
+                        )
                     });
                 let want = fp.partition_max_bytes.max(1) as u64;
                 let grant = match rate {
                     None => Some(want),
-                    Some(rate) => broker.replication.leader_quota.reserve(rate, want),
+                    Some(rate) => broker.leader_quota.reserve(rate, want),
                 };
                 let Some(grant) = grant else {
                     parts.push(
@@ -457,7 +469,7 @@ pub async fn serve_follower_fetch(
                 let read = part.read_for_follower(fp.fetch_offset, grant as usize);
                 if rate.is_some() {
                     let n = read.as_ref().map_or(0, |r| r.len() as u64);
-                    let max = broker.replication.leader_quota.settle(grant, n);
+                    let max = broker.leader_quota.settle(grant, n);
                     record_throttled(broker, "leader", n, max);
                 }
                 match read {
@@ -494,16 +506,16 @@ pub async fn serve_follower_fetch(
 
 /// Asks the controller (in the background) to add `add` to, or remove `remove` from, the ISR.
 fn request_isr_change(
-    broker: &Arc<Broker>,
+    broker: &Arc<Replication>,
     part: &Partition,
     add: Option<i32>,
     remove: Option<&[i32]>,
 ) {
-    let Some(cluster) = broker.cluster().cloned() else {
+    let Some(cluster) = broker.node.quorum().cloned() else {
         return;
     };
     let key = (part.topic.clone(), part.index);
-    if !broker.replication.pending().insert(key.clone()) {
+    if !broker.pending().insert(key.clone()) {
         return;
     }
     let mut isr = part.isr();
@@ -518,7 +530,7 @@ fn request_isr_change(
     let cmd = Command::AlterIsr {
         topic: part.topic.clone(),
         partition: part.index,
-        leader: broker.node_id(),
+        leader: broker.node.node_id(),
         leader_epoch: part.leader_epoch(),
         isr: isr.clone(),
     };
@@ -527,16 +539,21 @@ fn request_isr_change(
         let r = cluster.write(cmd).await;
         tracing::info!(topic = %key.0, partition = key.1, ?isr, result = ?r, "ISR change");
         if let Some(b) = weak.upgrade() {
-            b.replication.pending().remove(&key);
+            b.pending().remove(&key);
         }
     });
 }
 
 /// Leader housekeeping: shrink the ISR of partitions whose followers stopped catching up.
-pub fn spawn_isr_checks(broker: &Arc<Broker>, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub fn spawn_isr_checks(broker: &Arc<Replication>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let weak = Arc::downgrade(broker);
-    let lag =
-        Duration::from_millis(broker.config.get_i64("replica.lag.time.max.ms").max(100) as u64);
+    let lag = Duration::from_millis(
+        broker
+            .node
+            .config
+            .get_i64("replica.lag.time.max.ms")
+            .max(100) as u64,
+    );
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
@@ -546,7 +563,7 @@ pub fn spawn_isr_checks(broker: &Arc<Broker>, mut stop: tokio::sync::watch::Rece
             }
             let Some(b) = weak.upgrade() else { return };
             delete_removed_replicas(&b);
-            for t in b.topics() {
+            for t in b.node.topics() {
                 for p in &t.partitions {
                     if !p.is_leader() {
                         continue;
@@ -590,12 +607,12 @@ pub fn epoch_end_offset(
 /// acks=all: waits (bounded by `timeout`) until the high watermark passes each partition's last
 /// appended offset; returns the error for each one that did not make it.
 pub async fn await_isr(
-    broker: &Broker,
+    node: &Node,
     waits: &[(Arc<Partition>, i64)],
     timeout: Duration,
 ) -> Vec<Option<ResponseError>> {
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut changes = broker.data_version.subscribe();
+    let mut changes = node.data_version.subscribe();
     loop {
         let done = waits
             .iter()

@@ -1,0 +1,117 @@
+//! What AlterConfigs, IncrementalAlterConfigs and DescribeConfigs share: the resource types,
+//! resolving a resource to its target, its entries, and committing a new override set through
+//! the metadata control.
+
+use crate::broker::Broker;
+use crate::config::view::{self, AlterError, ConfigEntry, Layers, Target};
+use crate::control::ConfigResource;
+use kafka_protocol::error::ResponseError;
+use std::collections::BTreeMap;
+
+pub const RESOURCE_TOPIC: i8 = 2;
+pub const RESOURCE_BROKER: i8 = 4;
+
+/// An alter refused for one resource: Kafka error and message.
+pub type AlterFailure = (ResponseError, String);
+
+impl From<AlterError> for (ResponseError, String) {
+    fn from(e: AlterError) -> Self {
+        match e {
+            AlterError::InvalidConfig(m) => (ResponseError::InvalidConfig, m),
+            AlterError::InvalidRequest(m) => (ResponseError::InvalidRequest, m),
+        }
+    }
+}
+
+/// The metadata control's resource kind of an alter target.
+pub fn resource(target: Target) -> ConfigResource {
+    match target {
+        Target::Topic => ConfigResource::Topic,
+        Target::Broker => ConfigResource::Broker,
+    }
+}
+
+fn not_this_broker(broker: &Broker, name: &str) -> AlterFailure {
+    (
+        ResponseError::InvalidRequest,
+        format!(
+            "broker {name:?} is not this broker (node id {})",
+            broker.node_id()
+        ),
+    )
+}
+
+fn unsupported(other: i8) -> AlterFailure {
+    (
+        ResponseError::InvalidRequest,
+        format!("resource type {other} is not supported (only TOPIC=2 and BROKER=4)"),
+    )
+}
+
+/// Resolves the target of an alter and checks the resource exists.
+pub fn target(broker: &Broker, resource_type: i8, name: &str) -> Result<Target, AlterFailure> {
+    match resource_type {
+        RESOURCE_TOPIC if broker.topic(name).is_some() => Ok(Target::Topic),
+        RESOURCE_TOPIC => Err((
+            ResponseError::UnknownTopicOrPartition,
+            format!("topic {name} does not exist"),
+        )),
+        RESOURCE_BROKER if broker.metadata().knows_broker(name) => Ok(Target::Broker),
+        RESOURCE_BROKER => Err(not_this_broker(broker, name)),
+        other => Err(unsupported(other)),
+    }
+}
+
+/// The override set stored for a resource.
+pub fn stored(broker: &Broker, target: Target, name: &str) -> BTreeMap<String, String> {
+    broker.metadata().stored_configs(resource(target), name)
+}
+
+/// Stores a new override set for the resource (applied live, persisted).
+pub fn commit(
+    broker: &Broker,
+    target: Target,
+    name: &str,
+    configs: BTreeMap<String, String>,
+) -> Result<(), AlterFailure> {
+    broker
+        .metadata()
+        .set_configs(resource(target), name, configs, None)?;
+    tracing::info!(resource = name, ?target, "configs altered");
+    Ok(())
+}
+
+/// The entries of a resource, or the error for it.
+pub fn entries(
+    broker: &Broker,
+    resource_type: i8,
+    name: &str,
+) -> Result<Vec<ConfigEntry>, AlterFailure> {
+    match resource_type {
+        RESOURCE_TOPIC => {
+            let t = broker.topic(name).ok_or_else(|| {
+                (
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("topic {name} does not exist"),
+                )
+            })?;
+            let dynamic = broker.dynamic_broker_configs();
+            Ok(view::topic_entries(
+                &t.configs,
+                Layers {
+                    dynamic_broker: &dynamic,
+                    static_broker: &broker.config.settings,
+                },
+            ))
+        }
+        RESOURCE_BROKER if broker.metadata().knows_broker(name) => {
+            let dynamic = broker.metadata().effective_broker_configs(name);
+            Ok(view::broker_entries(Layers {
+                dynamic_broker: &dynamic,
+                static_broker: &broker.config.settings,
+            }))
+        }
+        RESOURCE_BROKER => Err(not_this_broker(broker, name)),
+        other => Err(unsupported(other)),
+    }
+}
