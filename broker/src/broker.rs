@@ -27,14 +27,6 @@ pub struct Broker {
     state: watch::Sender<BrokerState>,
 }
 
-impl std::ops::Deref for Broker {
-    type Target = Node;
-
-    fn deref(&self) -> &Node {
-        &self.node
-    }
-}
-
 impl Broker {
     /// Composes a broker from its recovered node and the metadata control of its mode.
     pub fn new(node: Arc<Node>, control: Arc<dyn MetadataControl>) -> Arc<Self> {
@@ -106,6 +98,7 @@ impl Broker {
         });
         let (host, port) = {
             let adv = self
+                .node
                 .advertised
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -116,8 +109,8 @@ impl Broker {
         };
         // A controller listener bound to a wildcard address is reached at the advertised host.
         cluster.set_advertised_host(&host);
-        let rack = Some(self.broker_setting("broker.rack")).filter(|r| !r.is_empty());
-        cluster.spawn_registration(host, port, rack, self.cluster_id.clone(), shutdown);
+        let rack = Some(self.node.broker_setting("broker.rack")).filter(|r| !r.is_empty());
+        cluster.spawn_registration(host, port, rack, self.node.cluster_id.clone(), shutdown);
         Ok(())
     }
 }

@@ -46,7 +46,7 @@ impl RunningBroker {
             // Controlled shutdown: move leaderships to other in-sync replicas before exiting.
             self.broker.set_state(broker::BrokerState::Draining);
             let cmd = cluster::image::Command::ControlledShutdown {
-                id: self.broker.node_id(),
+                id: self.broker.node.node_id(),
             };
             match tokio::time::timeout(std::time::Duration::from_secs(15), c.write(cmd)).await {
                 Ok(Ok(_)) => {

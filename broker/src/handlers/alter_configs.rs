@@ -3,24 +3,18 @@
 
 use super::config_resource::{commit, target};
 use super::{RequestContext, code, sb};
-use crate::broker::Broker;
 use crate::config::view;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
-use std::sync::Arc;
 
 #[tracing::instrument(skip_all, fields(validate_only = req.validate_only))]
-pub async fn handle(
-    broker: &Arc<Broker>,
-    _ctx: &RequestContext,
-    req: AlterConfigsRequest,
-) -> AlterConfigsResponse {
+pub async fn handle(ctx: &RequestContext, req: AlterConfigsRequest) -> AlterConfigsResponse {
     let responses = req
         .resources
         .iter()
         .map(|res| {
             let name = res.resource_name.as_str();
-            let outcome = target(broker, res.resource_type, name).and_then(|t| {
+            let outcome = target(ctx, res.resource_type, name).and_then(|t| {
                 let pairs: Vec<(String, Option<String>)> = res
                     .configs
                     .iter()
@@ -35,7 +29,7 @@ pub async fn handle(
                 if req.validate_only {
                     return Ok(());
                 }
-                commit(broker, t, name, configs)
+                commit(ctx, t, name, configs)
             });
             let r = AlterConfigsResourceResponse::default()
                 .with_resource_type(res.resource_type)

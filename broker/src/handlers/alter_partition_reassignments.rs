@@ -4,18 +4,15 @@
 //! nothing to move: only the node itself is a valid target.
 
 use super::{RequestContext, code, sb};
-use crate::broker::Broker;
 use kafka_protocol::messages::alter_partition_reassignments_response::{
     ReassignablePartitionResponse, ReassignableTopicResponse,
 };
 use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse,
 };
-use std::sync::Arc;
 
 #[tracing::instrument(skip_all)]
 pub async fn handle(
-    broker: &Arc<Broker>,
     ctx: &RequestContext,
     req: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
@@ -28,8 +25,8 @@ pub async fn handle(
                 .replicas
                 .as_ref()
                 .map(|r| r.iter().map(|b| b.0).collect::<Vec<i32>>());
-            let outcome = broker
-                .metadata()
+            let outcome = ctx
+                .metadata
                 .alter_reassignment(t.name.as_str(), p.partition_index, target, allow_rf_change)
                 .await;
             let r =
@@ -45,7 +42,7 @@ pub async fn handle(
                 .with_partitions(parts),
         );
     }
-    broker.metadata().apply_changes();
+    ctx.metadata.apply_changes();
     AlterPartitionReassignmentsResponse::default()
         .with_allow_replication_factor_change(allow_rf_change)
         .with_responses(responses)

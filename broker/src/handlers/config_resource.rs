@@ -2,7 +2,7 @@
 //! resolving a resource to its target, its entries, and committing a new override set through
 //! the metadata control.
 
-use crate::broker::Broker;
+use super::RequestContext;
 use crate::config::view::{self, AlterError, ConfigEntry, Layers, Target};
 use crate::control::ConfigResource;
 use kafka_protocol::error::ResponseError;
@@ -31,12 +31,12 @@ pub fn resource(target: Target) -> ConfigResource {
     }
 }
 
-fn not_this_broker(broker: &Broker, name: &str) -> AlterFailure {
+fn not_this_broker(ctx: &RequestContext, name: &str) -> AlterFailure {
     (
         ResponseError::InvalidRequest,
         format!(
             "broker {name:?} is not this broker (node id {})",
-            broker.node_id()
+            ctx.node.node_id()
         ),
     )
 }
@@ -49,33 +49,32 @@ fn unsupported(other: i8) -> AlterFailure {
 }
 
 /// Resolves the target of an alter and checks the resource exists.
-pub fn target(broker: &Broker, resource_type: i8, name: &str) -> Result<Target, AlterFailure> {
+pub fn target(ctx: &RequestContext, resource_type: i8, name: &str) -> Result<Target, AlterFailure> {
     match resource_type {
-        RESOURCE_TOPIC if broker.topic(name).is_some() => Ok(Target::Topic),
+        RESOURCE_TOPIC if ctx.node.topic(name).is_some() => Ok(Target::Topic),
         RESOURCE_TOPIC => Err((
             ResponseError::UnknownTopicOrPartition,
             format!("topic {name} does not exist"),
         )),
-        RESOURCE_BROKER if broker.metadata().knows_broker(name) => Ok(Target::Broker),
-        RESOURCE_BROKER => Err(not_this_broker(broker, name)),
+        RESOURCE_BROKER if ctx.metadata.knows_broker(name) => Ok(Target::Broker),
+        RESOURCE_BROKER => Err(not_this_broker(ctx, name)),
         other => Err(unsupported(other)),
     }
 }
 
 /// The override set stored for a resource.
-pub fn stored(broker: &Broker, target: Target, name: &str) -> BTreeMap<String, String> {
-    broker.metadata().stored_configs(resource(target), name)
+pub fn stored(ctx: &RequestContext, target: Target, name: &str) -> BTreeMap<String, String> {
+    ctx.metadata.stored_configs(resource(target), name)
 }
 
 /// Stores a new override set for the resource (applied live, persisted).
 pub fn commit(
-    broker: &Broker,
+    ctx: &RequestContext,
     target: Target,
     name: &str,
     configs: BTreeMap<String, String>,
 ) -> Result<(), AlterFailure> {
-    broker
-        .metadata()
+    ctx.metadata
         .set_configs(resource(target), name, configs, None)?;
     tracing::info!(resource = name, ?target, "configs altered");
     Ok(())
@@ -83,35 +82,35 @@ pub fn commit(
 
 /// The entries of a resource, or the error for it.
 pub fn entries(
-    broker: &Broker,
+    ctx: &RequestContext,
     resource_type: i8,
     name: &str,
 ) -> Result<Vec<ConfigEntry>, AlterFailure> {
     match resource_type {
         RESOURCE_TOPIC => {
-            let t = broker.topic(name).ok_or_else(|| {
+            let t = ctx.node.topic(name).ok_or_else(|| {
                 (
                     ResponseError::UnknownTopicOrPartition,
                     format!("topic {name} does not exist"),
                 )
             })?;
-            let dynamic = broker.dynamic_broker_configs();
+            let dynamic = ctx.node.dynamic_broker_configs();
             Ok(view::topic_entries(
                 &t.configs,
                 Layers {
                     dynamic_broker: &dynamic,
-                    static_broker: &broker.config.settings,
+                    static_broker: &ctx.node.config.settings,
                 },
             ))
         }
-        RESOURCE_BROKER if broker.metadata().knows_broker(name) => {
-            let dynamic = broker.metadata().effective_broker_configs(name);
+        RESOURCE_BROKER if ctx.metadata.knows_broker(name) => {
+            let dynamic = ctx.metadata.effective_broker_configs(name);
             Ok(view::broker_entries(Layers {
                 dynamic_broker: &dynamic,
-                static_broker: &broker.config.settings,
+                static_broker: &ctx.node.config.settings,
             }))
         }
-        RESOURCE_BROKER => Err(not_this_broker(broker, name)),
+        RESOURCE_BROKER => Err(not_this_broker(ctx, name)),
         other => Err(unsupported(other)),
     }
 }

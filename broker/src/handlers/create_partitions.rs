@@ -3,15 +3,12 @@
 //! one list per new partition, the topic's replication factor), validate_only changes nothing.
 
 use super::{RequestContext, code, sb};
-use crate::broker::Broker;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
-use std::sync::Arc;
 
 #[tracing::instrument(skip_all, fields(validate_only = req.validate_only))]
 pub async fn handle(
-    broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let results = req
@@ -24,7 +21,7 @@ pub async fn handle(
                     .map(|p| p.broker_ids.iter().map(|b| b.0).collect())
                     .collect()
             });
-            let outcome = broker.metadata().create_partitions(
+            let outcome = ctx.metadata.create_partitions(
                 t.name.as_str(),
                 t.count,
                 assignment,

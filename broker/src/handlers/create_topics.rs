@@ -4,9 +4,9 @@
 //! configs and counts, v7 with the topic id.
 
 use super::{RequestContext, code, sb};
-use crate::broker::{Broker, TopicError};
 use crate::config::view::{self, Layers};
 use crate::control::NewTopic;
+use crate::node::TopicError;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::{
@@ -14,10 +14,9 @@ use kafka_protocol::messages::create_topics_response::{
 };
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 fn create_one(
-    broker: &Broker,
+    ctx: &RequestContext,
     t: &CreatableTopic,
     validate_only: bool,
 ) -> Result<BTreeMap<String, String>, TopicError> {
@@ -46,7 +45,7 @@ fn create_one(
                 .collect(),
         )
     };
-    broker.metadata().create_topic(NewTopic {
+    ctx.metadata.create_topic(NewTopic {
         name: t.name.to_string(),
         partitions: t.num_partitions,
         replication_factor: t.replication_factor,
@@ -58,11 +57,7 @@ fn create_one(
 }
 
 #[tracing::instrument(skip_all, fields(topics = req.topics.len(), validate_only = req.validate_only))]
-pub async fn handle(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    req: CreateTopicsRequest,
-) -> CreateTopicsResponse {
+pub async fn handle(ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {
     let v = ctx.api_version;
     let mut seen = std::collections::HashSet::new();
     let topics = req
@@ -71,7 +66,7 @@ pub async fn handle(
         .map(|t| {
             let result = CreatableTopicResult::default().with_name(t.name.clone());
             let outcome = if seen.insert(t.name.to_string()) {
-                create_one(broker, t, req.validate_only)
+                create_one(ctx, t, req.validate_only)
             } else {
                 Err((
                     ResponseError::InvalidRequest,
@@ -82,10 +77,10 @@ pub async fn handle(
                 Ok(overrides) => {
                     let mut r = result;
                     if v >= 5 {
-                        let dynamic = broker.dynamic_broker_configs();
+                        let dynamic = ctx.node.dynamic_broker_configs();
                         let layers = Layers {
                             dynamic_broker: &dynamic,
-                            static_broker: &broker.config.settings,
+                            static_broker: &ctx.node.config.settings,
                         };
                         let configs = view::topic_entries(&overrides, layers)
                             .into_iter()
@@ -98,11 +93,11 @@ pub async fn handle(
                                     .with_is_sensitive(e.sensitive)
                             })
                             .collect();
-                        let (np, rf) = match broker.topic(t.name.as_str()) {
+                        let (np, rf) = match ctx.node.topic(t.name.as_str()) {
                             Some(state) if !req.validate_only => {
                                 (state.partitions.len() as i32, state.replication_factor)
                             }
-                            _ => resolved_counts(broker, t),
+                            _ => resolved_counts(ctx, t),
                         };
                         r = r
                             .with_num_partitions(np)
@@ -110,7 +105,7 @@ pub async fn handle(
                             .with_configs(Some(configs));
                     }
                     if v >= 7 && !req.validate_only
-                        && let Some(state) = broker.topic(t.name.as_str()) {
+                        && let Some(state) = ctx.node.topic(t.name.as_str()) {
                             r = r.with_topic_id(state.id);
                         }
                     r
@@ -131,17 +126,20 @@ pub async fn handle(
 }
 
 /// Partition count and replication factor a validate-only request would get.
-fn resolved_counts(broker: &Broker, t: &CreatableTopic) -> (i32, i16) {
+fn resolved_counts(ctx: &RequestContext, t: &CreatableTopic) -> (i32, i16) {
     if !t.assignments.is_empty() {
         return (t.assignments.len() as i32, 1);
     }
     let np = if t.num_partitions == -1 {
-        broker.broker_setting("num.partitions").parse().unwrap_or(1)
+        ctx.node
+            .broker_setting("num.partitions")
+            .parse()
+            .unwrap_or(1)
     } else {
         t.num_partitions
     };
     let rf = if t.replication_factor == -1 {
-        broker
+        ctx.node
             .broker_setting("default.replication.factor")
             .parse()
             .unwrap_or(1)

@@ -2,22 +2,16 @@
 //! host/port of the advertised listener the request arrived on, and its rack.
 
 use super::{RequestContext, code, sb};
-use crate::broker::Broker;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
-use std::sync::Arc;
 
 /// Endpoint type 1: brokers (2 would be controllers, which this node does not expose apart).
 const ENDPOINT_BROKERS: i8 = 1;
 
 #[tracing::instrument(skip_all)]
-pub async fn handle(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    req: DescribeClusterRequest,
-) -> DescribeClusterResponse {
-    let control = broker.metadata();
+pub async fn handle(ctx: &RequestContext, req: DescribeClusterRequest) -> DescribeClusterResponse {
+    let control = &ctx.metadata;
     let resp = DescribeClusterResponse::default()
         .with_cluster_id(sb(&control.cluster_id()))
         .with_controller_id(BrokerId(control.controller_id()));

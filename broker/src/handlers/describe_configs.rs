@@ -4,20 +4,14 @@
 
 use super::config_resource::entries;
 use super::{RequestContext, code, sb};
-use crate::broker::Broker;
 use crate::config::view::ConfigEntry;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
-use std::sync::Arc;
 
 #[tracing::instrument(skip_all, fields(resources = req.resources.len()))]
-pub async fn handle(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    req: DescribeConfigsRequest,
-) -> DescribeConfigsResponse {
+pub async fn handle(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
     let v = ctx.api_version;
     let results = req
         .resources
@@ -26,7 +20,7 @@ pub async fn handle(
             let result = DescribeConfigsResult::default()
                 .with_resource_type(res.resource_type)
                 .with_resource_name(res.resource_name.clone());
-            match entries(broker, res.resource_type, res.resource_name.as_str()) {
+            match entries(ctx, res.resource_type, res.resource_name.as_str()) {
                 Err((e, msg)) => result
                     .with_error_code(code(e))
                     .with_error_message(Some(sb(&msg))),

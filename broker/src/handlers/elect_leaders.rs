@@ -2,18 +2,12 @@
 //! controller in cluster mode. A single node always leads with its preferred (only) replica.
 
 use super::{RequestContext, sb};
-use crate::broker::Broker;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
-use std::sync::Arc;
 
 #[tracing::instrument(skip_all)]
-pub async fn handle(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    req: ElectLeadersRequest,
-) -> ElectLeadersResponse {
+pub async fn handle(ctx: &RequestContext, req: ElectLeadersRequest) -> ElectLeadersResponse {
     let unclean = ctx.api_version >= 1 && req.election_type == 1;
     if ctx.api_version >= 1 && !matches!(req.election_type, 0 | 1) {
         return ElectLeadersResponse::default()
@@ -25,7 +19,8 @@ pub async fn handle(
             .iter()
             .map(|t| (t.topic.to_string(), t.partitions.clone()))
             .collect(),
-        None => broker
+        None => ctx
+            .node
             .topics()
             .iter()
             .filter(|t| !t.internal)
@@ -36,11 +31,7 @@ pub async fn handle(
     for (topic, partitions) in targets {
         let mut prs = Vec::with_capacity(partitions.len());
         for partition in partitions {
-            let (e, msg) = match broker
-                .metadata()
-                .elect_leader(&topic, partition, unclean)
-                .await
-            {
+            let (e, msg) = match ctx.metadata.elect_leader(&topic, partition, unclean).await {
                 Ok(()) => (None, String::new()),
                 Err((e, m)) => (Some(e), m),
             };
@@ -58,6 +49,6 @@ pub async fn handle(
                 .with_partition_result(prs),
         );
     }
-    broker.metadata().apply_changes();
+    ctx.metadata.apply_changes();
     ElectLeadersResponse::default().with_replica_election_results(results)
 }

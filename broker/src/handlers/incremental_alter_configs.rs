@@ -3,17 +3,14 @@
 
 use super::config_resource::{resource, stored, target};
 use super::{RequestContext, code, sb};
-use crate::broker::Broker;
 use crate::config::view::{self, AlterOp, Target};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
-use std::sync::Arc;
 
 #[tracing::instrument(skip_all, fields(validate_only = req.validate_only))]
 pub async fn handle(
-    broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let responses = req
@@ -21,7 +18,7 @@ pub async fn handle(
         .iter()
         .map(|res| {
             let name = res.resource_name.as_str();
-            let outcome = target(broker, res.resource_type, name).and_then(|t| {
+            let outcome = target(ctx, res.resource_type, name).and_then(|t| {
                 let ops = res
                     .configs
                     .iter()
@@ -33,22 +30,22 @@ pub async fn handle(
                 // Cluster mode: a compare-and-set on the overrides the change was computed
                 // from, recomputed when another change got there first (bounded).
                 for _ in 0..30 {
-                    let current = stored(broker, t, name);
+                    let current = stored(ctx, t, name);
                     let configs = match t {
                         Target::Topic => {
-                            let eff = |k: &str| broker.topic_setting(&current, k);
+                            let eff = |k: &str| ctx.node.topic_setting(&current, k);
                             view::apply_incremental(t, &current, &ops, &eff)?
                         }
                         Target::Broker => {
-                            let eff = |k: &str| broker.broker_setting(k);
+                            let eff = |k: &str| ctx.node.broker_setting(k);
                             view::apply_incremental(t, &current, &ops, &eff)?
                         }
                     };
                     if req.validate_only || current == configs {
                         return Ok(());
                     }
-                    if broker
-                        .metadata()
+                    if ctx
+                        .metadata
                         .set_configs(resource(t), name, configs, Some(current))?
                     {
                         tracing::info!(resource = name, ?t, "configs altered");

@@ -3,14 +3,12 @@
 //! A single node never has one.
 
 use super::RequestContext;
-use crate::broker::Broker;
 use kafka_protocol::messages::list_partition_reassignments_response::{
     OngoingPartitionReassignment, OngoingTopicReassignment,
 };
 use kafka_protocol::messages::{
     BrokerId, ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, TopicName,
 };
-use std::sync::Arc;
 
 fn ids(v: &[i32]) -> Vec<BrokerId> {
     v.iter().copied().map(BrokerId).collect()
@@ -18,8 +16,7 @@ fn ids(v: &[i32]) -> Vec<BrokerId> {
 
 #[tracing::instrument(skip_all)]
 pub async fn handle(
-    broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
     let wanted = req.topics.as_ref().map(|ts| {
@@ -27,8 +24,8 @@ pub async fn handle(
             .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
             .collect()
     });
-    let topics = broker
-        .metadata()
+    let topics = ctx
+        .metadata
         .reassignments(wanted)
         .into_iter()
         .map(|(name, parts)| {

@@ -2,28 +2,23 @@
 //! are auto-created when the broker and the request allow it.
 
 use super::{RequestContext, code, sb};
-use crate::broker::{Broker, TopicState};
+use crate::node::TopicState;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
-use std::sync::Arc;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    req: MetadataRequest,
-) -> MetadataResponse {
+pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
     // v0 asks for all topics with an empty list; v1+ uses null for "all".
     let all = req.topics.is_none()
         || (ctx.api_version == 0 && req.topics.as_ref().is_some_and(Vec::is_empty));
     let allow_create = ctx.api_version < 4 || req.allow_auto_topic_creation;
     let topics: Vec<MetadataResponseTopic> = if all {
-        broker
+        ctx.node
             .topics()
             .iter()
-            .map(|t| describe(broker, t, ctx.api_version))
+            .map(|t| describe(ctx, t, ctx.api_version))
             .collect()
     } else {
         req.topics
@@ -32,21 +27,21 @@ pub async fn handle(
             .map(|t| match t.name {
                 Some(name) => {
                     let lookup = if allow_create {
-                        broker.metadata().topic_or_auto_create(&name)
+                        ctx.metadata.topic_or_auto_create(&name)
                     } else {
-                        broker
+                        ctx.node
                             .topic(&name)
                             .ok_or((ResponseError::UnknownTopicOrPartition, String::new()))
                     };
                     match lookup {
-                        Ok(state) => describe(broker, &state, ctx.api_version),
+                        Ok(state) => describe(ctx, &state, ctx.api_version),
                         Err((e, _)) => MetadataResponseTopic::default()
                             .with_name(Some(name))
                             .with_error_code(code(e)),
                     }
                 }
-                None => match broker.topic_by_id(t.topic_id) {
-                    Some(state) => describe(broker, &state, ctx.api_version),
+                None => match ctx.node.topic_by_id(t.topic_id) {
+                    Some(state) => describe(ctx, &state, ctx.api_version),
                     None => MetadataResponseTopic::default()
                         .with_topic_id(t.topic_id)
                         .with_error_code(code(ResponseError::UnknownTopicId)),
@@ -55,7 +50,7 @@ pub async fn handle(
             .collect()
     };
     let v = ctx.api_version;
-    let control = broker.metadata();
+    let control = &ctx.metadata;
     let brokers = control
         .live_brokers(&ctx.listener)
         .into_iter()
@@ -75,10 +70,10 @@ pub async fn handle(
 }
 
 /// A topic with its partitions' leaders, replicas and ISR as the metadata control knows them.
-fn describe(broker: &Broker, t: &TopicState, v: i16) -> MetadataResponseTopic {
+fn describe(ctx: &RequestContext, t: &TopicState, v: i16) -> MetadataResponseTopic {
     let ids = |v: &[i32]| v.iter().map(|r| BrokerId(*r)).collect();
-    let partitions = broker
-        .metadata()
+    let partitions = ctx
+        .metadata
         .partitions(t)
         .into_iter()
         .map(|p| {

@@ -37,15 +37,19 @@ pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod sync_group;
 
-use crate::broker::Broker;
+use crate::control::MetadataControl;
+use crate::group::Coordinator;
+use crate::node::Node;
+use crate::replication::Replication;
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use kafka_protocol::messages::ApiKey;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// Who sent a request and how.
-#[derive(Debug, Clone)]
+/// Everything a handler may use: who sent the request and how, and the broker's services
+/// (never the whole broker). Built per request by the connection (server/connection.rs).
+#[derive(Clone)]
 pub struct RequestContext {
     pub api_key: ApiKey,
     pub api_version: i16,
@@ -53,6 +57,14 @@ pub struct RequestContext {
     pub client_id: Option<String>,
     pub peer: SocketAddr,
     pub listener: String,
+    /// Topics, partitions, settings, config, node id, metrics, the flusher.
+    pub node: Arc<Node>,
+    /// Metadata changes and lookups, whatever the mode.
+    pub metadata: Arc<dyn MetadataControl>,
+    pub groups: Arc<Coordinator>,
+    pub replication: Arc<Replication>,
+    // Security goes here: the authenticated principal and the ACL authorizer it is checked
+    // against, set by the connection once SASL is in place.
 }
 
 /// A handler's result: an encoded response body, nothing (acks=0 produce), or a body that is
@@ -67,8 +79,7 @@ pub enum Reply {
 
 /// Decodes the body, runs the handler, encodes the response. `Err` carries a decode/encode
 /// failure reason; the connection is then closed.
-pub type HandlerFn =
-    fn(Arc<Broker>, RequestContext, Bytes) -> BoxFuture<'static, Result<Reply, String>>;
+pub type HandlerFn = fn(RequestContext, Bytes) -> BoxFuture<'static, Result<Reply, String>>;
 
 /// Decodes a request body without handling it (the fuzz target and codec tests use it).
 pub type DecodeFn = fn(i16, Bytes) -> Result<(), String>;
@@ -83,7 +94,7 @@ pub struct ApiEntry {
     pub decode: DecodeFn,
 }
 
-/// Registers a handler module whose `handle(&Arc<Broker>, &RequestContext, Req) -> Resp`.
+/// Registers a handler module whose `handle(&RequestContext, Req) -> Resp`.
 macro_rules! api {
     ($key:ident, $min:expr, $max:expr, $req:ty, $module:ident) => {
         ApiEntry {
@@ -91,12 +102,12 @@ macro_rules! api {
             name: stringify!($key),
             min: $min,
             max: $max,
-            handler: |broker, ctx, mut body| {
+            handler: |ctx, mut body| {
                 Box::pin(async move {
                     use kafka_protocol::protocol::{Decodable, Encodable};
                     let req =
                         <$req>::decode(&mut body, ctx.api_version).map_err(|e| e.to_string())?;
-                    let resp = $module::handle(&broker, &ctx, req).await;
+                    let resp = $module::handle(&ctx, req).await;
                     let mut out = BytesMut::new();
                     resp.encode(&mut out, ctx.api_version)
                         .map_err(|e| e.to_string())?;

@@ -23,13 +23,11 @@
 pub mod message_set;
 
 use super::{DecodeFn, HandlerFn, Reply, RequestContext};
-use crate::broker::Broker;
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol_legacy::messages as old;
 use kafka_protocol_legacy::protocol::{Decodable, Encodable};
-use std::sync::Arc;
 
 /// One API whose oldest versions go through the bridge.
 trait Bridge: 'static {
@@ -63,7 +61,6 @@ fn convert<B: Bridge>(body: BytesMut, version: i16, state: B::State) -> Result<B
 }
 
 fn dispatch<B: Bridge>(
-    broker: Arc<Broker>,
     ctx: RequestContext,
     mut body: Bytes,
 ) -> BoxFuture<'static, Result<Reply, String>> {
@@ -80,17 +77,15 @@ fn dispatch<B: Bridge>(
             api_version: B::BRIDGE,
             ..ctx
         };
-        Ok(
-            match (entry.handler)(broker, ctx, bridged.freeze()).await? {
-                Reply::Body(b) => Reply::Body(convert::<B>(b, version, state)?),
-                Reply::None => Reply::None,
-                Reply::Later(fut) => {
-                    Reply::Later(Box::pin(
-                        async move { convert::<B>(fut.await?, version, state) },
-                    ))
-                }
-            },
-        )
+        Ok(match (entry.handler)(ctx, bridged.freeze()).await? {
+            Reply::Body(b) => Reply::Body(convert::<B>(b, version, state)?),
+            Reply::None => Reply::None,
+            Reply::Later(fut) => {
+                Reply::Later(Box::pin(
+                    async move { convert::<B>(fut.await?, version, state) },
+                ))
+            }
+        })
     })
 }
 
