@@ -71,7 +71,7 @@ impl Broker {
         self: &Arc<Self>,
         cluster: &Arc<crate::cluster::Cluster>,
         shutdown: watch::Receiver<bool>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), crate::StartError> {
         let mut changes = cluster.subscribe();
         let weak = Arc::downgrade(self);
         let c = Arc::clone(cluster);
@@ -102,9 +102,7 @@ impl Broker {
                 .advertised
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let l = adv
-                .first()
-                .ok_or_else(|| anyhow::anyhow!("cluster mode needs an advertised listener"))?;
+            let l = adv.first().ok_or(crate::StartError::NoAdvertisedListener)?;
             (l.host.clone(), l.port)
         };
         // A controller listener bound to a wildcard address is reached at the advertised host.

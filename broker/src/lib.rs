@@ -10,6 +10,7 @@ pub mod config;
 pub mod control;
 pub mod group;
 pub mod handlers;
+pub mod kafka_error;
 pub mod log;
 pub mod metadata;
 pub mod metrics;
@@ -28,6 +29,30 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Why the broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("binding the kafka listeners: {0}")]
+    Listen(std::io::Error),
+    #[error("binding the admin address {addr}: {source}")]
+    Admin {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("recovering the data directory: {0}")]
+    Node(#[from] node::NodeError),
+    #[error("the recovery task failed: {0}")]
+    Recovery(#[from] tokio::task::JoinError),
+    #[error("starting the metadata quorum: {0}")]
+    Cluster(#[from] cluster::ClusterError),
+    #[error("the cluster was started twice")]
+    ClusterStartedTwice,
+    #[error("cluster mode needs an advertised listener")]
+    NoAdvertisedListener,
+    #[error("starting the group coordinator: {0}")]
+    Groups(#[from] group::GroupError),
 }
 
 /// A running broker: its bound addresses and the handle to stop it.
@@ -67,12 +92,18 @@ impl RunningBroker {
 }
 
 /// Opens the data directory, recovers, binds the listeners and the admin port, and serves.
-pub async fn start(config: config::BrokerConfig) -> anyhow::Result<RunningBroker> {
-    let listeners = server::bind(&config.listeners).await?;
+pub async fn start(config: config::BrokerConfig) -> Result<RunningBroker, StartError> {
+    let listeners = server::bind(&config.listeners)
+        .await
+        .map_err(StartError::Listen)?;
+    let admin_error = |source| StartError::Admin {
+        addr: config.admin_addr,
+        source,
+    };
     let admin = tokio::net::TcpListener::bind(config.admin_addr)
         .await
-        .map_err(|e| anyhow::anyhow!("binding the admin address {}: {e}", config.admin_addr))?;
-    let admin_addr = admin.local_addr()?;
+        .map_err(admin_error)?;
+    let admin_addr = admin.local_addr().map_err(admin_error)?;
     let started = std::time::Instant::now();
     let node = tokio::task::spawn_blocking(move || node::Node::open(config)).await??;
     tracing::info!(
@@ -87,7 +118,7 @@ pub async fn start(config: config::BrokerConfig) -> anyhow::Result<RunningBroker
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         for (name, sock) in &listeners {
-            let addr = sock.local_addr()?;
+            let addr = sock.local_addr().map_err(StartError::Listen)?;
             kafka_addrs.push((name.clone(), addr));
             match adv.iter_mut().find(|l| &l.name == name) {
                 Some(l) if l.port == 0 => l.port = addr.port(),
@@ -109,7 +140,7 @@ pub async fn start(config: config::BrokerConfig) -> anyhow::Result<RunningBroker
                     .await?;
             node.quorum
                 .set(Arc::clone(&c))
-                .map_err(|_| anyhow::anyhow!("the cluster was started twice"))?;
+                .map_err(|_| StartError::ClusterStartedTwice)?;
             Some(c)
         }
         None => None,

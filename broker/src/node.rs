@@ -25,8 +25,54 @@ pub struct TopicState {
     pub partitions: Vec<Arc<Partition>>,
 }
 
-/// An error for one topic in an admin request: the Kafka error and a message for the client.
-pub type TopicError = (ResponseError, String);
+/// An error for one topic (or config resource) in an admin request: the Kafka error code it
+/// answers with and a message for the client.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct TopicError {
+    pub code: ResponseError,
+    pub message: String,
+}
+
+impl TopicError {
+    pub fn new(code: ResponseError, message: impl Into<String>) -> Self {
+        TopicError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Why the local node could not open or change its data directory.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("creating the data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Metadata(#[from] crate::metadata::MetadataError),
+    #[error(
+        "{dir} holds single-node topics (e.g. {topic}); moving a single-node data directory into \
+         cluster mode is not supported, use an empty data directory"
+    )]
+    SingleNodeData {
+        dir: std::path::PathBuf,
+        topic: String,
+    },
+    #[error("moving the unreplicated log {path} aside: {source}")]
+    Retire {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("opening {topic}-{partition}: {source}")]
+    OpenPartition {
+        topic: String,
+        partition: i32,
+        source: crate::log::LogError,
+    },
+}
 
 /// The local node (see the module comment).
 pub struct Node {
@@ -45,8 +91,11 @@ pub struct Node {
 
 impl Node {
     /// Opens the data directory and recovers every partition in it.
-    pub fn open(config: BrokerConfig) -> anyhow::Result<Arc<Self>> {
-        std::fs::create_dir_all(&config.data_dir)?;
+    pub fn open(config: BrokerConfig) -> Result<Arc<Self>, NodeError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
         let meta = MetadataStore::load(&config.data_dir)?;
         let data_version = Arc::new(watch::channel(0u64).0);
         let window = Duration::from_millis(config.get_i64("log.flush.interval.ms").max(0) as u64);
@@ -65,12 +114,10 @@ impl Node {
         if node.config.cluster.is_some()
             && let Some(r) = records.iter().find(|r| !r.internal)
         {
-            anyhow::bail!(
-                "{} holds single-node topics (e.g. {}); moving a single-node data directory into \
-                 cluster mode is not supported, use an empty data directory",
-                node.config.data_dir.display(),
-                r.name
-            );
+            return Err(NodeError::SingleNodeData {
+                dir: node.config.data_dir.clone(),
+                topic: r.name.clone(),
+            });
         }
         for rec in records {
             if node.config.cluster.is_some() && rec.internal {
@@ -88,12 +135,15 @@ impl Node {
 
     /// Cluster mode: moves a local internal topic's directories aside (`<dir>.unreplicated`)
     /// and forgets it, so that the replicated topic of the same name starts from its leader.
-    fn retire_local_internal_topic(&self, rec: &TopicRecord) -> anyhow::Result<()> {
+    fn retire_local_internal_topic(&self, rec: &TopicRecord) -> Result<(), NodeError> {
         for i in 0..rec.partitions {
             let dir = self.config.data_dir.join(format!("{}-{}", rec.name, i));
             if dir.exists() {
                 let aside = dir.with_extension("unreplicated");
-                std::fs::rename(&dir, &aside)?;
+                std::fs::rename(&dir, &aside).map_err(|source| NodeError::Retire {
+                    path: dir.clone(),
+                    source,
+                })?;
                 tracing::warn!(from = %dir.display(), to = %aside.display(), "moved an unreplicated internal log aside");
             }
         }
@@ -188,7 +238,7 @@ impl Node {
         self.config.data_dir.join(name)
     }
 
-    pub(crate) fn open_topic(&self, rec: &TopicRecord, from: i32) -> anyhow::Result<TopicState> {
+    pub(crate) fn open_topic(&self, rec: &TopicRecord, from: i32) -> Result<TopicState, NodeError> {
         let settings = self.partition_settings(&rec.configs);
         let mut partitions = Vec::with_capacity(rec.partitions as usize);
         for i in from..rec.partitions {
@@ -200,7 +250,12 @@ impl Node {
                 settings,
                 0,
                 Arc::clone(&self.data_version),
-            )?;
+            )
+            .map_err(|source| NodeError::OpenPartition {
+                topic: rec.name.clone(),
+                partition: i,
+                source,
+            })?;
             partitions.push(Arc::new(p));
         }
         Ok(TopicState {
@@ -250,7 +305,7 @@ impl Node {
         configs: &BTreeMap<String, String>,
     ) -> Result<(i32, i16), TopicError> {
         if name.starts_with("__") && !internal {
-            return Err((
+            return Err(TopicError::new(
                 ResponseError::InvalidTopicException,
                 format!("{name}: names starting with '__' are reserved for internal topics"),
             ));
@@ -261,7 +316,7 @@ impl Node {
             partitions
         };
         if !(1..=100_000).contains(&partitions) {
-            return Err((
+            return Err(TopicError::new(
                 ResponseError::InvalidPartitions,
                 format!("partition count must be between 1 and 100000, got {partitions}"),
             ));
@@ -275,7 +330,7 @@ impl Node {
         };
         for (k, v) in configs {
             defs::validate_topic_key(k, v)
-                .map_err(|e| (ResponseError::InvalidConfig, e.to_string()))?;
+                .map_err(|e| TopicError::new(ResponseError::InvalidConfig, e.to_string()))?;
         }
         Ok((partitions, rf))
     }
@@ -293,7 +348,7 @@ impl Node {
             let mut meta = self.meta();
             meta.image.broker_configs = configs;
             meta.save()
-                .map_err(|e| (ResponseError::KafkaStorageError, e.to_string()))?;
+                .map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))?;
         }
         for t in self.topics() {
             let settings = self.partition_settings(&t.configs);

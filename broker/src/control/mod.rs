@@ -167,7 +167,7 @@ pub(crate) fn topic_or_auto_create(
         return Ok(t);
     }
     if !node.auto_create_enabled() {
-        return Err((
+        return Err(TopicError::new(
             ResponseError::UnknownTopicOrPartition,
             format!("topic {name} does not exist"),
         ));
@@ -181,10 +181,14 @@ pub(crate) fn topic_or_auto_create(
         validate_only: false,
     };
     match create(topic) {
-        Ok(()) | Err((ResponseError::TopicAlreadyExists, _)) => {}
+        Ok(())
+        | Err(TopicError {
+            code: ResponseError::TopicAlreadyExists,
+            ..
+        }) => {}
         Err(e) => return Err(e),
     }
-    node.topic(name).ok_or((
+    node.topic(name).ok_or(TopicError::new(
         ResponseError::UnknownTopicOrPartition,
         format!("topic {name} vanished"),
     ))
@@ -198,16 +202,16 @@ pub(crate) fn assignment_by_index(
     let mut by_index: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
     for (index, ids) in assignment {
         if by_index.insert(index, ids).is_some() {
-            return Err((
+            return Err(TopicError::new(
                 ResponseError::InvalidReplicaAssignment,
                 format!("partition {index} is listed twice"),
             ));
         }
     }
     if by_index.keys().enumerate().any(|(i, p)| *p != i as i32) {
-        return Err((
+        return Err(TopicError::new(
             ResponseError::InvalidReplicaAssignment,
-            "replica assignment partitions must be 0..n, each listed once".into(),
+            "replica assignment partitions must be 0..n, each listed once",
         ));
     }
     Ok(by_index.into_values().collect())

@@ -14,24 +14,6 @@ use kafka_protocol::error::ResponseError;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub(crate) fn refusal_error(r: Refusal) -> ResponseError {
-    match r {
-        Refusal::TopicExists => ResponseError::TopicAlreadyExists,
-        Refusal::UnknownTopic => ResponseError::UnknownTopicOrPartition,
-        Refusal::UnknownBroker => ResponseError::BrokerNotAvailable,
-        Refusal::InvalidReplicationFactor => ResponseError::InvalidReplicationFactor,
-        Refusal::InvalidReplicaAssignment => ResponseError::InvalidReplicaAssignment,
-        Refusal::FencedLeaderEpoch => ResponseError::FencedLeaderEpoch,
-        Refusal::ElectionNotNeeded => ResponseError::ElectionNotNeeded,
-        Refusal::PreferredLeaderNotAvailable => ResponseError::PreferredLeaderNotAvailable,
-        Refusal::EligibleLeadersNotAvailable => ResponseError::EligibleLeadersNotAvailable,
-        Refusal::InvalidPartitions => ResponseError::InvalidPartitions,
-        Refusal::NoReassignmentInProgress => ResponseError::NoReassignmentInProgress,
-        // Retried by the incremental alter; seen by a client only if the configs keep changing.
-        Refusal::ConfigChanged => ResponseError::RequestTimedOut,
-    }
-}
-
 /// Runs an async cluster call from the synchronous topic API (the broker binary runs on the
 /// multi-threaded runtime, which `block_in_place` needs).
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -42,8 +24,8 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 fn outcome(r: Result<Outcome, String>) -> Result<(), TopicError> {
     match r {
         Ok(Outcome::Ok) => Ok(()),
-        Ok(Outcome::Refused(r, m)) => Err((refusal_error(r), m)),
-        Err(m) => Err((ResponseError::RequestTimedOut, m)),
+        Ok(Outcome::Refused(r, m)) => Err(TopicError::new(crate::kafka_error::refusal(r), m)),
+        Err(m) => Err(TopicError::new(ResponseError::RequestTimedOut, m)),
     }
 }
 
@@ -80,7 +62,7 @@ impl Quorum {
             // A first check on the local image; the controller decides when it applies.
             let img = self.cluster.image();
             if img.topics.contains_key(name) {
-                return Err((
+                return Err(TopicError::new(
                     ResponseError::TopicAlreadyExists,
                     format!("topic {name} already exists"),
                 ));
@@ -89,11 +71,11 @@ impl Quorum {
                 return match &assignment {
                     Some(a) => img
                         .check_assignment(a)
-                        .map_err(|m| (ResponseError::InvalidReplicaAssignment, m)),
+                        .map_err(|m| TopicError::new(ResponseError::InvalidReplicaAssignment, m)),
                     None => img
                         .place(partitions, rf)
                         .map(|_| ())
-                        .map_err(|m| (ResponseError::InvalidReplicationFactor, m)),
+                        .map_err(|m| TopicError::new(ResponseError::InvalidReplicationFactor, m)),
                 };
             }
         }
@@ -107,8 +89,10 @@ impl Quorum {
         };
         match block_on(self.cluster.write(cmd)) {
             Ok(Outcome::Ok) => {}
-            Ok(Outcome::Refused(r, m)) => return Err((refusal_error(r), m)),
-            Err(m) => return Err((ResponseError::RequestTimedOut, m)),
+            Ok(Outcome::Refused(r, m)) => {
+                return Err(TopicError::new(crate::kafka_error::refusal(r), m));
+            }
+            Err(m) => return Err(TopicError::new(ResponseError::RequestTimedOut, m)),
         }
         self.apply_changes();
         tracing::info!(
@@ -122,7 +106,7 @@ impl Quorum {
 
     fn delete_topic_in_cluster(&self, name: &str) -> Result<uuid::Uuid, TopicError> {
         let Some(id) = self.cluster.image().topics.get(name).map(|t| t.id) else {
-            return Err((
+            return Err(TopicError::new(
                 ResponseError::UnknownTopicOrPartition,
                 format!("topic {name} does not exist"),
             ));
@@ -131,8 +115,10 @@ impl Quorum {
             name: name.to_string(),
         })) {
             Ok(Outcome::Ok) => {}
-            Ok(Outcome::Refused(r, m)) => return Err((refusal_error(r), m)),
-            Err(m) => return Err((ResponseError::RequestTimedOut, m)),
+            Ok(Outcome::Refused(r, m)) => {
+                return Err(TopicError::new(crate::kafka_error::refusal(r), m));
+            }
+            Err(m) => return Err(TopicError::new(ResponseError::RequestTimedOut, m)),
         }
         self.apply_changes();
         Ok(id)
@@ -142,8 +128,10 @@ impl Quorum {
     fn write_through(&self, cmd: Command) -> Result<(), TopicError> {
         match block_on(self.cluster.write(cmd)) {
             Ok(Outcome::Ok) => {}
-            Ok(Outcome::Refused(r, m)) => return Err((refusal_error(r), m)),
-            Err(m) => return Err((ResponseError::RequestTimedOut, m)),
+            Ok(Outcome::Refused(r, m)) => {
+                return Err(TopicError::new(crate::kafka_error::refusal(r), m));
+            }
+            Err(m) => return Err(TopicError::new(ResponseError::RequestTimedOut, m)),
         }
         self.apply_changes();
         Ok(())
@@ -193,8 +181,10 @@ impl Quorum {
                 }
                 return Ok(false);
             }
-            Ok(Outcome::Refused(r, m)) => return Err((refusal_error(r), m)),
-            Err(m) => return Err((ResponseError::RequestTimedOut, m)),
+            Ok(Outcome::Refused(r, m)) => {
+                return Err(TopicError::new(crate::kafka_error::refusal(r), m));
+            }
+            Err(m) => return Err(TopicError::new(ResponseError::RequestTimedOut, m)),
         }
         self.apply_changes();
         Ok(true)
@@ -214,7 +204,7 @@ impl Quorum {
                 .image()
                 .new_partitions(name, count, assignment.as_deref())
         {
-            return Err((refusal_error(r), m));
+            return Err(TopicError::new(crate::kafka_error::refusal(r), m));
         }
         if validate_only {
             return Ok(());
@@ -244,7 +234,7 @@ pub fn reconcile(node: &Node, img: &ClusterImage) {
     let me = node.node_id();
     let dynamic = dynamic_configs_in_image(img, me);
     if dynamic != node.dynamic_broker_configs()
-        && let Err((_, m)) = node.set_broker_configs(dynamic)
+        && let Err(TopicError { message: m, .. }) = node.set_broker_configs(dynamic)
     {
         tracing::error!(error = %m, "applying the dynamic broker configs failed");
     }
@@ -349,14 +339,15 @@ impl Quorum {
 
 impl MetadataControl for Quorum {
     fn create_topic(&self, t: NewTopic) -> Result<(), TopicError> {
-        validate_topic_name(&t.name).map_err(|m| (ResponseError::InvalidTopicException, m))?;
+        validate_topic_name(&t.name)
+            .map_err(|m| TopicError::new(ResponseError::InvalidTopicException, m))?;
         match t.assignment {
             Some(a) => {
                 let a = super::assignment_by_index(a)?;
                 if a.first().is_none_or(Vec::is_empty) {
-                    return Err((
+                    return Err(TopicError::new(
                         ResponseError::InvalidReplicaAssignment,
-                        "partition 0 has no replicas".into(),
+                        "partition 0 has no replicas",
                     ));
                 }
                 self.create_topic_in_cluster(
@@ -395,7 +386,7 @@ impl MetadataControl for Quorum {
 
     fn delete_topic(&self, name: &str) -> Result<uuid::Uuid, TopicError> {
         if self.node.topic(name).is_some_and(|t| t.internal) {
-            return Err((
+            return Err(TopicError::new(
                 ResponseError::InvalidTopicException,
                 format!("{name} is an internal topic"),
             ));
@@ -445,7 +436,7 @@ impl MetadataControl for Quorum {
         let cmd = match resource {
             ConfigResource::Topic => {
                 if self.node.topic(name).is_none() {
-                    return Err((
+                    return Err(TopicError::new(
                         ResponseError::UnknownTopicOrPartition,
                         format!("topic {name} does not exist"),
                     ));
@@ -512,7 +503,7 @@ impl MetadataControl for Quorum {
                 if let Some(n) = current
                     && n != t.len()
                 {
-                    return Err((
+                    return Err(TopicError::new(
                         ResponseError::InvalidReplicationFactor,
                         format!(
                             "{topic}-{partition} has {n} replicas, the target {}; the request does not allow changing the replication factor",

@@ -34,7 +34,7 @@ impl SingleNode {
         let mut indexes: Vec<i32> = Vec::with_capacity(assignment.len());
         for (index, ids) in assignment {
             if ids.len() != 1 || ids[0] != node {
-                return Err((
+                return Err(TopicError::new(
                     ResponseError::InvalidReplicaAssignment,
                     format!(
                         "partition {index} is assigned to {ids:?}; this single-node cluster only has broker {node}"
@@ -45,9 +45,9 @@ impl SingleNode {
         }
         indexes.sort_unstable();
         if indexes.iter().enumerate().any(|(i, p)| *p != i as i32) {
-            return Err((
+            return Err(TopicError::new(
                 ResponseError::InvalidReplicaAssignment,
-                "replica assignment partitions must be 0..n, each listed once".into(),
+                "replica assignment partitions must be 0..n, each listed once",
             ));
         }
         Ok(indexes.len() as i32)
@@ -63,18 +63,19 @@ impl SingleNode {
         internal: bool,
         validate_only: bool,
     ) -> Result<(), TopicError> {
-        validate_topic_name(name).map_err(|m| (ResponseError::InvalidTopicException, m))?;
+        validate_topic_name(name)
+            .map_err(|m| TopicError::new(ResponseError::InvalidTopicException, m))?;
         let (partitions, rf) =
             self.node
                 .new_topic_shape(name, internal, partitions, replication_factor, &configs)?;
         if rf != 1 {
-            return Err((
+            return Err(TopicError::new(
                 ResponseError::InvalidReplicationFactor,
                 format!("replication factor {rf} is larger than the 1 available broker"),
             ));
         }
         if self.node.topic(name).is_some() {
-            return Err((
+            return Err(TopicError::new(
                 ResponseError::TopicAlreadyExists,
                 format!("topic {name} already exists"),
             ));
@@ -92,13 +93,13 @@ impl SingleNode {
         };
         let mut topics = self.node.write_topics();
         if topics.contains_key(name) {
-            return Err((
+            return Err(TopicError::new(
                 ResponseError::TopicAlreadyExists,
                 format!("topic {name} already exists"),
             ));
         }
         let state = self.node.open_topic(&rec, 0).map_err(|e| {
-            (
+            TopicError::new(
                 ResponseError::KafkaStorageError,
                 format!("creating {name}: {e}"),
             )
@@ -107,7 +108,7 @@ impl SingleNode {
             let mut meta = self.node.meta();
             meta.image.topics.insert(name.to_string(), rec);
             meta.save()
-                .map_err(|e| (ResponseError::KafkaStorageError, e.to_string()))?;
+                .map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))?;
         }
         topics.insert(name.to_string(), Arc::new(state));
         self.node.count_partitions(&topics);
@@ -119,13 +120,13 @@ impl SingleNode {
     fn delete_local_topic(&self, name: &str) -> Result<uuid::Uuid, TopicError> {
         let mut topics = self.node.write_topics();
         let Some(t) = topics.get(name).cloned() else {
-            return Err((
+            return Err(TopicError::new(
                 ResponseError::UnknownTopicOrPartition,
                 format!("topic {name} does not exist"),
             ));
         };
         if t.internal {
-            return Err((
+            return Err(TopicError::new(
                 ResponseError::InvalidTopicException,
                 format!("{name} is an internal topic"),
             ));
@@ -134,7 +135,7 @@ impl SingleNode {
             let mut meta = self.node.meta();
             meta.image.topics.remove(name);
             meta.save()
-                .map_err(|e| (ResponseError::KafkaStorageError, e.to_string()))?;
+                .map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))?;
         }
         topics.remove(name);
         for p in &t.partitions {
@@ -149,14 +150,14 @@ impl SingleNode {
     fn grow_topic(&self, name: &str, count: i32, validate_only: bool) -> Result<(), TopicError> {
         let mut topics = self.node.write_topics();
         let Some(t) = topics.get(name).cloned() else {
-            return Err((
+            return Err(TopicError::new(
                 ResponseError::UnknownTopicOrPartition,
                 format!("topic {name} does not exist"),
             ));
         };
         let current = t.partitions.len() as i32;
         if count <= current {
-            return Err((
+            return Err(TopicError::new(
                 ResponseError::InvalidPartitions,
                 format!(
                     "topic {name} has {current} partitions; the count can only grow, asked for {count}"
@@ -164,7 +165,7 @@ impl SingleNode {
             ));
         }
         if count > 100_000 {
-            return Err((
+            return Err(TopicError::new(
                 ResponseError::InvalidPartitions,
                 format!("partition count must be at most 100000, got {count}"),
             ));
@@ -179,17 +180,20 @@ impl SingleNode {
             .topics
             .get(name)
             .cloned()
-            .ok_or((ResponseError::UnknownTopicOrPartition, name.to_string()))?;
+            .ok_or(TopicError::new(
+                ResponseError::UnknownTopicOrPartition,
+                name.to_string(),
+            ))?;
         rec.partitions = count;
         let added = self
             .node
             .open_topic(&rec, current)
-            .map_err(|e| (ResponseError::KafkaStorageError, e.to_string()))?;
+            .map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))?;
         {
             let mut meta = self.node.meta();
             meta.image.topics.insert(name.to_string(), rec);
             meta.save()
-                .map_err(|e| (ResponseError::KafkaStorageError, e.to_string()))?;
+                .map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))?;
         }
         let mut partitions = t.partitions.clone();
         partitions.extend(added.partitions);
@@ -212,7 +216,7 @@ impl SingleNode {
     ) -> Result<(), TopicError> {
         let mut topics = self.node.write_topics();
         let Some(t) = topics.get(name).cloned() else {
-            return Err((
+            return Err(TopicError::new(
                 ResponseError::UnknownTopicOrPartition,
                 format!("topic {name} does not exist"),
             ));
@@ -223,7 +227,7 @@ impl SingleNode {
                 rec.configs = configs.clone();
             }
             meta.save()
-                .map_err(|e| (ResponseError::KafkaStorageError, e.to_string()))?;
+                .map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))?;
         }
         let settings = self.node.partition_settings(&configs);
         for p in &t.partitions {
@@ -282,7 +286,7 @@ impl MetadataControl for SingleNode {
             .as_ref()
             .is_some_and(|a| a.iter().any(|p| p.len() != 1 || p[0] != node))
         {
-            return Err((
+            return Err(TopicError::new(
                 ResponseError::InvalidReplicaAssignment,
                 format!("new partitions can only be assigned to broker {node}"),
             ));
@@ -331,11 +335,11 @@ impl MetadataControl for SingleNode {
         _unclean: bool,
     ) -> BoxFuture<'_, Result<(), TopicError>> {
         let out = match self.node.partition(topic, partition) {
-            Some(_) => Err((
+            Some(_) => Err(TopicError::new(
                 ResponseError::ElectionNotNeeded,
-                "a single node always leads with its only replica".into(),
+                "a single node always leads with its only replica",
             )),
-            None => Err((
+            None => Err(TopicError::new(
                 ResponseError::UnknownTopicOrPartition,
                 format!("{topic}-{partition} does not exist"),
             )),
@@ -353,16 +357,16 @@ impl MetadataControl for SingleNode {
         let exists = self.node.partition(topic, partition).is_some();
         let me = self.node.node_id();
         let out = match target {
-            _ if !exists => Err((
+            _ if !exists => Err(TopicError::new(
                 ResponseError::UnknownTopicOrPartition,
                 format!("{topic}-{partition} does not exist"),
             )),
-            None => Err((
+            None => Err(TopicError::new(
                 ResponseError::NoReassignmentInProgress,
                 format!("no reassignment of {topic}-{partition} is in progress"),
             )),
             Some(t) if t == [me] => Ok(()),
-            Some(_) => Err((
+            Some(_) => Err(TopicError::new(
                 ResponseError::InvalidReplicaAssignment,
                 format!("a single node can only hold replicas on broker {me}"),
             )),

@@ -29,6 +29,8 @@ pub enum GroupError {
         partition: i32,
         error: ResponseError,
     },
+    #[error("the consumer-group replay task failed: {0}")]
+    Replay(#[from] tokio::task::JoinError),
     #[error("reading {topic}-{partition} at offset {offset} during replay: {error:?}")]
     Read {
         topic: String,
@@ -109,16 +111,16 @@ impl Coordinator {
         self: &Arc<Self>,
         broker: &Arc<Node>,
         control: &dyn crate::control::MetadataControl,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), GroupError> {
         if self.cluster {
             self.spawn_timer(broker);
             return Ok(());
         }
         control
             .create_internal_topic(store::TOPIC, self.num_partitions, offsets_topic_configs())
-            .map_err(|(_, message)| GroupError::CreateTopic {
+            .map_err(|e| GroupError::CreateTopic {
                 topic: store::TOPIC.into(),
-                message,
+                message: e.message,
             })?;
         let started = std::time::Instant::now();
         let b = Arc::clone(broker);
@@ -274,7 +276,7 @@ impl Coordinator {
         let batch = crate::log::batch::build_batch(&kvs, crate::now_ms());
         let out = partition.append(&batch, self.cluster).map_err(|e| {
             if self.cluster {
-                return replicated::append_error(group_id, e);
+                return crate::kafka_error::group_append(group_id, e);
             }
             tracing::error!(group = group_id, error = ?e, "appending to the consumer-offsets log failed");
             ResponseError::CoordinatorNotAvailable

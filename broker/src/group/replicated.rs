@@ -35,24 +35,6 @@ pub(crate) struct Owned {
     pub loaded: bool,
 }
 
-/// Maps an append error on the offsets partition to the error a group API answers.
-pub(crate) fn append_error(group_id: &str, e: ResponseError) -> ResponseError {
-    match e {
-        ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
-        ResponseError::NotEnoughReplicas => {
-            tracing::debug!(
-                group = group_id,
-                "__consumer_offsets is below min.insync.replicas"
-            );
-            ResponseError::CoordinatorNotAvailable
-        }
-        other => {
-            tracing::error!(group = group_id, error = ?other, "appending to the consumer-offsets log failed");
-            ResponseError::CoordinatorNotAvailable
-        }
-    }
-}
-
 impl Coordinator {
     /// Whether this broker coordinates `group_id` now (always on one node). The caller holds
     /// the coordinator lock, so the answer holds for what it does under that lock.

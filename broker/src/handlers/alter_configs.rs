@@ -4,6 +4,7 @@
 use super::config_resource::{commit, target};
 use super::{RequestContext, code, sb};
 use crate::config::view;
+use crate::node::TopicError;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 
@@ -36,7 +37,10 @@ pub async fn handle(ctx: &RequestContext, req: AlterConfigsRequest) -> AlterConf
                 .with_resource_name(res.resource_name.clone());
             match outcome {
                 Ok(()) => r,
-                Err((e, msg)) => r
+                Err(TopicError {
+                    code: e,
+                    message: msg,
+                }) => r
                     .with_error_code(code(e))
                     .with_error_message(Some(sb(&msg))),
             }

@@ -4,6 +4,7 @@
 //! nothing to move: only the node itself is a valid target.
 
 use super::{RequestContext, code, sb};
+use crate::node::TopicError;
 use kafka_protocol::messages::alter_partition_reassignments_response::{
     ReassignablePartitionResponse, ReassignableTopicResponse,
 };
@@ -33,7 +34,10 @@ pub async fn handle(
                 ReassignablePartitionResponse::default().with_partition_index(p.partition_index);
             parts.push(match outcome {
                 Ok(()) => r,
-                Err((e, m)) => r.with_error_code(code(e)).with_error_message(Some(sb(&m))),
+                Err(TopicError {
+                    code: e,
+                    message: m,
+                }) => r.with_error_code(code(e)).with_error_message(Some(sb(&m))),
             });
         }
         responses.push(

@@ -3,8 +3,9 @@
 //! the metadata control.
 
 use super::RequestContext;
-use crate::config::view::{self, AlterError, ConfigEntry, Layers, Target};
+use crate::config::view::{self, ConfigEntry, Layers, Target};
 use crate::control::ConfigResource;
+use crate::node::TopicError;
 use kafka_protocol::error::ResponseError;
 use std::collections::BTreeMap;
 
@@ -12,16 +13,7 @@ pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
 
 /// An alter refused for one resource: Kafka error and message.
-pub type AlterFailure = (ResponseError, String);
-
-impl From<AlterError> for (ResponseError, String) {
-    fn from(e: AlterError) -> Self {
-        match e {
-            AlterError::InvalidConfig(m) => (ResponseError::InvalidConfig, m),
-            AlterError::InvalidRequest(m) => (ResponseError::InvalidRequest, m),
-        }
-    }
-}
+pub type AlterFailure = TopicError;
 
 /// The metadata control's resource kind of an alter target.
 pub fn resource(target: Target) -> ConfigResource {
@@ -32,7 +24,7 @@ pub fn resource(target: Target) -> ConfigResource {
 }
 
 fn not_this_broker(ctx: &RequestContext, name: &str) -> AlterFailure {
-    (
+    TopicError::new(
         ResponseError::InvalidRequest,
         format!(
             "broker {name:?} is not this broker (node id {})",
@@ -42,7 +34,7 @@ fn not_this_broker(ctx: &RequestContext, name: &str) -> AlterFailure {
 }
 
 fn unsupported(other: i8) -> AlterFailure {
-    (
+    TopicError::new(
         ResponseError::InvalidRequest,
         format!("resource type {other} is not supported (only TOPIC=2 and BROKER=4)"),
     )
@@ -52,7 +44,7 @@ fn unsupported(other: i8) -> AlterFailure {
 pub fn target(ctx: &RequestContext, resource_type: i8, name: &str) -> Result<Target, AlterFailure> {
     match resource_type {
         RESOURCE_TOPIC if ctx.node.topic(name).is_some() => Ok(Target::Topic),
-        RESOURCE_TOPIC => Err((
+        RESOURCE_TOPIC => Err(TopicError::new(
             ResponseError::UnknownTopicOrPartition,
             format!("topic {name} does not exist"),
         )),
@@ -89,7 +81,7 @@ pub fn entries(
     match resource_type {
         RESOURCE_TOPIC => {
             let t = ctx.node.topic(name).ok_or_else(|| {
-                (
+                TopicError::new(
                     ResponseError::UnknownTopicOrPartition,
                     format!("topic {name} does not exist"),
                 )

@@ -3,6 +3,7 @@
 //! one list per new partition, the topic's replication factor), validate_only changes nothing.
 
 use super::{RequestContext, code, sb};
+use crate::node::TopicError;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
@@ -30,7 +31,10 @@ pub async fn handle(
             let r = CreatePartitionsTopicResult::default().with_name(t.name.clone());
             match outcome {
                 Ok(()) => r,
-                Err((e, msg)) => r
+                Err(TopicError {
+                    code: e,
+                    message: msg,
+                }) => r
                     .with_error_code(code(e))
                     .with_error_message(Some(sb(&msg))),
             }

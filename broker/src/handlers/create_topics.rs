@@ -28,9 +28,9 @@ fn create_one(
     let assignment = if t.assignments.is_empty() {
         None
     } else if t.num_partitions != -1 || t.replication_factor != -1 {
-        return Err((
+        return Err(TopicError::new(
             ResponseError::InvalidRequest,
-            "both num_partitions/replication_factor and replica assignments were given".into(),
+            "both num_partitions/replication_factor and replica assignments were given",
         ));
     } else {
         Some(
@@ -68,7 +68,7 @@ pub async fn handle(ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTop
             let outcome = if seen.insert(t.name.to_string()) {
                 create_one(ctx, t, req.validate_only)
             } else {
-                Err((
+                Err(TopicError::new(
                     ResponseError::InvalidRequest,
                     format!("topic {} is listed more than once", t.name.as_str()),
                 ))
@@ -110,7 +110,7 @@ pub async fn handle(ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTop
                         }
                     r
                 }
-                Err((e, msg)) => {
+                Err(TopicError { code: e, message: msg }) => {
                     tracing::debug!(topic = t.name.as_str(), error = ?e, %msg, "create topic refused");
                     let r = result.with_error_code(code(e)).with_error_message(Some(sb(&msg)));
                     if v >= 5 {

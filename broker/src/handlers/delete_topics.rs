@@ -1,6 +1,7 @@
 //! DeleteTopics (v1-v6): by name, or by topic id on v6; internal topics are refused.
 
 use super::{RequestContext, code, sb};
+use crate::node::TopicError;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
@@ -30,11 +31,11 @@ pub async fn handle(ctx: &RequestContext, req: DeleteTopicsRequest) -> DeleteTop
             };
             let outcome = match &resolved {
                 Some(n) => ctx.metadata.delete_topic(n),
-                None if id.is_nil() => Err((
+                None if id.is_nil() => Err(TopicError::new(
                     ResponseError::InvalidRequest,
                     "neither a topic name nor a topic id was given".to_string(),
                 )),
-                None => Err((
+                None => Err(TopicError::new(
                     ResponseError::UnknownTopicId,
                     format!("no topic has id {id}"),
                 )),
@@ -53,7 +54,10 @@ pub async fn handle(ctx: &RequestContext, req: DeleteTopicsRequest) -> DeleteTop
                     }
                     r
                 }
-                Err((e, msg)) => {
+                Err(TopicError {
+                    code: e,
+                    message: msg,
+                }) => {
                     if v >= 6 && !id.is_nil() {
                         r = r.with_topic_id(id);
                     }

@@ -5,6 +5,7 @@
 use super::config_resource::entries;
 use super::{RequestContext, code, sb};
 use crate::config::view::ConfigEntry;
+use crate::node::TopicError;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
@@ -21,7 +22,10 @@ pub async fn handle(ctx: &RequestContext, req: DescribeConfigsRequest) -> Descri
                 .with_resource_type(res.resource_type)
                 .with_resource_name(res.resource_name.clone());
             match entries(ctx, res.resource_type, res.resource_name.as_str()) {
-                Err((e, msg)) => result
+                Err(TopicError {
+                    code: e,
+                    message: msg,
+                }) => result
                     .with_error_code(code(e))
                     .with_error_message(Some(sb(&msg))),
                 Ok(all) => {

@@ -2,6 +2,7 @@
 //! controller in cluster mode. A single node always leads with its preferred (only) replica.
 
 use super::{RequestContext, sb};
+use crate::node::TopicError;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
@@ -33,7 +34,10 @@ pub async fn handle(ctx: &RequestContext, req: ElectLeadersRequest) -> ElectLead
         for partition in partitions {
             let (e, msg) = match ctx.metadata.elect_leader(&topic, partition, unclean).await {
                 Ok(()) => (None, String::new()),
-                Err((e, m)) => (Some(e), m),
+                Err(TopicError {
+                    code: e,
+                    message: m,
+                }) => (Some(e), m),
             };
             let mut pr = PartitionResult::default().with_partition_id(partition);
             if let Some(e) = e {

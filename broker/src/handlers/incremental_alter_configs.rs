@@ -4,6 +4,7 @@
 use super::config_resource::{resource, stored, target};
 use super::{RequestContext, code, sb};
 use crate::config::view::{self, AlterOp, Target};
+use crate::node::TopicError;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
@@ -52,7 +53,7 @@ pub async fn handle(
                         return Ok(());
                     }
                 }
-                Err((
+                Err(TopicError::new(
                     ResponseError::RequestTimedOut,
                     format!("the configs of {name} kept changing concurrently; try again"),
                 ))
@@ -62,7 +63,10 @@ pub async fn handle(
                 .with_resource_name(res.resource_name.clone());
             match outcome {
                 Ok(()) => r,
-                Err((e, msg)) => r
+                Err(TopicError {
+                    code: e,
+                    message: msg,
+                }) => r
                     .with_error_code(code(e))
                     .with_error_message(Some(sb(&msg))),
             }

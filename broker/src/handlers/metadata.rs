@@ -2,6 +2,7 @@
 //! are auto-created when the broker and the request allow it.
 
 use super::{RequestContext, code, sb};
+use crate::node::TopicError;
 use crate::node::TopicState;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{
@@ -29,13 +30,14 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
                     let lookup = if allow_create {
                         ctx.metadata.topic_or_auto_create(&name)
                     } else {
-                        ctx.node
-                            .topic(&name)
-                            .ok_or((ResponseError::UnknownTopicOrPartition, String::new()))
+                        ctx.node.topic(&name).ok_or(TopicError::new(
+                            ResponseError::UnknownTopicOrPartition,
+                            String::new(),
+                        ))
                     };
                     match lookup {
                         Ok(state) => describe(ctx, &state, ctx.api_version),
-                        Err((e, _)) => MetadataResponseTopic::default()
+                        Err(TopicError { code: e, .. }) => MetadataResponseTopic::default()
                             .with_name(Some(name))
                             .with_error_code(code(e)),
                     }

@@ -67,6 +67,22 @@ pub struct RequestContext {
     // against, set by the connection once SASL is in place.
 }
 
+/// Why a request could not be answered at all; the connection is then closed (a response
+/// error code is not possible: the request did not decode, or the response did not encode).
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("{0}")]
+    Decode(String),
+    #[error("{0}")]
+    Encode(String),
+    /// A version this broker refuses (e.g. Produce v0-2 without the legacy bridge).
+    #[error("{0}")]
+    Unsupported(String),
+    /// Converting between an old version and the one the handler speaks (`legacy`).
+    #[error("{0}")]
+    Bridge(String),
+}
+
 /// A handler's result: an encoded response body, nothing (acks=0 produce), or a body that is
 /// due later (acks=1/all produce waiting for its fsync). For `Later`, the request's effects
 /// (its appends) are done when the handler returns, so the connection reads the next request
@@ -74,15 +90,15 @@ pub struct RequestContext {
 pub enum Reply {
     Body(BytesMut),
     None,
-    Later(BoxFuture<'static, Result<BytesMut, String>>),
+    Later(BoxFuture<'static, Result<BytesMut, HandlerError>>),
 }
 
 /// Decodes the body, runs the handler, encodes the response. `Err` carries a decode/encode
 /// failure reason; the connection is then closed.
-pub type HandlerFn = fn(RequestContext, Bytes) -> BoxFuture<'static, Result<Reply, String>>;
+pub type HandlerFn = fn(RequestContext, Bytes) -> BoxFuture<'static, Result<Reply, HandlerError>>;
 
 /// Decodes a request body without handling it (the fuzz target and codec tests use it).
-pub type DecodeFn = fn(i16, Bytes) -> Result<(), String>;
+pub type DecodeFn = fn(i16, Bytes) -> Result<(), HandlerError>;
 
 /// One registry entry.
 pub struct ApiEntry {
@@ -105,12 +121,12 @@ macro_rules! api {
             handler: |ctx, mut body| {
                 Box::pin(async move {
                     use kafka_protocol::protocol::{Decodable, Encodable};
-                    let req =
-                        <$req>::decode(&mut body, ctx.api_version).map_err(|e| e.to_string())?;
+                    let req = <$req>::decode(&mut body, ctx.api_version)
+                        .map_err(|e| HandlerError::Decode(e.to_string()))?;
                     let resp = $module::handle(&ctx, req).await;
                     let mut out = BytesMut::new();
                     resp.encode(&mut out, ctx.api_version)
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| HandlerError::Encode(e.to_string()))?;
                     Ok(Reply::Body(out))
                 })
             },
@@ -118,7 +134,7 @@ macro_rules! api {
                 use kafka_protocol::protocol::Decodable;
                 <$req>::decode(&mut body, version)
                     .map(|_| ())
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| HandlerError::Decode(e.to_string()))
             },
         }
     };

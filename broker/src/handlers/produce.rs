@@ -5,7 +5,7 @@
 //! append in the order they were sent; the fsync wait is a deferred reply, so the connection
 //! reads and appends the next requests meanwhile (pipelining, in-order responses).
 
-use super::{Reply, RequestContext, code};
+use super::{HandlerError, Reply, RequestContext, code};
 use crate::partition::Partition;
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
@@ -16,17 +16,21 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use std::sync::Arc;
 
 /// Registry entry point: Produce needs its own dispatch because acks=0 has no response.
-pub fn dispatch(ctx: RequestContext, mut body: Bytes) -> BoxFuture<'static, Result<Reply, String>> {
+pub fn dispatch(
+    ctx: RequestContext,
+    mut body: Bytes,
+) -> BoxFuture<'static, Result<Reply, HandlerError>> {
     Box::pin(async move {
         if ctx.api_version < 3 {
             // v0-2 (message format v0/v1) are up-converted by `handlers::legacy` first.
-            return Err(format!(
+            return Err(HandlerError::Unsupported(format!(
                 "produce v{} (message format v0/v1) is not supported; use v3+",
                 ctx.api_version
-            ));
+            )));
         }
         let version = ctx.api_version;
-        let req = ProduceRequest::decode(&mut body, version).map_err(|e| e.to_string())?;
+        let req = ProduceRequest::decode(&mut body, version)
+            .map_err(|e| HandlerError::Decode(e.to_string()))?;
         let acks = req.acks;
         let appended = append_all(&ctx, version, req);
         if acks == 0 {
@@ -34,7 +38,8 @@ pub fn dispatch(ctx: RequestContext, mut body: Bytes) -> BoxFuture<'static, Resu
         }
         let encode = move |resp: ProduceResponse| {
             let mut out = BytesMut::new();
-            resp.encode(&mut out, version).map_err(|e| e.to_string())?;
+            resp.encode(&mut out, version)
+                .map_err(|e| HandlerError::Encode(e.to_string()))?;
             Ok(out)
         };
         match appended {
@@ -47,13 +52,15 @@ pub fn dispatch(ctx: RequestContext, mut body: Bytes) -> BoxFuture<'static, Resu
 }
 
 /// Decodes a Produce body without handling it.
-pub fn decode_only(version: i16, mut body: Bytes) -> Result<(), String> {
+pub fn decode_only(version: i16, mut body: Bytes) -> Result<(), HandlerError> {
     if version < 3 {
-        return Err(format!("produce v{version} is not supported"));
+        return Err(HandlerError::Unsupported(format!(
+            "produce v{version} is not supported"
+        )));
     }
     ProduceRequest::decode(&mut body, version)
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| HandlerError::Decode(e.to_string()))
 }
 
 fn partition_error(

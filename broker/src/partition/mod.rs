@@ -7,7 +7,7 @@
 pub mod producer_state;
 mod replica;
 
-use crate::log::batch::{self, BatchError, BatchHeader};
+use crate::log::batch::{self, BatchHeader};
 use crate::log::flusher::Durable;
 use crate::log::time_lookup::{self, TimestampHit};
 use crate::log::{LogConfig, LogError, PartitionLog, ReadSlice};
@@ -181,11 +181,7 @@ impl Partition {
     pub fn append(&self, records: &[u8], acks_all: bool) -> Result<AppendOutcome, ResponseError> {
         let batches = batch::split_batches(records).map_err(|e| {
             tracing::debug!(topic = %self.topic, partition = self.index, error = %e, "rejected a batch");
-            match e {
-                BatchError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
-                BatchError::CrcMismatch { .. } | BatchError::Truncated(_) => ResponseError::CorruptMessage,
-                BatchError::Invalid(_) => ResponseError::InvalidRecord,
-            }
+            crate::kafka_error::batch(&e)
         })?;
         let [(header, range)] = batches.as_slice() else {
             return Err(ResponseError::InvalidRecord);
@@ -273,10 +269,10 @@ impl Partition {
             if offset > hw && offset <= inner.log.log_end_offset() {
                 None
             } else {
-                inner.log.slice_at(offset).map_err(|e| match e {
-                    LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
-                    LogError::Io { .. } => ResponseError::KafkaStorageError,
-                })?
+                inner
+                    .log
+                    .slice_at(offset)
+                    .map_err(|e| crate::kafka_error::log(&e))?
             }
         };
         let records = match slice {

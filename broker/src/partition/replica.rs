@@ -134,10 +134,10 @@ impl Partition {
         if offset == leo {
             return Ok(Vec::new());
         }
-        let slice = inner.log.slice_at(offset).map_err(|e| match e {
-            crate::log::LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
-            crate::log::LogError::Io { .. } => ResponseError::KafkaStorageError,
-        })?;
+        let slice = inner
+            .log
+            .slice_at(offset)
+            .map_err(|e| crate::kafka_error::log(&e))?;
         drop(inner);
         match slice {
             Some(s) => s

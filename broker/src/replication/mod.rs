@@ -266,6 +266,26 @@ async fn follow(
     }
 }
 
+/// Why one follower step (truncate or fetch) failed; the fetcher reconnects and retries.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowerError {
+    #[error("rpc to the leader failed: {0}")]
+    Rpc(String),
+    #[error("{api} answered error code {code}")]
+    Leader { api: &'static str, code: i16 },
+    #[error("empty {0} response")]
+    Empty(&'static str),
+    #[error("the local replica refused: {0:?}")]
+    Replica(ResponseError),
+}
+
+// The replication client (client.rs) still reports `anyhow` errors.
+impl From<anyhow::Error> for FollowerError {
+    fn from(e: anyhow::Error) -> Self {
+        FollowerError::Rpc(format!("{e:#}"))
+    }
+}
+
 async fn truncate(
     c: &mut KafkaConn,
     part: &Partition,
@@ -273,10 +293,8 @@ async fn truncate(
     topic: &str,
     index: i32,
     epoch: i32,
-) -> anyhow::Result<()> {
-    let (last_epoch, _) = part
-        .epoch_info(i32::MAX)
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+) -> Result<(), FollowerError> {
+    let (last_epoch, _) = part.epoch_info(i32::MAX).map_err(FollowerError::Replica)?;
     let Some(last_epoch) = last_epoch else {
         return Ok(());
     };
@@ -297,15 +315,16 @@ async fn truncate(
         .topics
         .first()
         .and_then(|t| t.partitions.first())
-        .ok_or_else(|| anyhow::anyhow!("empty OffsetForLeaderEpoch response"))?;
-    anyhow::ensure!(
-        p.error_code == 0,
-        "OffsetForLeaderEpoch error {}",
-        p.error_code
-    );
+        .ok_or(FollowerError::Empty("OffsetForLeaderEpoch"))?;
+    if p.error_code != 0 {
+        return Err(FollowerError::Leader {
+            api: "OffsetForLeaderEpoch",
+            code: p.error_code,
+        });
+    }
     if p.end_offset >= 0 {
         part.truncate_to(p.end_offset)
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            .map_err(FollowerError::Replica)?;
     }
     Ok(())
 }
@@ -338,7 +357,7 @@ async fn fetch_once(
     index: i32,
     epoch: i32,
     max_bytes: u64,
-) -> anyhow::Result<usize> {
+) -> Result<usize, FollowerError> {
     let req = FetchRequest::default()
         .with_replica_id(BrokerId(me))
         .with_max_wait_ms(500)
@@ -360,15 +379,20 @@ async fn fetch_once(
         .responses
         .first()
         .and_then(|t| t.partitions.first())
-        .ok_or_else(|| anyhow::anyhow!("empty fetch response"))?;
-    anyhow::ensure!(p.error_code == 0, "fetch error {}", p.error_code);
+        .ok_or(FollowerError::Empty("Fetch"))?;
+    if p.error_code != 0 {
+        return Err(FollowerError::Leader {
+            api: "Fetch",
+            code: p.error_code,
+        });
+    }
     let mut moved = 0;
     if let Some(records) = &p.records
         && !records.is_empty()
     {
         moved = records.len();
         part.append_replicated(records)
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            .map_err(FollowerError::Replica)?;
     }
     part.follow_high_watermark(p.high_watermark);
     Ok(moved)

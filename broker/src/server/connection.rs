@@ -251,6 +251,7 @@ pub fn decode_request(frame: Bytes) -> Result<(), String> {
     match parse_request(frame) {
         Ok(p) => {
             handlers::legacy::decoder(p.key, p.version).unwrap_or(p.entry.decode)(p.version, p.body)
+                .map_err(|e| e.to_string())
         }
         Err(Rejection::Answer { .. }) => Ok(()),
         Err(Rejection::Close(e)) => Err(e.to_string()),
@@ -325,7 +326,7 @@ async fn handle_frame(
     let handler = handlers::legacy::handler(key, version).unwrap_or(entry.handler);
     let reply = handler(ctx, body).instrument(span).await;
     let header_version = key.response_header_version(version);
-    let failed = move |broker: &Broker, reason: String| {
+    let failed = move |broker: &Broker, reason: handlers::HandlerError| {
         broker
             .node
             .metrics
@@ -335,7 +336,7 @@ async fn handle_frame(
         ConnectionError::Decode {
             key,
             version,
-            reason,
+            reason: reason.to_string(),
         }
     };
     let done = move |broker: &Broker| {

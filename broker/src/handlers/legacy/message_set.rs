@@ -30,7 +30,6 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy};
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::records::{
     Compression, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
@@ -63,16 +62,6 @@ pub enum FormatError {
     Crc { stored: u32, computed: u32 },
     #[error("unsupported compression codec {0} for message format v0/v1")]
     Codec(i8),
-}
-
-impl FormatError {
-    /// The Produce error code Kafka answers with.
-    pub fn response_error(&self) -> ResponseError {
-        match self {
-            Self::Codec(4) => ResponseError::UnsupportedCompressionType,
-            _ => ResponseError::CorruptMessage,
-        }
-    }
 }
 
 fn corrupt(what: impl Into<String>) -> FormatError {
@@ -598,6 +587,7 @@ pub fn down_convert(mut batches: Bytes, magic: i8, fetch_offset: i64) -> Bytes {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use kafka_protocol::error::ResponseError;
     use proptest::prelude::*;
 
     fn msg(offset: i64, ts: i64, key: Option<&[u8]>, value: Option<&[u8]>) -> Message {

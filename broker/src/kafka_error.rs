@@ -1,0 +1,91 @@
+//! The one place where the broker's layer errors become Kafka error codes: metadata refusals
+//! (`cluster/image`), record-batch and log errors (`log/`), config alter errors (`config/view`),
+//! consumer-offsets append errors (`group/`) and v0/v1 message-set errors (`handlers/legacy`).
+//! Layers below the handlers return their own errors; handlers build responses from these.
+
+use crate::cluster::image::Refusal;
+use crate::config::view::AlterError;
+use crate::handlers::legacy::message_set::FormatError;
+use crate::log::LogError;
+use crate::log::batch::BatchError;
+use kafka_protocol::error::ResponseError;
+
+/// The error a metadata command refused by the controller answers with.
+pub fn refusal(r: Refusal) -> ResponseError {
+    match r {
+        Refusal::TopicExists => ResponseError::TopicAlreadyExists,
+        Refusal::UnknownTopic => ResponseError::UnknownTopicOrPartition,
+        Refusal::UnknownBroker => ResponseError::BrokerNotAvailable,
+        Refusal::InvalidReplicationFactor => ResponseError::InvalidReplicationFactor,
+        Refusal::InvalidReplicaAssignment => ResponseError::InvalidReplicaAssignment,
+        Refusal::FencedLeaderEpoch => ResponseError::FencedLeaderEpoch,
+        Refusal::ElectionNotNeeded => ResponseError::ElectionNotNeeded,
+        Refusal::PreferredLeaderNotAvailable => ResponseError::PreferredLeaderNotAvailable,
+        Refusal::EligibleLeadersNotAvailable => ResponseError::EligibleLeadersNotAvailable,
+        Refusal::InvalidPartitions => ResponseError::InvalidPartitions,
+        Refusal::NoReassignmentInProgress => ResponseError::NoReassignmentInProgress,
+        // Retried by the incremental alter; seen by a client only if the configs keep changing.
+        Refusal::ConfigChanged => ResponseError::RequestTimedOut,
+    }
+}
+
+/// The Produce error for a record batch that does not parse.
+pub fn batch(e: &BatchError) -> ResponseError {
+    match e {
+        BatchError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
+        BatchError::CrcMismatch { .. } | BatchError::Truncated(_) => ResponseError::CorruptMessage,
+        BatchError::Invalid(_) => ResponseError::InvalidRecord,
+    }
+}
+
+/// The Fetch/replication error for a failed log lookup.
+pub fn log(e: &LogError) -> ResponseError {
+    match e {
+        LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        LogError::Io { .. } => ResponseError::KafkaStorageError,
+    }
+}
+
+/// The error an alter of configs answers with, and its message.
+pub fn alter(e: AlterError) -> (ResponseError, String) {
+    match e {
+        AlterError::InvalidConfig(m) => (ResponseError::InvalidConfig, m),
+        AlterError::InvalidRequest(m) => (ResponseError::InvalidRequest, m),
+    }
+}
+
+impl From<AlterError> for crate::node::TopicError {
+    fn from(e: AlterError) -> Self {
+        let (code, message) = alter(e);
+        crate::node::TopicError::new(code, message)
+    }
+}
+
+/// The error a group API answers with when appending to its `__consumer_offsets` partition
+/// failed with `e`.
+pub fn group_append(group_id: &str, e: ResponseError) -> ResponseError {
+    match e {
+        ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
+        ResponseError::NotEnoughReplicas => {
+            tracing::debug!(
+                group = group_id,
+                "__consumer_offsets is below min.insync.replicas"
+            );
+            ResponseError::CoordinatorNotAvailable
+        }
+        other => {
+            tracing::error!(group = group_id, error = ?other, "appending to the consumer-offsets log failed");
+            ResponseError::CoordinatorNotAvailable
+        }
+    }
+}
+
+impl FormatError {
+    /// The Produce error code Kafka answers with for a v0/v1 message set.
+    pub fn response_error(&self) -> ResponseError {
+        match self {
+            Self::Codec(4) => ResponseError::UnsupportedCompressionType,
+            _ => ResponseError::CorruptMessage,
+        }
+    }
+}
