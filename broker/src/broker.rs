@@ -6,7 +6,7 @@ use crate::node::Node;
 use std::sync::Arc;
 use tokio::sync::watch;
 
-pub use crate::node::{TopicError, TopicState};
+pub use crate::node::{ControlError, TopicState};
 
 /// Lifecycle state reported at /v1/broker/state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

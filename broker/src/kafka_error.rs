@@ -8,6 +8,7 @@ use crate::config::view::AlterError;
 use crate::handlers::legacy::message_set::FormatError;
 use crate::log::LogError;
 use crate::log::batch::BatchError;
+use crate::node::ControlError;
 use kafka_protocol::error::ResponseError;
 
 /// The error a metadata command refused by the controller answers with.
@@ -54,10 +55,53 @@ pub fn alter(e: AlterError) -> (ResponseError, String) {
     }
 }
 
-impl From<AlterError> for crate::node::TopicError {
+/// What a handler answers for one topic or config resource: the Kafka error code and a
+/// message for the client.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct TopicError {
+    pub code: ResponseError,
+    pub message: String,
+}
+
+impl TopicError {
+    pub fn new(code: ResponseError, message: impl Into<String>) -> Self {
+        TopicError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The error a failed metadata change or lookup answers with.
+pub fn control(e: &ControlError) -> ResponseError {
+    match e {
+        ControlError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
+        ControlError::TopicExists(_) => ResponseError::TopicAlreadyExists,
+        ControlError::InvalidTopic(_) => ResponseError::InvalidTopicException,
+        ControlError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        ControlError::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
+        ControlError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
+        ControlError::InvalidConfig(_) => ResponseError::InvalidConfig,
+        ControlError::InvalidRequest(_) => ResponseError::InvalidRequest,
+        ControlError::ElectionNotNeeded(_) => ResponseError::ElectionNotNeeded,
+        ControlError::NoReassignmentInProgress(_) => ResponseError::NoReassignmentInProgress,
+        ControlError::Storage(_) => ResponseError::KafkaStorageError,
+        ControlError::Timeout(_) => ResponseError::RequestTimedOut,
+        ControlError::Refused(r, _) => refusal(*r),
+    }
+}
+
+impl From<ControlError> for TopicError {
+    fn from(e: ControlError) -> Self {
+        TopicError::new(control(&e), e.to_string())
+    }
+}
+
+impl From<AlterError> for TopicError {
     fn from(e: AlterError) -> Self {
         let (code, message) = alter(e);
-        crate::node::TopicError::new(code, message)
+        TopicError::new(code, message)
     }
 }
 

@@ -1,7 +1,20 @@
 //! Eddy broker: a Kafka-wire-compatible broker (see ARCHITECTURE.md §2).
 //!
 //! Flow of a request: `server` reads a frame → `handlers` registry dispatches by API key →
-//! a handler uses `broker` state → `partition` (offsets, producer state) → `log` (segments).
+//! a handler gets a `RequestContext` (node, metadata control, group coordinator, replication)
+//! → `partition` (offsets, producer state) → `log` (segments).
+//!
+//! Layers, each depending only on those below it:
+//!
+//! - `server`, `admin_http`: connections and the admin HTTP API; build each `RequestContext`.
+//! - `handlers`: one file per Kafka API; `kafka_error` is the one place layer errors become
+//!   Kafka error codes.
+//! - `broker`: composes the layers below and tracks the lifecycle state.
+//! - `group` (consumer-group coordinator), `replication` (followers, ISR changes, throttles).
+//! - `control`: metadata changes and lookups behind `MetadataControl`, one implementation per
+//!   mode (`single_node`, `quorum` over the Raft metadata log of `cluster`).
+//! - `node`: the topics and partitions this broker serves, their settings, flusher, metrics.
+//! - `cluster` (Raft metadata quorum and image), `partition`, `log`, `metadata`, `config`.
 
 pub mod admin_http;
 pub mod broker;

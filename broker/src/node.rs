@@ -25,22 +25,39 @@ pub struct TopicState {
     pub partitions: Vec<Arc<Partition>>,
 }
 
-/// An error for one topic (or config resource) in an admin request: the Kafka error code it
-/// answers with and a message for the client.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{message}")]
-pub struct TopicError {
-    pub code: ResponseError,
-    pub message: String,
-}
-
-impl TopicError {
-    pub fn new(code: ResponseError, message: impl Into<String>) -> Self {
-        TopicError {
-            code,
-            message: message.into(),
-        }
-    }
+/// Why a metadata change or lookup failed (`control/`, and the local checks here). The message
+/// goes to the client as is; `kafka_error.rs` picks the Kafka error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    #[error("{0}")]
+    UnknownTopic(String),
+    #[error("{0}")]
+    TopicExists(String),
+    #[error("{0}")]
+    InvalidTopic(String),
+    #[error("{0}")]
+    InvalidPartitions(String),
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    #[error("{0}")]
+    InvalidConfig(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    ElectionNotNeeded(String),
+    #[error("{0}")]
+    NoReassignmentInProgress(String),
+    /// Persisting the change locally failed.
+    #[error("{0}")]
+    Storage(String),
+    /// The quorum did not commit the change in time.
+    #[error("{0}")]
+    Timeout(String),
+    /// The controller refused the command.
+    #[error("{1}")]
+    Refused(crate::cluster::image::Refusal, String),
 }
 
 /// Why the local node could not open or change its data directory.
@@ -303,12 +320,11 @@ impl Node {
         partitions: i32,
         replication_factor: i16,
         configs: &BTreeMap<String, String>,
-    ) -> Result<(i32, i16), TopicError> {
+    ) -> Result<(i32, i16), ControlError> {
         if name.starts_with("__") && !internal {
-            return Err(TopicError::new(
-                ResponseError::InvalidTopicException,
-                format!("{name}: names starting with '__' are reserved for internal topics"),
-            ));
+            return Err(ControlError::InvalidTopic(format!(
+                "{name}: names starting with '__' are reserved for internal topics"
+            )));
         }
         let partitions = if partitions == -1 {
             self.broker_setting("num.partitions").parse().unwrap_or(1)
@@ -316,10 +332,9 @@ impl Node {
             partitions
         };
         if !(1..=100_000).contains(&partitions) {
-            return Err(TopicError::new(
-                ResponseError::InvalidPartitions,
-                format!("partition count must be between 1 and 100000, got {partitions}"),
-            ));
+            return Err(ControlError::InvalidPartitions(format!(
+                "partition count must be between 1 and 100000, got {partitions}"
+            )));
         }
         let rf = if replication_factor == -1 {
             self.broker_setting("default.replication.factor")
@@ -330,7 +345,7 @@ impl Node {
         };
         for (k, v) in configs {
             defs::validate_topic_key(k, v)
-                .map_err(|e| TopicError::new(ResponseError::InvalidConfig, e.to_string()))?;
+                .map_err(|e| ControlError::InvalidConfig(e.to_string()))?;
         }
         Ok((partitions, rf))
     }
@@ -343,12 +358,15 @@ impl Node {
     }
 
     /// Replaces the dynamic broker configs and re-applies topic settings that inherit them.
-    pub fn set_broker_configs(&self, configs: BTreeMap<String, String>) -> Result<(), TopicError> {
+    pub fn set_broker_configs(
+        &self,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), ControlError> {
         {
             let mut meta = self.meta();
             meta.image.broker_configs = configs;
             meta.save()
-                .map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+                .map_err(|e| ControlError::Storage(e.to_string()))?;
         }
         for t in self.topics() {
             let settings = self.partition_settings(&t.configs);

@@ -7,7 +7,8 @@
 pub mod quorum;
 pub mod single_node;
 
-use crate::node::{TopicError, TopicState};
+pub use crate::node::ControlError;
+use crate::node::TopicState;
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -66,7 +67,7 @@ pub struct ReassignmentView {
 /// Metadata changes and lookups, whatever the mode (see the module comment).
 pub trait MetadataControl: Send + Sync {
     /// Creates a topic (or only checks it, `validate_only`).
-    fn create_topic(&self, topic: NewTopic) -> Result<(), TopicError>;
+    fn create_topic(&self, topic: NewTopic) -> Result<(), ControlError>;
 
     /// Creates the internal topic `name` if it is missing (single node: at start; the quorum
     /// creates its replicated `__consumer_offsets` on demand, see group/replicated.rs).
@@ -75,13 +76,13 @@ pub trait MetadataControl: Send + Sync {
         name: &str,
         partitions: i32,
         configs: BTreeMap<String, String>,
-    ) -> Result<(), TopicError>;
+    ) -> Result<(), ControlError>;
 
     /// The topic, created with broker defaults when auto-creation is on.
-    fn topic_or_auto_create(&self, name: &str) -> Result<Arc<TopicState>, TopicError>;
+    fn topic_or_auto_create(&self, name: &str) -> Result<Arc<TopicState>, ControlError>;
 
     /// Deletes a topic and its data; returns its id.
-    fn delete_topic(&self, name: &str) -> Result<uuid::Uuid, TopicError>;
+    fn delete_topic(&self, name: &str) -> Result<uuid::Uuid, ControlError>;
 
     /// Grows a topic to `count` partitions, the new ones on `assignment` when given.
     fn create_partitions(
@@ -90,7 +91,7 @@ pub trait MetadataControl: Send + Sync {
         count: i32,
         assignment: Option<Vec<Vec<i32>>>,
         validate_only: bool,
-    ) -> Result<(), TopicError>;
+    ) -> Result<(), ControlError>;
 
     /// Whether a broker resource name addresses a broker whose configs this broker can show and
     /// change ("" is the cluster-wide default).
@@ -111,7 +112,7 @@ pub trait MetadataControl: Send + Sync {
         name: &str,
         configs: BTreeMap<String, String>,
         expected: Option<BTreeMap<String, String>>,
-    ) -> Result<bool, TopicError>;
+    ) -> Result<bool, ControlError>;
 
     /// Elects a leader for one partition (preferred, or any replica when `unclean`).
     fn elect_leader(
@@ -119,7 +120,7 @@ pub trait MetadataControl: Send + Sync {
         topic: &str,
         partition: i32,
         unclean: bool,
-    ) -> BoxFuture<'_, Result<(), TopicError>>;
+    ) -> BoxFuture<'_, Result<(), ControlError>>;
 
     /// Starts (`target`) or cancels (None) a partition reassignment.
     fn alter_reassignment(
@@ -128,7 +129,7 @@ pub trait MetadataControl: Send + Sync {
         partition: i32,
         target: Option<Vec<i32>>,
         allow_rf_change: bool,
-    ) -> BoxFuture<'_, Result<(), TopicError>>;
+    ) -> BoxFuture<'_, Result<(), ControlError>>;
 
     /// Reassignments in progress by topic; `wanted` None means all of them.
     fn reassignments(
@@ -160,17 +161,15 @@ pub trait MetadataControl: Send + Sync {
 pub(crate) fn topic_or_auto_create(
     node: &crate::node::Node,
     name: &str,
-    create: impl FnOnce(NewTopic) -> Result<(), TopicError>,
-) -> Result<Arc<TopicState>, TopicError> {
-    use kafka_protocol::error::ResponseError;
+    create: impl FnOnce(NewTopic) -> Result<(), ControlError>,
+) -> Result<Arc<TopicState>, ControlError> {
     if let Some(t) = node.topic(name) {
         return Ok(t);
     }
     if !node.auto_create_enabled() {
-        return Err(TopicError::new(
-            ResponseError::UnknownTopicOrPartition,
-            format!("topic {name} does not exist"),
-        ));
+        return Err(ControlError::UnknownTopic(format!(
+            "topic {name} does not exist"
+        )));
     }
     let topic = NewTopic {
         name: name.to_string(),
@@ -181,37 +180,28 @@ pub(crate) fn topic_or_auto_create(
         validate_only: false,
     };
     match create(topic) {
-        Ok(())
-        | Err(TopicError {
-            code: ResponseError::TopicAlreadyExists,
-            ..
-        }) => {}
+        Ok(()) | Err(ControlError::TopicExists(_)) => {}
         Err(e) => return Err(e),
     }
-    node.topic(name).ok_or(TopicError::new(
-        ResponseError::UnknownTopicOrPartition,
-        format!("topic {name} vanished"),
-    ))
+    node.topic(name)
+        .ok_or(ControlError::UnknownTopic(format!("topic {name} vanished")))
 }
 
 /// Explicit replica lists by partition index (0..n, each listed once).
 pub(crate) fn assignment_by_index(
     assignment: Vec<(i32, Vec<i32>)>,
-) -> Result<Vec<Vec<i32>>, TopicError> {
-    use kafka_protocol::error::ResponseError;
+) -> Result<Vec<Vec<i32>>, ControlError> {
     let mut by_index: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
     for (index, ids) in assignment {
         if by_index.insert(index, ids).is_some() {
-            return Err(TopicError::new(
-                ResponseError::InvalidReplicaAssignment,
-                format!("partition {index} is listed twice"),
-            ));
+            return Err(ControlError::InvalidReplicaAssignment(format!(
+                "partition {index} is listed twice"
+            )));
         }
     }
     if by_index.keys().enumerate().any(|(i, p)| *p != i as i32) {
-        return Err(TopicError::new(
-            ResponseError::InvalidReplicaAssignment,
-            "replica assignment partitions must be 0..n, each listed once",
+        return Err(ControlError::InvalidReplicaAssignment(
+            "replica assignment partitions must be 0..n, each listed once".into(),
         ));
     }
     Ok(by_index.into_values().collect())

@@ -8,9 +8,8 @@ use super::{
 use crate::cluster::Cluster;
 use crate::cluster::image::{ClusterImage, Command, Outcome, Refusal};
 use crate::metadata::{TopicRecord, validate_topic_name};
-use crate::node::{Node, TopicError, TopicState};
+use crate::node::{ControlError, Node, TopicState};
 use futures::future::BoxFuture;
-use kafka_protocol::error::ResponseError;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -21,11 +20,11 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 /// The outcome of one write through the quorum as a topic result.
-fn outcome(r: Result<Outcome, String>) -> Result<(), TopicError> {
+fn outcome(r: Result<Outcome, String>) -> Result<(), ControlError> {
     match r {
         Ok(Outcome::Ok) => Ok(()),
-        Ok(Outcome::Refused(r, m)) => Err(TopicError::new(crate::kafka_error::refusal(r), m)),
-        Err(m) => Err(TopicError::new(ResponseError::RequestTimedOut, m)),
+        Ok(Outcome::Refused(r, m)) => Err(ControlError::Refused(r, m)),
+        Err(m) => Err(ControlError::Timeout(m)),
     }
 }
 
@@ -54,7 +53,7 @@ impl Quorum {
         configs: BTreeMap<String, String>,
         assignment: Option<Vec<Vec<i32>>>,
         validate_only: bool,
-    ) -> Result<(), TopicError> {
+    ) -> Result<(), ControlError> {
         let (partitions, rf) =
             self.node
                 .new_topic_shape(name, false, partitions, replication_factor, &configs)?;
@@ -62,20 +61,19 @@ impl Quorum {
             // A first check on the local image; the controller decides when it applies.
             let img = self.cluster.image();
             if img.topics.contains_key(name) {
-                return Err(TopicError::new(
-                    ResponseError::TopicAlreadyExists,
-                    format!("topic {name} already exists"),
-                ));
+                return Err(ControlError::TopicExists(format!(
+                    "topic {name} already exists"
+                )));
             }
             if validate_only {
                 return match &assignment {
                     Some(a) => img
                         .check_assignment(a)
-                        .map_err(|m| TopicError::new(ResponseError::InvalidReplicaAssignment, m)),
+                        .map_err(ControlError::InvalidReplicaAssignment),
                     None => img
                         .place(partitions, rf)
                         .map(|_| ())
-                        .map_err(|m| TopicError::new(ResponseError::InvalidReplicationFactor, m)),
+                        .map_err(ControlError::InvalidReplicationFactor),
                 };
             }
         }
@@ -90,9 +88,9 @@ impl Quorum {
         match block_on(self.cluster.write(cmd)) {
             Ok(Outcome::Ok) => {}
             Ok(Outcome::Refused(r, m)) => {
-                return Err(TopicError::new(crate::kafka_error::refusal(r), m));
+                return Err(ControlError::Refused(r, m));
             }
-            Err(m) => return Err(TopicError::new(ResponseError::RequestTimedOut, m)),
+            Err(m) => return Err(ControlError::Timeout(m)),
         }
         self.apply_changes();
         tracing::info!(
@@ -104,34 +102,33 @@ impl Quorum {
         Ok(())
     }
 
-    fn delete_topic_in_cluster(&self, name: &str) -> Result<uuid::Uuid, TopicError> {
+    fn delete_topic_in_cluster(&self, name: &str) -> Result<uuid::Uuid, ControlError> {
         let Some(id) = self.cluster.image().topics.get(name).map(|t| t.id) else {
-            return Err(TopicError::new(
-                ResponseError::UnknownTopicOrPartition,
-                format!("topic {name} does not exist"),
-            ));
+            return Err(ControlError::UnknownTopic(format!(
+                "topic {name} does not exist"
+            )));
         };
         match block_on(self.cluster.write(Command::DeleteTopic {
             name: name.to_string(),
         })) {
             Ok(Outcome::Ok) => {}
             Ok(Outcome::Refused(r, m)) => {
-                return Err(TopicError::new(crate::kafka_error::refusal(r), m));
+                return Err(ControlError::Refused(r, m));
             }
-            Err(m) => return Err(TopicError::new(ResponseError::RequestTimedOut, m)),
+            Err(m) => return Err(ControlError::Timeout(m)),
         }
         self.apply_changes();
         Ok(id)
     }
 
     /// Writes one metadata command through the quorum and applies the resulting image here.
-    fn write_through(&self, cmd: Command) -> Result<(), TopicError> {
+    fn write_through(&self, cmd: Command) -> Result<(), ControlError> {
         match block_on(self.cluster.write(cmd)) {
             Ok(Outcome::Ok) => {}
             Ok(Outcome::Refused(r, m)) => {
-                return Err(TopicError::new(crate::kafka_error::refusal(r), m));
+                return Err(ControlError::Refused(r, m));
             }
-            Err(m) => return Err(TopicError::new(ResponseError::RequestTimedOut, m)),
+            Err(m) => return Err(ControlError::Timeout(m)),
         }
         self.apply_changes();
         Ok(())
@@ -139,7 +136,7 @@ impl Quorum {
 
     /// A compare-and-set config change through the quorum: Ok(false) when the stored configs
     /// are no longer `expected` (this broker's image then has the newer ones: recompute).
-    fn write_configs_cas(&self, cmd: Command) -> Result<bool, TopicError> {
+    fn write_configs_cas(&self, cmd: Command) -> Result<bool, ControlError> {
         // What this broker's image must stop showing before a retry can compute anything new.
         let stale = match &cmd {
             Command::SetTopicConfigs {
@@ -182,9 +179,9 @@ impl Quorum {
                 return Ok(false);
             }
             Ok(Outcome::Refused(r, m)) => {
-                return Err(TopicError::new(crate::kafka_error::refusal(r), m));
+                return Err(ControlError::Refused(r, m));
             }
-            Err(m) => return Err(TopicError::new(ResponseError::RequestTimedOut, m)),
+            Err(m) => return Err(ControlError::Timeout(m)),
         }
         self.apply_changes();
         Ok(true)
@@ -197,14 +194,14 @@ impl Quorum {
         count: i32,
         assignment: Option<Vec<Vec<i32>>>,
         validate_only: bool,
-    ) -> Result<(), TopicError> {
+    ) -> Result<(), ControlError> {
         // A first check on the local image; the controller decides when it applies.
         if let Err(Outcome::Refused(r, m)) =
             self.cluster
                 .image()
                 .new_partitions(name, count, assignment.as_deref())
         {
-            return Err(TopicError::new(crate::kafka_error::refusal(r), m));
+            return Err(ControlError::Refused(r, m));
         }
         if validate_only {
             return Ok(());
@@ -234,9 +231,9 @@ pub fn reconcile(node: &Node, img: &ClusterImage) {
     let me = node.node_id();
     let dynamic = dynamic_configs_in_image(img, me);
     if dynamic != node.dynamic_broker_configs()
-        && let Err(TopicError { message: m, .. }) = node.set_broker_configs(dynamic)
+        && let Err(e) = node.set_broker_configs(dynamic)
     {
-        tracing::error!(error = %m, "applying the dynamic broker configs failed");
+        tracing::error!(error = %e, "applying the dynamic broker configs failed");
     }
     let mut topics = node.write_topics();
     let stale: Vec<String> = topics
@@ -338,16 +335,14 @@ impl Quorum {
 }
 
 impl MetadataControl for Quorum {
-    fn create_topic(&self, t: NewTopic) -> Result<(), TopicError> {
-        validate_topic_name(&t.name)
-            .map_err(|m| TopicError::new(ResponseError::InvalidTopicException, m))?;
+    fn create_topic(&self, t: NewTopic) -> Result<(), ControlError> {
+        validate_topic_name(&t.name).map_err(ControlError::InvalidTopic)?;
         match t.assignment {
             Some(a) => {
                 let a = super::assignment_by_index(a)?;
                 if a.first().is_none_or(Vec::is_empty) {
-                    return Err(TopicError::new(
-                        ResponseError::InvalidReplicaAssignment,
-                        "partition 0 has no replicas",
+                    return Err(ControlError::InvalidReplicaAssignment(
+                        "partition 0 has no replicas".into(),
                     ));
                 }
                 self.create_topic_in_cluster(
@@ -375,21 +370,20 @@ impl MetadataControl for Quorum {
         _name: &str,
         _partitions: i32,
         _configs: BTreeMap<String, String>,
-    ) -> Result<(), TopicError> {
+    ) -> Result<(), ControlError> {
         // Created through the controller on the first FindCoordinator (group/replicated.rs).
         Ok(())
     }
 
-    fn topic_or_auto_create(&self, name: &str) -> Result<Arc<TopicState>, TopicError> {
+    fn topic_or_auto_create(&self, name: &str) -> Result<Arc<TopicState>, ControlError> {
         super::topic_or_auto_create(&self.node, name, |t| self.create_topic(t))
     }
 
-    fn delete_topic(&self, name: &str) -> Result<uuid::Uuid, TopicError> {
+    fn delete_topic(&self, name: &str) -> Result<uuid::Uuid, ControlError> {
         if self.node.topic(name).is_some_and(|t| t.internal) {
-            return Err(TopicError::new(
-                ResponseError::InvalidTopicException,
-                format!("{name} is an internal topic"),
-            ));
+            return Err(ControlError::InvalidTopic(format!(
+                "{name} is an internal topic"
+            )));
         }
         self.delete_topic_in_cluster(name)
     }
@@ -400,7 +394,7 @@ impl MetadataControl for Quorum {
         count: i32,
         assignment: Option<Vec<Vec<i32>>>,
         validate_only: bool,
-    ) -> Result<(), TopicError> {
+    ) -> Result<(), ControlError> {
         self.create_partitions_in_cluster(name, count, assignment, validate_only)
     }
 
@@ -431,15 +425,14 @@ impl MetadataControl for Quorum {
         name: &str,
         configs: BTreeMap<String, String>,
         expected: Option<BTreeMap<String, String>>,
-    ) -> Result<bool, TopicError> {
+    ) -> Result<bool, ControlError> {
         let cas = expected.is_some();
         let cmd = match resource {
             ConfigResource::Topic => {
                 if self.node.topic(name).is_none() {
-                    return Err(TopicError::new(
-                        ResponseError::UnknownTopicOrPartition,
-                        format!("topic {name} does not exist"),
-                    ));
+                    return Err(ControlError::UnknownTopic(format!(
+                        "topic {name} does not exist"
+                    )));
                 }
                 Command::SetTopicConfigs {
                     name: name.to_string(),
@@ -466,7 +459,7 @@ impl MetadataControl for Quorum {
         topic: &str,
         partition: i32,
         unclean: bool,
-    ) -> BoxFuture<'_, Result<(), TopicError>> {
+    ) -> BoxFuture<'_, Result<(), ControlError>> {
         let cmd = Command::ElectLeader {
             topic: topic.to_string(),
             partition,
@@ -481,7 +474,7 @@ impl MetadataControl for Quorum {
         partition: i32,
         target: Option<Vec<i32>>,
         allow_rf_change: bool,
-    ) -> BoxFuture<'_, Result<(), TopicError>> {
+    ) -> BoxFuture<'_, Result<(), ControlError>> {
         let topic = topic.to_string();
         Box::pin(async move {
             if let Some(t) = &target
@@ -503,13 +496,10 @@ impl MetadataControl for Quorum {
                 if let Some(n) = current
                     && n != t.len()
                 {
-                    return Err(TopicError::new(
-                        ResponseError::InvalidReplicationFactor,
-                        format!(
-                            "{topic}-{partition} has {n} replicas, the target {}; the request does not allow changing the replication factor",
-                            t.len()
-                        ),
-                    ));
+                    return Err(ControlError::InvalidReplicationFactor(format!(
+                        "{topic}-{partition} has {n} replicas, the target {}; the request does not allow changing the replication factor",
+                        t.len()
+                    )));
                 }
             }
             let cmd = Command::AlterReassignment {

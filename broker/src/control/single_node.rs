@@ -6,9 +6,8 @@ use super::{
     BrokerView, ConfigResource, MetadataControl, NewTopic, PartitionView, ReassignmentView,
 };
 use crate::metadata::{TopicRecord, validate_topic_name};
-use crate::node::{Node, TopicError, TopicState, clone_topic};
+use crate::node::{ControlError, Node, TopicState, clone_topic};
 use futures::future::BoxFuture;
-use kafka_protocol::error::ResponseError;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -29,25 +28,21 @@ impl SingleNode {
     }
 
     /// Explicit assignments on one node: every partition on this node, indexes 0..n.
-    fn assignment_count(&self, assignment: &[(i32, Vec<i32>)]) -> Result<i32, TopicError> {
+    fn assignment_count(&self, assignment: &[(i32, Vec<i32>)]) -> Result<i32, ControlError> {
         let node = self.node.node_id();
         let mut indexes: Vec<i32> = Vec::with_capacity(assignment.len());
         for (index, ids) in assignment {
             if ids.len() != 1 || ids[0] != node {
-                return Err(TopicError::new(
-                    ResponseError::InvalidReplicaAssignment,
-                    format!(
-                        "partition {index} is assigned to {ids:?}; this single-node cluster only has broker {node}"
-                    ),
-                ));
+                return Err(ControlError::InvalidReplicaAssignment(format!(
+                    "partition {index} is assigned to {ids:?}; this single-node cluster only has broker {node}"
+                )));
             }
             indexes.push(*index);
         }
         indexes.sort_unstable();
         if indexes.iter().enumerate().any(|(i, p)| *p != i as i32) {
-            return Err(TopicError::new(
-                ResponseError::InvalidReplicaAssignment,
-                "replica assignment partitions must be 0..n, each listed once",
+            return Err(ControlError::InvalidReplicaAssignment(
+                "replica assignment partitions must be 0..n, each listed once".into(),
             ));
         }
         Ok(indexes.len() as i32)
@@ -62,23 +57,20 @@ impl SingleNode {
         configs: BTreeMap<String, String>,
         internal: bool,
         validate_only: bool,
-    ) -> Result<(), TopicError> {
-        validate_topic_name(name)
-            .map_err(|m| TopicError::new(ResponseError::InvalidTopicException, m))?;
+    ) -> Result<(), ControlError> {
+        validate_topic_name(name).map_err(ControlError::InvalidTopic)?;
         let (partitions, rf) =
             self.node
                 .new_topic_shape(name, internal, partitions, replication_factor, &configs)?;
         if rf != 1 {
-            return Err(TopicError::new(
-                ResponseError::InvalidReplicationFactor,
-                format!("replication factor {rf} is larger than the 1 available broker"),
-            ));
+            return Err(ControlError::InvalidReplicationFactor(format!(
+                "replication factor {rf} is larger than the 1 available broker"
+            )));
         }
         if self.node.topic(name).is_some() {
-            return Err(TopicError::new(
-                ResponseError::TopicAlreadyExists,
-                format!("topic {name} already exists"),
-            ));
+            return Err(ControlError::TopicExists(format!(
+                "topic {name} already exists"
+            )));
         }
         if validate_only {
             return Ok(());
@@ -93,22 +85,19 @@ impl SingleNode {
         };
         let mut topics = self.node.write_topics();
         if topics.contains_key(name) {
-            return Err(TopicError::new(
-                ResponseError::TopicAlreadyExists,
-                format!("topic {name} already exists"),
-            ));
+            return Err(ControlError::TopicExists(format!(
+                "topic {name} already exists"
+            )));
         }
-        let state = self.node.open_topic(&rec, 0).map_err(|e| {
-            TopicError::new(
-                ResponseError::KafkaStorageError,
-                format!("creating {name}: {e}"),
-            )
-        })?;
+        let state = self
+            .node
+            .open_topic(&rec, 0)
+            .map_err(|e| ControlError::Storage(format!("creating {name}: {e}")))?;
         {
             let mut meta = self.node.meta();
             meta.image.topics.insert(name.to_string(), rec);
             meta.save()
-                .map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+                .map_err(|e| ControlError::Storage(e.to_string()))?;
         }
         topics.insert(name.to_string(), Arc::new(state));
         self.node.count_partitions(&topics);
@@ -117,25 +106,23 @@ impl SingleNode {
     }
 
     /// Deletes a topic and its data.
-    fn delete_local_topic(&self, name: &str) -> Result<uuid::Uuid, TopicError> {
+    fn delete_local_topic(&self, name: &str) -> Result<uuid::Uuid, ControlError> {
         let mut topics = self.node.write_topics();
         let Some(t) = topics.get(name).cloned() else {
-            return Err(TopicError::new(
-                ResponseError::UnknownTopicOrPartition,
-                format!("topic {name} does not exist"),
-            ));
+            return Err(ControlError::UnknownTopic(format!(
+                "topic {name} does not exist"
+            )));
         };
         if t.internal {
-            return Err(TopicError::new(
-                ResponseError::InvalidTopicException,
-                format!("{name} is an internal topic"),
-            ));
+            return Err(ControlError::InvalidTopic(format!(
+                "{name} is an internal topic"
+            )));
         }
         {
             let mut meta = self.node.meta();
             meta.image.topics.remove(name);
             meta.save()
-                .map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+                .map_err(|e| ControlError::Storage(e.to_string()))?;
         }
         topics.remove(name);
         for p in &t.partitions {
@@ -147,28 +134,23 @@ impl SingleNode {
     }
 
     /// Grows a topic to `count` partitions.
-    fn grow_topic(&self, name: &str, count: i32, validate_only: bool) -> Result<(), TopicError> {
+    fn grow_topic(&self, name: &str, count: i32, validate_only: bool) -> Result<(), ControlError> {
         let mut topics = self.node.write_topics();
         let Some(t) = topics.get(name).cloned() else {
-            return Err(TopicError::new(
-                ResponseError::UnknownTopicOrPartition,
-                format!("topic {name} does not exist"),
-            ));
+            return Err(ControlError::UnknownTopic(format!(
+                "topic {name} does not exist"
+            )));
         };
         let current = t.partitions.len() as i32;
         if count <= current {
-            return Err(TopicError::new(
-                ResponseError::InvalidPartitions,
-                format!(
-                    "topic {name} has {current} partitions; the count can only grow, asked for {count}"
-                ),
-            ));
+            return Err(ControlError::InvalidPartitions(format!(
+                "topic {name} has {current} partitions; the count can only grow, asked for {count}"
+            )));
         }
         if count > 100_000 {
-            return Err(TopicError::new(
-                ResponseError::InvalidPartitions,
-                format!("partition count must be at most 100000, got {count}"),
-            ));
+            return Err(ControlError::InvalidPartitions(format!(
+                "partition count must be at most 100000, got {count}"
+            )));
         }
         if validate_only {
             return Ok(());
@@ -180,20 +162,17 @@ impl SingleNode {
             .topics
             .get(name)
             .cloned()
-            .ok_or(TopicError::new(
-                ResponseError::UnknownTopicOrPartition,
-                name.to_string(),
-            ))?;
+            .ok_or(ControlError::UnknownTopic(name.to_string()))?;
         rec.partitions = count;
         let added = self
             .node
             .open_topic(&rec, current)
-            .map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+            .map_err(|e| ControlError::Storage(e.to_string()))?;
         {
             let mut meta = self.node.meta();
             meta.image.topics.insert(name.to_string(), rec);
             meta.save()
-                .map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+                .map_err(|e| ControlError::Storage(e.to_string()))?;
         }
         let mut partitions = t.partitions.clone();
         partitions.extend(added.partitions);
@@ -213,13 +192,12 @@ impl SingleNode {
         &self,
         name: &str,
         configs: BTreeMap<String, String>,
-    ) -> Result<(), TopicError> {
+    ) -> Result<(), ControlError> {
         let mut topics = self.node.write_topics();
         let Some(t) = topics.get(name).cloned() else {
-            return Err(TopicError::new(
-                ResponseError::UnknownTopicOrPartition,
-                format!("topic {name} does not exist"),
-            ));
+            return Err(ControlError::UnknownTopic(format!(
+                "topic {name} does not exist"
+            )));
         };
         {
             let mut meta = self.node.meta();
@@ -227,7 +205,7 @@ impl SingleNode {
                 rec.configs = configs.clone();
             }
             meta.save()
-                .map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+                .map_err(|e| ControlError::Storage(e.to_string()))?;
         }
         let settings = self.node.partition_settings(&configs);
         for p in &t.partitions {
@@ -246,7 +224,7 @@ impl SingleNode {
 }
 
 impl MetadataControl for SingleNode {
-    fn create_topic(&self, t: NewTopic) -> Result<(), TopicError> {
+    fn create_topic(&self, t: NewTopic) -> Result<(), ControlError> {
         let (partitions, rf) = match &t.assignment {
             Some(a) => (self.assignment_count(a)?, 1),
             None => (t.partitions, t.replication_factor),
@@ -259,18 +237,18 @@ impl MetadataControl for SingleNode {
         name: &str,
         partitions: i32,
         configs: BTreeMap<String, String>,
-    ) -> Result<(), TopicError> {
+    ) -> Result<(), ControlError> {
         if self.node.topic(name).is_some() {
             return Ok(());
         }
         self.create_local_topic(name, partitions, 1, configs, true, false)
     }
 
-    fn topic_or_auto_create(&self, name: &str) -> Result<Arc<TopicState>, TopicError> {
+    fn topic_or_auto_create(&self, name: &str) -> Result<Arc<TopicState>, ControlError> {
         super::topic_or_auto_create(&self.node, name, |t| self.create_topic(t))
     }
 
-    fn delete_topic(&self, name: &str) -> Result<uuid::Uuid, TopicError> {
+    fn delete_topic(&self, name: &str) -> Result<uuid::Uuid, ControlError> {
         self.delete_local_topic(name)
     }
 
@@ -280,16 +258,15 @@ impl MetadataControl for SingleNode {
         count: i32,
         assignment: Option<Vec<Vec<i32>>>,
         validate_only: bool,
-    ) -> Result<(), TopicError> {
+    ) -> Result<(), ControlError> {
         let node = self.node.node_id();
         if assignment
             .as_ref()
             .is_some_and(|a| a.iter().any(|p| p.len() != 1 || p[0] != node))
         {
-            return Err(TopicError::new(
-                ResponseError::InvalidReplicaAssignment,
-                format!("new partitions can only be assigned to broker {node}"),
-            ));
+            return Err(ControlError::InvalidReplicaAssignment(format!(
+                "new partitions can only be assigned to broker {node}"
+            )));
         }
         self.grow_topic(name, count, validate_only)
     }
@@ -319,7 +296,7 @@ impl MetadataControl for SingleNode {
         name: &str,
         configs: BTreeMap<String, String>,
         _expected: Option<BTreeMap<String, String>>,
-    ) -> Result<bool, TopicError> {
+    ) -> Result<bool, ControlError> {
         // One writer: the caller computed from the current set, nothing can have changed it.
         match resource {
             ConfigResource::Topic => self.set_topic_configs(name, configs)?,
@@ -333,16 +310,14 @@ impl MetadataControl for SingleNode {
         topic: &str,
         partition: i32,
         _unclean: bool,
-    ) -> BoxFuture<'_, Result<(), TopicError>> {
+    ) -> BoxFuture<'_, Result<(), ControlError>> {
         let out = match self.node.partition(topic, partition) {
-            Some(_) => Err(TopicError::new(
-                ResponseError::ElectionNotNeeded,
-                "a single node always leads with its only replica",
+            Some(_) => Err(ControlError::ElectionNotNeeded(
+                "a single node always leads with its only replica".into(),
             )),
-            None => Err(TopicError::new(
-                ResponseError::UnknownTopicOrPartition,
-                format!("{topic}-{partition} does not exist"),
-            )),
+            None => Err(ControlError::UnknownTopic(format!(
+                "{topic}-{partition} does not exist"
+            ))),
         };
         Box::pin(std::future::ready(out))
     }
@@ -353,23 +328,20 @@ impl MetadataControl for SingleNode {
         partition: i32,
         target: Option<Vec<i32>>,
         _allow_rf_change: bool,
-    ) -> BoxFuture<'_, Result<(), TopicError>> {
+    ) -> BoxFuture<'_, Result<(), ControlError>> {
         let exists = self.node.partition(topic, partition).is_some();
         let me = self.node.node_id();
         let out = match target {
-            _ if !exists => Err(TopicError::new(
-                ResponseError::UnknownTopicOrPartition,
-                format!("{topic}-{partition} does not exist"),
-            )),
-            None => Err(TopicError::new(
-                ResponseError::NoReassignmentInProgress,
-                format!("no reassignment of {topic}-{partition} is in progress"),
-            )),
+            _ if !exists => Err(ControlError::UnknownTopic(format!(
+                "{topic}-{partition} does not exist"
+            ))),
+            None => Err(ControlError::NoReassignmentInProgress(format!(
+                "no reassignment of {topic}-{partition} is in progress"
+            ))),
             Some(t) if t == [me] => Ok(()),
-            Some(_) => Err(TopicError::new(
-                ResponseError::InvalidReplicaAssignment,
-                format!("a single node can only hold replicas on broker {me}"),
-            )),
+            Some(_) => Err(ControlError::InvalidReplicaAssignment(format!(
+                "a single node can only hold replicas on broker {me}"
+            ))),
         };
         Box::pin(std::future::ready(out))
     }

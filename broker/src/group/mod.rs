@@ -120,7 +120,7 @@ impl Coordinator {
             .create_internal_topic(store::TOPIC, self.num_partitions, offsets_topic_configs())
             .map_err(|e| GroupError::CreateTopic {
                 topic: store::TOPIC.into(),
-                message: e.message,
+                message: e.to_string(),
             })?;
         let started = std::time::Instant::now();
         let b = Arc::clone(broker);

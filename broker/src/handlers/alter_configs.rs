@@ -4,7 +4,7 @@
 use super::config_resource::{commit, target};
 use super::{RequestContext, code, sb};
 use crate::config::view;
-use crate::node::TopicError;
+use crate::kafka_error::TopicError;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 

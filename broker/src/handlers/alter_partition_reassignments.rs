@@ -4,7 +4,7 @@
 //! nothing to move: only the node itself is a valid target.
 
 use super::{RequestContext, code, sb};
-use crate::node::TopicError;
+use crate::kafka_error::TopicError;
 use kafka_protocol::messages::alter_partition_reassignments_response::{
     ReassignablePartitionResponse, ReassignableTopicResponse,
 };
@@ -29,7 +29,8 @@ pub async fn handle(
             let outcome = ctx
                 .metadata
                 .alter_reassignment(t.name.as_str(), p.partition_index, target, allow_rf_change)
-                .await;
+                .await
+                .map_err(TopicError::from);
             let r =
                 ReassignablePartitionResponse::default().with_partition_index(p.partition_index);
             parts.push(match outcome {

@@ -5,7 +5,7 @@
 use super::RequestContext;
 use crate::config::view::{self, ConfigEntry, Layers, Target};
 use crate::control::ConfigResource;
-use crate::node::TopicError;
+use crate::kafka_error::TopicError;
 use kafka_protocol::error::ResponseError;
 use std::collections::BTreeMap;
 

@@ -3,7 +3,7 @@
 //! one list per new partition, the topic's replication factor), validate_only changes nothing.
 
 use super::{RequestContext, code, sb};
-use crate::node::TopicError;
+use crate::kafka_error::TopicError;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
@@ -22,12 +22,10 @@ pub async fn handle(
                     .map(|p| p.broker_ids.iter().map(|b| b.0).collect())
                     .collect()
             });
-            let outcome = ctx.metadata.create_partitions(
-                t.name.as_str(),
-                t.count,
-                assignment,
-                req.validate_only,
-            );
+            let outcome = ctx
+                .metadata
+                .create_partitions(t.name.as_str(), t.count, assignment, req.validate_only)
+                .map_err(TopicError::from);
             let r = CreatePartitionsTopicResult::default().with_name(t.name.clone());
             match outcome {
                 Ok(()) => r,

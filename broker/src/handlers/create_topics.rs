@@ -6,7 +6,7 @@
 use super::{RequestContext, code, sb};
 use crate::config::view::{self, Layers};
 use crate::control::NewTopic;
-use crate::node::TopicError;
+use crate::kafka_error::TopicError;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::{

@@ -1,7 +1,7 @@
 //! DeleteTopics (v1-v6): by name, or by topic id on v6; internal topics are refused.
 
 use super::{RequestContext, code, sb};
-use crate::node::TopicError;
+use crate::kafka_error::TopicError;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
@@ -30,7 +30,7 @@ pub async fn handle(ctx: &RequestContext, req: DeleteTopicsRequest) -> DeleteTop
                 (None, true) => None,
             };
             let outcome = match &resolved {
-                Some(n) => ctx.metadata.delete_topic(n),
+                Some(n) => ctx.metadata.delete_topic(n).map_err(TopicError::from),
                 None if id.is_nil() => Err(TopicError::new(
                     ResponseError::InvalidRequest,
                     "neither a topic name nor a topic id was given".to_string(),

@@ -5,7 +5,7 @@
 use super::config_resource::entries;
 use super::{RequestContext, code, sb};
 use crate::config::view::ConfigEntry;
-use crate::node::TopicError;
+use crate::kafka_error::TopicError;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };

@@ -2,7 +2,7 @@
 //! controller in cluster mode. A single node always leads with its preferred (only) replica.
 
 use super::{RequestContext, sb};
-use crate::node::TopicError;
+use crate::kafka_error::TopicError;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
@@ -32,7 +32,12 @@ pub async fn handle(ctx: &RequestContext, req: ElectLeadersRequest) -> ElectLead
     for (topic, partitions) in targets {
         let mut prs = Vec::with_capacity(partitions.len());
         for partition in partitions {
-            let (e, msg) = match ctx.metadata.elect_leader(&topic, partition, unclean).await {
+            let (e, msg) = match ctx
+                .metadata
+                .elect_leader(&topic, partition, unclean)
+                .await
+                .map_err(TopicError::from)
+            {
                 Ok(()) => (None, String::new()),
                 Err(TopicError {
                     code: e,

@@ -4,7 +4,7 @@
 use super::config_resource::{resource, stored, target};
 use super::{RequestContext, code, sb};
 use crate::config::view::{self, AlterOp, Target};
-use crate::node::TopicError;
+use crate::kafka_error::TopicError;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};

@@ -2,7 +2,7 @@
 //! are auto-created when the broker and the request allow it.
 
 use super::{RequestContext, code, sb};
-use crate::node::TopicError;
+use crate::kafka_error::TopicError;
 use crate::node::TopicState;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{
@@ -28,7 +28,9 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
             .map(|t| match t.name {
                 Some(name) => {
                     let lookup = if allow_create {
-                        ctx.metadata.topic_or_auto_create(&name)
+                        ctx.metadata
+                            .topic_or_auto_create(&name)
+                            .map_err(TopicError::from)
                     } else {
                         ctx.node.topic(&name).ok_or(TopicError::new(
                             ResponseError::UnknownTopicOrPartition,
