@@ -7,8 +7,8 @@
 //! Layers, each depending only on those below it:
 //!
 //! - `server`, `admin_http`: connections and the admin HTTP API; build each `RequestContext`.
-//! - `handlers`: one file per Kafka API; `kafka_error` is the one place layer errors become
-//!   Kafka error codes.
+//! - `handlers`: one file per Kafka API; `handlers/errors.rs` is the one place layer errors
+//!   become Kafka error codes.
 //! - `broker`: composes the layers below and tracks the lifecycle state.
 //! - `group` (consumer-group coordinator), `replication` (followers, ISR changes, throttles).
 //! - `control`: metadata changes and lookups behind `MetadataControl`, one implementation per
@@ -23,7 +23,6 @@ pub mod config;
 pub mod control;
 pub mod group;
 pub mod handlers;
-pub mod kafka_error;
 pub mod log;
 pub mod metadata;
 pub mod metrics;

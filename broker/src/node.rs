@@ -25,40 +25,7 @@ pub struct TopicState {
     pub partitions: Vec<Arc<Partition>>,
 }
 
-/// Why a metadata change or lookup failed (`control/`, and the local checks here). The message
-/// goes to the client as is; `kafka_error.rs` picks the Kafka error code.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ControlError {
-    #[error("{0}")]
-    UnknownTopic(String),
-    #[error("{0}")]
-    TopicExists(String),
-    #[error("{0}")]
-    InvalidTopic(String),
-    #[error("{0}")]
-    InvalidPartitions(String),
-    #[error("{0}")]
-    InvalidReplicationFactor(String),
-    #[error("{0}")]
-    InvalidReplicaAssignment(String),
-    #[error("{0}")]
-    InvalidConfig(String),
-    #[error("{0}")]
-    InvalidRequest(String),
-    #[error("{0}")]
-    ElectionNotNeeded(String),
-    #[error("{0}")]
-    NoReassignmentInProgress(String),
-    /// Persisting the change locally failed.
-    #[error("{0}")]
-    Storage(String),
-    /// The quorum did not commit the change in time.
-    #[error("{0}")]
-    Timeout(String),
-    /// The controller refused the command.
-    #[error("{1}")]
-    Refused(crate::cluster::image::Refusal, String),
-}
+pub use crate::metadata::ControlError;
 
 /// Why the local node could not open or change its data directory.
 #[derive(Debug, thiserror::Error)]

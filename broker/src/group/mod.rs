@@ -42,6 +42,13 @@ pub enum GroupError {
 
 type WaiterKey = (String, String);
 
+/// An append to the group's `__consumer_offsets` partition failed; `handlers/errors.rs` turns
+/// it into the error the group API answers with.
+pub struct OffsetsAppendFailed<'a> {
+    pub group_id: &'a str,
+    pub error: ResponseError,
+}
+
 /// What one append to `__consumer_offsets` wrote: the flusher ticket that makes it durable
 /// here and, in cluster mode, the partition and last offset the ISR must have before the write
 /// is acknowledged.
@@ -276,7 +283,7 @@ impl Coordinator {
         let batch = crate::log::batch::build_batch(&kvs, crate::now_ms());
         let out = partition.append(&batch, self.cluster).map_err(|e| {
             if self.cluster {
-                return crate::kafka_error::group_append(group_id, e);
+                return ResponseError::from(OffsetsAppendFailed { group_id, error: e });
             }
             tracing::error!(group = group_id, error = ?e, "appending to the consumer-offsets log failed");
             ResponseError::CoordinatorNotAvailable

@@ -2,9 +2,9 @@
 //! configs; validate_only checks without applying. Changes apply live and are persisted.
 
 use super::config_resource::{commit, target};
+use super::errors::TopicError;
 use super::{RequestContext, code, sb};
 use crate::config::view;
-use crate::kafka_error::TopicError;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 

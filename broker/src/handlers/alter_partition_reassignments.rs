@@ -3,8 +3,8 @@
 //! new replicas and completes it once every target replica is in the ISR. On one node there is
 //! nothing to move: only the node itself is a valid target.
 
+use super::errors::TopicError;
 use super::{RequestContext, code, sb};
-use crate::kafka_error::TopicError;
 use kafka_protocol::messages::alter_partition_reassignments_response::{
     ReassignablePartitionResponse, ReassignableTopicResponse,
 };

@@ -3,9 +3,9 @@
 //! the metadata control.
 
 use super::RequestContext;
+use super::errors::TopicError;
 use crate::config::view::{self, ConfigEntry, Layers, Target};
 use crate::control::ConfigResource;
-use crate::kafka_error::TopicError;
 use kafka_protocol::error::ResponseError;
 use std::collections::BTreeMap;
 

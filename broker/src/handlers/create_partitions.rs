@@ -2,8 +2,8 @@
 //! INVALID_PARTITIONS, assignments must name this node only (in cluster mode: registered brokers,
 //! one list per new partition, the topic's replication factor), validate_only changes nothing.
 
+use super::errors::TopicError;
 use super::{RequestContext, code, sb};
-use crate::kafka_error::TopicError;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 

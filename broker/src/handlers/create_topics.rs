@@ -3,10 +3,10 @@
 //! are accepted only when every partition lives on this node; v5+ answers with the resulting
 //! configs and counts, v7 with the topic id.
 
+use super::errors::TopicError;
 use super::{RequestContext, code, sb};
 use crate::config::view::{self, Layers};
 use crate::control::NewTopic;
-use crate::kafka_error::TopicError;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::{

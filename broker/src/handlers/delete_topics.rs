@@ -1,7 +1,7 @@
 //! DeleteTopics (v1-v6): by name, or by topic id on v6; internal topics are refused.
 
+use super::errors::TopicError;
 use super::{RequestContext, code, sb};
-use crate::kafka_error::TopicError;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};

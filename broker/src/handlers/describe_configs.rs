@@ -3,9 +3,9 @@
 //! on v3+. A broker resource must name this node (or be "" for the cluster default).
 
 use super::config_resource::entries;
+use super::errors::TopicError;
 use super::{RequestContext, code, sb};
 use crate::config::view::ConfigEntry;
-use crate::kafka_error::TopicError;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };

@@ -1,8 +1,8 @@
 //! ElectLeaders (v0-v2): preferred (0) or unclean (1) leader election per partition, through the
 //! controller in cluster mode. A single node always leads with its preferred (only) replica.
 
+use super::errors::TopicError;
 use super::{RequestContext, sb};
-use crate::kafka_error::TopicError;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};

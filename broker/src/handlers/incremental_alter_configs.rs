@@ -2,9 +2,9 @@
 //! overrides or the broker's dynamic configs; validate_only checks without applying.
 
 use super::config_resource::{resource, stored, target};
+use super::errors::TopicError;
 use super::{RequestContext, code, sb};
 use crate::config::view::{self, AlterOp, Target};
-use crate::kafka_error::TopicError;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};

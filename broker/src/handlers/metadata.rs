@@ -1,8 +1,8 @@
 //! Metadata: brokers, controller, topics with their partitions, leaders and ISR. Unknown topics
 //! are auto-created when the broker and the request allow it.
 
+use super::errors::TopicError;
 use super::{RequestContext, code, sb};
-use crate::kafka_error::TopicError;
 use crate::node::TopicState;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{

@@ -181,7 +181,7 @@ impl Partition {
     pub fn append(&self, records: &[u8], acks_all: bool) -> Result<AppendOutcome, ResponseError> {
         let batches = batch::split_batches(records).map_err(|e| {
             tracing::debug!(topic = %self.topic, partition = self.index, error = %e, "rejected a batch");
-            crate::kafka_error::batch(&e)
+            ResponseError::from(e)
         })?;
         let [(header, range)] = batches.as_slice() else {
             return Err(ResponseError::InvalidRecord);
@@ -269,10 +269,7 @@ impl Partition {
             if offset > hw && offset <= inner.log.log_end_offset() {
                 None
             } else {
-                inner
-                    .log
-                    .slice_at(offset)
-                    .map_err(|e| crate::kafka_error::log(&e))?
+                inner.log.slice_at(offset).map_err(ResponseError::from)?
             }
         };
         let records = match slice {

@@ -134,10 +134,7 @@ impl Partition {
         if offset == leo {
             return Ok(Vec::new());
         }
-        let slice = inner
-            .log
-            .slice_at(offset)
-            .map_err(|e| crate::kafka_error::log(&e))?;
+        let slice = inner.log.slice_at(offset).map_err(ResponseError::from)?;
         drop(inner);
         match slice {
             Some(s) => s

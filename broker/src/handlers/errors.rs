@@ -1,14 +1,17 @@
-//! The one place where the broker's layer errors become Kafka error codes: metadata refusals
-//! (`cluster/image`), record-batch and log errors (`log/`), config alter errors (`config/view`),
-//! consumer-offsets append errors (`group/`) and v0/v1 message-set errors (`handlers/legacy`).
-//! Layers below the handlers return their own errors; handlers build responses from these.
+//! The one place where the broker's layer errors become Kafka error codes: metadata control
+//! errors and refusals (`control/`, `cluster/image`), record-batch and log errors (`log/`, as
+//! the partition layer reports them), config alter errors (`config/view`), consumer-offsets
+//! append errors (`group/`) and v0/v1 message-set errors (`handlers/legacy`). Layers below the
+//! handlers never import this file: they return their own errors, or convert through the
+//! `From` impls defined here.
 
 use crate::cluster::image::Refusal;
 use crate::config::view::AlterError;
+use crate::group::OffsetsAppendFailed;
 use crate::handlers::legacy::message_set::FormatError;
 use crate::log::LogError;
 use crate::log::batch::BatchError;
-use crate::node::ControlError;
+use crate::metadata::ControlError;
 use kafka_protocol::error::ResponseError;
 
 /// The error a metadata command refused by the controller answers with.
@@ -27,6 +30,18 @@ pub fn refusal(r: Refusal) -> ResponseError {
         Refusal::NoReassignmentInProgress => ResponseError::NoReassignmentInProgress,
         // Retried by the incremental alter; seen by a client only if the configs keep changing.
         Refusal::ConfigChanged => ResponseError::RequestTimedOut,
+    }
+}
+
+impl From<BatchError> for ResponseError {
+    fn from(e: BatchError) -> Self {
+        batch(&e)
+    }
+}
+
+impl From<LogError> for ResponseError {
+    fn from(e: LogError) -> Self {
+        log(&e)
     }
 }
 
@@ -102,6 +117,12 @@ impl From<AlterError> for TopicError {
     fn from(e: AlterError) -> Self {
         let (code, message) = alter(e);
         TopicError::new(code, message)
+    }
+}
+
+impl From<OffsetsAppendFailed<'_>> for ResponseError {
+    fn from(f: OffsetsAppendFailed<'_>) -> Self {
+        group_append(f.group_id, f.error)
     }
 }
 
