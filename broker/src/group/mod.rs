@@ -24,19 +24,19 @@ const TICK: Duration = Duration::from_millis(100);
 pub enum GroupError {
     #[error("creating the internal topic {topic}: {message}")]
     CreateTopic { topic: String, message: String },
-    #[error("compacting __consumer_offsets-{partition}: {error:?}")]
+    #[error("compacting __consumer_offsets-{partition}: {error}")]
     Compact {
         partition: i32,
-        error: ResponseError,
+        error: crate::partition::PartitionError,
     },
     #[error("the consumer-group replay task failed: {0}")]
     Replay(#[from] tokio::task::JoinError),
-    #[error("reading {topic}-{partition} at offset {offset} during replay: {error:?}")]
+    #[error("reading {topic}-{partition} at offset {offset} during replay: {error}")]
     Read {
         topic: String,
         partition: i32,
         offset: i64,
-        error: ResponseError,
+        error: crate::partition::PartitionError,
     },
 }
 
@@ -46,7 +46,7 @@ type WaiterKey = (String, String);
 /// it into the error the group API answers with.
 pub struct OffsetsAppendFailed<'a> {
     pub group_id: &'a str,
-    pub error: ResponseError,
+    pub error: crate::partition::PartitionError,
 }
 
 /// What one append to `__consumer_offsets` wrote: the flusher ticket that makes it durable

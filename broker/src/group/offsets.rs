@@ -362,7 +362,7 @@ impl Coordinator {
                     .await
                     .map_err(|_| GroupError::Compact {
                         partition: part.index,
-                        error: ResponseError::KafkaStorageError,
+                        error: crate::partition::PartitionError::Storage,
                     })?;
             }
             if cut > part.log_start_offset() {

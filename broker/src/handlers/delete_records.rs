@@ -25,7 +25,9 @@ pub async fn handle(ctx: &RequestContext, req: DeleteRecordsRequest) -> DeleteRe
                         .node
                         .partition(t.name.as_str(), p.partition_index)
                         .ok_or(ResponseError::UnknownTopicOrPartition)
-                        .and_then(|part| part.delete_records(p.offset));
+                        .and_then(|part| {
+                            part.delete_records(p.offset).map_err(ResponseError::from)
+                        });
                     match outcome {
                         Ok(low) => {
                             tracing::info!(

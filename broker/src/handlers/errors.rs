@@ -12,6 +12,7 @@ use crate::handlers::legacy::message_set::FormatError;
 use crate::log::LogError;
 use crate::log::batch::BatchError;
 use crate::metadata::ControlError;
+use crate::partition::{PartitionError, SequenceError};
 use kafka_protocol::error::ResponseError;
 
 /// The error a metadata command refused by the controller answers with.
@@ -33,15 +34,31 @@ pub fn refusal(r: Refusal) -> ResponseError {
     }
 }
 
-impl From<BatchError> for ResponseError {
-    fn from(e: BatchError) -> Self {
-        batch(&e)
+impl From<PartitionError> for ResponseError {
+    fn from(e: PartitionError) -> Self {
+        partition(&e)
     }
 }
 
-impl From<LogError> for ResponseError {
-    fn from(e: LogError) -> Self {
-        log(&e)
+/// The error a refused partition read or write answers with.
+pub fn partition(e: &PartitionError) -> ResponseError {
+    match e {
+        PartitionError::Batch(b) => batch(b),
+        PartitionError::NotOneBatch => ResponseError::InvalidRecord,
+        PartitionError::Transactional => ResponseError::InvalidTxnState,
+        PartitionError::NotLeader => ResponseError::NotLeaderOrFollower,
+        PartitionError::NotEnoughReplicas => ResponseError::NotEnoughReplicas,
+        PartitionError::TooLarge => ResponseError::MessageTooLarge,
+        PartitionError::Sequence(SequenceError::OutOfOrder) => {
+            ResponseError::OutOfOrderSequenceNumber
+        }
+        PartitionError::Sequence(SequenceError::InvalidEpoch) => {
+            ResponseError::InvalidProducerEpoch
+        }
+        PartitionError::OffsetOutOfRange => ResponseError::OffsetOutOfRange,
+        PartitionError::Log(l) => log(l),
+        PartitionError::Storage => ResponseError::KafkaStorageError,
+        PartitionError::Corrupt => ResponseError::CorruptMessage,
     }
 }
 
@@ -122,16 +139,16 @@ impl From<AlterError> for TopicError {
 
 impl From<OffsetsAppendFailed<'_>> for ResponseError {
     fn from(f: OffsetsAppendFailed<'_>) -> Self {
-        group_append(f.group_id, f.error)
+        group_append(f.group_id, &f.error)
     }
 }
 
 /// The error a group API answers with when appending to its `__consumer_offsets` partition
 /// failed with `e`.
-pub fn group_append(group_id: &str, e: ResponseError) -> ResponseError {
+pub fn group_append(group_id: &str, e: &PartitionError) -> ResponseError {
     match e {
-        ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
-        ResponseError::NotEnoughReplicas => {
+        PartitionError::NotLeader => ResponseError::NotCoordinator,
+        PartitionError::NotEnoughReplicas => {
             tracing::debug!(
                 group = group_id,
                 "__consumer_offsets is below min.insync.replicas"
@@ -139,7 +156,7 @@ pub fn group_append(group_id: &str, e: ResponseError) -> ResponseError {
             ResponseError::CoordinatorNotAvailable
         }
         other => {
-            tracing::error!(group = group_id, error = ?other, "appending to the consumer-offsets log failed");
+            tracing::error!(group = group_id, error = %other, "appending to the consumer-offsets log failed");
             ResponseError::CoordinatorNotAvailable
         }
     }

@@ -144,7 +144,7 @@ fn read_once(ctx: &RequestContext, req: &FetchRequest) -> (FetchResponse, usize,
                 Err(e) => {
                     errors = true;
                     parts.push(
-                        base.with_error_code(code(e))
+                        base.with_error_code(code(e.into()))
                             .with_high_watermark(partition.high_watermark())
                             .with_log_start_offset(lso(partition.log_start_offset())),
                     );

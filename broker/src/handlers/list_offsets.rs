@@ -71,7 +71,7 @@ pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffset
                                 resp.with_timestamp(hit.timestamp).with_offset(hit.offset)
                             }
                             Ok(None) => resp,
-                            Err(e) => resp.with_error_code(code(e)),
+                            Err(e) => resp.with_error_code(code(e.into())),
                         },
                         _ => resp.with_error_code(code(ResponseError::InvalidRequest)),
                     }

@@ -291,7 +291,7 @@ pub fn append_all(ctx: &RequestContext, version: i16, req: ProduceRequest) -> Ap
                             }),
                     );
                 }
-                Err(e) => parts.push(partition_error(p.index, e, None)),
+                Err(e) => parts.push(partition_error(p.index, e.into(), None)),
             }
         }
         responses.push(

@@ -275,8 +275,8 @@ pub enum FollowerError {
     Leader { api: &'static str, code: i16 },
     #[error("empty {0} response")]
     Empty(&'static str),
-    #[error("the local replica refused: {0:?}")]
-    Replica(ResponseError),
+    #[error("the local replica refused: {0}")]
+    Replica(crate::partition::PartitionError),
 }
 
 // The replication client (client.rs) still reports `anyhow` errors.
@@ -506,7 +506,7 @@ pub async fn serve_follower_fetch(
                                 .with_records(Some(records.into())),
                         );
                     }
-                    Err(e) => parts.push(base.with_error_code(code(e))),
+                    Err(e) => parts.push(base.with_error_code(code(e.into()))),
                 }
             }
             topics.push(
