@@ -9,7 +9,6 @@ use crate::log::flusher::Flusher;
 use crate::metadata::{MetadataStore, TopicRecord};
 use crate::metrics::Metrics;
 use crate::partition::{Partition, PartitionSettings};
-use kafka_protocol::error::ResponseError;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
@@ -344,10 +343,9 @@ impl Node {
         Ok(())
     }
 
-    pub fn allocate_producer_id(&self) -> Result<i64, ResponseError> {
-        let local = self.meta().allocate_producer_id().map_err(|e| {
+    pub fn allocate_producer_id(&self) -> Result<i64, crate::metadata::MetadataError> {
+        let local = self.meta().allocate_producer_id().inspect_err(|e| {
             tracing::error!(error = %e, "allocating a producer id failed");
-            ResponseError::KafkaStorageError
         })?;
         // In a cluster every broker hands out ids: interleave them by node id so they never
         // collide (node ids are below 1024).

@@ -42,6 +42,10 @@ pub enum GroupError {
 
 type WaiterKey = (String, String);
 
+/// A write to `__consumer_offsets` did not reach the ISR; `handlers/errors.rs` turns it into the
+/// error the group API answers with.
+pub struct OffsetsReplicationFailed(pub crate::replication::IsrWaitError);
+
 /// An append to the group's `__consumer_offsets` partition failed; `handlers/errors.rs` turns
 /// it into the error the group API answers with.
 pub struct OffsetsAppendFailed<'a> {

@@ -13,7 +13,7 @@
 //!   answered once the high watermark passes them, i.e. once every in-sync replica has them.
 
 use super::state::{JoinResult, SyncResult};
-use super::{Coordinator, GroupError, Inner, offsets, store};
+use super::{Coordinator, GroupError, Inner, OffsetsReplicationFailed, offsets, store};
 use crate::cluster::image::{BrokerRegistration, Command, NO_LEADER, Outcome, Refusal};
 use crate::node::Node;
 use crate::partition::Partition;
@@ -91,9 +91,7 @@ impl Coordinator {
         let r = crate::replication::await_isr(broker, &[w], COMMIT_TIMEOUT).await;
         match r.into_iter().next().flatten() {
             None => Ok(()),
-            Some(ResponseError::NotLeaderOrFollower) => Err(ResponseError::NotCoordinator),
-            Some(ResponseError::RequestTimedOut) => Err(ResponseError::RequestTimedOut),
-            Some(_) => Err(ResponseError::CoordinatorNotAvailable),
+            Some(e) => Err(ResponseError::from(OffsetsReplicationFailed(e))),
         }
     }
 

@@ -7,12 +7,14 @@
 
 use crate::cluster::image::Refusal;
 use crate::config::view::AlterError;
-use crate::group::OffsetsAppendFailed;
+use crate::group::{OffsetsAppendFailed, OffsetsReplicationFailed};
 use crate::handlers::legacy::message_set::FormatError;
 use crate::log::LogError;
 use crate::log::batch::BatchError;
 use crate::metadata::ControlError;
+use crate::metadata::MetadataError;
 use crate::partition::{PartitionError, SequenceError};
+use crate::replication::IsrWaitError;
 use kafka_protocol::error::ResponseError;
 
 /// The error a metadata command refused by the controller answers with.
@@ -31,6 +33,32 @@ pub fn refusal(r: Refusal) -> ResponseError {
         Refusal::NoReassignmentInProgress => ResponseError::NoReassignmentInProgress,
         // Retried by the incremental alter; seen by a client only if the configs keep changing.
         Refusal::ConfigChanged => ResponseError::RequestTimedOut,
+    }
+}
+
+impl From<IsrWaitError> for ResponseError {
+    fn from(e: IsrWaitError) -> Self {
+        match e {
+            IsrWaitError::NotLeader => ResponseError::NotLeaderOrFollower,
+            IsrWaitError::Timeout => ResponseError::RequestTimedOut,
+            IsrWaitError::BelowMinIsr => ResponseError::NotEnoughReplicasAfterAppend,
+        }
+    }
+}
+
+impl From<OffsetsReplicationFailed> for ResponseError {
+    fn from(f: OffsetsReplicationFailed) -> Self {
+        match f.0 {
+            IsrWaitError::NotLeader => ResponseError::NotCoordinator,
+            IsrWaitError::Timeout => ResponseError::RequestTimedOut,
+            IsrWaitError::BelowMinIsr => ResponseError::CoordinatorNotAvailable,
+        }
+    }
+}
+
+impl From<MetadataError> for ResponseError {
+    fn from(_: MetadataError) -> Self {
+        ResponseError::KafkaStorageError
     }
 }
 

@@ -62,7 +62,7 @@ pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitPro
                 tracing::debug!(producer_id = id, "allocated a producer id");
                 resp.with_producer_id(ProducerId(id)).with_producer_epoch(0)
             }
-            Err(e) => resp.with_error_code(code(e)),
+            Err(e) => resp.with_error_code(code(e.into())),
         },
         Decision::Bump(id, epoch) => resp
             .with_producer_id(ProducerId(id))

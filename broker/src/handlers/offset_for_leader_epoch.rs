@@ -59,7 +59,7 @@ pub async fn handle(
                             req.replica_id.0 >= 0,
                         ) {
                             Ok(v) => v,
-                            Err(e) => return r.with_error_code(code(e)),
+                            Err(e) => return r.with_error_code(code(e.into())),
                         }
                     } else {
                         epoch_end(p.leader_epoch, epoch, part.high_watermark())

@@ -180,7 +180,7 @@ impl PendingFlush {
             {
                 *part = partition_error(
                     part.index,
-                    e,
+                    e.into(),
                     (version >= 8).then_some("not replicated to the ISR in time"),
                     version,
                 );

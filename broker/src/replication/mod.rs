@@ -608,9 +608,9 @@ pub fn epoch_end_offset(
     part: &Partition,
     requested: i32,
     from_follower: bool,
-) -> Result<(i32, i64), ResponseError> {
+) -> Result<(i32, i64), crate::partition::PartitionError> {
     if !part.is_leader() {
-        return Err(ResponseError::NotLeaderOrFollower);
+        return Err(crate::partition::PartitionError::NotLeader);
     }
     let current = part.leader_epoch();
     if requested < 0 || requested > current {
@@ -628,13 +628,24 @@ pub fn epoch_end_offset(
     Ok((requested, end))
 }
 
+/// Why an acks=all write was not replicated to the ISR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IsrWaitError {
+    #[error("this broker no longer leads the partition")]
+    NotLeader,
+    #[error("the ISR did not replicate the write in time")]
+    Timeout,
+    #[error("the ISR shrank below min.insync.replicas")]
+    BelowMinIsr,
+}
+
 /// acks=all: waits (bounded by `timeout`) until the high watermark passes each partition's last
 /// appended offset; returns the error for each one that did not make it.
 pub async fn await_isr(
     node: &Node,
     waits: &[(Arc<Partition>, i64)],
     timeout: Duration,
-) -> Vec<Option<ResponseError>> {
+) -> Vec<Option<IsrWaitError>> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut changes = node.data_version.subscribe();
     loop {
@@ -646,11 +657,11 @@ pub async fn await_isr(
                 .iter()
                 .map(|(p, end)| {
                     if !p.is_leader() {
-                        Some(ResponseError::NotLeaderOrFollower)
+                        Some(IsrWaitError::NotLeader)
                     } else if p.high_watermark() <= *end {
-                        Some(ResponseError::RequestTimedOut)
+                        Some(IsrWaitError::Timeout)
                     } else if p.isr_size() < p.settings().min_insync_replicas {
-                        Some(ResponseError::NotEnoughReplicasAfterAppend)
+                        Some(IsrWaitError::BelowMinIsr)
                     } else {
                         None
                     }
