@@ -103,6 +103,66 @@ impl RunningBroker {
     }
 }
 
+/// Records the bound address of every Kafka listener and advertises the real port when a
+/// listener asked for port 0 (tests).
+fn advertise_bound_ports(
+    node: &node::Node,
+    listeners: &[(String, tokio::net::TcpListener)],
+) -> Result<Vec<(String, SocketAddr)>, StartError> {
+    let mut kafka_addrs = Vec::new();
+    {
+        let mut adv = node
+            .advertised
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (name, sock) in listeners {
+            let addr = sock.local_addr().map_err(StartError::Listen)?;
+            kafka_addrs.push((name.clone(), addr));
+            match adv.iter_mut().find(|l| &l.name == name) {
+                Some(l) if l.port == 0 => l.port = addr.port(),
+                Some(_) => {}
+                None => adv.push(config::Listener {
+                    name: name.clone(),
+                    host: addr.ip().to_string(),
+                    port: addr.port(),
+                }),
+            }
+        }
+    }
+    Ok(kafka_addrs)
+}
+
+/// The metadata control of the mode: the Raft quorum in cluster mode (started here), else the
+/// local metadata file.
+async fn metadata_control(
+    node: &Arc<node::Node>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<
+    (
+        Option<Arc<cluster::Cluster>>,
+        Arc<dyn control::MetadataControl>,
+    ),
+    StartError,
+> {
+    // The metadata control of the mode: the Raft quorum in cluster mode, else the local file.
+    let quorum = match node.config.cluster.clone() {
+        Some(cfg) => {
+            let c = cluster::Cluster::start(node.node_id(), &cfg, &node.config.data_dir, shutdown)
+                .await?;
+            node.quorum
+                .set(Arc::clone(&c))
+                .map_err(|_| StartError::ClusterStartedTwice)?;
+            Some(c)
+        }
+        None => None,
+    };
+    let control: Arc<dyn control::MetadataControl> = match &quorum {
+        Some(c) => Arc::new(control::Quorum::new(Arc::clone(node), Arc::clone(c))),
+        None => Arc::new(control::SingleNode::new(Arc::clone(node))),
+    };
+    Ok((quorum, control))
+}
+
 /// Opens the data directory, recovers, binds the listeners and the admin port, and serves.
 pub async fn start(config: config::BrokerConfig) -> Result<RunningBroker, StartError> {
     let listeners = server::bind(&config.listeners)
@@ -122,45 +182,9 @@ pub async fn start(config: config::BrokerConfig) -> Result<RunningBroker, StartE
         elapsed_ms = started.elapsed().as_millis() as u64,
         "logs recovered"
     );
-    let mut kafka_addrs = Vec::new();
-    {
-        // Advertise the real port when a listener asked for port 0 (tests).
-        let mut adv = node
-            .advertised
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (name, sock) in &listeners {
-            let addr = sock.local_addr().map_err(StartError::Listen)?;
-            kafka_addrs.push((name.clone(), addr));
-            match adv.iter_mut().find(|l| &l.name == name) {
-                Some(l) if l.port == 0 => l.port = addr.port(),
-                Some(_) => {}
-                None => adv.push(config::Listener {
-                    name: name.clone(),
-                    host: addr.ip().to_string(),
-                    port: addr.port(),
-                }),
-            }
-        }
-    }
+    let kafka_addrs = advertise_bound_ports(&node, &listeners)?;
     let (shutdown, rx) = watch::channel(false);
-    // The metadata control of the mode: the Raft quorum in cluster mode, else the local file.
-    let quorum = match node.config.cluster.clone() {
-        Some(cfg) => {
-            let c =
-                cluster::Cluster::start(node.node_id(), &cfg, &node.config.data_dir, rx.clone())
-                    .await?;
-            node.quorum
-                .set(Arc::clone(&c))
-                .map_err(|_| StartError::ClusterStartedTwice)?;
-            Some(c)
-        }
-        None => None,
-    };
-    let control: Arc<dyn control::MetadataControl> = match &quorum {
-        Some(c) => Arc::new(control::Quorum::new(Arc::clone(&node), Arc::clone(c))),
-        None => Arc::new(control::SingleNode::new(Arc::clone(&node))),
-    };
+    let (quorum, control) = metadata_control(&node, rx.clone()).await?;
     let broker = broker::Broker::new(node, control);
     broker
         .groups
