@@ -40,7 +40,7 @@ impl Coordinator {
     /// the coordinator lock, so the answer holds for what it does under that lock.
     pub(super) fn check_coordinator(
         &self,
-        broker: &Node,
+        node: &Node,
         inner: &Inner,
         group_id: &str,
     ) -> Result<(), ResponseError> {
@@ -50,7 +50,7 @@ impl Coordinator {
         if group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
         }
-        let Some(topic) = broker.topic(store::TOPIC) else {
+        let Some(topic) = node.topic(store::TOPIC) else {
             return Err(ResponseError::CoordinatorNotAvailable);
         };
         let n = i32::try_from(topic.partitions.len())
@@ -63,7 +63,7 @@ impl Coordinator {
         else {
             return Err(ResponseError::CoordinatorNotAvailable);
         };
-        if !part.is_leader() || !broker.quorum().is_some_and(|c| c.is_registered()) {
+        if !part.is_leader() || !node.quorum().is_some_and(|c| c.is_registered()) {
             return Err(ResponseError::NotCoordinator);
         }
         match inner.owned.get(&index) {
@@ -73,22 +73,22 @@ impl Coordinator {
     }
 
     /// `check_coordinator` for handlers that do not otherwise lock the coordinator.
-    pub fn check(&self, broker: &Node, group_id: &str) -> Result<(), ResponseError> {
+    pub fn check(&self, node: &Node, group_id: &str) -> Result<(), ResponseError> {
         if !self.cluster {
             return Ok(());
         }
         let inner = self.lock();
-        self.check_coordinator(broker, &inner, group_id)
+        self.check_coordinator(node, &inner, group_id)
     }
 
     /// Cluster mode: waits (bounded) until the ISR has `what` (partition, last offset).
     pub(crate) async fn await_replicated(
         &self,
-        broker: &Node,
+        node: &Node,
         what: Option<(Arc<Partition>, i64)>,
     ) -> Result<(), ResponseError> {
         let Some(w) = what else { return Ok(()) };
-        let r = crate::replication::await_isr(broker, &[w], COMMIT_TIMEOUT).await;
+        let r = crate::replication::await_isr(node, &[w], COMMIT_TIMEOUT).await;
         match r.into_iter().next().flatten() {
             None => Ok(()),
             Some(e) => Err(ResponseError::from(OffsetsReplicationFailed(e))),
@@ -98,18 +98,18 @@ impl Coordinator {
     /// Follows the leadership of the `__consumer_offsets` partitions (every tick): loads the
     /// groups of a partition this broker starts leading, unloads those of one it stopped leading
     /// (or leads under a new epoch: it may have missed writes of another leader in between).
-    pub(crate) fn follow_leadership(self: &Arc<Self>, broker: &Node) {
+    pub(crate) fn follow_leadership(self: &Arc<Self>, node: &Node) {
         if !self.cluster {
             return;
         }
-        let Some(topic) = broker.topic(store::TOPIC) else {
+        let Some(topic) = node.topic(store::TOPIC) else {
             return;
         };
         let n = i32::try_from(topic.partitions.len())
             .unwrap_or(i32::MAX)
             .max(1);
         // A restarted broker's image may name it leader until its registration is applied.
-        let registered = broker.quorum().is_some_and(|c| c.is_registered());
+        let registered = node.quorum().is_some_and(|c| c.is_registered());
         let mut inner = self.lock();
         for part in &topic.partitions {
             let index = part.index;
@@ -140,10 +140,10 @@ impl Coordinator {
     /// COORDINATOR_NOT_AVAILABLE (retriable).
     pub fn find_in_cluster(
         self: &Arc<Self>,
-        broker: &Arc<Node>,
+        node: &Arc<Node>,
         group_id: &str,
     ) -> Result<BrokerRegistration, (ResponseError, String)> {
-        let Some(cluster) = broker.quorum() else {
+        let Some(cluster) = node.quorum() else {
             return Err((
                 ResponseError::CoordinatorNotAvailable,
                 "not in cluster mode".into(),
@@ -158,7 +158,7 @@ impl Coordinator {
         let img = cluster.image();
         let Some(t) = img.topics.get(store::TOPIC) else {
             drop(img);
-            self.create_offsets_topic(broker);
+            self.create_offsets_topic(node);
             return Err((
                 ResponseError::CoordinatorNotAvailable,
                 format!("the {} topic is being created", store::TOPIC),
@@ -184,11 +184,11 @@ impl Coordinator {
 
     /// Asks the controller (in the background, one request at a time) to create
     /// `__consumer_offsets`.
-    fn create_offsets_topic(self: &Arc<Self>, broker: &Arc<Node>) {
+    fn create_offsets_topic(self: &Arc<Self>, node: &Arc<Node>) {
         if self.creating.swap(true, Ordering::SeqCst) {
             return;
         }
-        let b = Arc::clone(broker);
+        let b = Arc::clone(node);
         let groups = Arc::clone(self);
         tokio::spawn(async move {
             if let Err(m) = create_offsets_topic(&b).await {
@@ -210,11 +210,11 @@ pub(crate) struct Wait {
 }
 
 impl Wait {
-    pub(crate) fn new(broker: &Node, part: Arc<Partition>, last: i64) -> Self {
+    pub(crate) fn new(node: &Node, part: Arc<Partition>, last: i64) -> Self {
         Wait {
             part,
             last,
-            changes: Arc::clone(&broker.data_version),
+            changes: Arc::clone(&node.data_version),
         }
     }
 
@@ -287,9 +287,9 @@ pub(crate) fn offsets_replication_factor(
     (i16::try_from(rf).unwrap_or(i16::MAX), rf < configured)
 }
 
-async fn create_offsets_topic(broker: &Node) -> Result<(), String> {
-    let cluster = broker.quorum().cloned().ok_or("not in cluster mode")?;
-    let configured = broker.config.get_i64("offsets.topic.replication.factor");
+async fn create_offsets_topic(node: &Node) -> Result<(), String> {
+    let cluster = node.quorum().cloned().ok_or("not in cluster mode")?;
+    let configured = node.config.get_i64("offsets.topic.replication.factor");
     let (registered, live) = {
         let img = cluster.image();
         if img.topics.contains_key(store::TOPIC) {
@@ -311,7 +311,7 @@ async fn create_offsets_topic(broker: &Node) -> Result<(), String> {
             store::TOPIC
         ));
     }
-    let partitions = i32::try_from(broker.config.get_i64("offsets.topic.num.partitions"))
+    let partitions = i32::try_from(node.config.get_i64("offsets.topic.num.partitions"))
         .unwrap_or(1)
         .max(1);
     let cmd = Command::CreateTopic {

@@ -74,8 +74,8 @@ impl Replication {
 }
 
 /// Starts/stops follower fetchers to match the image.
-pub fn reconcile(broker: &Arc<Replication>, img: &ClusterImage) {
-    let me = broker.node.node_id();
+pub fn reconcile(repl: &Arc<Replication>, img: &ClusterImage) {
+    let me = repl.node.node_id();
     let mut want: HashMap<(String, i32), (i32, i32, String)> = HashMap::new();
     for (name, t) in &img.topics {
         for (i, p) in t.partitions.iter().enumerate() {
@@ -90,7 +90,7 @@ pub fn reconcile(broker: &Arc<Replication>, img: &ClusterImage) {
             }
         }
     }
-    let mut fetchers = broker.fetchers();
+    let mut fetchers = repl.fetchers();
     fetchers.retain(|k, ((leader, epoch), task)| {
         let keep = want
             .get(k)
@@ -101,13 +101,13 @@ pub fn reconcile(broker: &Arc<Replication>, img: &ClusterImage) {
         keep
     });
     // Replicas moved off this broker (reassignment): their fetchers are stopped above.
-    delete_removed_replicas(broker);
+    delete_removed_replicas(repl);
     for (key, (leader, epoch, addr)) in want {
         if fetchers.contains_key(&key) {
             continue;
         }
         let task = tokio::spawn(follow(
-            Arc::downgrade(broker),
+            Arc::downgrade(repl),
             key.0.clone(),
             key.1,
             epoch,
@@ -120,15 +120,15 @@ pub fn reconcile(broker: &Arc<Replication>, img: &ClusterImage) {
 /// Deletes the data of partitions this broker holds but no longer replicates (reassigned away,
 /// possibly while it was down), once its image is current: a restarting voter replaying old
 /// entries must not act on a past replica set. Runs on every image change and periodically.
-pub fn delete_removed_replicas(broker: &Arc<Replication>) {
-    let Some(cluster) = broker.node.quorum() else {
+pub fn delete_removed_replicas(repl: &Arc<Replication>) {
+    let Some(cluster) = repl.node.quorum() else {
         return;
     };
     if !cluster.caught_up() {
         return;
     }
-    delete_stale_topic_dirs(broker, cluster);
-    let me = broker.node.node_id();
+    delete_stale_topic_dirs(repl, cluster);
+    let me = repl.node.node_id();
     let removed: Vec<(String, i32)> = cluster
         .image()
         .topics
@@ -142,7 +142,7 @@ pub fn delete_removed_replicas(broker: &Arc<Replication>) {
         })
         .collect();
     for (name, i) in removed {
-        if let Some(part) = broker.node.partition(&name, i)
+        if let Some(part) = repl.node.partition(&name, i)
             && !part.is_leader()
             && (part.log_end_offset() > 0 || part.size_bytes() > 0)
         {
@@ -154,8 +154,8 @@ pub fn delete_removed_replicas(broker: &Arc<Replication>) {
 /// Deletes partition directories of topic ids the (current) image no longer has: topics
 /// deleted while this broker was down. Directories are listed before the image is read, so a
 /// topic created meanwhile is never mistaken for a deleted one.
-fn delete_stale_topic_dirs(broker: &Arc<Replication>, cluster: &crate::cluster::Cluster) {
-    let Ok(entries) = std::fs::read_dir(&broker.node.config.data_dir) else {
+fn delete_stale_topic_dirs(repl: &Arc<Replication>, cluster: &crate::cluster::Cluster) {
+    let Ok(entries) = std::fs::read_dir(&repl.node.config.data_dir) else {
         return;
     };
     let dirs: Vec<(std::path::PathBuf, uuid::Uuid)> = entries
@@ -174,7 +174,7 @@ fn delete_stale_topic_dirs(broker: &Arc<Replication>, cluster: &crate::cluster::
     }
     let live: HashSet<uuid::Uuid> = cluster.image().topics.values().map(|t| t.id).collect();
     for (path, id) in dirs {
-        if !live.contains(&id) && broker.node.topic_by_id(id).is_none() && path.is_dir() {
+        if !live.contains(&id) && repl.node.topic_by_id(id).is_none() && path.is_dir() {
             match std::fs::remove_dir_all(&path) {
                 Ok(()) => {
                     tracing::info!(path = %path.display(), "deleted the files of a deleted topic");
@@ -189,7 +189,7 @@ fn delete_stale_topic_dirs(broker: &Arc<Replication>, cluster: &crate::cluster::
 
 /// One follower fetcher: truncate to the leader's log, then fetch until aborted.
 async fn follow(
-    broker: std::sync::Weak<Replication>,
+    repl: std::sync::Weak<Replication>,
     topic: String,
     index: i32,
     epoch: i32,
@@ -199,7 +199,7 @@ async fn follow(
     let mut conn: Option<KafkaConn> = None;
     // Bounded by the task being aborted when leadership changes; each round is bounded too.
     loop {
-        let Some(b) = broker.upgrade() else { return };
+        let Some(b) = repl.upgrade() else { return };
         let Some(part) = b.node.partition(&topic, index) else {
             return;
         };
@@ -244,7 +244,7 @@ async fn follow(
         let step = if truncated {
             let moved = fetch_once(c, &part, me, &topic, index, epoch, max_bytes).await;
             if rate.is_some()
-                && let Some(b) = broker.upgrade()
+                && let Some(b) = repl.upgrade()
             {
                 let n = moved.as_ref().map_or(0, |n| *n as u64);
                 let max = b.follower_quota.settle(max_bytes, n);
@@ -333,14 +333,13 @@ async fn truncate(
 const FOLLOWER_MAX_BYTES: u64 = 8 << 20;
 
 /// Counts bytes a throttle let through and the largest window total.
-fn record_throttled(broker: &Replication, side: &str, bytes: u64, window_max: u64) {
-    broker
-        .node
+fn record_throttled(repl: &Replication, side: &str, bytes: u64, window_max: u64) {
+    repl.node
         .metrics
         .throttled_bytes
         .with_label_values(&[side])
         .inc_by(bytes);
-    let g = broker
+    let g = repl
         .node
         .metrics
         .throttled_window_max
@@ -401,17 +400,17 @@ async fn fetch_once(
 /// Leader side of a follower's Fetch: record its position, maybe ask to add it to the ISR, and
 /// answer with data up to the log end (long-polling up to max_wait_ms when there is none).
 pub async fn serve_follower_fetch(
-    broker: &Arc<Replication>,
+    repl: &Arc<Replication>,
     replica: i32,
     req: FetchRequest,
 ) -> FetchResponse {
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.clamp(0, 5_000) as u64);
-    let mut changes = broker.node.data_version.subscribe();
+    let mut changes = repl.node.data_version.subscribe();
     let mut recorded = false;
     // A follower in controlled shutdown fetches until it exits but may not rejoin the ISR (the
     // controller would refuse it anyway).
-    let stopping = broker.node.quorum().is_some_and(|c| {
+    let stopping = repl.node.quorum().is_some_and(|c| {
         c.image()
             .brokers
             .get(&replica)
@@ -421,7 +420,7 @@ pub async fn serve_follower_fetch(
         let mut bytes = 0usize;
         let mut topics = Vec::with_capacity(req.topics.len());
         for t in &req.topics {
-            let topic = broker.node.topic(t.topic.as_str());
+            let topic = repl.node.topic(t.topic.as_str());
             let mut parts = Vec::with_capacity(t.partitions.len());
             for fp in &t.partitions {
                 let base = PartitionData::default()
@@ -453,7 +452,7 @@ pub async fn serve_follower_fetch(
                     continue;
                 }
                 if !recorded && part.record_follower_fetch(replica, fp.fetch_offset) && !stopping {
-                    request_isr_change(broker, &part, Some(replica), None);
+                    request_isr_change(repl, &part, Some(replica), None);
                 }
                 // Leader throttle: a listed replica serving a follower that is not in sync
                 // sends at most what the current window has left (nothing when it is used up).
@@ -464,14 +463,14 @@ pub async fn serve_follower_fetch(
                             &t.configs,
                             "leader.replication.throttled.replicas",
                             fp.partition,
-                            broker.node.node_id(),
+                            repl.node.node_id(),
                         )
                     })
                     .then(|| !part.isr().contains(&replica))
                     .filter(|t| *t)
                     .and_then(|_| {
                         throttle::rate(
-                            &broker
+                            &repl
                                 .node
                                 .broker_setting("leader.replication.throttled.rate"),
                         )
@@ -479,7 +478,7 @@ pub async fn serve_follower_fetch(
                 let want = fp.partition_max_bytes.max(1) as u64;
                 let grant = match rate {
                     None => Some(want),
-                    Some(rate) => broker.leader_quota.reserve(rate, want),
+                    Some(rate) => repl.leader_quota.reserve(rate, want),
                 };
                 let Some(grant) = grant else {
                     parts.push(
@@ -493,8 +492,8 @@ pub async fn serve_follower_fetch(
                 let read = part.read_for_follower(fp.fetch_offset, grant as usize);
                 if rate.is_some() {
                     let n = read.as_ref().map_or(0, |r| r.len() as u64);
-                    let max = broker.leader_quota.settle(grant, n);
-                    record_throttled(broker, "leader", n, max);
+                    let max = repl.leader_quota.settle(grant, n);
+                    record_throttled(repl, "leader", n, max);
                 }
                 match read {
                     Ok(records) => {
@@ -530,16 +529,16 @@ pub async fn serve_follower_fetch(
 
 /// Asks the controller (in the background) to add `add` to, or remove `remove` from, the ISR.
 fn request_isr_change(
-    broker: &Arc<Replication>,
+    repl: &Arc<Replication>,
     part: &Partition,
     add: Option<i32>,
     remove: Option<&[i32]>,
 ) {
-    let Some(cluster) = broker.node.quorum().cloned() else {
+    let Some(cluster) = repl.node.quorum().cloned() else {
         return;
     };
     let key = (part.topic.clone(), part.index);
-    if !broker.pending().insert(key.clone()) {
+    if !repl.pending().insert(key.clone()) {
         return;
     }
     let mut isr = part.isr();
@@ -554,11 +553,11 @@ fn request_isr_change(
     let cmd = Command::AlterIsr {
         topic: part.topic.clone(),
         partition: part.index,
-        leader: broker.node.node_id(),
+        leader: repl.node.node_id(),
         leader_epoch: part.leader_epoch(),
         isr: isr.clone(),
     };
-    let weak = Arc::downgrade(broker);
+    let weak = Arc::downgrade(repl);
     tokio::spawn(async move {
         let r = cluster.write(cmd).await;
         tracing::info!(topic = %key.0, partition = key.1, ?isr, result = ?r, "ISR change");
@@ -569,15 +568,10 @@ fn request_isr_change(
 }
 
 /// Leader housekeeping: shrink the ISR of partitions whose followers stopped catching up.
-pub fn spawn_isr_checks(broker: &Arc<Replication>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let weak = Arc::downgrade(broker);
-    let lag = Duration::from_millis(
-        broker
-            .node
-            .config
-            .get_i64("replica.lag.time.max.ms")
-            .max(100) as u64,
-    );
+pub fn spawn_isr_checks(repl: &Arc<Replication>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let weak = Arc::downgrade(repl);
+    let lag =
+        Duration::from_millis(repl.node.config.get_i64("replica.lag.time.max.ms").max(100) as u64);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
