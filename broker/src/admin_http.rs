@@ -32,16 +32,17 @@ pub fn router(broker: Arc<Broker>) -> Router {
 
 async fn metrics(State(b): State<Arc<Broker>>) -> impl IntoResponse {
     let size: u64 = b
+        .node
         .topics()
         .iter()
         .flat_map(|t| t.partitions.iter())
         .map(|p| p.size_bytes())
         .sum();
-    b.metrics.log_size.set(size as i64);
-    b.groups.update_lag_metrics(&b);
+    b.node.metrics.log_size.set(size as i64);
+    b.groups.update_lag_metrics(&b.node);
     (
         [("content-type", "text/plain; version=0.0.4")],
-        b.metrics.render(),
+        b.node.metrics.render(),
     )
 }
 
@@ -60,28 +61,28 @@ async fn readyz(State(b): State<Arc<Broker>>) -> impl IntoResponse {
 }
 
 async fn state(State(b): State<Arc<Broker>>) -> impl IntoResponse {
-    let partitions: usize = b.topics().iter().map(|t| t.partitions.len()).sum();
+    let partitions: usize = b.node.topics().iter().map(|t| t.partitions.len()).sum();
     Json(serde_json::json!({
         "state": b.state(),
-        "node_id": b.node_id(),
-        "cluster_id": b.cluster_id,
+        "node_id": b.node.node_id(),
+        "cluster_id": b.node.cluster_id,
         "partitions": partitions,
     }))
 }
 
 async fn pre_restart_probe(State(b): State<Arc<Broker>>) -> impl IntoResponse {
     Json(probes::pre_restart(
-        b.node_id(),
+        b.node.node_id(),
         b.state(),
-        &probes::replica_views(&b),
+        &probes::replica_views(&b.node),
     ))
 }
 
 async fn post_restart_probe(State(b): State<Arc<Broker>>) -> impl IntoResponse {
     Json(probes::post_restart(
-        b.node_id(),
+        b.node.node_id(),
         b.state(),
-        &probes::replica_views(&b),
+        &probes::replica_views(&b.node),
     ))
 }
 
@@ -93,7 +94,7 @@ async fn cluster_health(State(b): State<Arc<Broker>>) -> impl IntoResponse {
             let img = c.image().clone();
             Json(
                 serde_json::to_value(crate::cluster::health::cluster_health(
-                    &b,
+                    |configs| crate::probes::min_insync_replicas(&b.node, configs),
                     c.controller_id(),
                     &img,
                 ))
@@ -101,9 +102,9 @@ async fn cluster_health(State(b): State<Arc<Broker>>) -> impl IntoResponse {
             )
         }
         None => Json(serde_json::json!({
-            "cluster_id": b.cluster_id,
-            "controller_id": b.node_id(),
-            "live_brokers": [b.node_id()],
+            "cluster_id": b.node.cluster_id,
+            "controller_id": b.node.node_id(),
+            "live_brokers": [b.node.node_id()],
             "under_replicated": [],
             "under_min_isr": [],
             "offline": [],
@@ -123,14 +124,14 @@ async fn maintenance(State(b): State<Arc<Broker>>, on: bool) -> impl IntoRespons
             })),
         );
     };
-    let id = b.node_id();
+    let id = b.node.node_id();
     match c
         .write(crate::cluster::image::Command::SetMaintenance { id, on })
         .await
     {
         Ok(_) => {
             let img = c.image().clone();
-            b.reconcile(&img);
+            crate::control::quorum::reconcile(&b.node, &img);
             let still_leading: Vec<String> = img
                 .topics
                 .values()

@@ -1,17 +1,12 @@
-//! The broker's shared state: configuration, the metadata image, the partitions it serves, the
-//! group-commit flusher, metrics and lifecycle state. Handlers receive an `Arc<Broker>`.
+//! The broker: composes the local node (`node.rs`), the metadata control of its mode
+//! (`control/`), the group coordinator and replication, and tracks the lifecycle state.
 
-use crate::config::{BrokerConfig, Listener, defs};
-use crate::log::LogConfig;
-use crate::log::flusher::Flusher;
-use crate::metadata::{MetadataStore, TopicRecord, validate_topic_name};
-use crate::metrics::Metrics;
-use crate::partition::{Partition, PartitionSettings};
-use kafka_protocol::error::ResponseError;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use crate::control::MetadataControl;
+use crate::node::Node;
+use std::sync::Arc;
 use tokio::sync::watch;
+
+pub use crate::node::{ControlError, TopicState};
 
 /// Lifecycle state reported at /v1/broker/state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -23,120 +18,36 @@ pub enum BrokerState {
     Draining,
 }
 
-/// A topic being served: its id, configs and partitions.
-pub struct TopicState {
-    pub name: String,
-    pub id: uuid::Uuid,
-    pub internal: bool,
-    pub replication_factor: i16,
-    pub configs: BTreeMap<String, String>,
-    pub partitions: Vec<Arc<Partition>>,
-}
-
-/// An error for one topic in an admin request: the Kafka error and a message for the client.
-pub type TopicError = (ResponseError, String);
-
 pub struct Broker {
-    pub config: BrokerConfig,
-    pub cluster_id: String,
-    meta: Mutex<MetadataStore>,
-    topics: RwLock<HashMap<String, Arc<TopicState>>>,
-    pub flusher: Flusher,
-    pub data_version: Arc<watch::Sender<u64>>,
-    pub metrics: Metrics,
-    state: watch::Sender<BrokerState>,
-    /// Addresses clients should use, with real ports once bound.
-    pub advertised: RwLock<Vec<Listener>>,
-    pub groups: crate::group::Coordinator,
-    /// The metadata quorum, in cluster mode (see `cluster/`).
-    pub(crate) cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
+    pub node: Arc<Node>,
+    control: Arc<dyn MetadataControl>,
+    pub groups: Arc<crate::group::Coordinator>,
     /// Follower fetchers and ISR changes in flight (cluster mode).
-    pub(crate) replication: crate::replication::Replication,
+    pub replication: Arc<crate::replication::Replication>,
+    state: watch::Sender<BrokerState>,
 }
 
 impl Broker {
-    /// Opens the data directory and recovers every partition in it.
-    pub fn open(config: BrokerConfig) -> anyhow::Result<Arc<Self>> {
-        std::fs::create_dir_all(&config.data_dir)?;
-        let meta = MetadataStore::load(&config.data_dir)?;
+    /// Composes a broker from its recovered node and the metadata control of its mode.
+    pub fn new(node: Arc<Node>, control: Arc<dyn MetadataControl>) -> Arc<Self> {
         let (state, _) = watch::channel(BrokerState::Recovering);
-        let data_version = Arc::new(watch::channel(0u64).0);
-        let window = Duration::from_millis(config.get_i64("log.flush.interval.ms").max(0) as u64);
-        let broker = Arc::new(Broker {
-            cluster_id: meta.image.cluster_id.clone(),
-            advertised: RwLock::new(config.advertised.clone()),
-            groups: crate::group::Coordinator::new(&config),
-            config,
-            meta: Mutex::new(meta),
-            topics: RwLock::new(HashMap::new()),
-            flusher: Flusher::start(window),
-            data_version,
-            metrics: Metrics::new(),
+        Arc::new(Broker {
+            groups: Arc::new(crate::group::Coordinator::new(&node.config)),
+            replication: Arc::new(crate::replication::Replication::new(Arc::clone(&node))),
+            node,
+            control,
             state,
-            cluster: std::sync::OnceLock::new(),
-            replication: crate::replication::Replication::default(),
-        });
-        let records: Vec<TopicRecord> = broker.meta().image.topics.values().cloned().collect();
-        if broker.config.cluster.is_some()
-            && let Some(r) = records.iter().find(|r| !r.internal)
-        {
-            anyhow::bail!(
-                "{} holds single-node topics (e.g. {}); moving a single-node data directory into \
-                 cluster mode is not supported, use an empty data directory",
-                broker.config.data_dir.display(),
-                r.name
-            );
-        }
-        for rec in records {
-            if broker.config.cluster.is_some() && rec.internal {
-                // An unreplicated consumer-offsets log of an earlier cluster-mode version: the
-                // replicated topic of the metadata image replaces it (group/replicated.rs).
-                broker.retire_local_internal_topic(&rec)?;
-                continue;
-            }
-            let topic = broker.open_topic(&rec, 0)?;
-            broker
-                .write_topics()
-                .insert(rec.name.clone(), Arc::new(topic));
-        }
-        Ok(broker)
+        })
     }
 
-    /// Cluster mode: moves a local internal topic's directories aside (`<dir>.unreplicated`)
-    /// and forgets it, so that the replicated topic of the same name starts from its leader.
-    fn retire_local_internal_topic(&self, rec: &TopicRecord) -> anyhow::Result<()> {
-        for i in 0..rec.partitions {
-            let dir = self.config.data_dir.join(format!("{}-{}", rec.name, i));
-            if dir.exists() {
-                let aside = dir.with_extension("unreplicated");
-                std::fs::rename(&dir, &aside)?;
-                tracing::warn!(from = %dir.display(), to = %aside.display(), "moved an unreplicated internal log aside");
-            }
-        }
-        let mut meta = self.meta();
-        meta.image.topics.remove(&rec.name);
-        meta.save()?;
-        Ok(())
+    /// Metadata changes and lookups, whatever the mode.
+    pub fn metadata(&self) -> &Arc<dyn MetadataControl> {
+        &self.control
     }
 
-    fn meta(&self) -> std::sync::MutexGuard<'_, MetadataStore> {
-        self.meta
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    pub(crate) fn write_topics(
-        &self,
-    ) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<TopicState>>> {
-        self.topics
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn read_topics(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<TopicState>>> {
-        self.topics
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The metadata quorum when running in cluster mode.
+    pub fn cluster(&self) -> Option<&Arc<crate::cluster::Cluster>> {
+        self.node.quorum()
     }
 
     pub fn state(&self) -> BrokerState {
@@ -147,504 +58,57 @@ impl Broker {
         self.state.send_replace(s);
     }
 
-    pub fn node_id(&self) -> i32 {
-        self.config.node_id
-    }
-
-    /// The metadata quorum when running in cluster mode.
-    pub fn cluster(&self) -> Option<&Arc<crate::cluster::Cluster>> {
-        self.cluster.get()
-    }
-
-    /// The effective value of a broker-level key: dynamic override, static setting, default.
-    pub fn broker_setting(&self, key: &str) -> String {
-        if let Some(v) = self.meta().image.broker_configs.get(key) {
-            return v.clone();
-        }
-        self.config.get(key)
-    }
-
-    pub fn dynamic_broker_configs(&self) -> BTreeMap<String, String> {
-        self.meta().image.broker_configs.clone()
-    }
-
-    /// The effective value of a topic key for `configs`: topic override, broker synonym, default.
-    pub fn topic_setting(&self, configs: &BTreeMap<String, String>, key: &str) -> String {
-        if let Some(v) = configs.get(key) {
-            return v.clone();
-        }
-        defs::topic_key(key)
-            .map(|k| self.broker_setting(k.broker_synonym))
-            .unwrap_or_default()
-    }
-
-    pub(crate) fn partition_settings(
-        &self,
-        configs: &BTreeMap<String, String>,
-    ) -> PartitionSettings {
-        let num = |k: &str| self.topic_setting(configs, k).parse::<i64>().unwrap_or(-1);
-        PartitionSettings {
-            log: LogConfig {
-                segment_bytes: num("segment.bytes").max(14) as u64,
-                segment_ms: num("segment.ms").max(1),
-                retention_ms: num("retention.ms"),
-                retention_bytes: num("retention.bytes"),
-            },
-            max_message_bytes: num("max.message.bytes").max(1) as usize,
-            log_append_time: self.topic_setting(configs, "message.timestamp.type")
-                == "LogAppendTime",
-            min_insync_replicas: num("min.insync.replicas").max(1) as usize,
-        }
-    }
-
-    /// Where a partition's files live: `<topic>-<partition>` on a single node; in cluster mode
-    /// `<topic>-<partition>-<topic id>`, so that a topic deleted and recreated under the same
-    /// name (possibly while this broker was down, or replayed from the metadata log at start)
-    /// never opens or deletes another incarnation's data.
-    pub fn partition_dir(&self, rec: &TopicRecord, partition: i32) -> std::path::PathBuf {
-        let name = if self.config.cluster.is_some() && !rec.internal {
-            format!("{}-{}-{}", rec.name, partition, rec.id.simple())
-        } else {
-            format!("{}-{}", rec.name, partition)
-        };
-        self.config.data_dir.join(name)
-    }
-
-    pub(crate) fn open_topic(&self, rec: &TopicRecord, from: i32) -> anyhow::Result<TopicState> {
-        let settings = self.partition_settings(&rec.configs);
-        let mut partitions = Vec::with_capacity(rec.partitions as usize);
-        for i in from..rec.partitions {
-            let dir = self.partition_dir(rec, i);
-            let p = Partition::open(
-                &rec.name,
-                i,
-                &dir,
-                settings,
-                0,
-                Arc::clone(&self.data_version),
-            )?;
-            partitions.push(Arc::new(p));
-        }
-        Ok(TopicState {
-            name: rec.name.clone(),
-            id: rec.id,
-            internal: rec.internal,
-            replication_factor: rec.replication_factor,
-            configs: rec.configs.clone(),
-            partitions,
-        })
-    }
-
-    pub fn topic(&self, name: &str) -> Option<Arc<TopicState>> {
-        self.read_topics().get(name).cloned()
-    }
-
-    pub fn topic_by_id(&self, id: uuid::Uuid) -> Option<Arc<TopicState>> {
-        self.read_topics().values().find(|t| t.id == id).cloned()
-    }
-
-    pub fn topics(&self) -> Vec<Arc<TopicState>> {
-        let mut v: Vec<_> = self.read_topics().values().cloned().collect();
-        v.sort_by(|a, b| a.name.cmp(&b.name));
-        v
-    }
-
-    pub fn partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
-        let t = self.topic(topic)?;
-        usize::try_from(index)
-            .ok()
-            .and_then(|i| t.partitions.get(i))
-            .cloned()
-    }
-
-    pub fn auto_create_enabled(&self) -> bool {
-        self.broker_setting("auto.create.topics.enable") == "true"
-    }
-
-    /// Returns the topic, creating it with broker defaults when auto-creation is on.
-    pub fn topic_or_auto_create(&self, name: &str) -> Result<Arc<TopicState>, TopicError> {
-        if let Some(t) = self.topic(name) {
-            return Ok(t);
-        }
-        if !self.auto_create_enabled() {
-            return Err((
-                ResponseError::UnknownTopicOrPartition,
-                format!("topic {name} does not exist"),
-            ));
-        }
-        match self.create_topic(name, -1, -1, BTreeMap::new(), false, false) {
-            Ok(()) | Err((ResponseError::TopicAlreadyExists, _)) => {}
-            Err(e) => return Err(e),
-        }
-        self.topic(name).ok_or((
-            ResponseError::UnknownTopicOrPartition,
-            format!("topic {name} vanished"),
-        ))
-    }
-
-    /// Checks a new topic's name, partition count and configs (single node and cluster alike)
-    /// and resolves a partition count or replication factor of -1 to the broker defaults.
-    pub(crate) fn new_topic_shape(
-        &self,
-        name: &str,
-        internal: bool,
-        partitions: i32,
-        replication_factor: i16,
-        configs: &BTreeMap<String, String>,
-    ) -> Result<(i32, i16), TopicError> {
-        if name.starts_with("__") && !internal {
-            return Err((
-                ResponseError::InvalidTopicException,
-                format!("{name}: names starting with '__' are reserved for internal topics"),
-            ));
-        }
-        let partitions = if partitions == -1 {
-            self.broker_setting("num.partitions").parse().unwrap_or(1)
-        } else {
-            partitions
-        };
-        if !(1..=100_000).contains(&partitions) {
-            return Err((
-                ResponseError::InvalidPartitions,
-                format!("partition count must be between 1 and 100000, got {partitions}"),
-            ));
-        }
-        let rf = if replication_factor == -1 {
-            self.broker_setting("default.replication.factor")
-                .parse()
-                .unwrap_or(1)
-        } else {
-            replication_factor
-        };
-        for (k, v) in configs {
-            defs::validate_topic_key(k, v)
-                .map_err(|e| (ResponseError::InvalidConfig, e.to_string()))?;
-        }
-        Ok((partitions, rf))
-    }
-
-    /// Creates a topic. `partitions`/`replication_factor` of -1 take the broker defaults.
-    pub fn create_topic(
-        &self,
-        name: &str,
-        partitions: i32,
-        replication_factor: i16,
-        configs: BTreeMap<String, String>,
-        internal: bool,
-        validate_only: bool,
-    ) -> Result<(), TopicError> {
-        validate_topic_name(name).map_err(|m| (ResponseError::InvalidTopicException, m))?;
-        if let Some(c) = self.cluster()
-            && !internal
-        {
-            return self.create_topic_in_cluster(
-                c,
-                name,
-                partitions,
-                replication_factor,
-                configs,
-                None,
-                validate_only,
-            );
-        }
-        let (partitions, rf) =
-            self.new_topic_shape(name, internal, partitions, replication_factor, &configs)?;
-        if rf != 1 {
-            return Err((
-                ResponseError::InvalidReplicationFactor,
-                format!("replication factor {rf} is larger than the 1 available broker"),
-            ));
-        }
-        if self.topic(name).is_some() {
-            return Err((
-                ResponseError::TopicAlreadyExists,
-                format!("topic {name} already exists"),
-            ));
-        }
-        if validate_only {
-            return Ok(());
-        }
-        let rec = TopicRecord {
-            name: name.to_string(),
-            id: uuid::Uuid::new_v4(),
-            partitions,
-            replication_factor: rf,
-            configs,
-            internal,
-        };
-        let mut topics = self.write_topics();
-        if topics.contains_key(name) {
-            return Err((
-                ResponseError::TopicAlreadyExists,
-                format!("topic {name} already exists"),
-            ));
-        }
-        let state = self.open_topic(&rec, 0).map_err(|e| {
-            (
-                ResponseError::KafkaStorageError,
-                format!("creating {name}: {e}"),
-            )
-        })?;
-        {
-            let mut meta = self.meta();
-            meta.image.topics.insert(name.to_string(), rec);
-            meta.save()
-                .map_err(|e| (ResponseError::KafkaStorageError, e.to_string()))?;
-        }
-        topics.insert(name.to_string(), Arc::new(state));
-        self.metrics
-            .partitions
-            .set(topics.values().map(|t| t.partitions.len() as i64).sum());
-        tracing::info!(topic = name, partitions, "created topic");
-        Ok(())
-    }
-
-    /// Deletes a topic and its data.
-    pub fn delete_topic(&self, name: &str) -> Result<uuid::Uuid, TopicError> {
-        if let Some(c) = self.cluster()
-            && self.topic(name).is_none_or(|t| !t.internal)
-        {
-            return self.delete_topic_in_cluster(c, name);
-        }
-        let mut topics = self.write_topics();
-        let Some(t) = topics.get(name).cloned() else {
-            return Err((
-                ResponseError::UnknownTopicOrPartition,
-                format!("topic {name} does not exist"),
-            ));
-        };
-        if t.internal {
-            return Err((
-                ResponseError::InvalidTopicException,
-                format!("{name} is an internal topic"),
-            ));
-        }
-        {
-            let mut meta = self.meta();
-            meta.image.topics.remove(name);
-            meta.save()
-                .map_err(|e| (ResponseError::KafkaStorageError, e.to_string()))?;
-        }
-        topics.remove(name);
-        for p in &t.partitions {
-            p.destroy();
-        }
-        self.metrics
-            .partitions
-            .set(topics.values().map(|t| t.partitions.len() as i64).sum());
-        tracing::info!(topic = name, "deleted topic");
-        Ok(t.id)
-    }
-
-    /// Grows a topic to `count` partitions.
-    pub fn create_partitions(
-        &self,
-        name: &str,
-        count: i32,
-        validate_only: bool,
-    ) -> Result<(), TopicError> {
-        self.create_partitions_assigned(name, count, None, validate_only)
-    }
-
-    /// Grows a topic to `count` partitions, the new ones on `assignment` (cluster mode) when
-    /// given.
-    pub fn create_partitions_assigned(
-        &self,
-        name: &str,
-        count: i32,
-        assignment: Option<Vec<Vec<i32>>>,
-        validate_only: bool,
-    ) -> Result<(), TopicError> {
-        if let Some(c) = self.cluster() {
-            return self.create_partitions_in_cluster(c, name, count, assignment, validate_only);
-        }
-        let mut topics = self.write_topics();
-        let Some(t) = topics.get(name).cloned() else {
-            return Err((
-                ResponseError::UnknownTopicOrPartition,
-                format!("topic {name} does not exist"),
-            ));
-        };
-        let current = t.partitions.len() as i32;
-        if count <= current {
-            return Err((
-                ResponseError::InvalidPartitions,
-                format!(
-                    "topic {name} has {current} partitions; the count can only grow, asked for {count}"
-                ),
-            ));
-        }
-        if count > 100_000 {
-            return Err((
-                ResponseError::InvalidPartitions,
-                format!("partition count must be at most 100000, got {count}"),
-            ));
-        }
-        if validate_only {
-            return Ok(());
-        }
-        let mut rec = self
-            .meta()
-            .image
-            .topics
-            .get(name)
-            .cloned()
-            .ok_or((ResponseError::UnknownTopicOrPartition, name.to_string()))?;
-        rec.partitions = count;
-        let added = self
-            .open_topic(&rec, current)
-            .map_err(|e| (ResponseError::KafkaStorageError, e.to_string()))?;
-        {
-            let mut meta = self.meta();
-            meta.image.topics.insert(name.to_string(), rec);
-            meta.save()
-                .map_err(|e| (ResponseError::KafkaStorageError, e.to_string()))?;
-        }
-        let mut partitions = t.partitions.clone();
-        partitions.extend(added.partitions);
-        topics.insert(
-            name.to_string(),
-            Arc::new(TopicState {
-                partitions,
-                ..clone_topic(&t)
-            }),
-        );
-        self.metrics
-            .partitions
-            .set(topics.values().map(|t| t.partitions.len() as i64).sum());
-        Ok(())
-    }
-
-    /// Replaces a topic's config overrides (validated by the caller) and applies them live.
-    pub fn set_topic_configs(
-        &self,
-        name: &str,
-        configs: BTreeMap<String, String>,
-    ) -> Result<(), TopicError> {
-        if let Some(c) = self.cluster() {
-            if self.topic(name).is_none() {
-                return Err((
-                    ResponseError::UnknownTopicOrPartition,
-                    format!("topic {name} does not exist"),
-                ));
-            }
-            return self.write_through(
-                c,
-                crate::cluster::image::Command::SetTopicConfigs {
-                    name: name.to_string(),
-                    configs,
-                    expected: None,
-                },
-            );
-        }
-        let mut topics = self.write_topics();
-        let Some(t) = topics.get(name).cloned() else {
-            return Err((
-                ResponseError::UnknownTopicOrPartition,
-                format!("topic {name} does not exist"),
-            ));
-        };
-        {
-            let mut meta = self.meta();
-            if let Some(rec) = meta.image.topics.get_mut(name) {
-                rec.configs = configs.clone();
-            }
-            meta.save()
-                .map_err(|e| (ResponseError::KafkaStorageError, e.to_string()))?;
-        }
-        let settings = self.partition_settings(&configs);
-        for p in &t.partitions {
-            p.set_settings(settings);
-        }
-        topics.insert(
-            name.to_string(),
-            Arc::new(TopicState {
-                configs,
-                partitions: t.partitions.clone(),
-                ..clone_topic(&t)
-            }),
-        );
-        Ok(())
-    }
-
-    /// Replaces the dynamic broker configs and re-applies topic settings that inherit them.
-    pub fn set_broker_configs(&self, configs: BTreeMap<String, String>) -> Result<(), TopicError> {
-        {
-            let mut meta = self.meta();
-            meta.image.broker_configs = configs;
-            meta.save()
-                .map_err(|e| (ResponseError::KafkaStorageError, e.to_string()))?;
-        }
-        for t in self.topics() {
-            let settings = self.partition_settings(&t.configs);
-            for p in &t.partitions {
-                p.set_settings(settings);
-            }
-        }
-        Ok(())
-    }
-
-    pub fn allocate_producer_id(&self) -> Result<i64, ResponseError> {
-        let local = self.meta().allocate_producer_id().map_err(|e| {
-            tracing::error!(error = %e, "allocating a producer id failed");
-            ResponseError::KafkaStorageError
-        })?;
-        // In a cluster every broker hands out ids: interleave them by node id so they never
-        // collide (node ids are below 1024).
-        Ok(match self.cluster() {
-            Some(_) => local * 1024 + i64::from(self.node_id().rem_euclid(1024)),
-            None => local,
-        })
-    }
-
-    /// Graceful shutdown: flush, seal every active segment, snapshot producer state.
+    /// Graceful shutdown: answer parked group requests, flush, seal every active segment,
+    /// snapshot producer state.
     pub async fn close(&self) {
         self.set_state(BrokerState::Draining);
         self.groups.close().await;
-        if let Err(e) = self.flusher.flush_all().await {
-            tracing::warn!(error = %e, "final flush failed");
-        }
-        for t in self.topics() {
-            for p in &t.partitions {
-                p.close();
-            }
-        }
+        self.node.close().await;
     }
 
-    /// Background housekeeping: rolls, retention and producer snapshots, every interval.
-    pub fn spawn_housekeeping(self: &Arc<Self>) {
-        let broker = Arc::downgrade(self);
-        let interval = self
-            .config
-            .get_i64("log.retention.check.interval.ms")
-            .max(100) as u64;
+    /// Follows the quorum: reconciles on every image change, registers and heartbeats.
+    pub fn follow_quorum(
+        self: &Arc<Self>,
+        cluster: &Arc<crate::cluster::Cluster>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(), crate::StartError> {
+        let mut changes = cluster.subscribe();
+        let weak = Arc::downgrade(self);
+        let c = Arc::clone(cluster);
+        let mut stop = shutdown.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(interval));
             loop {
-                tick.tick().await;
-                let Some(b) = broker.upgrade() else { return };
-                let now = crate::now_ms();
-                let topics = b.topics();
+                let Some(b) = weak.upgrade() else { return };
+                let img = c.image().clone();
+                let node = Arc::clone(&b.node);
+                let img2 = img.clone();
                 let _ = tokio::task::spawn_blocking(move || {
-                    for t in topics {
-                        for p in &t.partitions {
-                            p.housekeeping(now);
-                        }
-                    }
+                    crate::control::quorum::reconcile(&node, &img2);
                 })
                 .await;
+                crate::replication::reconcile(&b.replication, &img);
+                // Load/unload consumer groups now rather than at the coordinator's next tick.
+                b.groups.follow_leadership(&b.node);
+                drop(b);
+                tokio::select! {
+                    _ = crate::cluster::stopped(&mut stop) => return,
+                    r = changes.changed() => if r.is_err() { return },
+                }
             }
         });
-    }
-}
-
-fn clone_topic(t: &TopicState) -> TopicState {
-    TopicState {
-        name: t.name.clone(),
-        id: t.id,
-        internal: t.internal,
-        replication_factor: t.replication_factor,
-        configs: t.configs.clone(),
-        partitions: t.partitions.clone(),
+        let (host, port) = {
+            let adv = self
+                .node
+                .advertised
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let l = adv.first().ok_or(crate::StartError::NoAdvertisedListener)?;
+            (l.host.clone(), l.port)
+        };
+        // A controller listener bound to a wildcard address is reached at the advertised host.
+        cluster.set_advertised_host(&host);
+        let rack = Some(self.node.broker_setting("broker.rack")).filter(|r| !r.is_empty());
+        cluster.spawn_registration(host, port, rack, self.node.cluster_id.clone(), shutdown);
+        Ok(())
     }
 }

@@ -1,17 +1,32 @@
 //! Eddy broker: a Kafka-wire-compatible broker (see ARCHITECTURE.md §2).
 //!
 //! Flow of a request: `server` reads a frame → `handlers` registry dispatches by API key →
-//! a handler uses `broker` state → `partition` (offsets, producer state) → `log` (segments).
+//! a handler gets a `RequestContext` (node, metadata control, group coordinator, replication)
+//! → `partition` (offsets, producer state) → `log` (segments).
+//!
+//! Layers, each depending only on those below it:
+//!
+//! - `server`, `admin_http`: connections and the admin HTTP API; build each `RequestContext`.
+//! - `handlers`: one file per Kafka API; `handlers/errors.rs` is the one place layer errors
+//!   become Kafka error codes.
+//! - `broker`: composes the layers below and tracks the lifecycle state.
+//! - `group` (consumer-group coordinator), `replication` (followers, ISR changes, throttles).
+//! - `control`: metadata changes and lookups behind `MetadataControl`, one implementation per
+//!   mode (`single_node`, `quorum` over the Raft metadata log of `cluster`).
+//! - `node`: the topics and partitions this broker serves, their settings, flusher, metrics.
+//! - `cluster` (Raft metadata quorum and image), `partition`, `log`, `metadata`, `config`.
 
 pub mod admin_http;
 pub mod broker;
 pub mod cluster;
 pub mod config;
+pub mod control;
 pub mod group;
 pub mod handlers;
 pub mod log;
 pub mod metadata;
 pub mod metrics;
+pub mod node;
 pub mod partition;
 pub mod probes;
 pub mod replication;
@@ -26,6 +41,30 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Why the broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("binding the kafka listeners: {0}")]
+    Listen(std::io::Error),
+    #[error("binding the admin address {addr}: {source}")]
+    Admin {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("recovering the data directory: {0}")]
+    Node(#[from] node::NodeError),
+    #[error("the recovery task failed: {0}")]
+    Recovery(#[from] tokio::task::JoinError),
+    #[error("starting the metadata quorum: {0}")]
+    Cluster(#[from] cluster::ClusterError),
+    #[error("the cluster was started twice")]
+    ClusterStartedTwice,
+    #[error("cluster mode needs an advertised listener")]
+    NoAdvertisedListener,
+    #[error("starting the group coordinator: {0}")]
+    Groups(#[from] group::GroupError),
 }
 
 /// A running broker: its bound addresses and the handle to stop it.
@@ -44,12 +83,11 @@ impl RunningBroker {
             // Controlled shutdown: move leaderships to other in-sync replicas before exiting.
             self.broker.set_state(broker::BrokerState::Draining);
             let cmd = cluster::image::Command::ControlledShutdown {
-                id: self.broker.node_id(),
+                id: self.broker.node.node_id(),
             };
             match tokio::time::timeout(std::time::Duration::from_secs(15), c.write(cmd)).await {
                 Ok(Ok(_)) => {
-                    let img = c.image().clone();
-                    self.broker.reconcile(&img);
+                    self.broker.metadata().apply_changes();
                     tracing::info!("controlled shutdown: leaderships moved");
                 }
                 Ok(Err(e)) => tracing::warn!(error = %e, "controlled shutdown not acknowledged"),
@@ -65,28 +103,20 @@ impl RunningBroker {
     }
 }
 
-/// Opens the data directory, recovers, binds the listeners and the admin port, and serves.
-pub async fn start(config: config::BrokerConfig) -> anyhow::Result<RunningBroker> {
-    let listeners = server::bind(&config.listeners).await?;
-    let admin = tokio::net::TcpListener::bind(config.admin_addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("binding the admin address {}: {e}", config.admin_addr))?;
-    let admin_addr = admin.local_addr()?;
-    let started = std::time::Instant::now();
-    let broker = tokio::task::spawn_blocking(move || broker::Broker::open(config)).await??;
-    tracing::info!(
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "logs recovered"
-    );
+/// Records the bound address of every Kafka listener and advertises the real port when a
+/// listener asked for port 0 (tests).
+fn advertise_bound_ports(
+    node: &node::Node,
+    listeners: &[(String, tokio::net::TcpListener)],
+) -> Result<Vec<(String, SocketAddr)>, StartError> {
     let mut kafka_addrs = Vec::new();
     {
-        // Advertise the real port when a listener asked for port 0 (tests).
-        let mut adv = broker
+        let mut adv = node
             .advertised
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (name, sock) in &listeners {
-            let addr = sock.local_addr()?;
+        for (name, sock) in listeners {
+            let addr = sock.local_addr().map_err(StartError::Listen)?;
             kafka_addrs.push((name.clone(), addr));
             match adv.iter_mut().find(|l| &l.name == name) {
                 Some(l) if l.port == 0 => l.port = addr.port(),
@@ -99,11 +129,70 @@ pub async fn start(config: config::BrokerConfig) -> anyhow::Result<RunningBroker
             }
         }
     }
-    broker.groups.start(&broker).await?;
+    Ok(kafka_addrs)
+}
+
+/// The metadata control of the mode: the Raft quorum in cluster mode (started here), else the
+/// local metadata file.
+async fn metadata_control(
+    node: &Arc<node::Node>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<
+    (
+        Option<Arc<cluster::Cluster>>,
+        Arc<dyn control::MetadataControl>,
+    ),
+    StartError,
+> {
+    // The metadata control of the mode: the Raft quorum in cluster mode, else the local file.
+    let quorum = match node.config.cluster.clone() {
+        Some(cfg) => {
+            let c = cluster::Cluster::start(node.node_id(), &cfg, &node.config.data_dir, shutdown)
+                .await?;
+            node.quorum
+                .set(Arc::clone(&c))
+                .map_err(|_| StartError::ClusterStartedTwice)?;
+            Some(c)
+        }
+        None => None,
+    };
+    let control: Arc<dyn control::MetadataControl> = match &quorum {
+        Some(c) => Arc::new(control::Quorum::new(Arc::clone(node), Arc::clone(c))),
+        None => Arc::new(control::SingleNode::new(Arc::clone(node))),
+    };
+    Ok((quorum, control))
+}
+
+/// Opens the data directory, recovers, binds the listeners and the admin port, and serves.
+pub async fn start(config: config::BrokerConfig) -> Result<RunningBroker, StartError> {
+    let listeners = server::bind(&config.listeners)
+        .await
+        .map_err(StartError::Listen)?;
+    let admin_error = |source| StartError::Admin {
+        addr: config.admin_addr,
+        source,
+    };
+    let admin = tokio::net::TcpListener::bind(config.admin_addr)
+        .await
+        .map_err(admin_error)?;
+    let admin_addr = admin.local_addr().map_err(admin_error)?;
+    let started = std::time::Instant::now();
+    let node = tokio::task::spawn_blocking(move || node::Node::open(config)).await??;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "logs recovered"
+    );
+    let kafka_addrs = advertise_bound_ports(&node, &listeners)?;
     let (shutdown, rx) = watch::channel(false);
-    if let Some(cfg) = broker.config.cluster.clone() {
-        cluster::topics::join(&broker, &cfg, rx.clone()).await?;
-        replication::spawn_isr_checks(&broker, rx.clone());
+    let (quorum, control) = metadata_control(&node, rx.clone()).await?;
+    let broker = broker::Broker::new(node, control);
+    broker
+        .groups
+        .start(&broker.node, broker.metadata().as_ref())
+        .await?;
+    if let Some(c) = &quorum {
+        broker.follow_quorum(c, rx.clone())?;
+        replication::spawn_isr_checks(&broker.replication, rx.clone());
     }
     let mut tasks = Vec::new();
     let serve_all = {
@@ -151,7 +240,7 @@ pub async fn start(config: config::BrokerConfig) -> anyhow::Result<RunningBroker
             tracing::error!(error = %e, "admin http server failed");
         }
     }));
-    broker.spawn_housekeeping();
+    broker.node.spawn_housekeeping();
     if broker.cluster().is_none() {
         broker.set_state(broker::BrokerState::Running);
     }

@@ -8,6 +8,44 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// The internal topic that holds consumer-group offsets and membership (group/store.rs).
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Why a metadata change or lookup failed (`control/`, and the local checks here). The message
+/// goes to the client as is; `handlers/errors.rs` picks the Kafka error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    #[error("{0}")]
+    UnknownTopic(String),
+    #[error("{0}")]
+    TopicExists(String),
+    #[error("{0}")]
+    InvalidTopic(String),
+    #[error("{0}")]
+    InvalidPartitions(String),
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    #[error("{0}")]
+    InvalidConfig(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    ElectionNotNeeded(String),
+    #[error("{0}")]
+    NoReassignmentInProgress(String),
+    /// Persisting the change locally failed.
+    #[error("{0}")]
+    Storage(String),
+    /// The quorum did not commit the change in time.
+    #[error("{0}")]
+    Timeout(String),
+    /// The controller refused the command.
+    #[error("{1}")]
+    Refused(crate::cluster::image::Refusal, String),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MetadataError {
     #[error("reading the metadata image {path}: {source}")]

@@ -3,19 +3,11 @@
 //! restart on these answers. The evaluation is pure over a [`ReplicaView`] of every partition, so
 //! a clustered broker only has to feed real replicas, ISR and leaders into it.
 
-use crate::broker::{Broker, BrokerState};
+use crate::broker::BrokerState;
+use crate::node::Node;
 use serde::Serialize;
 
-/// One partition as the probes see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ReplicaView {
-    pub topic: String,
-    pub partition: i32,
-    pub replicas: Vec<i32>,
-    pub isr: Vec<i32>,
-    pub leader: i32,
-    pub min_insync_replicas: usize,
-}
+pub use crate::cluster::health::ReplicaView;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -134,9 +126,11 @@ pub fn post_restart(node: i32, state: BrokerState, views: &[ReplicaView]) -> Pos
 
 /// Every partition this broker serves, as the probes see it. On a single node each partition has
 /// this broker as its only replica, its leader and its whole ISR.
-pub fn replica_views(broker: &Broker) -> Vec<ReplicaView> {
-    if let Some(c) = broker.cluster() {
-        return crate::cluster::health::replica_views(broker, &c.image());
+pub fn replica_views(broker: &Node) -> Vec<ReplicaView> {
+    if let Some(c) = broker.quorum() {
+        return crate::cluster::health::replica_views(&c.image(), |configs| {
+            min_insync_replicas(broker, configs)
+        });
     }
     let node = broker.node_id();
     broker
@@ -153,6 +147,18 @@ pub fn replica_views(broker: &Broker) -> Vec<ReplicaView> {
             })
         })
         .collect()
+}
+
+/// A topic's effective min.insync.replicas (at least 1).
+pub fn min_insync_replicas(
+    broker: &Node,
+    configs: &std::collections::BTreeMap<String, String>,
+) -> usize {
+    broker
+        .topic_setting(configs, "min.insync.replicas")
+        .parse::<usize>()
+        .unwrap_or(1)
+        .max(1)
 }
 
 #[cfg(test)]

@@ -2,19 +2,29 @@
 //! and leaders from the image) and /v1/cluster/health.
 
 use super::image::ClusterImage;
-use crate::broker::Broker;
-use crate::probes::ReplicaView;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
-/// Every partition of the image with its min.insync.replicas.
-pub fn replica_views(broker: &Broker, img: &ClusterImage) -> Vec<ReplicaView> {
+/// One partition as the restart probes (probes.rs) see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReplicaView {
+    pub topic: String,
+    pub partition: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    pub leader: i32,
+    pub min_insync_replicas: usize,
+}
+
+/// Every partition of the image with its min.insync.replicas (`min_isr` of the topic's
+/// overrides resolves the effective value).
+pub fn replica_views(
+    img: &ClusterImage,
+    min_isr: impl Fn(&BTreeMap<String, String>) -> usize,
+) -> Vec<ReplicaView> {
     let mut views = Vec::new();
     for (name, t) in &img.topics {
-        let min_isr = broker
-            .topic_setting(&t.configs, "min.insync.replicas")
-            .parse::<usize>()
-            .unwrap_or(1)
-            .max(1);
+        let min_isr = min_isr(&t.configs);
         for (i, p) in t.partitions.iter().enumerate() {
             views.push(ReplicaView {
                 topic: name.clone(),
@@ -62,15 +72,17 @@ pub struct ClusterHealth {
     pub healthy: bool,
 }
 
+/// The health of the cluster in `img`; `min_isr` resolves a topic's effective
+/// min.insync.replicas from its overrides.
 pub fn cluster_health(
-    broker: &Broker,
+    min_isr: impl Fn(&BTreeMap<String, String>) -> usize,
     controller_id: Option<i32>,
     img: &ClusterImage,
 ) -> ClusterHealth {
     let mut under_replicated = Vec::new();
     let mut under_min_isr = Vec::new();
     let mut offline = Vec::new();
-    for v in replica_views(broker, img) {
+    for v in replica_views(img, min_isr) {
         let r = || PartitionRef {
             topic: v.topic.clone(),
             partition: v.partition,

@@ -15,7 +15,6 @@ pub mod membership;
 pub mod net;
 pub mod quorum;
 pub mod store;
-pub mod topics;
 
 use image::{ClusterImage, Command, Outcome};
 use net::{Reply, Request};
@@ -107,6 +106,28 @@ pub struct Cluster {
     registered: std::sync::atomic::AtomicBool,
 }
 
+/// Why the metadata quorum member could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cluster mode needs a non-negative node id")]
+    NodeId,
+    #[error("metadata quorum storage: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("metadata quorum storage is corrupt: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    #[error("starting raft: {0}")]
+    Raft(String),
+    #[error("cannot resolve {0}")]
+    Resolve(String),
+    #[error("a learner needs a controller listener")]
+    NoListener,
+    #[error("binding the controller listener {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
 impl Cluster {
     /// Starts the quorum member: a voter named in the flag, a learner (any other broker with a
     /// controller listener), or else the image follower.
@@ -115,9 +136,8 @@ impl Cluster {
         cfg: &ClusterConfig,
         data_dir: &Path,
         shutdown: watch::Receiver<bool>,
-    ) -> anyhow::Result<Arc<Cluster>> {
-        let me = u64::try_from(node_id)
-            .map_err(|_| anyhow::anyhow!("cluster mode needs a non-negative node id"))?;
+    ) -> Result<Arc<Cluster>, ClusterError> {
+        let me = u64::try_from(node_id).map_err(|_| ClusterError::NodeId)?;
         let dir = data_dir.join("__cluster_metadata");
         let voter = cfg.voters.contains_key(&me);
         let runs_raft = voter || cfg.listener.is_some();
@@ -135,8 +155,11 @@ impl Cluster {
                 max_in_snapshot_log_to_keep: 100,
                 ..Default::default()
             }
-            .validate()?;
-            let raft = Raft::new(me, Arc::new(config), net::Network, log, sm).await?;
+            .validate()
+            .map_err(|e| ClusterError::Raft(e.to_string()))?;
+            let raft = Raft::new(me, Arc::new(config), net::Network, log, sm)
+                .await
+                .map_err(|e| ClusterError::Raft(e.to_string()))?;
             (Some(raft), image, applied)
         } else {
             (
@@ -151,12 +174,12 @@ impl Cluster {
                 (None, Some(v)) => tokio::net::lookup_host(v)
                     .await?
                     .next()
-                    .ok_or_else(|| anyhow::anyhow!("cannot resolve {v}"))?,
-                (None, None) => anyhow::bail!("a learner needs a controller listener"),
+                    .ok_or_else(|| ClusterError::Resolve(v.clone()))?,
+                (None, None) => return Err(ClusterError::NoListener),
             };
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
-                .map_err(|e| anyhow::anyhow!("binding the controller listener {addr}: {e}"))?;
+                .map_err(|source| ClusterError::Bind { addr, source })?;
             tracing::info!(%addr, voter, "controller listening");
             Some(listener)
         } else {
@@ -198,7 +221,12 @@ impl Cluster {
                 .collect();
             // Only the brokers named in the flag may initialize an empty quorum; any other waits
             // to be added as a learner by the active controller.
-            if voter && !raft.is_initialized().await? {
+            if voter
+                && !raft
+                    .is_initialized()
+                    .await
+                    .map_err(|e| ClusterError::Raft(e.to_string()))?
+            {
                 // Every voter proposes the same membership; openraft makes this safe. A voter that
                 // lost its data must not start a second quorum: when another named voter already
                 // has one, this node waits to be replicated to instead.

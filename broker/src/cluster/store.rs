@@ -65,7 +65,7 @@ pub struct LogStore {
 }
 
 impl LogStore {
-    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+    pub fn open(dir: &Path) -> Result<Self, super::ClusterError> {
         std::fs::create_dir_all(dir)?;
         let hard: HardState = match std::fs::read(dir.join("state.json")) {
             Ok(d) => serde_json::from_slice(&d)?,
@@ -237,7 +237,7 @@ pub struct StateMachine {
 }
 
 impl StateMachine {
-    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+    pub fn open(dir: &Path) -> Result<Self, super::ClusterError> {
         let snap: SnapshotFile = match std::fs::read(dir.join("snapshot.json")) {
             Ok(d) => serde_json::from_slice(&d)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => SnapshotFile::default(),

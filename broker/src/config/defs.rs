@@ -334,7 +334,7 @@ pub fn validate_topic_key(key: &str, value: &str) -> Result<(), ConfigError> {
         "retention.ms" | "retention.bytes" => positive(-1),
         "flush.ms" => positive(0),
         "leader.replication.throttled.replicas" | "follower.replication.throttled.replicas" => {
-            crate::replication::throttle::ThrottledReplicas::parse(value)
+            super::throttled_replicas::ThrottledReplicas::parse(value)
                 .map(|_| ())
                 .map_err(|reason| ConfigError::InvalidValue {
                     key: key.into(),

@@ -3,6 +3,7 @@
 
 pub mod defs;
 pub mod properties;
+pub mod throttled_replicas;
 pub mod view;
 
 use clap::Parser;

@@ -8,8 +8,8 @@ pub mod replicated;
 pub mod state;
 pub mod store;
 
-use crate::broker::Broker;
 use crate::config::BrokerConfig;
+use crate::node::Node;
 use kafka_protocol::error::ResponseError;
 use state::{Answer, Effect, Group, JoinRequest, JoinResult, Limits, SyncResult};
 use std::collections::{BTreeMap, HashMap};
@@ -24,21 +24,34 @@ const TICK: Duration = Duration::from_millis(100);
 pub enum GroupError {
     #[error("creating the internal topic {topic}: {message}")]
     CreateTopic { topic: String, message: String },
-    #[error("compacting __consumer_offsets-{partition}: {error:?}")]
+    #[error("compacting __consumer_offsets-{partition}: {error}")]
     Compact {
         partition: i32,
-        error: ResponseError,
+        error: crate::partition::PartitionError,
     },
-    #[error("reading {topic}-{partition} at offset {offset} during replay: {error:?}")]
+    #[error("the consumer-group replay task failed: {0}")]
+    Replay(#[from] tokio::task::JoinError),
+    #[error("reading {topic}-{partition} at offset {offset} during replay: {error}")]
     Read {
         topic: String,
         partition: i32,
         offset: i64,
-        error: ResponseError,
+        error: crate::partition::PartitionError,
     },
 }
 
 type WaiterKey = (String, String);
+
+/// A write to `__consumer_offsets` did not reach the ISR; `handlers/errors.rs` turns it into the
+/// error the group API answers with.
+pub struct OffsetsReplicationFailed(pub crate::replication::IsrWaitError);
+
+/// An append to the group's `__consumer_offsets` partition failed; `handlers/errors.rs` turns
+/// it into the error the group API answers with.
+pub struct OffsetsAppendFailed<'a> {
+    pub group_id: &'a str,
+    pub error: crate::partition::PartitionError,
+}
 
 /// What one append to `__consumer_offsets` wrote: the flusher ticket that makes it durable
 /// here and, in cluster mode, the partition and last offset the ISR must have before the write
@@ -105,28 +118,23 @@ impl Coordinator {
     /// Creates the internal log if needed, replays it, and starts the timer task. In cluster
     /// mode the log is a replicated topic created on the first FindCoordinator; groups are
     /// loaded when this broker becomes the leader of their partition (group/replicated.rs).
-    pub async fn start(&self, broker: &Arc<Broker>) -> anyhow::Result<()> {
+    pub async fn start(
+        self: &Arc<Self>,
+        node: &Arc<Node>,
+        control: &dyn crate::control::MetadataControl,
+    ) -> Result<(), GroupError> {
         if self.cluster {
-            self.spawn_timer(broker);
+            self.spawn_timer(node);
             return Ok(());
         }
-        if broker.topic(store::TOPIC).is_none() {
-            broker
-                .create_topic(
-                    store::TOPIC,
-                    self.num_partitions,
-                    1,
-                    offsets_topic_configs(),
-                    true,
-                    false,
-                )
-                .map_err(|(_, message)| GroupError::CreateTopic {
-                    topic: store::TOPIC.into(),
-                    message,
-                })?;
-        }
+        control
+            .create_internal_topic(store::TOPIC, self.num_partitions, offsets_topic_configs())
+            .map_err(|e| GroupError::CreateTopic {
+                topic: store::TOPIC.into(),
+                message: e.to_string(),
+            })?;
         let started = std::time::Instant::now();
-        let b = Arc::clone(broker);
+        let b = Arc::clone(node);
         let (groups, records) =
             tokio::task::spawn_blocking(move || offsets::replay(&b, crate::now_ms())).await??;
         tracing::info!(
@@ -136,23 +144,26 @@ impl Coordinator {
             "consumer groups recovered"
         );
         self.lock().groups = groups;
-        self.compact_log(broker, records).await?;
-        self.spawn_timer(broker);
+        self.compact_log(node, records).await?;
+        self.spawn_timer(node);
         Ok(())
     }
 
     /// Session and rebalance deadlines every tick; in cluster mode also follows the leadership
     /// of the `__consumer_offsets` partitions (loading and unloading their groups).
-    fn spawn_timer(&self, broker: &Arc<Broker>) {
-        let weak = Arc::downgrade(broker);
+    fn spawn_timer(self: &Arc<Self>, node: &Arc<Node>) {
+        let weak = Arc::downgrade(self);
+        let node = Arc::downgrade(node);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(TICK);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let Some(b) = weak.upgrade() else { return };
-                b.groups.follow_leadership(&b);
-                b.groups.tick(&b, crate::now_ms());
+                let (Some(groups), Some(node)) = (weak.upgrade(), node.upgrade()) else {
+                    return;
+                };
+                groups.follow_leadership(&node);
+                groups.tick(&node, crate::now_ms());
             }
         });
     }
@@ -172,7 +183,7 @@ impl Coordinator {
         }
     }
 
-    fn tick(&self, broker: &Broker, now: i64) {
+    fn tick(&self, node: &Node, now: i64) {
         let mut inner = self.lock();
         let ids: Vec<String> = inner.groups.keys().cloned().collect();
         for id in ids {
@@ -181,7 +192,7 @@ impl Coordinator {
                 None => continue,
             };
             // Nobody waits on a timer's effects; parked answers are delivered by `apply`.
-            let _ = self.apply(broker, &mut inner, &id, fx);
+            let _ = self.apply(node, &mut inner, &id, fx);
         }
         inner.groups.retain(|_, g| !g.is_disposable());
     }
@@ -194,7 +205,7 @@ impl Coordinator {
     #[must_use]
     fn apply(
         &self,
-        broker: &Broker,
+        node: &Node,
         inner: &mut Inner,
         group_id: &str,
         fx: Vec<Effect>,
@@ -203,11 +214,11 @@ impl Coordinator {
         if fx.iter().any(|e| matches!(e, Effect::Persist)) {
             let snap = inner.groups.get(group_id).map(Group::snapshot);
             let rec = store::group_record(group_id, snap.as_ref());
-            match self.append(broker, group_id, &[rec]) {
+            match self.append(node, group_id, &[rec]) {
                 Ok(a) => {
                     wait = a
                         .replicate
-                        .map(|(part, last)| replicated::Wait::new(broker, part, last));
+                        .map(|(part, last)| replicated::Wait::new(node, part, last));
                 }
                 Err(e) => {
                     tracing::warn!(group = group_id, error = ?e, "persisting group metadata failed");
@@ -245,9 +256,9 @@ impl Coordinator {
 
     /// The `__consumer_offsets` partition of `group_id`: over the configured partition count on
     /// one node, over the replicated topic's partitions in cluster mode.
-    fn partition_of(&self, broker: &Broker, group_id: &str) -> i32 {
+    fn partition_of(&self, node: &Node, group_id: &str) -> i32 {
         let n = if self.cluster {
-            broker.topic(store::TOPIC).map_or(self.num_partitions, |t| {
+            node.topic(store::TOPIC).map_or(self.num_partitions, |t| {
                 i32::try_from(t.partitions.len()).unwrap_or(i32::MAX)
             })
         } else {
@@ -261,12 +272,12 @@ impl Coordinator {
     /// replicate before the write is acknowledged (acks=all, min.insync.replicas applies).
     fn append(
         &self,
-        broker: &Broker,
+        node: &Node,
         group_id: &str,
         records: &[store::KeyValue],
     ) -> Result<Appended, ResponseError> {
-        let index = self.partition_of(broker, group_id);
-        let partition = broker
+        let index = self.partition_of(node, group_id);
+        let partition = node
             .partition(store::TOPIC, index)
             .ok_or(ResponseError::CoordinatorNotAvailable)?;
         let kvs: Vec<crate::log::batch::KeyValue<'_>> = records
@@ -276,13 +287,13 @@ impl Coordinator {
         let batch = crate::log::batch::build_batch(&kvs, crate::now_ms());
         let out = partition.append(&batch, self.cluster).map_err(|e| {
             if self.cluster {
-                return replicated::append_error(group_id, e);
+                return ResponseError::from(OffsetsAppendFailed { group_id, error: e });
             }
             tracing::error!(group = group_id, error = ?e, "appending to the consumer-offsets log failed");
             ResponseError::CoordinatorNotAvailable
         })?;
         let last = out.base_offset + records.len() as i64 - 1;
-        let ticket = broker
+        let ticket = node
             .flusher
             .mark(Arc::clone(&partition) as Arc<dyn crate::log::flusher::Durable>);
         Ok(Appended {
@@ -294,7 +305,7 @@ impl Coordinator {
     /// JoinGroup: answers now, or parks until the rebalance's join phase completes.
     pub async fn join(
         &self,
-        broker: &Broker,
+        node: &Node,
         group_id: &str,
         req: JoinRequest,
         skip_assignment_supported: bool,
@@ -306,7 +317,7 @@ impl Coordinator {
         let fresh = format!("{}-{}", req.client_id, uuid::Uuid::new_v4());
         let rx = {
             let mut inner = self.lock();
-            if let Err(e) = self.check_coordinator(broker, &inner, group_id) {
+            if let Err(e) = self.check_coordinator(node, &inner, group_id) {
                 return JoinResult::error(&req.member_id, e);
             }
             let group = inner
@@ -322,7 +333,7 @@ impl Coordinator {
             );
             match answer {
                 Answer::Now(r) => {
-                    let Some(wait) = self.apply(broker, &mut inner, group_id, fx) else {
+                    let Some(wait) = self.apply(node, &mut inner, group_id, fx) else {
                         return r;
                     };
                     // Cluster mode: answered once the membership snapshot is replicated.
@@ -343,7 +354,7 @@ impl Coordinator {
                             ResponseError::RebalanceInProgress,
                         ));
                     }
-                    let _ = self.apply(broker, &mut inner, group_id, fx);
+                    let _ = self.apply(node, &mut inner, group_id, fx);
                     (rx, member_id)
                 }
             }
@@ -369,7 +380,7 @@ impl Coordinator {
     #[allow(clippy::too_many_arguments)]
     pub async fn sync(
         &self,
-        broker: &Broker,
+        node: &Node,
         group_id: &str,
         member_id: &str,
         instance: Option<&str>,
@@ -380,7 +391,7 @@ impl Coordinator {
     ) -> SyncResult {
         let (rx, limit) = {
             let mut inner = self.lock();
-            if let Err(e) = self.check_coordinator(broker, &inner, group_id) {
+            if let Err(e) = self.check_coordinator(node, &inner, group_id) {
                 return SyncResult::error(e);
             }
             let Some(group) = inner.groups.get_mut(group_id) else {
@@ -400,7 +411,7 @@ impl Coordinator {
             );
             match answer {
                 Answer::Now(r) => {
-                    let Some(wait) = self.apply(broker, &mut inner, group_id, fx) else {
+                    let Some(wait) = self.apply(node, &mut inner, group_id, fx) else {
                         return r;
                     };
                     // Cluster mode: answered once the membership snapshot is replicated.
@@ -416,7 +427,7 @@ impl Coordinator {
                     {
                         let _ = old.send(SyncResult::error(ResponseError::RebalanceInProgress));
                     }
-                    let _ = self.apply(broker, &mut inner, group_id, fx);
+                    let _ = self.apply(node, &mut inner, group_id, fx);
                     (rx, limit)
                 }
             }
@@ -446,14 +457,14 @@ impl Coordinator {
     /// LeaveGroup; `None` when the group does not exist.
     pub fn leave(
         &self,
-        broker: &Broker,
+        node: &Node,
         group_id: &str,
         members: &[(String, Option<String>)],
     ) -> Option<Vec<Result<(), ResponseError>>> {
         let mut inner = self.lock();
         let group = inner.groups.get_mut(group_id)?;
         let (out, fx) = group.leave(members, crate::now_ms(), &self.limits);
-        let _ = self.apply(broker, &mut inner, group_id, fx);
+        let _ = self.apply(node, &mut inner, group_id, fx);
         Some(out)
     }
 

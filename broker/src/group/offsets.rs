@@ -3,7 +3,7 @@
 
 use super::state::{CommittedOffset, Group, GroupState};
 use super::{Coordinator, GroupError, store};
-use crate::broker::Broker;
+use crate::node::Node;
 use kafka_protocol::error::ResponseError;
 use std::collections::HashMap;
 
@@ -28,7 +28,7 @@ impl Coordinator {
     /// returns one error code per partition (0 = committed).
     pub async fn commit(
         &self,
-        broker: &Broker,
+        node: &Node,
         group_id: &str,
         member_id: &str,
         instance: Option<&str>,
@@ -44,7 +44,7 @@ impl Coordinator {
         let now = crate::now_ms();
         let ticket = {
             let mut inner = self.lock();
-            if let Err(e) = self.check_coordinator(broker, &inner, group_id) {
+            if let Err(e) = self.check_coordinator(node, &inner, group_id) {
                 return all(partitions, e);
             }
             let mut fresh = None;
@@ -59,7 +59,7 @@ impl Coordinator {
             let mut records = Vec::new();
             let mut accepted = Vec::new();
             for p in partitions {
-                let known = broker.topic(&p.topic).is_some_and(|t| {
+                let known = node.topic(&p.topic).is_some_and(|t| {
                     p.partition >= 0 && (p.partition as usize) < t.partitions.len()
                 });
                 let e = if !known {
@@ -91,7 +91,7 @@ impl Coordinator {
             if records.is_empty() {
                 return out;
             }
-            let appended = match self.append(broker, group_id, &records) {
+            let appended = match self.append(node, group_id, &records) {
                 Ok(a) => a,
                 Err(e) => {
                     for (_, code) in &mut out {
@@ -112,10 +112,10 @@ impl Coordinator {
         };
         let (appended, mut out) = ticket;
         let mut failed = None;
-        if let Err(e) = broker.flusher.wait(appended.ticket).await {
+        if let Err(e) = node.flusher.wait(appended.ticket).await {
             tracing::error!(group = group_id, error = %e, "offset commit could not be made durable");
             failed = Some(ResponseError::CoordinatorNotAvailable);
-        } else if let Err(e) = self.await_replicated(broker, appended.replicate).await {
+        } else if let Err(e) = self.await_replicated(node, appended.replicate).await {
             failed = Some(e);
         }
         if let Some(e) = failed {
@@ -162,7 +162,7 @@ impl Coordinator {
     /// DeleteGroups: only groups without members; their offsets go too.
     pub async fn delete_groups(
         &self,
-        broker: &Broker,
+        node: &Node,
         ids: &[String],
     ) -> Vec<Result<(), ResponseError>> {
         let mut results = Vec::with_capacity(ids.len());
@@ -171,7 +171,7 @@ impl Coordinator {
         {
             let mut inner = self.lock();
             for id in ids {
-                if let Err(e) = self.check_coordinator(broker, &inner, id) {
+                if let Err(e) = self.check_coordinator(node, &inner, id) {
                     results.push(Err(e));
                     continue;
                 }
@@ -188,7 +188,7 @@ impl Coordinator {
                             .map(|(t, p)| store::offset_record(id, t, *p, None))
                             .collect();
                         records.push(store::group_record(id, None));
-                        self.append(broker, id, &records).map(|a| {
+                        self.append(node, id, &records).map(|a| {
                             ticket = ticket.max(a.ticket);
                             replicate.extend(a.replicate);
                         })
@@ -201,12 +201,12 @@ impl Coordinator {
                 results.push(r);
             }
         }
-        let failed = if ticket > 0 && broker.flusher.wait(ticket).await.is_err() {
+        let failed = if ticket > 0 && node.flusher.wait(ticket).await.is_err() {
             Some(ResponseError::KafkaStorageError)
         } else {
             let mut failed = None;
             for r in replicate {
-                if let Err(e) = self.await_replicated(broker, Some(r)).await {
+                if let Err(e) = self.await_replicated(node, Some(r)).await {
                     failed = Some(e);
                 }
             }
@@ -225,13 +225,13 @@ impl Coordinator {
     /// OffsetDelete: per-partition errors, or a group-level error.
     pub async fn delete_offsets(
         &self,
-        broker: &Broker,
+        node: &Node,
         group_id: &str,
         topics: Vec<(String, Vec<i32>)>,
     ) -> Result<Vec<(String, Vec<(i32, i16)>)>, ResponseError> {
         let (appended, out) = {
             let mut inner = self.lock();
-            self.check_coordinator(broker, &inner, group_id)?;
+            self.check_coordinator(node, &inner, group_id)?;
             let group = inner
                 .groups
                 .get_mut(group_id)
@@ -246,7 +246,7 @@ impl Coordinator {
             let mut records = Vec::new();
             let mut out = Vec::new();
             for (t, parts) in topics {
-                let topic = broker.topic(&t);
+                let topic = node.topic(&t);
                 let parts = parts
                     .into_iter()
                     .map(|p| {
@@ -271,29 +271,28 @@ impl Coordinator {
             let appended = if records.is_empty() {
                 None
             } else {
-                Some(self.append(broker, group_id, &records)?)
+                Some(self.append(node, group_id, &records)?)
             };
             (appended, out)
         };
         if let Some(a) = appended {
-            broker
-                .flusher
+            node.flusher
                 .wait(a.ticket)
                 .await
                 .map_err(|_| ResponseError::KafkaStorageError)?;
-            self.await_replicated(broker, a.replicate).await?;
+            self.await_replicated(node, a.replicate).await?;
         }
         Ok(out)
     }
 
     /// Refreshes consumer-lag gauges before a scrape: high watermark minus committed offset.
-    pub fn update_lag_metrics(&self, broker: &Broker) {
-        let lag = &broker.metrics.consumer_lag;
+    pub fn update_lag_metrics(&self, node: &Node) {
+        let lag = &node.metrics.consumer_lag;
         lag.reset();
         let inner = self.lock();
         for g in inner.groups.values() {
             for ((t, p), o) in &g.offsets {
-                let Some(part) = broker.partition(t, *p) else {
+                let Some(part) = node.partition(t, *p) else {
                     continue;
                 };
                 let value = (part.high_watermark() - o.offset).max(0);
@@ -313,7 +312,7 @@ impl Coordinator {
     /// replay time and disk use follow the live state rather than the commit history (the
     /// log has no key compaction). Done at start, before listeners accept, when more than
     /// half of the replayed records were superseded.
-    pub async fn compact_log(&self, broker: &Broker, replayed: u64) -> Result<(), GroupError> {
+    pub async fn compact_log(&self, node: &Node, replayed: u64) -> Result<(), GroupError> {
         let mut per_partition: HashMap<i32, Vec<store::KeyValue>> = HashMap::new();
         {
             let inner = self.lock();
@@ -333,7 +332,7 @@ impl Coordinator {
         if replayed <= 2 * live + 1000 {
             return Ok(());
         }
-        let Some(topic) = broker.topic(store::TOPIC) else {
+        let Some(topic) = node.topic(store::TOPIC) else {
             return Ok(());
         };
         for part in &topic.partitions {
@@ -352,17 +351,16 @@ impl Coordinator {
                         error,
                     })?;
                 ticket =
-                    broker.flusher.mark(std::sync::Arc::clone(part)
+                    node.flusher.mark(std::sync::Arc::clone(part)
                         as std::sync::Arc<dyn crate::log::flusher::Durable>);
             }
             if ticket > 0 {
-                broker
-                    .flusher
+                node.flusher
                     .wait(ticket)
                     .await
                     .map_err(|_| GroupError::Compact {
                         partition: part.index,
-                        error: ResponseError::KafkaStorageError,
+                        error: crate::partition::PartitionError::Storage,
                     })?;
             }
             if cut > part.log_start_offset() {
@@ -380,10 +378,10 @@ impl Coordinator {
 
 /// Rebuilds every group from `__consumer_offsets` (last record per key wins).
 /// Returns the groups and the number of records read.
-pub fn replay(broker: &Broker, now: i64) -> Result<(HashMap<String, Group>, u64), GroupError> {
+pub fn replay(node: &Node, now: i64) -> Result<(HashMap<String, Group>, u64), GroupError> {
     let mut groups: HashMap<String, Group> = HashMap::new();
     let mut count = 0u64;
-    let Some(topic) = broker.topic(store::TOPIC) else {
+    let Some(topic) = node.topic(store::TOPIC) else {
         return Ok((groups, 0));
     };
     for part in &topic.partitions {

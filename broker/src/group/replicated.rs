@@ -13,9 +13,9 @@
 //!   answered once the high watermark passes them, i.e. once every in-sync replica has them.
 
 use super::state::{JoinResult, SyncResult};
-use super::{Coordinator, GroupError, Inner, offsets, store};
-use crate::broker::Broker;
+use super::{Coordinator, GroupError, Inner, OffsetsReplicationFailed, offsets, store};
 use crate::cluster::image::{BrokerRegistration, Command, NO_LEADER, Outcome, Refusal};
+use crate::node::Node;
 use crate::partition::Partition;
 use kafka_protocol::error::ResponseError;
 use std::collections::HashMap;
@@ -35,30 +35,12 @@ pub(crate) struct Owned {
     pub loaded: bool,
 }
 
-/// Maps an append error on the offsets partition to the error a group API answers.
-pub(crate) fn append_error(group_id: &str, e: ResponseError) -> ResponseError {
-    match e {
-        ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
-        ResponseError::NotEnoughReplicas => {
-            tracing::debug!(
-                group = group_id,
-                "__consumer_offsets is below min.insync.replicas"
-            );
-            ResponseError::CoordinatorNotAvailable
-        }
-        other => {
-            tracing::error!(group = group_id, error = ?other, "appending to the consumer-offsets log failed");
-            ResponseError::CoordinatorNotAvailable
-        }
-    }
-}
-
 impl Coordinator {
     /// Whether this broker coordinates `group_id` now (always on one node). The caller holds
     /// the coordinator lock, so the answer holds for what it does under that lock.
     pub(super) fn check_coordinator(
         &self,
-        broker: &Broker,
+        node: &Node,
         inner: &Inner,
         group_id: &str,
     ) -> Result<(), ResponseError> {
@@ -68,7 +50,7 @@ impl Coordinator {
         if group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
         }
-        let Some(topic) = broker.topic(store::TOPIC) else {
+        let Some(topic) = node.topic(store::TOPIC) else {
             return Err(ResponseError::CoordinatorNotAvailable);
         };
         let n = i32::try_from(topic.partitions.len())
@@ -81,7 +63,7 @@ impl Coordinator {
         else {
             return Err(ResponseError::CoordinatorNotAvailable);
         };
-        if !part.is_leader() || !broker.cluster().is_some_and(|c| c.is_registered()) {
+        if !part.is_leader() || !node.quorum().is_some_and(|c| c.is_registered()) {
             return Err(ResponseError::NotCoordinator);
         }
         match inner.owned.get(&index) {
@@ -91,45 +73,43 @@ impl Coordinator {
     }
 
     /// `check_coordinator` for handlers that do not otherwise lock the coordinator.
-    pub fn check(&self, broker: &Broker, group_id: &str) -> Result<(), ResponseError> {
+    pub fn check(&self, node: &Node, group_id: &str) -> Result<(), ResponseError> {
         if !self.cluster {
             return Ok(());
         }
         let inner = self.lock();
-        self.check_coordinator(broker, &inner, group_id)
+        self.check_coordinator(node, &inner, group_id)
     }
 
     /// Cluster mode: waits (bounded) until the ISR has `what` (partition, last offset).
     pub(crate) async fn await_replicated(
         &self,
-        broker: &Broker,
+        node: &Node,
         what: Option<(Arc<Partition>, i64)>,
     ) -> Result<(), ResponseError> {
         let Some(w) = what else { return Ok(()) };
-        let r = crate::replication::await_isr(broker, &[w], COMMIT_TIMEOUT).await;
+        let r = crate::replication::await_isr(node, &[w], COMMIT_TIMEOUT).await;
         match r.into_iter().next().flatten() {
             None => Ok(()),
-            Some(ResponseError::NotLeaderOrFollower) => Err(ResponseError::NotCoordinator),
-            Some(ResponseError::RequestTimedOut) => Err(ResponseError::RequestTimedOut),
-            Some(_) => Err(ResponseError::CoordinatorNotAvailable),
+            Some(e) => Err(ResponseError::from(OffsetsReplicationFailed(e))),
         }
     }
 
     /// Follows the leadership of the `__consumer_offsets` partitions (every tick): loads the
     /// groups of a partition this broker starts leading, unloads those of one it stopped leading
     /// (or leads under a new epoch: it may have missed writes of another leader in between).
-    pub(crate) fn follow_leadership(&self, broker: &Arc<Broker>) {
+    pub(crate) fn follow_leadership(self: &Arc<Self>, node: &Node) {
         if !self.cluster {
             return;
         }
-        let Some(topic) = broker.topic(store::TOPIC) else {
+        let Some(topic) = node.topic(store::TOPIC) else {
             return;
         };
         let n = i32::try_from(topic.partitions.len())
             .unwrap_or(i32::MAX)
             .max(1);
         // A restarted broker's image may name it leader until its registration is applied.
-        let registered = broker.cluster().is_some_and(|c| c.is_registered());
+        let registered = node.quorum().is_some_and(|c| c.is_registered());
         let mut inner = self.lock();
         for part in &topic.partitions {
             let index = part.index;
@@ -150,7 +130,7 @@ impl Coordinator {
                         loaded: false,
                     },
                 );
-                spawn_load(broker, Arc::clone(part), epoch);
+                spawn_load(self, Arc::clone(part), epoch);
             }
         }
     }
@@ -159,11 +139,11 @@ impl Coordinator {
     /// partition. Until the topic exists, asks the controller to create it and answers
     /// COORDINATOR_NOT_AVAILABLE (retriable).
     pub fn find_in_cluster(
-        &self,
-        broker: &Arc<Broker>,
+        self: &Arc<Self>,
+        node: &Arc<Node>,
         group_id: &str,
     ) -> Result<BrokerRegistration, (ResponseError, String)> {
-        let Some(cluster) = broker.cluster() else {
+        let Some(cluster) = node.quorum() else {
             return Err((
                 ResponseError::CoordinatorNotAvailable,
                 "not in cluster mode".into(),
@@ -178,7 +158,7 @@ impl Coordinator {
         let img = cluster.image();
         let Some(t) = img.topics.get(store::TOPIC) else {
             drop(img);
-            self.create_offsets_topic(broker);
+            self.create_offsets_topic(node);
             return Err((
                 ResponseError::CoordinatorNotAvailable,
                 format!("the {} topic is being created", store::TOPIC),
@@ -204,17 +184,18 @@ impl Coordinator {
 
     /// Asks the controller (in the background, one request at a time) to create
     /// `__consumer_offsets`.
-    fn create_offsets_topic(&self, broker: &Arc<Broker>) {
+    fn create_offsets_topic(self: &Arc<Self>, node: &Arc<Node>) {
         if self.creating.swap(true, Ordering::SeqCst) {
             return;
         }
-        let b = Arc::clone(broker);
+        let b = Arc::clone(node);
+        let groups = Arc::clone(self);
         tokio::spawn(async move {
             if let Err(m) = create_offsets_topic(&b).await {
                 // Info, not warn: clients retry FindCoordinator often while brokers are missing.
                 tracing::info!(error = %m, "__consumer_offsets not created yet; a later FindCoordinator retries");
             }
-            b.groups.creating.store(false, Ordering::SeqCst);
+            groups.creating.store(false, Ordering::SeqCst);
         });
     }
 }
@@ -229,11 +210,11 @@ pub(crate) struct Wait {
 }
 
 impl Wait {
-    pub(crate) fn new(broker: &Broker, part: Arc<Partition>, last: i64) -> Self {
+    pub(crate) fn new(node: &Node, part: Arc<Partition>, last: i64) -> Self {
         Wait {
             part,
             last,
-            changes: Arc::clone(&broker.data_version),
+            changes: Arc::clone(&node.data_version),
         }
     }
 
@@ -306,9 +287,9 @@ pub(crate) fn offsets_replication_factor(
     (i16::try_from(rf).unwrap_or(i16::MAX), rf < configured)
 }
 
-async fn create_offsets_topic(broker: &Arc<Broker>) -> Result<(), String> {
-    let cluster = broker.cluster().cloned().ok_or("not in cluster mode")?;
-    let configured = broker.config.get_i64("offsets.topic.replication.factor");
+async fn create_offsets_topic(node: &Node) -> Result<(), String> {
+    let cluster = node.quorum().cloned().ok_or("not in cluster mode")?;
+    let configured = node.config.get_i64("offsets.topic.replication.factor");
     let (registered, live) = {
         let img = cluster.image();
         if img.topics.contains_key(store::TOPIC) {
@@ -330,7 +311,7 @@ async fn create_offsets_topic(broker: &Arc<Broker>) -> Result<(), String> {
             store::TOPIC
         ));
     }
-    let partitions = i32::try_from(broker.config.get_i64("offsets.topic.num.partitions"))
+    let partitions = i32::try_from(node.config.get_i64("offsets.topic.num.partitions"))
         .unwrap_or(1)
         .max(1);
     let cmd = Command::CreateTopic {
@@ -393,8 +374,8 @@ fn unload(inner: &mut Inner, index: i32, n: i32) {
 
 /// Loads the groups of a partition this broker now leads (in the background); a failure leaves
 /// the partition unowned so that the next tick tries again.
-fn spawn_load(broker: &Arc<Broker>, part: Arc<Partition>, epoch: i32) {
-    let b = Arc::clone(broker);
+fn spawn_load(groups: &Arc<Coordinator>, part: Arc<Partition>, epoch: i32) {
+    let b = Arc::clone(groups);
     tokio::spawn(async move {
         let started = Instant::now();
         let p = Arc::clone(&part);
@@ -405,7 +386,7 @@ fn spawn_load(broker: &Arc<Broker>, part: Arc<Partition>, epoch: i32) {
         })
         .await;
         let index = part.index;
-        let mut inner = b.groups.lock();
+        let mut inner = b.lock();
         let pending = Owned {
             epoch,
             loaded: false,

@@ -6,7 +6,7 @@
 
 use super::state::{CommittedOffset, GroupSnapshot};
 
-pub const TOPIC: &str = "__consumer_offsets";
+pub const TOPIC: &str = crate::metadata::OFFSETS_TOPIC;
 pub const VERSION: u8 = 1;
 
 #[derive(Debug, thiserror::Error)]

@@ -3,13 +3,11 @@
 //! librdkafka mis-skips them).
 
 use super::{APIS, RequestContext};
-use crate::broker::Broker;
 use bytes::BytesMut;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::Encodable;
-use std::sync::Arc;
 
 fn advertised() -> Vec<ApiVersion> {
     APIS.iter()
@@ -22,11 +20,7 @@ fn advertised() -> Vec<ApiVersion> {
         .collect()
 }
 
-pub async fn handle(
-    _broker: &Arc<Broker>,
-    _ctx: &RequestContext,
-    _req: ApiVersionsRequest,
-) -> ApiVersionsResponse {
+pub async fn handle(_ctx: &RequestContext, _req: ApiVersionsRequest) -> ApiVersionsResponse {
     ApiVersionsResponse::default().with_api_keys(advertised())
 }
 

@@ -2,55 +2,37 @@
 //! INVALID_PARTITIONS, assignments must name this node only (in cluster mode: registered brokers,
 //! one list per new partition, the topic's replication factor), validate_only changes nothing.
 
+use super::errors::TopicError;
 use super::{RequestContext, code, sb};
-use crate::broker::Broker;
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
-use std::sync::Arc;
 
 #[tracing::instrument(skip_all, fields(validate_only = req.validate_only))]
 pub async fn handle(
-    broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
-    let node = broker.node_id();
     let results = req
         .topics
         .iter()
         .map(|t| {
-            let clustered = broker.cluster().is_some();
-            let bad_assignment = !clustered
-                && t.assignments.as_ref().is_some_and(|a| {
-                    a.iter()
-                        .any(|p| p.broker_ids.len() != 1 || p.broker_ids[0].0 != node)
-                });
-            let outcome = if clustered {
-                // Cluster mode: explicit assignments are checked and honoured by the controller.
-                let assignment = t.assignments.as_ref().map(|a| {
-                    a.iter()
-                        .map(|p| p.broker_ids.iter().map(|b| b.0).collect())
-                        .collect()
-                });
-                broker.create_partitions_assigned(
-                    t.name.as_str(),
-                    t.count,
-                    assignment,
-                    req.validate_only,
-                )
-            } else if bad_assignment {
-                Err((
-                    ResponseError::InvalidReplicaAssignment,
-                    format!("new partitions can only be assigned to broker {node}"),
-                ))
-            } else {
-                broker.create_partitions(t.name.as_str(), t.count, req.validate_only)
-            };
+            // Explicit assignments are checked (and honoured by the controller in a cluster).
+            let assignment = t.assignments.as_ref().map(|a| {
+                a.iter()
+                    .map(|p| p.broker_ids.iter().map(|b| b.0).collect())
+                    .collect()
+            });
+            let outcome = ctx
+                .metadata
+                .create_partitions(t.name.as_str(), t.count, assignment, req.validate_only)
+                .map_err(TopicError::from);
             let r = CreatePartitionsTopicResult::default().with_name(t.name.clone());
             match outcome {
                 Ok(()) => r,
-                Err((e, msg)) => r
+                Err(TopicError {
+                    code: e,
+                    message: msg,
+                }) => r
                     .with_error_code(code(e))
                     .with_error_message(Some(sb(&msg))),
             }

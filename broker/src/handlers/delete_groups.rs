@@ -2,18 +2,12 @@
 //! `__consumer_offsets`, fsynced before answering).
 
 use super::RequestContext;
-use crate::broker::Broker;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
-use std::sync::Arc;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    _ctx: &RequestContext,
-    req: DeleteGroupsRequest,
-) -> DeleteGroupsResponse {
+pub async fn handle(ctx: &RequestContext, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
     let ids: Vec<String> = req.groups_names.iter().map(|g| g.to_string()).collect();
-    let results = broker.groups.delete_groups(broker, &ids).await;
+    let results = ctx.groups.delete_groups(&ctx.node, &ids).await;
     let results = req
         .groups_names
         .into_iter()

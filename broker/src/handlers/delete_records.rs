@@ -2,20 +2,14 @@
 //! answers with the new low watermark.
 
 use super::{RequestContext, code};
-use crate::broker::Broker;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
-use std::sync::Arc;
 
 #[tracing::instrument(skip_all)]
-pub async fn handle(
-    broker: &Arc<Broker>,
-    _ctx: &RequestContext,
-    req: DeleteRecordsRequest,
-) -> DeleteRecordsResponse {
+pub async fn handle(ctx: &RequestContext, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let topics = req
         .topics
         .iter()
@@ -27,10 +21,13 @@ pub async fn handle(
                     let r = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(-1);
-                    let outcome = broker
+                    let outcome = ctx
+                        .node
                         .partition(t.name.as_str(), p.partition_index)
                         .ok_or(ResponseError::UnknownTopicOrPartition)
-                        .and_then(|part| part.delete_records(p.offset));
+                        .and_then(|part| {
+                            part.delete_records(p.offset).map_err(ResponseError::from)
+                        });
                     match outcome {
                         Ok(low) => {
                             tracing::info!(

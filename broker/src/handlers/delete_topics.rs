@@ -1,18 +1,13 @@
 //! DeleteTopics (v1-v6): by name, or by topic id on v6; internal topics are refused.
 
+use super::errors::TopicError;
 use super::{RequestContext, code, sb};
-use crate::broker::Broker;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
-use std::sync::Arc;
 
 #[tracing::instrument(skip_all)]
-pub async fn handle(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    req: DeleteTopicsRequest,
-) -> DeleteTopicsResponse {
+pub async fn handle(ctx: &RequestContext, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
     let v = ctx.api_version;
     // (name as given, id as given)
     let targets: Vec<(Option<String>, uuid::Uuid)> = if v >= 6 {
@@ -31,16 +26,16 @@ pub async fn handle(
         .map(|(name, id)| {
             let resolved = match (&name, id.is_nil()) {
                 (Some(n), _) => Some(n.clone()),
-                (None, false) => broker.topic_by_id(id).map(|t| t.name.clone()),
+                (None, false) => ctx.node.topic_by_id(id).map(|t| t.name.clone()),
                 (None, true) => None,
             };
             let outcome = match &resolved {
-                Some(n) => broker.delete_topic(n),
-                None if id.is_nil() => Err((
+                Some(n) => ctx.metadata.delete_topic(n).map_err(TopicError::from),
+                None if id.is_nil() => Err(TopicError::new(
                     ResponseError::InvalidRequest,
                     "neither a topic name nor a topic id was given".to_string(),
                 )),
-                None => Err((
+                None => Err(TopicError::new(
                     ResponseError::UnknownTopicId,
                     format!("no topic has id {id}"),
                 )),
@@ -59,7 +54,10 @@ pub async fn handle(
                     }
                     r
                 }
-                Err((e, msg)) => {
+                Err(TopicError {
+                    code: e,
+                    message: msg,
+                }) => {
                     if v >= 6 && !id.is_nil() {
                         r = r.with_topic_id(id);
                     }

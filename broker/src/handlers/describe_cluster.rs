@@ -2,67 +2,35 @@
 //! host/port of the advertised listener the request arrived on, and its rack.
 
 use super::{RequestContext, code, sb};
-use crate::broker::Broker;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
-use std::sync::Arc;
 
 /// Endpoint type 1: brokers (2 would be controllers, which this node does not expose apart).
 const ENDPOINT_BROKERS: i8 = 1;
 
 #[tracing::instrument(skip_all)]
-pub async fn handle(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    req: DescribeClusterRequest,
-) -> DescribeClusterResponse {
+pub async fn handle(ctx: &RequestContext, req: DescribeClusterRequest) -> DescribeClusterResponse {
+    let control = &ctx.metadata;
     let resp = DescribeClusterResponse::default()
-        .with_cluster_id(sb(&broker.cluster_id))
-        .with_controller_id(BrokerId(broker.node_id()));
+        .with_cluster_id(sb(&control.cluster_id()))
+        .with_controller_id(BrokerId(control.controller_id()));
     if ctx.api_version >= 1 && req.endpoint_type != ENDPOINT_BROKERS {
         return resp
             .with_error_code(code(ResponseError::UnsupportedEndpointType))
             .with_error_message(Some(sb("only the brokers endpoint type (1) is supported")));
     }
-    if let Some(c) = broker.cluster() {
-        let img = c.image();
-        let brokers = img
-            .live_brokers()
-            .into_iter()
-            .map(|b| {
-                DescribeClusterBroker::default()
-                    .with_broker_id(BrokerId(b.id))
-                    .with_host(sb(&b.host))
-                    .with_port(i32::from(b.port))
-                    .with_rack(b.rack.as_deref().map(sb))
-            })
-            .collect();
-        return resp
-            .with_cluster_id(sb(&img.cluster_id))
-            .with_controller_id(BrokerId(c.controller_id().unwrap_or(-1)))
-            .with_brokers(brokers)
-            .with_cluster_authorized_operations(i32::MIN);
-    }
-    let listener = broker
-        .advertised
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .iter()
-        .find(|l| l.name == ctx.listener)
-        .cloned();
-    let rack = Some(broker.broker_setting("broker.rack")).filter(|r| !r.is_empty());
-    let brokers = listener
-        .map(|l| {
-            vec![
-                DescribeClusterBroker::default()
-                    .with_broker_id(BrokerId(broker.node_id()))
-                    .with_host(sb(&l.host))
-                    .with_port(i32::from(l.port))
-                    .with_rack(rack.map(|r| sb(&r))),
-            ]
+    let brokers = control
+        .live_brokers(&ctx.listener)
+        .into_iter()
+        .map(|b| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(b.id))
+                .with_host(sb(&b.host))
+                .with_port(i32::from(b.port))
+                .with_rack(b.rack.as_deref().map(sb))
         })
-        .unwrap_or_default();
+        .collect();
     // Authorized operations are not computed (no ACLs yet): Kafka's "not requested" value.
     resp.with_brokers(brokers)
         .with_cluster_authorized_operations(i32::MIN)

@@ -2,78 +2,17 @@
 //! value, source, read-only and sensitive flags, synonyms when asked, and type + documentation
 //! on v3+. A broker resource must name this node (or be "" for the cluster default).
 
+use super::config_resource::entries;
+use super::errors::TopicError;
 use super::{RequestContext, code, sb};
-use crate::broker::Broker;
-use crate::config::view::{self, ConfigEntry, Layers};
-use kafka_protocol::error::ResponseError;
+use crate::config::view::ConfigEntry;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
-use std::sync::Arc;
-
-pub const RESOURCE_TOPIC: i8 = 2;
-pub const RESOURCE_BROKER: i8 = 4;
-
-/// Whether a broker resource name addresses this node ("" is the cluster-wide default, which on
-/// one node is the same set of dynamic configs).
-pub fn is_this_broker(broker: &Broker, name: &str) -> bool {
-    name.is_empty() || name.parse::<i32>().ok() == Some(broker.node_id())
-}
-
-/// The entries of a resource, or the error for it.
-pub fn entries(
-    broker: &Broker,
-    resource_type: i8,
-    name: &str,
-) -> Result<Vec<ConfigEntry>, (ResponseError, String)> {
-    let dynamic = broker.dynamic_broker_configs();
-    let layers = Layers {
-        dynamic_broker: &dynamic,
-        static_broker: &broker.config.settings,
-    };
-    match resource_type {
-        RESOURCE_TOPIC => {
-            let t = broker.topic(name).ok_or_else(|| {
-                (
-                    ResponseError::UnknownTopicOrPartition,
-                    format!("topic {name} does not exist"),
-                )
-            })?;
-            Ok(view::topic_entries(&t.configs, layers))
-        }
-        RESOURCE_BROKER if is_this_broker(broker, name) => Ok(view::broker_entries(layers)),
-        RESOURCE_BROKER if super::alter_configs::is_cluster_broker(broker, name) => {
-            // Another broker of the cluster: its dynamic configs from the metadata log.
-            let other = broker.cluster().map_or_else(Default::default, |c| {
-                let id = name.parse().unwrap_or(-1);
-                Broker::dynamic_configs_in_image(&c.image(), id)
-            });
-            Ok(view::broker_entries(Layers {
-                dynamic_broker: &other,
-                static_broker: &broker.config.settings,
-            }))
-        }
-        RESOURCE_BROKER => Err((
-            ResponseError::InvalidRequest,
-            format!(
-                "broker {name:?} is not this broker (node id {})",
-                broker.node_id()
-            ),
-        )),
-        other => Err((
-            ResponseError::InvalidRequest,
-            format!("resource type {other} is not supported (only TOPIC=2 and BROKER=4)"),
-        )),
-    }
-}
 
 #[tracing::instrument(skip_all, fields(resources = req.resources.len()))]
-pub async fn handle(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    req: DescribeConfigsRequest,
-) -> DescribeConfigsResponse {
+pub async fn handle(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
     let v = ctx.api_version;
     let results = req
         .resources
@@ -82,8 +21,11 @@ pub async fn handle(
             let result = DescribeConfigsResult::default()
                 .with_resource_type(res.resource_type)
                 .with_resource_name(res.resource_name.clone());
-            match entries(broker, res.resource_type, res.resource_name.as_str()) {
-                Err((e, msg)) => result
+            match entries(ctx, res.resource_type, res.resource_name.as_str()) {
+                Err(TopicError {
+                    code: e,
+                    message: msg,
+                }) => result
                     .with_error_code(code(e))
                     .with_error_message(Some(sb(&msg))),
                 Ok(all) => {

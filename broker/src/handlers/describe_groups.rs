@@ -2,28 +2,22 @@
 //! An unknown group is "Dead" (v0-5) or GROUP_ID_NOT_FOUND (v6+), as in Kafka 4.
 
 use super::{RequestContext, sb};
-use crate::broker::Broker;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
-use std::sync::Arc;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    req: DescribeGroupsRequest,
-) -> DescribeGroupsResponse {
+pub async fn handle(ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
     let v = ctx.api_version;
     let groups = req
         .groups
         .into_iter()
         .map(|id| {
-            if let Err(e) = broker.groups.check(broker, &id) {
+            if let Err(e) = ctx.groups.check(&ctx.node, &id) {
                 return DescribedGroup::default()
                     .with_group_id(id)
                     .with_error_code(e.code());
             }
-            let Some(g) = broker.groups.describe(&id) else {
+            let Some(g) = ctx.groups.describe(&id) else {
                 let d = DescribedGroup::default()
                     .with_group_id(id.clone())
                     .with_group_state(sb("Dead"));

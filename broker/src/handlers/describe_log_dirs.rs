@@ -2,13 +2,12 @@
 //! offset lag 0 (there are no future replicas), and its total/usable bytes on v4 (statvfs).
 
 use super::{RequestContext, code, sb};
-use crate::broker::{Broker, TopicState};
+use crate::node::TopicState;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
 };
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
-use std::sync::Arc;
 
 fn describe_topic(t: &TopicState, only: Option<&[i32]>) -> DescribeLogDirsTopic {
     let partitions = t
@@ -40,13 +39,10 @@ fn disk_space(dir: &std::path::Path) -> Option<(i64, i64)> {
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn handle(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    req: DescribeLogDirsRequest,
-) -> DescribeLogDirsResponse {
+pub async fn handle(ctx: &RequestContext, req: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
     let topics: Vec<DescribeLogDirsTopic> = match &req.topics {
-        None => broker
+        None => ctx
+            .node
             .topics()
             .iter()
             .map(|t| describe_topic(t, None))
@@ -54,14 +50,14 @@ pub async fn handle(
         Some(wanted) => wanted
             .iter()
             .filter_map(|w| {
-                broker
+                ctx.node
                     .topic(w.topic.as_str())
                     .map(|t| describe_topic(&t, Some(&w.partitions)))
             })
             .filter(|t| !t.partitions.is_empty())
             .collect(),
     };
-    let dir = &broker.config.data_dir;
+    let dir = &ctx.node.config.data_dir;
     let shown = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
     let mut result = DescribeLogDirsResult::default()
         .with_log_dir(sb(&shown.to_string_lossy()))

@@ -1,20 +1,14 @@
 //! ElectLeaders (v0-v2): preferred (0) or unclean (1) leader election per partition, through the
 //! controller in cluster mode. A single node always leads with its preferred (only) replica.
 
+use super::errors::TopicError;
 use super::{RequestContext, sb};
-use crate::broker::Broker;
-use crate::cluster::image::{Command, Outcome};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
-use std::sync::Arc;
 
 #[tracing::instrument(skip_all)]
-pub async fn handle(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    req: ElectLeadersRequest,
-) -> ElectLeadersResponse {
+pub async fn handle(ctx: &RequestContext, req: ElectLeadersRequest) -> ElectLeadersResponse {
     let unclean = ctx.api_version >= 1 && req.election_type == 1;
     if ctx.api_version >= 1 && !matches!(req.election_type, 0 | 1) {
         return ElectLeadersResponse::default()
@@ -26,7 +20,8 @@ pub async fn handle(
             .iter()
             .map(|t| (t.topic.to_string(), t.partitions.clone()))
             .collect(),
-        None => broker
+        None => ctx
+            .node
             .topics()
             .iter()
             .filter(|t| !t.internal)
@@ -37,31 +32,17 @@ pub async fn handle(
     for (topic, partitions) in targets {
         let mut prs = Vec::with_capacity(partitions.len());
         for partition in partitions {
-            let (e, msg): (Option<ResponseError>, String) = match broker.cluster() {
-                None => match broker.partition(&topic, partition) {
-                    Some(_) => (
-                        Some(ResponseError::ElectionNotNeeded),
-                        "a single node always leads with its only replica".into(),
-                    ),
-                    None => (
-                        Some(ResponseError::UnknownTopicOrPartition),
-                        format!("{topic}-{partition} does not exist"),
-                    ),
-                },
-                Some(c) => {
-                    let cmd = Command::ElectLeader {
-                        topic: topic.clone(),
-                        partition,
-                        unclean,
-                    };
-                    match c.write(cmd).await {
-                        Ok(Outcome::Ok) => (None, String::new()),
-                        Ok(Outcome::Refused(r, m)) => {
-                            (Some(crate::cluster::topics::refusal_error(r)), m)
-                        }
-                        Err(m) => (Some(ResponseError::RequestTimedOut), m),
-                    }
-                }
+            let (e, msg) = match ctx
+                .metadata
+                .elect_leader(&topic, partition, unclean)
+                .await
+                .map_err(TopicError::from)
+            {
+                Ok(()) => (None, String::new()),
+                Err(TopicError {
+                    code: e,
+                    message: m,
+                }) => (Some(e), m),
             };
             let mut pr = PartitionResult::default().with_partition_id(partition);
             if let Some(e) = e {
@@ -77,9 +58,6 @@ pub async fn handle(
                 .with_partition_result(prs),
         );
     }
-    if let Some(c) = broker.cluster() {
-        let img = c.image().clone();
-        broker.reconcile(&img);
-    }
+    ctx.metadata.apply_changes();
     ElectLeadersResponse::default().with_replica_election_results(results)
 }

@@ -3,35 +3,31 @@
 //! max_wait_ms/min_bytes until enough data arrives.
 
 use super::{RequestContext, code};
-use crate::broker::{Broker, TopicState};
+use crate::node::TopicState;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    req: FetchRequest,
-) -> FetchResponse {
+pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
     let replica = if ctx.api_version >= 15 {
         req.replica_state.replica_id.0
     } else {
         req.replica_id.0
     };
-    if replica >= 0 && broker.cluster().is_some() {
-        return crate::replication::serve_follower_fetch(broker, replica, req).await;
+    if replica >= 0 && ctx.metadata.replicated() {
+        return crate::replication::serve_follower_fetch(&ctx.replication, replica, req).await;
     }
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
-    let mut changes = broker.data_version.subscribe();
+    let mut changes = ctx.node.data_version.subscribe();
     loop {
         changes.borrow_and_update();
-        let (resp, bytes, errors) = read_once(broker, ctx, &req);
+        let (resp, bytes, errors) = read_once(ctx, &req);
         let satisfied = bytes >= req.min_bytes.max(0) as usize && (bytes > 0 || req.min_bytes <= 0);
         if satisfied || errors || tokio::time::Instant::now() >= deadline {
-            broker.metrics.bytes_out.inc_by(bytes as u64);
+            ctx.node.metrics.bytes_out.inc_by(bytes as u64);
             return resp;
         }
         if tokio::time::timeout_at(deadline, changes.changed())
@@ -39,34 +35,31 @@ pub async fn handle(
             .is_err()
         {
             // One last read at the deadline: data may have arrived just now.
-            let (resp, bytes, _) = read_once(broker, ctx, &req);
-            broker.metrics.bytes_out.inc_by(bytes as u64);
+            let (resp, bytes, _) = read_once(ctx, &req);
+            ctx.node.metrics.bytes_out.inc_by(bytes as u64);
             return resp;
         }
     }
 }
 
 fn resolve(
-    broker: &Broker,
     ctx: &RequestContext,
     name: &str,
     id: uuid::Uuid,
 ) -> Result<Arc<TopicState>, ResponseError> {
     if ctx.api_version >= 13 {
-        broker.topic_by_id(id).ok_or(ResponseError::UnknownTopicId)
+        ctx.node
+            .topic_by_id(id)
+            .ok_or(ResponseError::UnknownTopicId)
     } else {
-        broker
+        ctx.node
             .topic(name)
             .ok_or(ResponseError::UnknownTopicOrPartition)
     }
 }
 
 /// One pass over every requested partition: (response, record bytes, any error).
-fn read_once(
-    broker: &Broker,
-    ctx: &RequestContext,
-    req: &FetchRequest,
-) -> (FetchResponse, usize, bool) {
+fn read_once(ctx: &RequestContext, req: &FetchRequest) -> (FetchResponse, usize, bool) {
     let mut budget = if req.max_bytes <= 0 {
         usize::MAX
     } else {
@@ -76,7 +69,7 @@ fn read_once(
     let mut errors = false;
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
-        let topic = resolve(broker, ctx, &t.topic, t.topic_id);
+        let topic = resolve(ctx, &t.topic, t.topic_id);
         let mut parts = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
             let v = ctx.api_version;
@@ -151,7 +144,7 @@ fn read_once(
                 Err(e) => {
                     errors = true;
                     parts.push(
-                        base.with_error_code(code(e))
+                        base.with_error_code(code(e.into()))
                             .with_high_watermark(partition.high_watermark())
                             .with_log_start_offset(lso(partition.log_start_offset())),
                     );

@@ -4,22 +4,17 @@
 //! message saying so (a retriable COORDINATOR_NOT_AVAILABLE would make clients retry forever).
 
 use super::{RequestContext, sb};
-use crate::broker::Broker;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
-use std::sync::Arc;
 
 const GROUP: i8 = 0;
 const TRANSACTION: i8 = 1;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    req: FindCoordinatorRequest,
-) -> FindCoordinatorResponse {
+pub async fn handle(ctx: &RequestContext, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
     let v = ctx.api_version;
-    let listener = broker
+    let listener = ctx
+        .node
         .advertised
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -36,10 +31,10 @@ pub async fn handle(
                 .with_error_code(e.code())
                 .with_error_message(Some(sb(m)))
         };
-        if req.key_type == GROUP && broker.cluster().is_some() {
+        if req.key_type == GROUP && ctx.metadata.replicated() {
             // Cluster mode: the leader of the group's `__consumer_offsets` partition
             // (group/replicated.rs), created through the controller on first use.
-            return match broker.groups.find_in_cluster(broker, key) {
+            return match ctx.groups.find_in_cluster(&ctx.node, key) {
                 Ok(b) => c
                     .clone()
                     .with_node_id(BrokerId(b.id))
@@ -51,7 +46,7 @@ pub async fn handle(
         match (req.key_type, &listener) {
             (GROUP, Some(l)) => c
                 .clone()
-                .with_node_id(BrokerId(broker.node_id()))
+                .with_node_id(BrokerId(ctx.node.node_id()))
                 .with_host(sb(&l.host))
                 .with_port(i32::from(l.port)),
             (GROUP, None) => err(

@@ -1,20 +1,17 @@
 //! IncrementalAlterConfigs (v0-v1): SET, DELETE, APPEND and SUBTRACT (list configs) on a topic's
 //! overrides or the broker's dynamic configs; validate_only checks without applying.
 
-use super::alter_configs::{commit, stored_broker_configs, stored_topic_configs, target};
+use super::config_resource::{resource, stored, target};
+use super::errors::TopicError;
 use super::{RequestContext, code, sb};
-use crate::broker::Broker;
-use crate::cluster::image::Command;
 use crate::config::view::{self, AlterOp, Target};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
-use std::sync::Arc;
 
 #[tracing::instrument(skip_all, fields(validate_only = req.validate_only))]
 pub async fn handle(
-    broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let responses = req
@@ -22,7 +19,7 @@ pub async fn handle(
         .iter()
         .map(|res| {
             let name = res.resource_name.as_str();
-            let outcome = target(broker, res.resource_type, name).and_then(|t| {
+            let outcome = target(ctx, res.resource_type, name).and_then(|t| {
                 let ops = res
                     .configs
                     .iter()
@@ -34,44 +31,29 @@ pub async fn handle(
                 // Cluster mode: a compare-and-set on the overrides the change was computed
                 // from, recomputed when another change got there first (bounded).
                 for _ in 0..30 {
-                    let (current, configs) = match t {
+                    let current = stored(ctx, t, name);
+                    let configs = match t {
                         Target::Topic => {
-                            let topic = stored_topic_configs(broker, name);
-                            let eff = |k: &str| broker.topic_setting(&topic, k);
-                            let out = view::apply_incremental(t, &topic, &ops, &eff)?;
-                            (topic, out)
+                            let eff = |k: &str| ctx.node.topic_setting(&current, k);
+                            view::apply_incremental(t, &current, &ops, &eff)?
                         }
                         Target::Broker => {
-                            let dynamic = stored_broker_configs(broker, name);
-                            let eff = |k: &str| broker.broker_setting(k);
-                            let out = view::apply_incremental(t, &dynamic, &ops, &eff)?;
-                            (dynamic, out)
+                            let eff = |k: &str| ctx.node.broker_setting(k);
+                            view::apply_incremental(t, &current, &ops, &eff)?
                         }
                     };
                     if req.validate_only || current == configs {
                         return Ok(());
                     }
-                    let Some(c) = broker.cluster() else {
-                        return commit(broker, t, name, configs);
-                    };
-                    let cmd = match t {
-                        Target::Topic => Command::SetTopicConfigs {
-                            name: name.to_string(),
-                            configs,
-                            expected: Some(current),
-                        },
-                        Target::Broker => Command::SetBrokerConfigs {
-                            broker: name.to_string(),
-                            configs,
-                            expected: Some(current),
-                        },
-                    };
-                    if broker.write_configs_cas(c, cmd)? {
+                    if ctx
+                        .metadata
+                        .set_configs(resource(t), name, configs, Some(current))?
+                    {
                         tracing::info!(resource = name, ?t, "configs altered");
                         return Ok(());
                     }
                 }
-                Err((
+                Err(TopicError::new(
                     ResponseError::RequestTimedOut,
                     format!("the configs of {name} kept changing concurrently; try again"),
                 ))
@@ -81,7 +63,10 @@ pub async fn handle(
                 .with_resource_name(res.resource_name.clone());
             match outcome {
                 Ok(()) => r,
-                Err((e, msg)) => r
+                Err(TopicError {
+                    code: e,
+                    message: msg,
+                }) => r
                     .with_error_code(code(e))
                     .with_error_message(Some(sb(&msg))),
             }

@@ -5,10 +5,8 @@
 //! than retrying forever (UNSUPPORTED_VERSION would make clients re-negotiate and loop).
 
 use super::{RequestContext, code};
-use crate::broker::Broker;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
-use std::sync::Arc;
 
 /// What an InitProducerId request should get, before any I/O.
 #[derive(Debug, PartialEq, Eq)]
@@ -43,11 +41,7 @@ pub fn decide(transactional_id: Option<&str>, producer_id: i64, producer_epoch: 
 }
 
 #[tracing::instrument(skip_all, fields(transactional = req.transactional_id.is_some()))]
-pub async fn handle(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    req: InitProducerIdRequest,
-) -> InitProducerIdResponse {
+pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitProducerIdResponse {
     let (pid, epoch) = if ctx.api_version >= 3 {
         (req.producer_id.0, req.producer_epoch)
     } else {
@@ -63,12 +57,12 @@ pub async fn handle(
         pid,
         epoch,
     ) {
-        Decision::Allocate => match broker.allocate_producer_id() {
+        Decision::Allocate => match ctx.node.allocate_producer_id() {
             Ok(id) => {
                 tracing::debug!(producer_id = id, "allocated a producer id");
                 resp.with_producer_id(ProducerId(id)).with_producer_epoch(0)
             }
-            Err(e) => resp.with_error_code(code(e)),
+            Err(e) => resp.with_error_code(code(e.into())),
         },
         Decision::Bump(id, epoch) => resp
             .with_producer_id(ProducerId(id))

@@ -2,17 +2,11 @@
 //! phase completes (or at once: errors, MEMBER_ID_REQUIRED, static-member rejoin).
 
 use super::{RequestContext, sb};
-use crate::broker::Broker;
 use crate::group::state::JoinRequest;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
-use std::sync::Arc;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    req: JoinGroupRequest,
-) -> JoinGroupResponse {
+pub async fn handle(ctx: &RequestContext, req: JoinGroupRequest) -> JoinGroupResponse {
     let v = ctx.api_version;
     let join = JoinRequest {
         member_id: req.member_id.to_string(),
@@ -34,9 +28,9 @@ pub async fn handle(
             .collect(),
         require_known_member_id: v >= 4,
     };
-    let r = broker
+    let r = ctx
         .groups
-        .join(broker, &req.group_id, join, v >= 9)
+        .join(&ctx.node, &req.group_id, join, v >= 9)
         .await;
     let members = r
         .members

@@ -1,17 +1,11 @@
 //! LeaveGroup: one member (v0-2) or a batch of members by id or group.instance.id (v3+).
 
 use super::{RequestContext, sb};
-use crate::broker::Broker;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
-use std::sync::Arc;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    req: LeaveGroupRequest,
-) -> LeaveGroupResponse {
+pub async fn handle(ctx: &RequestContext, req: LeaveGroupRequest) -> LeaveGroupResponse {
     let members: Vec<(String, Option<String>)> = if ctx.api_version >= 3 {
         req.members
             .iter()
@@ -25,10 +19,10 @@ pub async fn handle(
     } else {
         vec![(req.member_id.to_string(), None)]
     };
-    if let Err(e) = broker.groups.check(broker, &req.group_id) {
+    if let Err(e) = ctx.groups.check(&ctx.node, &req.group_id) {
         return LeaveGroupResponse::default().with_error_code(e.code());
     }
-    let results = broker.groups.leave(broker, &req.group_id, &members);
+    let results = ctx.groups.leave(&ctx.node, &req.group_id, &members);
     if ctx.api_version < 3 {
         let e = match results.as_deref() {
             None => Some(ResponseError::UnknownMemberId),

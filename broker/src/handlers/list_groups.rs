@@ -2,16 +2,10 @@
 //! every group here is a "classic" group).
 
 use super::{RequestContext, sb};
-use crate::broker::Broker;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
-use std::sync::Arc;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    req: ListGroupsRequest,
-) -> ListGroupsResponse {
+pub async fn handle(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
     let v = ctx.api_version;
     let wants_classic = req.types_filter.is_empty()
         || req
@@ -22,7 +16,7 @@ pub async fn handle(
         return ListGroupsResponse::default();
     }
     let states: Vec<String> = req.states_filter.iter().map(ToString::to_string).collect();
-    let groups = broker
+    let groups = ctx
         .groups
         .list(&states)
         .into_iter()

@@ -3,29 +3,23 @@
 //! timestamp), for both isolation levels.
 
 use super::{RequestContext, code};
-use crate::broker::Broker;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
-use std::sync::Arc;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    req: ListOffsetsRequest,
-) -> ListOffsetsResponse {
+pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
     let topics = req
         .topics
         .into_iter()
         .map(|t| {
-            let topic = broker.topic(&t.name);
+            let topic = ctx.node.topic(&t.name);
             let partitions = t
                 .partitions
                 .into_iter()
@@ -77,7 +71,7 @@ pub async fn handle(
                                 resp.with_timestamp(hit.timestamp).with_offset(hit.offset)
                             }
                             Ok(None) => resp,
-                            Err(e) => resp.with_error_code(code(e)),
+                            Err(e) => resp.with_error_code(code(e.into())),
                         },
                         _ => resp.with_error_code(code(ResponseError::InvalidRequest)),
                     }

@@ -5,6 +5,7 @@
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
+pub mod config_resource;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
@@ -15,6 +16,7 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod elect_leaders;
+pub mod errors;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -36,15 +38,23 @@ pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod sync_group;
 
-use crate::broker::Broker;
+/// Largest request frame accepted (Kafka's socket.request.max.bytes); also the bound on a
+/// legacy message set's inflated size.
+pub const MAX_REQUEST_BYTES: usize = 100 * 1024 * 1024;
+
+use crate::control::MetadataControl;
+use crate::group::Coordinator;
+use crate::node::Node;
+use crate::replication::Replication;
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use kafka_protocol::messages::ApiKey;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// Who sent a request and how.
-#[derive(Debug, Clone)]
+/// Everything a handler may use: who sent the request and how, and the broker's services
+/// (never the whole broker). Built per request by the connection (server/connection.rs).
+#[derive(Clone)]
 pub struct RequestContext {
     pub api_key: ApiKey,
     pub api_version: i16,
@@ -52,6 +62,30 @@ pub struct RequestContext {
     pub client_id: Option<String>,
     pub peer: SocketAddr,
     pub listener: String,
+    /// Topics, partitions, settings, config, node id, metrics, the flusher.
+    pub node: Arc<Node>,
+    /// Metadata changes and lookups, whatever the mode.
+    pub metadata: Arc<dyn MetadataControl>,
+    pub groups: Arc<Coordinator>,
+    pub replication: Arc<Replication>,
+    // Security goes here: the authenticated principal and the ACL authorizer it is checked
+    // against, set by the connection once SASL is in place.
+}
+
+/// Why a request could not be answered at all; the connection is then closed (a response
+/// error code is not possible: the request did not decode, or the response did not encode).
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("{0}")]
+    Decode(String),
+    #[error("{0}")]
+    Encode(String),
+    /// A version this broker refuses (e.g. Produce v0-2 without the legacy bridge).
+    #[error("{0}")]
+    Unsupported(String),
+    /// Converting between an old version and the one the handler speaks (`legacy`).
+    #[error("{0}")]
+    Bridge(String),
 }
 
 /// A handler's result: an encoded response body, nothing (acks=0 produce), or a body that is
@@ -61,16 +95,15 @@ pub struct RequestContext {
 pub enum Reply {
     Body(BytesMut),
     None,
-    Later(BoxFuture<'static, Result<BytesMut, String>>),
+    Later(BoxFuture<'static, Result<BytesMut, HandlerError>>),
 }
 
 /// Decodes the body, runs the handler, encodes the response. `Err` carries a decode/encode
 /// failure reason; the connection is then closed.
-pub type HandlerFn =
-    fn(Arc<Broker>, RequestContext, Bytes) -> BoxFuture<'static, Result<Reply, String>>;
+pub type HandlerFn = fn(RequestContext, Bytes) -> BoxFuture<'static, Result<Reply, HandlerError>>;
 
 /// Decodes a request body without handling it (the fuzz target and codec tests use it).
-pub type DecodeFn = fn(i16, Bytes) -> Result<(), String>;
+pub type DecodeFn = fn(i16, Bytes) -> Result<(), HandlerError>;
 
 /// One registry entry.
 pub struct ApiEntry {
@@ -82,7 +115,7 @@ pub struct ApiEntry {
     pub decode: DecodeFn,
 }
 
-/// Registers a handler module whose `handle(&Arc<Broker>, &RequestContext, Req) -> Resp`.
+/// Registers a handler module whose `handle(&RequestContext, Req) -> Resp`.
 macro_rules! api {
     ($key:ident, $min:expr, $max:expr, $req:ty, $module:ident) => {
         ApiEntry {
@@ -90,15 +123,15 @@ macro_rules! api {
             name: stringify!($key),
             min: $min,
             max: $max,
-            handler: |broker, ctx, mut body| {
+            handler: |ctx, mut body| {
                 Box::pin(async move {
                     use kafka_protocol::protocol::{Decodable, Encodable};
-                    let req =
-                        <$req>::decode(&mut body, ctx.api_version).map_err(|e| e.to_string())?;
-                    let resp = $module::handle(&broker, &ctx, req).await;
+                    let req = <$req>::decode(&mut body, ctx.api_version)
+                        .map_err(|e| HandlerError::Decode(e.to_string()))?;
+                    let resp = $module::handle(&ctx, req).await;
                     let mut out = BytesMut::new();
                     resp.encode(&mut out, ctx.api_version)
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| HandlerError::Encode(e.to_string()))?;
                     Ok(Reply::Body(out))
                 })
             },
@@ -106,7 +139,7 @@ macro_rules! api {
                 use kafka_protocol::protocol::Decodable;
                 <$req>::decode(&mut body, version)
                     .map(|_| ())
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| HandlerError::Decode(e.to_string()))
             },
         }
     };

@@ -2,19 +2,13 @@
 //! `__consumer_offsets` and fsynced before the commit is acknowledged.
 
 use super::RequestContext;
-use crate::broker::Broker;
 use crate::group::offsets::CommitPartition;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse, TopicName};
-use std::sync::Arc;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    _ctx: &RequestContext,
-    req: OffsetCommitRequest,
-) -> OffsetCommitResponse {
+pub async fn handle(ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let partitions: Vec<CommitPartition> = req
         .topics
         .iter()
@@ -28,10 +22,10 @@ pub async fn handle(
             })
         })
         .collect();
-    let results = broker
+    let results = ctx
         .groups
         .commit(
-            broker,
+            &ctx.node,
             &req.group_id,
             &req.member_id,
             req.group_instance_id.as_deref(),

@@ -2,18 +2,12 @@
 //! (GROUP_SUBSCRIBED_TO_TOPIC for topics an active member subscribes to).
 
 use super::RequestContext;
-use crate::broker::Broker;
 use kafka_protocol::messages::offset_delete_response::{
     OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
 };
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
-use std::sync::Arc;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    _ctx: &RequestContext,
-    req: OffsetDeleteRequest,
-) -> OffsetDeleteResponse {
+pub async fn handle(ctx: &RequestContext, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
     let topics = req
         .topics
         .iter()
@@ -24,9 +18,9 @@ pub async fn handle(
             )
         })
         .collect();
-    match broker
+    match ctx
         .groups
-        .delete_offsets(broker, &req.group_id, topics)
+        .delete_offsets(&ctx.node, &req.group_id, topics)
         .await
     {
         Err(e) => OffsetDeleteResponse::default().with_error_code(e.code()),

@@ -3,7 +3,6 @@
 //! pending transactional offsets, so `require_stable` never has to wait.
 
 use super::{RequestContext, sb};
-use crate::broker::Broker;
 use crate::group::offsets::FetchedOffsets;
 use crate::group::state::CommittedOffset;
 use kafka_protocol::messages::offset_fetch_response::{
@@ -11,7 +10,6 @@ use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
-use std::sync::Arc;
 
 /// (offset, leader epoch, metadata) of a partition, -1/-1/"" when nothing is committed.
 fn fields(o: Option<CommittedOffset>, v: i16) -> (i64, i32, String) {
@@ -25,11 +23,7 @@ fn fields(o: Option<CommittedOffset>, v: i16) -> (i64, i32, String) {
     }
 }
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    req: OffsetFetchRequest,
-) -> OffsetFetchResponse {
+pub async fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchResponse {
     let v = ctx.api_version;
     if v >= 8 {
         let groups = req
@@ -41,12 +35,12 @@ pub async fn handle(
                         .map(|t| (t.name.to_string(), t.partition_indexes))
                         .collect()
                 });
-                if let Err(e) = broker.groups.check(broker, &g.group_id) {
+                if let Err(e) = ctx.groups.check(&ctx.node, &g.group_id) {
                     return OffsetFetchResponseGroup::default()
                         .with_group_id(g.group_id)
                         .with_error_code(e.code());
                 }
-                let fetched = broker.groups.fetch(&g.group_id, topics);
+                let fetched = ctx.groups.fetch(&g.group_id, topics);
                 OffsetFetchResponseGroup::default()
                     .with_group_id(g.group_id)
                     .with_topics(group_topics(fetched, v))
@@ -60,7 +54,7 @@ pub async fn handle(
             .map(|t| (t.name.to_string(), t.partition_indexes))
             .collect()
     });
-    if let Err(e) = broker.groups.check(broker, &req.group_id) {
+    if let Err(e) = ctx.groups.check(&ctx.node, &req.group_id) {
         // v2+ has a top-level error; v1 only per partition.
         let topics = topics
             .unwrap_or_default()
@@ -84,7 +78,7 @@ pub async fn handle(
             .with_error_code(if v >= 2 { e.code() } else { 0 })
             .with_topics(topics);
     }
-    let fetched = broker.groups.fetch(&req.group_id, topics);
+    let fetched = ctx.groups.fetch(&req.group_id, topics);
     let topics = fetched
         .into_iter()
         .map(|(t, parts)| {

@@ -4,13 +4,11 @@
 //! Kafka's leader-epoch cache answers. current_leader_epoch fences stale or future callers.
 
 use super::{RequestContext, code};
-use crate::broker::Broker;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
-use std::sync::Arc;
 
 /// (leader_epoch, end_offset) for a requested epoch, given the partition's only epoch (which
 /// started at offset 0) and its end offset. Kafka: the latest epoch ends at the log end; an
@@ -26,8 +24,7 @@ pub fn epoch_end(requested: i32, current: i32, log_end: i64) -> (i32, i64) {
 
 #[tracing::instrument(skip_all)]
 pub async fn handle(
-    broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
     let topics = req
@@ -42,7 +39,7 @@ pub async fn handle(
                         .with_partition(p.partition)
                         .with_leader_epoch(-1)
                         .with_end_offset(-1);
-                    let Some(part) = broker.partition(t.topic.as_str(), p.partition) else {
+                    let Some(part) = ctx.node.partition(t.topic.as_str(), p.partition) else {
                         return r.with_error_code(code(ResponseError::UnknownTopicOrPartition));
                     };
                     let epoch = part.leader_epoch();
@@ -55,14 +52,14 @@ pub async fn handle(
                         return r.with_error_code(code(e));
                     }
                     // Consumers validate against what they could read: the high watermark.
-                    let (e, off) = if broker.cluster().is_some() {
+                    let (e, off) = if ctx.metadata.replicated() {
                         match crate::replication::epoch_end_offset(
                             &part,
                             p.leader_epoch,
                             req.replica_id.0 >= 0,
                         ) {
                             Ok(v) => v,
-                            Err(e) => return r.with_error_code(code(e)),
+                            Err(e) => return r.with_error_code(code(e.into())),
                         }
                     } else {
                         epoch_end(p.leader_epoch, epoch, part.high_watermark())

@@ -5,8 +5,7 @@
 //! append in the order they were sent; the fsync wait is a deferred reply, so the connection
 //! reads and appends the next requests meanwhile (pipelining, in-order responses).
 
-use super::{Reply, RequestContext, code};
-use crate::broker::Broker;
+use super::{HandlerError, Reply, RequestContext, code};
 use crate::partition::Partition;
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
@@ -18,47 +17,50 @@ use std::sync::Arc;
 
 /// Registry entry point: Produce needs its own dispatch because acks=0 has no response.
 pub fn dispatch(
-    broker: Arc<Broker>,
     ctx: RequestContext,
     mut body: Bytes,
-) -> BoxFuture<'static, Result<Reply, String>> {
+) -> BoxFuture<'static, Result<Reply, HandlerError>> {
     Box::pin(async move {
         if ctx.api_version < 3 {
             // v0-2 (message format v0/v1) are up-converted by `handlers::legacy` first.
-            return Err(format!(
+            return Err(HandlerError::Unsupported(format!(
                 "produce v{} (message format v0/v1) is not supported; use v3+",
                 ctx.api_version
-            ));
+            )));
         }
         let version = ctx.api_version;
-        let req = ProduceRequest::decode(&mut body, version).map_err(|e| e.to_string())?;
+        let req = ProduceRequest::decode(&mut body, version)
+            .map_err(|e| HandlerError::Decode(e.to_string()))?;
         let acks = req.acks;
-        let appended = append_all(&broker, version, req);
+        let appended = append_all(&ctx, version, req);
         if acks == 0 {
             return Ok(Reply::None);
         }
         let encode = move |resp: ProduceResponse| {
             let mut out = BytesMut::new();
-            resp.encode(&mut out, version).map_err(|e| e.to_string())?;
+            resp.encode(&mut out, version)
+                .map_err(|e| HandlerError::Encode(e.to_string()))?;
             Ok(out)
         };
         match appended {
             Appended::Done(resp) => encode(resp).map(Reply::Body),
             Appended::AwaitFlush(pending) => Ok(Reply::Later(Box::pin(async move {
-                encode(pending.finish(&broker, version).await)
+                encode(pending.finish(&ctx.node, version).await)
             }))),
         }
     })
 }
 
 /// Decodes a Produce body without handling it.
-pub fn decode_only(version: i16, mut body: Bytes) -> Result<(), String> {
+pub fn decode_only(version: i16, mut body: Bytes) -> Result<(), HandlerError> {
     if version < 3 {
-        return Err(format!("produce v{version} is not supported"));
+        return Err(HandlerError::Unsupported(format!(
+            "produce v{version} is not supported"
+        )));
     }
     ProduceRequest::decode(&mut body, version)
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| HandlerError::Decode(e.to_string()))
 }
 
 fn partition_error(
@@ -114,10 +116,10 @@ impl PendingFlush {
     /// that partition's turn), or the whole group commit after the append did. A failed fsync
     /// turns every successful partition into KAFKA_STORAGE_ERROR (nothing is acknowledged that
     /// is not on disk).
-    pub async fn finish(mut self, broker: &Broker, version: i16) -> ProduceResponse {
-        let timer = broker.metrics.produce_fsync_wait.start_timer();
-        let mut changes = broker.data_version.subscribe();
-        let flushed = broker.flusher.wait(self.ticket);
+    pub async fn finish(mut self, node: &crate::node::Node, version: i16) -> ProduceResponse {
+        let timer = node.metrics.produce_fsync_wait.start_timer();
+        let mut changes = node.data_version.subscribe();
+        let flushed = node.flusher.wait(self.ticket);
         tokio::pin!(flushed);
         let outcome = loop {
             changes.borrow_and_update();
@@ -154,7 +156,7 @@ impl PendingFlush {
         }
         timer.observe_duration();
         if outcome.is_ok() && !self.isr_waits.is_empty() {
-            self.await_isr(broker, version).await;
+            self.await_isr(node, version).await;
         }
         ProduceResponse::default().with_responses(self.responses)
     }
@@ -162,12 +164,12 @@ impl PendingFlush {
     /// acks=all in cluster mode: waits (up to the request's timeout) for the ISR to replicate
     /// the appends; a partition that is not replicated in time, lost its leadership or whose ISR
     /// shrank below min.insync.replicas answers with that error instead of success.
-    async fn await_isr(&mut self, broker: &Broker, version: i16) {
+    async fn await_isr(&mut self, node: &crate::node::Node, version: i16) {
         let waits: Vec<_> = self.isr_waits.iter().map(|(_, w)| w.clone()).collect();
         let timeout = std::time::Duration::from_millis(
             u64::try_from(self.timeout_ms.clamp(0, 300_000)).unwrap_or(0),
         );
-        let results = crate::replication::await_isr(broker, &waits, timeout).await;
+        let results = crate::replication::await_isr(node, &waits, timeout).await;
         for (((t, p), _), err) in self.isr_waits.iter().zip(results) {
             if let Some(e) = err
                 && let Some(part) = self
@@ -178,7 +180,7 @@ impl PendingFlush {
             {
                 *part = partition_error(
                     part.index,
-                    e,
+                    e.into(),
                     (version >= 8).then_some("not replicated to the ISR in time"),
                     version,
                 );
@@ -188,7 +190,7 @@ impl PendingFlush {
 }
 
 /// Validates and appends every partition's batch, in request order, without waiting.
-pub fn append_all(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> Appended {
+pub fn append_all(ctx: &RequestContext, version: i16, req: ProduceRequest) -> Appended {
     let acks = req.acks;
     let partition_error = |index, e, message: Option<&str>| {
         partition_error(index, e, if version >= 8 { message } else { None }, version)
@@ -223,7 +225,7 @@ pub fn append_all(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> Ap
     let timeout_ms = req.timeout_ms;
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for t in req.topic_data {
-        let topic = broker.topic(&t.name);
+        let topic = ctx.node.topic(&t.name);
         let mut parts = Vec::with_capacity(t.partition_data.len());
         for p in t.partition_data {
             if !matches!(acks, -1..=1) {
@@ -250,7 +252,7 @@ pub fn append_all(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> Ap
             match partition.append(&records, acks == -1) {
                 Ok(out) => {
                     let header = crate::log::batch::BatchHeader::parse(&records).ok();
-                    if acks == -1 && broker.cluster().is_some() {
+                    if acks == -1 && ctx.metadata.replicated() {
                         let n = header.map_or(1, |h| i64::from(h.last_offset_delta) + 1);
                         isr_waits.push((
                             (responses.len(), parts.len()),
@@ -260,8 +262,8 @@ pub fn append_all(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> Ap
                     if out.duplicate {
                         durable_at = None;
                     } else {
-                        broker.metrics.bytes_in.inc_by(records.len() as u64);
-                        broker
+                        ctx.node.metrics.bytes_in.inc_by(records.len() as u64);
+                        ctx.node
                             .metrics
                             .messages_in
                             .inc_by(header.map_or(0, |h| h.records_count.max(0) as u64));
@@ -273,7 +275,8 @@ pub fn append_all(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> Ap
                             _ => durable_at = None,
                         }
                     }
-                    ticket = broker
+                    ticket = ctx
+                        .node
                         .flusher
                         .mark(Arc::clone(partition) as Arc<dyn crate::log::flusher::Durable>);
                     parts.push(
@@ -288,7 +291,7 @@ pub fn append_all(broker: &Arc<Broker>, version: i16, req: ProduceRequest) -> Ap
                             }),
                     );
                 }
-                Err(e) => parts.push(partition_error(p.index, e, None)),
+                Err(e) => parts.push(partition_error(p.index, e.into(), None)),
             }
         }
         responses.push(

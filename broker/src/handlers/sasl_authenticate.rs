@@ -2,14 +2,11 @@
 //! (it has no SASL mechanism yet), so it is always `ILLEGAL_SASL_STATE`, as in Kafka.
 
 use super::RequestContext;
-use crate::broker::Broker;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{SaslAuthenticateRequest, SaslAuthenticateResponse};
 use kafka_protocol::protocol::StrBytes;
-use std::sync::Arc;
 
 pub async fn handle(
-    _broker: &Arc<Broker>,
     _ctx: &RequestContext,
     _req: SaslAuthenticateRequest,
 ) -> SaslAuthenticateResponse {

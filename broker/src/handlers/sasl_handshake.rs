@@ -4,16 +4,10 @@
 //! for SASL then reports exactly that instead of an unexplained disconnect.
 
 use super::RequestContext;
-use crate::broker::Broker;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{SaslHandshakeRequest, SaslHandshakeResponse};
-use std::sync::Arc;
 
-pub async fn handle(
-    _broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    req: SaslHandshakeRequest,
-) -> SaslHandshakeResponse {
+pub async fn handle(ctx: &RequestContext, req: SaslHandshakeRequest) -> SaslHandshakeResponse {
     tracing::info!(
         peer = %ctx.peer,
         mechanism = %req.mechanism.as_str(),

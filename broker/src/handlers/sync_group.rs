@@ -1,25 +1,19 @@
 //! SyncGroup: the leader hands in the assignment; every member gets its own share.
 
 use super::{RequestContext, sb};
-use crate::broker::Broker;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
-use std::sync::Arc;
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    req: SyncGroupRequest,
-) -> SyncGroupResponse {
+pub async fn handle(ctx: &RequestContext, req: SyncGroupRequest) -> SyncGroupResponse {
     let v = ctx.api_version;
     let assignments = req
         .assignments
         .into_iter()
         .map(|a| (a.member_id.to_string(), a.assignment.to_vec()))
         .collect();
-    let r = broker
+    let r = ctx
         .groups
         .sync(
-            broker,
+            &ctx.node,
             &req.group_id,
             &req.member_id,
             req.group_instance_id.as_deref(),

@@ -7,16 +7,44 @@
 pub mod producer_state;
 mod replica;
 
-use crate::log::batch::{self, BatchError, BatchHeader};
+use crate::log::batch::{self, BatchHeader};
 use crate::log::flusher::Durable;
 use crate::log::time_lookup::{self, TimestampHit};
 use crate::log::{LogConfig, LogError, PartitionLog, ReadSlice};
-use kafka_protocol::error::ResponseError;
 use producer_state::{ProducerStateTable, SequenceCheck};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
+
+pub use producer_state::SequenceError;
+
+/// Why a partition refused a read or a write; `handlers/errors.rs` picks the Kafka code.
+#[derive(Debug, thiserror::Error)]
+pub enum PartitionError {
+    #[error("record batch rejected: {0}")]
+    Batch(crate::log::batch::BatchError),
+    #[error("a produce partition must hold exactly one record batch")]
+    NotOneBatch,
+    #[error("transactional and control batches are not supported")]
+    Transactional,
+    #[error("this broker does not lead the partition")]
+    NotLeader,
+    #[error("fewer in-sync replicas than min.insync.replicas")]
+    NotEnoughReplicas,
+    #[error("the batch is larger than max.message.bytes")]
+    TooLarge,
+    #[error(transparent)]
+    Sequence(SequenceError),
+    #[error("offset out of range")]
+    OffsetOutOfRange,
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("partition storage failed")]
+    Storage,
+    #[error("a replicated record batch is corrupt")]
+    Corrupt,
+}
 
 /// Topic settings a partition applies, resolved from topic configs and broker defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,30 +206,26 @@ impl Partition {
 
     /// Validates and appends the record batch of one produce partition. `acks_all` enforces
     /// min.insync.replicas before anything is written.
-    pub fn append(&self, records: &[u8], acks_all: bool) -> Result<AppendOutcome, ResponseError> {
+    pub fn append(&self, records: &[u8], acks_all: bool) -> Result<AppendOutcome, PartitionError> {
         let batches = batch::split_batches(records).map_err(|e| {
             tracing::debug!(topic = %self.topic, partition = self.index, error = %e, "rejected a batch");
-            match e {
-                BatchError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
-                BatchError::CrcMismatch { .. } | BatchError::Truncated(_) => ResponseError::CorruptMessage,
-                BatchError::Invalid(_) => ResponseError::InvalidRecord,
-            }
+            PartitionError::Batch(e)
         })?;
         let [(header, range)] = batches.as_slice() else {
-            return Err(ResponseError::InvalidRecord);
+            return Err(PartitionError::NotOneBatch);
         };
         if header.is_transactional() || header.is_control() {
-            return Err(ResponseError::InvalidTxnState);
+            return Err(PartitionError::Transactional);
         }
         let mut inner = self.lock();
         if !self.is_leader() {
-            return Err(ResponseError::NotLeaderOrFollower);
+            return Err(PartitionError::NotLeader);
         }
         if acks_all && self.isr_size() < inner.settings.min_insync_replicas {
-            return Err(ResponseError::NotEnoughReplicas);
+            return Err(PartitionError::NotEnoughReplicas);
         }
         if range.len() > inner.settings.max_message_bytes {
-            return Err(ResponseError::MessageTooLarge);
+            return Err(PartitionError::TooLarge);
         }
         match inner.producers.check(header) {
             SequenceCheck::Append => {}
@@ -213,7 +237,7 @@ impl Partition {
                     duplicate: true,
                 });
             }
-            SequenceCheck::Reject(e) => return Err(e),
+            SequenceCheck::Reject(e) => return Err(PartitionError::Sequence(e)),
         }
         let mut bytes = records[range.clone()].to_vec();
         let epoch = self.leader_epoch();
@@ -228,7 +252,7 @@ impl Partition {
         let cfg = inner.settings.log;
         let base = inner.log.append(&mut bytes, &h, epoch, &cfg).map_err(|e| {
             tracing::error!(topic = %self.topic, partition = self.index, error = %e, "append failed");
-            ResponseError::KafkaStorageError
+            PartitionError::Storage
         })?;
         let stamped = BatchHeader {
             base_offset: base,
@@ -266,23 +290,20 @@ impl Partition {
 
     /// Reads from `offset`, up to `max_bytes` (at least one whole batch), below the high
     /// watermark (both isolation levels read up to it: there are no transactions).
-    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadOutcome, ResponseError> {
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadOutcome, PartitionError> {
         let hw = self.high_watermark();
         let slice: Option<ReadSlice> = {
             let inner = self.lock();
             if offset > hw && offset <= inner.log.log_end_offset() {
                 None
             } else {
-                inner.log.slice_at(offset).map_err(|e| match e {
-                    LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
-                    LogError::Io { .. } => ResponseError::KafkaStorageError,
-                })?
+                inner.log.slice_at(offset)?
             }
         };
         let records = match slice {
             Some(s) if offset < hw => s.read(max_bytes, hw).map_err(|e| {
                 tracing::error!(topic = %self.topic, partition = self.index, error = %e, "read failed");
-                ResponseError::KafkaStorageError
+                PartitionError::Storage
             })?,
             _ => Vec::new(),
         };
@@ -303,7 +324,7 @@ impl Partition {
     /// ListOffsets by timestamp at record precision: the first record at or after the log
     /// start offset and below the high watermark whose timestamp is >= `ts`, with its
     /// timestamp. Only the batch the time index points to is read and decoded.
-    pub fn record_for_timestamp(&self, ts: i64) -> Result<Option<TimestampHit>, ResponseError> {
+    pub fn record_for_timestamp(&self, ts: i64) -> Result<Option<TimestampHit>, PartitionError> {
         /// Enough for the indexed batch in practice; at least one whole batch is always read.
         const LOOKUP_READ_BYTES: usize = 1 << 20;
         let hw = self.high_watermark();
@@ -314,14 +335,14 @@ impl Partition {
             };
             let slice = inner.log.slice_at(off).map_err(|e| {
                 tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "timestamp lookup failed");
-                ResponseError::KafkaStorageError
+                PartitionError::Storage
             })?;
             (off, slice)
         };
         let Some(slice) = slice else { return Ok(None) };
         let buf = slice.read(LOOKUP_READ_BYTES, hw).map_err(|e| {
             tracing::error!(topic = %self.topic, partition = self.index, error = %e, "timestamp lookup read failed");
-            ResponseError::KafkaStorageError
+            PartitionError::Storage
         })?;
         let start = self.log_start_offset();
         Ok(Some(
@@ -340,17 +361,17 @@ impl Partition {
     }
 
     /// DeleteRecords: moves the log start offset to `offset` (-1 = high watermark).
-    pub fn delete_records(&self, offset: i64) -> Result<i64, ResponseError> {
+    pub fn delete_records(&self, offset: i64) -> Result<i64, PartitionError> {
         let hw = self.high_watermark();
         let target = if offset == -1 { hw } else { offset };
         if target < 0 || target > hw {
-            return Err(ResponseError::OffsetOutOfRange);
+            return Err(PartitionError::OffsetOutOfRange);
         }
         let mut inner = self.lock();
         inner
             .log
             .advance_start(target)
-            .map_err(|_| ResponseError::KafkaStorageError)?;
+            .map_err(|_| PartitionError::Storage)?;
         let start = inner.log.log_start_offset();
         self.log_start_offset.store(start, Ordering::SeqCst);
         Ok(start)

@@ -2,7 +2,6 @@
 //! batches, so retries are deduplicated and gaps rejected. Persisted as snapshots.
 
 use crate::log::batch::BatchHeader;
-use kafka_protocol::error::ResponseError;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
@@ -33,7 +32,16 @@ pub enum SequenceCheck {
     /// A retry of a batch already in the log: answer with its original offset.
     Duplicate(BatchMeta),
     /// Reject it with this error.
-    Reject(ResponseError),
+    Reject(SequenceError),
+}
+
+/// Why an idempotent producer's batch is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SequenceError {
+    #[error("the producer's sequence number is out of order")]
+    OutOfOrder,
+    #[error("the producer's epoch is stale")]
+    InvalidEpoch,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -56,17 +64,17 @@ impl ProducerStateTable {
             return if h.base_sequence == 0 {
                 SequenceCheck::Append
             } else {
-                SequenceCheck::Reject(ResponseError::OutOfOrderSequenceNumber)
+                SequenceCheck::Reject(SequenceError::OutOfOrder)
             };
         };
         if h.producer_epoch < entry.epoch {
-            return SequenceCheck::Reject(ResponseError::InvalidProducerEpoch);
+            return SequenceCheck::Reject(SequenceError::InvalidEpoch);
         }
         if h.producer_epoch > entry.epoch {
             return if h.base_sequence == 0 {
                 SequenceCheck::Append
             } else {
-                SequenceCheck::Reject(ResponseError::OutOfOrderSequenceNumber)
+                SequenceCheck::Reject(SequenceError::OutOfOrder)
             };
         }
         if let Some(dup) = entry
@@ -78,7 +86,7 @@ impl ProducerStateTable {
         }
         match entry.batches.back() {
             Some(last) if next_seq(last.last_seq) == h.base_sequence => SequenceCheck::Append,
-            Some(_) => SequenceCheck::Reject(ResponseError::OutOfOrderSequenceNumber),
+            Some(_) => SequenceCheck::Reject(SequenceError::OutOfOrder),
             None => SequenceCheck::Append,
         }
     }
@@ -187,7 +195,7 @@ mod tests {
         }
         assert_eq!(
             t.check(&batch(7, 0, 9, 1, 5)),
-            SequenceCheck::Reject(ResponseError::OutOfOrderSequenceNumber)
+            SequenceCheck::Reject(SequenceError::OutOfOrder)
         );
     }
 
@@ -197,12 +205,12 @@ mod tests {
         t.update(&batch(1, 3, 0, 1, 0));
         assert_eq!(
             t.check(&batch(1, 2, 1, 1, 1)),
-            SequenceCheck::Reject(ResponseError::InvalidProducerEpoch)
+            SequenceCheck::Reject(SequenceError::InvalidEpoch)
         );
         assert_eq!(t.check(&batch(1, 4, 0, 1, 1)), SequenceCheck::Append);
         assert_eq!(
             t.check(&batch(1, 4, 5, 1, 1)),
-            SequenceCheck::Reject(ResponseError::OutOfOrderSequenceNumber)
+            SequenceCheck::Reject(SequenceError::OutOfOrder)
         );
     }
 

@@ -6,8 +6,8 @@
 //! With no ISR set (single node) the high watermark is the durable log end, as before.
 
 use super::Partition;
+use super::PartitionError;
 use crate::log::batch::{self, BatchHeader};
-use kafka_protocol::error::ResponseError;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -128,29 +128,24 @@ impl Partition {
         &self,
         offset: i64,
         max_bytes: usize,
-    ) -> Result<Vec<u8>, ResponseError> {
+    ) -> Result<Vec<u8>, PartitionError> {
         let inner = self.lock();
         let leo = inner.log.log_end_offset();
         if offset == leo {
             return Ok(Vec::new());
         }
-        let slice = inner.log.slice_at(offset).map_err(|e| match e {
-            crate::log::LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
-            crate::log::LogError::Io { .. } => ResponseError::KafkaStorageError,
-        })?;
+        let slice = inner.log.slice_at(offset)?;
         drop(inner);
         match slice {
-            Some(s) => s
-                .read(max_bytes, leo)
-                .map_err(|_| ResponseError::KafkaStorageError),
+            Some(s) => s.read(max_bytes, leo).map_err(|_| PartitionError::Storage),
             None => Ok(Vec::new()),
         }
     }
 
     /// Follower: appends the leader's batches as they are and fsyncs them, so the offset this
     /// broker reports in its next fetch is durable here.
-    pub fn append_replicated(&self, records: &[u8]) -> Result<usize, ResponseError> {
-        let batches = batch::split_batches(records).map_err(|_| ResponseError::CorruptMessage)?;
+    pub fn append_replicated(&self, records: &[u8]) -> Result<usize, PartitionError> {
+        let batches = batch::split_batches(records).map_err(|_| PartitionError::Corrupt)?;
         let mut inner = self.lock();
         let cfg = inner.settings.log;
         let mut appended = 0;
@@ -161,12 +156,12 @@ impl Partition {
             }
             if h.base_offset != leo {
                 tracing::warn!(topic = %self.topic, partition = self.index, base = h.base_offset, leo, "replicated batch does not start at the log end");
-                return Err(ResponseError::OffsetOutOfRange);
+                return Err(PartitionError::OffsetOutOfRange);
             }
             inner
                 .log
                 .append_replicated(&records[range], &h, &cfg)
-                .map_err(|_| ResponseError::KafkaStorageError)?;
+                .map_err(|_| PartitionError::Storage)?;
             inner.producers.update(&h);
             inner.producers_dirty |= h.has_producer_id();
             appended += 1;
@@ -174,8 +169,7 @@ impl Partition {
         let (file, leo) = inner.log.durability_handle();
         drop(inner);
         if appended > 0 {
-            file.sync_data()
-                .map_err(|_| ResponseError::KafkaStorageError)?;
+            file.sync_data().map_err(|_| PartitionError::Storage)?;
             self.durable_leo.fetch_max(leo, Ordering::SeqCst);
         }
         Ok(appended)
@@ -190,15 +184,15 @@ impl Partition {
     }
 
     /// The leader epoch of the last local batch, and the end offset of `epoch` in this log.
-    pub fn epoch_info(&self, epoch: i32) -> Result<(Option<i32>, i64), ResponseError> {
+    pub fn epoch_info(&self, epoch: i32) -> Result<(Option<i32>, i64), PartitionError> {
         self.lock()
             .log
             .epoch_info(epoch)
-            .map_err(|_| ResponseError::KafkaStorageError)
+            .map_err(|_| PartitionError::Storage)
     }
 
     /// Follower: drops every batch at or after `offset` and rebuilds the producer state.
-    pub fn truncate_to(&self, offset: i64) -> Result<(), ResponseError> {
+    pub fn truncate_to(&self, offset: i64) -> Result<(), PartitionError> {
         let mut inner = self.lock();
         if offset >= inner.log.log_end_offset() {
             return Ok(());
@@ -207,13 +201,13 @@ impl Partition {
         inner
             .log
             .truncate_to(offset)
-            .map_err(|_| ResponseError::KafkaStorageError)?;
+            .map_err(|_| PartitionError::Storage)?;
         let mut producers = super::ProducerStateTable::default();
         let start = inner.log.log_start_offset();
         inner
             .log
             .replay_headers(start, &mut |h: &BatchHeader| producers.update(h))
-            .map_err(|_| ResponseError::KafkaStorageError)?;
+            .map_err(|_| PartitionError::Storage)?;
         inner.producers = producers;
         inner.producers_dirty = true;
         let leo = inner.log.log_end_offset();
@@ -225,15 +219,15 @@ impl Partition {
 
     /// A replica removed from the partition (reassignment): deletes every file of its log and
     /// starts over empty, so nothing of the old data stays on this broker.
-    pub fn wipe(&self) -> Result<(), ResponseError> {
+    pub fn wipe(&self) -> Result<(), PartitionError> {
         let mut inner = self.lock();
         let dir = inner.log.dir().to_path_buf();
         if let Err(e) = std::fs::remove_dir_all(&dir) {
             tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "deleting a removed replica's files failed");
-            return Err(ResponseError::KafkaStorageError);
+            return Err(PartitionError::Storage);
         }
         let (log, _) = crate::log::PartitionLog::open(&dir, &mut |_| {})
-            .map_err(|_| ResponseError::KafkaStorageError)?;
+            .map_err(|_| PartitionError::Storage)?;
         inner.log = log;
         inner.producers = super::ProducerStateTable::default();
         inner.producers_dirty = false;

@@ -7,8 +7,8 @@
 
 pub mod throttle;
 
-use crate::broker::Broker;
 use crate::cluster::image::{ClusterImage, Command};
+use crate::node::Node;
 use crate::partition::Partition;
 use eddy_kafka_client::{Client as KafkaConn, Config as KafkaConfig};
 use kafka_protocol::error::ResponseError;
@@ -38,9 +38,9 @@ fn code(e: ResponseError) -> i16 {
 type Fetchers = HashMap<(String, i32), ((i32, i32), tokio::task::JoinHandle<()>)>;
 
 /// The follower fetchers this broker runs, keyed by partition, with the (leader, epoch) each
-/// follows.
-#[derive(Default)]
+/// follows. It reads and writes the partitions of the local node it is given.
 pub struct Replication {
+    node: Arc<Node>,
     fetchers: Mutex<Fetchers>,
     /// ISR changes in flight, so each is asked for once.
     pending: Mutex<HashSet<(String, i32)>>,
@@ -51,6 +51,16 @@ pub struct Replication {
 }
 
 impl Replication {
+    pub fn new(node: Arc<Node>) -> Self {
+        Replication {
+            node,
+            fetchers: Mutex::default(),
+            pending: Mutex::default(),
+            leader_quota: throttle::Quota::default(),
+            follower_quota: throttle::Quota::default(),
+        }
+    }
+
     fn fetchers(&self) -> std::sync::MutexGuard<'_, Fetchers> {
         self.fetchers
             .lock()
@@ -65,8 +75,8 @@ impl Replication {
 }
 
 /// Starts/stops follower fetchers to match the image.
-pub fn reconcile(broker: &Arc<Broker>, img: &ClusterImage) {
-    let me = broker.node_id();
+pub fn reconcile(repl: &Arc<Replication>, img: &ClusterImage) {
+    let me = repl.node.node_id();
     let mut want: HashMap<(String, i32), (i32, i32, String)> = HashMap::new();
     for (name, t) in &img.topics {
         for (i, p) in t.partitions.iter().enumerate() {
@@ -81,7 +91,7 @@ pub fn reconcile(broker: &Arc<Broker>, img: &ClusterImage) {
             }
         }
     }
-    let mut fetchers = broker.replication.fetchers();
+    let mut fetchers = repl.fetchers();
     fetchers.retain(|k, ((leader, epoch), task)| {
         let keep = want
             .get(k)
@@ -92,13 +102,13 @@ pub fn reconcile(broker: &Arc<Broker>, img: &ClusterImage) {
         keep
     });
     // Replicas moved off this broker (reassignment): their fetchers are stopped above.
-    delete_removed_replicas(broker);
+    delete_removed_replicas(repl);
     for (key, (leader, epoch, addr)) in want {
         if fetchers.contains_key(&key) {
             continue;
         }
         let task = tokio::spawn(follow(
-            Arc::downgrade(broker),
+            Arc::downgrade(repl),
             key.0.clone(),
             key.1,
             epoch,
@@ -111,15 +121,15 @@ pub fn reconcile(broker: &Arc<Broker>, img: &ClusterImage) {
 /// Deletes the data of partitions this broker holds but no longer replicates (reassigned away,
 /// possibly while it was down), once its image is current: a restarting voter replaying old
 /// entries must not act on a past replica set. Runs on every image change and periodically.
-pub fn delete_removed_replicas(broker: &Arc<Broker>) {
-    let Some(cluster) = broker.cluster() else {
+pub fn delete_removed_replicas(repl: &Arc<Replication>) {
+    let Some(cluster) = repl.node.quorum() else {
         return;
     };
     if !cluster.caught_up() {
         return;
     }
-    delete_stale_topic_dirs(broker, cluster);
-    let me = broker.node_id();
+    delete_stale_topic_dirs(repl, cluster);
+    let me = repl.node.node_id();
     let removed: Vec<(String, i32)> = cluster
         .image()
         .topics
@@ -133,7 +143,7 @@ pub fn delete_removed_replicas(broker: &Arc<Broker>) {
         })
         .collect();
     for (name, i) in removed {
-        if let Some(part) = broker.partition(&name, i)
+        if let Some(part) = repl.node.partition(&name, i)
             && !part.is_leader()
             && (part.log_end_offset() > 0 || part.size_bytes() > 0)
         {
@@ -145,8 +155,8 @@ pub fn delete_removed_replicas(broker: &Arc<Broker>) {
 /// Deletes partition directories of topic ids the (current) image no longer has: topics
 /// deleted while this broker was down. Directories are listed before the image is read, so a
 /// topic created meanwhile is never mistaken for a deleted one.
-fn delete_stale_topic_dirs(broker: &Arc<Broker>, cluster: &crate::cluster::Cluster) {
-    let Ok(entries) = std::fs::read_dir(&broker.config.data_dir) else {
+fn delete_stale_topic_dirs(repl: &Arc<Replication>, cluster: &crate::cluster::Cluster) {
+    let Ok(entries) = std::fs::read_dir(&repl.node.config.data_dir) else {
         return;
     };
     let dirs: Vec<(std::path::PathBuf, uuid::Uuid)> = entries
@@ -165,7 +175,7 @@ fn delete_stale_topic_dirs(broker: &Arc<Broker>, cluster: &crate::cluster::Clust
     }
     let live: HashSet<uuid::Uuid> = cluster.image().topics.values().map(|t| t.id).collect();
     for (path, id) in dirs {
-        if !live.contains(&id) && broker.topic_by_id(id).is_none() && path.is_dir() {
+        if !live.contains(&id) && repl.node.topic_by_id(id).is_none() && path.is_dir() {
             match std::fs::remove_dir_all(&path) {
                 Ok(()) => {
                     tracing::info!(path = %path.display(), "deleted the files of a deleted topic");
@@ -180,7 +190,7 @@ fn delete_stale_topic_dirs(broker: &Arc<Broker>, cluster: &crate::cluster::Clust
 
 /// One follower fetcher: truncate to the leader's log, then fetch until aborted.
 async fn follow(
-    broker: std::sync::Weak<Broker>,
+    repl: std::sync::Weak<Replication>,
     topic: String,
     index: i32,
     epoch: i32,
@@ -190,14 +200,14 @@ async fn follow(
     let mut conn: Option<KafkaConn> = None;
     // Bounded by the task being aborted when leadership changes; each round is bounded too.
     loop {
-        let Some(b) = broker.upgrade() else { return };
-        let Some(part) = b.partition(&topic, index) else {
+        let Some(b) = repl.upgrade() else { return };
+        let Some(part) = b.node.partition(&topic, index) else {
             return;
         };
-        let me = b.node_id();
+        let me = b.node.node_id();
         // Follower throttle: a listed replica that is not in sync fetches at most what the
         // current window has left.
-        let throttled = b.topic(&topic).is_some_and(|t| {
+        let throttled = b.node.topic(&topic).is_some_and(|t| {
             throttle::listed(
                 &t.configs,
                 "follower.replication.throttled.replicas",
@@ -206,18 +216,14 @@ async fn follow(
             )
         }) && !part.isr().contains(&me);
         let rate = throttled
-            .then(|| throttle::rate(&b.broker_setting("follower.replication.throttled.rate")))
+            .then(|| throttle::rate(&b.node.broker_setting("follower.replication.throttled.rate")))
             .flatten();
         let max_bytes = match rate {
             None => FOLLOWER_MAX_BYTES,
-            Some(rate) => match b
-                .replication
-                .follower_quota
-                .reserve(rate, FOLLOWER_MAX_BYTES)
-            {
+            Some(rate) => match b.follower_quota.reserve(rate, FOLLOWER_MAX_BYTES) {
                 Some(g) => g,
                 None => {
-                    let wait = b.replication.follower_quota.until_next_window();
+                    let wait = b.follower_quota.until_next_window();
                     drop(b);
                     tokio::time::sleep(wait).await;
                     continue;
@@ -239,10 +245,10 @@ async fn follow(
         let step = if truncated {
             let moved = fetch_once(c, &part, me, &topic, index, epoch, max_bytes).await;
             if rate.is_some()
-                && let Some(b) = broker.upgrade()
+                && let Some(b) = repl.upgrade()
             {
                 let n = moved.as_ref().map_or(0, |n| *n as u64);
-                let max = b.replication.follower_quota.settle(max_bytes, n);
+                let max = b.follower_quota.settle(max_bytes, n);
                 record_throttled(&b, "follower", n, max);
             }
             moved.map(|_| ())
@@ -261,6 +267,19 @@ async fn follow(
     }
 }
 
+/// Why one follower step (truncate or fetch) failed; the fetcher reconnects and retries.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowerError {
+    #[error("rpc to the leader failed: {0}")]
+    Rpc(#[from] eddy_kafka_client::Error),
+    #[error("{api} answered error code {code}")]
+    Leader { api: &'static str, code: i16 },
+    #[error("empty {0} response")]
+    Empty(&'static str),
+    #[error("the local replica refused: {0}")]
+    Replica(crate::partition::PartitionError),
+}
+
 async fn truncate(
     c: &mut KafkaConn,
     part: &Partition,
@@ -268,10 +287,8 @@ async fn truncate(
     topic: &str,
     index: i32,
     epoch: i32,
-) -> anyhow::Result<()> {
-    let (last_epoch, _) = part
-        .epoch_info(i32::MAX)
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+) -> Result<(), FollowerError> {
+    let (last_epoch, _) = part.epoch_info(i32::MAX).map_err(FollowerError::Replica)?;
     let Some(last_epoch) = last_epoch else {
         return Ok(());
     };
@@ -292,15 +309,16 @@ async fn truncate(
         .topics
         .first()
         .and_then(|t| t.partitions.first())
-        .ok_or_else(|| anyhow::anyhow!("empty OffsetForLeaderEpoch response"))?;
-    anyhow::ensure!(
-        p.error_code == 0,
-        "OffsetForLeaderEpoch error {}",
-        p.error_code
-    );
+        .ok_or(FollowerError::Empty("OffsetForLeaderEpoch"))?;
+    if p.error_code != 0 {
+        return Err(FollowerError::Leader {
+            api: "OffsetForLeaderEpoch",
+            code: p.error_code,
+        });
+    }
     if p.end_offset >= 0 {
         part.truncate_to(p.end_offset)
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            .map_err(FollowerError::Replica)?;
     }
     Ok(())
 }
@@ -309,13 +327,14 @@ async fn truncate(
 const FOLLOWER_MAX_BYTES: u64 = 8 << 20;
 
 /// Counts bytes a throttle let through and the largest window total.
-fn record_throttled(broker: &Broker, side: &str, bytes: u64, window_max: u64) {
-    broker
+fn record_throttled(repl: &Replication, side: &str, bytes: u64, window_max: u64) {
+    repl.node
         .metrics
         .throttled_bytes
         .with_label_values(&[side])
         .inc_by(bytes);
-    let g = broker
+    let g = repl
+        .node
         .metrics
         .throttled_window_max
         .with_label_values(&[side]);
@@ -331,7 +350,7 @@ async fn fetch_once(
     index: i32,
     epoch: i32,
     max_bytes: u64,
-) -> anyhow::Result<usize> {
+) -> Result<usize, FollowerError> {
     let req = FetchRequest::default()
         .with_replica_id(BrokerId(me))
         .with_max_wait_ms(500)
@@ -353,15 +372,20 @@ async fn fetch_once(
         .responses
         .first()
         .and_then(|t| t.partitions.first())
-        .ok_or_else(|| anyhow::anyhow!("empty fetch response"))?;
-    anyhow::ensure!(p.error_code == 0, "fetch error {}", p.error_code);
+        .ok_or(FollowerError::Empty("Fetch"))?;
+    if p.error_code != 0 {
+        return Err(FollowerError::Leader {
+            api: "Fetch",
+            code: p.error_code,
+        });
+    }
     let mut moved = 0;
     if let Some(records) = &p.records
         && !records.is_empty()
     {
         moved = records.len();
         part.append_replicated(records)
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            .map_err(FollowerError::Replica)?;
     }
     part.follow_high_watermark(p.high_watermark);
     Ok(moved)
@@ -370,17 +394,17 @@ async fn fetch_once(
 /// Leader side of a follower's Fetch: record its position, maybe ask to add it to the ISR, and
 /// answer with data up to the log end (long-polling up to max_wait_ms when there is none).
 pub async fn serve_follower_fetch(
-    broker: &Arc<Broker>,
+    repl: &Arc<Replication>,
     replica: i32,
     req: FetchRequest,
 ) -> FetchResponse {
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.clamp(0, 5_000) as u64);
-    let mut changes = broker.data_version.subscribe();
+    let mut changes = repl.node.data_version.subscribe();
     let mut recorded = false;
     // A follower in controlled shutdown fetches until it exits but may not rejoin the ISR (the
     // controller would refuse it anyway).
-    let stopping = broker.cluster().is_some_and(|c| {
+    let stopping = repl.node.quorum().is_some_and(|c| {
         c.image()
             .brokers
             .get(&replica)
@@ -390,7 +414,7 @@ pub async fn serve_follower_fetch(
         let mut bytes = 0usize;
         let mut topics = Vec::with_capacity(req.topics.len());
         for t in &req.topics {
-            let topic = broker.topic(t.topic.as_str());
+            let topic = repl.node.topic(t.topic.as_str());
             let mut parts = Vec::with_capacity(t.partitions.len());
             for fp in &t.partitions {
                 let base = PartitionData::default()
@@ -422,7 +446,7 @@ pub async fn serve_follower_fetch(
                     continue;
                 }
                 if !recorded && part.record_follower_fetch(replica, fp.fetch_offset) && !stopping {
-                    request_isr_change(broker, &part, Some(replica), None);
+                    request_isr_change(repl, &part, Some(replica), None);
                 }
                 // Leader throttle: a listed replica serving a follower that is not in sync
                 // sends at most what the current window has left (nothing when it is used up).
@@ -433,18 +457,22 @@ pub async fn serve_follower_fetch(
                             &t.configs,
                             "leader.replication.throttled.replicas",
                             fp.partition,
-                            broker.node_id(),
+                            repl.node.node_id(),
                         )
                     })
                     .then(|| !part.isr().contains(&replica))
                     .filter(|t| *t)
                     .and_then(|_| {
-                        throttle::rate(&broker.broker_setting("leader.replication.throttled.rate"))
+                        throttle::rate(
+                            &repl
+                                .node
+                                .broker_setting("leader.replication.throttled.rate"),
+                        )
                     });
                 let want = fp.partition_max_bytes.max(1) as u64;
                 let grant = match rate {
                     None => Some(want),
-                    Some(rate) => broker.replication.leader_quota.reserve(rate, want),
+                    Some(rate) => repl.leader_quota.reserve(rate, want),
                 };
                 let Some(grant) = grant else {
                     parts.push(
@@ -458,8 +486,8 @@ pub async fn serve_follower_fetch(
                 let read = part.read_for_follower(fp.fetch_offset, grant as usize);
                 if rate.is_some() {
                     let n = read.as_ref().map_or(0, |r| r.len() as u64);
-                    let max = broker.replication.leader_quota.settle(grant, n);
-                    record_throttled(broker, "leader", n, max);
+                    let max = repl.leader_quota.settle(grant, n);
+                    record_throttled(repl, "leader", n, max);
                 }
                 match read {
                     Ok(records) => {
@@ -471,7 +499,7 @@ pub async fn serve_follower_fetch(
                                 .with_records(Some(records.into())),
                         );
                     }
-                    Err(e) => parts.push(base.with_error_code(code(e))),
+                    Err(e) => parts.push(base.with_error_code(code(e.into()))),
                 }
             }
             topics.push(
@@ -495,16 +523,16 @@ pub async fn serve_follower_fetch(
 
 /// Asks the controller (in the background) to add `add` to, or remove `remove` from, the ISR.
 fn request_isr_change(
-    broker: &Arc<Broker>,
+    repl: &Arc<Replication>,
     part: &Partition,
     add: Option<i32>,
     remove: Option<&[i32]>,
 ) {
-    let Some(cluster) = broker.cluster().cloned() else {
+    let Some(cluster) = repl.node.quorum().cloned() else {
         return;
     };
     let key = (part.topic.clone(), part.index);
-    if !broker.replication.pending().insert(key.clone()) {
+    if !repl.pending().insert(key.clone()) {
         return;
     }
     let mut isr = part.isr();
@@ -519,25 +547,25 @@ fn request_isr_change(
     let cmd = Command::AlterIsr {
         topic: part.topic.clone(),
         partition: part.index,
-        leader: broker.node_id(),
+        leader: repl.node.node_id(),
         leader_epoch: part.leader_epoch(),
         isr: isr.clone(),
     };
-    let weak = Arc::downgrade(broker);
+    let weak = Arc::downgrade(repl);
     tokio::spawn(async move {
         let r = cluster.write(cmd).await;
         tracing::info!(topic = %key.0, partition = key.1, ?isr, result = ?r, "ISR change");
         if let Some(b) = weak.upgrade() {
-            b.replication.pending().remove(&key);
+            b.pending().remove(&key);
         }
     });
 }
 
 /// Leader housekeeping: shrink the ISR of partitions whose followers stopped catching up.
-pub fn spawn_isr_checks(broker: &Arc<Broker>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let weak = Arc::downgrade(broker);
+pub fn spawn_isr_checks(repl: &Arc<Replication>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let weak = Arc::downgrade(repl);
     let lag =
-        Duration::from_millis(broker.config.get_i64("replica.lag.time.max.ms").max(100) as u64);
+        Duration::from_millis(repl.node.config.get_i64("replica.lag.time.max.ms").max(100) as u64);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
@@ -547,7 +575,7 @@ pub fn spawn_isr_checks(broker: &Arc<Broker>, mut stop: tokio::sync::watch::Rece
             }
             let Some(b) = weak.upgrade() else { return };
             delete_removed_replicas(&b);
-            for t in b.topics() {
+            for t in b.node.topics() {
                 for p in &t.partitions {
                     if !p.is_leader() {
                         continue;
@@ -568,9 +596,9 @@ pub fn epoch_end_offset(
     part: &Partition,
     requested: i32,
     from_follower: bool,
-) -> Result<(i32, i64), ResponseError> {
+) -> Result<(i32, i64), crate::partition::PartitionError> {
     if !part.is_leader() {
-        return Err(ResponseError::NotLeaderOrFollower);
+        return Err(crate::partition::PartitionError::NotLeader);
     }
     let current = part.leader_epoch();
     if requested < 0 || requested > current {
@@ -588,15 +616,26 @@ pub fn epoch_end_offset(
     Ok((requested, end))
 }
 
+/// Why an acks=all write was not replicated to the ISR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IsrWaitError {
+    #[error("this broker no longer leads the partition")]
+    NotLeader,
+    #[error("the ISR did not replicate the write in time")]
+    Timeout,
+    #[error("the ISR shrank below min.insync.replicas")]
+    BelowMinIsr,
+}
+
 /// acks=all: waits (bounded by `timeout`) until the high watermark passes each partition's last
 /// appended offset; returns the error for each one that did not make it.
 pub async fn await_isr(
-    broker: &Broker,
+    node: &Node,
     waits: &[(Arc<Partition>, i64)],
     timeout: Duration,
-) -> Vec<Option<ResponseError>> {
+) -> Vec<Option<IsrWaitError>> {
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut changes = broker.data_version.subscribe();
+    let mut changes = node.data_version.subscribe();
     loop {
         let done = waits
             .iter()
@@ -606,11 +645,11 @@ pub async fn await_isr(
                 .iter()
                 .map(|(p, end)| {
                     if !p.is_leader() {
-                        Some(ResponseError::NotLeaderOrFollower)
+                        Some(IsrWaitError::NotLeader)
                     } else if p.high_watermark() <= *end {
-                        Some(ResponseError::RequestTimedOut)
+                        Some(IsrWaitError::Timeout)
                     } else if p.isr_size() < p.settings().min_insync_replicas {
-                        Some(ResponseError::NotEnoughReplicasAfterAppend)
+                        Some(IsrWaitError::BelowMinIsr)
                     } else {
                         None
                     }

@@ -18,8 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
-/// Largest request frame accepted (Kafka's socket.request.max.bytes).
-pub const MAX_REQUEST_BYTES: usize = 100 * 1024 * 1024;
+pub use crate::handlers::MAX_REQUEST_BYTES;
 
 /// Answers a connection may owe before the broker stops reading its next requests (the
 /// client then waits in TCP flow control). librdkafka keeps at most 5 in flight for an
@@ -65,8 +64,8 @@ pub async fn run(
     listener: String,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    broker.metrics.connections.inc();
-    broker.metrics.connections_total.inc();
+    broker.node.metrics.connections.inc();
+    broker.node.metrics.connections_total.inc();
     let span = tracing::debug_span!("connection", %peer, listener = %listener);
     let result = tokio::select! {
         r = serve(&broker, stream, peer, &listener).instrument(span.clone()) => r,
@@ -77,7 +76,7 @@ pub async fn run(
         Err(ConnectionError::Io(e)) if is_disconnect(&e) => {}
         Err(e) => tracing::warn!(parent: &span, error = %e, "closing connection"),
     }
-    broker.metrics.connections.dec();
+    broker.node.metrics.connections.dec();
 }
 
 fn is_disconnect(e: &std::io::Error) -> bool {
@@ -251,6 +250,7 @@ pub fn decode_request(frame: Bytes) -> Result<(), String> {
     match parse_request(frame) {
         Ok(p) => {
             handlers::legacy::decoder(p.key, p.version).unwrap_or(p.entry.decode)(p.version, p.body)
+                .map_err(|e| e.to_string())
         }
         Err(Rejection::Answer { .. }) => Ok(()),
         Err(Rejection::Close(e)) => Err(e.to_string()),
@@ -272,6 +272,7 @@ async fn handle_frame(
             body,
         }) => {
             broker
+                .node
                 .metrics
                 .request_errors
                 .with_label_values(&[api_name(key)])
@@ -284,6 +285,7 @@ async fn handle_frame(
             | ConnectionError::UnsupportedVersion { key, .. } = &e
             {
                 broker
+                    .node
                     .metrics
                     .request_errors
                     .with_label_values(&[api_name(*key)])
@@ -307,21 +309,25 @@ async fn handle_frame(
         client_id: header.client_id.as_ref().map(|s| s.as_str().to_string()),
         peer,
         listener: listener.to_string(),
+        node: Arc::clone(&broker.node),
+        metadata: Arc::clone(broker.metadata()),
+        groups: Arc::clone(&broker.groups),
+        replication: Arc::clone(&broker.replication),
     };
     let span = tracing::debug_span!("request", api = ?key, version, correlation_id);
     let timer = broker
+        .node
         .metrics
         .request_latency
         .with_label_values(&[api_name(key)])
         .start_timer();
     // Versions older than the current codec's go through the legacy bridge.
     let handler = handlers::legacy::handler(key, version).unwrap_or(entry.handler);
-    let reply = handler(Arc::clone(broker), ctx, body)
-        .instrument(span)
-        .await;
+    let reply = handler(ctx, body).instrument(span).await;
     let header_version = key.response_header_version(version);
-    let failed = move |broker: &Broker, reason: String| {
+    let failed = move |broker: &Broker, reason: handlers::HandlerError| {
         broker
+            .node
             .metrics
             .request_errors
             .with_label_values(&[api_name(key)])
@@ -329,11 +335,12 @@ async fn handle_frame(
         ConnectionError::Decode {
             key,
             version,
-            reason,
+            reason: reason.to_string(),
         }
     };
     let done = move |broker: &Broker| {
         broker
+            .node
             .metrics
             .requests
             .with_label_values(&[api_name(key)])

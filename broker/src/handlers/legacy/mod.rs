@@ -22,14 +22,12 @@
 
 pub mod message_set;
 
-use super::{DecodeFn, HandlerFn, Reply, RequestContext};
-use crate::broker::Broker;
+use super::{DecodeFn, HandlerError, HandlerFn, Reply, RequestContext};
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol_legacy::messages as old;
 use kafka_protocol_legacy::protocol::{Decodable, Encodable};
-use std::sync::Arc;
 
 /// One API whose oldest versions go through the bridge.
 trait Bridge: 'static {
@@ -52,52 +50,56 @@ const fn min_of<Req: kafka_protocol::protocol::Message>() -> i16 {
     Req::VERSIONS.min
 }
 
-fn convert<B: Bridge>(body: BytesMut, version: i16, state: B::State) -> Result<BytesMut, String> {
+fn convert<B: Bridge>(
+    body: BytesMut,
+    version: i16,
+    state: B::State,
+) -> Result<BytesMut, HandlerError> {
     let mut body = body.freeze();
-    let mut resp = B::Resp::decode(&mut body, B::BRIDGE)
-        .map_err(|e| format!("bridging the v{} response: {e:#}", B::BRIDGE))?;
+    let mut resp = B::Resp::decode(&mut body, B::BRIDGE).map_err(|e| {
+        HandlerError::Bridge(format!("bridging the v{} response: {e:#}", B::BRIDGE))
+    })?;
     B::response(&mut resp, version, state);
     let mut out = BytesMut::new();
-    resp.encode(&mut out, version).map_err(|e| e.to_string())?;
+    resp.encode(&mut out, version)
+        .map_err(|e| HandlerError::Encode(e.to_string()))?;
     Ok(out)
 }
 
 fn dispatch<B: Bridge>(
-    broker: Arc<Broker>,
     ctx: RequestContext,
     mut body: Bytes,
-) -> BoxFuture<'static, Result<Reply, String>> {
+) -> BoxFuture<'static, Result<Reply, HandlerError>> {
     Box::pin(async move {
         let version = ctx.api_version;
-        let mut req = B::Req::decode(&mut body, version).map_err(|e| e.to_string())?;
+        let mut req =
+            B::Req::decode(&mut body, version).map_err(|e| HandlerError::Decode(e.to_string()))?;
         let state = B::request(&mut req, version);
         let mut bridged = BytesMut::new();
         req.encode(&mut bridged, B::BRIDGE)
-            .map_err(|e| format!("bridging to v{}: {e:#}", B::BRIDGE))?;
-        let entry =
-            super::lookup(B::KEY).ok_or_else(|| format!("{:?} is not registered", B::KEY))?;
+            .map_err(|e| HandlerError::Bridge(format!("bridging to v{}: {e:#}", B::BRIDGE)))?;
+        let entry = super::lookup(B::KEY)
+            .ok_or_else(|| HandlerError::Bridge(format!("{:?} is not registered", B::KEY)))?;
         let ctx = RequestContext {
             api_version: B::BRIDGE,
             ..ctx
         };
-        Ok(
-            match (entry.handler)(broker, ctx, bridged.freeze()).await? {
-                Reply::Body(b) => Reply::Body(convert::<B>(b, version, state)?),
-                Reply::None => Reply::None,
-                Reply::Later(fut) => {
-                    Reply::Later(Box::pin(
-                        async move { convert::<B>(fut.await?, version, state) },
-                    ))
-                }
-            },
-        )
+        Ok(match (entry.handler)(ctx, bridged.freeze()).await? {
+            Reply::Body(b) => Reply::Body(convert::<B>(b, version, state)?),
+            Reply::None => Reply::None,
+            Reply::Later(fut) => {
+                Reply::Later(Box::pin(
+                    async move { convert::<B>(fut.await?, version, state) },
+                ))
+            }
+        })
     })
 }
 
-fn decode_only<B: Bridge>(version: i16, mut body: Bytes) -> Result<(), String> {
+fn decode_only<B: Bridge>(version: i16, mut body: Bytes) -> Result<(), HandlerError> {
     B::Req::decode(&mut body, version)
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| HandlerError::Decode(e.to_string()))
 }
 
 /// One bridged API: (key, bridge version, handler, decoder).

@@ -8,7 +8,7 @@ use kafka_protocol::records::Compression;
 
 /// Most bytes one compressed wrapper may inflate to (a request frame's limit), so a small
 /// hostile wrapper cannot make the broker allocate gigabytes.
-pub const MAX_INFLATED: usize = crate::server::connection::MAX_REQUEST_BYTES;
+pub const MAX_INFLATED: usize = crate::handlers::MAX_REQUEST_BYTES;
 
 pub(super) fn too_big() -> FormatError {
     corrupt(format!("a wrapper inflates beyond {MAX_INFLATED} bytes"))
@@ -157,6 +157,7 @@ pub(super) fn compress(compression: Compression, data: &[u8]) -> Result<Bytes, F
 /// Compresses an up-converted batch's records with the producer's codec, LZ4 and gzip at their
 /// fast levels (kafka-protocol's encoder uses LZ4HC and gzip level 6, several times slower on
 /// this path, where every old-format produce is re-compressed), snappy as kafka-protocol does.
+/// The `anyhow::Result` is the signature of kafka-protocol's custom-compression callback.
 pub(super) fn recompress(
     records: &mut BytesMut,
     out: &mut BytesMut,

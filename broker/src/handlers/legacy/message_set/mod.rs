@@ -45,7 +45,6 @@ pub use decode::parse;
 pub use encode::encode;
 
 use bytes::Bytes;
-use kafka_protocol::error::ResponseError;
 
 const CODEC_MASK: i8 = 0x07;
 const LOG_APPEND_TIME_BIT: i8 = 0x08;
@@ -72,16 +71,6 @@ pub enum FormatError {
     Crc { stored: u32, computed: u32 },
     #[error("unsupported compression codec {0} for message format v0/v1")]
     Codec(i8),
-}
-
-impl FormatError {
-    /// The Produce error code Kafka answers with.
-    pub fn response_error(&self) -> ResponseError {
-        match self {
-            Self::Codec(4) => ResponseError::UnsupportedCompressionType,
-            _ => ResponseError::CorruptMessage,
-        }
-    }
 }
 
 fn corrupt(what: impl Into<String>) -> FormatError {

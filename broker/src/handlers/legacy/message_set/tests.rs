@@ -6,6 +6,7 @@ use super::decode::*;
 use super::encode::*;
 use super::*;
 use bytes::BytesMut;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,

@@ -1,0 +1,201 @@
+//! The one place where the broker's layer errors become Kafka error codes: metadata control
+//! errors and refusals (`control/`, `cluster/image`), record-batch and log errors (`log/`, as
+//! the partition layer reports them), config alter errors (`config/view`), consumer-offsets
+//! append errors (`group/`) and v0/v1 message-set errors (`handlers/legacy`). Layers below the
+//! handlers never import this file: they return their own errors, or convert through the
+//! `From` impls defined here.
+
+use crate::cluster::image::Refusal;
+use crate::config::view::AlterError;
+use crate::group::{OffsetsAppendFailed, OffsetsReplicationFailed};
+use crate::handlers::legacy::message_set::FormatError;
+use crate::log::LogError;
+use crate::log::batch::BatchError;
+use crate::metadata::ControlError;
+use crate::metadata::MetadataError;
+use crate::partition::{PartitionError, SequenceError};
+use crate::replication::IsrWaitError;
+use kafka_protocol::error::ResponseError;
+
+/// The error a metadata command refused by the controller answers with.
+pub fn refusal(r: Refusal) -> ResponseError {
+    match r {
+        Refusal::TopicExists => ResponseError::TopicAlreadyExists,
+        Refusal::UnknownTopic => ResponseError::UnknownTopicOrPartition,
+        Refusal::UnknownBroker => ResponseError::BrokerNotAvailable,
+        Refusal::InvalidReplicationFactor => ResponseError::InvalidReplicationFactor,
+        Refusal::InvalidReplicaAssignment => ResponseError::InvalidReplicaAssignment,
+        Refusal::FencedLeaderEpoch => ResponseError::FencedLeaderEpoch,
+        Refusal::ElectionNotNeeded => ResponseError::ElectionNotNeeded,
+        Refusal::PreferredLeaderNotAvailable => ResponseError::PreferredLeaderNotAvailable,
+        Refusal::EligibleLeadersNotAvailable => ResponseError::EligibleLeadersNotAvailable,
+        Refusal::InvalidPartitions => ResponseError::InvalidPartitions,
+        Refusal::NoReassignmentInProgress => ResponseError::NoReassignmentInProgress,
+        // Retried by the incremental alter; seen by a client only if the configs keep changing.
+        Refusal::ConfigChanged => ResponseError::RequestTimedOut,
+    }
+}
+
+impl From<IsrWaitError> for ResponseError {
+    fn from(e: IsrWaitError) -> Self {
+        match e {
+            IsrWaitError::NotLeader => ResponseError::NotLeaderOrFollower,
+            IsrWaitError::Timeout => ResponseError::RequestTimedOut,
+            IsrWaitError::BelowMinIsr => ResponseError::NotEnoughReplicasAfterAppend,
+        }
+    }
+}
+
+impl From<OffsetsReplicationFailed> for ResponseError {
+    fn from(f: OffsetsReplicationFailed) -> Self {
+        match f.0 {
+            IsrWaitError::NotLeader => ResponseError::NotCoordinator,
+            IsrWaitError::Timeout => ResponseError::RequestTimedOut,
+            IsrWaitError::BelowMinIsr => ResponseError::CoordinatorNotAvailable,
+        }
+    }
+}
+
+impl From<MetadataError> for ResponseError {
+    fn from(_: MetadataError) -> Self {
+        ResponseError::KafkaStorageError
+    }
+}
+
+impl From<PartitionError> for ResponseError {
+    fn from(e: PartitionError) -> Self {
+        partition(&e)
+    }
+}
+
+/// The error a refused partition read or write answers with.
+pub fn partition(e: &PartitionError) -> ResponseError {
+    match e {
+        PartitionError::Batch(b) => batch(b),
+        PartitionError::NotOneBatch => ResponseError::InvalidRecord,
+        PartitionError::Transactional => ResponseError::InvalidTxnState,
+        PartitionError::NotLeader => ResponseError::NotLeaderOrFollower,
+        PartitionError::NotEnoughReplicas => ResponseError::NotEnoughReplicas,
+        PartitionError::TooLarge => ResponseError::MessageTooLarge,
+        PartitionError::Sequence(SequenceError::OutOfOrder) => {
+            ResponseError::OutOfOrderSequenceNumber
+        }
+        PartitionError::Sequence(SequenceError::InvalidEpoch) => {
+            ResponseError::InvalidProducerEpoch
+        }
+        PartitionError::OffsetOutOfRange => ResponseError::OffsetOutOfRange,
+        PartitionError::Log(l) => log(l),
+        PartitionError::Storage => ResponseError::KafkaStorageError,
+        PartitionError::Corrupt => ResponseError::CorruptMessage,
+    }
+}
+
+/// The Produce error for a record batch that does not parse.
+pub fn batch(e: &BatchError) -> ResponseError {
+    match e {
+        BatchError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
+        BatchError::CrcMismatch { .. } | BatchError::Truncated(_) => ResponseError::CorruptMessage,
+        BatchError::Invalid(_) => ResponseError::InvalidRecord,
+    }
+}
+
+/// The Fetch/replication error for a failed log lookup.
+pub fn log(e: &LogError) -> ResponseError {
+    match e {
+        LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        LogError::Io { .. } => ResponseError::KafkaStorageError,
+    }
+}
+
+/// The error an alter of configs answers with, and its message.
+pub fn alter(e: AlterError) -> (ResponseError, String) {
+    match e {
+        AlterError::InvalidConfig(m) => (ResponseError::InvalidConfig, m),
+        AlterError::InvalidRequest(m) => (ResponseError::InvalidRequest, m),
+    }
+}
+
+/// What a handler answers for one topic or config resource: the Kafka error code and a
+/// message for the client.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct TopicError {
+    pub code: ResponseError,
+    pub message: String,
+}
+
+impl TopicError {
+    pub fn new(code: ResponseError, message: impl Into<String>) -> Self {
+        TopicError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The error a failed metadata change or lookup answers with.
+pub fn control(e: &ControlError) -> ResponseError {
+    match e {
+        ControlError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
+        ControlError::TopicExists(_) => ResponseError::TopicAlreadyExists,
+        ControlError::InvalidTopic(_) => ResponseError::InvalidTopicException,
+        ControlError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        ControlError::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
+        ControlError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
+        ControlError::InvalidConfig(_) => ResponseError::InvalidConfig,
+        ControlError::InvalidRequest(_) => ResponseError::InvalidRequest,
+        ControlError::ElectionNotNeeded(_) => ResponseError::ElectionNotNeeded,
+        ControlError::NoReassignmentInProgress(_) => ResponseError::NoReassignmentInProgress,
+        ControlError::Storage(_) => ResponseError::KafkaStorageError,
+        ControlError::Timeout(_) => ResponseError::RequestTimedOut,
+        ControlError::Refused(r, _) => refusal(*r),
+    }
+}
+
+impl From<ControlError> for TopicError {
+    fn from(e: ControlError) -> Self {
+        TopicError::new(control(&e), e.to_string())
+    }
+}
+
+impl From<AlterError> for TopicError {
+    fn from(e: AlterError) -> Self {
+        let (code, message) = alter(e);
+        TopicError::new(code, message)
+    }
+}
+
+impl From<OffsetsAppendFailed<'_>> for ResponseError {
+    fn from(f: OffsetsAppendFailed<'_>) -> Self {
+        group_append(f.group_id, &f.error)
+    }
+}
+
+/// The error a group API answers with when appending to its `__consumer_offsets` partition
+/// failed with `e`.
+pub fn group_append(group_id: &str, e: &PartitionError) -> ResponseError {
+    match e {
+        PartitionError::NotLeader => ResponseError::NotCoordinator,
+        PartitionError::NotEnoughReplicas => {
+            tracing::debug!(
+                group = group_id,
+                "__consumer_offsets is below min.insync.replicas"
+            );
+            ResponseError::CoordinatorNotAvailable
+        }
+        other => {
+            tracing::error!(group = group_id, error = %other, "appending to the consumer-offsets log failed");
+            ResponseError::CoordinatorNotAvailable
+        }
+    }
+}
+
+impl FormatError {
+    /// The Produce error code Kafka answers with for a v0/v1 message set.
+    pub fn response_error(&self) -> ResponseError {
+        match self {
+            Self::Codec(4) => ResponseError::UnsupportedCompressionType,
+            _ => ResponseError::CorruptMessage,
+        }
+    }
+}
