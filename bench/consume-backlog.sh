@@ -51,6 +51,8 @@ echo "filling the backlog ($DURATION_S s at max rate)..." >&2
 TOPIC=$(kcat -b "127.0.0.1:$PORT" -L | grep -o 'bench-[^"]*' | head -1)
 ACKED=$(python3 -c "import glob, json; print(json.load(open(glob.glob('$WORK/results/*/result.json')[0]))['totals']['acked'])")
 BYTES=$((ACKED * 1024))
+PUBLISH=$(python3 -c "import glob, json; print(round(json.load(open(glob.glob('$WORK/results/*/result.json')[0]))['publish']['mb_per_s'], 1))")
+echo "fill: publish $PUBLISH MB/s (max rate, acks=all)"
 echo "topic $TOPIC: $ACKED records; machine: $(uptime)" >&2
 for run in $(seq 1 "$RUNS"); do
 	start=$(date +%s.%N)
