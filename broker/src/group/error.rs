@@ -95,3 +95,25 @@ pub enum FindError {
     #[error("no advertised listener for this connection")]
     NoListener,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::FindError;
+
+    /// FindCoordinator sends these messages to clients: they stay as they were.
+    #[test]
+    fn find_errors_keep_their_client_messages() {
+        assert_eq!(
+            FindError::CreatingTopic.to_string(),
+            "the __consumer_offsets topic is being created"
+        );
+        assert_eq!(
+            FindError::NoLiveLeader { partition: 7 }.to_string(),
+            "__consumer_offsets-7 has no live leader"
+        );
+        assert_eq!(
+            FindError::CatchingUp.to_string(),
+            "this broker is still catching up on the cluster metadata"
+        );
+    }
+}

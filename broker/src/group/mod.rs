@@ -21,6 +21,8 @@ use tokio::sync::oneshot;
 /// How often the coordinator checks session and rebalance deadlines.
 const TICK: Duration = Duration::from_millis(100);
 
+/// Creating, replaying or compacting the `__consumer_offsets` log failed (at start, or when
+/// this broker loads a partition's groups in cluster mode).
 #[derive(Debug, thiserror::Error)]
 pub enum GroupLogError {
     #[error("creating the internal topic {topic}: {message}")]
