@@ -32,7 +32,10 @@ impl Broker {
     pub fn new(node: Arc<Node>, control: Arc<dyn MetadataControl>) -> Arc<Self> {
         let (state, _) = watch::channel(BrokerState::Recovering);
         Arc::new(Broker {
-            groups: Arc::new(crate::group::Coordinator::new(&node.config)),
+            groups: Arc::new(crate::group::Coordinator::new(
+                &node.config,
+                control.replicated(),
+            )),
             replication: Arc::new(crate::replication::Replication::new(Arc::clone(&node))),
             node,
             control,

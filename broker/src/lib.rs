@@ -64,7 +64,7 @@ pub enum StartError {
     #[error("cluster mode needs an advertised listener")]
     NoAdvertisedListener,
     #[error("starting the group coordinator: {0}")]
-    Groups(#[from] group::GroupError),
+    Groups(#[from] group::GroupLogError),
 }
 
 /// A running broker: its bound addresses and the handle to stop it.

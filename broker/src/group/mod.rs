@@ -3,6 +3,7 @@
 //! runs the session/rebalance timers, and persists offsets and membership in the internal
 //! `__consumer_offsets` log (group/store.rs), replayed on start.
 
+pub mod error;
 pub mod offsets;
 pub mod replicated;
 pub mod state;
@@ -10,7 +11,7 @@ pub mod store;
 
 use crate::config::BrokerConfig;
 use crate::node::Node;
-use kafka_protocol::error::ResponseError;
+pub use error::{FindError, GroupError};
 use state::{Answer, Effect, Group, JoinRequest, JoinResult, Limits, SyncResult};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,8 +21,10 @@ use tokio::sync::oneshot;
 /// How often the coordinator checks session and rebalance deadlines.
 const TICK: Duration = Duration::from_millis(100);
 
+/// Creating, replaying or compacting the `__consumer_offsets` log failed (at start, or when
+/// this broker loads a partition's groups in cluster mode).
 #[derive(Debug, thiserror::Error)]
-pub enum GroupError {
+pub enum GroupLogError {
     #[error("creating the internal topic {topic}: {message}")]
     CreateTopic { topic: String, message: String },
     #[error("compacting __consumer_offsets-{partition}: {error}")]
@@ -41,17 +44,6 @@ pub enum GroupError {
 }
 
 type WaiterKey = (String, String);
-
-/// A write to `__consumer_offsets` did not reach the ISR; `handlers/errors.rs` turns it into the
-/// error the group API answers with.
-pub struct OffsetsReplicationFailed(pub crate::replication::IsrWaitError);
-
-/// An append to the group's `__consumer_offsets` partition failed; `handlers/errors.rs` turns
-/// it into the error the group API answers with.
-pub struct OffsetsAppendFailed<'a> {
-    pub group_id: &'a str,
-    pub error: crate::partition::PartitionError,
-}
 
 /// What one append to `__consumer_offsets` wrote: the flusher ticket that makes it durable
 /// here and, in cluster mode, the partition and last offset the ISR must have before the write
@@ -83,6 +75,14 @@ pub struct Coordinator {
     inner: Mutex<Inner>,
 }
 
+/// Where a group's coordinator is reached (FindCoordinator).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoordinatorAddress {
+    pub node_id: i32,
+    pub host: String,
+    pub port: u16,
+}
+
 /// A group as DescribeGroups/ListGroups show it.
 #[derive(Debug, Clone)]
 pub struct GroupView {
@@ -94,7 +94,9 @@ pub struct GroupView {
 }
 
 impl Coordinator {
-    pub fn new(config: &BrokerConfig) -> Self {
+    /// `replicated`: whether the metadata control of the mode replicates partitions, i.e.
+    /// `__consumer_offsets` is a replicated topic and coordinators are partition leaders.
+    pub fn new(config: &BrokerConfig, replicated: bool) -> Self {
         let int = |k: &str| i32::try_from(config.get_i64(k)).unwrap_or(i32::MAX);
         Coordinator {
             limits: Limits {
@@ -103,7 +105,7 @@ impl Coordinator {
                 initial_rebalance_delay_ms: int("group.initial.rebalance.delay.ms").max(0),
             },
             num_partitions: int("offsets.topic.num.partitions").max(1),
-            cluster: config.cluster.is_some(),
+            cluster: replicated,
             creating: std::sync::atomic::AtomicBool::new(false),
             inner: Mutex::new(Inner::default()),
         }
@@ -122,14 +124,14 @@ impl Coordinator {
         self: &Arc<Self>,
         node: &Arc<Node>,
         control: &dyn crate::control::MetadataControl,
-    ) -> Result<(), GroupError> {
+    ) -> Result<(), GroupLogError> {
         if self.cluster {
             self.spawn_timer(node);
             return Ok(());
         }
         control
             .create_internal_topic(store::TOPIC, self.num_partitions, offsets_topic_configs())
-            .map_err(|e| GroupError::CreateTopic {
+            .map_err(|e| GroupLogError::CreateTopic {
                 topic: store::TOPIC.into(),
                 message: e.to_string(),
             })?;
@@ -173,13 +175,10 @@ impl Coordinator {
     pub async fn close(&self) {
         let mut inner = self.lock();
         for (_, tx) in inner.join_waiters.drain() {
-            let _ = tx.send(JoinResult::error(
-                "",
-                ResponseError::CoordinatorNotAvailable,
-            ));
+            let _ = tx.send(JoinResult::error("", GroupError::CoordinatorNotAvailable));
         }
         for (_, tx) in inner.sync_waiters.drain() {
-            let _ = tx.send(SyncResult::error(ResponseError::CoordinatorNotAvailable));
+            let _ = tx.send(SyncResult::error(GroupError::CoordinatorNotAvailable));
         }
     }
 
@@ -275,23 +274,19 @@ impl Coordinator {
         node: &Node,
         group_id: &str,
         records: &[store::KeyValue],
-    ) -> Result<Appended, ResponseError> {
+    ) -> Result<Appended, GroupError> {
         let index = self.partition_of(node, group_id);
         let partition = node
             .partition(store::TOPIC, index)
-            .ok_or(ResponseError::CoordinatorNotAvailable)?;
+            .ok_or(GroupError::CoordinatorNotAvailable)?;
         let kvs: Vec<crate::log::batch::KeyValue<'_>> = records
             .iter()
             .map(|(k, v)| (Some(k.as_slice()), v.as_deref()))
             .collect();
         let batch = crate::log::batch::build_batch(&kvs, crate::now_ms());
-        let out = partition.append(&batch, self.cluster).map_err(|e| {
-            if self.cluster {
-                return ResponseError::from(OffsetsAppendFailed { group_id, error: e });
-            }
-            tracing::error!(group = group_id, error = ?e, "appending to the consumer-offsets log failed");
-            ResponseError::CoordinatorNotAvailable
-        })?;
+        let out = partition
+            .append(&batch, self.cluster)
+            .map_err(|e| GroupError::append(group_id, self.cluster, &e))?;
         let last = out.base_offset + records.len() as i64 - 1;
         let ticket = node
             .flusher
@@ -311,7 +306,7 @@ impl Coordinator {
         skip_assignment_supported: bool,
     ) -> JoinResult {
         if group_id.is_empty() {
-            return JoinResult::error(&req.member_id, ResponseError::InvalidGroupId);
+            return JoinResult::error(&req.member_id, GroupError::InvalidGroupId);
         }
         let wait_ms = i64::from(req.rebalance_timeout_ms.max(req.session_timeout_ms));
         let fresh = format!("{}-{}", req.client_id, uuid::Uuid::new_v4());
@@ -351,7 +346,7 @@ impl Coordinator {
                         // A retried JoinGroup replaces the one still parked.
                         let _ = old.send(JoinResult::error(
                             &member_id,
-                            ResponseError::RebalanceInProgress,
+                            GroupError::RebalanceInProgress,
                         ));
                     }
                     let _ = self.apply(node, &mut inner, group_id, fx);
@@ -372,7 +367,7 @@ impl Coordinator {
         let limit = Duration::from_millis(wait_ms.max(0) as u64) + Duration::from_secs(30);
         match tokio::time::timeout(limit, rx).await {
             Ok(Ok(r)) => r,
-            _ => JoinResult::error(&member_id, ResponseError::RebalanceInProgress),
+            _ => JoinResult::error(&member_id, GroupError::RebalanceInProgress),
         }
     }
 
@@ -395,7 +390,7 @@ impl Coordinator {
                 return SyncResult::error(e);
             }
             let Some(group) = inner.groups.get_mut(group_id) else {
-                return SyncResult::error(ResponseError::UnknownMemberId);
+                return SyncResult::error(GroupError::UnknownMember);
             };
             let limit = group.members.get(member_id).map_or(0, |m| {
                 i64::from(m.rebalance_timeout_ms.max(m.session_timeout_ms))
@@ -425,7 +420,7 @@ impl Coordinator {
                         .sync_waiters
                         .insert((group_id.to_string(), member_id), tx)
                     {
-                        let _ = old.send(SyncResult::error(ResponseError::RebalanceInProgress));
+                        let _ = old.send(SyncResult::error(GroupError::RebalanceInProgress));
                     }
                     let _ = self.apply(node, &mut inner, group_id, fx);
                     (rx, limit)
@@ -435,7 +430,7 @@ impl Coordinator {
         let limit = Duration::from_millis(limit.max(0) as u64) + Duration::from_secs(30);
         match tokio::time::timeout(limit, rx).await {
             Ok(Ok(r)) => r,
-            _ => SyncResult::error(ResponseError::RebalanceInProgress),
+            _ => SyncResult::error(GroupError::RebalanceInProgress),
         }
     }
 
@@ -445,12 +440,12 @@ impl Coordinator {
         member_id: &str,
         instance: Option<&str>,
         generation: i32,
-    ) -> Result<(), ResponseError> {
+    ) -> Result<(), GroupError> {
         let mut inner = self.lock();
         let group = inner
             .groups
             .get_mut(group_id)
-            .ok_or(ResponseError::UnknownMemberId)?;
+            .ok_or(GroupError::UnknownMember)?;
         group.heartbeat(member_id, instance, generation, crate::now_ms())
     }
 
@@ -460,12 +455,37 @@ impl Coordinator {
         node: &Node,
         group_id: &str,
         members: &[(String, Option<String>)],
-    ) -> Option<Vec<Result<(), ResponseError>>> {
+    ) -> Option<Vec<Result<(), GroupError>>> {
         let mut inner = self.lock();
         let group = inner.groups.get_mut(group_id)?;
         let (out, fx) = group.leave(members, crate::now_ms(), &self.limits);
         let _ = self.apply(node, &mut inner, group_id, fx);
         Some(out)
+    }
+
+    /// FindCoordinator for a group: on one node this broker (at the advertised listener the
+    /// request came in on), in cluster mode the leader of the group's `__consumer_offsets`
+    /// partition (group/replicated.rs).
+    pub fn find(
+        self: &Arc<Self>,
+        node: &Arc<Node>,
+        group_id: &str,
+        listener: &str,
+    ) -> Result<CoordinatorAddress, FindError> {
+        if self.cluster {
+            return self.find_in_cluster(node, group_id);
+        }
+        node.advertised
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .find(|l| l.name == listener)
+            .map(|l| CoordinatorAddress {
+                node_id: node.node_id(),
+                host: l.host.clone(),
+                port: l.port,
+            })
+            .ok_or(FindError::NoListener)
     }
 
     /// ListGroups, optionally filtered by state names (case-insensitive, as Kafka does).

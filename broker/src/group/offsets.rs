@@ -2,9 +2,8 @@
 //! DeleteGroups, OffsetDelete, consumer-lag gauges, and the replay of `__consumer_offsets`.
 
 use super::state::{CommittedOffset, Group, GroupState};
-use super::{Coordinator, GroupError, store};
+use super::{Coordinator, GroupError, GroupLogError, store};
 use crate::node::Node;
-use kafka_protocol::error::ResponseError;
 use std::collections::HashMap;
 
 /// Largest commit metadata accepted (Kafka's offset.metadata.max.bytes default).
@@ -25,7 +24,7 @@ pub type FetchedOffsets = Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>;
 
 impl Coordinator {
     /// OffsetCommit: validates the member, appends to the log, waits for the fsync, and
-    /// returns one error code per partition (0 = committed).
+    /// returns one result per partition.
     pub async fn commit(
         &self,
         node: &Node,
@@ -34,12 +33,12 @@ impl Coordinator {
         instance: Option<&str>,
         generation: i32,
         partitions: Vec<CommitPartition>,
-    ) -> Vec<(CommitPartition, i16)> {
-        let all = |parts: Vec<CommitPartition>, e: ResponseError| {
-            parts.into_iter().map(|p| (p, e.code())).collect()
+    ) -> Vec<(CommitPartition, Result<(), GroupError>)> {
+        let all = |parts: Vec<CommitPartition>, e: GroupError| {
+            parts.into_iter().map(|p| (p, Err(e))).collect()
         };
         if group_id.is_empty() {
-            return all(partitions, ResponseError::InvalidGroupId);
+            return all(partitions, GroupError::InvalidGroupId);
         }
         let now = crate::now_ms();
         let ticket = {
@@ -63,13 +62,13 @@ impl Coordinator {
                     p.partition >= 0 && (p.partition as usize) < t.partitions.len()
                 });
                 let e = if !known {
-                    ResponseError::UnknownTopicOrPartition.code()
+                    Err(GroupError::UnknownTopicOrPartition)
                 } else if p
                     .metadata
                     .as_ref()
                     .is_some_and(|m| m.len() > MAX_METADATA_BYTES)
                 {
-                    ResponseError::OffsetMetadataTooLarge.code()
+                    Err(GroupError::OffsetMetadataTooLarge)
                 } else {
                     let value = CommittedOffset {
                         offset: p.offset,
@@ -84,7 +83,7 @@ impl Coordinator {
                         Some(&value),
                     ));
                     accepted.push(((p.topic.clone(), p.partition), value));
-                    0
+                    Ok(())
                 };
                 out.push((p, e));
             }
@@ -94,9 +93,9 @@ impl Coordinator {
             let appended = match self.append(node, group_id, &records) {
                 Ok(a) => a,
                 Err(e) => {
-                    for (_, code) in &mut out {
-                        if *code == 0 {
-                            *code = e.code();
+                    for (_, r) in &mut out {
+                        if r.is_ok() {
+                            *r = Err(e);
                         }
                     }
                     return out;
@@ -114,14 +113,14 @@ impl Coordinator {
         let mut failed = None;
         if let Err(e) = node.flusher.wait(appended.ticket).await {
             tracing::error!(group = group_id, error = %e, "offset commit could not be made durable");
-            failed = Some(ResponseError::CoordinatorNotAvailable);
+            failed = Some(GroupError::CoordinatorNotAvailable);
         } else if let Err(e) = self.await_replicated(node, appended.replicate).await {
             failed = Some(e);
         }
         if let Some(e) = failed {
-            for (_, code) in &mut out {
-                if *code == 0 {
-                    *code = e.code();
+            for (_, r) in &mut out {
+                if r.is_ok() {
+                    *r = Err(e);
                 }
             }
         }
@@ -160,11 +159,7 @@ impl Coordinator {
     }
 
     /// DeleteGroups: only groups without members; their offsets go too.
-    pub async fn delete_groups(
-        &self,
-        node: &Node,
-        ids: &[String],
-    ) -> Vec<Result<(), ResponseError>> {
+    pub async fn delete_groups(&self, node: &Node, ids: &[String]) -> Vec<Result<(), GroupError>> {
         let mut results = Vec::with_capacity(ids.len());
         let mut ticket = 0;
         let mut replicate = Vec::new();
@@ -176,10 +171,10 @@ impl Coordinator {
                     continue;
                 }
                 let r = match inner.groups.get(id) {
-                    None => Err(ResponseError::GroupIdNotFound),
-                    Some(g) if g.state == GroupState::Dead => Err(ResponseError::GroupIdNotFound),
+                    None => Err(GroupError::GroupNotFound),
+                    Some(g) if g.state == GroupState::Dead => Err(GroupError::GroupNotFound),
                     Some(g) if g.state != GroupState::Empty || !g.members.is_empty() => {
-                        Err(ResponseError::NonEmptyGroup)
+                        Err(GroupError::NonEmptyGroup)
                     }
                     Some(g) => {
                         let mut records: Vec<store::KeyValue> = g
@@ -202,7 +197,7 @@ impl Coordinator {
             }
         }
         let failed = if ticket > 0 && node.flusher.wait(ticket).await.is_err() {
-            Some(ResponseError::KafkaStorageError)
+            Some(GroupError::Storage)
         } else {
             let mut failed = None;
             for r in replicate {
@@ -228,20 +223,18 @@ impl Coordinator {
         node: &Node,
         group_id: &str,
         topics: Vec<(String, Vec<i32>)>,
-    ) -> Result<Vec<(String, Vec<(i32, i16)>)>, ResponseError> {
+    ) -> Result<Vec<(String, Vec<(i32, Result<(), GroupError>)>)>, GroupError> {
         let (appended, out) = {
             let mut inner = self.lock();
             self.check_coordinator(node, &inner, group_id)?;
             let group = inner
                 .groups
                 .get_mut(group_id)
-                .ok_or(ResponseError::GroupIdNotFound)?;
+                .ok_or(GroupError::GroupNotFound)?;
             let subscribed = if group.state == GroupState::Empty {
                 Default::default()
             } else {
-                group
-                    .subscribed_topics()
-                    .ok_or(ResponseError::NonEmptyGroup)?
+                group.subscribed_topics().ok_or(GroupError::NonEmptyGroup)?
             };
             let mut records = Vec::new();
             let mut out = Vec::new();
@@ -253,17 +246,17 @@ impl Coordinator {
                         let known = topic
                             .as_ref()
                             .is_some_and(|tp| p >= 0 && (p as usize) < tp.partitions.len());
-                        let code = if !known {
-                            ResponseError::UnknownTopicOrPartition.code()
+                        let r = if !known {
+                            Err(GroupError::UnknownTopicOrPartition)
                         } else if subscribed.contains(&t) {
-                            ResponseError::GroupSubscribedToTopic.code()
+                            Err(GroupError::SubscribedToTopic)
                         } else {
                             if group.offsets.remove(&(t.clone(), p)).is_some() {
                                 records.push(store::offset_record(group_id, &t, p, None));
                             }
-                            0
+                            Ok(())
                         };
-                        (p, code)
+                        (p, r)
                     })
                     .collect();
                 out.push((t, parts));
@@ -279,7 +272,7 @@ impl Coordinator {
             node.flusher
                 .wait(a.ticket)
                 .await
-                .map_err(|_| ResponseError::KafkaStorageError)?;
+                .map_err(|_| GroupError::Storage)?;
             self.await_replicated(node, a.replicate).await?;
         }
         Ok(out)
@@ -312,7 +305,7 @@ impl Coordinator {
     /// replay time and disk use follow the live state rather than the commit history (the
     /// log has no key compaction). Done at start, before listeners accept, when more than
     /// half of the replayed records were superseded.
-    pub async fn compact_log(&self, node: &Node, replayed: u64) -> Result<(), GroupError> {
+    pub async fn compact_log(&self, node: &Node, replayed: u64) -> Result<(), GroupLogError> {
         let mut per_partition: HashMap<i32, Vec<store::KeyValue>> = HashMap::new();
         {
             let inner = self.lock();
@@ -346,7 +339,7 @@ impl Coordinator {
                     .collect();
                 let batch = crate::log::batch::build_batch(&kvs, crate::now_ms());
                 part.append(&batch, false)
-                    .map_err(|error| GroupError::Compact {
+                    .map_err(|error| GroupLogError::Compact {
                         partition: part.index,
                         error,
                     })?;
@@ -358,14 +351,14 @@ impl Coordinator {
                 node.flusher
                     .wait(ticket)
                     .await
-                    .map_err(|_| GroupError::Compact {
+                    .map_err(|_| GroupLogError::Compact {
                         partition: part.index,
                         error: crate::partition::PartitionError::Storage,
                     })?;
             }
             if cut > part.log_start_offset() {
                 part.delete_records(cut)
-                    .map_err(|error| GroupError::Compact {
+                    .map_err(|error| GroupLogError::Compact {
                         partition: part.index,
                         error,
                     })?;
@@ -378,7 +371,7 @@ impl Coordinator {
 
 /// Rebuilds every group from `__consumer_offsets` (last record per key wins).
 /// Returns the groups and the number of records read.
-pub fn replay(node: &Node, now: i64) -> Result<(HashMap<String, Group>, u64), GroupError> {
+pub fn replay(node: &Node, now: i64) -> Result<(HashMap<String, Group>, u64), GroupLogError> {
     let mut groups: HashMap<String, Group> = HashMap::new();
     let mut count = 0u64;
     let Some(topic) = node.topic(store::TOPIC) else {
@@ -399,7 +392,7 @@ pub fn replay_partition(
     to_log_end: bool,
     groups: &mut HashMap<String, Group>,
     now: i64,
-) -> Result<u64, GroupError> {
+) -> Result<u64, GroupLogError> {
     let mut count = 0u64;
     let end = if to_log_end {
         part.log_end_offset()
@@ -408,7 +401,7 @@ pub fn replay_partition(
     };
     let mut offset = part.log_start_offset();
     while offset < end {
-        let read_err = |error| GroupError::Read {
+        let read_err = |error| GroupLogError::Read {
             topic: store::TOPIC.into(),
             partition: part.index,
             offset,

@@ -13,11 +13,12 @@
 //!   answered once the high watermark passes them, i.e. once every in-sync replica has them.
 
 use super::state::{JoinResult, SyncResult};
-use super::{Coordinator, GroupError, Inner, OffsetsReplicationFailed, offsets, store};
-use crate::cluster::image::{BrokerRegistration, Command, NO_LEADER, Outcome, Refusal};
+use super::{
+    Coordinator, CoordinatorAddress, FindError, GroupError, GroupLogError, Inner, offsets, store,
+};
+use crate::cluster::image::{Command, NO_LEADER, Outcome, Refusal};
 use crate::node::Node;
 use crate::partition::Partition;
-use kafka_protocol::error::ResponseError;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -43,15 +44,15 @@ impl Coordinator {
         node: &Node,
         inner: &Inner,
         group_id: &str,
-    ) -> Result<(), ResponseError> {
+    ) -> Result<(), GroupError> {
         if !self.cluster {
             return Ok(());
         }
         if group_id.is_empty() {
-            return Err(ResponseError::InvalidGroupId);
+            return Err(GroupError::InvalidGroupId);
         }
         let Some(topic) = node.topic(store::TOPIC) else {
-            return Err(ResponseError::CoordinatorNotAvailable);
+            return Err(GroupError::CoordinatorNotAvailable);
         };
         let n = i32::try_from(topic.partitions.len())
             .unwrap_or(i32::MAX)
@@ -61,19 +62,19 @@ impl Coordinator {
             .ok()
             .and_then(|i| topic.partitions.get(i))
         else {
-            return Err(ResponseError::CoordinatorNotAvailable);
+            return Err(GroupError::CoordinatorNotAvailable);
         };
         if !part.is_leader() || !node.quorum().is_some_and(|c| c.is_registered()) {
-            return Err(ResponseError::NotCoordinator);
+            return Err(GroupError::NotCoordinator);
         }
         match inner.owned.get(&index) {
             Some(o) if o.loaded && o.epoch == part.leader_epoch() => Ok(()),
-            _ => Err(ResponseError::CoordinatorLoadInProgress),
+            _ => Err(GroupError::CoordinatorLoadInProgress),
         }
     }
 
     /// `check_coordinator` for handlers that do not otherwise lock the coordinator.
-    pub fn check(&self, node: &Node, group_id: &str) -> Result<(), ResponseError> {
+    pub fn check(&self, node: &Node, group_id: &str) -> Result<(), GroupError> {
         if !self.cluster {
             return Ok(());
         }
@@ -86,12 +87,12 @@ impl Coordinator {
         &self,
         node: &Node,
         what: Option<(Arc<Partition>, i64)>,
-    ) -> Result<(), ResponseError> {
+    ) -> Result<(), GroupError> {
         let Some(w) = what else { return Ok(()) };
         let r = crate::replication::await_isr(node, &[w], COMMIT_TIMEOUT).await;
         match r.into_iter().next().flatten() {
             None => Ok(()),
-            Some(e) => Err(ResponseError::from(OffsetsReplicationFailed(e))),
+            Some(e) => Err(GroupError::from(e)),
         }
     }
 
@@ -138,31 +139,22 @@ impl Coordinator {
     /// FindCoordinator for a group in cluster mode: the live leader of its `__consumer_offsets`
     /// partition. Until the topic exists, asks the controller to create it and answers
     /// COORDINATOR_NOT_AVAILABLE (retriable).
-    pub fn find_in_cluster(
+    pub(super) fn find_in_cluster(
         self: &Arc<Self>,
         node: &Arc<Node>,
         group_id: &str,
-    ) -> Result<BrokerRegistration, (ResponseError, String)> {
+    ) -> Result<CoordinatorAddress, FindError> {
         let Some(cluster) = node.quorum() else {
-            return Err((
-                ResponseError::CoordinatorNotAvailable,
-                "not in cluster mode".into(),
-            ));
+            return Err(FindError::NotInCluster);
         };
         if !cluster.is_registered() {
-            return Err((
-                ResponseError::CoordinatorNotAvailable,
-                "this broker is still catching up on the cluster metadata".into(),
-            ));
+            return Err(FindError::CatchingUp);
         }
         let img = cluster.image();
         let Some(t) = img.topics.get(store::TOPIC) else {
             drop(img);
             self.create_offsets_topic(node);
-            return Err((
-                ResponseError::CoordinatorNotAvailable,
-                format!("the {} topic is being created", store::TOPIC),
-            ));
+            return Err(FindError::CreatingTopic);
         };
         let n = i32::try_from(t.partitions.len()).unwrap_or(i32::MAX).max(1);
         let index = store::partition_for(group_id, n);
@@ -173,13 +165,12 @@ impl Coordinator {
         img.brokers
             .get(&leader)
             .filter(|b| !b.fenced)
-            .cloned()
-            .ok_or_else(|| {
-                (
-                    ResponseError::CoordinatorNotAvailable,
-                    format!("{}-{index} has no live leader", store::TOPIC),
-                )
+            .map(|b| CoordinatorAddress {
+                node_id: b.id,
+                host: b.host.clone(),
+                port: b.port,
             })
+            .ok_or(FindError::NoLiveLeader { partition: index })
     }
 
     /// Asks the controller (in the background, one request at a time) to create
@@ -219,20 +210,20 @@ impl Wait {
     }
 
     /// Waits (bounded) until the high watermark passes the write, while this broker leads.
-    pub(crate) async fn done(&self) -> Result<(), ResponseError> {
+    pub(crate) async fn done(&self) -> Result<(), GroupError> {
         let deadline = tokio::time::Instant::now() + COMMIT_TIMEOUT;
         let mut rx = self.changes.subscribe();
         loop {
             if !self.part.is_leader() {
-                return Err(ResponseError::NotCoordinator);
+                return Err(GroupError::NotCoordinator);
             }
             if self.part.high_watermark() > self.last {
                 return Ok(());
             }
             match tokio::time::timeout_at(deadline, rx.changed()).await {
                 Ok(Ok(())) => {}
-                Ok(Err(_)) => return Err(ResponseError::CoordinatorNotAvailable),
-                Err(_) => return Err(ResponseError::RequestTimedOut),
+                Ok(Err(_)) => return Err(GroupError::CoordinatorNotAvailable),
+                Err(_) => return Err(GroupError::Timeout),
             }
         }
     }
@@ -259,7 +250,7 @@ pub(crate) enum Reply {
 
 impl Reply {
     /// Sends the answer, or `failed` in its place.
-    pub(crate) fn send(self, failed: Option<ResponseError>) {
+    pub(crate) fn send(self, failed: Option<GroupError>) {
         match self {
             Reply::Join(tx, r) => {
                 let _ = tx.send(match failed {
@@ -351,7 +342,7 @@ fn unload(inner: &mut Inner, index: i32, n: i32) {
         .collect();
     for k in joins {
         if let Some(tx) = inner.join_waiters.remove(&k) {
-            let _ = tx.send(JoinResult::error(&k.1, ResponseError::NotCoordinator));
+            let _ = tx.send(JoinResult::error(&k.1, GroupError::NotCoordinator));
         }
     }
     let syncs: Vec<_> = inner
@@ -362,7 +353,7 @@ fn unload(inner: &mut Inner, index: i32, n: i32) {
         .collect();
     for k in syncs {
         if let Some(tx) = inner.sync_waiters.remove(&k) {
-            let _ = tx.send(SyncResult::error(ResponseError::NotCoordinator));
+            let _ = tx.send(SyncResult::error(GroupError::NotCoordinator));
         }
     }
     tracing::info!(
@@ -382,7 +373,7 @@ fn spawn_load(groups: &Arc<Coordinator>, part: Arc<Partition>, epoch: i32) {
         let res = tokio::task::spawn_blocking(move || {
             let mut groups = HashMap::new();
             let records = offsets::replay_partition(&p, true, &mut groups, crate::now_ms())?;
-            Ok::<_, GroupError>((groups, records))
+            Ok::<_, GroupLogError>((groups, records))
         })
         .await;
         let index = part.index;

@@ -5,8 +5,8 @@
 //!
 //! Behaviour and error codes follow Kafka's classic `GroupCoordinator`, which clients rely on.
 
+use super::GroupError;
 use indexmap::IndexMap;
-use kafka_protocol::error::ResponseError;
 use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -92,7 +92,7 @@ pub struct JoinMember {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinResult {
-    pub error: Option<ResponseError>,
+    pub error: Option<GroupError>,
     pub member_id: String,
     pub generation_id: i32,
     pub protocol_type: Option<String>,
@@ -103,7 +103,7 @@ pub struct JoinResult {
 }
 
 impl JoinResult {
-    pub fn error(member_id: &str, e: ResponseError) -> Self {
+    pub fn error(member_id: &str, e: GroupError) -> Self {
         JoinResult {
             error: Some(e),
             member_id: member_id.to_string(),
@@ -119,14 +119,14 @@ impl JoinResult {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncResult {
-    pub error: Option<ResponseError>,
+    pub error: Option<GroupError>,
     pub protocol_type: Option<String>,
     pub protocol_name: Option<String>,
     pub assignment: Vec<u8>,
 }
 
 impl SyncResult {
-    pub fn error(e: ResponseError) -> Self {
+    pub fn error(e: GroupError) -> Self {
         SyncResult {
             error: Some(e),
             protocol_type: None,

@@ -2,6 +2,7 @@
 //! `__consumer_offsets`, fsynced before answering).
 
 use super::RequestContext;
+use crate::group::GroupError;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
@@ -15,7 +16,7 @@ pub async fn handle(ctx: &RequestContext, req: DeleteGroupsRequest) -> DeleteGro
         .map(|(g, r)| {
             DeletableGroupResult::default()
                 .with_group_id(g)
-                .with_error_code(r.err().map_or(0, |e| e.code()))
+                .with_error_code(r.err().map_or(0, GroupError::code))
         })
         .collect();
     DeleteGroupsResponse::default().with_results(results)

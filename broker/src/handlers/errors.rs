@@ -1,13 +1,13 @@
 //! The one place where the broker's layer errors become Kafka error codes: metadata control
 //! errors and refusals (`control/`, `cluster/image`), record-batch and log errors (`log/`, as
-//! the partition layer reports them), config alter errors (`config/view`), consumer-offsets
-//! append errors (`group/`) and v0/v1 message-set errors (`handlers/legacy`). Layers below the
+//! the partition layer reports them), config alter errors (`config/view`), consumer-group
+//! errors (`group/`) and v0/v1 message-set errors (`handlers/legacy`). Layers below the
 //! handlers never import this file: they return their own errors, or convert through the
 //! `From` impls defined here.
 
 use crate::cluster::image::Refusal;
 use crate::config::view::AlterError;
-use crate::group::{OffsetsAppendFailed, OffsetsReplicationFailed};
+use crate::group::{FindError, GroupError};
 use crate::handlers::legacy::message_set::FormatError;
 use crate::log::LogError;
 use crate::log::batch::BatchError;
@@ -42,16 +42,6 @@ impl From<IsrWaitError> for ResponseError {
             IsrWaitError::NotLeader => ResponseError::NotLeaderOrFollower,
             IsrWaitError::Timeout => ResponseError::RequestTimedOut,
             IsrWaitError::BelowMinIsr => ResponseError::NotEnoughReplicasAfterAppend,
-        }
-    }
-}
-
-impl From<OffsetsReplicationFailed> for ResponseError {
-    fn from(f: OffsetsReplicationFailed) -> Self {
-        match f.0 {
-            IsrWaitError::NotLeader => ResponseError::NotCoordinator,
-            IsrWaitError::Timeout => ResponseError::RequestTimedOut,
-            IsrWaitError::BelowMinIsr => ResponseError::CoordinatorNotAvailable,
         }
     }
 }
@@ -165,31 +155,6 @@ impl From<AlterError> for TopicError {
     }
 }
 
-impl From<OffsetsAppendFailed<'_>> for ResponseError {
-    fn from(f: OffsetsAppendFailed<'_>) -> Self {
-        group_append(f.group_id, &f.error)
-    }
-}
-
-/// The error a group API answers with when appending to its `__consumer_offsets` partition
-/// failed with `e`.
-pub fn group_append(group_id: &str, e: &PartitionError) -> ResponseError {
-    match e {
-        PartitionError::NotLeader => ResponseError::NotCoordinator,
-        PartitionError::NotEnoughReplicas => {
-            tracing::debug!(
-                group = group_id,
-                "__consumer_offsets is below min.insync.replicas"
-            );
-            ResponseError::CoordinatorNotAvailable
-        }
-        other => {
-            tracing::error!(group = group_id, error = %other, "appending to the consumer-offsets log failed");
-            ResponseError::CoordinatorNotAvailable
-        }
-    }
-}
-
 impl FormatError {
     /// The Produce error code Kafka answers with for a v0/v1 message set.
     pub fn response_error(&self) -> ResponseError {
@@ -197,5 +162,46 @@ impl FormatError {
             Self::Codec(4) => ResponseError::UnsupportedCompressionType,
             _ => ResponseError::CorruptMessage,
         }
+    }
+}
+
+// Consumer groups (`group/`).
+
+impl From<GroupError> for ResponseError {
+    fn from(e: GroupError) -> Self {
+        match e {
+            GroupError::InvalidGroupId => ResponseError::InvalidGroupId,
+            GroupError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+            GroupError::NotCoordinator => ResponseError::NotCoordinator,
+            GroupError::CoordinatorLoadInProgress => ResponseError::CoordinatorLoadInProgress,
+            GroupError::Timeout => ResponseError::RequestTimedOut,
+            GroupError::Storage => ResponseError::KafkaStorageError,
+            GroupError::UnknownMember => ResponseError::UnknownMemberId,
+            GroupError::MemberIdRequired => ResponseError::MemberIdRequired,
+            GroupError::IllegalGeneration => ResponseError::IllegalGeneration,
+            GroupError::RebalanceInProgress => ResponseError::RebalanceInProgress,
+            GroupError::FencedInstanceId => ResponseError::FencedInstanceId,
+            GroupError::InconsistentProtocol => ResponseError::InconsistentGroupProtocol,
+            GroupError::InvalidSessionTimeout => ResponseError::InvalidSessionTimeout,
+            GroupError::GroupNotFound => ResponseError::GroupIdNotFound,
+            GroupError::NonEmptyGroup => ResponseError::NonEmptyGroup,
+            GroupError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
+            GroupError::OffsetMetadataTooLarge => ResponseError::OffsetMetadataTooLarge,
+            GroupError::SubscribedToTopic => ResponseError::GroupSubscribedToTopic,
+        }
+    }
+}
+
+impl GroupError {
+    /// The Kafka error code a group API answers with.
+    pub fn code(self) -> i16 {
+        ResponseError::from(self).code()
+    }
+}
+
+/// FindCoordinator cannot name a coordinator yet: retriable.
+impl From<&FindError> for ResponseError {
+    fn from(_: &FindError) -> Self {
+        ResponseError::CoordinatorNotAvailable
     }
 }

@@ -1,7 +1,8 @@
 //! FindCoordinator: on one node this broker coordinates every consumer group; in cluster mode
-//! the coordinator is the leader of the group's `__consumer_offsets` partition. Transactions are not
-//! supported, so transaction-coordinator lookups (key type 1) get INVALID_REQUEST with a
-//! message saying so (a retriable COORDINATOR_NOT_AVAILABLE would make clients retry forever).
+//! the coordinator is the leader of the group's `__consumer_offsets` partition (the group
+//! coordinator decides, group/replicated.rs). Transactions are not supported, so
+//! transaction-coordinator lookups (key type 1) get INVALID_REQUEST with a message saying so (a
+//! retriable COORDINATOR_NOT_AVAILABLE would make clients retry forever).
 
 use super::{RequestContext, sb};
 use kafka_protocol::error::ResponseError;
@@ -13,14 +14,6 @@ const TRANSACTION: i8 = 1;
 
 pub async fn handle(ctx: &RequestContext, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
     let v = ctx.api_version;
-    let listener = ctx
-        .node
-        .advertised
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .iter()
-        .find(|l| l.name == ctx.listener)
-        .cloned();
     let answer = |key: &str| -> Coordinator {
         let c = Coordinator::default().with_key(sb(key));
         let err = |e: ResponseError, m: &str| {
@@ -31,29 +24,16 @@ pub async fn handle(ctx: &RequestContext, req: FindCoordinatorRequest) -> FindCo
                 .with_error_code(e.code())
                 .with_error_message(Some(sb(m)))
         };
-        if req.key_type == GROUP && ctx.metadata.replicated() {
-            // Cluster mode: the leader of the group's `__consumer_offsets` partition
-            // (group/replicated.rs), created through the controller on first use.
-            return match ctx.groups.find_in_cluster(&ctx.node, key) {
-                Ok(b) => c
+        match req.key_type {
+            GROUP => match ctx.groups.find(&ctx.node, key, &ctx.listener) {
+                Ok(a) => c
                     .clone()
-                    .with_node_id(BrokerId(b.id))
-                    .with_host(sb(&b.host))
-                    .with_port(i32::from(b.port)),
-                Err((e, m)) => err(e, &m),
-            };
-        }
-        match (req.key_type, &listener) {
-            (GROUP, Some(l)) => c
-                .clone()
-                .with_node_id(BrokerId(ctx.node.node_id()))
-                .with_host(sb(&l.host))
-                .with_port(i32::from(l.port)),
-            (GROUP, None) => err(
-                ResponseError::CoordinatorNotAvailable,
-                "no advertised listener for this connection",
-            ),
-            (TRANSACTION, _) => err(
+                    .with_node_id(BrokerId(a.node_id))
+                    .with_host(sb(&a.host))
+                    .with_port(i32::from(a.port)),
+                Err(e) => err(ResponseError::from(&e), &e.to_string()),
+            },
+            TRANSACTION => err(
                 ResponseError::InvalidRequest,
                 "transactions are not supported by this broker",
             ),

@@ -1,6 +1,7 @@
 //! Heartbeat: keeps a member's session alive and tells it when a rebalance is under way.
 
 use super::RequestContext;
+use crate::group::GroupError;
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 pub async fn handle(ctx: &RequestContext, req: HeartbeatRequest) -> HeartbeatResponse {
@@ -12,5 +13,5 @@ pub async fn handle(ctx: &RequestContext, req: HeartbeatRequest) -> HeartbeatRes
             req.generation_id,
         )
     });
-    HeartbeatResponse::default().with_error_code(r.err().map_or(0, |e| e.code()))
+    HeartbeatResponse::default().with_error_code(r.err().map_or(0, GroupError::code))
 }

@@ -2,6 +2,7 @@
 //! phase completes (or at once: errors, MEMBER_ID_REQUIRED, static-member rejoin).
 
 use super::{RequestContext, sb};
+use crate::group::GroupError;
 use crate::group::state::JoinRequest;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
@@ -47,7 +48,7 @@ pub async fn handle(ctx: &RequestContext, req: JoinGroupRequest) -> JoinGroupRes
         })
         .collect();
     JoinGroupResponse::default()
-        .with_error_code(r.error.map_or(0, |e| e.code()))
+        .with_error_code(r.error.map_or(0, GroupError::code))
         .with_generation_id(r.generation_id)
         .with_protocol_type(if v >= 7 {
             r.protocol_type.map(|s| sb(&s))

@@ -1,7 +1,7 @@
 //! LeaveGroup: one member (v0-2) or a batch of members by id or group.instance.id (v3+).
 
 use super::{RequestContext, sb};
-use kafka_protocol::error::ResponseError;
+use crate::group::GroupError;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
@@ -25,14 +25,13 @@ pub async fn handle(ctx: &RequestContext, req: LeaveGroupRequest) -> LeaveGroupR
     let results = ctx.groups.leave(&ctx.node, &req.group_id, &members);
     if ctx.api_version < 3 {
         let e = match results.as_deref() {
-            None => Some(ResponseError::UnknownMemberId),
+            None => Some(GroupError::UnknownMember),
             Some([Err(e)]) => Some(*e),
             _ => None,
         };
-        return LeaveGroupResponse::default().with_error_code(e.map_or(0, |e| e.code()));
+        return LeaveGroupResponse::default().with_error_code(e.map_or(0, GroupError::code));
     }
-    let results =
-        results.unwrap_or_else(|| vec![Err(ResponseError::UnknownMemberId); members.len()]);
+    let results = results.unwrap_or_else(|| vec![Err(GroupError::UnknownMember); members.len()]);
     let out = members
         .into_iter()
         .zip(results)
@@ -40,7 +39,7 @@ pub async fn handle(ctx: &RequestContext, req: LeaveGroupRequest) -> LeaveGroupR
             MemberResponse::default()
                 .with_member_id(sb(&id))
                 .with_group_instance_id(inst.map(|s| sb(&s)))
-                .with_error_code(r.err().map_or(0, |e| e.code()))
+                .with_error_code(r.err().map_or(0, GroupError::code))
         })
         .collect();
     LeaveGroupResponse::default().with_members(out)

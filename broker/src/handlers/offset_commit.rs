@@ -2,6 +2,7 @@
 //! `__consumer_offsets` and fsynced before the commit is acknowledged.
 
 use super::RequestContext;
+use crate::group::GroupError;
 use crate::group::offsets::CommitPartition;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
@@ -34,10 +35,10 @@ pub async fn handle(ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCom
         )
         .await;
     let mut topics: Vec<OffsetCommitResponseTopic> = Vec::new();
-    for (p, code) in results {
+    for (p, r) in results {
         let part = OffsetCommitResponsePartition::default()
             .with_partition_index(p.partition)
-            .with_error_code(code);
+            .with_error_code(r.err().map_or(0, GroupError::code));
         match topics.last_mut() {
             Some(t) if t.name.as_str() == p.topic => t.partitions.push(part),
             _ => topics.push(

@@ -2,6 +2,7 @@
 //! (GROUP_SUBSCRIBED_TO_TOPIC for topics an active member subscribes to).
 
 use super::RequestContext;
+use crate::group::GroupError;
 use kafka_protocol::messages::offset_delete_response::{
     OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
 };
@@ -32,10 +33,10 @@ pub async fn handle(ctx: &RequestContext, req: OffsetDeleteRequest) -> OffsetDel
                 .map(|(t, (_, parts))| {
                     let parts = parts
                         .into_iter()
-                        .map(|(p, code)| {
+                        .map(|(p, r)| {
                             OffsetDeleteResponsePartition::default()
                                 .with_partition_index(p)
-                                .with_error_code(code)
+                                .with_error_code(r.err().map_or(0, GroupError::code))
                         })
                         .collect();
                     OffsetDeleteResponseTopic::default()

@@ -1,6 +1,7 @@
 //! SyncGroup: the leader hands in the assignment; every member gets its own share.
 
 use super::{RequestContext, sb};
+use crate::group::GroupError;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
 pub async fn handle(ctx: &RequestContext, req: SyncGroupRequest) -> SyncGroupResponse {
@@ -24,7 +25,7 @@ pub async fn handle(ctx: &RequestContext, req: SyncGroupRequest) -> SyncGroupRes
         )
         .await;
     SyncGroupResponse::default()
-        .with_error_code(r.error.map_or(0, |e| e.code()))
+        .with_error_code(r.error.map_or(0, GroupError::code))
         .with_protocol_type(if v >= 5 {
             r.protocol_type.map(|s| sb(&s))
         } else {

@@ -2,10 +2,9 @@
 //! LeaveGroup, offset-commit validation, timers), mirroring Kafka's classic coordinator.
 
 use super::{
-    Answer, Effect, Group, GroupState, InitialDelay, JoinMember, JoinRequest, JoinResult, Limits,
-    Member, SyncResult,
+    Answer, Effect, Group, GroupError, GroupState, InitialDelay, JoinMember, JoinRequest,
+    JoinResult, Limits, Member, SyncResult,
 };
-use kafka_protocol::error::ResponseError;
 
 type JoinOutcome = (Answer<JoinResult>, Vec<Effect>);
 
@@ -21,15 +20,15 @@ impl Group {
     ) -> JoinOutcome {
         let now_err = |id: &str, e| (Answer::Now(JoinResult::error(id, e)), Vec::new());
         if self.state == GroupState::Dead {
-            return now_err(&req.member_id, ResponseError::CoordinatorNotAvailable);
+            return now_err(&req.member_id, GroupError::CoordinatorNotAvailable);
         }
         if req.session_timeout_ms < limits.min_session_timeout_ms
             || req.session_timeout_ms > limits.max_session_timeout_ms
         {
-            return now_err(&req.member_id, ResponseError::InvalidSessionTimeout);
+            return now_err(&req.member_id, GroupError::InvalidSessionTimeout);
         }
         if !self.supports(&req.protocol_type, &req.protocols) {
-            return now_err(&req.member_id, ResponseError::InconsistentGroupProtocol);
+            return now_err(&req.member_id, GroupError::InconsistentProtocol);
         }
         let mut fx = Vec::new();
         if req.member_id.is_empty() {
@@ -50,7 +49,7 @@ impl Group {
             } else if req.require_known_member_id {
                 self.pending_members
                     .insert(id.clone(), now + i64::from(req.session_timeout_ms));
-                return now_err(&id, ResponseError::MemberIdRequired);
+                return now_err(&id, GroupError::MemberIdRequired);
             }
             self.add_member_and_rebalance(&id, req, now, limits, &mut fx);
             return (Answer::Later { member_id: id }, fx);
@@ -83,22 +82,22 @@ impl Group {
                 self.update_member_and_rebalance(&id, req, now, limits, &mut fx);
                 (Answer::Later { member_id: id }, fx)
             }
-            GroupState::Empty | GroupState::Dead => now_err(&id, ResponseError::UnknownMemberId),
+            GroupState::Empty | GroupState::Dead => now_err(&id, GroupError::UnknownMember),
         }
     }
 
     /// Fenced static member, unknown member: the checks every member request starts with.
-    fn check_member(&self, member_id: &str, instance: Option<&str>) -> Result<(), ResponseError> {
+    fn check_member(&self, member_id: &str, instance: Option<&str>) -> Result<(), GroupError> {
         if let Some(inst) = instance
             && self
                 .static_members
                 .get(inst)
                 .is_some_and(|id| id != member_id)
         {
-            return Err(ResponseError::FencedInstanceId);
+            return Err(GroupError::FencedInstanceId);
         }
         if !self.members.contains_key(member_id) {
-            return Err(ResponseError::UnknownMemberId);
+            return Err(GroupError::UnknownMember);
         }
         Ok(())
     }
@@ -108,10 +107,10 @@ impl Group {
         member_id: &str,
         instance: Option<&str>,
         generation: i32,
-    ) -> Result<(), ResponseError> {
+    ) -> Result<(), GroupError> {
         self.check_member(member_id, instance)?;
         if generation != self.generation_id {
-            return Err(ResponseError::IllegalGeneration);
+            return Err(GroupError::IllegalGeneration);
         }
         Ok(())
     }
@@ -217,18 +216,18 @@ impl Group {
         fx: &mut Vec<Effect>,
     ) -> Answer<JoinResult> {
         let Some(mut m) = self.members.shift_remove(old) else {
-            return Answer::Now(JoinResult::error(new, ResponseError::UnknownMemberId));
+            return Answer::Now(JoinResult::error(new, GroupError::UnknownMember));
         };
         if m.awaiting_join {
             fx.push(Effect::Join {
                 member_id: old.to_string(),
-                result: JoinResult::error(old, ResponseError::FencedInstanceId),
+                result: JoinResult::error(old, GroupError::FencedInstanceId),
             });
         }
         if m.awaiting_sync {
             fx.push(Effect::Sync {
                 member_id: old.to_string(),
-                result: SyncResult::error(ResponseError::FencedInstanceId),
+                result: SyncResult::error(GroupError::FencedInstanceId),
             });
         }
         let old_leader = self.leader.clone().unwrap_or_default();
@@ -297,7 +296,7 @@ impl Group {
                     m.awaiting_sync = false;
                     fx.push(Effect::Sync {
                         member_id: m.member_id.clone(),
-                        result: SyncResult::error(ResponseError::RebalanceInProgress),
+                        result: SyncResult::error(GroupError::RebalanceInProgress),
                     });
                 }
             }
@@ -385,13 +384,13 @@ impl Group {
         if m.awaiting_join {
             fx.push(Effect::Join {
                 member_id: id.to_string(),
-                result: JoinResult::error(id, ResponseError::UnknownMemberId),
+                result: JoinResult::error(id, GroupError::UnknownMember),
             });
         }
         if m.awaiting_sync {
             fx.push(Effect::Sync {
                 member_id: id.to_string(),
-                result: SyncResult::error(ResponseError::UnknownMemberId),
+                result: SyncResult::error(GroupError::UnknownMember),
             });
         }
         if self.is_leader(id) {
@@ -432,7 +431,7 @@ impl Group {
         let mut fx = Vec::new();
         let err = |e| (Answer::Now(SyncResult::error(e)), Vec::new());
         if self.state == GroupState::Dead {
-            return err(ResponseError::CoordinatorNotAvailable);
+            return err(GroupError::CoordinatorNotAvailable);
         }
         if let Err(e) = self.check_generation(member_id, instance, generation) {
             return err(e);
@@ -440,7 +439,7 @@ impl Group {
         if protocol_type.is_some_and(|t| Some(t) != self.protocol_type.as_deref())
             || protocol_name.is_some_and(|n| Some(n) != self.protocol_name.as_deref())
         {
-            return err(ResponseError::InconsistentGroupProtocol);
+            return err(GroupError::InconsistentProtocol);
         }
         let ok = |g: &Group, assignment: Vec<u8>| SyncResult {
             error: None,
@@ -449,8 +448,8 @@ impl Group {
             assignment,
         };
         match self.state {
-            GroupState::Empty | GroupState::Dead => err(ResponseError::UnknownMemberId),
-            GroupState::PreparingRebalance => err(ResponseError::RebalanceInProgress),
+            GroupState::Empty | GroupState::Dead => err(GroupError::UnknownMember),
+            GroupState::PreparingRebalance => err(GroupError::RebalanceInProgress),
             GroupState::Stable => {
                 let m = &mut self.members[member_id];
                 m.last_heartbeat_ms = now;
@@ -512,10 +511,10 @@ impl Group {
         instance: Option<&str>,
         generation: i32,
         now: i64,
-    ) -> Result<(), ResponseError> {
+    ) -> Result<(), GroupError> {
         match self.state {
-            GroupState::Dead => return Err(ResponseError::CoordinatorNotAvailable),
-            GroupState::Empty => return Err(ResponseError::UnknownMemberId),
+            GroupState::Dead => return Err(GroupError::CoordinatorNotAvailable),
+            GroupState::Empty => return Err(GroupError::UnknownMember),
             _ => {}
         }
         self.check_generation(member_id, instance, generation)?;
@@ -523,7 +522,7 @@ impl Group {
             m.last_heartbeat_ms = now;
         }
         if self.state == GroupState::PreparingRebalance {
-            return Err(ResponseError::RebalanceInProgress);
+            return Err(GroupError::RebalanceInProgress);
         }
         Ok(())
     }
@@ -534,15 +533,15 @@ impl Group {
         leaving: &[(String, Option<String>)],
         now: i64,
         limits: &Limits,
-    ) -> (Vec<Result<(), ResponseError>>, Vec<Effect>) {
+    ) -> (Vec<Result<(), GroupError>>, Vec<Effect>) {
         let mut fx = Vec::new();
         let mut out = Vec::with_capacity(leaving.len());
         for (member_id, instance) in leaving {
             let r = if let Some(inst) = instance {
                 match self.static_members.get(inst).cloned() {
-                    None => Err(ResponseError::UnknownMemberId),
+                    None => Err(GroupError::UnknownMember),
                     Some(id) if !member_id.is_empty() && &id != member_id => {
-                        Err(ResponseError::FencedInstanceId)
+                        Err(GroupError::FencedInstanceId)
                     }
                     Some(id) => {
                         self.remove_member_and_update(&id, now, limits, &mut fx);
@@ -556,7 +555,7 @@ impl Group {
                 self.remove_member_and_update(member_id, now, limits, &mut fx);
                 Ok(())
             } else {
-                Err(ResponseError::UnknownMemberId)
+                Err(GroupError::UnknownMember)
             };
             out.push(r);
         }
@@ -570,14 +569,14 @@ impl Group {
         instance: Option<&str>,
         generation: i32,
         now: i64,
-    ) -> Result<(), ResponseError> {
+    ) -> Result<(), GroupError> {
         if self.state == GroupState::Dead {
-            return Err(ResponseError::CoordinatorNotAvailable);
+            return Err(GroupError::CoordinatorNotAvailable);
         }
         if generation >= 0 || !member_id.is_empty() || instance.is_some() {
             self.check_generation(member_id, instance, generation)?;
             if self.state == GroupState::CompletingRebalance {
-                return Err(ResponseError::RebalanceInProgress);
+                return Err(GroupError::RebalanceInProgress);
             }
             if let Some(m) = self.members.get_mut(member_id) {
                 m.last_heartbeat_ms = now;
@@ -588,7 +587,7 @@ impl Group {
             Ok(())
         } else {
             // Only members may commit to a group with members.
-            Err(ResponseError::IllegalGeneration)
+            Err(GroupError::IllegalGeneration)
         }
     }
 

@@ -35,7 +35,7 @@ fn join_new(g: &mut Group, r: JoinRequest, id: &str, now: i64) -> (String, Vec<E
     let Answer::Now(res) = a else {
         panic!("expected MEMBER_ID_REQUIRED")
     };
-    assert_eq!(res.error, Some(ResponseError::MemberIdRequired));
+    assert_eq!(res.error, Some(GroupError::MemberIdRequired));
     assert!(fx.is_empty());
     let (a, fx) = g.join(
         JoinRequest {
@@ -153,28 +153,28 @@ fn heartbeat_errors_follow_kafka() {
     assert_eq!(g.heartbeat("a", None, 2, 5), Ok(()));
     assert_eq!(
         g.heartbeat("zz", None, 2, 5),
-        Err(ResponseError::UnknownMemberId)
+        Err(GroupError::UnknownMember)
     );
     assert_eq!(
         g.heartbeat("a", None, 1, 5),
-        Err(ResponseError::IllegalGeneration)
+        Err(GroupError::IllegalGeneration)
     );
     // A new member triggers a rebalance: old members learn about it from heartbeats.
     join_new(&mut g, range(), "c", 6);
     assert_eq!(g.state, GroupState::PreparingRebalance);
     assert_eq!(
         g.heartbeat("a", None, 2, 7),
-        Err(ResponseError::RebalanceInProgress)
+        Err(GroupError::RebalanceInProgress)
     );
     let (ans, _) = g.sync("a", None, 2, None, None, vec![], 7);
     assert_eq!(
         ans,
-        Answer::Now(SyncResult::error(ResponseError::RebalanceInProgress))
+        Answer::Now(SyncResult::error(GroupError::RebalanceInProgress))
     );
     let mut empty = Group::new("e");
     assert_eq!(
         empty.heartbeat("a", None, 0, 0),
-        Err(ResponseError::UnknownMemberId)
+        Err(GroupError::UnknownMember)
     );
 }
 
@@ -203,7 +203,7 @@ fn leaving_member_triggers_rebalance_and_others_rejoin() {
     assert_eq!(js[0].1.generation_id, 3);
     assert_eq!(js[0].1.members.len(), 1);
     let (res, _) = g.leave(&[("nobody".into(), None)], 12, &LIMITS);
-    assert_eq!(res, vec![Err(ResponseError::UnknownMemberId)]);
+    assert_eq!(res, vec![Err(GroupError::UnknownMember)]);
 }
 
 #[test]
@@ -243,7 +243,7 @@ fn member_not_rejoining_is_dropped_at_rebalance_timeout() {
     );
     assert_eq!(
         g.heartbeat("b", None, 2, 20_000),
-        Err(ResponseError::RebalanceInProgress)
+        Err(GroupError::RebalanceInProgress)
     );
     assert!(g.tick(29_000, &LIMITS).is_empty());
     let fx = g.tick(30_100, &LIMITS);
@@ -275,7 +275,7 @@ fn join_in_completing_rebalance_cancels_pending_syncs() {
     let (_, fx) = join_new(&mut g, range(), "c", 5);
     assert_eq!(
         syncs(&fx),
-        vec![(b, SyncResult::error(ResponseError::RebalanceInProgress))]
+        vec![(b, SyncResult::error(GroupError::RebalanceInProgress))]
     );
 }
 
@@ -287,7 +287,7 @@ fn unknown_member_and_session_timeout_checks() {
     let (a, _) = g.join(r, "x".into(), true, 0, &LIMITS);
     assert_eq!(
         a,
-        Answer::Now(JoinResult::error("", ResponseError::InvalidSessionTimeout))
+        Answer::Now(JoinResult::error("", GroupError::InvalidSessionTimeout))
     );
     let (a, _) = g.join(
         req("ghost", &[("range", b"")]),
@@ -298,7 +298,7 @@ fn unknown_member_and_session_timeout_checks() {
     );
     assert_eq!(
         a,
-        Answer::Now(JoinResult::error("ghost", ResponseError::UnknownMemberId))
+        Answer::Now(JoinResult::error("ghost", GroupError::UnknownMember))
     );
 }
 
@@ -353,10 +353,7 @@ fn protocol_selection_and_inconsistent_protocols() {
     let (a, _) = g.join(req("", &[("sticky", b"")]), "c".into(), true, 4, &LIMITS);
     assert_eq!(
         a,
-        Answer::Now(JoinResult::error(
-            "",
-            ResponseError::InconsistentGroupProtocol
-        ))
+        Answer::Now(JoinResult::error("", GroupError::InconsistentProtocol))
     );
 }
 
@@ -422,11 +419,11 @@ fn static_member_rejoin_keeps_assignment_without_rebalance() {
     // The old incarnation is fenced.
     assert_eq!(
         g.heartbeat("s2", Some("i2"), generation, 8),
-        Err(ResponseError::FencedInstanceId)
+        Err(GroupError::FencedInstanceId)
     );
     assert_eq!(g.heartbeat("s1", Some("i1"), generation, 8), Ok(()));
     let (res, _) = g.leave(&[("s2".into(), Some("i2".into()))], 9, &LIMITS);
-    assert_eq!(res, vec![Err(ResponseError::FencedInstanceId)]);
+    assert_eq!(res, vec![Err(GroupError::FencedInstanceId)]);
     // The leader restarting on v9 is told to skip the assignment.
     let (ans, _) = g.join(static_req("i1", ""), "s1b".into(), true, 10, &LIMITS);
     let Answer::Now(r) = ans else { panic!() };
@@ -479,7 +476,7 @@ fn pending_member_expires() {
     assert!(matches!(
         a,
         Answer::Now(JoinResult {
-            error: Some(ResponseError::MemberIdRequired),
+            error: Some(GroupError::MemberIdRequired),
             ..
         })
     ));
@@ -497,15 +494,15 @@ fn commit_validation() {
     assert_eq!(g.validate_commit("a", None, 2, 10), Ok(()));
     assert_eq!(
         g.validate_commit("a", None, 1, 10),
-        Err(ResponseError::IllegalGeneration)
+        Err(GroupError::IllegalGeneration)
     );
     assert_eq!(
         g.validate_commit("x", None, 2, 10),
-        Err(ResponseError::UnknownMemberId)
+        Err(GroupError::UnknownMember)
     );
     assert_eq!(
         g.validate_commit("", None, -1, 10),
-        Err(ResponseError::IllegalGeneration)
+        Err(GroupError::IllegalGeneration)
     );
     let mut simple = Group::new("s");
     assert_eq!(simple.validate_commit("", None, -1, 0), Ok(()));
