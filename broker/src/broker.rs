@@ -33,7 +33,10 @@ impl Broker {
         let (state, _) = watch::channel(BrokerState::Recovering);
         Arc::new(Broker {
             groups: Arc::new(crate::group::Coordinator::new(&node.config)),
-            replication: Arc::new(crate::replication::Replication::new(Arc::clone(&node))),
+            replication: Arc::new(crate::replication::Replication::new(
+                Arc::clone(&node),
+                control.replicated(),
+            )),
             node,
             control,
             state,
