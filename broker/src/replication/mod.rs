@@ -4,6 +4,11 @@
 //! through the controller (expand when a follower catches up, shrink when it lags more than
 //! replica.lag.time.max.ms). A follower starting under a new leader epoch first truncates to the
 //! leader's end offset for its last epoch (OffsetForLeaderEpoch), then fetches.
+//!
+//! The handlers ask this layer, whatever the mode: whether a request comes from a follower, what
+//! a follower's fetch gets (typed data and errors; handlers/fetch.rs builds the response), where
+//! an epoch ends, and whether an acks=all write is in the ISR. On one node it is inactive: no
+//! followers, one epoch per partition, and no ISR beyond the local fsync.
 
 pub mod throttle;
 
