@@ -36,7 +36,10 @@ impl Broker {
                 &node.config,
                 control.replicated(),
             )),
-            replication: Arc::new(crate::replication::Replication::new(Arc::clone(&node))),
+            replication: Arc::new(crate::replication::Replication::new(
+                Arc::clone(&node),
+                control.replicated(),
+            )),
             node,
             control,
             state,

@@ -12,12 +12,18 @@ fn modules(root: &Path, dir: &Path, out: &mut BTreeMap<String, PathBuf>) {
         if path.is_dir() {
             modules(root, &path, out);
         } else if path.extension().is_some_and(|e| e == "rs") {
-            let rel = path.strip_prefix(root).expect("under root").with_extension("");
+            let rel = path
+                .strip_prefix(root)
+                .expect("under root")
+                .with_extension("");
             let mut parts: Vec<String> = rel
                 .components()
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect();
-            if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+            if matches!(
+                parts.last().map(String::as_str),
+                Some("mod" | "lib" | "main")
+            ) {
                 parts.pop();
             }
             out.insert(parts.join("::"), path);
@@ -32,7 +38,9 @@ fn path_at(src: &str, at: usize) -> Vec<&str> {
         .map_or(src.len(), |n| at + n);
     src[at..end]
         .split("::")
-        .take_while(|s| !s.is_empty() && s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_'))
+        .take_while(|s| {
+            !s.is_empty() && s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        })
         .collect()
 }
 
@@ -57,7 +65,10 @@ fn imports(module: &str, src: &str) -> Vec<Vec<String>> {
             let mut heads = vec![path_at(src, at)];
             if src[at..].starts_with('{') {
                 let group = &src[at + 1..at + src[at..].find('}').unwrap_or(1)];
-                heads = group.split(',').map(|item| path_at(item.trim(), 0)).collect();
+                heads = group
+                    .split(',')
+                    .map(|item| path_at(item.trim(), 0))
+                    .collect();
             }
             for head in heads.into_iter().filter(|h| !h.is_empty()) {
                 let mut p: Vec<String> = base.to_vec();
@@ -166,12 +177,17 @@ fn no_import_cycles_between_modules() {
     for (a, bs) in &edges {
         for b in bs {
             if top(a) != top(b) && !top(a).is_empty() && !top(b).is_empty() {
-                tops.entry(top(a).to_owned()).or_default().insert(top(b).to_owned());
+                tops.entry(top(a).to_owned())
+                    .or_default()
+                    .insert(top(b).to_owned());
             }
         }
     }
     let found = cycles(&tops);
-    assert!(found.is_empty(), "import cycles between top-level modules: {found:?}");
+    assert!(
+        found.is_empty(),
+        "import cycles between top-level modules: {found:?}"
+    );
 }
 
 #[test]
@@ -182,7 +198,10 @@ fn only_the_layers_above_the_broker_import_it() {
         .filter(|(m, to)| to.contains("broker") && !above.contains(&top(m)))
         .map(|(m, _)| m)
         .collect();
-    assert!(offenders.is_empty(), "modules below broker.rs import it: {offenders:?}");
+    assert!(
+        offenders.is_empty(),
+        "modules below broker.rs import it: {offenders:?}"
+    );
 }
 
 #[test]
@@ -192,6 +211,9 @@ fn the_checker_sees_a_cycle() {
     edges.insert("b".to_owned(), BTreeSet::from(["a".to_owned()]));
     edges.insert("c".to_owned(), BTreeSet::from(["a".to_owned()]));
     assert_eq!(cycles(&edges), vec![vec!["a".to_owned(), "b".to_owned()]]);
-    let parsed = imports("x::y", "use crate::{log::LogError, node};\nuse super::z::W;\n");
+    let parsed = imports(
+        "x::y",
+        "use crate::{log::LogError, node};\nuse super::z::W;\n",
+    );
     assert_eq!(parsed.len(), 3, "{parsed:?}");
 }

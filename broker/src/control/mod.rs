@@ -152,8 +152,10 @@ pub trait MetadataControl: Send + Sync {
     /// The partitions of a served topic with their leaders, replicas and ISR.
     fn partitions(&self, topic: &TopicState) -> Vec<PartitionView>;
 
-    /// Whether partitions are replicated to other brokers (followers fetch, acks=all waits
-    /// for the ISR, epochs come from the replicated leader-epoch cache).
+    /// Whether partitions are replicated to other brokers. Read once, when the broker composes
+    /// its layers: replication (followers fetch, acks=all waits for the ISR, epochs come from the
+    /// replicated leader-epoch cache) and the group coordinator (coordinators are partition
+    /// leaders of `__consumer_offsets`) decide from it; handlers never ask.
     fn replicated(&self) -> bool;
 }
 

@@ -205,3 +205,17 @@ impl From<&FindError> for ResponseError {
         ResponseError::CoordinatorNotAvailable
     }
 }
+
+/// The error a follower's fetch of one partition answers with (`replication/`).
+impl From<crate::replication::FollowerFetchError> for ResponseError {
+    fn from(e: crate::replication::FollowerFetchError) -> Self {
+        use crate::replication::FollowerFetchError as E;
+        match e {
+            E::UnknownPartition => ResponseError::UnknownTopicOrPartition,
+            E::NotLeader => ResponseError::NotLeaderOrFollower,
+            E::UnknownLeaderEpoch => ResponseError::UnknownLeaderEpoch,
+            E::FencedLeaderEpoch => ResponseError::FencedLeaderEpoch,
+            E::Read(e) => partition(&e),
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! Fetch: reads whole batches from each partition below the high watermark, honouring
 //! partition and response byte limits (always at least one batch), and long-polls with
-//! max_wait_ms/min_bytes until enough data arrives.
+//! max_wait_ms/min_bytes until enough data arrives. A follower's fetch is served by
+//! replication (up to the log end) and answered here.
 
 use super::{RequestContext, code};
 use crate::node::TopicState;
@@ -16,8 +17,8 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
     } else {
         req.replica_id.0
     };
-    if replica >= 0 && ctx.metadata.replicated() {
-        return crate::replication::serve_follower_fetch(&ctx.replication, replica, req).await;
+    if ctx.replication.is_follower(replica) {
+        return follower_fetch(ctx, replica, &req).await;
     }
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
@@ -40,6 +41,43 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
             return resp;
         }
     }
+}
+
+/// A follower's fetch (its replica id is a broker id): what replication serves, by topic name
+/// (followers fetch at v12).
+async fn follower_fetch(ctx: &RequestContext, replica: i32, req: &FetchRequest) -> FetchResponse {
+    let served = crate::replication::serve_follower_fetch(&ctx.replication, replica, req).await;
+    let topics = req
+        .topics
+        .iter()
+        .zip(served)
+        .map(|(t, parts)| {
+            let parts = t
+                .partitions
+                .iter()
+                .zip(parts)
+                .map(|(p, served)| {
+                    let base = PartitionData::default()
+                        .with_partition_index(p.partition)
+                        .with_high_watermark(-1)
+                        .with_last_stable_offset(-1)
+                        .with_log_start_offset(-1);
+                    match served {
+                        Ok(d) => base
+                            .with_high_watermark(d.high_watermark)
+                            .with_last_stable_offset(d.high_watermark)
+                            .with_log_start_offset(d.log_start_offset)
+                            .with_records(Some(d.records.into())),
+                        Err(e) => base.with_error_code(code(e.into())),
+                    }
+                })
+                .collect();
+            FetchableTopicResponse::default()
+                .with_topic(t.topic.clone())
+                .with_partitions(parts)
+        })
+        .collect();
+    FetchResponse::default().with_responses(topics)
 }
 
 fn resolve(

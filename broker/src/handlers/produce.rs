@@ -95,8 +95,9 @@ pub struct PendingFlush {
     /// request's records to be durable; `None` when that cannot be told (a deduplicated retry,
     /// whose original append may not be durable yet): then only the ticket answers.
     durable_at: Option<Vec<(Arc<Partition>, i64)>>,
-    /// acks=all in cluster mode: (response position, (partition, last offset)) that the ISR
-    /// must have replicated (the high watermark passes it) before the answer.
+    /// acks=all: (response position, (partition, last offset)) that the ISR must have
+    /// replicated (the high watermark passes it) before the answer; a partition without an ISR
+    /// (one node) has nothing more to wait for once durable.
     isr_waits: Vec<IsrWait>,
     /// The request's timeout for the ISR wait.
     timeout_ms: i32,
@@ -161,7 +162,7 @@ impl PendingFlush {
         ProduceResponse::default().with_responses(self.responses)
     }
 
-    /// acks=all in cluster mode: waits (up to the request's timeout) for the ISR to replicate
+    /// acks=all: waits (up to the request's timeout) for the ISR to replicate
     /// the appends; a partition that is not replicated in time, lost its leadership or whose ISR
     /// shrank below min.insync.replicas answers with that error instead of success.
     async fn await_isr(&mut self, node: &crate::node::Node, version: i16) {
@@ -220,7 +221,7 @@ pub fn append_all(ctx: &RequestContext, version: i16, req: ProduceRequest) -> Ap
     }
     let mut ticket = 0;
     let mut durable_at = Some(Vec::new());
-    // acks=all in cluster mode: (response position, (partition, last offset)) to wait for.
+    // acks=all: (response position, (partition, last offset)) to wait for.
     let mut isr_waits = Vec::new();
     let timeout_ms = req.timeout_ms;
     let mut responses = Vec::with_capacity(req.topic_data.len());
@@ -252,7 +253,7 @@ pub fn append_all(ctx: &RequestContext, version: i16, req: ProduceRequest) -> Ap
             match partition.append(&records, acks == -1) {
                 Ok(out) => {
                     let header = crate::log::batch::BatchHeader::parse(&records).ok();
-                    if acks == -1 && ctx.metadata.replicated() {
+                    if acks == -1 {
                         let n = header.map_or(1, |h| i64::from(h.last_offset_delta) + 1);
                         isr_waits.push((
                             (responses.len(), parts.len()),

@@ -63,6 +63,12 @@ impl Partition {
         r.followers.keys().any(|id| *id != r.me)
     }
 
+    /// Whether the metadata image gave this partition an ISR (cluster mode). Without one (one
+    /// node) the high watermark is the durable log end: nothing to wait for beyond the fsync.
+    pub fn has_isr(&self) -> bool {
+        !self.repl().isr.is_empty()
+    }
+
     /// The ISR as this broker last applied it.
     pub fn isr(&self) -> Vec<i32> {
         self.repl().isr.clone()

@@ -4,22 +4,23 @@
 //! through the controller (expand when a follower catches up, shrink when it lags more than
 //! replica.lag.time.max.ms). A follower starting under a new leader epoch first truncates to the
 //! leader's end offset for its last epoch (OffsetForLeaderEpoch), then fetches.
+//!
+//! The handlers ask this layer, whatever the mode: whether a request comes from a follower, what
+//! a follower's fetch gets (typed data and errors; handlers/fetch.rs builds the response), where
+//! an epoch ends, and whether an acks=all write is in the ISR. On one node it is inactive: no
+//! followers, one epoch per partition, and no ISR beyond the local fsync.
 
 pub mod throttle;
 
 use crate::cluster::image::{ClusterImage, Command};
-use crate::node::Node;
-use crate::partition::Partition;
+use crate::node::{Node, TopicState};
+use crate::partition::{Partition, PartitionError};
 use eddy_kafka_client::{Client as KafkaConn, Config as KafkaConfig};
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
-use kafka_protocol::messages::{
-    BrokerId, FetchRequest, FetchResponse, OffsetForLeaderEpochRequest, TopicName,
-};
+use kafka_protocol::messages::{BrokerId, FetchRequest, OffsetForLeaderEpochRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -30,10 +31,6 @@ const RPC_TIMEOUT: Duration = Duration::from_secs(10);
 /// The follower fetchers' client id in request headers.
 const CLIENT_ID: &str = "eddy-replica-fetcher";
 
-fn code(e: ResponseError) -> i16 {
-    e.code()
-}
-
 /// Partition -> ((leader, leader epoch) it follows, the fetcher task).
 type Fetchers = HashMap<(String, i32), ((i32, i32), tokio::task::JoinHandle<()>)>;
 
@@ -41,6 +38,9 @@ type Fetchers = HashMap<(String, i32), ((i32, i32), tokio::task::JoinHandle<()>)
 /// follows. It reads and writes the partitions of the local node it is given.
 pub struct Replication {
     node: Arc<Node>,
+    /// Whether partitions have replicas on other brokers (cluster mode), so that this broker
+    /// leads followers. One node has none.
+    active: bool,
     fetchers: Mutex<Fetchers>,
     /// ISR changes in flight, so each is asked for once.
     pending: Mutex<HashSet<(String, i32)>>,
@@ -51,14 +51,60 @@ pub struct Replication {
 }
 
 impl Replication {
-    pub fn new(node: Arc<Node>) -> Self {
+    /// `active`: whether the metadata control of this broker's mode replicates partitions to
+    /// other brokers.
+    pub fn new(node: Arc<Node>, active: bool) -> Self {
         Replication {
             node,
+            active,
             fetchers: Mutex::default(),
             pending: Mutex::default(),
             leader_quota: throttle::Quota::default(),
             follower_quota: throttle::Quota::default(),
         }
+    }
+
+    /// Whether a request (Fetch, OffsetForLeaderEpoch) sent with `replica_id` comes from a
+    /// follower of this broker: a broker id, with replication active. On one node a replica id
+    /// is answered like a consumer's request, as it always was.
+    pub fn is_follower(&self, replica_id: i32) -> bool {
+        self.active && replica_id >= 0
+    }
+
+    /// OffsetForLeaderEpoch: (leader epoch, end offset) of `requested` in this leader's log.
+    /// Followers (`replica_id`, see `is_follower`) get the log end for the current epoch,
+    /// consumers the high watermark (what they could read). Without replication a partition
+    /// has the single epoch it was opened with, which started at offset 0.
+    pub fn epoch_end_offset(
+        &self,
+        part: &Partition,
+        requested: i32,
+        replica_id: i32,
+    ) -> Result<(i32, i64), PartitionError> {
+        if !self.active {
+            return Ok(single_epoch_end(
+                requested,
+                part.leader_epoch(),
+                part.high_watermark(),
+            ));
+        }
+        if !part.is_leader() {
+            return Err(PartitionError::NotLeader);
+        }
+        let current = part.leader_epoch();
+        if requested < 0 || requested > current {
+            return Ok((-1, -1));
+        }
+        if requested == current {
+            let end = if self.is_follower(replica_id) {
+                part.log_end_offset()
+            } else {
+                part.high_watermark()
+            };
+            return Ok((current, end));
+        }
+        let (_, end) = part.epoch_info(requested)?;
+        Ok((requested, end))
     }
 
     fn fetchers(&self) -> std::sync::MutexGuard<'_, Fetchers> {
@@ -391,13 +437,42 @@ async fn fetch_once(
     Ok(moved)
 }
 
+/// What the leader sends a follower for one partition.
+#[derive(Debug)]
+pub struct FollowerData {
+    /// Also the last stable offset: there are no transactions.
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    /// Whole batches from the fetch offset up to the log end (empty when caught up or when
+    /// the leader throttle's window is used up).
+    pub records: Vec<u8>,
+}
+
+/// Why the leader does not serve a follower's fetch of one partition.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowerFetchError {
+    #[error("unknown topic or partition")]
+    UnknownPartition,
+    #[error("this broker does not lead the partition")]
+    NotLeader,
+    #[error("the follower's leader epoch is newer than this leader's")]
+    UnknownLeaderEpoch,
+    #[error("the follower's leader epoch is older than this leader's")]
+    FencedLeaderEpoch,
+    #[error("reading for the follower failed: {0}")]
+    Read(PartitionError),
+}
+
+/// One follower fetch's answer, in request order: per topic, per partition.
+pub type FollowerFetch = Vec<Vec<Result<FollowerData, FollowerFetchError>>>;
+
 /// Leader side of a follower's Fetch: record its position, maybe ask to add it to the ISR, and
-/// answer with data up to the log end (long-polling up to max_wait_ms when there is none).
+/// read up to the log end (long-polling up to max_wait_ms when there is nothing).
 pub async fn serve_follower_fetch(
     repl: &Arc<Replication>,
     replica: i32,
-    req: FetchRequest,
-) -> FetchResponse {
+    req: &FetchRequest,
+) -> FollowerFetch {
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.clamp(0, 5_000) as u64);
     let mut changes = repl.node.data_version.subscribe();
@@ -415,102 +490,29 @@ pub async fn serve_follower_fetch(
         let mut topics = Vec::with_capacity(req.topics.len());
         for t in &req.topics {
             let topic = repl.node.topic(t.topic.as_str());
-            let mut parts = Vec::with_capacity(t.partitions.len());
-            for fp in &t.partitions {
-                let base = PartitionData::default()
-                    .with_partition_index(fp.partition)
-                    .with_high_watermark(-1)
-                    .with_last_stable_offset(-1)
-                    .with_log_start_offset(-1);
-                let Some(part) = topic.as_ref().and_then(|t| {
-                    usize::try_from(fp.partition)
-                        .ok()
-                        .and_then(|i| t.partitions.get(i))
-                        .cloned()
-                }) else {
-                    parts.push(base.with_error_code(code(ResponseError::UnknownTopicOrPartition)));
-                    continue;
-                };
-                if !part.is_leader() {
-                    parts.push(base.with_error_code(code(ResponseError::NotLeaderOrFollower)));
-                    continue;
-                }
-                let epoch = part.leader_epoch();
-                if fp.current_leader_epoch >= 0 && fp.current_leader_epoch != epoch {
-                    let e = if fp.current_leader_epoch > epoch {
-                        ResponseError::UnknownLeaderEpoch
-                    } else {
-                        ResponseError::FencedLeaderEpoch
-                    };
-                    parts.push(base.with_error_code(code(e)));
-                    continue;
-                }
-                if !recorded && part.record_follower_fetch(replica, fp.fetch_offset) && !stopping {
-                    request_isr_change(repl, &part, Some(replica), None);
-                }
-                // Leader throttle: a listed replica serving a follower that is not in sync
-                // sends at most what the current window has left (nothing when it is used up).
-                let rate = topic
-                    .as_ref()
-                    .is_some_and(|t| {
-                        throttle::listed(
-                            &t.configs,
-                            "leader.replication.throttled.replicas",
-                            fp.partition,
-                            repl.node.node_id(),
-                        )
-                    })
-                    .then(|| !part.isr().contains(&replica))
-                    .filter(|t| *t)
-                    .and_then(|_| {
-                        throttle::rate(
-                            &repl
-                                .node
-                                .broker_setting("leader.replication.throttled.rate"),
-                        )
+            let parts = t
+                .partitions
+                .iter()
+                .map(|fp| {
+                    let served = serve_partition(repl, replica, topic.as_deref(), fp, |part| {
+                        if !recorded
+                            && part.record_follower_fetch(replica, fp.fetch_offset)
+                            && !stopping
+                        {
+                            request_isr_change(repl, part, Some(replica), None);
+                        }
                     });
-                let want = fp.partition_max_bytes.max(1) as u64;
-                let grant = match rate {
-                    None => Some(want),
-                    Some(rate) => repl.leader_quota.reserve(rate, want),
-                };
-                let Some(grant) = grant else {
-                    parts.push(
-                        base.with_high_watermark(part.high_watermark())
-                            .with_last_stable_offset(part.high_watermark())
-                            .with_log_start_offset(part.log_start_offset())
-                            .with_records(Some(Default::default())),
-                    );
-                    continue;
-                };
-                let read = part.read_for_follower(fp.fetch_offset, grant as usize);
-                if rate.is_some() {
-                    let n = read.as_ref().map_or(0, |r| r.len() as u64);
-                    let max = repl.leader_quota.settle(grant, n);
-                    record_throttled(repl, "leader", n, max);
-                }
-                match read {
-                    Ok(records) => {
-                        bytes += records.len();
-                        parts.push(
-                            base.with_high_watermark(part.high_watermark())
-                                .with_last_stable_offset(part.high_watermark())
-                                .with_log_start_offset(part.log_start_offset())
-                                .with_records(Some(records.into())),
-                        );
+                    if let Ok(d) = &served {
+                        bytes += d.records.len();
                     }
-                    Err(e) => parts.push(base.with_error_code(code(e.into()))),
-                }
-            }
-            topics.push(
-                FetchableTopicResponse::default()
-                    .with_topic(t.topic.clone())
-                    .with_partitions(parts),
-            );
+                    served
+                })
+                .collect();
+            topics.push(parts);
         }
         recorded = true;
         if bytes > 0 || tokio::time::Instant::now() >= deadline {
-            return FetchResponse::default().with_responses(topics);
+            return topics;
         }
         if tokio::time::timeout_at(deadline, changes.changed())
             .await
@@ -519,6 +521,80 @@ pub async fn serve_follower_fetch(
             continue;
         }
     }
+}
+
+/// One partition of a follower's fetch; `record` notes the follower's position on the
+/// partition once it is known to be led here under the follower's epoch.
+fn serve_partition(
+    repl: &Arc<Replication>,
+    replica: i32,
+    topic: Option<&TopicState>,
+    fp: &FetchPartition,
+    record: impl FnOnce(&Partition),
+) -> Result<FollowerData, FollowerFetchError> {
+    let part = topic
+        .and_then(|t| {
+            usize::try_from(fp.partition)
+                .ok()
+                .and_then(|i| t.partitions.get(i))
+        })
+        .ok_or(FollowerFetchError::UnknownPartition)?;
+    if !part.is_leader() {
+        return Err(FollowerFetchError::NotLeader);
+    }
+    let epoch = part.leader_epoch();
+    if fp.current_leader_epoch >= 0 && fp.current_leader_epoch != epoch {
+        return Err(if fp.current_leader_epoch > epoch {
+            FollowerFetchError::UnknownLeaderEpoch
+        } else {
+            FollowerFetchError::FencedLeaderEpoch
+        });
+    }
+    record(part);
+    // Leader throttle: a listed replica serving a follower that is not in sync sends at most
+    // what the current window has left (nothing when it is used up).
+    let rate = topic
+        .is_some_and(|t| {
+            throttle::listed(
+                &t.configs,
+                "leader.replication.throttled.replicas",
+                fp.partition,
+                repl.node.node_id(),
+            )
+        })
+        .then(|| !part.isr().contains(&replica))
+        .filter(|t| *t)
+        .and_then(|_| {
+            throttle::rate(
+                &repl
+                    .node
+                    .broker_setting("leader.replication.throttled.rate"),
+            )
+        });
+    let want = fp.partition_max_bytes.max(1) as u64;
+    let grant = match rate {
+        None => Some(want),
+        Some(rate) => repl.leader_quota.reserve(rate, want),
+    };
+    let Some(grant) = grant else {
+        return Ok(FollowerData {
+            high_watermark: part.high_watermark(),
+            log_start_offset: part.log_start_offset(),
+            records: Vec::new(),
+        });
+    };
+    let read = part.read_for_follower(fp.fetch_offset, grant as usize);
+    if rate.is_some() {
+        let n = read.as_ref().map_or(0, |r| r.len() as u64);
+        let max = repl.leader_quota.settle(grant, n);
+        record_throttled(repl, "leader", n, max);
+    }
+    let records = read.map_err(FollowerFetchError::Read)?;
+    Ok(FollowerData {
+        high_watermark: part.high_watermark(),
+        log_start_offset: part.log_start_offset(),
+        records,
+    })
 }
 
 /// Asks the controller (in the background) to add `add` to, or remove `remove` from, the ISR.
@@ -590,30 +666,16 @@ pub fn spawn_isr_checks(repl: &Arc<Replication>, mut stop: tokio::sync::watch::R
     });
 }
 
-/// OffsetForLeaderEpoch in cluster mode: the end offset of `requested` in the leader's log
-/// (followers get the log end for the current epoch, consumers the high watermark).
-pub fn epoch_end_offset(
-    part: &Partition,
-    requested: i32,
-    from_follower: bool,
-) -> Result<(i32, i64), crate::partition::PartitionError> {
-    if !part.is_leader() {
-        return Err(crate::partition::PartitionError::NotLeader);
+/// (leader_epoch, end offset) of a requested epoch, given the partition's only epoch (which
+/// started at offset 0) and its end offset. Kafka: the latest epoch ends at the log end; an
+/// epoch later than any known, or undefined, is (-1, -1); an earlier one than the first maps to
+/// (requested, start offset of the first epoch).
+fn single_epoch_end(requested: i32, current: i32, end: i64) -> (i32, i64) {
+    match requested {
+        r if r < 0 || r > current => (-1, -1),
+        r if r == current => (current, end),
+        r => (r, 0),
     }
-    let current = part.leader_epoch();
-    if requested < 0 || requested > current {
-        return Ok((-1, -1));
-    }
-    if requested == current {
-        let end = if from_follower {
-            part.log_end_offset()
-        } else {
-            part.high_watermark()
-        };
-        return Ok((current, end));
-    }
-    let (_, end) = part.epoch_info(requested)?;
-    Ok((requested, end))
 }
 
 /// Why an acks=all write was not replicated to the ISR.
@@ -628,7 +690,8 @@ pub enum IsrWaitError {
 }
 
 /// acks=all: waits (bounded by `timeout`) until the high watermark passes each partition's last
-/// appended offset; returns the error for each one that did not make it.
+/// appended offset; returns the error for each one that did not make it. A partition without an
+/// ISR (one node) has nothing to wait for: its appends are acknowledged once durable.
 pub async fn await_isr(
     node: &Node,
     waits: &[(Arc<Partition>, i64)],
@@ -639,13 +702,15 @@ pub async fn await_isr(
     loop {
         let done = waits
             .iter()
-            .all(|(p, end)| p.high_watermark() > *end || !p.is_leader());
+            .all(|(p, end)| !p.has_isr() || p.high_watermark() > *end || !p.is_leader());
         if done || tokio::time::Instant::now() >= deadline {
             return waits
                 .iter()
                 .map(|(p, end)| {
                     if !p.is_leader() {
                         Some(IsrWaitError::NotLeader)
+                    } else if !p.has_isr() {
+                        None
                     } else if p.high_watermark() <= *end {
                         Some(IsrWaitError::Timeout)
                     } else if p.isr_size() < p.settings().min_insync_replicas {
@@ -657,5 +722,18 @@ pub async fn await_isr(
                 .collect();
         }
         let _ = tokio::time::timeout_at(deadline, changes.changed()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::single_epoch_end;
+
+    #[test]
+    fn epochs_of_an_unreplicated_partition() {
+        assert_eq!(single_epoch_end(0, 0, 42), (0, 42));
+        assert_eq!(single_epoch_end(3, 0, 42), (-1, -1));
+        assert_eq!(single_epoch_end(-1, 0, 42), (-1, -1));
+        assert_eq!(single_epoch_end(1, 2, 42), (1, 0));
     }
 }
