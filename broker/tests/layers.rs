@@ -217,3 +217,50 @@ fn the_checker_sees_a_cycle() {
     );
     assert_eq!(parsed.len(), 3, "{parsed:?}");
 }
+
+/// Every source file under broker/src with its path relative to it.
+fn sources() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut mods = BTreeMap::new();
+    modules(&root, &root, &mut mods);
+    mods.values()
+        .map(|p| {
+            let rel = p
+                .strip_prefix(&root)
+                .expect("under src")
+                .to_string_lossy()
+                .into_owned();
+            (rel, std::fs::read_to_string(p).expect("read source"))
+        })
+        .collect()
+}
+
+#[test]
+fn kafka_error_codes_are_chosen_only_in_the_handlers() {
+    // Layers below return their own errors; handlers/errors.rs maps them to Kafka codes.
+    let offenders: Vec<_> = sources()
+        .into_iter()
+        .filter(|(rel, src)| !rel.starts_with("handlers/") && src.contains("ResponseError"))
+        .map(|(rel, _)| rel)
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "Kafka error codes chosen below the handlers: {offenders:?}"
+    );
+}
+
+#[test]
+fn handlers_do_not_branch_on_the_mode() {
+    let offenders: Vec<_> = sources()
+        .into_iter()
+        .filter(|(rel, src)| {
+            rel.starts_with("handlers/")
+                && (src.contains(".replicated()") || src.contains(".cluster()"))
+        })
+        .map(|(rel, _)| rel)
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "handlers that ask which mode runs: {offenders:?}"
+    );
+}
