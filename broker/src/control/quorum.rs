@@ -45,7 +45,7 @@ impl Quorum {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn create_topic_in_cluster(
+    fn propose_create_topic(
         &self,
         name: &str,
         partitions: i32,
@@ -102,7 +102,7 @@ impl Quorum {
         Ok(())
     }
 
-    fn delete_topic_in_cluster(&self, name: &str) -> Result<uuid::Uuid, ControlError> {
+    fn propose_delete_topic(&self, name: &str) -> Result<uuid::Uuid, ControlError> {
         let Some(id) = self.cluster.image().topics.get(name).map(|t| t.id) else {
             return Err(ControlError::UnknownTopic(format!(
                 "topic {name} does not exist"
@@ -188,7 +188,7 @@ impl Quorum {
     }
 
     /// CreatePartitions in cluster mode: placed like CreateTopics, or on `assignment`.
-    fn create_partitions_in_cluster(
+    fn propose_create_partitions(
         &self,
         name: &str,
         count: i32,
@@ -345,7 +345,7 @@ impl MetadataControl for Quorum {
                         "partition 0 has no replicas".into(),
                     ));
                 }
-                self.create_topic_in_cluster(
+                self.propose_create_topic(
                     &t.name,
                     a.len() as i32,
                     a[0].len() as i16,
@@ -354,7 +354,7 @@ impl MetadataControl for Quorum {
                     t.validate_only,
                 )
             }
-            None => self.create_topic_in_cluster(
+            None => self.propose_create_topic(
                 &t.name,
                 t.partitions,
                 t.replication_factor,
@@ -385,7 +385,7 @@ impl MetadataControl for Quorum {
                 "{name} is an internal topic"
             )));
         }
-        self.delete_topic_in_cluster(name)
+        self.propose_delete_topic(name)
     }
 
     fn create_partitions(
@@ -395,7 +395,7 @@ impl MetadataControl for Quorum {
         assignment: Option<Vec<Vec<i32>>>,
         validate_only: bool,
     ) -> Result<(), ControlError> {
-        self.create_partitions_in_cluster(name, count, assignment, validate_only)
+        self.propose_create_partitions(name, count, assignment, validate_only)
     }
 
     fn knows_broker(&self, name: &str) -> bool {

@@ -139,7 +139,7 @@ impl Coordinator {
     /// FindCoordinator for a group in cluster mode: the live leader of its `__consumer_offsets`
     /// partition. Until the topic exists, asks the controller to create it and answers
     /// COORDINATOR_NOT_AVAILABLE (retriable).
-    pub(super) fn find_in_cluster(
+    pub(super) fn find_replicated(
         self: &Arc<Self>,
         node: &Arc<Node>,
         group_id: &str,

@@ -36,31 +36,13 @@ const SOURCE_TOPIC_CONFIG: i8 = 1;
 /// Errors of the admin client, naming the failed step.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Socket I/O failed.
-    #[error("kafka connection to {address}: {source}")]
-    Io {
-        /// Broker address.
-        address: String,
-        /// Cause.
-        source: std::io::Error,
-    },
-    /// The broker did not answer in time.
-    #[error("kafka {op} to {address} timed out")]
-    Timeout {
-        /// Broker address.
-        address: String,
-        /// What timed out.
-        op: &'static str,
-    },
-    /// Encoding or decoding failed.
+    /// The connection, its framing or version negotiation failed (the shared wire client's
+    /// errors: I/O, timeouts, a closed connection, codec errors, an unsupported API).
+    #[error(transparent)]
+    Wire(#[from] eddy_kafka_client::Error),
+    /// A response lacked what the request asked for.
     #[error("kafka protocol: {0}")]
     Codec(String),
-    /// The broker does not support an API this client needs.
-    #[error("kafka api key {api_key} is not supported by the broker")]
-    Unsupported {
-        /// API key.
-        api_key: i16,
-    },
     /// The broker answered with an error code.
     #[error("kafka {op} failed: error code {code} ({}){}", describe(*code), if message.is_empty() { String::new() } else { format!(": {message}") })]
     Kafka {
@@ -71,27 +53,6 @@ pub enum Error {
         /// Broker's message.
         message: String,
     },
-}
-
-impl From<eddy_kafka_client::Error> for Error {
-    fn from(e: eddy_kafka_client::Error) -> Self {
-        use eddy_kafka_client::Error as Wire;
-        match e {
-            Wire::Io { address, source } => Self::Io { address, source },
-            Wire::Timeout { address, op } => Self::Timeout { address, op },
-            Wire::Unsupported { api_key } => Self::Unsupported { api_key },
-            Wire::ApiVersions { code } => Self::Kafka {
-                op: "api versions",
-                code,
-                message: String::new(),
-            },
-            Wire::Closed { address } => Self::Io {
-                address,
-                source: std::io::ErrorKind::UnexpectedEof.into(),
-            },
-            e @ (Wire::Codec(_) | Wire::Correlation { .. }) => Self::Codec(e.to_string()),
-        }
-    }
 }
 
 fn describe(code: i16) -> String {

@@ -234,7 +234,7 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
             // Report the Kafka failure in status (clearly when the broker lacks the API), then retry.
             let why = match &e {
                 Error::Kafka {
-                    source: kafka_admin::Error::Unsupported { .. },
+                    source: kafka_admin::Error::Wire(eddy_kafka_client::Error::Unsupported { .. }),
                     ..
                 } => reason::NOT_SUPPORTED,
                 _ => reason::KAFKA_ERROR,
@@ -300,13 +300,13 @@ async fn connect_any(addresses: &[String]) -> Result<(String, AdminClient), Erro
     }
     Err(last.unwrap_or_else(|| Error::Kafka {
         address: String::new(),
-        source: kafka_admin::Error::Io {
+        source: kafka_admin::Error::Wire(eddy_kafka_client::Error::Io {
             address: String::new(),
             source: std::io::Error::new(
                 std::io::ErrorKind::NotFound,
                 "the cluster has no broker address in its status",
             ),
-        },
+        }),
     }))
 }
 
