@@ -413,12 +413,7 @@ impl ClusterImage {
     }
 
     fn cancel_reassignment(&mut self, topic: &str, partition: i32, r: &Reassignment) -> Outcome {
-        let eligible: Vec<i32> = self
-            .brokers
-            .values()
-            .filter(|b| self.can_lead(b.id))
-            .map(|b| b.id)
-            .collect();
+        let eligible = self.eligible_leaders();
         let Some(p) = self
             .topics
             .get_mut(topic)
@@ -468,12 +463,7 @@ impl ClusterImage {
         else {
             return;
         };
-        let eligible: Vec<i32> = self
-            .brokers
-            .values()
-            .filter(|b| self.can_lead(b.id))
-            .map(|b| b.id)
-            .collect();
+        let eligible = self.eligible_leaders();
         let Some(p) = self
             .topics
             .get_mut(topic)
@@ -502,6 +492,15 @@ impl ClusterImage {
                 format!("broker {id} is not registered"),
             )
         })
+    }
+
+    /// The brokers that may lead now (see `can_lead`), in id order.
+    fn eligible_leaders(&self) -> Vec<i32> {
+        self.brokers
+            .values()
+            .filter(|b| self.can_lead(b.id))
+            .map(|b| b.id)
+            .collect()
     }
 
     pub fn can_lead(&self, id: i32) -> bool {
