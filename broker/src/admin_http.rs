@@ -40,10 +40,46 @@ async fn metrics(State(b): State<Arc<Broker>>) -> impl IntoResponse {
         .sum();
     b.node.metrics.log_size.set(size as i64);
     b.groups.update_lag_metrics(&b.node);
+    refresh_gauges(&b, size);
     (
         [("content-type", "text/plain; version=0.0.4")],
         b.node.metrics.render(),
     )
+}
+
+/// Sets the gauges computed at scrape time: partition health, the active controller and the
+/// log directory's disk space (`used` is the partition logs' bytes).
+fn refresh_gauges(b: &Broker, used: u64) {
+    let m = &b.node.metrics;
+    let me = b.node.node_id();
+    let controller = b.cluster().map_or(Some(me), |c| c.controller_id()) == Some(me);
+    m.active_controller.set(i64::from(controller));
+    let (mut under_replicated, mut under_min_isr, mut offline) = (0, 0, 0);
+    for v in probes::replica_views(&b.node) {
+        if v.leader < 0 {
+            // Kafka's OfflinePartitionsCount: reported by the active controller only.
+            offline += i64::from(controller);
+        } else if v.leader == me {
+            under_replicated += i64::from(v.isr.len() < v.replicas.len());
+            under_min_isr += i64::from(v.isr.len() < v.min_insync_replicas.min(v.replicas.len()));
+        }
+    }
+    m.under_replicated_partitions.set(under_replicated);
+    m.under_min_isr_partitions.set(under_min_isr);
+    m.offline_partitions.set(offline);
+    let dir = &b.node.config.data_dir;
+    let label = dir.display().to_string();
+    m.log_dir_used
+        .with_label_values(&[label.as_str()])
+        .set(i64::try_from(used).unwrap_or(i64::MAX));
+    if let Some((total, free)) = crate::node::disk_space(dir) {
+        m.log_dir_total
+            .with_label_values(&[label.as_str()])
+            .set(total);
+        m.log_dir_free
+            .with_label_values(&[label.as_str()])
+            .set(free);
+    }
 }
 
 async fn readyz(State(b): State<Arc<Broker>>) -> impl IntoResponse {

@@ -24,6 +24,26 @@ pub struct Metrics {
     pub throttled_bytes: IntCounterVec,
     /// The most bytes a throttle let through in any one-second window, by side.
     pub throttled_window_max: IntGaugeVec,
+    /// Record bytes appended by producers, per topic (Kafka's BytesInPerSec{topic}).
+    pub topic_bytes_in: IntCounterVec,
+    /// Record bytes returned to fetchers, per topic (Kafka's BytesOutPerSec{topic}).
+    pub topic_bytes_out: IntCounterVec,
+    /// Records appended by producers, per topic (Kafka's MessagesInPerSec{topic}).
+    pub topic_messages_in: IntCounterVec,
+    /// Partitions this broker leads whose ISR is smaller than their replica set.
+    pub under_replicated_partitions: IntGauge,
+    /// Partitions this broker leads whose ISR is below min.insync.replicas.
+    pub under_min_isr_partitions: IntGauge,
+    /// Partitions without a leader (reported by the active controller, as in Kafka).
+    pub offline_partitions: IntGauge,
+    /// 1 on the active controller (and on a single node), 0 elsewhere.
+    pub active_controller: IntGauge,
+    /// Bytes of partition logs in each log directory.
+    pub log_dir_used: IntGaugeVec,
+    /// Bytes available to the broker on each log directory's file system.
+    pub log_dir_free: IntGaugeVec,
+    /// Size of each log directory's file system.
+    pub log_dir_total: IntGaugeVec,
 }
 
 fn must<T>(r: prometheus::Result<T>) -> T {
@@ -107,6 +127,50 @@ impl Metrics {
             ),
             &["side"],
         ));
+        let per_topic =
+            |name: &str, help: &str| must(IntCounterVec::new(Opts::new(name, help), &["topic"]));
+        let topic_bytes_in = per_topic(
+            "topic_bytes_in_total",
+            "Record bytes appended by producers, per topic",
+        );
+        let topic_bytes_out = per_topic(
+            "topic_bytes_out_total",
+            "Record bytes returned to fetchers, per topic",
+        );
+        let topic_messages_in = per_topic(
+            "topic_messages_in_total",
+            "Records appended by producers, per topic",
+        );
+        let under_replicated_partitions = must(IntGauge::new(
+            "under_replicated_partitions",
+            "Partitions led by this broker whose ISR is smaller than their replica set",
+        ));
+        let under_min_isr_partitions = must(IntGauge::new(
+            "under_min_isr_partitions",
+            "Partitions led by this broker whose ISR is below min.insync.replicas",
+        ));
+        let offline_partitions = must(IntGauge::new(
+            "offline_partitions",
+            "Partitions without a leader (reported by the active controller)",
+        ));
+        let active_controller = must(IntGauge::new(
+            "active_controller",
+            "1 if this broker is the active controller (or a single node), else 0",
+        ));
+        let per_dir =
+            |name: &str, help: &str| must(IntGaugeVec::new(Opts::new(name, help), &["dir"]));
+        let log_dir_used = per_dir(
+            "log_dir_used_bytes",
+            "Bytes of partition logs, per log directory",
+        );
+        let log_dir_free = per_dir(
+            "log_dir_free_bytes",
+            "Bytes available on the log directory's file system, per log directory",
+        );
+        let log_dir_total = per_dir(
+            "log_dir_total_bytes",
+            "Size of the log directory's file system, per log directory",
+        );
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(request_errors.clone()),
@@ -122,6 +186,16 @@ impl Metrics {
             Box::new(consumer_lag.clone()),
             Box::new(throttled_bytes.clone()),
             Box::new(throttled_window_max.clone()),
+            Box::new(topic_bytes_in.clone()),
+            Box::new(topic_bytes_out.clone()),
+            Box::new(topic_messages_in.clone()),
+            Box::new(under_replicated_partitions.clone()),
+            Box::new(under_min_isr_partitions.clone()),
+            Box::new(offline_partitions.clone()),
+            Box::new(active_controller.clone()),
+            Box::new(log_dir_used.clone()),
+            Box::new(log_dir_free.clone()),
+            Box::new(log_dir_total.clone()),
         ] {
             must(registry.register(c));
         }
@@ -141,6 +215,50 @@ impl Metrics {
             consumer_lag,
             throttled_bytes,
             throttled_window_max,
+            topic_bytes_in,
+            topic_bytes_out,
+            topic_messages_in,
+            under_replicated_partitions,
+            under_min_isr_partitions,
+            offline_partitions,
+            active_controller,
+            log_dir_used,
+            log_dir_free,
+            log_dir_total,
+        }
+    }
+
+    /// Counts an append of `bytes` record bytes holding `messages` records to `topic`.
+    pub fn count_in(&self, topic: &str, bytes: u64, messages: u64) {
+        self.bytes_in.inc_by(bytes);
+        self.messages_in.inc_by(messages);
+        self.topic_bytes_in
+            .with_label_values(&[topic])
+            .inc_by(bytes);
+        self.topic_messages_in
+            .with_label_values(&[topic])
+            .inc_by(messages);
+    }
+
+    /// Counts `bytes` record bytes returned to a fetcher from `topic`.
+    pub fn count_out(&self, topic: &str, bytes: u64) {
+        self.bytes_out.inc_by(bytes);
+        if bytes > 0 {
+            self.topic_bytes_out
+                .with_label_values(&[topic])
+                .inc_by(bytes);
+        }
+    }
+
+    /// Drops a deleted topic's label sets, so that it no longer appears in scrapes.
+    pub fn forget_topic(&self, topic: &str) {
+        for v in [
+            &self.topic_bytes_in,
+            &self.topic_bytes_out,
+            &self.topic_messages_in,
+        ] {
+            // Absent when nothing was counted for the topic yet: nothing to drop.
+            let _ = v.remove_label_values(&[topic]);
         }
     }
 

@@ -394,6 +394,18 @@ impl Node {
     }
 }
 
+/// (total, usable) bytes of the filesystem holding `dir` (statvfs).
+pub fn disk_space(dir: &std::path::Path) -> Option<(i64, i64)> {
+    let s = rustix::fs::statvfs(dir).ok()?;
+    let frag = s.f_frsize;
+    let total = s.f_blocks.saturating_mul(frag);
+    let usable = s.f_bavail.saturating_mul(frag);
+    Some((
+        i64::try_from(total).unwrap_or(i64::MAX),
+        i64::try_from(usable).unwrap_or(i64::MAX),
+    ))
+}
+
 pub(crate) fn clone_topic(t: &TopicState) -> TopicState {
     TopicState {
         name: t.name.clone(),

@@ -246,6 +246,7 @@ pub fn reconcile(node: &Node, img: &ClusterImage) {
             for p in &t.partitions {
                 p.destroy();
             }
+            node.metrics.forget_topic(&n);
             tracing::info!(topic = n, "dropped a deleted topic");
         }
     }

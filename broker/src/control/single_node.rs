@@ -128,6 +128,7 @@ impl SingleNode {
         for p in &t.partitions {
             p.destroy();
         }
+        self.node.metrics.forget_topic(name);
         self.node.count_partitions(&topics);
         tracing::info!(topic = name, "deleted topic");
         Ok(t.id)

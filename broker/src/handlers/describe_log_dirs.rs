@@ -26,18 +26,6 @@ fn describe_topic(t: &TopicState, only: Option<&[i32]>) -> DescribeLogDirsTopic 
         .with_partitions(partitions)
 }
 
-/// (total, usable) bytes of the filesystem holding `dir`.
-fn disk_space(dir: &std::path::Path) -> Option<(i64, i64)> {
-    let s = rustix::fs::statvfs(dir).ok()?;
-    let frag = s.f_frsize;
-    let total = s.f_blocks.saturating_mul(frag);
-    let usable = s.f_bavail.saturating_mul(frag);
-    Some((
-        i64::try_from(total).unwrap_or(i64::MAX),
-        i64::try_from(usable).unwrap_or(i64::MAX),
-    ))
-}
-
 #[tracing::instrument(skip_all)]
 pub async fn handle(ctx: &RequestContext, req: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
     let topics: Vec<DescribeLogDirsTopic> = match &req.topics {
@@ -63,7 +51,7 @@ pub async fn handle(ctx: &RequestContext, req: DescribeLogDirsRequest) -> Descri
         .with_log_dir(sb(&shown.to_string_lossy()))
         .with_topics(topics);
     if ctx.api_version >= 4 {
-        match disk_space(dir) {
+        match crate::node::disk_space(dir) {
             Some((total, usable)) => {
                 result = result.with_total_bytes(total).with_usable_bytes(usable);
             }

@@ -25,10 +25,11 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
     let mut changes = ctx.node.data_version.subscribe();
     loop {
         changes.borrow_and_update();
-        let (resp, bytes, errors) = read_once(ctx, &req);
+        let (resp, read, errors) = read_once(ctx, &req);
+        let bytes = read.total;
         let satisfied = bytes >= req.min_bytes.max(0) as usize && (bytes > 0 || req.min_bytes <= 0);
         if satisfied || errors || tokio::time::Instant::now() >= deadline {
-            ctx.node.metrics.bytes_out.inc_by(bytes as u64);
+            read.count(ctx);
             return resp;
         }
         if tokio::time::timeout_at(deadline, changes.changed())
@@ -36,8 +37,8 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
             .is_err()
         {
             // One last read at the deadline: data may have arrived just now.
-            let (resp, bytes, _) = read_once(ctx, &req);
-            ctx.node.metrics.bytes_out.inc_by(bytes as u64);
+            let (resp, read, _) = read_once(ctx, &req);
+            read.count(ctx);
             return resp;
         }
     }
@@ -96,18 +97,35 @@ fn resolve(
     }
 }
 
-/// One pass over every requested partition: (response, record bytes, any error).
-fn read_once(ctx: &RequestContext, req: &FetchRequest) -> (FetchResponse, usize, bool) {
+/// Record bytes one pass read: in all and per topic.
+struct BytesRead {
+    total: usize,
+    per_topic: Vec<(Arc<TopicState>, usize)>,
+}
+
+impl BytesRead {
+    /// Adds the pass's bytes to the bytes-out counters (in all and per topic).
+    fn count(self, ctx: &RequestContext) {
+        for (t, n) in self.per_topic {
+            ctx.node.metrics.count_out(&t.name, n as u64);
+        }
+    }
+}
+
+/// One pass over every requested partition: (response, record bytes read, any error).
+fn read_once(ctx: &RequestContext, req: &FetchRequest) -> (FetchResponse, BytesRead, bool) {
     let mut budget = if req.max_bytes <= 0 {
         usize::MAX
     } else {
         req.max_bytes as usize
     };
     let mut total = 0usize;
+    let mut per_topic = Vec::new();
     let mut errors = false;
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
         let topic = resolve(ctx, &t.topic, t.topic_id);
+        let before = total;
         let mut parts = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
             let v = ctx.api_version;
@@ -189,6 +207,11 @@ fn read_once(ctx: &RequestContext, req: &FetchRequest) -> (FetchResponse, usize,
                 }
             }
         }
+        if let Ok(t) = &topic
+            && total > before
+        {
+            per_topic.push((Arc::clone(t), total - before));
+        }
         let tr = FetchableTopicResponse::default().with_partitions(parts);
         let tr = if ctx.api_version >= 13 {
             tr.with_topic_id(t.topic_id)
@@ -199,7 +222,7 @@ fn read_once(ctx: &RequestContext, req: &FetchRequest) -> (FetchResponse, usize,
     }
     (
         FetchResponse::default().with_responses(topics),
-        total,
+        BytesRead { total, per_topic },
         errors,
     )
 }

@@ -263,11 +263,11 @@ pub fn append_all(ctx: &RequestContext, version: i16, req: ProduceRequest) -> Ap
                     if out.duplicate {
                         durable_at = None;
                     } else {
-                        ctx.node.metrics.bytes_in.inc_by(records.len() as u64);
-                        ctx.node
-                            .metrics
-                            .messages_in
-                            .inc_by(header.map_or(0, |h| h.records_count.max(0) as u64));
+                        ctx.node.metrics.count_in(
+                            &t.name,
+                            records.len() as u64,
+                            header.map_or(0, |h| h.records_count.max(0) as u64),
+                        );
                         match (&mut durable_at, header) {
                             (Some(parts), Some(h)) => parts.push((
                                 Arc::clone(partition),
