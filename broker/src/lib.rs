@@ -30,6 +30,7 @@ pub mod node;
 pub mod partition;
 pub mod probes;
 pub mod replication;
+pub mod security;
 pub mod server;
 
 use std::net::SocketAddr;
@@ -107,7 +108,7 @@ impl RunningBroker {
 /// listener asked for port 0 (tests).
 fn advertise_bound_ports(
     node: &node::Node,
-    listeners: &[(String, tokio::net::TcpListener)],
+    listeners: &[(config::Listener, tokio::net::TcpListener)],
 ) -> Result<Vec<(String, SocketAddr)>, StartError> {
     let mut kafka_addrs = Vec::new();
     {
@@ -115,16 +116,16 @@ fn advertise_bound_ports(
             .advertised
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (name, sock) in listeners {
+        for (listener, sock) in listeners {
             let addr = sock.local_addr().map_err(StartError::Listen)?;
-            kafka_addrs.push((name.clone(), addr));
-            match adv.iter_mut().find(|l| &l.name == name) {
+            kafka_addrs.push((listener.name.clone(), addr));
+            match adv.iter_mut().find(|l| l.name == listener.name) {
                 Some(l) if l.port == 0 => l.port = addr.port(),
                 Some(_) => {}
                 None => adv.push(config::Listener {
-                    name: name.clone(),
                     host: addr.ip().to_string(),
                     port: addr.port(),
+                    ..listener.clone()
                 }),
             }
         }
@@ -201,7 +202,7 @@ pub async fn start(config: config::BrokerConfig) -> Result<RunningBroker, StartE
         async move {
             let serving = listeners
                 .into_iter()
-                .map(|(name, sock)| server::serve(Arc::clone(&broker), name, sock, rx.clone()));
+                .map(|(l, sock)| server::serve(Arc::clone(&broker), l, sock, rx.clone()));
             futures::future::join_all(serving).await;
         }
     };

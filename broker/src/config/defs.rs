@@ -168,6 +168,13 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
 
 pub const BROKER_KEYS: &[BrokerKey] = &[
     BrokerKey {
+        name: "listener.security.protocol.map",
+        default: crate::security::DEFAULT_PROTOCOL_MAP,
+        ty: ConfigType::String,
+        dynamic: false,
+        doc: "Listener name to security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL), NAME:PROTOCOL comma-separated.",
+    },
+    BrokerKey {
         name: "leader.replication.throttled.rate",
         default: "9223372036854775807",
         ty: ConfigType::Long,

@@ -6,6 +6,7 @@ pub mod properties;
 pub mod throttled_replicas;
 pub mod view;
 
+use crate::security::SecurityProtocol;
 use clap::Parser;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -96,12 +97,14 @@ pub struct Cli {
     pub overrides: Vec<String>,
 }
 
-/// One listener: name, host and port.
+/// One listener: name, host and port, and the security protocol its name maps to in
+/// `listener.security.protocol.map`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
     pub name: String,
     pub host: String,
     pub port: u16,
+    pub protocol: SecurityProtocol,
 }
 
 impl Listener {
@@ -121,9 +124,30 @@ impl Listener {
                     name: name.to_string(),
                     host: host.trim_matches(['[', ']']).to_string(),
                     port,
+                    protocol: SecurityProtocol::Plaintext,
                 })
             })
             .collect()
+    }
+
+    /// Sets each listener's protocol from `listener.security.protocol.map`; a listener whose
+    /// name the map does not have is an error, as in Kafka.
+    pub fn resolve_protocols(listeners: &mut [Listener], map: &str) -> Result<(), ConfigError> {
+        let invalid = |reason: String| ConfigError::InvalidValue {
+            key: "listener.security.protocol.map".into(),
+            value: map.into(),
+            reason,
+        };
+        let map = crate::security::parse_protocol_map(map).map_err(invalid)?;
+        for l in listeners {
+            let upper = l.name.to_ascii_uppercase();
+            l.protocol = map
+                .iter()
+                .find(|(n, _)| *n == upper)
+                .map(|(_, p)| *p)
+                .ok_or_else(|| invalid(format!("no security protocol for listener {}", l.name)))?;
+        }
+        Ok(())
     }
 }
 
@@ -256,9 +280,17 @@ impl BrokerConfig {
         for (k, v) in &settings {
             defs::validate_broker_key(k, v)?;
         }
-        let listeners = Listener::parse_list(&cli.listeners)?;
+        let protocol_map = settings
+            .get("listener.security.protocol.map")
+            .map_or(crate::security::DEFAULT_PROTOCOL_MAP, String::as_str);
+        let mut listeners = Listener::parse_list(&cli.listeners)?;
+        Listener::resolve_protocols(&mut listeners, protocol_map)?;
         let advertised = match &cli.advertised_listeners {
-            Some(a) => Listener::parse_list(a)?,
+            Some(a) => {
+                let mut adv = Listener::parse_list(a)?;
+                Listener::resolve_protocols(&mut adv, protocol_map)?;
+                adv
+            }
             None => listeners.clone(),
         };
         let node_id = match &cli.node_id_from_name {
@@ -321,6 +353,7 @@ impl BrokerConfig {
                 name: "PLAINTEXT".into(),
                 host: "127.0.0.1".into(),
                 port: 0,
+                protocol: SecurityProtocol::Plaintext,
             }],
             advertised: vec![],
             admin_addr: "127.0.0.1:0".parse().expect("static address"),

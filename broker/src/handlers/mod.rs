@@ -46,6 +46,7 @@ use crate::control::MetadataControl;
 use crate::group::Coordinator;
 use crate::node::Node;
 use crate::replication::Replication;
+use crate::security::{Principal, SecurityProtocol};
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use kafka_protocol::messages::ApiKey;
@@ -62,14 +63,16 @@ pub struct RequestContext {
     pub client_id: Option<String>,
     pub peer: SocketAddr,
     pub listener: String,
+    pub security_protocol: SecurityProtocol,
+    /// Who the request runs as: set by the connection's authentication (TLS client
+    /// certificate, SASL), `User:ANONYMOUS` otherwise.
+    pub principal: Arc<Principal>,
     /// Topics, partitions, settings, config, node id, metrics, the flusher.
     pub node: Arc<Node>,
     /// Metadata changes and lookups, whatever the mode.
     pub metadata: Arc<dyn MetadataControl>,
     pub groups: Arc<Coordinator>,
     pub replication: Arc<Replication>,
-    // Security goes here: the authenticated principal and the ACL authorizer it is checked
-    // against, set by the connection once SASL is in place.
 }
 
 /// Why a request could not be answered at all; the connection is then closed (a response

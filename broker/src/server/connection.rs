@@ -7,14 +7,14 @@
 
 use crate::broker::Broker;
 use crate::handlers::{self, Reply, RequestContext};
+use crate::security::{Principal, SecurityProtocol};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures::future::BoxFuture;
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
@@ -57,18 +57,46 @@ pub enum ConnectionError {
     },
 }
 
-pub async fn run(
+/// The listener a connection came in on.
+#[derive(Debug)]
+pub struct ListenerInfo {
+    pub name: String,
+    pub protocol: SecurityProtocol,
+}
+
+/// Who the connection is: where it came from, on which listener, and the principal its
+/// requests run as (set by authentication; `User:ANONYMOUS` until then).
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub peer: SocketAddr,
+    pub listener: Arc<ListenerInfo>,
+    pub principal: Arc<Principal>,
+}
+
+/// Serves one connection, given its two halves (a TCP stream's, or a TLS stream's after the
+/// handshake) and the principal the transport authenticated (`User:ANONYMOUS` if none).
+pub async fn run<R, W>(
     broker: Arc<Broker>,
-    stream: TcpStream,
+    reader: R,
+    writer: W,
     peer: SocketAddr,
-    listener: String,
+    listener: Arc<ListenerInfo>,
+    principal: Principal,
     mut shutdown: watch::Receiver<bool>,
-) {
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     broker.node.metrics.connections.inc();
     broker.node.metrics.connections_total.inc();
-    let span = tracing::debug_span!("connection", %peer, listener = %listener);
+    let span = tracing::debug_span!("connection", %peer, listener = %listener.name);
+    let session = Session {
+        peer,
+        listener,
+        principal: Arc::new(principal),
+    };
     let result = tokio::select! {
-        r = serve(&broker, stream, peer, &listener).instrument(span.clone()) => r,
+        r = serve(&broker, reader, writer, session).instrument(span.clone()) => r,
         _ = shutdown.wait_for(|s| *s) => Ok(()),
     };
     match result {
@@ -87,13 +115,16 @@ fn is_disconnect(e: &std::io::Error) -> bool {
     )
 }
 
-async fn serve(
+async fn serve<R, W>(
     broker: &Arc<Broker>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    listener: &str,
-) -> Result<(), ConnectionError> {
-    let (r, w) = stream.into_split();
+    r: R,
+    w: W,
+    session: Session,
+) -> Result<(), ConnectionError>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let mut reader = BufReader::with_capacity(64 * 1024, r);
     let mut writer = BufWriter::with_capacity(64 * 1024, w);
     let (tx, mut rx) = mpsc::channel::<Outgoing>(MAX_IN_FLIGHT);
@@ -118,7 +149,7 @@ async fn serve(
                     }
                 }
                 let frame = frame.freeze();
-                let Some(out) = handle_frame(broker, frame, peer, listener).await? else {
+                let Some(out) = handle_frame(broker, frame, &session).await? else {
                     continue;
                 };
                 if tx.send(out).await.is_err() {
@@ -261,8 +292,7 @@ pub fn decode_request(frame: Bytes) -> Result<(), String> {
 async fn handle_frame(
     broker: &Arc<Broker>,
     frame: Bytes,
-    peer: SocketAddr,
-    listener: &str,
+    session: &Session,
 ) -> Result<Option<Outgoing>, ConnectionError> {
     let parsed = match parse_request(frame) {
         Ok(p) => p,
@@ -307,8 +337,10 @@ async fn handle_frame(
         api_version: version,
         correlation_id,
         client_id: header.client_id.as_ref().map(|s| s.as_str().to_string()),
-        peer,
-        listener: listener.to_string(),
+        peer: session.peer,
+        listener: session.listener.name.clone(),
+        security_protocol: session.listener.protocol,
+        principal: Arc::clone(&session.principal),
         node: Arc::clone(&broker.node),
         metadata: Arc::clone(broker.metadata()),
         groups: Arc::clone(&broker.groups),

@@ -5,15 +5,25 @@ pub mod connection;
 
 use crate::broker::Broker;
 use crate::config::Listener;
+use crate::security::{Principal, SecurityProtocol};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 /// Binds every listener; returns the bound addresses (ports resolved when 0 was asked).
-pub async fn bind(listeners: &[Listener]) -> std::io::Result<Vec<(String, TcpListener)>> {
+pub async fn bind(listeners: &[Listener]) -> std::io::Result<Vec<(Listener, TcpListener)>> {
     let mut out = Vec::new();
     for l in listeners {
+        if l.protocol != SecurityProtocol::Plaintext {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                format!(
+                    "listener {} uses {}, which this broker does not support yet (PLAINTEXT only)",
+                    l.name, l.protocol
+                ),
+            ));
+        }
         let sock = TcpListener::bind((l.host.as_str(), l.port))
             .await
             .map_err(|e| {
@@ -22,7 +32,7 @@ pub async fn bind(listeners: &[Listener]) -> std::io::Result<Vec<(String, TcpLis
                     format!("binding listener {}://{}:{}: {e}", l.name, l.host, l.port),
                 )
             })?;
-        out.push((l.name.clone(), sock));
+        out.push((l.clone(), sock));
     }
     Ok(out)
 }
@@ -30,12 +40,16 @@ pub async fn bind(listeners: &[Listener]) -> std::io::Result<Vec<(String, TcpLis
 /// Accepts connections on `sock` until `shutdown` turns true.
 pub async fn serve(
     broker: Arc<Broker>,
-    name: String,
+    listener: Listener,
     sock: TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let local: Option<SocketAddr> = sock.local_addr().ok();
-    tracing::info!(listener = %name, addr = ?local, "kafka listener ready");
+    tracing::info!(listener = %listener.name, protocol = %listener.protocol, addr = ?local, "kafka listener ready");
+    let info = Arc::new(connection::ListenerInfo {
+        name: listener.name.clone(),
+        protocol: listener.protocol,
+    });
     loop {
         if *shutdown.borrow() {
             break;
@@ -46,9 +60,11 @@ pub async fn serve(
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     let broker = Arc::clone(&broker);
-                    let name = name.clone();
+                    let info = Arc::clone(&info);
                     let shutdown = shutdown.clone();
-                    tokio::spawn(connection::run(broker, stream, peer, name, shutdown));
+                    let (r, w) = stream.into_split();
+                    let principal = Principal::anonymous();
+                    tokio::spawn(connection::run(broker, r, w, peer, info, principal, shutdown));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
