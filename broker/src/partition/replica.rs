@@ -16,6 +16,13 @@ use std::time::{Duration, Instant};
 pub struct ReplicaState {
     pub me: i32,
     pub isr: Vec<i32>,
+    /// Leader: replicas it asked the controller to add to the ISR and has not seen added yet,
+    /// counted in the high watermark meanwhile (Kafka's maximal ISR). The same metadata change
+    /// can complete a reassignment and hand leadership to one of them, and the new leader may
+    /// apply it before this one does: whatever this leader acknowledged on the old ISR alone
+    /// would then be missing there (an acknowledged write lost, and the idempotent producer's
+    /// next batch out of order on the new leader).
+    pub adding: Vec<i32>,
     pub followers: HashMap<i32, Follower>,
 }
 
@@ -36,11 +43,18 @@ impl Partition {
     pub fn set_role(&self, me: i32, leader: bool, leader_epoch: i32, isr: &[i32]) {
         let _g = self.lock();
         let was_leader = self.leader.swap(leader, Ordering::SeqCst);
-        self.leader_epoch.store(leader_epoch, Ordering::SeqCst);
+        let old_epoch = self.leader_epoch.swap(leader_epoch, Ordering::SeqCst);
         self.isr_size.store(isr.len().max(1), Ordering::SeqCst);
         let mut r = self.repl();
         r.me = me;
         r.isr = isr.to_vec();
+        if leader && was_leader && leader_epoch == old_epoch {
+            // Still pending until the image shows them added.
+            r.adding.retain(|id| !isr.contains(id));
+        } else {
+            // A new epoch: any pending change was refused as stale.
+            r.adding.clear();
+        }
         if leader && !was_leader {
             // A new leader knows nothing of its followers yet: they get a full lag window.
             r.followers.clear();
@@ -74,13 +88,31 @@ impl Partition {
         self.repl().isr.clone()
     }
 
-    /// Leader: HW = min(durable log end, every other ISR member's log end). Never moves back.
+    /// Leader: `id` is being added to the ISR: it counts toward the high watermark from now
+    /// until the image shows it added or the change is abandoned.
+    pub fn begin_isr_addition(&self, id: i32) {
+        let mut r = self.repl();
+        if !r.isr.contains(&id) && !r.adding.contains(&id) {
+            r.adding.push(id);
+        }
+    }
+
+    /// Leader: the controller refused the addition of `id`, or `id` stopped catching up before
+    /// the image showed it added: the high watermark no longer waits on it.
+    pub fn abandon_isr_addition(&self, id: i32) {
+        self.repl().adding.retain(|a| *a != id);
+        self.refresh_high_watermark();
+    }
+
+    /// Leader: HW = min(durable log end, the log end of every other ISR member and of every
+    /// replica being added). Never moves back.
     pub(super) fn refresh_high_watermark(&self) {
         let durable = self.durable_leo.load(Ordering::SeqCst);
         let candidate = if self.is_leader() {
             let r = self.repl();
             r.isr
                 .iter()
+                .chain(&r.adding)
                 .filter(|id| **id != r.me)
                 .map(|id| r.followers.get(id).map_or(0, |f| f.leo))
                 .fold(durable, i64::min)
@@ -114,11 +146,13 @@ impl Partition {
         expand
     }
 
-    /// Leader: ISR followers that have not caught up within `max_lag`.
+    /// Leader: ISR followers (and replicas being added) that have not caught up within
+    /// `max_lag`.
     pub fn lagging_followers(&self, max_lag: Duration) -> Vec<i32> {
         let r = self.repl();
         r.isr
             .iter()
+            .chain(&r.adding)
             .filter(|id| **id != r.me)
             .filter(|id| {
                 r.followers
@@ -244,5 +278,78 @@ impl Partition {
         self.repl().followers.clear();
         tracing::info!(topic = %self.topic, partition = self.index, "deleted the data of a removed replica");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Partition, PartitionSettings};
+    use crate::log::batch::build_batch;
+    use crate::log::flusher::Durable;
+    use std::sync::Arc;
+
+    /// Broker 0 leading with ISR [0, 1].
+    fn leader(dir: &std::path::Path) -> Partition {
+        let version = Arc::new(tokio::sync::watch::channel(0).0);
+        let p = Partition::open("t", 0, dir, PartitionSettings::default(), 0, version).unwrap();
+        p.set_role(0, true, 0, &[0, 1]);
+        p
+    }
+
+    /// Appends one record and makes it durable here: the new log end.
+    fn write(p: &Partition) -> i64 {
+        p.append(&build_batch(&[(None, Some(b"v"))], 0), true)
+            .unwrap();
+        p.make_durable().unwrap();
+        p.log_end_offset()
+    }
+
+    #[test]
+    fn a_replica_being_added_to_the_isr_holds_the_high_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = leader(dir.path());
+        let end = write(&p);
+        p.record_follower_fetch(1, end);
+        assert!(p.record_follower_fetch(2, end), "caught up: 2 is to join");
+        p.begin_isr_addition(2);
+        assert_eq!(p.high_watermark(), end);
+
+        // The change may also complete a reassignment making 2 the leader, applied there
+        // first: a write only 1 has is not committed until 2 has it too.
+        let next = write(&p);
+        p.record_follower_fetch(1, next);
+        assert_eq!(
+            p.high_watermark(),
+            end,
+            "committed without the joining replica"
+        );
+        p.record_follower_fetch(2, next);
+        assert_eq!(p.high_watermark(), next);
+
+        // The image shows 2 added: an ISR member like any other.
+        p.set_role(0, true, 0, &[0, 1, 2]);
+        assert!(p.repl().adding.is_empty());
+        let last = write(&p);
+        p.record_follower_fetch(1, last);
+        assert_eq!(p.high_watermark(), next);
+    }
+
+    #[test]
+    fn an_abandoned_or_stale_addition_stops_holding_the_high_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = leader(dir.path());
+        let end = write(&p);
+        p.begin_isr_addition(2);
+        p.record_follower_fetch(1, end);
+        assert_eq!(p.high_watermark(), 0);
+        // Not fetching: lagging like an ISR member, then given up.
+        assert_eq!(p.lagging_followers(std::time::Duration::ZERO), vec![1, 2]);
+        p.abandon_isr_addition(2);
+        assert_eq!(p.high_watermark(), end);
+
+        // A new leader epoch: whatever was pending was refused as stale.
+        p.begin_isr_addition(2);
+        p.set_role(0, true, 1, &[0, 1]);
+        assert!(p.repl().adding.is_empty());
     }
 }

@@ -12,7 +12,7 @@
 
 pub mod throttle;
 
-use crate::cluster::image::{ClusterImage, Command};
+use crate::cluster::image::{ClusterImage, Command, Outcome};
 use crate::node::{Node, TopicState};
 use crate::partition::{Partition, PartitionError};
 use eddy_kafka_client::{Client as KafkaConn, Config as KafkaConfig};
@@ -627,12 +627,30 @@ fn request_isr_change(
         leader_epoch: part.leader_epoch(),
         isr: isr.clone(),
     };
+    // From now on the high watermark waits on the replica being added too (see
+    // `ReplicaState::adding`).
+    if let Some(a) = add {
+        part.begin_isr_addition(a);
+    }
+    let removed = remove.map(<[i32]>::to_vec).unwrap_or_default();
     let weak = Arc::downgrade(repl);
     tokio::spawn(async move {
         let r = cluster.write(cmd).await;
         tracing::info!(topic = %key.0, partition = key.1, ?isr, result = ?r, "ISR change");
         if let Some(b) = weak.upgrade() {
             b.pending().remove(&key);
+            if let Some(part) = b.node.partition(&key.0, key.1) {
+                // Refused or not written: the addition is off. Written, it stays counted until
+                // the image applied here shows it. A lagging replica is no longer waited on.
+                if let Some(a) = add
+                    && !matches!(r, Ok(Outcome::Ok))
+                {
+                    part.abandon_isr_addition(a);
+                }
+                for id in &removed {
+                    part.abandon_isr_addition(*id);
+                }
+            }
         }
     });
 }
