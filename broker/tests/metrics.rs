@@ -169,3 +169,87 @@ fn per_topic_counters_partition_health_disk_controller_and_lag_are_exported() {
         Some(beta_in as f64)
     );
 }
+
+/// The `eddy_*` metric names (not the operator's) an expression text refers to.
+fn broker_metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(at) = text[i..].find("eddy_") {
+        let start = i + at;
+        let boundary =
+            start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+        let end = start
+            + text[start..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(text.len() - start);
+        let name = &text[start..end];
+        if boundary && !name.starts_with("eddy_operator_") && name != "eddy_io_cluster" {
+            names.insert(name.to_string());
+        }
+        i = end;
+    }
+    names
+}
+
+/// The Helm chart's Grafana dashboard and Prometheus alert rules (charts/eddy) query the broker
+/// by metric name: each name they use must be one a broker with traffic exports, or a panel
+/// stays empty and an alert never fires.
+#[test]
+fn the_charts_dashboard_and_alert_rules_use_only_exported_metrics() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dashboard =
+        std::fs::read_to_string(root.join("charts/eddy/dashboards/eddy-brokers.json")).unwrap();
+    let rules =
+        std::fs::read_to_string(root.join("charts/eddy/templates/monitoring.yaml")).unwrap();
+    let used: std::collections::BTreeSet<String> = broker_metric_names(&dashboard)
+        .into_iter()
+        .chain(broker_metric_names(&rules))
+        .collect();
+    for expected in [
+        "eddy_topic_bytes_in_total",
+        "eddy_offline_partitions",
+        "eddy_consumer_lag",
+        "eddy_request_duration_seconds_bucket",
+        "eddy_log_dir_free_bytes",
+    ] {
+        assert!(
+            used.contains(expected),
+            "the extractor missed {expected}: {used:?}"
+        );
+    }
+
+    let b = TestBroker::start(&[]);
+    let mut w = Wire::connect(&b.bootstrap());
+    create_topic(&mut w, "plotted");
+    produce(&mut w, "plotted", 5);
+    fetch(&mut w, "plotted");
+    commit(&mut w, "plotters", "plotted", 2);
+    let m = scrape(&b);
+    let exported: std::collections::BTreeSet<&str> = m
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    // Labelled counters of rare events have no series until one happens: those are checked
+    // against the registered names instead.
+    let registered = std::fs::read_to_string(root.join("broker/src/metrics.rs")).unwrap();
+    let rare = [
+        "eddy_request_errors_total",
+        "eddy_replication_throttled_bytes_total",
+    ];
+    let missing: Vec<&String> = used
+        .iter()
+        .filter(|n| !exported.contains(n.as_str()))
+        // A histogram's own name (in prose) stands for its _bucket/_sum/_count series.
+        .filter(|n| !exported.contains(format!("{n}_bucket").as_str()))
+        .filter(|n| {
+            !(rare.contains(&n.as_str())
+                && registered.contains(&format!("\"{}\"", &n["eddy_".len()..])))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the chart queries metrics the broker does not export: {missing:?}\n{m}"
+    );
+}

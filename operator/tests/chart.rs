@@ -98,3 +98,119 @@ fn examples_are_valid_eddy_resources() {
         "expected the dev, production, topic and user examples, saw {seen}"
     );
 }
+
+/// The rendered objects of `kind`, parsed.
+fn objects_of(rendered: &str, kind: &str) -> Vec<serde_yaml::Value> {
+    serde_yaml::Deserializer::from_str(rendered)
+        .filter_map(|doc| serde_yaml::Value::deserialize(doc).ok())
+        .filter(|v| v["kind"].as_str() == Some(kind))
+        .collect()
+}
+
+#[test]
+fn monitoring_dashboards_alerts_and_pod_monitors_render_when_asked() {
+    let chart = repo_root().join("charts/eddy");
+    let chart = chart.to_str().expect("utf8");
+    // Defaults: nothing (and "auto" PodMonitors need the Prometheus operator's API, which a
+    // plain render does not have).
+    let (ok, off, err) = chart_py(&["render", chart]);
+    assert!(ok, "{err}");
+    for kind in ["PodMonitor", "PrometheusRule"] {
+        assert!(
+            objects_of(&off, kind).is_empty(),
+            "{kind} rendered by default"
+        );
+    }
+    assert!(!off.contains("eddy-brokers.json"));
+
+    let values = r#"{"monitoring": {"dashboards": {"enabled": true},
+        "prometheusRules": {"enabled": true, "labels": {"release": "kube-prometheus"}, "consumerLagRecords": 5000},
+        "podMonitors": {"enabled": true}}}"#;
+    let (ok, on, err) = chart_py(&["render", chart, values]);
+    assert!(ok, "{err}");
+
+    let monitors = objects_of(&on, "PodMonitor");
+    assert_eq!(monitors.len(), 2, "brokers and operator");
+    let brokers = &monitors[0];
+    assert_eq!(
+        brokers["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"], "eddy-broker",
+        "the label the operator puts on broker pods"
+    );
+    assert_eq!(brokers["spec"]["podMetricsEndpoints"][0]["port"], "admin");
+    assert_eq!(brokers["spec"]["namespaceSelector"]["any"], true);
+
+    let rules = objects_of(&on, "PrometheusRule");
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0]["metadata"]["labels"]["release"], "kube-prometheus");
+    let alerts: Vec<&serde_yaml::Value> = rules[0]["spec"]["groups"]
+        .as_sequence()
+        .expect("groups")
+        .iter()
+        .flat_map(|g| g["rules"].as_sequence().expect("rules"))
+        .collect();
+    for a in &alerts {
+        let name = a["alert"].as_str().expect("alert name");
+        assert!(a["expr"].as_str().is_some_and(|e| !e.is_empty()), "{name}");
+        assert!(a["for"].as_str().is_some(), "{name}");
+        assert!(
+            matches!(
+                a["labels"]["severity"].as_str(),
+                Some("warning" | "critical")
+            ),
+            "{name}"
+        );
+        let summary = a["annotations"]["summary"].as_str().expect("summary");
+        assert!(
+            !summary.contains("{{ \""),
+            "{name}: unrendered template in {summary}"
+        );
+    }
+    let names: Vec<&str> = alerts.iter().filter_map(|a| a["alert"].as_str()).collect();
+    for expected in [
+        "EddyOfflinePartitions",
+        "EddyUnderMinIsrPartitions",
+        "EddyUnderReplicatedPartitions",
+        "EddyNoActiveController",
+        "EddyDiskAlmostFull",
+        "EddyConsumerLagHigh",
+    ] {
+        assert!(names.contains(&expected), "{expected} missing: {names:?}");
+    }
+    let lag = alerts
+        .iter()
+        .find(|a| a["alert"] == "EddyConsumerLagHigh")
+        .expect("lag alert");
+    assert!(
+        lag["expr"].as_str().expect("expr").ends_with("> 5000"),
+        "the threshold value is used"
+    );
+
+    let maps = objects_of(&on, "ConfigMap");
+    let dashboard = maps
+        .iter()
+        .find_map(|m| m["data"]["eddy-brokers.json"].as_str())
+        .expect("dashboard ConfigMap");
+    let dashboard: serde_json::Value = serde_json::from_str(dashboard).expect("dashboard JSON");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 10);
+    for p in panels {
+        let targets = p["targets"].as_array().expect("targets");
+        assert!(
+            targets
+                .iter()
+                .all(|t| t["expr"].as_str().is_some_and(|e| e.contains("eddy_"))),
+            "panel {} queries something else",
+            p["title"]
+        );
+    }
+    let titles: Vec<&str> = panels.iter().filter_map(|p| p["title"].as_str()).collect();
+    for expected in [
+        "Produce throughput by topic",
+        "Consume throughput by topic",
+        "Request latency p99 by API",
+        "Disk used per broker",
+        "Consumer lag by group and topic",
+    ] {
+        assert!(titles.contains(&expected), "{expected} missing: {titles:?}");
+    }
+}
