@@ -100,31 +100,50 @@ impl ProducerContext for BenchProducerContext {
     }
 }
 
-fn producer_config(w: &Workload, bootstrap: &str) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", bootstrap)
-        .set(
-            "acks",
-            if w.acks == "all" {
-                "-1"
-            } else {
-                w.acks.as_str()
-            },
-        )
-        .set("compression.type", w.compression.as_str())
-        .set("batch.size", w.batch_size.to_string())
-        .set("linger.ms", w.linger_ms.to_string())
-        .set("enable.idempotence", "false")
-        .set("message.timeout.ms", "60000")
-        .set("queue.buffering.max.messages", "1000000")
-        .set("socket.nagle.disable", "true");
+/// Where the clients connect and how: the bootstrap address and extra librdkafka properties
+/// (`security.protocol`, `ssl.ca.location`, `sasl.*`, ... for a secured listener).
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    pub bootstrap: String,
+    pub properties: Vec<(String, String)>,
+}
+
+impl Target {
+    /// A client config with the bootstrap address and the extra properties set.
+    pub fn config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.bootstrap);
+        for (k, v) in &self.properties {
+            c.set(k, v);
+        }
+        c
+    }
+}
+
+fn producer_config(w: &Workload, target: &Target) -> ClientConfig {
+    let mut c = target.config();
+    c.set(
+        "acks",
+        if w.acks == "all" {
+            "-1"
+        } else {
+            w.acks.as_str()
+        },
+    )
+    .set("compression.type", w.compression.as_str())
+    .set("batch.size", w.batch_size.to_string())
+    .set("linger.ms", w.linger_ms.to_string())
+    .set("enable.idempotence", "false")
+    .set("message.timeout.ms", "60000")
+    .set("queue.buffering.max.messages", "1000000")
+    .set("socket.nagle.disable", "true");
     c
 }
 
 /// Triggers auto-creation of `topic` and waits until its metadata shows `partitions` partitions.
-fn ensure_topic(bootstrap: &str, topic: &str, partitions: u32) -> Result<()> {
-    let client: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+fn ensure_topic(target: &Target, topic: &str, partitions: u32) -> Result<()> {
+    let client: BaseProducer = target
+        .config()
         .set("allow.auto.create.topics", "true")
         .create()
         .map_err(DriveError::Client)?;
@@ -163,12 +182,12 @@ fn ensure_topic(bootstrap: &str, topic: &str, partitions: u32) -> Result<()> {
 }
 
 /// Runs the workload on topics named `bench-<name>-<run_id>-<n>` and returns what it measured.
-pub fn drive(w: &Workload, bootstrap: &str, run_id: &str) -> Result<DriveOutcome> {
+pub fn drive(w: &Workload, target: &Target, run_id: &str) -> Result<DriveOutcome> {
     let topics: Vec<String> = (0..w.topics)
         .map(|i| format!("bench-{}-{run_id}-{i}", w.name))
         .collect();
     for t in &topics {
-        ensure_topic(bootstrap, t, w.partitions_per_topic)?;
+        ensure_topic(target, t, w.partitions_per_topic)?;
     }
     let end_s = w.warmup_s + w.duration_s;
     let acked = Arc::new(AtomicU64::new(0));
@@ -180,8 +199,8 @@ pub fn drive(w: &Workload, bootstrap: &str, run_id: &str) -> Result<DriveOutcome
     let mut consumers = Vec::new();
     for t in &topics {
         for idx in 0..w.consumers_per_topic {
-            let consumer: BaseConsumer = ClientConfig::new()
-                .set("bootstrap.servers", bootstrap)
+            let consumer: BaseConsumer = target
+                .config()
                 // librdkafka refuses assign() without a group id; nothing is committed.
                 .set("group.id", format!("eddy-bench-{run_id}"))
                 .set("enable.auto.commit", "false")
@@ -254,7 +273,7 @@ pub fn drive(w: &Workload, bootstrap: &str, run_id: &str) -> Result<DriveOutcome
                 acked: acked.clone(),
                 failed: AtomicU64::new(0),
             });
-            let producer: ThreadedProducer<BenchProducerContext> = producer_config(w, bootstrap)
+            let producer: ThreadedProducer<BenchProducerContext> = producer_config(w, target)
                 .create_with_context(BenchProducerContext {
                     stats: stats.clone(),
                 })

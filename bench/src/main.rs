@@ -59,6 +59,10 @@ struct RunArgs {
     /// Skip measuring the disk and loopback limits (fractions are then 0).
     #[arg(long)]
     skip_limits: bool,
+    /// Extra librdkafka property for every client, KEY=VALUE (repeatable), e.g.
+    /// `-X security.protocol=SASL_SSL -X ssl.ca.location=ca.pem`.
+    #[arg(short = 'X', value_name = "KEY=VALUE")]
+    client_property: Vec<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -157,7 +161,20 @@ fn run(args: &RunArgs) -> anyhow::Result<PathBuf> {
     let sampler = procstat::Sampler::start(pid, sampler_t0);
     let run_id = format!("{unix_s}");
     tracing::info!(workload = %w.name, %bootstrap, "driving load");
-    let outcome = driver::drive(&w, &bootstrap, &run_id)?;
+    let properties = args
+        .client_property
+        .iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .with_context(|| format!("-X {kv}: expected KEY=VALUE"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let target = driver::Target {
+        bootstrap: bootstrap.clone(),
+        properties,
+    };
+    let outcome = driver::drive(&w, &target, &run_id)?;
     let samples = sampler.finish();
     // Re-base broker samples on the producers' start.
     let offset = outcome.t0.duration_since(sampler_t0).as_secs_f64();
