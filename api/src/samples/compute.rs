@@ -1,7 +1,8 @@
 //! Pure maths of the sampler, no I/O: a broker's scrape reduced to the values the plots need,
 //! rates from counter deltas, p99 from histogram bucket deltas, and the cluster's points from the
 //! current and previous reading of each broker. A first reading, a counter that went backwards
-//! (a restarted broker) or a changed bucket layout yields no point rather than a wrong one.
+//! (a restarted broker) or a changed bucket layout yields no point rather than a wrong one; a
+//! topic or API first seen since the previous reading of the same process counts from zero.
 
 use super::series::{Labels, Point, Series, labels};
 use std::collections::BTreeMap;
@@ -109,6 +110,15 @@ fn add_buckets(a: &mut Buckets, b: &[(f64, f64)]) -> bool {
     true
 }
 
+/// Whether the broker restarted between two readings: one of its totals went backwards.
+fn restarted(previous: &BrokerReading, current: &BrokerReading) -> bool {
+    current
+        .counters
+        .iter()
+        .filter(|(k, _)| k.topic.is_none())
+        .any(|(k, &v)| previous.counters.get(k).is_some_and(|&p| v < p))
+}
+
 fn topic_labels(topic: Option<&String>) -> Labels {
     topic.map_or_else(Labels::new, |t| labels([("topic", t.as_str())]))
 }
@@ -126,11 +136,15 @@ pub fn cluster_points(round: &[BrokerRound<'_>]) -> Vec<Point> {
     let mut lag: BTreeMap<String, f64> = BTreeMap::new();
     for b in round {
         let cur = &b.current.reading;
-        if let Some(prev) = b.previous {
+        if let Some(prev) = b.previous.filter(|p| !restarted(&p.reading, cur)) {
             let elapsed = b.current.at - prev.at;
             for (key, &value) in &cur.counters {
-                let Some(&before) = prev.reading.counters.get(key) else {
-                    continue;
+                // The broker creates a topic's counters at its first append: a topic new since
+                // the previous reading (of the same, not restarted, process) counted from zero.
+                let before = match (prev.reading.counters.get(key), &key.topic) {
+                    (Some(&before), _) => before,
+                    (None, Some(_)) => 0.0,
+                    (None, None) => continue,
                 };
                 if let Some(r) = rate(before, value, elapsed) {
                     *rates
@@ -139,12 +153,10 @@ pub fn cluster_points(round: &[BrokerRound<'_>]) -> Vec<Point> {
                 }
             }
             for (api, buckets) in &cur.latency {
-                let Some(delta) = prev
-                    .reading
-                    .latency
-                    .get(api)
-                    .and_then(|p| bucket_delta(p, buckets))
-                else {
+                // Likewise an API's histogram appears at its first request.
+                let zero: Buckets = buckets.iter().map(|&(le, _)| (le, 0.0)).collect();
+                let before = prev.reading.latency.get(api).unwrap_or(&zero);
+                let Some(delta) = bucket_delta(before, buckets) else {
                     continue;
                 };
                 match latency.get_mut(api) {

@@ -245,3 +245,51 @@ fn downsampling_averages_aligned_windows_per_label_set() {
     );
     assert!(downsample(&[], 300).is_empty());
 }
+
+#[test]
+fn a_topic_or_api_new_since_the_last_reading_counts_from_zero() {
+    let mut before = BrokerReading::default();
+    before
+        .counters
+        .insert(key(Series::ProduceThroughput, None), 1000.0);
+    let prev = Timed {
+        at: 1000,
+        reading: before,
+    };
+    let cur = Timed {
+        at: 1010,
+        reading: reading(1600.0, 500.0, &[(0.01, 4.0), (INF, 4.0)]),
+    };
+    let points = cluster_points(&[BrokerRound {
+        broker: "b0",
+        previous: Some(&prev),
+        current: &cur,
+    }]);
+    let value = |s, l: Labels| find(&points, s, &l).map(|p| p.value);
+    assert_eq!(value(Series::ProduceThroughput, Labels::new()), Some(60.0));
+    assert_eq!(
+        value(Series::ProduceThroughput, labels([("topic", "a")])),
+        Some(50.0)
+    );
+    assert!(value(Series::RequestLatencyP99, labels([("api", "Produce")])).is_some());
+    // The same reading after a restart (the total went backwards): no rate at all.
+    let mut big = BrokerReading::default();
+    big.counters
+        .insert(key(Series::ProduceThroughput, None), 5000.0);
+    let prev = Timed {
+        at: 1000,
+        reading: big,
+    };
+    let points = cluster_points(&[BrokerRound {
+        broker: "b0",
+        previous: Some(&prev),
+        current: &cur,
+    }]);
+    assert!(
+        points.iter().all(|p| !matches!(
+            p.series,
+            Series::ProduceThroughput | Series::RequestLatencyP99
+        )),
+        "{points:?}"
+    );
+}
