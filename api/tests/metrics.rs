@@ -374,6 +374,12 @@ async fn bad_queries_are_problems(app: TestApp) {
         .call(axum::http::Method::GET, "/v1/openapi.json", None, None, &[])
         .await;
     assert!(doc.body["paths"]["/v1/clusters/{id}/metrics"]["get"].is_object());
+    // The console plots the last hour of every series as an inline SVG line.
+    let page = app
+        .call(axum::http::Method::GET, "/", None, None, &[])
+        .await;
+    let page = page.body.as_str().unwrap();
+    assert!(page.contains("/metrics?since=1h") && page.contains("polyline"));
     // No samples yet: an empty list, not an error.
     let r = app
         .get(&format!("/v1/clusters/{id}/metrics?since=15m"), &owner)
