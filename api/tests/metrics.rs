@@ -196,8 +196,24 @@ async fn sampling_a_real_broker_gives_throughput_and_partitions() {
         &["-P", "-t", "orders", "-p", "0"],
         records.as_bytes(),
     );
-    let consumed = kcat(&broker, &["-C", "-t", "orders", "-e", "-f", "%s\n"], b"");
+    // A group consumes all 200 and commits; 50 more follow: its lag is 50.
+    let consumed = kcat(
+        &broker,
+        &[
+            "-G",
+            "billing",
+            "-X",
+            "auto.offset.reset=earliest",
+            "-e",
+            "-f",
+            "%s\n",
+            "orders",
+        ],
+        b"",
+    );
     assert_eq!(consumed.lines().count(), 200);
+    let more: String = (0..50).map(|i| format!("late-{i}\n")).collect();
+    kcat(&broker, &["-P", "-t", "orders", "-p", "0"], more.as_bytes());
 
     let second = sampler.sample_once(&app.state, T0 + 30).await.unwrap();
     assert_eq!((second.brokers_read, second.failures.len()), (1, 0));
@@ -205,7 +221,7 @@ async fn sampling_a_real_broker_gives_throughput_and_partitions() {
     let r = app
         .get(
             &format!(
-                "/v1/clusters/{id}/metrics?series=produce_throughput,consume_throughput,messages_in,partitions,request_latency_p99,disk_used&since={}",
+                "/v1/clusters/{id}/metrics?series=produce_throughput,consume_throughput,messages_in,partitions,request_latency_p99,disk_used,consumer_lag&since={}",
                 T0 - 60
             ),
             &owner,
@@ -220,13 +236,16 @@ async fn sampling_a_real_broker_gives_throughput_and_partitions() {
         r.body
     );
     assert_eq!(produce[0].0, T0 + 30);
-    // 200 records of ~110 bytes in batches, over 30 s: more than 200 × 110 / 30 bytes/s.
-    assert!(produce[0].1 > 200.0 * 110.0 / 30.0, "{produce:?}");
+    // 200 records of 112 bytes (and 50 small ones) in batches, over 30 s: more than
+    // 200 × 112 / 30 bytes/s.
+    assert!(produce[0].1 > 200.0 * 112.0 / 30.0, "{produce:?}");
     let per_topic = points(&r.body, "produce_throughput", &json!({"topic": "orders"}));
     assert_eq!(per_topic, produce, "one topic carries all of it");
     assert!(points(&r.body, "consume_throughput", &json!({}))[0].1 > 0.0);
     let messages = points(&r.body, "messages_in", &json!({}));
-    assert!((messages[0].1 - 200.0 / 30.0).abs() < 1e-9, "{messages:?}");
+    assert!((messages[0].1 - 250.0 / 30.0).abs() < 1e-9, "{messages:?}");
+    let lag = points(&r.body, "consumer_lag", &json!({"group": "billing"}));
+    assert_eq!(lag, vec![(T0 + 30, 50.0)], "{:?}", r.body);
     let partitions = points(&r.body, "partitions", &json!({"broker": HOST}));
     assert_eq!(partitions.len(), 2, "a gauge in both rounds: {:?}", r.body);
     assert_eq!(partitions[0].0, T0);
