@@ -1,6 +1,7 @@
 //! The broker-metrics sampler and `GET /v1/clusters/{id}/metrics`: a real broker process on
 //! 127.0.0.23 scraped by two sampling rounds at injected instants with kcat traffic between
-//! them; downsampling and retention on both databases; the endpoint's 400/403/404 answers.
+//! them; a silent broker beside a healthy one; downsampling and retention on both databases; the
+//! endpoint's 400/403/404 answers.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -258,8 +259,85 @@ async fn sampling_a_real_broker_gives_throughput_and_partitions() {
     assert_eq!(disk["labels"]["broker"], HOST);
 }
 
+/// A port free on both 127.0.0.24 and 127.0.0.25 (the sampler uses one admin port for all).
+fn port_free_on_24_and_25() -> u16 {
+    (0..100)
+        .map(|_| free_port())
+        .find(|&p| {
+            TcpListener::bind(("127.0.0.24", p)).is_ok()
+                && TcpListener::bind(("127.0.0.25", p)).is_ok()
+        })
+        .expect("a port free on 127.0.0.24 and 127.0.0.25")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_broker_costs_one_timeout_and_no_points() {
+async fn a_silent_broker_times_out_without_holding_the_others() {
+    let app = TestApp::new(common::Db::Sqlite).await;
+    let (owner, _, _) = app.signup("ann@example.com").await;
+    let body = app.create_cluster(&owner, "orders", "shared-small").await;
+    let id = body["cluster"]["id"].as_str().unwrap().to_string();
+    let port = port_free_on_24_and_25();
+    // 127.0.0.24 accepts connections and never answers; 127.0.0.25 serves a broker's metrics.
+    let silent = tokio::net::TcpListener::bind(("127.0.0.24", port))
+        .await
+        .unwrap();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            let Ok((conn, _)) = silent.accept().await else {
+                break;
+            };
+            held.push(conn);
+        }
+        std::future::pending::<()>().await;
+    });
+    let fake = tokio::net::TcpListener::bind(("127.0.0.25", port))
+        .await
+        .unwrap();
+    let metrics = "# TYPE eddy_partitions gauge\neddy_partitions 3\n";
+    let fake = tokio::spawn(async move {
+        let router = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || async move { metrics }),
+        );
+        axum::serve(fake, router).await.unwrap();
+    });
+    app.backend.report_bootstrap(
+        &resource_name(&body),
+        true,
+        "127.0.0.24:9092,127.0.0.25:9092",
+    );
+    app.sync().await;
+    let sampler = Sampler::new(SamplerConfig {
+        admin_port: port,
+        scrape_timeout: Duration::from_secs(1),
+        ..SamplerConfig::default()
+    });
+    let r = sampler.sample_once(&app.state, T0).await.unwrap();
+    silent.abort();
+    fake.abort();
+    assert_eq!((r.brokers_read, r.failures.len()), (1, 1), "{r:?}");
+    assert!(
+        r.failures[0].starts_with("127.0.0.24: ") && r.failures[0].contains("no answer within"),
+        "{r:?}"
+    );
+    let r = app
+        .get(
+            &format!("/v1/clusters/{id}/metrics?series=partitions&since={T0}"),
+            &owner,
+        )
+        .await;
+    assert_eq!(
+        points(&r.body, "partitions", &json!({"broker": "127.0.0.25"})),
+        vec![(T0, 3.0)],
+        "{:?}",
+        r.body
+    );
+    assert!(points(&r.body, "partitions", &json!({"broker": "127.0.0.24"})).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_scrape_gives_no_points() {
     let app = TestApp::new(common::Db::Sqlite).await;
     let (owner, _, _) = app.signup("ann@example.com").await;
     let body = app.create_cluster(&owner, "orders", "shared-small").await;
