@@ -405,6 +405,11 @@ async fn downsampling_and_retention(app: TestApp) {
     // Running again at the same instant changes nothing (windows are rolled up once, whole).
     let again = metric_points::maintain(pool, retention, end).await.unwrap();
     assert_eq!(again, metric_points::Maintenance::default());
+    assert_eq!(
+        app.count("metric_series").await,
+        1,
+        "one cluster, series, label set"
+    );
     // The endpoint reads both resolutions in time order.
     let r = app
         .get(
@@ -435,7 +440,26 @@ async fn downsampling_and_retention(app: TestApp) {
         .unwrap();
     assert_eq!((later.raw_rolled_up, later.averages_written), (240, 24));
     assert_eq!(later.deleted, 12 + 24);
+    assert_eq!(later.series_deleted, 1, "the series has no points left");
     assert_eq!(app.count("metric_points").await, 0);
+    assert_eq!(app.count("metric_series").await, 0);
+    // A round larger than one multi-row INSERT (200 rows): 450 label sets, all written.
+    let many: Vec<Point> = (0..450)
+        .map(|i| Point {
+            series: Series::MessagesIn,
+            labels: labels([("topic", format!("t{i}").as_str())]),
+            value: f64::from(i),
+        })
+        .collect();
+    metric_points::record(pool, &id, end, &many).await.unwrap();
+    assert_eq!(app.count("metric_points").await, 450);
+    assert_eq!(app.count("metric_series").await, 450);
+    let mut c = pool.acquire().await.unwrap();
+    let back = metric_points::read(&mut c, &id, "messages_in", end)
+        .await
+        .unwrap();
+    let sum: f64 = back.iter().map(|p| p.value).sum();
+    assert_eq!(sum, f64::from(449 * 450 / 2));
 }
 
 async fn bad_queries_are_problems(app: TestApp) {
@@ -508,4 +532,185 @@ async fn roles_and_accounts_are_enforced(app: TestApp) {
         .call(axum::http::Method::GET, &path, None, None, &[])
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+/// A broker's `/metrics` as the sampler sees it with `topics` topics, 6 APIs in use and 2 groups:
+/// the counters grow with `round`.
+fn synthetic_body(topics: usize, round: u64) -> String {
+    use std::fmt::Write as _;
+    let mut b = String::new();
+    let n = round * 1000;
+    for (name, v) in [
+        ("eddy_bytes_in_total", n * 100),
+        ("eddy_bytes_out_total", n * 90),
+        ("eddy_messages_in_total", n),
+    ] {
+        writeln!(b, "# TYPE {name} counter\n{name} {v}").unwrap();
+    }
+    for name in [
+        "eddy_topic_bytes_in_total",
+        "eddy_topic_bytes_out_total",
+        "eddy_topic_messages_in_total",
+    ] {
+        writeln!(b, "# TYPE {name} counter").unwrap();
+        for t in 0..topics {
+            writeln!(b, "{name}{{topic=\"topic-{t}\"}} {}", n * (t as u64 + 1)).unwrap();
+        }
+    }
+    writeln!(b, "# TYPE eddy_request_duration_seconds histogram").unwrap();
+    for api in [
+        "Produce",
+        "Fetch",
+        "Metadata",
+        "OffsetCommit",
+        "Heartbeat",
+        "ListOffsets",
+    ] {
+        for (i, le) in ["0.0005", "0.001", "0.005", "0.01", "0.1", "1", "+Inf"]
+            .iter()
+            .enumerate()
+        {
+            let c = n * (i as u64 + 1);
+            writeln!(
+                b,
+                "eddy_request_duration_seconds_bucket{{api=\"{api}\",le=\"{le}\"}} {c}"
+            )
+            .unwrap();
+        }
+    }
+    writeln!(
+        b,
+        "# TYPE eddy_partitions gauge\neddy_partitions {}",
+        topics * 3
+    )
+    .unwrap();
+    writeln!(
+        b,
+        "# TYPE eddy_log_dir_used_bytes gauge\neddy_log_dir_used_bytes{{dir=\"/data\"}} {}",
+        n * 100
+    )
+    .unwrap();
+    writeln!(
+        b,
+        "# TYPE eddy_log_dir_free_bytes gauge\neddy_log_dir_free_bytes{{dir=\"/data\"}} 1000000000"
+    )
+    .unwrap();
+    writeln!(
+        b,
+        "# TYPE eddy_under_replicated_partitions gauge\neddy_under_replicated_partitions 0"
+    )
+    .unwrap();
+    writeln!(
+        b,
+        "# TYPE eddy_offline_partitions gauge\neddy_offline_partitions 0"
+    )
+    .unwrap();
+    writeln!(b, "# TYPE eddy_consumer_lag gauge").unwrap();
+    for g in 0..2 {
+        for t in 0..topics {
+            for p in 0..3 {
+                writeln!(
+                    b,
+                    "eddy_consumer_lag{{group=\"g{g}\",topic=\"topic-{t}\",partition=\"{p}\"}} 5"
+                )
+                .unwrap();
+            }
+        }
+    }
+    b
+}
+
+/// This process's CPU time (user + system), from /proc.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<u64> = rest
+        .split(' ')
+        .skip(11)
+        .take(2)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    Duration::from_millis((f[0] + f[1]) * 10) // USER_HZ is 100 on Linux
+}
+
+/// Not a test: the cost of sampling 100 one-broker clusters with 10 topics each, every 15 s, on
+/// SQLite (`cargo nextest run -p eddy-api --test metrics --run-ignored only --no-capture`).
+/// The brokers are one in-process server on 127.0.0.26 (its CPU is counted too: an upper bound).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark, run by hand"]
+#[allow(clippy::print_stdout)]
+async fn bench_sampling_100_clusters() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const CLUSTERS: usize = 100;
+    const ROUNDS: u64 = 20;
+    let app = TestApp::new(common::Db::Sqlite).await;
+    let (owner, _, _) = app.signup("ann@example.com").await;
+    let port = free_port();
+    for i in 0..CLUSTERS {
+        let body = app
+            .create_cluster(&owner, &format!("c{i:03}"), "shared-small")
+            .await;
+        app.backend
+            .report_bootstrap(&resource_name(&body), true, "127.0.0.26:9092");
+    }
+    app.sync().await;
+    let round = std::sync::Arc::new(AtomicU64::new(1));
+    let served = round.clone();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.26", port))
+        .await
+        .unwrap();
+    let server = tokio::spawn(async move {
+        let router = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let r = served.load(Ordering::Relaxed);
+                async move { synthetic_body(10, r) }
+            }),
+        );
+        axum::serve(listener, router).await.unwrap();
+    });
+    let sampler = Sampler::new(SamplerConfig {
+        admin_port: port,
+        ..SamplerConfig::default()
+    });
+    let (cpu0, wall0) = (cpu_time(), std::time::Instant::now());
+    let mut points = 0;
+    for i in 0..ROUNDS {
+        round.store(i + 1, Ordering::Relaxed);
+        let r = sampler
+            .sample_once(&app.state, T0 + 15 * i as i64)
+            .await
+            .unwrap();
+        assert_eq!(r.brokers_read, CLUSTERS, "{r:?}");
+        points += r.points;
+    }
+    let (cpu, wall) = (cpu_time() - cpu0, wall0.elapsed());
+    server.abort();
+    let rows = app.count("metric_points").await;
+    use sqlx::Row as _;
+    let bytes: i64 = sqlx::query(
+        "SELECT page_count * page_size AS b FROM pragma_page_count(), pragma_page_size()",
+    )
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap()
+    .try_get("b")
+    .unwrap();
+    let per_round = points as f64 / ROUNDS as f64;
+    let rounds_per_day = 86_400.0 / 15.0;
+    println!(
+        "{CLUSTERS} clusters × {ROUNDS} rounds: CPU {cpu:?} ({:.1} ms per round, {:.2} % of one core at 15 s), wall {wall:?}",
+        cpu.as_secs_f64() * 1000.0 / ROUNDS as f64,
+        cpu.as_secs_f64() / ROUNDS as f64 / 15.0 * 100.0
+    );
+    println!(
+        "{per_round:.0} points per round ({:.0} per cluster), {rows} rows, database {bytes} bytes ({:.0} bytes per row); \
+         per day {:.1} M rows written; kept: 2 h raw + 7 d of 5-min averages = {:.2} M rows, about {:.0} MiB",
+        per_round / CLUSTERS as f64,
+        bytes as f64 / rows as f64,
+        per_round * rounds_per_day / 1e6,
+        per_round * (7200.0 / 15.0 + 7.0 * 288.0) / 1e6,
+        per_round * (7200.0 / 15.0 + 7.0 * 288.0) * bytes as f64 / rows as f64 / 1048576.0
+    );
 }
