@@ -471,6 +471,8 @@ async fn bad_queries_are_problems(app: TestApp) {
         ("since=-5m", "since"),
         ("since=0h", "since"),
         ("step=0", "step"),
+        ("step=abc", "step"),
+        ("step=86401", "step"),
     ] {
         let r = app
             .get(&format!("/v1/clusters/{id}/metrics?{query}"), &owner)
@@ -487,10 +489,6 @@ async fn bad_queries_are_problems(app: TestApp) {
             r.body
         );
     }
-    let r = app
-        .get(&format!("/v1/clusters/{id}/metrics?step=abc"), &owner)
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
     let doc = app
         .call(axum::http::Method::GET, "/v1/openapi.json", None, None, &[])
         .await;

@@ -30,7 +30,9 @@ pub struct MetricsQuery {
     /// Unix seconds, or a duration back from now: `15m`, `1h`, `24h`, `7d` (also `s`). Default `1h`.
     pub since: Option<String>,
     /// Average points into windows of this many seconds (1 to 86400); raw points when absent.
-    pub step: Option<i64>,
+    /// (Text here so that a bad value is a problem document like the others.)
+    #[param(value_type = Option<i64>)]
+    pub step: Option<String>,
 }
 
 /// One series of one label set.
@@ -141,13 +143,18 @@ pub async fn cluster_metrics(
     let wanted = parse_series(q.series.as_deref()).map_err(ApiError::BadRequest)?;
     let since = parse_since(q.since.as_deref().unwrap_or("1h"), store::now())
         .map_err(ApiError::BadRequest)?;
-    if let Some(step) = q.step
-        && !(1..=86_400).contains(&step)
-    {
-        return Err(ApiError::BadRequest(format!(
-            "step must be 1 to 86400 seconds, not {step}"
-        )));
-    }
+    let step = q
+        .step
+        .as_deref()
+        .map(|raw| {
+            raw.parse::<i64>()
+                .ok()
+                .filter(|s| (1..=86_400).contains(s))
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!("step must be 1 to 86400 seconds, not {raw:?}"))
+                })
+        })
+        .transpose()?;
     let mut c = state.db.pool.acquire().await?;
     let k = clusters::get(&mut c, &p.account_id, &id)
         .await?
@@ -155,7 +162,7 @@ pub async fn cluster_metrics(
     let mut series = Vec::new();
     for s in wanted {
         let mut points = metric_points::read(&mut c, &k.id, s.name(), since).await?;
-        if let Some(step) = q.step {
+        if let Some(step) = step {
             // `downsample` orders by labels, then window: the order `views` groups by.
             points = downsample(&points, step);
         }
