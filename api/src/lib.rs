@@ -2,7 +2,8 @@
 //!
 //! Layout: `domain/` holds the pure rules (billing maths, plans, roles, the operation state
 //! machine); `store/` the SQL (same queries on SQLite and PostgreSQL); `routes/` one router per
-//! resource; `ops` drives operations; `kube/` is where KafkaCluster resources are written.
+//! resource; `ops` drives operations; `kube/` is where KafkaCluster resources are written;
+//! `samples/` scrapes the brokers' metrics into the series the console plots.
 
 pub mod app;
 pub mod auth;
@@ -15,6 +16,7 @@ pub mod openapi;
 pub mod ops;
 pub mod ratelimit;
 pub mod routes;
+pub mod samples;
 pub mod state;
 pub mod store;
 
@@ -38,6 +40,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(routes::plans::router())
         .merge(routes::clusters::router())
         .merge(routes::topics::router())
+        .merge(routes::cluster_metrics::router())
         .merge(routes::billing::router())
         .merge(routes::audit::router())
         .fallback(|| async { ApiError::NotFound("route".into()) })

@@ -39,6 +39,22 @@ struct Args {
     /// How often every cluster's status is re-read, in seconds (the watcher wakes it sooner).
     #[arg(long, default_value_t = 5)]
     sync_interval_secs: u64,
+    /// How often every cluster's brokers are scraped for the console's plots, in seconds; 0
+    /// disables sampling.
+    #[arg(long, env = "EDDY_METRICS_INTERVAL_SECS", default_value_t = 30)]
+    metrics_interval_secs: u64,
+    /// The brokers' admin port, where their Prometheus `/metrics` is served (the operator's).
+    #[arg(long, env = "EDDY_BROKER_ADMIN_PORT", default_value_t = 9600)]
+    broker_admin_port: u16,
+    /// Deadline of one broker scrape, in seconds.
+    #[arg(long, default_value_t = 5)]
+    metrics_scrape_timeout_secs: u64,
+    /// How long raw metric points are kept before they become 5-minute averages, in seconds.
+    #[arg(long, default_value_t = 7200)]
+    metrics_raw_retention_secs: i64,
+    /// How long 5-minute averages are kept, in seconds.
+    #[arg(long, default_value_t = 604_800)]
+    metrics_rollup_retention_secs: i64,
     /// Create (or reset) the demo account and print its credentials.
     #[arg(long)]
     seed_demo: bool,
@@ -93,6 +109,21 @@ async fn main() -> anyhow::Result<()> {
         wake,
         Duration::from_secs(args.sync_interval_secs.max(1)),
     ));
+    if args.metrics_interval_secs > 0 {
+        let config = eddy_api::samples::SamplerConfig {
+            admin_port: args.broker_admin_port,
+            scrape_timeout: Duration::from_secs(args.metrics_scrape_timeout_secs.max(1)),
+            retention: eddy_api::store::metric_points::Retention {
+                raw_secs: args.metrics_raw_retention_secs.max(0),
+                rollup_secs: 300,
+                rollup_secs_kept: args.metrics_rollup_retention_secs.max(0),
+            },
+        };
+        tokio::spawn(eddy_api::samples::Sampler::new(config).run(
+            state.clone(),
+            Duration::from_secs(args.metrics_interval_secs),
+        ));
+    }
     tracing::info!(%addr, database = %state.db.backend_name(), "serving");
     axum::serve(listener, eddy_api::build_router(state))
         .with_graceful_shutdown(async {

@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document, assembled from the handlers' `#[utoipa::path]` annotations.
 
-use crate::routes::{accounts, audit, auth, billing, clusters, plans, topics};
+use crate::routes::{accounts, audit, auth, billing, cluster_metrics, clusters, plans, topics};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         clusters::resize_cluster, clusters::upgrade_cluster, clusters::restart_cluster, clusters::delete_cluster,
         clusters::connection, clusters::list_operations, clusters::get_operation,
         topics::list_topics, topics::create_topic, topics::delete_topic, topics::users,
+        cluster_metrics::cluster_metrics,
         billing::generate_invoice, billing::list_invoices, billing::get_invoice, billing::credit_note,
         audit::list_audit,
     ),

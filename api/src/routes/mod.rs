@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod billing;
+pub mod cluster_metrics;
 pub mod clusters;
 pub mod meta;
 pub mod plans;

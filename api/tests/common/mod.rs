@@ -50,6 +50,16 @@ impl RecordingBackend {
 
     /// Pretends the operator reconciled `name` to its latest generation, Ready or not.
     pub fn report(&self, name: &str, ready: bool) {
+        let (d, _) = self.object(name).expect("object written");
+        self.report_bootstrap(
+            name,
+            ready,
+            &format!("{name}-bootstrap.{}.svc:9092", d.namespace),
+        );
+    }
+
+    /// [`Self::report`] with the bootstrap servers the operator publishes (e.g. a test broker's).
+    pub fn report_bootstrap(&self, name: &str, ready: bool, bootstrap: &str) {
         let (d, generation) = self.object(name).expect("object written");
         let obs = Observation {
             exists: true,
@@ -57,7 +67,7 @@ impl RecordingBackend {
             ready,
             failure: None,
             completed_restart: d.restart_token.clone(),
-            bootstrap: Some(format!("{name}-bootstrap.{}.svc:9092", d.namespace)),
+            bootstrap: Some(bootstrap.to_string()),
         };
         self.observations
             .lock()
