@@ -66,6 +66,8 @@ pub enum StartError {
     NoAdvertisedListener,
     #[error("starting the group coordinator: {0}")]
     Groups(#[from] group::GroupLogError),
+    #[error("configuring tls: {0}")]
+    Tls(#[from] security::tls::TlsError),
 }
 
 /// A running broker: its bound addresses and the handle to stop it.
@@ -166,6 +168,13 @@ async fn metadata_control(
 
 /// Opens the data directory, recovers, binds the listeners and the admin port, and serves.
 pub async fn start(config: config::BrokerConfig) -> Result<RunningBroker, StartError> {
+    let tls = security::tls::servers_for(
+        config
+            .listeners
+            .iter()
+            .map(|l| (l.name.as_str(), l.protocol)),
+        &config.settings,
+    )?;
     let listeners = server::bind(&config.listeners)
         .await
         .map_err(StartError::Listen)?;
@@ -200,9 +209,10 @@ pub async fn start(config: config::BrokerConfig) -> Result<RunningBroker, StartE
         let broker = Arc::clone(&broker);
         let rx = rx.clone();
         async move {
-            let serving = listeners
-                .into_iter()
-                .map(|(l, sock)| server::serve(Arc::clone(&broker), l, sock, rx.clone()));
+            let serving = listeners.into_iter().map(|(l, sock)| {
+                let tls = tls.get(&l.name).cloned();
+                server::serve(Arc::clone(&broker), l, sock, tls, rx.clone())
+            });
             futures::future::join_all(serving).await;
         }
     };
