@@ -100,31 +100,42 @@ impl ProducerContext for BenchProducerContext {
     }
 }
 
-fn producer_config(w: &Workload, bootstrap: &str) -> ClientConfig {
+/// A client of `bootstrap`, plus the librdkafka settings in `$BENCH_CLIENT_CONFIG`
+/// (`key=value,...`; e.g. `security.protocol=SSL,ssl.ca.location=ca.crt` to run over TLS).
+fn base_config(bootstrap: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", bootstrap)
-        .set(
-            "acks",
-            if w.acks == "all" {
-                "-1"
-            } else {
-                w.acks.as_str()
-            },
-        )
-        .set("compression.type", w.compression.as_str())
-        .set("batch.size", w.batch_size.to_string())
-        .set("linger.ms", w.linger_ms.to_string())
-        .set("enable.idempotence", "false")
-        .set("message.timeout.ms", "60000")
-        .set("queue.buffering.max.messages", "1000000")
-        .set("socket.nagle.disable", "true");
+    c.set("bootstrap.servers", bootstrap);
+    if let Ok(extra) = std::env::var("BENCH_CLIENT_CONFIG") {
+        for (k, v) in extra.split(',').filter_map(|kv| kv.split_once('=')) {
+            c.set(k.trim(), v.trim());
+        }
+    }
+    c
+}
+
+fn producer_config(w: &Workload, bootstrap: &str) -> ClientConfig {
+    let mut c = base_config(bootstrap);
+    c.set(
+        "acks",
+        if w.acks == "all" {
+            "-1"
+        } else {
+            w.acks.as_str()
+        },
+    )
+    .set("compression.type", w.compression.as_str())
+    .set("batch.size", w.batch_size.to_string())
+    .set("linger.ms", w.linger_ms.to_string())
+    .set("enable.idempotence", "false")
+    .set("message.timeout.ms", "60000")
+    .set("queue.buffering.max.messages", "1000000")
+    .set("socket.nagle.disable", "true");
     c
 }
 
 /// Triggers auto-creation of `topic` and waits until its metadata shows `partitions` partitions.
 fn ensure_topic(bootstrap: &str, topic: &str, partitions: u32) -> Result<()> {
-    let client: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let client: BaseProducer = base_config(bootstrap)
         .set("allow.auto.create.topics", "true")
         .create()
         .map_err(DriveError::Client)?;
@@ -180,8 +191,7 @@ pub fn drive(w: &Workload, bootstrap: &str, run_id: &str) -> Result<DriveOutcome
     let mut consumers = Vec::new();
     for t in &topics {
         for idx in 0..w.consumers_per_topic {
-            let consumer: BaseConsumer = ClientConfig::new()
-                .set("bootstrap.servers", bootstrap)
+            let consumer: BaseConsumer = base_config(bootstrap)
                 // librdkafka refuses assign() without a group id; nothing is committed.
                 .set("group.id", format!("eddy-bench-{run_id}"))
                 .set("enable.auto.commit", "false")

@@ -68,6 +68,8 @@ pub enum StartError {
     Groups(#[from] group::GroupLogError),
     #[error("configuring tls: {0}")]
     Tls(#[from] security::tls::TlsError),
+    #[error("configuring the inter-broker listener: {0}")]
+    InterBroker(#[from] replication::inter_broker::InterBrokerError),
 }
 
 /// A running broker: its bound addresses and the handle to stop it.
@@ -175,6 +177,7 @@ pub async fn start(config: config::BrokerConfig) -> Result<RunningBroker, StartE
             .map(|l| (l.name.as_str(), l.protocol)),
         &config.settings,
     )?;
+    let inter_broker = replication::inter_broker::InterBroker::from_config(&config)?;
     let listeners = server::bind(&config.listeners)
         .await
         .map_err(StartError::Listen)?;
@@ -196,6 +199,7 @@ pub async fn start(config: config::BrokerConfig) -> Result<RunningBroker, StartE
     let (shutdown, rx) = watch::channel(false);
     let (quorum, control) = metadata_control(&node, rx.clone()).await?;
     let broker = broker::Broker::new(node, control);
+    broker.replication.set_inter_broker(inter_broker);
     broker
         .groups
         .start(&broker.node, broker.metadata().as_ref())

@@ -306,7 +306,7 @@ fn a_rotated_certificate_is_served_without_losing_acknowledged_records() {
         r#"{{"security.protocol": "SSL", "ssl.ca.location": "{}"}}"#,
         s.ca()
     );
-    let total = 20_000;
+    let total = 60_000;
     let mut producer = CrashProducer::start_with(&s.ssl_bootstrap(), "rotate", total, &config);
     producer.wait_acked(2_000);
 
@@ -328,6 +328,11 @@ fn a_rotated_certificate_is_served_without_losing_acknowledged_records() {
         },
     )
     .unwrap();
+    let at_rotation = producer.acked_count();
+    assert!(
+        at_rotation < total,
+        "the producer still runs when the new certificate is served"
+    );
 
     let (status, err) = producer.finish(Duration::from_secs(120), "after the rotation");
     assert!(status.success(), "producer failed: {err}");

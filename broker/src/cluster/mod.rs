@@ -488,6 +488,7 @@ impl Cluster {
         port: u16,
         rack: Option<String>,
         cluster_id: String,
+        endpoints: Vec<image::Endpoint>,
         mut stop: watch::Receiver<bool>,
     ) {
         let me = Arc::clone(self);
@@ -498,6 +499,7 @@ impl Cluster {
                 port,
                 rack,
                 cluster_id,
+                endpoints,
             };
             // Bounded: 40 attempts of up to 15 s each.
             for _ in 0..40 {

@@ -301,6 +301,13 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         doc: "Eddy: how often the key and trust store files are checked for changes; changed, valid files are used by new handshakes without a restart.",
     },
     BrokerKey {
+        name: "inter.broker.listener.name",
+        default: "",
+        ty: ConfigType::String,
+        dynamic: false,
+        doc: "Cluster mode: the listener other brokers replicate from (its advertised address is the registered one); empty means the first listener. Over TLS when it maps to SSL.",
+    },
+    BrokerKey {
         name: "leader.replication.throttled.rate",
         default: "9223372036854775807",
         ty: ConfigType::Long,

@@ -77,11 +77,11 @@ def expect_failure():
 
     errors = []
     delivered = []
-    p = Producer({**confluent_conf(), "acks": "all", "message.timeout.ms": 8000,
+    p = Producer({**confluent_conf(), "acks": "all", "message.timeout.ms": 5000,
                   "error_cb": lambda e: errors.append(str(e))})
     p.produce(topic, value=b"must-not-arrive",
               on_delivery=lambda err, msg: delivered.append(err))
-    p.flush(15)
+    p.flush(10)
     print("errors:", errors)
     print("delivery:", [str(d) for d in delivered])
     ok = delivered and delivered[0] is not None and any(

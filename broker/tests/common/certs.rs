@@ -103,11 +103,15 @@ impl TestCa {
             KeyUsagePurpose::DigitalSignature,
             KeyUsagePurpose::KeyEncipherment,
         ];
-        params.extended_key_usages = vec![if spec.server {
-            ExtendedKeyUsagePurpose::ServerAuth
+        // A broker's certificate also authenticates it as a client of other brokers.
+        params.extended_key_usages = if spec.server {
+            vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ]
         } else {
-            ExtendedKeyUsagePurpose::ClientAuth
-        }];
+            vec![ExtendedKeyUsagePurpose::ClientAuth]
+        };
         if spec.expired {
             params.not_before = rcgen::date_time_ymd(2020, 1, 1);
             params.not_after = rcgen::date_time_ymd(2021, 1, 1);

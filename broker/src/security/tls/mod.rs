@@ -3,6 +3,7 @@
 //! and trust stores when their files change (a Kubernetes Secret rotation) — new handshakes use
 //! the new material, established connections keep theirs.
 
+pub mod client;
 pub mod mapping;
 pub mod principal;
 pub mod settings;
