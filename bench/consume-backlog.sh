@@ -78,7 +78,11 @@ measure() {
 	echo "[$name] filling the backlog ($DURATION_S s at max rate)..." >&2
 	BENCH_CLIENT_CONFIG="$conf" "$BENCH" run "$ROOT/bench/workloads/1-topic-16-partitions-1kb.yaml" \
 		--bootstrap "$bootstrap" --rate 0 --warmup-s 1 --duration-s "$DURATION_S" --skip-limits \
-		--results "$results" >"$WORK/bench-$name.log" 2>&1
+		--results "$results" >"$WORK/bench-$name.log" 2>&1 || {
+		echo "[$name] the bench failed:" >&2
+		grep -v "^ *[0-9]*: \|^  *at " "$WORK/bench-$name.log" | tail -15 >&2
+		return 1
+	}
 	local topic
 	topic=$(comm -13 <(echo "$before") <(kcat -b "127.0.0.1:$PORT" -L | grep -o 'bench-[^"]*' | sort) | head -1)
 	local result

@@ -178,6 +178,12 @@ pub async fn start(config: config::BrokerConfig) -> Result<RunningBroker, StartE
         &config.settings,
     )?;
     let inter_broker = replication::inter_broker::InterBroker::from_config(&config)?;
+    if config.cluster.is_some() && config.get_bool("controller.ssl.enabled") {
+        cluster::net::transport::enable_tls(cluster::net::transport::ControllerTls {
+            server: security::tls::TlsServer::new(&config.settings, "CONTROLLER")?,
+            client: security::tls::client::TlsClient::new(&config.settings, "CONTROLLER")?,
+        });
+    }
     let listeners = server::bind(&config.listeners)
         .await
         .map_err(StartError::Listen)?;

@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used)] // integration-test helpers: a failed step should abort the test
 //! Three brokers replicating over TLS: clients on PLAINTEXT, `inter.broker.listener.name=SSL`
 //! with client certificates required, so followers fetch only through mutually authenticated
-//! TLS; kill -9 of the leader under an acks=all producer loses nothing acknowledged.
+//! TLS, and the Raft transport over mutual TLS too (`controller.ssl.enabled`); kill -9 of the
+//! leader under an acks=all producer loses nothing acknowledged.
 
 #[path = "common/certs.rs"]
 mod certs;
@@ -60,6 +61,7 @@ fn start_tls_cluster(dir: &std::path::Path) -> Vec<TestBroker> {
                 format!("ssl.keystore.location={}", keystore.display()),
                 format!("ssl.truststore.location={}", trust.display()),
                 "ssl.client.auth=required".to_string(),
+                "controller.ssl.enabled=true".to_string(),
             ];
             let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
             let mut b = TestBroker::new(
@@ -125,6 +127,13 @@ fn replication_over_mutual_tls_survives_kill_9_of_the_leader() {
         || brokers[leader].log().contains("User:CN=localhost"),
     )
     .unwrap_or_else(|e| panic!("{e}; leader log:\n{}", brokers[leader].log()));
+    for b in &brokers {
+        assert!(
+            b.log().contains("controller tls connection established"),
+            "the quorum talks over TLS; log:\n{}",
+            b.log()
+        );
+    }
     let other = (leader + 1) % 3;
     let bootstrap = brokers
         .iter()

@@ -437,6 +437,9 @@ impl Cluster {
         listener: tokio::net::TcpListener,
         mut stop: watch::Receiver<bool>,
     ) {
+        if let Some(tls) = net::transport::tls_server() {
+            tls.spawn_reload(stop.clone());
+        }
         loop {
             tokio::select! {
                 _ = stopped(&mut stop) => return,

@@ -301,6 +301,13 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         doc: "Eddy: how often the key and trust store files are checked for changes; changed, valid files are used by new handshakes without a restart.",
     },
     BrokerKey {
+        name: "controller.ssl.enabled",
+        default: "false",
+        ty: ConfigType::Boolean,
+        dynamic: false,
+        doc: "Cluster mode: the controller (Raft) transport runs over TLS with the CONTROLLER listener's ssl.* settings (listener.name.controller.ssl.* overrides); set listener.name.controller.ssl.client.auth=required so only certificates of the trust store's CA join. Every voter must agree.",
+    },
+    BrokerKey {
         name: "inter.broker.listener.name",
         default: "",
         ty: ConfigType::String,
