@@ -102,19 +102,42 @@ impl Broker {
                 }
             }
         });
-        let (host, port) = {
+        // Registered at the inter-broker listener's address (`inter.broker.listener.name`,
+        // else the first advertised listener), with every listener as an endpoint.
+        let (host, port, endpoints) = {
             let adv = self
                 .node
                 .advertised
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let l = adv.first().ok_or(crate::StartError::NoAdvertisedListener)?;
-            (l.host.clone(), l.port)
+            let inter = self.node.broker_setting("inter.broker.listener.name");
+            let l = if inter.is_empty() {
+                adv.first()
+            } else {
+                adv.iter().find(|l| l.name.eq_ignore_ascii_case(&inter))
+            }
+            .ok_or(crate::StartError::NoAdvertisedListener)?;
+            let endpoints = adv
+                .iter()
+                .map(|l| crate::cluster::image::Endpoint {
+                    listener: l.name.clone(),
+                    host: l.host.clone(),
+                    port: l.port,
+                })
+                .collect();
+            (l.host.clone(), l.port, endpoints)
         };
         // A controller listener bound to a wildcard address is reached at the advertised host.
         cluster.set_advertised_host(&host);
         let rack = Some(self.node.broker_setting("broker.rack")).filter(|r| !r.is_empty());
-        cluster.spawn_registration(host, port, rack, self.node.cluster_id.clone(), shutdown);
+        cluster.spawn_registration(
+            host,
+            port,
+            rack,
+            self.node.cluster_id.clone(),
+            endpoints,
+            shutdown,
+        );
         Ok(())
     }
 }

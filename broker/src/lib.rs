@@ -66,6 +66,10 @@ pub enum StartError {
     NoAdvertisedListener,
     #[error("starting the group coordinator: {0}")]
     Groups(#[from] group::GroupLogError),
+    #[error("configuring tls: {0}")]
+    Tls(#[from] security::tls::TlsError),
+    #[error("configuring the inter-broker listener: {0}")]
+    InterBroker(#[from] replication::inter_broker::InterBrokerError),
 }
 
 /// A running broker: its bound addresses and the handle to stop it.
@@ -166,6 +170,20 @@ async fn metadata_control(
 
 /// Opens the data directory, recovers, binds the listeners and the admin port, and serves.
 pub async fn start(config: config::BrokerConfig) -> Result<RunningBroker, StartError> {
+    let tls = security::tls::servers_for(
+        config
+            .listeners
+            .iter()
+            .map(|l| (l.name.as_str(), l.protocol)),
+        &config.settings,
+    )?;
+    let inter_broker = replication::inter_broker::InterBroker::from_config(&config)?;
+    if config.cluster.is_some() && config.get_bool("controller.ssl.enabled") {
+        cluster::net::transport::enable_tls(cluster::net::transport::ControllerTls {
+            server: security::tls::TlsServer::new(&config.settings, "CONTROLLER")?,
+            client: security::tls::client::TlsClient::new(&config.settings, "CONTROLLER")?,
+        });
+    }
     let listeners = server::bind(&config.listeners)
         .await
         .map_err(StartError::Listen)?;
@@ -187,6 +205,7 @@ pub async fn start(config: config::BrokerConfig) -> Result<RunningBroker, StartE
     let (shutdown, rx) = watch::channel(false);
     let (quorum, control) = metadata_control(&node, rx.clone()).await?;
     let broker = broker::Broker::new(node, control);
+    broker.replication.set_inter_broker(inter_broker);
     broker
         .groups
         .start(&broker.node, broker.metadata().as_ref())
@@ -200,9 +219,10 @@ pub async fn start(config: config::BrokerConfig) -> Result<RunningBroker, StartE
         let broker = Arc::clone(&broker);
         let rx = rx.clone();
         async move {
-            let serving = listeners
-                .into_iter()
-                .map(|(l, sock)| server::serve(Arc::clone(&broker), l, sock, rx.clone()));
+            let serving = listeners.into_iter().map(|(l, sock)| {
+                let tls = tls.get(&l.name).cloned();
+                server::serve(Arc::clone(&broker), l, sock, tls, rx.clone())
+            });
             futures::future::join_all(serving).await;
         }
     };

@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures::{SinkExt as _, StreamExt as _};
 use kafka_protocol::messages::ApiVersionsRequest;
 use kafka_protocol::protocol::{Message, Request, StrBytes};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
@@ -41,12 +42,17 @@ impl Config {
     }
 }
 
+/// The byte stream a [`Client`] runs over: TCP, or TLS over TCP set up by the caller.
+pub trait Transport: AsyncRead + AsyncWrite + Send + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Transport for T {}
+
 /// A connection to one broker, one request in flight at a time.
 ///
 /// After an error (a timeout in particular, whose answer may still arrive) drop the client and
 /// connect again: the next response on this connection could answer the abandoned request.
 pub struct Client {
-    framed: Framed<TcpStream, LengthDelimitedCodec>,
+    framed: Framed<Box<dyn Transport>, LengthDelimitedCodec>,
     address: String,
     config: Config,
     correlation_id: i32,
@@ -75,13 +81,19 @@ impl Client {
             address: address.to_string(),
             source,
         })?;
-        Ok(Self {
-            framed: Framed::new(stream, codec::frame_codec(config.max_frame)),
+        Ok(Self::over(stream, address, config))
+    }
+
+    /// A client over a stream the caller connected (a TLS stream after its handshake);
+    /// `address` names the broker in errors.
+    pub fn over(stream: impl Transport + 'static, address: &str, config: Config) -> Self {
+        Self {
+            framed: Framed::new(Box::new(stream), codec::frame_codec(config.max_frame)),
             address: address.to_string(),
             config,
             correlation_id: 0,
             versions: HashMap::new(),
-        })
+        }
     }
 
     /// Connects to `address` and negotiates API versions with ApiVersions.

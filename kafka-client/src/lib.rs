@@ -10,5 +10,5 @@ mod client;
 pub mod codec;
 mod error;
 
-pub use client::{Client, Config};
+pub use client::{Client, Config, Transport};
 pub use error::{Error, Result};

@@ -437,6 +437,9 @@ impl Cluster {
         listener: tokio::net::TcpListener,
         mut stop: watch::Receiver<bool>,
     ) {
+        if let Some(tls) = net::transport::tls_server() {
+            tls.spawn_reload(stop.clone());
+        }
         loop {
             tokio::select! {
                 _ = stopped(&mut stop) => return,
@@ -488,6 +491,7 @@ impl Cluster {
         port: u16,
         rack: Option<String>,
         cluster_id: String,
+        endpoints: Vec<image::Endpoint>,
         mut stop: watch::Receiver<bool>,
     ) {
         let me = Arc::clone(self);
@@ -498,6 +502,7 @@ impl Cluster {
                 port,
                 rack,
                 cluster_id,
+                endpoints,
             };
             // Bounded: 40 attempts of up to 15 s each.
             for _ in 0..40 {

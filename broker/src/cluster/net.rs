@@ -17,6 +17,7 @@ use super::TypeConfig;
 use super::image::{ClusterImage, Command, Outcome};
 use super::membership::{QuorumView, VoterError};
 use bytes::Bytes;
+use eddy_kafka_client::Transport;
 use futures::{SinkExt as _, StreamExt as _};
 use openraft::BasicNode;
 use openraft::error::{
@@ -33,8 +34,8 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
+use tokio::io::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
@@ -145,14 +146,17 @@ pub async fn call(addr: &str, req: &Request, timeout: Duration) -> Result<Reply,
 
 /// Serves one controller connection: each request is handled in its own task (at most
 /// `MAX_IN_FLIGHT` at once) and its reply written back with the request's id, in completion
-/// order. Ends when the peer closes the connection or sends what is not a request.
+/// order. Ends when the peer closes the connection or sends what is not a request. Over TLS
+/// (after the handshake) when the controller transport uses it.
 pub async fn serve_connection<F, Fut>(stream: TcpStream, handle: F)
 where
     F: Fn(Request) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Reply> + Send + 'static,
 {
-    let _ = stream.set_nodelay(true);
-    let (read, write) = stream.into_split();
+    let Some(stream) = transport::accept(stream).await else {
+        return;
+    };
+    let (read, write) = tokio::io::split(stream);
     let mut requests = FramedRead::new(read, frame_codec());
     let (tx, rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
     let writer = tokio::spawn(write_frames(write, rx));
@@ -208,7 +212,7 @@ where
 }
 
 /// Writes queued frames in order until the queue closes or a write fails.
-async fn write_frames(write: OwnedWriteHalf, mut frames: mpsc::Receiver<Bytes>) {
+async fn write_frames(write: WriteHalf<Box<dyn Transport>>, mut frames: mpsc::Receiver<Bytes>) {
     let mut out = FramedWrite::new(write, frame_codec());
     while let Some(frame) = frames.recv().await {
         if out.send(frame).await.is_err() {
@@ -288,9 +292,8 @@ impl Peer {
                 "reconnecting after a failure (backing off)",
             )));
         }
-        match TcpStream::connect(&self.addr).await {
+        match transport::connect(&self.addr).await {
             Ok(stream) => {
-                let _ = stream.set_nodelay(true);
                 let conn = Arc::new(Conn::start(stream));
                 link.conn = Some(Arc::clone(&conn));
                 link.failures = 0;
@@ -391,7 +394,7 @@ impl Peer {
             reason,
         };
         let exchange = async {
-            let stream = match TcpStream::connect(&self.addr).await {
+            let stream = match transport::connect(&self.addr).await {
                 Ok(s) => s,
                 Err(e) => {
                     // Refused: the peer is restarting, perhaps upgraded; probe anew next time.
@@ -399,7 +402,6 @@ impl Peer {
                     return Err(self.unreachable(e));
                 }
             };
-            let _ = stream.set_nodelay(true);
             let mut framed = tokio_util::codec::Framed::new(stream, frame_codec());
             let bytes = serde_json::to_vec(req).map_err(|source| TransportError::Encode {
                 addr: self.addr.clone(),
@@ -458,8 +460,8 @@ impl Shared {
 }
 
 impl Conn {
-    fn start(stream: TcpStream) -> Conn {
-        let (read, write) = stream.into_split();
+    fn start(stream: Box<dyn Transport>) -> Conn {
+        let (read, write) = tokio::io::split(stream);
         let shared = Arc::new(Shared::default());
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let writer = {
@@ -488,7 +490,7 @@ impl Drop for Conn {
 }
 
 /// Hands each reply to its waiting call until the connection ends or sends garbage.
-async fn read_replies(read: OwnedReadHalf, shared: Arc<Shared>) {
+async fn read_replies(read: ReadHalf<Box<dyn Transport>>, shared: Arc<Shared>) {
     let mut replies = FramedRead::new(read, frame_codec());
     while let Some(Ok(frame)) = replies.next().await {
         let Ok(reply) = serde_json::from_slice::<Envelope<Reply>>(&frame) else {
@@ -588,3 +590,4 @@ impl RaftNetwork<TypeConfig> for Client {
 
 #[cfg(test)]
 mod tests;
+pub mod transport;

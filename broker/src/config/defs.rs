@@ -175,6 +175,146 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         doc: "Listener name to security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL), NAME:PROTOCOL comma-separated.",
     },
     BrokerKey {
+        name: "ssl.keystore.type",
+        default: crate::security::tls::settings::DEFAULT_STORE_TYPE,
+        ty: ConfigType::String,
+        dynamic: false,
+        doc: "Key store format. Only PEM is read (JKS and PKCS12 are refused at start); the default is PEM (Kafka's is JKS).",
+    },
+    BrokerKey {
+        name: "ssl.keystore.location",
+        default: "",
+        ty: ConfigType::String,
+        dynamic: false,
+        doc: "PEM file with the listener's private key (unencrypted PKCS#8, PKCS#1 or SEC1) and its certificate chain; re-read when it changes.",
+    },
+    BrokerKey {
+        name: "ssl.keystore.certificate.chain",
+        default: "",
+        ty: ConfigType::Password,
+        dynamic: false,
+        doc: "The certificate chain in PEM, inline (instead of ssl.keystore.location).",
+    },
+    BrokerKey {
+        name: "ssl.keystore.key",
+        default: "",
+        ty: ConfigType::Password,
+        dynamic: false,
+        doc: "The unencrypted private key in PEM, inline (instead of ssl.keystore.location).",
+    },
+    BrokerKey {
+        name: "ssl.keystore.password",
+        default: "",
+        ty: ConfigType::Password,
+        dynamic: false,
+        doc: "Not supported: PEM key stores have no store password (refused at start).",
+    },
+    BrokerKey {
+        name: "ssl.key.password",
+        default: "",
+        ty: ConfigType::Password,
+        dynamic: false,
+        doc: "Not supported: encrypted private keys are refused at start; give an unencrypted PEM key.",
+    },
+    BrokerKey {
+        name: "ssl.truststore.type",
+        default: crate::security::tls::settings::DEFAULT_STORE_TYPE,
+        ty: ConfigType::String,
+        dynamic: false,
+        doc: "Trust store format. Only PEM is read.",
+    },
+    BrokerKey {
+        name: "ssl.truststore.location",
+        default: "",
+        ty: ConfigType::String,
+        dynamic: false,
+        doc: "PEM file with the CA certificates that verify client certificates (and, for inter-broker TLS, other brokers); re-read when it changes.",
+    },
+    BrokerKey {
+        name: "ssl.truststore.certificates",
+        default: "",
+        ty: ConfigType::Password,
+        dynamic: false,
+        doc: "The trusted CA certificates in PEM, inline (instead of ssl.truststore.location).",
+    },
+    BrokerKey {
+        name: "ssl.truststore.password",
+        default: "",
+        ty: ConfigType::Password,
+        dynamic: false,
+        doc: "Not supported: PEM trust stores have no password (refused at start).",
+    },
+    BrokerKey {
+        name: "ssl.client.auth",
+        default: crate::security::tls::settings::DEFAULT_CLIENT_AUTH,
+        ty: ConfigType::String,
+        dynamic: false,
+        doc: "Client certificates: none, requested (verified if given; the principal is the certificate's subject) or required.",
+    },
+    BrokerKey {
+        name: "ssl.enabled.protocols",
+        default: crate::security::tls::settings::DEFAULT_ENABLED_PROTOCOLS,
+        ty: ConfigType::List,
+        dynamic: false,
+        doc: "TLS versions offered: TLSv1.2 and/or TLSv1.3 (older versions are never enabled).",
+    },
+    BrokerKey {
+        name: "ssl.protocol",
+        default: "TLSv1.3",
+        ty: ConfigType::String,
+        dynamic: false,
+        doc: "Accepted for compatibility; the version is negotiated within ssl.enabled.protocols.",
+    },
+    BrokerKey {
+        name: "ssl.cipher.suites",
+        default: "",
+        ty: ConfigType::List,
+        dynamic: false,
+        doc: "Cipher suites by their IANA/Java names (TLS_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, ...); empty enables every suite of the ring provider.",
+    },
+    BrokerKey {
+        name: "ssl.principal.mapping.rules",
+        default: crate::security::tls::mapping::DEFAULT_RULES,
+        ty: ConfigType::String,
+        dynamic: false,
+        doc: "Rules mapping a client certificate's subject (RFC 2253) to the principal name: RULE:pattern/replacement/[LU],...,DEFAULT as in Kafka.",
+    },
+    BrokerKey {
+        name: "ssl.endpoint.identification.algorithm",
+        default: crate::security::tls::settings::DEFAULT_ENDPOINT_IDENTIFICATION,
+        ty: ConfigType::String,
+        dynamic: false,
+        doc: "Inter-broker TLS client: https verifies the other broker's host name against its certificate; empty verifies the chain only.",
+    },
+    BrokerKey {
+        name: "ssl.handshake.timeout.ms",
+        default: crate::security::tls::settings::DEFAULT_HANDSHAKE_TIMEOUT_MS,
+        ty: ConfigType::Long,
+        dynamic: false,
+        doc: "Eddy: a TLS handshake not finished within this time closes that connection (logged).",
+    },
+    BrokerKey {
+        name: "ssl.reload.interval.ms",
+        default: crate::security::tls::settings::DEFAULT_RELOAD_INTERVAL_MS,
+        ty: ConfigType::Long,
+        dynamic: false,
+        doc: "Eddy: how often the key and trust store files are checked for changes; changed, valid files are used by new handshakes without a restart.",
+    },
+    BrokerKey {
+        name: "controller.ssl.enabled",
+        default: "false",
+        ty: ConfigType::Boolean,
+        dynamic: false,
+        doc: "Cluster mode: the controller (Raft) transport runs over TLS with the CONTROLLER listener's ssl.* settings (listener.name.controller.ssl.* overrides); set listener.name.controller.ssl.client.auth=required so only certificates of the trust store's CA join. Every voter must agree.",
+    },
+    BrokerKey {
+        name: "inter.broker.listener.name",
+        default: "",
+        ty: ConfigType::String,
+        dynamic: false,
+        doc: "Cluster mode: the listener other brokers replicate from (its advertised address is the registered one); empty means the first listener. Over TLS when it maps to SSL.",
+    },
+    BrokerKey {
         name: "leader.replication.throttled.rate",
         default: "9223372036854775807",
         ty: ConfigType::Long,
@@ -369,6 +509,14 @@ pub fn validate_broker_key(key: &str, value: &str) -> Result<(), ConfigError> {
     if let Some(t) = topic_key_by_synonym(key) {
         return validate_topic_key(t.name, value);
     }
+    // Kafka's per-listener overrides: `listener.name.<lower-case name>.ssl.*`.
+    if let Some((_, inner)) = key
+        .strip_prefix("listener.name.")
+        .and_then(|rest| rest.split_once('.'))
+        && inner.starts_with("ssl.")
+    {
+        return validate_broker_key(inner, value);
+    }
     Err(ConfigError::UnknownKey(key.into()))
 }
 
@@ -395,5 +543,8 @@ mod tests {
             validate_broker_key("no.such.key", "1"),
             Err(ConfigError::UnknownKey(_))
         ));
+        validate_broker_key("listener.name.secure.ssl.client.auth", "required").unwrap();
+        assert!(validate_broker_key("listener.name.secure.ssl.handshake.timeout.ms", "x").is_err());
+        assert!(validate_broker_key("listener.name.secure.no.such.key", "1").is_err());
     }
 }

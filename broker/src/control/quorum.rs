@@ -570,16 +570,19 @@ impl MetadataControl for Quorum {
         self.cluster.controller_id().unwrap_or(-1)
     }
 
-    fn live_brokers(&self, _listener: &str) -> Vec<BrokerView> {
+    fn live_brokers(&self, listener: &str) -> Vec<BrokerView> {
         self.cluster
             .image()
             .live_brokers()
             .into_iter()
-            .map(|b| BrokerView {
-                id: b.id,
-                host: b.host.clone(),
-                port: b.port,
-                rack: b.rack.clone(),
+            .map(|b| {
+                let (host, port) = b.endpoint(listener);
+                BrokerView {
+                    id: b.id,
+                    host: host.to_string(),
+                    port,
+                    rack: b.rack.clone(),
+                }
             })
             .collect()
     }

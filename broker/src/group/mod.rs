@@ -473,7 +473,7 @@ impl Coordinator {
         listener: &str,
     ) -> Result<CoordinatorAddress, FindError> {
         if self.cluster {
-            return self.find_replicated(node, group_id);
+            return self.find_replicated(node, group_id, listener);
         }
         node.advertised
             .read()

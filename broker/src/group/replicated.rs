@@ -143,6 +143,7 @@ impl Coordinator {
         self: &Arc<Self>,
         node: &Arc<Node>,
         group_id: &str,
+        listener: &str,
     ) -> Result<CoordinatorAddress, FindError> {
         let Some(cluster) = node.quorum() else {
             return Err(FindError::NotInCluster);
@@ -165,10 +166,13 @@ impl Coordinator {
         img.brokers
             .get(&leader)
             .filter(|b| !b.fenced)
-            .map(|b| CoordinatorAddress {
-                node_id: b.id,
-                host: b.host.clone(),
-                port: b.port,
+            .map(|b| {
+                let (host, port) = b.endpoint(listener);
+                CoordinatorAddress {
+                    node_id: b.id,
+                    host: host.to_string(),
+                    port,
+                }
             })
             .ok_or(FindError::NoLiveLeader { partition: index })
     }

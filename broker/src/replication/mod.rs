@@ -10,6 +10,7 @@
 //! an epoch ends, and whether an acks=all write is in the ISR. On one node it is inactive: no
 //! followers, one epoch per partition, and no ISR beyond the local fsync.
 
+pub mod inter_broker;
 pub mod throttle;
 
 use crate::cluster::image::{ClusterImage, Command, Outcome};
@@ -48,6 +49,8 @@ pub struct Replication {
     /// as a follower for throttled out-of-sync replicas.
     pub leader_quota: throttle::Quota,
     pub follower_quota: throttle::Quota,
+    /// How followers reach leaders (set at start; plain TCP to the registered address until).
+    inter_broker: std::sync::OnceLock<inter_broker::InterBroker>,
 }
 
 impl Replication {
@@ -61,7 +64,17 @@ impl Replication {
             pending: Mutex::default(),
             leader_quota: throttle::Quota::default(),
             follower_quota: throttle::Quota::default(),
+            inter_broker: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Sets how followers reach leaders (once, at start).
+    pub fn set_inter_broker(&self, ib: inter_broker::InterBroker) {
+        let _ = self.inter_broker.set(ib);
+    }
+
+    fn inter_broker(&self) -> inter_broker::InterBroker {
+        self.inter_broker.get().cloned().unwrap_or_default()
     }
 
     /// Whether a request (Fetch, OffsetForLeaderEpoch) sent with `replica_id` comes from a
@@ -123,6 +136,7 @@ impl Replication {
 /// Starts/stops follower fetchers to match the image.
 pub fn reconcile(repl: &Arc<Replication>, img: &ClusterImage) {
     let me = repl.node.node_id();
+    let listener = repl.inter_broker().listener;
     let mut want: HashMap<(String, i32), (i32, i32, String)> = HashMap::new();
     for (name, t) in &img.topics {
         for (i, p) in t.partitions.iter().enumerate() {
@@ -130,9 +144,13 @@ pub fn reconcile(repl: &Arc<Replication>, img: &ClusterImage) {
                 let Some(b) = img.brokers.get(&p.leader) else {
                     continue;
                 };
+                let (host, port) = match &listener {
+                    Some(l) => b.endpoint(l),
+                    None => (b.host.as_str(), b.port),
+                };
                 want.insert(
                     (name.clone(), i as i32),
-                    (p.leader, p.leader_epoch, format!("{}:{}", b.host, b.port)),
+                    (p.leader, p.leader_epoch, format!("{host}:{port}")),
                 );
             }
         }
@@ -276,9 +294,13 @@ async fn follow(
                 }
             },
         };
+        let inter_broker = b.inter_broker();
         drop(b);
         if conn.is_none() {
-            match KafkaConn::connect(&addr, KafkaConfig::new(CLIENT_ID, RPC_TIMEOUT)).await {
+            match inter_broker
+                .connect(&addr, KafkaConfig::new(CLIENT_ID, RPC_TIMEOUT))
+                .await
+            {
                 Ok(c) => conn = Some(c),
                 Err(e) => {
                     tracing::debug!(%topic, index, %addr, error = %e, "cannot reach the leader");

@@ -2,7 +2,10 @@
 value to ACKFILE as soon as its delivery report arrives. Survives broker restarts by retrying.
 
 usage: crash_producer.py BOOTSTRAP TOPIC COUNT ACKFILE
+Extra librdkafka settings (TLS) may be given as JSON in $EDDY_CLIENT_CONFIG.
 """
+import json
+import os
 import sys
 import time
 
@@ -20,7 +23,7 @@ def report(err, msg):
         failed.append(str(err))
 
 
-p = Producer({
+conf = {
     "bootstrap.servers": bootstrap,
     "acks": "all",
     "enable.idempotence": True,
@@ -28,7 +31,9 @@ p = Producer({
     "message.timeout.ms": 120000,
     "reconnect.backoff.ms": 50,
     "reconnect.backoff.max.ms": 500,
-})
+}
+conf.update(json.loads(os.environ.get("EDDY_CLIENT_CONFIG", "{}")))
+p = Producer(conf)
 deadline = time.time() + 110
 for i in range(count):
     while True:

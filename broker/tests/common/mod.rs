@@ -53,6 +53,8 @@ pub struct TestBroker {
     pub settings: Vec<String>,
     /// Extra command-line arguments (cluster flags).
     pub args: Vec<String>,
+    /// Listeners besides `PLAINTEXT` on `port` (`SSL://127.0.0.1:1234`).
+    pub extra_listeners: Vec<String>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -74,6 +76,7 @@ impl TestBroker {
             admin_port: free_port(),
             settings: settings.iter().map(|s| (*s).to_string()).collect(),
             args,
+            extra_listeners: Vec::new(),
             _tmp: Some(tmp),
         }
     }
@@ -107,7 +110,12 @@ impl TestBroker {
         cmd.arg("--data-dir")
             .arg(&self.data_dir)
             .arg("--listeners")
-            .arg(format!("PLAINTEXT://127.0.0.1:{}", self.port))
+            .arg(
+                std::iter::once(format!("PLAINTEXT://127.0.0.1:{}", self.port))
+                    .chain(self.extra_listeners.iter().cloned())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
             .arg("--admin-addr")
             .arg(format!("127.0.0.1:{}", self.admin_port))
             .env("RUST_LOG", "info,eddy_broker=debug")
@@ -311,6 +319,11 @@ pub struct CrashProducer {
 
 impl CrashProducer {
     pub fn start(bootstrap: &str, topic: &str, total: usize) -> Self {
+        Self::start_with(bootstrap, topic, total, "{}")
+    }
+
+    /// With extra librdkafka settings, a JSON object (`{"security.protocol": "SSL", ...}`).
+    pub fn start_with(bootstrap: &str, topic: &str, total: usize, client_config: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let ackfile = dir.path().join("acked.txt");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/crash_producer.py");
@@ -320,6 +333,7 @@ impl CrashProducer {
             .arg(topic)
             .arg(total.to_string())
             .arg(&ackfile)
+            .env("EDDY_CLIENT_CONFIG", client_config)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -18,7 +18,8 @@ impl ClusterImage {
                 port,
                 rack,
                 cluster_id,
-            } => self.register_broker(id, host, port, rack, cluster_id),
+                endpoints,
+            } => self.register_broker(id, (host, *port), rack, cluster_id, endpoints),
             Command::FenceBroker { id } => self.fence_broker(id),
             Command::SetControllerAddress { id, addr } => self.set_controller_address(id, addr),
             Command::UnfenceBroker { id } => self.unfence_broker(id),
@@ -79,10 +80,10 @@ impl ClusterImage {
     fn register_broker(
         &mut self,
         id: &i32,
-        host: &str,
-        port: &u16,
+        (host, port): (&str, u16),
         rack: &Option<String>,
         cluster_id: &str,
+        endpoints: &[super::Endpoint],
     ) -> Outcome {
         if self.cluster_id.is_empty() {
             cluster_id.clone_into(&mut self.cluster_id);
@@ -94,12 +95,13 @@ impl ClusterImage {
             BrokerRegistration {
                 id: *id,
                 host: host.to_string(),
-                port: *port,
+                port,
                 rack: rack.clone(),
                 epoch,
                 fenced: false,
                 maintenance,
                 shutting_down: false,
+                endpoints: endpoints.to_vec(),
             },
         );
         self.elect_for_returning(*id);

@@ -27,6 +27,31 @@ pub struct BrokerRegistration {
     /// Controlled shutdown in progress (SIGTERM); cleared when the broker registers again.
     #[serde(default)]
     pub shutting_down: bool,
+    /// Every advertised listener (Kafka's endpoints); `host`/`port` are the inter-broker
+    /// listener's. Empty for registrations written before listeners were recorded.
+    #[serde(default)]
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// One advertised listener of a broker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub listener: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl BrokerRegistration {
+    /// Where the broker is reached on `listener` (the registered address when it did not
+    /// record that listener).
+    pub fn endpoint(&self, listener: &str) -> (&str, u16) {
+        self.endpoints
+            .iter()
+            .find(|e| e.listener == listener)
+            .map_or((self.host.as_str(), self.port), |e| {
+                (e.host.as_str(), e.port)
+            })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +129,9 @@ pub enum Command {
         /// The registering broker's own cluster id, adopted if the cluster has none yet.
         #[serde(default)]
         cluster_id: String,
+        /// Every advertised listener.
+        #[serde(default)]
+        endpoints: Vec<Endpoint>,
     },
     FenceBroker {
         id: i32,

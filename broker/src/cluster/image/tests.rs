@@ -22,6 +22,7 @@ mod placement {
             port: 9092 + id as u16,
             rack: rack.map(str::to_string),
             cluster_id: "c".into(),
+            endpoints: vec![],
         });
     }
 

@@ -1,9 +1,16 @@
 // KafkaJS round trip against the Eddy broker: keys, headers, gzip, a consumer group, offsets.
 // usage: node roundtrip.js BOOTSTRAP TOPIC
+// TLS: $EDDY_SSL_CA (and $EDDY_SSL_CERT, $EDDY_SSL_KEY for a client certificate), PEM files.
+const fs = require('fs');
 const { Kafka, CompressionTypes, logLevel } = require('kafkajs');
 
 const [bootstrap, topic] = process.argv.slice(2);
-const kafka = new Kafka({ clientId: 'eddy-kafkajs', brokers: [bootstrap], logLevel: logLevel.WARN });
+const env = process.env;
+const ssl = env.EDDY_SSL_CA ? {
+  ca: [fs.readFileSync(env.EDDY_SSL_CA)],
+  ...(env.EDDY_SSL_CERT ? { cert: fs.readFileSync(env.EDDY_SSL_CERT), key: fs.readFileSync(env.EDDY_SSL_KEY) } : {}),
+} : undefined;
+const kafka = new Kafka({ clientId: 'eddy-kafkajs', brokers: [bootstrap], ssl, logLevel: logLevel.WARN });
 
 async function main() {
   const admin = kafka.admin();
