@@ -9,6 +9,8 @@ pub mod single_node;
 
 pub use crate::node::ControlError;
 use crate::node::TopicState;
+use crate::security::sasl::credentials::{ScramAlteration, ScramUsers};
+use crate::security::sasl::scram::{ScramCredential, ScramMechanism};
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -157,6 +159,17 @@ pub trait MetadataControl: Send + Sync {
     /// replicated leader-epoch cache) and the group coordinator (coordinators are partition
     /// leaders of `__consumer_offsets`) decide from it; handlers never ask.
     fn replicated(&self) -> bool;
+
+    /// The SCRAM credential of `user` for `mechanism`: the in-memory metadata image the SASL
+    /// authenticator reads.
+    fn scram_credential(&self, user: &str, mechanism: ScramMechanism) -> Option<ScramCredential>;
+
+    /// Every user's SCRAM credentials (DescribeUserScramCredentials).
+    fn scram_users(&self) -> ScramUsers;
+
+    /// Applies SCRAM credential changes in order and persists them (single node: the local
+    /// metadata file; cluster mode: the metadata log, so every broker sees them).
+    fn alter_scram_credentials(&self, alterations: Vec<ScramAlteration>) -> Result<(), ControlError>;
 }
 
 /// The topic, created with broker defaults by `create` when auto-creation is on (both modes).
