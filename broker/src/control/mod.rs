@@ -169,7 +169,10 @@ pub trait MetadataControl: Send + Sync {
 
     /// Applies SCRAM credential changes in order and persists them (single node: the local
     /// metadata file; cluster mode: the metadata log, so every broker sees them).
-    fn alter_scram_credentials(&self, alterations: Vec<ScramAlteration>) -> Result<(), ControlError>;
+    fn alter_scram_credentials(
+        &self,
+        alterations: Vec<ScramAlteration>,
+    ) -> Result<(), ControlError>;
 }
 
 /// The topic, created with broker defaults by `create` when auto-creation is on (both modes).
@@ -220,4 +223,35 @@ pub(crate) fn assignment_by_index(
         ));
     }
     Ok(by_index.into_values().collect())
+}
+
+/// Creates the `--add-scram` users that have no credential for their mechanism yet (a restart
+/// keeps what AlterUserScramCredentials changed since). Failures are logged: the broker still
+/// serves, and the users can be created through the API.
+pub fn bootstrap_scram(
+    control: &dyn MetadataControl,
+    users: &[crate::security::sasl::credentials::BootstrapScram],
+) {
+    for u in users {
+        if control.scram_credential(&u.user, u.mechanism).is_some() {
+            continue;
+        }
+        let result = ScramCredential::from_password(u.mechanism, &u.password, u.iterations)
+            .map_err(|e| ControlError::Storage(e.to_string()))
+            .and_then(|credential| {
+                control.alter_scram_credentials(vec![ScramAlteration::Upsert {
+                    user: u.user.clone(),
+                    mechanism: u.mechanism,
+                    credential,
+                }])
+            });
+        match result {
+            Ok(()) => {
+                tracing::info!(user = %u.user, mechanism = %u.mechanism, "created the bootstrap SCRAM user");
+            }
+            Err(e) => {
+                tracing::error!(user = %u.user, mechanism = %u.mechanism, error = %e, "creating the bootstrap SCRAM user failed");
+            }
+        }
+    }
 }

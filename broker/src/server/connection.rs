@@ -5,9 +5,9 @@
 //! a writer half sends the answers in request order, up to `MAX_IN_FLIGHT` outstanding.
 //! A malformed frame closes this connection only, with the reason logged.
 
+use super::sasl_gate::{SaslGate, Verdict};
 use crate::broker::Broker;
 use crate::handlers::{self, Reply, RequestContext};
-use super::sasl_gate::{SaslGate, Verdict};
 use crate::security::{Principal, SecurityProtocol};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures::future::BoxFuture;
@@ -144,13 +144,21 @@ where
             loop {
                 let max = gate.as_ref().map_or(MAX_REQUEST_BYTES, SaslGate::max_frame);
                 let frame = match gate.as_ref().and_then(SaslGate::read_deadline) {
-                    Some(deadline) => tokio::time::timeout_at(deadline, read_frame(&mut reader, max))
-                        .await
-                        .map_err(|_| {
-                            ConnectionError::AuthenticationTimeout(
-                                session.listener.sasl.as_ref().map_or(std::time::Duration::ZERO, |s| s.authentication_timeout),
-                            )
-                        })??,
+                    Some(deadline) => {
+                        tokio::time::timeout_at(deadline, read_frame(&mut reader, max))
+                            .await
+                            .map_err(|_| {
+                                ConnectionError::AuthenticationTimeout(
+                                    session
+                                        .listener
+                                        .sasl
+                                        .as_ref()
+                                        .map_or(std::time::Duration::ZERO, |s| {
+                                            s.authentication_timeout
+                                        }),
+                                )
+                            })??
+                    }
                     None => read_frame(&mut reader, max).await?,
                 };
                 let Some(frame) = frame else { return Ok(()) };
@@ -159,7 +167,11 @@ where
                     let lookup = move |user: &str, m| metadata.scram_credential(user, m);
                     match gate.on_frame(&frame, &mut session, &lookup) {
                         Verdict::Dispatch => {}
-                        Verdict::Fail { answer, delay, reason } => {
+                        Verdict::Fail {
+                            answer,
+                            delay,
+                            reason,
+                        } => {
                             if let Some(answer) = answer
                                 && let Some(out) = gate_answer(*answer)?
                             {

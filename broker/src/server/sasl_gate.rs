@@ -124,15 +124,17 @@ impl SaslGate {
             ApiKey::SaslAuthenticate => {
                 self.sasl_authenticate(version, correlation_id, body, session, credentials)
             }
-            _ if !self.authenticated() => Verdict::Close(format!(
-                "{key:?} request before SASL authentication"
-            )),
-            _ if self.auth.exchanging() => Verdict::Close(format!(
-                "{key:?} request during SASL re-authentication"
-            )),
-            _ if self.session_expiry.is_some_and(|t| Instant::now() >= t) => Verdict::Close(
-                format!("{key:?} request after the SASL session expired (connections.max.reauth.ms)"),
-            ),
+            _ if !self.authenticated() => {
+                Verdict::Close(format!("{key:?} request before SASL authentication"))
+            }
+            _ if self.auth.exchanging() => {
+                Verdict::Close(format!("{key:?} request during SASL re-authentication"))
+            }
+            _ if self.session_expiry.is_some_and(|t| Instant::now() >= t) => {
+                Verdict::Close(format!(
+                    "{key:?} request after the SASL session expired (connections.max.reauth.ms)"
+                ))
+            }
             _ => Verdict::Dispatch,
         }
     }
@@ -140,7 +142,9 @@ impl SaslGate {
     fn authenticated_as(&mut self, user: &str, session: &mut Session) {
         let max = self.auth.settings().max_reauth;
         self.session_expiry = (!max.is_zero()).then(|| Instant::now() + max);
-        if session.principal.name != user || session.principal.principal_type != Principal::USER_TYPE {
+        if session.principal.name != user
+            || session.principal.principal_type != Principal::USER_TYPE
+        {
             session.principal = Arc::new(Principal::user(user));
         }
         tracing::info!(principal = %session.principal, "SASL authentication succeeded");

@@ -54,12 +54,23 @@ pub fn acceptable_iterations(iterations: i64) -> bool {
 }
 
 /// A bootstrap credential from `--add-scram`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct BootstrapScram {
     pub mechanism: ScramMechanism,
     pub user: String,
     pub password: String,
     pub iterations: u32,
+}
+
+impl std::fmt::Debug for BootstrapScram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BootstrapScram")
+            .field("mechanism", &self.mechanism)
+            .field("user", &self.user)
+            .field("password", &"[hidden]")
+            .field("iterations", &self.iterations)
+            .finish()
+    }
 }
 
 /// Parses `SCRAM-SHA-512=[name=admin,password=secret]` (optionally `iterations=8192`; a value
@@ -68,19 +79,19 @@ pub fn parse_add_scram(s: &str) -> Result<BootstrapScram, String> {
     let (mech, rest) = s
         .trim()
         .split_once('=')
-        .ok_or_else(|| format!("{s:?}: expected MECHANISM=[name=...,password=...]"))?;
+        .ok_or_else(|| "--add-scram: expected MECHANISM=[name=...,password=...]".to_string())?;
     let mechanism = ScramMechanism::from_name(mech.trim())
-        .ok_or_else(|| format!("{s:?}: unknown SCRAM mechanism {mech:?}"))?;
+        .ok_or_else(|| format!("--add-scram: unknown SCRAM mechanism {mech:?}"))?;
     let inner = rest
         .trim()
         .strip_prefix('[')
         .and_then(|r| r.strip_suffix(']'))
-        .ok_or_else(|| format!("{s:?}: expected the options in [...]"))?;
+        .ok_or_else(|| "--add-scram: expected the options in [...]".to_string())?;
     let (mut user, mut password, mut iterations) = (None, None, MIN_ITERATIONS);
     for kv in inner.split(',') {
         let (k, v) = kv
             .split_once('=')
-            .ok_or_else(|| format!("{s:?}: option {kv:?} is not key=value"))?;
+            .ok_or_else(|| format!("--add-scram: option {kv:?} is not key=value"))?;
         let v = v.trim();
         let v = v
             .strip_prefix('"')
@@ -96,14 +107,14 @@ pub fn parse_add_scram(s: &str) -> Result<BootstrapScram, String> {
                     .filter(|i| acceptable_iterations(i64::from(*i)))
                     .ok_or_else(|| {
                         format!(
-                            "{s:?}: iterations must be {MIN_ITERATIONS} to {MAX_ITERATIONS}"
+                            "--add-scram: iterations must be {MIN_ITERATIONS} to {MAX_ITERATIONS}"
                         )
                     })?;
             }
             "salt" | "saltedpassword" => {
-                return Err(format!("{s:?}: give a password, not {k}"));
+                return Err(format!("--add-scram: give a password, not {k}"));
             }
-            other => return Err(format!("{s:?}: unknown option {other:?}")),
+            other => return Err(format!("--add-scram: unknown option {other:?}")),
         }
     }
     match (user, password) {
@@ -115,7 +126,7 @@ pub fn parse_add_scram(s: &str) -> Result<BootstrapScram, String> {
                 iterations,
             })
         }
-        _ => Err(format!("{s:?}: name and password are required")),
+        _ => Err("--add-scram: name and password are required".to_string()),
     }
 }
 
@@ -131,7 +142,10 @@ mod tests {
         assert_eq!(b.iterations, 4096);
         let b = parse_add_scram("SCRAM-SHA-256=[name=\"bob\",password=\"p w\",iterations=8192]")
             .expect("quoted");
-        assert_eq!((b.user.as_str(), b.password.as_str(), b.iterations), ("bob", "p w", 8192));
+        assert_eq!(
+            (b.user.as_str(), b.password.as_str(), b.iterations),
+            ("bob", "p w", 8192)
+        );
         for bad in [
             "SCRAM-SHA-1=[name=a,password=b]",
             "SCRAM-SHA-256=name=a,password=b",

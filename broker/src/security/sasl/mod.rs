@@ -70,7 +70,11 @@ impl SaslSettings {
         let mechanisms_text =
             setting("sasl.enabled.mechanisms").unwrap_or_else(|| DEFAULT_MECHANISMS.into());
         let mut mechanisms = Vec::new();
-        for name in mechanisms_text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        for name in mechanisms_text
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
             let m = Mechanism::from_name(name).ok_or_else(|| {
                 format!(
                     "sasl.enabled.mechanisms: unsupported mechanism {name:?} (this broker has PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512)"
@@ -140,13 +144,12 @@ impl SaslError {
     /// The error message sent to the client, Kafka's wording.
     pub fn client_message(&self, enabled: &[&str]) -> String {
         match self {
-            SaslError::UnsupportedMechanism(m) => format!(
-                "Unsupported SASL mechanism {m}; enabled mechanisms are {enabled:?}"
-            ),
+            SaslError::UnsupportedMechanism(m) => {
+                format!("Unsupported SASL mechanism {m}; enabled mechanisms are {enabled:?}")
+            }
             SaslError::IllegalState(what) => format!("Unexpected SASL request: {what}"),
             SaslError::Failed {
-                mechanism: "PLAIN",
-                ..
+                mechanism: "PLAIN", ..
             } => "Authentication failed: Invalid username or password".into(),
             SaslError::Failed {
                 mechanism, reauth, ..
@@ -227,7 +230,8 @@ impl Authenticator {
             self.state = State::Failed;
             return Err(SaslError::IllegalState("SaslHandshake during an exchange"));
         }
-        let Some(m) = Mechanism::from_name(mechanism).filter(|m| self.settings.mechanisms.contains(m))
+        let Some(m) =
+            Mechanism::from_name(mechanism).filter(|m| self.settings.mechanisms.contains(m))
         else {
             self.state = State::Failed;
             return Err(SaslError::UnsupportedMechanism(mechanism.to_string()));
@@ -255,7 +259,11 @@ impl Authenticator {
         result
     }
 
-    fn step(&mut self, token: &[u8], credentials: CredentialLookup<'_>) -> Result<AuthStep, SaslError> {
+    fn step(
+        &mut self,
+        token: &[u8],
+        credentials: CredentialLookup<'_>,
+    ) -> Result<AuthStep, SaslError> {
         let reauth = self.authenticated.is_some();
         let State::Exchanging {
             mechanism,
@@ -328,17 +336,26 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
             .collect();
-        Arc::new(SaslSettings::from_settings("SASL_PLAINTEXT", &|k| map.get(k).cloned()).expect("settings"))
+        Arc::new(
+            SaslSettings::from_settings("SASL_PLAINTEXT", &|k| map.get(k).cloned())
+                .expect("settings"),
+        )
     }
 
     #[test]
     fn settings_take_listener_overrides_and_refuse_unknown_mechanisms() {
         let s = settings(&[]);
-        assert_eq!(s.mechanism_names(), ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]);
+        assert_eq!(
+            s.mechanism_names(),
+            ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+        );
         assert_eq!(s.max_reauth, Duration::ZERO);
         let s = settings(&[
             ("sasl.enabled.mechanisms", "PLAIN"),
-            ("listener.name.sasl_plaintext.sasl.enabled.mechanisms", "SCRAM-SHA-512"),
+            (
+                "listener.name.sasl_plaintext.sasl.enabled.mechanisms",
+                "SCRAM-SHA-512",
+            ),
             ("connections.max.reauth.ms", "5000"),
         ]);
         assert_eq!(s.mechanism_names(), ["SCRAM-SHA-512"]);
@@ -353,8 +370,11 @@ mod tests {
             "listener.name.sasl_plaintext.plain.sasl.jaas.config",
             r#"org.apache.kafka.common.security.plain.PlainLoginModule required user_admin="adm";"#,
         )]);
-        let cred = ScramCredential::from_password(ScramMechanism::Sha256, "bobpw", 4096).expect("cred");
-        let lookup = |u: &str, m: ScramMechanism| (u == "bob" && m == ScramMechanism::Sha256).then(|| cred.clone());
+        let cred =
+            ScramCredential::from_password(ScramMechanism::Sha256, "bobpw", 4096).expect("cred");
+        let lookup = |u: &str, m: ScramMechanism| {
+            (u == "bob" && m == ScramMechanism::Sha256).then(|| cred.clone())
+        };
         for (token, ok) in [
             (&b"\0admin\0adm"[..], true),
             (b"\0admin\0bad", false),
@@ -377,12 +397,20 @@ mod tests {
         let s = settings(&[("sasl.enabled.mechanisms", "SCRAM-SHA-512")]);
         let none = |_: &str, _: ScramMechanism| None;
         let mut a = Authenticator::new(Arc::clone(&s));
-        assert!(matches!(a.handshake("PLAIN"), Err(SaslError::UnsupportedMechanism(_))));
+        assert!(matches!(
+            a.handshake("PLAIN"),
+            Err(SaslError::UnsupportedMechanism(_))
+        ));
         let mut a = Authenticator::new(Arc::clone(&s));
-        assert!(matches!(a.authenticate(b"x", &none), Err(SaslError::IllegalState(_))));
+        assert!(matches!(
+            a.authenticate(b"x", &none),
+            Err(SaslError::IllegalState(_))
+        ));
         let mut a = Authenticator::new(s);
         a.handshake("SCRAM-SHA-512").expect("handshake");
-        let e = a.authenticate(b"n,,n=ghost,r=abc", &none).expect_err("unknown user");
+        let e = a
+            .authenticate(b"n,,n=ghost,r=abc", &none)
+            .expect_err("unknown user");
         assert_eq!(
             e.client_message(&[]),
             "Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512"

@@ -128,7 +128,14 @@ mod tests {
             parse(b"bob\0alice\0pw"),
             Err(PlainError::AuthorizationId { .. })
         ));
-        for bad in [&b""[..], b"\0\0pw", b"\0a\0", b"a\0b", b"\0a\0b\0c", b"\0\xff\0x"] {
+        for bad in [
+            &b""[..],
+            b"\0\0pw",
+            b"\0a\0",
+            b"a\0b",
+            b"\0a\0b\0c",
+            b"\0\xff\0x",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
     }

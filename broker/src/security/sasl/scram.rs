@@ -180,8 +180,8 @@ pub enum ScramError {
     AuthorizationId { authzid: String, user: String },
     #[error("unknown user {0:?} for this mechanism")]
     UnknownUser(String),
-    #[error("the client nonce changed between messages")]
-    NonceMismatch,
+    #[error("the nonce changed between messages (expected {expected:?}, got {got:?})")]
+    NonceMismatch { expected: String, got: String },
     #[error("the channel binding changed between messages")]
     ChannelBindingMismatch,
     #[error("invalid client proof")]
@@ -311,7 +311,11 @@ pub fn parse_client_final(msg: &[u8]) -> Result<ClientFinal, ScramError> {
 
 /// RFC 5802 printable nonce characters: 0x21..=0x7e except ','.
 fn check_nonce(nonce: &str) -> Result<(), ScramError> {
-    if nonce.is_empty() || !nonce.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b',') {
+    if nonce.is_empty()
+        || !nonce
+            .bytes()
+            .all(|b| (0x21..=0x7e).contains(&b) && b != b',')
+    {
         return Err(ScramError::Malformed("bad nonce".into()));
     }
     Ok(())
@@ -391,8 +395,8 @@ impl ScramServer {
         match std::mem::replace(&mut self.stage, Stage::Done) {
             Stage::AwaitingClientFirst => {
                 let first = parse_client_first(msg)?;
-                let credential =
-                    lookup(&first.user).ok_or_else(|| ScramError::UnknownUser(first.user.clone()))?;
+                let credential = lookup(&first.user)
+                    .ok_or_else(|| ScramError::UnknownUser(first.user.clone()))?;
                 let nonce = format!("{}{server_nonce}", first.nonce);
                 let server_first = format!(
                     "r={nonce},s={},i={}",
@@ -419,11 +423,15 @@ impl ScramServer {
                 if fin.channel_binding != first.gs2_header.as_bytes() {
                     return Err(ScramError::ChannelBindingMismatch);
                 }
-                if fin.nonce != nonce {
-                    return Err(ScramError::NonceMismatch);
+                // Kafka checks `endsWith`, not equality: librdkafka sends its own nonce again
+                // in front of the combined one.
+                if !fin.nonce.ends_with(&nonce) {
+                    return Err(ScramError::NonceMismatch {
+                        expected: nonce,
+                        got: fin.nonce,
+                    });
                 }
-                let auth_message =
-                    format!("{},{server_first},{}", first.bare, fin.without_proof);
+                let auth_message = format!("{},{server_first},{}", first.bare, fin.without_proof);
                 let m = self.mechanism;
                 let client_signature = m.hmac(&credential.stored_key, auth_message.as_bytes());
                 if fin.proof.len() != client_signature.len() {
@@ -521,12 +529,18 @@ mod tests {
         assert!(!cred.verifies(m, "pencil2"));
     }
 
-    fn exchange(m: ScramMechanism, stored_pw: &str, client_pw: &str) -> Result<ScramStep, ScramError> {
+    fn exchange(
+        m: ScramMechanism,
+        stored_pw: &str,
+        client_pw: &str,
+    ) -> Result<ScramStep, ScramError> {
         let cred = ScramCredential::from_password(m, stored_pw, 4096).expect("credential");
         let lookup = |u: &str| (u == "alice").then(|| cred.clone());
         let mut server = ScramServer::new(m);
         let bare = "n=alice,r=fyko+d2lbbFgONRv9qkxdawL";
-        let ScramStep::Challenge(sf) = server.step(format!("n,,{bare}").as_bytes(), &lookup, &server_nonce()?)? else {
+        let ScramStep::Challenge(sf) =
+            server.step(format!("n,,{bare}").as_bytes(), &lookup, &server_nonce()?)?
+        else {
             panic!("expected a challenge");
         };
         let sf = String::from_utf8(sf).expect("utf-8");
@@ -539,13 +553,17 @@ mod tests {
         let m = ScramMechanism::Sha512;
         let ok = exchange(m, "s3cret", "s3cret").expect("authenticated");
         assert!(matches!(ok, ScramStep::Authenticated { ref user, .. } if user == "alice"));
-        assert_eq!(exchange(m, "s3cret", "wrong"), Err(ScramError::InvalidProof));
+        assert_eq!(
+            exchange(m, "s3cret", "wrong"),
+            Err(ScramError::InvalidProof)
+        );
         assert!(exchange(ScramMechanism::Sha256, "pw", "pw").is_ok());
     }
 
     #[test]
     fn malformed_and_unsupported_client_firsts_are_refused() {
-        let cred = ScramCredential::from_password(ScramMechanism::Sha256, "pw", 4096).expect("cred");
+        let cred =
+            ScramCredential::from_password(ScramMechanism::Sha256, "pw", 4096).expect("cred");
         let lookup = |_: &str| Some(cred.clone());
         for (msg, want) in [
             ("p=tls-unique,,n=a,r=x", "channel"),
@@ -575,7 +593,13 @@ mod tests {
         let cred = ScramCredential::from_password(m, "pw", 4096).expect("cred");
         let lookup = |_: &str| Some(cred.clone());
         for (fin, want) in [
-            ("c=biws,r=abcOTHER,p=AAAA", ScramError::NonceMismatch),
+            (
+                "c=biws,r=abcOTHER,p=AAAA",
+                ScramError::NonceMismatch {
+                    expected: "abcSRV".into(),
+                    got: "abcOTHER".into(),
+                },
+            ),
             ("c=eSws,r=abcSRV,p=AAAA", ScramError::ChannelBindingMismatch),
             ("c=biws,r=abcSRV,p=AAAA", ScramError::InvalidProof),
         ] {
