@@ -140,6 +140,7 @@ impl SaslGate {
     }
 
     fn authenticated_as(&mut self, user: &str, session: &mut Session) {
+        let reauth = self.session_expiry.is_some() || !session.principal.is_anonymous();
         let max = self.auth.settings().max_reauth;
         self.session_expiry = (!max.is_zero()).then(|| Instant::now() + max);
         if session.principal.name != user
@@ -147,7 +148,11 @@ impl SaslGate {
         {
             session.principal = Arc::new(Principal::user(user));
         }
-        tracing::info!(principal = %session.principal, "SASL authentication succeeded");
+        if reauth {
+            tracing::info!(principal = %session.principal, "SASL re-authentication succeeded");
+        } else {
+            tracing::info!(principal = %session.principal, "SASL authentication succeeded");
+        }
     }
 
     fn fail(&self, answer: Option<Verdict>, e: &SaslError) -> Verdict {

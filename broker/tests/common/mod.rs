@@ -53,6 +53,8 @@ pub struct TestBroker {
     pub settings: Vec<String>,
     /// Extra command-line arguments (cluster flags).
     pub args: Vec<String>,
+    /// Listeners besides PLAINTEXT on `port` (`SASL_PLAINTEXT://127.0.0.1:<port>`).
+    pub extra_listeners: Vec<String>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -74,6 +76,7 @@ impl TestBroker {
             admin_port: free_port(),
             settings: settings.iter().map(|s| (*s).to_string()).collect(),
             args,
+            extra_listeners: Vec::new(),
             _tmp: Some(tmp),
         }
     }
@@ -107,7 +110,12 @@ impl TestBroker {
         cmd.arg("--data-dir")
             .arg(&self.data_dir)
             .arg("--listeners")
-            .arg(format!("PLAINTEXT://127.0.0.1:{}", self.port))
+            .arg(
+                std::iter::once(format!("PLAINTEXT://127.0.0.1:{}", self.port))
+                    .chain(self.extra_listeners.iter().cloned())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
             .arg("--admin-addr")
             .arg(format!("127.0.0.1:{}", self.admin_port))
             .env("RUST_LOG", "info,eddy_broker=debug")
