@@ -71,6 +71,18 @@ fn kcat(
     )
 }
 
+/// Waits (bounded) until the broker's log has `text`: a connection's close is logged right
+/// after its socket is closed, so a client may see the close first.
+fn log_shows(b: &TestBroker, text: &str) -> bool {
+    eventually(
+        text,
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || b.log().contains(text),
+    )
+    .is_ok()
+}
+
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -152,7 +164,7 @@ fn kcat_produces_and_consumes_in_a_group_with_each_mechanism() {
             all_output(&out)
         );
     }
-    assert!(b.log().contains("SASL authentication succeeded"));
+    assert!(log_shows(&b, "SASL authentication succeeded"));
 }
 
 #[test]
@@ -223,8 +235,10 @@ fn python_clients_round_trip_and_see_kafkas_authentication_errors() {
     );
     assert!(stdout(&out).starts_with("error:"), "{}", all_output(&out));
     assert!(
-        b.log()
-            .contains("SCRAM-SHA-512 authentication failed: invalid client proof"),
+        log_shows(
+            &b,
+            "SCRAM-SHA-512 authentication failed: invalid client proof"
+        ),
         "{}",
         b.log()
     );
@@ -399,7 +413,7 @@ fn silent_garbage_and_unauthenticated_connections_are_closed_while_others_keep_w
         "before SASL authentication",
         "outside 4..=",
     ] {
-        assert!(log.contains(reason), "no log line with {reason:?}:\n{log}");
+        assert!(log_shows(&b, reason), "no log line with {reason:?}:\n{log}");
     }
 }
 
@@ -440,7 +454,7 @@ fn sessions_expire_and_reauthenticate_as_kip_368_says() {
         },
     );
     assert!(closed.is_ok(), "{closed:?}");
-    assert!(b.log().contains("after the SASL session expired"));
+    assert!(log_shows(&b, "after the SASL session expired"));
     // librdkafka 2.6 (confluent-kafka) re-authenticates a producer's connections as they expire.
     let out = run_python(
         "sasl_clients.py",
@@ -449,7 +463,7 @@ fn sessions_expire_and_reauthenticate_as_kip_368_says() {
     );
     assert!(stdout(&out).starts_with("ok "), "{}", all_output(&out));
     assert!(
-        b.log().contains("SASL re-authentication succeeded"),
+        log_shows(&b, "SASL re-authentication succeeded"),
         "{}",
         b.log()
     );

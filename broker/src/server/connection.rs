@@ -165,7 +165,7 @@ where
                 if let Some(gate) = gate.as_mut() {
                     let metadata = Arc::clone(broker.metadata());
                     let lookup = move |user: &str, m| metadata.scram_credential(user, m);
-                    match gate.on_frame(&frame, &mut session, &lookup) {
+                    match gate.on_frame(&frame, &mut session.principal, &lookup) {
                         Verdict::Dispatch => {}
                         Verdict::Fail {
                             answer,

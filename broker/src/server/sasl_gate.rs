@@ -7,14 +7,13 @@
 //! expires: the client re-authenticates (KIP-368) or its next request closes the connection.
 //! The SASL state machine itself is `security::sasl` (no I/O); this file frames it.
 
-use super::connection::Session;
 use crate::handlers::errors;
 use crate::security::Principal;
 use crate::security::sasl::scram::{ScramCredential, ScramMechanism};
 use crate::security::sasl::{AuthStep, Authenticator, SaslError, SaslSettings};
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
+    ApiKey, RequestHeader, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
     SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
@@ -95,7 +94,7 @@ impl SaslGate {
     pub fn on_frame(
         &mut self,
         frame: &Bytes,
-        session: &mut Session,
+        principal: &mut Arc<Principal>,
         credentials: &dyn Fn(&str, ScramMechanism) -> Option<ScramCredential>,
     ) -> Verdict {
         if self.raw_tokens {
@@ -106,7 +105,7 @@ impl SaslGate {
                     Verdict::RawToken(raw_frame(&token))
                 }
                 Ok(AuthStep::Authenticated { user, token }) => {
-                    self.authenticated_as(&user, session);
+                    self.authenticated_as(&user, principal);
                     Verdict::RawToken(raw_frame(&token))
                 }
                 // Pre-KIP-43 framing has no way to say why: the connection just closes.
@@ -122,7 +121,7 @@ impl SaslGate {
             ApiKey::ApiVersions => Verdict::Dispatch,
             ApiKey::SaslHandshake => self.handshake(version, correlation_id, body),
             ApiKey::SaslAuthenticate => {
-                self.sasl_authenticate(version, correlation_id, body, session, credentials)
+                self.sasl_authenticate(version, correlation_id, body, principal, credentials)
             }
             _ if !self.authenticated() => {
                 Verdict::Close(format!("{key:?} request before SASL authentication"))
@@ -139,19 +138,17 @@ impl SaslGate {
         }
     }
 
-    fn authenticated_as(&mut self, user: &str, session: &mut Session) {
-        let reauth = self.session_expiry.is_some() || !session.principal.is_anonymous();
+    fn authenticated_as(&mut self, user: &str, principal: &mut Arc<Principal>) {
+        let reauth = self.session_expiry.is_some() || !principal.is_anonymous();
         let max = self.auth.settings().max_reauth;
         self.session_expiry = (!max.is_zero()).then(|| Instant::now() + max);
-        if session.principal.name != user
-            || session.principal.principal_type != Principal::USER_TYPE
-        {
-            session.principal = Arc::new(Principal::user(user));
+        if principal.name != user || principal.principal_type != Principal::USER_TYPE {
+            *principal = Arc::new(Principal::user(user));
         }
         if reauth {
-            tracing::info!(principal = %session.principal, "SASL re-authentication succeeded");
+            tracing::info!(principal = %principal, "SASL re-authentication succeeded");
         } else {
-            tracing::info!(principal = %session.principal, "SASL authentication succeeded");
+            tracing::info!(principal = %principal, "SASL authentication succeeded");
         }
     }
 
@@ -198,7 +195,7 @@ impl SaslGate {
         version: i16,
         correlation_id: i32,
         mut body: Bytes,
-        session: &mut Session,
+        principal: &mut Arc<Principal>,
         credentials: &dyn Fn(&str, ScramMechanism) -> Option<ScramCredential>,
     ) -> Verdict {
         let req = match SaslAuthenticateRequest::decode(&mut body, version) {
@@ -211,7 +208,7 @@ impl SaslGate {
                 SaslAuthenticateResponse::default().with_auth_bytes(Bytes::from(token.clone()))
             }
             Ok(AuthStep::Authenticated { user, token }) => {
-                self.authenticated_as(user, session);
+                self.authenticated_as(user, principal);
                 let max = self.auth.settings().max_reauth;
                 SaslAuthenticateResponse::default()
                     .with_auth_bytes(Bytes::from(token.clone()))
@@ -240,15 +237,24 @@ impl SaslGate {
 }
 
 /// API key, version, correlation id and the body after the request header, if the frame
-/// decodes that far.
+/// decodes that far and the API and version are registered (ApiVersions always passes: an
+/// unsupported version is answered as usual, KIP-511).
 fn peek(frame: &Bytes) -> Option<(ApiKey, i16, i32, Bytes)> {
-    use super::connection::Rejection;
-    match super::connection::parse_request(frame.clone()) {
-        Ok(p) => Some((p.key, p.version, p.header.correlation_id, p.body)),
-        // ApiVersions with a version we do not have: answered as usual (KIP-511).
-        Err(Rejection::Answer { key, .. }) => Some((key, 0, 0, Bytes::new())),
-        Err(Rejection::Close(_)) => None,
+    if frame.len() < 8 {
+        return None;
     }
+    let key = ApiKey::try_from(i16::from_be_bytes([frame[0], frame[1]])).ok()?;
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    if key == ApiKey::ApiVersions {
+        return Some((key, version, 0, Bytes::new()));
+    }
+    let entry = crate::handlers::lookup(key)?;
+    if version < entry.min || version > entry.max {
+        return None;
+    }
+    let mut body = frame.clone();
+    let header = RequestHeader::decode(&mut body, key.request_header_version(version)).ok()?;
+    Some((key, version, header.correlation_id, body))
 }
 
 fn encode<T: Encodable>(

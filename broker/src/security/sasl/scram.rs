@@ -473,6 +473,7 @@ mod tests {
         password: &str,
         client_first_bare: &str,
         server_first: &str,
+        nonce_prefix: &str,
     ) -> String {
         let attrs: Vec<&str> = server_first.split(',').collect();
         let nonce = &attrs[0][2..];
@@ -481,7 +482,7 @@ mod tests {
         let salted = m.salted_password(password.as_bytes(), &salt, iterations);
         let client_key = m.hmac(&salted, b"Client Key");
         let stored = m.hash(&client_key);
-        let without_proof = format!("c=biws,r={nonce}");
+        let without_proof = format!("c=biws,r={nonce_prefix}{nonce}");
         let auth = format!("{client_first_bare},{server_first},{without_proof}");
         let sig = m.hmac(&stored, auth.as_bytes());
         let proof: Vec<u8> = client_key.iter().zip(&sig).map(|(a, b)| a ^ b).collect();
@@ -544,8 +545,30 @@ mod tests {
             panic!("expected a challenge");
         };
         let sf = String::from_utf8(sf).expect("utf-8");
-        let fin = client_final(m, client_pw, bare, &sf);
+        let fin = client_final(m, client_pw, bare, &sf, "");
         server.step(fin.as_bytes(), &lookup, "x")
+    }
+
+    #[test]
+    fn librdkafka_repeating_its_nonce_in_client_final_is_accepted_as_kafka_does() {
+        let m = ScramMechanism::Sha512;
+        let cred = ScramCredential::from_password(m, "pw", 4096).expect("credential");
+        let lookup = |_: &str| Some(cred.clone());
+        let mut server = ScramServer::new(m);
+        let bare = "n=u,r=cli";
+        let ScramStep::Challenge(sf) = server
+            .step(format!("n,,{bare}").as_bytes(), &lookup, "srv")
+            .expect("first")
+        else {
+            panic!("expected a challenge");
+        };
+        let sf = String::from_utf8(sf).expect("utf-8");
+        // librdkafka: r=<its nonce><the server's r>.
+        let fin = client_final(m, "pw", bare, &sf, "cli");
+        assert!(matches!(
+            server.step(fin.as_bytes(), &lookup, "x"),
+            Ok(ScramStep::Authenticated { .. })
+        ));
     }
 
     #[test]
