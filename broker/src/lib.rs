@@ -245,10 +245,12 @@ pub async fn start(config: config::BrokerConfig) -> Result<RunningBroker, StartE
                 }
             }
             tracing::info!("metadata caught up: serving clients");
+            control::bootstrap_scram(broker2.metadata().as_ref(), &broker2.node.config.add_scram);
             broker2.set_state(broker::BrokerState::Running);
             serve_all.await;
         }));
     } else {
+        control::bootstrap_scram(broker.metadata().as_ref(), &broker.node.config.add_scram);
         tasks.push(tokio::spawn(serve_all));
     }
     let app = admin_http::router(Arc::clone(&broker));

@@ -168,6 +168,34 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
 
 pub const BROKER_KEYS: &[BrokerKey] = &[
     BrokerKey {
+        name: "sasl.enabled.mechanisms",
+        default: crate::security::sasl::DEFAULT_MECHANISMS,
+        ty: ConfigType::List,
+        dynamic: false,
+        doc: "SASL mechanisms of SASL_PLAINTEXT/SASL_SSL listeners (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; Kafka's default is GSSAPI, which Eddy does not have). Per listener: listener.name.<listener>.sasl.enabled.mechanisms.",
+    },
+    BrokerKey {
+        name: "connections.max.reauth.ms",
+        default: "0",
+        ty: ConfigType::Long,
+        dynamic: false,
+        doc: "SASL session lifetime (KIP-368): clients re-authenticate before it ends, or their next request closes the connection; 0 = sessions never expire.",
+    },
+    BrokerKey {
+        name: "connection.failed.authentication.delay.ms",
+        default: "100",
+        ty: ConfigType::Int,
+        dynamic: false,
+        doc: "How long after a failed SASL authentication the connection is closed.",
+    },
+    BrokerKey {
+        name: "sasl.authentication.timeout.ms",
+        default: "10000",
+        ty: ConfigType::Long,
+        dynamic: false,
+        doc: "Eddy: a client that has not authenticated on a SASL listener this long after connecting is disconnected.",
+    },
+    BrokerKey {
         name: "listener.security.protocol.map",
         default: crate::security::DEFAULT_PROTOCOL_MAP,
         ty: ConfigType::String,
@@ -493,6 +521,14 @@ pub fn validate_topic_key(key: &str, value: &str) -> Result<(), ConfigError> {
     }
 }
 
+/// Broker keys that may also be set per listener (`listener.name.<listener>.<key>`).
+const SASL_LISTENER_KEYS: &[&str] = &[
+    "sasl.enabled.mechanisms",
+    "connections.max.reauth.ms",
+    "connection.failed.authentication.delay.ms",
+    "sasl.authentication.timeout.ms",
+];
+
 /// Validates a broker-level key (broker-only keys and topic synonyms) and its value.
 pub fn validate_broker_key(key: &str, value: &str) -> Result<(), ConfigError> {
     if let Some(k) = broker_key(key) {
@@ -509,13 +545,27 @@ pub fn validate_broker_key(key: &str, value: &str) -> Result<(), ConfigError> {
     if let Some(t) = topic_key_by_synonym(key) {
         return validate_topic_key(t.name, value);
     }
-    // Kafka's per-listener overrides: `listener.name.<lower-case name>.ssl.*`.
+    // Kafka's per-listener overrides: `listener.name.<lower-case name>.<key>` for the ssl.* and
+    // SASL keys.
     if let Some((_, inner)) = key
         .strip_prefix("listener.name.")
         .and_then(|rest| rest.split_once('.'))
-        && inner.starts_with("ssl.")
     {
-        return validate_broker_key(inner, value);
+        if inner.starts_with("ssl.") {
+            return validate_broker_key(inner, value);
+        }
+        if inner == "plain.sasl.jaas.config" {
+            return crate::security::sasl::plain::jaas_users(value)
+                .map(|_| ())
+                .map_err(|reason| ConfigError::InvalidValue {
+                    key: key.into(),
+                    value: "[hidden]".into(),
+                    reason,
+                });
+        }
+        if SASL_LISTENER_KEYS.contains(&inner) {
+            return validate_broker_key(inner, value);
+        }
     }
     Err(ConfigError::UnknownKey(key.into()))
 }

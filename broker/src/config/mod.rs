@@ -92,6 +92,15 @@ pub struct Cli {
     /// leaderships.
     #[arg(long, env = "EDDY_BROKER_SESSION_TIMEOUT_MS", default_value_t = 3000)]
     pub broker_session_timeout_ms: u64,
+    /// A SCRAM user created at start if it has no credential for that mechanism yet
+    /// (repeatable), in `kafka-storage format --add-scram` syntax:
+    /// `SCRAM-SHA-512=[name=admin,password=secret]` (optionally `iterations=8192`).
+    #[arg(
+        long = "add-scram",
+        env = "EDDY_ADD_SCRAM",
+        value_name = "MECHANISM=[name=..,password=..]"
+    )]
+    pub add_scram: Vec<String>,
     /// Extra settings as key=value, overriding the file (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
@@ -253,6 +262,8 @@ pub struct BrokerConfig {
     pub settings: BTreeMap<String, String>,
     /// Cluster mode (a metadata quorum); `None` is the single-node mode.
     pub cluster: Option<crate::cluster::ClusterConfig>,
+    /// SCRAM users to create at start (`--add-scram`).
+    pub add_scram: Vec<crate::security::sasl::credentials::BootstrapScram>,
 }
 
 impl BrokerConfig {
@@ -333,7 +344,31 @@ impl BrokerConfig {
                 reason: "cluster mode needs a non-negative node id".into(),
             });
         }
+        for l in listeners.iter().filter(|l| l.protocol.is_sasl()) {
+            crate::security::sasl::SaslSettings::from_settings(&l.name, &|k| {
+                settings.get(k).cloned()
+            })
+            .map_err(|reason| ConfigError::InvalidValue {
+                key: format!("listener.name.{}.sasl", l.name.to_ascii_lowercase()),
+                value: l.name.clone(),
+                reason,
+            })?;
+        }
+        let add_scram = cli
+            .add_scram
+            .iter()
+            .map(|s| {
+                crate::security::sasl::credentials::parse_add_scram(s).map_err(|reason| {
+                    ConfigError::InvalidValue {
+                        key: "add-scram".into(),
+                        value: "[hidden]".into(),
+                        reason,
+                    }
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(BrokerConfig {
+            add_scram,
             cluster,
             node_id,
             data_dir: cli.data_dir.clone(),
@@ -359,6 +394,7 @@ impl BrokerConfig {
             admin_addr: "127.0.0.1:0".parse().expect("static address"),
             settings: BTreeMap::new(),
             cluster: None,
+            add_scram: Vec::new(),
         }
     }
 

@@ -9,6 +9,8 @@ pub mod single_node;
 
 pub use crate::node::ControlError;
 use crate::node::TopicState;
+use crate::security::sasl::credentials::{ScramAlteration, ScramUsers};
+use crate::security::sasl::scram::{ScramCredential, ScramMechanism};
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -157,6 +159,20 @@ pub trait MetadataControl: Send + Sync {
     /// replicated leader-epoch cache) and the group coordinator (coordinators are partition
     /// leaders of `__consumer_offsets`) decide from it; handlers never ask.
     fn replicated(&self) -> bool;
+
+    /// The SCRAM credential of `user` for `mechanism`: the in-memory metadata image the SASL
+    /// authenticator reads.
+    fn scram_credential(&self, user: &str, mechanism: ScramMechanism) -> Option<ScramCredential>;
+
+    /// Every user's SCRAM credentials (DescribeUserScramCredentials).
+    fn scram_users(&self) -> ScramUsers;
+
+    /// Applies SCRAM credential changes in order and persists them (single node: the local
+    /// metadata file; cluster mode: the metadata log, so every broker sees them).
+    fn alter_scram_credentials(
+        &self,
+        alterations: Vec<ScramAlteration>,
+    ) -> Result<(), ControlError>;
 }
 
 /// The topic, created with broker defaults by `create` when auto-creation is on (both modes).
@@ -207,4 +223,35 @@ pub(crate) fn assignment_by_index(
         ));
     }
     Ok(by_index.into_values().collect())
+}
+
+/// Creates the `--add-scram` users that have no credential for their mechanism yet (a restart
+/// keeps what AlterUserScramCredentials changed since). Failures are logged: the broker still
+/// serves, and the users can be created through the API.
+pub fn bootstrap_scram(
+    control: &dyn MetadataControl,
+    users: &[crate::security::sasl::credentials::BootstrapScram],
+) {
+    for u in users {
+        if control.scram_credential(&u.user, u.mechanism).is_some() {
+            continue;
+        }
+        let result = ScramCredential::from_password(u.mechanism, &u.password, u.iterations)
+            .map_err(|e| ControlError::Storage(e.to_string()))
+            .and_then(|credential| {
+                control.alter_scram_credentials(vec![ScramAlteration::Upsert {
+                    user: u.user.clone(),
+                    mechanism: u.mechanism,
+                    credential,
+                }])
+            });
+        match result {
+            Ok(()) => {
+                tracing::info!(user = %u.user, mechanism = %u.mechanism, "created the bootstrap SCRAM user");
+            }
+            Err(e) => {
+                tracing::error!(user = %u.user, mechanism = %u.mechanism, error = %e, "creating the bootstrap SCRAM user failed");
+            }
+        }
+    }
 }

@@ -336,6 +336,31 @@ impl Quorum {
 }
 
 impl MetadataControl for Quorum {
+    fn scram_credential(
+        &self,
+        user: &str,
+        mechanism: crate::security::sasl::scram::ScramMechanism,
+    ) -> Option<crate::security::sasl::scram::ScramCredential> {
+        self.cluster
+            .image()
+            .scram_credentials
+            .get(user)?
+            .get(&mechanism)
+            .cloned()
+    }
+
+    fn scram_users(&self) -> crate::security::sasl::credentials::ScramUsers {
+        self.cluster.image().scram_credentials.clone()
+    }
+
+    fn alter_scram_credentials(
+        &self,
+        alterations: Vec<crate::security::sasl::credentials::ScramAlteration>,
+    ) -> Result<(), ControlError> {
+        // Through the metadata log: every broker's image (and authenticator) sees it.
+        self.write_through(Command::AlterScramCredentials { alterations })
+    }
+
     fn create_topic(&self, t: NewTopic) -> Result<(), ControlError> {
         validate_topic_name(&t.name).map_err(ControlError::InvalidTopic)?;
         match t.assignment {

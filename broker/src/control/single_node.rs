@@ -225,6 +225,38 @@ impl SingleNode {
 }
 
 impl MetadataControl for SingleNode {
+    fn scram_credential(
+        &self,
+        user: &str,
+        mechanism: crate::security::sasl::scram::ScramMechanism,
+    ) -> Option<crate::security::sasl::scram::ScramCredential> {
+        self.node
+            .meta()
+            .image
+            .scram_credentials
+            .get(user)?
+            .get(&mechanism)
+            .cloned()
+    }
+
+    fn scram_users(&self) -> crate::security::sasl::credentials::ScramUsers {
+        self.node.meta().image.scram_credentials.clone()
+    }
+
+    fn alter_scram_credentials(
+        &self,
+        alterations: Vec<crate::security::sasl::credentials::ScramAlteration>,
+    ) -> Result<(), ControlError> {
+        let mut meta = self.node.meta();
+        let before = meta.image.scram_credentials.clone();
+        crate::security::sasl::credentials::apply(&mut meta.image.scram_credentials, &alterations);
+        if let Err(e) = meta.save() {
+            meta.image.scram_credentials = before;
+            return Err(ControlError::Storage(e.to_string()));
+        }
+        Ok(())
+    }
+
     fn create_topic(&self, t: NewTopic) -> Result<(), ControlError> {
         let (partitions, rf) = match &t.assignment {
             Some(a) => (self.assignment_count(a)?, 1),

@@ -219,3 +219,15 @@ impl From<crate::replication::FollowerFetchError> for ResponseError {
         }
     }
 }
+
+/// The error a failed SASL handshake or authentication step answers with.
+pub fn sasl(e: &crate::security::sasl::SaslError) -> ResponseError {
+    use crate::security::sasl::SaslError;
+    match e {
+        SaslError::UnsupportedMechanism(_) => ResponseError::UnsupportedSaslMechanism,
+        SaslError::IllegalState(_) => ResponseError::IllegalSaslState,
+        SaslError::Failed { .. } | SaslError::PrincipalChanged { .. } => {
+            ResponseError::SaslAuthenticationFailed
+        }
+    }
+}

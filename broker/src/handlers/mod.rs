@@ -4,6 +4,7 @@
 
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod config_resource;
 pub mod create_partitions;
@@ -15,6 +16,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
 pub mod errors;
 pub mod fetch;
@@ -235,7 +237,8 @@ pub static APIS: &[ApiEntry] = &[
         m::DescribeLogDirsRequest,
         describe_log_dirs
     ),
-    // No SASL mechanism yet: handshakes are refused with Kafka's error codes (not a disconnect).
+    // On SASL listeners the connection's SASL gate answers these two (server/sasl_gate.rs);
+    // these handlers answer on listeners without SASL.
     api!(SaslHandshake, 0, 1, m::SaslHandshakeRequest, sasl_handshake),
     api!(
         SaslAuthenticate,
@@ -243,6 +246,20 @@ pub static APIS: &[ApiEntry] = &[
         2,
         m::SaslAuthenticateRequest,
         sasl_authenticate
+    ),
+    api!(
+        AlterUserScramCredentials,
+        0,
+        0,
+        m::AlterUserScramCredentialsRequest,
+        alter_user_scram_credentials
+    ),
+    api!(
+        DescribeUserScramCredentials,
+        0,
+        0,
+        m::DescribeUserScramCredentialsRequest,
+        describe_user_scram_credentials
     ),
     // Consumer groups (classic protocol).
     api!(

@@ -1,18 +1,18 @@
-//! SaslAuthenticate: only valid after a successful SaslHandshake, which this broker never grants
-//! (it has no SASL mechanism yet), so it is always `ILLEGAL_SASL_STATE`, as in Kafka.
+//! SaslAuthenticate on a listener without SASL (PLAINTEXT/SSL): `ILLEGAL_SASL_STATE`, as in
+//! Kafka. On SASL listeners the connection's SASL gate (server/sasl_gate.rs) handles it.
 
-use super::RequestContext;
+use super::{RequestContext, sb};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{SaslAuthenticateRequest, SaslAuthenticateResponse};
-use kafka_protocol::protocol::StrBytes;
 
 pub async fn handle(
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     _req: SaslAuthenticateRequest,
 ) -> SaslAuthenticateResponse {
     SaslAuthenticateResponse::default()
         .with_error_code(ResponseError::IllegalSaslState.code())
-        .with_error_message(Some(StrBytes::from_static_str(
-            "no SASL mechanism is enabled on this broker (PLAINTEXT listeners only)",
-        )))
+        .with_error_message(Some(sb(&format!(
+            "listener {} ({}) does not use SASL",
+            ctx.listener, ctx.security_protocol
+        ))))
 }

@@ -1,7 +1,7 @@
-//! SaslHandshake: the broker has no SASL mechanism yet (PLAINTEXT listeners only), so every
-//! handshake is answered as Kafka answers a mechanism it does not enable:
-//! `UNSUPPORTED_SASL_MECHANISM` with the (empty) list of enabled mechanisms. A client configured
-//! for SASL then reports exactly that instead of an unexplained disconnect.
+//! SaslHandshake on a listener without SASL (PLAINTEXT/SSL). On SASL listeners the connection's
+//! SASL gate (server/sasl_gate.rs) answers SaslHandshake itself, before any dispatch, as Kafka's
+//! channel layer does; the registry entry keeps the API advertised in ApiVersions. Here Kafka
+//! answers `ILLEGAL_SASL_STATE`: the client is configured for SASL but the listener has none.
 
 use super::RequestContext;
 use kafka_protocol::error::ResponseError;
@@ -10,10 +10,11 @@ use kafka_protocol::messages::{SaslHandshakeRequest, SaslHandshakeResponse};
 pub async fn handle(ctx: &RequestContext, req: SaslHandshakeRequest) -> SaslHandshakeResponse {
     tracing::info!(
         peer = %ctx.peer,
+        listener = %ctx.listener,
         mechanism = %req.mechanism.as_str(),
-        "SASL handshake refused: no SASL mechanism is enabled on this broker"
+        "SASL handshake on a listener without SASL"
     );
     SaslHandshakeResponse::default()
-        .with_error_code(ResponseError::UnsupportedSaslMechanism.code())
+        .with_error_code(ResponseError::IllegalSaslState.code())
         .with_mechanisms(Vec::new())
 }

@@ -5,6 +5,7 @@
 //! a writer half sends the answers in request order, up to `MAX_IN_FLIGHT` outstanding.
 //! A malformed frame closes this connection only, with the reason logged.
 
+use super::sasl_gate::{SaslGate, Verdict};
 use crate::broker::Broker;
 use crate::handlers::{self, Reply, RequestContext};
 use crate::security::{Principal, SecurityProtocol};
@@ -49,6 +50,12 @@ pub enum ConnectionError {
         version: i16,
         reason: String,
     },
+    #[error("frame of {0} bytes before SASL authentication (at most {max})", max = super::sasl_gate::MAX_UNAUTHENTICATED_FRAME)]
+    UnauthenticatedFrameSize(i64),
+    #[error("no SASL authentication within {0:?}")]
+    AuthenticationTimeout(std::time::Duration),
+    #[error("sasl: {0}")]
+    Sasl(String),
     #[error("encoding the {key:?} v{version} response failed: {reason}")]
     Encode {
         key: ApiKey,
@@ -62,6 +69,8 @@ pub enum ConnectionError {
 pub struct ListenerInfo {
     pub name: String,
     pub protocol: SecurityProtocol,
+    /// The listener's SASL settings (SASL_PLAINTEXT/SASL_SSL listeners).
+    pub sasl: Option<Arc<crate::security::sasl::SaslSettings>>,
 }
 
 /// Who the connection is: where it came from, on which listener, and the principal its
@@ -128,27 +137,62 @@ where
     let mut reader = BufReader::with_capacity(64 * 1024, r);
     let mut writer = BufWriter::with_capacity(64 * 1024, w);
     let (tx, mut rx) = mpsc::channel::<Outgoing>(MAX_IN_FLIGHT);
+    let mut session = session;
+    let mut gate = session.listener.sasl.clone().map(SaslGate::new);
     let read_half = async move {
         let result: Result<(), ConnectionError> = async {
             loop {
-                let len = match reader.read_i32().await {
-                    Ok(n) => i64::from(n),
-                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-                    Err(e) => return Err(e.into()),
+                let max = gate.as_ref().map_or(MAX_REQUEST_BYTES, SaslGate::max_frame);
+                let frame = match gate.as_ref().and_then(SaslGate::read_deadline) {
+                    Some(deadline) => {
+                        tokio::time::timeout_at(deadline, read_frame(&mut reader, max))
+                            .await
+                            .map_err(|_| {
+                                ConnectionError::AuthenticationTimeout(
+                                    session
+                                        .listener
+                                        .sasl
+                                        .as_ref()
+                                        .map_or(std::time::Duration::ZERO, |s| {
+                                            s.authentication_timeout
+                                        }),
+                                )
+                            })??
+                    }
+                    None => read_frame(&mut reader, max).await?,
                 };
-                if !(4..=MAX_REQUEST_BYTES as i64).contains(&len) {
-                    return Err(ConnectionError::FrameSize(len));
-                }
-                // Read straight into the frame's spare capacity (no zero-fill of up to 100 MB).
-                let len = len as usize;
-                let mut frame = BytesMut::with_capacity(len);
-                while frame.len() < len {
-                    let rest = (len - frame.len()) as u64;
-                    if (&mut reader).take(rest).read_buf(&mut frame).await? == 0 {
-                        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+                let Some(frame) = frame else { return Ok(()) };
+                if let Some(gate) = gate.as_mut() {
+                    let metadata = Arc::clone(broker.metadata());
+                    let lookup = move |user: &str, m| metadata.scram_credential(user, m);
+                    match gate.on_frame(&frame, &mut session.principal, &lookup) {
+                        Verdict::Dispatch => {}
+                        Verdict::Fail {
+                            answer,
+                            delay,
+                            reason,
+                        } => {
+                            if let Some(answer) = answer
+                                && let Some(out) = gate_answer(*answer)?
+                            {
+                                let _ = tx.send(out).await;
+                            }
+                            // Kafka's connection.failed.authentication.delay.ms: slows down
+                            // password guessing; the answer goes out before the close.
+                            tokio::time::sleep(delay).await;
+                            return Err(ConnectionError::Sasl(reason));
+                        }
+                        Verdict::Close(reason) => return Err(ConnectionError::Sasl(reason)),
+                        other => {
+                            if let Some(out) = gate_answer(other)?
+                                && tx.send(out).await.is_err()
+                            {
+                                return Ok(());
+                            }
+                            continue;
+                        }
                     }
                 }
-                let frame = frame.freeze();
                 let Some(out) = handle_frame(broker, frame, &session).await? else {
                     continue;
                 };
@@ -195,6 +239,57 @@ where
                 };
             }
         }
+    }
+}
+
+/// Reads one frame (without its length prefix) of at most `max` bytes; None at end of stream.
+async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
+    max: usize,
+) -> Result<Option<Bytes>, ConnectionError> {
+    let len = match reader.read_i32().await {
+        Ok(n) => i64::from(n),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if !(4..=MAX_REQUEST_BYTES as i64).contains(&len) {
+        return Err(ConnectionError::FrameSize(len));
+    }
+    if len > max as i64 {
+        return Err(ConnectionError::UnauthenticatedFrameSize(len));
+    }
+    // Read straight into the frame's spare capacity (no zero-fill of up to 100 MB).
+    let len = len as usize;
+    let mut frame = BytesMut::with_capacity(len);
+    while frame.len() < len {
+        let rest = (len - frame.len()) as u64;
+        if reader.take(rest).read_buf(&mut frame).await? == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+        }
+    }
+    Ok(Some(frame.freeze()))
+}
+
+/// The frame the SASL gate asked to send, if any.
+fn gate_answer(v: Verdict) -> Result<Option<Outgoing>, ConnectionError> {
+    match v {
+        Verdict::Answer {
+            correlation_id,
+            key,
+            version,
+            body,
+        } => {
+            let head = frame_response(
+                correlation_id,
+                key.response_header_version(version),
+                body.len(),
+                key,
+                version,
+            )?;
+            Ok(Some(Outgoing::Ready(head, body)))
+        }
+        Verdict::RawToken(frame) => Ok(Some(Outgoing::Ready(frame, BytesMut::new()))),
+        _ => Ok(None),
     }
 }
 

@@ -2,10 +2,12 @@
 //! connection until shutdown.
 
 pub mod connection;
+pub mod sasl_gate;
 
 use crate::broker::Broker;
 use crate::config::Listener;
 use crate::security::Principal;
+use crate::security::sasl::SaslSettings;
 use crate::security::tls::TlsServer;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,15 +18,6 @@ use tokio::sync::watch;
 pub async fn bind(listeners: &[Listener]) -> std::io::Result<Vec<(Listener, TcpListener)>> {
     let mut out = Vec::new();
     for l in listeners {
-        if l.protocol.is_sasl() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::Unsupported,
-                format!(
-                    "listener {} uses {}, which this broker does not support yet (PLAINTEXT and SSL only)",
-                    l.name, l.protocol
-                ),
-            ));
-        }
         let sock = TcpListener::bind((l.host.as_str(), l.port))
             .await
             .map_err(|e| {
@@ -53,9 +46,23 @@ pub async fn serve(
     }
     let local: Option<SocketAddr> = sock.local_addr().ok();
     tracing::info!(listener = %listener.name, protocol = %listener.protocol, addr = ?local, "kafka listener ready");
+    let sasl = if listener.protocol.is_sasl() {
+        let settings = &broker.node.config.settings;
+        match SaslSettings::from_settings(&listener.name, &|k| settings.get(k).cloned()) {
+            Ok(s) => Some(Arc::new(s)),
+            Err(e) => {
+                // Validated when the config was read; never serve a SASL listener without SASL.
+                tracing::error!(listener = %listener.name, error = %e, "not serving the listener");
+                return;
+            }
+        }
+    } else {
+        None
+    };
     let info = Arc::new(connection::ListenerInfo {
         name: listener.name.clone(),
         protocol: listener.protocol,
+        sasl,
     });
     loop {
         if *shutdown.borrow() {

@@ -11,6 +11,16 @@ use std::time::Duration;
 /// `n` brokers with `settings`; the first three are the controller quorum voters, the others
 /// only brokers. Returns once every broker sees all of them registered and a controller.
 pub fn start_brokers(n: usize, settings: &[&str], session_timeout_ms: &str) -> Vec<TestBroker> {
+    start_brokers_with(n, settings, session_timeout_ms, |_| {})
+}
+
+/// `start_brokers`, with `prepare` adjusting each broker (extra listeners, flags) before start.
+pub fn start_brokers_with(
+    n: usize,
+    settings: &[&str],
+    session_timeout_ms: &str,
+    prepare: impl Fn(&mut TestBroker),
+) -> Vec<TestBroker> {
     let voters = (0..3)
         .map(|i| format!("{i}@127.0.0.1:{}", free_port()))
         .collect::<Vec<_>>()
@@ -30,6 +40,7 @@ pub fn start_brokers(n: usize, settings: &[&str], session_timeout_ms: &str) -> V
             )
         })
         .collect();
+    brokers.iter_mut().for_each(&prepare);
     spawn_all(&mut brokers);
     for b in &brokers {
         wait_for(b, "every broker live and a controller", |m| {

@@ -53,7 +53,7 @@ pub struct TestBroker {
     pub settings: Vec<String>,
     /// Extra command-line arguments (cluster flags).
     pub args: Vec<String>,
-    /// Listeners besides `PLAINTEXT` on `port` (`SSL://127.0.0.1:1234`).
+    /// Listeners besides PLAINTEXT on `port` (`SSL://127.0.0.1:<port>`, `SASL_PLAINTEXT://...`).
     pub extra_listeners: Vec<String>,
     _tmp: Option<tempfile::TempDir>,
 }

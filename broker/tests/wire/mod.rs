@@ -68,6 +68,40 @@ impl Wire {
         }
     }
 
+    /// Like `recv`, but None when the broker closed the connection instead of answering.
+    pub fn try_recv<R: Request>(&mut self, version: i16) -> Option<(i32, R::Response)> {
+        let frame = loop {
+            if let Some(frame) = self.frames.decode(&mut self.read).unwrap() {
+                break frame;
+            }
+            let mut chunk = [0u8; 64 << 10];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.read.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("reading a response: {e}"),
+            }
+        };
+        let resp = codec::decode_response::<R>(frame.freeze(), version).unwrap();
+        Some((resp.correlation_id, resp.body))
+    }
+
+    /// Reads one raw length-prefixed frame (pre-KIP-43 SASL tokens have no header).
+    pub fn recv_raw_frame(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(frame) = self.frames.decode(&mut self.read).unwrap() {
+                return Some(frame.freeze());
+            }
+            let mut chunk = [0u8; 64 << 10];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.read.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("reading a frame: {e}"),
+            }
+        }
+    }
+
     /// Reads the next response, as an answer to an `R` at `version`: (correlation id, body).
     pub fn recv<R: Request>(&mut self, version: i16) -> (i32, R::Response) {
         let frame = loop {

@@ -73,6 +73,10 @@ impl ClusterImage {
                 partition,
                 target,
             } => self.alter_reassignment(topic, *partition, target.as_deref()),
+            Command::AlterScramCredentials { alterations } => {
+                crate::security::sasl::credentials::apply(&mut self.scram_credentials, alterations);
+                Outcome::Ok
+            }
         }
     }
 

@@ -87,6 +87,9 @@ pub struct ClusterImage {
     /// Partition reassignments in progress (KIP-455): topic -> partition -> reassignment.
     #[serde(default)]
     pub reassignments: BTreeMap<String, BTreeMap<i32, Reassignment>>,
+    /// SASL/SCRAM credentials by user and mechanism (never passwords).
+    #[serde(default)]
+    pub scram_credentials: crate::security::sasl::credentials::ScramUsers,
 }
 
 /// An ongoing reassignment. While it runs the partition's replicas are the union of the target
@@ -214,6 +217,11 @@ pub enum Command {
         topic: String,
         partition: i32,
         target: Option<Vec<i32>>,
+    },
+    /// AlterUserScramCredentials (and `--add-scram` bootstrap users): upserts and deletions of
+    /// SCRAM credentials, applied in order.
+    AlterScramCredentials {
+        alterations: Vec<crate::security::sasl::credentials::ScramAlteration>,
     },
 }
 
