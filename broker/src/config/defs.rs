@@ -168,6 +168,27 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
 
 pub const BROKER_KEYS: &[BrokerKey] = &[
     BrokerKey {
+        name: "authorizer.class.name",
+        default: "",
+        ty: ConfigType::Class,
+        dynamic: false,
+        doc: "The ACL authorizer: org.apache.kafka.metadata.authorizer.StandardAuthorizer (or kafka.security.authorizer.AclAuthorizer, same rules) turns ACL checks on; empty allows everything.",
+    },
+    BrokerKey {
+        name: "super.users",
+        default: "",
+        ty: ConfigType::String,
+        dynamic: false,
+        doc: "Principals allowed everything by the authorizer, ';'-separated (User:admin;User:ops).",
+    },
+    BrokerKey {
+        name: "allow.everyone.if.no.acl.found",
+        default: "false",
+        ty: ConfigType::Boolean,
+        dynamic: false,
+        doc: "With the authorizer on: whether a resource that no ACL matches is open to everyone.",
+    },
+    BrokerKey {
         name: "listener.security.protocol.map",
         default: crate::security::DEFAULT_PROTOCOL_MAP,
         ty: ConfigType::String,

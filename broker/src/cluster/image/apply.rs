@@ -72,6 +72,16 @@ impl ClusterImage {
                 partition,
                 target,
             } => self.alter_reassignment(topic, *partition, target.as_deref()),
+            Command::CreateAcls { bindings } => {
+                self.acls.extend(bindings.iter().cloned());
+                Outcome::Ok
+            }
+            Command::DeleteAcls { bindings } => {
+                for b in bindings {
+                    self.acls.remove(b);
+                }
+                Outcome::Ok
+            }
         }
     }
 

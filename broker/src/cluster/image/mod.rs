@@ -62,6 +62,9 @@ pub struct ClusterImage {
     /// Partition reassignments in progress (KIP-455): topic -> partition -> reassignment.
     #[serde(default)]
     pub reassignments: BTreeMap<String, BTreeMap<i32, Reassignment>>,
+    /// ACL bindings (CreateAcls/DeleteAcls); every broker's authorizer indexes them.
+    #[serde(default)]
+    pub acls: std::collections::BTreeSet<crate::security::acl::AclBinding>,
 }
 
 /// An ongoing reassignment. While it runs the partition's replicas are the union of the target
@@ -186,6 +189,14 @@ pub enum Command {
         topic: String,
         partition: i32,
         target: Option<Vec<i32>>,
+    },
+    /// CreateAcls: adds bindings (already present ones are kept once).
+    CreateAcls {
+        bindings: Vec<crate::security::acl::AclBinding>,
+    },
+    /// DeleteAcls: removes exactly these bindings (the ones the request's filters matched).
+    DeleteAcls {
+        bindings: Vec<crate::security::acl::AclBinding>,
     },
 }
 
