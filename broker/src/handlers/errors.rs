@@ -15,7 +15,23 @@ use crate::metadata::ControlError;
 use crate::metadata::MetadataError;
 use crate::partition::{PartitionError, SequenceError};
 use crate::replication::IsrWaitError;
+use crate::security::acl::{AclError, ResourceType};
 use kafka_protocol::error::ResponseError;
+
+/// The error an operation the authorizer refused answers with, by the refused resource's type.
+pub fn denied(rt: ResourceType) -> ResponseError {
+    match rt {
+        ResourceType::Topic => ResponseError::TopicAuthorizationFailed,
+        ResourceType::Group => ResponseError::GroupAuthorizationFailed,
+        ResourceType::Cluster => ResponseError::ClusterAuthorizationFailed,
+        ResourceType::TransactionalId => ResponseError::TransactionalIdAuthorizationFailed,
+    }
+}
+
+/// The error an ACL binding or filter that cannot be used answers with.
+pub fn acl(_: &AclError) -> ResponseError {
+    ResponseError::InvalidRequest
+}
 
 /// The error a metadata command refused by the controller answers with.
 pub fn refusal(r: Refusal) -> ResponseError {

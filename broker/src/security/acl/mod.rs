@@ -5,7 +5,7 @@
 
 mod authorizer;
 
-pub use authorizer::{AclIndex, Authorizer, AuthorizerError};
+pub use authorizer::{AclIndex, Authorizer, AuthorizerError, Requester};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
