@@ -4,7 +4,8 @@
 //! configs and counts, v7 with the topic id.
 
 use super::errors::TopicError;
-use super::{RequestContext, code, sb};
+use crate::security::acl::{Operation, ResourceType};
+use super::{RequestContext, code, errors, sb};
 use crate::config::view::{self, Layers};
 use crate::control::NewTopic;
 use kafka_protocol::error::ResponseError;
@@ -60,18 +61,31 @@ fn create_one(
 pub async fn handle(ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {
     let v = ctx.api_version;
     let mut seen = std::collections::HashSet::new();
+    // CREATE on the cluster covers every topic; else CREATE on each topic.
+    let create_any = ctx.is_authorized_quietly(
+        Operation::Create,
+        ResourceType::Cluster,
+        crate::security::acl::CLUSTER_NAME,
+    );
     let topics = req
         .topics
         .iter()
         .map(|t| {
             let result = CreatableTopicResult::default().with_name(t.name.clone());
-            let outcome = if seen.insert(t.name.to_string()) {
-                create_one(ctx, t, req.validate_only)
-            } else {
+            let outcome = if !seen.insert(t.name.to_string()) {
                 Err(TopicError::new(
                     ResponseError::InvalidRequest,
                     format!("topic {} is listed more than once", t.name.as_str()),
                 ))
+            } else if !create_any
+                && !ctx.authorize(Operation::Create, ResourceType::Topic, t.name.as_str())
+            {
+                Err(TopicError::new(
+                    errors::denied(ResourceType::Topic),
+                    format!("CREATE on topic {} is not authorized", t.name.as_str()),
+                ))
+            } else {
+                create_one(ctx, t, req.validate_only)
             };
             match outcome {
                 Ok(overrides) => {
