@@ -4,10 +4,10 @@
 //! configs and counts, v7 with the topic id.
 
 use super::errors::TopicError;
-use crate::security::acl::{Operation, ResourceType};
 use super::{RequestContext, code, errors, sb};
 use crate::config::view::{self, Layers};
 use crate::control::NewTopic;
+use crate::security::acl::{Operation, ResourceType};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::{

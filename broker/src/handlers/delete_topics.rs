@@ -1,8 +1,8 @@
 //! DeleteTopics (v1-v6): by name, or by topic id on v6; internal topics are refused.
 
 use super::errors::TopicError;
-use crate::security::acl::{Operation, ResourceType};
 use super::{RequestContext, code, errors, sb};
+use crate::security::acl::{Operation, ResourceType};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};

@@ -4,8 +4,8 @@
 //! replication (up to the log end) and answered here.
 
 use super::{RequestContext, code, errors};
-use crate::security::acl::{Operation, ResourceType};
 use crate::node::TopicState;
+use crate::security::acl::{Operation, ResourceType};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};

@@ -5,8 +5,8 @@
 
 use super::errors::TopicError;
 use super::{RequestContext, code, errors, sb};
-use crate::security::acl::{CLUSTER_NAME, Operation, ResourceType};
 use crate::node::TopicState;
+use crate::security::acl::{CLUSTER_NAME, Operation, ResourceType};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -23,7 +23,9 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
         ctx.node
             .topics()
             .iter()
-            .filter(|t| ctx.is_authorized_quietly(Operation::Describe, ResourceType::Topic, &t.name))
+            .filter(|t| {
+                ctx.is_authorized_quietly(Operation::Describe, ResourceType::Topic, &t.name)
+            })
             .map(|t| describe(ctx, t, ctx.api_version))
             .collect()
     } else {
@@ -57,7 +59,11 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
                 }
                 None => match ctx.node.topic_by_id(t.topic_id) {
                     Some(state)
-                        if !ctx.authorize(Operation::Describe, ResourceType::Topic, &state.name) =>
+                        if !ctx.authorize(
+                            Operation::Describe,
+                            ResourceType::Topic,
+                            &state.name,
+                        ) =>
                     {
                         denied(None, t.topic_id)
                     }

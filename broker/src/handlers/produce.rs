@@ -6,8 +6,8 @@
 //! reads and appends the next requests meanwhile (pipelining, in-order responses).
 
 use super::{HandlerError, Reply, RequestContext, code, errors};
-use crate::security::acl::{Operation, ResourceType};
 use crate::partition::Partition;
+use crate::security::acl::{Operation, ResourceType};
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use kafka_protocol::error::ResponseError;
