@@ -1,6 +1,6 @@
-//! CreateAcls (v1-v3): adds ACL bindings. SECURITY_DISABLED without an authorizer,
-//! CLUSTER_AUTHORIZATION_FAILED without ALTER on the cluster, INVALID_REQUEST for a binding
-//! that cannot be stored; the valid ones are stored in one metadata change.
+//! CreateAcls (v0-v3; v0 through `legacy`): adds ACL bindings. SECURITY_DISABLED without an
+//! authorizer, CLUSTER_AUTHORIZATION_FAILED without ALTER on the cluster, INVALID_REQUEST for a
+//! binding that cannot be stored; the valid ones are stored in one metadata change.
 
 use super::{RequestContext, code, errors, sb};
 use crate::security::acl::{AclBinding, Operation, ResourceType};

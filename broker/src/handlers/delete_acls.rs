@@ -1,6 +1,7 @@
-//! DeleteAcls (v1-v3): removes the bindings each filter matches and answers, per filter, the
-//! bindings it deleted. SECURITY_DISABLED without an authorizer, CLUSTER_AUTHORIZATION_FAILED
-//! without ALTER on the cluster, INVALID_REQUEST for a filter that cannot match.
+//! DeleteAcls (v0-v3; v0 through `legacy`): removes the bindings each filter matches and answers,
+//! per filter, the bindings it deleted. SECURITY_DISABLED without an authorizer,
+//! CLUSTER_AUTHORIZATION_FAILED without ALTER on the cluster, INVALID_REQUEST for a filter that
+//! cannot match.
 
 use super::{RequestContext, code, errors, sb};
 use crate::security::acl::{AclBinding, AclFilter, Operation, ResourceType};

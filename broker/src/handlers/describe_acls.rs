@@ -1,6 +1,6 @@
-//! DescribeAcls (v1-v3): the bindings one filter matches, grouped by resource pattern.
-//! SECURITY_DISABLED without an authorizer, CLUSTER_AUTHORIZATION_FAILED without DESCRIBE on
-//! the cluster, INVALID_REQUEST for a filter that cannot match.
+//! DescribeAcls (v0-v3; v0 through `legacy`): the bindings one filter matches, grouped by resource
+//! pattern. SECURITY_DISABLED without an authorizer, CLUSTER_AUTHORIZATION_FAILED without DESCRIBE
+//! on the cluster, INVALID_REQUEST for a filter that cannot match.
 
 use super::{RequestContext, code, errors, sb};
 use crate::security::acl::{AclBinding, AclFilter, Operation, ResourceType};

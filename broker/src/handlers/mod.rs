@@ -272,10 +272,10 @@ pub static APIS: &[ApiEntry] = &[
     ),
     api!(DeleteGroups, 0, 2, m::DeleteGroupsRequest, delete_groups),
     api!(OffsetDelete, 0, 0, m::OffsetDeleteRequest, offset_delete),
-    // ACLs (v0, without pattern types, left Kafka 4.0's schemas).
-    api!(CreateAcls, 1, 3, m::CreateAclsRequest, create_acls),
-    api!(DescribeAcls, 1, 3, m::DescribeAclsRequest, describe_acls),
-    api!(DeleteAcls, 1, 3, m::DeleteAclsRequest, delete_acls),
+    // ACLs (v0, without pattern types: LITERAL, through `legacy`).
+    api!(CreateAcls, 0, 3, m::CreateAclsRequest, create_acls),
+    api!(DescribeAcls, 0, 3, m::DescribeAclsRequest, describe_acls),
+    api!(DeleteAcls, 0, 3, m::DeleteAclsRequest, delete_acls),
 ];
 
 pub fn lookup(key: ApiKey) -> Option<&'static ApiEntry> {

@@ -103,6 +103,20 @@ if mode == "create":
 elif mode == "persisted":
     left = describe(ANY)
     assert left == sorted([ALICE_APP, GROUP_READ, ANY_TOPIC]), left
+    # DescribeAcls v0 (no pattern type: LITERAL bindings only), sent with kafka-python's codec.
+    from kafka.admin import KafkaAdminClient
+    from kafka.protocol.admin import DescribeAclsRequest_v0
+    kp = KafkaAdminClient(bootstrap_servers=bootstrap)
+    node = kp._client.least_loaded_node()
+    req = DescribeAclsRequest_v0(resource_type=2, resource_name=None, principal=None, host=None,
+                                 operation=1, permission_type=1)
+    fut = kp._client.send(node, req)
+    kp._client.poll(future=fut, timeout_ms=T * 1000)
+    resp = fut.value
+    assert resp.API_VERSION == 0 and resp.error_code == 0, resp
+    # [(type, name, [(principal, host, operation, permission)])]
+    assert [(r[0], r[1], [a[0] for a in r[2]]) for r in resp.resources] == [(2, "*", ["User:*"])], resp
+    kp.close()
     print("persisted: ok")
 elif mode == "disabled":
     # librdkafka 2.6 drops DescribeAcls' top-level error (an empty list comes back);
