@@ -118,3 +118,6 @@ impl RequestContext {
         );
     }
 }
+
+#[cfg(test)]
+mod tests;
