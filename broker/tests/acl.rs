@@ -164,3 +164,32 @@ fn acls_created_on_one_broker_apply_on_the_others() {
         .unwrap();
     }
 }
+
+#[test]
+fn an_unknown_authorizer_or_super_user_is_refused_at_start() {
+    for (setting, expected) in [
+        (
+            "authorizer.class.name=com.example.CustomAuthorizer",
+            "supported authorizers",
+        ),
+        ("super.users=admin", "is not TYPE:NAME"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = common::run_with_timeout(
+            std::process::Command::new(common::broker_bin())
+                .arg("--data-dir")
+                .arg(dir.path().join("data"))
+                .arg("--listeners")
+                .arg(format!("PLAINTEXT://127.0.0.1:{}", common::free_port()))
+                .arg("--admin-addr")
+                .arg(format!("127.0.0.1:{}", common::free_port()))
+                .arg("--set")
+                .arg(setting),
+            None,
+            Duration::from_secs(30),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{setting}: started");
+        assert!(stderr.contains(expected), "{setting}: {stderr}");
+    }
+}

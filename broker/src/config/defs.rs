@@ -340,6 +340,25 @@ fn check_type(key: &str, value: &str, ty: ConfigType, allowed: &[&str]) -> Resul
     }
 }
 
+/// The authorizer's keys: a known authorizer class, principals in `super.users`.
+fn check_security_key(key: &str, value: &str) -> Result<(), String> {
+    use crate::security::acl::AUTHORIZER_CLASSES;
+    match key {
+        "authorizer.class.name" if !value.is_empty() && !AUTHORIZER_CLASSES.contains(&value) => {
+            Err(format!(
+                "supported authorizers: {}",
+                AUTHORIZER_CLASSES.join(", ")
+            ))
+        }
+        "super.users" => value
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .try_for_each(|s| s.parse::<crate::security::Principal>().map(|_| ())),
+        _ => Ok(()),
+    }
+}
+
 /// Validates a topic-level key and value.
 pub fn validate_topic_key(key: &str, value: &str) -> Result<(), ConfigError> {
     let k = topic_key(key).ok_or_else(|| ConfigError::UnknownKey(key.into()))?;
@@ -378,6 +397,13 @@ pub fn validate_topic_key(key: &str, value: &str) -> Result<(), ConfigError> {
 pub fn validate_broker_key(key: &str, value: &str) -> Result<(), ConfigError> {
     if let Some(k) = broker_key(key) {
         check_type(key, value, k.ty, &[])?;
+        if let Err(reason) = check_security_key(key, value) {
+            return Err(ConfigError::InvalidValue {
+                key: key.into(),
+                value: value.into(),
+                reason,
+            });
+        }
         if key.ends_with(".replication.throttled.rate") && value.parse::<i64>().unwrap_or(-1) < 0 {
             return Err(ConfigError::InvalidValue {
                 key: key.into(),

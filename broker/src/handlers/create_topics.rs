@@ -115,8 +115,19 @@ pub async fn handle(ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTop
                         };
                         r = r
                             .with_num_partitions(np)
-                            .with_replication_factor(rf)
-                            .with_configs(Some(configs));
+                            .with_replication_factor(rf);
+                        // The configs are shown only with DESCRIBE_CONFIGS on the topic (Kafka).
+                        r = if ctx.is_authorized_quietly(
+                            Operation::DescribeConfigs,
+                            ResourceType::Topic,
+                            t.name.as_str(),
+                        ) {
+                            r.with_configs(Some(configs))
+                        } else {
+                            r.with_topic_config_error_code(
+                                errors::denied(ResourceType::Topic).code(),
+                            )
+                        };
                     }
                     if v >= 7 && !req.validate_only
                         && let Some(state) = ctx.node.topic(t.name.as_str()) {

@@ -5,7 +5,7 @@
 
 mod authorizer;
 
-pub use authorizer::{AclIndex, Authorizer, AuthorizerError, Requester};
+pub use authorizer::{AUTHORIZER_CLASSES, AclIndex, Authorizer, AuthorizerError, Requester};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
