@@ -19,7 +19,7 @@ from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, 
 bootstrap, mode = sys.argv[1], sys.argv[2]
 T = 15
 admin = AdminClient({"bootstrap.servers": bootstrap})
-TOPICS = ["secret", "app.orders", "app.denied"]
+TOPICS = ["secret", "app.orders", "app.denied", "app.writes"]
 ANON = "User:ANONYMOUS"
 ACLS = [
     AclBinding(ResourceType.TOPIC, "app.", ResourcePatternType.PREFIXED, ANON, "*",
@@ -28,6 +28,8 @@ ACLS = [
                AclOperation.READ, AclPermissionType.ALLOW),
     AclBinding(ResourceType.TOPIC, "app.denied", ResourcePatternType.LITERAL, ANON, "*",
                AclOperation.READ, AclPermissionType.DENY),
+    AclBinding(ResourceType.TOPIC, "app.writes", ResourcePatternType.LITERAL, ANON, "*",
+               AclOperation.WRITE, AclPermissionType.ALLOW),
 ]
 
 
@@ -90,6 +92,13 @@ elif mode == "enforced":
     p.flush(T)
     assert failures and failures[0] is not None, failures
     assert failures[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, failures[0]
+    # An idempotent producer: InitProducerId is allowed by WRITE on some topic (app.writes),
+    # without IDEMPOTENT_WRITE on the cluster, and its records land.
+    acked = []
+    p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
+                  "message.timeout.ms": 10000})
+    p.produce("app.writes", b"w", on_delivery=lambda err, msg: acked.append(err))
+    assert p.flush(T) == 0 and acked == [None], acked
     # Changing ACLs needs ALTER on the cluster.
     b = ACLS[0]
     try:

@@ -201,3 +201,40 @@ async fn cluster_apis_follow_the_cluster_acls() {
         .get();
     assert_eq!(denials, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idempotent_producers_need_idempotent_write_or_write_on_some_topic() {
+    use crate::handlers::init_producer_id;
+    use kafka_protocol::messages::InitProducerIdRequest;
+    let f = fixture();
+    let req = InitProducerIdRequest::default()
+        .with_transactional_id(None)
+        .with_producer_id((-1).into())
+        .with_producer_epoch(-1);
+    let alice = || ctx(&f, "User:alice", ApiKey::InitProducerId, 4);
+    // READ on a. topics is not enough.
+    let refused = init_producer_id::handle(&alice(), req.clone()).await;
+    assert_eq!(refused.error_code, 31);
+    f.control
+        .create_acls(vec![
+            AclBinding::from_wire(2, "b.", 4, "User:alice", "*", 4, 3).unwrap(),
+        ])
+        .unwrap();
+    let allowed = init_producer_id::handle(&alice(), req.clone()).await;
+    assert_eq!(allowed.error_code, 0);
+    assert!(allowed.producer_id.0 >= 0);
+    // IDEMPOTENT_WRITE on the cluster is the other way in.
+    let bob = || ctx(&f, "User:bob", ApiKey::InitProducerId, 4);
+    assert_eq!(
+        init_producer_id::handle(&bob(), req.clone())
+            .await
+            .error_code,
+        31
+    );
+    f.control
+        .create_acls(vec![
+            AclBinding::from_wire(4, "kafka-cluster", 3, "User:bob", "*", 12, 3).unwrap(),
+        ])
+        .unwrap();
+    assert_eq!(init_producer_id::handle(&bob(), req).await.error_code, 0);
+}
