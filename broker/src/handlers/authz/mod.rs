@@ -1,7 +1,8 @@
 //! Authorization on the request context: every handler asks `ctx.authorize(op, type, name)`
-//! (or `is_authorized_quietly` where Kafka filters silently) as Kafka's KafkaApis does; the decision is the node's authorizer's
-//! (`security/acl`), the principal and client address are the request's. Denials are counted
-//! in `eddy_authorization_denials_total`; `errors::denied` gives their Kafka error code.
+//! (or `is_authorized_quietly` where Kafka filters silently) as Kafka's KafkaApis does; the
+//! decision is the node's authorizer's (`security/acl`), the principal and client address are
+//! the request's. Denials are counted in `eddy_authorization_denials_total`; `errors::denied`
+//! gives their Kafka error code.
 
 use super::RequestContext;
 use crate::security::acl::{CLUSTER_NAME, Operation, Requester, ResourceType};
