@@ -58,7 +58,7 @@ fn acls_are_enforced_on_consumers_producers_and_metadata() {
         .unwrap_or_default();
     assert!(
         metrics.contains(
-            "eddy_authorization_denials_total{operation=\"Read\",resource_type=\"TOPIC\"}"
+            "eddy_authorization_denials_total{operation=\"READ\",resource_type=\"TOPIC\"}"
         ),
         "denials are counted:\n{metrics}"
     );

@@ -74,7 +74,7 @@ pub fn authorize(
     }
     Err(TopicError::new(
         errors::denied(rt),
-        format!("{op:?} on {rt} {resource} is not authorized"),
+        format!("{op} on {rt} {resource} is not authorized"),
     ))
 }
 

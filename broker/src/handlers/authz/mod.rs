@@ -89,7 +89,7 @@ impl RequestContext {
     }
 
     fn count_denial(&self, op: Operation, rt: ResourceType, name: &str) {
-        let op_name = format!("{op:?}");
+        let op_name = op.to_string();
         let rt_name = rt.to_string();
         self.node
             .metrics

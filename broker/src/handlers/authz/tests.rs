@@ -197,7 +197,7 @@ async fn cluster_apis_follow_the_cluster_acls() {
         .node
         .metrics
         .authorization_denials
-        .with_label_values(&[&ResourceType::Cluster.to_string(), "Alter"])
+        .with_label_values(&[&ResourceType::Cluster.to_string(), "ALTER"])
         .get();
     assert_eq!(denials, 1);
 }

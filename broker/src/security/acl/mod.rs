@@ -242,6 +242,24 @@ impl Operation {
     }
 }
 
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Operation::All => "ALL",
+            Operation::Read => "READ",
+            Operation::Write => "WRITE",
+            Operation::Create => "CREATE",
+            Operation::Delete => "DELETE",
+            Operation::Alter => "ALTER",
+            Operation::Describe => "DESCRIBE",
+            Operation::ClusterAction => "CLUSTER_ACTION",
+            Operation::DescribeConfigs => "DESCRIBE_CONFIGS",
+            Operation::AlterConfigs => "ALTER_CONFIGS",
+            Operation::IdempotentWrite => "IDEMPOTENT_WRITE",
+        })
+    }
+}
+
 /// ALLOW or DENY.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Permission {
@@ -322,7 +340,7 @@ impl AclBinding {
         }
         if !resource_type.operations().contains(&operation) && operation != Operation::All {
             return Err(AclError::Invalid(format!(
-                "operation {operation:?} does not apply to {resource_type} resources"
+                "operation {operation} does not apply to {resource_type} resources"
             )));
         }
         principal
@@ -363,7 +381,7 @@ impl fmt::Display for AclBinding {
             f,
             "{:?} {} on {}:{}:{:?} for {} from {}",
             self.permission,
-            format!("{:?}", self.operation).to_uppercase(),
+            self.operation,
             self.resource_type,
             self.resource_name,
             self.pattern_type,
