@@ -1,7 +1,8 @@
 //! The one place where the broker's layer errors become Kafka error codes: metadata control
 //! errors and refusals (`control/`, `cluster/image`), record-batch and log errors (`log/`, as
 //! the partition layer reports them), config alter errors (`config/view`), consumer-group
-//! errors (`group/`) and v0/v1 message-set errors (`handlers/legacy`). Layers below the
+//! errors (`group/`), v0/v1 message-set errors (`handlers/legacy`), and authorization denials
+//! and unusable ACL bindings (`security/acl`). Layers below the
 //! handlers never import this file: they return their own errors, or convert through the
 //! `From` impls defined here.
 
