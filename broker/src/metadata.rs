@@ -1,5 +1,5 @@
 //! The broker's metadata image: topics (id, partition count, config overrides), dynamic broker
-//! configs and the producer-id allocator, persisted atomically as one JSON file.
+//! configs, the producer-id allocator and the ACL bindings, persisted atomically as one JSON file.
 //!
 //! On one node this file is the metadata log's stand-in; the clustering work replaces it with a
 //! Raft-replicated log holding the same records.
@@ -86,6 +86,9 @@ pub struct MetadataImage {
     /// SASL/SCRAM credentials by user and mechanism (never passwords).
     #[serde(default)]
     pub scram_credentials: crate::security::sasl::credentials::ScramUsers,
+    /// ACL bindings (CreateAcls/DeleteAcls); the authorizer indexes them.
+    #[serde(default)]
+    pub acls: std::collections::BTreeSet<crate::security::acl::AclBinding>,
 }
 
 /// Producer ids are reserved in blocks so the image is not rewritten for every InitProducerId.
@@ -111,6 +114,7 @@ impl MetadataStore {
                 broker_configs: BTreeMap::new(),
                 next_producer_id: 0,
                 scram_credentials: Default::default(),
+                acls: std::collections::BTreeSet::new(),
             },
             Err(source) => return Err(MetadataError::Read { path, source }),
         };

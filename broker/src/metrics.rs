@@ -44,6 +44,8 @@ pub struct Metrics {
     pub log_dir_free: IntGaugeVec,
     /// Size of each log directory's file system.
     pub log_dir_total: IntGaugeVec,
+    /// Requests (or parts of them) the authorizer refused, by resource type and operation.
+    pub authorization_denials: IntCounterVec,
 }
 
 fn must<T>(r: prometheus::Result<T>) -> T {
@@ -171,8 +173,16 @@ impl Metrics {
             "log_dir_total_bytes",
             "Size of the log directory's file system, per log directory",
         );
+        let authorization_denials = must(IntCounterVec::new(
+            Opts::new(
+                "authorization_denials_total",
+                "Operations the ACL authorizer refused, by resource type and operation",
+            ),
+            &["resource_type", "operation"],
+        ));
         for c in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(authorization_denials.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(requests.clone()),
             Box::new(request_errors.clone()),
             Box::new(request_latency.clone()),
             Box::new(bytes_in.clone()),
@@ -200,6 +210,7 @@ impl Metrics {
             must(registry.register(c));
         }
         Metrics {
+            authorization_denials,
             registry,
             requests,
             request_errors,

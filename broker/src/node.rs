@@ -49,6 +49,8 @@ pub enum NodeError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("configuring the authorizer: {0}")]
+    Authorizer(#[from] crate::security::acl::AuthorizerError),
     #[error("opening {topic}-{partition}: {source}")]
     OpenPartition {
         topic: String,
@@ -70,6 +72,8 @@ pub struct Node {
     pub advertised: RwLock<Vec<Listener>>,
     /// The metadata quorum, in cluster mode (see `cluster/`); set once it has started.
     pub(crate) quorum: OnceLock<Arc<crate::cluster::Cluster>>,
+    /// ACL decisions over the bindings of the metadata image (`security/acl`).
+    pub authorizer: crate::security::acl::Authorizer,
 }
 
 impl Node {
@@ -80,6 +84,13 @@ impl Node {
             source,
         })?;
         let meta = MetadataStore::load(&config.data_dir)?;
+        let authorizer = crate::security::acl::Authorizer::new(
+            &config.get("authorizer.class.name"),
+            &config.get("super.users"),
+            config.get_bool("allow.everyone.if.no.acl.found"),
+        )?;
+        // Single node: the local image's bindings; cluster mode: loaded with the Raft image.
+        authorizer.load(&meta.image.acls);
         let data_version = Arc::new(watch::channel(0u64).0);
         let window = Duration::from_millis(config.get_i64("log.flush.interval.ms").max(0) as u64);
         let node = Arc::new(Node {
@@ -92,6 +103,7 @@ impl Node {
             data_version,
             metrics: Metrics::new(),
             quorum: OnceLock::new(),
+            authorizer,
         });
         let records: Vec<TopicRecord> = node.meta().image.topics.values().cloned().collect();
         if node.config.cluster.is_some()

@@ -196,6 +196,27 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         doc: "Eddy: a client that has not authenticated on a SASL listener this long after connecting is disconnected.",
     },
     BrokerKey {
+        name: "authorizer.class.name",
+        default: "",
+        ty: ConfigType::Class,
+        dynamic: false,
+        doc: "The ACL authorizer: org.apache.kafka.metadata.authorizer.StandardAuthorizer (or kafka.security.authorizer.AclAuthorizer, same rules) turns ACL checks on; empty allows everything.",
+    },
+    BrokerKey {
+        name: "super.users",
+        default: "",
+        ty: ConfigType::String,
+        dynamic: false,
+        doc: "Principals allowed everything by the authorizer, ';'-separated (User:admin;User:ops).",
+    },
+    BrokerKey {
+        name: "allow.everyone.if.no.acl.found",
+        default: "false",
+        ty: ConfigType::Boolean,
+        dynamic: false,
+        doc: "With the authorizer on: whether a resource that no ACL matches is open to everyone.",
+    },
+    BrokerKey {
         name: "listener.security.protocol.map",
         default: crate::security::DEFAULT_PROTOCOL_MAP,
         ty: ConfigType::String,
@@ -487,6 +508,25 @@ fn check_type(key: &str, value: &str, ty: ConfigType, allowed: &[&str]) -> Resul
     }
 }
 
+/// The authorizer's keys: a known authorizer class, principals in `super.users`.
+fn check_security_key(key: &str, value: &str) -> Result<(), String> {
+    use crate::security::acl::AUTHORIZER_CLASSES;
+    match key {
+        "authorizer.class.name" if !value.is_empty() && !AUTHORIZER_CLASSES.contains(&value) => {
+            Err(format!(
+                "supported authorizers: {}",
+                AUTHORIZER_CLASSES.join(", ")
+            ))
+        }
+        "super.users" => value
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .try_for_each(|s| s.parse::<crate::security::Principal>().map(|_| ())),
+        _ => Ok(()),
+    }
+}
+
 /// Validates a topic-level key and value.
 pub fn validate_topic_key(key: &str, value: &str) -> Result<(), ConfigError> {
     let k = topic_key(key).ok_or_else(|| ConfigError::UnknownKey(key.into()))?;
@@ -533,6 +573,13 @@ const SASL_LISTENER_KEYS: &[&str] = &[
 pub fn validate_broker_key(key: &str, value: &str) -> Result<(), ConfigError> {
     if let Some(k) = broker_key(key) {
         check_type(key, value, k.ty, &[])?;
+        if let Err(reason) = check_security_key(key, value) {
+            return Err(ConfigError::InvalidValue {
+                key: key.into(),
+                value: value.into(),
+                reason,
+            });
+        }
         if key.ends_with(".replication.throttled.rate") && value.parse::<i64>().unwrap_or(-1) < 0 {
             return Err(ConfigError::InvalidValue {
                 key: key.into(),

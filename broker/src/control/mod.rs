@@ -1,4 +1,4 @@
-//! Metadata control: every topic, partition, config and reassignment change, and every lookup
+//! Metadata control: every topic, partition, config, reassignment and ACL change, and every lookup
 //! of cluster-wide metadata (brokers, controller, leaders, stored configs), behind one trait.
 //! Two implementations: `single_node` (the local metadata file) and `quorum` (the Raft metadata
 //! log of `cluster/`). Handlers and the group coordinator call the trait and never ask which
@@ -9,6 +9,7 @@ pub mod single_node;
 
 pub use crate::node::ControlError;
 use crate::node::TopicState;
+use crate::security::acl::AclBinding;
 use crate::security::sasl::credentials::{ScramAlteration, ScramUsers};
 use crate::security::sasl::scram::{ScramCredential, ScramMechanism};
 use futures::future::BoxFuture;
@@ -173,6 +174,13 @@ pub trait MetadataControl: Send + Sync {
         &self,
         alterations: Vec<ScramAlteration>,
     ) -> Result<(), ControlError>;
+
+    /// Adds ACL bindings (CreateAcls), persisted; this broker's authorizer applies them before
+    /// it returns (the others when they apply the image).
+    fn create_acls(&self, bindings: Vec<AclBinding>) -> Result<(), ControlError>;
+
+    /// Removes exactly these ACL bindings (the ones DeleteAcls' filters matched).
+    fn delete_acls(&self, bindings: Vec<AclBinding>) -> Result<(), ControlError>;
 }
 
 /// The topic, created with broker defaults by `create` when auto-creation is on (both modes).

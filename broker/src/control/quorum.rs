@@ -9,6 +9,7 @@ use crate::cluster::Cluster;
 use crate::cluster::image::{ClusterImage, Command, Outcome, Refusal};
 use crate::metadata::{TopicRecord, validate_topic_name};
 use crate::node::{ControlError, Node, TopicState};
+use crate::security::acl::AclBinding;
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -235,6 +236,7 @@ pub fn reconcile(node: &Node, img: &ClusterImage) {
     {
         tracing::error!(error = %e, "applying the dynamic broker configs failed");
     }
+    node.authorizer.load(&img.acls);
     let mut topics = node.write_topics();
     let stale: Vec<String> = topics
         .iter()
@@ -638,5 +640,13 @@ impl MetadataControl for Quorum {
 
     fn replicated(&self) -> bool {
         true
+    }
+
+    fn create_acls(&self, bindings: Vec<AclBinding>) -> Result<(), ControlError> {
+        self.write_through(Command::CreateAcls { bindings })
+    }
+
+    fn delete_acls(&self, bindings: Vec<AclBinding>) -> Result<(), ControlError> {
+        self.write_through(Command::DeleteAcls { bindings })
     }
 }

@@ -7,6 +7,7 @@ use super::{
 };
 use crate::metadata::{TopicRecord, validate_topic_name};
 use crate::node::{ControlError, Node, TopicState, clone_topic};
+use crate::security::acl::AclBinding;
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -423,6 +424,37 @@ impl MetadataControl for SingleNode {
 
     fn replicated(&self) -> bool {
         false
+    }
+
+    fn create_acls(&self, bindings: Vec<AclBinding>) -> Result<(), ControlError> {
+        self.change_acls(|acls| acls.extend(bindings))
+    }
+
+    fn delete_acls(&self, bindings: Vec<AclBinding>) -> Result<(), ControlError> {
+        self.change_acls(|acls| {
+            for b in &bindings {
+                acls.remove(b);
+            }
+        })
+    }
+}
+
+impl SingleNode {
+    /// Changes the stored ACL bindings, persists them (undone if that fails) and reloads the
+    /// authorizer, all under the metadata lock so that concurrent changes apply in order.
+    fn change_acls(
+        &self,
+        change: impl FnOnce(&mut std::collections::BTreeSet<AclBinding>),
+    ) -> Result<(), ControlError> {
+        let mut meta = self.node.meta();
+        let before = meta.image.acls.clone();
+        change(&mut meta.image.acls);
+        if let Err(e) = meta.save() {
+            meta.image.acls = before;
+            return Err(ControlError::Storage(e.to_string()));
+        }
+        self.node.authorizer.load(&meta.image.acls);
+        Ok(())
     }
 }
 

@@ -4,7 +4,8 @@
 //! nothing to move: only the node itself is a valid target.
 
 use super::errors::TopicError;
-use super::{RequestContext, code, sb};
+use super::{RequestContext, code, errors, sb};
+use crate::security::acl::{Operation, ResourceType};
 use kafka_protocol::messages::alter_partition_reassignments_response::{
     ReassignablePartitionResponse, ReassignableTopicResponse,
 };
@@ -18,6 +19,12 @@ pub async fn handle(
     req: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
     let allow_rf_change = ctx.api_version < 1 || req.allow_replication_factor_change;
+    if !ctx.authorize_cluster(Operation::Alter) {
+        return AlterPartitionReassignmentsResponse::default()
+            .with_allow_replication_factor_change(allow_rf_change)
+            .with_error_code(code(errors::denied(ResourceType::Cluster)))
+            .with_error_message(Some(sb("ALTER on the cluster is not authorized")));
+    }
     let mut responses = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
         let mut parts = Vec::with_capacity(t.partitions.len());

@@ -3,7 +3,8 @@
 //! one list per new partition, the topic's replication factor), validate_only changes nothing.
 
 use super::errors::TopicError;
-use super::{RequestContext, code, sb};
+use super::{RequestContext, code, errors, sb};
+use crate::security::acl::{Operation, ResourceType};
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
@@ -22,10 +23,16 @@ pub async fn handle(
                     .map(|p| p.broker_ids.iter().map(|b| b.0).collect())
                     .collect()
             });
-            let outcome = ctx
-                .metadata
-                .create_partitions(t.name.as_str(), t.count, assignment, req.validate_only)
-                .map_err(TopicError::from);
+            let outcome = if ctx.authorize(Operation::Alter, ResourceType::Topic, t.name.as_str()) {
+                ctx.metadata
+                    .create_partitions(t.name.as_str(), t.count, assignment, req.validate_only)
+                    .map_err(TopicError::from)
+            } else {
+                Err(TopicError::new(
+                    errors::denied(ResourceType::Topic),
+                    format!("ALTER on topic {} is not authorized", t.name.as_str()),
+                ))
+            };
             let r = CreatePartitionsTopicResult::default().with_name(t.name.clone());
             match outcome {
                 Ok(()) => r,

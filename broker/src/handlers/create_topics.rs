@@ -4,9 +4,10 @@
 //! configs and counts, v7 with the topic id.
 
 use super::errors::TopicError;
-use super::{RequestContext, code, sb};
+use super::{RequestContext, code, errors, sb};
 use crate::config::view::{self, Layers};
 use crate::control::NewTopic;
+use crate::security::acl::{Operation, ResourceType};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::{
@@ -60,18 +61,31 @@ fn create_one(
 pub async fn handle(ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {
     let v = ctx.api_version;
     let mut seen = std::collections::HashSet::new();
+    // CREATE on the cluster covers every topic; else CREATE on each topic.
+    let create_any = ctx.is_authorized_quietly(
+        Operation::Create,
+        ResourceType::Cluster,
+        crate::security::acl::CLUSTER_NAME,
+    );
     let topics = req
         .topics
         .iter()
         .map(|t| {
             let result = CreatableTopicResult::default().with_name(t.name.clone());
-            let outcome = if seen.insert(t.name.to_string()) {
-                create_one(ctx, t, req.validate_only)
-            } else {
+            let outcome = if !seen.insert(t.name.to_string()) {
                 Err(TopicError::new(
                     ResponseError::InvalidRequest,
                     format!("topic {} is listed more than once", t.name.as_str()),
                 ))
+            } else if !create_any
+                && !ctx.authorize(Operation::Create, ResourceType::Topic, t.name.as_str())
+            {
+                Err(TopicError::new(
+                    errors::denied(ResourceType::Topic),
+                    format!("CREATE on topic {} is not authorized", t.name.as_str()),
+                ))
+            } else {
+                create_one(ctx, t, req.validate_only)
             };
             match outcome {
                 Ok(overrides) => {
@@ -101,8 +115,19 @@ pub async fn handle(ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTop
                         };
                         r = r
                             .with_num_partitions(np)
-                            .with_replication_factor(rf)
-                            .with_configs(Some(configs));
+                            .with_replication_factor(rf);
+                        // The configs are shown only with DESCRIBE_CONFIGS on the topic (Kafka).
+                        r = if ctx.is_authorized_quietly(
+                            Operation::DescribeConfigs,
+                            ResourceType::Topic,
+                            t.name.as_str(),
+                        ) {
+                            r.with_configs(Some(configs))
+                        } else {
+                            r.with_topic_config_error_code(
+                                errors::denied(ResourceType::Topic).code(),
+                            )
+                        };
                     }
                     if v >= 7 && !req.validate_only
                         && let Some(state) = ctx.node.topic(t.name.as_str()) {

@@ -1,7 +1,8 @@
 //! DeleteRecords (v0-v2): moves each partition's log start offset (-1 = high watermark) and
 //! answers with the new low watermark.
 
-use super::{RequestContext, code};
+use super::{RequestContext, code, errors};
+use crate::security::acl::{Operation, ResourceType};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
@@ -14,6 +15,7 @@ pub async fn handle(ctx: &RequestContext, req: DeleteRecordsRequest) -> DeleteRe
         .topics
         .iter()
         .map(|t| {
+            let deletable = ctx.authorize(Operation::Delete, ResourceType::Topic, t.name.as_str());
             let partitions = t
                 .partitions
                 .iter()
@@ -21,6 +23,9 @@ pub async fn handle(ctx: &RequestContext, req: DeleteRecordsRequest) -> DeleteRe
                     let r = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(-1);
+                    if !deletable {
+                        return r.with_error_code(code(errors::denied(ResourceType::Topic)));
+                    }
                     let outcome = ctx
                         .node
                         .partition(t.name.as_str(), p.partition_index)

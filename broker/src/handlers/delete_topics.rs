@@ -1,7 +1,8 @@
 //! DeleteTopics (v1-v6): by name, or by topic id on v6; internal topics are refused.
 
 use super::errors::TopicError;
-use super::{RequestContext, code, sb};
+use super::{RequestContext, code, errors, sb};
+use crate::security::acl::{Operation, ResourceType};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
@@ -30,6 +31,12 @@ pub async fn handle(ctx: &RequestContext, req: DeleteTopicsRequest) -> DeleteTop
                 (None, true) => None,
             };
             let outcome = match &resolved {
+                Some(n) if !ctx.authorize(Operation::Delete, ResourceType::Topic, n) => {
+                    Err(TopicError::new(
+                        errors::denied(ResourceType::Topic),
+                        format!("DELETE on topic {n} is not authorized"),
+                    ))
+                }
                 Some(n) => ctx.metadata.delete_topic(n).map_err(TopicError::from),
                 None if id.is_nil() => Err(TopicError::new(
                     ResponseError::InvalidRequest,

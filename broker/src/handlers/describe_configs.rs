@@ -2,10 +2,11 @@
 //! value, source, read-only and sensitive flags, synonyms when asked, and type + documentation
 //! on v3+. A broker resource must name this node (or be "" for the cluster default).
 
-use super::config_resource::entries;
+use super::config_resource::{authorize, entries};
 use super::errors::TopicError;
 use super::{RequestContext, code, sb};
 use crate::config::view::ConfigEntry;
+use crate::security::acl::Operation;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
@@ -21,7 +22,10 @@ pub async fn handle(ctx: &RequestContext, req: DescribeConfigsRequest) -> Descri
             let result = DescribeConfigsResult::default()
                 .with_resource_type(res.resource_type)
                 .with_resource_name(res.resource_name.clone());
-            match entries(ctx, res.resource_type, res.resource_name.as_str()) {
+            let name = res.resource_name.as_str();
+            let found = authorize(ctx, Operation::DescribeConfigs, res.resource_type, name)
+                .and_then(|()| entries(ctx, res.resource_type, name));
+            match found {
                 Err(TopicError {
                     code: e,
                     message: msg,

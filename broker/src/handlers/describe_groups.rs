@@ -1,7 +1,8 @@
 //! DescribeGroups: state, protocol and members (metadata and assignment) of each group.
 //! An unknown group is "Dead" (v0-5) or GROUP_ID_NOT_FOUND (v6+), as in Kafka 4.
 
-use super::{RequestContext, sb};
+use super::{RequestContext, errors, sb};
+use crate::security::acl::{Operation, ResourceType};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
@@ -12,6 +13,11 @@ pub async fn handle(ctx: &RequestContext, req: DescribeGroupsRequest) -> Describ
         .groups
         .into_iter()
         .map(|id| {
+            if !ctx.authorize(Operation::Describe, ResourceType::Group, &id) {
+                return DescribedGroup::default()
+                    .with_group_id(id)
+                    .with_error_code(errors::denied(ResourceType::Group).code());
+            }
             if let Err(e) = ctx.groups.check(&ctx.node, &id) {
                 return DescribedGroup::default()
                     .with_group_id(id)
@@ -50,7 +56,13 @@ pub async fn handle(ctx: &RequestContext, req: DescribeGroupsRequest) -> Describ
                         .with_member_assignment(m.assignment.clone().into())
                 })
                 .collect();
+            let ops = if v >= 3 && req.include_authorized_operations {
+                ctx.authorized_operations(ResourceType::Group, &id)
+            } else {
+                i32::MIN
+            };
             DescribedGroup::default()
+                .with_authorized_operations(ops)
                 .with_group_id(id)
                 .with_group_state(sb(g.state.name()))
                 .with_protocol_type(sb(&g.protocol_type))

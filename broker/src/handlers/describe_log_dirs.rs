@@ -1,8 +1,9 @@
 //! DescribeLogDirs (v1-v4): the one data directory with every (requested) partition's size and
 //! offset lag 0 (there are no future replicas), and its total/usable bytes on v4 (statvfs).
 
-use super::{RequestContext, code, sb};
+use super::{RequestContext, code, errors, sb};
 use crate::node::TopicState;
+use crate::security::acl::{Operation, ResourceType};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
@@ -28,6 +29,15 @@ fn describe_topic(t: &TopicState, only: Option<&[i32]>) -> DescribeLogDirsTopic 
 
 #[tracing::instrument(skip_all)]
 pub async fn handle(ctx: &RequestContext, req: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
+    if !ctx.authorize_cluster(Operation::Describe) {
+        // Kafka answers no log dir (and, from v3, the error).
+        let resp = DescribeLogDirsResponse::default();
+        return if ctx.api_version >= 3 {
+            resp.with_error_code(code(errors::denied(ResourceType::Cluster)))
+        } else {
+            resp
+        };
+    }
     let topics: Vec<DescribeLogDirsTopic> = match &req.topics {
         None => ctx
             .node

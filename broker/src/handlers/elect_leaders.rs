@@ -2,7 +2,8 @@
 //! controller in cluster mode. A single node always leads with its preferred (only) replica.
 
 use super::errors::TopicError;
-use super::{RequestContext, sb};
+use super::{RequestContext, errors, sb};
+use crate::security::acl::{Operation, ResourceType};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
@@ -13,6 +14,9 @@ pub async fn handle(ctx: &RequestContext, req: ElectLeadersRequest) -> ElectLead
     if ctx.api_version >= 1 && !matches!(req.election_type, 0 | 1) {
         return ElectLeadersResponse::default()
             .with_error_code(ResponseError::InvalidRequest.code());
+    }
+    if !ctx.authorize_cluster(Operation::Alter) {
+        return denied(ctx, &req);
     }
     // (topic, partitions) asked for; null means every partition.
     let targets: Vec<(String, Vec<i32>)> = match &req.topic_partitions {
@@ -60,4 +64,36 @@ pub async fn handle(ctx: &RequestContext, req: ElectLeadersRequest) -> ElectLead
     }
     ctx.metadata.apply_changes();
     ElectLeadersResponse::default().with_replica_election_results(results)
+}
+
+/// ElectLeaders without ALTER on the cluster: the top-level error and every partition asked
+/// for refused (Kafka's answer).
+fn denied(ctx: &RequestContext, req: &ElectLeadersRequest) -> ElectLeadersResponse {
+    let e = errors::denied(ResourceType::Cluster);
+    let results = req
+        .topic_partitions
+        .iter()
+        .flatten()
+        .map(|t| {
+            let prs = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    PartitionResult::default()
+                        .with_partition_id(*p)
+                        .with_error_code(e.code())
+                        .with_error_message(Some(sb("ALTER on the cluster is not authorized")))
+                })
+                .collect();
+            ReplicaElectionResult::default()
+                .with_topic(t.topic.clone())
+                .with_partition_result(prs)
+        })
+        .collect();
+    let resp = ElectLeadersResponse::default().with_replica_election_results(results);
+    if ctx.api_version >= 1 {
+        resp.with_error_code(e.code())
+    } else {
+        resp
+    }
 }

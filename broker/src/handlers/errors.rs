@@ -1,7 +1,8 @@
 //! The one place where the broker's layer errors become Kafka error codes: metadata control
 //! errors and refusals (`control/`, `cluster/image`), record-batch and log errors (`log/`, as
 //! the partition layer reports them), config alter errors (`config/view`), consumer-group
-//! errors (`group/`) and v0/v1 message-set errors (`handlers/legacy`). Layers below the
+//! errors (`group/`), v0/v1 message-set errors (`handlers/legacy`), and authorization denials
+//! and unusable ACL bindings (`security/acl`). Layers below the
 //! handlers never import this file: they return their own errors, or convert through the
 //! `From` impls defined here.
 
@@ -15,7 +16,23 @@ use crate::metadata::ControlError;
 use crate::metadata::MetadataError;
 use crate::partition::{PartitionError, SequenceError};
 use crate::replication::IsrWaitError;
+use crate::security::acl::{AclError, ResourceType};
 use kafka_protocol::error::ResponseError;
+
+/// The error an operation the authorizer refused answers with, by the refused resource's type.
+pub fn denied(rt: ResourceType) -> ResponseError {
+    match rt {
+        ResourceType::Topic => ResponseError::TopicAuthorizationFailed,
+        ResourceType::Group => ResponseError::GroupAuthorizationFailed,
+        ResourceType::Cluster => ResponseError::ClusterAuthorizationFailed,
+        ResourceType::TransactionalId => ResponseError::TransactionalIdAuthorizationFailed,
+    }
+}
+
+/// The error an ACL binding or filter that cannot be used answers with.
+pub fn acl(_: &AclError) -> ResponseError {
+    ResponseError::InvalidRequest
+}
 
 /// The error a metadata command refused by the controller answers with.
 pub fn refusal(r: Refusal) -> ResponseError {

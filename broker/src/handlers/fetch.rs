@@ -3,8 +3,9 @@
 //! max_wait_ms/min_bytes until enough data arrives. A follower's fetch is served by
 //! replication (up to the log end) and answered here.
 
-use super::{RequestContext, code};
+use super::{RequestContext, code, errors};
 use crate::node::TopicState;
+use crate::security::acl::{Operation, ResourceType};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
@@ -18,14 +19,18 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
         req.replica_id.0
     };
     if ctx.replication.is_follower(replica) {
+        if !ctx.authorize_cluster(Operation::ClusterAction) {
+            return denied_follower_fetch(&req);
+        }
         return follower_fetch(ctx, replica, &req).await;
     }
+    let readable = readable_topics(ctx, &req);
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let mut changes = ctx.node.data_version.subscribe();
     loop {
         changes.borrow_and_update();
-        let (resp, read, errors) = read_once(ctx, &req);
+        let (resp, read, errors) = read_once(ctx, &req, &readable);
         let bytes = read.total;
         let satisfied = bytes >= req.min_bytes.max(0) as usize && (bytes > 0 || req.min_bytes <= 0);
         if satisfied || errors || tokio::time::Instant::now() >= deadline {
@@ -37,7 +42,7 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
             .is_err()
         {
             // One last read at the deadline: data may have arrived just now.
-            let (resp, read, _) = read_once(ctx, &req);
+            let (resp, read, _) = read_once(ctx, &req, &readable);
             read.count(ctx);
             return resp;
         }
@@ -81,6 +86,53 @@ async fn follower_fetch(ctx: &RequestContext, replica: i32, req: &FetchRequest) 
     FetchResponse::default().with_responses(topics)
 }
 
+/// Whether the principal may READ each requested topic (checked once per request, before
+/// existence as Kafka does; a topic id this broker does not know answers UNKNOWN_TOPIC_ID).
+fn readable_topics(ctx: &RequestContext, req: &FetchRequest) -> Vec<bool> {
+    req.topics
+        .iter()
+        .map(|t| {
+            let name = if ctx.api_version >= 13 {
+                match ctx.node.topic_by_id(t.topic_id) {
+                    Some(topic) => topic.name.clone(),
+                    None => return true,
+                }
+            } else {
+                t.topic.to_string()
+            };
+            ctx.authorize(Operation::Read, ResourceType::Topic, &name)
+        })
+        .collect()
+}
+
+/// A follower fetch without CLUSTER_ACTION on the cluster: every partition refused.
+fn denied_follower_fetch(req: &FetchRequest) -> FetchResponse {
+    let e = code(errors::denied(ResourceType::Topic));
+    let topics = req
+        .topics
+        .iter()
+        .map(|t| {
+            let parts = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    PartitionData::default()
+                        .with_partition_index(p.partition)
+                        .with_error_code(e)
+                        .with_high_watermark(-1)
+                        .with_last_stable_offset(-1)
+                        .with_log_start_offset(-1)
+                })
+                .collect();
+            FetchableTopicResponse::default()
+                .with_topic(t.topic.clone())
+                .with_topic_id(t.topic_id)
+                .with_partitions(parts)
+        })
+        .collect();
+    FetchResponse::default().with_responses(topics)
+}
+
 fn resolve(
     ctx: &RequestContext,
     name: &str,
@@ -113,7 +165,11 @@ impl BytesRead {
 }
 
 /// One pass over every requested partition: (response, record bytes read, any error).
-fn read_once(ctx: &RequestContext, req: &FetchRequest) -> (FetchResponse, BytesRead, bool) {
+fn read_once(
+    ctx: &RequestContext,
+    req: &FetchRequest,
+    readable: &[bool],
+) -> (FetchResponse, BytesRead, bool) {
     let mut budget = if req.max_bytes <= 0 {
         usize::MAX
     } else {
@@ -121,10 +177,14 @@ fn read_once(ctx: &RequestContext, req: &FetchRequest) -> (FetchResponse, BytesR
     };
     let mut total = 0usize;
     let mut per_topic = Vec::new();
-    let mut errors = false;
+    let mut any_error = false;
     let mut topics = Vec::with_capacity(req.topics.len());
-    for t in &req.topics {
-        let topic = resolve(ctx, &t.topic, t.topic_id);
+    for (i, t) in req.topics.iter().enumerate() {
+        let topic = if readable.get(i).copied().unwrap_or(false) {
+            resolve(ctx, &t.topic, t.topic_id)
+        } else {
+            Err(errors::denied(ResourceType::Topic))
+        };
         let before = total;
         let mut parts = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
@@ -158,14 +218,14 @@ fn read_once(ctx: &RequestContext, req: &FetchRequest) -> (FetchResponse, BytesR
             let partition = match partition {
                 Ok(p) => p,
                 Err(e) => {
-                    errors = true;
+                    any_error = true;
                     parts.push(base.with_error_code(code(e)));
                     continue;
                 }
             };
             let epoch = partition.leader_epoch();
             if p.current_leader_epoch >= 0 && p.current_leader_epoch != epoch {
-                errors = true;
+                any_error = true;
                 let e = if p.current_leader_epoch > epoch {
                     ResponseError::UnknownLeaderEpoch
                 } else {
@@ -198,7 +258,7 @@ fn read_once(ctx: &RequestContext, req: &FetchRequest) -> (FetchResponse, BytesR
                     );
                 }
                 Err(e) => {
-                    errors = true;
+                    any_error = true;
                     parts.push(
                         base.with_error_code(code(e.into()))
                             .with_high_watermark(partition.high_watermark())
@@ -223,6 +283,6 @@ fn read_once(ctx: &RequestContext, req: &FetchRequest) -> (FetchResponse, BytesR
     (
         FetchResponse::default().with_responses(topics),
         BytesRead { total, per_topic },
-        errors,
+        any_error,
     )
 }

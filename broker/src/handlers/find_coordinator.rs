@@ -4,7 +4,8 @@
 //! transaction-coordinator lookups (key type 1) get INVALID_REQUEST with a message saying so (a
 //! retriable COORDINATOR_NOT_AVAILABLE would make clients retry forever).
 
-use super::{RequestContext, sb};
+use super::{RequestContext, errors, sb};
+use crate::security::acl::{Operation, ResourceType};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
@@ -25,6 +26,10 @@ pub async fn handle(ctx: &RequestContext, req: FindCoordinatorRequest) -> FindCo
                 .with_error_message(Some(sb(m)))
         };
         match req.key_type {
+            GROUP if !ctx.authorize(Operation::Describe, ResourceType::Group, key) => err(
+                errors::denied(ResourceType::Group),
+                "DESCRIBE on the group is not authorized",
+            ),
             GROUP => match ctx.groups.find(&ctx.node, key, &ctx.listener) {
                 Ok(a) => c
                     .clone()

@@ -4,7 +4,8 @@
 //! librdkafka, the Java client and kafka-python surface as a fatal, clearly named error rather
 //! than retrying forever (UNSUPPORTED_VERSION would make clients re-negotiate and loop).
 
-use super::{RequestContext, code};
+use super::{RequestContext, code, errors};
+use crate::security::acl::{CLUSTER_NAME, Operation, ResourceType};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
@@ -50,6 +51,18 @@ pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitPro
     let resp = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
+    // An idempotent producer needs IDEMPOTENT_WRITE on the cluster or WRITE on some topic
+    // (Kafka's rule since KIP-679).
+    if req.transactional_id.is_none()
+        && !ctx.is_authorized_quietly(
+            Operation::IdempotentWrite,
+            ResourceType::Cluster,
+            CLUSTER_NAME,
+        )
+        && !ctx.authorize_any(Operation::Write, ResourceType::Topic)
+    {
+        return resp.with_error_code(code(errors::denied(ResourceType::Cluster)));
+    }
     match decide(
         req.transactional_id
             .as_deref()

@@ -1,14 +1,22 @@
 //! JoinGroup: hands the request to the coordinator, which answers once the rebalance's join
 //! phase completes (or at once: errors, MEMBER_ID_REQUIRED, static-member rejoin).
 
-use super::{RequestContext, sb};
+use super::{RequestContext, errors, sb};
 use crate::group::GroupError;
 use crate::group::state::JoinRequest;
+use crate::security::acl::{Operation, ResourceType};
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 
 pub async fn handle(ctx: &RequestContext, req: JoinGroupRequest) -> JoinGroupResponse {
     let v = ctx.api_version;
+    if !ctx.authorize(Operation::Read, ResourceType::Group, &req.group_id) {
+        return JoinGroupResponse::default()
+            .with_error_code(errors::denied(ResourceType::Group).code())
+            .with_generation_id(-1)
+            .with_protocol_name((v < 7).then(|| sb("")))
+            .with_member_id(req.member_id);
+    }
     let join = JoinRequest {
         member_id: req.member_id.to_string(),
         group_instance_id: req.group_instance_id.map(|s| s.to_string()),

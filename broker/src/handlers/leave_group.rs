@@ -1,7 +1,8 @@
 //! LeaveGroup: one member (v0-2) or a batch of members by id or group.instance.id (v3+).
 
-use super::{RequestContext, sb};
+use super::{RequestContext, errors, sb};
 use crate::group::GroupError;
+use crate::security::acl::{Operation, ResourceType};
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
@@ -19,6 +20,10 @@ pub async fn handle(ctx: &RequestContext, req: LeaveGroupRequest) -> LeaveGroupR
     } else {
         vec![(req.member_id.to_string(), None)]
     };
+    if !ctx.authorize(Operation::Read, ResourceType::Group, &req.group_id) {
+        return LeaveGroupResponse::default()
+            .with_error_code(errors::denied(ResourceType::Group).code());
+    }
     if let Err(e) = ctx.groups.check(&ctx.node, &req.group_id) {
         return LeaveGroupResponse::default().with_error_code(e.code());
     }

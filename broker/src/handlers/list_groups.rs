@@ -2,6 +2,7 @@
 //! every group here is a "classic" group).
 
 use super::{RequestContext, sb};
+use crate::security::acl::{Operation, ResourceType};
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 
@@ -16,10 +17,19 @@ pub async fn handle(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsR
         return ListGroupsResponse::default();
     }
     let states: Vec<String> = req.states_filter.iter().map(ToString::to_string).collect();
+    // DESCRIBE on the cluster lists every group; else only those the principal may describe.
+    let all = ctx.is_authorized_quietly(
+        Operation::Describe,
+        ResourceType::Cluster,
+        crate::security::acl::CLUSTER_NAME,
+    );
     let groups = ctx
         .groups
         .list(&states)
         .into_iter()
+        .filter(|g| {
+            all || ctx.is_authorized_quietly(Operation::Describe, ResourceType::Group, &g.group_id)
+        })
         .map(|g| {
             ListedGroup::default()
                 .with_group_id(GroupId(sb(&g.group_id)))

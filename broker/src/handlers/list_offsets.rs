@@ -2,7 +2,8 @@
 //! by-timestamp lookups (the exact first record with a timestamp >= the target, and its
 //! timestamp), for both isolation levels.
 
-use super::{RequestContext, code};
+use super::{RequestContext, code, errors};
+use crate::security::acl::{Operation, ResourceType};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -19,6 +20,7 @@ pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffset
         .topics
         .into_iter()
         .map(|t| {
+            let describable = ctx.authorize(Operation::Describe, ResourceType::Topic, &t.name);
             let topic = ctx.node.topic(&t.name);
             let partitions = t
                 .partitions
@@ -28,6 +30,9 @@ pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffset
                         .with_partition_index(p.partition_index)
                         .with_timestamp(-1)
                         .with_offset(-1);
+                    if !describable {
+                        return resp.with_error_code(code(errors::denied(ResourceType::Topic)));
+                    }
                     let Some(part) = topic.as_ref().and_then(|t| {
                         usize::try_from(p.partition_index)
                             .ok()

@@ -2,7 +2,8 @@
 //! the union replicas, adding (target − original) and removing (replicas − target) replicas.
 //! A single node never has one.
 
-use super::RequestContext;
+use super::{RequestContext, errors};
+use crate::security::acl::{Operation, ResourceType};
 use kafka_protocol::messages::list_partition_reassignments_response::{
     OngoingPartitionReassignment, OngoingTopicReassignment,
 };
@@ -19,6 +20,11 @@ pub async fn handle(
     ctx: &RequestContext,
     req: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
+    if !ctx.authorize_cluster(Operation::Describe) {
+        return ListPartitionReassignmentsResponse::default()
+            .with_error_code(errors::denied(ResourceType::Cluster).code())
+            .with_error_message(Some(super::sb("DESCRIBE on the cluster is not authorized")));
+    }
     let wanted = req.topics.as_ref().map(|ts| {
         ts.iter()
             .map(|t| (t.name.to_string(), t.partition_indexes.clone()))

@@ -6,12 +6,16 @@ pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
+pub mod authz;
 pub mod config_resource;
+pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -285,6 +289,10 @@ pub static APIS: &[ApiEntry] = &[
     ),
     api!(DeleteGroups, 0, 2, m::DeleteGroupsRequest, delete_groups),
     api!(OffsetDelete, 0, 0, m::OffsetDeleteRequest, offset_delete),
+    // ACLs (v0, without pattern types: LITERAL, through `legacy`).
+    api!(CreateAcls, 0, 3, m::CreateAclsRequest, create_acls),
+    api!(DescribeAcls, 0, 3, m::DescribeAclsRequest, describe_acls),
+    api!(DeleteAcls, 0, 3, m::DeleteAclsRequest, delete_acls),
 ];
 
 pub fn lookup(key: ApiKey) -> Option<&'static ApiEntry> {

@@ -2,9 +2,11 @@
 //! batch of groups (v8+); a null topic list means every committed partition. There are no
 //! pending transactional offsets, so `require_stable` never has to wait.
 
-use super::{RequestContext, sb};
+use super::{RequestContext, errors, sb};
+use crate::group::GroupError;
 use crate::group::offsets::FetchedOffsets;
 use crate::group::state::CommittedOffset;
+use crate::security::acl::{Operation, ResourceType};
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -35,12 +37,18 @@ pub async fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetc
                         .map(|t| (t.name.to_string(), t.partition_indexes))
                         .collect()
                 });
+                if !ctx.authorize(Operation::Describe, ResourceType::Group, &g.group_id) {
+                    return OffsetFetchResponseGroup::default()
+                        .with_group_id(g.group_id)
+                        .with_error_code(errors::denied(ResourceType::Group).code());
+                }
                 if let Err(e) = ctx.groups.check(&ctx.node, &g.group_id) {
                     return OffsetFetchResponseGroup::default()
                         .with_group_id(g.group_id)
                         .with_error_code(e.code());
                 }
-                let fetched = ctx.groups.fetch(&g.group_id, topics);
+                let explicit = topics.is_some();
+                let fetched = authorized(ctx, ctx.groups.fetch(&g.group_id, topics), explicit);
                 OffsetFetchResponseGroup::default()
                     .with_group_id(g.group_id)
                     .with_topics(group_topics(fetched, v))
@@ -54,7 +62,14 @@ pub async fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetc
             .map(|t| (t.name.to_string(), t.partition_indexes))
             .collect()
     });
-    if let Err(e) = ctx.groups.check(&ctx.node, &req.group_id) {
+    let checked = if ctx.authorize(Operation::Describe, ResourceType::Group, &req.group_id) {
+        ctx.groups
+            .check(&ctx.node, &req.group_id)
+            .map_err(GroupError::code)
+    } else {
+        Err(errors::denied(ResourceType::Group).code())
+    };
+    if let Err(e) = checked {
         // v2+ has a top-level error; v1 only per partition.
         let topics = topics
             .unwrap_or_default()
@@ -66,7 +81,7 @@ pub async fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetc
                         OffsetFetchResponsePartition::default()
                             .with_partition_index(p)
                             .with_committed_offset(-1)
-                            .with_error_code(e.code())
+                            .with_error_code(e)
                     })
                     .collect();
                 OffsetFetchResponseTopic::default()
@@ -75,13 +90,14 @@ pub async fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetc
             })
             .collect();
         return OffsetFetchResponse::default()
-            .with_error_code(if v >= 2 { e.code() } else { 0 })
+            .with_error_code(if v >= 2 { e } else { 0 })
             .with_topics(topics);
     }
-    let fetched = ctx.groups.fetch(&req.group_id, topics);
+    let explicit = topics.is_some();
+    let fetched = authorized(ctx, ctx.groups.fetch(&req.group_id, topics), explicit);
     let topics = fetched
         .into_iter()
-        .map(|(t, parts)| {
+        .map(|(t, error, parts)| {
             let parts = parts
                 .into_iter()
                 .map(|(p, o)| {
@@ -91,6 +107,7 @@ pub async fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetc
                         .with_committed_offset(offset)
                         .with_committed_leader_epoch(epoch)
                         .with_metadata(Some(sb(&meta)))
+                        .with_error_code(error)
                 })
                 .collect();
             OffsetFetchResponseTopic::default()
@@ -101,10 +118,33 @@ pub async fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetc
     OffsetFetchResponse::default().with_topics(topics)
 }
 
-fn group_topics(fetched: FetchedOffsets, v: i16) -> Vec<OffsetFetchResponseTopics> {
+/// Committed offsets by topic with the topic's error code.
+type Authorized = Vec<(String, i16, Vec<(i32, Option<CommittedOffset>)>)>;
+
+/// Applies DESCRIBE on each topic: with a topic list, an undescribable topic's partitions
+/// answer TOPIC_AUTHORIZATION_FAILED; listing all, such topics are left out (Kafka's rule).
+fn authorized(ctx: &RequestContext, fetched: FetchedOffsets, explicit: bool) -> Authorized {
     fetched
         .into_iter()
-        .map(|(t, parts)| {
+        .filter_map(|(t, parts)| {
+            if ctx.is_authorized_quietly(Operation::Describe, ResourceType::Topic, &t) {
+                return Some((t, 0, parts));
+            }
+            if !explicit {
+                return None;
+            }
+            // Counted as a denial only when the client named the topic.
+            ctx.authorize(Operation::Describe, ResourceType::Topic, &t);
+            let parts = parts.into_iter().map(|(p, _)| (p, None)).collect();
+            Some((t, errors::denied(ResourceType::Topic).code(), parts))
+        })
+        .collect()
+}
+
+fn group_topics(fetched: Authorized, v: i16) -> Vec<OffsetFetchResponseTopics> {
+    fetched
+        .into_iter()
+        .map(|(t, error, parts)| {
             let parts = parts
                 .into_iter()
                 .map(|(p, o)| {
@@ -114,6 +154,7 @@ fn group_topics(fetched: FetchedOffsets, v: i16) -> Vec<OffsetFetchResponseTopic
                         .with_committed_offset(offset)
                         .with_committed_leader_epoch(epoch)
                         .with_metadata(Some(sb(&meta)))
+                        .with_error_code(error)
                 })
                 .collect();
             OffsetFetchResponseTopics::default()

@@ -3,7 +3,8 @@
 //! than the current epoch) gets UNDEFINED -1/-1, as Kafka's leader-epoch cache answers.
 //! current_leader_epoch fences stale or future callers.
 
-use super::{RequestContext, code};
+use super::{RequestContext, code, errors};
+use crate::security::acl::{Operation, ResourceType};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
@@ -15,10 +16,19 @@ pub async fn handle(
     ctx: &RequestContext,
     req: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
+    // Followers (a broker's replica id) need CLUSTER_ACTION, consumers DESCRIBE on the topic.
+    let follower = req.replica_id.0 >= 0;
+    let cluster_action = follower && ctx.authorize_cluster(Operation::ClusterAction);
     let topics = req
         .topics
         .iter()
         .map(|t| {
+            let refused = if follower {
+                (!cluster_action).then(|| errors::denied(ResourceType::Cluster))
+            } else {
+                (!ctx.authorize(Operation::Describe, ResourceType::Topic, t.topic.as_str()))
+                    .then(|| errors::denied(ResourceType::Topic))
+            };
             let partitions = t
                 .partitions
                 .iter()
@@ -27,6 +37,9 @@ pub async fn handle(
                         .with_partition(p.partition)
                         .with_leader_epoch(-1)
                         .with_end_offset(-1);
+                    if let Some(e) = refused {
+                        return r.with_error_code(code(e));
+                    }
                     let Some(part) = ctx.node.partition(t.topic.as_str(), p.partition) else {
                         return r.with_error_code(code(ResponseError::UnknownTopicOrPartition));
                     };

@@ -5,8 +5,9 @@
 //! append in the order they were sent; the fsync wait is a deferred reply, so the connection
 //! reads and appends the next requests meanwhile (pipelining, in-order responses).
 
-use super::{HandlerError, Reply, RequestContext, code};
+use super::{HandlerError, Reply, RequestContext, code, errors};
 use crate::partition::Partition;
+use crate::security::acl::{Operation, ResourceType};
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use kafka_protocol::error::ResponseError;
@@ -226,6 +227,8 @@ pub fn append_all(ctx: &RequestContext, version: i16, req: ProduceRequest) -> Ap
     let timeout_ms = req.timeout_ms;
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for t in req.topic_data {
+        // Kafka checks WRITE before existence: an unauthorized client learns nothing of it.
+        let writable = ctx.authorize(Operation::Write, ResourceType::Topic, t.name.as_str());
         let topic = ctx.node.topic(&t.name);
         let mut parts = Vec::with_capacity(t.partition_data.len());
         for p in t.partition_data {
@@ -233,6 +236,14 @@ pub fn append_all(ctx: &RequestContext, version: i16, req: ProduceRequest) -> Ap
                 parts.push(partition_error(
                     p.index,
                     ResponseError::InvalidRequiredAcks,
+                    None,
+                ));
+                continue;
+            }
+            if !writable {
+                parts.push(partition_error(
+                    p.index,
+                    errors::denied(ResourceType::Topic),
                     None,
                 ));
                 continue;

@@ -1,11 +1,16 @@
 //! SyncGroup: the leader hands in the assignment; every member gets its own share.
 
-use super::{RequestContext, sb};
+use super::{RequestContext, errors, sb};
 use crate::group::GroupError;
+use crate::security::acl::{Operation, ResourceType};
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
 pub async fn handle(ctx: &RequestContext, req: SyncGroupRequest) -> SyncGroupResponse {
     let v = ctx.api_version;
+    if !ctx.authorize(Operation::Read, ResourceType::Group, &req.group_id) {
+        return SyncGroupResponse::default()
+            .with_error_code(errors::denied(ResourceType::Group).code());
+    }
     let assignments = req
         .assignments
         .into_iter()

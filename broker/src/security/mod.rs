@@ -4,6 +4,7 @@
 //! Authentication (TLS, SASL) sets a connection's principal; authorization and quotas read it
 //! from the `RequestContext`.
 
+pub mod acl;
 pub mod sasl;
 pub mod tls;
 

@@ -77,6 +77,16 @@ impl ClusterImage {
                 crate::security::sasl::credentials::apply(&mut self.scram_credentials, alterations);
                 Outcome::Ok
             }
+            Command::CreateAcls { bindings } => {
+                self.acls.extend(bindings.iter().cloned());
+                Outcome::Ok
+            }
+            Command::DeleteAcls { bindings } => {
+                for b in bindings {
+                    self.acls.remove(b);
+                }
+                Outcome::Ok
+            }
         }
     }
 

@@ -90,6 +90,9 @@ pub struct ClusterImage {
     /// SASL/SCRAM credentials by user and mechanism (never passwords).
     #[serde(default)]
     pub scram_credentials: crate::security::sasl::credentials::ScramUsers,
+    /// ACL bindings (CreateAcls/DeleteAcls); every broker's authorizer indexes them.
+    #[serde(default)]
+    pub acls: std::collections::BTreeSet<crate::security::acl::AclBinding>,
 }
 
 /// An ongoing reassignment. While it runs the partition's replicas are the union of the target
@@ -222,6 +225,14 @@ pub enum Command {
     /// SCRAM credentials, applied in order.
     AlterScramCredentials {
         alterations: Vec<crate::security::sasl::credentials::ScramAlteration>,
+    },
+    /// CreateAcls: adds bindings (already present ones are kept once).
+    CreateAcls {
+        bindings: Vec<crate::security::acl::AclBinding>,
+    },
+    /// DeleteAcls: removes exactly these bindings (the ones the request's filters matched).
+    DeleteAcls {
+        bindings: Vec<crate::security::acl::AclBinding>,
     },
 }
 

@@ -350,4 +350,28 @@ mod reassign {
             Outcome::Refused(Refusal::ConfigChanged, _)
         ));
     }
+
+    #[test]
+    fn acl_bindings_are_added_once_and_removed_exactly() {
+        use crate::security::acl::AclBinding;
+        let read = AclBinding::from_wire(2, "t", 3, "User:a", "*", 3, 3).expect("binding");
+        let write = AclBinding::from_wire(2, "t", 4, "User:a", "*", 4, 3).expect("binding");
+        let mut img = cluster(1);
+        let create = Command::CreateAcls {
+            bindings: vec![read.clone(), write.clone()],
+        };
+        assert_eq!(img.apply(&create), Outcome::Ok);
+        assert_eq!(img.apply(&create), Outcome::Ok);
+        assert_eq!(img.acls.len(), 2);
+        img.apply(&Command::DeleteAcls {
+            bindings: vec![read],
+        });
+        assert_eq!(img.acls.iter().collect::<Vec<_>>(), vec![&write]);
+        // Older images (no "acls" field) still load.
+        let json = serde_json::to_value(&img).expect("json");
+        let mut old = json.clone();
+        old.as_object_mut().expect("object").remove("acls");
+        let back: ClusterImage = serde_json::from_value(old).expect("old image");
+        assert!(back.acls.is_empty());
+    }
 }

@@ -18,7 +18,7 @@
 //!
 //! Served here: Produce v0-2, Fetch v0-3, ListOffsets v0, OffsetCommit v0-1, OffsetFetch v0,
 //! CreateTopics v0-1, DeleteTopics v0, DescribeConfigs v0, OffsetForLeaderEpoch v0-1,
-//! DescribeLogDirs v0.
+//! DescribeLogDirs v0, CreateAcls/DescribeAcls/DeleteAcls v0.
 
 pub mod message_set;
 
@@ -109,7 +109,7 @@ fn route<B: Bridge>() -> Route {
     (B::KEY, B::BRIDGE, dispatch::<B>, decode_only::<B>)
 }
 
-fn routes() -> [Route; 10] {
+fn routes() -> [Route; 13] {
     [
         route::<Produce>(),
         route::<Fetch>(),
@@ -121,6 +121,9 @@ fn routes() -> [Route; 10] {
         route::<DescribeConfigs>(),
         route::<OffsetForLeaderEpoch>(),
         route::<DescribeLogDirs>(),
+        route::<CreateAcls>(),
+        route::<DescribeAcls>(),
+        route::<DeleteAcls>(),
     ]
 }
 
@@ -333,6 +336,25 @@ same_shape!(
     old::OffsetForLeaderEpochResponse,
     kafka_protocol::messages::OffsetForLeaderEpochRequest
 );
+// ACL APIs v0: no pattern type; the schemas' default (LITERAL) is what v0 means.
+same_shape!(
+    CreateAcls,
+    old::CreateAclsRequest,
+    old::CreateAclsResponse,
+    kafka_protocol::messages::CreateAclsRequest
+);
+same_shape!(
+    DescribeAcls,
+    old::DescribeAclsRequest,
+    old::DescribeAclsResponse,
+    kafka_protocol::messages::DescribeAclsRequest
+);
+same_shape!(
+    DeleteAcls,
+    old::DeleteAclsRequest,
+    old::DeleteAclsResponse,
+    kafka_protocol::messages::DeleteAclsRequest
+);
 same_shape!(
     DescribeLogDirs,
     old::DescribeLogDirsRequest,
@@ -382,6 +404,9 @@ mod tests {
         assert_eq!(bridge_version(ApiKey::DescribeConfigs), Some(1));
         assert_eq!(bridge_version(ApiKey::OffsetForLeaderEpoch), Some(2));
         assert_eq!(bridge_version(ApiKey::DescribeLogDirs), Some(1));
+        assert_eq!(bridge_version(ApiKey::CreateAcls), Some(1));
+        assert_eq!(bridge_version(ApiKey::DescribeAcls), Some(1));
+        assert_eq!(bridge_version(ApiKey::DeleteAcls), Some(1));
         assert_eq!(bridge_version(ApiKey::Metadata), None);
         assert!(handler(ApiKey::Fetch, 3).is_some());
         assert!(handler(ApiKey::Fetch, 4).is_none());
