@@ -3,6 +3,7 @@
 //! per-user results. The valid changes are written in one metadata change.
 
 use super::{RequestContext, code, errors, sb};
+use crate::security::acl::Operation;
 use crate::security::sasl::credentials::{ScramAlteration, acceptable_iterations};
 use crate::security::sasl::scram::{
     MAX_ITERATIONS, MIN_ITERATIONS, ScramCredential, ScramMechanism,
@@ -30,6 +31,17 @@ pub async fn handle(
         *mentions.entry(name.as_str().to_string()).or_default() += 1;
     }
     let mut results: BTreeMap<String, Result<(), (ResponseError, String)>> = BTreeMap::new();
+    // Kafka: ALTER on the cluster, or every user's result is CLUSTER_AUTHORIZATION_FAILED.
+    if !ctx.authorize_cluster(Operation::Alter) {
+        let denied = (
+            ResponseError::ClusterAuthorizationFailed,
+            "AlterUserScramCredentials needs ALTER on the cluster".to_string(),
+        );
+        for user in mentions.keys() {
+            results.insert(user.clone(), Err(denied.clone()));
+        }
+        return respond(results);
+    }
     let mut alterations: Vec<(String, ScramAlteration)> = Vec::new();
     let existing = ctx.metadata.scram_users();
     for d in &req.deletions {
@@ -100,6 +112,12 @@ pub async fn handle(
             tracing::info!(users = ?users, principal = %ctx.principal, "altered SCRAM credentials");
         }
     }
+    respond(results)
+}
+
+fn respond(
+    results: BTreeMap<String, Result<(), (ResponseError, String)>>,
+) -> AlterUserScramCredentialsResponse {
     let results = results
         .into_iter()
         .map(|(user, r)| {

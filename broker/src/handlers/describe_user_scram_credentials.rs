@@ -2,6 +2,7 @@
 //! salts or keys); all users when the request names none.
 
 use super::{RequestContext, code, sb};
+use crate::security::acl::Operation;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_user_scram_credentials_response::{
     CredentialInfo, DescribeUserScramCredentialsResult,
@@ -16,6 +17,13 @@ pub async fn handle(
     ctx: &RequestContext,
     req: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
+    if !ctx.authorize_cluster(Operation::Describe) {
+        return DescribeUserScramCredentialsResponse::default()
+            .with_error_code(code(ResponseError::ClusterAuthorizationFailed))
+            .with_error_message(Some(sb(
+                "DescribeUserScramCredentials needs DESCRIBE on the cluster",
+            )));
+    }
     let users = ctx.metadata.scram_users();
     let wanted: Vec<String> = match &req.users {
         Some(list) if !list.is_empty() => {
