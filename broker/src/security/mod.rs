@@ -4,6 +4,8 @@
 //! Authentication (TLS, SASL) sets a connection's principal; authorization and quotas read it
 //! from the `RequestContext`.
 
+pub mod quota;
+
 use std::fmt;
 use std::str::FromStr;
 
