@@ -83,6 +83,9 @@ pub struct MetadataImage {
     pub broker_configs: BTreeMap<String, String>,
     #[serde(default)]
     pub next_producer_id: i64,
+    /// Client quotas (AlterClientQuotas), by entity.
+    #[serde(default)]
+    pub client_quotas: crate::security::quota::ClientQuotaMap,
 }
 
 /// Producer ids are reserved in blocks so the image is not rewritten for every InitProducerId.
@@ -107,6 +110,7 @@ impl MetadataStore {
                 topics: BTreeMap::new(),
                 broker_configs: BTreeMap::new(),
                 next_producer_id: 0,
+                client_quotas: Default::default(),
             },
             Err(source) => return Err(MetadataError::Read { path, source }),
         };

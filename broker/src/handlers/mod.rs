@@ -2,6 +2,7 @@
 //! drives both dispatch and the ApiVersions answer, so advertised and implemented versions can
 //! never drift.
 
+pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
@@ -11,6 +12,7 @@ pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -46,6 +48,7 @@ use crate::control::MetadataControl;
 use crate::group::Coordinator;
 use crate::node::Node;
 use crate::replication::Replication;
+use crate::security::quota::{QuotaManager, Throttle};
 use crate::security::{Principal, SecurityProtocol};
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
@@ -73,6 +76,22 @@ pub struct RequestContext {
     pub metadata: Arc<dyn MetadataControl>,
     pub groups: Arc<Coordinator>,
     pub replication: Arc<Replication>,
+    /// Client quotas: handlers record bytes against them (Produce, Fetch).
+    pub quotas: Arc<QuotaManager>,
+    /// The throttle time this request earned; the connection mutes itself for it.
+    pub throttle: Arc<Throttle>,
+}
+
+impl RequestContext {
+    /// The user name quotas are looked up by (the principal's name).
+    pub fn quota_user(&self) -> &str {
+        &self.principal.name
+    }
+
+    /// The client id quotas are looked up by ("" when the request had none).
+    pub fn quota_client_id(&self) -> &str {
+        self.client_id.as_deref().unwrap_or("")
+    }
 }
 
 /// Why a request could not be answered at all; the connection is then closed (a response
@@ -268,6 +287,21 @@ pub static APIS: &[ApiEntry] = &[
     ),
     api!(DeleteGroups, 0, 2, m::DeleteGroupsRequest, delete_groups),
     api!(OffsetDelete, 0, 0, m::OffsetDeleteRequest, offset_delete),
+    // Client quotas (security/quota).
+    api!(
+        DescribeClientQuotas,
+        0,
+        1,
+        m::DescribeClientQuotasRequest,
+        describe_client_quotas
+    ),
+    api!(
+        AlterClientQuotas,
+        0,
+        1,
+        m::AlterClientQuotasRequest,
+        alter_client_quotas
+    ),
 ];
 
 pub fn lookup(key: ApiKey) -> Option<&'static ApiEntry> {

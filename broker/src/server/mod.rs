@@ -5,6 +5,8 @@ pub mod connection;
 
 use crate::broker::Broker;
 use crate::config::Listener;
+use crate::security::quota::ConnectionRefusal;
+use crate::security::quota::connections::ConnectionLimitConfig;
 use crate::security::{Principal, SecurityProtocol};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,6 +39,19 @@ pub async fn bind(listeners: &[Listener]) -> std::io::Result<Vec<(Listener, TcpL
     Ok(out)
 }
 
+/// The connection limits in force for `listener` (invalid settings fall back to no limit,
+/// with a warning).
+fn connection_limits(broker: &Broker, listener: &str) -> ConnectionLimitConfig {
+    ConnectionLimitConfig::from_settings(
+        |k| broker.node.broker_setting(k),
+        &[listener.to_string()],
+    )
+    .unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "invalid connection limit setting; not limiting connections");
+        ConnectionLimitConfig::default()
+    })
+}
+
 /// Accepts connections on `sock` until `shutdown` turns true.
 pub async fn serve(
     broker: Arc<Broker>,
@@ -50,21 +65,65 @@ pub async fn serve(
         name: listener.name.clone(),
         protocol: listener.protocol,
     });
+    let limits = Arc::clone(broker.quotas.connections());
     loop {
         if *shutdown.borrow() {
             break;
+        }
+        // Connection limits (security/quota/connections.rs), re-read as they are dynamic.
+        let cfg = connection_limits(&broker, &listener.name);
+        if !limits.has_slot(&listener.name, &cfg) {
+            // At max.connections (or the listener's): accept nothing until one closes.
+            tokio::select! {
+                _ = shutdown.changed() => {}
+                () = limits.closed.notified() => {}
+                () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+            }
+            continue;
         }
         tokio::select! {
             _ = shutdown.changed() => continue,
             accepted = sock.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let broker = Arc::clone(&broker);
-                    let info = Arc::clone(&info);
-                    let shutdown = shutdown.clone();
-                    let (r, w) = stream.into_split();
-                    let principal = Principal::anonymous();
-                    tokio::spawn(connection::run(broker, r, w, peer, info, principal, shutdown));
+                    let delay = limits.record_creation(&cfg);
+                    let ip_rate = crate::security::quota::resolve::resolve_ip(
+                        &broker.quotas.quotas(),
+                        crate::security::quota::CONNECTION_CREATION_RATE,
+                        &peer.ip().to_string(),
+                    );
+                    match limits.admit(&listener.name, peer.ip(), &cfg, ip_rate) {
+                        Ok(slot) => {
+                            let _ = stream.set_nodelay(true);
+                            let broker = Arc::clone(&broker);
+                            let info = Arc::clone(&info);
+                            let shutdown = shutdown.clone();
+                            let (r, w) = stream.into_split();
+                            let principal = Principal::anonymous();
+                            tokio::spawn(async move {
+                                connection::run(broker, r, w, peer, info, principal, shutdown)
+                                    .await;
+                                drop(slot);
+                            });
+                        }
+                        Err(refusal @ ConnectionRefusal::TooManyForIp { .. }) => {
+                            tracing::warn!(%peer, listener = %listener.name, reason = %refusal, "closing new connection");
+                            drop(stream);
+                        }
+                        Err(refusal @ ConnectionRefusal::IpRateThrottled { close_after_ms, .. }) => {
+                            tracing::warn!(%peer, listener = %listener.name, reason = %refusal, "closing new connection after its throttle time");
+                            tokio::spawn(async move {
+                                tokio::time::sleep(std::time::Duration::from_millis(close_after_ms)).await;
+                                drop(stream);
+                            });
+                        }
+                    }
+                    if delay > 0 {
+                        // max.connection.creation.rate: the acceptor waits the throttle time.
+                        tokio::select! {
+                            _ = shutdown.changed() => {}
+                            () = tokio::time::sleep(std::time::Duration::from_millis(delay)) => {}
+                        }
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");

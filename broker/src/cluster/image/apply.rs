@@ -72,6 +72,10 @@ impl ClusterImage {
                 partition,
                 target,
             } => self.alter_reassignment(topic, *partition, target.as_deref()),
+            Command::AlterClientQuotas { changes } => {
+                self.client_quotas.apply(changes);
+                Outcome::Ok
+            }
         }
     }
 

@@ -62,6 +62,9 @@ pub struct ClusterImage {
     /// Partition reassignments in progress (KIP-455): topic -> partition -> reassignment.
     #[serde(default)]
     pub reassignments: BTreeMap<String, BTreeMap<i32, Reassignment>>,
+    /// Client quotas (AlterClientQuotas), by entity; every broker enforces them.
+    #[serde(default)]
+    pub client_quotas: crate::security::quota::ClientQuotaMap,
 }
 
 /// An ongoing reassignment. While it runs the partition's replicas are the union of the target
@@ -186,6 +189,10 @@ pub enum Command {
         topic: String,
         partition: i32,
         target: Option<Vec<i32>>,
+    },
+    /// AlterClientQuotas: validated changes, applied in order.
+    AlterClientQuotas {
+        changes: Vec<crate::security::quota::QuotaAlteration>,
     },
 }
 

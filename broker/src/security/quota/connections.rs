@@ -5,8 +5,7 @@
 //! time; an IP over its `connection_creation_rate` quota has its new connection closed after
 //! the throttle time. The decisions are here; server/ does the accepting and waiting.
 
-use super::manager::Clock;
-use super::rate::{QuotaWindow, SampledRate};
+use super::rate::{Clock, QuotaWindow, SampledRate};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};

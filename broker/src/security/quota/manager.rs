@@ -3,31 +3,42 @@
 //! a request earns (KIP-219: the response carries it and the connection is muted for it).
 
 use super::connections::ConnectionLimits;
-use super::rate::{QuotaWindow, SampledRate};
+use super::rate::{Clock, QuotaWindow, SampledRate};
 use super::resolve::{QuotaTags, resolve};
 use super::{ClientQuotaMap, QuotaType};
 use prometheus::{IntCounterVec, Opts, Registry};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::Instant;
 
-/// Milliseconds on a monotonic clock (injected in tests).
-pub trait Clock: Send + Sync {
-    fn now_ms(&self) -> u64;
+/// The throttle time a request earned (KIP-219), set by the handler that measured it and
+/// taken by the connection, which then stops reading that client's requests for as long.
+#[derive(Debug, Default)]
+pub struct Throttle {
+    ms: std::sync::atomic::AtomicU64,
+    exempt: std::sync::atomic::AtomicBool,
 }
 
-/// The process's monotonic clock.
-pub struct SystemClock(Instant);
-
-impl Default for SystemClock {
-    fn default() -> Self {
-        SystemClock(Instant::now())
+impl Throttle {
+    /// Marks the request as exempt from the request-time quota (a follower's fetch).
+    pub fn exempt(&self) {
+        self.exempt
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
-}
 
-impl Clock for SystemClock {
-    fn now_ms(&self) -> u64 {
-        self.0.elapsed().as_millis() as u64
+    /// Whether the request was marked exempt, reset to false.
+    pub fn take_exempt(&self) -> bool {
+        self.exempt
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Raises the pending throttle to `ms` (the longest of the quotas a request violated).
+    pub fn raise(&self, ms: u64) {
+        self.ms.fetch_max(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The pending throttle, reset to 0.
+    pub fn take(&self) -> u64 {
+        self.ms.swap(0, std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 pub use connections::{ConnectionLimits, ConnectionRefusal};
-pub use manager::{Clock, QuotaManager, SystemClock};
-pub use rate::QuotaWindow;
+pub use manager::{QuotaManager, Throttle};
+pub use rate::{Clock, QuotaWindow, SystemClock};
 
 /// Kafka's quota keys.
 pub const PRODUCER_BYTE_RATE: &str = "producer_byte_rate";

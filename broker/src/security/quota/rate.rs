@@ -3,6 +3,27 @@
 //! (ClientQuotaManager: (observed − quota) / quota × the rate's window, capped).
 
 use std::collections::VecDeque;
+use std::time::Instant;
+
+/// Milliseconds on a monotonic clock (injected in tests).
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> u64;
+}
+
+/// The process's monotonic clock.
+pub struct SystemClock(Instant);
+
+impl Default for SystemClock {
+    fn default() -> Self {
+        SystemClock(Instant::now())
+    }
+}
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        self.0.elapsed().as_millis() as u64
+    }
+}
 
 /// The sampling window: `samples` samples of `size_ms` each (Kafka's `quota.window.num`, 11,
 /// and `quota.window.size.seconds`, 1).
