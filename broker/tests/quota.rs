@@ -15,7 +15,7 @@ mod cluster_support;
 mod common;
 mod wire;
 
-use common::{TestBroker, run_python};
+use common::{TestBroker, http_get, run_python};
 use eddy_test_support::eventually;
 use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryData, OpData};
 use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
@@ -248,6 +248,15 @@ fn a_produce_over_the_quota_is_answered_with_a_throttle_time_and_within_it_is_no
     let t = produce_throttle(&b, 50_000);
     assert!(t > 0, "throttle time {t}");
     assert!(t <= 11_000, "capped at the sampled span: {t}");
+    // The throttle is counted per quota type.
+    let (code, body) = http_get(b.admin_port, "/metrics").expect("scraping /metrics");
+    assert_eq!(code, 200);
+    let line = body
+        .lines()
+        .find(|l| l.starts_with("eddy_quota_throttle_time_ms_total{type=\"produce\"}"))
+        .unwrap_or_else(|| panic!("no produce throttle metric in:\n{body}"));
+    let ms: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(ms >= f64::from(t), "{line}");
 }
 
 #[test]
@@ -311,9 +320,11 @@ fn a_consumer_is_held_to_its_byte_rate_and_an_unlimited_one_beside_it_is_not() {
 fn api_versions_answered(s: &mut TcpStream) -> bool {
     // size 10: api key 18, version 0, correlation id 7, null client id.
     let req = [0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 7, 0xff, 0xff];
-    if s.write_all(&req).is_err() {
-        return false;
-    }
+    s.write_all(&req).is_ok() && answer_read(s)
+}
+
+/// Reads one response frame; whether it answers correlation id 7.
+fn answer_read(s: &mut TcpStream) -> bool {
     let mut size = [0u8; 4];
     if s.read_exact(&mut size).is_err() {
         return false;
@@ -366,6 +377,33 @@ fn max_connections_per_ip_refuses_a_fourth_connection_while_three_work() {
         },
     )
     .unwrap();
+}
+
+#[test]
+fn at_max_connections_the_broker_accepts_nothing_until_one_closes() {
+    let b = TestBroker::start(&["max.connections=2"]);
+    let mut two: Vec<TcpStream> = (0..2).map(|_| connect(&b)).collect();
+    for s in &mut two {
+        assert!(api_versions_answered(s));
+    }
+    // The third connection completes in the kernel's backlog but is not served...
+    let mut third = TcpStream::connect(b.bootstrap()).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    assert!(
+        !api_versions_answered(&mut third),
+        "served a third connection"
+    );
+    // ...until one of the two closes: then it is, and its waiting request answered.
+    drop(two.pop());
+    third
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    assert!(
+        answer_read(&mut third),
+        "the waiting connection was not served"
+    );
 }
 
 #[test]
