@@ -24,6 +24,8 @@ pub struct Broker {
     pub groups: Arc<crate::group::Coordinator>,
     /// Follower fetchers and ISR changes in flight (cluster mode).
     pub replication: Arc<crate::replication::Replication>,
+    /// Client quotas and connection limits (`security::quota`).
+    pub quotas: Arc<crate::security::quota::QuotaManager>,
     state: watch::Sender<BrokerState>,
 }
 
@@ -31,7 +33,21 @@ impl Broker {
     /// Composes a broker from its recovered node and the metadata control of its mode.
     pub fn new(node: Arc<Node>, control: Arc<dyn MetadataControl>) -> Arc<Self> {
         let (state, _) = watch::channel(BrokerState::Recovering);
+        let quotas = Arc::new(crate::security::quota::QuotaManager::new(
+            crate::security::quota::QuotaWindow {
+                samples: node.config.get_i64("quota.window.num").clamp(2, 1000) as u32,
+                size_ms: node
+                    .config
+                    .get_i64("quota.window.size.seconds")
+                    .clamp(1, 3600) as u64
+                    * 1000,
+            },
+            Arc::new(crate::security::quota::SystemClock::default()),
+            Some(&node.metrics.registry),
+        ));
+        quotas.update(&control.client_quotas());
         Arc::new(Broker {
+            quotas,
             groups: Arc::new(crate::group::Coordinator::new(
                 &node.config,
                 control.replicated(),
@@ -93,6 +109,7 @@ impl Broker {
                 })
                 .await;
                 crate::replication::reconcile(&b.replication, &img);
+                b.quotas.update(&img.client_quotas);
                 // Load/unload consumer groups now rather than at the coordinator's next tick.
                 b.groups.follow_leadership(&b.node);
                 drop(b);

@@ -89,6 +89,9 @@ pub struct MetadataImage {
     /// ACL bindings (CreateAcls/DeleteAcls); the authorizer indexes them.
     #[serde(default)]
     pub acls: std::collections::BTreeSet<crate::security::acl::AclBinding>,
+    /// Client quotas (AlterClientQuotas), by entity.
+    #[serde(default)]
+    pub client_quotas: crate::security::quota::ClientQuotaMap,
 }
 
 /// Producer ids are reserved in blocks so the image is not rewritten for every InitProducerId.
@@ -115,6 +118,7 @@ impl MetadataStore {
                 next_producer_id: 0,
                 scram_credentials: Default::default(),
                 acls: std::collections::BTreeSet::new(),
+                client_quotas: Default::default(),
             },
             Err(source) => return Err(MetadataError::Read { path, source }),
         };

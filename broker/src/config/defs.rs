@@ -461,7 +461,57 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         dynamic: false,
         doc: "How long committed offsets of an empty group are kept.",
     },
+    // Client quotas and connection limits (security/quota).
+    BrokerKey {
+        name: "quota.window.num",
+        default: "11",
+        ty: ConfigType::Int,
+        dynamic: false,
+        doc: "Samples a client quota's rate is measured over.",
+    },
+    BrokerKey {
+        name: "quota.window.size.seconds",
+        default: "1",
+        ty: ConfigType::Int,
+        dynamic: false,
+        doc: "Length of each client-quota sample.",
+    },
+    BrokerKey {
+        name: "max.connections",
+        default: "2147483647",
+        ty: ConfigType::Int,
+        dynamic: true,
+        doc: "Connections the broker serves at once (all listeners); at the limit it stops accepting until one closes.",
+    },
+    BrokerKey {
+        name: "max.connections.per.ip",
+        default: "2147483647",
+        ty: ConfigType::Int,
+        dynamic: true,
+        doc: "Connections one IP address may have open; a new one over the limit is closed.",
+    },
+    BrokerKey {
+        name: "max.connections.per.ip.overrides",
+        default: "",
+        ty: ConfigType::String,
+        dynamic: true,
+        doc: "Per-IP exceptions to max.connections.per.ip, as ip:limit,ip:limit.",
+    },
+    BrokerKey {
+        name: "max.connection.creation.rate",
+        default: "2147483647",
+        ty: ConfigType::Int,
+        dynamic: true,
+        doc: "New connections per second the broker accepts; over it the acceptor waits the throttle time.",
+    },
 ];
+
+/// Whether `key` is a listener's connection limit (`listener.name.<listener>.max.connections`).
+pub fn is_listener_max_connections(key: &str) -> bool {
+    key.strip_prefix("listener.name.")
+        .and_then(|k| k.strip_suffix(".max.connections"))
+        .is_some_and(|l| !l.is_empty() && !l.contains('.'))
+}
 
 pub fn topic_key(name: &str) -> Option<&'static TopicKey> {
     TOPIC_KEYS.iter().find(|k| k.name == name)
@@ -613,6 +663,9 @@ pub fn validate_broker_key(key: &str, value: &str) -> Result<(), ConfigError> {
         if SASL_LISTENER_KEYS.contains(&inner) {
             return validate_broker_key(inner, value);
         }
+    }
+    if is_listener_max_connections(key) {
+        return check_type(key, value, ConfigType::Int, &[]);
     }
     Err(ConfigError::UnknownKey(key.into()))
 }

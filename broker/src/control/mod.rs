@@ -181,6 +181,16 @@ pub trait MetadataControl: Send + Sync {
 
     /// Removes exactly these ACL bindings (the ones DeleteAcls' filters matched).
     fn delete_acls(&self, bindings: Vec<AclBinding>) -> Result<(), ControlError>;
+
+    /// The stored client quotas (DescribeClientQuotas; the quota manager's source).
+    fn client_quotas(&self) -> crate::security::quota::ClientQuotaMap;
+
+    /// Applies validated client-quota changes (persisted; in cluster mode through the metadata
+    /// log, so every broker enforces them).
+    fn alter_client_quotas(
+        &self,
+        changes: Vec<crate::security::quota::QuotaAlteration>,
+    ) -> Result<(), ControlError>;
 }
 
 /// The topic, created with broker defaults by `create` when auto-creation is on (both modes).

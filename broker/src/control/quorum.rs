@@ -649,4 +649,15 @@ impl MetadataControl for Quorum {
     fn delete_acls(&self, bindings: Vec<AclBinding>) -> Result<(), ControlError> {
         self.write_through(Command::DeleteAcls { bindings })
     }
+
+    fn client_quotas(&self) -> crate::security::quota::ClientQuotaMap {
+        self.cluster.image().client_quotas.clone()
+    }
+
+    fn alter_client_quotas(
+        &self,
+        changes: Vec<crate::security::quota::QuotaAlteration>,
+    ) -> Result<(), ControlError> {
+        self.write_through(Command::AlterClientQuotas { changes })
+    }
 }

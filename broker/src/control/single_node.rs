@@ -437,6 +437,24 @@ impl MetadataControl for SingleNode {
             }
         })
     }
+
+    fn client_quotas(&self) -> crate::security::quota::ClientQuotaMap {
+        self.node.meta().image.client_quotas.clone()
+    }
+
+    fn alter_client_quotas(
+        &self,
+        changes: Vec<crate::security::quota::QuotaAlteration>,
+    ) -> Result<(), ControlError> {
+        let mut meta = self.node.meta();
+        let before = meta.image.client_quotas.clone();
+        meta.image.client_quotas.apply(&changes);
+        if let Err(e) = meta.save() {
+            meta.image.client_quotas = before;
+            return Err(ControlError::Storage(e.to_string()));
+        }
+        Ok(())
+    }
 }
 
 impl SingleNode {

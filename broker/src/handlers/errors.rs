@@ -165,6 +165,13 @@ impl From<ControlError> for TopicError {
     }
 }
 
+impl From<crate::security::quota::QuotaError> for TopicError {
+    /// A bad quota entity, key or value (AlterClientQuotas): INVALID_REQUEST, as in Kafka.
+    fn from(e: crate::security::quota::QuotaError) -> Self {
+        TopicError::new(ResponseError::InvalidRequest, e.to_string())
+    }
+}
+
 impl From<AlterError> for TopicError {
     fn from(e: AlterError) -> Self {
         let (code, message) = alter(e);

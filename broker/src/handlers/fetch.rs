@@ -6,6 +6,7 @@
 use super::{RequestContext, code, errors};
 use crate::node::TopicState;
 use crate::security::acl::{Operation, ResourceType};
+use crate::security::quota::QuotaType;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
@@ -22,29 +23,52 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
         if !ctx.authorize_cluster(Operation::ClusterAction) {
             return denied_follower_fetch(&req);
         }
+        // Followers are held by replication throttles, not client quotas.
+        ctx.throttle.exempt();
         return follower_fetch(ctx, replica, &req).await;
     }
     let readable = readable_topics(ctx, &req);
+    let (resp, read) = long_poll(ctx, &req, &readable).await;
+    // consumer_byte_rate (KIP-219): over the quota, the response carries the throttle time
+    // and no data (the bytes are taken back), and the connection is muted for that long.
+    let (user, client) = (ctx.quota_user(), ctx.quota_client_id());
+    let bytes = read.total as f64;
+    let throttle = ctx.quotas.record(QuotaType::Fetch, user, client, bytes);
+    if throttle > 0 {
+        ctx.quotas.unrecord(QuotaType::Fetch, user, client, bytes);
+        ctx.quotas.observe_throttle(QuotaType::Fetch, throttle);
+        ctx.throttle.raise(throttle);
+        return FetchResponse::default()
+            .with_throttle_time_ms(i32::try_from(throttle).unwrap_or(i32::MAX));
+    }
+    read.count(ctx);
+    resp
+}
+
+/// Reads until min_bytes are there or max_wait_ms has passed.
+async fn long_poll(
+    ctx: &RequestContext,
+    req: &FetchRequest,
+    readable: &[bool],
+) -> (FetchResponse, BytesRead) {
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let mut changes = ctx.node.data_version.subscribe();
     loop {
         changes.borrow_and_update();
-        let (resp, read, errors) = read_once(ctx, &req, &readable);
+        let (resp, read, errors) = read_once(ctx, req, readable);
         let bytes = read.total;
         let satisfied = bytes >= req.min_bytes.max(0) as usize && (bytes > 0 || req.min_bytes <= 0);
         if satisfied || errors || tokio::time::Instant::now() >= deadline {
-            read.count(ctx);
-            return resp;
+            return (resp, read);
         }
         if tokio::time::timeout_at(deadline, changes.changed())
             .await
             .is_err()
         {
             // One last read at the deadline: data may have arrived just now.
-            let (resp, read, _) = read_once(ctx, &req, &readable);
-            read.count(ctx);
-            return resp;
+            let (resp, read, _) = read_once(ctx, req, readable);
+            return (resp, read);
         }
     }
 }

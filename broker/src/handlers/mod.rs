@@ -2,6 +2,7 @@
 //! drives both dispatch and the ApiVersions answer, so advertised and implemented versions can
 //! never drift.
 
+pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;
@@ -16,6 +17,7 @@ pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_acls;
+pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -52,6 +54,7 @@ use crate::control::MetadataControl;
 use crate::group::Coordinator;
 use crate::node::Node;
 use crate::replication::Replication;
+use crate::security::quota::{QuotaManager, Throttle};
 use crate::security::{Principal, SecurityProtocol};
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
@@ -79,6 +82,22 @@ pub struct RequestContext {
     pub metadata: Arc<dyn MetadataControl>,
     pub groups: Arc<Coordinator>,
     pub replication: Arc<Replication>,
+    /// Client quotas: handlers record bytes against them (Produce, Fetch).
+    pub quotas: Arc<QuotaManager>,
+    /// The throttle time this request earned; the connection mutes itself for it.
+    pub throttle: Arc<Throttle>,
+}
+
+impl RequestContext {
+    /// The user name quotas are looked up by (the principal's name).
+    pub fn quota_user(&self) -> &str {
+        &self.principal.name
+    }
+
+    /// The client id quotas are looked up by ("" when the request had none).
+    pub fn quota_client_id(&self) -> &str {
+        self.client_id.as_deref().unwrap_or("")
+    }
 }
 
 /// Why a request could not be answered at all; the connection is then closed (a response
@@ -293,6 +312,21 @@ pub static APIS: &[ApiEntry] = &[
     api!(CreateAcls, 0, 3, m::CreateAclsRequest, create_acls),
     api!(DescribeAcls, 0, 3, m::DescribeAclsRequest, describe_acls),
     api!(DeleteAcls, 0, 3, m::DeleteAclsRequest, delete_acls),
+    // Client quotas (security/quota).
+    api!(
+        DescribeClientQuotas,
+        0,
+        1,
+        m::DescribeClientQuotasRequest,
+        describe_client_quotas
+    ),
+    api!(
+        AlterClientQuotas,
+        0,
+        1,
+        m::AlterClientQuotasRequest,
+        alter_client_quotas
+    ),
 ];
 
 pub fn lookup(key: ApiKey) -> Option<&'static ApiEntry> {

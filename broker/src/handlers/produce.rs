@@ -8,6 +8,7 @@
 use super::{HandlerError, Reply, RequestContext, code, errors};
 use crate::partition::Partition;
 use crate::security::acl::{Operation, ResourceType};
+use crate::security::quota::QuotaType;
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use kafka_protocol::error::ResponseError;
@@ -30,14 +31,28 @@ pub fn dispatch(
             )));
         }
         let version = ctx.api_version;
+        let request_bytes = body.len() as f64;
         let req = ProduceRequest::decode(&mut body, version)
             .map_err(|e| HandlerError::Decode(e.to_string()))?;
         let acks = req.acks;
         let appended = append_all(&ctx, version, req);
+        // producer_byte_rate (KIP-219): the request's bytes count against the quota; over it,
+        // the answer carries the throttle time and the connection is muted for that long
+        // (acks=0: muted only).
+        let throttle = ctx.quotas.record(
+            QuotaType::Produce,
+            ctx.quota_user(),
+            ctx.quota_client_id(),
+            request_bytes,
+        );
+        ctx.quotas.observe_throttle(QuotaType::Produce, throttle);
+        ctx.throttle.raise(throttle);
         if acks == 0 {
             return Ok(Reply::None);
         }
+        let throttle_ms = i32::try_from(throttle).unwrap_or(i32::MAX);
         let encode = move |resp: ProduceResponse| {
+            let resp = resp.with_throttle_time_ms(throttle_ms);
             let mut out = BytesMut::new();
             resp.encode(&mut out, version)
                 .map_err(|e| HandlerError::Encode(e.to_string()))?;

@@ -5,6 +5,7 @@
 //! from the `RequestContext`.
 
 pub mod acl;
+pub mod quota;
 pub mod sasl;
 pub mod tls;
 

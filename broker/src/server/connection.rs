@@ -8,6 +8,7 @@
 use super::sasl_gate::{SaslGate, Verdict};
 use crate::broker::Broker;
 use crate::handlers::{self, Reply, RequestContext};
+use crate::security::quota::Throttle;
 use crate::security::{Principal, SecurityProtocol};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures::future::BoxFuture;
@@ -80,6 +81,8 @@ pub struct Session {
     pub peer: SocketAddr,
     pub listener: Arc<ListenerInfo>,
     pub principal: Arc<Principal>,
+    /// The throttle time the last request earned (client quotas): reading pauses for it.
+    pub throttle: Arc<Throttle>,
 }
 
 /// Serves one connection, given its two halves (a TCP stream's, or a TLS stream's after the
@@ -103,6 +106,7 @@ pub async fn run<R, W>(
         peer,
         listener,
         principal: Arc::new(principal),
+        throttle: Arc::default(),
     };
     let result = tokio::select! {
         r = serve(&broker, reader, writer, session).instrument(span.clone()) => r,
@@ -199,6 +203,12 @@ where
                 if tx.send(out).await.is_err() {
                     // The writer half failed; its error closes the connection.
                     return Ok(());
+                }
+                // KIP-219: a client over its quota is muted for its throttle time (the answer
+                // carrying that time is already on its way).
+                let throttle = session.throttle.take();
+                if throttle > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(throttle)).await;
                 }
             }
         }
@@ -440,6 +450,8 @@ async fn handle_frame(
         metadata: Arc::clone(broker.metadata()),
         groups: Arc::clone(&broker.groups),
         replication: Arc::clone(&broker.replication),
+        quotas: Arc::clone(&broker.quotas),
+        throttle: Arc::clone(&session.throttle),
     };
     let span = tracing::debug_span!("request", api = ?key, version, correlation_id);
     let timer = broker
@@ -450,7 +462,26 @@ async fn handle_frame(
         .start_timer();
     // Versions older than the current codec's go through the legacy bridge.
     let handler = handlers::legacy::handler(key, version).unwrap_or(entry.handler);
+    let started = std::time::Instant::now();
     let reply = handler(ctx, body).instrument(span).await;
+    // request_percentage: the handler's time counts against the client's share (Kafka exempts
+    // the handshake APIs, and followers are exempt as replicas).
+    if !session.throttle.take_exempt()
+        && !matches!(
+            key,
+            ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+        )
+    {
+        let t = broker.quotas.record_request_time(
+            &session.principal.name,
+            header.client_id.as_deref().unwrap_or(""),
+            started.elapsed().as_nanos() as u64,
+        );
+        broker
+            .quotas
+            .observe_throttle(crate::security::quota::QuotaType::Request, t);
+        session.throttle.raise(t);
+    }
     let header_version = key.response_header_version(version);
     let failed = move |broker: &Broker, reason: handlers::HandlerError| {
         broker

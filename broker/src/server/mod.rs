@@ -7,6 +7,8 @@ pub mod sasl_gate;
 use crate::broker::Broker;
 use crate::config::Listener;
 use crate::security::Principal;
+use crate::security::quota::ConnectionRefusal;
+use crate::security::quota::connections::ConnectionLimitConfig;
 use crate::security::sasl::SaslSettings;
 use crate::security::tls::TlsServer;
 use std::net::SocketAddr;
@@ -31,9 +33,22 @@ pub async fn bind(listeners: &[Listener]) -> std::io::Result<Vec<(Listener, TcpL
     Ok(out)
 }
 
-/// Accepts connections on `sock` until `shutdown` turns true. With `tls` (SSL and SASL_SSL
-/// listeners) each connection first completes a TLS handshake within the handshake timeout;
-/// a failed or stalled handshake closes that connection only.
+/// The connection limits in force for `listener` (invalid settings fall back to no limit,
+/// with a warning).
+fn connection_limits(broker: &Broker, listener: &str) -> ConnectionLimitConfig {
+    ConnectionLimitConfig::from_settings(
+        |k| broker.node.broker_setting(k),
+        &[listener.to_string()],
+    )
+    .unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "invalid connection limit setting; not limiting connections");
+        ConnectionLimitConfig::default()
+    })
+}
+
+/// Accepts connections on `sock` until `shutdown` turns true, within the connection limits.
+/// With `tls` (SSL and SASL_SSL listeners) each connection first completes a TLS handshake
+/// within the handshake timeout; a failed or stalled handshake closes that connection only.
 pub async fn serve(
     broker: Arc<Broker>,
     listener: Listener,
@@ -64,26 +79,71 @@ pub async fn serve(
         protocol: listener.protocol,
         sasl,
     });
+    let limits = Arc::clone(broker.quotas.connections());
     loop {
         if *shutdown.borrow() {
             break;
+        }
+        // Connection limits (security/quota/connections.rs), re-read as they are dynamic.
+        let cfg = connection_limits(&broker, &listener.name);
+        if !limits.has_slot(&listener.name, &cfg) {
+            // At max.connections (or the listener's): accept nothing until one closes.
+            tokio::select! {
+                _ = shutdown.changed() => {}
+                () = limits.closed.notified() => {}
+                () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+            }
+            continue;
         }
         tokio::select! {
             _ = shutdown.changed() => continue,
             accepted = sock.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let broker = Arc::clone(&broker);
-                    let info = Arc::clone(&info);
-                    let shutdown = shutdown.clone();
-                    match &tls {
-                        None => {
-                            let (r, w) = stream.into_split();
-                            let principal = Principal::anonymous();
-                            tokio::spawn(connection::run(broker, r, w, peer, info, principal, shutdown));
+                    let delay = limits.record_creation(&cfg);
+                    let ip_rate = crate::security::quota::resolve::resolve_ip(
+                        &broker.quotas.quotas(),
+                        crate::security::quota::CONNECTION_CREATION_RATE,
+                        &peer.ip().to_string(),
+                    );
+                    match limits.admit(&listener.name, peer.ip(), &cfg, ip_rate) {
+                        Ok(slot) => {
+                            let _ = stream.set_nodelay(true);
+                            let broker = Arc::clone(&broker);
+                            let info = Arc::clone(&info);
+                            let shutdown = shutdown.clone();
+                            let tls = tls.clone();
+                            tokio::spawn(async move {
+                                match tls {
+                                    None => {
+                                        let (r, w) = stream.into_split();
+                                        let principal = Principal::anonymous();
+                                        connection::run(broker, r, w, peer, info, principal, shutdown)
+                                            .await;
+                                    }
+                                    Some(tls) => {
+                                        serve_tls(broker, tls, stream, peer, info, shutdown).await;
+                                    }
+                                }
+                                drop(slot);
+                            });
                         }
-                        Some(tls) => {
-                            tokio::spawn(serve_tls(broker, Arc::clone(tls), stream, peer, info, shutdown));
+                        Err(refusal @ ConnectionRefusal::TooManyForIp { .. }) => {
+                            tracing::warn!(%peer, listener = %listener.name, reason = %refusal, "closing new connection");
+                            drop(stream);
+                        }
+                        Err(refusal @ ConnectionRefusal::IpRateThrottled { close_after_ms, .. }) => {
+                            tracing::warn!(%peer, listener = %listener.name, reason = %refusal, "closing new connection after its throttle time");
+                            tokio::spawn(async move {
+                                tokio::time::sleep(std::time::Duration::from_millis(close_after_ms)).await;
+                                drop(stream);
+                            });
+                        }
+                    }
+                    if delay > 0 {
+                        // max.connection.creation.rate: the acceptor waits the throttle time.
+                        tokio::select! {
+                            _ = shutdown.changed() => {}
+                            () = tokio::time::sleep(std::time::Duration::from_millis(delay)) => {}
                         }
                     }
                 }

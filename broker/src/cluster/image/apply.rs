@@ -87,6 +87,10 @@ impl ClusterImage {
                 }
                 Outcome::Ok
             }
+            Command::AlterClientQuotas { changes } => {
+                self.client_quotas.apply(changes);
+                Outcome::Ok
+            }
         }
     }
 

@@ -93,6 +93,9 @@ pub struct ClusterImage {
     /// ACL bindings (CreateAcls/DeleteAcls); every broker's authorizer indexes them.
     #[serde(default)]
     pub acls: std::collections::BTreeSet<crate::security::acl::AclBinding>,
+    /// Client quotas (AlterClientQuotas), by entity; every broker enforces them.
+    #[serde(default)]
+    pub client_quotas: crate::security::quota::ClientQuotaMap,
 }
 
 /// An ongoing reassignment. While it runs the partition's replicas are the union of the target
@@ -233,6 +236,10 @@ pub enum Command {
     /// DeleteAcls: removes exactly these bindings (the ones the request's filters matched).
     DeleteAcls {
         bindings: Vec<crate::security::acl::AclBinding>,
+    },
+    /// AlterClientQuotas: validated changes, applied in order.
+    AlterClientQuotas {
+        changes: Vec<crate::security::quota::QuotaAlteration>,
     },
 }
 

@@ -374,4 +374,37 @@ mod reassign {
         let back: ClusterImage = serde_json::from_value(old).expect("old image");
         assert!(back.acls.is_empty());
     }
+
+    #[test]
+    fn client_quotas_are_altered_by_command_and_survive_serialization() {
+        use crate::security::quota::{EntityName, QuotaAlteration, QuotaEntity, QuotaValue};
+        let mut img = cluster(3);
+        let entity = QuotaEntity::client(EntityName::Name("slow".into()));
+        let set = QuotaAlteration {
+            entity: entity.clone(),
+            set: [("producer_byte_rate".to_string(), QuotaValue(1024.0))].into(),
+            remove: vec![],
+        };
+        assert_eq!(
+            img.apply(&Command::AlterClientQuotas { changes: vec![set] }),
+            Outcome::Ok
+        );
+        assert_eq!(
+            img.client_quotas.get(&entity, "producer_byte_rate"),
+            Some(1024.0)
+        );
+        // The image goes through the Raft snapshot as JSON.
+        let json = serde_json::to_vec(&img).unwrap();
+        let back: ClusterImage = serde_json::from_slice(&json).unwrap();
+        assert_eq!(back.client_quotas, img.client_quotas);
+        let remove = QuotaAlteration {
+            entity,
+            set: BTreeMap::new(),
+            remove: vec!["producer_byte_rate".into()],
+        };
+        img.apply(&Command::AlterClientQuotas {
+            changes: vec![remove],
+        });
+        assert!(img.client_quotas.0.is_empty());
+    }
 }

@@ -75,6 +75,12 @@ fn ctx(f: &Fixture, who: &str, api_key: ApiKey, api_version: i16) -> RequestCont
             Arc::clone(&f.node),
             false,
         )),
+        quotas: Arc::new(crate::security::quota::QuotaManager::new(
+            crate::security::quota::QuotaWindow::default(),
+            Arc::new(crate::security::quota::SystemClock::default()),
+            None,
+        )),
+        throttle: Arc::default(),
     }
 }
 
