@@ -7,7 +7,7 @@
 //!   costs nothing;
 //! - sign up, create → the operation goes pending → running → succeeded once the KafkaCluster is
 //!   Ready → a topic through the API → kcat produces and consumes through the returned bootstrap
-//!   address (no credentials: the broker has no SASL yet, and the API says so);
+//!   address (no credentials: the operator configures no SASL yet, and the API says so);
 //! - resize (plan change) succeeds once the KafkaCluster has the new broker count and is Ready
 //!   again, and moves billing to the new plan;
 //! - delete succeeds once the KafkaCluster is gone; its pods and claims go away and every billing
@@ -358,7 +358,7 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
     assert!(segs[0].ended_at.is_none() && segs[0].plan_id == "shared-small");
 
     // Connection details: the operator's bootstrap address, and no credentials because the
-    // broker has no SASL yet (the response says so instead of inventing any).
+    // operator configures no SASL yet (the response says so instead of inventing any).
     let conn = api
         .get(&format!("/v1/clusters/{id}/connection"), &token)
         .await?;

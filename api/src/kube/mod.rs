@@ -58,7 +58,7 @@ pub struct DesiredTopic {
 }
 
 /// Why connection details carry no credentials today.
-pub const NO_CREDENTIALS: &str = "no credentials: the broker has no SASL/SCRAM or TLS yet, so the \
+pub const NO_CREDENTIALS: &str = "no credentials: the operator does not configure SASL/SCRAM or TLS listeners yet, so the \
     listener accepts unauthenticated PLAINTEXT connections; reach it only from networks you trust";
 
 /// Connection details for clients.
@@ -67,13 +67,13 @@ pub struct ConnectionInfo {
     pub bootstrap_servers: String,
     /// Kafka `security.protocol` for clients: `PLAINTEXT` today.
     pub security_protocol: String,
-    /// How clients authenticate: `none` today (the broker has no SASL yet).
+    /// How clients authenticate: `none` today (the operator configures no SASL yet).
     pub authentication: String,
-    /// Always null until the broker supports SASL/SCRAM.
+    /// Always null until the operator configures SASL/SCRAM.
     pub sasl_mechanism: Option<String>,
-    /// Always null until the broker supports SASL/SCRAM.
+    /// Always null until the operator configures SASL/SCRAM.
     pub username: Option<String>,
-    /// Always null until the broker supports SASL/SCRAM.
+    /// Always null until the operator configures SASL/SCRAM.
     pub password: Option<String>,
     /// Why there are no credentials, when there are none.
     pub note: Option<String>,

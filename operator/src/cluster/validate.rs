@@ -172,7 +172,7 @@ pub fn validate(spec: &KafkaClusterSpec, observed: &Observed) -> Validation {
         push(
             Severity::Warning,
             reason::NOT_SUPPORTED,
-            "byte-rate quotas in spec.limits are not enforced: the broker has no quotas yet"
+            "byte-rate quotas in spec.limits are not enforced: the operator does not configure broker quotas yet"
                 .to_string(),
         );
     }

@@ -1,4 +1,4 @@
-//! KafkaUser reconciler. The broker has no SCRAM, mTLS principals or ACLs yet, so a KafkaUser
+//! KafkaUser reconciler. The operator does not yet configure SCRAM, mTLS principals or ACLs on its brokers, so a KafkaUser
 //! cannot be made real: it gets Ready=False and a Warning naming what is missing, never a fake
 //! success. No finalizer: nothing is created outside Kubernetes, so deletion is never blocked.
 use std::sync::Arc;
@@ -36,15 +36,15 @@ pub enum Error {
 pub fn unsupported(spec: &KafkaUserSpec) -> (&'static str, String) {
     let mut missing = vec![match spec.authentication.type_ {
         UserAuthenticationType::ScramSha256 | UserAuthenticationType::ScramSha512 => {
-            "SCRAM credentials (the broker has no SASL/SCRAM yet)"
+            "SCRAM credentials (the operator does not manage SCRAM users yet)"
         }
-        UserAuthenticationType::Tls => "TLS client authentication (the broker has no TLS yet)",
+        UserAuthenticationType::Tls => "TLS client authentication (the operator does not issue client certificates yet)",
     }];
     if spec.authorization.is_some() {
-        missing.push("ACLs (the broker has no authorizer yet)");
+        missing.push("ACLs (the operator does not apply ACLs yet)");
     }
     if spec.quotas.is_some() {
-        missing.push("quotas (the broker has no quotas yet)");
+        missing.push("quotas (the operator does not apply quotas yet)");
     }
     let reason = match spec.authentication.type_ {
         UserAuthenticationType::Tls => reason::NOT_SUPPORTED,
