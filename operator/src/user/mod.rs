@@ -38,7 +38,9 @@ pub fn unsupported(spec: &KafkaUserSpec) -> (&'static str, String) {
         UserAuthenticationType::ScramSha256 | UserAuthenticationType::ScramSha512 => {
             "SCRAM credentials (the operator does not manage SCRAM users yet)"
         }
-        UserAuthenticationType::Tls => "TLS client authentication (the operator does not issue client certificates yet)",
+        UserAuthenticationType::Tls => {
+            "TLS client authentication (the operator does not issue client certificates yet)"
+        }
     }];
     if spec.authorization.is_some() {
         missing.push("ACLs (the operator does not apply ACLs yet)");
