@@ -399,9 +399,25 @@ fn acls_for_scram_users_through_the_admin_client() {
         describe_quotas_error(&mut alice),
         CLUSTER_AUTHORIZATION_FAILED
     );
+    // DescribeUserScramCredentials needs DESCRIBE on the cluster (checked here on the wire:
+    // librdkafka 2.6.1 crashes on that response's request-level error message).
+    assert_eq!(
+        describe_scram_error(&mut alice, "alice"),
+        CLUSTER_AUTHORIZATION_FAILED
+    );
     let mut admin = wire_as(&s.sasl, "admin", "admin-secret");
     assert_eq!(alter_quota(&mut admin, &[("user", "alice")], 1e9), 0);
     assert_eq!(describe_quotas_error(&mut admin), 0);
+    assert_eq!(describe_scram_error(&mut admin, "alice"), 0);
+}
+
+/// DescribeUserScramCredentials of `user` over `w`: the top-level error code.
+fn describe_scram_error(w: &mut wire::Wire, user: &str) -> i16 {
+    use kafka_protocol::messages::DescribeUserScramCredentialsRequest;
+    use kafka_protocol::messages::describe_user_scram_credentials_request::UserName;
+    let req = DescribeUserScramCredentialsRequest::default()
+        .with_users(Some(vec![UserName::default().with_name(sb(user))]));
+    w.call(&req, 0).error_code
 }
 
 /// Rates are measured as in quota.rs: over 22 s after a 12 s warm-up, two whole sampled spans
