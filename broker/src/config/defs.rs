@@ -357,6 +357,13 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         doc: "Cluster mode: the controller (Raft) transport runs over TLS with the CONTROLLER listener's ssl.* settings (listener.name.controller.ssl.* overrides); set listener.name.controller.ssl.client.auth=required so only certificates of the trust store's CA join. Every voter must agree.",
     },
     BrokerKey {
+        name: "sasl.mechanism.inter.broker.protocol",
+        default: crate::security::sasl::client::DEFAULT_INTER_BROKER_MECHANISM,
+        ty: ConfigType::String,
+        dynamic: false,
+        doc: "Cluster mode: the SASL mechanism brokers authenticate to each other with when the inter-broker listener is SASL_PLAINTEXT/SASL_SSL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; Kafka's default GSSAPI is refused at start). The credentials are the username/password of listener.name.<listener>.<mechanism-lowercase>.sasl.jaas.config.",
+    },
+    BrokerKey {
         name: "inter.broker.listener.name",
         default: "",
         ty: ConfigType::String,
@@ -653,6 +660,17 @@ pub fn validate_broker_key(key: &str, value: &str) -> Result<(), ConfigError> {
         }
         if inner == "plain.sasl.jaas.config" {
             return crate::security::sasl::plain::jaas_users(value)
+                .map(|_| ())
+                .map_err(|reason| ConfigError::InvalidValue {
+                    key: key.into(),
+                    value: "[hidden]".into(),
+                    reason,
+                });
+        }
+        if let Some(mechanism) = inner.strip_suffix(".sasl.jaas.config")
+            && ["scram-sha-256", "scram-sha-512"].contains(&mechanism)
+        {
+            return crate::security::sasl::plain::jaas_options(value)
                 .map(|_| ())
                 .map_err(|reason| ConfigError::InvalidValue {
                     key: key.into(),

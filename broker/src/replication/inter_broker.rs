@@ -1,24 +1,53 @@
 //! How followers reach their leaders: the listener `inter.broker.listener.name` names (the first
 //! listener without it), over TLS with that listener's trust store and key store when its
-//! protocol is SSL.
+//! protocol is SSL or SASL_SSL, authenticated with SaslHandshake v1 + SaslAuthenticate when it
+//! is SASL_* (`sasl.mechanism.inter.broker.protocol` and the listener's
+//! `<mechanism>.sasl.jaas.config` credentials, as Kafka brokers read them).
 
 use crate::config::BrokerConfig;
+use crate::security::sasl::client::{SaslClientConfig, SaslClientError, SaslClientExchange};
 use crate::security::tls::TlsError;
 use crate::security::tls::client::TlsClient;
 use eddy_kafka_client::{Client as KafkaConn, Config as KafkaConfig};
+use kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
+use kafka_protocol::protocol::StrBytes;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Why the inter-broker listener cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum InterBrokerError {
     #[error("inter.broker.listener.name {0:?} is not one of this broker's listeners")]
     UnknownListener(String),
-    #[error(
-        "inter.broker.listener.name {name:?} uses {protocol}, which inter-broker connections do not support yet (PLAINTEXT and SSL only)"
-    )]
-    Unsupported { name: String, protocol: String },
     #[error("inter-broker tls: {0}")]
     Tls(#[from] TlsError),
+    #[error("inter-broker sasl on listener {listener}: {source}")]
+    Sasl {
+        listener: String,
+        source: SaslClientError,
+    },
+}
+
+/// Why a connection to another broker failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    /// The other broker refused our credentials (or the exchange broke): worth a clear log
+    /// line and a backoff, not a quiet retry.
+    #[error("inter-broker {mechanism} authentication as {user:?} failed: {reason}")]
+    Authentication {
+        mechanism: &'static str,
+        user: String,
+        reason: String,
+    },
+}
+
+/// A connection to another broker, and when its SASL session ends (KIP-368): the caller
+/// reconnects before then.
+pub struct Connection {
+    pub conn: KafkaConn,
+    pub session_ends: Option<Instant>,
 }
 
 /// The listener followers connect to, and the TLS client when it is SSL.
@@ -27,6 +56,8 @@ pub struct InterBroker {
     /// `None`: the address each broker registered (its first listener).
     pub listener: Option<String>,
     pub tls: Option<Arc<TlsClient>>,
+    /// The broker's own credentials when the listener is SASL_*.
+    pub sasl: Option<Arc<SaslClientConfig>>,
 }
 
 impl InterBroker {
@@ -46,12 +77,18 @@ impl InterBroker {
                 false => Err(InterBrokerError::UnknownListener(named)),
             };
         };
-        if l.protocol.is_sasl() {
-            return Err(InterBrokerError::Unsupported {
-                name: l.name.clone(),
-                protocol: l.protocol.to_string(),
-            });
-        }
+        let sasl = if l.protocol.is_sasl() {
+            let get = |k: &str| config.settings.get(k).cloned();
+            let c = SaslClientConfig::from_settings(&l.name, &get).map_err(|source| {
+                InterBrokerError::Sasl {
+                    listener: l.name.clone(),
+                    source,
+                }
+            })?;
+            Some(Arc::new(c))
+        } else {
+            None
+        };
         let tls = if l.protocol.is_tls() {
             Some(TlsClient::new(&config.settings, &l.name)?)
         } else {
@@ -60,20 +97,95 @@ impl InterBroker {
         Ok(InterBroker {
             listener: Some(l.name.clone()),
             tls,
+            sasl,
         })
     }
 
-    /// A connection to the leader at `addr`, over TLS when the inter-broker listener is SSL.
-    pub async fn connect(&self, addr: &str, config: KafkaConfig) -> Result<KafkaConn, String> {
-        match &self.tls {
+    /// A connection to the leader at `addr`, over TLS when the inter-broker listener is
+    /// SSL/SASL_SSL, authenticated when it is SASL_*.
+    pub async fn connect(
+        &self,
+        addr: &str,
+        config: KafkaConfig,
+    ) -> Result<Connection, ConnectError> {
+        let mut conn = match &self.tls {
             None => KafkaConn::connect(addr, config)
                 .await
-                .map_err(|e| e.to_string()),
+                .map_err(|e| ConnectError::Connect(e.to_string()))?,
             Some(tls) => tls
                 .connect(addr, config.timeout)
                 .await
                 .map(|s| KafkaConn::over(s, addr, config))
-                .map_err(|e| e.to_string()),
-        }
+                .map_err(|e| ConnectError::Connect(e.to_string()))?,
+        };
+        let session_ends = match &self.sasl {
+            None => None,
+            Some(sasl) => authenticate(&mut conn, sasl).await?,
+        };
+        Ok(Connection { conn, session_ends })
     }
+}
+
+/// Reconnect this long before the session's end at the latest (Kafka's clients re-authenticate
+/// at 85-95% of the lifetime).
+fn reauth_at(lifetime: Duration) -> Duration {
+    lifetime.mul_f64(0.85)
+}
+
+/// SaslHandshake v1 + SaslAuthenticate v1 (the version with session_lifetime_ms), as Kafka's
+/// `SaslClientAuthenticator`. Returns when the session must be renewed, if it expires.
+async fn authenticate(
+    conn: &mut KafkaConn,
+    sasl: &SaslClientConfig,
+) -> Result<Option<Instant>, ConnectError> {
+    let mechanism = sasl.mechanism.name();
+    let failed = |reason: String| ConnectError::Authentication {
+        mechanism,
+        user: sasl.username.clone(),
+        reason,
+    };
+    let started = Instant::now();
+    let hs = conn
+        .call_at(
+            &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism)),
+            1,
+        )
+        .await
+        .map_err(|e| ConnectError::Connect(format!("sasl handshake: {e}")))?;
+    if hs.error_code != 0 {
+        let enabled: Vec<&str> = hs.mechanisms.iter().map(StrBytes::as_str).collect();
+        return Err(failed(format!(
+            "SaslHandshake answered error code {} (the listener enables {enabled:?})",
+            hs.error_code
+        )));
+    }
+    let mut exchange = SaslClientExchange::new(sasl).map_err(|e| failed(e.to_string()))?;
+    let mut token = Some(exchange.first());
+    let mut lifetime_ms = 0i64;
+    // PLAIN: one round; SCRAM: two.
+    for _ in 0..2 {
+        let Some(t) = token.take() else { break };
+        let r = conn
+            .call_at(
+                &SaslAuthenticateRequest::default().with_auth_bytes(t.into()),
+                1,
+            )
+            .await
+            .map_err(|e| ConnectError::Connect(format!("sasl authenticate: {e}")))?;
+        if r.error_code != 0 {
+            return Err(failed(format!(
+                "error code {}: {}",
+                r.error_code,
+                r.error_message.as_ref().map_or("", |m| m.as_str())
+            )));
+        }
+        lifetime_ms = r.session_lifetime_ms;
+        token = exchange
+            .next(&r.auth_bytes)
+            .map_err(|e| failed(e.to_string()))?;
+    }
+    if token.is_some() {
+        return Err(failed("the exchange did not complete".into()));
+    }
+    Ok((lifetime_ms > 0).then(|| started + reauth_at(Duration::from_millis(lifetime_ms as u64))))
 }

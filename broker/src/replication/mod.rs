@@ -31,6 +31,9 @@ const FETCH_VERSION: i16 = 12;
 const RPC_TIMEOUT: Duration = Duration::from_secs(10);
 /// The follower fetchers' client id in request headers.
 const CLIENT_ID: &str = "eddy-replica-fetcher";
+/// Backoff after a failed inter-broker authentication: doubling from the first to the last.
+const AUTH_BACKOFF_MIN: Duration = Duration::from_millis(500);
+const AUTH_BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 /// Partition -> ((leader, leader epoch) it follows, the fetcher task).
 type Fetchers = HashMap<(String, i32), ((i32, i32), tokio::task::JoinHandle<()>)>;
@@ -262,6 +265,8 @@ async fn follow(
 ) {
     let mut truncated = false;
     let mut conn: Option<KafkaConn> = None;
+    let mut session_ends: Option<std::time::Instant> = None;
+    let mut auth_backoff = Duration::ZERO;
     // Bounded by the task being aborted when leadership changes; each round is bounded too.
     loop {
         let Some(b) = repl.upgrade() else { return };
@@ -296,12 +301,31 @@ async fn follow(
         };
         let inter_broker = b.inter_broker();
         drop(b);
+        // KIP-368: a SASL session that ends soon is renewed by reconnecting.
+        if session_ends.is_some_and(|t| std::time::Instant::now() >= t) {
+            tracing::debug!(%topic, index, %addr, "sasl session ending: reconnecting to re-authenticate");
+            conn = None;
+        }
         if conn.is_none() {
             match inter_broker
                 .connect(&addr, KafkaConfig::new(CLIENT_ID, RPC_TIMEOUT))
                 .await
             {
-                Ok(c) => conn = Some(c),
+                Ok(c) => {
+                    if auth_backoff > Duration::ZERO {
+                        tracing::info!(%topic, index, %addr, "inter-broker authentication succeeded again");
+                    }
+                    auth_backoff = Duration::ZERO;
+                    session_ends = c.session_ends;
+                    conn = Some(c.conn);
+                }
+                Err(e @ inter_broker::ConnectError::Authentication { .. }) => {
+                    // Bounded backoff: doubling up to AUTH_BACKOFF_MAX, never a tight loop.
+                    auth_backoff = (auth_backoff * 2).clamp(AUTH_BACKOFF_MIN, AUTH_BACKOFF_MAX);
+                    tracing::warn!(%topic, index, %addr, error = %e, retry_in_ms = auth_backoff.as_millis() as u64, "inter-broker authentication to the leader failed; check sasl.mechanism.inter.broker.protocol, the listener's sasl.jaas.config and the broker user's SCRAM credentials");
+                    tokio::time::sleep(auth_backoff).await;
+                    continue;
+                }
                 Err(e) => {
                     tracing::debug!(%topic, index, %addr, error = %e, "cannot reach the leader");
                     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -5,6 +5,7 @@
 //! applies its verdicts; the mechanisms are `plain` and `scram`; the stored credentials and
 //! their changes are `credentials`.
 
+pub mod client;
 pub mod credentials;
 pub mod plain;
 pub mod scram;

@@ -67,7 +67,7 @@ pub fn jaas_users(jaas: &str) -> Result<BTreeMap<String, String>, String> {
 
 /// The `key="value"` (or `key=value`) options of a JAAS config entry, after the login module
 /// class and its control flag; values may contain `\"` escapes.
-fn jaas_options(jaas: &str) -> Result<Vec<(String, String)>, String> {
+pub fn jaas_options(jaas: &str) -> Result<Vec<(String, String)>, String> {
     let body = jaas.trim().trim_end_matches(';').trim();
     let mut words = body.splitn(3, char::is_whitespace);
     let (Some(_module), Some(flag)) = (words.next(), words.next()) else {

@@ -190,6 +190,10 @@ pub enum ScramError {
     Random(String),
     #[error("the exchange is already complete")]
     Complete,
+    #[error("the server refused: {0}")]
+    ServerError(String),
+    #[error("the server's signature is wrong (it does not know the credential)")]
+    InvalidServerSignature,
 }
 
 /// `n` random bytes from the operating system.
@@ -462,6 +466,135 @@ pub fn server_nonce() -> Result<String, ScramError> {
     Ok(B64.encode(random_bytes(24)?))
 }
 
+/// Where a client-side exchange is.
+#[derive(Debug)]
+enum ClientStage {
+    /// client-first sent; waiting for server-first.
+    AwaitingServerFirst,
+    /// client-final sent; waiting for server-final, whose signature must be this.
+    AwaitingServerFinal {
+        server_signature: Vec<u8>,
+    },
+    Done,
+}
+
+/// The client side of one SCRAM exchange (RFC 5802), as Kafka's `ScramSaslClient` runs it:
+/// no channel binding, no authorization id. Used by brokers to authenticate to each other.
+#[derive(Debug)]
+pub struct ScramClient {
+    mechanism: ScramMechanism,
+    password: String,
+    nonce: String,
+    first_bare: String,
+    stage: ClientStage,
+}
+
+/// A user name as a saslname: ',' is `=2C` and '=' is `=3D`.
+fn encode_saslname(s: &str) -> String {
+    s.replace('=', "=3D").replace(',', "=2C")
+}
+
+impl ScramClient {
+    /// A client for `user`/`password`; `nonce` is fresh randomness ([`server_nonce`] makes
+    /// one; a parameter so tests can replay RFC vectors).
+    pub fn new(mechanism: ScramMechanism, user: &str, password: &str, nonce: &str) -> Self {
+        ScramClient {
+            mechanism,
+            password: password.to_string(),
+            nonce: nonce.to_string(),
+            first_bare: format!("n={},r={nonce}", encode_saslname(user)),
+            stage: ClientStage::AwaitingServerFirst,
+        }
+    }
+
+    /// The client-first message.
+    pub fn client_first(&self) -> Vec<u8> {
+        format!("n,,{}", self.first_bare).into_bytes()
+    }
+
+    /// Reads the server-first message and returns the client-final one. The server's nonce
+    /// must extend ours; its iteration count must be at least [`MIN_ITERATIONS`] (and at most
+    /// [`MAX_ITERATIONS`], so a hostile server cannot make us spin).
+    pub fn server_first(&mut self, msg: &[u8]) -> Result<Vec<u8>, ScramError> {
+        if !matches!(self.stage, ClientStage::AwaitingServerFirst) {
+            return Err(ScramError::Complete);
+        }
+        self.stage = ClientStage::Done;
+        let server_first = std::str::from_utf8(msg)
+            .map_err(|_| ScramError::Malformed("server-first is not UTF-8".into()))?;
+        let mut attrs = server_first.split(',');
+        let mut next = |key: &str| {
+            attrs
+                .next()
+                .and_then(|a| a.strip_prefix(key))
+                .ok_or_else(|| ScramError::Malformed(format!("server-first has no {key}")))
+        };
+        let nonce = next("r=")?;
+        let salt = next("s=")?;
+        let iterations = next("i=")?;
+        if !nonce.starts_with(&self.nonce) || nonce.len() == self.nonce.len() {
+            return Err(ScramError::NonceMismatch {
+                expected: format!("{}...", self.nonce),
+                got: nonce.to_string(),
+            });
+        }
+        check_nonce(nonce)?;
+        let salt = B64
+            .decode(salt)
+            .map_err(|e| ScramError::Malformed(format!("salt is not base64: {e}")))?;
+        let iterations: u32 = iterations
+            .parse()
+            .ok()
+            .filter(|i| (MIN_ITERATIONS..=MAX_ITERATIONS).contains(i))
+            .ok_or_else(|| {
+                ScramError::Malformed(format!("iteration count {iterations:?} out of range"))
+            })?;
+        let m = self.mechanism;
+        let salted = m.salted_password(self.password.as_bytes(), &salt, iterations);
+        let client_key = m.hmac(&salted, b"Client Key");
+        let stored_key = m.hash(&client_key);
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth_message = format!("{},{server_first},{without_proof}", self.first_bare);
+        let signature = m.hmac(&stored_key, auth_message.as_bytes());
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(&signature)
+            .map(|(a, b)| a ^ b)
+            .collect();
+        let server_key = m.hmac(&salted, b"Server Key");
+        self.stage = ClientStage::AwaitingServerFinal {
+            server_signature: m.hmac(&server_key, auth_message.as_bytes()),
+        };
+        Ok(format!("{without_proof},p={}", B64.encode(proof)).into_bytes())
+    }
+
+    /// Checks the server-final message: the server proves it knows the credential.
+    pub fn server_final(&mut self, msg: &[u8]) -> Result<(), ScramError> {
+        let ClientStage::AwaitingServerFinal { server_signature } =
+            std::mem::replace(&mut self.stage, ClientStage::Done)
+        else {
+            return Err(ScramError::Complete);
+        };
+        let msg = std::str::from_utf8(msg)
+            .map_err(|_| ScramError::Malformed("server-final is not UTF-8".into()))?;
+        if let Some(e) = msg.strip_prefix("e=") {
+            return Err(ScramError::ServerError(e.to_string()));
+        }
+        let verifier = msg
+            .split(',')
+            .next()
+            .and_then(|a| a.strip_prefix("v="))
+            .ok_or_else(|| ScramError::Malformed("server-final has no verifier".into()))?;
+        let verifier = B64
+            .decode(verifier)
+            .map_err(|e| ScramError::Malformed(format!("verifier is not base64: {e}")))?;
+        if !bool::from(verifier.ct_eq(&server_signature)) {
+            return Err(ScramError::InvalidServerSignature);
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -635,6 +768,84 @@ mod tests {
         assert!(matches!(
             s.step(b"c=biws,r=abcSRV,p=!!!", &lookup, "x"),
             Err(ScramError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn rfc7677_sha256_test_vector_client_side() {
+        // RFC 7677 section 3, from the client's side.
+        let mut c = ScramClient::new(
+            ScramMechanism::Sha256,
+            "user",
+            "pencil",
+            "rOprNGfwEbeRWgbNEkqO",
+        );
+        assert_eq!(c.client_first(), b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO");
+        let fin = c
+            .server_first(b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096")
+            .expect("server-first");
+        assert_eq!(
+            fin,
+            b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
+        );
+        c.server_final(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+            .expect("server-final");
+    }
+
+    #[test]
+    fn client_and_server_agree_and_the_client_checks_the_server() {
+        for m in ScramMechanism::ALL {
+            let cred = ScramCredential::from_password(m, "pw", 4096).expect("cred");
+            let lookup = |u: &str| (u == "a,b=").then(|| cred.clone());
+            let mut server = ScramServer::new(m);
+            let mut client = ScramClient::new(m, "a,b=", "pw", &server_nonce().expect("nonce"));
+            let ScramStep::Challenge(sf) = server
+                .step(&client.client_first(), &lookup, "SRV")
+                .expect("first")
+            else {
+                panic!("expected a challenge");
+            };
+            let cf = client.server_first(&sf).expect("client-final");
+            let ScramStep::Authenticated { user, server_final } =
+                server.step(&cf, &lookup, "x").expect("final")
+            else {
+                panic!("expected success");
+            };
+            assert_eq!(user, "a,b=");
+            client.server_final(&server_final).expect("server verified");
+        }
+        // A server that does not know the password cannot forge server-final.
+        let m = ScramMechanism::Sha512;
+        let mut client = ScramClient::new(m, "u", "pw", "abc");
+        client
+            .server_first(b"r=abcSRV,s=AAAA,i=4096")
+            .expect("client-final");
+        assert_eq!(
+            client.server_final(b"v=AAAA"),
+            Err(ScramError::InvalidServerSignature)
+        );
+        // The server must extend our nonce and use a sane iteration count.
+        for sf in [
+            "r=xyz,s=AAAA,i=4096",
+            "r=abc,s=AAAA,i=4096",
+            "r=abcS,s=AAAA,i=1",
+            "r=abcS,s=AAAA,i=99999999",
+            "garbage",
+        ] {
+            assert!(
+                ScramClient::new(m, "u", "pw", "abc")
+                    .server_first(sf.as_bytes())
+                    .is_err(),
+                "{sf}"
+            );
+        }
+        let mut client = ScramClient::new(m, "u", "pw", "abc");
+        client
+            .server_first(b"r=abcS,s=AAAA,i=4096")
+            .expect("client-final");
+        assert!(matches!(
+            client.server_final(b"e=invalid-proof"),
+            Err(ScramError::ServerError(_))
         ));
     }
 
