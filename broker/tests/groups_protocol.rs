@@ -143,6 +143,26 @@ fn join_sync_commit_fetch_list_and_delete_on_the_wire() {
         4,
     );
     assert_eq!(hb.error_code, code(ResponseError::IllegalGeneration));
+    // An admin commit (generation -1, no member id) to a group with members: Kafka answers
+    // UNKNOWN_MEMBER_ID (issue 17; it used to be ILLEGAL_GENERATION).
+    let admin = c.call(
+        &OffsetCommitRequest::default()
+            .with_group_id(GroupId(s("wg")))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(vec![
+                offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(s("t")))
+                    .with_partitions(vec![
+                        offset_commit_request::OffsetCommitRequestPartition::default()
+                            .with_committed_offset(1),
+                    ]),
+            ]),
+        8,
+    );
+    assert_eq!(
+        admin.topics[0].partitions[0].error_code,
+        code(ResponseError::UnknownMemberId)
+    );
 
     // OffsetCommit v9 with a leader epoch and metadata; an unknown topic fails on its own.
     let commit = c.call(

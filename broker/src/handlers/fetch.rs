@@ -1,5 +1,6 @@
 //! Fetch: reads whole batches from each partition below the high watermark, honouring
-//! partition and response byte limits (always at least one batch), and long-polls with
+//! partition and response byte limits (KIP-74: only the first partition with data may exceed
+//! them, by one batch), and long-polls with
 //! max_wait_ms/min_bytes until enough data arrives. A follower's fetch is served by
 //! replication (up to the log end) and answered here.
 
@@ -188,17 +189,49 @@ impl BytesRead {
     }
 }
 
+/// The byte limits of one fetch response (KIP-74): only the first partition with data may
+/// return one whole batch larger than its partition_max_bytes or what is left of the
+/// response's max_bytes; every later one reads only whole batches that fit in both, else
+/// nothing (librdkafka refuses a response larger than it asked for and fetches the same
+/// offsets again, for ever).
+#[derive(Debug)]
+struct ResponseBudget {
+    remaining: usize,
+    any_data: bool,
+}
+
+impl ResponseBudget {
+    /// A budget of `max_bytes` (zero or less: no limit).
+    fn new(max_bytes: i32) -> Self {
+        ResponseBudget {
+            remaining: usize::try_from(max_bytes)
+                .ok()
+                .filter(|n| *n > 0)
+                .unwrap_or(usize::MAX),
+            any_data: false,
+        }
+    }
+
+    /// What the next partition may read: (max bytes, whether one larger batch is allowed).
+    fn limit(&self, partition_max_bytes: i32) -> (usize, bool) {
+        let partition = usize::try_from(partition_max_bytes).unwrap_or(0);
+        (partition.min(self.remaining), !self.any_data)
+    }
+
+    /// Counts `n` bytes a partition returned.
+    fn took(&mut self, n: usize) {
+        self.remaining = self.remaining.saturating_sub(n);
+        self.any_data |= n > 0;
+    }
+}
+
 /// One pass over every requested partition: (response, record bytes read, any error).
 fn read_once(
     ctx: &RequestContext,
     req: &FetchRequest,
     readable: &[bool],
 ) -> (FetchResponse, BytesRead, bool) {
-    let mut budget = if req.max_bytes <= 0 {
-        usize::MAX
-    } else {
-        req.max_bytes as usize
-    };
+    let mut budget = ResponseBudget::new(req.max_bytes);
     let mut total = 0usize;
     let mut per_topic = Vec::new();
     let mut any_error = false;
@@ -258,22 +291,12 @@ fn read_once(
                 parts.push(base.with_error_code(code(e)));
                 continue;
             }
-            // The first partition with data may exceed the response budget (KIP-74); later ones
-            // only read while budget remains.
-            let max = (p.partition_max_bytes.max(0) as usize).min(budget);
-            if max == 0 && total > 0 {
-                parts.push(
-                    base.with_high_watermark(partition.high_watermark())
-                        .with_last_stable_offset(partition.last_stable_offset())
-                        .with_log_start_offset(lso(partition.log_start_offset())),
-                );
-                continue;
-            }
-            match partition.read(p.fetch_offset, max.max(1)) {
+            let (max, min_one_batch) = budget.limit(p.partition_max_bytes);
+            match partition.read_within(p.fetch_offset, max, min_one_batch) {
                 Ok(out) => {
                     let n = out.records.len();
                     total += n;
-                    budget = budget.saturating_sub(n);
+                    budget.took(n);
                     parts.push(
                         base.with_high_watermark(out.high_watermark)
                             .with_last_stable_offset(out.last_stable_offset)
@@ -309,4 +332,45 @@ fn read_once(
         BytesRead { total, per_topic },
         any_error,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ResponseBudget;
+
+    #[test]
+    fn only_the_first_partition_with_data_may_exceed_the_limits() {
+        let mut b = ResponseBudget::new(1000);
+        // Nothing read yet: the first partition may return one oversized batch.
+        assert_eq!(b.limit(600), (600, true));
+        // An empty partition does not use up that allowance.
+        b.took(0);
+        assert_eq!(b.limit(2000), (1000, true));
+        // The first data was larger than the budget: later partitions get nothing more.
+        b.took(1500);
+        assert_eq!(b.limit(600), (0, false));
+    }
+
+    #[test]
+    fn later_partitions_read_what_is_left_of_both_limits() {
+        let mut b = ResponseBudget::new(1000);
+        b.took(300);
+        assert_eq!(b.limit(600), (600, false));
+        b.took(600);
+        assert_eq!(b.limit(600), (100, false));
+        b.took(100);
+        assert_eq!(b.limit(600), (0, false));
+    }
+
+    #[test]
+    fn no_response_limit_leaves_only_the_partition_limit() {
+        for max in [0, -1] {
+            let mut b = ResponseBudget::new(max);
+            assert_eq!(b.limit(1 << 20), (1 << 20, true));
+            b.took(5 << 20);
+            assert_eq!(b.limit(1 << 20), (1 << 20, false));
+        }
+        // A negative partition limit reads nothing beyond the first-batch allowance.
+        assert_eq!(ResponseBudget::new(100).limit(-1), (0, true));
+    }
 }

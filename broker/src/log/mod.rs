@@ -85,7 +85,19 @@ impl ReadSlice {
     /// Reads whole batches starting at the slice, up to `max_bytes` but always at least the
     /// first batch, and never a batch whose base offset is at or beyond `limit_offset`.
     pub fn read(&self, max_bytes: usize, limit_offset: i64) -> io::Result<Vec<u8>> {
-        if self.available < HEADER_LEN as u64 {
+        self.read_within(max_bytes, limit_offset, true)
+    }
+
+    /// Reads whole batches up to `max_bytes`; a first batch larger than that is returned whole
+    /// only with `min_one_batch` (KIP-74: only the first partition with data in a fetch
+    /// response may exceed the limits), else nothing is read.
+    pub fn read_within(
+        &self,
+        max_bytes: usize,
+        limit_offset: i64,
+        min_one_batch: bool,
+    ) -> io::Result<Vec<u8>> {
+        if self.available < HEADER_LEN as u64 || (max_bytes == 0 && !min_one_batch) {
             return Ok(Vec::new());
         }
         let want = (max_bytes.max(HEADER_LEN) as u64).min(self.available) as usize;
@@ -94,7 +106,7 @@ impl ReadSlice {
         while end + HEADER_LEN <= buf.len() {
             let h = BatchHeader::parse(&buf[end..]).map_err(io::Error::other)?;
             if h.base_offset >= limit_offset || end + h.total_len() > buf.len() {
-                if end == 0 && h.base_offset < limit_offset {
+                if end == 0 && h.base_offset < limit_offset && min_one_batch {
                     // The first batch alone exceeds max_bytes: return it whole anyway.
                     return read_exact_at(&self.file, h.total_len(), self.position);
                 }

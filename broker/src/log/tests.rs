@@ -63,6 +63,24 @@ fn a_batch_larger_than_max_bytes_is_still_returned_whole() {
 }
 
 #[test]
+fn without_min_one_batch_an_oversized_first_batch_reads_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = PartitionLog::open(dir.path(), &mut |_| {}).unwrap();
+    append_n(&mut log, 3, 500, &cfg(1 << 20));
+    let slice = log.slice_at(0).unwrap().unwrap();
+    assert!(slice.read_within(100, 100, false).unwrap().is_empty());
+    assert!(slice.read_within(0, 100, false).unwrap().is_empty());
+    // Whole batches that fit are still read; the one that does not fit is left out.
+    let one = slice.read_within(1 << 20, 100, false).unwrap().len() / 3;
+    let data = slice.read_within(2 * one + one / 2, 100, false).unwrap();
+    assert_eq!(offsets_in(&data), vec![0, 2]);
+    assert_eq!(
+        offsets_in(&slice.read_within(0, 100, true).unwrap()),
+        vec![0]
+    );
+}
+
+#[test]
 fn segments_roll_by_size_and_reads_cross_them() {
     let dir = tempfile::tempdir().unwrap();
     let (mut log, _) = PartitionLog::open(dir.path(), &mut |_| {}).unwrap();

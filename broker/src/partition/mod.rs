@@ -291,6 +291,18 @@ impl Partition {
     /// Reads from `offset`, up to `max_bytes` (at least one whole batch), below the high
     /// watermark (both isolation levels read up to it: there are no transactions).
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadOutcome, PartitionError> {
+        self.read_within(offset, max_bytes, true)
+    }
+
+    /// As [`Self::read`], but a first batch larger than `max_bytes` is returned only with
+    /// `min_one_batch` (the first partition with data in a fetch response, KIP-74); otherwise
+    /// the read is empty.
+    pub fn read_within(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<ReadOutcome, PartitionError> {
         let hw = self.high_watermark();
         let slice: Option<ReadSlice> = {
             let inner = self.lock();
@@ -301,7 +313,7 @@ impl Partition {
             }
         };
         let records = match slice {
-            Some(s) if offset < hw => s.read(max_bytes, hw).map_err(|e| {
+            Some(s) if offset < hw => s.read_within(max_bytes, hw, min_one_batch).map_err(|e| {
                 tracing::error!(topic = %self.topic, partition = self.index, error = %e, "read failed");
                 PartitionError::Storage
             })?,

@@ -586,8 +586,10 @@ impl Group {
             // A simple (non-member) consumer committing for itself.
             Ok(())
         } else {
-            // Only members may commit to a group with members.
-            Err(GroupError::IllegalGeneration)
+            // Only members may commit to a group with members; an admin commit (generation
+            // -1, no member id) is refused with UNKNOWN_MEMBER_ID, as Kafka's
+            // ClassicGroup.validateOffsetCommit does.
+            Err(GroupError::UnknownMember)
         }
     }
 

@@ -502,7 +502,7 @@ fn commit_validation() {
     );
     assert_eq!(
         g.validate_commit("", None, -1, 10),
-        Err(GroupError::IllegalGeneration)
+        Err(GroupError::UnknownMember)
     );
     let mut simple = Group::new("s");
     assert_eq!(simple.validate_commit("", None, -1, 0), Ok(()));
