@@ -9,5 +9,6 @@ pub mod plot;
 pub mod procstat;
 pub mod report;
 pub mod schedule;
+pub mod security;
 pub mod stats;
 pub mod workload;

@@ -8,7 +8,7 @@ use eddy_bench::broker_proc::{BrokerProcess, sibling_broker_bin};
 use eddy_bench::report::{self, Fractions, MachineLimits, RunResult};
 use eddy_bench::stats::LatencySummary;
 use eddy_bench::workload::Workload;
-use eddy_bench::{driver, machine, plot, procstat};
+use eddy_bench::{driver, machine, plot, procstat, security};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -29,6 +29,26 @@ enum Command {
     Run(RunArgs),
     /// Print two result.json files side by side.
     Compare { a: PathBuf, b: PathBuf },
+    /// Write a throwaway CA (`ca.crt`) and a server key + certificate for 127.0.0.1
+    /// (`server.pem`) into a directory (bench/security.sh).
+    Certs { dir: PathBuf },
+    /// Open, authenticate and drop clients for a while; print how many succeeded.
+    ConnectRate(ConnectRateArgs),
+}
+
+#[derive(clap::Args)]
+struct ConnectRateArgs {
+    #[arg(long)]
+    bootstrap: String,
+    /// Seconds to keep connecting.
+    #[arg(long, default_value_t = 10)]
+    duration_s: u64,
+    /// Client loops in parallel.
+    #[arg(long, default_value_t = 4)]
+    threads: usize,
+    /// librdkafka property, KEY=VALUE (repeatable), e.g. `-X sasl.mechanisms=SCRAM-SHA-512`.
+    #[arg(short = 'X', value_name = "KEY=VALUE")]
+    client_property: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -81,8 +101,39 @@ fn main() -> anyhow::Result<()> {
             let (a, b) = (load(&a)?, load(&b)?);
             write!(std::io::stdout(), "{}", report::compare(&a, &b))?;
         }
+        Command::Certs { dir } => security::write_certs(&dir)?,
+        Command::ConnectRate(args) => {
+            let target = driver::Target {
+                bootstrap: args.bootstrap.clone(),
+                properties: parse_properties(&args.client_property)?,
+            };
+            let r = security::connect_rate(
+                &target.config(),
+                args.threads,
+                std::time::Duration::from_secs(args.duration_s),
+            )?;
+            // One machine-readable line: sessions failures seconds.
+            writeln!(
+                std::io::stdout(),
+                "{} {} {:.3}",
+                r.sessions,
+                r.failures,
+                r.elapsed.as_secs_f64()
+            )?;
+        }
     }
     Ok(())
+}
+
+/// `-X KEY=VALUE` arguments as pairs.
+fn parse_properties(kvs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    kvs.iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .with_context(|| format!("-X {kv}: expected KEY=VALUE"))
+        })
+        .collect()
 }
 
 fn load(path: &Path) -> anyhow::Result<RunResult> {
@@ -161,15 +212,7 @@ fn run(args: &RunArgs) -> anyhow::Result<PathBuf> {
     let sampler = procstat::Sampler::start(pid, sampler_t0);
     let run_id = format!("{unix_s}");
     tracing::info!(workload = %w.name, %bootstrap, "driving load");
-    let properties = args
-        .client_property
-        .iter()
-        .map(|kv| {
-            kv.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .with_context(|| format!("-X {kv}: expected KEY=VALUE"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let properties = parse_properties(&args.client_property)?;
     let target = driver::Target {
         bootstrap: bootstrap.clone(),
         properties,

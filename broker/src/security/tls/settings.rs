@@ -269,10 +269,13 @@ impl SslSettings {
     }
 
     /// The ring provider, limited to `ssl.cipher.suites` when it is set (Java's names; a TLS
-    /// 1.3 suite is `TLS_AES_128_GCM_SHA256`).
+    /// 1.3 suite is `TLS_AES_128_GCM_SHA256`), in that order of preference. Without the
+    /// setting, the cheapest suites come first (see `cheapest_first`).
     fn provider(&self) -> Result<Arc<CryptoProvider>, TlsError> {
         let mut provider = rustls::crypto::ring::default_provider();
-        if !self.cipher_suites.is_empty() {
+        if self.cipher_suites.is_empty() {
+            cheapest_first(&mut provider.cipher_suites, has_aes_instructions());
+        } else {
             let all = std::mem::take(&mut provider.cipher_suites);
             for name in &self.cipher_suites {
                 let found = all.iter().find(|s| {
@@ -320,7 +323,11 @@ impl SslSettings {
             }
         };
         let (chain, key) = self.identity(material)?;
-        Ok(Arc::new(builder.with_single_cert(chain, key)?))
+        let mut config = builder.with_single_cert(chain, key)?;
+        // The server's order picks the suite: librdkafka (OpenSSL) lists AES-256-GCM first,
+        // whose 14 AES rounds cost both sides more per byte than AES-128-GCM's 10.
+        config.ignore_client_order = true;
+        Ok(Arc::new(config))
     }
 
     /// A client configuration for connecting to another broker's listener with these settings:
@@ -476,5 +483,39 @@ impl ServerCertVerifier for NoHostnameVerifier {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.supported_verify_schemes()
+    }
+}
+
+/// Orders `suites` by what a byte costs: with AES instructions AES-128-GCM (10 rounds) before
+/// AES-256-GCM (14) before ChaCha20-Poly1305; without them ChaCha20-Poly1305 first. TLS 1.3
+/// suites stay ahead of TLS 1.2 ones. Stable: equal suites keep ring's order.
+pub fn cheapest_first(suites: &mut [rustls::SupportedCipherSuite], aes_instructions: bool) {
+    suites.sort_by_key(|s| {
+        let name = s.suite().as_str().unwrap_or_default();
+        let tls12 = matches!(s, rustls::SupportedCipherSuite::Tls12(_));
+        let cost = match (name.contains("AES_128_GCM"), name.contains("AES_256_GCM")) {
+            (true, _) => 0,
+            (_, true) => 1,
+            _ if aes_instructions => 2,
+            _ => -1,
+        };
+        (tls12, cost)
+    });
+}
+
+/// Whether this CPU has AES instructions (AES-NI, ARMv8 AES), which ring's AES-GCM uses.
+fn has_aes_instructions() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("aes")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("aes")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
     }
 }

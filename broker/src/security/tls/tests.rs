@@ -310,3 +310,63 @@ async fn changed_files_are_used_by_new_handshakes_and_bad_ones_are_ignored() {
         principal::serial_of(&next.der).expect("serial")
     );
 }
+
+#[test]
+fn the_cheapest_suites_come_first() {
+    let name = |s: &rustls::SupportedCipherSuite| s.suite().as_str().unwrap_or_default();
+    let mut suites = rustls::crypto::ring::default_provider().cipher_suites;
+    settings::cheapest_first(&mut suites, true);
+    assert_eq!(name(&suites[0]), "TLS13_AES_128_GCM_SHA256");
+    assert_eq!(name(&suites[1]), "TLS13_AES_256_GCM_SHA384");
+    assert!(
+        name(&suites[3]).contains("AES_128_GCM"),
+        "{}",
+        name(&suites[3])
+    );
+    settings::cheapest_first(&mut suites, false);
+    assert_eq!(name(&suites[0]), "TLS13_CHACHA20_POLY1305_SHA256");
+}
+
+#[tokio::test]
+async fn the_server_picks_aes_128_gcm_over_the_clients_order() {
+    let f = fixture();
+    let server =
+        TlsServer::new(&map(&[("ssl.keystore.location", &f.keystore)]), "SSL").expect("server");
+    // A client that, like OpenSSL, lists AES-256-GCM first.
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider
+        .cipher_suites
+        .sort_by_key(|s| !s.suite().as_str().unwrap_or_default().contains("AES_256"));
+    assert_eq!(
+        provider.cipher_suites[0].suite().as_str(),
+        Some("TLS13_AES_256_GCM_SHA384")
+    );
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(cfg_roots(&f))
+        .with_no_client_auth();
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+    let name = ServerName::try_from("localhost").expect("name");
+    let (client, accepted) = tokio::join!(connector.connect(name, a), server.accept(b));
+    let (stream, _) = accepted.expect("server handshake");
+    client.expect("client handshake");
+    assert_eq!(
+        stream
+            .get_ref()
+            .1
+            .negotiated_cipher_suite()
+            .and_then(|s| s.suite().as_str()),
+        Some("TLS13_AES_128_GCM_SHA256")
+    );
+}
+
+fn cfg_roots(f: &Fixture) -> rustls::RootCertStore {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(&f.truststore).expect("ca") {
+        roots.add(c.expect("cert")).expect("add");
+    }
+    roots
+}
