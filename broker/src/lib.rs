@@ -68,6 +68,8 @@ pub enum StartError {
     Groups(#[from] group::GroupLogError),
     #[error("configuring tls: {0}")]
     Tls(#[from] security::tls::TlsError),
+    #[error("configuring the controller listener: {0}")]
+    ControllerListener(#[from] security::controller_listener::ControllerListenerError),
     #[error("configuring the inter-broker listener: {0}")]
     InterBroker(#[from] replication::inter_broker::InterBrokerError),
 }
@@ -178,12 +180,21 @@ pub async fn start(config: config::BrokerConfig) -> Result<RunningBroker, StartE
         &config.settings,
     )?;
     let inter_broker = replication::inter_broker::InterBroker::from_config(&config)?;
-    if config.cluster.is_some() && config.get_bool("controller.ssl.enabled") {
+    let controller_tls = security::controller_listener::controller_tls_listener(
+        &config.settings,
+        config.get_bool("controller.ssl.enabled"),
+    )?;
+    if let (Some(_), Some(name)) = (&config.cluster, controller_tls) {
         cluster::net::transport::enable_tls(cluster::net::transport::ControllerTls {
-            server: security::tls::TlsServer::new(&config.settings, "CONTROLLER")?,
-            client: security::tls::client::TlsClient::new(&config.settings, "CONTROLLER")?,
+            server: security::tls::TlsServer::new(&config.settings, &name)?,
+            client: security::tls::client::TlsClient::new(&config.settings, &name)?,
         });
     }
+    let admin_tls = if config.get_bool("admin.ssl.enabled") {
+        Some(security::tls::TlsServer::new(&config.settings, "ADMIN")?)
+    } else {
+        None
+    };
     let listeners = server::bind(&config.listeners)
         .await
         .map_err(StartError::Listen)?;
@@ -255,11 +266,21 @@ pub async fn start(config: config::BrokerConfig) -> Result<RunningBroker, StartE
     }
     let app = admin_http::router(Arc::clone(&broker));
     let mut admin_rx = rx.clone();
+    let admin_rx2 = rx.clone();
     tasks.push(tokio::spawn(async move {
         let stop = async move {
             let _ = admin_rx.wait_for(|s| *s).await;
         };
-        if let Err(e) = axum::serve(admin, app).with_graceful_shutdown(stop).await {
+        let served = match admin_tls {
+            Some(tls) => {
+                match security::admin_tls::AdminTlsListener::spawn(admin, tls, admin_rx2) {
+                    Ok(l) => axum::serve(l, app).with_graceful_shutdown(stop).await,
+                    Err(e) => Err(e),
+                }
+            }
+            None => axum::serve(admin, app).with_graceful_shutdown(stop).await,
+        };
+        if let Err(e) = served {
             tracing::error!(error = %e, "admin http server failed");
         }
     }));

@@ -364,6 +364,20 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         doc: "Cluster mode: the SASL mechanism brokers authenticate to each other with when the inter-broker listener is SASL_PLAINTEXT/SASL_SSL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; Kafka's default GSSAPI is refused at start). The credentials are the username/password of listener.name.<listener>.<mechanism-lowercase>.sasl.jaas.config.",
     },
     BrokerKey {
+        name: "controller.listener.names",
+        default: "",
+        ty: ConfigType::List,
+        dynamic: false,
+        doc: "Cluster mode: the listener whose protocol secures the controller (Raft) transport (the first name counts). SSL in listener.security.protocol.map: TLS with that listener's ssl.* settings (listener.name.<name>.ssl.* overrides); PLAINTEXT: no TLS; SASL protocols are refused at start (the Raft transport has no SASL). Unset: controller.ssl.enabled decides.",
+    },
+    BrokerKey {
+        name: "admin.ssl.enabled",
+        default: "false",
+        ty: ConfigType::Boolean,
+        dynamic: false,
+        doc: "Eddy: the admin HTTP server (--admin-addr: /readyz, /metrics, ...) speaks HTTPS only, with the ADMIN listener's ssl.* settings (listener.name.admin.ssl.* overrides the broker-wide ssl.*; listener.name.admin.ssl.client.auth=required asks for client certificates). Rotated certificate files are picked up like a listener's. Plain HTTP connections are closed.",
+    },
+    BrokerKey {
         name: "inter.broker.listener.name",
         default: "",
         ty: ConfigType::String,

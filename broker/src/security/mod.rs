@@ -5,6 +5,8 @@
 //! from the `RequestContext`.
 
 pub mod acl;
+pub mod admin_tls;
+pub mod controller_listener;
 pub mod quota;
 pub mod sasl;
 pub mod tls;
