@@ -571,3 +571,69 @@ fn a_non_voter_broker_learns_the_metadata_and_serves_replicas() {
     )
     .unwrap();
 }
+
+/// Automatic preferred-leader balancing (`auto.leader.rebalance.enable`, on by default): a
+/// broker killed and restarted loses its leaderships to the other replicas, and once it is back
+/// in sync the active controller hands its preferred partitions back without anyone calling
+/// ElectLeaders.
+#[test]
+fn a_restarted_broker_gets_its_preferred_leaderships_back_automatically() {
+    let mut brokers = start_brokers(3, &["leader.imbalance.check.interval.seconds=1"], "3000");
+    assert_eq!(create_topic(&brokers[0], "bal", 6, 3, &[]), 0);
+    let m = wait_for(
+        &brokers[0],
+        "bal fully in sync and led by preferred replicas",
+        |m| {
+            (0..6).all(|p| isr_of(m, "bal", p).len() == 3)
+                && partitions_of(m, "bal")
+                    .iter()
+                    .all(|p| p.leader_id == p.replica_nodes[0])
+        },
+    );
+    // The broker that prefers the most partitions and is not the controller (killing the
+    // controller also works, but takes an election longer).
+    let controller = m.controller_id.0;
+    let victim = (0..3)
+        .filter(|b| *b != controller)
+        .max_by_key(|b| {
+            partitions_of(&m, "bal")
+                .iter()
+                .filter(|p| p.replica_nodes[0].0 == *b)
+                .count()
+        })
+        .expect("a broker");
+    let preferred_by_victim = partitions_of(&m, "bal")
+        .iter()
+        .filter(|p| p.replica_nodes[0].0 == victim)
+        .count();
+    assert!(preferred_by_victim > 0, "{m:?}");
+    let other = usize::try_from((victim + 1) % 3).unwrap();
+    let v = usize::try_from(victim).unwrap();
+    brokers[v].kill9();
+    wait_for(
+        &brokers[other],
+        "no leadership left on the killed broker",
+        |m| {
+            partitions_of(m, "bal")
+                .iter()
+                .all(|p| p.leader_id.0 != victim && p.leader_id.0 >= 0)
+        },
+    );
+    brokers[v].spawn();
+    let m = wait_for(
+        &brokers[other],
+        "preferred leaders restored automatically",
+        |m| {
+            partitions_of(m, "bal")
+                .iter()
+                .all(|p| p.leader_id == p.replica_nodes[0])
+        },
+    );
+    assert_eq!(
+        partitions_of(&m, "bal")
+            .iter()
+            .filter(|p| p.leader_id.0 == victim)
+            .count(),
+        preferred_by_victim
+    );
+}

@@ -11,6 +11,7 @@
 
 pub mod health;
 pub mod image;
+pub mod leader_balance;
 pub mod membership;
 pub mod net;
 pub mod quorum;
@@ -49,6 +50,8 @@ pub struct ClusterConfig {
     pub advertised: Option<String>,
     /// A broker whose heartbeats stop for this long is fenced.
     pub session_timeout: Duration,
+    /// Automatic preferred-leader balancing (`auto.leader.rebalance.enable`); `None` when off.
+    pub leader_balance: Option<leader_balance::LeaderBalance>,
 }
 
 impl ClusterConfig {
@@ -96,6 +99,7 @@ pub struct Cluster {
     /// The controller this node last heard of (non-voters learn it from replies).
     known_leader: Mutex<Option<u64>>,
     session_timeout: Duration,
+    leader_balance: Option<leader_balance::LeaderBalance>,
     /// Where other brokers reach this node's controller listener, once known (registered with
     /// the broker so the active controller can add it as a learner).
     controller_addr: std::sync::OnceLock<String>,
@@ -208,6 +212,7 @@ impl Cluster {
             heartbeats: Mutex::new(HashMap::new()),
             known_leader: Mutex::new(None),
             session_timeout: cfg.session_timeout,
+            leader_balance: cfg.leader_balance,
             controller_addr,
             listen_addr,
             registered: std::sync::atomic::AtomicBool::new(false),
@@ -572,6 +577,7 @@ impl Cluster {
         let mut tick = tokio::time::interval(Duration::from_millis(300));
         let mut led_term = None;
         let mut seen_epochs: HashMap<i32, i64> = HashMap::new();
+        let mut balanced_at = Instant::now();
         loop {
             tokio::select! {
                 _ = stopped(&mut stop) => {
@@ -604,6 +610,14 @@ impl Cluster {
                     ?term,
                     "became the active controller"
                 );
+                // Brokers get one check interval to come back before leaders move to them.
+                balanced_at = Instant::now();
+            }
+            if let Some(lb) = self.leader_balance
+                && balanced_at.elapsed() >= lb.interval
+            {
+                balanced_at = Instant::now();
+                self.balance_leaders(lb).await;
             }
             self.add_registered_learners().await;
             let brokers: Vec<(i32, bool, i64)> = self
@@ -636,6 +650,30 @@ impl Cluster {
                     Reply::Written(..) => {}
                     other => tracing::warn!(reply = ?other, "liveness change not applied"),
                 }
+            }
+        }
+    }
+
+    /// One pass of automatic preferred-leader balancing (see `leader_balance`): a preferred
+    /// election per chosen partition, through this controller's own log like liveness changes.
+    async fn balance_leaders(&self, lb: leader_balance::LeaderBalance) {
+        let chosen = leader_balance::preferred_elections(&self.image(), lb.imbalance_pct);
+        if chosen.is_empty() {
+            return;
+        }
+        tracing::info!(
+            partitions = chosen.len(),
+            "leader imbalance above leader.imbalance.per.broker.percentage: electing preferred leaders"
+        );
+        for (topic, partition) in chosen {
+            let cmd = Command::ElectLeader {
+                topic,
+                partition,
+                unclean: false,
+            };
+            match self.local_write(cmd).await {
+                Reply::Written(..) => {}
+                other => tracing::debug!(reply = ?other, "preferred election not applied"),
             }
         }
     }

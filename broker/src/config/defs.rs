@@ -482,6 +482,28 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         dynamic: false,
         doc: "How long committed offsets of an empty group are kept.",
     },
+    // Automatic preferred-leader balancing (cluster/leader_balance.rs), Kafka's keys.
+    BrokerKey {
+        name: "auto.leader.rebalance.enable",
+        default: "true",
+        ty: ConfigType::Boolean,
+        dynamic: false,
+        doc: "The active controller hands partitions back to their preferred (first) replica when that broker is in sync and its share of preferred partitions led by others exceeds leader.imbalance.per.broker.percentage.",
+    },
+    BrokerKey {
+        name: "leader.imbalance.per.broker.percentage",
+        default: "10",
+        ty: ConfigType::Int,
+        dynamic: false,
+        doc: "The share (percent) of a broker's preferred partitions it may fail to lead before the controller moves leaders back to it.",
+    },
+    BrokerKey {
+        name: "leader.imbalance.check.interval.seconds",
+        default: "300",
+        ty: ConfigType::Long,
+        dynamic: false,
+        doc: "How often the active controller checks the leader imbalance.",
+    },
     // Client quotas and connection limits (security/quota).
     BrokerKey {
         name: "quota.window.num",

@@ -250,6 +250,44 @@ mod config_file_tests {
     }
 }
 
+/// `auto.leader.rebalance.enable` and its two settings; `None` when it is off.
+fn leader_balance(
+    settings: &BTreeMap<String, String>,
+) -> Result<Option<crate::cluster::leader_balance::LeaderBalance>, ConfigError> {
+    let get = |k: &str| {
+        settings
+            .get(k)
+            .cloned()
+            .unwrap_or_else(|| defs::broker_default(k).to_string())
+    };
+    if get("auto.leader.rebalance.enable") != "true" {
+        return Ok(None);
+    }
+    let invalid = |key: &str, value: String, reason: &str| ConfigError::InvalidValue {
+        key: key.into(),
+        value,
+        reason: reason.into(),
+    };
+    let pct_key = "leader.imbalance.per.broker.percentage";
+    let pct = get(pct_key);
+    let imbalance_pct = pct
+        .parse::<u32>()
+        .ok()
+        .filter(|p| *p <= 100)
+        .ok_or_else(|| invalid(pct_key, pct.clone(), "must be between 0 and 100"))?;
+    let every_key = "leader.imbalance.check.interval.seconds";
+    let every = get(every_key);
+    let secs = every
+        .parse::<u64>()
+        .ok()
+        .filter(|s| *s >= 1)
+        .ok_or_else(|| invalid(every_key, every.clone(), "must be at least 1"))?;
+    Ok(Some(crate::cluster::leader_balance::LeaderBalance {
+        imbalance_pct,
+        interval: std::time::Duration::from_secs(secs),
+    }))
+}
+
 /// The broker's resolved configuration.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -335,6 +373,7 @@ impl BrokerConfig {
                 session_timeout: std::time::Duration::from_millis(
                     cli.broker_session_timeout_ms.max(500),
                 ),
+                leader_balance: leader_balance(&settings)?,
             }),
         };
         if cluster.is_some() && node_id < 0 {
