@@ -21,6 +21,7 @@ pub mod broker;
 pub mod cluster;
 pub mod config;
 pub mod control;
+pub mod features;
 pub mod group;
 pub mod handlers;
 pub mod log;
@@ -72,6 +73,8 @@ pub enum StartError {
     ControllerListener(#[from] security::controller_listener::ControllerListenerError),
     #[error("configuring the inter-broker listener: {0}")]
     InterBroker(#[from] replication::inter_broker::InterBrokerError),
+    #[error("unsupported feature level: {0}")]
+    Features(String),
 }
 
 /// A running broker: its bound addresses and the handle to stop it.
@@ -165,7 +168,11 @@ async fn metadata_control(
     };
     let control: Arc<dyn control::MetadataControl> = match &quorum {
         Some(c) => Arc::new(control::Quorum::new(Arc::clone(node), Arc::clone(c))),
-        None => Arc::new(control::SingleNode::new(Arc::clone(node))),
+        None => {
+            features::check_supported(&node.meta().image.features, &features::supported())
+                .map_err(StartError::Features)?;
+            Arc::new(control::SingleNode::new(Arc::clone(node)))
+        }
     };
     Ok((quorum, control))
 }

@@ -92,6 +92,9 @@ pub struct MetadataImage {
     /// Client quotas (AlterClientQuotas), by entity.
     #[serde(default)]
     pub client_quotas: crate::security::quota::ClientQuotaMap,
+    /// Finalized feature levels (UpdateFeatures).
+    #[serde(default)]
+    pub features: crate::features::Finalized,
 }
 
 /// Producer ids are reserved in blocks so the image is not rewritten for every InitProducerId.
@@ -119,6 +122,7 @@ impl MetadataStore {
                 scram_credentials: Default::default(),
                 acls: std::collections::BTreeSet::new(),
                 client_quotas: Default::default(),
+                features: Default::default(),
             },
             Err(source) => return Err(MetadataError::Read { path, source }),
         };

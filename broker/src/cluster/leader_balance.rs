@@ -106,6 +106,7 @@ mod tests {
             maintenance: false,
             shutting_down: false,
             endpoints: Vec::new(),
+            supported_features: crate::features::legacy_supported(),
         }
     }
 

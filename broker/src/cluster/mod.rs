@@ -39,6 +39,9 @@ openraft::declare_raft_types!(
 const RPC_TIMEOUT: Duration = Duration::from_secs(3);
 const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
 
+/// Prefix of the registration error that stops the broker (see `spawn_registration`).
+const REFUSED_FEATURES: &str = "unsupported feature level: ";
+
 /// Cluster settings from the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterConfig {
@@ -508,10 +511,18 @@ impl Cluster {
                 rack,
                 cluster_id,
                 endpoints,
+                supported_features: crate::features::supported(),
             };
             // Bounded: 40 attempts of up to 15 s each.
             for _ in 0..40 {
                 match me.register(cmd.clone()).await {
+                    Err(e) if e.starts_with(REFUSED_FEATURES) => {
+                        // A binary that cannot run the cluster's finalized feature levels must
+                        // not serve: it would read or write what the others do not expect.
+                        tracing::error!(error = %e, "refusing to start");
+                        eprintln!("broker refusing to start: {e}");
+                        std::process::exit(78);
+                    }
                     Ok(()) => {
                         tracing::info!(node_id = me.node_id, "registered with the controller");
                         me.registered
@@ -534,9 +545,14 @@ impl Cluster {
         });
     }
 
-    /// `RegisterBroker`, then this node's controller address when it has one.
+    /// `RegisterBroker`, then this node's controller address when it has one. A refusal
+    /// because of feature levels is an error starting with `REFUSED_FEATURES`.
     async fn register(&self, cmd: Command) -> Result<(), String> {
-        self.write(cmd).await?;
+        if let Outcome::Refused(image::Refusal::UnsupportedFeatureLevel, why) =
+            self.write(cmd).await?
+        {
+            return Err(format!("{REFUSED_FEATURES}{why}"));
+        }
         if let Some(addr) = self.controller_addr.get() {
             self.write(Command::SetControllerAddress {
                 id: self.node_id,

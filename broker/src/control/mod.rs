@@ -191,6 +191,26 @@ pub trait MetadataControl: Send + Sync {
         &self,
         changes: Vec<crate::security::quota::QuotaAlteration>,
     ) -> Result<(), ControlError>;
+
+    /// The cluster's finalized feature levels (ApiVersions v3+).
+    fn finalized_features(&self) -> crate::features::Finalized;
+
+    /// UpdateFeatures: all of `updates` or none, checked against every registered broker's
+    /// supported levels; nothing changes when `validate_only`.
+    fn update_features(
+        &self,
+        updates: &[crate::features::FeatureUpdate],
+        validate_only: bool,
+    ) -> Result<(), FeatureUpdateFailure>;
+}
+
+/// Why UpdateFeatures changed nothing.
+#[derive(Debug)]
+pub enum FeatureUpdateFailure {
+    /// The updates themselves were refused, per feature.
+    Refused(Vec<crate::features::UpdateError>),
+    /// Storing them failed (storage, quorum timeout, a refusal at apply time).
+    Control(ControlError),
 }
 
 /// The topic, created with broker defaults by `create` when auto-creation is on (both modes).

@@ -660,4 +660,34 @@ impl MetadataControl for Quorum {
     ) -> Result<(), ControlError> {
         self.write_through(Command::AlterClientQuotas { changes })
     }
+
+    fn finalized_features(&self) -> crate::features::Finalized {
+        self.cluster.image().features.clone()
+    }
+
+    fn update_features(
+        &self,
+        updates: &[crate::features::FeatureUpdate],
+        validate_only: bool,
+    ) -> Result<(), super::FeatureUpdateFailure> {
+        let (current, brokers) = {
+            let img = self.cluster.image();
+            let brokers: Vec<(i32, crate::features::Supported)> = img
+                .brokers
+                .values()
+                .map(|b| (b.id, b.supported_features.clone()))
+                .collect();
+            (img.features.clone(), brokers)
+        };
+        let levels = crate::features::plan_update(&current, updates, &brokers)
+            .map_err(super::FeatureUpdateFailure::Refused)?;
+        if validate_only || levels == current.levels {
+            return Ok(());
+        }
+        self.write_through(Command::UpdateFeatures {
+            levels,
+            expected_epoch: current.epoch,
+        })
+        .map_err(super::FeatureUpdateFailure::Control)
+    }
 }

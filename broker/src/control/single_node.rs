@@ -455,6 +455,36 @@ impl MetadataControl for SingleNode {
         }
         Ok(())
     }
+
+    fn finalized_features(&self) -> crate::features::Finalized {
+        self.node.meta().image.features.clone()
+    }
+
+    fn update_features(
+        &self,
+        updates: &[crate::features::FeatureUpdate],
+        validate_only: bool,
+    ) -> Result<(), super::FeatureUpdateFailure> {
+        let mut meta = self.node.meta();
+        let before = meta.image.features.clone();
+        let me = [(self.node.node_id(), crate::features::supported())];
+        let levels = crate::features::plan_update(&before, updates, &me)
+            .map_err(super::FeatureUpdateFailure::Refused)?;
+        if validate_only || levels == before.levels {
+            return Ok(());
+        }
+        meta.image.features = crate::features::Finalized {
+            epoch: before.epoch + 1,
+            levels,
+        };
+        if let Err(e) = meta.save() {
+            meta.image.features = before;
+            return Err(super::FeatureUpdateFailure::Control(ControlError::Storage(
+                e.to_string(),
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl SingleNode {

@@ -2,10 +2,11 @@
 //! Its response header is always v0, and default-valued tagged fields are never written (old
 //! librdkafka mis-skips them).
 
-use super::{APIS, RequestContext};
+use super::{APIS, RequestContext, sb};
 use bytes::BytesMut;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::api_versions_response::{FinalizedFeatureKey, SupportedFeatureKey};
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::Encodable;
 
@@ -20,8 +21,38 @@ fn advertised() -> Vec<ApiVersion> {
         .collect()
 }
 
-pub async fn handle(_ctx: &RequestContext, _req: ApiVersionsRequest) -> ApiVersionsResponse {
-    ApiVersionsResponse::default().with_api_keys(advertised())
+/// v3+ also carries the feature levels (KIP-584): what this broker supports and what the
+/// cluster finalized, with the finalized levels' epoch.
+pub async fn handle(ctx: &RequestContext, _req: ApiVersionsRequest) -> ApiVersionsResponse {
+    let resp = ApiVersionsResponse::default().with_api_keys(advertised());
+    if ctx.api_version < 3 {
+        return resp;
+    }
+    let finalized = ctx.metadata.finalized_features();
+    resp.with_supported_features(
+        crate::features::supported()
+            .into_iter()
+            .map(|(name, (lo, hi))| {
+                SupportedFeatureKey::default()
+                    .with_name(sb(&name))
+                    .with_min_version(lo)
+                    .with_max_version(hi)
+            })
+            .collect(),
+    )
+    .with_finalized_features_epoch(finalized.epoch)
+    .with_finalized_features(
+        finalized
+            .levels
+            .into_iter()
+            .map(|(name, level)| {
+                FinalizedFeatureKey::default()
+                    .with_name(sb(&name))
+                    .with_min_version_level(level)
+                    .with_max_version_level(level)
+            })
+            .collect(),
+    )
 }
 
 /// The v0 body sent when a client asks for an ApiVersions version we do not support.

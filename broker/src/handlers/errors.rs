@@ -50,6 +50,7 @@ pub fn refusal(r: Refusal) -> ResponseError {
         Refusal::NoReassignmentInProgress => ResponseError::NoReassignmentInProgress,
         // Retried by the incremental alter; seen by a client only if the configs keep changing.
         Refusal::ConfigChanged => ResponseError::RequestTimedOut,
+        Refusal::UnsupportedFeatureLevel => ResponseError::InvalidUpdateVersion,
     }
 }
 

@@ -45,6 +45,7 @@ pub mod produce;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod sync_group;
+pub mod update_features;
 
 /// Largest request frame accepted (Kafka's socket.request.max.bytes); also the bound on a
 /// legacy message set's inflated size.
@@ -326,6 +327,14 @@ pub static APIS: &[ApiEntry] = &[
         1,
         m::AlterClientQuotasRequest,
         alter_client_quotas
+    ),
+    // Feature levels (KIP-584, crate::features).
+    api!(
+        UpdateFeatures,
+        0,
+        2,
+        m::UpdateFeaturesRequest,
+        update_features
     ),
 ];
 

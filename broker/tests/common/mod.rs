@@ -55,6 +55,8 @@ pub struct TestBroker {
     pub args: Vec<String>,
     /// Listeners besides PLAINTEXT on `port` (`SSL://127.0.0.1:<port>`, `SASL_PLAINTEXT://...`).
     pub extra_listeners: Vec<String>,
+    /// Extra environment variables of the process.
+    pub env: Vec<(String, String)>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -77,6 +79,7 @@ impl TestBroker {
             settings: settings.iter().map(|s| (*s).to_string()).collect(),
             args,
             extra_listeners: Vec::new(),
+            env: Vec::new(),
             _tmp: Some(tmp),
         }
     }
@@ -125,6 +128,7 @@ impl TestBroker {
             cmd.arg("--set").arg(s);
         }
         cmd.args(&self.args);
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         self.child = Some(cmd.spawn().expect("spawning the broker"));
     }
 

@@ -19,7 +19,25 @@ impl ClusterImage {
                 rack,
                 cluster_id,
                 endpoints,
-            } => self.register_broker(id, (host, *port), rack, cluster_id, endpoints),
+                supported_features,
+            } => {
+                if let Err(why) =
+                    crate::features::check_supported(&self.features, supported_features)
+                {
+                    return Outcome::Refused(
+                        Refusal::UnsupportedFeatureLevel,
+                        format!("broker {id} cannot join: {why}"),
+                    );
+                }
+                self.register_broker(
+                    id,
+                    (host, *port),
+                    rack,
+                    cluster_id,
+                    endpoints,
+                    supported_features,
+                )
+            }
             Command::FenceBroker { id } => self.fence_broker(id),
             Command::SetControllerAddress { id, addr } => self.set_controller_address(id, addr),
             Command::UnfenceBroker { id } => self.unfence_broker(id),
@@ -91,6 +109,10 @@ impl ClusterImage {
                 self.client_quotas.apply(changes);
                 Outcome::Ok
             }
+            Command::UpdateFeatures {
+                levels,
+                expected_epoch,
+            } => self.update_features(levels, *expected_epoch),
         }
     }
 
@@ -102,6 +124,7 @@ impl ClusterImage {
         rack: &Option<String>,
         cluster_id: &str,
         endpoints: &[super::Endpoint],
+        supported_features: &crate::features::Supported,
     ) -> Outcome {
         if self.cluster_id.is_empty() {
             cluster_id.clone_into(&mut self.cluster_id);
@@ -120,9 +143,36 @@ impl ClusterImage {
                 maintenance,
                 shutting_down: false,
                 endpoints: endpoints.to_vec(),
+                supported_features: supported_features.clone(),
             },
         );
         self.elect_for_returning(*id);
+        Outcome::Ok
+    }
+
+    /// Applies `Command::UpdateFeatures`: compare-and-set on the epoch, and every registered
+    /// broker must support every new level (one may have registered since the plan was made).
+    fn update_features(&mut self, levels: &BTreeMap<String, i16>, expected_epoch: i64) -> Outcome {
+        if self.features.epoch != expected_epoch {
+            return Outcome::Refused(
+                Refusal::ConfigChanged,
+                "the finalized feature levels changed meanwhile; retry".into(),
+            );
+        }
+        for b in self.brokers.values() {
+            let candidate = crate::features::Finalized {
+                epoch: expected_epoch,
+                levels: levels.clone(),
+            };
+            if let Err(why) = crate::features::check_supported(&candidate, &b.supported_features) {
+                return Outcome::Refused(
+                    Refusal::UnsupportedFeatureLevel,
+                    format!("broker {}: {why}", b.id),
+                );
+            }
+        }
+        self.features.levels.clone_from(levels);
+        self.features.epoch += 1;
         Outcome::Ok
     }
 

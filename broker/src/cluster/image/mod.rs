@@ -31,6 +31,9 @@ pub struct BrokerRegistration {
     /// listener's. Empty for registrations written before listeners were recorded.
     #[serde(default)]
     pub endpoints: Vec<Endpoint>,
+    /// Feature levels the broker's binary supports (KIP-584).
+    #[serde(default = "crate::features::legacy_supported")]
+    pub supported_features: crate::features::Supported,
 }
 
 /// One advertised listener of a broker.
@@ -96,6 +99,9 @@ pub struct ClusterImage {
     /// Client quotas (AlterClientQuotas), by entity; every broker enforces them.
     #[serde(default)]
     pub client_quotas: crate::security::quota::ClientQuotaMap,
+    /// Finalized feature levels (UpdateFeatures, `crate::features`).
+    #[serde(default)]
+    pub features: crate::features::Finalized,
 }
 
 /// An ongoing reassignment. While it runs the partition's replicas are the union of the target
@@ -141,6 +147,10 @@ pub enum Command {
         /// Every advertised listener.
         #[serde(default)]
         endpoints: Vec<Endpoint>,
+        /// Feature levels the broker's binary supports; refused when the finalized levels are
+        /// outside them.
+        #[serde(default = "crate::features::legacy_supported")]
+        supported_features: crate::features::Supported,
     },
     FenceBroker {
         id: i32,
@@ -237,6 +247,12 @@ pub enum Command {
     DeleteAcls {
         bindings: Vec<crate::security::acl::AclBinding>,
     },
+    /// UpdateFeatures: the new finalized levels, computed from the image at `expected_epoch`
+    /// (refused if the levels changed since, or a registered broker does not support them).
+    UpdateFeatures {
+        levels: BTreeMap<String, i16>,
+        expected_epoch: i64,
+    },
     /// AlterClientQuotas: validated changes, applied in order.
     AlterClientQuotas {
         changes: Vec<crate::security::quota::QuotaAlteration>,
@@ -268,6 +284,8 @@ pub enum Refusal {
     NoReassignmentInProgress,
     /// A compare-and-set config change found other values (the caller recomputes).
     ConfigChanged,
+    /// A feature level outside what a broker supports (UpdateFeatures, RegisterBroker).
+    UnsupportedFeatureLevel,
 }
 
 impl ClusterImage {

@@ -23,7 +23,61 @@ mod placement {
             rack: rack.map(str::to_string),
             cluster_id: "c".into(),
             endpoints: vec![],
+            supported_features: crate::features::legacy_supported(),
         });
+    }
+
+    #[test]
+    fn feature_levels_need_every_broker_and_a_newer_binary_cannot_be_outrun() {
+        use crate::features::{EDDY_VERSION, Supported};
+        let new_binary: Supported = BTreeMap::from([(EDDY_VERSION.to_string(), (1, 2))]);
+        let mut img = ClusterImage::default();
+        register(&mut img, 0, None);
+        let join = |img: &mut ClusterImage, id: i32, s: &Supported| {
+            img.apply(&Command::RegisterBroker {
+                id,
+                host: "127.0.0.1".into(),
+                port: 9092,
+                rack: None,
+                cluster_id: "c".into(),
+                endpoints: vec![],
+                supported_features: s.clone(),
+            })
+        };
+        assert_eq!(join(&mut img, 1, &new_binary), Outcome::Ok);
+        let two = BTreeMap::from([(EDDY_VERSION.to_string(), 2)]);
+        // Broker 0 runs the old binary: level 2 is refused.
+        assert!(matches!(
+            img.apply(&Command::UpdateFeatures {
+                levels: two.clone(),
+                expected_epoch: 0
+            }),
+            Outcome::Refused(Refusal::UnsupportedFeatureLevel, _)
+        ));
+        // Broker 0 rolls to the new binary; a stale epoch is refused, the right one applies.
+        assert_eq!(join(&mut img, 0, &new_binary), Outcome::Ok);
+        assert!(matches!(
+            img.apply(&Command::UpdateFeatures {
+                levels: two.clone(),
+                expected_epoch: 7
+            }),
+            Outcome::Refused(Refusal::ConfigChanged, _)
+        ));
+        assert_eq!(
+            img.apply(&Command::UpdateFeatures {
+                levels: two,
+                expected_epoch: 0
+            }),
+            Outcome::Ok
+        );
+        assert_eq!(img.features.levels[EDDY_VERSION], 2);
+        assert_eq!(img.features.epoch, 1);
+        // An old binary can no longer join.
+        assert!(matches!(
+            join(&mut img, 2, &crate::features::legacy_supported()),
+            Outcome::Refused(Refusal::UnsupportedFeatureLevel, _)
+        ));
+        assert!(!img.brokers.contains_key(&2));
     }
 
     #[test]
