@@ -637,3 +637,100 @@ fn a_restarted_broker_gets_its_preferred_leaderships_back_automatically() {
         preferred_by_victim
     );
 }
+
+/// UnregisterBroker, the last step of a safe scale-down: a broker that still holds replicas, a
+/// controller voter and an unknown id are refused with Kafka's codes; once its replicas moved
+/// away, the broker is forgotten — gone from Metadata and from the quorum's learners.
+#[test]
+fn a_drained_broker_is_unregistered_and_leaves_the_quorum_learners() {
+    let brokers = cluster_support::start_brokers_with(4, &[], "3000", |b| {
+        if b.args.get(1).map(String::as_str) == Some("3") {
+            b.args.push("--controller-listener".into());
+            b.args.push(format!("127.0.0.1:{}", common::free_port()));
+        }
+    });
+    let learners = |b: &TestBroker| -> Vec<i64> {
+        admin_json(b, "/v1/cluster/quorum")["learners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect()
+    };
+    eventually(
+        "broker 3 a learner",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || learners(&brokers[0]) == [3],
+    )
+    .unwrap();
+    // A topic on all four brokers: broker 3 holds replicas.
+    assert_eq!(create_topic(&brokers[0], "drain", 2, 4, &[]), 0);
+    wait_for(&brokers[0], "drain in sync", |m| {
+        (0..2).all(|p| isr_of(m, "drain", p).len() == 4)
+    });
+    let unregister = |b: &TestBroker, id: i32| {
+        let mut w = Wire::connect(&b.bootstrap());
+        let r = w.call(
+            &UnregisterBrokerRequest::default().with_broker_id(BrokerId(id)),
+            0,
+        );
+        (
+            r.error_code,
+            r.error_message.map(|m| m.to_string()).unwrap_or_default(),
+        )
+    };
+    let (code, msg) = unregister(&brokers[1], 3);
+    assert_eq!(code, 42, "INVALID_REQUEST while it holds replicas: {msg}");
+    assert!(msg.contains("still holds 2 replica(s)"), "{msg}");
+    let (code, msg) = unregister(&brokers[1], 0);
+    assert_eq!(code, 42, "{msg}");
+    assert!(msg.contains("voter"), "{msg}");
+    assert_eq!(
+        unregister(&brokers[1], 9).0,
+        102,
+        "BROKER_ID_NOT_REGISTERED"
+    );
+    // Drain: move both partitions to brokers 0-2 (RF 3), then unregister.
+    let mut w = Wire::connect(&brokers[0].bootstrap());
+    let r = w.call(
+        &AlterPartitionReassignmentsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topics(vec![
+                alter_partition_reassignments_request::ReassignableTopic::default()
+                    .with_name(TopicName(sb("drain")))
+                    .with_partitions(
+                        (0..2)
+                            .map(|p| {
+                                alter_partition_reassignments_request::ReassignablePartition::default()
+                                    .with_partition_index(p)
+                                    .with_replicas(Some(vec![BrokerId(0), BrokerId(1), BrokerId(2)]))
+                            })
+                            .collect(),
+                    ),
+            ]),
+        0,
+    );
+    assert_eq!(r.error_code, 0, "{r:?}");
+    wait_for(&brokers[0], "drain off broker 3", |m| {
+        partitions_of(m, "drain")
+            .iter()
+            .all(|p| !p.replica_nodes.contains(&BrokerId(3)))
+    });
+    let (code, msg) = unregister(&brokers[2], 3);
+    assert_eq!(code, 0, "{msg}");
+    wait_for(&brokers[0], "broker 3 gone from Metadata", |m| {
+        m.brokers.len() == 3 && m.brokers.iter().all(|b| b.node_id.0 != 3)
+    });
+    eventually(
+        "broker 3 no longer a learner",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || learners(&brokers[0]).is_empty(),
+    )
+    .unwrap();
+    // The topic still works on the remaining brokers.
+    kcat_produce_keyed(&brokers[1], "drain", 50);
+    let out = kcat_consume(&brokers[0], "drain", &[], Duration::from_secs(60));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 50);
+}

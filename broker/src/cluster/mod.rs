@@ -636,6 +636,7 @@ impl Cluster {
                 self.balance_leaders(lb).await;
             }
             self.add_registered_learners().await;
+            self.remove_unregistered_learners().await;
             let brokers: Vec<(i32, bool, i64)> = self
                 .image()
                 .brokers

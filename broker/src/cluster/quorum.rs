@@ -321,4 +321,41 @@ impl Cluster {
             }
         }
     }
+
+    /// On the active controller: remove from the quorum the learners whose brokers were
+    /// unregistered (UnregisterBroker dropped their controller address). Voters are never
+    /// removed here.
+    pub(super) async fn remove_unregistered_learners(&self) {
+        let Some(raft) = &self.raft else {
+            return;
+        };
+        let gone: BTreeSet<u64> = {
+            let m = raft
+                .metrics()
+                .borrow()
+                .membership_config
+                .membership()
+                .clone();
+            let img = self.image();
+            m.learner_ids()
+                .filter(|id| i32::try_from(*id).is_ok_and(|i| !img.controllers.contains_key(&i)))
+                .collect()
+        };
+        if gone.is_empty() {
+            return;
+        }
+        match tokio::time::timeout(
+            ADD_LEARNER_TIMEOUT,
+            raft.change_membership(ChangeMembers::RemoveNodes(gone.clone()), true),
+        )
+        .await
+        {
+            Ok(Ok(_)) => tracing::info!(
+                ?gone,
+                "removed unregistered brokers from the quorum's learners"
+            ),
+            Ok(Err(e)) => tracing::debug!(error = %e, "removing learners failed"),
+            Err(_) => tracing::warn!("removing learners timed out"),
+        }
+    }
 }

@@ -192,6 +192,10 @@ pub trait MetadataControl: Send + Sync {
         changes: Vec<crate::security::quota::QuotaAlteration>,
     ) -> Result<(), ControlError>;
 
+    /// UnregisterBroker: forgets a drained broker (registration, controller address, Raft
+    /// learner). Refused while it holds replicas or is a controller voter.
+    fn unregister_broker(&self, id: i32) -> BoxFuture<'_, Result<(), ControlError>>;
+
     /// The cluster's finalized feature levels (ApiVersions v3+).
     fn finalized_features(&self) -> crate::features::Finalized;
 

@@ -661,6 +661,26 @@ impl MetadataControl for Quorum {
         self.write_through(Command::AlterClientQuotas { changes })
     }
 
+    fn unregister_broker(&self, id: i32) -> BoxFuture<'_, Result<(), ControlError>> {
+        Box::pin(async move {
+            let view = self
+                .cluster
+                .quorum_view()
+                .await
+                .map_err(|e| ControlError::Timeout(e.reason))?;
+            if u64::try_from(id).is_ok_and(|i| view.voters.contains(&i)) {
+                return Err(ControlError::InvalidRequest(format!(
+                    "broker {id} is a controller quorum voter (voters {:?}): change the voters \
+                     first (PUT /v1/cluster/voters)",
+                    view.voters
+                )));
+            }
+            outcome(self.cluster.write(Command::UnregisterBroker { id }).await)?;
+            self.apply_changes();
+            Ok(())
+        })
+    }
+
     fn finalized_features(&self) -> crate::features::Finalized {
         self.cluster.image().features.clone()
     }

@@ -456,6 +456,20 @@ impl MetadataControl for SingleNode {
         Ok(())
     }
 
+    fn unregister_broker(&self, id: i32) -> BoxFuture<'_, Result<(), ControlError>> {
+        let out = if id == self.node.node_id() {
+            Err(ControlError::InvalidRequest(
+                "a single node cannot unregister itself".into(),
+            ))
+        } else {
+            Err(ControlError::Refused(
+                crate::cluster::image::Refusal::UnknownBroker,
+                format!("broker {id} is not registered"),
+            ))
+        };
+        Box::pin(async move { out })
+    }
+
     fn finalized_features(&self) -> crate::features::Finalized {
         self.node.meta().image.features.clone()
     }

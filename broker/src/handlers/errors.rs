@@ -51,6 +51,7 @@ pub fn refusal(r: Refusal) -> ResponseError {
         // Retried by the incremental alter; seen by a client only if the configs keep changing.
         Refusal::ConfigChanged => ResponseError::RequestTimedOut,
         Refusal::UnsupportedFeatureLevel => ResponseError::InvalidUpdateVersion,
+        Refusal::BrokerInUse => ResponseError::InvalidRequest,
     }
 }
 

@@ -45,6 +45,7 @@ pub mod produce;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod sync_group;
+pub mod unregister_broker;
 pub mod update_features;
 
 /// Largest request frame accepted (Kafka's socket.request.max.bytes); also the bound on a
@@ -327,6 +328,14 @@ pub static APIS: &[ApiEntry] = &[
         1,
         m::AlterClientQuotasRequest,
         alter_client_quotas
+    ),
+    // Scale-down: forget a drained broker.
+    api!(
+        UnregisterBroker,
+        0,
+        0,
+        m::UnregisterBrokerRequest,
+        unregister_broker
     ),
     // Feature levels (KIP-584, crate::features).
     api!(

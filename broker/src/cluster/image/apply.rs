@@ -113,6 +113,7 @@ impl ClusterImage {
                 levels,
                 expected_epoch,
             } => self.update_features(levels, *expected_epoch),
+            Command::UnregisterBroker { id } => self.unregister_broker(*id),
         }
     }
 
@@ -147,6 +148,47 @@ impl ClusterImage {
             },
         );
         self.elect_for_returning(*id);
+        Outcome::Ok
+    }
+
+    /// Applies `Command::UnregisterBroker`.
+    fn unregister_broker(&mut self, id: i32) -> Outcome {
+        if !self.brokers.contains_key(&id) {
+            return Outcome::Refused(
+                Refusal::UnknownBroker,
+                format!("broker {id} is not registered"),
+            );
+        }
+        let mut holding: Vec<String> = Vec::new();
+        for (name, t) in &self.topics {
+            for (i, p) in t.partitions.iter().enumerate() {
+                if p.replicas.contains(&id) {
+                    holding.push(format!("{name}-{i}"));
+                }
+            }
+        }
+        for (name, parts) in &self.reassignments {
+            for (i, r) in parts {
+                if r.target.contains(&id) {
+                    holding.push(format!("{name}-{i} (reassignment target)"));
+                }
+            }
+        }
+        if !holding.is_empty() {
+            let n = holding.len();
+            holding.truncate(5);
+            return Outcome::Refused(
+                Refusal::BrokerInUse,
+                format!(
+                    "broker {id} still holds {n} replica(s) ({}{}): reassign them first",
+                    holding.join(", "),
+                    if n > 5 { ", ..." } else { "" }
+                ),
+            );
+        }
+        self.brokers.remove(&id);
+        self.controllers.remove(&id);
+        self.broker_configs.remove(&id.to_string());
         Outcome::Ok
     }
 

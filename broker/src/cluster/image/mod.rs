@@ -247,6 +247,12 @@ pub enum Command {
     DeleteAcls {
         bindings: Vec<crate::security::acl::AclBinding>,
     },
+    /// UnregisterBroker: forget a drained broker (its registration and controller address, so
+    /// the active controller also removes it from the quorum's learners). Refused while any
+    /// partition or reassignment still names it.
+    UnregisterBroker {
+        id: i32,
+    },
     /// UpdateFeatures: the new finalized levels, computed from the image at `expected_epoch`
     /// (refused if the levels changed since, or a registered broker does not support them).
     UpdateFeatures {
@@ -286,6 +292,8 @@ pub enum Refusal {
     ConfigChanged,
     /// A feature level outside what a broker supports (UpdateFeatures, RegisterBroker).
     UnsupportedFeatureLevel,
+    /// UnregisterBroker of a broker that still holds replicas.
+    BrokerInUse,
 }
 
 impl ClusterImage {
