@@ -2,6 +2,7 @@
 //! step; `reconcile` only chains them.
 pub mod apply;
 pub mod build;
+pub mod drain;
 pub mod fetch;
 pub mod roll;
 pub mod status;
