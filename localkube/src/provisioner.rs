@@ -4,6 +4,13 @@
 //! `hostPath` under the agent's state directory is created and pre-bound to the claim; the PV
 //! controller then marks both Bound. Released volumes with the `Delete` policy lose their
 //! directory and object. The directory outlives pods, so data survives pod replacement.
+//!
+//! Two classes: `local` (the default) does not allow expansion, so the apiserver refuses a
+//! bigger claim as on a cloud disk class without it; `local-expandable` does
+//! (`allowVolumeExpansion: true`), and this agent plays the external resizer and the kubelet's
+//! online file-system expansion for it: a bound claim asking for more storage than its status
+//! shows gets the new size in its volume's capacity and its own status capacity. A host
+//! directory has no size of its own, so the size is bookkeeping, as it is for every claim here.
 
 use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::{
@@ -11,6 +18,7 @@ use k8s_openapi::api::core::v1::{
     PersistentVolumeSpec,
 };
 use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use kube::runtime::watcher;
 use kube::{Api, Client};
@@ -21,6 +29,8 @@ use tracing::{info, warn};
 pub const PROVISIONER: &str = "eddy.io/localkube";
 /// The default StorageClass this agent creates.
 pub const STORAGE_CLASS: &str = "local";
+/// The StorageClass whose claims can grow.
+pub const EXPANDABLE_STORAGE_CLASS: &str = "local-expandable";
 
 /// Errors of provisioning.
 #[derive(Debug, thiserror::Error)]
@@ -40,30 +50,88 @@ pub enum Error {
     },
 }
 
-/// Creates the default StorageClass if it does not exist.
+/// Creates the default StorageClass and the expandable one if they do not exist.
 pub async fn ensure_storage_class(client: &Client) -> Result<(), Error> {
     let api: Api<StorageClass> = Api::all(client.clone());
-    let sc = StorageClass {
-        metadata: ObjectMeta {
-            name: Some(STORAGE_CLASS.into()),
-            annotations: Some(
-                [(
-                    "storageclass.kubernetes.io/is-default-class".to_owned(),
-                    "true".to_owned(),
-                )]
-                .into(),
-            ),
-            ..ObjectMeta::default()
-        },
-        provisioner: PROVISIONER.into(),
-        reclaim_policy: Some("Delete".into()),
-        volume_binding_mode: Some("Immediate".into()),
-        ..StorageClass::default()
+    for (name, default, expandable) in [
+        (STORAGE_CLASS, true, false),
+        (EXPANDABLE_STORAGE_CLASS, false, true),
+    ] {
+        let sc = StorageClass {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                annotations: default.then(|| {
+                    [(
+                        "storageclass.kubernetes.io/is-default-class".to_owned(),
+                        "true".to_owned(),
+                    )]
+                    .into()
+                }),
+                ..ObjectMeta::default()
+            },
+            provisioner: PROVISIONER.into(),
+            reclaim_policy: Some("Delete".into()),
+            volume_binding_mode: Some("Immediate".into()),
+            allow_volume_expansion: Some(expandable),
+            ..StorageClass::default()
+        };
+        match api.create(&PostParams::default(), &sc).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => return Err(Error::StorageClass(e)),
+        }
+    }
+    Ok(())
+}
+
+/// The storage a bound claim of ours asks for beyond its status capacity: its volume's name
+/// and the requested quantity (pure). The apiserver only lets a claim grow when its class
+/// allows expansion, and never shrink, so a differing request is a growth.
+fn wanted_growth(pvc: &PersistentVolumeClaim) -> Option<(String, Quantity)> {
+    let annotated = pvc.metadata.annotations.as_ref().is_some_and(|a| {
+        [
+            "volume.beta.kubernetes.io/storage-provisioner",
+            "volume.kubernetes.io/storage-provisioner",
+        ]
+        .iter()
+        .any(|k| a.get(*k).map(String::as_str) == Some(PROVISIONER))
+    });
+    let status = pvc.status.as_ref()?;
+    if !annotated || status.phase.as_deref() != Some("Bound") {
+        return None;
+    }
+    let spec = pvc.spec.as_ref()?;
+    let volume = spec.volume_name.clone().filter(|v| !v.is_empty())?;
+    let requested = spec.resources.as_ref()?.requests.as_ref()?.get("storage")?;
+    let current = status.capacity.as_ref().and_then(|c| c.get("storage"));
+    (current != Some(requested)).then(|| (volume, requested.clone()))
+}
+
+/// Grows a claim's volume and then the claim's status capacity (the external resizer's and
+/// the kubelet's parts).
+async fn resize(client: &Client, pvc: &PersistentVolumeClaim) {
+    let Some((volume, size)) = wanted_growth(pvc) else {
+        return;
     };
-    match api.create(&PostParams::default(), &sc).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
-        Err(e) => Err(Error::StorageClass(e)),
+    let ns = pvc.metadata.namespace.clone().unwrap_or_default();
+    let claim = pvc.metadata.name.clone().unwrap_or_default();
+    let patch = |v: serde_json::Value| kube::api::Patch::Merge(v);
+    let pp = kube::api::PatchParams::default();
+    let grown = serde_json::json!({"spec": {"capacity": {"storage": size}}});
+    if let Err(e) = Api::<PersistentVolume>::all(client.clone())
+        .patch(&volume, &pp, &patch(grown))
+        .await
+    {
+        warn!(pv = %volume, error = %e, "growing volume");
+        return;
+    }
+    let status = serde_json::json!({"status": {"capacity": {"storage": size}, "conditions": []}});
+    match Api::<PersistentVolumeClaim>::namespaced(client.clone(), &ns)
+        .patch_status(&claim, &pp, &patch(status))
+        .await
+    {
+        Ok(_) => info!(claim = %claim, namespace = %ns, size = %size.0, "claim expanded"),
+        Err(e) => warn!(claim = %claim, error = %e, "recording the expanded capacity"),
     }
 }
 
@@ -95,11 +163,15 @@ pub async fn run(client: Client, volumes_dir: PathBuf) {
         let api: Api<PersistentVolumeClaim> = Api::all(client.clone());
         let mut s = std::pin::pin!(watcher(api, watcher::Config::default()));
         while let Some(ev) = s.try_next().await.transpose() {
-            if let Ok(watcher::Event::Apply(pvc) | watcher::Event::InitApply(pvc)) = ev
-                && wants_us(&pvc)
-                && let Err(e) = provision(&client, &pvc, &volumes_dir).await
-            {
-                warn!(error = %e, "provisioning");
+            let Ok(watcher::Event::Apply(pvc) | watcher::Event::InitApply(pvc)) = ev else {
+                continue;
+            };
+            if wants_us(&pvc) {
+                if let Err(e) = provision(&client, &pvc, &volumes_dir).await {
+                    warn!(error = %e, "provisioning");
+                }
+            } else {
+                resize(&client, &pvc).await;
             }
         }
     };

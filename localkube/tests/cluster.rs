@@ -589,3 +589,77 @@ async fn statefulset_pods_resolve_each_other_by_dns_name_also_after_a_restart() 
     assert!(!std::fs::read_to_string("/etc/hosts")?.contains("dns-0.dns"));
     Ok(())
 }
+
+/// Storage classes: a claim of `local-expandable` grows (the agent plays the external resizer
+/// and the kubelet: the volume's capacity and the claim's status follow the request); the
+/// apiserver refuses to grow a claim of `local`, whose class does not allow expansion.
+#[tokio::test]
+async fn an_expandable_claim_grows_and_a_fixed_one_is_refused() -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+    let env = Env::start().await?;
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(env.client.clone(), "default");
+    for (name, class) in [("grows", "local-expandable"), ("fixed", "local")] {
+        create(
+            &pvcs,
+            json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name},
+            "spec": {"storageClassName": class, "accessModes": ["ReadWriteOnce"],
+                     "resources": {"requests": {"storage": "1Gi"}}}}),
+        )
+        .await?;
+    }
+    let capacity = |p: &PersistentVolumeClaim| -> Option<String> {
+        p.status
+            .as_ref()?
+            .capacity
+            .as_ref()?
+            .get("storage")
+            .map(|q| q.0.clone())
+    };
+    for name in ["grows", "fixed"] {
+        eventually(UP, "claim bound", || async {
+            let p = pvcs.get(name).await?;
+            Ok((p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound")).then_some(()))
+        })
+        .await?;
+    }
+    let grow = json!({"spec": {"resources": {"requests": {"storage": "2Gi"}}}});
+    pvcs.patch("grows", &PatchParams::default(), &Patch::Merge(&grow))
+        .await?;
+    let grown = eventually(UP, "claim status at 2Gi", || async {
+        let p = pvcs.get("grows").await?;
+        Ok((capacity(&p).as_deref() == Some("2Gi")).then_some(p))
+    })
+    .await?;
+    let pv = Api::<PersistentVolume>::all(env.client.clone())
+        .get(
+            grown
+                .spec
+                .and_then(|s| s.volume_name)
+                .as_deref()
+                .unwrap_or_default(),
+        )
+        .await?;
+    assert_eq!(
+        pv.spec
+            .and_then(|s| s.capacity)
+            .and_then(|c| c.get("storage").cloned())
+            .map(|q| q.0),
+        Some("2Gi".to_string())
+    );
+    match pvcs
+        .patch("fixed", &PatchParams::default(), &Patch::Merge(&grow))
+        .await
+    {
+        Err(kube::Error::Api(e)) => {
+            assert!(e.code == 403 || e.code == 422, "{e:?}");
+            assert!(
+                e.message.contains("storageclass") || e.message.contains("resize"),
+                "{e:?}"
+            );
+        }
+        other => panic!("growing a claim of a fixed class must be refused: {other:?}"),
+    }
+    assert_eq!(capacity(&pvcs.get("fixed").await?).as_deref(), Some("1Gi"));
+    Ok(())
+}
