@@ -389,7 +389,8 @@ fn kafka_topic_keys_are_accepted_and_bad_values_refused_with_kafkas_message() {
     let req = DescribeConfigsRequest::default().with_resources(vec![
         describe_configs_request::DescribeConfigsResource::default()
             .with_resource_type(2)
-            .with_resource_name(sb("kafka-keys")),
+            .with_resource_name(sb("kafka-keys"))
+            .with_configuration_keys(None),
     ]);
     let resp = w.call(&req, 4);
     let value = |name: &str| {
