@@ -406,3 +406,28 @@ fn kafka_topic_keys_are_accepted_and_bad_values_refused_with_kafkas_message() {
     assert_eq!(value("remote.storage.enable").as_deref(), Some("false"));
     assert_eq!(value("compression.gzip.level").as_deref(), Some("-1"));
 }
+
+#[test]
+fn the_broker_default_codec_applies_and_idempotent_retries_of_rebuilt_batches_are_deduplicated() {
+    let b = TestBroker::start(&["compression.type=lz4", "compression.lz4.level=1"]);
+    let mut w = Wire::connect(&b.bootstrap());
+    assert_eq!(create_topic(&mut w, "inherits", 1, &[]), 0);
+    // An idempotent producer's batch, sent twice (a retry): appended once, at the same offset.
+    let values: [&[u8]; 3] = [b"a", b"b", b"c"];
+    let records = batch(7, 0, 0, &values, &[1, 2, 3], Compression::None);
+    for _ in 0..2 {
+        let resp = w.call(&produce_request("inherits", 0, -1, records.clone()), 9);
+        let p = &resp.responses[0].partition_responses[0];
+        assert_eq!((p.error_code, p.base_offset), (0, 0), "{p:?}");
+    }
+    // The next sequence goes on; a gap is still refused (the producer state saw the rebuilt
+    // batch's sequence range).
+    let next = batch(7, 0, 3, &values, &[4, 5, 6], Compression::Gzip);
+    let resp = w.call(&produce_request("inherits", 0, -1, next), 9);
+    let p = &resp.responses[0].partition_responses[0];
+    assert_eq!((p.error_code, p.base_offset), (0, 3), "{p:?}");
+    let gap = batch(7, 0, 9, &values, &[7, 8, 9], Compression::None);
+    let resp = w.call(&produce_request("inherits", 0, -1, gap), 9);
+    assert_eq!(resp.responses[0].partition_responses[0].error_code, 45); // OUT_OF_ORDER_SEQUENCE
+    assert_eq!(stored_codecs(&b, "inherits"), vec![3, 3]);
+}
