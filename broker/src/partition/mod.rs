@@ -224,18 +224,21 @@ impl Partition {
         if header.is_transactional() || header.is_control() {
             return Err(PartitionError::Transactional);
         }
+        if !self.is_leader() {
+            return Err(PartitionError::NotLeader);
+        }
         // Kafka checks the size as sent, then again after any recompression.
         let settings = self.settings();
         if range.len() > settings.max_message_bytes {
             return Err(PartitionError::TooLarge);
         }
         // Outside the lock: decoding and recompressing are the expensive part of an append.
-        let partition = format!("{}-{}", self.topic, self.index);
-        let rebuilt = validator::validate(&records[range.clone()], header, settings.records, &partition)
-            .map_err(|e| {
-                tracing::debug!(topic = %self.topic, partition = self.index, error = %e, "refused a batch");
-                PartitionError::Records(e)
-            })?;
+        let batch = &records[range.clone()];
+        let name = (self.topic.as_str(), self.index);
+        let rebuilt = validator::validate(batch, header, settings.records, name).map_err(|e| {
+            tracing::debug!(topic = %self.topic, partition = self.index, error = %e, "refused a batch");
+            PartitionError::Records(e)
+        })?;
         let mut inner = self.lock();
         if !self.is_leader() {
             return Err(PartitionError::NotLeader);

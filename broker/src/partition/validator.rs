@@ -79,12 +79,12 @@ fn codec_of(header: &BatchHeader) -> Option<Compression> {
 
 /// Checks one produced batch (`batch` holds exactly it, CRC already verified) against the
 /// topic's `policy`. `Ok(None)`: store it as sent; `Ok(Some(bytes))`: store this rebuilt batch
-/// instead. `partition` names the partition in Kafka's messages (`topic-0`).
+/// instead. `topic` and `index` name the partition in Kafka's messages (`topic-0`).
 pub fn validate(
     batch: &[u8],
     header: &BatchHeader,
     policy: RecordPolicy,
-    partition: &str,
+    (topic, index): (&str, i32),
 ) -> Result<Option<Vec<u8>>, ValidationError> {
     let source = codec_of(header).ok_or_else(|| {
         ValidationError::Corrupt(format!(
@@ -107,7 +107,7 @@ pub fn validate(
             .map(|(i, _)| RecordError {
                 batch_index: i32::try_from(i).unwrap_or(i32::MAX),
                 message: format!(
-                    "Compacted topic cannot accept message without key in topic partition {partition}."
+                    "Compacted topic cannot accept message without key in topic partition {topic}-{index}."
                 ),
             })
             .collect();

@@ -87,7 +87,7 @@ fn a_batch_is_recompressed_to_the_topic_codec_keeping_producer_state_and_timesta
         for target in targets {
             let sent = producer_batch(source, 10, false);
             let h = header(&sent);
-            let out = validate(&sent, &h, topic(target), "t-0").unwrap();
+            let out = validate(&sent, &h, topic(target), ("t", 0)).unwrap();
             let want = target.target(source);
             let Some(stored) = out else {
                 assert_eq!(want, source, "{source:?} -> {target:?} kept as sent");
@@ -137,7 +137,7 @@ fn the_producer_codec_and_a_matching_codec_store_the_batch_as_sent() {
         let sent = producer_batch(source, 3, false);
         let h = header(&sent);
         assert!(
-            validate(&sent, &h, topic(TopicCompression::Producer), "t-0")
+            validate(&sent, &h, topic(TopicCompression::Producer), ("t", 0))
                 .unwrap()
                 .is_none()
         );
@@ -145,9 +145,14 @@ fn the_producer_codec_and_a_matching_codec_store_the_batch_as_sent() {
     let sent = producer_batch(Compression::Lz4, 3, false);
     let h = header(&sent);
     assert!(
-        validate(&sent, &h, topic(TopicCompression::Lz4 { level: 9 }), "t-0")
-            .unwrap()
-            .is_none()
+        validate(
+            &sent,
+            &h,
+            topic(TopicCompression::Lz4 { level: 9 }),
+            ("t", 0)
+        )
+        .unwrap()
+        .is_none()
     );
 }
 
@@ -181,7 +186,7 @@ fn a_non_idempotent_batch_keeps_no_sequence() {
     )
     .unwrap();
     let h = header(&out);
-    let stored = validate(&out, &h, topic(TopicCompression::Uncompressed), "t-0")
+    let stored = validate(&out, &h, topic(TopicCompression::Uncompressed), ("t", 0))
         .unwrap()
         .unwrap();
     let s = header(&stored);
@@ -202,7 +207,7 @@ fn keyless_records_on_a_compacted_topic_are_refused_with_kafkas_message() {
             compact: true,
         };
         let Err(ValidationError::InvalidRecords { message, records }) =
-            validate(&sent, &h, policy, "logs-0")
+            validate(&sent, &h, policy, ("logs", 0))
         else {
             panic!("{source:?}: a keyless record was accepted");
         };
@@ -225,7 +230,7 @@ fn keyless_records_on_a_compacted_topic_are_refused_with_kafkas_message() {
         // Keys everywhere: accepted (and rebuilt only if the codec differs).
         let keyed = producer_batch(source, 3, false);
         assert!(
-            validate(&keyed, &header(&keyed), policy, "logs-0")
+            validate(&keyed, &header(&keyed), policy, ("logs", 0))
                 .unwrap()
                 .is_none()
         );
@@ -233,7 +238,7 @@ fn keyless_records_on_a_compacted_topic_are_refused_with_kafkas_message() {
     // Without compaction, keyless records are fine.
     let sent = producer_batch(Compression::None, 3, true);
     assert!(
-        validate(&sent, &header(&sent), RecordPolicy::default(), "t-0")
+        validate(&sent, &header(&sent), RecordPolicy::default(), ("t", 0))
             .unwrap()
             .is_none()
     );
@@ -248,7 +253,7 @@ fn a_record_count_the_bytes_cannot_hold_is_corrupt_before_any_allocation() {
     sent[17..21].copy_from_slice(&crc.to_be_bytes());
     let h = header(&sent);
     assert!(matches!(
-        validate(&sent, &h, topic(TopicCompression::Uncompressed), "t-0"),
+        validate(&sent, &h, topic(TopicCompression::Uncompressed), ("t", 0)),
         Err(ValidationError::Corrupt(_))
     ));
     sent[57..61].copy_from_slice(&1000i32.to_be_bytes());
@@ -256,7 +261,7 @@ fn a_record_count_the_bytes_cannot_hold_is_corrupt_before_any_allocation() {
     sent[17..21].copy_from_slice(&crc.to_be_bytes());
     let h = header(&sent);
     assert!(matches!(
-        validate(&sent, &h, topic(TopicCompression::Uncompressed), "t-0"),
+        validate(&sent, &h, topic(TopicCompression::Uncompressed), ("t", 0)),
         Err(ValidationError::Corrupt(_))
     ));
 }
