@@ -1,6 +1,6 @@
 """Topic compression.type cost: confluent-kafka produces COUNT records of 1 KB (compressible
 text, lz4, idempotent, acks=all) into one topic per topic codec (producer = stored as sent,
-uncompressed, gzip, snappy, lz4 at level 1, zstd) and reports, per topic, the wall time to
+uncompressed, gzip at levels 6 and 1, snappy, lz4 at level 1, zstd) and reports, per topic, the wall time to
 flush, the broker's CPU seconds during the run (from /proc/<pid>/stat) and the bytes on disk.
 
 usage: recompress.py BOOTSTRAP BROKER_PID DATA_DIR [COUNT]"""
@@ -37,6 +37,7 @@ topics = {
     "producer": {},
     "uncompressed": {"compression.type": "uncompressed"},
     "gzip": {"compression.type": "gzip"},
+    "gzip-1": {"compression.type": "gzip", "compression.gzip.level": "1"},
     "snappy": {"compression.type": "snappy"},
     "lz4-1": {"compression.type": "lz4", "compression.lz4.level": "1"},
     "zstd": {"compression.type": "zstd"},

@@ -4,7 +4,7 @@
 //! command-line flag (`node.id`, `listeners`, `log.dirs`, ...) are refused with the flag to use,
 //! so that a value set in the file is never silently ignored.
 
-use super::defs::{BrokerKey, ConfigType};
+use super::key::{BrokerKey, ConfigType};
 
 const fn inert(
     name: &'static str,

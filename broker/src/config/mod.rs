@@ -3,6 +3,7 @@
 
 pub mod defs;
 pub mod kafka_broker_keys;
+pub mod key;
 pub mod properties;
 pub mod throttled_replicas;
 pub mod topic_keys;

@@ -2,7 +2,7 @@
 //! synonym, Kafka's default and type. Keys whose doc says "changes nothing" are accepted,
 //! validated and described, but do not change what the broker does yet (README lists them).
 
-use super::defs::{ConfigType, TopicKey};
+use super::key::{ConfigType, TopicKey};
 
 const WEEK_MS: &str = "604800000";
 

@@ -9,9 +9,9 @@ use kafka_protocol::compression::{Compressor, Snappy};
 use kafka_protocol::records::Compression;
 use std::io::{Read, Write};
 
-/// Most bytes one batch's records may inflate to (a request frame's limit), so a small hostile
-/// batch cannot make the broker allocate gigabytes.
-pub const MAX_INFLATED: usize = crate::handlers::MAX_REQUEST_BYTES;
+/// Most bytes one batch's records may inflate to (100 MiB, the request frame limit), so a small
+/// hostile batch cannot make the broker allocate gigabytes.
+pub const MAX_INFLATED: usize = 100 * 1024 * 1024;
 
 /// Why a batch's records could not be decompressed or compressed.
 #[derive(Debug, thiserror::Error)]
@@ -252,6 +252,11 @@ mod tests {
             Some(TopicCompression::Gzip { level: 4 })
         );
         assert_eq!(TopicCompression::from_config("none", -1, 9, 3), None);
+    }
+
+    #[test]
+    fn the_inflation_bound_is_the_request_frame_limit() {
+        assert_eq!(MAX_INFLATED, crate::handlers::MAX_REQUEST_BYTES);
     }
 
     #[test]
