@@ -431,3 +431,27 @@ fn the_broker_default_codec_applies_and_idempotent_retries_of_rebuilt_batches_ar
     assert_eq!(resp.responses[0].partition_responses[0].error_code, 45); // OUT_OF_ORDER_SEQUENCE
     assert_eq!(stored_codecs(&b, "inherits"), vec![3, 3]);
 }
+
+#[test]
+fn delete_topic_enable_false_refuses_deletion_with_topic_deletion_disabled() {
+    let b = TestBroker::start(&["delete.topic.enable=false"]);
+    let mut w = Wire::connect(&b.bootstrap());
+    assert_eq!(create_topic(&mut w, "kept", 1, &[]), 0);
+    let req = DeleteTopicsRequest::default()
+        .with_topic_names(vec![TopicName(sb("kept"))])
+        .with_timeout_ms(5_000);
+    let r = &w.call(&req, 5).responses[0];
+    assert_eq!(r.error_code, 73, "{r:?}"); // TOPIC_DELETION_DISABLED
+    assert_eq!(
+        r.error_message.as_ref().map(ToString::to_string).as_deref(),
+        Some("Topic deletion is disabled.")
+    );
+    let md = w.call(
+        &MetadataRequest::default().with_topics(Some(vec![
+            metadata_request::MetadataRequestTopic::default()
+                .with_name(Some(TopicName(sb("kept")))),
+        ])),
+        12,
+    );
+    assert_eq!(md.topics[0].error_code, 0, "{:?}", md.topics[0]);
+}
