@@ -430,6 +430,27 @@ fn the_broker_default_codec_applies_and_idempotent_retries_of_rebuilt_batches_ar
     let resp = w.call(&produce_request("inherits", 0, -1, gap), 9);
     assert_eq!(resp.responses[0].partition_responses[0].error_code, 45); // OUT_OF_ORDER_SEQUENCE
     assert_eq!(stored_codecs(&b, "inherits"), vec![3, 3]);
+    // __consumer_offsets keeps compression.type=producer, as in Kafka: commits stay as written.
+    let commit = w.call(
+        &OffsetCommitRequest::default()
+            .with_group_id(GroupId(sb("admin")))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(vec![
+                offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(sb("inherits")))
+                    .with_partitions(vec![
+                        offset_commit_request::OffsetCommitRequestPartition::default()
+                            .with_committed_offset(6),
+                    ]),
+            ]),
+        8,
+    );
+    assert_eq!(commit.topics[0].partitions[0].error_code, 0);
+    let offsets = stored_codecs(&b, "__consumer_offsets");
+    assert!(
+        !offsets.is_empty() && offsets.iter().all(|c| *c == 0),
+        "{offsets:?}"
+    );
 }
 
 #[test]

@@ -579,6 +579,9 @@ fn offsets_topic_configs() -> BTreeMap<String, String> {
         ("retention.ms", "-1"),
         ("retention.bytes", "-1"),
         ("max.message.bytes", "104857600"),
+        // As Kafka: the coordinator's batches are stored as written, whatever the broker-wide
+        // compression.type (which would otherwise recompress every commit).
+        ("compression.type", "producer"),
         // Small segments so that compaction at start frees space soon.
         ("segment.bytes", "104857600"),
     ]
