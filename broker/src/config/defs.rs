@@ -254,6 +254,13 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         doc: "Replication factor of auto-created topics.",
     },
     BrokerKey {
+        name: "delete.topic.enable",
+        default: "true",
+        ty: ConfigType::Boolean,
+        dynamic: false,
+        doc: "false refuses every DeleteTopics with TOPIC_DELETION_DISABLED (INVALID_REQUEST before v3), as Kafka does.",
+    },
+    BrokerKey {
         name: "auto.create.topics.enable",
         default: "true",
         ty: ConfigType::Boolean,
