@@ -206,9 +206,11 @@ impl Node {
         configs: &BTreeMap<String, String>,
     ) -> PartitionSettings {
         use crate::log::codec::{self, TopicCompression};
-        use crate::partition::validator::RecordPolicy;
+        use crate::partition::validator::{RecordPolicy, TimestampBounds};
         let num = |k: &str| self.topic_setting(configs, k).parse::<i64>().unwrap_or(-1);
         let level = |k: &str| i32::try_from(num(k)).unwrap_or(-1);
+        let log_append_time =
+            self.topic_setting(configs, "message.timestamp.type") == "LogAppendTime";
         PartitionSettings {
             log: LogConfig {
                 segment_bytes: num("segment.bytes").max(14) as u64,
@@ -217,8 +219,7 @@ impl Node {
                 retention_bytes: num("retention.bytes"),
             },
             max_message_bytes: num("max.message.bytes").max(1) as usize,
-            log_append_time: self.topic_setting(configs, "message.timestamp.type")
-                == "LogAppendTime",
+            log_append_time,
             min_insync_replicas: num("min.insync.replicas").max(1) as usize,
             records: RecordPolicy {
                 // Validated on every write of the config; an unknown name cannot be stored.
@@ -233,6 +234,10 @@ impl Node {
                     .topic_setting(configs, "cleanup.policy")
                     .split(',')
                     .any(|p| p.trim() == "compact"),
+                timestamps: (!log_append_time).then(|| TimestampBounds {
+                    before_ms: num("message.timestamp.before.max.ms"),
+                    after_ms: num("message.timestamp.after.max.ms"),
+                }),
             },
         }
     }

@@ -476,3 +476,77 @@ fn delete_topic_enable_false_refuses_deletion_with_topic_deletion_disabled() {
     );
     assert_eq!(md.topics[0].error_code, 0, "{:?}", md.topics[0]);
 }
+
+#[test]
+fn record_timestamps_beyond_message_timestamp_after_max_ms_get_invalid_timestamp() {
+    let b = TestBroker::start(&[]);
+    let mut w = Wire::connect(&b.bootstrap());
+    assert_eq!(create_topic(&mut w, "clock", 1, &[]), 0);
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    // Kafka 4's default: at most an hour ahead. A day ahead is refused, nothing appended.
+    let values: [&[u8]; 2] = [b"now", b"tomorrow"];
+    let records = batch(
+        -1,
+        -1,
+        0,
+        &values,
+        &[now, now + 86_400_000],
+        Compression::Gzip,
+    );
+    let resp = w.call(&produce_request("clock", 0, -1, records), 9);
+    let p = &resp.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, 32, "{p:?}"); // INVALID_TIMESTAMP
+    assert_eq!(
+        p.record_errors
+            .iter()
+            .map(|e| e.batch_index)
+            .collect::<Vec<_>>(),
+        vec![1]
+    );
+    assert_eq!(
+        p.error_message.as_ref().map(ToString::to_string).as_deref(),
+        Some("One or more records have been rejected due to invalid timestamp")
+    );
+    // Old timestamps are fine by default; a topic bound refuses them.
+    let old = batch(-1, -1, 0, &values, &[1_000, 2_000], Compression::None);
+    let resp = w.call(&produce_request("clock", 0, -1, old.clone()), 9);
+    let p = &resp.responses[0].partition_responses[0];
+    assert_eq!((p.error_code, p.base_offset), (0, 0), "{p:?}");
+    assert_eq!(
+        create_topic(
+            &mut w,
+            "recent",
+            1,
+            &[("message.timestamp.before.max.ms", "60000")]
+        ),
+        0
+    );
+    let resp = w.call(&produce_request("recent", 0, -1, old), 9);
+    assert_eq!(resp.responses[0].partition_responses[0].error_code, 32);
+    // LogAppendTime topics take any timestamp (the broker's clock replaces it).
+    assert_eq!(
+        create_topic(
+            &mut w,
+            "appended",
+            1,
+            &[("message.timestamp.type", "LogAppendTime")]
+        ),
+        0
+    );
+    let records = batch(
+        -1,
+        -1,
+        0,
+        &values,
+        &[now, now + 86_400_000],
+        Compression::None,
+    );
+    let resp = w.call(&produce_request("appended", 0, -1, records), 9);
+    assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+}

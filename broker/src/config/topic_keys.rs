@@ -197,7 +197,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         default: "3600000",
         ty: ConfigType::Long,
         allowed: &[],
-        doc: "Changes nothing yet: record timestamps ahead of the broker's clock are not refused.",
+        doc: "CreateTime topics: a record timestamped more than this ahead of the broker's clock is refused with INVALID_TIMESTAMP (the whole batch, nothing appended).",
     },
     TopicKey {
         name: "message.timestamp.before.max.ms",
@@ -205,7 +205,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         default: "9223372036854775807",
         ty: ConfigType::Long,
         allowed: &[],
-        doc: "Changes nothing yet: record timestamps behind the broker's clock are not refused.",
+        doc: "CreateTime topics: a record timestamped more than this behind the broker's clock is refused with INVALID_TIMESTAMP (the whole batch, nothing appended).",
     },
     TopicKey {
         name: "min.cleanable.dirty.ratio",

@@ -98,6 +98,9 @@ pub fn partition(e: &PartitionError) -> ResponseError {
         PartitionError::Records(ValidationError::InvalidRecords { .. }) => {
             ResponseError::InvalidRecord
         }
+        PartitionError::Records(ValidationError::InvalidTimestamps { .. }) => {
+            ResponseError::InvalidTimestamp
+        }
         PartitionError::Records(ValidationError::Corrupt(_)) => ResponseError::CorruptMessage,
     }
 }

@@ -95,20 +95,16 @@ fn partition_error(
         .with_error_message(message.map(|m| StrBytes::from_string(m.to_string())))
 }
 
-/// INVALID_RECORD for a partition with the records Kafka names (v8+: `record_errors` and the
-/// error message; older versions carry the code only).
+/// INVALID_RECORD or INVALID_TIMESTAMP for a partition with the records Kafka names (v8+:
+/// `record_errors` and the error message; older versions carry the code only).
 fn invalid_records(
     index: i32,
+    error: ResponseError,
     message: &str,
     records: &[RecordError],
     version: i16,
 ) -> PartitionProduceResponse {
-    let resp = partition_error(
-        index,
-        ResponseError::InvalidRecord,
-        (version >= 8).then_some(message),
-        version,
-    );
+    let resp = partition_error(index, error, (version >= 8).then_some(message), version);
     if version < 8 {
         return resp;
     }
@@ -352,7 +348,22 @@ pub fn append_all(ctx: &RequestContext, version: i16, req: ProduceRequest) -> Ap
                 }
                 Err(crate::partition::PartitionError::Records(
                     ValidationError::InvalidRecords { message, records },
-                )) => parts.push(invalid_records(p.index, &message, &records, version)),
+                )) => parts.push(invalid_records(
+                    p.index,
+                    ResponseError::InvalidRecord,
+                    &message,
+                    &records,
+                    version,
+                )),
+                Err(crate::partition::PartitionError::Records(
+                    ValidationError::InvalidTimestamps { message, records },
+                )) => parts.push(invalid_records(
+                    p.index,
+                    ResponseError::InvalidTimestamp,
+                    &message,
+                    &records,
+                    version,
+                )),
                 Err(e) => parts.push(partition_error(p.index, e.into(), None)),
             }
         }

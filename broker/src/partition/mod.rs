@@ -235,7 +235,8 @@ impl Partition {
         // Outside the lock: decoding and recompressing are the expensive part of an append.
         let batch = &records[range.clone()];
         let name = (self.topic.as_str(), self.index);
-        let rebuilt = validator::validate(batch, header, settings.records, name).map_err(|e| {
+        let now = crate::now_ms();
+        let rebuilt = validator::validate(batch, header, settings.records, name, now).map_err(|e| {
             tracing::debug!(topic = %self.topic, partition = self.index, error = %e, "refused a batch");
             PartitionError::Records(e)
         })?;

@@ -27,6 +27,17 @@ pub struct RecordPolicy {
     pub compression: TopicCompression,
     /// `cleanup.policy` includes `compact`: every record needs a key.
     pub compact: bool,
+    /// `CreateTime` topics: how far a record's timestamp may be behind and ahead of the
+    /// broker's clock (`message.timestamp.before.max.ms`, `message.timestamp.after.max.ms`);
+    /// `None` for `LogAppendTime` topics, whose timestamps are the broker's.
+    pub timestamps: Option<TimestampBounds>,
+}
+
+/// Kafka's record timestamp bounds, in milliseconds from now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampBounds {
+    pub before_ms: i64,
+    pub after_ms: i64,
 }
 
 impl Default for RecordPolicy {
@@ -34,6 +45,7 @@ impl Default for RecordPolicy {
         RecordPolicy {
             compression: TopicCompression::Producer,
             compact: false,
+            timestamps: None,
         }
     }
 }
@@ -51,6 +63,13 @@ pub enum ValidationError {
     /// Records Kafka refuses with INVALID_RECORD; the message is Kafka's.
     #[error("{message}")]
     InvalidRecords {
+        message: String,
+        records: Vec<RecordError>,
+    },
+    /// Record timestamps out of the topic's bounds (INVALID_TIMESTAMP), with every record
+    /// error of the batch, as Kafka reports them.
+    #[error("{message}")]
+    InvalidTimestamps {
         message: String,
         records: Vec<RecordError>,
     },
@@ -79,12 +98,14 @@ fn codec_of(header: &BatchHeader) -> Option<Compression> {
 
 /// Checks one produced batch (`batch` holds exactly it, CRC already verified) against the
 /// topic's `policy`. `Ok(None)`: store it as sent; `Ok(Some(bytes))`: store this rebuilt batch
-/// instead. `topic` and `index` name the partition in Kafka's messages (`topic-0`).
+/// instead. `topic` and `index` name the partition in Kafka's messages (`topic-0`); `now_ms`
+/// is the broker's clock for the timestamp bounds.
 pub fn validate(
     batch: &[u8],
     header: &BatchHeader,
     policy: RecordPolicy,
     (topic, index): (&str, i32),
+    now_ms: i64,
 ) -> Result<Option<Vec<u8>>, ValidationError> {
     let source = codec_of(header).ok_or_else(|| {
         ValidationError::Corrupt(format!(
@@ -95,25 +116,58 @@ pub fn validate(
     let target = policy.compression.target(source);
     // Control batches (transaction markers) are written by the broker, never rebuilt.
     let rebuild = target != source && !header.is_control();
-    if !rebuild && !policy.compact {
+    // The bounds as an inclusive range; the records are read only when the batch's newest
+    // timestamp is past the upper bound or a lower bound is set (Kafka 4's defaults: one hour
+    // ahead, no limit behind).
+    let window = policy
+        .timestamps
+        .filter(|_| !header.is_control())
+        .map(|b| {
+            (
+                now_ms.saturating_sub(b.before_ms),
+                now_ms.saturating_add(b.after_ms),
+                b.before_ms,
+            )
+        })
+        .filter(|(_, hi, before)| *before != i64::MAX || header.max_timestamp > *hi);
+    if !rebuild && !policy.compact && window.is_none() {
         return Ok(None);
     }
     let records = decode(batch, header)?;
-    if policy.compact && !header.is_control() {
-        let refused: Vec<RecordError> = records
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.key.is_none())
-            .map(|(i, _)| RecordError {
-                batch_index: i32::try_from(i).unwrap_or(i32::MAX),
+    let mut refused = Vec::new();
+    let mut bad_timestamp = false;
+    for (i, r) in records.iter().enumerate() {
+        let batch_index = i32::try_from(i).unwrap_or(i32::MAX);
+        if policy.compact && !header.is_control() && r.key.is_none() {
+            refused.push(RecordError {
+                batch_index,
                 message: format!(
                     "Compacted topic cannot accept message without key in topic partition {topic}-{index}."
                 ),
-            })
-            .collect();
-        if !refused.is_empty() {
-            return Err(invalid_records(refused));
+            });
         }
+        if let Some((lo, hi, _)) = window
+            && r.timestamp != -1
+            && (r.timestamp < lo || r.timestamp > hi)
+        {
+            bad_timestamp = true;
+            refused.push(RecordError {
+                batch_index,
+                message: format!(
+                    "Timestamp {} of message with offset {} is out of range. The timestamp should be within [{lo}, {hi}]",
+                    r.timestamp, r.offset
+                ),
+            });
+        }
+    }
+    if bad_timestamp {
+        return Err(ValidationError::InvalidTimestamps {
+            message: "One or more records have been rejected due to invalid timestamp".into(),
+            records: refused,
+        });
+    }
+    if !refused.is_empty() {
+        return Err(invalid_records(refused));
     }
     if !rebuild {
         return Ok(None);

@@ -17,10 +17,13 @@ const CODECS: [Compression; 5] = [
     Compression::Zstd,
 ];
 
+/// The broker's clock in these tests; the batches' timestamps are from 2023.
+const NOW: i64 = 1_700_000_100_000;
+
 fn topic(compression: TopicCompression) -> RecordPolicy {
     RecordPolicy {
         compression,
-        compact: false,
+        ..RecordPolicy::default()
     }
 }
 
@@ -87,7 +90,7 @@ fn a_batch_is_recompressed_to_the_topic_codec_keeping_producer_state_and_timesta
         for target in targets {
             let sent = producer_batch(source, 10, false);
             let h = header(&sent);
-            let out = validate(&sent, &h, topic(target), ("t", 0)).unwrap();
+            let out = validate(&sent, &h, topic(target), ("t", 0), NOW).unwrap();
             let want = target.target(source);
             let Some(stored) = out else {
                 assert_eq!(want, source, "{source:?} -> {target:?} kept as sent");
@@ -137,7 +140,7 @@ fn the_producer_codec_and_a_matching_codec_store_the_batch_as_sent() {
         let sent = producer_batch(source, 3, false);
         let h = header(&sent);
         assert!(
-            validate(&sent, &h, topic(TopicCompression::Producer), ("t", 0))
+            validate(&sent, &h, topic(TopicCompression::Producer), ("t", 0), NOW)
                 .unwrap()
                 .is_none()
         );
@@ -149,7 +152,8 @@ fn the_producer_codec_and_a_matching_codec_store_the_batch_as_sent() {
             &sent,
             &h,
             topic(TopicCompression::Lz4 { level: 9 }),
-            ("t", 0)
+            ("t", 0),
+            NOW,
         )
         .unwrap()
         .is_none()
@@ -186,9 +190,15 @@ fn a_non_idempotent_batch_keeps_no_sequence() {
     )
     .unwrap();
     let h = header(&out);
-    let stored = validate(&out, &h, topic(TopicCompression::Uncompressed), ("t", 0))
-        .unwrap()
-        .unwrap();
+    let stored = validate(
+        &out,
+        &h,
+        topic(TopicCompression::Uncompressed),
+        ("t", 0),
+        NOW,
+    )
+    .unwrap()
+    .unwrap();
     let s = header(&stored);
     assert_eq!(
         (s.producer_id, s.base_sequence, s.records_count),
@@ -203,11 +213,11 @@ fn keyless_records_on_a_compacted_topic_are_refused_with_kafkas_message() {
         let sent = producer_batch(source, 3, true);
         let h = header(&sent);
         let policy = RecordPolicy {
-            compression: TopicCompression::Producer,
             compact: true,
+            ..RecordPolicy::default()
         };
         let Err(ValidationError::InvalidRecords { message, records }) =
-            validate(&sent, &h, policy, ("logs", 0))
+            validate(&sent, &h, policy, ("logs", 0), NOW)
         else {
             panic!("{source:?}: a keyless record was accepted");
         };
@@ -230,7 +240,7 @@ fn keyless_records_on_a_compacted_topic_are_refused_with_kafkas_message() {
         // Keys everywhere: accepted (and rebuilt only if the codec differs).
         let keyed = producer_batch(source, 3, false);
         assert!(
-            validate(&keyed, &header(&keyed), policy, ("logs", 0))
+            validate(&keyed, &header(&keyed), policy, ("logs", 0), NOW)
                 .unwrap()
                 .is_none()
         );
@@ -238,9 +248,15 @@ fn keyless_records_on_a_compacted_topic_are_refused_with_kafkas_message() {
     // Without compaction, keyless records are fine.
     let sent = producer_batch(Compression::None, 3, true);
     assert!(
-        validate(&sent, &header(&sent), RecordPolicy::default(), ("t", 0))
-            .unwrap()
-            .is_none()
+        validate(
+            &sent,
+            &header(&sent),
+            RecordPolicy::default(),
+            ("t", 0),
+            NOW
+        )
+        .unwrap()
+        .is_none()
     );
 }
 
@@ -253,7 +269,13 @@ fn a_record_count_the_bytes_cannot_hold_is_corrupt_before_any_allocation() {
     sent[17..21].copy_from_slice(&crc.to_be_bytes());
     let h = header(&sent);
     assert!(matches!(
-        validate(&sent, &h, topic(TopicCompression::Uncompressed), ("t", 0)),
+        validate(
+            &sent,
+            &h,
+            topic(TopicCompression::Uncompressed),
+            ("t", 0),
+            NOW
+        ),
         Err(ValidationError::Corrupt(_))
     ));
     sent[57..61].copy_from_slice(&1000i32.to_be_bytes());
@@ -261,7 +283,75 @@ fn a_record_count_the_bytes_cannot_hold_is_corrupt_before_any_allocation() {
     sent[17..21].copy_from_slice(&crc.to_be_bytes());
     let h = header(&sent);
     assert!(matches!(
-        validate(&sent, &h, topic(TopicCompression::Uncompressed), ("t", 0)),
+        validate(
+            &sent,
+            &h,
+            topic(TopicCompression::Uncompressed),
+            ("t", 0),
+            NOW
+        ),
         Err(ValidationError::Corrupt(_))
     ));
+}
+
+#[test]
+fn timestamps_out_of_the_topic_bounds_are_refused_with_every_record_error() {
+    let bounds = |before_ms, after_ms| RecordPolicy {
+        timestamps: Some(TimestampBounds {
+            before_ms,
+            after_ms,
+        }),
+        ..RecordPolicy::default()
+    };
+    // Kafka 4's defaults: an hour ahead, no limit behind. The batch's records are at
+    // 1_700_000_000_000 + 1, 5, 9 or 2 ms.
+    let sent = producer_batch(Compression::Lz4, 4, false);
+    let h = header(&sent);
+    assert!(
+        validate(&sent, &h, bounds(i64::MAX, 3_600_000), ("t", 0), NOW)
+            .unwrap()
+            .is_none()
+    );
+    // A clock 200 s earlier with 100 004 ms allowed ahead: the bound is +4, so the records at
+    // +5 and +9 are refused.
+    let earlier = NOW - 200_000;
+    let Err(ValidationError::InvalidTimestamps { message, records }) =
+        validate(&sent, &h, bounds(i64::MAX, 100_004), ("t", 0), earlier)
+    else {
+        panic!("future timestamps accepted");
+    };
+    assert_eq!(
+        message,
+        "One or more records have been rejected due to invalid timestamp"
+    );
+    let hi = earlier + 100_004;
+    assert_eq!(
+        records,
+        [(0, 1_700_000_000_005_i64), (2, 1_700_000_000_009)]
+            .map(|(i, ts)| RecordError {
+                batch_index: i,
+                message: format!(
+                    "Timestamp {ts} of message with offset {i} is out of range. The timestamp \
+                     should be within [{}, {hi}]",
+                    earlier - i64::MAX
+                ),
+            })
+            .to_vec()
+    );
+    // Behind: 99 997 ms allowed at NOW puts the bound at +3: the records at +1 and +2.
+    let Err(ValidationError::InvalidTimestamps { records, .. }) =
+        validate(&sent, &h, bounds(99_997, 3_600_000), ("t", 0), NOW)
+    else {
+        panic!("old timestamps accepted");
+    };
+    assert_eq!(
+        records.iter().map(|r| r.batch_index).collect::<Vec<_>>(),
+        vec![1, 3]
+    );
+    // LogAppendTime topics (no bounds) take any timestamp.
+    assert!(
+        validate(&sent, &h, RecordPolicy::default(), ("t", 0), 0)
+            .unwrap()
+            .is_none()
+    );
 }
