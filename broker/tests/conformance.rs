@@ -1,7 +1,9 @@
 //! Conformance gaps real clients found (issue 17), each with its regression test: Fetch's byte
 #![allow(clippy::unwrap_used)] // integration-test helpers: a failed step should abort the test
-//! limits (KIP-74) with raw requests and librdkafka, topic compression.type recompression,
-//! every Kafka 4.x config key accepted and validated, and the admin OffsetCommit answer.
+//! limits (KIP-74) with raw requests and librdkafka, topic compression.type recompression
+//! (confluent-kafka and raw batches; the stored codec read from the segment files), keyless
+//! records on compacted topics and out-of-bounds timestamps refused as Kafka does, Kafka 4.x
+//! config keys accepted and validated, and delete.topic.enable.
 
 mod common;
 mod wire;
