@@ -205,7 +205,12 @@ impl Node {
         &self,
         configs: &BTreeMap<String, String>,
     ) -> PartitionSettings {
+        use crate::log::codec::{self, TopicCompression};
+        use crate::partition::validator::{RecordPolicy, TimestampBounds};
         let num = |k: &str| self.topic_setting(configs, k).parse::<i64>().unwrap_or(-1);
+        let level = |k: &str| i32::try_from(num(k)).unwrap_or(-1);
+        let log_append_time =
+            self.topic_setting(configs, "message.timestamp.type") == "LogAppendTime";
         PartitionSettings {
             log: LogConfig {
                 segment_bytes: num("segment.bytes").max(14) as u64,
@@ -214,9 +219,26 @@ impl Node {
                 retention_bytes: num("retention.bytes"),
             },
             max_message_bytes: num("max.message.bytes").max(1) as usize,
-            log_append_time: self.topic_setting(configs, "message.timestamp.type")
-                == "LogAppendTime",
+            log_append_time,
             min_insync_replicas: num("min.insync.replicas").max(1) as usize,
+            records: RecordPolicy {
+                // Validated on every write of the config; an unknown name cannot be stored.
+                compression: TopicCompression::from_config(
+                    &self.topic_setting(configs, "compression.type"),
+                    level(codec::GZIP_LEVEL.0),
+                    level(codec::LZ4_LEVEL.0),
+                    level(codec::ZSTD_LEVEL.0),
+                )
+                .unwrap_or(TopicCompression::Producer),
+                compact: self
+                    .topic_setting(configs, "cleanup.policy")
+                    .split(',')
+                    .any(|p| p.trim() == "compact"),
+                timestamps: (!log_append_time).then(|| TimestampBounds {
+                    before_ms: num("message.timestamp.before.max.ms"),
+                    after_ms: num("message.timestamp.after.max.ms"),
+                }),
+            },
         }
     }
 
@@ -322,8 +344,14 @@ impl Node {
             replication_factor
         };
         for (k, v) in configs {
-            defs::validate_topic_key(k, v)
-                .map_err(|e| ControlError::InvalidConfig(e.to_string()))?;
+            defs::validate_topic_key(k, v).map_err(|e| {
+                ControlError::InvalidConfig(match e {
+                    crate::config::ConfigError::UnknownKey(_) => {
+                        format!("Unknown topic config name: {k}")
+                    }
+                    e => e.to_string(),
+                })
+            })?;
         }
         Ok((partitions, rf))
     }

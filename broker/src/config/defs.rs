@@ -4,167 +4,8 @@
 
 use super::ConfigError;
 
-/// The type of a config value, for validation and DescribeConfigs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfigType {
-    Boolean,
-    String,
-    Int,
-    Short,
-    Long,
-    Double,
-    List,
-    Class,
-    Password,
-}
-
-impl ConfigType {
-    /// The DescribeConfigs v3+ config_type code.
-    pub fn code(self) -> i8 {
-        match self {
-            ConfigType::Boolean => 1,
-            ConfigType::String => 2,
-            ConfigType::Int => 3,
-            ConfigType::Short => 4,
-            ConfigType::Long => 5,
-            ConfigType::Double => 6,
-            ConfigType::List => 7,
-            ConfigType::Class => 8,
-            ConfigType::Password => 9,
-        }
-    }
-}
-
-/// A topic-level key, its broker-level synonym and default.
-#[derive(Debug, Clone, Copy)]
-pub struct TopicKey {
-    pub name: &'static str,
-    pub broker_synonym: &'static str,
-    pub default: &'static str,
-    pub ty: ConfigType,
-    pub allowed: &'static [&'static str],
-    pub doc: &'static str,
-}
-
-/// A broker-only key.
-#[derive(Debug, Clone, Copy)]
-pub struct BrokerKey {
-    pub name: &'static str,
-    pub default: &'static str,
-    pub ty: ConfigType,
-    /// Whether it can be changed at runtime with AlterConfigs on the broker resource.
-    pub dynamic: bool,
-    pub doc: &'static str,
-}
-
-const WEEK_MS: &str = "604800000";
-
-pub const TOPIC_KEYS: &[TopicKey] = &[
-    TopicKey {
-        name: "cleanup.policy",
-        broker_synonym: "log.cleanup.policy",
-        default: "delete",
-        ty: ConfigType::List,
-        allowed: &["delete", "compact", "compact,delete", "delete,compact"],
-        doc: "Retention policy for old segments (compaction is not implemented yet; compact topics keep all data).",
-    },
-    TopicKey {
-        name: "retention.ms",
-        broker_synonym: "log.retention.ms",
-        default: WEEK_MS,
-        ty: ConfigType::Long,
-        allowed: &[],
-        doc: "How long to keep a segment after its newest record; -1 keeps forever.",
-    },
-    TopicKey {
-        name: "retention.bytes",
-        broker_synonym: "log.retention.bytes",
-        default: "-1",
-        ty: ConfigType::Long,
-        allowed: &[],
-        doc: "Maximum partition size before old segments are deleted; -1 means no limit.",
-    },
-    TopicKey {
-        name: "segment.bytes",
-        broker_synonym: "log.segment.bytes",
-        default: "1073741824",
-        ty: ConfigType::Int,
-        allowed: &[],
-        doc: "Segment file size at which a new segment is rolled.",
-    },
-    TopicKey {
-        name: "segment.ms",
-        broker_synonym: "log.roll.ms",
-        default: WEEK_MS,
-        ty: ConfigType::Long,
-        allowed: &[],
-        doc: "Age at which a new segment is rolled.",
-    },
-    TopicKey {
-        name: "max.message.bytes",
-        broker_synonym: "message.max.bytes",
-        default: "1048588",
-        ty: ConfigType::Int,
-        allowed: &[],
-        doc: "Largest record batch the topic accepts.",
-    },
-    TopicKey {
-        name: "min.insync.replicas",
-        broker_synonym: "min.insync.replicas",
-        default: "1",
-        ty: ConfigType::Int,
-        allowed: &[],
-        doc: "Replicas that must acknowledge an acks=all write.",
-    },
-    TopicKey {
-        name: "message.timestamp.type",
-        broker_synonym: "log.message.timestamp.type",
-        default: "CreateTime",
-        ty: ConfigType::String,
-        allowed: &["CreateTime", "LogAppendTime"],
-        doc: "Whether record timestamps are the producer's or the broker's append time.",
-    },
-    TopicKey {
-        name: "compression.type",
-        broker_synonym: "compression.type",
-        default: "producer",
-        ty: ConfigType::String,
-        allowed: &["producer"],
-        doc: "Batches are stored as the producer compressed them (only 'producer' is supported).",
-    },
-    TopicKey {
-        name: "unclean.leader.election.enable",
-        broker_synonym: "unclean.leader.election.enable",
-        default: "false",
-        ty: ConfigType::Boolean,
-        allowed: &[],
-        doc: "Whether an out-of-sync replica may become leader.",
-    },
-    TopicKey {
-        name: "flush.ms",
-        broker_synonym: "log.flush.interval.ms",
-        default: "0",
-        ty: ConfigType::Long,
-        allowed: &[],
-        doc: "Group-commit window: acknowledged writes are always fsynced; this is how long appends wait to share an fsync.",
-    },
-    TopicKey {
-        name: "leader.replication.throttled.replicas",
-        broker_synonym: "",
-        default: "",
-        ty: ConfigType::List,
-        allowed: &[],
-        doc: "Replicas ('*' or partition:broker,...) whose leader side is throttled to leader.replication.throttled.rate while serving followers that are not in sync.",
-    },
-    TopicKey {
-        name: "follower.replication.throttled.replicas",
-        broker_synonym: "",
-        default: "",
-        ty: ConfigType::List,
-        allowed: &[],
-        doc: "Replicas ('*' or partition:broker,...) whose follower fetches are throttled to follower.replication.throttled.rate while they are not in sync.",
-    },
-];
+pub use super::key::{BrokerKey, ConfigType, TopicKey};
+pub use super::topic_keys::TOPIC_KEYS;
 
 pub const BROKER_KEYS: &[BrokerKey] = &[
     BrokerKey {
@@ -413,6 +254,13 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         doc: "Replication factor of auto-created topics.",
     },
     BrokerKey {
+        name: "delete.topic.enable",
+        default: "true",
+        ty: ConfigType::Boolean,
+        dynamic: false,
+        doc: "false refuses every DeleteTopics with TOPIC_DELETION_DISABLED (INVALID_REQUEST before v3), as Kafka does.",
+    },
+    BrokerKey {
         name: "auto.create.topics.enable",
         default: "true",
         ty: ConfigType::Boolean,
@@ -561,7 +409,15 @@ pub fn topic_key(name: &str) -> Option<&'static TopicKey> {
 }
 
 pub fn broker_key(name: &str) -> Option<&'static BrokerKey> {
-    BROKER_KEYS.iter().find(|k| k.name == name)
+    broker_keys().find(|k| k.name == name)
+}
+
+/// Every broker-only key: those the broker uses, then the Kafka keys accepted that change
+/// nothing yet (config/kafka_broker_keys.rs).
+pub fn broker_keys() -> impl Iterator<Item = &'static BrokerKey> {
+    BROKER_KEYS
+        .iter()
+        .chain(super::kafka_broker_keys::ACCEPTED_BROKER_KEYS)
 }
 
 /// The topic key whose broker-level synonym is `name`.
@@ -579,25 +435,102 @@ pub fn broker_default(name: &str) -> &'static str {
         .unwrap_or("")
 }
 
+/// Kafka's `ConfigDef` type check and `ValidString`/`ValidList` membership, with Kafka's
+/// messages (a list is checked item by item).
 fn check_type(key: &str, value: &str, ty: ConfigType, allowed: &[&str]) -> Result<(), ConfigError> {
     let bad = |reason: &str| ConfigError::InvalidValue {
         key: key.into(),
-        value: value.into(),
+        value: if ty == ConfigType::Password {
+            "[hidden]".into()
+        } else {
+            value.into()
+        },
         reason: reason.into(),
     };
     match ty {
         ConfigType::Boolean if value != "true" && value != "false" => {
-            Err(bad("expected true or false"))
+            Err(bad("Expected value to be either true or false"))
         }
-        ConfigType::Int | ConfigType::Short if value.parse::<i32>().is_err() => {
-            Err(bad("expected an integer"))
+        ConfigType::Int if value.parse::<i32>().is_err() => Err(bad("Not a number of type INT")),
+        ConfigType::Short if value.parse::<i16>().is_err() => {
+            Err(bad("Not a number of type SHORT"))
         }
-        ConfigType::Long if value.parse::<i64>().is_err() => Err(bad("expected an integer")),
-        ConfigType::Double if value.parse::<f64>().is_err() => Err(bad("expected a number")),
-        _ if !allowed.is_empty() && !allowed.contains(&value) => {
-            Err(bad(&format!("expected one of {}", allowed.join(", "))))
+        ConfigType::Long if value.parse::<i64>().is_err() => Err(bad("Not a number of type LONG")),
+        ConfigType::Double if value.parse::<f64>().is_err() => {
+            Err(bad("Not a number of type DOUBLE"))
         }
+        ConfigType::List if !allowed.is_empty() => {
+            let items: Vec<&str> = value.split(',').map(str::trim).collect();
+            if items.iter().any(|i| !allowed.contains(i)) || value.trim().is_empty() {
+                Err(bad(&format!(
+                    "String must be one of: {}",
+                    allowed.join(", ")
+                )))
+            } else {
+                Ok(())
+            }
+        }
+        _ if !allowed.is_empty() && !allowed.contains(&value) => Err(bad(&format!(
+            "String must be one of: {}",
+            allowed.join(", ")
+        ))),
         _ => Ok(()),
+    }
+}
+
+/// Kafka's `Range` validator for a numeric value: "Value must be at least" / "no more than".
+pub(super) fn check_range(
+    key: &str,
+    value: &str,
+    min: Option<f64>,
+    max: Option<f64>,
+) -> Result<(), ConfigError> {
+    let Ok(n) = value.parse::<f64>() else {
+        return Ok(());
+    };
+    let bad = |reason: String| ConfigError::InvalidValue {
+        key: key.into(),
+        value: value.into(),
+        reason,
+    };
+    let show = |b: f64| {
+        if b.fract() == 0.0 && b.abs() < 1e18 {
+            format!("{}", b as i64)
+        } else {
+            format!("{b}")
+        }
+    };
+    match (min, max) {
+        (Some(lo), _) if n < lo => Err(bad(format!("Value must be at least {}", show(lo)))),
+        (_, Some(hi)) if n > hi => Err(bad(format!("Value must be no more than {}", show(hi)))),
+        _ => Ok(()),
+    }
+}
+
+/// Kafka's range of a topic key's value (LogConfig's validators; `segment.bytes` keeps the
+/// pre-4.0 minimum of one record's overhead so that tests can roll small segments).
+fn topic_range(key: &str) -> (Option<f64>, Option<f64>) {
+    match key {
+        "segment.bytes" => (Some(14.0), None),
+        "segment.ms" | "min.insync.replicas" | "max.compaction.lag.ms" | "flush.messages" => {
+            (Some(1.0), None)
+        }
+        "max.message.bytes"
+        | "flush.ms"
+        | "segment.jitter.ms"
+        | "index.interval.bytes"
+        | "file.delete.delay.ms"
+        | "delete.retention.ms"
+        | "min.compaction.lag.ms"
+        | "message.timestamp.after.max.ms"
+        | "message.timestamp.before.max.ms" => (Some(0.0), None),
+        "retention.ms" => (Some(-1.0), None),
+        "local.retention.ms" | "local.retention.bytes" => (Some(-2.0), None),
+        "segment.index.bytes" => (Some(4.0), None),
+        "min.cleanable.dirty.ratio" => (Some(0.0), Some(1.0)),
+        "compression.lz4.level" => (Some(1.0), Some(17.0)),
+        "compression.zstd.level" => (Some(-131_072.0), Some(22.0)),
+        _ => (None, None),
     }
 }
 
@@ -624,31 +557,24 @@ fn check_security_key(key: &str, value: &str) -> Result<(), String> {
 pub fn validate_topic_key(key: &str, value: &str) -> Result<(), ConfigError> {
     let k = topic_key(key).ok_or_else(|| ConfigError::UnknownKey(key.into()))?;
     check_type(key, value, k.ty, k.allowed)?;
-    let n = value.parse::<i64>().unwrap_or(0);
-    let positive = |min: i64| {
-        if n < min {
-            Err(ConfigError::InvalidValue {
-                key: key.into(),
-                value: value.into(),
-                reason: format!("must be at least {min}"),
-            })
-        } else {
-            Ok(())
-        }
+    let (min, max) = topic_range(key);
+    check_range(key, value, min, max)?;
+    let invalid = |reason: &str| ConfigError::InvalidValue {
+        key: key.into(),
+        value: value.into(),
+        reason: reason.into(),
     };
     match key {
-        "segment.bytes" => positive(14),
-        "segment.ms" | "min.insync.replicas" | "max.message.bytes" => positive(1),
-        "retention.ms" | "retention.bytes" => positive(-1),
-        "flush.ms" => positive(0),
+        // GzipCompression.LEVEL_VALIDATOR: the codec's default or 1-9.
+        "compression.gzip.level" if value != "-1" => check_range(key, value, Some(1.0), Some(9.0))
+            .map_err(|_| invalid("Value must be between 1 and 9, or -1 for the default")),
+        "remote.storage.enable" if value == "true" => Err(invalid(
+            "tiered storage (KIP-405) is not supported by this broker",
+        )),
         "leader.replication.throttled.replicas" | "follower.replication.throttled.replicas" => {
             super::throttled_replicas::ThrottledReplicas::parse(value)
                 .map(|_| ())
-                .map_err(|reason| ConfigError::InvalidValue {
-                    key: key.into(),
-                    value: value.into(),
-                    reason,
-                })
+                .map_err(|reason| invalid(&reason))
         }
         _ => Ok(()),
     }
@@ -664,8 +590,18 @@ const SASL_LISTENER_KEYS: &[&str] = &[
 
 /// Validates a broker-level key (broker-only keys and topic synonyms) and its value.
 pub fn validate_broker_key(key: &str, value: &str) -> Result<(), ConfigError> {
+    use super::kafka_broker_keys::{FLAG_KEYS, broker_allowed, broker_range};
+    if let Some((_, flag)) = FLAG_KEYS.iter().find(|(k, _)| *k == key) {
+        return Err(ConfigError::InvalidValue {
+            key: key.into(),
+            value: value.into(),
+            reason: format!("Eddy takes this setting from {flag}, not from the config file"),
+        });
+    }
     if let Some(k) = broker_key(key) {
-        check_type(key, value, k.ty, &[])?;
+        check_type(key, value, k.ty, broker_allowed(key))?;
+        let (min, max) = broker_range(key);
+        check_range(key, value, min, max)?;
         if let Err(reason) = check_security_key(key, value) {
             return Err(ConfigError::InvalidValue {
                 key: key.into(),
@@ -736,6 +672,91 @@ mod tests {
                 validate_broker_key(k.broker_synonym, k.default).unwrap();
             }
         }
+    }
+
+    #[test]
+    fn every_broker_default_is_valid_and_every_key_is_declared_once() {
+        let mut seen = std::collections::BTreeSet::new();
+        for k in broker_keys() {
+            assert!(seen.insert(k.name), "{} declared twice", k.name);
+            if !k.default.is_empty() {
+                validate_broker_key(k.name, k.default)
+                    .unwrap_or_else(|e| panic!("default of {}: {e}", k.name));
+            }
+        }
+        for k in TOPIC_KEYS {
+            assert!(
+                seen.insert(k.name) || k.name == k.broker_synonym,
+                "{}",
+                k.name
+            );
+            if !k.broker_synonym.is_empty() && k.broker_synonym != k.name {
+                assert!(seen.insert(k.broker_synonym), "{}", k.broker_synonym);
+            }
+        }
+    }
+
+    #[test]
+    fn kafka_keys_are_accepted_and_validated_with_kafkas_messages() {
+        for (key, value) in [
+            ("delete.retention.ms", "86400000"),
+            ("min.cleanable.dirty.ratio", "0.9"),
+            ("max.compaction.lag.ms", "1000"),
+            ("message.timestamp.after.max.ms", "0"),
+            ("compression.type", "zstd"),
+            ("compression.gzip.level", "9"),
+            ("compression.gzip.level", "-1"),
+            ("compression.zstd.level", "-7"),
+            ("cleanup.policy", "compact, delete"),
+            ("preallocate", "true"),
+        ] {
+            validate_topic_key(key, value).unwrap_or_else(|e| panic!("{key}={value}: {e}"));
+        }
+        for (key, value) in [
+            ("sasl.kerberos.service.name", "kafka"),
+            ("num.io.threads", "16"),
+            ("log.cleaner.threads", "2"),
+            ("transaction.state.log.replication.factor", "3"),
+            ("ssl.keymanager.algorithm", "PKIX"),
+            ("process.roles", "broker,controller"),
+            ("log.retention.hours", "24"),
+            ("log.cleaner.delete.retention.ms", "1000"),
+            ("compression.zstd.level", "5"),
+        ] {
+            validate_broker_key(key, value).unwrap_or_else(|e| panic!("{key}={value}: {e}"));
+        }
+        let message = |r: Result<(), ConfigError>| r.unwrap_err().to_string();
+        assert_eq!(
+            message(validate_topic_key("delete.retention.ms", "-5")),
+            "Invalid value -5 for configuration delete.retention.ms: Value must be at least 0"
+        );
+        assert_eq!(
+            message(validate_topic_key("min.cleanable.dirty.ratio", "1.5")),
+            "Invalid value 1.5 for configuration min.cleanable.dirty.ratio: Value must be no more than 1"
+        );
+        assert_eq!(
+            message(validate_topic_key("segment.jitter.ms", "soon")),
+            "Invalid value soon for configuration segment.jitter.ms: Not a number of type LONG"
+        );
+        assert_eq!(
+            message(validate_topic_key("compression.type", "brotli")),
+            "Invalid value brotli for configuration compression.type: String must be one of: \
+             uncompressed, zstd, lz4, snappy, gzip, producer"
+        );
+        assert!(validate_topic_key("compression.gzip.level", "0").is_err());
+        assert!(validate_topic_key("compression.lz4.level", "18").is_err());
+        assert!(validate_topic_key("remote.storage.enable", "true").is_err());
+        assert!(validate_topic_key("cleanup.policy", "compact,shred").is_err());
+        assert_eq!(
+            message(validate_broker_key("num.io.threads", "0")),
+            "Invalid value 0 for configuration num.io.threads: Value must be at least 1"
+        );
+        assert!(validate_broker_key("preallocate", "x").is_err());
+        assert!(validate_broker_key("log.preallocate", "x").is_err());
+        assert!(validate_broker_key("metrics.recording.level", "LOUD").is_err());
+        assert!(validate_broker_key("transaction.state.log.replication.factor", "40000").is_err());
+        assert!(message(validate_broker_key("node.id", "1")).contains("--node-id"));
+        assert!(message(validate_broker_key("log.dirs", "/var/kafka")).contains("--data-dir"));
     }
 
     #[test]

@@ -2,8 +2,11 @@
 //! Kafka-style properties file, and the typed settings derived from them.
 
 pub mod defs;
+pub mod kafka_broker_keys;
+pub mod key;
 pub mod properties;
 pub mod throttled_replicas;
+pub mod topic_keys;
 pub mod view;
 
 use crate::security::SecurityProtocol;
@@ -28,7 +31,7 @@ pub enum ConfigError {
     },
     #[error("unknown broker config key {0:?}")]
     UnknownKey(String),
-    #[error("invalid value {value:?} for {key}: {reason}")]
+    #[error("Invalid value {value} for configuration {key}: {reason}")]
     InvalidValue {
         key: String,
         value: String,
@@ -242,6 +245,25 @@ mod config_file_tests {
         assert_eq!(cfg.get("num.partitions"), "3");
         assert_eq!(cfg.get("log.retention.ms"), "604800000");
 
+        // Kafka's server.properties keys: the coarse retention synonyms count, keys that
+        // change nothing are accepted, flag-owned keys are refused with the flag to use.
+        std::fs::write(
+            &path,
+            "log.retention.hours=24\nlog.roll.hours=2\nnum.io.threads=8\nsasl.kerberos.service.name=kafka\n",
+        )
+        .expect("write");
+        let cfg = BrokerConfig::from_cli(&cli).expect("config");
+        assert_eq!(cfg.get("log.retention.ms"), "86400000");
+        assert_eq!(cfg.get("log.roll.ms"), "7200000");
+        std::fs::write(&path, "log.retention.minutes=5\nlog.retention.hours=24\n").expect("write");
+        let cfg = BrokerConfig::from_cli(&cli).expect("config");
+        assert_eq!(cfg.get("log.retention.ms"), "300000");
+        std::fs::write(&path, "listeners=PLAINTEXT://:9092\n").expect("write");
+        assert!(matches!(
+            BrokerConfig::from_cli(&cli),
+            Err(ConfigError::InvalidValue { .. })
+        ));
+
         std::fs::write(&path, "num.partitions=\\u12").expect("write");
         assert!(matches!(
             BrokerConfig::from_cli(&cli),
@@ -288,6 +310,36 @@ fn leader_balance(
     }))
 }
 
+/// Kafka's coarser synonyms: `log.retention.minutes` / `log.retention.hours` stand for
+/// `log.retention.ms`, and `log.roll.hours` for `log.roll.ms`, when the finer key is not set
+/// (the finest one given wins, as in Kafka). The derived value is stored as a static setting.
+fn derive_hour_settings(settings: &mut BTreeMap<String, String>) {
+    let derived = |settings: &BTreeMap<String, String>, coarse: &[(&str, i64)]| {
+        coarse.iter().find_map(|(k, unit)| {
+            settings
+                .get(*k)
+                .and_then(|v| v.parse::<i64>().ok())
+                .map(|n| n.saturating_mul(*unit).to_string())
+        })
+    };
+    if !settings.contains_key("log.retention.ms")
+        && let Some(ms) = derived(
+            settings,
+            &[
+                ("log.retention.minutes", 60_000),
+                ("log.retention.hours", 3_600_000),
+            ],
+        )
+    {
+        settings.insert("log.retention.ms".into(), ms);
+    }
+    if !settings.contains_key("log.roll.ms")
+        && let Some(ms) = derived(settings, &[("log.roll.hours", 3_600_000)])
+    {
+        settings.insert("log.roll.ms".into(), ms);
+    }
+}
+
 /// The broker's resolved configuration.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -329,6 +381,7 @@ impl BrokerConfig {
         for (k, v) in &settings {
             defs::validate_broker_key(k, v)?;
         }
+        derive_hour_settings(&mut settings);
         let protocol_map = settings
             .get("listener.security.protocol.map")
             .map_or(crate::security::DEFAULT_PROTOCOL_MAP, String::as_str);

@@ -2,6 +2,7 @@
 //! the defs table with its effective value, source and synonyms (Kafka's order), plus the
 //! validation and list arithmetic of AlterConfigs / IncrementalAlterConfigs. No I/O.
 
+use super::ConfigError;
 use super::defs::{self, ConfigType};
 use std::collections::BTreeMap;
 
@@ -136,7 +137,7 @@ pub fn topic_entries(overrides: &BTreeMap<String, String>, layers: Layers<'_>) -
 
 /// Every broker config: broker-only keys and the broker synonyms of topic keys.
 pub fn broker_entries(layers: Layers<'_>) -> Vec<ConfigEntry> {
-    let own = defs::BROKER_KEYS.iter().map(|k| {
+    let own = defs::broker_keys().map(|k| {
         entry(
             k.name,
             layers.broker_synonyms(k.name, k.default),
@@ -184,8 +185,13 @@ pub enum Target {
 /// Validates one key/value for `target`.
 pub fn validate(target: Target, key: &str, value: &str) -> Result<(), AlterError> {
     match target {
-        Target::Topic => defs::validate_topic_key(key, value)
-            .map_err(|e| AlterError::InvalidConfig(format!("validating {key}: {e}"))),
+        Target::Topic => defs::validate_topic_key(key, value).map_err(|e| match e {
+            ConfigError::UnknownKey(_) => {
+                AlterError::InvalidConfig(format!("Unknown topic config name: {key}"))
+            }
+            // Kafka's ConfigException message: "Invalid value V for configuration K: reason".
+            e => AlterError::InvalidConfig(e.to_string()),
+        }),
         Target::Broker => {
             if let Some(k) = defs::broker_key(key)
                 && !k.dynamic
@@ -195,7 +201,7 @@ pub fn validate(target: Target, key: &str, value: &str) -> Result<(), AlterError
                 )));
             }
             defs::validate_broker_key(key, value)
-                .map_err(|e| AlterError::InvalidConfig(format!("validating {key}: {e}")))
+                .map_err(|e| AlterError::InvalidConfig(e.to_string()))
         }
     }
 }

@@ -18,8 +18,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-/// How often the coordinator checks session and rebalance deadlines.
+/// The longest the coordinator's timer sleeps: in cluster mode it also follows the leadership
+/// of the `__consumer_offsets` partitions this often. Session and rebalance deadlines are met
+/// exactly: the timer sleeps until the earliest one when that comes sooner.
 const TICK: Duration = Duration::from_millis(100);
+
+/// The coordinator's time source in milliseconds (the wall clock; tests drive tokio's paused
+/// clock through it).
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// Creating, replaying or compacting the `__consumer_offsets` log failed (at start, or when
 /// this broker loads a partition's groups in cluster mode).
@@ -73,6 +79,11 @@ pub struct Coordinator {
     /// Cluster mode: a request to create `__consumer_offsets` is in flight.
     creating: std::sync::atomic::AtomicBool,
     inner: Mutex<Inner>,
+    clock: Clock,
+    /// Wakes the timer when an operation set a deadline earlier than the one it sleeps to.
+    wake: Arc<tokio::sync::Notify>,
+    /// The time (ms) the timer sleeps until; read and written under the `inner` lock.
+    next_wake_ms: std::sync::atomic::AtomicI64,
 }
 
 /// Where a group's coordinator is reached (FindCoordinator).
@@ -108,6 +119,30 @@ impl Coordinator {
             cluster: replicated,
             creating: std::sync::atomic::AtomicBool::new(false),
             inner: Mutex::new(Inner::default()),
+            clock: Arc::new(crate::now_ms),
+            wake: Arc::new(tokio::sync::Notify::new()),
+            next_wake_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// The same coordinator reading time from `clock` (tests).
+    #[cfg(test)]
+    fn with_clock(self, clock: Clock) -> Self {
+        Coordinator { clock, ..self }
+    }
+
+    /// Now, in milliseconds, on the coordinator's clock.
+    fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    /// Wakes the timer if `group_id`'s next deadline comes before the timer's next wake-up
+    /// (called under the `inner` lock after every operation that may set a deadline).
+    fn reschedule(&self, inner: &Inner, group_id: &str) {
+        let deadline = inner.groups.get(group_id).and_then(Group::next_deadline);
+        if deadline.is_some_and(|d| d < self.next_wake_ms.load(std::sync::atomic::Ordering::SeqCst))
+        {
+            self.wake.notify_one();
         }
     }
 
@@ -137,8 +172,9 @@ impl Coordinator {
             })?;
         let started = std::time::Instant::now();
         let b = Arc::clone(node);
+        let now = self.now();
         let (groups, records) =
-            tokio::task::spawn_blocking(move || offsets::replay(&b, crate::now_ms())).await??;
+            tokio::task::spawn_blocking(move || offsets::replay(&b, now)).await??;
         tracing::info!(
             groups = groups.len(),
             records,
@@ -151,21 +187,27 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Session and rebalance deadlines every tick; in cluster mode also follows the leadership
-    /// of the `__consumer_offsets` partitions (loading and unloading their groups).
+    /// Session and rebalance deadlines, each met when it falls due: the timer sleeps until the
+    /// earliest deadline of any group (at most `TICK`), and an operation that sets an earlier
+    /// one wakes it. In cluster mode it also follows the leadership of the `__consumer_offsets`
+    /// partitions (loading and unloading their groups) at least every `TICK`.
     fn spawn_timer(self: &Arc<Self>, node: &Arc<Node>) {
         let weak = Arc::downgrade(self);
         let node = Arc::downgrade(node);
+        let wake = Arc::clone(&self.wake);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(TICK);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
-                let (Some(groups), Some(node)) = (weak.upgrade(), node.upgrade()) else {
-                    return;
+                let sleep = {
+                    let (Some(groups), Some(node)) = (weak.upgrade(), node.upgrade()) else {
+                        return;
+                    };
+                    groups.follow_leadership(&node);
+                    groups.tick(&node, groups.now())
                 };
-                groups.follow_leadership(&node);
-                groups.tick(&node, crate::now_ms());
+                tokio::select! {
+                    () = tokio::time::sleep(sleep) => {}
+                    () = wake.notified() => {}
+                }
             }
         });
     }
@@ -182,8 +224,13 @@ impl Coordinator {
         }
     }
 
-    fn tick(&self, node: &Node, now: i64) {
+    /// Runs every group's deadlines that are due at `now`; returns how long the timer may sleep
+    /// before the next one (at most `TICK`) and records that wake-up time for `reschedule`.
+    fn tick(&self, node: &Node, now: i64) -> Duration {
         let mut inner = self.lock();
+        // The timer is awake: the effects applied below need not wake it again.
+        self.next_wake_ms
+            .store(i64::MIN, std::sync::atomic::Ordering::SeqCst);
         let ids: Vec<String> = inner.groups.keys().cloned().collect();
         for id in ids {
             let fx = match inner.groups.get_mut(&id) {
@@ -194,6 +241,16 @@ impl Coordinator {
             let _ = self.apply(node, &mut inner, &id, fx);
         }
         inner.groups.retain(|_, g| !g.is_disposable());
+        let tick_ms = i64::try_from(TICK.as_millis()).unwrap_or(i64::MAX);
+        let next = inner
+            .groups
+            .values()
+            .filter_map(Group::next_deadline)
+            .min()
+            .map_or(now + tick_ms, |d| d.clamp(now, now + tick_ms));
+        self.next_wake_ms
+            .store(next, std::sync::atomic::Ordering::SeqCst);
+        Duration::from_millis(u64::try_from(next - now).unwrap_or(0))
     }
 
     /// Delivers delayed answers and persists membership changes.
@@ -209,6 +266,7 @@ impl Coordinator {
         group_id: &str,
         fx: Vec<Effect>,
     ) -> Option<replicated::Wait> {
+        self.reschedule(inner, group_id);
         let mut wait = None;
         if fx.iter().any(|e| matches!(e, Effect::Persist)) {
             let snap = inner.groups.get(group_id).map(Group::snapshot);
@@ -283,7 +341,7 @@ impl Coordinator {
             .iter()
             .map(|(k, v)| (Some(k.as_slice()), v.as_deref()))
             .collect();
-        let batch = crate::log::batch::build_batch(&kvs, crate::now_ms());
+        let batch = crate::log::batch::build_batch(&kvs, self.now());
         let out = partition
             .append(&batch, self.cluster)
             .map_err(|e| GroupError::append(group_id, self.cluster, &e))?;
@@ -323,7 +381,7 @@ impl Coordinator {
                 req,
                 fresh,
                 skip_assignment_supported,
-                crate::now_ms(),
+                self.now(),
                 &self.limits,
             );
             match answer {
@@ -402,7 +460,7 @@ impl Coordinator {
                 protocol_type,
                 protocol_name,
                 assignments,
-                crate::now_ms(),
+                self.now(),
             );
             match answer {
                 Answer::Now(r) => {
@@ -446,7 +504,7 @@ impl Coordinator {
             .groups
             .get_mut(group_id)
             .ok_or(GroupError::UnknownMember)?;
-        group.heartbeat(member_id, instance, generation, crate::now_ms())
+        group.heartbeat(member_id, instance, generation, self.now())
     }
 
     /// LeaveGroup; `None` when the group does not exist.
@@ -458,7 +516,7 @@ impl Coordinator {
     ) -> Option<Vec<Result<(), GroupError>>> {
         let mut inner = self.lock();
         let group = inner.groups.get_mut(group_id)?;
-        let (out, fx) = group.leave(members, crate::now_ms(), &self.limits);
+        let (out, fx) = group.leave(members, self.now(), &self.limits);
         let _ = self.apply(node, &mut inner, group_id, fx);
         Some(out)
     }
@@ -511,12 +569,19 @@ impl Coordinator {
     }
 }
 
+#[cfg(test)]
+#[path = "timer_tests.rs"]
+mod timer_tests;
+
 /// Topic configs of `__consumer_offsets`: no retention (there is no key compaction).
 fn offsets_topic_configs() -> BTreeMap<String, String> {
     [
         ("retention.ms", "-1"),
         ("retention.bytes", "-1"),
         ("max.message.bytes", "104857600"),
+        // As Kafka: the coordinator's batches are stored as written, whatever the broker-wide
+        // compression.type (which would otherwise recompress every commit).
+        ("compression.type", "producer"),
         // Small segments so that compaction at start frees space soon.
         ("segment.bytes", "104857600"),
     ]

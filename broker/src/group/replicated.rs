@@ -392,6 +392,8 @@ fn spawn_load(groups: &Arc<Coordinator>, part: Arc<Partition>, epoch: i32) {
                 groups.retain(|_, g| !g.is_disposable());
                 let count = groups.len();
                 inner.groups.extend(groups);
+                // Their sessions restart now: the timer sleeps to the earliest deadline.
+                b.wake.notify_one();
                 inner.owned.insert(
                     index,
                     Owned {

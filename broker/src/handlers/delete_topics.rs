@@ -1,4 +1,5 @@
-//! DeleteTopics (v1-v6): by name, or by topic id on v6; internal topics are refused.
+//! DeleteTopics (v1-v6): by name, or by topic id on v6; internal topics are refused, and every
+//! topic when `delete.topic.enable=false`.
 
 use super::errors::TopicError;
 use super::{RequestContext, code, errors, sb};
@@ -22,6 +23,9 @@ pub async fn handle(ctx: &RequestContext, req: DeleteTopicsRequest) -> DeleteTop
             .map(|n| (Some(n.to_string()), uuid::Uuid::nil()))
             .collect()
     };
+    // `delete.topic.enable=false`: every topic is refused, as Kafka does (before v3, whose
+    // responses have no such code, with INVALID_REQUEST).
+    let deletion_enabled = ctx.node.broker_setting("delete.topic.enable") != "false";
     let responses = targets
         .into_iter()
         .map(|(name, id)| {
@@ -31,6 +35,14 @@ pub async fn handle(ctx: &RequestContext, req: DeleteTopicsRequest) -> DeleteTop
                 (None, true) => None,
             };
             let outcome = match &resolved {
+                _ if !deletion_enabled => Err(TopicError::new(
+                    if v >= 3 {
+                        ResponseError::TopicDeletionDisabled
+                    } else {
+                        ResponseError::InvalidRequest
+                    },
+                    "Topic deletion is disabled.".to_string(),
+                )),
                 Some(n) if !ctx.authorize(Operation::Delete, ResourceType::Topic, n) => {
                     Err(TopicError::new(
                         errors::denied(ResourceType::Topic),

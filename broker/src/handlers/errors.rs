@@ -14,6 +14,7 @@ use crate::log::LogError;
 use crate::log::batch::BatchError;
 use crate::metadata::ControlError;
 use crate::metadata::MetadataError;
+use crate::partition::validator::ValidationError;
 use crate::partition::{PartitionError, SequenceError};
 use crate::replication::IsrWaitError;
 use crate::security::acl::{AclError, ResourceType};
@@ -96,6 +97,13 @@ pub fn partition(e: &PartitionError) -> ResponseError {
         PartitionError::Log(l) => log(l),
         PartitionError::Storage => ResponseError::KafkaStorageError,
         PartitionError::Corrupt => ResponseError::CorruptMessage,
+        PartitionError::Records(ValidationError::InvalidRecords { .. }) => {
+            ResponseError::InvalidRecord
+        }
+        PartitionError::Records(ValidationError::InvalidTimestamps { .. }) => {
+            ResponseError::InvalidTimestamp
+        }
+        PartitionError::Records(ValidationError::Corrupt(_)) => ResponseError::CorruptMessage,
     }
 }
 

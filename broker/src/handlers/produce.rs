@@ -7,12 +7,15 @@
 
 use super::{HandlerError, Reply, RequestContext, code, errors};
 use crate::partition::Partition;
+use crate::partition::validator::{RecordError, ValidationError};
 use crate::security::acl::{Operation, ResourceType};
 use crate::security::quota::QuotaType;
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use std::sync::Arc;
@@ -90,6 +93,31 @@ fn partition_error(
         .with_error_code(code(e))
         .with_base_offset(-1)
         .with_error_message(message.map(|m| StrBytes::from_string(m.to_string())))
+}
+
+/// INVALID_RECORD or INVALID_TIMESTAMP for a partition with the records Kafka names (v8+:
+/// `record_errors` and the error message; older versions carry the code only).
+fn invalid_records(
+    index: i32,
+    error: ResponseError,
+    message: &str,
+    records: &[RecordError],
+    version: i16,
+) -> PartitionProduceResponse {
+    let resp = partition_error(index, error, (version >= 8).then_some(message), version);
+    if version < 8 {
+        return resp;
+    }
+    resp.with_record_errors(
+        records
+            .iter()
+            .map(|r| {
+                BatchIndexAndErrorMessage::default()
+                    .with_batch_index(r.batch_index)
+                    .with_batch_index_error_message(Some(StrBytes::from_string(r.message.clone())))
+            })
+            .collect(),
+    )
 }
 
 /// The outcome of a request's appends.
@@ -318,6 +346,24 @@ pub fn append_all(ctx: &RequestContext, version: i16, req: ProduceRequest) -> Ap
                             }),
                     );
                 }
+                Err(crate::partition::PartitionError::Records(
+                    ValidationError::InvalidRecords { message, records },
+                )) => parts.push(invalid_records(
+                    p.index,
+                    ResponseError::InvalidRecord,
+                    &message,
+                    &records,
+                    version,
+                )),
+                Err(crate::partition::PartitionError::Records(
+                    ValidationError::InvalidTimestamps { message, records },
+                )) => parts.push(invalid_records(
+                    p.index,
+                    ResponseError::InvalidTimestamp,
+                    &message,
+                    &records,
+                    version,
+                )),
                 Err(e) => parts.push(partition_error(p.index, e.into(), None)),
             }
         }

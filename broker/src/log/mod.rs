@@ -5,6 +5,7 @@
 //! segments and persists the log start offset. Durability (fsync) is driven by `flusher`.
 
 pub mod batch;
+pub mod codec;
 pub mod flusher;
 pub mod segment;
 pub mod time_lookup;

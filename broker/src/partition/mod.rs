@@ -6,6 +6,7 @@
 
 pub mod producer_state;
 mod replica;
+pub mod validator;
 
 use crate::log::batch::{self, BatchHeader};
 use crate::log::flusher::Durable;
@@ -44,6 +45,9 @@ pub enum PartitionError {
     Storage,
     #[error("a replicated record batch is corrupt")]
     Corrupt,
+    /// The records break a topic rule (keyless on a compacted topic) or do not decode.
+    #[error(transparent)]
+    Records(validator::ValidationError),
 }
 
 /// Topic settings a partition applies, resolved from topic configs and broker defaults.
@@ -53,6 +57,8 @@ pub struct PartitionSettings {
     pub max_message_bytes: usize,
     pub log_append_time: bool,
     pub min_insync_replicas: usize,
+    /// `compression.type` and `cleanup.policy=compact`: checked record by record on append.
+    pub records: validator::RecordPolicy,
 }
 
 impl Default for PartitionSettings {
@@ -62,6 +68,7 @@ impl Default for PartitionSettings {
             max_message_bytes: 1_048_588,
             log_append_time: false,
             min_insync_replicas: 1,
+            records: validator::RecordPolicy::default(),
         }
     }
 }
@@ -217,6 +224,22 @@ impl Partition {
         if header.is_transactional() || header.is_control() {
             return Err(PartitionError::Transactional);
         }
+        if !self.is_leader() {
+            return Err(PartitionError::NotLeader);
+        }
+        // Kafka checks the size as sent, then again after any recompression.
+        let settings = self.settings();
+        if range.len() > settings.max_message_bytes {
+            return Err(PartitionError::TooLarge);
+        }
+        // Outside the lock: decoding and recompressing are the expensive part of an append.
+        let batch = &records[range.clone()];
+        let name = (self.topic.as_str(), self.index);
+        let now = crate::now_ms();
+        let rebuilt = validator::validate(batch, header, settings.records, name, now).map_err(|e| {
+            tracing::debug!(topic = %self.topic, partition = self.index, error = %e, "refused a batch");
+            PartitionError::Records(e)
+        })?;
         let mut inner = self.lock();
         if !self.is_leader() {
             return Err(PartitionError::NotLeader);
@@ -224,7 +247,8 @@ impl Partition {
         if acks_all && self.isr_size() < inner.settings.min_insync_replicas {
             return Err(PartitionError::NotEnoughReplicas);
         }
-        if range.len() > inner.settings.max_message_bytes {
+        let stored_len = rebuilt.as_ref().map_or(range.len(), Vec::len);
+        if stored_len > inner.settings.max_message_bytes {
             return Err(PartitionError::TooLarge);
         }
         match inner.producers.check(header) {
@@ -239,9 +263,14 @@ impl Partition {
             }
             SequenceCheck::Reject(e) => return Err(PartitionError::Sequence(e)),
         }
-        let mut bytes = records[range.clone()].to_vec();
+        let (mut bytes, mut h) = match rebuilt {
+            Some(bytes) => {
+                let h = BatchHeader::parse(&bytes).map_err(PartitionError::Batch)?;
+                (bytes, h)
+            }
+            None => (records[range.clone()].to_vec(), *header),
+        };
         let epoch = self.leader_epoch();
-        let mut h = *header;
         if inner.settings.log_append_time {
             // Mark the batch as LogAppendTime so the log stamps the broker's clock.
             h.attributes |= 0x08;

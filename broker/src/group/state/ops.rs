@@ -634,6 +634,23 @@ impl Group {
         fx
     }
 
+    /// The earliest time (ms) at which [`Self::tick`] has something to do: a pending member's
+    /// second-join deadline, a member's session deadline, or the join phase's deadline. The
+    /// coordinator's timer sleeps until then, so a member expires exactly at its session
+    /// timeout, not at the next periodic tick. Mirrors the conditions of `tick`.
+    pub fn next_deadline(&self) -> Option<i64> {
+        let pending = self.pending_members.values().copied();
+        let sessions = self
+            .members
+            .values()
+            .filter(|m| !m.awaiting_join && !m.awaiting_sync)
+            .map(|m| m.last_heartbeat_ms + i64::from(m.session_timeout_ms));
+        let join = self
+            .join_deadline_ms
+            .filter(|_| self.state == GroupState::PreparingRebalance);
+        pending.chain(sessions).chain(join).min()
+    }
+
     /// Whether the group has nothing left (no members, no offsets) and can be forgotten.
     pub fn is_disposable(&self) -> bool {
         self.state == GroupState::Empty
