@@ -177,6 +177,8 @@ pub struct Applied {
     pub certificates: Option<CertificatesStatus>,
     /// When a certificate of a secure cluster next needs the operator (renewal due).
     pub certificates_due: Option<std::time::Duration>,
+    /// Broker certificates issued in this reconcile, `<pod>: why`.
+    pub certificates_issued: Vec<String>,
 }
 
 impl Applied {
@@ -187,6 +189,7 @@ impl Applied {
             held,
             certificates: None,
             certificates_due: None,
+            certificates_issued: Vec::new(),
         }
     }
 }
@@ -316,6 +319,10 @@ pub async fn execute(
         voters: voter_sync,
         held,
         certificates_due: certificates.as_ref().and_then(|c| c.next_due),
+        certificates_issued: certificates
+            .as_ref()
+            .map(|c| c.issued.clone())
+            .unwrap_or_default(),
         certificates: certificates.map(|c| c.certificates),
     }
 }

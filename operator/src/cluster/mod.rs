@@ -168,7 +168,8 @@ async fn write_back(
             .map_err(Error::Restart)?;
     }
     let outcome = &report.applied.outcome;
-    publish_events(ctx, cluster, report.validation, outcome, next).await;
+    let issued = &report.applied.certificates_issued;
+    publish_events(ctx, cluster, report.validation, outcome, issued, next).await;
     if let (Some(plan), Some(latest)) = (report.roll, latest) {
         publish_roll_events(ctx, latest, plan).await;
     }
@@ -217,6 +218,7 @@ async fn publish_events(
     cluster: &KafkaCluster,
     validation: &Validation,
     outcome: &Outcome,
+    issued: &[String],
     next: &crate::crd::KafkaClusterStatus,
 ) {
     let previous = cluster.status.clone().unwrap_or_default();
@@ -257,6 +259,13 @@ async fn publish_events(
             EventType::Normal,
             "Ready",
             format!("{} brokers ready", next.ready_brokers),
+        ));
+    }
+    if !issued.is_empty() {
+        events.push((
+            EventType::Normal,
+            "CertificatesIssued",
+            format!("broker certificates issued: {}", issued.join(", ")),
         ));
     }
     let reference = cluster.object_ref(&());

@@ -535,6 +535,13 @@ async fn a_new_secure_cluster_gets_its_secrets_before_the_pods_that_mount_them()
             );
         }
     }
+    assert!(
+        seen.iter().any(|s| s.body["reason"] == "CertificatesIssued"
+            && s.body["note"]
+                .as_str()
+                .is_some_and(|n| n.contains("orders-broker-2: new broker"))),
+        "a CertificatesIssued event naming each broker"
+    );
     let status = status_patch(&seen);
     let certs = status.certificates.expect("status.certificates");
     assert!(certs.cluster_ca_not_after.is_some() && certs.clients_ca_not_after.is_some());

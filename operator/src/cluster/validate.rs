@@ -233,6 +233,21 @@ pub fn validate_named(
                 .to_string(),
         );
     }
+    if let Some(authz) = &spec.authorization {
+        for u in &authz.super_users {
+            let name = u.strip_prefix("User:").unwrap_or_default();
+            if name.is_empty() || u.contains(';') || u.trim() != u {
+                push(
+                    Severity::Invalid,
+                    reason::INVALID_SPEC,
+                    format!(
+                        "authorization.superUsers entry {u:?} is not a principal User:<name> \
+                         (the brokers would refuse to start)"
+                    ),
+                );
+            }
+        }
+    }
     check_ca("clusterCa", spec.cluster_ca.as_ref(), names, &mut push);
     check_ca("clientsCa", spec.clients_ca.as_ref(), names, &mut push);
     if let Some(limits) = &spec.limits
@@ -561,6 +576,29 @@ mod tests {
         assert!(v.findings[0].message.contains("tls: true"));
         s.listeners[0].tls = true;
         assert!(validate(&s, &Observed::default()).is_buildable());
+    }
+
+    #[test]
+    fn super_users_must_be_user_principals() {
+        for (user, ok) in [
+            ("User:admin", true),
+            ("admin", false),
+            ("User:", false),
+            ("User:a;User:b", false),
+            ("Group:ops", false),
+        ] {
+            let mut s = spec(1);
+            s.listeners[0].authentication = AuthenticationType::ScramSha512;
+            s.authorization = Some(AuthorizationSpec {
+                type_: AuthorizationType::Simple,
+                super_users: vec![user.into()],
+            });
+            assert_eq!(
+                validate(&s, &Observed::default()).is_buildable(),
+                ok,
+                "{user}"
+            );
+        }
     }
 
     #[test]
