@@ -165,6 +165,12 @@ async fn secure_cluster_with_tls_scram_and_client_certificates() -> anyhow::Resu
     assert!(certs_status.cluster_ca_not_after.is_some());
     assert!(certs_status.clients_ca_not_after.is_some());
     assert_eq!(mtls.addresses.len(), 3);
+    // The test's renewal window (= validity) is accepted with a warning.
+    let warning = find_condition(&status.conditions, "Warning").context("Warning")?;
+    assert_eq!(
+        warning.reason, "RenewalWindowNotBelowValidity",
+        "{warning:?}"
+    );
 
     // What a user has: the cluster CA certificate, and (here) the operator's own credential.
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "kafka");
@@ -335,6 +341,11 @@ async fn secure_cluster_with_tls_scram_and_client_certificates() -> anyhow::Resu
             .iter()
             .any(|ip| ip.to_string() == broker0.host),
         "{info:?}"
+    );
+    let events = kube.kubectl(&["get", "events.events.k8s.io", "-n", "kafka", "-o", "json"])?;
+    assert!(
+        events.contains("CertificatesIssued"),
+        "no CertificatesIssued event"
     );
     // A new client with the CA file read before every renewal still gets in.
     let ok = tool(&["roundtrip", &alice_conf, "tls-topic", "after-renewal"])?;
