@@ -316,6 +316,12 @@ fn reissue_reason(
     if info.not_after <= now {
         return Some("expired");
     }
+    let current_key = pki::signed_by(&stored.cert_pem, &ca.signer.cert_pem);
+    if !current_key && !ca_trusted {
+        // Anything issued now would carry the new key before every peer trusts it: the
+        // certificate of the old key stays until then, even when due or its IP changed.
+        return None;
+    }
     if pki::needs_renewal(info.not_after, now, ca.renewal_days) {
         return Some("renewal window reached");
     }
@@ -326,7 +332,7 @@ fn reissue_reason(
     if want_dns != have_dns || want_ips != have_ips {
         return Some("addresses changed");
     }
-    if !pki::signed_by(&stored.cert_pem, &ca.signer.cert_pem) && ca_trusted {
+    if !current_key {
         return Some("CA key changed");
     }
     None
