@@ -7,8 +7,10 @@
 //! `User:alice`, a client without a certificate and `User:mallory` (no ACLs) are refused;
 //! certificates renewed on every reconcile (validity = renewal window = 1 day) are re-issued and
 //! picked up by the running brokers while an idempotent acks=all producer loses nothing; no
-//! password is in the ConfigMap or the pod template. Prints apply→Ready of the secure cluster
-//! against a plaintext one.
+//! password is in the ConfigMap or the pod template; switching to a user-supplied CA (a new key)
+//! trusts the new CA before any broker presents a certificate of it, never writes the user's
+//! Secret, and keeps old clients, new clients and replication working. Prints apply→Ready of
+//! the secure cluster against a plaintext one.
 //!
 //! Set `EDDY_IMAGE_MAP` (image → binary YAML, see scripts/kube-up.sh) to run binaries copied out
 //! of a shared target directory; the test then does not build them.
@@ -351,6 +353,88 @@ async fn secure_cluster_with_tls_scram_and_client_certificates() -> anyhow::Resu
     let ok = tool(&["roundtrip", &alice_conf, "tls-topic", "after-renewal"])?;
     assert_eq!(ok["ok"], true, "after renewal: {ok}");
 
+    // A CA key change: the user switches to a CA of their own. Its certificate is trusted
+    // first (brokers keep presenting certificates of the old key meanwhile, so old clients and
+    // peers keep working); broker certificates of the new key follow after the trust delay.
+    let user_ca = pki::generate_ca("my-own-ca", 30)?;
+    let ca_secret = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "my-ca", "namespace": "kafka"},
+        "stringData": {"ca.crt": user_ca.cert_pem, "ca.key": user_ca.key_pem},
+    });
+    let ca_manifest = write(dir.path(), "my-ca.json", &ca_secret.to_string())?;
+    kube.kubectl(&["apply", "-f", &ca_manifest])?;
+    kube.kubectl(&[
+        "patch",
+        "kafkacluster",
+        "sec",
+        "-n",
+        "kafka",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"clusterCa":{"generateCertificateAuthority":false,"secretName":"my-ca"}}}"#,
+    ])?;
+    let switched_at = Instant::now();
+    let user_leaf = leaf_of(&user_ca.cert_pem)?;
+    eventually(
+        Duration::from_secs(60),
+        "the new CA in the trust bundle",
+        || async {
+            let bundle = secret_data(&secrets, "sec-cluster-ca-cert").await?["ca.crt"].clone();
+            Ok(bundle.contains(user_leaf.trim()).then_some(()))
+        },
+    )
+    .await?;
+    // Still the old key's certificates, and a client holding only the old CA gets in.
+    let served = tool(&["peer", &broker0.host, &port])?;
+    let served = served["pem"].as_str().unwrap_or_default().to_string();
+    assert!(
+        !pki::signed_by(&served, &user_ca.cert_pem),
+        "new key before the trust delay"
+    );
+    let ok = tool(&["roundtrip", &alice_conf, "tls-topic", "during-ca-change"])?;
+    assert_eq!(ok["ok"], true, "old CA during the change: {ok}");
+    eventually(
+        Duration::from_secs(300),
+        "broker 0 presents a certificate of the new CA",
+        || async {
+            let peer = tool(&["peer", &broker0.host, &port])?;
+            let pem = peer["pem"].as_str().unwrap_or_default().to_string();
+            Ok((!pem.is_empty() && pki::signed_by(&pem, &user_ca.cert_pem)).then_some(()))
+        },
+    )
+    .await
+    .with_context(|| kube.logs())?;
+    eprintln!(
+        "BENCH CA key change: new-CA certificates served after {:?}",
+        switched_at.elapsed()
+    );
+    // The operator never wrote the user's Secret.
+    let mine = secret_data(&secrets, "my-ca").await?;
+    assert_eq!(mine.len(), 2);
+    assert_eq!(mine["ca.key"], user_ca.key_pem);
+    // A client with the new bundle gets in; replication kept its full ISR.
+    let new_bundle = secret_data(&secrets, "sec-cluster-ca-cert").await?["ca.crt"].clone();
+    let new_ca_file = write(dir.path(), "ca-new.crt", &new_bundle)?;
+    let mut new_conf: serde_json::Value = serde_json::from_str(&scram_conf)?;
+    new_conf["ssl.ca.location"] = new_ca_file.into();
+    let new_conf = new_conf.to_string();
+    let ok = tool(&["roundtrip", &new_conf, "tls-topic", "after-ca-change"])?;
+    assert_eq!(ok["ok"], true, "new CA: {ok}");
+    eventually(
+        Duration::from_secs(90),
+        "tls-topic ISR of 3 after the CA change",
+        || async {
+            let v = tool(&["view", &new_conf, "tls-topic"])?;
+            let isr = v["isr"].as_object().cloned().unwrap_or_default();
+            let full =
+                isr.len() == 3 && isr.values().all(|i| i.as_array().map(Vec::len) == Some(3));
+            Ok(full.then_some(()))
+        },
+    )
+    .await?;
+
     drop(stop_guard);
     let produced = producer.wait_with_output()?;
     assert!(produced.status.success(), "{produced:?}");
@@ -371,7 +455,9 @@ async fn secure_cluster_with_tls_scram_and_client_certificates() -> anyhow::Resu
     );
     assert!(acked.len() > 100, "the producer made progress: {produced}");
     assert_eq!(produced["nfailed"], 0, "{produced}");
-    let consumed = tool(&["consume", &scram_conf, "tls-topic"])?;
+    // Read back with the new trust bundle: the old CA file alone no longer verifies brokers
+    // that present certificates of the new key (what the CA change asks clients to update).
+    let consumed = tool(&["consume", &new_conf, "tls-topic"])?;
     let have: BTreeSet<&str> = consumed["values"]
         .as_array()
         .context("values")?
