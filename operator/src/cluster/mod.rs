@@ -2,9 +2,11 @@
 //! step; `reconcile` only chains them.
 pub mod apply;
 pub mod build;
+pub mod certs;
 pub mod drain;
 pub mod fetch;
 pub mod roll;
+pub mod security;
 pub mod status;
 pub mod validate;
 pub mod voters;
@@ -89,7 +91,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     let observed = fetch::observed(&ctx.client, &cluster, &names)
         .await
         .map_err(Error::Fetch)?;
-    let validation = validate::validate(&cluster.spec, &observed.validate);
+    let validation = validate::validate_named(&cluster.spec, Some(&names), &observed.validate);
     let validated = ValidatedCluster::new(&cluster, &validation, &observed.validate)?;
     let restart = next_restart(validated.is_some(), &observed, &now).await;
     let plan = plan::plan(&plan::Input {
@@ -120,6 +122,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         rolling: report.roll.is_some_and(roll::active),
         voters: applied.voters.as_ref().map(|s| &s.state),
         held: applied.held.is_some(),
+        certificates_due: applied.certificates_due,
     };
     Ok(plan::requeue(&finish).map_or_else(Action::await_change, Action::requeue))
 }
@@ -166,7 +169,8 @@ async fn write_back(
             .map_err(Error::Restart)?;
     }
     let outcome = &report.applied.outcome;
-    publish_events(ctx, cluster, report.validation, outcome, next).await;
+    let issued = &report.applied.certificates_issued;
+    publish_events(ctx, cluster, report.validation, outcome, issued, next).await;
     if let (Some(plan), Some(latest)) = (report.roll, latest) {
         publish_roll_events(ctx, latest, plan).await;
     }
@@ -215,6 +219,7 @@ async fn publish_events(
     cluster: &KafkaCluster,
     validation: &Validation,
     outcome: &Outcome,
+    issued: &[String],
     next: &crate::crd::KafkaClusterStatus,
 ) {
     let previous = cluster.status.clone().unwrap_or_default();
@@ -255,6 +260,13 @@ async fn publish_events(
             EventType::Normal,
             "Ready",
             format!("{} brokers ready", next.ready_brokers),
+        ));
+    }
+    if !issued.is_empty() {
+        events.push((
+            EventType::Normal,
+            "CertificatesIssued",
+            format!("broker certificates issued: {}", issued.join(", ")),
         ));
     }
     let reference = cluster.object_ref(&());

@@ -304,10 +304,8 @@ async fn a_new_cluster_is_fetched_then_applied_in_dependency_order_then_reported
 #[tokio::test]
 async fn an_invalid_spec_sets_a_condition_and_applies_nothing() {
     let log = Log::default();
-    let fx = ClusterFixture::new("orders", 3).with(|s| {
-        s.authorization =
-            Some(serde_json::from_value(json!({"type": "simple"})).expect("authorization"));
-    });
+    // Port 9091 is reserved for secure clusters' replication listener.
+    let fx = ClusterFixture::new("orders", 3).with(|s| s.listeners[0].port = 9091);
     let world = World {
         cluster: Some(fx.0),
         ..World::default()
@@ -470,4 +468,93 @@ async fn a_shrink_holds_the_stateful_set_until_the_voters_moved() {
         .find(|s| s.method == "PATCH" && s.path.contains("/statefulsets/"))
         .expect("sts");
     assert_eq!(applied.body["spec"]["replicas"], 1);
+}
+
+#[tokio::test]
+async fn a_new_secure_cluster_gets_its_secrets_before_the_pods_that_mount_them() {
+    let log = Log::default();
+    let fx = ClusterFixture::new("orders", 3).with(|s| {
+        s.listeners[0].tls = true;
+        s.listeners[0].authentication = crate::crd::AuthenticationType::ScramSha512;
+    });
+    let world = World {
+        cluster: Some(fx.0),
+        ..World::default()
+    };
+    let (_, seen) = run(world, &log).await;
+    let order: Vec<String> = seen.iter().map(label).collect();
+    let at = |what: &str| order.iter().position(|l| l == what).expect(what);
+    // Every operator-owned Secret is read (none exists yet), then applied before the StatefulSet.
+    assert_eq!(
+        order.iter().filter(|l| *l == "GET secrets").count(),
+        6,
+        "{order:?}"
+    );
+    let applied: Vec<&str> = seen
+        .iter()
+        .filter(|s| s.method == "PATCH" && s.path.contains("/secrets/"))
+        .map(|s| s.path.rsplit('/').next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        applied,
+        [
+            "orders-cluster-ca",
+            "orders-clients-ca",
+            "orders-cluster-ca-cert",
+            "orders-clients-ca-cert",
+            "orders-internal-users",
+            "orders-broker-certs"
+        ]
+    );
+    let last_secret = order
+        .iter()
+        .rposition(|l| l == "PATCH secrets")
+        .expect("secrets");
+    assert!(last_secret < at("PATCH statefulsets"), "{order:?}");
+    let passwords: Vec<String> = seen
+        .iter()
+        .find(|s| s.method == "PATCH" && s.path.ends_with("/secrets/orders-internal-users"))
+        .and_then(|s| s.body["data"].as_object().cloned())
+        .expect("internal users")
+        .values()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    assert_eq!(passwords.len(), 2);
+    for s in seen
+        .iter()
+        .filter(|s| s.path.contains("/statefulsets/") || s.path.contains("/configmaps/"))
+    {
+        let text = s.body.to_string();
+        for p in &passwords {
+            // Secret data is base64 on the wire; neither form may leak into the pod spec.
+            let plain = base64_decode(p);
+            assert!(
+                !text.contains(p.as_str()) && !text.contains(&plain),
+                "{}",
+                s.path
+            );
+        }
+    }
+    assert!(
+        seen.iter().any(|s| s.body["reason"] == "CertificatesIssued"
+            && s.body["note"]
+                .as_str()
+                .is_some_and(|n| n.contains("orders-broker-2: new broker"))),
+        "a CertificatesIssued event naming each broker"
+    );
+    let status = status_patch(&seen);
+    let certs = status.certificates.expect("status.certificates");
+    assert!(certs.cluster_ca_not_after.is_some() && certs.clients_ca_not_after.is_some());
+    assert_eq!(
+        status.listeners[0].security_protocol,
+        Some(crate::crd::SecurityProtocol::SaslSsl)
+    );
+}
+
+fn base64_decode(s: &str) -> String {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .expect("base64");
+    String::from_utf8(bytes).expect("utf8")
 }
