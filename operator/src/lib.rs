@@ -19,6 +19,8 @@ pub mod leader;
 #[cfg(feature = "controller")]
 pub mod metrics;
 #[cfg(feature = "controller")]
+pub mod pki;
+#[cfg(feature = "controller")]
 pub mod quantity;
 #[cfg(feature = "controller")]
 pub mod topic;
