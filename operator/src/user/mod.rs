@@ -3,9 +3,11 @@
 //! operator's admin connection (SCRAM credential, ACL diff, quota diff) → status. A finalizer
 //! removes the credential, ACLs and quotas from the brokers on deletion, released at once when
 //! the cluster is gone. The password Secret a user references is watched: changing it rotates
-//! the credential (its `resourceVersion` is recorded in status).
+//! the credential (its `resourceVersion` is recorded in status). TLS users get a client
+//! certificate signed by the clients CA instead (`tls`), renewed before it expires.
 pub mod plan;
 pub mod secret;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +52,9 @@ pub enum Error {
     /// Reading or writing the user's Secret failed.
     #[error("credentials secret: {0}")]
     Secret(#[source] kube::Error),
+    /// Issuing a TLS user's certificate failed.
+    #[error("client certificate: {0}")]
+    Certificate(String),
     /// No randomness for a generated password.
     #[error("generating a password: {0}")]
     Password(#[source] eddy_kafka_client::scram::ScramError),
@@ -77,6 +82,7 @@ impl Error {
         match self {
             Self::Fetch(_) => "fetch",
             Self::Secret(_) | Self::Password(_) => "secret",
+            Self::Certificate(_) => "certificate",
             Self::Target(_) => "target",
             Self::Kafka { .. } => "kafka",
             Self::Status(_) => "status",
@@ -302,6 +308,7 @@ async fn apply(user: &KafkaUser, ctx: &Context) -> Result<Action, Error> {
         }
     };
 
+    let mut certificate = None;
     let credential = match desired.scram {
         Some(_) => match scram_password(user, ctx, &username).await? {
             Ok(c) => Some(c),
@@ -311,19 +318,35 @@ async fn apply(user: &KafkaUser, ctx: &Context) -> Result<Action, Error> {
                 return Ok(Action::requeue(Duration::from_secs(30)));
             }
         },
-        None => {
-            // TLS users: the certificate is signed by the clients CA (`<cluster>-clients-ca`,
-            // issue 15's pki module), which this build does not have yet.
-            report
-                .refused(
-                    ctx,
-                    reason::NOT_SUPPORTED,
-                    "tls users are not supported yet: the operator does not issue client certificates (the clients CA is not built)".to_string(),
-                )
-                .await;
-            report.write(ctx).await?;
-            return Ok(Action::requeue(Duration::from_secs(60)));
-        }
+        None => match tls::certificate(&ctx.client, user, &cluster, &username).await? {
+            tls::Outcome::Ready {
+                secret,
+                not_after,
+                renew_in,
+                issued,
+            } => {
+                if issued {
+                    publish(
+                        ctx,
+                        user,
+                        EventType::Normal,
+                        "CertificateIssued",
+                        format!(
+                            "client certificate CN={username} issued, valid until {}",
+                            crate::pki::rfc3339(not_after)
+                        ),
+                    )
+                    .await;
+                }
+                certificate = Some((secret, not_after, renew_in));
+                None
+            }
+            tls::Outcome::Waiting(message) => {
+                report.waiting(user_reason::CLIENTS_CA_NOT_FOUND, message);
+                report.write(ctx).await?;
+                return Ok(Action::requeue(Duration::from_secs(10)));
+            }
+        },
     };
 
     let changed = credential
@@ -346,8 +369,12 @@ async fn apply(user: &KafkaUser, ctx: &Context) -> Result<Action, Error> {
         report.write(ctx).await?;
         return Err(e);
     }
-    report.status.secret = credential.as_ref().map(|c| c.secret.clone());
+    report.status.secret = credential
+        .as_ref()
+        .map(|c| c.secret.clone())
+        .or_else(|| certificate.as_ref().map(|c| c.0.clone()));
     report.status.password_secret_version = credential.map(|c| c.version);
+    report.status.certificate_not_after = certificate.as_ref().map(|c| crate::pki::rfc3339(c.1));
     report.status.observed_generation = user.metadata.generation;
     report.set(condition_type::WARNING, false, reason::NO_WARNINGS, "");
     report.set(
@@ -361,7 +388,9 @@ async fn apply(user: &KafkaUser, ctx: &Context) -> Result<Action, Error> {
         ),
     );
     report.write(ctx).await?;
-    Ok(Action::requeue(RESYNC))
+    // A TLS user's certificate is renewed when its renewal window opens.
+    let renew = certificate.map_or(RESYNC, |c| c.2.max(Duration::from_secs(1)));
+    Ok(Action::requeue(RESYNC.min(renew)))
 }
 
 /// A SCRAM password and where it came from.
