@@ -3,8 +3,11 @@
 //! the voter changes the plan orders around them.
 use std::fmt::Debug;
 
+use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolumeClaim, Secret, Service, ServiceAccount,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::{Client, Resource, ResourceExt as _};
@@ -12,15 +15,17 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::build::{self, BuildInput, DesiredObjects, PdbApi};
+use super::certs::{self, CertInput, CertPlan, DesiredSecret};
 use super::fetch::Observed;
 use super::plan::{Plan, VoterStep};
 use super::status::Outcome;
 use super::validate::ValidatedCluster;
-use super::{KIND, voters};
+use super::{KIND, security, voters};
 use crate::context::{Context, FIELD_MANAGER};
+use crate::crd::CertificatesStatus;
 use crate::quantity;
 
 /// Errors of the apply step.
@@ -168,6 +173,86 @@ pub struct Applied {
     pub voters: Option<voters::Sync>,
     /// The StatefulSet size held for a voter change, if any.
     pub held: Option<i32>,
+    /// A secure cluster's CA expiry.
+    pub certificates: Option<CertificatesStatus>,
+    /// When a certificate of a secure cluster next needs the operator (renewal due).
+    pub certificates_due: Option<std::time::Duration>,
+}
+
+impl Applied {
+    fn failed(outcome: Outcome, held: Option<i32>) -> Self {
+        Self {
+            outcome,
+            voters: None,
+            held,
+            certificates: None,
+            certificates_due: None,
+        }
+    }
+}
+
+/// The Secret object of one planned Secret, owned by the cluster.
+fn secret_object(input: &BuildInput<'_>, desired: &DesiredSecret) -> Secret {
+    let mut metadata = input.meta(&desired.name);
+    if !desired.annotations.is_empty() {
+        metadata.annotations = Some(desired.annotations.clone());
+    }
+    Secret {
+        metadata,
+        type_: Some("Opaque".to_string()),
+        data: Some(
+            desired
+                .data
+                .iter()
+                .map(|(k, v)| (k.clone(), ByteString(v.as_bytes().to_vec())))
+                .collect(),
+        ),
+        ..Secret::default()
+    }
+}
+
+/// Plans and applies a secure cluster's Secrets (CAs and trust first, broker certificates
+/// last), before the pods that mount them.
+///
+/// # Errors
+/// The certificates step's error or the first Secret that failed to apply, as a message.
+async fn apply_certificates(
+    client: &Client,
+    input: &BuildInput<'_>,
+    observed: &Observed,
+) -> Result<CertPlan, String> {
+    let highest_pod = observed
+        .pods
+        .iter()
+        .map(|p| p.ordinal + 1)
+        .max()
+        .unwrap_or(0);
+    let brokers = input
+        .spec
+        .brokers
+        .max(observed.replicas.unwrap_or(0))
+        .max(input.replicas.unwrap_or(0))
+        .max(highest_pod);
+    let plan = certs::plan(&CertInput {
+        spec: input.spec,
+        names: &input.names,
+        namespace: &input.namespace,
+        pods: &observed.pods,
+        brokers,
+        existing: &observed.secrets,
+        now: std::time::SystemTime::now(),
+    })
+    .map_err(|e| e.to_string())?;
+    let api = Api::<Secret>::namespaced(client.clone(), &input.namespace);
+    for desired in &plan.secrets {
+        apply_one(&api, "Secret", &secret_object(input, desired))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    if !plan.issued.is_empty() {
+        info!(issued = ?plan.issued, "broker certificates issued");
+    }
+    Ok(plan)
 }
 
 /// Executes the plan: a voter change the shrink waits for, the desired objects (built from the
@@ -180,11 +265,7 @@ pub async fn execute(
     observed: &Observed,
 ) -> Applied {
     let Some(cluster) = cluster else {
-        return Applied {
-            outcome: Outcome::Invalid,
-            voters: None,
-            held: None,
-        };
+        return Applied::failed(Outcome::Invalid, None);
     };
     let mut voter_sync = match plan.voters {
         VoterStep::BeforeShrink { .. } => {
@@ -198,14 +279,22 @@ pub async fn execute(
     input.quorum_voters = i32::try_from(plan.initial_voters.len()).unwrap_or(1);
     input.replicas = held;
     let desired = build::build(&input);
+    // certificates and credentials of a secure cluster, before the pods that mount them
+    let certificates = if security::is_secure(cluster.spec) {
+        match apply_certificates(&ctx.client, &input, observed).await {
+            Ok(plan) => Some(plan),
+            Err(message) => {
+                ctx.metrics.reconcile_failed(KIND, "certificates");
+                return Applied::failed(Outcome::ApplyFailed(message), held);
+            }
+        }
+    } else {
+        None
+    };
     // apply
     if let Err(e) = apply_all(&ctx.client, &cluster.namespace, &desired, ctx.pdb_api).await {
         ctx.metrics.reconcile_failed(KIND, "apply");
-        return Applied {
-            outcome: Outcome::ApplyFailed(e.to_string()),
-            voters: None,
-            held,
-        };
+        return Applied::failed(Outcome::ApplyFailed(e.to_string()), held);
     }
     if let Err(e) = reconcile_claims(
         &ctx.client,
@@ -226,5 +315,7 @@ pub async fn execute(
         outcome: Outcome::Applied,
         voters: voter_sync,
         held,
+        certificates_due: certificates.as_ref().and_then(|c| c.next_due),
+        certificates: certificates.map(|c| c.certificates),
     }
 }

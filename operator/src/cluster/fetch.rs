@@ -1,11 +1,16 @@
 //! Fetch step of the KafkaCluster reconcile (I/O): the StatefulSet's provisioned storage, size
-//! and revision, the data volume claims, the broker pods and the KafkaCluster as stored now.
+//! and revision, the data volume claims, the broker pods, the KafkaCluster as stored now and,
+//! for a secure cluster, its certificate and credential Secrets.
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
 use kube::api::{Api, ListParams};
 use kube::{Client, ResourceExt as _};
 
 use super::build::{Names, selector_labels};
+use super::certs::SecretData;
+use super::security;
 use super::status::BrokerPod;
 use super::validate;
 use crate::crd::KafkaCluster;
@@ -26,6 +31,8 @@ pub struct Observed {
     /// The KafkaCluster read now: the controller's cache can lag behind the previous
     /// reconcile's status write, and a stale restart step could restart a broker twice.
     pub latest: Option<KafkaCluster>,
+    /// A secure cluster's Secrets by name: the ones the operator writes and user-supplied CAs.
+    pub secrets: BTreeMap<String, SecretData>,
 }
 
 fn selector(names: &Names) -> String {
@@ -74,6 +81,11 @@ pub async fn observed(
     let latest = Api::<KafkaCluster>::namespaced(client.clone(), namespace)
         .get(&cluster.name_any())
         .await?;
+    let secrets = if security::is_secure(&cluster.spec) {
+        secrets(client, namespace, cluster, names).await?
+    } else {
+        BTreeMap::new()
+    };
     Ok(Observed {
         validate: validate::Observed {
             provisioned_storage,
@@ -83,7 +95,48 @@ pub async fn observed(
         replicas,
         pods,
         latest: Some(latest),
+        secrets,
     })
+}
+
+/// Reads the Secrets of a secure cluster that exist: those the operator writes and the CA
+/// Secrets the spec names.
+///
+/// # Errors
+/// API errors other than a Secret not existing.
+pub async fn secrets(
+    client: &Client,
+    namespace: &str,
+    cluster: &KafkaCluster,
+    names: &Names,
+) -> Result<BTreeMap<String, SecretData>, kube::Error> {
+    let api = Api::<Secret>::namespaced(client.clone(), namespace);
+    let user_cas = [&cluster.spec.cluster_ca, &cluster.spec.clients_ca]
+        .into_iter()
+        .filter_map(|ca| ca.as_ref()?.secret_name.clone());
+    let wanted: Vec<String> = names
+        .operator_secrets()
+        .iter()
+        .map(|n| (*n).to_string())
+        .chain(user_cas)
+        .collect();
+    let mut out = BTreeMap::new();
+    for name in wanted {
+        if out.contains_key(&name) {
+            continue;
+        }
+        if let Some(secret) = api.get_opt(&name).await? {
+            let data = secret
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                .collect();
+            let annotations = secret.metadata.annotations.unwrap_or_default();
+            out.insert(name, SecretData { data, annotations });
+        }
+    }
+    Ok(out)
 }
 
 /// Reads the broker pods.

@@ -2,8 +2,10 @@
 //! step; `reconcile` only chains them.
 pub mod apply;
 pub mod build;
+pub mod certs;
 pub mod fetch;
 pub mod roll;
+pub mod security;
 pub mod status;
 pub mod validate;
 pub mod voters;
@@ -89,7 +91,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     let observed = fetch::observed(&ctx.client, &cluster, &names)
         .await
         .map_err(Error::Fetch)?;
-    let validation = validate::validate(&cluster.spec, &observed.validate);
+    let validation = validate::validate_named(&cluster.spec, Some(&names), &observed.validate);
     let validated = ValidatedCluster::new(&cluster, &validation, &observed.validate)?;
     let restart = next_restart(validated.is_some(), &observed, &now).await;
     let plan = plan::plan(&plan::Input {
@@ -120,6 +122,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         rolling: report.roll.is_some_and(roll::active),
         voters: applied.voters.as_ref().map(|s| &s.state),
         held: applied.held.is_some(),
+        certificates_due: applied.certificates_due,
     };
     let mut requeue = plan::requeue(&finish);
     if finish.ready && cluster.spec.limits.is_some() {

@@ -141,7 +141,13 @@ pub struct Finish<'a> {
     pub voters: Option<&'a State>,
     /// Whether the StatefulSet was held for a voter change.
     pub held: bool,
+    /// When a secure cluster's certificates next need the operator (renewal due).
+    pub certificates_due: Option<Duration>,
 }
+
+/// Soonest requeue for a certificate renewal: a renewal window as long as the validity is due
+/// at once on every reconcile, and must not spin.
+pub const MIN_CERTIFICATE_REQUEUE: Duration = Duration::from_secs(30);
 
 /// When to reconcile again; `None` waits for a change. Pure.
 #[must_use]
@@ -155,7 +161,13 @@ pub fn requeue(finish: &Finish<'_>) -> Option<Duration> {
         _ => {}
     }
     match finish.outcome {
-        Outcome::Applied if finish.ready => Some(Duration::from_secs(300)),
+        Outcome::Applied if finish.ready => Some(
+            finish
+                .certificates_due
+                .map_or(Duration::from_secs(300), |due| {
+                    due.clamp(MIN_CERTIFICATE_REQUEUE, Duration::from_secs(300))
+                }),
+        ),
         Outcome::Applied | Outcome::ApplyFailed(_) => Some(Duration::from_secs(5)),
         Outcome::Invalid | Outcome::Paused => None,
     }
@@ -389,6 +401,7 @@ mod tests {
     fn requeue_follows_restart_then_voters_then_readiness() {
         let applied = Outcome::Applied;
         let finish = |rolling, voters, held, ready| Finish {
+            certificates_due: None,
             outcome: &applied,
             ready,
             rolling,
@@ -418,6 +431,7 @@ mod tests {
         );
         let failed = Outcome::ApplyFailed("x".into());
         let f = Finish {
+            certificates_due: None,
             outcome: &failed,
             ready: false,
             rolling: false,
@@ -427,6 +441,7 @@ mod tests {
         assert_eq!(requeue(&f), Some(Duration::from_secs(5)));
         for outcome in [Outcome::Invalid, Outcome::Paused] {
             let f = Finish {
+                certificates_due: None,
                 outcome: &outcome,
                 ready: false,
                 rolling: false,
@@ -435,5 +450,31 @@ mod tests {
             };
             assert_eq!(requeue(&f), None);
         }
+    }
+
+    #[test]
+    fn a_ready_secure_cluster_comes_back_when_a_certificate_is_due_but_never_spins() {
+        let applied = Outcome::Applied;
+        let due = |d: Option<Duration>| Finish {
+            certificates_due: d,
+            outcome: &applied,
+            ready: true,
+            rolling: false,
+            voters: None,
+            held: false,
+        };
+        assert_eq!(requeue(&due(None)), Some(Duration::from_secs(300)));
+        assert_eq!(
+            requeue(&due(Some(Duration::from_secs(90)))),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            requeue(&due(Some(Duration::ZERO))),
+            Some(MIN_CERTIFICATE_REQUEUE)
+        );
+        assert_eq!(
+            requeue(&due(Some(Duration::from_secs(86_400)))),
+            Some(Duration::from_secs(300))
+        );
     }
 }

@@ -304,10 +304,8 @@ async fn a_new_cluster_is_fetched_then_applied_in_dependency_order_then_reported
 #[tokio::test]
 async fn an_invalid_spec_sets_a_condition_and_applies_nothing() {
     let log = Log::default();
-    let fx = ClusterFixture::new("orders", 3).with(|s| {
-        s.authorization =
-            Some(serde_json::from_value(json!({"type": "simple"})).expect("authorization"));
-    });
+    // Port 9091 is reserved for secure clusters' replication listener.
+    let fx = ClusterFixture::new("orders", 3).with(|s| s.listeners[0].port = 9091);
     let world = World {
         cluster: Some(fx.0),
         ..World::default()

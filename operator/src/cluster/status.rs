@@ -216,6 +216,9 @@ pub fn reconciled(r: &Report<'_>) -> KafkaClusterStatus {
     if let Some(roll) = r.roll {
         rolling_restart(&mut next, roll, r.cluster.metadata.generation, r.now);
     }
+    if applied && r.applied.certificates.is_some() {
+        next.certificates.clone_from(&r.applied.certificates);
+    }
     if applied {
         quorum(
             &mut next,
@@ -354,10 +357,21 @@ fn listener_status(cluster: &KafkaCluster, pods: &[BrokerPod]) -> Vec<ListenerSt
                     format!("{}.{namespace}.svc:{}", names.bootstrap_service, l.port)
                 }
             };
+            let protocol = l.security_protocol();
             ListenerStatus {
                 name: l.name.clone(),
                 bootstrap_servers,
                 addresses,
+                type_: l.type_,
+                tls: l.tls,
+                authentication: l.authentication,
+                security_protocol: Some(protocol),
+                sasl_mechanisms: l
+                    .authentication
+                    .sasl_mechanism()
+                    .map(|m| vec![m.to_string()])
+                    .unwrap_or_default(),
+                ca_secret: l.tls.then(|| names.cluster_ca_cert.clone()),
             }
         })
         .collect()
@@ -416,6 +430,64 @@ mod tests {
         assert_eq!(s.current_version.as_deref(), Some("0.1.0"));
         assert_eq!(s.observed_generation, Some(1));
         assert_eq!(cond(&s, "Warning").reason, reason::NO_WARNINGS);
+    }
+
+    #[test]
+    fn listeners_report_their_security_and_the_ca_secret() {
+        let fx = ClusterFixture::new("c", 1).with(|s| {
+            s.listeners = serde_json::from_value(serde_json::json!([
+                {"name": "plain", "port": 9092},
+                {"name": "mtls", "port": 9093, "tls": true, "authentication": "tls"},
+                {"name": "scram", "port": 9094, "tls": true, "authentication": "scram-sha-512"},
+                {"name": "sasl", "port": 9096, "authentication": "scram-sha-256"},
+            ]))
+            .expect("listeners");
+        });
+        let v = validate(&fx.0.spec, &Observed::default());
+        let s = next_status(&fx.0, &v, &[pod(0, true)], &Outcome::Applied, "t");
+        #[allow(clippy::type_complexity)]
+        let got: Vec<(
+            &str,
+            Option<crate::crd::SecurityProtocol>,
+            Vec<String>,
+            Option<&str>,
+        )> = s
+            .listeners
+            .iter()
+            .map(|l| {
+                (
+                    l.name.as_str(),
+                    l.security_protocol,
+                    l.sasl_mechanisms.clone(),
+                    l.ca_secret.as_deref(),
+                )
+            })
+            .collect();
+        use crate::crd::SecurityProtocol as P;
+        assert_eq!(
+            got,
+            vec![
+                ("plain", Some(P::Plaintext), vec![], None),
+                ("mtls", Some(P::Ssl), vec![], Some("c-cluster-ca-cert")),
+                (
+                    "scram",
+                    Some(P::SaslSsl),
+                    vec!["SCRAM-SHA-512".to_string()],
+                    Some("c-cluster-ca-cert")
+                ),
+                (
+                    "sasl",
+                    Some(P::SaslPlaintext),
+                    vec!["SCRAM-SHA-256".to_string()],
+                    None
+                ),
+            ]
+        );
+        assert_eq!(s.listeners[1].bootstrap_servers, "127.0.1.1:9093");
+        let json = serde_json::to_value(&s.listeners[2]).expect("json");
+        assert_eq!(json["securityProtocol"], "SASL_SSL");
+        assert_eq!(json["authentication"], "scram-sha-512");
+        assert_eq!(json["type"], "internal");
     }
 
     #[test]

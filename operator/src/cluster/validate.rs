@@ -8,12 +8,19 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::Resource as _;
 
 use crate::crd::{
-    AuthenticationType, BROKER_CONFIG_KEYS, KNOWN_VERSIONS, KafkaCluster, KafkaClusterSpec,
+    AuthenticationType, BROKER_CONFIG_KEYS, CaSpec, KNOWN_VERSIONS, KafkaCluster, KafkaClusterSpec,
     ListenerType, RESERVED_CONFIG_KEYS, reason,
 };
 use crate::quantity;
 
+use crate::cluster::build::Names;
 use crate::cluster::build::quorum::CONTROLLER_PORT;
+
+/// Port of the operator-owned `replication` listener of secure clusters (inter-broker traffic
+/// and the operator's admin connections); reserved in every cluster.
+pub const REPLICATION_PORT: i32 = 9091;
+/// Name of that listener (`REPLICATION` to the broker).
+pub const REPLICATION_LISTENER: &str = "replication";
 
 /// The broker's admin HTTP port; no listener may take it.
 pub const ADMIN_PORT: i32 = 9600;
@@ -132,9 +139,64 @@ impl<'a> ValidatedCluster<'a> {
     }
 }
 
+/// Checks a certificate authority's spec: a user-supplied Secret must be named, and not be one
+/// of the Secrets the operator writes.
+fn check_ca(
+    field: &str,
+    ca: Option<&CaSpec>,
+    names: Option<&Names>,
+    push: &mut impl FnMut(Severity, &'static str, String),
+) {
+    let Some(ca) = ca else { return };
+    let mut invalid = |message: String| push(Severity::Invalid, reason::INVALID_SPEC, message);
+    match ca.secret_name.as_deref().map(str::trim) {
+        Some("") => invalid(format!("{field}.secretName is empty")),
+        None if !ca.generate_certificate_authority => invalid(format!(
+            "{field}: generateCertificateAuthority is false but no secretName names the CA to use"
+        )),
+        Some(name) => {
+            if let Some(names) = names
+                && names.operator_secrets().contains(&name)
+            {
+                invalid(format!(
+                    "{field}.secretName {name} is a Secret the operator writes; name the Secret \
+                     holding your CA's ca.crt and ca.key"
+                ));
+            }
+        }
+        None => {}
+    }
+    if ca.validity_days < 1 || ca.renewal_days < 0 {
+        invalid(format!(
+            "{field}: validityDays must be at least 1 and renewalDays at least 0"
+        ));
+    } else if ca.renewal_days >= ca.validity_days {
+        push(
+            Severity::Warning,
+            reason::RENEWAL_WINDOW,
+            format!(
+                "{field}: renewalDays {} is not below validityDays {}: certificates are renewed \
+                 on every reconcile (meant for tests)",
+                ca.renewal_days, ca.validity_days
+            ),
+        );
+    }
+}
+
 /// Checks `spec` against what the broker supports and what already exists.
 #[must_use]
 pub fn validate(spec: &KafkaClusterSpec, observed: &Observed) -> Validation {
+    validate_named(spec, None, observed)
+}
+
+/// [`validate`] knowing the cluster's object names (checks a user-supplied CA Secret's name
+/// against the Secrets the operator writes).
+#[must_use]
+pub fn validate_named(
+    spec: &KafkaClusterSpec,
+    names: Option<&Names>,
+    observed: &Observed,
+) -> Validation {
     let mut findings = Vec::new();
     let mut push = |severity, reason, message: String| {
         findings.push(Finding {
@@ -157,15 +219,22 @@ pub fn validate(spec: &KafkaClusterSpec, observed: &Observed) -> Validation {
             ),
         );
     }
-    if spec.authorization.is_some() {
+    if spec.authorization.is_some()
+        && spec
+            .listeners
+            .iter()
+            .all(|l| l.authentication == AuthenticationType::None)
+    {
         push(
-            Severity::Invalid,
-            reason::NOT_SUPPORTED,
-            "authorization (ACLs) is not supported by the broker yet; remove spec.authorization \
-             rather than run a cluster that would not enforce it"
+            Severity::Warning,
+            reason::NO_AUTHENTICATED_LISTENER,
+            "authorization is on but no listener authenticates clients: every client is \
+             User:ANONYMOUS and needs ACLs for that principal"
                 .to_string(),
         );
     }
+    check_ca("clusterCa", spec.cluster_ca.as_ref(), names, &mut push);
+    check_ca("clientsCa", spec.clients_ca.as_ref(), names, &mut push);
     if let Some(limits) = &spec.limits
         && (limits.producer_byte_rate.is_some() || limits.consumer_byte_rate.is_some())
     {
@@ -255,41 +324,40 @@ fn check_listeners(spec: &KafkaClusterSpec, push: &mut impl FnMut(Severity, &'st
                 format!("listener name {} is used twice", l.name),
             );
         }
-        if l.port == ADMIN_PORT || l.port == CONTROLLER_PORT || !ports.insert(l.port) {
+        if l.port == ADMIN_PORT
+            || l.port == CONTROLLER_PORT
+            || l.port == REPLICATION_PORT
+            || !ports.insert(l.port)
+        {
             push(
                 Severity::Invalid,
                 reason::INVALID_SPEC,
                 format!(
                     "listener {} port {} is taken (by another listener, the admin port \
-                     {ADMIN_PORT} or the controller port {CONTROLLER_PORT})",
+                     {ADMIN_PORT}, the controller port {CONTROLLER_PORT} or the replication \
+                     port {REPLICATION_PORT})",
                     l.name, l.port
                 ),
             );
         }
-        if matches!(l.name.as_str(), "admin" | "controller") {
+        if matches!(
+            l.name.as_str(),
+            "admin" | "controller" | REPLICATION_LISTENER
+        ) {
             push(
                 Severity::Invalid,
                 reason::INVALID_SPEC,
                 format!("listener name {} is reserved for a broker port", l.name),
             );
         }
-        if l.tls {
+        if l.authentication == AuthenticationType::Tls && !l.tls {
             push(
                 Severity::Invalid,
-                reason::NOT_SUPPORTED,
+                reason::INVALID_SPEC,
                 format!(
-                    "listener {}: TLS is not supported by the broker yet",
+                    "listener {}: authentication tls needs tls: true (client certificates are \
+                     part of the TLS handshake)",
                     l.name
-                ),
-            );
-        }
-        if l.authentication != AuthenticationType::None {
-            push(
-                Severity::Invalid,
-                reason::NOT_SUPPORTED,
-                format!(
-                    "listener {}: authentication {:?} is not supported by the broker yet",
-                    l.name, l.authentication
                 ),
             );
         }
@@ -440,18 +508,87 @@ mod tests {
         assert_eq!(reasons(&v, Severity::Invalid).len(), 2, "{:?}", v.findings);
 
         let mut s = spec(1);
-        s.listeners[0].tls = true;
-        s.listeners[0].authentication = AuthenticationType::Scram;
         s.listeners[0].type_ = ListenerType::Nodeport;
         let v = validate(&s, &Observed::default());
+        assert_eq!(reasons(&v, Severity::Invalid), vec![reason::NOT_SUPPORTED]);
+    }
+
+    fn secure_spec() -> KafkaClusterSpec {
+        serde_json::from_value(serde_json::json!({
+            "brokers": 3,
+            "listeners": [
+                {"name": "plain", "port": 9092},
+                {"name": "mtls", "port": 9093, "tls": true, "authentication": "tls"},
+                {"name": "scram", "port": 9094, "tls": true, "authentication": "scram-sha-512"},
+                {"name": "old", "port": 9095, "authentication": "scram"},
+            ],
+            "authorization": {"type": "simple", "superUsers": ["User:admin"]},
+        }))
+        .expect("spec")
+    }
+
+    #[test]
+    fn tls_scram_and_client_certificate_listeners_are_accepted() {
+        let mut s = secure_spec();
+        s.listeners.pop();
+        let v = validate(&s, &Observed::default());
+        assert!(v.findings.is_empty(), "{:?}", v.findings);
         assert_eq!(
-            reasons(&v, Severity::Invalid),
-            vec![reason::NOT_SUPPORTED; 3]
+            s.listeners[2].authentication,
+            AuthenticationType::ScramSha512
         );
     }
 
     #[test]
-    fn authorization_is_refused_quotas_warn() {
+    fn reserved_ports_names_and_tls_auth_without_tls_are_invalid() {
+        // 9095 is the controller port; the old `scram` alias still parses.
+        let s = secure_spec();
+        assert_eq!(
+            s.listeners[3].authentication,
+            AuthenticationType::ScramSha512
+        );
+        assert!(!validate(&s, &Observed::default()).is_buildable());
+        for (name, port) in [("repl", 9091), ("replication", 9096), ("adm", 9600)] {
+            let mut s = spec(1);
+            s.listeners[0].name = name.into();
+            s.listeners[0].port = port;
+            assert!(!validate(&s, &Observed::default()).is_buildable(), "{name}");
+        }
+        let mut s = spec(1);
+        s.listeners[0].authentication = AuthenticationType::Tls;
+        let v = validate(&s, &Observed::default());
+        assert_eq!(reasons(&v, Severity::Invalid), vec![reason::INVALID_SPEC]);
+        assert!(v.findings[0].message.contains("tls: true"));
+        s.listeners[0].tls = true;
+        assert!(validate(&s, &Observed::default()).is_buildable());
+    }
+
+    #[test]
+    fn certificate_authorities_are_checked() {
+        let names = Names::new("c");
+        let check = |ca: serde_json::Value| {
+            let mut s = spec(1);
+            s.cluster_ca = Some(serde_json::from_value(ca).expect("ca"));
+            validate_named(&s, Some(&names), &Observed::default())
+        };
+        assert!(check(serde_json::json!({})).findings.is_empty());
+        assert!(!check(serde_json::json!({"secretName": ""})).is_buildable());
+        assert!(!check(serde_json::json!({"generateCertificateAuthority": false})).is_buildable());
+        assert!(!check(serde_json::json!({"secretName": "c-cluster-ca-cert"})).is_buildable());
+        assert!(
+            check(
+                serde_json::json!({"secretName": "my-ca", "generateCertificateAuthority": false})
+            )
+            .findings
+            .is_empty()
+        );
+        let v = check(serde_json::json!({"validityDays": 1, "renewalDays": 1}));
+        assert!(v.is_buildable());
+        assert_eq!(reasons(&v, Severity::Warning), vec![reason::RENEWAL_WINDOW]);
+    }
+
+    #[test]
+    fn authorization_without_an_authenticating_listener_warns_quotas_warn() {
         let mut s = spec(1);
         s.authorization = Some(AuthorizationSpec {
             type_: AuthorizationType::Simple,
@@ -462,7 +599,10 @@ mod tests {
             ..PlanLimits::default()
         });
         let v = validate(&s, &Observed::default());
-        assert_eq!(reasons(&v, Severity::Invalid), vec![reason::NOT_SUPPORTED]);
-        assert_eq!(reasons(&v, Severity::Warning), vec![reason::NOT_SUPPORTED]);
+        assert!(v.is_buildable());
+        assert_eq!(
+            reasons(&v, Severity::Warning),
+            vec![reason::NO_AUTHENTICATED_LISTENER, reason::NOT_SUPPORTED]
+        );
     }
 }

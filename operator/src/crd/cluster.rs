@@ -110,9 +110,18 @@ pub struct KafkaClusterSpec {
     #[serde(default = "default_listeners")]
     #[schemars(length(min = 1, max = 4))]
     pub listeners: Vec<ListenerSpec>,
-    /// Kafka authorization (ACLs, super users).
+    /// Kafka authorization (ACLs, super users): turns the brokers' authorizer on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization: Option<AuthorizationSpec>,
+    /// The cluster CA, which signs the broker certificates (secure clusters only). Generated
+    /// into `<cluster>-cluster-ca` unless `secretName` names a CA the user supplies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_ca: Option<CaSpec>,
+    /// The clients CA, which signs KafkaUser certificates and which brokers trust on
+    /// `authentication: tls` listeners. Generated into `<cluster>-clients-ca` unless
+    /// `secretName` names a CA the user supplies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clients_ca: Option<CaSpec>,
     /// Spread brokers over failure domains (racks/zones).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rack: Option<RackSpec>,
@@ -127,6 +136,51 @@ fn default_version() -> String {
 
 fn default_listeners() -> Vec<ListenerSpec> {
     vec![ListenerSpec::default()]
+}
+
+/// A certificate authority of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CaSpec {
+    /// Let the operator generate (and renew) the CA. False requires `secretName`.
+    #[serde(default = "default_true")]
+    pub generate_certificate_authority: bool,
+    /// A Secret with `ca.crt` and `ca.key` the user supplies: the operator reads it and never
+    /// writes it (nor renews the CA; replacing the Secret's content is the user's renewal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
+    /// Days a generated CA certificate, and each certificate it signs, is valid.
+    #[serde(default = "default_validity_days")]
+    #[schemars(range(min = 1, max = 36500))]
+    pub validity_days: i32,
+    /// Certificates are renewed this many days before they expire. A window as long as the
+    /// validity renews on every reconcile (useful in tests only).
+    #[serde(default = "default_renewal_days")]
+    #[schemars(range(min = 0, max = 36500))]
+    pub renewal_days: i32,
+}
+
+impl Default for CaSpec {
+    fn default() -> Self {
+        Self {
+            generate_certificate_authority: true,
+            secret_name: None,
+            validity_days: default_validity_days(),
+            renewal_days: default_renewal_days(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_validity_days() -> i32 {
+    365
+}
+
+fn default_renewal_days() -> i32 {
+    30
 }
 
 /// Persistent volume of each broker.
@@ -190,7 +244,8 @@ pub struct ListenerSpec {
     /// `PLAINTEXT`).
     #[schemars(regex(pattern = r"^[a-z][a-z0-9-]{0,24}$"))]
     pub name: String,
-    /// Port the brokers listen on (9600 is the admin port and cannot be used).
+    /// Port the brokers listen on (9600 is the admin port, 9091 the operator's replication
+    /// listener and 9095 the controller's: none can be used).
     #[schemars(range(min = 1024, max = 65535))]
     pub port: i32,
     /// How clients reach the listener.
@@ -247,16 +302,92 @@ pub enum AdvertiseMode {
 }
 
 /// Client authentication of a listener.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AuthenticationType {
     /// Anyone who can connect is `User:ANONYMOUS`.
     #[default]
+    #[serde(rename = "none")]
     None,
-    /// SASL SCRAM-SHA-256/512 with KafkaUser credentials.
-    Scram,
-    /// TLS client certificates.
-    Mtls,
+    /// SASL SCRAM-SHA-512 with KafkaUser credentials (`scram` is accepted as an alias).
+    #[serde(rename = "scram-sha-512", alias = "scram")]
+    ScramSha512,
+    /// SASL SCRAM-SHA-256 with KafkaUser credentials.
+    #[serde(rename = "scram-sha-256")]
+    ScramSha256,
+    /// TLS client certificates signed by the clients CA (`mtls` is accepted as an alias); the
+    /// listener must have `tls: true`. `CN=alice` is `User:alice`.
+    #[serde(rename = "tls", alias = "mtls")]
+    Tls,
+}
+
+/// The schema lists the old spellings `scram` and `mtls` too, so resources written before they
+/// were renamed still pass the API server's validation (they read as `scram-sha-512`/`tls`).
+impl JsonSchema for AuthenticationType {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AuthenticationType".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Client authentication of a listener: none, scram-sha-512, \
+                scram-sha-256 or tls (client certificates; needs tls: true). `scram` and `mtls` \
+                are accepted as scram-sha-512 and tls.",
+            "type": "string",
+            "enum": ["none", "scram-sha-512", "scram-sha-256", "tls", "scram", "mtls"]
+        })
+    }
+}
+
+impl AuthenticationType {
+    /// The SASL mechanism of the listener, if it uses SASL.
+    #[must_use]
+    pub fn sasl_mechanism(self) -> Option<&'static str> {
+        match self {
+            Self::ScramSha512 => Some("SCRAM-SHA-512"),
+            Self::ScramSha256 => Some("SCRAM-SHA-256"),
+            Self::None | Self::Tls => None,
+        }
+    }
+}
+
+/// Kafka's security protocol of a listener (`listener.security.protocol.map`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SecurityProtocol {
+    /// No TLS, no SASL.
+    Plaintext,
+    /// TLS (with client certificates when `authentication: tls`).
+    Ssl,
+    /// SASL without TLS.
+    SaslPlaintext,
+    /// SASL over TLS.
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    /// The name Kafka uses.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plaintext => "PLAINTEXT",
+            Self::Ssl => "SSL",
+            Self::SaslPlaintext => "SASL_PLAINTEXT",
+            Self::SaslSsl => "SASL_SSL",
+        }
+    }
+}
+
+impl ListenerSpec {
+    /// The listener's security protocol from `tls` and `authentication`.
+    #[must_use]
+    pub fn security_protocol(&self) -> SecurityProtocol {
+        match (self.tls, self.authentication.sasl_mechanism().is_some()) {
+            (false, false) => SecurityProtocol::Plaintext,
+            (true, false) => SecurityProtocol::Ssl,
+            (false, true) => SecurityProtocol::SaslPlaintext,
+            (true, true) => SecurityProtocol::SaslSsl,
+        }
+    }
 }
 
 /// Kafka authorization of the cluster.
@@ -304,6 +435,10 @@ pub struct PlanLimits {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub consumer_byte_rate: Option<i64>,
+    /// Connections each broker serves at once (the broker's `max.connections`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_connections: Option<i32>,
 }
 
 /// Observed state of a Kafka cluster.
@@ -337,6 +472,21 @@ pub struct KafkaClusterStatus {
     /// The brokers' metadata (controller) quorum.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quorum: Option<QuorumStatus>,
+    /// Expiry of the certificate authorities of a secure cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificates: Option<CertificatesStatus>,
+}
+
+/// When the cluster's certificate authorities expire (RFC 3339).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificatesStatus {
+    /// End of validity of the cluster CA certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_ca_not_after: Option<String>,
+    /// End of validity of the clients CA certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clients_ca_not_after: Option<String>,
 }
 
 /// The controller quorum of the cluster.
@@ -432,6 +582,24 @@ pub struct ListenerStatus {
     /// Each broker's advertised address.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<ListenerAddress>,
+    /// How clients reach the listener (as in the spec).
+    #[serde(rename = "type", default)]
+    pub type_: ListenerType,
+    /// Whether the listener serves TLS.
+    #[serde(default)]
+    pub tls: bool,
+    /// Client authentication (as in the spec).
+    #[serde(default)]
+    pub authentication: AuthenticationType,
+    /// Kafka `security.protocol` a client sets: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_protocol: Option<SecurityProtocol>,
+    /// SASL mechanisms the listener accepts (empty without SASL).
+    #[serde(default)]
+    pub sasl_mechanisms: Vec<String>,
+    /// For TLS listeners: the Secret whose `ca.crt` clients trust (`<cluster>-cluster-ca-cert`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret: Option<String>,
 }
 
 /// One advertised host and port.

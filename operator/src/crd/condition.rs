@@ -70,6 +70,13 @@ pub mod reason {
     pub const UNKNOWN_VERSION: &str = "UnknownVersion";
     /// `spec.storage.size` is smaller than the size already provisioned.
     pub const STORAGE_SHRINK: &str = "StorageShrinkIgnored";
+    /// A CA's renewal window is not shorter than its validity (renews on every reconcile).
+    pub const RENEWAL_WINDOW: &str = "RenewalWindowNotBelowValidity";
+    /// Authorization is on but every listener lets clients in as `User:ANONYMOUS`.
+    pub const NO_AUTHENTICATED_LISTENER: &str = "NoAuthenticatedListener";
+    /// A CA Secret the user supplied is missing or lacks `ca.crt`/`ca.key`, or certificates
+    /// could not be generated.
+    pub const CERTIFICATES_FAILED: &str = "CertificatesFailed";
     /// The controller quorum's voters are being changed after a resize (or cannot be yet).
     pub const QUORUM_RESIZING: &str = "QuorumResizing";
     /// A requested feature the broker does not support yet (TLS, SCRAM, ACLs, quotas...).

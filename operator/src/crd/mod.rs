@@ -11,10 +11,11 @@ mod user;
 
 pub use cluster::{
     AdvertiseMode, AuthenticationType, AuthorizationSpec, AuthorizationType, BROKER_CONFIG_KEYS,
-    BrokerRestart, DEFAULT_BROKER_VERSION, KNOWN_VERSIONS, KafkaCluster, KafkaClusterSpec,
-    KafkaClusterStatus, ListenerAddress, ListenerSpec, ListenerStatus, ListenerType, PlanLimits,
-    QuorumStatus, RESERVED_CONFIG_KEYS, RackSpec, ResourceList, ResourcesSpec, RestartPhase,
-    RollingRestartStatus, RollingRestartTrigger, StorageSpec,
+    BrokerRestart, CaSpec, CertificatesStatus, DEFAULT_BROKER_VERSION, KNOWN_VERSIONS,
+    KafkaCluster, KafkaClusterSpec, KafkaClusterStatus, ListenerAddress, ListenerSpec,
+    ListenerStatus, ListenerType, PlanLimits, QuorumStatus, RESERVED_CONFIG_KEYS, RackSpec,
+    ResourceList, ResourcesSpec, RestartPhase, RollingRestartStatus, RollingRestartTrigger,
+    SecurityProtocol, StorageSpec,
 };
 pub use condition::{Condition, ConditionStatus, condition_type, find_condition, reason};
 pub use topic::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus};

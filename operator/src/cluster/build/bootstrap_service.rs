@@ -8,9 +8,8 @@ use crate::cluster::validate::ADMIN_PORT;
 /// One Service port per listener, plus the admin port when `with_admin`.
 #[must_use]
 pub fn service_ports(input: &BuildInput<'_>, with_admin: bool) -> Vec<ServicePort> {
-    let mut ports: Vec<ServicePort> = input
-        .spec
-        .listeners
+    // A secure cluster's replication listener too: the operator's admin connections use it.
+    let mut ports: Vec<ServicePort> = crate::cluster::security::broker_listeners(input.spec)
         .iter()
         .map(|l| ServicePort {
             name: Some(l.name.clone()),

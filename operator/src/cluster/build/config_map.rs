@@ -1,4 +1,6 @@
-//! ConfigMap builder: the broker's `server.properties`, rendered from `spec.config`.
+//! ConfigMap builder: the broker's `server.properties`, rendered from `spec.config` and, for a
+//! secure cluster, the listener security settings (never a secret: passwords and per-pod paths
+//! are container arguments).
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -27,11 +29,13 @@ pub fn server_properties(config: &BTreeMap<String, String>) -> String {
 /// Builds the broker ConfigMap.
 #[must_use]
 pub fn build(input: &BuildInput<'_>) -> ConfigMap {
+    let mut config = input.spec.config.clone();
+    config.extend(crate::cluster::security::broker_settings(input.spec));
     ConfigMap {
         metadata: input.meta(&input.names.config_map),
         data: Some(BTreeMap::from([(
             CONFIG_FILE.to_string(),
-            server_properties(&input.spec.config),
+            server_properties(&config),
         )])),
         ..ConfigMap::default()
     }
@@ -52,5 +56,26 @@ mod tests {
         let text = cm.data.expect("data").remove(CONFIG_FILE).expect("file");
         let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
         assert_eq!(lines, vec!["log.retention.ms=60000", "num.partitions=3"]);
+    }
+
+    #[test]
+    fn a_secure_cluster_renders_its_security_settings() {
+        let fx = ClusterFixture::new("c", 3).with(|s| {
+            s.listeners[0].tls = true;
+            s.limits = Some(crate::crd::PlanLimits {
+                max_connections: Some(50),
+                ..Default::default()
+            });
+        });
+        let cm = build(&fx.input(PdbApi::V1));
+        let text = cm.data.expect("data").remove(CONFIG_FILE).expect("file");
+        assert!(
+            text.contains(
+                "listener.security.protocol.map=REPLICATION:SASL_SSL,PLAINTEXT:SSL,CONTROLLER:SSL\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("max.connections=50\n"));
+        assert!(!text.contains("password"));
     }
 }

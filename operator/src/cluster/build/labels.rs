@@ -23,6 +23,18 @@ pub struct Names {
     pub service_account: String,
     /// PodDisruptionBudget.
     pub pod_disruption_budget: String,
+    /// Generated cluster CA (`ca.crt`, `ca.key`).
+    pub cluster_ca: String,
+    /// The cluster CA certificates clients and brokers trust (`ca.crt`).
+    pub cluster_ca_cert: String,
+    /// Generated clients CA (`ca.crt`, `ca.key`).
+    pub clients_ca: String,
+    /// The clients CA certificates brokers trust on `authentication: tls` listeners.
+    pub clients_ca_cert: String,
+    /// Broker certificates: `<pod>.crt`, `<pod>.key`, `<pod>.pem`.
+    pub broker_certs: String,
+    /// Passwords of the operator's and the brokers' own SCRAM users.
+    pub internal_users: String,
 }
 
 impl Names {
@@ -37,7 +49,26 @@ impl Names {
             config_map: format!("{cluster}-config"),
             service_account: format!("{cluster}-broker"),
             pod_disruption_budget: format!("{cluster}-broker"),
+            cluster_ca: format!("{cluster}-cluster-ca"),
+            cluster_ca_cert: format!("{cluster}-cluster-ca-cert"),
+            clients_ca: format!("{cluster}-clients-ca"),
+            clients_ca_cert: format!("{cluster}-clients-ca-cert"),
+            broker_certs: format!("{cluster}-broker-certs"),
+            internal_users: format!("{cluster}-internal-users"),
         }
+    }
+
+    /// Every Secret the operator may write for this cluster.
+    #[must_use]
+    pub fn operator_secrets(&self) -> [&str; 6] {
+        [
+            &self.cluster_ca,
+            &self.cluster_ca_cert,
+            &self.clients_ca,
+            &self.clients_ca_cert,
+            &self.broker_certs,
+            &self.internal_users,
+        ]
     }
 
     /// Name of broker `ordinal`'s pod.

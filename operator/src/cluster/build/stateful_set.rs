@@ -7,8 +7,9 @@ use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
     HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec,
     PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SeccompProfile, SecurityContext, TopologySpreadConstraint, Volume,
-    VolumeMount, VolumeResourceRequirements, WeightedPodAffinityTerm,
+    ResourceRequirements, SeccompProfile, SecretKeySelector, SecretVolumeSource, SecurityContext,
+    TopologySpreadConstraint, Volume, VolumeMount, VolumeResourceRequirements,
+    WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -18,6 +19,7 @@ use super::BuildInput;
 use super::config_map::CONFIG_FILE;
 use super::labels::selector_labels;
 use super::quorum::{CONTROLLER_PORT, controller_quorum_voters, dns_voters};
+use crate::cluster::security::{self, broker_listeners};
 use crate::cluster::validate::ADMIN_PORT;
 use crate::crd::{AdvertiseMode, ListenerSpec, ResourceList};
 
@@ -38,6 +40,21 @@ fn env(name: &str, value: impl Into<String>) -> EnvVar {
         name: name.to_string(),
         value: Some(value.into()),
         value_from: None,
+    }
+}
+
+fn env_secret(name: &str, secret: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_string(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.to_string(),
+                key: key.to_string(),
+                optional: Some(false),
+            }),
+            ..EnvVarSource::default()
+        }),
     }
 }
 
@@ -72,9 +89,7 @@ fn bind_listeners(listeners: &[ListenerSpec]) -> String {
 
 /// `NAME://host:port` list the broker advertises to clients.
 fn advertised_listeners(input: &BuildInput<'_>) -> String {
-    input
-        .spec
-        .listeners
+    broker_listeners(input.spec)
         .iter()
         .map(|l| {
             let host = match l.advertise {
@@ -116,8 +131,8 @@ fn http_probe(path: &str, period: i32, failures: i32) -> Probe {
 
 fn broker_container(input: &BuildInput<'_>) -> Container {
     let spec = input.spec;
-    let mut ports: Vec<ContainerPort> = spec
-        .listeners
+    let listeners = broker_listeners(spec);
+    let mut ports: Vec<ContainerPort> = listeners
         .iter()
         .map(|l| ContainerPort {
             name: Some(l.name.clone()),
@@ -138,36 +153,74 @@ fn broker_container(input: &BuildInput<'_>) -> Container {
         protocol: Some("TCP".to_string()),
         ..ContainerPort::default()
     });
+    let mut env = vec![
+        env_field("POD_IP", "status.podIP"),
+        env_field("POD_NAME", "metadata.name"),
+        env_field("POD_NAMESPACE", "metadata.namespace"),
+        // Broker id = pod ordinal (`<cluster>-broker-2` → 2): stable across restarts and
+        // rescheduling, and what `status.brokerIds` reports.
+        env("EDDY_NODE_ID_FROM_NAME", "$(POD_NAME)"),
+        env("EDDY_DATA_DIR", format!("{DATA_MOUNT}/data")),
+        env("EDDY_CONFIG", format!("{CONFIG_MOUNT}/{CONFIG_FILE}")),
+        env("EDDY_LISTENERS", bind_listeners(&listeners)),
+        env("EDDY_ADVERTISED_LISTENERS", advertised_listeners(input)),
+        env("EDDY_ADMIN_ADDR", format!("$(POD_IP):{ADMIN_PORT}")),
+        // Cluster mode: every broker knows the voters by their stable DNS names; a voter's
+        // controller listens on its pod IP (a name would not bind after an IP change).
+        env(
+            "EDDY_CONTROLLER_QUORUM_VOTERS",
+            controller_quorum_voters(
+                &dns_voters(&input.names, &input.namespace, input.quorum_voters),
+                CONTROLLER_PORT,
+            ),
+        ),
+        env(
+            "EDDY_CONTROLLER_LISTENER",
+            format!("$(POD_IP):{CONTROLLER_PORT}"),
+        ),
+    ];
+    let mut mounts = vec![
+        VolumeMount {
+            name: "data".to_string(),
+            mount_path: DATA_MOUNT.to_string(),
+            ..VolumeMount::default()
+        },
+        VolumeMount {
+            name: "config".to_string(),
+            mount_path: CONFIG_MOUNT.to_string(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        },
+    ];
+    if security::is_secure(spec) {
+        // Passwords come from the internal-users Secret; the args refer to them as $(VAR).
+        let users = &input.names.internal_users;
+        env.push(env_secret(
+            security::OPERATOR_PASSWORD_ENV,
+            users,
+            security::OPERATOR_PASSWORD_KEY,
+        ));
+        env.push(env_secret(
+            security::BROKER_PASSWORD_ENV,
+            users,
+            security::BROKER_PASSWORD_KEY,
+        ));
+        for (volume, path) in secret_volumes(input) {
+            mounts.push(VolumeMount {
+                name: volume.name,
+                mount_path: path.to_string(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            });
+        }
+    }
+    let args = security::broker_args(spec);
     Container {
         name: "broker".to_string(),
         image: Some(spec.broker_image()),
         image_pull_policy: Some("IfNotPresent".to_string()),
-        env: Some(vec![
-            env_field("POD_IP", "status.podIP"),
-            env_field("POD_NAME", "metadata.name"),
-            env_field("POD_NAMESPACE", "metadata.namespace"),
-            // Broker id = pod ordinal (`<cluster>-broker-2` → 2): stable across restarts and
-            // rescheduling, and what `status.brokerIds` reports.
-            env("EDDY_NODE_ID_FROM_NAME", "$(POD_NAME)"),
-            env("EDDY_DATA_DIR", format!("{DATA_MOUNT}/data")),
-            env("EDDY_CONFIG", format!("{CONFIG_MOUNT}/{CONFIG_FILE}")),
-            env("EDDY_LISTENERS", bind_listeners(&spec.listeners)),
-            env("EDDY_ADVERTISED_LISTENERS", advertised_listeners(input)),
-            env("EDDY_ADMIN_ADDR", format!("$(POD_IP):{ADMIN_PORT}")),
-            // Cluster mode: every broker knows the voters by their stable DNS names; a voter's
-            // controller listens on its pod IP (a name would not bind after an IP change).
-            env(
-                "EDDY_CONTROLLER_QUORUM_VOTERS",
-                controller_quorum_voters(
-                    &dns_voters(&input.names, &input.namespace, input.quorum_voters),
-                    CONTROLLER_PORT,
-                ),
-            ),
-            env(
-                "EDDY_CONTROLLER_LISTENER",
-                format!("$(POD_IP):{CONTROLLER_PORT}"),
-            ),
-        ]),
+        env: Some(env),
+        args: (!args.is_empty()).then_some(args),
         ports: Some(ports),
         startup_probe: Some(http_probe("/healthz", 2, 150)),
         liveness_probe: Some(http_probe("/healthz", 10, 6)),
@@ -177,19 +230,7 @@ fn broker_container(input: &BuildInput<'_>) -> Container {
             limits: quantities(r.limits.as_ref()),
             ..ResourceRequirements::default()
         }),
-        volume_mounts: Some(vec![
-            VolumeMount {
-                name: "data".to_string(),
-                mount_path: DATA_MOUNT.to_string(),
-                ..VolumeMount::default()
-            },
-            VolumeMount {
-                name: "config".to_string(),
-                mount_path: CONFIG_MOUNT.to_string(),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            },
-        ]),
+        volume_mounts: Some(mounts),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
@@ -202,6 +243,46 @@ fn broker_container(input: &BuildInput<'_>) -> Container {
         }),
         ..Container::default()
     }
+}
+
+/// The Secret volumes of a secure cluster's brokers and where each is mounted: broker
+/// certificates, the cluster CA bundle and the clients CA bundle. Rotated content reaches the
+/// running brokers through the kubelet's volume refresh and the brokers' file reload.
+fn secret_volumes(input: &BuildInput<'_>) -> Vec<(Volume, &'static str)> {
+    let names = &input.names;
+    [
+        (
+            "broker-certs",
+            &names.broker_certs,
+            security::BROKER_CERTS_MOUNT,
+        ),
+        (
+            "cluster-ca",
+            &names.cluster_ca_cert,
+            security::CLUSTER_CA_MOUNT,
+        ),
+        (
+            "clients-ca",
+            &names.clients_ca_cert,
+            security::CLIENTS_CA_MOUNT,
+        ),
+    ]
+    .into_iter()
+    .map(|(volume, secret, path)| {
+        (
+            Volume {
+                name: volume.to_string(),
+                secret: Some(SecretVolumeSource {
+                    secret_name: Some(secret.clone()),
+                    default_mode: Some(0o440),
+                    ..SecretVolumeSource::default()
+                }),
+                ..Volume::default()
+            },
+            path,
+        )
+    })
+    .collect()
 }
 
 fn placement(input: &BuildInput<'_>) -> (Affinity, Vec<TopologySpreadConstraint>) {
@@ -246,6 +327,21 @@ fn placement(input: &BuildInput<'_>) -> (Affinity, Vec<TopologySpreadConstraint>
 #[must_use]
 pub fn config_hash(properties: &str) -> String {
     format!("{:08x}", crc32c::crc32c(properties.as_bytes()))
+}
+
+fn volumes(input: &BuildInput<'_>) -> Vec<Volume> {
+    let mut volumes = vec![Volume {
+        name: "config".to_string(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: input.names.config_map.clone(),
+            ..ConfigMapVolumeSource::default()
+        }),
+        ..Volume::default()
+    }];
+    if security::is_secure(input.spec) {
+        volumes.extend(secret_volumes(input).into_iter().map(|(v, _)| v));
+    }
+    volumes
 }
 
 /// Builds the broker StatefulSet.
@@ -321,14 +417,7 @@ pub fn build(input: &BuildInput<'_>, properties: &str) -> StatefulSet {
                     affinity: Some(affinity),
                     topology_spread_constraints: Some(spread),
                     containers: vec![broker_container(input)],
-                    volumes: Some(vec![Volume {
-                        name: "config".to_string(),
-                        config_map: Some(ConfigMapVolumeSource {
-                            name: input.names.config_map.clone(),
-                            ..ConfigMapVolumeSource::default()
-                        }),
-                        ..Volume::default()
-                    }]),
+                    volumes: Some(volumes(input)),
                     ..PodSpec::default()
                 }),
             },
@@ -522,6 +611,92 @@ mod tests {
             .expect("req");
         assert_eq!(req["cpu"].0, "500m");
         assert!(!req.contains_key("memory"));
+    }
+
+    #[test]
+    fn a_plaintext_cluster_has_no_secret_volumes_args_or_replication_listener() {
+        let fx = ClusterFixture::new("c", 3);
+        let sts = build(&fx.input(PdbApi::V1), "");
+        let pod = sts.spec.template.spec.expect("pod");
+        assert_eq!(pod.volumes.expect("volumes").len(), 1);
+        let c = &pod.containers[0];
+        assert!(c.args.is_none());
+        assert!(c.env.as_ref().expect("env").iter().all(|e| {
+            e.value_from
+                .as_ref()
+                .is_none_or(|v| v.secret_key_ref.is_none())
+        }));
+    }
+
+    #[test]
+    fn a_secure_cluster_mounts_its_secrets_and_adds_the_replication_listener() {
+        let fx = ClusterFixture::new("c", 3).with(|s| {
+            s.listeners[0].tls = true;
+            s.listeners[0].authentication = crate::crd::AuthenticationType::ScramSha512;
+        });
+        let sts = build(&fx.input(PdbApi::V1), "");
+        let pod = sts.spec.template.spec.expect("pod");
+        let secrets: Vec<String> = pod
+            .volumes
+            .expect("volumes")
+            .iter()
+            .filter_map(|v| v.secret.as_ref()?.secret_name.clone())
+            .collect();
+        assert_eq!(
+            secrets,
+            ["c-broker-certs", "c-cluster-ca-cert", "c-clients-ca-cert"]
+        );
+        let c = &pod.containers[0];
+        assert_eq!(
+            env_value(c, "EDDY_LISTENERS").as_deref(),
+            Some("REPLICATION://$(POD_IP):9091,PLAINTEXT://$(POD_IP):9092")
+        );
+        assert_eq!(
+            env_value(c, "EDDY_ADVERTISED_LISTENERS").as_deref(),
+            Some("REPLICATION://$(POD_NAME).c-brokers.kafka.svc:9091,PLAINTEXT://$(POD_IP):9092")
+        );
+        let from_secret: Vec<(String, String)> = c
+            .env
+            .as_ref()
+            .expect("env")
+            .iter()
+            .filter_map(|e| {
+                let r = e.value_from.as_ref()?.secret_key_ref.as_ref()?;
+                Some((r.name.clone(), r.key.clone()))
+            })
+            .collect();
+        assert_eq!(
+            from_secret,
+            [
+                (
+                    "c-internal-users".to_string(),
+                    "operator-password".to_string()
+                ),
+                (
+                    "c-internal-users".to_string(),
+                    "broker-password".to_string()
+                )
+            ]
+        );
+        // The password env vars come after POD_NAME and before nothing that needs them: args
+        // are expanded against the whole environment.
+        let args = c.args.clone().expect("args");
+        assert!(args.iter().any(|a| a.contains("$(EDDY_BROKER_PASSWORD)")));
+        let mounts: Vec<&str> = c
+            .volume_mounts
+            .as_ref()
+            .expect("mounts")
+            .iter()
+            .map(|m| m.mount_path.as_str())
+            .collect();
+        assert!(mounts.contains(&"/etc/eddy/tls/broker"));
+        assert!(
+            c.ports
+                .as_ref()
+                .expect("ports")
+                .iter()
+                .any(|p| p.container_port == 9091 && p.name.as_deref() == Some("replication"))
+        );
     }
 
     #[test]
