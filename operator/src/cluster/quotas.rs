@@ -64,10 +64,9 @@ pub async fn converge(ctx: &Context, cluster: &KafkaCluster) -> bool {
         let t = target::resolve(&ctx.client, cluster)
             .await
             .map_err(|e| e.to_string())?;
-        let (address, mut admin) =
-            kafka_admin::connect_any(&t.addresses, &t.security, ADMIN_TIMEOUT)
-                .await
-                .map_err(|(a, e)| format!("{a}: {e}"))?;
+        let (address, mut admin) = kafka_admin::connect_any(&t, ADMIN_TIMEOUT)
+            .await
+            .map_err(|(a, e)| format!("{a}: {e}"))?;
         let observed = admin
             .describe_user_quotas(None)
             .await
@@ -99,11 +98,11 @@ mod tests {
 
     #[test]
     fn plan_limits_become_default_user_quotas_and_go_when_dropped() {
-        let limits = PlanLimits {
-            max_partitions: Some(10),
-            producer_byte_rate: Some(1_000_000),
-            consumer_byte_rate: None,
-        };
+        let limits: PlanLimits = serde_json::from_value(serde_json::json!({
+            "maxPartitions": 10,
+            "producerByteRate": 1_000_000,
+        }))
+        .expect("limits");
         let desired = default_quotas(&limits);
         assert_eq!(
             desired,

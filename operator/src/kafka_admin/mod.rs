@@ -80,21 +80,24 @@ fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_string()))
 }
 
-/// Connects to the first of `addresses` that answers: the brokers form one cluster, so any of
-/// them takes admin requests (forwarding metadata changes to the controller).
+/// Connects to the first broker of `target` that answers: the brokers form one cluster, so
+/// any of them takes admin requests (forwarding metadata changes to the controller).
 ///
 /// # Errors
 /// The last address tried and its failure (an empty address when there was none to try).
 pub async fn connect_any(
-    addresses: &[String],
-    security: &Security,
+    target: &target::Target,
     timeout: Duration,
 ) -> Result<(String, AdminClient), (String, Error)> {
     let mut last = None;
-    for address in addresses {
-        match AdminClient::connect(address, security, timeout).await {
-            Ok(admin) => return Ok((address.clone(), admin)),
-            Err(e) => last = Some((address.clone(), e)),
+    for endpoint in &target.endpoints {
+        let mut security = target.security.clone();
+        if let (Some(tls), Some(name)) = (security.tls.take(), &endpoint.server_name) {
+            security.tls = Some(tls.with_server_name(name.clone()));
+        }
+        match AdminClient::connect(&endpoint.address, &security, timeout).await {
+            Ok(admin) => return Ok((endpoint.address.clone(), admin)),
+            Err(e) => last = Some((endpoint.address.clone(), e)),
         }
     }
     Err(last.unwrap_or_else(|| {

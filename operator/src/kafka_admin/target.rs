@@ -16,20 +16,13 @@ use eddy_kafka_client::sasl::{Credentials, Mechanism};
 use eddy_kafka_client::scram::ScramMechanism;
 use eddy_kafka_client::{Security, Tls};
 
-use crate::crd::{AuthenticationType, KafkaCluster, KafkaClusterSpec};
+use crate::cluster::build::Names;
+use crate::crd::KafkaCluster;
 
-/// Port of the operator-owned replication listener of a secure cluster.
-pub const REPLICATION_PORT: i32 = 9091;
-/// Name of the replication listener.
-pub const REPLICATION_LISTENER: &str = "replication";
-/// The operator's admin principal on secure clusters (`User:eddy-operator`, a super user).
-pub const OPERATOR_USER: &str = "eddy-operator";
-/// The brokers' inter-broker principal.
-pub const BROKER_USER: &str = "eddy-broker";
-/// Key of the operator's password in `<cluster>-internal-users`.
-pub const OPERATOR_PASSWORD_KEY: &str = "operator-password";
-/// Key of a CA certificate in the `*-ca-cert` Secrets.
-pub const CA_CERT_KEY: &str = "ca.crt";
+pub use crate::cluster::security::{
+    BROKER_USER, CA_CERT_KEY, OPERATOR_PASSWORD_KEY, OPERATOR_USER, is_secure,
+};
+pub use crate::cluster::validate::{REPLICATION_LISTENER, REPLICATION_PORT};
 
 /// Why the admin connection of a cluster cannot be set up.
 #[derive(Debug, thiserror::Error)]
@@ -72,32 +65,22 @@ pub fn internal_users_secret(cluster: &str) -> String {
     format!("{cluster}-internal-users")
 }
 
-/// Whether any listener of `spec` authenticates (independent of the variant names, which the
-/// cluster CRD spells `scram`/`mtls` or `scram-sha-512`/`tls`).
-fn authenticates(a: AuthenticationType) -> bool {
-    serde_json::to_value(a)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .is_some_and(|s| s != "none")
+/// One broker to connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `host:port`.
+    pub address: String,
+    /// The name its certificate must carry (secure clusters): the pod's DNS name, always in
+    /// the broker certificate, even before the certificate names the pod's IP.
+    pub server_name: Option<String>,
 }
 
-/// The contract's definition: a cluster is secure when any listener has TLS or
-/// authentication, or authorization is set.
-#[must_use]
-pub fn is_secure(spec: &KafkaClusterSpec) -> bool {
-    spec.authorization.is_some()
-        || spec
-            .listeners
-            .iter()
-            .any(|l| l.tls || authenticates(l.authentication))
-}
-
-/// Where and how to connect (pure): the broker addresses, and whether the connection is the
-/// secure one (which then needs the CA and the operator's password).
+/// Where and how to connect (pure): the brokers, and whether the connection is the secure one
+/// (which then needs the CA and the operator's password).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
-    /// `host:port` of each broker, in broker order.
-    pub addresses: Vec<String>,
+    /// Each broker, in broker order.
+    pub endpoints: Vec<Endpoint>,
     /// TLS + SCRAM-SHA-512 as `eddy-operator` to the replication listener.
     pub secure: bool,
 }
@@ -113,42 +96,43 @@ pub fn plan(cluster: &KafkaCluster) -> Plan {
         .map(|s| s.listeners.as_slice())
         .unwrap_or_default();
     let secure = is_secure(&cluster.spec);
-    let addresses = if secure {
-        match listeners.iter().find(|l| l.name == REPLICATION_LISTENER) {
-            Some(l) => l
-                .addresses
-                .iter()
-                .map(|a| format!("{}:{}", a.host, a.port))
-                .collect(),
-            None => listeners
-                .first()
-                .map(|l| {
-                    l.addresses
-                        .iter()
-                        .map(|a| format!("{}:{REPLICATION_PORT}", a.host))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        }
-    } else {
-        listeners
-            .first()
-            .map(|l| {
-                l.addresses
-                    .iter()
-                    .map(|a| format!("{}:{}", a.host, a.port))
-                    .collect()
-            })
-            .unwrap_or_default()
+    let names = Names::new(&cluster.metadata.name.clone().unwrap_or_default());
+    let namespace = cluster.metadata.namespace.clone().unwrap_or_default();
+    let endpoint = |broker_id: i32, host: &str, port: i32| Endpoint {
+        address: format!("{host}:{port}"),
+        server_name: secure.then(|| {
+            format!(
+                "{}.{}.{namespace}.svc",
+                names.pod(broker_id),
+                names.headless_service
+            )
+        }),
     };
-    Plan { addresses, secure }
+    let listener = if secure {
+        listeners
+            .iter()
+            .find(|l| l.name == REPLICATION_LISTENER)
+            .map(|l| (l, None))
+            .or_else(|| listeners.first().map(|l| (l, Some(REPLICATION_PORT))))
+    } else {
+        listeners.first().map(|l| (l, None))
+    };
+    let endpoints = listener
+        .map(|(l, port)| {
+            l.addresses
+                .iter()
+                .map(|a| endpoint(a.broker_id, &a.host, port.unwrap_or(a.port)))
+                .collect()
+        })
+        .unwrap_or_default();
+    Plan { endpoints, secure }
 }
 
 /// A resolved admin target: addresses and the connection's security.
 #[derive(Debug, Clone)]
 pub struct Target {
-    /// `host:port` of each broker.
-    pub addresses: Vec<String>,
+    /// Each broker.
+    pub endpoints: Vec<Endpoint>,
     /// TLS and SASL set-up (plaintext for a cluster that is not secure).
     pub security: Security,
 }
@@ -173,7 +157,7 @@ pub async fn resolve(client: &kube::Client, cluster: &KafkaCluster) -> Result<Ta
     let plan = plan(cluster);
     if !plan.secure {
         return Ok(Target {
-            addresses: plan.addresses,
+            endpoints: plan.endpoints,
             security: Security::plaintext(),
         });
     }
@@ -202,7 +186,7 @@ pub async fn resolve(client: &kube::Client, cluster: &KafkaCluster) -> Result<Ta
         source,
     })?;
     Ok(Target {
-        addresses: plan.addresses,
+        endpoints: plan.endpoints,
         security: Security {
             tls: Some(tls),
             sasl: Some(Credentials {
@@ -244,33 +228,35 @@ mod tests {
 
     #[test]
     fn plain_clusters_keep_the_first_listener_and_secure_ones_use_9091() {
+        let addresses =
+            |p: &Plan| -> Vec<String> { p.endpoints.iter().map(|e| e.address.clone()).collect() };
         let plain = cluster(json!({"brokers": 2}), vec![listener("plaintext", 9092)]);
-        assert_eq!(
-            plan(&plain),
-            Plan {
-                addresses: vec!["127.0.1.1:9092".into(), "127.0.1.2:9092".into()],
-                secure: false
-            }
-        );
+        let p = plan(&plain);
+        assert!(!p.secure);
+        assert_eq!(addresses(&p), vec!["127.0.1.1:9092", "127.0.1.2:9092"]);
+        assert!(p.endpoints.iter().all(|e| e.server_name.is_none()));
         let tls = cluster(
             json!({"brokers": 2, "listeners": [{"name": "tls", "port": 9093, "tls": true}]}),
             vec![listener("tls", 9093)],
         );
+        let p = plan(&tls);
+        assert!(p.secure);
+        assert_eq!(addresses(&p), vec!["127.0.1.1:9091", "127.0.1.2:9091"]);
         assert_eq!(
-            plan(&tls).addresses,
-            vec!["127.0.1.1:9091", "127.0.1.2:9091"]
+            p.endpoints[1].server_name.as_deref(),
+            Some("c-broker-1.c-brokers.ns.svc"),
+            "verified under the pod's DNS name, which its certificate always carries"
         );
-        assert!(plan(&tls).secure);
         let acl_only = cluster(
             json!({"brokers": 2, "authorization": {"type": "simple"}}),
             vec![listener("plaintext", 9092), listener("replication", 9191)],
         );
         assert_eq!(
-            plan(&acl_only).addresses,
+            addresses(&plan(&acl_only)),
             vec!["127.0.1.1:9191", "127.0.1.2:9191"],
             "a replication listener in status wins"
         );
         let none = cluster(json!({"brokers": 2}), vec![]);
-        assert!(plan(&none).addresses.is_empty());
+        assert!(plan(&none).endpoints.is_empty());
     }
 }

@@ -192,7 +192,7 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
     } else {
         None
     };
-    let Some(target) = target.filter(|t| !t.addresses.is_empty()) else {
+    let Some(target) = target.filter(|t| !t.endpoints.is_empty()) else {
         not_ready(
             &mut status,
             reason::CLUSTER_NOT_READY,
@@ -293,7 +293,7 @@ enum Converged {
 
 /// Connects to the first broker of `target` that answers.
 async fn connect_any(target: &Target) -> Result<(String, AdminClient), Error> {
-    kafka_admin::connect_any(&target.addresses, &target.security, ADMIN_TIMEOUT)
+    kafka_admin::connect_any(target, ADMIN_TIMEOUT)
         .await
         .map_err(|(address, source)| Error::Kafka { address, source })
 }

@@ -286,7 +286,7 @@ async fn apply(user: &KafkaUser, ctx: &Context) -> Result<Action, Error> {
         return Ok(Action::requeue(Duration::from_secs(10)));
     }
     let target = match target::resolve(&ctx.client, &cluster).await {
-        Ok(t) if !t.addresses.is_empty() => t,
+        Ok(t) if !t.endpoints.is_empty() => t,
         Ok(_) => {
             report.waiting(
                 reason::CLUSTER_NOT_READY,
@@ -476,10 +476,9 @@ async fn converge(
     password_changed: bool,
     authorizer: bool,
 ) -> Result<(), Error> {
-    let (address, mut admin) =
-        kafka_admin::connect_any(&target.addresses, &target.security, ADMIN_TIMEOUT)
-            .await
-            .map_err(|(address, source)| Error::Kafka { address, source })?;
+    let (address, mut admin) = kafka_admin::connect_any(target, ADMIN_TIMEOUT)
+        .await
+        .map_err(|(address, source)| Error::Kafka { address, source })?;
     let kafka = |source| Error::Kafka {
         address: address.clone(),
         source,
@@ -582,10 +581,9 @@ async fn remove_from_brokers(
     let target = target::resolve(&ctx.client, cluster)
         .await
         .map_err(Error::Target)?;
-    let (address, mut admin) =
-        kafka_admin::connect_any(&target.addresses, &target.security, ADMIN_TIMEOUT)
-            .await
-            .map_err(|(address, source)| Error::Kafka { address, source })?;
+    let (address, mut admin) = kafka_admin::connect_any(&target, ADMIN_TIMEOUT)
+        .await
+        .map_err(|(address, source)| Error::Kafka { address, source })?;
     let kafka = |source| Error::Kafka {
         address: address.clone(),
         source,
