@@ -8,8 +8,8 @@
 //! can no longer log in; a KafkaUser with an unknown mechanism is refused by the apiserver's
 //! schema, and one with an impossible ACL or a mechanism no listener offers gets InvalidSpec.
 //!
-//! Needs the secure cluster rendering of branch h/opki (cluster CA, broker certificates, the
-//! replication listener and internal users).
+//! The secure cluster rendering (cluster CA, broker certificates, the replication listener and
+//! internal users) is h/opki's, merged into this branch.
 #[path = "../../localkube/tests/support/stack.rs"]
 mod stack;
 
@@ -214,7 +214,6 @@ fn kcat(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs h/opki (secure cluster rendering: CAs, broker certificates, replication listener)"]
 async fn kafka_users_on_a_secure_cluster() -> anyhow::Result<()> {
     build_pod_binaries()?;
     let kube = LocalKube::start("operator-e2e-users-")?;
