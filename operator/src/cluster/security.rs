@@ -24,11 +24,11 @@ pub const PRINCIPAL_MAPPING_RULES: &str = "RULE:^CN=([^,]*).*$/$1/,DEFAULT";
 pub const AUTHORIZER_CLASS: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
 
 /// Where the `<cluster>-broker-certs` Secret is mounted (`<pod>.pem` is a broker's keystore).
-pub const BROKER_CERTS_MOUNT: &str = "/etc/eddy/tls/broker";
+pub const BROKER_CERTS_MOUNT: &str = "/etc/eddy-tls/broker";
 /// Where `<cluster>-cluster-ca-cert` is mounted (trust of replication and controller TLS).
-pub const CLUSTER_CA_MOUNT: &str = "/etc/eddy/tls/cluster-ca";
+pub const CLUSTER_CA_MOUNT: &str = "/etc/eddy-tls/cluster-ca";
 /// Where `<cluster>-clients-ca-cert` is mounted (trust of `authentication: tls` listeners).
-pub const CLIENTS_CA_MOUNT: &str = "/etc/eddy/tls/clients-ca";
+pub const CLIENTS_CA_MOUNT: &str = "/etc/eddy-tls/clients-ca";
 /// The CA bundle's key in the `-cert` Secrets.
 pub const CA_CERT_KEY: &str = "ca.crt";
 /// The CA key's key in the CA Secrets.
@@ -272,11 +272,11 @@ mod tests {
         assert_eq!(get("listener.name.mtls.ssl.client.auth"), Some("required"));
         assert_eq!(
             get("listener.name.mtls.ssl.truststore.location"),
-            Some("/etc/eddy/tls/clients-ca/ca.crt")
+            Some("/etc/eddy-tls/clients-ca/ca.crt")
         );
         assert_eq!(
             get("ssl.truststore.location"),
-            Some("/etc/eddy/tls/cluster-ca/ca.crt")
+            Some("/etc/eddy-tls/cluster-ca/ca.crt")
         );
         assert_eq!(get("controller.ssl.enabled"), Some("true"));
         assert_eq!(
@@ -304,7 +304,7 @@ mod tests {
         let args = broker_args(&secure());
         assert!(
             args.contains(
-                &"ssl.keystore.location=/etc/eddy/tls/broker/$(POD_NAME).pem".to_string()
+                &"ssl.keystore.location=/etc/eddy-tls/broker/$(POD_NAME).pem".to_string()
             )
         );
         assert!(args.contains(

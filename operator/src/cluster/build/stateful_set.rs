@@ -689,7 +689,7 @@ mod tests {
             .iter()
             .map(|m| m.mount_path.as_str())
             .collect();
-        assert!(mounts.contains(&"/etc/eddy/tls/broker"));
+        assert!(mounts.contains(&"/etc/eddy-tls/broker"));
         assert!(
             c.ports
                 .as_ref()
