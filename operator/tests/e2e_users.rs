@@ -84,6 +84,20 @@ spec:
     password: { name: carol-password, key: pw }
 "#;
 
+/// dave authenticates with a client certificate on the `tls` listener.
+const DAVE: &str = r#"
+apiVersion: eddy.io/v1alpha1
+kind: KafkaUser
+metadata: { name: dave, namespace: kafka }
+spec:
+  cluster: sec
+  authentication: { type: tls }
+  authorization:
+    acls:
+      - resource: { type: topic, name: orders }
+        operations: [Write, Describe]
+"#;
+
 const BAD_MECHANISM: &str = r#"
 apiVersion: eddy.io/v1alpha1
 kind: KafkaUser
@@ -419,6 +433,54 @@ async fn kafka_users_on_a_secure_cluster() -> anyhow::Result<()> {
             .owner_references
             .is_none(),
         "a referenced Secret is never taken over"
+    );
+
+    // dave: a TLS user; what its Secret holds (certificate, key, cluster CA) is all it needs.
+    let applied = Instant::now();
+    apply(&kube, DAVE)?;
+    let dave_secret = eventually(Duration::from_secs(120), "dave's certificate", || async {
+        Ok(secrets.get_opt("dave").await?.filter(|s| {
+            s.data
+                .as_ref()
+                .is_some_and(|d| d.contains_key("user.crt") && d.contains_key("user.key"))
+        }))
+    })
+    .await?;
+    assert_eq!(key(&dave_secret, "ca.crt")?, key(&ca_secret, "ca.crt")?);
+    assert_eq!(key(&dave_secret, "username")?, "dave");
+    for k in ["user.crt", "user.key", "ca.crt"] {
+        std::fs::write(dir.path().join(format!("dave-{k}")), key(&dave_secret, k)?)?;
+    }
+    let tls_bootstrap = status
+        .listeners
+        .iter()
+        .find(|l| l.name == "tls")
+        .context("tls listener in status")?
+        .bootstrap_servers
+        .clone();
+    let dave = json!({
+        "security.protocol": "SSL",
+        "ssl.ca.location": dir.path().join("dave-ca.crt"),
+        "ssl.certificate.location": dir.path().join("dave-user.crt"),
+        "ssl.key.location": dir.path().join("dave-user.key"),
+    })
+    .to_string();
+    eventually(
+        Duration::from_secs(120),
+        "dave logs in with his certificate",
+        || async { Ok(can_login(&tls_bootstrap, &dave)?.then_some(())) },
+    )
+    .await?;
+    eprintln!(
+        "BENCH KafkaUser (tls) apply->working login: {:?}",
+        applied.elapsed()
+    );
+    let produced = user_tool(&["produce", &tls_bootstrap, &dave, "orders", "5"])?;
+    assert_eq!(produced["acked"], json!(5), "{produced}");
+    let u = users.get("dave").await?;
+    assert!(
+        u.status.and_then(|s| s.certificate_not_after).is_some(),
+        "status.certificateNotAfter"
     );
 
     // Deleting alice: her login stops working and her Secret goes.
