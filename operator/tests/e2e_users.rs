@@ -5,7 +5,9 @@
 //! confluent-kafka using only its Secret and the cluster CA Secret (time from apply to a working
 //! login measured); a user without ACLs authenticates but is refused the topic; rotating a
 //! referenced password Secret makes the new password work and the old one fail; a deleted user
-//! can no longer log in; a KafkaUser with an unknown mechanism is refused by the apiserver's
+//! can no longer log in and its credential, ACLs and quotas are gone from the brokers (checked
+//! through the operator's own admin connection, as are a user's quota and the cluster's plan
+//! limit as the `<default>` user quota); a TLS user logs in with its certificate; a KafkaUser with an unknown mechanism is refused by the apiserver's
 //! schema, and one with an impossible ACL or a mechanism no listener offers gets InvalidSpec.
 //!
 //! The secure cluster rendering (cluster CA, broker certificates, the replication listener and
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use eddy_operator::crd::{KafkaCluster, KafkaUser, find_condition};
+use eddy_operator::kafka_admin::{self, AdminClient, target};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use serde_json::json;
@@ -36,6 +39,7 @@ spec:
     - { name: tls, port: 9093, tls: true, authentication: tls }
     - { name: sasl, port: 9094, tls: true, authentication: scram-sha-512 }
   authorization: { type: simple }
+  limits: { producerByteRate: 10485760 }
 "#;
 
 const TOPIC: &str = r#"
@@ -59,6 +63,7 @@ spec:
         operations: [Read, Write, Describe]
       - resource: { type: group, name: orders-, patternType: prefix }
         operations: [Read]
+  quotas: { consumerByteRate: 20971520 }
 "#;
 
 /// bob authenticates but has no ACL.
@@ -176,6 +181,19 @@ fn sasl_config(ca: &std::path::Path, user: &str, password: &str) -> String {
         "ssl.ca.location": ca,
     })
     .to_string()
+}
+
+/// An admin session as the operator (`eddy-operator` over TLS on the replication listener),
+/// resolved exactly as the operator resolves it.
+async fn operator_admin(
+    client: &kube::Client,
+    cluster: &KafkaCluster,
+) -> anyhow::Result<AdminClient> {
+    let t = target::resolve(client, cluster).await?;
+    let (_, admin) = kafka_admin::connect_any(&t, Duration::from_secs(10))
+        .await
+        .map_err(|(a, e)| anyhow::anyhow!("{a}: {e}"))?;
+    Ok(admin)
 }
 
 fn can_login(bootstrap: &str, config: &str) -> anyhow::Result<bool> {
@@ -315,6 +333,25 @@ async fn kafka_users_on_a_secure_cluster() -> anyhow::Result<()> {
     let st = u.status.context("alice status")?;
     assert_eq!(st.secret.as_deref(), Some("alice"));
     assert_eq!(st.username.as_deref(), Some("alice"));
+    // On the brokers: alice's quota, her ACLs, and the plan limit as the <default> user quota.
+    let mut admin = operator_admin(&client, &cluster).await?;
+    assert_eq!(
+        admin.describe_user_quotas(Some("alice")).await?,
+        std::collections::BTreeMap::from([("consumer_byte_rate".to_string(), 20_971_520.0)])
+    );
+    assert_eq!(admin.describe_acls("User:alice").await?.len(), 4);
+    let defaults = eventually(Duration::from_secs(60), "<default> user quota", || async {
+        let q = operator_admin(&client, &cluster)
+            .await?
+            .describe_user_quotas(None)
+            .await?;
+        Ok((!q.is_empty()).then_some(q))
+    })
+    .await?;
+    assert_eq!(
+        defaults,
+        std::collections::BTreeMap::from([("producer_byte_rate".to_string(), 10_485_760.0)])
+    );
 
     // alice produces and consumes with confluent-kafka and with kcat.
     let produced = user_tool(&["produce", &bootstrap, &alice, "orders", "20"])?;
