@@ -239,3 +239,79 @@ fn quotas_are_set_changed_and_removed_only_for_managed_keys() {
         "every managed key goes when quotas are dropped"
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn binding() -> impl Strategy<Value = AclBinding> {
+        (2i8..=5, "[a-c]{1,2}", 3i8..=4, 2i8..=12, 2i8..=3).prop_map(
+            |(resource_type, resource_name, pattern_type, operation, permission)| AclBinding {
+                resource_type,
+                resource_name,
+                pattern_type,
+                principal: "User:p".into(),
+                host: "*".into(),
+                operation,
+                permission,
+            },
+        )
+    }
+
+    fn quotas() -> impl Strategy<Value = BTreeMap<String, f64>> {
+        proptest::collection::btree_map(
+            prop_oneof![
+                Just("producer_byte_rate".to_string()),
+                Just("consumer_byte_rate".to_string()),
+                Just("request_percentage".to_string()),
+                Just("controller_mutation_rate".to_string()),
+            ],
+            (1u32..5).prop_map(f64::from),
+            0..4,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn applying_the_acl_diff_yields_exactly_the_desired_set(
+            desired in proptest::collection::btree_set(binding(), 0..8),
+            observed in proptest::collection::vec(binding(), 0..8),
+        ) {
+            let (create, delete) = acl_diff(&desired, &observed);
+            let mut after: BTreeSet<AclBinding> = observed.iter().cloned().collect();
+            for d in &delete {
+                prop_assert!(after.remove(d), "deletes only what exists");
+            }
+            for c in &create {
+                prop_assert!(after.insert(c.clone()), "creates only what is missing");
+            }
+            prop_assert_eq!(after, desired);
+        }
+
+        #[test]
+        fn applying_the_quota_diff_yields_the_desired_managed_keys_and_keeps_the_rest(
+            desired in quotas().prop_map(|q| {
+                q.into_iter().filter(|(k, _)| QUOTA_KEYS.contains(&k.as_str())).collect::<BTreeMap<_, _>>()
+            }),
+            observed in quotas(),
+        ) {
+            let (set, remove) = quota_diff(&desired, &observed);
+            let mut after = observed.clone();
+            for k in &remove {
+                after.remove(k);
+            }
+            after.extend(set);
+            let managed: BTreeMap<_, _> = after
+                .iter()
+                .filter(|(k, _)| QUOTA_KEYS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), *v))
+                .collect();
+            prop_assert_eq!(managed, desired);
+            prop_assert_eq!(
+                after.get("controller_mutation_rate"),
+                observed.get("controller_mutation_rate"),
+                "keys the KafkaUser does not manage are left alone"
+            );
+        }
+    }
+}
