@@ -51,4 +51,19 @@ pub enum Error {
         /// Kafka error code.
         code: i16,
     },
+    /// Setting up TLS (a bad PEM) or the TLS handshake failed.
+    #[error("kafka tls: {0}")]
+    Tls(String),
+    /// The broker refused the SASL mechanism or the credentials.
+    #[error("kafka sasl {mechanism} authentication of {user:?} to {address} failed: {reason}")]
+    Authentication {
+        /// Broker address.
+        address: String,
+        /// Mechanism.
+        mechanism: &'static str,
+        /// User name.
+        user: String,
+        /// What the broker answered or why the exchange broke.
+        reason: String,
+    },
 }

@@ -5,12 +5,10 @@
 //! `<mechanism>.sasl.jaas.config` credentials, as Kafka brokers read them).
 
 use crate::config::BrokerConfig;
-use crate::security::sasl::client::{SaslClientConfig, SaslClientError, SaslClientExchange};
+use crate::security::sasl::client::{SaslClientConfig, SaslClientError};
 use crate::security::tls::TlsError;
 use crate::security::tls::client::TlsClient;
 use eddy_kafka_client::{Client as KafkaConn, Config as KafkaConfig};
-use kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
-use kafka_protocol::protocol::StrBytes;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -132,60 +130,25 @@ fn reauth_at(lifetime: Duration) -> Duration {
     lifetime.mul_f64(0.85)
 }
 
-/// SaslHandshake v1 + SaslAuthenticate v1 (the version with session_lifetime_ms), as Kafka's
-/// `SaslClientAuthenticator`. Returns when the session must be renewed, if it expires.
+/// SaslHandshake v1 + SaslAuthenticate v1 with the shared client
+/// (`eddy_kafka_client::sasl`). Returns when the session must be renewed, if it expires.
 async fn authenticate(
     conn: &mut KafkaConn,
     sasl: &SaslClientConfig,
 ) -> Result<Option<Instant>, ConnectError> {
-    let mechanism = sasl.mechanism.name();
-    let failed = |reason: String| ConnectError::Authentication {
-        mechanism,
-        user: sasl.username.clone(),
-        reason,
-    };
     let started = Instant::now();
-    let hs = conn
-        .call_at(
-            &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism)),
-            1,
-        )
-        .await
-        .map_err(|e| ConnectError::Connect(format!("sasl handshake: {e}")))?;
-    if hs.error_code != 0 {
-        let enabled: Vec<&str> = hs.mechanisms.iter().map(StrBytes::as_str).collect();
-        return Err(failed(format!(
-            "SaslHandshake answered error code {} (the listener enables {enabled:?})",
-            hs.error_code
-        )));
+    match conn.authenticate(&sasl.credentials()).await {
+        Ok(lifetime) => Ok(lifetime.map(|l| started + reauth_at(l))),
+        Err(eddy_kafka_client::Error::Authentication {
+            mechanism,
+            user,
+            reason,
+            ..
+        }) => Err(ConnectError::Authentication {
+            mechanism,
+            user,
+            reason,
+        }),
+        Err(e) => Err(ConnectError::Connect(format!("sasl: {e}"))),
     }
-    let mut exchange = SaslClientExchange::new(sasl).map_err(|e| failed(e.to_string()))?;
-    let mut token = Some(exchange.first());
-    let mut lifetime_ms = 0i64;
-    // PLAIN: one round; SCRAM: two.
-    for _ in 0..2 {
-        let Some(t) = token.take() else { break };
-        let r = conn
-            .call_at(
-                &SaslAuthenticateRequest::default().with_auth_bytes(t.into()),
-                1,
-            )
-            .await
-            .map_err(|e| ConnectError::Connect(format!("sasl authenticate: {e}")))?;
-        if r.error_code != 0 {
-            return Err(failed(format!(
-                "error code {}: {}",
-                r.error_code,
-                r.error_message.as_ref().map_or("", |m| m.as_str())
-            )));
-        }
-        lifetime_ms = r.session_lifetime_ms;
-        token = exchange
-            .next(&r.auth_bytes)
-            .map_err(|e| failed(e.to_string()))?;
-    }
-    if token.is_some() {
-        return Err(failed("the exchange did not complete".into()));
-    }
-    Ok((lifetime_ms > 0).then(|| started + reauth_at(Duration::from_millis(lifetime_ms as u64))))
 }

@@ -12,6 +12,7 @@ pub mod validate;
 pub mod voters;
 
 pub mod plan;
+pub mod quotas;
 #[cfg(test)]
 mod reconcile_tests;
 
@@ -124,7 +125,16 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         held: applied.held.is_some(),
         certificates_due: applied.certificates_due,
     };
-    Ok(plan::requeue(&finish).map_or_else(Action::await_change, Action::requeue))
+    let mut requeue = plan::requeue(&finish);
+    if finish.ready && cluster.spec.limits.is_some() {
+        let mut reported = (*cluster).clone();
+        reported.status = Some(next.clone());
+        if !quotas::converge(&ctx, &reported).await {
+            let retry = Duration::from_secs(30);
+            requeue = Some(requeue.map_or(retry, |d| d.min(retry)));
+        }
+    }
+    Ok(requeue.map_or_else(Action::await_change, Action::requeue))
 }
 
 /// A paused cluster: only the ReconciliationPaused condition is written.

@@ -78,8 +78,6 @@ pub mod reason {
     pub const QUORUM_RESIZING: &str = "QuorumResizing";
     /// A requested feature the broker does not support yet (TLS, SCRAM, ACLs, quotas...).
     pub const NOT_SUPPORTED: &str = "NotSupported";
-    /// SCRAM credentials cannot be created: the operator does not manage SCRAM users yet.
-    pub const SCRAM_NOT_SUPPORTED: &str = "ScramNotSupported";
     /// A topic replication factor exceeds the number of brokers.
     pub const REPLICATION_FACTOR_TOO_HIGH: &str = "ReplicationFactorAboveBrokerCount";
     /// A partition decrease was requested; Kafka cannot remove partitions.

@@ -22,7 +22,7 @@ pub use topic::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus};
 pub use user::{
     AclEffect, AclOperation, AclPatternType, AclResource, AclResourceType, AclRule, KafkaUser,
     KafkaUserSpec, KafkaUserStatus, SecretKeyRef, UserAuthentication, UserAuthenticationType,
-    UserAuthorization, UserQuotas,
+    UserAuthorization, UserQuotas, user_reason,
 };
 
 use kube::CustomResourceExt;

@@ -18,8 +18,9 @@ use super::Condition;
     derive = "PartialEq",
     shortname = "ku",
     category = "eddy",
-    doc = "A Kafka user on a KafkaCluster in the same namespace: SCRAM credentials, ACLs, quotas.",
+    doc = "A Kafka user on a KafkaCluster in the same namespace: SCRAM credentials or a TLS client certificate, ACLs, quotas.",
     printcolumn(name = "Cluster", type_ = "string", json_path = ".spec.cluster"),
+    printcolumn(name = "Username", type_ = "string", json_path = ".status.username"),
     printcolumn(
         name = "Authentication",
         type_ = "string",
@@ -46,6 +47,12 @@ pub struct KafkaUserSpec {
     /// Name of the KafkaCluster (same namespace) the user lives on.
     #[schemars(length(min = 1, max = 63))]
     pub cluster: String,
+    /// The Kafka principal's name (`User:<username>`); `metadata.name` when absent. Lets a
+    /// user name that is not a valid Kubernetes name (upper case, `_`, `@`) be managed. No
+    /// white space, `,`, `=`, `"` or backslash (they would need escaping in SASL and JAAS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 249), regex(pattern = r#"^[^\s,="\\]+$"#))]
+    pub username: Option<String>,
     /// How the user authenticates.
     pub authentication: UserAuthentication,
     /// ACLs granted to the user.
@@ -63,7 +70,9 @@ pub struct UserAuthentication {
     /// Mechanism.
     #[serde(rename = "type")]
     pub type_: UserAuthenticationType,
-    /// Secret key holding the password; generated into a Secret named like the user if absent.
+    /// Secret key holding the password (SCRAM only), read and never written by the operator;
+    /// changing the Secret rotates the credential on the brokers. Absent: a password is
+    /// generated once into a Secret named like the KafkaUser.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<SecretKeyRef>,
 }
@@ -235,4 +244,46 @@ pub struct KafkaUserStatus {
     /// Secret holding the credentials, once they exist on the brokers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// `resourceVersion` of the Secret whose password the brokers hold (SCRAM): when the
+    /// Secret changes, the credential is rotated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_secret_version: Option<String>,
+    /// Expiry of the user's client certificate (TLS users), RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_not_after: Option<String>,
+}
+
+impl KafkaUser {
+    /// The Kafka user name: `spec.username`, else `metadata.name`.
+    #[must_use]
+    pub fn kafka_username(&self) -> String {
+        self.spec
+            .username
+            .clone()
+            .or_else(|| self.metadata.name.clone())
+            .unwrap_or_default()
+    }
+
+    /// The Secret the user's credentials are in: the referenced password Secret, else the
+    /// Secret named like the KafkaUser (written by the operator).
+    #[must_use]
+    pub fn credentials_secret(&self) -> String {
+        self.spec
+            .authentication
+            .password
+            .as_ref()
+            .map(|p| p.name.clone())
+            .or_else(|| self.metadata.name.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Condition reasons of KafkaUser only (the shared ones are in [`super::reason`]).
+pub mod user_reason {
+    /// An admin call to the brokers failed (retried).
+    pub const BROKER_ERROR: &str = "BrokerError";
+    /// The Secret `authentication.password` names, or its key, does not exist (yet).
+    pub const PASSWORD_SECRET_NOT_FOUND: &str = "PasswordSecretNotFound";
+    /// The cluster's clients CA, which signs TLS users' certificates, is not available.
+    pub const CLIENTS_CA_NOT_FOUND: &str = "ClientsCaNotFound";
 }

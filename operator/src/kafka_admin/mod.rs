@@ -1,7 +1,12 @@
 //! A small async Kafka admin client on the workspace's wire client (`eddy-kafka-client`:
-//! framing, ApiVersions negotiation, timeouts) and the `kafka-protocol` messages: topic
-//! metadata, create/delete topics, add partitions, describe and incrementally alter topic
-//! configs. Enough for the KafkaTopic reconciler; not a general client.
+//! framing, ApiVersions negotiation, timeouts, TLS and SASL) and the `kafka-protocol` messages:
+//! topic metadata, create/delete topics, add partitions, describe and incrementally alter topic
+//! configs (here); SCRAM credentials, ACLs and client quotas (`security`); and which listener
+//! and identity the operator uses for a cluster (`target`). Enough for the KafkaTopic and
+//! KafkaUser reconcilers; not a general client.
+
+pub mod security;
+pub mod target;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -20,7 +25,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use eddy_kafka_client::{Client, Config};
+use eddy_kafka_client::{Client, Config, Security};
 
 /// Kafka error code of an unknown topic.
 pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
@@ -60,7 +65,7 @@ fn describe(code: i16) -> String {
         .map_or_else(|| "unknown".to_string(), |e| format!("{e:?}"))
 }
 
-fn check(op: &'static str, code: i16, message: Option<&StrBytes>) -> Result<(), Error> {
+pub(crate) fn check(op: &'static str, code: i16, message: Option<&StrBytes>) -> Result<(), Error> {
     if code == 0 {
         return Ok(());
     }
@@ -73,6 +78,40 @@ fn check(op: &'static str, code: i16, message: Option<&StrBytes>) -> Result<(), 
 
 fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_string()))
+}
+
+/// Connects to the first broker of `target` that answers: the brokers form one cluster, so
+/// any of them takes admin requests (forwarding metadata changes to the controller).
+///
+/// # Errors
+/// The last address tried and its failure (an empty address when there was none to try).
+pub async fn connect_any(
+    target: &target::Target,
+    timeout: Duration,
+) -> Result<(String, AdminClient), (String, Error)> {
+    let mut last = None;
+    for endpoint in &target.endpoints {
+        let mut security = target.security.clone();
+        if let (Some(tls), Some(name)) = (security.tls.take(), &endpoint.server_name) {
+            security.tls = Some(tls.with_server_name(name.clone()));
+        }
+        match AdminClient::connect(&endpoint.address, &security, timeout).await {
+            Ok(admin) => return Ok((endpoint.address.clone(), admin)),
+            Err(e) => last = Some((endpoint.address.clone(), e)),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        (
+            String::new(),
+            Error::Wire(eddy_kafka_client::Error::Io {
+                address: String::new(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "the cluster has no broker address in its status",
+                ),
+            }),
+        )
+    }))
 }
 
 /// A topic as the broker describes it.
@@ -91,13 +130,19 @@ pub struct AdminClient {
 }
 
 impl AdminClient {
-    /// Connects to `address` with `timeout` per request.
+    /// Connects to `address` as `security` says (TLS and SASL for a secure cluster's
+    /// replication listener, plaintext otherwise) with `timeout` per request.
     ///
     /// # Errors
-    /// Connection or negotiation failures.
-    pub async fn connect(address: &str, timeout: Duration) -> Result<Self, Error> {
+    /// Connection, TLS, negotiation or authentication failures.
+    pub async fn connect(
+        address: &str,
+        security: &Security,
+        timeout: Duration,
+    ) -> Result<Self, Error> {
         Ok(Self {
-            conn: Client::connect_negotiated(address, Config::new(CLIENT_ID, timeout)).await?,
+            conn: Client::connect_secure(address, Config::new(CLIENT_ID, timeout), security)
+                .await?,
             timeout_ms: i32::try_from(timeout.as_millis()).unwrap_or(30_000),
         })
     }

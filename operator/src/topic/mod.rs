@@ -1,5 +1,6 @@
 //! KafkaTopic reconciler: fetch the cluster → plan (pure) → Kafka admin operations through one
-//! of its brokers (they form one cluster) → status. A finalizer deletes the topic from the brokers, and is released at once when
+//! of its brokers (they form one cluster; the operator's authenticated connection on a secure
+//! cluster, see `kafka_admin::target`) → status. A finalizer deletes the topic from the brokers, and is released at once when
 //! the cluster is gone.
 pub mod plan;
 
@@ -22,6 +23,7 @@ use crate::crd::{
     ConditionStatus, KafkaCluster, KafkaTopic, KafkaTopicStatus, PAUSE_ANNOTATION, condition_type,
     find_condition, reason,
 };
+use crate::kafka_admin::target::{self, Target};
 use crate::kafka_admin::{self, AdminClient};
 use plan::{ClusterFacts, ObservedTopic, Step};
 
@@ -37,6 +39,9 @@ pub enum Error {
     /// Reading the cluster or topics failed.
     #[error("fetching cluster: {0}")]
     Fetch(#[source] kube::Error),
+    /// The admin connection's CA or credentials cannot be read.
+    #[error("admin connection: {0}")]
+    Target(#[source] target::Error),
     /// A Kafka admin call failed.
     #[error("kafka admin on {address}: {source}")]
     Kafka {
@@ -57,6 +62,7 @@ impl Error {
     fn step(&self) -> &'static str {
         match self {
             Self::Fetch(_) => "fetch",
+            Self::Target(_) => "target",
             Self::Kafka { .. } => "kafka",
             Self::Status(_) => "status",
             Self::Finalizer(_) => "finalizer",
@@ -100,21 +106,6 @@ pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Acti
     })
     .await
     .map_err(|e| Error::Finalizer(Box::new(e)))
-}
-
-/// Broker addresses of the cluster (first listener), when it is ready.
-fn broker_addresses(cluster: &KafkaCluster) -> Vec<String> {
-    cluster
-        .status
-        .as_ref()
-        .and_then(|s| s.listeners.first())
-        .map(|l| {
-            l.addresses
-                .iter()
-                .map(|a| format!("{}:{}", a.host, a.port))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn cluster_ready(cluster: &KafkaCluster) -> bool {
@@ -183,8 +174,25 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
         patch_status(&api, topic, &status).await?;
         return Ok(Action::requeue(Duration::from_secs(30)));
     };
-    let addresses = broker_addresses(&cluster);
-    if !cluster_ready(&cluster) || addresses.is_empty() {
+    let target = if cluster_ready(&cluster) {
+        match target::resolve(&ctx.client, &cluster).await {
+            Ok(t) => Some(t),
+            Err(e) => {
+                // The cluster reconcile has not published the CA or the operator's password
+                // yet: wait for it, as for readiness.
+                not_ready(
+                    &mut status,
+                    reason::CLUSTER_NOT_READY,
+                    format!("KafkaCluster {}: {e}", topic.spec.cluster),
+                );
+                patch_status(&api, topic, &status).await?;
+                return Ok(Action::requeue(Duration::from_secs(10)));
+            }
+        }
+    } else {
+        None
+    };
+    let Some(target) = target.filter(|t| !t.endpoints.is_empty()) else {
         not_ready(
             &mut status,
             reason::CLUSTER_NOT_READY,
@@ -192,7 +200,7 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
         );
         patch_status(&api, topic, &status).await?;
         return Ok(Action::requeue(Duration::from_secs(10)));
-    }
+    };
 
     let facts = ClusterFacts {
         brokers: cluster.spec.brokers,
@@ -203,7 +211,7 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
             None => None,
         },
     };
-    let converged = converge_on_brokers(topic, ctx, &name, &addresses, facts).await;
+    let converged = converge_on_brokers(topic, ctx, &name, &target, facts).await;
     let described = match converged {
         Ok(Converged::Done(d)) => d,
         Ok(Converged::Refused(refusal)) => {
@@ -283,43 +291,23 @@ enum Converged {
     Refused(plan::Refusal),
 }
 
-/// Connects to the first broker that answers: they form one cluster, so any of them takes the
-/// admin requests (forwarding metadata changes to the controller).
-async fn connect_any(addresses: &[String]) -> Result<(String, AdminClient), Error> {
-    let mut last = None;
-    for address in addresses {
-        match AdminClient::connect(address, ADMIN_TIMEOUT).await {
-            Ok(admin) => return Ok((address.clone(), admin)),
-            Err(source) => {
-                last = Some(Error::Kafka {
-                    address: address.clone(),
-                    source,
-                });
-            }
-        }
-    }
-    Err(last.unwrap_or_else(|| Error::Kafka {
-        address: String::new(),
-        source: kafka_admin::Error::Wire(eddy_kafka_client::Error::Io {
-            address: String::new(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "the cluster has no broker address in its status",
-            ),
-        }),
-    }))
+/// Connects to the first broker of `target` that answers.
+async fn connect_any(target: &Target) -> Result<(String, AdminClient), Error> {
+    kafka_admin::connect_any(target, ADMIN_TIMEOUT)
+        .await
+        .map_err(|(address, source)| Error::Kafka { address, source })
 }
 
 async fn converge_on_brokers(
     topic: &KafkaTopic,
     ctx: &Context,
     name: &str,
-    addresses: &[String],
+    target: &Target,
     facts: ClusterFacts,
 ) -> Result<Converged, Error> {
     let described;
     {
-        let (address, mut admin) = connect_any(addresses).await?;
+        let (address, mut admin) = connect_any(target).await?;
         let address = &address;
         let kafka = |source| Error::Kafka {
             address: address.clone(),
@@ -420,7 +408,10 @@ async fn cleanup(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
         info!(topic = %name, "cluster gone: releasing finalizer");
         return Ok(Action::await_change());
     };
-    let (address, mut admin) = connect_any(&broker_addresses(&cluster)).await?;
+    let target = target::resolve(&ctx.client, &cluster)
+        .await
+        .map_err(Error::Target)?;
+    let (address, mut admin) = connect_any(&target).await?;
     admin
         .delete_topic(&name)
         .await

@@ -2,11 +2,11 @@
 //! to a SASL_PLAINTEXT/SASL_SSL listener), configured as Kafka brokers are:
 //! `sasl.mechanism.inter.broker.protocol` picks the mechanism and
 //! `listener.name.<listener>.<mechanism-lowercase>.sasl.jaas.config` holds the login module's
-//! `username` and `password`. Pure: the exchange (SaslHandshake + SaslAuthenticate) runs in
-//! replication/inter_broker.rs with the tokens this module makes.
+//! `username` and `password`. Pure: the exchange (SaslHandshake + SaslAuthenticate) is the
+//! shared client's (`eddy_kafka_client::sasl`), run by replication/inter_broker.rs.
 
 use super::Mechanism;
-use super::scram::{ScramClient, ScramError};
+use eddy_kafka_client::sasl::Credentials;
 
 /// Kafka's default for `sasl.mechanism.inter.broker.protocol` (a mechanism Eddy lacks).
 pub const DEFAULT_INTER_BROKER_MECHANISM: &str = "GSSAPI";
@@ -69,6 +69,15 @@ pub fn jaas_credentials(jaas: &str) -> Result<(String, String), String> {
 }
 
 impl SaslClientConfig {
+    /// The credentials the shared client authenticates with.
+    pub fn credentials(&self) -> Credentials {
+        Credentials {
+            mechanism: self.mechanism,
+            username: self.username.clone(),
+            password: self.password.clone(),
+        }
+    }
+
     /// Reads the inter-broker client settings for `listener`. `get` returns a broker setting
     /// when it is set.
     pub fn from_settings(
@@ -89,57 +98,6 @@ impl SaslClientConfig {
             username,
             password,
         })
-    }
-}
-
-/// One client-side exchange: the tokens to send, in order, given the server's answers.
-pub enum SaslClientExchange {
-    Plain {
-        token: Vec<u8>,
-    },
-    Scram {
-        client: Box<ScramClient>,
-        sent_final: bool,
-    },
-}
-
-impl SaslClientExchange {
-    pub fn new(config: &SaslClientConfig) -> Result<Self, ScramError> {
-        Ok(match config.mechanism {
-            Mechanism::Plain => SaslClientExchange::Plain {
-                token: format!("\0{}\0{}", config.username, config.password).into_bytes(),
-            },
-            Mechanism::Scram(m) => SaslClientExchange::Scram {
-                client: Box::new(ScramClient::new(
-                    m,
-                    &config.username,
-                    &config.password,
-                    &super::scram::server_nonce()?,
-                )),
-                sent_final: false,
-            },
-        })
-    }
-
-    /// The first token.
-    pub fn first(&self) -> Vec<u8> {
-        match self {
-            SaslClientExchange::Plain { token } => token.clone(),
-            SaslClientExchange::Scram { client, .. } => client.client_first(),
-        }
-    }
-
-    /// The server answered the last token with `answer` (successfully): the next token to
-    /// send, or `None` when the exchange is complete (SCRAM's server-final verified).
-    pub fn next(&mut self, answer: &[u8]) -> Result<Option<Vec<u8>>, ScramError> {
-        match self {
-            SaslClientExchange::Plain { .. } => Ok(None),
-            SaslClientExchange::Scram { client, sent_final } if !*sent_final => {
-                *sent_final = true;
-                client.server_first(answer).map(Some)
-            }
-            SaslClientExchange::Scram { client, .. } => client.server_final(answer).map(|()| None),
-        }
     }
 }
 
@@ -190,7 +148,9 @@ mod tests {
         ])
         .expect("plain");
         assert_eq!(
-            SaslClientExchange::new(&c).expect("exchange").first(),
+            eddy_kafka_client::sasl::Exchange::new(&c.credentials())
+                .expect("exchange")
+                .first(),
             b"\0b\0p"
         );
         assert!(matches!(

@@ -19,28 +19,9 @@ use subtle::ConstantTimeEq;
 /// Our default for `sasl.enabled.mechanisms` (Kafka's is GSSAPI, which Eddy does not have).
 pub const DEFAULT_MECHANISMS: &str = "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512";
 
-/// A SASL mechanism this broker implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Mechanism {
-    Plain,
-    Scram(ScramMechanism),
-}
-
-impl Mechanism {
-    pub fn name(self) -> &'static str {
-        match self {
-            Mechanism::Plain => "PLAIN",
-            Mechanism::Scram(m) => m.name(),
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        if name == "PLAIN" {
-            return Some(Mechanism::Plain);
-        }
-        ScramMechanism::from_name(name).map(Mechanism::Scram)
-    }
-}
+/// A SASL mechanism this broker implements (shared with the client side in
+/// `eddy-kafka-client`).
+pub use eddy_kafka_client::sasl::Mechanism;
 
 /// A listener's SASL settings, read from the broker settings (see `from_settings`).
 #[derive(Debug, Clone)]
