@@ -7,6 +7,7 @@ use crate::domain::operations::{
     self as machine, BillingEffect, ClusterState, Observation, OpKind, OpProgress, OpState,
 };
 use crate::domain::plans::Plan;
+use crate::domain::security::cluster_security;
 use crate::error::{ApiError, ApiResult};
 use crate::kube::DesiredCluster;
 use crate::state::AppState;
@@ -15,9 +16,14 @@ use crate::store::operations::{Operation, Step};
 use crate::store::{self, audit, billing, clusters, operations};
 use sqlx::AnyConnection;
 
-/// What the API wants the KafkaCluster of `cluster` to be.
-pub fn desired(cluster: &Cluster, plan: &Plan, restart_token: Option<String>) -> DesiredCluster {
-    DesiredCluster {
+/// What the API wants the KafkaCluster of `cluster` to be: the plan's sizes, limits and the
+/// listeners and authorization its features give (a plan change rewrites all of them).
+pub fn desired(
+    cluster: &Cluster,
+    plan: &Plan,
+    restart_token: Option<String>,
+) -> ApiResult<DesiredCluster> {
+    Ok(DesiredCluster {
         namespace: cluster.namespace.clone(),
         name: cluster.resource_name.clone(),
         cluster_id: cluster.id.clone(),
@@ -30,8 +36,9 @@ pub fn desired(cluster: &Cluster, plan: &Plan, restart_token: Option<String>) ->
         ingress_bytes_per_sec: plan.limits.ingress_bytes_per_sec,
         egress_bytes_per_sec: plan.limits.egress_bytes_per_sec,
         max_connections: plan.limits.max_connections,
+        security: cluster_security(&plan.id, &plan.features)?,
         restart_token,
-    }
+    })
 }
 
 fn step(name: &str, state: OpState, at: i64) -> Step {
@@ -119,7 +126,7 @@ pub async fn start(
     } else {
         let generation = state
             .backend
-            .apply(&desired(&cluster, &plan, restart_token))
+            .apply(&desired(&cluster, &plan, restart_token)?)
             .await?;
         op.target_generation = Some(generation);
         cluster.generation = Some(generation);
