@@ -116,6 +116,17 @@ pub fn kafka_cluster(d: &DesiredCluster) -> Value {
     json!({"apiVersion": "eddy.io/v1alpha1", "kind": "KafkaCluster", "metadata": metadata, "spec": spec})
 }
 
+/// Removes `spec.limits.maxConnections` from a KafkaCluster object when the apiserver refused
+/// exactly that field as undeclared (an older CRD); returns whether it did.
+fn without_max_connections(message: &str, obj: &mut Value) -> bool {
+    message.contains(".spec.limits.maxConnections: field not declared in schema")
+        && obj
+            .pointer_mut("/spec/limits")
+            .and_then(Value::as_object_mut)
+            .and_then(|l| l.remove("maxConnections"))
+            .is_some()
+}
+
 /// The owner reference that ties an object to its KafkaCluster (deleted with it).
 fn owned_by_cluster(name: &str, uid: &str) -> Value {
     json!([{"apiVersion": "eddy.io/v1alpha1", "kind": "KafkaCluster", "name": name, "uid": uid}])
@@ -426,15 +437,23 @@ impl ClusterBackend for KubeBackend {
     fn apply<'a>(&'a self, d: &'a DesiredCluster) -> BoxFuture<'a, Result<i64>> {
         Box::pin(async move {
             self.ensure_namespace(&d.namespace).await?;
-            let applied = self
-                .clusters(&d.namespace)
-                .patch(
-                    &d.name,
-                    &PatchParams::apply(FIELD_MANAGER).force(),
-                    &Patch::Apply(&kafka_cluster(d)),
-                )
-                .await
-                .map_err(kube_err)?;
+            let api = self.clusters(&d.namespace);
+            let params = PatchParams::apply(FIELD_MANAGER).force();
+            let mut obj = kafka_cluster(d);
+            let applied = match api.patch(&d.name, &params, &Patch::Apply(&obj)).await {
+                // Version skew: a KafkaCluster CRD from before issue 15 has no connection limit
+                // and server-side apply refuses the field. Write the rest, and say so.
+                Err(kube::Error::Api(s)) if without_max_connections(&s.message, &mut obj) => {
+                    tracing::warn!(
+                        cluster = %d.name,
+                        "the KafkaCluster CRD has no spec.limits.maxConnections (an operator older \
+                         than issue 15): the plan's connection limit is not written"
+                    );
+                    api.patch(&d.name, &params, &Patch::Apply(&obj)).await
+                }
+                other => other,
+            }
+            .map_err(kube_err)?;
             applied
                 .metadata
                 .generation
@@ -672,6 +691,21 @@ mod tests {
             ],
             credential_revision: 2,
         }
+    }
+
+    #[test]
+    fn an_older_crd_without_max_connections_gets_the_rest() {
+        let mut v = kafka_cluster(&desired(&["sasl_scram", "tls"]));
+        assert!(!without_max_connections("some other failure", &mut v));
+        assert_eq!(v["spec"]["limits"]["maxConnections"], 10);
+        let msg = "failed to create typed patch object: .spec.limits.maxConnections: field not declared in schema";
+        assert!(without_max_connections(msg, &mut v));
+        assert!(v["spec"]["limits"].get("maxConnections").is_none());
+        assert_eq!(v["spec"]["limits"]["producerByteRate"], 100);
+        assert!(
+            !without_max_connections(msg, &mut v),
+            "nothing left to remove"
+        );
     }
 
     #[test]
