@@ -174,8 +174,15 @@ impl ApiServer {
             .await
     }
 
-    /// Polls the operation of a 202 answer until it has finished; returns it.
-    async fn finished_operation(&self, token: &str, accepted: &Value, timeout: Duration) -> Value {
+    /// Polls the operation of a 202 answer until it has finished; returns it. A timeout fails
+    /// with the API's and the local Kubernetes' logs.
+    async fn finished_operation(
+        &self,
+        kube: &LocalKube,
+        token: &str,
+        accepted: &Value,
+        timeout: Duration,
+    ) -> Value {
         let id = accepted["operation"]["id"].as_str().unwrap();
         eventually(timeout, &format!("operation {id} finished"), || async {
             let r = self.get(&format!("/v1/operations/{id}"), token).await?;
@@ -184,7 +191,7 @@ impl ApiServer {
             Ok(done.then_some(r.body))
         })
         .await
-        .with_context(|| self.log())
+        .with_context(|| format!("{}\n{}", self.log(), kube.logs()))
         .unwrap()
     }
 
@@ -338,7 +345,7 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
         "--replicas=1",
     ])?;
     let op = api
-        .finished_operation(&token, &doomed, Duration::from_secs(180))
+        .finished_operation(&kube, &token, &doomed, Duration::from_secs(180))
         .await;
     assert_eq!(op["state"], "failed", "{op}");
     assert!(
@@ -363,7 +370,7 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
     let res = resource(&accepted);
     let created_at = Instant::now();
     let op = api
-        .finished_operation(&token, &accepted, Duration::from_secs(240))
+        .finished_operation(&kube, &token, &accepted, Duration::from_secs(240))
         .await;
     eprintln!(
         "MEASURE create → operation succeeded: {:?}",
@@ -442,7 +449,7 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
     assert_eq!(resized.status, StatusCode::ACCEPTED, "{:?}", resized.body);
     let resize_at = Instant::now();
     let op = api
-        .finished_operation(&token, &resized.body, Duration::from_secs(240))
+        .finished_operation(&kube, &token, &resized.body, Duration::from_secs(240))
         .await;
     eprintln!("MEASURE resize 1 → 3 brokers: {:?}", resize_at.elapsed());
     assert_eq!(op["state"], "succeeded", "{op}\n{}", kube.logs());
@@ -548,7 +555,7 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
         .await?;
     assert_eq!(deleted.status, StatusCode::ACCEPTED, "{:?}", deleted.body);
     let op = api
-        .finished_operation(&token, &deleted.body, Duration::from_secs(180))
+        .finished_operation(&kube, &token, &deleted.body, Duration::from_secs(180))
         .await;
     assert_eq!(op["state"], "succeeded", "{op}");
     assert!(clusters.get_opt(&res).await?.is_none());
@@ -654,7 +661,7 @@ async fn secure_cluster_users_and_quota_through_the_api() -> anyhow::Result<()> 
     let id = created.body["cluster"]["id"].as_str().unwrap().to_string();
     let started = Instant::now();
     let op = api
-        .finished_operation(&token, &created.body, Duration::from_secs(300))
+        .finished_operation(&kube, &token, &created.body, Duration::from_secs(300))
         .await;
     eprintln!("MEASURE secure create → succeeded: {:?}", started.elapsed());
     assert_eq!(op["state"], "succeeded", "{op}\n{}", kube.logs());
