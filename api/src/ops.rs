@@ -9,9 +9,10 @@ use crate::domain::operations::{
 use crate::domain::plans::Plan;
 use crate::domain::security::cluster_security;
 use crate::error::{ApiError, ApiResult};
-use crate::kube::DesiredCluster;
+use crate::kube::{DesiredCluster, DesiredUser};
 use crate::state::AppState;
 use crate::store::clusters::Cluster;
+use crate::store::kafka_users::{self, KafkaUser};
 use crate::store::operations::{Operation, Step};
 use crate::store::{self, audit, billing, clusters, operations};
 use sqlx::AnyConnection;
@@ -39,6 +40,24 @@ pub fn desired(
         security: cluster_security(&plan.id, &plan.features)?,
         restart_token,
     })
+}
+
+/// What the API wants the KafkaUser of `user` to be on `cluster` sold as `plan`: the plan's
+/// ingress and egress limits become the user's quotas (the broker throttles each user to them).
+pub fn desired_user(cluster: &Cluster, plan: &Plan, user: &KafkaUser) -> DesiredUser {
+    DesiredUser {
+        namespace: cluster.namespace.clone(),
+        name: user.resource_name.clone(),
+        cluster: cluster.resource_name.clone(),
+        cluster_id: cluster.id.clone(),
+        username: user.name.clone(),
+        mechanism: user.mechanism,
+        secret_name: user.secret_name.clone(),
+        acls: user.acls.clone(),
+        credential_revision: user.credential_revision,
+        producer_byte_rate: plan.limits.ingress_bytes_per_sec,
+        consumer_byte_rate: plan.limits.egress_bytes_per_sec,
+    }
 }
 
 fn step(name: &str, state: OpState, at: i64) -> Step {
@@ -130,6 +149,15 @@ pub async fn start(
             .await?;
         op.target_generation = Some(generation);
         cluster.generation = Some(generation);
+        if m.kind == OpKind::Resize {
+            // The plan's limits are also each Kafka user's quotas: a plan change rewrites them.
+            for u in kafka_users::list(&mut tx, &cluster.id).await? {
+                state
+                    .backend
+                    .apply_user(&desired_user(&cluster, &plan, &u), None)
+                    .await?;
+            }
+        }
         let rev = cluster.revision;
         if !clusters::update_if(&mut tx, &cluster, rev, now).await? {
             return Err(ApiError::PreconditionFailed);

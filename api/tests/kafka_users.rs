@@ -74,6 +74,14 @@ async fn plan_features_shape_the_kafka_cluster(app: TestApp) {
     );
     // A plan change rewrites limits and features: shared-small → shared-medium adds ACLs.
     let id = app.active_cluster(&owner, "grows", "shared-small").await;
+    let r = app
+        .post(&users_path(&id), &owner, json!({"name": "early"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(
+        app.backend.user("early").unwrap().producer_byte_rate,
+        1_048_576
+    );
     let k = app.get(&format!("/v1/clusters/{id}"), &owner).await;
     let r = app
         .if_match(
@@ -87,6 +95,11 @@ async fn plan_features_shape_the_kafka_cluster(app: TestApp) {
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
     let (d, generation) = app.backend.object(&resource_name(&r.body)).unwrap();
     assert_eq!(generation, 2);
+    // ... and each Kafka user's quotas with them.
+    assert_eq!(
+        app.backend.user("early").unwrap().producer_byte_rate,
+        5_242_880
+    );
     assert!(d.security.authorization);
     assert_eq!(
         (d.max_connections, d.ingress_bytes_per_sec),
@@ -232,6 +245,13 @@ async fn kafka_users_lifecycle_and_roles(app: TestApp) {
     assert_eq!(
         app.backend.user("bob").unwrap().mechanism.as_str(),
         "scram-sha-256"
+    );
+
+    // The plan's ingress and egress limits are each user's quotas.
+    let bob = app.backend.user("bob").unwrap();
+    assert_eq!(
+        (bob.producer_byte_rate, bob.consumer_byte_rate),
+        (1_048_576, 2_097_152)
     );
 
     // Delete: the KafkaUser and its Secret go.

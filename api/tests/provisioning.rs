@@ -3,8 +3,8 @@
 //! in operator/tests/e2e.rs. The `api` binary runs as `./dev up` runs it (SQLite, `--kubeconfig`)
 //! and the test drives it only through its HTTP routes on loopback:
 //!
-//! - a create the operator refuses (reported as a terminal condition) fails its operation and
-//!   costs nothing;
+//! - a create the operator refuses (a NodePort listener: a terminal `NotSupported` condition)
+//!   fails its operation and costs nothing;
 //! - sign up, create → the operation goes pending → running → succeeded once the KafkaCluster is
 //!   Ready → a topic through the API → kcat produces and consumes through the returned bootstrap
 //!   address (on plans that opt into an anonymous `plaintext` listener: this part runs the API
@@ -321,9 +321,9 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
         )
     };
 
-    // 1. A create the operator refuses costs nothing. The fault: someone adds ACL authorization
-    //    (which the broker cannot enforce) to the KafkaCluster before the operator reconciles it;
-    //    the operator reports Ready=False/NotSupported, a terminal condition.
+    // 1. A create the operator refuses costs nothing. The fault: someone turns the listener into
+    //    a NodePort one (which the operator does not build yet) before the operator reconciles
+    //    it; the operator reports Ready=False/NotSupported, a terminal condition.
     let doomed = create("doomed").await?;
     let doomed_id = doomed["cluster"]["id"].as_str().unwrap().to_string();
     let doomed_res = resource(&doomed);
@@ -334,7 +334,9 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
         .patch(
             &doomed_res,
             &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"authorization": {"type": "simple"}}})),
+            &Patch::Merge(json!({"spec": {"listeners": [
+                {"name": "internal", "port": 9092, "type": "nodeport", "tls": false, "authentication": "none"}
+            ]}})),
         )
         .await?;
     kube.kubectl(&[
@@ -352,7 +354,7 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
         op["error"]
             .as_str()
             .unwrap_or_default()
-            .contains("authorization (ACLs) is not supported"),
+            .contains("is not supported by the operator yet"),
         "{op}"
     );
     let r = api

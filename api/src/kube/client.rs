@@ -148,8 +148,12 @@ pub fn kafka_user(u: &DesiredUser, authorization: bool, cluster_uid: &str) -> Va
     if let Some(secret) = &u.secret_name {
         authentication["password"] = json!({"name": secret, "key": "password"});
     }
-    let mut spec =
-        json!({"cluster": u.cluster, "username": u.username, "authentication": authentication});
+    let mut spec = json!({
+        "cluster": u.cluster,
+        "username": u.username,
+        "authentication": authentication,
+        "quotas": {"producerByteRate": u.producer_byte_rate, "consumerByteRate": u.consumer_byte_rate},
+    });
     if authorization {
         spec["authorization"] = json!({"acls": acls::to_crd(&u.acls)});
     }
@@ -690,6 +694,8 @@ mod tests {
                 .unwrap(),
             ],
             credential_revision: 2,
+            producer_byte_rate: 1000,
+            consumer_byte_rate: 2000,
         }
     }
 
@@ -714,6 +720,10 @@ mod tests {
         let v = kafka_user(&u, true, "uid-1");
         assert_eq!(v["kind"], "KafkaUser");
         assert_eq!(v["spec"]["username"], "alice");
+        assert_eq!(
+            v["spec"]["quotas"],
+            json!({"producerByteRate": 1000, "consumerByteRate": 2000})
+        );
         assert_eq!(v["spec"]["cluster"], "orders-1234abcd");
         assert_eq!(
             v["spec"]["authentication"],

@@ -82,6 +82,10 @@ pub struct DesiredUser {
     /// Bumped on every password rotation and written as an annotation, so the KafkaUser changes
     /// (and the operator reconciles) when only the Secret did.
     pub credential_revision: i64,
+    /// The plan's ingress and egress limits as the user's quotas (bytes per second): the broker
+    /// throttles each user to them (`spec.quotas`).
+    pub producer_byte_rate: i64,
+    pub consumer_byte_rate: i64,
 }
 
 /// What the operator reports for one KafkaUser.

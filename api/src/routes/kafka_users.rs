@@ -8,7 +8,8 @@ use crate::domain::roles::Permission;
 use crate::domain::security::{Mechanism, check_acls, check_mechanism};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
-use crate::kube::{DesiredUser, UserObservation};
+use crate::kube::UserObservation;
+use crate::ops::desired_user;
 use crate::routes::topics::live_cluster;
 use crate::state::AppState;
 use crate::store::clusters::Cluster;
@@ -133,20 +134,6 @@ fn new_password() -> ApiResult<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| ApiError::Internal(format!("random password: {e}")))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-fn desired(k: &Cluster, u: &KafkaUser) -> DesiredUser {
-    DesiredUser {
-        namespace: k.namespace.clone(),
-        name: u.resource_name.clone(),
-        cluster: k.resource_name.clone(),
-        cluster_id: k.id.clone(),
-        username: u.name.clone(),
-        mechanism: u.mechanism,
-        secret_name: u.secret_name.clone(),
-        acls: u.acls.clone(),
-        credential_revision: u.credential_revision,
-    }
 }
 
 /// The operator's view of the cluster's users; `None` when it cannot be read now (the answer
@@ -332,7 +319,7 @@ pub async fn create_user(
     // Kubernetes last: a refused write rolls the row back, so a failed create changes nothing.
     state
         .backend
-        .apply_user(&desired(&k, &user), password.as_deref())
+        .apply_user(&desired_user(&k, plan, &user), password.as_deref())
         .await?;
     tx.commit().await?;
     let note = password.is_none().then(|| CERTIFICATE.to_string());
@@ -364,6 +351,7 @@ pub async fn rotate_password(
 ) -> ApiResult<Response> {
     p.require(Permission::WriteClusters)?;
     let k = live_cluster(&state, &p, &id).await?;
+    let plan = state.catalog.plan(&k.plan_id)?;
     let mut u = load_user(&state, &k, &name).await?;
     if !u.mechanism.has_password() {
         return Err(ApiError::invalid("mechanism", CERTIFICATE));
@@ -392,7 +380,7 @@ pub async fn rotate_password(
     .await?;
     state
         .backend
-        .apply_user(&desired(&k, &u), Some(&password))
+        .apply_user(&desired_user(&k, plan, &u), Some(&password))
         .await?;
     tx.commit().await?;
     Ok(with_etag(
@@ -451,7 +439,10 @@ pub async fn put_acls(
         now,
     )
     .await?;
-    state.backend.apply_user(&desired(&k, &u), None).await?;
+    state
+        .backend
+        .apply_user(&desired_user(&k, plan, &u), None)
+        .await?;
     tx.commit().await?;
     Ok(with_etag(StatusCode::OK, &u, view(&u, None, false)))
 }
