@@ -17,7 +17,7 @@
 //! `secure_cluster_users_and_quota_through_the_api` (ignored until the operator builds secure
 //! clusters, issue 15) runs the shipped catalog: a `sasl_scram` plan, a Kafka user through the
 //! API, kcat with the returned config and CA, a wrong password refused, and the plan's ingress
-//! quota throttling a confluent-kafka producer.
+//! limit (the user's quota) throttling a confluent-kafka producer.
 #![allow(clippy::unwrap_used)]
 
 #[path = "../../localkube/tests/support/stack.rs"]
@@ -601,8 +601,9 @@ for line in open(os.environ["CONF"]):
     if line and not line.startswith("#"):
         k, v = line.split("=", 1)
         conf[k] = v
-throttles = []
+throttles, errors = [], []
 conf["throttle_cb"] = lambda ev: throttles.append(ev.throttle_time)
+conf["error_cb"] = lambda e: errors.append(str(e))
 conf["linger.ms"] = "5"
 p = Producer(conf)
 total, size = int(os.environ["TOTAL"]), 16384
@@ -612,14 +613,15 @@ sent = 0
 deadline = start + 120
 while sent < total and time.monotonic() < deadline:
     try:
-        p.produce(os.environ["TOPIC"], payload)
+        p.produce(os.environ["TOPIC"], payload,
+                  on_delivery=lambda err, msg: err and errors.append(str(err)))
         sent += size
     except BufferError:
         p.poll(0.05)
     p.poll(0)
 left = p.flush(120)
 elapsed = time.monotonic() - start
-print(json.dumps({"sent": sent, "undelivered": left, "seconds": elapsed,
+print(json.dumps({"sent": sent, "undelivered": left, "seconds": elapsed, "errors": errors[:5],
                   "throttle_events": len(throttles), "max_throttle_s": max(throttles, default=0)}))
 "##;
 
@@ -786,21 +788,24 @@ async fn secure_cluster_users_and_quota_through_the_api() -> anyhow::Result<()> 
         "a wrong password must not connect"
     );
 
-    // The plan's ingress quota (1 MiB/s) throttles a producer: throttle events, and the rate
-    // the broker let through stays near the quota (an upper bound: a slow machine only lowers
-    // it). 6 MiB at full speed would take well under a second unthrottled on loopback.
+    // The plan's ingress quota (1 MiB/s, the user's quota) throttles a producer: throttle
+    // events, and the rate the broker let through stays near the quota (an upper bound: a slow
+    // machine only lowers it). The broker measures over 11 one-second windows, so about 11 MiB
+    // pass before the first throttle; 40 MiB at full speed would take about a second
+    // unthrottled on loopback, and about 30 s held to the quota.
     let quota = 1_048_576_f64;
     let out = run(
         Command::new(stack::python())
             .args(["-c", QUOTA_PRODUCER])
             .env("CONF", &good)
             .env("TOPIC", "payments")
-            .env("TOTAL", (6 * 1_048_576).to_string()),
+            .env("TOTAL", (40 * 1_048_576).to_string()),
         "confluent-kafka quota producer",
     )?;
     let report: Value = serde_json::from_str(out.trim())?;
     eprintln!("MEASURE quota producer: {report}");
     assert_eq!(report["undelivered"], 0, "{report}");
+    assert_eq!(report["errors"], json!([]), "{report}");
     assert!(
         report["throttle_events"].as_u64().unwrap_or(0) > 0,
         "the broker throttled the producer: {report}"
