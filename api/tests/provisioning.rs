@@ -603,7 +603,6 @@ for line in open(os.environ["CONF"]):
         conf[k] = v
 throttles, errors = [], []
 conf["throttle_cb"] = lambda ev: throttles.append(ev.throttle_time)
-conf["error_cb"] = lambda e: errors.append(str(e))
 conf["linger.ms"] = "5"
 p = Producer(conf)
 total, size = int(os.environ["TOTAL"]), 16384
