@@ -335,7 +335,7 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
             &doomed_res,
             &PatchParams::default(),
             &Patch::Merge(json!({"spec": {"listeners": [
-                {"name": "internal", "port": 9092, "type": "nodeport", "tls": false, "authentication": "none"}
+                {"name": "plaintext", "port": 9092, "type": "nodeport", "tls": false, "authentication": "none"}
             ]}})),
         )
         .await?;

@@ -117,7 +117,9 @@ pub fn cluster_security(
     }
     if has(features, feature::PLAINTEXT) {
         listeners.push(ListenerPlan {
-            name: "internal",
+            // Named after its protocol: a cluster that is not secure gets Kafka's default
+            // `listener.security.protocol.map`, which knows `PLAINTEXT` and not `INTERNAL`.
+            name: "plaintext",
             port: 9092,
             tls: false,
             authentication: ListenerAuth::None,
@@ -280,7 +282,10 @@ mod tests {
             );
         }
         let s = cluster_security("p", &f(&["plaintext"])).unwrap();
-        assert_eq!(s.listeners[0].authentication, ListenerAuth::None);
+        assert_eq!(
+            (s.listeners[0].name, s.listeners[0].authentication),
+            ("plaintext", ListenerAuth::None)
+        );
         assert_eq!(
             cluster_security("p", &f(&["tls"])),
             Err(FeatureError::NoListener("p".into()))
