@@ -248,6 +248,7 @@ impl From<crate::domain::security::FeatureError> for ApiError {
                 };
                 Self::invalid(field, e.to_string())
             }
+            F::NoListenerFor { .. } => Self::invalid("mechanism", e.to_string()),
             F::NoListener(_) | F::MtlsWithoutTls(_) => Self::Internal(e.to_string()),
         }
     }

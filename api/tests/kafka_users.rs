@@ -233,7 +233,7 @@ async fn kafka_users_lifecycle_and_roles(app: TestApp) {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(app.count("kafka_users").await, 1);
 
-    // SCRAM-SHA-256 on a sasl_scram plan.
+    // SCRAM-SHA-256: no listener of the plan takes it, so the user could never sign in.
     let r = app
         .post(
             &path,
@@ -241,11 +241,21 @@ async fn kafka_users_lifecycle_and_roles(app: TestApp) {
             json!({"name": "bob", "mechanism": "scram-sha-256"}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(
-        app.backend.user("bob").unwrap().mechanism.as_str(),
-        "scram-sha-256"
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("mechanism")),
+        "{:?}",
+        r.body
     );
+    assert!(r.body["detail"].as_str().unwrap().contains("SCRAM-SHA-256"));
+    let r = app
+        .post(
+            &path,
+            &owner,
+            json!({"name": "bob", "mechanism": "scram-sha-512"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
 
     // The plan's ingress and egress limits are each user's quotas.
     let bob = app.backend.user("bob").unwrap();

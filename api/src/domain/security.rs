@@ -36,6 +36,15 @@ pub enum FeatureError {
     /// `mtls` needs `tls`.
     #[error("plan {0} lists mtls without tls")]
     MtlsWithoutTls(String),
+    /// No listener of the plan's clusters accepts the user's mechanism: the user could never
+    /// sign in.
+    #[error(
+        "no listener of a {plan} cluster accepts {mechanism} (its SCRAM listeners take SCRAM-SHA-512)"
+    )]
+    NoListenerFor {
+        plan: String,
+        mechanism: &'static str,
+    },
 }
 
 /// A listener's client authentication, spelled as in the KafkaCluster CRD.
@@ -201,13 +210,29 @@ pub fn check_mechanism(
             "certificate (tls) users need a plan with mtls",
         ),
     };
-    if has(features, needed) {
-        Ok(())
-    } else {
-        Err(FeatureError::NotInPlan {
+    if !has(features, needed) {
+        return Err(FeatureError::NotInPlan {
             plan: plan_id.to_string(),
             feature: needed,
             why,
+        });
+    }
+    // A listener takes one SASL mechanism, and the plans' SCRAM listeners take SCRAM-SHA-512: a
+    // SCRAM-SHA-256 user would be created and never sign in.
+    let served = match mechanism {
+        Mechanism::ScramSha256 => false,
+        Mechanism::ScramSha512 => cluster_security(plan_id, features)?
+            .listeners
+            .iter()
+            .any(|l| l.authentication == ListenerAuth::ScramSha512),
+        Mechanism::Tls => true,
+    };
+    if served {
+        Ok(())
+    } else {
+        Err(FeatureError::NoListenerFor {
+            plan: plan_id.to_string(),
+            mechanism: mechanism.sasl_name().unwrap_or("tls"),
         })
     }
 }
@@ -300,7 +325,13 @@ mod tests {
     fn user_mechanisms_and_acls_follow_the_plan() {
         let small = f(&["sasl_scram", "tls"]);
         assert!(check_mechanism("s", &small, Mechanism::ScramSha512).is_ok());
-        assert!(check_mechanism("s", &small, Mechanism::ScramSha256).is_ok());
+        assert!(matches!(
+            check_mechanism("s", &small, Mechanism::ScramSha256),
+            Err(FeatureError::NoListenerFor {
+                mechanism: "SCRAM-SHA-256",
+                ..
+            })
+        ));
         assert!(matches!(
             check_mechanism("s", &small, Mechanism::Tls),
             Err(FeatureError::NotInPlan {

@@ -46,7 +46,8 @@ pub struct CreateKafkaUser {
     /// The Kafka principal's name (`User:<name>`): 1-64 of `[a-zA-Z0-9._-]`, not starting with
     /// `eddy-` (the operator's own users).
     pub name: String,
-    /// Defaults to `scram-sha-512`; `tls` (client certificates) needs a plan with `mtls`.
+    /// Defaults to `scram-sha-512`; `tls` (client certificates) needs a plan with `mtls`;
+    /// `scram-sha-256` is refused while no listener of the plan accepts it.
     pub mechanism: Option<Mechanism>,
     /// ACL entries; only on plans with `acls`.
     #[serde(default)]
