@@ -235,3 +235,27 @@ impl From<crate::domain::billing::BillingError> for ApiError {
         Self::invalid("amount", e.to_string())
     }
 }
+
+impl From<crate::domain::security::FeatureError> for ApiError {
+    fn from(e: crate::domain::security::FeatureError) -> Self {
+        use crate::domain::security::FeatureError as F;
+        match &e {
+            F::NotInPlan { feature, .. } => {
+                let field = if *feature == crate::domain::security::feature::ACLS {
+                    "acls"
+                } else {
+                    "mechanism"
+                };
+                Self::invalid(field, e.to_string())
+            }
+            F::NoListenerFor { .. } => Self::invalid("mechanism", e.to_string()),
+            F::NoListener(_) | F::MtlsWithoutTls(_) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::domain::acls::AclError> for ApiError {
+    fn from(e: crate::domain::acls::AclError) -> Self {
+        Self::invalid("acls", e.to_string())
+    }
+}

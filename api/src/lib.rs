@@ -40,6 +40,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(routes::plans::router())
         .merge(routes::clusters::router())
         .merge(routes::topics::router())
+        .merge(routes::kafka_users::router())
         .merge(routes::cluster_metrics::router())
         .merge(routes::billing::router())
         .merge(routes::audit::router())

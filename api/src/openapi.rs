@@ -1,6 +1,8 @@
 //! The OpenAPI 3.1 document, assembled from the handlers' `#[utoipa::path]` annotations.
 
-use crate::routes::{accounts, audit, auth, billing, cluster_metrics, clusters, plans, topics};
+use crate::routes::{
+    accounts, audit, auth, billing, cluster_metrics, clusters, kafka_users, plans, topics,
+};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -17,7 +19,9 @@ use utoipa::{Modify, OpenApi};
         clusters::list_clusters, clusters::create_cluster, clusters::get_cluster, clusters::update_cluster,
         clusters::resize_cluster, clusters::upgrade_cluster, clusters::restart_cluster, clusters::delete_cluster,
         clusters::connection, clusters::list_operations, clusters::get_operation,
-        topics::list_topics, topics::create_topic, topics::delete_topic, topics::users,
+        topics::list_topics, topics::create_topic, topics::delete_topic,
+        kafka_users::list_users, kafka_users::create_user, kafka_users::get_user, kafka_users::rotate_password,
+        kafka_users::put_acls, kafka_users::delete_user,
         cluster_metrics::cluster_metrics,
         billing::generate_invoice, billing::list_invoices, billing::get_invoice, billing::credit_note,
         audit::list_audit,

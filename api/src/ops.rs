@@ -7,17 +7,24 @@ use crate::domain::operations::{
     self as machine, BillingEffect, ClusterState, Observation, OpKind, OpProgress, OpState,
 };
 use crate::domain::plans::Plan;
+use crate::domain::security::cluster_security;
 use crate::error::{ApiError, ApiResult};
-use crate::kube::DesiredCluster;
+use crate::kube::{DesiredCluster, DesiredUser};
 use crate::state::AppState;
 use crate::store::clusters::Cluster;
+use crate::store::kafka_users::{self, KafkaUser};
 use crate::store::operations::{Operation, Step};
 use crate::store::{self, audit, billing, clusters, operations};
 use sqlx::AnyConnection;
 
-/// What the API wants the KafkaCluster of `cluster` to be.
-pub fn desired(cluster: &Cluster, plan: &Plan, restart_token: Option<String>) -> DesiredCluster {
-    DesiredCluster {
+/// What the API wants the KafkaCluster of `cluster` to be: the plan's sizes, limits and the
+/// listeners and authorization its features give (a plan change rewrites all of them).
+pub fn desired(
+    cluster: &Cluster,
+    plan: &Plan,
+    restart_token: Option<String>,
+) -> ApiResult<DesiredCluster> {
+    Ok(DesiredCluster {
         namespace: cluster.namespace.clone(),
         name: cluster.resource_name.clone(),
         cluster_id: cluster.id.clone(),
@@ -30,7 +37,26 @@ pub fn desired(cluster: &Cluster, plan: &Plan, restart_token: Option<String>) ->
         ingress_bytes_per_sec: plan.limits.ingress_bytes_per_sec,
         egress_bytes_per_sec: plan.limits.egress_bytes_per_sec,
         max_connections: plan.limits.max_connections,
+        security: cluster_security(&plan.id, &plan.features)?,
         restart_token,
+    })
+}
+
+/// What the API wants the KafkaUser of `user` to be on `cluster` sold as `plan`: the plan's
+/// ingress and egress limits become the user's quotas (the broker throttles each user to them).
+pub fn desired_user(cluster: &Cluster, plan: &Plan, user: &KafkaUser) -> DesiredUser {
+    DesiredUser {
+        namespace: cluster.namespace.clone(),
+        name: user.resource_name.clone(),
+        cluster: cluster.resource_name.clone(),
+        cluster_id: cluster.id.clone(),
+        username: user.name.clone(),
+        mechanism: user.mechanism,
+        secret_name: user.secret_name.clone(),
+        acls: user.acls.clone(),
+        credential_revision: user.credential_revision,
+        producer_byte_rate: plan.limits.ingress_bytes_per_sec,
+        consumer_byte_rate: plan.limits.egress_bytes_per_sec,
     }
 }
 
@@ -119,10 +145,19 @@ pub async fn start(
     } else {
         let generation = state
             .backend
-            .apply(&desired(&cluster, &plan, restart_token))
+            .apply(&desired(&cluster, &plan, restart_token)?)
             .await?;
         op.target_generation = Some(generation);
         cluster.generation = Some(generation);
+        if m.kind == OpKind::Resize {
+            // The plan's limits are also each Kafka user's quotas: a plan change rewrites them.
+            for u in kafka_users::list(&mut tx, &cluster.id).await? {
+                state
+                    .backend
+                    .apply_user(&desired_user(&cluster, &plan, &u), None)
+                    .await?;
+            }
+        }
         let rev = cluster.revision;
         if !clusters::update_if(&mut tx, &cluster, rev, now).await? {
             return Err(ApiError::PreconditionFailed);

@@ -3,15 +3,20 @@
 //! in operator/tests/e2e.rs. The `api` binary runs as `./dev up` runs it (SQLite, `--kubeconfig`)
 //! and the test drives it only through its HTTP routes on loopback:
 //!
-//! - a create the operator refuses (reported as a terminal condition) fails its operation and
-//!   costs nothing;
+//! - a create the operator refuses (a NodePort listener: a terminal `NotSupported` condition)
+//!   fails its operation and costs nothing;
 //! - sign up, create → the operation goes pending → running → succeeded once the KafkaCluster is
 //!   Ready → a topic through the API → kcat produces and consumes through the returned bootstrap
-//!   address (no credentials: the operator configures no SASL yet, and the API says so);
+//!   address (on plans that opt into an anonymous `plaintext` listener: this part runs the API
+//!   with such a catalog, so it needs no secured operator);
 //! - resize (plan change) succeeds once the KafkaCluster has the new broker count and is Ready
 //!   again, and moves billing to the new plan;
 //! - delete succeeds once the KafkaCluster is gone; its pods and claims go away and every billing
 //!   segment is closed.
+//!
+//! `secure_cluster_users_and_quota_through_the_api` runs the shipped catalog: a `sasl_scram` plan, a Kafka user through the
+//! API, kcat with the returned config and CA, a wrong password refused, and the plan's ingress
+//! limit (the user's quota) throttling a confluent-kafka producer.
 #![allow(clippy::unwrap_used)]
 
 #[path = "../../localkube/tests/support/stack.rs"]
@@ -62,12 +67,19 @@ struct Resp {
 }
 
 impl ApiServer {
-    async fn start(kubeconfig: &Path) -> anyhow::Result<Self> {
+    /// Starts the api binary; `catalog` replaces the built-in plans catalog when given.
+    async fn start(kubeconfig: &Path, catalog: Option<&str>) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("api-prov-db-").tempdir()?;
         let db_url = format!("sqlite://{}/api.db?mode=rwc", dir.path().display());
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let log = std::fs::File::create(dir.path().join("api.log"))?;
-        let child = Command::new(env!("CARGO_BIN_EXE_api"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_api"));
+        if let Some(yaml) = catalog {
+            let path = dir.path().join("catalog.yaml");
+            std::fs::write(&path, yaml)?;
+            cmd.arg("--plans").arg(path);
+        }
+        let child = cmd
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--database-url", &db_url])
             .arg("--kubeconfig")
@@ -161,8 +173,15 @@ impl ApiServer {
             .await
     }
 
-    /// Polls the operation of a 202 answer until it has finished; returns it.
-    async fn finished_operation(&self, token: &str, accepted: &Value, timeout: Duration) -> Value {
+    /// Polls the operation of a 202 answer until it has finished; returns it. A timeout fails
+    /// with the API's and the local Kubernetes' logs.
+    async fn finished_operation(
+        &self,
+        kube: &LocalKube,
+        token: &str,
+        accepted: &Value,
+        timeout: Duration,
+    ) -> Value {
         let id = accepted["operation"]["id"].as_str().unwrap();
         eventually(timeout, &format!("operation {id} finished"), || async {
             let r = self.get(&format!("/v1/operations/{id}"), token).await?;
@@ -171,7 +190,7 @@ impl ApiServer {
             Ok(done.then_some(r.body))
         })
         .await
-        .with_context(|| self.log())
+        .with_context(|| format!("{}\n{}", self.log(), kube.logs()))
         .unwrap()
     }
 
@@ -231,6 +250,20 @@ fn kcat_consume(bootstrap: &str, topic: &str, count: usize) -> anyhow::Result<St
     )
 }
 
+/// The built-in catalog with the shared plans opted into an anonymous `plaintext` listener, for
+/// the part of this suite that does not need the operator's secure clusters.
+fn plaintext_catalog() -> String {
+    let builtin = eddy_api::app::BUILTIN_CATALOG;
+    let patched = builtin
+        .replace("features: [sasl_scram, tls]\n", "features: [plaintext]\n")
+        .replace(
+            "features: [sasl_scram, tls, acls]\n",
+            "features: [plaintext]\n",
+        );
+    assert_ne!(patched, builtin, "the shared plans' features moved");
+    patched
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyhow::Result<()> {
     build_pod_binaries()?;
@@ -242,7 +275,7 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
     kube.install_chart(r#"{"operator": {"logFormat": "text", "leaseSeconds": 5, "replicas": 0}}"#)
         .await?;
 
-    let api = ApiServer::start(&kube.kubeconfig()).await?;
+    let api = ApiServer::start(&kube.kubeconfig(), Some(&plaintext_catalog())).await?;
     let signup = api
         .call(
             Method::POST,
@@ -287,9 +320,9 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
         )
     };
 
-    // 1. A create the operator refuses costs nothing. The fault: someone adds ACL authorization
-    //    (which the broker cannot enforce) to the KafkaCluster before the operator reconciles it;
-    //    the operator reports Ready=False/NotSupported, a terminal condition.
+    // 1. A create the operator refuses costs nothing. The fault: someone turns the listener into
+    //    a NodePort one (which the operator does not build yet) before the operator reconciles
+    //    it; the operator reports Ready=False/NotSupported, a terminal condition.
     let doomed = create("doomed").await?;
     let doomed_id = doomed["cluster"]["id"].as_str().unwrap().to_string();
     let doomed_res = resource(&doomed);
@@ -300,7 +333,9 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
         .patch(
             &doomed_res,
             &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"authorization": {"type": "simple"}}})),
+            &Patch::Merge(json!({"spec": {"listeners": [
+                {"name": "plaintext", "port": 9092, "type": "nodeport", "tls": false, "authentication": "none"}
+            ]}})),
         )
         .await?;
     kube.kubectl(&[
@@ -311,14 +346,14 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
         "--replicas=1",
     ])?;
     let op = api
-        .finished_operation(&token, &doomed, Duration::from_secs(180))
+        .finished_operation(&kube, &token, &doomed, Duration::from_secs(180))
         .await;
     assert_eq!(op["state"], "failed", "{op}");
     assert!(
         op["error"]
             .as_str()
             .unwrap_or_default()
-            .contains("authorization (ACLs) is not supported"),
+            .contains("is not supported by the operator yet"),
         "{op}"
     );
     let r = api
@@ -336,7 +371,7 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
     let res = resource(&accepted);
     let created_at = Instant::now();
     let op = api
-        .finished_operation(&token, &accepted, Duration::from_secs(240))
+        .finished_operation(&kube, &token, &accepted, Duration::from_secs(240))
         .await;
     eprintln!(
         "MEASURE create → operation succeeded: {:?}",
@@ -357,8 +392,8 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
     assert_eq!(segs.len(), 1, "billing starts when the cluster is active");
     assert!(segs[0].ended_at.is_none() && segs[0].plan_id == "shared-small");
 
-    // Connection details: the operator's bootstrap address, and no credentials because the
-    // operator configures no SASL yet (the response says so instead of inventing any).
+    // Connection details: the operator's bootstrap address; the plan opted into an anonymous
+    // listener, so there is neither a CA nor a SASL mechanism, and never a password.
     let conn = api
         .get(&format!("/v1/clusters/{id}/connection"), &token)
         .await?;
@@ -366,16 +401,9 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
     let bootstrap = conn.body["bootstrap_servers"].as_str().unwrap().to_string();
     assert_eq!(r.body["bootstrap_servers"], bootstrap.as_str());
     assert_eq!(conn.body["security_protocol"], "PLAINTEXT");
-    assert_eq!(conn.body["authentication"], "none");
-    assert!(conn.body["username"].is_null() && conn.body["password"].is_null());
-    assert!(
-        conn.body["note"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("SASL"),
-        "{:?}",
-        conn.body
-    );
+    assert_eq!(conn.body["listeners"][0]["authentication"], "none");
+    assert!(conn.body["sasl_mechanism"].is_null() && conn.body["ca_certificate"].is_null());
+    assert!(conn.body.get("password").is_none());
 
     // A topic through the API becomes a KafkaTopic the operator creates on the broker.
     let t = api
@@ -422,7 +450,7 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
     assert_eq!(resized.status, StatusCode::ACCEPTED, "{:?}", resized.body);
     let resize_at = Instant::now();
     let op = api
-        .finished_operation(&token, &resized.body, Duration::from_secs(240))
+        .finished_operation(&kube, &token, &resized.body, Duration::from_secs(240))
         .await;
     eprintln!("MEASURE resize 1 → 3 brokers: {:?}", resize_at.elapsed());
     assert_eq!(op["state"], "succeeded", "{op}\n{}", kube.logs());
@@ -528,7 +556,7 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
         .await?;
     assert_eq!(deleted.status, StatusCode::ACCEPTED, "{:?}", deleted.body);
     let op = api
-        .finished_operation(&token, &deleted.body, Duration::from_secs(180))
+        .finished_operation(&kube, &token, &deleted.body, Duration::from_secs(180))
         .await;
     assert_eq!(op["state"], "succeeded", "{op}");
     assert!(clusters.get_opt(&res).await?.is_none());
@@ -557,6 +585,232 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
     assert!(
         api.segments(&account, &doomed_id).await.is_empty(),
         "the failed cluster never cost anything"
+    );
+    Ok(())
+}
+
+/// Produces `total` bytes as fast as confluent-kafka can with the given librdkafka config file
+/// (`key=value` lines), and reports the throttle events and the rate the broker allowed.
+const QUOTA_PRODUCER: &str = r##"
+import json, os, sys, time
+from confluent_kafka import Producer
+conf = {}
+for line in open(os.environ["CONF"]):
+    line = line.strip()
+    if line and not line.startswith("#"):
+        k, v = line.split("=", 1)
+        conf[k] = v
+throttles, errors = [], []
+conf["throttle_cb"] = lambda ev: throttles.append(ev.throttle_time)
+conf["linger.ms"] = "5"
+p = Producer(conf)
+total, size = int(os.environ["TOTAL"]), 16384
+payload = b"x" * size
+start = time.monotonic()
+sent = 0
+deadline = start + 120
+while sent < total and time.monotonic() < deadline:
+    try:
+        p.produce(os.environ["TOPIC"], payload,
+                  on_delivery=lambda err, msg: err and errors.append(str(err)))
+        sent += size
+    except BufferError:
+        p.poll(0.05)
+    p.poll(0)
+left = p.flush(120)
+elapsed = time.monotonic() - start
+print(json.dumps({"sent": sent, "undelivered": left, "seconds": elapsed, "errors": errors[:5],
+                  "throttle_events": len(throttles), "max_throttle_s": max(throttles, default=0)}))
+"##;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secure_cluster_users_and_quota_through_the_api() -> anyhow::Result<()> {
+    build_pod_binaries()?;
+    let kube = LocalKube::start("api-sec-")?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = kube.client().await?;
+    kube.install_chart(r#"{"operator": {"logFormat": "text", "leaseSeconds": 5}}"#)
+        .await?;
+    // The shipped catalog: shared-small has sasl_scram and tls, 1 MiB/s ingress.
+    let api = ApiServer::start(&kube.kubeconfig(), None).await?;
+    let signup = api
+        .call(
+            Method::POST,
+            "/v1/auth/signup",
+            None,
+            Some(
+                json!({"email": "sec@example.com", "password": "correct horse battery",
+                        "name": "Sec", "account_name": "Secure"}),
+            ),
+            &[],
+        )
+        .await?;
+    assert_eq!(signup.status, StatusCode::CREATED, "{:?}", signup.body);
+    let token = signup.body["access_token"].as_str().unwrap().to_string();
+    let created = api
+        .call(
+            Method::POST,
+            "/v1/clusters",
+            Some(&token),
+            Some(
+                json!({"name": "secure", "plan_id": "shared-small", "deletion_protection": false}),
+            ),
+            &[],
+        )
+        .await?;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{:?}", created.body);
+    let id = created.body["cluster"]["id"].as_str().unwrap().to_string();
+    let started = Instant::now();
+    let op = api
+        .finished_operation(&kube, &token, &created.body, Duration::from_secs(300))
+        .await;
+    eprintln!("MEASURE secure create → succeeded: {:?}", started.elapsed());
+    assert_eq!(op["state"], "succeeded", "{op}\n{}", kube.logs());
+
+    // A topic and a Kafka user through the API; the password is shown once.
+    let t = api
+        .call(
+            Method::POST,
+            &format!("/v1/clusters/{id}/topics"),
+            Some(&token),
+            Some(json!({"name": "payments", "partitions": 1})),
+            &[],
+        )
+        .await?;
+    assert_eq!(t.status, StatusCode::CREATED, "{:?}", t.body);
+    let u = api
+        .call(
+            Method::POST,
+            &format!("/v1/clusters/{id}/users"),
+            Some(&token),
+            Some(json!({"name": "alice"})),
+            &[],
+        )
+        .await?;
+    assert_eq!(u.status, StatusCode::CREATED, "{:?}", u.body);
+    let password = u.body["password"].as_str().unwrap().to_string();
+    let user_at = Instant::now();
+    eventually(
+        Duration::from_secs(180),
+        "Kafka user alice Ready",
+        || async {
+            let r = api
+                .get(&format!("/v1/clusters/{id}/users/alice"), &token)
+                .await?;
+            anyhow::ensure!(
+                !r.body.to_string().contains(&password),
+                "a read returned the password"
+            );
+            Ok((r.body["ready"] == true).then_some(()))
+        },
+    )
+    .await
+    .with_context(|| kube.logs())?;
+    eprintln!("MEASURE user create → Ready: {:?}", user_at.elapsed());
+
+    // Connection details: SCRAM over TLS first, the CA, and snippets with placeholders only.
+    let conn = api
+        .get(&format!("/v1/clusters/{id}/connection?user=alice"), &token)
+        .await?;
+    assert_eq!(conn.status, StatusCode::OK, "{:?}", conn.body);
+    assert_eq!(
+        conn.body["security_protocol"], "SASL_SSL",
+        "{:?}",
+        conn.body
+    );
+    assert!(!conn.body.to_string().contains(&password));
+    let dir = tempfile::Builder::new()
+        .prefix("api-sec-client-")
+        .tempdir()?;
+    let ca = dir.path().join("ca.crt");
+    std::fs::write(&ca, conn.body["ca_certificate"].as_str().context("CA")?)?;
+    let snippet = conn.body["listeners"][0]["clients"]["librdkafka"]
+        .as_str()
+        .context("librdkafka snippet")?
+        .replace(
+            "ssl.ca.location=ca.crt",
+            &format!("ssl.ca.location={}", ca.display()),
+        );
+    let good = dir.path().join("client.conf");
+    std::fs::write(&good, snippet.replace("<password>", &password))?;
+    let bad = dir.path().join("bad.conf");
+    std::fs::write(&bad, snippet.replace("<password>", "not-the-password"))?;
+    let conf = |p: &Path| p.display().to_string();
+
+    let topic_ready = eventually(Duration::from_secs(60), "KafkaTopic Ready", || async {
+        let list = Api::<KafkaTopic>::namespaced(client.clone(), "eddy-clusters")
+            .list(&ListParams::default())
+            .await?;
+        Ok(list
+            .items
+            .iter()
+            .find(|t| t.spec.topic_name.as_deref() == Some("payments"))
+            .and_then(|t| t.status.as_ref())
+            .and_then(|s| find_condition(&s.conditions, "Ready"))
+            .filter(|c| format!("{:?}", c.status) == "True")
+            .map(|_| ()))
+    })
+    .await;
+    topic_ready.with_context(|| kube.logs())?;
+    let mut child = Command::new("kcat")
+        .args(["-F", &conf(&good), "-t", "payments", "-P"])
+        .stdin(Stdio::piped())
+        .spawn()?;
+    std::io::Write::write_all(&mut child.stdin.take().context("stdin")?, b"paid-1\n")?;
+    anyhow::ensure!(
+        child.wait()?.success(),
+        "kcat produce with the API's config"
+    );
+    let consumed = run(
+        Command::new("kcat").args([
+            "-F",
+            &conf(&good),
+            "-t",
+            "payments",
+            "-C",
+            "-o",
+            "beginning",
+            "-c",
+            "1",
+            "-e",
+        ]),
+        "kcat consume",
+    )?;
+    assert!(consumed.contains("paid-1"), "{consumed}");
+    let refused = Command::new("kcat")
+        .args(["-F", &conf(&bad), "-L", "-m", "10"])
+        .output()?;
+    assert!(
+        !refused.status.success(),
+        "a wrong password must not connect"
+    );
+
+    // The plan's ingress quota (1 MiB/s, the user's quota) throttles a producer: throttle
+    // events, and the rate the broker let through stays near the quota (an upper bound: a slow
+    // machine only lowers it). The broker measures over 11 one-second windows, so about 11 MiB
+    // pass before the first throttle; 40 MiB at full speed would take about a second
+    // unthrottled on loopback, and about 30 s held to the quota.
+    let quota = 1_048_576_f64;
+    let out = run(
+        Command::new(stack::python())
+            .args(["-c", QUOTA_PRODUCER])
+            .env("CONF", &good)
+            .env("TOPIC", "payments")
+            .env("TOTAL", (40 * 1_048_576).to_string()),
+        "confluent-kafka quota producer",
+    )?;
+    let report: Value = serde_json::from_str(out.trim())?;
+    eprintln!("MEASURE quota producer: {report}");
+    assert_eq!(report["undelivered"], 0, "{report}");
+    assert_eq!(report["errors"], json!([]), "{report}");
+    assert!(
+        report["throttle_events"].as_u64().unwrap_or(0) > 0,
+        "the broker throttled the producer: {report}"
+    );
+    let rate = report["sent"].as_f64().unwrap_or(0.0) / report["seconds"].as_f64().unwrap_or(1.0);
+    assert!(
+        rate <= quota * 2.0,
+        "{rate} B/s through a {quota} B/s quota: {report}"
     );
     Ok(())
 }

@@ -417,11 +417,11 @@ async fn cluster_lifecycle_create_resize_upgrade_restart_delete(app: TestApp) {
         .get(&format!("/v1/clusters/{id}/connection"), &owner)
         .await;
     assert_eq!(conn.status, StatusCode::OK);
-    // No credentials until the broker has SASL, and the answer says why.
-    assert_eq!(conn.body["security_protocol"], "PLAINTEXT");
-    assert_eq!(conn.body["authentication"], "none");
-    assert!(conn.body["username"].is_null() && conn.body["password"].is_null());
-    assert!(conn.body["note"].as_str().unwrap().contains("SASL"));
+    // Secure by default: SCRAM over TLS first, the CA, and never a password.
+    assert_eq!(conn.body["security_protocol"], "SASL_SSL");
+    assert_eq!(conn.body["sasl_mechanism"], "SCRAM-SHA-512");
+    assert!(conn.body["username"].is_null() && conn.body.get("password").is_none());
+    assert_eq!(conn.body["ca_certificate"], common::TEST_CA);
 
     // Resize: shared-small -> shared-medium, then cross-tier is refused, storage never shrinks.
     let etag = k.etag();
@@ -1192,10 +1192,5 @@ async fn topics_within_plan_limits(app: TestApp) {
             .await
             .status,
         StatusCode::CREATED
-    );
-    let users = app.get(&format!("/v1/clusters/{id}/users"), &owner).await;
-    assert_eq!(
-        (users.status, users.code()),
-        (StatusCode::NOT_IMPLEMENTED, "unsupported")
     );
 }

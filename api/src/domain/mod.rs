@@ -1,6 +1,10 @@
-//! Pure rules with no I/O: billing maths, plans catalog, roles, the operation state machine.
+//! Pure rules with no I/O: billing maths, plans catalog, roles, the operation state machine,
+//! plan features (listeners, users), ACLs and connection details.
 
+pub mod acls;
 pub mod billing;
+pub mod connection;
 pub mod operations;
 pub mod plans;
 pub mod roles;
+pub mod security;

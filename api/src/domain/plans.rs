@@ -154,6 +154,9 @@ impl Catalog {
                 }
                 last = at;
             }
+            // Every plan must give its clusters a listener, secure unless it opts out.
+            crate::domain::security::cluster_security(&p.id, &p.features)
+                .map_err(|e| PlanError::Invalid(e.to_string()))?;
             for t in &p.transitions {
                 let target = ids
                     .get(t.as_str())

@@ -5,7 +5,10 @@
 
 pub mod client;
 
+use crate::domain::acls::AclEntry;
+use crate::domain::connection::ListenerInfo;
 use crate::domain::operations::Observation;
+use crate::domain::security::{ClusterSecurity, Mechanism};
 use futures::future::BoxFuture;
 
 /// Errors of the cluster backend.
@@ -40,6 +43,8 @@ pub struct DesiredCluster {
     pub ingress_bytes_per_sec: i64,
     pub egress_bytes_per_sec: i64,
     pub max_connections: i64,
+    /// Listeners and authorization, from the plan's features.
+    pub security: ClusterSecurity,
     /// Set to request a rolling restart; the operator reports it back when done.
     pub restart_token: Option<String>,
 }
@@ -57,41 +62,49 @@ pub struct DesiredTopic {
     pub retention_ms: i64,
 }
 
-/// Why connection details carry no credentials today.
-pub const NO_CREDENTIALS: &str = "no credentials: the operator does not configure SASL/SCRAM or TLS listeners yet, so the \
-    listener accepts unauthenticated PLAINTEXT connections; reach it only from networks you trust";
-
-/// Connection details for clients.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct ConnectionInfo {
-    pub bootstrap_servers: String,
-    /// Kafka `security.protocol` for clients: `PLAINTEXT` today.
-    pub security_protocol: String,
-    /// How clients authenticate: `none` today (the operator configures no SASL yet).
-    pub authentication: String,
-    /// Always null until the operator configures SASL/SCRAM.
-    pub sasl_mechanism: Option<String>,
-    /// Always null until the operator configures SASL/SCRAM.
-    pub username: Option<String>,
-    /// Always null until the operator configures SASL/SCRAM.
-    pub password: Option<String>,
-    /// Why there are no credentials, when there are none.
-    pub note: Option<String>,
+/// A Kafka user the API wants: a KafkaUser on the KafkaCluster `cluster` of the same namespace,
+/// and for SCRAM users the Secret holding its password.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DesiredUser {
+    pub namespace: String,
+    /// KafkaUser resource name (Kubernetes-safe); the Kafka principal is `User:<username>`.
+    pub name: String,
+    /// The KafkaCluster resource name.
+    pub cluster: String,
+    /// The API's cluster id, as a label.
+    pub cluster_id: String,
+    pub username: String,
+    pub mechanism: Mechanism,
+    /// The Secret with the `password` key (SCRAM users), written by the API and referenced
+    /// through `authentication.password`.
+    pub secret_name: Option<String>,
+    pub acls: Vec<AclEntry>,
+    /// Bumped on every password rotation and written as an annotation, so the KafkaUser changes
+    /// (and the operator reconciles) when only the Secret did.
+    pub credential_revision: i64,
+    /// The plan's ingress and egress limits as the user's quotas (bytes per second): the broker
+    /// throttles each user to them (`spec.quotas`).
+    pub producer_byte_rate: i64,
+    pub consumer_byte_rate: i64,
 }
 
-impl ConnectionInfo {
-    /// A listener without authentication: no credentials, and a note saying why.
-    pub fn unauthenticated(bootstrap_servers: String) -> Self {
-        Self {
-            bootstrap_servers,
-            security_protocol: "PLAINTEXT".into(),
-            authentication: "none".into(),
-            sasl_mechanism: None,
-            username: None,
-            password: None,
-            note: Some(NO_CREDENTIALS.into()),
-        }
-    }
+/// What the operator reports for one KafkaUser.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct UserObservation {
+    /// KafkaUser resource name.
+    pub name: String,
+    pub ready: bool,
+    /// The Ready condition's reason and message, when there is one.
+    pub reason: Option<String>,
+    pub message: Option<String>,
+}
+
+/// What the backend knows about reaching a cluster: its listeners (recommended first) and the
+/// cluster CA certificate, when the cluster has TLS listeners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConnection {
+    pub listeners: Vec<ListenerInfo>,
+    pub ca_certificate: Option<String>,
 }
 
 /// Where KafkaCluster resources live.
@@ -110,12 +123,32 @@ pub trait ClusterBackend: Send + Sync + 'static {
     fn apply_topic<'a>(&'a self, topic: &'a DesiredTopic) -> BoxFuture<'a, Result<()>>;
     /// Deletes a KafkaTopic (idempotent).
     fn delete_topic<'a>(&'a self, namespace: &'a str, name: &'a str) -> BoxFuture<'a, Result<()>>;
-    /// Bootstrap address and client credentials.
+    /// Listeners from the KafkaCluster status and the cluster CA certificate.
     fn connection<'a>(
         &'a self,
         namespace: &'a str,
         name: &'a str,
-    ) -> BoxFuture<'a, Result<ConnectionInfo>>;
+    ) -> BoxFuture<'a, Result<ClusterConnection>>;
+    /// Writes a Kafka user: the password Secret first when `password` is given (create,
+    /// rotate), then the KafkaUser.
+    fn apply_user<'a>(
+        &'a self,
+        user: &'a DesiredUser,
+        password: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<()>>;
+    /// Deletes a KafkaUser and its password Secret (idempotent).
+    fn delete_user<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+        secret_name: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<()>>;
+    /// What the operator reports for the KafkaUsers of the KafkaCluster `cluster`.
+    fn user_states<'a>(
+        &'a self,
+        namespace: &'a str,
+        cluster: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<UserObservation>>>;
 }
 
 /// The backend used when no Kubernetes is configured: every call is a 503 explaining why.
@@ -140,7 +173,33 @@ impl ClusterBackend for Unconfigured {
     fn delete_topic<'a>(&'a self, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(async { Err(BackendError::Unavailable(NO_KUBE.into())) })
     }
-    fn connection<'a>(&'a self, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<ConnectionInfo>> {
+    fn connection<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<ClusterConnection>> {
+        Box::pin(async { Err(BackendError::Unavailable(NO_KUBE.into())) })
+    }
+    fn apply_user<'a>(
+        &'a self,
+        _: &'a DesiredUser,
+        _: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Err(BackendError::Unavailable(NO_KUBE.into())) })
+    }
+    fn delete_user<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Err(BackendError::Unavailable(NO_KUBE.into())) })
+    }
+    fn user_states<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<UserObservation>>> {
         Box::pin(async { Err(BackendError::Unavailable(NO_KUBE.into())) })
     }
 }

@@ -2,18 +2,19 @@
 //! delete (If-Match, deletion protection), connection details and operations.
 
 use crate::auth::extract::Principal;
+use crate::domain::connection::{ConnectionInfo, connection_info};
 use crate::domain::operations::{ClusterState, OpKind, OpState};
 use crate::domain::plans::check_resize;
 use crate::domain::roles::Permission;
+use crate::domain::security::{check_acls, check_mechanism};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
-use crate::kube::ConnectionInfo;
 use crate::ops::{self, Mutation};
 use crate::routes::validate;
 use crate::state::AppState;
 use crate::store::clusters::Cluster;
 use crate::store::operations::{Operation, Step};
-use crate::store::{self, audit, clusters, operations, rfc3339};
+use crate::store::{self, audit, clusters, kafka_users, operations, rfc3339};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -481,6 +482,14 @@ pub async fn resize_cluster(
         .storage_gb
         .unwrap_or(k.storage_gb.max(to.included_storage_gb));
     check_resize(from, to, k.storage_gb, storage)?;
+    // The cluster's Kafka users must stay within the new plan's features (certificate users
+    // need mtls, ACLs need acls): otherwise the resize would lock them out or drop their ACLs.
+    let mut c = state.db.pool.acquire().await?;
+    for u in kafka_users::list(&mut c, &k.id).await? {
+        check_mechanism(&to.id, &to.features, u.mechanism)?;
+        check_acls(&to.id, &to.features, u.acls.len())?;
+    }
+    drop(c);
     if to.id == k.plan_id && storage == k.storage_gb {
         return Err(ApiError::invalid("plan_id", "nothing to change"));
     }
@@ -556,13 +565,25 @@ pub async fn delete_cluster(
     start_change(&state, &p, OpKind::Delete, k, rev, json!({})).await
 }
 
-/// Bootstrap servers and client credentials (from the operator's status and Secret).
-#[utoipa::path(get, path = "/v1/clusters/{id}/connection", tag = "clusters", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = ConnectionInfo), (status = 409, body = crate::error::Problem), (status = 503, body = crate::error::Problem)))]
+/// Which Kafka user the connection snippets are written for.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ConnectionQuery {
+    /// A Kafka user of the cluster; the snippets say `<username>` without it.
+    pub user: Option<String>,
+}
+
+/// Every listener (bootstrap servers, security protocol, SASL mechanisms) from the operator's
+/// status, the cluster CA certificate, and client configurations with a `<password>`
+/// placeholder: the API never returns a stored password.
+#[utoipa::path(get, path = "/v1/clusters/{id}/connection", tag = "clusters", security(("bearer" = [])),
+    params(("id" = String, Path), ConnectionQuery),
+    responses((status = 200, body = ConnectionInfo), (status = 404, body = crate::error::Problem),
+              (status = 409, body = crate::error::Problem), (status = 503, body = crate::error::Problem)))]
 pub async fn connection(
     State(state): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
+    Query(q): Query<ConnectionQuery>,
 ) -> ApiResult<Json<ConnectionInfo>> {
     p.require(Permission::WriteClusters)?;
     let k = load(&state, &p, &id).await?;
@@ -575,12 +596,19 @@ pub async fn connection(
             format!("the cluster is {}", k.state.as_str()),
         ));
     }
-    Ok(Json(
-        state
-            .backend
-            .connection(&k.namespace, &k.resource_name)
-            .await?,
-    ))
+    if let Some(user) = &q.user {
+        let mut c = state.db.pool.acquire().await?;
+        kafka_users::get(&mut c, &k.id, user)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("kafka user".into()))?;
+    }
+    let conn = state
+        .backend
+        .connection(&k.namespace, &k.resource_name)
+        .await?;
+    connection_info(conn.listeners, conn.ca_certificate, q.user.as_deref())
+        .map(Json)
+        .ok_or_else(|| ApiError::unavailable("the operator has not published any listener yet"))
 }
 
 /// A cluster's operations, newest first.

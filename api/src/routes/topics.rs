@@ -1,4 +1,4 @@
-//! Topics (KafkaTopic resources) and users (KafkaUser) of a cluster, within the plan's limits.
+//! Topics (KafkaTopic resources) of a cluster, within the plan's limits.
 
 use crate::auth::extract::Principal;
 use crate::domain::operations::ClusterState;
@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-/// Routes under `/v1/clusters/{id}/topics` and `/users`.
+/// Routes under `/v1/clusters/{id}/topics`.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
@@ -26,7 +26,6 @@ pub fn router() -> Router<AppState> {
             get(list_topics).post(create_topic),
         )
         .route("/v1/clusters/{id}/topics/{name}", delete(delete_topic))
-        .route("/v1/clusters/{id}/users", get(users).post(users))
 }
 
 /// A new topic.
@@ -57,7 +56,12 @@ fn topic_name(s: &str) -> ApiResult<()> {
     }
 }
 
-async fn live_cluster(state: &AppState, p: &Principal, id: &str) -> ApiResult<clusters::Cluster> {
+/// The caller's cluster, refused (409 `not_ready`) once it is deleting, deleted or failed.
+pub(crate) async fn live_cluster(
+    state: &AppState,
+    p: &Principal,
+    id: &str,
+) -> ApiResult<clusters::Cluster> {
     let mut c = state.db.pool.acquire().await?;
     let k = clusters::get(&mut c, &p.account_id, id)
         .await?
@@ -196,15 +200,4 @@ pub async fn delete_topic(
         .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Kafka users (KafkaUser resources with SCRAM credentials) are not offered yet: the broker has
-/// no SCRAM support, so the API answers 501 rather than create users that cannot sign in.
-#[utoipa::path(get, path = "/v1/clusters/{id}/users", tag = "clusters", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 501, body = crate::error::Problem)))]
-pub async fn users(p: Principal, Path(_id): Path<String>) -> ApiResult<StatusCode> {
-    p.require(Permission::ReadClusters)?;
-    Err(ApiError::Unsupported(
-        "Kafka users need SCRAM in the broker, which it does not support yet".into(),
-    ))
 }

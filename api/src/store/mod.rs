@@ -7,6 +7,7 @@ pub mod audit;
 pub mod billing;
 pub mod clusters;
 pub mod columns;
+pub mod kafka_users;
 pub mod metric_points;
 pub mod operations;
 pub mod plans;

@@ -6,8 +6,12 @@ pub mod postgres;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
+use eddy_api::domain::connection::{ListenerInfo, sasl_mechanisms, security_protocol};
 use eddy_api::domain::operations::Observation;
-use eddy_api::kube::{BackendError, ClusterBackend, ConnectionInfo, DesiredCluster, DesiredTopic};
+use eddy_api::kube::{
+    BackendError, ClusterBackend, ClusterConnection, DesiredCluster, DesiredTopic, DesiredUser,
+    UserObservation,
+};
 use eddy_api::state::AppState;
 use futures::future::BoxFuture;
 use http_body_util::BodyExt;
@@ -23,6 +27,12 @@ pub struct RecordingBackend {
     pub objects: Mutex<HashMap<String, (DesiredCluster, i64)>>,
     pub observations: Mutex<HashMap<String, Observation>>,
     pub topics: Mutex<HashMap<String, DesiredTopic>>,
+    /// KafkaUsers written, by resource name.
+    pub users: Mutex<HashMap<String, DesiredUser>>,
+    /// Password Secrets written: Secret name → password.
+    pub secrets: Mutex<HashMap<String, String>>,
+    /// KafkaUser resource names the "operator" reports Ready.
+    pub ready_users: Mutex<Vec<String>>,
     /// When set, every write fails as if the apiserver were down.
     pub down: Mutex<bool>,
 }
@@ -75,6 +85,40 @@ impl RecordingBackend {
             .insert(Self::key(&d.namespace, name), obs);
     }
 }
+
+impl RecordingBackend {
+    /// The KafkaUser written for the Kafka user `username`.
+    pub fn user(&self, username: &str) -> Option<DesiredUser> {
+        self.users
+            .lock()
+            .unwrap()
+            .values()
+            .find(|u| u.username == username)
+            .cloned()
+    }
+
+    /// The password in a Kafka user's Secret.
+    pub fn password_of(&self, username: &str) -> Option<String> {
+        let secret = self.user(username)?.secret_name?;
+        self.secrets.lock().unwrap().get(&secret).cloned()
+    }
+
+    /// Pretends the operator reconciled the Kafka user `username` (Ready=True).
+    pub fn report_user_ready(&self, username: &str) {
+        let name = self.user(username).expect("user written").name;
+        self.ready_users.lock().unwrap().push(name);
+    }
+
+    fn is_down(&self) -> Result<(), BackendError> {
+        if *self.down.lock().unwrap() {
+            return Err(BackendError::Unavailable("apiserver down (test)".into()));
+        }
+        Ok(())
+    }
+}
+
+/// The CA certificate the test backend publishes.
+pub const TEST_CA: &str = "-----BEGIN CERTIFICATE-----\ntest-ca\n-----END CERTIFICATE-----\n";
 
 impl ClusterBackend for RecordingBackend {
     fn apply<'a>(&'a self, d: &'a DesiredCluster) -> BoxFuture<'a, Result<i64, BackendError>> {
@@ -148,11 +192,94 @@ impl ClusterBackend for RecordingBackend {
         &'a self,
         ns: &'a str,
         name: &'a str,
-    ) -> BoxFuture<'a, Result<ConnectionInfo, BackendError>> {
+    ) -> BoxFuture<'a, Result<ClusterConnection, BackendError>> {
         Box::pin(async move {
-            Ok(ConnectionInfo::unauthenticated(format!(
-                "{name}-bootstrap.{ns}.svc:9092"
-            )))
+            self.is_down()?;
+            // The listeners the API asked for, published as an operator would.
+            let (d, _) = self
+                .objects
+                .lock()
+                .unwrap()
+                .get(&Self::key(ns, name))
+                .cloned()
+                .ok_or_else(|| BackendError::Unavailable("KafkaCluster not found".into()))?;
+            let listeners: Vec<ListenerInfo> = d
+                .security
+                .listeners
+                .iter()
+                .map(|l| ListenerInfo {
+                    name: l.name.into(),
+                    type_: "internal".into(),
+                    bootstrap_servers: format!("{name}-bootstrap.{ns}.svc:{}", l.port),
+                    security_protocol: security_protocol(l.tls, l.authentication.as_str()).into(),
+                    sasl_mechanisms: sasl_mechanisms(l.authentication.as_str()),
+                    authentication: l.authentication.as_str().into(),
+                    tls: l.tls,
+                })
+                .collect();
+            let tls = listeners.iter().any(|l| l.tls);
+            Ok(ClusterConnection {
+                listeners,
+                ca_certificate: tls.then(|| TEST_CA.to_string()),
+            })
+        })
+    }
+    fn apply_user<'a>(
+        &'a self,
+        u: &'a DesiredUser,
+        password: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.is_down()?;
+            if let (Some(secret), Some(pw)) = (&u.secret_name, password) {
+                self.secrets
+                    .lock()
+                    .unwrap()
+                    .insert(secret.clone(), pw.to_string());
+            }
+            self.users.lock().unwrap().insert(u.name.clone(), u.clone());
+            Ok(())
+        })
+    }
+    fn delete_user<'a>(
+        &'a self,
+        _ns: &'a str,
+        name: &'a str,
+        secret: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.is_down()?;
+            self.users.lock().unwrap().remove(name);
+            if let Some(s) = secret {
+                self.secrets.lock().unwrap().remove(s);
+            }
+            Ok(())
+        })
+    }
+    fn user_states<'a>(
+        &'a self,
+        _ns: &'a str,
+        cluster: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<UserObservation>, BackendError>> {
+        Box::pin(async move {
+            self.is_down()?;
+            let ready = self.ready_users.lock().unwrap().clone();
+            Ok(self
+                .users
+                .lock()
+                .unwrap()
+                .values()
+                .filter(|u| u.cluster == cluster)
+                .map(|u| {
+                    let r = ready.contains(&u.name);
+                    UserObservation {
+                        name: u.name.clone(),
+                        ready: r,
+                        reason: Some(if r { "Ready" } else { "Pending" }.into()),
+                        message: None,
+                    }
+                })
+                .collect())
         })
     }
 }
