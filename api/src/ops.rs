@@ -197,6 +197,15 @@ pub async fn apply_observation(
             started_at: op.created_at,
         };
         if let Some(out) = machine::advance(&progress, obs, now) {
+            // The lifecycle users and the audit read is pending → running → succeeded | failed,
+            // also when the cluster was already done at the first look (a fast operator).
+            if op.state == OpState::Pending
+                && !out.op_state.is_active()
+                && op.kind != OpKind::Delete
+            {
+                op.steps
+                    .push(step("operator reconciling", OpState::Running, now));
+            }
             op.state = out.op_state;
             op.steps.push(step(&out.step, out.op_state, now));
             op.error = out.error;

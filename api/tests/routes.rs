@@ -25,6 +25,7 @@ on_both_databases!(
     audit_log_records_mutations,
     meta_endpoints,
     topics_within_plan_limits,
+    a_cluster_ready_at_the_first_look_still_shows_a_running_step,
 );
 
 async fn signup_signin_refresh_rotation(app: TestApp) {
@@ -1192,5 +1193,29 @@ async fn topics_within_plan_limits(app: TestApp) {
             .await
             .status,
         StatusCode::CREATED
+    );
+}
+
+/// A fast operator reports Ready before the API ever saw the operation running: the operation
+/// still reads pending → running → succeeded, in one sync.
+async fn a_cluster_ready_at_the_first_look_still_shows_a_running_step(app: TestApp) {
+    let (owner, _, _) = app.signup("owner@example.com").await;
+    let created = app.create_cluster(&owner, "fast", "shared-small").await;
+    let op = created["operation"]["id"].as_str().unwrap().to_string();
+    app.backend.report(&resource_name(&created), true);
+    app.sync().await;
+    let o = app.get(&format!("/v1/operations/{op}"), &owner).await;
+    assert_eq!(o.body["state"], "succeeded", "{:?}", o.body);
+    let states: Vec<&str> = o.body["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    let running = states.iter().position(|s| *s == "running");
+    let done = states.iter().position(|s| *s == "succeeded");
+    assert!(
+        matches!((running, done), (Some(r), Some(d)) if r < d),
+        "{states:?}"
     );
 }

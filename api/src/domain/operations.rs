@@ -181,18 +181,6 @@ pub fn advance(op: &OpProgress, obs: &Observation, now: i64) -> Option<Outcome> 
     if op.kind == OpKind::Delete || !observed {
         return None;
     }
-    // Every operation the operator picked up is seen running before it ends, even when the
-    // cluster was ready at the first look: the lifecycle users and the audit read is always
-    // pending → running → succeeded | failed.
-    if op.state == OpState::Pending {
-        return Some(Outcome {
-            op_state: OpState::Running,
-            cluster_state: op.kind.cluster_state_while(),
-            step: "operator reconciling".into(),
-            error: None,
-            billing: BillingEffect::None,
-        });
-    }
     let done = obs.ready
         && (op.kind != OpKind::Restart
             || (op.restart_token.is_some() && obs.completed_restart == op.restart_token));
@@ -208,6 +196,15 @@ pub fn advance(op: &OpProgress, obs: &Observation, now: i64) -> Option<Outcome> 
             step: "ready".into(),
             error: None,
             billing,
+        });
+    }
+    if op.state == OpState::Pending {
+        return Some(Outcome {
+            op_state: OpState::Running,
+            cluster_state: op.kind.cluster_state_while(),
+            step: "operator reconciling".into(),
+            error: None,
+            billing: BillingEffect::None,
         });
     }
     None

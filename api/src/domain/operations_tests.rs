@@ -46,18 +46,6 @@ fn create_goes_pending_running_succeeded_and_opens_billing() {
 }
 
 #[test]
-fn a_cluster_ready_at_the_first_look_still_goes_through_running() {
-    let mut o = op(OpKind::Create, OpState::Pending);
-    let step = advance(&o, &obs(2, true), 1001).unwrap();
-    assert_eq!(step.op_state, OpState::Running);
-    o.state = step.op_state;
-    assert_eq!(
-        advance(&o, &obs(2, true), 1002).unwrap().op_state,
-        OpState::Succeeded
-    );
-}
-
-#[test]
 fn ready_before_observing_the_new_generation_is_not_success() {
     let o = op(OpKind::Resize, OpState::Running);
     assert_eq!(advance(&o, &obs(1, true), 1001), None);
