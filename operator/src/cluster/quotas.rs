@@ -36,21 +36,11 @@ pub fn diff(
     desired: &BTreeMap<String, f64>,
     observed: &BTreeMap<String, f64>,
 ) -> (BTreeMap<String, f64>, Vec<String>) {
-    let set = desired
-        .iter()
-        .filter(|(k, v)| {
-            observed
-                .get(*k)
-                .is_none_or(|o| (o - *v).abs() > f64::EPSILON)
-        })
-        .map(|(k, v)| (k.clone(), *v))
-        .collect();
-    let remove = ["producer_byte_rate", "consumer_byte_rate"]
-        .into_iter()
-        .filter(|k| observed.contains_key(*k) && !desired.contains_key(*k))
-        .map(str::to_string)
-        .collect();
-    (set, remove)
+    crate::user::plan::quota_diff_of(
+        desired,
+        observed,
+        &["producer_byte_rate", "consumer_byte_rate"],
+    )
 }
 
 /// Converges the default user quotas of a Ready `cluster` (whose `status` lists the brokers).

@@ -316,11 +316,23 @@ pub fn acl_diff(
     (create, delete)
 }
 
-/// Quota changes on a user entity: keys to set, and managed keys to remove.
+/// Quota changes on a user entity: keys to set, and managed keys ([`QUOTA_KEYS`]) to remove.
 #[must_use]
 pub fn quota_diff(
     desired: &BTreeMap<String, f64>,
     observed: &BTreeMap<String, f64>,
+) -> (BTreeMap<String, f64>, Vec<String>) {
+    quota_diff_of(desired, observed, &QUOTA_KEYS)
+}
+
+/// Quota changes on an entity when only `managed` keys are ours: keys to set (desired and
+/// different), and managed keys to remove (observed, no longer desired). Shared with the
+/// cluster's default-user quotas (`cluster::quotas`).
+#[must_use]
+pub fn quota_diff_of(
+    desired: &BTreeMap<String, f64>,
+    observed: &BTreeMap<String, f64>,
+    managed: &[&str],
 ) -> (BTreeMap<String, f64>, Vec<String>) {
     let set = desired
         .iter()
@@ -333,7 +345,7 @@ pub fn quota_diff(
         .collect();
     let remove = observed
         .keys()
-        .filter(|k| QUOTA_KEYS.contains(&k.as_str()) && !desired.contains_key(*k))
+        .filter(|k| managed.contains(&k.as_str()) && !desired.contains_key(*k))
         .cloned()
         .collect();
     (set, remove)
