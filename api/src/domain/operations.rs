@@ -98,6 +98,9 @@ pub struct Observation {
     pub ready: bool,
     /// A terminal failure the operator reported (condition reason and message).
     pub failure: Option<String>,
+    /// The operator is still moving the cluster to its spec although the brokers serve (a
+    /// scale-down drains brokers before they go): an operation is not done yet.
+    pub settling: bool,
     /// The restart request the operator last completed (see `restart_token`).
     pub completed_restart: Option<String>,
     pub bootstrap: Option<String>,
@@ -182,6 +185,7 @@ pub fn advance(op: &OpProgress, obs: &Observation, now: i64) -> Option<Outcome> 
         return None;
     }
     let done = obs.ready
+        && !obs.settling
         && (op.kind != OpKind::Restart
             || (op.restart_token.is_some() && obs.completed_restart == op.restart_token));
     if done {

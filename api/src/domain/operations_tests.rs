@@ -82,6 +82,20 @@ fn a_failed_resize_of_a_ready_cluster_leaves_it_active() {
 }
 
 #[test]
+fn a_resize_waits_for_the_drain_of_a_scale_down() {
+    let o = op(OpKind::Resize, OpState::Running);
+    let draining = Observation {
+        settling: true,
+        ..obs(2, true)
+    };
+    assert_eq!(advance(&o, &draining, 1001), None, "brokers still draining");
+    assert_eq!(
+        advance(&o, &obs(2, true), 1002).unwrap().op_state,
+        OpState::Succeeded
+    );
+}
+
+#[test]
 fn restart_needs_the_operator_to_confirm_the_token() {
     let o = op(OpKind::Restart, OpState::Running);
     assert_eq!(advance(&o, &obs(2, true), 1001), None);
@@ -198,6 +212,7 @@ fn observation() -> impl Strategy<Value = Observation> {
                 observed_generation,
                 ready,
                 failure: failed.then(|| "Boom".to_string()),
+                settling: false,
                 completed_restart: restarted.then(|| "r1".to_string()),
                 bootstrap: None,
             },

@@ -303,11 +303,15 @@ pub fn observation(k: Option<&DynamicObject>) -> Observation {
         .unwrap_or_default();
     let ready_cond = find_condition(&status.conditions, condition_type::READY);
     let ready = ready_cond.is_some_and(|c| c.status == ConditionStatus::True);
+    let reconciling = find_condition(&status.conditions, condition_type::RECONCILING)
+        .filter(|c| c.status == ConditionStatus::True);
     let failure = ready_cond
         .filter(|c| {
             c.status == ConditionStatus::False && TERMINAL_REASONS.contains(&c.reason.as_str())
         })
+        .or_else(|| reconciling.filter(|c| c.reason == reason::SCALE_DOWN_BLOCKED))
         .map(|c| format!("{}: {}", c.reason, c.message));
+    let settling = reconciling.is_some_and(|c| c.reason == reason::SCALING_DOWN);
     let completed_restart = k
         .metadata
         .annotations
@@ -319,6 +323,7 @@ pub fn observation(k: Option<&DynamicObject>) -> Observation {
         observed_generation: status.observed_generation,
         ready,
         failure,
+        settling,
         completed_restart,
         bootstrap: listeners(k).first().map(|l| l.bootstrap_servers.clone()),
     }
@@ -776,6 +781,31 @@ mod tests {
             ]
         });
         object(v)
+    }
+
+    #[test]
+    fn a_scale_down_settles_before_it_is_done_and_a_blocked_one_fails() {
+        let with_reconciling = |why: &str| {
+            let mut obj = with_status("True", reason::READY);
+            obj.data["status"]["conditions"]
+                .as_array_mut()
+                .unwrap()
+                .push(
+                    json!({"type": "Reconciling", "status": "True", "reason": why,
+                             "message": "t-0 has 3 replicas but only 1 brokers would remain"}),
+                );
+            observation(Some(&obj))
+        };
+        let o = with_reconciling(reason::SCALING_DOWN);
+        assert!(o.ready && o.settling && o.failure.is_none());
+        let o = with_reconciling(reason::SCALE_DOWN_BLOCKED);
+        assert!(!o.settling);
+        assert!(
+            o.failure
+                .is_some_and(|f| f.starts_with("ScaleDownBlocked: t-0 has 3 replicas"))
+        );
+        let o = with_reconciling(reason::ROLLING_RESTART);
+        assert!(!o.settling && o.failure.is_none());
     }
 
     #[test]

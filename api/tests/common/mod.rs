@@ -76,6 +76,7 @@ impl RecordingBackend {
             observed_generation: Some(generation),
             ready,
             failure: None,
+            settling: false,
             completed_restart: d.restart_token.clone(),
             bootstrap: Some(bootstrap.to_string()),
         };

@@ -259,13 +259,15 @@ async fn apply_certificates(
 }
 
 /// Executes the plan: a voter change the shrink waits for, the desired objects (built from the
-/// validated cluster), the claims, then a voter change after a scale-up. Failures to apply are
-/// an outcome (reported in status and retried), not an error.
+/// validated cluster, at the size `hold` keeps while brokers are drained), the claims, then a
+/// voter change after a scale-up. Failures to apply are an outcome (reported in status and
+/// retried), not an error.
 pub async fn execute(
     ctx: &Context,
     cluster: Option<&ValidatedCluster<'_>>,
     plan: &Plan,
     observed: &Observed,
+    hold: Option<i32>,
 ) -> Applied {
     let Some(cluster) = cluster else {
         return Applied::failed(Outcome::Invalid, None);
@@ -276,7 +278,7 @@ pub async fn execute(
         }
         VoterStep::None | VoterStep::AfterApply => None,
     };
-    let held = plan.hold_replicas(voter_sync.as_ref());
+    let held = hold.or_else(|| plan.hold_replicas(voter_sync.as_ref()));
     // build
     let mut input = BuildInput::new(cluster, ctx.pdb_api);
     input.quorum_voters = i32::try_from(plan.initial_voters.len()).unwrap_or(1);

@@ -6,6 +6,7 @@ pub mod certs;
 pub mod drain;
 pub mod fetch;
 pub mod roll;
+pub mod scale_down;
 pub mod security;
 pub mod status;
 pub mod validate;
@@ -95,14 +96,20 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     let validation = validate::validate_named(&cluster.spec, Some(&names), &observed.validate);
     let validated = ValidatedCluster::new(&cluster, &validation, &observed.validate)?;
     let restart = next_restart(validated.is_some(), &observed, &now).await;
+    let scale_down = if validated.is_some() {
+        scale_down::run(&ctx, &cluster, &observed).await
+    } else {
+        scale_down::Outcome::default()
+    };
     let plan = plan::plan(&plan::Input {
         cluster: &cluster,
         replicas: observed.replicas,
         pods: &observed.pods,
         buildable: validated.is_some(),
         roll: restart.as_ref(),
+        move_voters: scale_down.move_voters,
     });
-    let applied = apply::execute(&ctx, validated.as_ref(), &plan, &observed).await;
+    let applied = apply::execute(&ctx, validated.as_ref(), &plan, &observed, scale_down.hold).await;
     let report = status::Report {
         cluster: &cluster,
         validation: &validation,
@@ -112,6 +119,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
             .filter(|_| applied.outcome == Outcome::Applied),
         applied: &applied,
         plan: &plan,
+        scale_down: &scale_down,
         now: &now,
     };
     let next = status::reconciled(&report);
@@ -124,6 +132,8 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         voters: applied.voters.as_ref().map(|s| &s.state),
         held: applied.held.is_some(),
         certificates_due: applied.certificates_due,
+        scaling_down: scale_down.active(),
+        scale_down_blocked: scale_down.blocked(),
     };
     let mut requeue = plan::requeue(&finish);
     if finish.ready && cluster.spec.limits.is_some() {
@@ -270,6 +280,23 @@ async fn publish_events(
             EventType::Normal,
             "Ready",
             format!("{} brokers ready", next.ready_brokers),
+        ));
+    }
+    let phase = |s: &crate::crd::KafkaClusterStatus| s.scale_down.as_ref().map(|d| d.phase);
+    if let (Some(sd), true) = (next.scale_down.as_ref(), phase(&previous) != phase(next)) {
+        let blocked = sd.phase == crate::crd::ScaleDownPhase::Blocked;
+        events.push((
+            if blocked {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            if blocked {
+                "ScaleDownBlocked"
+            } else {
+                "ScaleDown"
+            },
+            format!("{:?}: {}", sd.phase, sd.message.clone().unwrap_or_default()),
         ));
     }
     if !issued.is_empty() {

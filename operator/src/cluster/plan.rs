@@ -57,6 +57,9 @@ pub struct Input<'a> {
     pub buildable: bool,
     /// The rolling restart's next step, when one was decided.
     pub roll: Option<&'a roll::plan::Plan>,
+    /// Whether the brokers a shrink removes are drained and unregistering may follow the
+    /// voter change (the scale-down step decides; voters never move before the drain).
+    pub move_voters: bool,
 }
 
 /// Decides the voter step. Pure.
@@ -80,7 +83,9 @@ pub fn plan(input: &Input<'_>) -> Plan {
         && input.pods.iter().all(|p| p.ready);
     let voters = match input.replicas {
         Some(current)
-            if input.buildable && shrink_removes_voter(current, spec.brokers, &known_voters) =>
+            if input.buildable
+                && input.move_voters
+                && shrink_removes_voter(current, spec.brokers, &known_voters) =>
         {
             VoterStep::BeforeShrink { current }
         }
@@ -143,6 +148,10 @@ pub struct Finish<'a> {
     pub held: bool,
     /// When a secure cluster's certificates next need the operator (renewal due).
     pub certificates_due: Option<Duration>,
+    /// Whether a scale-down is under way (drain, voters, unregistering, shrinking).
+    pub scaling_down: bool,
+    /// Whether a scale-down is blocked.
+    pub scale_down_blocked: bool,
 }
 
 /// Soonest requeue for a certificate renewal: a renewal window as long as the validity is due
@@ -154,6 +163,12 @@ pub const MIN_CERTIFICATE_REQUEUE: Duration = Duration::from_secs(30);
 pub fn requeue(finish: &Finish<'_>) -> Option<Duration> {
     if finish.rolling {
         return Some(Duration::from_secs(2));
+    }
+    if finish.scaling_down {
+        return Some(Duration::from_secs(5));
+    }
+    if finish.scale_down_blocked {
+        return Some(Duration::from_secs(60));
     }
     match finish.voters {
         Some(State::Pending(_)) => return Some(Duration::from_secs(10)),
@@ -220,6 +235,7 @@ mod tests {
             pods,
             buildable: true,
             roll,
+            move_voters: true,
         }
     }
 
@@ -348,6 +364,42 @@ mod tests {
     }
 
     #[test]
+    fn voters_do_not_move_before_the_departing_brokers_are_drained() {
+        let fx = with_voters(
+            ClusterFixture::new("orders", 1),
+            &[0, 1, 2],
+            Some(&[0, 1, 2]),
+        );
+        let ready = pods(3, true);
+        let mut i = input(&fx, Some(3), &ready, None);
+        i.move_voters = false;
+        let p = plan(&i);
+        assert_eq!(p.voters, VoterStep::None);
+        assert_eq!(
+            p.hold_replicas(None),
+            None,
+            "the scale-down step holds, not the plan"
+        );
+    }
+
+    #[test]
+    fn a_scale_down_comes_back_soon_and_a_blocked_one_every_minute() {
+        let applied = Outcome::Applied;
+        let f = |scaling_down, scale_down_blocked| Finish {
+            outcome: &applied,
+            ready: true,
+            rolling: false,
+            voters: None,
+            held: true,
+            certificates_due: None,
+            scaling_down,
+            scale_down_blocked,
+        };
+        assert_eq!(requeue(&f(true, false)), Some(Duration::from_secs(5)));
+        assert_eq!(requeue(&f(false, true)), Some(Duration::from_secs(60)));
+    }
+
+    #[test]
     fn a_shrink_that_keeps_every_voter_does_not_wait() {
         let fx = with_voters(
             ClusterFixture::new("orders", 4),
@@ -402,6 +454,8 @@ mod tests {
         let applied = Outcome::Applied;
         let finish = |rolling, voters, held, ready| Finish {
             certificates_due: None,
+            scaling_down: false,
+            scale_down_blocked: false,
             outcome: &applied,
             ready,
             rolling,
@@ -432,6 +486,8 @@ mod tests {
         let failed = Outcome::ApplyFailed("x".into());
         let f = Finish {
             certificates_due: None,
+            scaling_down: false,
+            scale_down_blocked: false,
             outcome: &failed,
             ready: false,
             rolling: false,
@@ -442,6 +498,8 @@ mod tests {
         for outcome in [Outcome::Invalid, Outcome::Paused] {
             let f = Finish {
                 certificates_due: None,
+                scaling_down: false,
+                scale_down_blocked: false,
                 outcome: &outcome,
                 ready: false,
                 rolling: false,
@@ -457,6 +515,8 @@ mod tests {
         let applied = Outcome::Applied;
         let due = |d: Option<Duration>| Finish {
             certificates_due: d,
+            scaling_down: false,
+            scale_down_blocked: false,
             outcome: &applied,
             ready: true,
             rolling: false,

@@ -5,11 +5,11 @@ use tracing::info;
 use crate::cluster::build::Names;
 use crate::cluster::plan::Plan;
 use crate::cluster::validate::{Severity, Validation};
-use crate::cluster::{apply, roll, voters};
+use crate::cluster::{apply, roll, scale_down, voters};
 use crate::conditions::{condition, set_condition};
 use crate::crd::{
     AdvertiseMode, ConditionStatus, KafkaCluster, KafkaClusterStatus, ListenerAddress,
-    ListenerStatus, condition_type, reason,
+    ListenerStatus, ScaleDownPhase, ScaleDownStatus, condition_type, reason,
 };
 
 /// One broker pod as observed.
@@ -202,6 +202,8 @@ pub struct Report<'a> {
     pub roll: Option<&'a roll::plan::Plan>,
     /// The plan (voters).
     pub plan: &'a Plan,
+    /// The scale-down step's outcome.
+    pub scale_down: &'a scale_down::Outcome,
     /// Now, RFC 3339.
     pub now: &'a str,
 }
@@ -229,7 +231,38 @@ pub fn reconciled(r: &Report<'_>) -> KafkaClusterStatus {
             r.now,
         );
     }
+    if let Some(sd) = &r.scale_down.status {
+        scale_down_status(&mut next, sd, r.cluster.metadata.generation, r.now);
+    }
     next
+}
+
+/// Records the scale-down; while it runs or is blocked, `Reconciling=True` says so (reason
+/// `ScalingDown` or `ScaleDownBlocked`) — the Ready condition keeps saying whether the brokers
+/// serve. Pure.
+pub fn scale_down_status(
+    status: &mut KafkaClusterStatus,
+    sd: &ScaleDownStatus,
+    generation: Option<i64>,
+    now: &str,
+) {
+    status.scale_down = Some(sd.clone());
+    let reason = match sd.phase {
+        ScaleDownPhase::Done => return,
+        ScaleDownPhase::Blocked => reason::SCALE_DOWN_BLOCKED,
+        _ => reason::SCALING_DOWN,
+    };
+    set_condition(
+        &mut status.conditions,
+        condition(
+            condition_type::RECONCILING,
+            ConditionStatus::True,
+            reason,
+            sd.message.clone().unwrap_or_default(),
+            generation,
+        ),
+        now,
+    );
 }
 
 /// Writes the rolling restart's next step into the status (pure): `rollingRestart` and, while a

@@ -128,6 +128,54 @@ pub struct KafkaClusterSpec {
     /// Plan limits enforced for this cluster (set by the control panel).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<PlanLimits>,
+    /// How partitions move when brokers are removed (the drain before a scale-down).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebalance: Option<RebalanceSpec>,
+}
+
+/// Partition movement settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RebalanceSpec {
+    /// Replication throttle while partitions move (bytes per second, per broker, for replicas
+    /// catching up; in-sync replicas are never throttled). Default 50 MiB/s; 0 turns the
+    /// throttle off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub throttle_bytes_per_second: Option<i64>,
+    /// How long a drain before a scale-down may take before the operator cancels the
+    /// reassignments it started, keeps every broker and reports the scale-down blocked.
+    /// Default 3600 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 30))]
+    pub drain_timeout_seconds: Option<i64>,
+}
+
+/// Default replication throttle of a drain (50 MiB/s).
+pub const DEFAULT_THROTTLE_BYTES_PER_SECOND: i64 = 50 * 1024 * 1024;
+/// Default deadline of a drain.
+pub const DEFAULT_DRAIN_TIMEOUT_SECONDS: i64 = 3600;
+
+impl RebalanceSpec {
+    /// The throttle in force (`None`: off).
+    #[must_use]
+    pub fn throttle(spec: Option<&Self>) -> Option<i64> {
+        let t = spec
+            .and_then(|s| s.throttle_bytes_per_second)
+            .unwrap_or(DEFAULT_THROTTLE_BYTES_PER_SECOND);
+        (t > 0).then_some(t)
+    }
+
+    /// The drain's deadline.
+    #[must_use]
+    pub fn drain_timeout(spec: Option<&Self>) -> std::time::Duration {
+        std::time::Duration::from_secs(
+            spec.and_then(|s| s.drain_timeout_seconds)
+                .unwrap_or(DEFAULT_DRAIN_TIMEOUT_SECONDS)
+                .max(0)
+                .unsigned_abs(),
+        )
+    }
 }
 
 fn default_version() -> String {
@@ -475,6 +523,51 @@ pub struct KafkaClusterStatus {
     /// Expiry of the certificate authorities of a secure cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificates: Option<CertificatesStatus>,
+    /// The last scale-down: the drain of the brokers that go, and where it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down: Option<ScaleDownStatus>,
+}
+
+/// Step of a scale-down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ScaleDownPhase {
+    /// Replicas are moving off the brokers that go.
+    Draining,
+    /// Drained; the controller voters are moving off them.
+    MovingVoters,
+    /// Drained and no voter: the brokers are being unregistered.
+    Unregistering,
+    /// Unregistered; the StatefulSet shrinks and their pods stop.
+    Shrinking,
+    /// The drain cannot finish: every broker is kept; see the message.
+    Blocked,
+    /// Finished.
+    Done,
+}
+
+/// A scale-down: the drain before the StatefulSet shrinks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleDownStatus {
+    /// Step reached.
+    pub phase: ScaleDownPhase,
+    /// The brokers being removed.
+    pub brokers: Vec<i32>,
+    /// When the drain started (RFC 3339): its deadline counts from here.
+    pub started_at: String,
+    /// Partitions that still have a replica on a broker being removed.
+    #[serde(default)]
+    pub partitions_remaining: i32,
+    /// What is happening or why the scale-down is blocked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The generation a blocked scale-down was blocked at: a drain that ran past its deadline
+    /// is not retried until the spec changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_generation: Option<i64>,
+    /// Topics whose replication the drain throttles (removed when it ends).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub throttled_topics: Vec<String>,
 }
 
 /// When the cluster's certificate authorities expire (RFC 3339).

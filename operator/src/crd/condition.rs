@@ -94,6 +94,10 @@ pub mod reason {
     pub const ROLLING_RESTART: &str = "RollingRestart";
     /// A broker's pre- or post-restart probe holds the rolling restart (Reconciling=True).
     pub const RESTART_BLOCKED: &str = "RollingRestartBlocked";
+    /// Brokers are being drained, unregistered and removed (Reconciling=True).
+    pub const SCALING_DOWN: &str = "ScalingDown";
+    /// The drain before a scale-down cannot finish; every broker is kept (Reconciling=True).
+    pub const SCALE_DOWN_BLOCKED: &str = "ScaleDownBlocked";
 }
 
 /// Finds the condition of `type_` in `conditions`.

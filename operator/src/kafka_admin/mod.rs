@@ -5,6 +5,7 @@
 //! and identity the operator uses for a cluster (`target`). Enough for the KafkaTopic and
 //! KafkaUser reconcilers; not a general client.
 
+pub mod reassign;
 pub mod security;
 pub mod target;
 
@@ -112,6 +113,32 @@ pub async fn connect_any(
             }),
         )
     }))
+}
+
+/// Connects to broker `broker_id` of `target` (for requests a broker answers only for itself,
+/// such as DescribeLogDirs).
+///
+/// # Errors
+/// The broker is not in the target, or connecting failed.
+pub async fn connect_to(
+    target: &target::Target,
+    broker_id: i32,
+    timeout: Duration,
+) -> Result<AdminClient, Error> {
+    let endpoint = target
+        .endpoints
+        .iter()
+        .find(|e| e.broker_id == broker_id)
+        .ok_or_else(|| {
+            Error::Codec(format!(
+                "broker {broker_id} has no address in the cluster's status"
+            ))
+        })?;
+    let mut security = target.security.clone();
+    if let (Some(tls), Some(name)) = (security.tls.take(), &endpoint.server_name) {
+        security.tls = Some(tls.with_server_name(name.clone()));
+    }
+    AdminClient::connect(&endpoint.address, &security, timeout).await
 }
 
 /// A topic as the broker describes it.

@@ -68,6 +68,8 @@ pub fn internal_users_secret(cluster: &str) -> String {
 /// One broker to connect to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
+    /// The broker's id.
+    pub broker_id: i32,
     /// `host:port`.
     pub address: String,
     /// The name its certificate must carry (secure clusters): the pod's DNS name, always in
@@ -99,6 +101,7 @@ pub fn plan(cluster: &KafkaCluster) -> Plan {
     let names = Names::new(&cluster.metadata.name.clone().unwrap_or_default());
     let namespace = cluster.metadata.namespace.clone().unwrap_or_default();
     let endpoint = |broker_id: i32, host: &str, port: i32| Endpoint {
+        broker_id,
         address: format!("{host}:{port}"),
         server_name: secure.then(|| {
             format!(
