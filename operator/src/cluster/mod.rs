@@ -1,12 +1,14 @@
 //! KafkaCluster reconciler: fetch → validate → plan → build → apply → status, one module per
 //! step; `reconcile` only chains them.
 pub mod apply;
+pub mod balance;
 pub mod build;
 pub mod certs;
 pub mod drain;
 pub mod fetch;
 pub mod roll;
 pub mod scale_down;
+pub mod scale_up;
 pub mod security;
 pub mod status;
 pub mod validate;
@@ -136,12 +138,19 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         scale_down_blocked: scale_down.blocked(),
     };
     let mut requeue = plan::requeue(&finish);
-    if finish.ready && cluster.spec.limits.is_some() {
+    let mut sooner = |retry: Duration| requeue = Some(requeue.map_or(retry, |d| d.min(retry)));
+    if finish.ready {
         let mut reported = (*cluster).clone();
         reported.status = Some(next.clone());
-        if !quotas::converge(&ctx, &reported).await {
-            let retry = Duration::from_secs(30);
-            requeue = Some(requeue.map_or(retry, |d| d.min(retry)));
+        if cluster.spec.limits.is_some() && !quotas::converge(&ctx, &reported).await {
+            sooner(Duration::from_secs(30));
+        }
+        let settled = !finish.rolling
+            && !finish.scaling_down
+            && !finish.scale_down_blocked
+            && !matches!(finish.voters, Some(voters::State::Pending(_)));
+        if settled && scale_up::converge(&ctx, &reported).await {
+            sooner(Duration::from_secs(5));
         }
     }
     Ok(requeue.map_or_else(Action::await_change, Action::requeue))

@@ -7,7 +7,8 @@
 //! Until then it keeps its size.
 //!
 //! A drain that cannot finish never starts, or is undone: not enough brokers for a partition's
-//! replication factor, not enough free disk on the brokers that stay (10 % must stay free), or a
+//! replication factor, not enough free disk on the brokers that stay (10 % of the disk or 1 GiB,
+//! whichever is less, must stay free), or a
 //! drain running past `spec.rebalance.drainTimeoutSeconds` (its reassignments are cancelled,
 //! which puts the partitions back where they were). Then every broker is kept and the status
 //! says why; a timed-out drain is retried only when the spec changes.
@@ -33,10 +34,13 @@ use crate::kafka_admin::{self, target};
 
 /// Partitions moving at once during a drain (Cruise Control's default is 5 per broker).
 pub const MAX_IN_FLIGHT: usize = 10;
-/// Share of each staying broker's disk that must stay free after the drain, in percent.
+/// Share of each staying broker's disk that must stay free after the drain, in percent...
 pub const MIN_FREE_PERCENT: i64 = 10;
+/// ...or this many bytes, whichever is less (a broker on a large shared disk needs room for
+/// its data, not a tenth of the host).
+pub const MIN_FREE_BYTES: i64 = 1 << 30;
 /// Admin request timeout.
-const ADMIN_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const ADMIN_TIMEOUT: Duration = Duration::from_secs(15);
 /// Topic keys that throttle a topic's catching-up replicas.
 const THROTTLED_REPLICAS: [&str; 2] = [
     "leader.replication.throttled.replicas",
@@ -279,7 +283,7 @@ fn preview(names: &[String]) -> String {
 }
 
 /// Whether the moves would leave a staying broker with less than [`MIN_FREE_PERCENT`] of its
-/// disk free: the bytes each broker receives are the partition's largest size on any broker.
+/// disk (at most [`MIN_FREE_BYTES`]) free: the bytes each broker receives are the partition's largest size on any broker.
 /// Brokers that did not report their disk are not checked. Pure.
 #[must_use]
 pub fn disk_shortfall(moves: &[Move], disks: &BTreeMap<i32, Disk>) -> Option<String> {
@@ -301,10 +305,11 @@ pub fn disk_shortfall(moves: &[Move], disks: &BTreeMap<i32, Disk>) -> Option<Str
         let d = disks.get(&broker)?;
         let (usable, total) = (d.usable?, d.total?);
         let left = usable - bytes;
-        (left < total / 100 * MIN_FREE_PERCENT).then(|| {
+        let margin = (total / 100 * MIN_FREE_PERCENT).min(MIN_FREE_BYTES);
+        (left < margin).then(|| {
             format!(
                 "broker {broker} would receive {bytes} bytes with {usable} bytes free of {total} \
-                 ({MIN_FREE_PERCENT}% must stay free)"
+                 ({margin} bytes must stay free)"
             )
         })
     })
@@ -441,12 +446,14 @@ async fn drain_step(
                     "drain reassignments cancelled"
                 );
             }
-            remove_throttles(&mut admin, &mut st).await.map_err(at)?;
+            remove_throttles(&mut admin, &mut st.throttled_topics)
+                .await
+                .map_err(at)?;
         }
         Action::Reassign { start } => {
             if !start.is_empty() {
                 if let Some(rate) = RebalanceSpec::throttle(rebalance) {
-                    throttle(&mut admin, &mut st, &start, rate)
+                    throttle(&mut admin, &mut st.throttled_topics, &start, rate)
                         .await
                         .map_err(at)?;
                 }
@@ -466,11 +473,15 @@ async fn drain_step(
             }
         }
         Action::MoveVoters => {
-            remove_throttles(&mut admin, &mut st).await.map_err(at)?;
+            remove_throttles(&mut admin, &mut st.throttled_topics)
+                .await
+                .map_err(at)?;
             outcome.move_voters = true;
         }
         Action::Unregister { ids } => {
-            remove_throttles(&mut admin, &mut st).await.map_err(at)?;
+            remove_throttles(&mut admin, &mut st.throttled_topics)
+                .await
+                .map_err(at)?;
             for id in &ids {
                 match admin.unregister_broker(*id).await {
                     Ok(()) => info!(broker = id, "broker unregistered"),
@@ -486,7 +497,9 @@ async fn drain_step(
             outcome.hold = None;
         }
         Action::Shrink => {
-            remove_throttles(&mut admin, &mut st).await.map_err(at)?;
+            remove_throttles(&mut admin, &mut st.throttled_topics)
+                .await
+                .map_err(at)?;
             outcome.hold = None;
         }
     }
@@ -495,9 +508,9 @@ async fn drain_step(
 }
 
 /// Throttles the moving topics' catching-up replicas at `rate` bytes/s per broker.
-async fn throttle(
+pub(crate) async fn throttle(
     admin: &mut kafka_admin::AdminClient,
-    st: &mut ScaleDownStatus,
+    throttled_topics: &mut Vec<String>,
     moves: &[Move],
     rate: i64,
 ) -> Result<(), kafka_admin::Error> {
@@ -512,28 +525,28 @@ async fn throttle(
         .collect();
     let topics: BTreeSet<&String> = moves.iter().map(|m| &m.topic).collect();
     for topic in topics {
-        if st.throttled_topics.contains(topic) {
+        if throttled_topics.contains(topic) {
             continue;
         }
         admin.alter_topic_config(topic, &star, &[]).await?;
-        st.throttled_topics.push(topic.clone());
+        throttled_topics.push(topic.clone());
     }
     Ok(())
 }
 
 /// Removes the throttle a drain set (idempotent).
-async fn remove_throttles(
+pub(crate) async fn remove_throttles(
     admin: &mut kafka_admin::AdminClient,
-    st: &mut ScaleDownStatus,
+    throttled_topics: &mut Vec<String>,
 ) -> Result<(), kafka_admin::Error> {
-    if st.throttled_topics.is_empty() {
+    if throttled_topics.is_empty() {
         return Ok(());
     }
     let keys: Vec<String> = THROTTLED_REPLICAS
         .iter()
         .map(|k| (*k).to_string())
         .collect();
-    for topic in std::mem::take(&mut st.throttled_topics) {
+    for topic in std::mem::take(throttled_topics) {
         match admin
             .alter_topic_config(&topic, &BTreeMap::new(), &keys)
             .await
@@ -541,7 +554,7 @@ async fn remove_throttles(
             // A topic deleted meanwhile has no throttle left.
             Ok(()) | Err(kafka_admin::Error::Kafka { code: 3, .. }) => {}
             Err(e) => {
-                st.throttled_topics.push(topic);
+                throttled_topics.push(topic);
                 return Err(e);
             }
         }
@@ -575,7 +588,7 @@ async fn finish(
                 let (_, mut admin) = kafka_admin::connect_any(&t, ADMIN_TIMEOUT)
                     .await
                     .map_err(|(a, e)| format!("{a}: {e}"))?;
-                remove_throttles(&mut admin, &mut st)
+                remove_throttles(&mut admin, &mut st.throttled_topics)
                     .await
                     .map_err(|e| e.to_string())
             }

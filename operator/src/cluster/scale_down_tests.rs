@@ -265,6 +265,28 @@ fn a_registered_broker_above_the_statefulset_is_removed_too() {
 }
 
 #[test]
+fn a_large_disk_needs_a_gibibyte_free_not_a_tenth() {
+    let m = Move {
+        topic: "t".into(),
+        partition: 0,
+        from: vec![3],
+        to: vec![0],
+    };
+    let tb: i64 = 1 << 40;
+    let disk = |usable| Disk {
+        sizes: [(("t".to_string(), 0), 1_000_000)].into_iter().collect(),
+        usable: Some(usable),
+        total: Some(tb),
+    };
+    let disks = |usable| BTreeMap::from([(0, disk(usable)), (3, disk(0))]);
+    assert_eq!(
+        disk_shortfall(std::slice::from_ref(&m), &disks(2 << 30)),
+        None
+    );
+    assert!(disk_shortfall(&[m], &disks(1 << 30)).is_some());
+}
+
+#[test]
 fn disk_checks_skip_brokers_that_did_not_report() {
     let m = Move {
         topic: "t".into(),

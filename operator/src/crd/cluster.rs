@@ -24,6 +24,20 @@ pub const BROKER_CONFIG_KEYS: &[&str] = &[
     "message.max.bytes",
     "min.insync.replicas",
     "log.flush.interval.ms",
+    "delete.topic.enable",
+    "offsets.topic.replication.factor",
+    "offsets.topic.num.partitions",
+    "offsets.retention.minutes",
+    "replica.lag.time.max.ms",
+    "group.initial.rebalance.delay.ms",
+    "group.min.session.timeout.ms",
+    "group.max.session.timeout.ms",
+    "auto.leader.rebalance.enable",
+    "leader.imbalance.per.broker.percentage",
+    "leader.imbalance.check.interval.seconds",
+    "log.retention.check.interval.ms",
+    "max.connections.per.ip",
+    "compression.type",
 ];
 
 /// Keys the operator sets itself; `spec.config` may not override them.
@@ -149,6 +163,10 @@ pub struct RebalanceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 30))]
     pub drain_timeout_seconds: Option<i64>,
+    /// Whether brokers added by a scale-up get a fair share of the replicas and preferred
+    /// leaders, moved there automatically (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_scale_up: Option<bool>,
 }
 
 /// Default replication throttle of a drain (50 MiB/s).
@@ -526,6 +544,28 @@ pub struct KafkaClusterStatus {
     /// The last scale-down: the drain of the brokers that go, and where it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_down: Option<ScaleDownStatus>,
+    /// The balance of replicas over the brokers after a scale-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebalance: Option<RebalanceStatus>,
+}
+
+/// Where the replicas' balance over the brokers stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RebalanceStatus {
+    /// The brokers the replicas are (being) balanced over.
+    pub brokers: Vec<i32>,
+    /// Whether partitions are still moving.
+    pub moving: bool,
+    /// Partitions still to move.
+    #[serde(default)]
+    pub partitions_remaining: i32,
+    /// What is happening.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Topics whose replication the moves throttle (removed when they end).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub throttled_topics: Vec<String>,
 }
 
 /// Step of a scale-down.

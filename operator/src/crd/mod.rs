@@ -14,8 +14,9 @@ pub use cluster::{
     BrokerRestart, CaSpec, CertificatesStatus, DEFAULT_BROKER_VERSION, KNOWN_VERSIONS,
     KafkaCluster, KafkaClusterSpec, KafkaClusterStatus, ListenerAddress, ListenerSpec,
     ListenerStatus, ListenerType, PlanLimits, QuorumStatus, RESERVED_CONFIG_KEYS, RackSpec,
-    RebalanceSpec, ResourceList, ResourcesSpec, RestartPhase, RollingRestartStatus,
-    RollingRestartTrigger, ScaleDownPhase, ScaleDownStatus, SecurityProtocol, StorageSpec,
+    RebalanceSpec, RebalanceStatus, ResourceList, ResourcesSpec, RestartPhase,
+    RollingRestartStatus, RollingRestartTrigger, ScaleDownPhase, ScaleDownStatus, SecurityProtocol,
+    StorageSpec,
 };
 pub use condition::{Condition, ConditionStatus, condition_type, find_condition, reason};
 pub use topic::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus};

@@ -3,6 +3,9 @@
     kafka_tool.py view BOOTSTRAP TOPIC          -> cluster id, brokers, replicas and ISR per partition
     kafka_tool.py produce BOOTSTRAP TOPIC STOP  -> acks=all records `roll-<n>` until the STOP file exists
     kafka_tool.py consume BOOTSTRAP TOPIC       -> every value in the topic (all partitions, from the start)
+    kafka_tool.py create BOOTSTRAP TOPIC PARTITIONS RF -> creates the topic (error if it fails)
+    kafka_tool.py delete BOOTSTRAP TOPIC        -> deletes the topic
+    kafka_tool.py fill BOOTSTRAP TOPIC N        -> N acks=all records `<topic>-<n>`, keyed, acknowledged
 
 Each prints one JSON object on stdout. Every loop is bounded in time.
 """
@@ -90,7 +93,49 @@ def consume(bootstrap, topic):
     return {"values": values, "errors": errors[:20]}
 
 
+def create(bootstrap, topic, partitions, rf):
+    from confluent_kafka.admin import NewTopic
+
+    # The client must outlive the future (its destructor fails pending requests).
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    fs = admin.create_topics(
+        [NewTopic(topic, num_partitions=int(partitions), replication_factor=int(rf))],
+        request_timeout=30,
+    )
+    fs[topic].result(timeout=60)
+    return {"created": topic}
+
+
+def delete(bootstrap, topic):
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    fs = admin.delete_topics([topic], request_timeout=30)
+    fs[topic].result(timeout=60)
+    return {"deleted": topic}
+
+
+def fill(bootstrap, topic, n):
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "message.timeout.ms": 60000})
+    acked, failed = [], []
+
+    def on_delivery(err, msg):
+        (acked if err is None else failed).append(str(err) if err else msg.value().decode())
+
+    for i in range(int(n)):
+        p.produce(topic, key=str(i).encode(), value=f"{topic}-{i}".encode(), on_delivery=on_delivery)
+        p.poll(0)
+    left = p.flush(90)
+    return {"acked": len(acked), "failed": failed[:20], "unflushed": left}
+
+
 if __name__ == "__main__":
     mode, args = sys.argv[1], sys.argv[2:]
-    result = {"view": view, "produce": produce, "consume": consume}[mode](*args)
+    modes = {
+        "view": view,
+        "produce": produce,
+        "consume": consume,
+        "create": create,
+        "delete": delete,
+        "fill": fill,
+    }
+    result = modes[mode](*args)
     print(json.dumps(result))
