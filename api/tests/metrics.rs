@@ -8,14 +8,13 @@
 mod common;
 
 use axum::http::StatusCode;
+use common::broker::{Broker, kcat};
 use common::{TestApp, resource_name};
 use eddy_api::samples::series::{Point, Series, labels};
 use eddy_api::samples::{Sampler, SamplerConfig};
 use eddy_api::store::metric_points::{self, Retention};
 use serde_json::{Value, json};
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// The loopback address the test broker serves on (not 127.0.0.1: its own stretch of ports).
@@ -30,117 +29,9 @@ on_both_databases!(
     roles_and_accounts_are_enforced,
 );
 
-/// The broker binary: `$EDDY_BROKER_BIN`, else `broker` in this test binary's target directory
-/// (`cargo build -p eddy-broker --bin broker` puts it there).
-fn broker_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("EDDY_BROKER_BIN") {
-        return PathBuf::from(p);
-    }
-    // target/debug/deps/metrics-<hash> → target/debug/broker
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("broker");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p eddy-broker --bin broker` first (or set EDDY_BROKER_BIN)",
-        bin.display()
-    );
-    bin
-}
-
-/// A free port of `HOST`, below the ephemeral range (as the broker tests pick theirs): each
-/// call walks on from the last, from an offset of this process's pid.
+/// A free port of `HOST`.
 fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let start = std::process::id().wrapping_mul(7_919) % 12_000;
-    (0..12_000)
-        .map(|_| {
-            let k = NEXT.fetch_add(1, Ordering::Relaxed);
-            u16::try_from(20_000 + (start + k) % 12_000).unwrap()
-        })
-        .find(|&port| TcpListener::bind((HOST, port)).is_ok())
-        .expect("a free port on 127.0.0.23")
-}
-
-/// A broker process, killed by PID when dropped.
-struct Broker {
-    child: Child,
-    port: u16,
-    admin_port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Broker {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let admin_port = free_port();
-        let log = std::fs::File::create(dir.path().join("broker.log")).unwrap();
-        let child = Command::new(broker_bin())
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .arg("--listeners")
-            .arg(format!("PLAINTEXT://{HOST}:{port}"))
-            .arg("--admin-addr")
-            .arg(format!("{HOST}:{admin_port}"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn the broker");
-        Self {
-            child,
-            port,
-            admin_port,
-            _dir: dir,
-        }
-    }
-
-    fn bootstrap(&self) -> String {
-        format!("{HOST}:{}", self.port)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self._dir.path().join("broker.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs kcat with `args` on `input`, within a deadline; kills it by PID if it overruns.
-fn kcat(b: &Broker, args: &[&str], input: &[u8]) -> String {
-    use std::io::Write as _;
-    let mut child = Command::new("kcat")
-        .arg("-b")
-        .arg(b.bootstrap())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn kcat (Debian's kcat package)");
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let exited = eddy_test_support::eventually(
-        "kcat exits",
-        Duration::from_secs(30),
-        Duration::from_millis(50),
-        || child.try_wait().unwrap(),
-    );
-    if exited.is_err() {
-        let _ = child.kill();
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        exited.is_ok_and(|s| s.success()),
-        "kcat {args:?}: {}\nbroker log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        b.log()
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::broker::free_port(HOST)
 }
 
 /// The points of `name` with `labels` in a metrics response.
@@ -163,7 +54,7 @@ fn points(body: &Value, name: &str, labels: &Value) -> Vec<(i64, f64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sampling_a_real_broker_gives_throughput_and_partitions() {
-    let broker = Broker::start();
+    let broker = Broker::start(HOST);
     let app = TestApp::new(common::Db::Sqlite).await;
     let (owner, _, _) = app.signup("ann@example.com").await;
     let body = app.create_cluster(&owner, "orders", "shared-small").await;
@@ -493,12 +384,12 @@ async fn bad_queries_are_problems(app: TestApp) {
         .call(axum::http::Method::GET, "/v1/openapi.json", None, None, &[])
         .await;
     assert!(doc.body["paths"]["/v1/clusters/{id}/metrics"]["get"].is_object());
-    // The console plots the last hour of every series as an inline SVG line.
+    // The console plots the last hour of every series with uPlot (tests/console.rs draws them).
     let page = app
-        .call(axum::http::Method::GET, "/", None, None, &[])
+        .call(axum::http::Method::GET, "/assets/app.js", None, None, &[])
         .await;
     let page = page.body.as_str().unwrap();
-    assert!(page.contains("/metrics?since=1h") && page.contains("polyline"));
+    assert!(page.contains("/metrics?since=1h") && page.contains("u-legend"));
     // No samples yet: an empty list, not an error.
     let r = app
         .get(&format!("/v1/clusters/{id}/metrics?since=15m"), &owner)

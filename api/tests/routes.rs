@@ -1096,6 +1096,18 @@ async fn meta_endpoints(app: TestApp) {
             .unwrap()
             .starts_with("text/html")
     );
+    assert!(r.body.as_str().unwrap().contains("/assets/app.js"));
+    // The console's bundle is embedded and speaks the public API.
+    let r = app
+        .call(Method::GET, "/assets/app.js", None, None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
     assert!(r.body.as_str().unwrap().contains("/v1/auth/signin"));
     // A client-supplied request id is echoed back.
     let r = app

@@ -1,0 +1,215 @@
+// The console in headless Chromium (Debian's, through puppeteer-core): run by
+// api/tests/console.rs against a real API with a broker behind its sampler. Every wait is
+// bounded; a failed check exits non-zero with what the page showed.
+import puppeteer from "puppeteer-core";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const url = process.env.EDDY_CONSOLE_URL;
+const shots = process.env.EDDY_CONSOLE_SCREENSHOTS || tmpdir();
+const executablePath = process.env.EDDY_CHROMIUM || "/usr/bin/chromium";
+if (!url) throw new Error("EDDY_CONSOLE_URL is not set");
+
+const log = (...a) => console.log(new Date().toISOString().slice(11, 19), ...a);
+function check(ok, what, extra = "") {
+  if (!ok) throw new Error(`check failed: ${what} ${extra}`);
+  log("ok:", what);
+}
+
+// A hang guard for the whole script (the Rust side has its own).
+const guard = setTimeout(() => { console.error("browser script: overall deadline passed"); process.exit(2); }, 240_000);
+
+const profile = mkdtempSync(join(tmpdir(), "eddy-chromium-"));
+const browser = await puppeteer.launch({
+  executablePath,
+  headless: true,
+  userDataDir: profile,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"],
+});
+let page;
+try {
+  page = await browser.newPage();
+  await page.setViewport({ width: 1280, height: 900 });
+  page.setDefaultTimeout(20_000);
+  const pageErrors = [];
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
+
+  const loadStart = Date.now();
+  const responses = [];
+  page.on("response", (r) => responses.push(r));
+  await page.goto(url, { waitUntil: "networkidle0" });
+  await page.waitForSelector("h1");
+  log(`first load to interactive: ${Date.now() - loadStart} ms`);
+  let bytes = 0;
+  for (const r of responses) {
+    const len = Number(r.headers()["content-length"] || 0) || (await r.buffer().catch(() => Buffer.alloc(0))).length;
+    bytes += len;
+  }
+  log(`first load transferred: ${bytes} bytes in ${responses.length} responses`);
+
+  const text = (sel) => page.$eval(sel, (e) => e.textContent.trim());
+  // A form field by its label (text, email, password or number input).
+  const field = async (label) => {
+    const end = Date.now() + 20_000;
+    for (;;) {
+      for (const role of ["textbox", "spinbutton"]) {
+        const el = await page.$(`::-p-aria([name="${label}"][role="${role}"])`);
+        if (el) return el;
+      }
+      const el = await page.$(`::-p-aria(${label})`);
+      if (el && (await el.evaluate((e) => e.tagName === "INPUT" || e.tagName === "TEXTAREA"))) return el;
+      if (Date.now() > end) throw new Error(`no field labelled ${label}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  const typeInto = async (label, value) => {
+    const el = await field(label);
+    await el.click({ clickCount: 3 });
+    await el.type(value);
+  };
+  const clickButton = async (name) => (await page.waitForSelector(`::-p-aria([name="${name}"][role="button"])`)).click();
+  const waitFor = async (what, fn, ms = 30_000, every = 300) => {
+    const end = Date.now() + ms;
+    for (;;) {
+      const v = await fn();
+      if (v) return v;
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, every));
+    }
+  };
+
+  // 1. A bad sign-in shows the API's problem+json title and detail.
+  check((await text("h1")) === "Sign in", "the sign-in page is first");
+  await typeInto("Email", "nobody@example.com");
+  await typeInto("Password", "wrong-password-123");
+  await clickButton("Sign in");
+  await page.waitForSelector("[data-testid=problem]");
+  const expected = await page.evaluate(async () => {
+    const r = await fetch("/v1/auth/signin", { method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email: "nobody@example.com", password: "wrong-password-123" }) });
+    return { status: r.status, type: r.headers.get("content-type"), body: await r.json() };
+  });
+  check(expected.status >= 400 && expected.type.startsWith("application/problem+json"), "the API answers a bad sign-in with problem+json", JSON.stringify(expected));
+  check((await text(".problem-title")) === expected.body.title, "the problem's title is shown", await text("[data-testid=problem]"));
+  check((await text(".problem-detail")) === expected.body.detail, "the problem's detail is shown", await text("[data-testid=problem]"));
+
+  // 2. Sign up: the new owner lands on an empty cluster list.
+  await (await page.waitForSelector("::-p-aria([name=\"Sign up\"][role=\"link\"])")).click();
+  await page.waitForFunction(() => document.querySelector("h1")?.textContent === "Sign up");
+  await typeInto("Your name", "Ann Owner");
+  await typeInto("Email", "ann@example.com");
+  await typeInto("Password", "correct-horse-battery-staple");
+  await typeInto("Account (company) name", "Ann's shop");
+  await clickButton("Create account");
+  await page.waitForFunction(() => document.querySelector("h1")?.textContent === "Clusters");
+  check(true, "signed up and signed in");
+
+  // 3. The keyboard alone reaches "Create cluster" and opens the flow.
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  let reached = false;
+  for (let i = 0; i < 40 && !reached; i++) {
+    await page.keyboard.press("Tab");
+    reached = await page.evaluate(() => document.activeElement?.id === "create-cluster");
+  }
+  check(reached, "Tab reaches the create-cluster button");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => document.querySelector("h1")?.textContent === "Create a cluster");
+  check(/per month/.test(await text("[data-testid=price]")), "the create flow shows the price", await text("[data-testid=price]"));
+  await page.screenshot({ path: join(shots, "create.png"), fullPage: true });
+
+  // 4. Create a cluster; its operation is followed until it succeeds.
+  await typeInto("Name", "orders");
+  await clickButton("Create cluster");
+  await page.waitForFunction(() => document.querySelector("h1")?.textContent === "orders");
+  await page.waitForSelector("[data-testid=operation]");
+  await waitFor("the create operation to succeed", () =>
+    page.$eval("[data-testid=operation]", (e) => e.dataset.state === "succeeded").catch(() => false), 60_000);
+  const steps = await page.$$eval(".steps li", (l) => l.map((e) => e.textContent));
+  check(steps.length >= 3, "the operation's steps are listed", JSON.stringify(steps));
+  check(await page.$eval("progress", (p) => p.value === p.max), "the progress bar is full");
+
+  // 5. Topics: one created; one beyond the plan's limit is refused with the API's problem.
+  await typeInto("Topic name", "events");
+  await clickButton("Create topic");
+  await waitFor("the topic in the list", () => page.$eval("[data-testid=topics]", (t) => t.textContent.includes("events")));
+  check(true, "topic created through the console");
+  await typeInto("Topic name", "too-big");
+  await typeInto("Partitions", "100000");
+  await clickButton("Create topic");
+  await waitFor("a problem for the oversized topic", () => page.$(".card [data-testid=problem]"));
+  const topicProblem = await page.$eval(".card [data-testid=problem]", (e) => e.textContent);
+  check(/partition/i.test(topicProblem), "an oversized topic shows the API's problem", topicProblem);
+
+  // 6. Plots: the sampler's points are drawn: throughput above zero, and the group's lag.
+  const plotState = (id) => page.$eval(`[data-testid=plot-${id}]`, (f) => ({
+    points: Number(f.dataset.points), max: Number(f.dataset.max),
+    inked: (() => {
+      const c = f.querySelector("canvas");
+      if (!c) return 0;
+      const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+      return n;
+    })(),
+  })).catch(() => null);
+  await waitFor("non-zero throughput and a consumer lag in the plots", async () => {
+    const refresh = await page.$("::-p-aria([name=\"Refresh plots\"][role=\"button\"])");
+    if (refresh) await refresh.click();
+    await new Promise((r) => setTimeout(r, 500));
+    const t = await plotState("throughput");
+    const l = await plotState("lag");
+    return t && l && t.max > 0 && t.inked > 200 && l.max > 0;
+  }, 90_000, 2_000);
+  const t = await plotState("throughput");
+  const l = await plotState("lag");
+  check(t.points >= 2 && t.max > 0 && t.inked > 200, "the throughput plot draws points above zero", JSON.stringify(t));
+  check(l.points >= 1 && l.max > 0, "the consumer lag plot shows the group behind", JSON.stringify(l));
+  const latency = await plotState("latency");
+  check(latency && latency.points > 0, "request latency is plotted", JSON.stringify(latency));
+  await page.screenshot({ path: join(shots, "cluster.png"), fullPage: true });
+
+  // 7. Phone width: nothing wider than the screen.
+  await page.setViewport({ width: 390, height: 844, isMobile: true });
+  await new Promise((r) => setTimeout(r, 500));
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 1, "the cluster page fits a phone's width", `overflow ${overflow}px`);
+  await page.screenshot({ path: join(shots, "cluster-phone.png"), fullPage: true });
+  await page.setViewport({ width: 1280, height: 900 });
+
+  // 8. The cluster list shows it active.
+  await page.goto(`${url}#/clusters`, { waitUntil: "networkidle0" });
+  await page.waitForSelector("[data-testid=clusters]");
+  const row = await page.$eval("[data-testid=clusters] tbody", (t) => t.textContent);
+  check(row.includes("orders") && row.includes("active"), "the cluster is in the list, active", row);
+  await page.screenshot({ path: join(shots, "clusters.png"), fullPage: true });
+
+  // 9. Billing: issue last month's invoice and read it.
+  await page.goto(`${url}#/billing`);
+  await clickButton("Issue the month's invoice");
+  await page.waitForSelector("[data-testid=invoice-lines]");
+  check(/EUR/.test(await text("[data-testid=invoice-total]")), "the issued invoice is shown with its total", await text("[data-testid=invoice-total]"));
+
+  // 10. API keys: the secret is shown once.
+  await page.goto(`${url}#/api-keys`);
+  await typeInto("Name", "ci");
+  await clickButton("Create key");
+  const secret = await (await page.waitForSelector("[data-testid=secret]")).evaluate((e) => e.textContent);
+  check(secret.startsWith("eddy_"), "the new API key is shown once", secret.slice(0, 10));
+  await clickButton("I have copied it");
+  check(!(await page.$("[data-testid=secret]")), "and hidden after");
+
+  check(pageErrors.length === 0, "no uncaught errors in the page", pageErrors.join("\n"));
+  log("console checks passed");
+} catch (e) {
+  console.error(String(e && e.stack || e));
+  if (page) {
+    await page.screenshot({ path: join(shots, "failure.png"), fullPage: true }).catch(() => {});
+    console.error("page text:", await page.evaluate(() => document.body.innerText).catch(() => "?"));
+  }
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+  rmSync(profile, { recursive: true, force: true });
+  clearTimeout(guard);
+}
