@@ -168,6 +168,11 @@ async fn the_console_in_headless_chromium() {
         broker.log()
     );
     assert!(out.contains("console checks passed"), "{out}\n{err}");
+    // The script's log (its checks, first-load size and time) for `--no-capture` runs.
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("{out}");
+    }
     for shot in [
         "clusters.png",
         "cluster.png",

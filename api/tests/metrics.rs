@@ -113,7 +113,7 @@ async fn sampling_a_real_broker_gives_throughput_and_partitions() {
     let r = app
         .get(
             &format!(
-                "/v1/clusters/{id}/metrics?series=produce_throughput,consume_throughput,messages_in,partitions,request_latency_p99,disk_used,consumer_lag&since={}",
+                "/v1/clusters/{id}/metrics?series=produce_throughput,consume_throughput,messages_in,partitions,request_latency_p99,disk_used,consumer_lag,active_controllers,under_min_isr_partitions&since={}",
                 T0 - 60
             ),
             &owner,
@@ -144,6 +144,15 @@ async fn sampling_a_real_broker_gives_throughput_and_partitions() {
     assert!(partitions[1].1 >= 1.0, "{partitions:?}");
     let p99 = points(&r.body, "request_latency_p99", &json!({"api": "Produce"}));
     assert!(p99.len() == 1 && p99[0].1 > 0.0, "{:?}", r.body);
+    // A single node is its cluster's active controller; nothing is below min ISR.
+    let controllers = points(&r.body, "active_controllers", &json!({}));
+    assert_eq!(controllers.len(), 2, "{:?}", r.body);
+    assert!(controllers.iter().all(|p| p.1 == 1.0), "{controllers:?}");
+    let under_min_isr = points(&r.body, "under_min_isr_partitions", &json!({}));
+    assert!(
+        under_min_isr.iter().all(|p| p.1 == 0.0),
+        "{under_min_isr:?}"
+    );
     let series = r.body["series"].as_array().unwrap();
     let disk = series.iter().find(|s| s["name"] == "disk_used").unwrap();
     assert_eq!(disk["unit"], "bytes");

@@ -134,6 +134,14 @@ try {
   await clickButton("Create topic");
   await waitFor("the topic in the list", () => page.$eval("[data-testid=topics]", (t) => t.textContent.includes("events")));
   check(true, "topic created through the console");
+  await clickButton("Edit events");
+  const dialog = await page.waitForSelector("dialog[open]");
+  const retention = await dialog.$("::-p-aria([name=\"Retention (hours)\"][role=\"spinbutton\"])");
+  await retention.click({ clickCount: 3 });
+  await retention.type("48");
+  await clickButton("Save");
+  await waitFor("the edited retention in the list", () => page.$eval("[data-testid=topics]", (t) => t.textContent.includes("48 h")));
+  check(true, "topic retention edited through the console");
   await typeInto("Topic name", "too-big");
   await typeInto("Partitions", "100000");
   await clickButton("Create topic");

@@ -22,8 +22,10 @@ const CHARTS = [
     lines: (s) => (s.name === "disk_used" ? `${s.labels.broker} ${s.labels.dir || ""}`.trim() : null) },
   { id: "lag", title: "Consumer lag per group", unit: "messages",
     lines: (s) => (s.name === "consumer_lag" ? s.labels.group : null) },
-  { id: "health", title: "Under-replicated and offline partitions", unit: "partitions",
-    lines: (s) => (s.name === "under_replicated_partitions" || s.name === "offline_partitions" ? s.name.replace("_partitions", "").replace("_", "-") : null) },
+  { id: "health", title: "Under-replicated, under-min-ISR and offline partitions", unit: "partitions",
+    lines: (s) => ({ under_replicated_partitions: "under-replicated", under_min_isr_partitions: "under min ISR", offline_partitions: "offline" })[s.name] || null },
+  { id: "controller", title: "Active controllers (1 is healthy)", unit: "brokers",
+    lines: (s) => (s.name === "active_controllers" ? "active controllers" : null) },
 ];
 
 const COLORS = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563"];
