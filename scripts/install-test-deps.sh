@@ -5,13 +5,14 @@
 #   pip:  confluent-kafka, kafka-python, helm-python-sdk, in a venv under $EDDY_CACHE
 #   npm:  kafkajs, for the broker's JavaScript client tests; the console's toolchain (Vite,
 #         Preact, uPlot) and puppeteer-core in api/console
-#   apt:  chromium (Debian's), the browser of the console test (api/tests/console.rs)
+#   apt:  chromium (Debian's), the browser of the console test (api/tests/console.rs);
+#         prometheus, the server the API reads plots from in api/tests/prometheus.rs
 #   kubernetes: kube-apiserver + kube-controller-manager, built once and cached (etcd, openssl,
 #               curl, util-linux's unshare/nsenter/mount for the local node agent)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 source "$root/scripts/lib.sh"
-"$root/scripts/apt-install.sh" kcat librdkafka-dev pkg-config build-essential postgresql iproute2 chromium
+"$root/scripts/apt-install.sh" kcat librdkafka-dev pkg-config build-essential postgresql iproute2 chromium prometheus
 venv="$EDDY_CACHE/venv"
 reqs="$root/scripts/requirements-test.txt"
 if [[ ! -x $venv/bin/pip ]]; then
