@@ -189,29 +189,60 @@ try {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check(overflow <= 1, "the cluster page fits a phone's width", `overflow ${overflow}px`);
   await page.screenshot({ path: join(shots, "cluster-phone.png"), fullPage: true });
+  // Leaving the mobile emulation reloads the page: wait until it shows the cluster again.
   await page.setViewport({ width: 1280, height: 900 });
+  await page.waitForFunction(() => document.querySelector("h1")?.textContent === "orders");
 
-  // 8. The cluster list shows it active.
-  await page.goto(`${url}#/clusters`, { waitUntil: "networkidle0" });
+  // 8. The cluster list shows it active (through the main navigation).
+  const nav = async (name, heading) => {
+    await (await page.waitForSelector(`nav ::-p-aria([name="${name}"][role="link"])`)).click();
+    await page.waitForFunction((h) => document.querySelector("h1")?.textContent === h, {}, heading);
+  };
+  await nav("Clusters", "Clusters");
   await page.waitForSelector("[data-testid=clusters]");
   const row = await page.$eval("[data-testid=clusters] tbody", (t) => t.textContent);
   check(row.includes("orders") && row.includes("active"), "the cluster is in the list, active", row);
   await page.screenshot({ path: join(shots, "clusters.png"), fullPage: true });
 
   // 9. Billing: issue last month's invoice and read it.
-  await page.goto(`${url}#/billing`);
+  await nav("Billing", "Billing");
   await clickButton("Issue the month's invoice");
   await page.waitForSelector("[data-testid=invoice-lines]");
   check(/EUR/.test(await text("[data-testid=invoice-total]")), "the issued invoice is shown with its total", await text("[data-testid=invoice-total]"));
 
   // 10. API keys: the secret is shown once.
-  await page.goto(`${url}#/api-keys`);
+  await nav("API keys", "API keys");
   await typeInto("Name", "ci");
   await clickButton("Create key");
   const secret = await (await page.waitForSelector("[data-testid=secret]")).evaluate((e) => e.textContent);
   check(secret.startsWith("eddy_"), "the new API key is shown once", secret.slice(0, 10));
   await clickButton("I have copied it");
   check(!(await page.$("[data-testid=secret]")), "and hidden after");
+
+  // 11. A billing manager, invited and accepting in another browser context, sees only billing.
+  await nav("Members", "Members");
+  await typeInto("Email", "bill@example.com");
+  await page.select("::-p-aria([name=\"Role\"][role=\"combobox\"])", "billing_manager");
+  await clickButton("Invite");
+  const invitation = await (await page.waitForSelector("[data-testid=secret]")).evaluate((e) => e.textContent);
+  const link = invitation.split("\n").find((l) => l.includes("#/accept?token="));
+  check(!!link, "the invitation link is shown once", invitation.slice(0, 20));
+  const other = await browser.createBrowserContext();
+  const bill = await other.newPage();
+  await bill.setViewport({ width: 1280, height: 900 });
+  bill.setDefaultTimeout(20_000);
+  await bill.goto(link, { waitUntil: "load" });
+  await bill.waitForFunction(() => document.querySelector("h1")?.textContent === "Accept an invitation");
+  for (const [label, value] of [["Your name (new users)", "Bill"], ["Password (new users choose one; existing users enter theirs)", "bills-password-123456"]]) {
+    const el = await bill.waitForSelector(`::-p-aria([name="${label}"])`);
+    await el.type(value);
+  }
+  await (await bill.waitForSelector("::-p-aria([name=\"Join the account\"][role=\"button\"])")).click();
+  await bill.waitForFunction(() => document.querySelector("h1")?.textContent === "Billing");
+  const links = await bill.$$eval("nav a", (as) => as.map((a) => a.textContent));
+  check(JSON.stringify(links) === JSON.stringify(["Plans", "Billing", "Members", "Account"]), "a billing manager's navigation has billing, not clusters", JSON.stringify(links));
+  check((await bill.$eval("[data-testid=invoices] tbody", (t) => t.textContent)).includes("EUR"), "the billing manager reads the invoice");
+  await other.close();
 
   check(pageErrors.length === 0, "no uncaught errors in the page", pageErrors.join("\n"));
   log("console checks passed");
