@@ -503,6 +503,16 @@ fn synthetic_body(topics: usize, round: u64) -> String {
         "# TYPE eddy_offline_partitions gauge\neddy_offline_partitions 0"
     )
     .unwrap();
+    writeln!(
+        b,
+        "# TYPE eddy_under_min_isr_partitions gauge\neddy_under_min_isr_partitions 0"
+    )
+    .unwrap();
+    writeln!(
+        b,
+        "# TYPE eddy_active_controller gauge\neddy_active_controller 1"
+    )
+    .unwrap();
     writeln!(b, "# TYPE eddy_consumer_lag gauge").unwrap();
     for g in 0..2 {
         for t in 0..topics {
