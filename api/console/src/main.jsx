@@ -66,6 +66,7 @@ function Shell({ hash, s, onSignOut }) {
   const current = `#/${parts[0] || (billingOnly ? "billing" : "clusters")}`;
   return (
     <>
+      <a class="skip" href="#main" onClick={(e) => { e.preventDefault(); document.getElementById("main").focus(); }}>Skip to content</a>
       <header class="top">
         <a class="brand" href="#/">Eddy</a>
         <nav aria-label="Main">
@@ -80,7 +81,7 @@ function Shell({ hash, s, onSignOut }) {
         <span class="who">{role.replace("_", " ")}</span>
         <button type="button" onClick={onSignOut}>Sign out</button>
       </header>
-      <main id="main">{page}</main>
+      <main id="main" tabIndex={-1}>{page}</main>
     </>
   );
 }

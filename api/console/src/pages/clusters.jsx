@@ -1,7 +1,7 @@
 // The cluster list and the create-cluster flow (plan, region, version, name, storage, with price).
 import { useState } from "preact/hooks";
 import { call, get, money } from "../api.js";
-import { Problem, useAction, useLoad, when } from "../ui.jsx";
+import { Problem, useAction, useInterval, useLoad, when } from "../ui.jsx";
 
 export const currentPrice = (plan) => plan.prices[plan.prices.length - 1].monthly;
 
@@ -11,6 +11,9 @@ export function StateBadge({ state }) {
 
 export function ClusterList({ role }) {
   const list = useLoad(() => get("/v1/clusters?limit=100"), []);
+  // Clusters between states are followed every 3 s.
+  const moving = !!list.data && list.data.items.some((c) => ["creating", "updating", "restarting", "deleting"].includes(c.state));
+  useInterval(list.reload, 3000, moving);
   const canWrite = ["owner", "admin", "member"].includes(role);
   return (
     <section>

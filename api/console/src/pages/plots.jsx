@@ -1,6 +1,6 @@
-// The last hour of a cluster's metrics (GET /v1/clusters/{id}/metrics), drawn with uPlot: one
+// A cluster's metrics (the last hour by default) (GET /v1/clusters/{id}/metrics), drawn with uPlot: one
 // chart per question a user asks (how much flows, how slow, how full, how far behind).
-import { useEffect, useRef } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { get } from "../api.js";
@@ -79,21 +79,36 @@ function Chart({ chart, lines, from, to }) {
   return (
     <figure class="plot" data-testid={`plot-${chart.id}`} data-points={points} data-max={max}>
       <figcaption>{chart.title} <small>({chart.unit})</small></figcaption>
-      {points ? <div ref={box} role="img" aria-label={`${chart.title}, last hour: ${last}`} /> : <p class="hint">No data in the last hour.</p>}
+      {points ? <div ref={box} role="img" aria-label={`${chart.title}, latest: ${last}`} /> : <p class="hint">No data in this range.</p>}
     </figure>
   );
 }
 
+/** Look-back choices: the API's `since`, its length, and a `step` that keeps ~300 points. */
+const RANGES = [
+  ["15m", "Last 15 minutes", 900, null],
+  ["1h", "Last hour", 3600, null],
+  ["24h", "Last 24 hours", 86400, 300],
+  ["7d", "Last 7 days", 604800, 1800],
+];
+
 export function Plots({ cluster }) {
-  const m = useLoad(() => get(`/v1/clusters/${cluster.id}/metrics?since=1h`), [cluster.id]);
+  const [range, setRange] = useState("1h");
+  const [since, label, secs, step] = RANGES.find((r) => r[0] === range);
+  const m = useLoad(() => get(`/v1/clusters/${cluster.id}/metrics?since=${since}${step ? `&step=${step}` : ""}`), [cluster.id, range]);
   useInterval(() => m.reload(), 15000);
   const to = Math.floor(Date.now() / 1000);
-  const from = to - 3600;
+  const from = to - secs;
   const series = (m.data && m.data.series) || [];
   return (
     <section class="card" aria-labelledby="plots-title">
       <div class="heading">
-        <h2 id="plots-title">Last hour</h2>
+        <h2 id="plots-title">{label}</h2>
+        <label class="inline">Range
+          <select value={range} onChange={(e) => setRange(e.currentTarget.value)}>
+            {RANGES.map(([v, l]) => <option key={v} value={v}>{l}</option>)}
+          </select>
+        </label>
         <button type="button" onClick={m.reload}>Refresh plots</button>
       </div>
       <Problem error={m.error} />
