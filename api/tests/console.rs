@@ -11,12 +11,14 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+#[path = "support/browser.rs"]
+mod browser;
 mod common;
 
+use browser::{chromium, run_browser_script};
 use common::broker::{Broker, kcat};
 use eddy_api::samples::{Sampler, SamplerConfig};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -24,29 +26,10 @@ use std::time::Duration;
 /// Loopback address of this test's broker and API server.
 const HOST: &str = "127.0.0.27";
 
-fn console_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("console")
-}
-
-/// Chromium: `$EDDY_CHROMIUM`, else Debian's `/usr/bin/chromium`.
-fn chromium() -> PathBuf {
-    let path = std::env::var_os("EDDY_CHROMIUM")
-        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/install-test-deps.sh (apt package chromium)",
-        path.display()
-    );
-    path
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_in_headless_chromium() {
     let browser = chromium();
-    assert!(
-        console_dir().join("node_modules/puppeteer-core").is_dir(),
-        "api/console/node_modules is missing: run scripts/install-test-deps.sh (npm ci in api/console)"
-    );
+    browser::require_node_modules();
     let broker = Broker::start(HOST);
     let app = common::TestApp::new(common::Db::Sqlite).await;
     let listener = tokio::net::TcpListener::bind((HOST, 0)).await.unwrap();
@@ -151,7 +134,7 @@ async fn the_console_in_headless_chromium() {
     let run = tokio::task::spawn_blocking({
         let url = url.clone();
         let shots = shots.clone();
-        move || run_browser_script(&url, &browser, &shots)
+        move || run_browser_script(&url, &browser, &shots, &[])
     })
     .await
     .unwrap();
@@ -182,35 +165,4 @@ async fn the_console_in_headless_chromium() {
         let meta = std::fs::metadata(shots.join(shot)).unwrap();
         assert!(meta.len() > 5_000, "{shot} is {} bytes", meta.len());
     }
-}
-
-/// Runs `node tests/browser.mjs` in `api/console` with a deadline (a hang guard: the script has
-/// its own); kills it by PID if it overruns. Returns (success, stdout, stderr).
-fn run_browser_script(url: &str, browser: &Path, shots: &Path) -> (bool, String, String) {
-    let dir = console_dir();
-    let mut child = Command::new("node")
-        .arg(dir.join("tests/browser.mjs"))
-        .current_dir(&dir)
-        .env("EDDY_CONSOLE_URL", url)
-        .env("EDDY_CHROMIUM", browser)
-        .env("EDDY_CONSOLE_SCREENSHOTS", shots)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn node (Debian's nodejs)");
-    let exited = eddy_test_support::eventually(
-        "the browser script exits",
-        Duration::from_secs(300),
-        Duration::from_millis(200),
-        || child.try_wait().unwrap(),
-    );
-    if exited.is_err() {
-        let _ = child.kill();
-    }
-    let out = child.wait_with_output().unwrap();
-    (
-        exited.is_ok_and(|s| s.success()),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }

@@ -5,6 +5,7 @@ import puppeteer from "puppeteer-core";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { spawn } from "node:child_process";
 
 const url = process.env.EDDY_CONSOLE_URL;
 const shots = process.env.EDDY_CONSOLE_SCREENSHOTS || tmpdir();
@@ -18,7 +19,44 @@ function check(ok, what, extra = "") {
 }
 
 // A hang guard for the whole script (the Rust side has its own).
-const guard = setTimeout(() => { console.error("browser script: overall deadline passed"); process.exit(2); }, 240_000);
+const deadline = Number(process.env.EDDY_CONSOLE_DEADLINE_MS || 240_000);
+const opTimeout = Number(process.env.EDDY_CONSOLE_OPERATION_TIMEOUT_MS || 60_000);
+const guard = setTimeout(() => { console.error("browser script: overall deadline passed"); process.exit(2); }, deadline);
+
+// With EDDY_CONSOLE_KCAT=1 this script makes the traffic itself, with kcat against the bootstrap
+// address the cluster page shows (the local-Kubernetes test); else its caller does.
+const children = new Set();
+function kcat(args, input, ms = 30_000) {
+  return new Promise((resolve, reject) => {
+    const child = spawn("kcat", args, { stdio: ["pipe", "pipe", "pipe"] });
+    children.add(child);
+    let out = "";
+    let err = "";
+    const timer = setTimeout(() => child.kill("SIGKILL"), ms);
+    child.stdout.on("data", (d) => { out += d; });
+    child.stderr.on("data", (d) => { err += d; });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      children.delete(child);
+      code === 0 ? resolve(out) : reject(new Error(`kcat ${args.join(" ")}: exit ${code}: ${err}`));
+    });
+    child.stdin.end(input);
+  });
+}
+let trafficOn = false;
+async function traffic(bootstrap, topic) {
+  const lines = (n, tag) => Array.from({ length: n }, (_, i) => `${tag}-${i}-${"x".repeat(200)}`).join("\n") + "\n";
+  await kcat(["-b", bootstrap, "-P", "-t", topic], lines(200, "seed"));
+  const read = await kcat(["-b", bootstrap, "-G", "billing", "-X", "auto.offset.reset=earliest", "-e", "-f", "%s\n", topic], "");
+  log(`kcat: the group read ${read.split("\n").filter(Boolean).length} records`);
+  trafficOn = true;
+  (async () => {
+    for (let i = 0; i < 200 && trafficOn; i++) {
+      await kcat(["-b", bootstrap, "-P", "-t", topic], lines(50, `live${i}`)).catch((e) => log(String(e)));
+      await new Promise((r) => setTimeout(r, 700));
+    }
+  })();
+}
 
 const profile = mkdtempSync(join(tmpdir(), "eddy-chromium-"));
 const browser = await puppeteer.launch({
@@ -130,7 +168,8 @@ try {
   await page.waitForFunction(() => document.querySelector("h1")?.textContent === "orders");
   await page.waitForSelector("[data-testid=operation]");
   await waitFor("the create operation to succeed", () =>
-    page.$eval("[data-testid=operation]", (e) => e.dataset.state === "succeeded").catch(() => false), 60_000);
+    page.$eval("[data-testid=operation]", (e) => e.dataset.state === "succeeded").catch(() => false), opTimeout, 1000);
+  await page.waitForSelector("[data-testid=topics]", { timeout: opTimeout });
   const steps = await page.$$eval(".steps li", (l) => l.map((e) => e.textContent));
   check(steps.length >= 3, "the operation's steps are listed", JSON.stringify(steps));
   check(await page.$eval("progress", (p) => p.value === p.max), "the progress bar is full");
@@ -148,6 +187,12 @@ try {
   await clickButton("Save");
   await waitFor("the edited retention in the list", () => page.$eval("[data-testid=topics]", (t) => t.textContent.includes("48 h")));
   check(true, "topic retention edited through the console");
+  if (process.env.EDDY_CONSOLE_KCAT) {
+    const bootstrap = await page.$eval("dl.facts dd code", (e) => e.textContent.trim());
+    // The operator creates the topic from its KafkaTopic: produce once it exists.
+    await waitFor("kcat producing to the new topic", () => traffic(bootstrap, "events").then(() => true, (e) => { log(String(e.message).slice(0, 200)); return false; }), 90_000, 2_000);
+    check(true, `kcat produced to ${bootstrap} and a group consumed`);
+  }
   await typeInto("Topic name", "too-big");
   await typeInto("Partitions", "100000");
   await clickButton("Create topic");
@@ -174,7 +219,7 @@ try {
     const t = await plotState("throughput");
     const l = await plotState("lag");
     return t && l && t.max > 0 && t.inked > 200 && l.max > 0;
-  }, 90_000, 2_000);
+  }, Number(process.env.EDDY_CONSOLE_PLOT_TIMEOUT_MS || 90_000), 2_000);
   const t = await plotState("throughput");
   const l = await plotState("lag");
   check(t.points >= 2 && t.max > 0 && t.inked > 200, "the throughput plot draws points above zero", JSON.stringify(t));
@@ -254,6 +299,8 @@ try {
   }
   process.exitCode = 1;
 } finally {
+  trafficOn = false;
+  for (const c of children) c.kill("SIGKILL");
   await browser.close();
   rmSync(profile, { recursive: true, force: true });
   clearTimeout(guard);
