@@ -174,6 +174,20 @@ try {
   check(steps.length >= 3, "the operation's steps are listed", JSON.stringify(steps));
   check(await page.$eval("progress", (p) => p.value === p.max), "the progress bar is full");
 
+  // Deletion protection: Delete is disabled while it is on; turned off, Delete asks for the
+  // cluster's name before its confirm button works. (Cancelled: the cluster is used below.)
+  const deleteDisabled = () => page.$eval("::-p-aria([name=\"Delete…\"][role=\"button\"])", (b) => b.disabled);
+  check(await deleteDisabled(), "Delete is disabled while deletion protection is on");
+  await (await page.waitForSelector("::-p-aria([name=\"Deletion protection\"][role=\"checkbox\"])")).click();
+  await waitFor("deletion protection off", async () => !(await deleteDisabled()));
+  await clickButton("Delete…");
+  const confirmDelete = await page.waitForSelector("dialog[open] ::-p-aria([name=\"Delete the cluster\"][role=\"button\"])");
+  check(await confirmDelete.evaluate((b) => b.disabled), "the delete confirmation waits for the typed name");
+  await (await page.waitForSelector("dialog[open] input")).type("orders");
+  check(!(await confirmDelete.evaluate((b) => b.disabled)), "typing the name enables it");
+  await (await page.waitForSelector("dialog[open] ::-p-aria([name=\"Cancel\"][role=\"button\"])")).click();
+  await page.waitForFunction(() => !document.querySelector("dialog[open]"));
+
   // 5. Topics: one created; one beyond the plan's limit is refused with the API's problem.
   await typeInto("Topic name", "events");
   await clickButton("Create topic");
