@@ -398,7 +398,7 @@ async fn bad_queries_are_problems(app: TestApp) {
         .call(axum::http::Method::GET, "/assets/app.js", None, None, &[])
         .await;
     let page = page.body.as_str().unwrap();
-    assert!(page.contains("/metrics?since=1h") && page.contains("u-legend"));
+    assert!(page.contains("/metrics?since=") && page.contains("u-legend"));
     // No samples yet: an empty list, not an error.
     let r = app
         .get(&format!("/v1/clusters/{id}/metrics?since=15m"), &owner)

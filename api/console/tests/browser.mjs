@@ -173,6 +173,9 @@ try {
   const steps = await page.$$eval(".steps li", (l) => l.map((e) => e.textContent));
   check(steps.length >= 3, "the operation's steps are listed", JSON.stringify(steps));
   check(await page.$eval("progress", (p) => p.value === p.max), "the progress bar is full");
+  // The cluster and its operations are two reads: wait until the page shows the cluster active
+  // too (its ETag is then the one changes are made against).
+  await waitFor("the cluster shown active", () => page.$eval(".heading .badge", (b) => b.textContent === "active").catch(() => false), opTimeout, 500);
 
   // Deletion protection: Delete is disabled while it is on; turned off, Delete asks for the
   // cluster's name before its confirm button works. (Cancelled: the cluster is used below.)

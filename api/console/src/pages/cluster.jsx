@@ -38,11 +38,16 @@ function Actions({ cluster, etag, catalog, onChange }) {
   const targets = current ? catalog.plans.filter((p) => current.transitions.includes(p.id)) : [];
   const newer = catalog.versions.slice(catalog.versions.indexOf(cluster.version) + 1);
   const busy = !["active", "failed"].includes(cluster.state);
+  // Every change is conditional on the ETag the page last read; a 412 (someone or the
+  // operator changed the cluster since) is shown and the page re-reads it, so a retry works.
   const run = (method, path, body) =>
     a.run(async () => {
-      await call(method, path, body, { "If-Match": etag });
-      setOpen(null);
-      onChange();
+      try {
+        await call(method, path, body, { "If-Match": etag });
+        setOpen(null);
+      } finally {
+        onChange();
+      }
     });
   const close = () => { setOpen(null); a.setError(null); };
   const target = targets.find((p) => p.id === plan) || targets[0];
