@@ -84,7 +84,13 @@ impl ApiServer {
         let db_url = format!("sqlite://{}/api.db?mode=rwc", dir.path().display());
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let log = std::fs::File::create(dir.path().join("api.log"))?;
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_api"));
+        // `EDDY_API_BIN` overrides the binary cargo built for this test (a copy survives other
+        // builds sharing the target directory).
+        let bin = std::env::var_os("EDDY_API_BIN").map_or_else(
+            || env!("CARGO_BIN_EXE_api").into(),
+            std::path::PathBuf::from,
+        );
+        let mut cmd = Command::new(bin);
         if let Some(yaml) = catalog {
             let path = dir.path().join("catalog.yaml");
             std::fs::write(&path, yaml)?;
