@@ -116,7 +116,13 @@ export function Plots({ cluster }) {
       {series.length ? (
         <div class="plots">
           {CHARTS.map((c) => {
-            const lines = series.map((s) => ({ label: c.lines(s), points: s.points })).filter((l) => l.label);
+            // The 8 highest lines (by their peak) keep a legend readable: latency per API can
+            // have twenty.
+            const lines = series
+              .map((s) => ({ label: c.lines(s), points: s.points, peak: Math.max(0, ...s.points.map((p) => p[1])) }))
+              .filter((l) => l.label)
+              .sort((a, b) => b.peak - a.peak)
+              .slice(0, 8);
             return <Chart key={c.id} chart={c} lines={lines} from={from} to={to} />;
           })}
         </div>
