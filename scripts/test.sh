@@ -23,6 +23,13 @@ EDDY_SKIP_KUBERNETES_BUILD=1 "$root/scripts/install-test-deps.sh"
 export PATH="$EDDY_CACHE/venv/bin:$PATH"
 phase "cargo fmt --check"
 cargo fmt --all --check
+# The api binary embeds api/console/dist: it must be what the console's sources build to.
+phase "console build matches the committed api/console/dist"
+(cd api/console && npm run --silent build >/dev/null)
+git diff --exit-code --stat -- api/console/dist || {
+  echo "api/console/dist is stale: run (cd api/console && npm run build) and commit it" >&2
+  exit 1
+}
 
 # One build serves clippy and the tests: clippy-driver wraps rustc for the workspace's own crates
 # (exactly what `cargo clippy` does, see RUSTC_WORKSPACE_WRAPPER), so its lints run while the test

@@ -63,6 +63,7 @@ pub async fn build_state(
         backend,
         metrics: Arc::new(Metrics::new()),
         signin_limiter: Arc::new(RateLimiter::new(10, 60)),
+        prometheus: None,
     })
 }
 

@@ -35,6 +35,7 @@ pub fn build_router(state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(routes::meta::router())
+        .merge(routes::console::router())
         .merge(routes::auth::router())
         .merge(routes::accounts::router())
         .merge(routes::plans::router())

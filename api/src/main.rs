@@ -55,6 +55,14 @@ struct Args {
     /// How long 5-minute averages are kept, in seconds.
     #[arg(long, default_value_t = 604_800)]
     metrics_rollup_retention_secs: i64,
+    /// Read the plots from this Prometheus server (`http://host:port`, scraping the brokers
+    /// with the chart's PodMonitor: `cluster` and `namespace` labels) instead of sampling the
+    /// brokers into the database; the sampler does not run then.
+    #[arg(long, env = "EDDY_PROMETHEUS_URL")]
+    prometheus_url: Option<String>,
+    /// The range of `rate()` in Prometheus queries (at least four of its scrape intervals).
+    #[arg(long, env = "EDDY_PROMETHEUS_RATE_WINDOW", default_value = "1m")]
+    prometheus_rate_window: String,
     /// Create (or reset) the demo account and print its credentials.
     #[arg(long)]
     seed_demo: bool,
@@ -84,9 +92,19 @@ async fn main() -> anyhow::Result<()> {
             Arc::new(Unconfigured)
         }
     };
-    let state = eddy_api::app::build_state(&args.database_url, &catalog, &args.jwt_keys, backend)
-        .await
-        .context("start the API")?;
+    let mut state =
+        eddy_api::app::build_state(&args.database_url, &catalog, &args.jwt_keys, backend)
+            .await
+            .context("start the API")?;
+    if let Some(url) = &args.prometheus_url {
+        let source = eddy_api::samples::prometheus::PrometheusSource::new(
+            url,
+            Duration::from_secs(args.metrics_scrape_timeout_secs.max(1) * 2),
+            &args.prometheus_rate_window,
+        )
+        .map_err(anyhow::Error::msg)?;
+        state.prometheus = Some(Arc::new(source));
+    }
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listen on {}", args.listen))?;
@@ -109,7 +127,7 @@ async fn main() -> anyhow::Result<()> {
         wake,
         Duration::from_secs(args.sync_interval_secs.max(1)),
     ));
-    if args.metrics_interval_secs > 0 {
+    if args.metrics_interval_secs > 0 && state.prometheus.is_none() {
         let config = eddy_api::samples::SamplerConfig {
             admin_port: args.broker_admin_port,
             scrape_timeout: Duration::from_secs(args.metrics_scrape_timeout_secs.max(1)),

@@ -19,7 +19,7 @@ use utoipa::{Modify, OpenApi};
         clusters::list_clusters, clusters::create_cluster, clusters::get_cluster, clusters::update_cluster,
         clusters::resize_cluster, clusters::upgrade_cluster, clusters::restart_cluster, clusters::delete_cluster,
         clusters::connection, clusters::list_operations, clusters::get_operation,
-        topics::list_topics, topics::create_topic, topics::delete_topic,
+        topics::list_topics, topics::create_topic, topics::update_topic, topics::delete_topic,
         kafka_users::list_users, kafka_users::create_user, kafka_users::get_user, kafka_users::rotate_password,
         kafka_users::put_acls, kafka_users::delete_user,
         cluster_metrics::cluster_metrics,

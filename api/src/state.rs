@@ -5,6 +5,7 @@ use crate::domain::plans::Catalog;
 use crate::kube::ClusterBackend;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
+use crate::samples::prometheus::PrometheusSource;
 use crate::store::Db;
 use std::sync::Arc;
 
@@ -18,4 +19,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Sign-in attempts per email address.
     pub signin_limiter: Arc<RateLimiter>,
+    /// Where the plots are read from when a Prometheus server is configured (else the API's
+    /// own samples).
+    pub prometheus: Option<Arc<PrometheusSource>>,
 }

@@ -8,14 +8,13 @@
 mod common;
 
 use axum::http::StatusCode;
+use common::broker::{Broker, kcat};
 use common::{TestApp, resource_name};
 use eddy_api::samples::series::{Point, Series, labels};
 use eddy_api::samples::{Sampler, SamplerConfig};
 use eddy_api::store::metric_points::{self, Retention};
 use serde_json::{Value, json};
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// The loopback address the test broker serves on (not 127.0.0.1: its own stretch of ports).
@@ -30,117 +29,9 @@ on_both_databases!(
     roles_and_accounts_are_enforced,
 );
 
-/// The broker binary: `$EDDY_BROKER_BIN`, else `broker` in this test binary's target directory
-/// (`cargo build -p eddy-broker --bin broker` puts it there).
-fn broker_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("EDDY_BROKER_BIN") {
-        return PathBuf::from(p);
-    }
-    // target/debug/deps/metrics-<hash> → target/debug/broker
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("broker");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p eddy-broker --bin broker` first (or set EDDY_BROKER_BIN)",
-        bin.display()
-    );
-    bin
-}
-
-/// A free port of `HOST`, below the ephemeral range (as the broker tests pick theirs): each
-/// call walks on from the last, from an offset of this process's pid.
+/// A free port of `HOST`.
 fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let start = std::process::id().wrapping_mul(7_919) % 12_000;
-    (0..12_000)
-        .map(|_| {
-            let k = NEXT.fetch_add(1, Ordering::Relaxed);
-            u16::try_from(20_000 + (start + k) % 12_000).unwrap()
-        })
-        .find(|&port| TcpListener::bind((HOST, port)).is_ok())
-        .expect("a free port on 127.0.0.23")
-}
-
-/// A broker process, killed by PID when dropped.
-struct Broker {
-    child: Child,
-    port: u16,
-    admin_port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Broker {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let admin_port = free_port();
-        let log = std::fs::File::create(dir.path().join("broker.log")).unwrap();
-        let child = Command::new(broker_bin())
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .arg("--listeners")
-            .arg(format!("PLAINTEXT://{HOST}:{port}"))
-            .arg("--admin-addr")
-            .arg(format!("{HOST}:{admin_port}"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn the broker");
-        Self {
-            child,
-            port,
-            admin_port,
-            _dir: dir,
-        }
-    }
-
-    fn bootstrap(&self) -> String {
-        format!("{HOST}:{}", self.port)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self._dir.path().join("broker.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs kcat with `args` on `input`, within a deadline; kills it by PID if it overruns.
-fn kcat(b: &Broker, args: &[&str], input: &[u8]) -> String {
-    use std::io::Write as _;
-    let mut child = Command::new("kcat")
-        .arg("-b")
-        .arg(b.bootstrap())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn kcat (Debian's kcat package)");
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let exited = eddy_test_support::eventually(
-        "kcat exits",
-        Duration::from_secs(30),
-        Duration::from_millis(50),
-        || child.try_wait().unwrap(),
-    );
-    if exited.is_err() {
-        let _ = child.kill();
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        exited.is_ok_and(|s| s.success()),
-        "kcat {args:?}: {}\nbroker log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        b.log()
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::broker::free_port(HOST)
 }
 
 /// The points of `name` with `labels` in a metrics response.
@@ -163,7 +54,7 @@ fn points(body: &Value, name: &str, labels: &Value) -> Vec<(i64, f64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sampling_a_real_broker_gives_throughput_and_partitions() {
-    let broker = Broker::start();
+    let broker = Broker::start(HOST);
     let app = TestApp::new(common::Db::Sqlite).await;
     let (owner, _, _) = app.signup("ann@example.com").await;
     let body = app.create_cluster(&owner, "orders", "shared-small").await;
@@ -222,7 +113,7 @@ async fn sampling_a_real_broker_gives_throughput_and_partitions() {
     let r = app
         .get(
             &format!(
-                "/v1/clusters/{id}/metrics?series=produce_throughput,consume_throughput,messages_in,partitions,request_latency_p99,disk_used,consumer_lag&since={}",
+                "/v1/clusters/{id}/metrics?series=produce_throughput,consume_throughput,messages_in,partitions,request_latency_p99,disk_used,consumer_lag,active_controllers,under_min_isr_partitions&since={}",
                 T0 - 60
             ),
             &owner,
@@ -253,6 +144,15 @@ async fn sampling_a_real_broker_gives_throughput_and_partitions() {
     assert!(partitions[1].1 >= 1.0, "{partitions:?}");
     let p99 = points(&r.body, "request_latency_p99", &json!({"api": "Produce"}));
     assert!(p99.len() == 1 && p99[0].1 > 0.0, "{:?}", r.body);
+    // A single node is its cluster's active controller; nothing is below min ISR.
+    let controllers = points(&r.body, "active_controllers", &json!({}));
+    assert_eq!(controllers.len(), 2, "{:?}", r.body);
+    assert!(controllers.iter().all(|p| p.1 == 1.0), "{controllers:?}");
+    let under_min_isr = points(&r.body, "under_min_isr_partitions", &json!({}));
+    assert!(
+        under_min_isr.iter().all(|p| p.1 == 0.0),
+        "{under_min_isr:?}"
+    );
     let series = r.body["series"].as_array().unwrap();
     let disk = series.iter().find(|s| s["name"] == "disk_used").unwrap();
     assert_eq!(disk["unit"], "bytes");
@@ -493,12 +393,12 @@ async fn bad_queries_are_problems(app: TestApp) {
         .call(axum::http::Method::GET, "/v1/openapi.json", None, None, &[])
         .await;
     assert!(doc.body["paths"]["/v1/clusters/{id}/metrics"]["get"].is_object());
-    // The console plots the last hour of every series as an inline SVG line.
+    // The console plots the last hour of every series with uPlot (tests/console.rs draws them).
     let page = app
-        .call(axum::http::Method::GET, "/", None, None, &[])
+        .call(axum::http::Method::GET, "/assets/app.js", None, None, &[])
         .await;
     let page = page.body.as_str().unwrap();
-    assert!(page.contains("/metrics?since=1h") && page.contains("polyline"));
+    assert!(page.contains("/metrics?since=") && page.contains("u-legend"));
     // No samples yet: an empty list, not an error.
     let r = app
         .get(&format!("/v1/clusters/{id}/metrics?since=15m"), &owner)
@@ -601,6 +501,16 @@ fn synthetic_body(topics: usize, round: u64) -> String {
     writeln!(
         b,
         "# TYPE eddy_offline_partitions gauge\neddy_offline_partitions 0"
+    )
+    .unwrap();
+    writeln!(
+        b,
+        "# TYPE eddy_under_min_isr_partitions gauge\neddy_under_min_isr_partitions 0"
+    )
+    .unwrap();
+    writeln!(
+        b,
+        "# TYPE eddy_active_controller gauge\neddy_active_controller 1"
     )
     .unwrap();
     writeln!(b, "# TYPE eddy_consumer_lag gauge").unwrap();

@@ -19,6 +19,8 @@
 //! limit (the user's quota) throttling a confluent-kafka producer.
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/browser.rs"]
+mod browser;
 #[path = "../../localkube/tests/support/stack.rs"]
 mod stack;
 
@@ -69,11 +71,26 @@ struct Resp {
 impl ApiServer {
     /// Starts the api binary; `catalog` replaces the built-in plans catalog when given.
     async fn start(kubeconfig: &Path, catalog: Option<&str>) -> anyhow::Result<Self> {
+        Self::start_with(kubeconfig, catalog, &[]).await
+    }
+
+    /// [`Self::start`] with extra command-line arguments.
+    async fn start_with(
+        kubeconfig: &Path,
+        catalog: Option<&str>,
+        extra: &[&str],
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("api-prov-db-").tempdir()?;
         let db_url = format!("sqlite://{}/api.db?mode=rwc", dir.path().display());
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let log = std::fs::File::create(dir.path().join("api.log"))?;
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_api"));
+        // `EDDY_API_BIN` overrides the binary cargo built for this test (a copy survives other
+        // builds sharing the target directory).
+        let bin = std::env::var_os("EDDY_API_BIN").map_or_else(
+            || env!("CARGO_BIN_EXE_api").into(),
+            std::path::PathBuf::from,
+        );
+        let mut cmd = Command::new(bin);
         if let Some(yaml) = catalog {
             let path = dir.path().join("catalog.yaml");
             std::fs::write(&path, yaml)?;
@@ -85,6 +102,7 @@ impl ApiServer {
             .arg("--kubeconfig")
             .arg(kubeconfig)
             .args(["--sync-interval-secs", "1"])
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -815,5 +833,58 @@ async fn secure_cluster_users_and_quota_through_the_api() -> anyhow::Result<()> 
         rate <= quota * 2.0,
         "{rate} B/s through a {quota} B/s quota: {report}"
     );
+    Ok(())
+}
+
+/// The web console end to end: headless Chromium signs up, creates a cluster that the operator
+/// provisions on the local Kubernetes and follows its operation to `succeeded`, creates and
+/// edits a topic, kcat produces through the bootstrap address the page shows while a group
+/// falls behind, and the plots the API samples from the real broker pod show non-zero
+/// throughput and the group's lag; then an invoice, an API key and a billing manager.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_drives_a_cluster_on_the_local_kubernetes() -> anyhow::Result<()> {
+    let chromium = browser::chromium();
+    browser::require_node_modules();
+    build_pod_binaries()?;
+    let kube = LocalKube::start("api-console-")?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    kube.install_chart(r#"{"operator": {"logFormat": "text", "leaseSeconds": 5}}"#)
+        .await?;
+    let api = ApiServer::start_with(
+        &kube.kubeconfig(),
+        Some(&plaintext_catalog()),
+        &["--metrics-interval-secs", "2"],
+    )
+    .await?;
+    let shots = std::env::var_os("EDDY_CONSOLE_SCREENSHOTS").map_or_else(
+        || std::env::temp_dir().join("console-screenshots-kube"),
+        std::path::PathBuf::from,
+    );
+    std::fs::create_dir_all(&shots)?;
+    let url = format!("{}/", api.base);
+    let (ok, out, err) = tokio::task::spawn_blocking(move || {
+        browser::run_browser_script(
+            &url,
+            &chromium,
+            &shots,
+            &[
+                ("EDDY_CONSOLE_KCAT", "1"),
+                ("EDDY_CONSOLE_DEADLINE_MS", "540000"),
+                ("EDDY_CONSOLE_OPERATION_TIMEOUT_MS", "240000"),
+                ("EDDY_CONSOLE_PLOT_TIMEOUT_MS", "120000"),
+            ],
+        )
+    })
+    .await?;
+    assert!(
+        ok && out.contains("console checks passed"),
+        "the browser script failed\n--- stdout\n{out}\n--- stderr\n{err}\n--- api log\n{}\n{}",
+        api.log(),
+        kube.logs()
+    );
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("{out}");
+    }
     Ok(())
 }

@@ -1096,6 +1096,18 @@ async fn meta_endpoints(app: TestApp) {
             .unwrap()
             .starts_with("text/html")
     );
+    assert!(r.body.as_str().unwrap().contains("/assets/app.js"));
+    // The console's bundle is embedded and speaks the public API.
+    let r = app
+        .call(Method::GET, "/assets/app.js", None, None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
     assert!(r.body.as_str().unwrap().contains("/v1/auth/signin"));
     // A client-supplied request id is echoed back.
     let r = app
@@ -1184,6 +1196,82 @@ async fn topics_within_plan_limits(app: TestApp) {
     assert_eq!(
         app.get(&path, &viewer).await.body.as_array().unwrap().len(),
         1
+    );
+    // Editing: partitions grow within the plan, retention changes, the KafkaTopic is rewritten;
+    // shrinking, exceeding the plan, a viewer and an unknown topic change nothing.
+    let topic = format!("{path}/payments.v1");
+    let r = app
+        .patch(
+            &topic,
+            &owner,
+            json!({"partitions": 45, "retention_hours": 48}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        (
+            r.body["partitions"].as_i64(),
+            r.body["retention_hours"].as_i64()
+        ),
+        (Some(45), Some(48))
+    );
+    let rewritten = app
+        .backend
+        .topics
+        .lock()
+        .unwrap()
+        .values()
+        .next()
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (rewritten.partitions, rewritten.retention_ms),
+        (45, 48 * 3_600_000)
+    );
+    for (body, field) in [
+        (json!({"partitions": 44}), "partitions"),
+        (json!({"partitions": 51}), "topic"),
+        (json!({"retention_hours": 100}), "topic"),
+    ] {
+        let r = app.patch(&topic, &owner, body.clone()).await;
+        assert_eq!(
+            (r.status, r.body["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{body}: {:?}",
+            r.body
+        );
+    }
+    assert_eq!(
+        app.patch(&topic, &owner, json!({"replicas": 2}))
+            .await
+            .status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the replication factor is fixed"
+    );
+    assert_eq!(
+        app.patch(&topic, &viewer, json!({"partitions": 46}))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.patch(&format!("{path}/nope"), &owner, json!({"partitions": 2}))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let listed = app.get(&path, &viewer).await;
+    assert_eq!(listed.body[0]["partitions"], 45, "{:?}", listed.body);
+    assert_eq!(
+        app.backend
+            .topics
+            .lock()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()
+            .partitions,
+        45
     );
     let del = app.delete(&format!("{path}/payments.v1"), &owner).await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);

@@ -1,4 +1,4 @@
-//! Health, metrics, the OpenAPI document and the web console page.
+//! Health, metrics and the OpenAPI document (the web console is `console.rs`).
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -9,10 +9,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use utoipa::OpenApi;
 
-/// `/`, `/healthz`, `/metrics`, `/v1/openapi.json`.
+/// `/healthz`, `/metrics`, `/v1/openapi.json`.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(console))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(openapi))
@@ -39,9 +38,4 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 /// The OpenAPI 3.1 document generated from the handlers' annotations.
 pub async fn openapi() -> impl IntoResponse {
     Json(crate::openapi::ApiDoc::openapi())
-}
-
-/// The web console: one static page that uses the public API from the browser.
-pub async fn console() -> impl IntoResponse {
-    axum::response::Html(include_str!("../../console/index.html"))
 }

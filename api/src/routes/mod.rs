@@ -6,6 +6,7 @@ pub mod auth;
 pub mod billing;
 pub mod cluster_metrics;
 pub mod clusters;
+pub mod console;
 pub mod kafka_users;
 pub mod meta;
 pub mod plans;

@@ -25,7 +25,10 @@ pub fn router() -> Router<AppState> {
             "/v1/clusters/{id}/topics",
             get(list_topics).post(create_topic),
         )
-        .route("/v1/clusters/{id}/topics/{name}", delete(delete_topic))
+        .route(
+            "/v1/clusters/{id}/topics/{name}",
+            delete(delete_topic).patch(update_topic),
+        )
 }
 
 /// A new topic.
@@ -37,6 +40,15 @@ pub struct CreateTopic {
     pub partitions: Option<i64>,
     pub replicas: Option<i64>,
     /// Defaults to the smaller of 24 hours and the plan's maximum.
+    pub retention_hours: Option<i64>,
+}
+
+/// A topic's configuration change: partitions only grow (Kafka cannot shrink them); the
+/// replication factor is fixed at creation.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTopic {
+    pub partitions: Option<i64>,
     pub retention_hours: Option<i64>,
 }
 
@@ -164,6 +176,70 @@ pub async fn create_topic(
     state.backend.apply_topic(&desired).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(topic)))
+}
+
+/// Changes a topic's partition count (up only) or retention within the plan's limits, and
+/// rewrites its KafkaTopic.
+#[utoipa::path(patch, path = "/v1/clusters/{id}/topics/{name}", tag = "clusters", security(("bearer" = [])), request_body = UpdateTopic,
+    params(("id" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = Topic), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn update_topic(
+    State(state): State<AppState>,
+    p: Principal,
+    Path((id, name)): Path<(String, String)>,
+    ApiJson(req): ApiJson<UpdateTopic>,
+) -> ApiResult<Json<Topic>> {
+    p.require(Permission::WriteClusters)?;
+    let k = live_cluster(&state, &p, &id).await?;
+    let plan = state.catalog.plan(&k.plan_id)?;
+    let now = store::now();
+    let mut tx = state.db.pool.begin().await?;
+    topics::lock_cluster(&mut tx, &k.id).await?;
+    let (mine, others): (Vec<Topic>, Vec<Topic>) = topics::list(&mut tx, &k.id)
+        .await?
+        .into_iter()
+        .partition(|t| t.name == name);
+    let mut topic = mine
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::NotFound("topic".into()))?;
+    let partitions = req.partitions.unwrap_or(topic.partitions);
+    if partitions < topic.partitions {
+        return Err(ApiError::invalid(
+            "partitions",
+            format!(
+                "partitions only grow: the topic has {}, Kafka cannot remove any",
+                topic.partitions
+            ),
+        ));
+    }
+    let retention_hours = req.retention_hours.unwrap_or(topic.retention_hours);
+    let existing: Vec<i64> = others.iter().map(|t| t.partitions).collect();
+    check_topic(plan, &existing, partitions, topic.replicas, retention_hours)?;
+    topics::update(&mut tx, &topic.id, partitions, retention_hours).await?;
+    audit::record(
+        &mut tx,
+        &p.actor(),
+        "topic.update",
+        &k.id,
+        &json!({"topic": name, "partitions": partitions, "retention_hours": retention_hours}),
+        now,
+    )
+    .await?;
+    topic.partitions = partitions;
+    topic.retention_hours = retention_hours;
+    let desired = DesiredTopic {
+        namespace: k.namespace.clone(),
+        name: topic.resource_name.clone(),
+        cluster: k.resource_name.clone(),
+        topic_name: topic.name.clone(),
+        partitions,
+        replicas: topic.replicas,
+        retention_ms: retention_hours * 3_600_000,
+    };
+    state.backend.apply_topic(&desired).await?;
+    tx.commit().await?;
+    Ok(Json(topic))
 }
 
 /// Deletes a topic.

@@ -27,7 +27,10 @@ pub struct BrokerReading {
     pub latency: BTreeMap<String, Buckets>,
     pub partitions: Option<f64>,
     pub under_replicated: Option<f64>,
+    pub under_min_isr: Option<f64>,
     pub offline: Option<f64>,
+    /// 1 when this broker is the active controller.
+    pub active_controller: Option<f64>,
     /// Per log directory.
     pub disk_used: BTreeMap<String, f64>,
     pub disk_free: BTreeMap<String, f64>,
@@ -132,7 +135,9 @@ pub fn cluster_points(round: &[BrokerRound<'_>]) -> Vec<Point> {
     let mut latency: BTreeMap<String, Buckets> = BTreeMap::new();
     let mut points = Vec::new();
     let mut under_replicated: Option<f64> = None;
+    let mut under_min_isr: Option<f64> = None;
     let mut offline: Option<f64> = None;
+    let mut controllers: Option<f64> = None;
     let mut lag: BTreeMap<String, f64> = BTreeMap::new();
     for b in round {
         let cur = &b.current.reading;
@@ -189,8 +194,15 @@ pub fn cluster_points(round: &[BrokerRound<'_>]) -> Vec<Point> {
                 });
             }
         }
-        if let Some(u) = cur.under_replicated {
-            *under_replicated.get_or_insert(0.0) += u;
+        // Each broker counts the partitions it leads: the cluster's count is the sum.
+        for (sum, v) in [
+            (&mut under_replicated, cur.under_replicated),
+            (&mut under_min_isr, cur.under_min_isr),
+            (&mut controllers, cur.active_controller),
+        ] {
+            if let Some(v) = v {
+                *sum.get_or_insert(0.0) += v;
+            }
         }
         if let Some(o) = cur.offline {
             offline = Some(offline.map_or(o, |m: f64| m.max(o)));
@@ -217,7 +229,9 @@ pub fn cluster_points(round: &[BrokerRound<'_>]) -> Vec<Point> {
     }
     for (series, value) in [
         (Series::UnderReplicatedPartitions, under_replicated),
+        (Series::UnderMinIsrPartitions, under_min_isr),
         (Series::OfflinePartitions, offline),
+        (Series::ActiveControllers, controllers),
     ] {
         if let Some(value) = value {
             points.push(Point {

@@ -122,10 +122,16 @@ fn two_brokers_sum_rates_and_latency_and_health() {
         at: 1000,
         reading: reading(100.0, 0.0, &[(0.01, 0.0), (0.1, 0.0), (INF, 0.0)]),
     };
-    let b1_cur = Timed {
+    let mut b1_cur = Timed {
         at: 1030,
         reading: reading(700.0, 0.0, &[(0.01, 100.0), (0.1, 100.0), (INF, 100.0)]),
     };
+    // b1 leads 3 partitions below min ISR and is the controller; b0 reports neither gauge's
+    // non-zero value (b0 says 0 controllers, no under-min-ISR gauge at all).
+    b1_cur.reading.under_min_isr = Some(3.0);
+    b1_cur.reading.active_controller = Some(1.0);
+    let mut b0_cur = b0_cur;
+    b0_cur.reading.active_controller = Some(0.0);
     let points = cluster_points(&[
         BrokerRound {
             broker: "b0",
@@ -153,6 +159,11 @@ fn two_brokers_sum_rates_and_latency_and_health() {
         Some(2.0)
     );
     assert_eq!(value(Series::OfflinePartitions, Labels::new()), Some(0.0));
+    assert_eq!(
+        value(Series::UnderMinIsrPartitions, Labels::new()),
+        Some(3.0)
+    );
+    assert_eq!(value(Series::ActiveControllers, Labels::new()), Some(1.0));
     assert_eq!(
         value(Series::ConsumerLag, labels([("group", "g")])),
         Some(14.0)

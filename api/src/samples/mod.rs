@@ -6,6 +6,7 @@
 //! stores gauges only.
 
 pub mod compute;
+pub mod prometheus;
 pub mod scrape;
 pub mod series;
 

@@ -114,7 +114,9 @@ pub fn reading_from_text(text: &str) -> Result<BrokerReading, String> {
             }
             ("eddy_partitions", Some(v)) => r.partitions = Some(v),
             ("eddy_under_replicated_partitions", Some(v)) => r.under_replicated = Some(v),
+            ("eddy_under_min_isr_partitions", Some(v)) => r.under_min_isr = Some(v),
             ("eddy_offline_partitions", Some(v)) => r.offline = Some(v),
+            ("eddy_active_controller", Some(v)) => r.active_controller = Some(v),
             ("eddy_log_dir_used_bytes", Some(v)) => {
                 if let Some(dir) = s.labels.get("dir") {
                     r.disk_used.insert(dir.to_string(), v);
@@ -162,8 +164,12 @@ eddy_topic_bytes_in_total{topic="b"} 200
 eddy_partitions 3
 # TYPE eddy_under_replicated_partitions gauge
 eddy_under_replicated_partitions 1
+# TYPE eddy_under_min_isr_partitions gauge
+eddy_under_min_isr_partitions 2
 # TYPE eddy_offline_partitions gauge
 eddy_offline_partitions 0
+# TYPE eddy_active_controller gauge
+eddy_active_controller 1
 # TYPE eddy_log_dir_used_bytes gauge
 eddy_log_dir_used_bytes{dir="/data"} 4096
 # TYPE eddy_log_dir_free_bytes gauge
@@ -196,6 +202,10 @@ eddy_request_duration_seconds_count{api="Produce"} 10
         );
         assert_eq!(r.partitions, Some(3.0));
         assert_eq!((r.under_replicated, r.offline), (Some(1.0), Some(0.0)));
+        assert_eq!(
+            (r.under_min_isr, r.active_controller),
+            (Some(2.0), Some(1.0))
+        );
         assert_eq!(r.disk_used["/data"], 4096.0);
         assert_eq!(r.disk_free["/data"], 1_000_000.0);
         assert_eq!(r.lag_by_group["g"], 10.0);

@@ -25,15 +25,20 @@ pub enum Series {
     DiskFree,
     /// Partitions whose ISR is smaller than their replica set (the cluster).
     UnderReplicatedPartitions,
+    /// Partitions whose ISR is below `min.insync.replicas` (the cluster): acks=all writes fail.
+    UnderMinIsrPartitions,
     /// Partitions without a leader (the cluster).
     OfflinePartitions,
+    /// Brokers that report being the active controller (the cluster): 1 is healthy, 0 means
+    /// no controller, more than 1 a split.
+    ActiveControllers,
     /// Messages not yet committed, per consumer `group` (summed over its partitions).
     ConsumerLag,
 }
 
 impl Series {
     /// Every series, in the order responses list them.
-    pub const ALL: [Series; 10] = [
+    pub const ALL: [Series; 12] = [
         Series::ProduceThroughput,
         Series::ConsumeThroughput,
         Series::MessagesIn,
@@ -42,7 +47,9 @@ impl Series {
         Series::DiskUsed,
         Series::DiskFree,
         Series::UnderReplicatedPartitions,
+        Series::UnderMinIsrPartitions,
         Series::OfflinePartitions,
+        Series::ActiveControllers,
         Series::ConsumerLag,
     ];
 
@@ -57,7 +64,9 @@ impl Series {
             Self::DiskUsed => "disk_used",
             Self::DiskFree => "disk_free",
             Self::UnderReplicatedPartitions => "under_replicated_partitions",
+            Self::UnderMinIsrPartitions => "under_min_isr_partitions",
             Self::OfflinePartitions => "offline_partitions",
+            Self::ActiveControllers => "active_controllers",
             Self::ConsumerLag => "consumer_lag",
         }
     }
@@ -68,9 +77,11 @@ impl Series {
             Self::ProduceThroughput | Self::ConsumeThroughput => "bytes/s",
             Self::MessagesIn => "messages/s",
             Self::RequestLatencyP99 => "seconds",
-            Self::Partitions | Self::UnderReplicatedPartitions | Self::OfflinePartitions => {
-                "partitions"
-            }
+            Self::Partitions
+            | Self::UnderReplicatedPartitions
+            | Self::UnderMinIsrPartitions
+            | Self::OfflinePartitions => "partitions",
+            Self::ActiveControllers => "brokers",
             Self::DiskUsed | Self::DiskFree => "bytes",
             Self::ConsumerLag => "messages",
         }

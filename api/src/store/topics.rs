@@ -59,6 +59,22 @@ pub async fn insert(c: &mut AnyConnection, t: &Topic) -> Result<()> {
     Ok(())
 }
 
+/// Changes a topic's partition count and retention.
+pub async fn update(
+    c: &mut AnyConnection,
+    id: &str,
+    partitions: i64,
+    retention_hours: i64,
+) -> Result<()> {
+    sqlx::query("UPDATE topics SET partitions = $2, retention_hours = $3 WHERE id = $1")
+        .bind(id)
+        .bind(partitions)
+        .bind(retention_hours)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
 /// Forgets a topic; returns whether it existed.
 pub async fn delete(c: &mut AnyConnection, cluster_id: &str, name: &str) -> Result<bool> {
     let r = sqlx::query("DELETE FROM topics WHERE cluster_id = $1 AND name = $2")

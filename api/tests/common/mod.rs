@@ -2,6 +2,7 @@
 //! PostgreSQL server), the router driven with `oneshot`, and a recording cluster backend.
 #![allow(dead_code, clippy::unwrap_used)] // test fixtures: a failed unwrap is a failed test
 
+pub mod broker;
 pub mod postgres;
 
 use axum::body::Body;
