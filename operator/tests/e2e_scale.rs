@@ -149,6 +149,10 @@ async fn a_scale_down_drains_the_brokers_that_go_and_refuses_what_cannot_be_drai
     .await
     .with_context(|| kube.logs())?;
     eprintln!("rebalance: {balanced:?}");
+    assert!(
+        balanced.throttled_topics.is_empty(),
+        "throttle removed: {balanced:?}"
+    );
     let bootstrap = clusters
         .get("scale")
         .await?

@@ -141,7 +141,14 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     let mut sooner = |retry: Duration| requeue = Some(requeue.map_or(retry, |d| d.min(retry)));
     if finish.ready {
         let mut reported = (*cluster).clone();
-        reported.status = Some(next.clone());
+        let mut st = next.clone();
+        // The balance step owns `status.rebalance` and writes it itself: read it as stored now.
+        st.rebalance = observed
+            .latest
+            .as_ref()
+            .and_then(|l| l.status.as_ref())
+            .and_then(|s| s.rebalance.clone());
+        reported.status = Some(st);
         if cluster.spec.limits.is_some() && !quotas::converge(&ctx, &reported).await {
             sooner(Duration::from_secs(30));
         }
@@ -221,6 +228,11 @@ async fn patch_status(
 ) -> Result<(), Error> {
     let name = cluster.name_any();
     let mut body = json!({ "status": status });
+    if let Some(st) = body["status"].as_object_mut() {
+        // Written by the balance step only (a merge patch leaves an absent field alone): the
+        // cached copy here may be older than its last write.
+        st.remove("rebalance");
+    }
     if status.rolling_restart.is_none() {
         // A merge patch leaves absent fields alone: null removes a finished restart.
         body["status"]["rollingRestart"] = serde_json::Value::Null;

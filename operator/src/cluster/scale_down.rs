@@ -347,7 +347,15 @@ impl Outcome {
 /// Runs the scale-down step of a buildable cluster. Any failure to talk to the brokers keeps
 /// every broker (the StatefulSet held at its size) and is reported in the status message.
 pub async fn run(ctx: &Context, cluster: &KafkaCluster, observed: &Observed) -> Outcome {
-    let previous = cluster.status.as_ref().and_then(|s| s.scale_down.as_ref());
+    // The status as stored now: the controller's cache can lag behind the last reconcile's
+    // write, and a stale phase would repeat or skip a step.
+    let previous = observed
+        .latest
+        .as_ref()
+        .unwrap_or(cluster)
+        .status
+        .as_ref()
+        .and_then(|s| s.scale_down.as_ref());
     let brokers = cluster.spec.brokers;
     let now = SystemTime::now();
     match observed.replicas {
@@ -572,12 +580,21 @@ async fn finish(
     observed: &Observed,
     previous: Option<&ScaleDownStatus>,
 ) -> Outcome {
-    let Some(prev) = previous.filter(|p| p.phase != ScaleDownPhase::Done) else {
+    let Some(prev) = previous else {
         return Outcome::default();
     };
+    if prev.phase == ScaleDownPhase::Done {
+        // Kept as stored now (the status written from the cache must not bring back an older
+        // phase).
+        return Outcome {
+            status: Some(prev.clone()),
+            ..Outcome::default()
+        };
+    }
     let brokers = cluster.spec.brokers;
     let mut st = prev.clone();
-    if prev.phase != ScaleDownPhase::Shrinking {
+    let shrunk = !prev.brokers.is_empty() && prev.brokers.iter().all(|b| *b >= brokers);
+    if !shrunk {
         // The spec grew back before the drain finished: reassignments already made stay (the
         // partitions are on brokers that stay), the throttle goes.
         if !st.throttled_topics.is_empty() {

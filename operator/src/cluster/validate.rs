@@ -501,7 +501,7 @@ mod tests {
 
     #[test]
     fn unsupported_and_reserved_config_keys_are_invalid() {
-        for key in ["listeners", "node.id", "compression.type"] {
+        for key in ["listeners", "node.id", "ssl.keystore.location"] {
             let mut s = spec(1);
             s.config.insert(key.into(), "1".into());
             let v = validate(&s, &Observed::default());

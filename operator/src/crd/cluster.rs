@@ -561,10 +561,10 @@ pub struct RebalanceStatus {
     #[serde(default)]
     pub partitions_remaining: i32,
     /// What is happening.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub message: Option<String>,
     /// Topics whose replication the moves throttle (removed when they end).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub throttled_topics: Vec<String>,
 }
 
@@ -585,7 +585,9 @@ pub enum ScaleDownPhase {
     Done,
 }
 
-/// A scale-down: the drain before the StatefulSet shrinks.
+/// A scale-down: the drain before the StatefulSet shrinks. Its optional fields serialise as
+/// null and empty lists as `[]`: the status is written with merge patches, where an absent field
+/// would keep a stale value (the same holds for [`RebalanceStatus`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScaleDownStatus {
@@ -599,14 +601,14 @@ pub struct ScaleDownStatus {
     #[serde(default)]
     pub partitions_remaining: i32,
     /// What is happening or why the scale-down is blocked.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub message: Option<String>,
     /// The generation a blocked scale-down was blocked at: a drain that ran past its deadline
     /// is not retried until the spec changes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub blocked_generation: Option<i64>,
     /// Topics whose replication the drain throttles (removed when it ends).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub throttled_topics: Vec<String>,
 }
 
