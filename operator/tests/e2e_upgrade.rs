@@ -216,6 +216,15 @@ async fn upgrade_0_1_0_to_0_2_0_finalizes_level_2_and_refuses_the_downgrade() ->
     for (name, uid) in &uids_before {
         assert_ne!(uids_after.get(name), Some(uid), "{name} was not replaced");
     }
+    // Pod IPs change when pods are replaced: the bootstrap addresses as published now.
+    let bootstrap = clusters
+        .get("up")
+        .await?
+        .status
+        .context("status")?
+        .listeners[0]
+        .bootstrap_servers
+        .clone();
     let consumed = eventually(Duration::from_secs(60), "record read back", || async {
         let out = consume_first(&bootstrap)?;
         Ok(out.contains("before-upgrade").then_some(out))
