@@ -195,6 +195,7 @@ pub async fn apply_observation(
             target_generation: op.target_generation,
             restart_token: op.restart_token.clone(),
             started_at: op.created_at,
+            last_step: op.steps.last().map(|s| s.name.clone()),
         };
         if let Some(out) = machine::advance(&progress, obs, now) {
             // The lifecycle users and the audit read is pending → running → succeeded | failed,

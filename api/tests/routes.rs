@@ -26,6 +26,7 @@ on_both_databases!(
     meta_endpoints,
     topics_within_plan_limits,
     a_cluster_ready_at_the_first_look_still_shows_a_running_step,
+    an_upgrade_reports_the_operators_phases_as_steps,
 );
 
 async fn signup_signin_refresh_rotation(app: TestApp) {
@@ -1306,4 +1307,103 @@ async fn a_cluster_ready_at_the_first_look_still_shows_a_running_step(app: TestA
         matches!((running, done), (Some(r), Some(d)) if r < d),
         "{states:?}"
     );
+}
+
+async fn an_upgrade_reports_the_operators_phases_as_steps(app: TestApp) {
+    use eddy_api::domain::operations::UpgradeObservation;
+    let (owner, _, _) = app.signup("owner@example.com").await;
+    // The catalog lists both versions with the feature level each supports.
+    let plans = app.get("/v1/plans", &owner).await;
+    assert_eq!(plans.body["versions"], json!(["0.1.0", "0.2.0"]));
+    assert_eq!(
+        plans.body["version_levels"],
+        json!({"0.1.0": 1, "0.2.0": 2})
+    );
+    let r = app
+        .post(
+            "/v1/clusters",
+            &owner,
+            json!({"name": "upgrading", "plan_id": "shared-small", "version": "0.1.0"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    let id = r.body["cluster"]["id"].as_str().unwrap().to_string();
+    let name = resource_name(&r.body);
+    app.backend.report(&name, true);
+    app.sync().await;
+    let etag = app.get(&format!("/v1/clusters/{id}"), &owner).await.etag();
+    let r = app
+        .if_match(
+            Method::POST,
+            &format!("/v1/clusters/{id}/upgrade"),
+            &owner,
+            Some(json!({"version": "0.2.0"})),
+            &etag,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    let op = r.body["operation"]["id"].as_str().unwrap().to_string();
+    let phase = |phase: &str, on_target: usize, finalized: i16| UpgradeObservation {
+        phase: phase.into(),
+        to_version: "0.2.0".into(),
+        on_target,
+        brokers: 3,
+        finalized_level: Some(finalized),
+        target_level: Some(2),
+        message: None,
+    };
+    // Ready between two broker restarts is not the end of an upgrade.
+    for (p, n, level) in [
+        ("Rolling", 0, 1),
+        ("Rolling", 1, 1),
+        ("Rolling", 3, 1),
+        ("Finalizing", 3, 1),
+    ] {
+        app.backend.report_upgrade(&name, true, phase(p, n, level));
+        app.sync().await;
+        let o = app.get(&format!("/v1/operations/{op}"), &owner).await;
+        assert_eq!(o.body["state"], "running", "{p} {n}: {:?}", o.body);
+    }
+    app.backend.report_upgrade(&name, true, phase("Done", 3, 2));
+    app.sync().await;
+    let o = app.get(&format!("/v1/operations/{op}"), &owner).await;
+    assert_eq!(o.body["state"], "succeeded", "{:?}", o.body);
+    let steps: Vec<&str> = o.body["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    for want in [
+        "rolling brokers to 0.2.0: 1 of 3 upgraded",
+        "rolling brokers to 0.2.0: 3 of 3 upgraded",
+        "finalizing eddy.version 2",
+        "every broker runs 0.2.0 at eddy.version 2",
+    ] {
+        assert!(steps.contains(&want), "{want}: {steps:?}");
+    }
+    let k = app.get(&format!("/v1/clusters/{id}"), &owner).await;
+    assert_eq!(k.body["state"], "active", "{:?}", k.body);
+    // A downgrade is refused with a clear detail, and nothing starts.
+    let before = app.count("operations").await;
+    let r = app
+        .if_match(
+            Method::POST,
+            &format!("/v1/clusters/{id}/upgrade"),
+            &owner,
+            Some(json!({"version": "0.1.0"})),
+            &k.etag(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["field"], "version");
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("downgrades are refused"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(app.count("operations").await, before);
 }

@@ -98,11 +98,17 @@ async fn readyz(State(b): State<Arc<Broker>>) -> impl IntoResponse {
 
 async fn state(State(b): State<Arc<Broker>>) -> impl IntoResponse {
     let partitions: usize = b.node.topics().iter().map(|t| t.partitions.len()).sum();
+    // The release and feature levels: the operator's upgrade reads them per broker.
+    let finalized = b.metadata().finalized_features();
     Json(serde_json::json!({
         "state": b.state(),
         "node_id": b.node.node_id(),
         "cluster_id": b.node.cluster_id,
         "partitions": partitions,
+        "version": crate::features::identity().version,
+        "supported_features": crate::features::supported(),
+        "finalized_features": finalized.levels,
+        "finalized_features_epoch": finalized.epoch,
     }))
 }
 

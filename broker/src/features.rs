@@ -18,15 +18,74 @@ use std::collections::BTreeMap;
 
 /// The feature that versions what Eddy brokers write and exchange.
 pub const EDDY_VERSION: &str = "eddy.version";
-/// The `eddy.version` levels this binary supports.
+/// The lowest `eddy.version` level any binary of this tree supports.
 pub const EDDY_VERSION_MIN: i16 = 1;
-pub const EDDY_VERSION_MAX: i16 = 1;
 /// The level a new cluster is finalized at.
 pub const EDDY_VERSION_DEFAULT: i16 = 1;
+/// The `eddy.version` level from which DescribeCluster v2 (KIP-1073: fenced brokers listed
+/// with `is_fenced` when asked) is advertised and served.
+pub const DESCRIBE_FENCED_BROKERS_LEVEL: i16 = 2;
 
-/// Test hook standing in for a binary of another version until two versions ship: overrides
-/// the supported ranges, as `feature=min-max[,...]` (e.g. `eddy.version=1-2`).
+/// Test hook: overrides the supported ranges, as `feature=min-max[,...]` (e.g.
+/// `eddy.version=1-2`), whatever the binary's identity.
 pub const SUPPORTED_OVERRIDE_ENV: &str = "EDDY_TEST_SUPPORTED_FEATURES";
+
+/// Which broker release a binary is: its version string and the `eddy.version` levels it
+/// supports. Both binaries are built from this tree and share the library; the identity is
+/// chosen by the small `main` of each bin target (`broker` is 0.1.0, `broker-0-2-0` 0.2.0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    /// The release, as the operator's `spec.version` and the image tag name it.
+    pub version: &'static str,
+    /// Highest `eddy.version` level this release supports (the lowest is
+    /// [`EDDY_VERSION_MIN`]).
+    pub eddy_version_max: i16,
+}
+
+/// Release 0.1.0: `eddy.version` 1.
+pub const V0_1_0: Identity = Identity {
+    version: "0.1.0",
+    eddy_version_max: 1,
+};
+
+/// Release 0.2.0: `eddy.version` 1 to 2; level 2 adds DescribeCluster v2 (fenced brokers).
+pub const V0_2_0: Identity = Identity {
+    version: "0.2.0",
+    eddy_version_max: 2,
+};
+
+/// Every release this tree builds, oldest first.
+pub const RELEASES: &[Identity] = &[V0_1_0, V0_2_0];
+
+static IDENTITY: std::sync::OnceLock<Identity> = std::sync::OnceLock::new();
+
+/// Sets this process's identity, once, before the broker starts (the bin targets' `main`).
+/// Later calls are ignored: the first identity stays.
+pub fn set_identity(identity: Identity) {
+    let _ = IDENTITY.set(identity);
+}
+
+/// This process's release (0.1.0 unless a bin target chose another).
+#[must_use]
+pub fn identity() -> Identity {
+    IDENTITY.get().copied().unwrap_or(V0_1_0)
+}
+
+/// The `eddy.version` level this broker acts on: the finalized one, capped at what this binary
+/// supports (a binary never behaves as a level it does not know; the start-up check keeps it
+/// from running a higher finalized level at all).
+#[must_use]
+pub fn effective_level(finalized: &Finalized) -> i16 {
+    let level = finalized
+        .levels
+        .get(EDDY_VERSION)
+        .copied()
+        .unwrap_or(EDDY_VERSION_DEFAULT);
+    let max = supported()
+        .get(EDDY_VERSION)
+        .map_or(EDDY_VERSION_DEFAULT, |(_, hi)| *hi);
+    level.min(max)
+}
 
 /// Kafka's error codes UpdateFeatures answers with.
 pub const INVALID_UPDATE_VERSION: i16 = 95;
@@ -35,7 +94,7 @@ pub const FEATURE_UPDATE_FAILED: i16 = 96;
 /// Supported level range (inclusive) per feature.
 pub type Supported = BTreeMap<String, (i16, i16)>;
 
-/// The levels this binary supports (or the test override's).
+/// The levels this binary supports (its identity's, or the test override's).
 #[must_use]
 pub fn supported() -> Supported {
     if let Ok(spec) = std::env::var(SUPPORTED_OVERRIDE_ENV)
@@ -45,7 +104,7 @@ pub fn supported() -> Supported {
     }
     BTreeMap::from([(
         EDDY_VERSION.to_string(),
-        (EDDY_VERSION_MIN, EDDY_VERSION_MAX),
+        (EDDY_VERSION_MIN, identity().eddy_version_max),
     )])
 }
 
@@ -319,5 +378,24 @@ mod tests {
             parse_supported("eddy.version=1-2"),
             Some(BTreeMap::from([(EDDY_VERSION.to_string(), (1, 2))]))
         );
+    }
+
+    #[test]
+    fn releases_are_ordered_and_the_default_identity_is_the_oldest() {
+        assert_eq!(identity(), V0_1_0);
+        assert!(
+            RELEASES
+                .windows(2)
+                .all(|w| w[0].eddy_version_max < w[1].eddy_version_max)
+        );
+        let two = Finalized {
+            epoch: 1,
+            levels: BTreeMap::from([(EDDY_VERSION.to_string(), 2)]),
+        };
+        // This test process is 0.1.0 (no override): it acts on level 1 at most.
+        if std::env::var_os(SUPPORTED_OVERRIDE_ENV).is_none() {
+            assert_eq!(effective_level(&two), 1);
+        }
+        assert_eq!(effective_level(&Finalized::default()), 1);
     }
 }

@@ -21,6 +21,7 @@ pub mod broker;
 pub mod cluster;
 pub mod config;
 pub mod control;
+pub mod entry;
 pub mod features;
 pub mod group;
 pub mod handlers;

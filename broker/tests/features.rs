@@ -1,28 +1,34 @@
 //! Feature levels (KIP-584, broker/src/features.rs) over the wire: ApiVersions v3+ reports the
 //! supported and finalized levels; UpdateFeatures finalizes a level only when every registered
 //! broker supports it, refuses downgrades, and a broker whose binary cannot run the finalized
-//! level refuses to start. The newer binary is this one with `EDDY_TEST_SUPPORTED_FEATURES`
-//! widening its range, until two broker versions ship.
+//! level refuses to start. Both releases run as the real binaries: `broker` (0.1.0,
+//! `eddy.version` 1) and `broker-0-2-0` (0.2.0, levels 1 to 2; level 2 adds DescribeCluster v2).
 #![allow(clippy::unwrap_used)]
 
 mod cluster_support;
 mod common;
 mod wire;
 
-use cluster_support::start_brokers;
-use common::TestBroker;
+use cluster_support::{start_brokers, start_brokers_with};
+use common::{TestBroker, broker_0_2_0_bin};
 use eddy_test_support::eventually;
 use kafka_protocol::messages::update_features_request::FeatureUpdateKey;
 use kafka_protocol::messages::{
-    ApiVersionsRequest, ApiVersionsResponse, UpdateFeaturesRequest, UpdateFeaturesResponse,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, DescribeClusterRequest,
+    DescribeClusterResponse, UpdateFeaturesRequest, UpdateFeaturesResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use std::time::Duration;
 use wire::Wire;
 
 const FEATURE: &str = "eddy.version";
-const NEWER: (&str, &str) = ("EDDY_TEST_SUPPORTED_FEATURES", "eddy.version=1-2");
 const INVALID_UPDATE_VERSION: i16 = 95;
+const UNSUPPORTED_VERSION: i16 = 35;
+
+/// Switches `b` (stopped) to release 0.2.0's binary, or back to 0.1.0's.
+fn run_release(b: &mut TestBroker, newer: bool) {
+    b.bin = newer.then(broker_0_2_0_bin);
+}
 
 fn api_versions(b: &TestBroker) -> ApiVersionsResponse {
     let mut w = Wire::connect(&b.bootstrap());
@@ -114,7 +120,7 @@ fn a_single_node_finalizes_only_what_it_supports_and_never_downgrades() {
 
     // The newer binary: validate-only changes nothing, then the upgrade applies.
     assert!(b.stop());
-    b.env.push((NEWER.0.into(), NEWER.1.into()));
+    run_release(&mut b, true);
     b.spawn();
     let mut w = Wire::connect(&b.bootstrap());
     let r: UpdateFeaturesResponse = w.call(
@@ -141,7 +147,7 @@ fn a_single_node_finalizes_only_what_it_supports_and_never_downgrades() {
 
     // The finalized level survives a restart, and the old binary refuses to run it.
     assert!(b.stop());
-    b.env.clear();
+    run_release(&mut b, false);
     let (code, log) = refused_start(&mut b);
     assert_ne!(code, Some(0), "{log}");
     assert!(
@@ -160,7 +166,7 @@ fn a_cluster_finalizes_a_level_once_every_broker_runs_a_binary_that_supports_it(
     // runs the old one.
     for b in brokers.iter_mut().take(2) {
         assert!(b.stop());
-        b.env.push((NEWER.0.into(), NEWER.1.into()));
+        run_release(b, true);
         b.spawn();
     }
     let (code, msg) = result(&update(&brokers[0], 2, 1, 1));
@@ -168,12 +174,12 @@ fn a_cluster_finalizes_a_level_once_every_broker_runs_a_binary_that_supports_it(
     assert!(msg.contains("broker 2 supports 1 to 1"), "{msg}");
     // Rolling back is an ordinary restart before finalizing.
     assert!(brokers[1].stop());
-    brokers[1].env.clear();
+    run_release(&mut brokers[1], false);
     brokers[1].spawn();
     assert_eq!(levels(&brokers[1]), (1, 1, 1, 0));
     for b in brokers.iter_mut().skip(1) {
         assert!(b.stop());
-        b.env.push((NEWER.0.into(), NEWER.1.into()));
+        run_release(b, true);
         b.spawn();
     }
     // Through a broker that is not necessarily the controller: forwarded.
@@ -191,9 +197,118 @@ fn a_cluster_finalizes_a_level_once_every_broker_runs_a_binary_that_supports_it(
     let (code, msg) = result(&update(&brokers[1], 1, 2, 1));
     assert_eq!(code, INVALID_UPDATE_VERSION, "{msg}");
     assert!(brokers[2].stop());
-    brokers[2].env.clear();
+    run_release(&mut brokers[2], false);
     let (code, log) = refused_start(&mut brokers[2]);
     assert_eq!(code, Some(78), "{log}");
     assert!(log.contains("refusing to start"), "{log}");
     assert!(log.contains("this broker supports 1 to 1"), "{log}");
+}
+
+/// DescribeCluster's advertised max version in `b`'s ApiVersions v3 answer.
+fn describe_cluster_max(b: &TestBroker) -> i16 {
+    api_versions(b)
+        .api_keys
+        .iter()
+        .find(|k| k.api_key == ApiKey::DescribeCluster as i16)
+        .expect("DescribeCluster advertised")
+        .max_version
+}
+
+fn describe_cluster(b: &TestBroker, version: i16) -> DescribeClusterResponse {
+    let mut w = Wire::connect(&b.bootstrap());
+    w.call(
+        &DescribeClusterRequest::default()
+            .with_endpoint_type(1)
+            .with_include_fenced_brokers(version >= 2),
+        version,
+    )
+}
+
+/// `b`'s admin `/v1/broker/state` answer.
+fn broker_state(b: &TestBroker) -> serde_json::Value {
+    let (code, body) = common::http_get(b.admin_port, "/v1/broker/state").expect("state");
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).expect("json")
+}
+
+#[test]
+fn release_0_2_0_serves_describe_cluster_v2_only_once_level_2_is_finalized() {
+    let mut b = TestBroker::new(&[], Vec::new());
+    run_release(&mut b, true);
+    b.spawn();
+    assert_eq!(levels(&b), (1, 2, 1, 0));
+    let state = broker_state(&b);
+    assert_eq!(state["version"], "0.2.0", "{state}");
+    assert_eq!(
+        state["supported_features"][FEATURE],
+        serde_json::json!([1, 2])
+    );
+    assert_eq!(state["finalized_features"][FEATURE], 1);
+    // Level 1: v2 is neither advertised nor served (answered with UNSUPPORTED_VERSION).
+    assert_eq!(describe_cluster_max(&b), 1);
+    let r = describe_cluster(&b, 2);
+    assert_eq!(r.error_code, UNSUPPORTED_VERSION, "{r:?}");
+    assert!(r.brokers.is_empty());
+    assert_eq!(describe_cluster(&b, 1).brokers.len(), 1);
+
+    assert_eq!(result(&update(&b, 2, 1, 1)).0, 0);
+    assert_eq!(describe_cluster_max(&b), 2);
+    let r = describe_cluster(&b, 2);
+    assert_eq!(r.error_code, 0, "{r:?}");
+    assert_eq!(r.brokers.len(), 1);
+    assert!(!r.brokers[0].is_fenced);
+    assert_eq!(broker_state(&b)["finalized_features"][FEATURE], 2);
+
+    // 0.1.0 cannot run level 2 (exit 78, EX_CONFIG); 0.2.0 again can, at level 2.
+    assert!(b.stop());
+    run_release(&mut b, false);
+    let (code, log) = refused_start(&mut b);
+    assert_ne!(code, Some(0), "{log}");
+    assert!(log.contains("this broker supports 1 to 1"), "{log}");
+    run_release(&mut b, true);
+    b.spawn();
+    assert_eq!(levels(&b), (1, 2, 2, 1));
+    assert_eq!(describe_cluster_max(&b), 2);
+}
+
+#[test]
+fn at_level_2_a_cluster_lists_its_fenced_brokers() {
+    let mut brokers = start_brokers_with(3, &[], "3000", |b| run_release(b, true));
+    for b in &brokers {
+        assert_eq!(levels(b), (1, 2, 1, 0));
+        assert_eq!(broker_state(b)["version"], "0.2.0");
+    }
+    assert_eq!(
+        describe_cluster(&brokers[0], 2).error_code,
+        UNSUPPORTED_VERSION
+    );
+    assert_eq!(result(&update(&brokers[0], 2, 1, 1)).0, 0);
+    for b in &brokers {
+        eventually(
+            "finalized level 2 everywhere",
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            || (describe_cluster_max(b) == 2).then_some(()),
+        )
+        .unwrap();
+    }
+    // Broker 2 stops: once fenced, v2 still lists it (fenced), v1 no longer does.
+    assert!(brokers[2].stop());
+    let r = eventually(
+        "broker 2 fenced",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || {
+            let r = describe_cluster(&brokers[0], 2);
+            r.brokers
+                .iter()
+                .any(|b| b.broker_id.0 == 2 && b.is_fenced)
+                .then_some(r)
+        },
+    )
+    .unwrap();
+    assert_eq!(r.brokers.len(), 3, "{r:?}");
+    assert_eq!(r.brokers.iter().filter(|b| b.is_fenced).count(), 1);
+    let v1 = describe_cluster(&brokers[0], 1);
+    assert_eq!(v1.brokers.len(), 2, "{v1:?}");
 }

@@ -39,10 +39,13 @@ impl ImageMap {
     #[must_use]
     pub fn builtin(target_dir: &Path) -> Self {
         let debug = target_dir.join("debug");
-        let entries = ["broker", "operator", "api"]
+        let mut entries: BTreeMap<String, PathBuf> = ["broker", "operator", "api"]
             .into_iter()
             .map(|b| (format!("eddy/{b}"), debug.join(b)))
             .collect();
+        // Broker release 0.2.0 is its own small bin target (`broker-0-2-0`); every other tag,
+        // 0.1.0 included, runs `broker`.
+        entries.insert("eddy/broker:0.2.0".into(), debug.join("broker-0-2-0"));
         Self { entries }
     }
 
@@ -149,6 +152,19 @@ mod tests {
         assert_eq!(
             m.resolve("eddy/broker").unwrap(),
             Path::new("/tgt/debug/broker")
+        );
+    }
+
+    #[test]
+    fn the_builtin_map_knows_both_broker_releases() {
+        let m = ImageMap::builtin(Path::new("/t"));
+        assert_eq!(
+            m.resolve("eddy/broker:0.1.0").unwrap(),
+            Path::new("/t/debug/broker")
+        );
+        assert_eq!(
+            m.resolve("eddy/broker:0.2.0").unwrap(),
+            Path::new("/t/debug/broker-0-2-0")
         );
     }
 

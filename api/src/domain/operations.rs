@@ -104,6 +104,53 @@ pub struct Observation {
     /// The restart request the operator last completed (see `restart_token`).
     pub completed_restart: Option<String>,
     pub bootstrap: Option<String>,
+    /// The version upgrade as the operator reports it (`status.upgrade`), when it does.
+    #[serde(default)]
+    pub upgrade: Option<UpgradeObservation>,
+}
+
+/// The operator's two-phase upgrade (`status.upgrade` of the KafkaCluster).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpgradeObservation {
+    /// Rolling | Finalizing | Done | RolledBack | Refused.
+    pub phase: String,
+    /// The version being rolled to.
+    pub to_version: String,
+    /// Brokers that report `to_version`.
+    pub on_target: usize,
+    /// Brokers reported.
+    pub brokers: usize,
+    /// The finalized `eddy.version` level.
+    pub finalized_level: Option<i16>,
+    /// The level the operator finalizes.
+    pub target_level: Option<i16>,
+    /// What the operator waits for, or why it refused.
+    pub message: Option<String>,
+}
+
+impl UpgradeObservation {
+    /// The operation step the phase stands for (MSK-style progress: rolling broker N of M,
+    /// finalizing the level, done).
+    pub fn step(&self) -> String {
+        match self.phase.as_str() {
+            "Rolling" => format!(
+                "rolling brokers to {}: {} of {} upgraded",
+                self.to_version, self.on_target, self.brokers
+            ),
+            "Finalizing" => format!(
+                "finalizing eddy.version {}",
+                self.target_level
+                    .map_or_else(|| "?".to_string(), |l| l.to_string())
+            ),
+            "Done" => format!(
+                "every broker runs {} at eddy.version {}",
+                self.to_version,
+                self.finalized_level
+                    .map_or_else(|| "?".to_string(), |l| l.to_string())
+            ),
+            other => other.to_lowercase(),
+        }
+    }
 }
 
 /// An in-flight operation as the state machine needs it.
@@ -116,6 +163,8 @@ pub struct OpProgress {
     /// For restarts: the token written to the restart annotation.
     pub restart_token: Option<String>,
     pub started_at: i64,
+    /// The last step recorded (a new progress step is recorded only when it differs).
+    pub last_step: Option<String>,
 }
 
 /// Billing consequence of an outcome.
@@ -184,6 +233,11 @@ pub fn advance(op: &OpProgress, obs: &Observation, now: i64) -> Option<Outcome> 
     if op.kind == OpKind::Delete || !observed {
         return None;
     }
+    if op.kind == OpKind::Upgrade
+        && let Some(up) = &obs.upgrade
+    {
+        return advance_upgrade(op, obs, up);
+    }
     let done = obs.ready
         && !obs.settling
         && (op.kind != OpKind::Restart
@@ -212,6 +266,47 @@ pub fn advance(op: &OpProgress, obs: &Observation, now: i64) -> Option<Outcome> 
         });
     }
     None
+}
+
+/// An upgrade the operator reports phases for (generation observed): succeeded once every broker
+/// runs the new version at the finalized level and the cluster is Ready; failed when refused;
+/// otherwise each new phase (rolling progress, finalizing) is recorded as a running step.
+fn advance_upgrade(op: &OpProgress, obs: &Observation, up: &UpgradeObservation) -> Option<Outcome> {
+    let running = |step: String| Outcome {
+        op_state: OpState::Running,
+        cluster_state: op.kind.cluster_state_while(),
+        step,
+        error: None,
+        billing: BillingEffect::None,
+    };
+    match up.phase.as_str() {
+        "Refused" => Some(Outcome {
+            op_state: OpState::Failed,
+            cluster_state: if obs.ready {
+                ClusterState::Active
+            } else {
+                ClusterState::Failed
+            },
+            step: "failed".into(),
+            error: Some(format!(
+                "operator refused the upgrade: {}",
+                up.message.as_deref().unwrap_or("")
+            )),
+            billing: BillingEffect::None,
+        }),
+        "Done" if obs.ready => Some(Outcome {
+            op_state: OpState::Succeeded,
+            cluster_state: ClusterState::Active,
+            step: up.step(),
+            error: None,
+            billing: BillingEffect::None,
+        }),
+        _ if op.state == OpState::Pending => Some(running("operator reconciling".into())),
+        _ => {
+            let step = up.step();
+            (op.last_step.as_deref() != Some(step.as_str())).then(|| running(step))
+        }
+    }
 }
 
 /// Whether a downtime interval should open (`Some(true)`), close (`Some(false)`) or stay.

@@ -10,6 +10,7 @@ fn op(kind: OpKind, state: OpState) -> OpProgress {
         target_generation: Some(2),
         restart_token: (kind == OpKind::Restart).then(|| "r1".to_string()),
         started_at: 1000,
+        last_step: None,
     }
 }
 
@@ -215,6 +216,7 @@ fn observation() -> impl Strategy<Value = Observation> {
                 settling: false,
                 completed_restart: restarted.then(|| "r1".to_string()),
                 bootstrap: None,
+                upgrade: None,
             },
         )
 }
@@ -249,4 +251,71 @@ proptest! {
             }
         }
     }
+}
+
+fn upgrade(phase: &str, on_target: usize, finalized: i16) -> Observation {
+    Observation {
+        upgrade: Some(UpgradeObservation {
+            phase: phase.into(),
+            to_version: "0.2.0".into(),
+            on_target,
+            brokers: 3,
+            finalized_level: Some(finalized),
+            target_level: Some(2),
+            message: Some("m".into()),
+        }),
+        ..obs(2, true)
+    }
+}
+
+#[test]
+fn an_upgrade_reports_each_phase_as_a_step_and_succeeds_only_once_finalized() {
+    let mut o = op(OpKind::Upgrade, OpState::Pending);
+    // A Ready cluster mid-roll is not done.
+    let out = advance(&o, &upgrade("Rolling", 1, 1), 1001).unwrap();
+    assert_eq!(
+        (out.op_state, out.step.as_str()),
+        (OpState::Running, "operator reconciling")
+    );
+    o.state = OpState::Running;
+    o.last_step = Some(out.step);
+    let out = advance(&o, &upgrade("Rolling", 1, 1), 1002).unwrap();
+    assert_eq!(out.step, "rolling brokers to 0.2.0: 1 of 3 upgraded");
+    assert_eq!(out.cluster_state, ClusterState::Updating);
+    o.last_step = Some(out.step);
+    assert_eq!(
+        advance(&o, &upgrade("Rolling", 1, 1), 1003),
+        None,
+        "no repeat"
+    );
+    let out = advance(&o, &upgrade("Rolling", 2, 1), 1004).unwrap();
+    assert_eq!(out.step, "rolling brokers to 0.2.0: 2 of 3 upgraded");
+    let out = advance(&o, &upgrade("Finalizing", 3, 1), 1005).unwrap();
+    assert_eq!(out.step, "finalizing eddy.version 2");
+    o.last_step = Some(out.step);
+    // Done but not Ready: wait.
+    let not_ready = Observation {
+        ready: false,
+        ..upgrade("Done", 3, 2)
+    };
+    assert!(advance(&o, &not_ready, 1006).is_none_or(|x| x.op_state == OpState::Running));
+    let out = advance(&o, &upgrade("Done", 3, 2), 1007).unwrap();
+    assert_eq!(out.op_state, OpState::Succeeded);
+    assert_eq!(out.cluster_state, ClusterState::Active);
+    assert_eq!(out.step, "every broker runs 0.2.0 at eddy.version 2");
+    assert_eq!(out.billing, BillingEffect::None);
+}
+
+#[test]
+fn a_refused_upgrade_fails_and_leaves_a_ready_cluster_active() {
+    let o = op(OpKind::Upgrade, OpState::Running);
+    let out = advance(&o, &upgrade("Refused", 3, 2), 1001).unwrap();
+    assert_eq!(out.op_state, OpState::Failed);
+    assert_eq!(out.cluster_state, ClusterState::Active);
+    assert!(out.error.unwrap().contains("refused"));
+    // Without an upgrade status (an older operator), Ready still ends it.
+    assert_eq!(
+        advance(&o, &obs(2, true), 1001).unwrap().op_state,
+        OpState::Succeeded
+    );
 }

@@ -26,7 +26,10 @@ pub enum PlanError {
     StorageRange { requested: i64, min: i64, max: i64 },
     #[error("unknown version {0}")]
     UnknownVersion(String),
-    #[error("version {to} is not newer than {from}: downgrades are not supported")]
+    #[error(
+        "version {to} is not newer than {from}: downgrades are refused (once the upgrade is \
+         finalized, the brokers may have written what an older version cannot read)"
+    )]
     Downgrade { from: String, to: String },
     #[error("plan limit: {0}")]
     Limit(String),
@@ -116,6 +119,9 @@ pub struct Catalog {
     pub versions: Vec<String>,
     pub regions: Vec<Region>,
     pub plans: Vec<Plan>,
+    /// The highest `eddy.version` feature level each version supports (non-decreasing).
+    #[serde(default)]
+    pub version_levels: BTreeMap<String, i16>,
 }
 
 impl Catalog {
@@ -134,6 +140,20 @@ impl Catalog {
         }
         if self.versions.is_empty() || self.regions.is_empty() {
             return invalid("at least one version and one region are required".into());
+        }
+        if !self.version_levels.is_empty() {
+            let mut last = 0;
+            for v in &self.versions {
+                match self.version_levels.get(v) {
+                    Some(&level) if level >= last => last = level,
+                    Some(_) => {
+                        return invalid(format!(
+                            "version {v} supports a lower level than an older one"
+                        ));
+                    }
+                    None => return invalid(format!("version {v} has no entry in version_levels")),
+                }
+            }
         }
         for p in &self.plans {
             if p.prices.is_empty() {
@@ -382,6 +402,24 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_catalog_lists_each_version_with_its_feature_level() {
+        let c = catalog();
+        assert_eq!(c.versions, ["0.1.0", "0.2.0"]);
+        assert_eq!(c.version_levels["0.1.0"], 1);
+        assert_eq!(c.version_levels["0.2.0"], 2);
+        let lower = Catalog {
+            version_levels: BTreeMap::from([("0.1.0".into(), 2), ("0.2.0".into(), 1)]),
+            ..catalog()
+        };
+        assert!(matches!(lower.validate(), Err(PlanError::Invalid(_))));
+        let missing = Catalog {
+            version_levels: BTreeMap::from([("0.1.0".into(), 1)]),
+            ..catalog()
+        };
+        assert!(matches!(missing.validate(), Err(PlanError::Invalid(_))));
     }
 
     #[test]

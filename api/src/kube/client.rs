@@ -8,7 +8,7 @@ use super::{
 };
 use crate::domain::acls;
 use crate::domain::connection::{ListenerInfo, sasl_mechanisms, security_protocol};
-use crate::domain::operations::Observation;
+use crate::domain::operations::{Observation, UpgradeObservation};
 use eddy_operator::crd::{
     Condition, ConditionStatus, KafkaCluster, KafkaClusterStatus, KafkaTopic, KafkaTopicSpec,
     KafkaUser, condition_type, find_condition, reason,
@@ -326,6 +326,24 @@ pub fn observation(k: Option<&DynamicObject>) -> Observation {
         settling,
         completed_restart,
         bootstrap: listeners(k).first().map(|l| l.bootstrap_servers.clone()),
+        upgrade: status.upgrade.as_ref().map(upgrade_observation),
+    }
+}
+
+/// The operator's upgrade status as the operation state machine reads it (pure).
+fn upgrade_observation(u: &eddy_operator::crd::UpgradeStatus) -> UpgradeObservation {
+    UpgradeObservation {
+        phase: format!("{:?}", u.phase),
+        to_version: u.to_version.clone(),
+        on_target: u
+            .brokers
+            .iter()
+            .filter(|b| b.version.as_deref() == Some(u.to_version.as_str()))
+            .count(),
+        brokers: u.brokers.len(),
+        finalized_level: u.finalized_level,
+        target_level: u.target_level,
+        message: u.message.clone(),
     }
 }
 
@@ -825,6 +843,21 @@ mod tests {
         );
         let o = observation(Some(&with_status("False", reason::INVALID_SPEC)));
         assert!(o.failure.unwrap().starts_with("InvalidSpec"));
+        // The operator's upgrade status: phase, brokers on the new version, levels.
+        let mut k = with_status("True", reason::READY);
+        k.data["status"]["upgrade"] = json!({
+            "phase": "Rolling", "fromVersion": "0.1.0", "toVersion": "0.2.0",
+            "finalizedLevel": 1, "targetLevel": 2,
+            "brokers": [{"brokerId": 0, "version": "0.2.0", "maxLevel": 2},
+                        {"brokerId": 1, "version": "0.1.0", "maxLevel": 1},
+                        {"brokerId": 2}]
+        });
+        let up = observation(Some(&k)).upgrade.expect("upgrade");
+        assert_eq!(
+            (up.phase.as_str(), up.on_target, up.brokers, up.target_level),
+            ("Rolling", 1, 3, Some(2))
+        );
+        assert_eq!(up.step(), "rolling brokers to 0.2.0: 1 of 3 upgraded");
     }
 
     #[test]

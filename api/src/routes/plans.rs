@@ -21,6 +21,8 @@ pub fn router() -> Router<AppState> {
 pub struct CatalogView {
     pub catalog_version: i64,
     pub versions: Vec<String>,
+    /// The highest `eddy.version` feature level each version supports.
+    pub version_levels: std::collections::BTreeMap<String, i16>,
     pub regions: Vec<Region>,
     pub plans: Vec<Plan>,
 }
@@ -32,6 +34,7 @@ pub async fn list_plans(State(state): State<AppState>) -> Json<CatalogView> {
     Json(CatalogView {
         catalog_version: c.version,
         versions: c.versions.clone(),
+        version_levels: c.version_levels.clone(),
         regions: c.regions.clone(),
         plans: c.plans.clone(),
     })

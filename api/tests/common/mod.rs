@@ -69,6 +69,25 @@ impl RecordingBackend {
         );
     }
 
+    /// [`Self::report`] with the operator's upgrade status (`status.upgrade`).
+    pub fn report_upgrade(
+        &self,
+        name: &str,
+        ready: bool,
+        upgrade: eddy_api::domain::operations::UpgradeObservation,
+    ) {
+        self.report(name, ready);
+        let (d, _) = self.object(name).expect("object written");
+        if let Some(obs) = self
+            .observations
+            .lock()
+            .unwrap()
+            .get_mut(&Self::key(&d.namespace, name))
+        {
+            obs.upgrade = Some(upgrade);
+        }
+    }
+
     /// [`Self::report`] with the bootstrap servers the operator publishes (e.g. a test broker's).
     pub fn report_bootstrap(&self, name: &str, ready: bool, bootstrap: &str) {
         let (d, generation) = self.object(name).expect("object written");
@@ -80,6 +99,7 @@ impl RecordingBackend {
             settling: false,
             completed_restart: d.restart_token.clone(),
             bootstrap: Some(bootstrap.to_string()),
+            upgrade: None,
         };
         self.observations
             .lock()

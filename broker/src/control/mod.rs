@@ -152,6 +152,15 @@ pub trait MetadataControl: Send + Sync {
     /// The live brokers; `listener` picks this node's advertised address on one node.
     fn live_brokers(&self, listener: &str) -> Vec<BrokerView>;
 
+    /// Every registered broker with whether it is fenced (DescribeCluster v2). A single node is
+    /// never fenced to itself.
+    fn registered_brokers(&self, listener: &str) -> Vec<(BrokerView, bool)> {
+        self.live_brokers(listener)
+            .into_iter()
+            .map(|b| (b, false))
+            .collect()
+    }
+
     /// The partitions of a served topic with their leaders, replicas and ISR.
     fn partitions(&self, topic: &TopicState) -> Vec<PartitionView>;
 

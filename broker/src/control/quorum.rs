@@ -614,6 +614,24 @@ impl MetadataControl for Quorum {
             .collect()
     }
 
+    fn registered_brokers(&self, listener: &str) -> Vec<(BrokerView, bool)> {
+        self.cluster
+            .image()
+            .brokers
+            .values()
+            .map(|b| {
+                let (host, port) = b.endpoint(listener);
+                let view = BrokerView {
+                    id: b.id,
+                    host: host.to_string(),
+                    port,
+                    rack: b.rack.clone(),
+                };
+                (view, b.fenced)
+            })
+            .collect()
+    }
+
     fn partitions(&self, topic: &TopicState) -> Vec<PartitionView> {
         let img = self.cluster.image();
         let Some(ti) = img.topics.get(&topic.name) else {

@@ -145,6 +145,24 @@ pub struct ApiEntry {
     pub decode: DecodeFn,
 }
 
+/// Versions a feature level introduces: (API, the highest version below the level, the
+/// `eddy.version` level from which the registry's max is advertised and served).
+const LEVEL_GATED: &[(ApiKey, i16, i16)] = &[(
+    ApiKey::DescribeCluster,
+    1,
+    crate::features::DESCRIBE_FENCED_BROKERS_LEVEL,
+)];
+
+/// The highest version of `entry` advertised and served at `eddy.version` level `level`.
+#[must_use]
+pub fn max_version(entry: &ApiEntry, level: i16) -> i16 {
+    LEVEL_GATED
+        .iter()
+        .find(|(key, _, _)| *key == entry.key)
+        .filter(|(_, _, from)| level < *from)
+        .map_or(entry.max, |(_, below, _)| *below)
+}
+
 /// Registers a handler module whose `handle(&RequestContext, Req) -> Resp`.
 macro_rules! api {
     ($key:ident, $min:expr, $max:expr, $req:ty, $module:ident) => {
@@ -248,10 +266,11 @@ pub static APIS: &[ApiEntry] = &[
         m::OffsetForLeaderEpochRequest,
         offset_for_leader_epoch
     ),
+    // v2 only from eddy.version 2 (`max_version`).
     api!(
         DescribeCluster,
         0,
-        1,
+        2,
         m::DescribeClusterRequest,
         describe_cluster
     ),

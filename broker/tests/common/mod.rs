@@ -21,6 +21,15 @@ pub fn broker_bin() -> PathBuf {
     )
 }
 
+/// Path of release 0.2.0's broker binary (`broker-0-2-0`: `eddy.version` 1 to 2), or
+/// `$EDDY_BROKER_0_2_0_BIN`.
+pub fn broker_0_2_0_bin() -> PathBuf {
+    std::env::var_os("EDDY_BROKER_0_2_0_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_broker-0-2-0")),
+        PathBuf::from,
+    )
+}
+
 /// A free loopback port (bound then released; the broker binds it right after).
 ///
 /// Taken below the kernel's ephemeral range (32768 and up): a port the kernel hands out for
@@ -58,6 +67,8 @@ pub struct TestBroker {
     /// Extra environment variables of the process.
     pub env: Vec<(String, String)>,
     _tmp: Option<tempfile::TempDir>,
+    /// The binary to run instead of `broker_bin()` (another release).
+    pub bin: Option<PathBuf>,
 }
 
 impl TestBroker {
@@ -81,6 +92,7 @@ impl TestBroker {
             extra_listeners: Vec::new(),
             env: Vec::new(),
             _tmp: Some(tmp),
+            bin: None,
         }
     }
 
@@ -109,7 +121,7 @@ impl TestBroker {
             .append(true)
             .open(self.data_dir.with_extension("log"))
             .unwrap();
-        let mut cmd = Command::new(broker_bin());
+        let mut cmd = Command::new(self.bin.clone().unwrap_or_else(broker_bin));
         cmd.arg("--data-dir")
             .arg(&self.data_dir)
             .arg("--listeners")

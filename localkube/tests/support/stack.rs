@@ -58,6 +58,7 @@ pub fn build_pod_binaries() -> anyhow::Result<()> {
     for (pkg, bin) in [
         ("eddy-localkube", "node-agent"),
         ("eddy-broker", "broker"),
+        ("eddy-broker", "broker-0-2-0"),
         ("eddy-operator", "operator"),
     ] {
         let mut cmd = Command::new(&cargo);

@@ -11,6 +11,7 @@ pub mod scale_down;
 pub mod scale_up;
 pub mod security;
 pub mod status;
+pub mod upgrade;
 pub mod validate;
 pub mod voters;
 
@@ -95,7 +96,11 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     let observed = fetch::observed(&ctx.client, &cluster, &names)
         .await
         .map_err(Error::Fetch)?;
-    let validation = validate::validate_named(&cluster.spec, Some(&names), &observed.validate);
+    // The brokers' releases and finalized level: a spec.version below it is refused here.
+    let releases = upgrade::observe(&observed.pods).await;
+    let refused = upgrade::refused(&cluster, &releases);
+    let mut validation = validate::validate_named(&cluster.spec, Some(&names), &observed.validate);
+    validation.findings.extend(refused.iter().cloned());
     let validated = ValidatedCluster::new(&cluster, &validation, &observed.validate)?;
     let restart = next_restart(validated.is_some(), &observed, &now).await;
     let scale_down = if validated.is_some() {
@@ -124,7 +129,16 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         scale_down: &scale_down,
         now: &now,
     };
-    let next = status::reconciled(&report);
+    let mut next = status::reconciled(&report);
+    let settled = applied.outcome == Outcome::Applied
+        && releases.healthy
+        && !report.roll.is_some_and(roll::active)
+        && find_condition(&next.conditions, condition_type::READY)
+            .is_some_and(|c| c.status == ConditionStatus::True);
+    let upgrading = upgrade::step(
+        &ctx, &cluster, &releases, &refused, settled, &mut next, &now,
+    )
+    .await;
     write_back(&ctx, &api, &report, observed.latest.as_ref(), &next).await?;
     let finish = plan::Finish {
         outcome: &applied.outcome,
@@ -139,6 +153,9 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     };
     let mut requeue = plan::requeue(&finish);
     let mut sooner = |retry: Duration| requeue = Some(requeue.map_or(retry, |d| d.min(retry)));
+    if let Some(soon) = upgrading {
+        sooner(soon);
+    }
     if finish.ready {
         let mut reported = (*cluster).clone();
         let mut st = next.clone();

@@ -10,7 +10,7 @@ use super::Condition;
 /// The broker version an empty `spec.version` means.
 pub const DEFAULT_BROKER_VERSION: &str = "0.1.0";
 /// Broker versions this operator knows how to run. Others get an `UnknownVersion` warning.
-pub const KNOWN_VERSIONS: &[&str] = &["0.1.0"];
+pub const KNOWN_VERSIONS: &[&str] = &["0.1.0", "0.2.0"];
 
 /// Broker configuration keys the broker accepts in `spec.config` (it rejects unknown keys at
 /// start, so the operator refuses others before they reach a pod).
@@ -142,6 +142,11 @@ pub struct KafkaClusterSpec {
     /// Plan limits enforced for this cluster (set by the control panel).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<PlanLimits>,
+    /// The `eddy.version` feature level to finalize once every broker runs `version`
+    /// (default: the highest `version` supports). Lower than the finalized level is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub metadata_version: Option<i16>,
     /// How partitions move when brokers are removed (the drain before a scale-down).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rebalance: Option<RebalanceSpec>,
@@ -541,6 +546,9 @@ pub struct KafkaClusterStatus {
     /// Expiry of the certificate authorities of a secure cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificates: Option<CertificatesStatus>,
+    /// The version upgrade: phase, each broker's release, the finalized feature level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<super::UpgradeStatus>,
     /// The last scale-down: the drain of the brokers that go, and where it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_down: Option<ScaleDownStatus>,

@@ -80,6 +80,11 @@ pub mod reason {
     pub const NOT_SUPPORTED: &str = "NotSupported";
     /// A topic replication factor exceeds the number of brokers.
     pub const REPLICATION_FACTOR_TOO_HIGH: &str = "ReplicationFactorAboveBrokerCount";
+    /// `spec.version` supports only levels below the finalized `eddy.version`: refused.
+    pub const DOWNGRADE_REFUSED: &str = "DowngradeRefused";
+    /// `spec.metadataVersion` is below the finalized level or above what `spec.version`
+    /// supports: refused.
+    pub const METADATA_VERSION_REFUSED: &str = "MetadataVersionRefused";
     /// A partition decrease was requested; Kafka cannot remove partitions.
     pub const PARTITION_DECREASE: &str = "PartitionDecreaseRejected";
     /// The referenced KafkaCluster does not exist.

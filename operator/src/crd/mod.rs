@@ -7,6 +7,7 @@
 mod cluster;
 mod condition;
 mod topic;
+mod upgrade;
 mod user;
 
 pub use cluster::{
@@ -20,6 +21,7 @@ pub use cluster::{
 };
 pub use condition::{Condition, ConditionStatus, condition_type, find_condition, reason};
 pub use topic::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus};
+pub use upgrade::{BrokerVersionStatus, UpgradePhase, UpgradeStatus, VERSION_LEVELS, max_level};
 pub use user::{
     AclEffect, AclOperation, AclPatternType, AclResource, AclResourceType, AclRule, KafkaUser,
     KafkaUserSpec, KafkaUserStatus, SecretKeyRef, UserAuthentication, UserAuthenticationType,
