@@ -4,15 +4,53 @@
 //! max_wait_ms/min_bytes until enough data arrives. A follower's fetch is served by
 //! replication (up to the log end) and answered here.
 
-use super::{RequestContext, code, errors};
+use super::{HandlerError, Reply, RequestContext, code, errors};
 use crate::node::TopicState;
 use crate::security::acl::{Operation, ResourceType};
 use crate::security::quota::QuotaType;
+use bytes::Bytes;
+use futures::future::BoxFuture;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::protocol::buf::ChunkedBuf;
+use kafka_protocol::protocol::{Decodable, Encodable};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Record sets at least this large are written from the buffer they were read into instead
+/// of being copied into the response (smaller ones are cheaper to copy than to write apart).
+const SHARE_RECORDS_FROM: usize = 16 * 1024;
+
+/// Decodes, handles and encodes a Fetch. The response is encoded in pieces: each partition's
+/// record batches go out straight from the (pooled) buffer they were read into, so a batch is
+/// copied once from the page cache and once into the socket, and never re-encoded.
+pub fn dispatch(
+    ctx: RequestContext,
+    mut body: Bytes,
+) -> BoxFuture<'static, Result<Reply, HandlerError>> {
+    Box::pin(async move {
+        let req = FetchRequest::decode(&mut body, ctx.api_version)
+            .map_err(|e| HandlerError::Decode(e.to_string()))?;
+        let resp = handle(&ctx, req).await;
+        Ok(Reply::Chunks(encode_chunked(&resp, ctx.api_version)?))
+    })
+}
+
+/// Encodes a response as chunks whose concatenation is its ordinary encoding.
+pub fn encode_chunked(resp: &FetchResponse, version: i16) -> Result<Vec<Bytes>, HandlerError> {
+    let mut out = ChunkedBuf::new(SHARE_RECORDS_FROM);
+    resp.encode(&mut out, version)
+        .map_err(|e| HandlerError::Encode(e.to_string()))?;
+    Ok(out.into_chunks())
+}
+
+/// Decodes a Fetch request without handling it (fuzzing, codec tests).
+pub fn decode_only(version: i16, mut body: Bytes) -> Result<(), HandlerError> {
+    FetchRequest::decode(&mut body, version)
+        .map(|_| ())
+        .map_err(|e| HandlerError::Decode(e.to_string()))
+}
 
 pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
     let replica = if ctx.api_version >= 15 {
@@ -337,6 +375,48 @@ fn read_once(
 #[cfg(test)]
 mod tests {
     use super::ResponseBudget;
+
+    #[test]
+    fn a_chunked_response_is_the_ordinary_encoding_in_pieces() {
+        use kafka_protocol::messages::FetchResponse;
+        use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+        use kafka_protocol::protocol::Encodable;
+        let big = bytes::Bytes::from(vec![0xab_u8; 100_000]);
+        let small = bytes::Bytes::from(vec![0xcd_u8; 100]);
+        let parts = vec![
+            PartitionData::default()
+                .with_partition_index(0)
+                .with_records(Some(big.clone())),
+            PartitionData::default()
+                .with_partition_index(1)
+                .with_records(Some(small)),
+            PartitionData::default()
+                .with_partition_index(2)
+                .with_records(Some(bytes::Bytes::new())),
+            PartitionData::default()
+                .with_partition_index(3)
+                .with_records(Some(big.clone())),
+        ];
+        for version in 4..=16 {
+            let topic = FetchableTopicResponse::default().with_partitions(parts.clone());
+            let topic = if version >= 13 {
+                topic.with_topic_id(uuid::Uuid::from_u128(7))
+            } else {
+                topic.with_topic(kafka_protocol::messages::TopicName(super::super::sb("t")))
+            };
+            let resp = FetchResponse::default().with_responses(vec![topic]);
+            let mut flat = bytes::BytesMut::new();
+            resp.encode(&mut flat, version).unwrap();
+            let chunks = super::encode_chunked(&resp, version).unwrap();
+            assert_eq!(chunks.concat(), flat.to_vec(), "v{version}");
+            // The two large record sets are shared, not copied.
+            let shared = chunks
+                .iter()
+                .filter(|c| c.as_ptr() == big.as_ptr() && c.len() == big.len())
+                .count();
+            assert_eq!(shared, 2, "v{version}");
+        }
+    }
 
     #[test]
     fn only_the_first_partition_with_data_may_exceed_the_limits() {

@@ -85,7 +85,7 @@ pub struct AppendOutcome {
 
 /// What a fetch read.
 pub struct ReadOutcome {
-    pub records: Vec<u8>,
+    pub records: bytes::Bytes,
     pub high_watermark: i64,
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
@@ -346,7 +346,7 @@ impl Partition {
                 tracing::error!(topic = %self.topic, partition = self.index, error = %e, "read failed");
                 PartitionError::Storage
             })?,
-            _ => Vec::new(),
+            _ => bytes::Bytes::new(),
         };
         Ok(ReadOutcome {
             records,

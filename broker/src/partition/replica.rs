@@ -168,17 +168,17 @@ impl Partition {
         &self,
         offset: i64,
         max_bytes: usize,
-    ) -> Result<Vec<u8>, PartitionError> {
+    ) -> Result<bytes::Bytes, PartitionError> {
         let inner = self.lock();
         let leo = inner.log.log_end_offset();
         if offset == leo {
-            return Ok(Vec::new());
+            return Ok(bytes::Bytes::new());
         }
         let slice = inner.log.slice_at(offset)?;
         drop(inner);
         match slice {
             Some(s) => s.read(max_bytes, leo).map_err(|_| PartitionError::Storage),
-            None => Ok(Vec::new()),
+            None => Ok(bytes::Bytes::new()),
         }
     }
 

@@ -491,7 +491,7 @@ pub struct FollowerData {
     pub log_start_offset: i64,
     /// Whole batches from the fetch offset up to the log end (empty when caught up or when
     /// the leader throttle's window is used up).
-    pub records: Vec<u8>,
+    pub records: bytes::Bytes,
 }
 
 /// Why the leader does not serve a follower's fetch of one partition.
@@ -626,7 +626,7 @@ fn serve_partition(
         return Ok(FollowerData {
             high_watermark: part.high_watermark(),
             log_start_offset: part.log_start_offset(),
-            records: Vec::new(),
+            records: bytes::Bytes::new(),
         });
     };
     let read = part.read_for_follower(fp.fetch_offset, grant as usize);
