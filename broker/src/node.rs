@@ -74,6 +74,8 @@ pub struct Node {
     pub(crate) quorum: OnceLock<Arc<crate::cluster::Cluster>>,
     /// ACL decisions over the bindings of the metadata image (`security/acl`).
     pub authorizer: crate::security::acl::Authorizer,
+    /// Consumers' incremental fetch sessions (KIP-227).
+    pub fetch_sessions: crate::handlers::fetch_session::FetchSessionCache,
 }
 
 impl Node {
@@ -93,6 +95,7 @@ impl Node {
         authorizer.load(&meta.image.acls);
         let data_version = Arc::new(watch::channel(0u64).0);
         let window = Duration::from_millis(config.get_i64("log.flush.interval.ms").max(0) as u64);
+        let config_slots = config.get_i64("max.incremental.fetch.session.cache.slots");
         let node = Arc::new(Node {
             cluster_id: meta.image.cluster_id.clone(),
             advertised: RwLock::new(config.advertised.clone()),
@@ -104,6 +107,9 @@ impl Node {
             metrics: Metrics::new(),
             quorum: OnceLock::new(),
             authorizer,
+            fetch_sessions: crate::handlers::fetch_session::FetchSessionCache::new(
+                usize::try_from(config_slots).unwrap_or(0),
+            ),
         });
         let records: Vec<TopicRecord> = node.meta().image.topics.values().cloned().collect();
         if node.config.cluster.is_some()

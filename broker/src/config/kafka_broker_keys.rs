@@ -46,7 +46,7 @@ pub const ACCEPTED_BROKER_KEYS: &[BrokerKey] = &[
     inert("fetch.purgatory.purge.interval.requests", "1000", ConfigType::Int, false, "Changes nothing (no purgatory: waiting fetches are woken by the high watermark)."),
     inert("producer.purgatory.purge.interval.requests", "1000", ConfigType::Int, false, "Changes nothing (no purgatory)."),
     inert("delete.records.purgatory.purge.interval.requests", "1", ConfigType::Int, false, "Changes nothing (no purgatory)."),
-    inert("max.incremental.fetch.session.cache.slots", "1000", ConfigType::Int, false, "Changes nothing: fetch sessions (KIP-227) are not kept; every fetch is a full fetch."),
+    inert("max.incremental.fetch.session.cache.slots", "1000", ConfigType::Int, false, "How many incremental fetch sessions (KIP-227) the broker keeps; 0 disables them (every fetch is then a full fetch)."),
     inert("request.timeout.ms", "30000", ConfigType::Int, false, "Changes nothing yet."),
     inert("create.topic.policy.class.name", "", ConfigType::Class, false, "Changes nothing: no topic creation policy plug-ins."),
     inert("alter.config.policy.class.name", "", ConfigType::Class, false, "Changes nothing: no alter-config policy plug-ins."),

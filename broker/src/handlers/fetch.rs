@@ -1,9 +1,11 @@
 //! Fetch: reads whole batches from each partition below the high watermark, honouring
 //! partition and response byte limits (KIP-74: only the first partition with data may exceed
 //! them, by one batch), and long-polls with
-//! max_wait_ms/min_bytes until enough data arrives. A follower's fetch is served by
-//! replication (up to the log end) and answered here.
+//! max_wait_ms/min_bytes until enough data arrives. Consumers may use incremental fetch
+//! sessions (`fetch_session`, KIP-227). A follower's fetch is served by replication (up to
+//! the log end, always a full request) and answered here.
 
+use super::fetch_session::{self, SessionPlan};
 use super::{HandlerError, Reply, RequestContext, code, errors};
 use crate::node::TopicState;
 use crate::security::acl::{Operation, ResourceType};
@@ -16,7 +18,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use kafka_protocol::protocol::buf::ChunkedBuf;
 use kafka_protocol::protocol::{Decodable, Encodable};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Record sets at least this large are written from the buffer they were read into instead
 /// of being copied into the response (smaller ones are cheaper to copy than to write apart).
@@ -66,8 +68,15 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
         ctx.throttle.exempt();
         return follower_fetch(ctx, replica, &req).await;
     }
-    let readable = readable_topics(ctx, &req);
-    let (resp, read) = long_poll(ctx, &req, &readable).await;
+    // KIP-227: an incremental request is read as its session's whole partition list.
+    let sessions = &ctx.node.fetch_sessions;
+    let plan = sessions.begin(&req, ctx.api_version, Instant::now());
+    if let SessionPlan::Error(e) = plan {
+        return fetch_session::error_response(e);
+    }
+    let full = plan.request(&req);
+    let readable = readable_topics(ctx, full);
+    let (mut resp, read) = long_poll(ctx, full, &readable).await;
     // consumer_byte_rate (KIP-219): over the quota, the response carries the throttle time
     // and no data (the bytes are taken back), and the connection is muted for that long.
     let (user, client) = (ctx.quota_user(), ctx.quota_client_id());
@@ -77,10 +86,18 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
         ctx.quotas.unrecord(QuotaType::Fetch, user, client, bytes);
         ctx.quotas.observe_throttle(QuotaType::Fetch, throttle);
         ctx.throttle.raise(throttle);
+        // An incremental session survives a throttled answer (KAFKA-6946); a full fetch opens
+        // none.
+        let session_id = match &plan {
+            SessionPlan::Incremental { id, .. } => *id,
+            _ => 0,
+        };
         return FetchResponse::default()
-            .with_throttle_time_ms(i32::try_from(throttle).unwrap_or(i32::MAX));
+            .with_throttle_time_ms(i32::try_from(throttle).unwrap_or(i32::MAX))
+            .with_session_id(session_id);
     }
     read.count(ctx);
+    sessions.finish(&plan, &req, &mut resp, Instant::now());
     resp
 }
 
