@@ -79,6 +79,34 @@ pub struct Node {
 }
 
 impl Node {
+    /// Replicated mode (`ack.durability`): queues the background fsync of `partition` after
+    /// `records` were appended to it, at once or after `flush.ms` (Kafka's meaning).
+    pub fn schedule_background_flush(
+        &self,
+        partition: &Arc<crate::partition::Partition>,
+        records: i64,
+    ) {
+        use crate::partition::FlushDue;
+        match partition.flush_due(records) {
+            FlushDue::Now => {
+                self.flusher
+                    .mark(Arc::clone(partition) as Arc<dyn crate::log::flusher::Durable>);
+            }
+            FlushDue::After(delay) => {
+                let flusher = self.flusher.clone();
+                let partition = Arc::clone(partition);
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    partition.flush_timer_fired();
+                    flusher.mark(partition as Arc<dyn crate::log::flusher::Durable>);
+                });
+            }
+            FlushDue::Pending => {}
+        }
+    }
+}
+
+impl Node {
     /// Opens the data directory and recovers every partition in it.
     pub fn open(config: BrokerConfig) -> Result<Arc<Self>, NodeError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::DataDir {
@@ -218,6 +246,13 @@ impl Node {
         let log_append_time =
             self.topic_setting(configs, "message.timestamp.type") == "LogAppendTime";
         PartitionSettings {
+            durability: crate::partition::AckDurability::from_config(
+                &self.topic_setting(configs, "ack.durability"),
+            ),
+            flush: crate::partition::FlushPolicy {
+                messages: num("flush.messages").max(1),
+                ms: num("flush.ms").max(0),
+            },
             log: LogConfig {
                 segment_bytes: num("segment.bytes").max(14) as u64,
                 segment_ms: num("segment.ms").max(1),
