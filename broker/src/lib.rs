@@ -22,6 +22,7 @@ pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod features;
+pub mod fetch_session;
 pub mod group;
 pub mod handlers;
 pub mod log;

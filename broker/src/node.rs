@@ -75,7 +75,7 @@ pub struct Node {
     /// ACL decisions over the bindings of the metadata image (`security/acl`).
     pub authorizer: crate::security::acl::Authorizer,
     /// Consumers' incremental fetch sessions (KIP-227).
-    pub fetch_sessions: crate::handlers::fetch_session::FetchSessionCache,
+    pub fetch_sessions: crate::fetch_session::FetchSessionCache,
 }
 
 impl Node {
@@ -135,7 +135,7 @@ impl Node {
             metrics: Metrics::new(),
             quorum: OnceLock::new(),
             authorizer,
-            fetch_sessions: crate::handlers::fetch_session::FetchSessionCache::new(
+            fetch_sessions: crate::fetch_session::FetchSessionCache::new(
                 usize::try_from(config_slots).unwrap_or(0),
             ),
         });

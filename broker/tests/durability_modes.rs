@@ -52,7 +52,7 @@ fn ack_durability(b: &TestBroker, topic: &str) -> String {
         .configs
         .iter()
         .find(|c| c.name.as_str() == "ack.durability")
-        .and_then(|c| c.value.as_ref().map(|v| v.to_string()))
+        .and_then(|c| c.value.as_ref().map(ToString::to_string))
         .unwrap_or_default()
 }
 

@@ -5,8 +5,8 @@
 //! sessions (`fetch_session`, KIP-227). A follower's fetch is served by replication (up to
 //! the log end, always a full request) and answered here.
 
-use super::fetch_session::{self, SessionPlan};
 use super::{HandlerError, Reply, RequestContext, code, errors};
+use crate::fetch_session::{self, SessionPlan};
 use crate::node::TopicState;
 use crate::security::acl::{Operation, ResourceType};
 use crate::security::quota::QuotaType;
@@ -153,7 +153,7 @@ async fn follower_fetch(ctx: &RequestContext, replica: i32, req: &FetchRequest) 
                             .with_high_watermark(d.high_watermark)
                             .with_last_stable_offset(d.high_watermark)
                             .with_log_start_offset(d.log_start_offset)
-                            .with_records(Some(d.records.into())),
+                            .with_records(Some(d.records)),
                         Err(e) => base.with_error_code(code(e.into())),
                     }
                 })
@@ -356,7 +356,7 @@ fn read_once(
                         base.with_high_watermark(out.high_watermark)
                             .with_last_stable_offset(out.last_stable_offset)
                             .with_log_start_offset(lso(out.log_start_offset))
-                            .with_records(Some(out.records.into())),
+                            .with_records(Some(out.records)),
                     );
                 }
                 Err(e) => {

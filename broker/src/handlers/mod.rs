@@ -26,7 +26,6 @@ pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
 pub mod errors;
 pub mod fetch;
-pub mod fetch_session;
 pub mod find_coordinator;
 pub mod heartbeat;
 pub mod incremental_alter_configs;

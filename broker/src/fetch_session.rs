@@ -67,7 +67,7 @@ pub enum SessionPlan {
     /// A full fetch that opens a session once answered (if a slot is free then).
     Full,
     /// An incremental fetch of session `id`: `request` lists every partition of the session.
-    Incremental { id: i32, request: FetchRequest },
+    Incremental { id: i32, request: Box<FetchRequest> },
 }
 
 impl SessionPlan {
@@ -187,7 +187,9 @@ impl FetchSessionCache {
                 }
                 _ => topics.push(
                     FetchTopic::default()
-                        .with_topic(TopicName(super::sb(&k.topic)))
+                        .with_topic(TopicName(kafka_protocol::protocol::StrBytes::from_string(
+                            k.topic.clone(),
+                        )))
                         .with_topic_id(k.topic_id)
                         .with_partitions(vec![c.request.clone()]),
                 ),
@@ -196,7 +198,10 @@ impl FetchSessionCache {
         let mut request = req.clone();
         request.topics = topics;
         request.forgotten_topics_data = Vec::new();
-        SessionPlan::Incremental { id, request }
+        SessionPlan::Incremental {
+            id,
+            request: Box::new(request),
+        }
     }
 
     /// Finishes a fetch planned by [`Self::begin`]: a full fetch opens its session (when a

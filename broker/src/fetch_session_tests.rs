@@ -14,7 +14,9 @@ fn part(p: i32, offset: i64) -> FetchPartition {
 
 fn topic(name: &str, parts: Vec<FetchPartition>) -> FetchTopic {
     FetchTopic::default()
-        .with_topic(TopicName(crate::handlers::sb(name)))
+        .with_topic(TopicName(kafka_protocol::protocol::StrBytes::from_string(
+            name.to_string(),
+        )))
         .with_partitions(parts)
 }
 
@@ -191,7 +193,9 @@ fn forgotten_partitions_leave_the_session() {
     let id = open(&cache, now);
     let req = request(id, 1, vec![]).with_forgotten_topics_data(vec![
         ForgottenTopic::default()
-            .with_topic(TopicName(crate::handlers::sb("a")))
+            .with_topic(TopicName(
+                kafka_protocol::protocol::StrBytes::from_static_str("a"),
+            ))
             .with_partitions(vec![0, 1]),
     ]);
     let plan = cache.begin(&req, V, now);
