@@ -17,9 +17,8 @@
 //! smallest session if the new one has more partitions (Kafka's two rules), else it is not
 //! created (the client keeps fetching in full).
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -57,11 +56,21 @@ struct Session {
     last_used: Instant,
 }
 
+/// Why a request was refused at the session level (mapped to Kafka codes in
+/// `handlers/errors.rs`: FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    #[error("no fetch session with this id")]
+    IdNotFound,
+    #[error("the fetch session's epoch is not the one expected")]
+    InvalidEpoch,
+}
+
 /// What a fetch request means for sessions, decided before reading.
 #[derive(Debug)]
 pub enum SessionPlan {
     /// Answer this error and nothing else (session id 0).
-    Error(ResponseError),
+    Error(SessionError),
     /// A full fetch without a session.
     Sessionless,
     /// A full fetch that opens a session once answered (if a slot is free then).
@@ -143,10 +152,10 @@ impl FetchSessionCache {
         }
         let mut sessions = self.lock();
         let Some(session) = sessions.get_mut(&id) else {
-            return SessionPlan::Error(ResponseError::FetchSessionIdNotFound);
+            return SessionPlan::Error(SessionError::IdNotFound);
         };
         if session.next_epoch != epoch {
-            return SessionPlan::Error(ResponseError::InvalidFetchSessionEpoch);
+            return SessionPlan::Error(SessionError::InvalidEpoch);
         }
         session.next_epoch = next_epoch(epoch);
         session.last_used = now;
@@ -313,14 +322,6 @@ impl FetchSessionCache {
         sessions.insert(id, session);
         Some(id)
     }
-}
-
-/// The answer to a request that failed at the session level.
-pub fn error_response(e: ResponseError) -> FetchResponse {
-    FetchResponse::default()
-        .with_error_code(e.code())
-        .with_session_id(0)
-        .with_responses(Vec::<FetchableTopicResponse>::new())
 }
 
 #[cfg(test)]

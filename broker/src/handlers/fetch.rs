@@ -6,7 +6,7 @@
 //! the log end, always a full request) and answered here.
 
 use super::{HandlerError, Reply, RequestContext, code, errors};
-use crate::fetch_session::{self, SessionPlan};
+use crate::fetch_session::SessionPlan;
 use crate::node::TopicState;
 use crate::security::acl::{Operation, ResourceType};
 use crate::security::quota::QuotaType;
@@ -72,7 +72,10 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
     let sessions = &ctx.node.fetch_sessions;
     let plan = sessions.begin(&req, ctx.api_version, Instant::now());
     if let SessionPlan::Error(e) = plan {
-        return fetch_session::error_response(e);
+        // Refused at the session level: the error alone, no partitions, session id 0.
+        return FetchResponse::default()
+            .with_error_code(code(e.into()))
+            .with_session_id(0);
     }
     let full = plan.request(&req);
     let readable = readable_topics(ctx, full);
