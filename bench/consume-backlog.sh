@@ -9,6 +9,9 @@
 # With `ssl` the broker also gets an SSL listener (a throwaway CA and server certificate made
 # with the openssl CLI) and the whole measurement (fill, then consume) runs over PLAINTEXT and
 # then over SSL, on the same broker in one run.
+# With PERF_DATA=FILE, `perf record -g` samples the broker during the first consume run of each
+# measurement into FILE.<name> (read it with `perf report -i FILE.<name> --no-children`).
+# BROKER_BIN / BENCH_BIN override the binaries (to compare builds side by side).
 # Needs: cargo build --release -p eddy-broker -p eddy-bench (with CARGO_TARGET_DIR set as for
 # that build), kcat.
 set -euo pipefail
@@ -18,8 +21,8 @@ RUNS=${2:-2}
 MODE=${3:-plaintext}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-BROKER=$TARGET/release/broker
-BENCH=$TARGET/release/bench
+BROKER=${BROKER_BIN:-$TARGET/release/broker}
+BENCH=${BENCH_BIN:-$TARGET/release/bench}
 [[ -x $BROKER && -x $BENCH ]] || {
 	echo "build first: cargo build --release -p eddy-broker -p eddy-bench" >&2
 	exit 1
@@ -94,11 +97,27 @@ measure() {
 	echo "[$name] topic $topic: $acked records; machine: $(uptime)" >&2
 	for run in $(seq 1 "$RUNS"); do
 		local start end
+		local perf_pid=
+		if [[ -n ${PERF_DATA:-} && $run == 1 ]]; then
+			perf record -g -o "$PERF_DATA.$name" -p "$PID" >/dev/null 2>&1 &
+			perf_pid=$!
+			sleep 0.5
+		fi
+		local cpu_before
+		cpu_before=$(awk '{print $14 + $15}' /proc/$PID/stat)
 		start=$(date +%s.%N)
 		timeout 300 kcat -b "$bootstrap" "${kcat_x[@]}" -C -t "$topic" -o beginning -e -q \
 			-X fetch.max.bytes=52428800 -X queued.max.messages.kbytes=1048576 >/dev/null
 		end=$(date +%s.%N)
-		python3 -c "b=$bytes; t=$end-$start; print(f'[$name] consume run $run: {b/1e6:.0f} MB in {t:.1f} s = {b/t/1e6:.0f} MB/s')"
+		local cpu_after
+		cpu_after=$(awk '{print $14 + $15}' /proc/$PID/stat)
+		if [[ -n $perf_pid ]]; then
+			kill -INT "$perf_pid" 2>/dev/null || true
+			wait "$perf_pid" 2>/dev/null || true
+		fi
+		local tick
+		tick=$(getconf CLK_TCK)
+		python3 -c "b=$bytes; t=$end-$start; cpu=($cpu_after-$cpu_before)/$tick; print(f'[$name] consume run $run: {b/1e6:.0f} MB in {t:.1f} s = {b/t/1e6:.0f} MB/s; broker CPU {cpu:.2f} s = {cpu/(b/1e9):.2f} CPU-s per GB; load average {open(\"/proc/loadavg\").read().split()[0]}')"
 	done
 }
 

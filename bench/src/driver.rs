@@ -106,6 +106,45 @@ impl ProducerContext for BenchProducerContext {
 pub struct Target {
     pub bootstrap: String,
     pub properties: Vec<(String, String)>,
+    /// Create the run's topics through the admin API (CreateTopics) with this replication
+    /// factor and these topic configs, instead of relying on auto-creation.
+    pub topic_spec: Option<TopicSpec>,
+}
+
+/// How the run's topics are created through the admin API.
+#[derive(Debug, Clone, Default)]
+pub struct TopicSpec {
+    pub replication_factor: i32,
+    pub configs: Vec<(String, String)>,
+}
+
+/// Creates `topic` with CreateTopics (rdkafka's admin client), waiting for the answer.
+fn create_topic(target: &Target, topic: &str, partitions: u32, spec: &TopicSpec) -> Result<()> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> =
+        target.config().create().map_err(DriveError::Client)?;
+    let mut new = NewTopic::new(
+        topic,
+        i32::try_from(partitions).unwrap_or(i32::MAX),
+        TopicReplication::Fixed(spec.replication_factor),
+    );
+    for (k, v) in &spec.configs {
+        new = new.set(k, v);
+    }
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = futures::executor::block_on(admin.create_topics([&new], &options))
+        .map_err(DriveError::Client)?;
+    for r in results {
+        if let Err((name, code)) = r {
+            return Err(DriveError::Topic {
+                topic: name,
+                expected: partitions,
+                detail: format!("CreateTopics failed: {code:?}"),
+            });
+        }
+    }
+    Ok(())
 }
 
 impl Target {
@@ -187,6 +226,9 @@ pub fn drive(w: &Workload, target: &Target, run_id: &str) -> Result<DriveOutcome
         .map(|i| format!("bench-{}-{run_id}-{i}", w.name))
         .collect();
     for t in &topics {
+        if let Some(spec) = &target.topic_spec {
+            create_topic(target, t, w.partitions_per_topic, spec)?;
+        }
         ensure_topic(target, t, w.partitions_per_topic)?;
     }
     let end_s = w.warmup_s + w.duration_s;

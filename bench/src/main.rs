@@ -83,6 +83,14 @@ struct RunArgs {
     /// `-X security.protocol=SASL_SSL -X ssl.ca.location=ca.pem`.
     #[arg(short = 'X', value_name = "KEY=VALUE")]
     client_property: Vec<String>,
+    /// Create the topics through the admin API (CreateTopics) with this replication factor
+    /// instead of relying on auto-creation.
+    #[arg(long)]
+    replication_factor: Option<i32>,
+    /// Topic config for topics created with --replication-factor, KEY=VALUE (repeatable),
+    /// e.g. `--topic-config ack.durability=replicated`.
+    #[arg(long, value_name = "KEY=VALUE")]
+    topic_config: Vec<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -106,6 +114,7 @@ fn main() -> anyhow::Result<()> {
             let target = driver::Target {
                 bootstrap: args.bootstrap.clone(),
                 properties: parse_properties(&args.client_property)?,
+                topic_spec: None,
             };
             let r = security::connect_rate(
                 &target.config(),
@@ -213,9 +222,17 @@ fn run(args: &RunArgs) -> anyhow::Result<PathBuf> {
     let run_id = format!("{unix_s}");
     tracing::info!(workload = %w.name, %bootstrap, "driving load");
     let properties = parse_properties(&args.client_property)?;
+    let topic_spec = match args.replication_factor {
+        Some(rf) => Some(driver::TopicSpec {
+            replication_factor: rf,
+            configs: parse_properties(&args.topic_config)?,
+        }),
+        None => None,
+    };
     let target = driver::Target {
         bootstrap: bootstrap.clone(),
         properties,
+        topic_spec,
     };
     let outcome = driver::drive(&w, &target, &run_id)?;
     let samples = sampler.finish();

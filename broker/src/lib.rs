@@ -23,6 +23,7 @@ pub mod config;
 pub mod control;
 pub mod entry;
 pub mod features;
+pub mod fetch_session;
 pub mod group;
 pub mod handlers;
 pub mod log;

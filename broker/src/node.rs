@@ -74,6 +74,36 @@ pub struct Node {
     pub(crate) quorum: OnceLock<Arc<crate::cluster::Cluster>>,
     /// ACL decisions over the bindings of the metadata image (`security/acl`).
     pub authorizer: crate::security::acl::Authorizer,
+    /// Consumers' incremental fetch sessions (KIP-227).
+    pub fetch_sessions: crate::fetch_session::FetchSessionCache,
+}
+
+impl Node {
+    /// Replicated mode (`ack.durability`): queues the background fsync of `partition` after
+    /// `records` were appended to it, at once or after `flush.ms` (Kafka's meaning).
+    pub fn schedule_background_flush(
+        &self,
+        partition: &Arc<crate::partition::Partition>,
+        records: i64,
+    ) {
+        use crate::partition::FlushDue;
+        match partition.flush_due(records) {
+            FlushDue::Now => {
+                self.flusher
+                    .mark(Arc::clone(partition) as Arc<dyn crate::log::flusher::Durable>);
+            }
+            FlushDue::After(delay) => {
+                let flusher = self.flusher.clone();
+                let partition = Arc::clone(partition);
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    partition.flush_timer_fired();
+                    flusher.mark(partition as Arc<dyn crate::log::flusher::Durable>);
+                });
+            }
+            FlushDue::Pending => {}
+        }
+    }
 }
 
 impl Node {
@@ -93,6 +123,7 @@ impl Node {
         authorizer.load(&meta.image.acls);
         let data_version = Arc::new(watch::channel(0u64).0);
         let window = Duration::from_millis(config.get_i64("log.flush.interval.ms").max(0) as u64);
+        let config_slots = config.get_i64("max.incremental.fetch.session.cache.slots");
         let node = Arc::new(Node {
             cluster_id: meta.image.cluster_id.clone(),
             advertised: RwLock::new(config.advertised.clone()),
@@ -104,6 +135,9 @@ impl Node {
             metrics: Metrics::new(),
             quorum: OnceLock::new(),
             authorizer,
+            fetch_sessions: crate::fetch_session::FetchSessionCache::new(
+                usize::try_from(config_slots).unwrap_or(0),
+            ),
         });
         let records: Vec<TopicRecord> = node.meta().image.topics.values().cloned().collect();
         if node.config.cluster.is_some()
@@ -212,6 +246,13 @@ impl Node {
         let log_append_time =
             self.topic_setting(configs, "message.timestamp.type") == "LogAppendTime";
         PartitionSettings {
+            durability: crate::partition::AckDurability::from_config(
+                &self.topic_setting(configs, "ack.durability"),
+            ),
+            flush: crate::partition::FlushPolicy {
+                messages: num("flush.messages").max(1),
+                ms: num("flush.ms").max(0),
+            },
             log: LogConfig {
                 segment_bytes: num("segment.bytes").max(14) as u64,
                 segment_ms: num("segment.ms").max(1),

@@ -93,7 +93,15 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         default: "0",
         ty: ConfigType::Long,
         allowed: &[],
-        doc: "Group-commit window: acknowledged writes are always fsynced; this is how long appends wait to share an fsync.",
+        doc: "With ack.durability=fsync: the group-commit window (broker-wide), how long appends wait to share the fsync that precedes their acknowledgement. With ack.durability=replicated: Kafka's meaning, the longest time a record stays in the page cache before the background fsync (0: at once).",
+    },
+    TopicKey {
+        name: "ack.durability",
+        broker_synonym: "log.ack.durability",
+        default: "auto",
+        ty: ConfigType::String,
+        allowed: &["auto", "fsync", "replicated"],
+        doc: "Eddy's own key (not in Kafka): when acks=1/all produces are acknowledged. fsync: after the leader's fsync, and for acks=all after every in-sync replica fsynced too (survives power loss of every node). replicated: Kafka's behaviour, once every in-sync replica holds the records in memory, fsync in the background per flush.ms/flush.messages (survives process crashes and the loss of all but one in-sync replica's machine, not a power loss of all of them at once). auto: replicated while the in-sync replicas number two or more, fsync when the leader is the only copy (RF=1, or an ISR shrunk to the leader).",
     },
     TopicKey {
         name: "leader.replication.throttled.replicas",
@@ -157,7 +165,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         default: "9223372036854775807",
         ty: ConfigType::Long,
         allowed: &[],
-        doc: "Changes nothing: acknowledged writes are always fsynced (group commit, see flush.ms).",
+        doc: "With ack.durability=replicated: Kafka's meaning, fsync in the background once this many records are unflushed (or flush.ms has passed). With fsync: changes nothing, every acknowledged write is fsynced.",
     },
     TopicKey {
         name: "index.interval.bytes",

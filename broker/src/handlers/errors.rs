@@ -66,6 +66,17 @@ impl From<IsrWaitError> for ResponseError {
     }
 }
 
+impl From<crate::fetch_session::SessionError> for ResponseError {
+    fn from(e: crate::fetch_session::SessionError) -> Self {
+        match e {
+            crate::fetch_session::SessionError::IdNotFound => ResponseError::FetchSessionIdNotFound,
+            crate::fetch_session::SessionError::InvalidEpoch => {
+                ResponseError::InvalidFetchSessionEpoch
+            }
+        }
+    }
+}
+
 impl From<MetadataError> for ResponseError {
     fn from(_: MetadataError) -> Self {
         ResponseError::KafkaStorageError

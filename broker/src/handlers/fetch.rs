@@ -1,18 +1,58 @@
 //! Fetch: reads whole batches from each partition below the high watermark, honouring
 //! partition and response byte limits (KIP-74: only the first partition with data may exceed
 //! them, by one batch), and long-polls with
-//! max_wait_ms/min_bytes until enough data arrives. A follower's fetch is served by
-//! replication (up to the log end) and answered here.
+//! max_wait_ms/min_bytes until enough data arrives. Consumers may use incremental fetch
+//! sessions (`fetch_session`, KIP-227). A follower's fetch is served by replication (up to
+//! the log end, always a full request) and answered here.
 
-use super::{RequestContext, code, errors};
+use super::{HandlerError, Reply, RequestContext, code, errors};
+use crate::fetch_session::SessionPlan;
 use crate::node::TopicState;
 use crate::security::acl::{Operation, ResourceType};
 use crate::security::quota::QuotaType;
+use bytes::Bytes;
+use futures::future::BoxFuture;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::protocol::buf::ChunkedBuf;
+use kafka_protocol::protocol::{Decodable, Encodable};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Record sets at least this large are written from the buffer they were read into instead
+/// of being copied into the response (smaller ones are cheaper to copy than to write apart).
+const SHARE_RECORDS_FROM: usize = 16 * 1024;
+
+/// Decodes, handles and encodes a Fetch. The response is encoded in pieces: each partition's
+/// record batches go out straight from the (pooled) buffer they were read into, so a batch is
+/// copied once from the page cache and once into the socket, and never re-encoded.
+pub fn dispatch(
+    ctx: RequestContext,
+    mut body: Bytes,
+) -> BoxFuture<'static, Result<Reply, HandlerError>> {
+    Box::pin(async move {
+        let req = FetchRequest::decode(&mut body, ctx.api_version)
+            .map_err(|e| HandlerError::Decode(e.to_string()))?;
+        let resp = handle(&ctx, req).await;
+        Ok(Reply::Chunks(encode_chunked(&resp, ctx.api_version)?))
+    })
+}
+
+/// Encodes a response as chunks whose concatenation is its ordinary encoding.
+pub fn encode_chunked(resp: &FetchResponse, version: i16) -> Result<Vec<Bytes>, HandlerError> {
+    let mut out = ChunkedBuf::new(SHARE_RECORDS_FROM);
+    resp.encode(&mut out, version)
+        .map_err(|e| HandlerError::Encode(e.to_string()))?;
+    Ok(out.into_chunks())
+}
+
+/// Decodes a Fetch request without handling it (fuzzing, codec tests).
+pub fn decode_only(version: i16, mut body: Bytes) -> Result<(), HandlerError> {
+    FetchRequest::decode(&mut body, version)
+        .map(|_| ())
+        .map_err(|e| HandlerError::Decode(e.to_string()))
+}
 
 pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
     let replica = if ctx.api_version >= 15 {
@@ -28,8 +68,18 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
         ctx.throttle.exempt();
         return follower_fetch(ctx, replica, &req).await;
     }
-    let readable = readable_topics(ctx, &req);
-    let (resp, read) = long_poll(ctx, &req, &readable).await;
+    // KIP-227: an incremental request is read as its session's whole partition list.
+    let sessions = &ctx.node.fetch_sessions;
+    let plan = sessions.begin(&req, ctx.api_version, Instant::now());
+    if let SessionPlan::Error(e) = plan {
+        // Refused at the session level: the error alone, no partitions, session id 0.
+        return FetchResponse::default()
+            .with_error_code(code(e.into()))
+            .with_session_id(0);
+    }
+    let full = plan.request(&req);
+    let readable = readable_topics(ctx, full);
+    let (mut resp, read) = long_poll(ctx, full, &readable).await;
     // consumer_byte_rate (KIP-219): over the quota, the response carries the throttle time
     // and no data (the bytes are taken back), and the connection is muted for that long.
     let (user, client) = (ctx.quota_user(), ctx.quota_client_id());
@@ -39,10 +89,18 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
         ctx.quotas.unrecord(QuotaType::Fetch, user, client, bytes);
         ctx.quotas.observe_throttle(QuotaType::Fetch, throttle);
         ctx.throttle.raise(throttle);
+        // An incremental session survives a throttled answer (KAFKA-6946); a full fetch opens
+        // none.
+        let session_id = match &plan {
+            SessionPlan::Incremental { id, .. } => *id,
+            _ => 0,
+        };
         return FetchResponse::default()
-            .with_throttle_time_ms(i32::try_from(throttle).unwrap_or(i32::MAX));
+            .with_throttle_time_ms(i32::try_from(throttle).unwrap_or(i32::MAX))
+            .with_session_id(session_id);
     }
     read.count(ctx);
+    sessions.finish(&plan, &req, &mut resp, Instant::now());
     resp
 }
 
@@ -98,7 +156,7 @@ async fn follower_fetch(ctx: &RequestContext, replica: i32, req: &FetchRequest) 
                             .with_high_watermark(d.high_watermark)
                             .with_last_stable_offset(d.high_watermark)
                             .with_log_start_offset(d.log_start_offset)
-                            .with_records(Some(d.records.into())),
+                            .with_records(Some(d.records)),
                         Err(e) => base.with_error_code(code(e.into())),
                     }
                 })
@@ -301,7 +359,7 @@ fn read_once(
                         base.with_high_watermark(out.high_watermark)
                             .with_last_stable_offset(out.last_stable_offset)
                             .with_log_start_offset(lso(out.log_start_offset))
-                            .with_records(Some(out.records.into())),
+                            .with_records(Some(out.records)),
                     );
                 }
                 Err(e) => {
@@ -337,6 +395,48 @@ fn read_once(
 #[cfg(test)]
 mod tests {
     use super::ResponseBudget;
+
+    #[test]
+    fn a_chunked_response_is_the_ordinary_encoding_in_pieces() {
+        use kafka_protocol::messages::FetchResponse;
+        use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+        use kafka_protocol::protocol::Encodable;
+        let big = bytes::Bytes::from(vec![0xab_u8; 100_000]);
+        let small = bytes::Bytes::from(vec![0xcd_u8; 100]);
+        let parts = vec![
+            PartitionData::default()
+                .with_partition_index(0)
+                .with_records(Some(big.clone())),
+            PartitionData::default()
+                .with_partition_index(1)
+                .with_records(Some(small)),
+            PartitionData::default()
+                .with_partition_index(2)
+                .with_records(Some(bytes::Bytes::new())),
+            PartitionData::default()
+                .with_partition_index(3)
+                .with_records(Some(big.clone())),
+        ];
+        for version in 4..=16 {
+            let topic = FetchableTopicResponse::default().with_partitions(parts.clone());
+            let topic = if version >= 13 {
+                topic.with_topic_id(uuid::Uuid::from_u128(7))
+            } else {
+                topic.with_topic(kafka_protocol::messages::TopicName(super::super::sb("t")))
+            };
+            let resp = FetchResponse::default().with_responses(vec![topic]);
+            let mut flat = bytes::BytesMut::new();
+            resp.encode(&mut flat, version).unwrap();
+            let chunks = super::encode_chunked(&resp, version).unwrap();
+            assert_eq!(chunks.concat(), flat.to_vec(), "v{version}");
+            // The two large record sets are shared, not copied.
+            let shared = chunks
+                .iter()
+                .filter(|c| c.as_ptr() == big.as_ptr() && c.len() == big.len())
+                .count();
+            assert_eq!(shared, 2, "v{version}");
+        }
+    }
 
     #[test]
     fn only_the_first_partition_with_data_may_exceed_the_limits() {

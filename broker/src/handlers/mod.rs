@@ -124,6 +124,9 @@ pub enum HandlerError {
 /// while the future completes; responses still go out in request order.
 pub enum Reply {
     Body(BytesMut),
+    /// A body in pieces written one after another: large record batches are shared with the
+    /// read buffers they were read into rather than copied behind the rest (Fetch).
+    Chunks(Vec<Bytes>),
     None,
     Later(BoxFuture<'static, Result<BytesMut, HandlerError>>),
 }
@@ -208,7 +211,14 @@ pub static APIS: &[ApiEntry] = &[
         handler: produce::dispatch,
         decode: produce::decode_only,
     },
-    api!(Fetch, 0, 16, m::FetchRequest, fetch),
+    ApiEntry {
+        key: ApiKey::Fetch,
+        name: "Fetch",
+        min: 0,
+        max: 16,
+        handler: fetch::dispatch,
+        decode: fetch::decode_only,
+    },
     api!(ListOffsets, 0, 9, m::ListOffsetsRequest, list_offsets),
     api!(Metadata, 0, 12, m::MetadataRequest, metadata),
     api!(ApiVersions, 0, 4, m::ApiVersionsRequest, api_versions),

@@ -166,7 +166,12 @@ impl PendingFlush {
         let mut changes = node.data_version.subscribe();
         let flushed = node.flusher.wait(self.ticket);
         tokio::pin!(flushed);
+        // No ticket: every partition acknowledges from memory (ack.durability replicated), so
+        // there is no fsync to wait for, only the ISR below.
         let outcome = loop {
+            if self.ticket == 0 {
+                break Ok(());
+            }
             changes.borrow_and_update();
             if self.covered() {
                 break Ok(());
@@ -330,10 +335,17 @@ pub fn append_all(ctx: &RequestContext, version: i16, req: ProduceRequest) -> Ap
                             _ => durable_at = None,
                         }
                     }
-                    ticket = ctx
-                        .node
-                        .flusher
-                        .mark(Arc::clone(partition) as Arc<dyn crate::log::flusher::Durable>);
+                    if partition.acks_from_memory() {
+                        // ack.durability replicated: answered from the ISR's memory (the high
+                        // watermark), fsynced in the background.
+                        let n = header.map_or(1, |h| i64::from(h.records_count.max(1)));
+                        ctx.node.schedule_background_flush(partition, n);
+                    } else {
+                        ticket = ctx
+                            .node
+                            .flusher
+                            .mark(Arc::clone(partition) as Arc<dyn crate::log::flusher::Durable>);
+                    }
                     parts.push(
                         PartitionProduceResponse::default()
                             .with_index(p.index)
@@ -373,7 +385,8 @@ pub fn append_all(ctx: &RequestContext, version: i16, req: ProduceRequest) -> Ap
                 .with_partition_responses(parts),
         );
     }
-    if acks != 0 && ticket > 0 {
+    // acks=all also waits for the ISR when no partition needed an fsync (replicated mode).
+    if acks != 0 && (ticket > 0 || !isr_waits.is_empty()) {
         return Appended::AwaitFlush(PendingFlush {
             ticket,
             responses,

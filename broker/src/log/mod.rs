@@ -7,6 +7,7 @@
 pub mod batch;
 pub mod codec;
 pub mod flusher;
+pub mod read_pool;
 pub mod segment;
 pub mod time_lookup;
 
@@ -56,14 +57,15 @@ impl Default for LogConfig {
     }
 }
 
-/// Reads exactly `len` bytes at `position` into a fresh buffer, without zero-filling it first
-/// (fetch reads up to a megabyte per partition).
+/// Reads exactly `len` bytes at `position` into a pooled buffer (`read_pool`), without
+/// zero-filling it first (fetch reads up to a megabyte per partition).
 fn read_exact_at(file: &File, len: usize, position: u64) -> io::Result<Vec<u8>> {
-    let mut buf = Vec::with_capacity(len);
+    let mut buf = read_pool::take(len);
     while buf.len() < len {
         let at = position + buf.len() as u64;
         let n = rustix::io::pread(file, rustix::buffer::spare_capacity(&mut buf), at)?;
         if n == 0 {
+            read_pool::give_back(buf);
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "segment shorter than its index says",
@@ -85,7 +87,9 @@ pub struct ReadSlice {
 impl ReadSlice {
     /// Reads whole batches starting at the slice, up to `max_bytes` but always at least the
     /// first batch, and never a batch whose base offset is at or beyond `limit_offset`.
-    pub fn read(&self, max_bytes: usize, limit_offset: i64) -> io::Result<Vec<u8>> {
+    /// The batches are returned as they are stored (no per-record work), in a pooled buffer
+    /// that the response shares rather than copies.
+    pub fn read(&self, max_bytes: usize, limit_offset: i64) -> io::Result<bytes::Bytes> {
         self.read_within(max_bytes, limit_offset, true)
     }
 
@@ -97,26 +101,34 @@ impl ReadSlice {
         max_bytes: usize,
         limit_offset: i64,
         min_one_batch: bool,
-    ) -> io::Result<Vec<u8>> {
+    ) -> io::Result<bytes::Bytes> {
         if self.available < HEADER_LEN as u64 || (max_bytes == 0 && !min_one_batch) {
-            return Ok(Vec::new());
+            return Ok(bytes::Bytes::new());
         }
         let want = (max_bytes.max(HEADER_LEN) as u64).min(self.available) as usize;
         let mut buf = read_exact_at(&self.file, want, self.position)?;
         let mut end = 0usize;
         while end + HEADER_LEN <= buf.len() {
-            let h = BatchHeader::parse(&buf[end..]).map_err(io::Error::other)?;
+            let h = match BatchHeader::parse(&buf[end..]) {
+                Ok(h) => h,
+                Err(e) => {
+                    read_pool::give_back(buf);
+                    return Err(io::Error::other(e));
+                }
+            };
             if h.base_offset >= limit_offset || end + h.total_len() > buf.len() {
                 if end == 0 && h.base_offset < limit_offset && min_one_batch {
                     // The first batch alone exceeds max_bytes: return it whole anyway.
-                    return read_exact_at(&self.file, h.total_len(), self.position);
+                    read_pool::give_back(buf);
+                    return read_exact_at(&self.file, h.total_len(), self.position)
+                        .map(read_pool::freeze);
                 }
                 break;
             }
             end += h.total_len();
         }
         buf.truncate(end);
-        Ok(buf)
+        Ok(read_pool::freeze(buf))
     }
 }
 

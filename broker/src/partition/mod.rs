@@ -59,6 +59,74 @@ pub struct PartitionSettings {
     pub min_insync_replicas: usize,
     /// `compression.type` and `cleanup.policy=compact`: checked record by record on append.
     pub records: validator::RecordPolicy,
+    /// `ack.durability`: what acks=1/all wait for (see [`AckDurability`]).
+    pub durability: AckDurability,
+    /// `flush.messages` / `flush.ms` (Kafka's meaning), in the replicated mode.
+    pub flush: FlushPolicy,
+}
+
+/// `ack.durability`: whether an acknowledgement waits for fsync or only for the in-sync
+/// replicas' memory (then the fsync runs in the background, per [`FlushPolicy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AckDurability {
+    /// Replicated while two or more replicas are in sync, fsync when the leader is the only one.
+    #[default]
+    Auto,
+    /// Acknowledge after fsync (on the leader, and on every ISR member for acks=all).
+    Fsync,
+    /// Acknowledge once every ISR member holds the records in memory.
+    Replicated,
+}
+
+impl AckDurability {
+    /// Parses the config value (validated on write; anything else is `Auto`).
+    pub fn from_config(v: &str) -> Self {
+        match v {
+            "fsync" => AckDurability::Fsync,
+            "replicated" => AckDurability::Replicated,
+            _ => AckDurability::Auto,
+        }
+    }
+
+    fn code(self) -> u8 {
+        self as u8
+    }
+
+    fn from_code(c: u8) -> Self {
+        match c {
+            1 => AckDurability::Fsync,
+            2 => AckDurability::Replicated,
+            _ => AckDurability::Auto,
+        }
+    }
+}
+
+/// When the background fsync of the replicated mode runs (Kafka's `flush.messages` and
+/// `flush.ms`): once this many records are unflushed, or this long after the first of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlushPolicy {
+    pub messages: i64,
+    pub ms: i64,
+}
+
+impl Default for FlushPolicy {
+    fn default() -> Self {
+        FlushPolicy {
+            messages: i64::MAX,
+            ms: 0,
+        }
+    }
+}
+
+/// What to do about the background fsync after a replicated-mode append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushDue {
+    /// Queue the partition for the next group commit now.
+    Now,
+    /// Queue it after this delay (a timer is not running yet).
+    After(std::time::Duration),
+    /// A timer is already running; nothing to do.
+    Pending,
 }
 
 impl Default for PartitionSettings {
@@ -69,6 +137,8 @@ impl Default for PartitionSettings {
             log_append_time: false,
             min_insync_replicas: 1,
             records: validator::RecordPolicy::default(),
+            durability: AckDurability::default(),
+            flush: FlushPolicy::default(),
         }
     }
 }
@@ -85,7 +155,7 @@ pub struct AppendOutcome {
 
 /// What a fetch read.
 pub struct ReadOutcome {
-    pub records: Vec<u8>,
+    pub records: bytes::Bytes,
     pub high_watermark: i64,
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
@@ -114,6 +184,12 @@ pub struct Partition {
     /// Cluster mode: ISR members and what the leader knows of its followers.
     repl: Mutex<replica::ReplicaState>,
     queued: AtomicBool,
+    /// `ack.durability` (an `AckDurability` code), readable without the log lock.
+    durability: std::sync::atomic::AtomicU8,
+    /// Replicated mode: records appended since the last background fsync was queued, and
+    /// whether a `flush.ms` timer is running.
+    unflushed: AtomicI64,
+    flush_timer: AtomicBool,
     /// Bumped whenever any partition's high watermark moves (fetch long-polls wait on it).
     data_version: Arc<watch::Sender<u64>>,
 }
@@ -159,6 +235,9 @@ impl Partition {
             durable_leo: AtomicI64::new(leo),
             repl: Mutex::new(replica::ReplicaState::default()),
             queued: AtomicBool::new(false),
+            durability: std::sync::atomic::AtomicU8::new(settings.durability.code()),
+            unflushed: AtomicI64::new(0),
+            flush_timer: AtomicBool::new(false),
             data_version,
         })
     }
@@ -167,6 +246,38 @@ impl Partition {
         self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether acknowledgements wait only for the in-sync replicas' memory (the replicated
+    /// mode of `ack.durability`; `auto` while two or more replicas are in sync).
+    pub fn acks_from_memory(&self) -> bool {
+        match AckDurability::from_code(self.durability.load(Ordering::SeqCst)) {
+            AckDurability::Fsync => false,
+            AckDurability::Replicated => true,
+            AckDurability::Auto => self.isr_size.load(Ordering::SeqCst) > 1,
+        }
+    }
+
+    /// Replicated mode: counts `records` appended and says when the background fsync is due
+    /// (Kafka's `flush.messages` / `flush.ms`).
+    pub fn flush_due(&self, records: i64) -> FlushDue {
+        let policy = self.settings().flush;
+        let unflushed = self.unflushed.fetch_add(records, Ordering::SeqCst) + records;
+        if policy.ms <= 0 || unflushed >= policy.messages {
+            self.unflushed.store(0, Ordering::SeqCst);
+            return FlushDue::Now;
+        }
+        if self.flush_timer.swap(true, Ordering::SeqCst) {
+            FlushDue::Pending
+        } else {
+            FlushDue::After(std::time::Duration::from_millis(policy.ms as u64))
+        }
+    }
+
+    /// Replicated mode: the `flush.ms` timer fired; the partition is queued for fsync now.
+    pub fn flush_timer_fired(&self) {
+        self.unflushed.store(0, Ordering::SeqCst);
+        self.flush_timer.store(false, Ordering::SeqCst);
     }
 
     pub fn leader_epoch(&self) -> i32 {
@@ -203,6 +314,8 @@ impl Partition {
     }
 
     pub fn set_settings(&self, settings: PartitionSettings) {
+        self.durability
+            .store(settings.durability.code(), Ordering::SeqCst);
         self.lock().settings = settings;
     }
 
@@ -292,6 +405,12 @@ impl Partition {
         if inner.log.segment_count() != segments_before {
             self.save_producer_state(&mut inner);
         }
+        let log_start_offset = inner.log.log_start_offset();
+        drop(inner);
+        if self.acks_from_memory() {
+            // The high watermark may move now, without waiting for an fsync.
+            self.refresh_high_watermark();
+        }
         Ok(AppendOutcome {
             base_offset: base,
             log_append_time: if h.is_log_append_time() {
@@ -299,7 +418,7 @@ impl Partition {
             } else {
                 -1
             },
-            log_start_offset: inner.log.log_start_offset(),
+            log_start_offset,
             duplicate: false,
         })
     }
@@ -346,7 +465,7 @@ impl Partition {
                 tracing::error!(topic = %self.topic, partition = self.index, error = %e, "read failed");
                 PartitionError::Storage
             })?,
-            _ => Vec::new(),
+            _ => bytes::Bytes::new(),
         };
         Ok(ReadOutcome {
             records,

@@ -105,9 +105,15 @@ impl Partition {
     }
 
     /// Leader: HW = min(durable log end, the log end of every other ISR member and of every
-    /// replica being added). Never moves back.
+    /// replica being added). Never moves back. When acknowledgements come from memory
+    /// (`ack.durability` replicated), the leader's own log end counts instead of its durable
+    /// end, and followers report what they appended before fsyncing it.
     pub(super) fn refresh_high_watermark(&self) {
-        let durable = self.durable_leo.load(Ordering::SeqCst);
+        let durable = if self.acks_from_memory() {
+            self.log_end_offset()
+        } else {
+            self.durable_leo.load(Ordering::SeqCst)
+        };
         let candidate = if self.is_leader() {
             let r = self.repl();
             r.isr
@@ -168,17 +174,17 @@ impl Partition {
         &self,
         offset: i64,
         max_bytes: usize,
-    ) -> Result<Vec<u8>, PartitionError> {
+    ) -> Result<bytes::Bytes, PartitionError> {
         let inner = self.lock();
         let leo = inner.log.log_end_offset();
         if offset == leo {
-            return Ok(Vec::new());
+            return Ok(bytes::Bytes::new());
         }
         let slice = inner.log.slice_at(offset)?;
         drop(inner);
         match slice {
             Some(s) => s.read(max_bytes, leo).map_err(|_| PartitionError::Storage),
-            None => Ok(Vec::new()),
+            None => Ok(bytes::Bytes::new()),
         }
     }
 
@@ -208,7 +214,9 @@ impl Partition {
         }
         let (file, leo) = inner.log.durability_handle();
         drop(inner);
-        if appended > 0 {
+        // Replicated mode: the caller queues a background fsync (`flush_due`); the offset this
+        // follower reports next is then in its memory, not yet on its disk.
+        if appended > 0 && !self.acks_from_memory() {
             file.sync_data().map_err(|_| PartitionError::Storage)?;
             self.durable_leo.fetch_max(leo, Ordering::SeqCst);
         }

@@ -335,7 +335,16 @@ async fn follow(
         }
         let Some(c) = conn.as_mut() else { continue };
         let step = if truncated {
-            let moved = fetch_once(c, &part, me, &topic, index, epoch, max_bytes).await;
+            let moved = fetch_once(c, &part, me, &topic, index, epoch, max_bytes)
+                .await
+                .map(|(bytes, unflushed)| {
+                    if unflushed > 0
+                        && let Some(b) = repl.upgrade()
+                    {
+                        b.node.schedule_background_flush(&part, unflushed);
+                    }
+                    bytes
+                });
             if rate.is_some()
                 && let Some(b) = repl.upgrade()
             {
@@ -433,7 +442,8 @@ fn record_throttled(repl: &Replication, side: &str, bytes: u64, window_max: u64)
     g.set(g.get().max(window_max as i64));
 }
 
-/// One follower fetch of at most `max_bytes` (at least one batch): the record bytes appended.
+/// One follower fetch of at most `max_bytes` (at least one batch): the record bytes appended,
+/// and how many records still need a background fsync (replicated mode).
 async fn fetch_once(
     c: &mut KafkaConn,
     part: &Partition,
@@ -442,7 +452,7 @@ async fn fetch_once(
     index: i32,
     epoch: i32,
     max_bytes: u64,
-) -> Result<usize, FollowerError> {
+) -> Result<(usize, i64), FollowerError> {
     let req = FetchRequest::default()
         .with_replica_id(BrokerId(me))
         .with_max_wait_ms(500)
@@ -472,15 +482,25 @@ async fn fetch_once(
         });
     }
     let mut moved = 0;
+    let mut unflushed = 0i64;
     if let Some(records) = &p.records
         && !records.is_empty()
     {
         moved = records.len();
-        part.append_replicated(records)
+        let appended = part
+            .append_replicated(records)
             .map_err(FollowerError::Replica)?;
+        if appended > 0 && part.acks_from_memory() {
+            // Replicated mode: appended without fsync; the caller queues the background one.
+            unflushed = crate::log::batch::split_batches(records).map_or(1, |b| {
+                b.iter()
+                    .map(|(h, _)| i64::from(h.records_count.max(1)))
+                    .sum()
+            });
+        }
     }
     part.follow_high_watermark(p.high_watermark);
-    Ok(moved)
+    Ok((moved, unflushed))
 }
 
 /// What the leader sends a follower for one partition.
@@ -491,7 +511,7 @@ pub struct FollowerData {
     pub log_start_offset: i64,
     /// Whole batches from the fetch offset up to the log end (empty when caught up or when
     /// the leader throttle's window is used up).
-    pub records: Vec<u8>,
+    pub records: bytes::Bytes,
 }
 
 /// Why the leader does not serve a follower's fetch of one partition.
@@ -626,7 +646,7 @@ fn serve_partition(
         return Ok(FollowerData {
             high_watermark: part.high_watermark(),
             log_start_offset: part.log_start_offset(),
-            records: Vec::new(),
+            records: bytes::Bytes::new(),
         });
     };
     let read = part.read_for_follower(fp.fetch_offset, grant as usize);

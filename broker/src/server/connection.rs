@@ -224,7 +224,11 @@ where
                 Outgoing::Later(fut) => fut.await?,
             };
             writer.write_all(&head).await?;
-            writer.write_all(&body).await?;
+            // Small pieces gather in the write buffer; pieces larger than it (record batches)
+            // go to the socket straight from the buffer they were read into.
+            for chunk in &body.0 {
+                writer.write_all(chunk).await?;
+            }
             // Coalesce answers that are already queued into one write.
             if rx.is_empty() {
                 writer.flush().await?;
@@ -296,17 +300,32 @@ fn gate_answer(v: Verdict) -> Result<Option<Outgoing>, ConnectionError> {
                 key,
                 version,
             )?;
-            Ok(Some(Outgoing::Ready(head, body)))
+            Ok(Some(Outgoing::Ready(head, body.into())))
         }
-        Verdict::RawToken(frame) => Ok(Some(Outgoing::Ready(frame, BytesMut::new()))),
+        Verdict::RawToken(frame) => Ok(Some(Outgoing::Ready(frame, Body(Vec::new())))),
         _ => Ok(None),
     }
 }
 
 /// A framed answer (length prefix + response header, then the body), now or later.
 enum Outgoing {
-    Ready(BytesMut, BytesMut),
-    Later(BoxFuture<'static, Result<(BytesMut, BytesMut), ConnectionError>>),
+    Ready(BytesMut, Body),
+    Later(BoxFuture<'static, Result<(BytesMut, Body), ConnectionError>>),
+}
+
+/// A response body: pieces written one after another.
+struct Body(Vec<Bytes>);
+
+impl Body {
+    fn len(&self) -> usize {
+        self.0.iter().map(Bytes::len).sum()
+    }
+}
+
+impl From<BytesMut> for Body {
+    fn from(b: BytesMut) -> Self {
+        Body(vec![b.freeze()])
+    }
 }
 
 /// A request frame whose header has been decoded and whose API and version are supported.
@@ -413,7 +432,7 @@ async fn handle_frame(
                 .with_label_values(&[api_name(key)])
                 .inc();
             let head = frame_response(correlation_id, 0, body.len(), key, 0)?;
-            return Ok(Some(Outgoing::Ready(head, body)));
+            return Ok(Some(Outgoing::Ready(head, body.into())));
         }
         Err(Rejection::Close(e)) => {
             if let ConnectionError::UnsupportedApi(key)
@@ -509,6 +528,13 @@ async fn handle_frame(
             timer.observe_duration();
             done(broker);
             let head = frame_response(correlation_id, header_version, body.len(), key, version)?;
+            Ok(Some(Outgoing::Ready(head, body.into())))
+        }
+        Ok(Reply::Chunks(chunks)) => {
+            timer.observe_duration();
+            done(broker);
+            let body = Body(chunks);
+            let head = frame_response(correlation_id, header_version, body.len(), key, version)?;
             Ok(Some(Outgoing::Ready(head, body)))
         }
         Ok(Reply::None) => {
@@ -525,7 +551,7 @@ async fn handle_frame(
                 let body = body.map_err(|reason| failed(&broker, reason))?;
                 let head =
                     frame_response(correlation_id, header_version, body.len(), key, version)?;
-                Ok((head, body))
+                Ok((head, body.into()))
             }))))
         }
         Err(reason) => {

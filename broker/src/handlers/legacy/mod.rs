@@ -86,6 +86,13 @@ fn dispatch<B: Bridge>(
         };
         Ok(match (entry.handler)(ctx, bridged.freeze()).await? {
             Reply::Body(b) => Reply::Body(convert::<B>(b, version, state)?),
+            Reply::Chunks(chunks) => {
+                let mut b = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+                for c in &chunks {
+                    b.extend_from_slice(c);
+                }
+                Reply::Body(convert::<B>(b, version, state)?)
+            }
             Reply::None => Reply::None,
             Reply::Later(fut) => {
                 Reply::Later(Box::pin(

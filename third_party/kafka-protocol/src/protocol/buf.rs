@@ -208,6 +208,94 @@ pub trait ByteBufMut: BufMut {
     fn fill_typed_gap<T: GapType>(&mut self, gap: TypedGap<T>, value: T::Value) {
         gap.type_.put(self.gap_buf(gap.gap), value);
     }
+
+    /// Put bytes that the buffer may share instead of copying (Eddy patch: a fetch response's
+    /// record batches). The default copies them.
+    fn put_shared(&mut self, value: &Bytes) {
+        self.put_slice(value);
+    }
+}
+
+/// An encode buffer that keeps large shared byte values (record batches) by reference instead
+/// of copying them (Eddy patch): the encoded message is the concatenation of [`Self::into_chunks`].
+/// Gaps (`seek`/`range`) work only within the part written after the last shared value, which
+/// is all the message encoders need (gaps are used only inside record batches).
+#[derive(Debug, Default)]
+pub struct ChunkedBuf {
+    done: Vec<Bytes>,
+    done_len: usize,
+    current: BytesMut,
+    share_from: usize,
+}
+
+impl ChunkedBuf {
+    /// A buffer that shares values of at least `share_from` bytes and copies smaller ones.
+    pub fn new(share_from: usize) -> Self {
+        ChunkedBuf {
+            share_from,
+            ..Default::default()
+        }
+    }
+
+    /// Total encoded length.
+    pub fn len(&self) -> usize {
+        self.done_len + self.current.len()
+    }
+
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The encoded message as a list of chunks, in order.
+    pub fn into_chunks(mut self) -> Vec<Bytes> {
+        if !self.current.is_empty() {
+            self.done.push(self.current.freeze());
+        }
+        self.done
+    }
+}
+
+unsafe impl BufMut for ChunkedBuf {
+    fn remaining_mut(&self) -> usize {
+        self.current.remaining_mut()
+    }
+    unsafe fn advance_mut(&mut self, cnt: usize) {
+        self.current.advance_mut(cnt)
+    }
+    fn chunk_mut(&mut self) -> &mut bytes::buf::UninitSlice {
+        self.current.chunk_mut()
+    }
+    fn put_slice(&mut self, src: &[u8]) {
+        self.current.extend_from_slice(src)
+    }
+}
+
+impl ByteBufMut for ChunkedBuf {
+    fn offset(&self) -> usize {
+        self.len()
+    }
+    fn seek(&mut self, offset: usize) {
+        assert!(offset >= self.done_len, "seek before a shared chunk");
+        self.current.resize(offset - self.done_len, 0);
+    }
+    fn range(&mut self, r: Range<usize>) -> &mut [u8] {
+        assert!(r.start >= self.done_len, "range before a shared chunk");
+        &mut self.current[(r.start - self.done_len)..(r.end - self.done_len)]
+    }
+    fn put_shared(&mut self, value: &Bytes) {
+        if value.len() < self.share_from {
+            self.current.extend_from_slice(value);
+            return;
+        }
+        if !self.current.is_empty() {
+            let head = self.current.split().freeze();
+            self.done_len += head.len();
+            self.done.push(head);
+        }
+        self.done_len += value.len();
+        self.done.push(value.clone());
+    }
 }
 
 impl ByteBufMut for BytesMut {
@@ -235,6 +323,9 @@ impl ByteBufMut for Vec<u8> {
 }
 
 impl<T: ByteBufMut> ByteBufMut for &mut T {
+    fn put_shared(&mut self, value: &Bytes) {
+        (**self).put_shared(value)
+    }
     fn offset(&self) -> usize {
         (**self).offset()
     }
