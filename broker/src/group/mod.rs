@@ -573,9 +573,10 @@ impl Coordinator {
 #[path = "timer_tests.rs"]
 mod timer_tests;
 
-/// Topic configs of `__consumer_offsets`: no retention (there is no key compaction).
+/// Topic configs of `__consumer_offsets`: compacted, no time or size retention (as Kafka's).
 fn offsets_topic_configs() -> BTreeMap<String, String> {
     [
+        ("cleanup.policy", "compact"),
         ("retention.ms", "-1"),
         ("retention.bytes", "-1"),
         ("max.message.bytes", "104857600"),
