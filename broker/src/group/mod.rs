@@ -165,7 +165,11 @@ impl Coordinator {
             return Ok(());
         }
         control
-            .create_internal_topic(store::TOPIC, self.num_partitions, offsets_topic_configs())
+            .create_internal_topic(
+                store::TOPIC,
+                self.num_partitions,
+                offsets_topic_configs(&node.config.get("offsets.topic.segment.bytes")),
+            )
             .map_err(|e| GroupLogError::CreateTopic {
                 topic: store::TOPIC.into(),
                 message: e.to_string(),
@@ -574,7 +578,8 @@ impl Coordinator {
 mod timer_tests;
 
 /// Topic configs of `__consumer_offsets`: compacted, no time or size retention (as Kafka's).
-fn offsets_topic_configs() -> BTreeMap<String, String> {
+/// `segment_bytes` is the broker's `offsets.topic.segment.bytes`.
+fn offsets_topic_configs(segment_bytes: &str) -> BTreeMap<String, String> {
     [
         ("cleanup.policy", "compact"),
         ("retention.ms", "-1"),
@@ -583,8 +588,8 @@ fn offsets_topic_configs() -> BTreeMap<String, String> {
         // As Kafka: the coordinator's batches are stored as written, whatever the broker-wide
         // compression.type (which would otherwise recompress every commit).
         ("compression.type", "producer"),
-        // Small segments so that compaction at start frees space soon.
-        ("segment.bytes", "104857600"),
+        // Sealed segments are what the cleaner compacts.
+        ("segment.bytes", segment_bytes),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
