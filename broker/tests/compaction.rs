@@ -355,8 +355,7 @@ fn consumer_offsets_stay_bounded_under_a_long_commit_stream() {
     let log = strip_ansi(&b.log());
     let replayed: u64 = log
         .lines()
-        .filter(|l| l.contains("consumer groups recovered"))
-        .next_back()
+        .rfind(|l| l.contains("consumer groups recovered"))
         .and_then(|l| l.split("records=").nth(1))
         .and_then(|r| r.split_whitespace().next())
         .and_then(|r| r.parse().ok())
