@@ -20,7 +20,7 @@ if cmd == "throughput":
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for f in admin.create_topics([NewTopic("bench-compact", 1, 1, config={
             "cleanup.policy": "delete", "retention.ms": "-1",
-            "segment.bytes": str(64 << 20)})]).values():
+            "segment.bytes": str(16 << 20)})]).values():
         f.result(30)
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.size": 1 << 20,
                   "compression.type": "none", "queue.buffering.max.kbytes": 1 << 20})
@@ -39,7 +39,7 @@ if cmd == "throughput":
           f"({records * size / dt / 1e6:.1f} MB/s)", flush=True)
     res = ConfigResource(ConfigResource.Type.TOPIC, "bench-compact",
                          set_config={"cleanup.policy": "compact", "retention.ms": "-1",
-                                     "segment.bytes": str(64 << 20),
+                                     "segment.bytes": str(16 << 20),
                                      "min.cleanable.dirty.ratio": "0.01"})
     for f in admin.alter_configs([res]).values():
         f.result(30)

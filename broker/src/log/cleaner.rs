@@ -172,6 +172,8 @@ pub struct PassStats {
     pub bytes_written: u64,
     pub records_kept: u64,
     pub records_removed: u64,
+    /// Bytes of the segments replaced by cleaned ones (the log cleaned).
+    pub log_bytes_cleaned: u64,
     pub segments_in: usize,
     pub segments_out: usize,
     /// The new first dirty offset (the checkpoint).
@@ -274,6 +276,7 @@ pub fn clean(
         map: &map,
         last_batch_of: &last_batch_of,
         tombstone_expired: &expired,
+        keep_trace_at: end - 1,
     };
     let mut first_tombstone: Option<i64> = None;
     let to_clean: Vec<&plan::CleanableSegment> =
@@ -296,6 +299,7 @@ pub fn clean(
             return Ok(stats);
         }
         stats.segments_in += group.len();
+        stats.log_bytes_cleaned += group.iter().map(|c| c.view.size).sum::<u64>();
         stats.segments_out += 1;
     }
     // 4. Progress: what is clean now, and when the first tombstone kept may go.

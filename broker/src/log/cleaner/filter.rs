@@ -35,6 +35,10 @@ pub struct RetainRules<'a> {
     pub last_batch_of: &'a HashMap<i64, i64>,
     /// Whether the tombstone at this offset has outlived `delete.retention.ms`.
     pub tombstone_expired: &'a dyn Fn(i64) -> bool,
+    /// The batch ending at this offset (the last one before the uncleaned part) leaves a trace
+    /// too: otherwise a log whose tail was all removed would end in a hole below an empty
+    /// active segment, and a consumer positioned in it would find no batch to move past.
+    pub keep_trace_at: i64,
 }
 
 /// What filtering one batch did.
@@ -127,7 +131,8 @@ pub fn filter_batch(
     let covered_to = kept.last().map(|r| r.offset);
     let last_of_producer =
         h.has_producer_id() && rules.last_batch_of.get(&h.producer_id) == Some(&h.last_offset());
-    if last_of_producer && covered_to != Some(h.last_offset()) {
+    let trace = last_of_producer || h.last_offset() == rules.keep_trace_at;
+    if trace && covered_to != Some(h.last_offset()) {
         let from = covered_to.map_or(h.base_offset, |o| o + 1);
         out.extend_from_slice(&empty_batch(h, from));
     }

@@ -73,6 +73,7 @@ fn superseded_and_keyless_records_go_and_offsets_stay() {
         map: &map,
         last_batch_of: &last,
         tombstone_expired: &never,
+        keep_trace_at: -1,
     };
     let (b, h) = batch_at(
         0,
@@ -108,6 +109,7 @@ fn a_batch_that_keeps_everything_is_copied_byte_for_byte() {
         map: &map,
         last_batch_of: &last,
         tombstone_expired: &never,
+        keep_trace_at: -1,
     };
     let (b, h) = batch_at(40, &[(Some(b"x"), Some(b"1")), (Some(b"y"), None)]);
     let mut out = Vec::new();
@@ -125,6 +127,7 @@ fn expired_tombstones_go_unexpired_stay() {
         map: &map,
         last_batch_of: &last,
         tombstone_expired: &expired,
+        keep_trace_at: -1,
     };
     let (b, h) = batch_at(40, &[(Some(b"x"), None), (Some(b"y"), None)]);
     let mut out = Vec::new();
@@ -145,6 +148,7 @@ fn a_producers_last_batch_leaves_its_sequence_state() {
         map: &map,
         last_batch_of: &last,
         tombstone_expired: &never,
+        keep_trace_at: -1,
     };
     let mut out = Vec::new();
     filter_batch(&b, &h, &rules, &mut out).unwrap();
@@ -158,6 +162,7 @@ fn a_producers_last_batch_leaves_its_sequence_state() {
         map: &map,
         last_batch_of: &last,
         tombstone_expired: &never,
+        keep_trace_at: -1,
     };
     filter_batch(&b, &h, &rules, &mut out).unwrap();
     let batches = split_batches(&out).unwrap();
@@ -177,6 +182,7 @@ fn a_producers_last_batch_leaves_its_sequence_state() {
         map: &map,
         last_batch_of: &last,
         tombstone_expired: &never,
+        keep_trace_at: -1,
     };
     let mut out = Vec::new();
     filter_batch(&b, &h, &rules, &mut out).unwrap();
@@ -199,6 +205,7 @@ fn control_batches_are_kept_whole() {
         map: &map,
         last_batch_of: &last,
         tombstone_expired: &|_| true,
+        keep_trace_at: -1,
     };
     let (mut b, _) = batch_at(
         5,
@@ -224,6 +231,7 @@ fn compressed_batches_are_recompressed_with_their_codec() {
         map: &map,
         last_batch_of: &last,
         tombstone_expired: &never,
+        keep_trace_at: -1,
     };
     let recs: Vec<Record> = (0..3)
         .map(|i| Record {
@@ -264,4 +272,28 @@ fn compressed_batches_are_recompressed_with_their_codec() {
             (2, Some("b".into()), Some("v2".into()))
         ]
     );
+}
+
+#[test]
+fn the_batch_before_the_uncleaned_part_leaves_a_trace() {
+    let mut map = OffsetMap::with_buffer(1 << 20, 0.9);
+    map.put(b"a", 50);
+    let last = HashMap::new();
+    let rules = RetainRules {
+        map: &map,
+        last_batch_of: &last,
+        tombstone_expired: &never,
+        keep_trace_at: 21,
+    };
+    let (b, h) = batch_at(20, &[(Some(b"a"), Some(b"1")), (Some(b"a"), Some(b"2"))]);
+    let mut out = Vec::new();
+    filter_batch(&b, &h, &rules, &mut out).unwrap();
+    let batches = split_batches(&out).unwrap();
+    assert_eq!(batches.len(), 1);
+    let e = batches[0].0;
+    assert_eq!(
+        (e.records_count, e.base_offset, e.last_offset()),
+        (0, 20, 21)
+    );
+    assert_eq!((e.producer_id, e.base_sequence), (-1, -1));
 }
