@@ -278,7 +278,11 @@ fn clean_filthiest(node: &Node, shared: &Shared) -> bool {
         return false;
     };
     let key = (p.topic.clone(), p.index);
-    lock(&shared.busy).0.insert(key.clone());
+    // Claimed atomically: another cleaner thread may have picked the same log meanwhile (two
+    // passes on one log would write the same `.cleaned` file).
+    if !lock(&shared.busy).0.insert(key.clone()) {
+        return false;
+    }
     let cfg = compaction_of(&p.topic, &p);
     let started = Instant::now();
     let settings = PassSettings {
