@@ -359,6 +359,30 @@ mod tests {
     }
 
     #[test]
+    fn consumer_offsets_is_compacted_whatever_its_stored_policy() {
+        // A cluster created before the cleaner existed stored no cleanup.policy for it.
+        let dir = tempfile::tempdir().unwrap();
+        let version = Arc::new(tokio::sync::watch::channel(0u64).0);
+        let open = |topic: &str, sub: &str| {
+            let settings = crate::partition::PartitionSettings::default();
+            Partition::open(
+                topic,
+                0,
+                &dir.path().join(sub),
+                settings,
+                0,
+                Arc::clone(&version),
+            )
+            .unwrap()
+        };
+        let offsets = open(crate::metadata::OFFSETS_TOPIC, "a");
+        assert!(!offsets.settings().compaction.compact);
+        assert!(compaction_of(crate::metadata::OFFSETS_TOPIC, &offsets).compact);
+        let other = open("orders", "b");
+        assert!(!compaction_of("orders", &other).compact);
+    }
+
+    #[test]
     fn settings_follow_kafka_keys() {
         let get = |k: &str| {
             match k {
