@@ -294,6 +294,7 @@ pub async fn start(config: config::BrokerConfig) -> Result<RunningBroker, StartE
         }
     }));
     broker.node.spawn_housekeeping();
+    log::cleaner::task::spawn(&broker.node);
     if broker.cluster().is_none() {
         broker.set_state(broker::BrokerState::Running);
     }

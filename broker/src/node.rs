@@ -245,6 +245,26 @@ impl Node {
         let level = |k: &str| i32::try_from(num(k)).unwrap_or(-1);
         let log_append_time =
             self.topic_setting(configs, "message.timestamp.type") == "LogAppendTime";
+        let policy = self.topic_setting(configs, "cleanup.policy");
+        let has = |p: &str| policy.split(',').any(|x| x.trim() == p);
+        let compaction = crate::log::cleaner::CompactionConfig {
+            compact: has("compact"),
+            delete: has("delete"),
+            min_cleanable_dirty_ratio: self
+                .topic_setting(configs, "min.cleanable.dirty.ratio")
+                .parse()
+                .unwrap_or(0.5),
+            min_compaction_lag_ms: num("min.compaction.lag.ms").max(0),
+            max_compaction_lag_ms: num("max.compaction.lag.ms").max(1),
+            delete_retention_ms: num("delete.retention.ms").max(0),
+        };
+        // As Kafka: a compacted topic's active segment rolls by max.compaction.lag.ms too, so
+        // no record stays uncleanable longer than that.
+        let segment_ms = if compaction.compact {
+            num("segment.ms").min(compaction.max_compaction_lag_ms)
+        } else {
+            num("segment.ms")
+        };
         PartitionSettings {
             durability: crate::partition::AckDurability::from_config(
                 &self.topic_setting(configs, "ack.durability"),
@@ -253,9 +273,10 @@ impl Node {
                 messages: num("flush.messages").max(1),
                 ms: num("flush.ms").max(0),
             },
+            compaction,
             log: LogConfig {
                 segment_bytes: num("segment.bytes").max(14) as u64,
-                segment_ms: num("segment.ms").max(1),
+                segment_ms: segment_ms.max(1),
                 retention_ms: num("retention.ms"),
                 retention_bytes: num("retention.bytes"),
             },
@@ -271,10 +292,7 @@ impl Node {
                     level(codec::ZSTD_LEVEL.0),
                 )
                 .unwrap_or(TopicCompression::Producer),
-                compact: self
-                    .topic_setting(configs, "cleanup.policy")
-                    .split(',')
-                    .any(|p| p.trim() == "compact"),
+                compact: compaction.compact,
                 timestamps: (!log_append_time).then(|| TimestampBounds {
                     before_ms: num("message.timestamp.before.max.ms"),
                     after_ms: num("message.timestamp.after.max.ms"),

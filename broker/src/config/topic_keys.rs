@@ -13,7 +13,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         default: "delete",
         ty: ConfigType::List,
         allowed: &["compact", "delete"],
-        doc: "Retention policy for old segments. compact: every record needs a key (keyless records are refused with INVALID_RECORD), but no cleaner runs yet, so compacted topics keep all data.",
+        doc: "Retention policy for old segments. delete: retention.ms and retention.bytes apply. compact: the log cleaner keeps the last record of every key; every record needs a key (keyless records are refused with INVALID_RECORD).",
     },
     TopicKey {
         name: "retention.ms",
@@ -149,7 +149,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         default: "86400000",
         ty: ConfigType::Long,
         allowed: &[],
-        doc: "Changes nothing yet (no compaction cleaner): how long tombstones are kept on compacted topics.",
+        doc: "How long the cleaner keeps a tombstone on a compacted topic after it first cleaned it.",
     },
     TopicKey {
         name: "file.delete.delay.ms",
@@ -197,7 +197,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         default: "9223372036854775807",
         ty: ConfigType::Long,
         allowed: &[],
-        doc: "Changes nothing yet (no compaction cleaner).",
+        doc: "Longest a record stays uncompacted: the active segment rolls by it and older dirty data is cleaned whatever the dirty ratio.",
     },
     TopicKey {
         name: "message.timestamp.after.max.ms",
@@ -221,7 +221,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         default: "0.5",
         ty: ConfigType::Double,
         allowed: &[],
-        doc: "Changes nothing yet (no compaction cleaner).",
+        doc: "Dirty bytes over cleanable bytes at which the cleaner compacts a log.",
     },
     TopicKey {
         name: "min.compaction.lag.ms",
@@ -229,7 +229,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         default: "0",
         ty: ConfigType::Long,
         allowed: &[],
-        doc: "Changes nothing yet (no compaction cleaner).",
+        doc: "Segments with records newer than this are not compacted yet.",
     },
     TopicKey {
         name: "preallocate",

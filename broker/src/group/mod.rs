@@ -165,7 +165,11 @@ impl Coordinator {
             return Ok(());
         }
         control
-            .create_internal_topic(store::TOPIC, self.num_partitions, offsets_topic_configs())
+            .create_internal_topic(
+                store::TOPIC,
+                self.num_partitions,
+                offsets_topic_configs(&node.config.get("offsets.topic.segment.bytes")),
+            )
             .map_err(|e| GroupLogError::CreateTopic {
                 topic: store::TOPIC.into(),
                 message: e.to_string(),
@@ -573,17 +577,19 @@ impl Coordinator {
 #[path = "timer_tests.rs"]
 mod timer_tests;
 
-/// Topic configs of `__consumer_offsets`: no retention (there is no key compaction).
-fn offsets_topic_configs() -> BTreeMap<String, String> {
+/// Topic configs of `__consumer_offsets`: compacted, no time or size retention (as Kafka's).
+/// `segment_bytes` is the broker's `offsets.topic.segment.bytes`.
+fn offsets_topic_configs(segment_bytes: &str) -> BTreeMap<String, String> {
     [
+        ("cleanup.policy", "compact"),
         ("retention.ms", "-1"),
         ("retention.bytes", "-1"),
         ("max.message.bytes", "104857600"),
         // As Kafka: the coordinator's batches are stored as written, whatever the broker-wide
         // compression.type (which would otherwise recompress every commit).
         ("compression.type", "producer"),
-        // Small segments so that compaction at start frees space soon.
-        ("segment.bytes", "104857600"),
+        // Sealed segments are what the cleaner compacts.
+        ("segment.bytes", segment_bytes),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

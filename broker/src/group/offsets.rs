@@ -302,9 +302,10 @@ const COMPACT_BATCH: usize = 500;
 impl Coordinator {
     /// Rewrites the live state (group snapshots and committed offsets) at the end of each
     /// `__consumer_offsets` partition and moves the log start past the old records, so that
-    /// replay time and disk use follow the live state rather than the commit history (the
-    /// log has no key compaction). Done at start, before listeners accept, when more than
-    /// half of the replayed records were superseded.
+    /// replay time and disk use follow the live state rather than the commit history. Done at
+    /// start, before listeners accept, when more than half of the replayed records were
+    /// superseded: the log cleaner (log/cleaner/) normally keeps that from happening, this
+    /// covers logs written before it existed or with `log.cleaner.enable=false`.
     pub async fn compact_log(&self, node: &Node, replayed: u64) -> Result<(), GroupLogError> {
         let mut per_partition: HashMap<i32, Vec<store::KeyValue>> = HashMap::new();
         {

@@ -312,7 +312,7 @@ async fn create_offsets_topic(node: &Node) -> Result<(), String> {
     let cmd = Command::CreateTopic {
         name: store::TOPIC.into(),
         id: uuid::Uuid::new_v4(),
-        configs: super::offsets_topic_configs(),
+        configs: super::offsets_topic_configs(&node.config.get("offsets.topic.segment.bytes")),
         assignment: None,
         partitions,
         replication_factor: rf,

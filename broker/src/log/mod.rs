@@ -5,6 +5,7 @@
 //! segments and persists the log start offset. Durability (fsync) is driven by `flusher`.
 
 pub mod batch;
+pub mod cleaner;
 pub mod codec;
 pub mod flusher;
 pub mod read_pool;
@@ -146,6 +147,7 @@ impl PartitionLog {
         on_batch: &mut dyn FnMut(&BatchHeader),
     ) -> Result<(Self, RecoveryReport)> {
         std::fs::create_dir_all(dir).map_err(io_err("creating the partition directory"))?;
+        cleaner::swap::recover(dir).map_err(io_err("recovering an interrupted cleaner swap"))?;
         let mut bases: Vec<i64> = std::fs::read_dir(dir)
             .map_err(io_err("listing segments"))?
             .filter_map(std::result::Result::ok)
@@ -177,6 +179,14 @@ impl PartitionLog {
             segments,
             log_start_offset: stored_start.max(first_base),
         };
+        // A segment rebuilt by recovery that is not the active one (a swapped-in cleaned
+        // segment, a crash during a roll) is sealed again: it takes no more appends.
+        let last = log.segments.keys().next_back().copied();
+        for (base, seg) in &mut log.segments {
+            if Some(*base) != last && !seg.sealed {
+                seg.seal().map_err(io_err("sealing a recovered segment"))?;
+            }
+        }
         if let Some(active) = log.segments.values_mut().next_back()
             && active.sealed
         {
@@ -266,6 +276,7 @@ impl PartitionLog {
     /// have). Whole batches: the cut lands on the batch containing `offset`.
     pub fn truncate_to(&mut self, offset: i64) -> Result<()> {
         let offset = offset.max(self.log_start_offset);
+        cleaner::checkpoint::truncated(&self.dir, offset);
         let doomed: Vec<i64> = self
             .segments
             .keys()

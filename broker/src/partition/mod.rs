@@ -51,7 +51,7 @@ pub enum PartitionError {
 }
 
 /// Topic settings a partition applies, resolved from topic configs and broker defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PartitionSettings {
     pub log: LogConfig,
     pub max_message_bytes: usize,
@@ -59,6 +59,8 @@ pub struct PartitionSettings {
     pub min_insync_replicas: usize,
     /// `compression.type` and `cleanup.policy=compact`: checked record by record on append.
     pub records: validator::RecordPolicy,
+    /// `cleanup.policy` and the compaction keys (log/cleaner.rs).
+    pub compaction: crate::log::cleaner::CompactionConfig,
     /// `ack.durability`: what acks=1/all wait for (see [`AckDurability`]).
     pub durability: AckDurability,
     /// `flush.messages` / `flush.ms` (Kafka's meaning), in the replicated mode.
@@ -139,6 +141,7 @@ impl Default for PartitionSettings {
             records: validator::RecordPolicy::default(),
             durability: AckDurability::default(),
             flush: FlushPolicy::default(),
+            compaction: crate::log::cleaner::CompactionConfig::default(),
         }
     }
 }
@@ -240,6 +243,11 @@ impl Partition {
             flush_timer: AtomicBool::new(false),
             data_version,
         })
+    }
+
+    /// Runs `f` on the log under the partition lock (the compaction cleaner's view and swap).
+    pub fn with_log_locked(&self, f: &mut dyn FnMut(&mut PartitionLog)) {
+        f(&mut self.lock().log);
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -549,7 +557,14 @@ impl Partition {
                 tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "segment roll failed");
             }
         }
-        match inner.log.apply_retention(now, &cfg, hw) {
+        // Time and size retention only apply with cleanup.policy=delete (compact alone keeps
+        // every key's last record for ever).
+        let retention = if inner.settings.compaction.delete {
+            inner.log.apply_retention(now, &cfg, hw)
+        } else {
+            Ok(0)
+        };
+        match retention {
             Ok(0) => {}
             Ok(n) => {
                 tracing::info!(topic = %self.topic, partition = self.index, segments = n, "retention deleted segments");

@@ -200,7 +200,9 @@ impl Partition {
             if h.last_offset() < leo {
                 continue;
             }
-            if h.base_offset != leo {
+            // A gap is fine (the leader's log was compacted: offsets are kept, holes allowed);
+            // an overlap is not.
+            if h.base_offset < leo {
                 tracing::warn!(topic = %self.topic, partition = self.index, base = h.base_offset, leo, "replicated batch does not start at the log end");
                 return Err(PartitionError::OffsetOutOfRange);
             }
