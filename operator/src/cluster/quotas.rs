@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use crate::context::Context;
 use crate::crd::{KafkaCluster, PlanLimits};
-use crate::kafka_admin::{self, target};
+use crate::kafka_admin;
 
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -51,12 +51,8 @@ pub async fn converge(ctx: &Context, cluster: &KafkaCluster) -> bool {
         return true;
     };
     let result = async {
-        let t = target::resolve(&ctx.client, cluster)
-            .await
-            .map_err(|e| e.to_string())?;
-        let (address, mut admin) = kafka_admin::connect_any(&t, ADMIN_TIMEOUT)
-            .await
-            .map_err(|(a, e)| format!("{a}: {e}"))?;
+        let (_, address, mut admin) =
+            kafka_admin::connect_cluster(&ctx.client, cluster, ADMIN_TIMEOUT).await?;
         let observed = admin
             .describe_user_quotas(None)
             .await

@@ -29,8 +29,8 @@ use super::drain::{self, Move};
 use super::fetch::Observed;
 use crate::context::Context;
 use crate::crd::{KafkaCluster, RebalanceSpec, ScaleDownPhase, ScaleDownStatus};
+use crate::kafka_admin;
 use crate::kafka_admin::reassign::{Disk, Layout};
-use crate::kafka_admin::{self, target};
 
 /// Partitions moving at once during a drain (Cruise Control's default is 5 per broker).
 pub const MAX_IN_FLIGHT: usize = 10;
@@ -397,12 +397,8 @@ async fn drain_step(
     previous: Option<&ScaleDownStatus>,
     now: SystemTime,
 ) -> Result<Outcome, String> {
-    let t = target::resolve(&ctx.client, cluster)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (address, mut admin) = kafka_admin::connect_any(&t, ADMIN_TIMEOUT)
-        .await
-        .map_err(|(a, e)| format!("{a}: {e}"))?;
+    let (t, address, mut admin) =
+        kafka_admin::connect_cluster(&ctx.client, cluster, ADMIN_TIMEOUT).await?;
     let at = |e: kafka_admin::Error| format!("{address}: {e}");
     let layout = admin.layout().await.map_err(at)?;
     let ongoing = admin.reassignments().await.map_err(at)?;
@@ -599,12 +595,8 @@ async fn finish(
         // partitions are on brokers that stay), the throttle goes.
         if !st.throttled_topics.is_empty() {
             let removed = async {
-                let t = target::resolve(&ctx.client, cluster)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let (_, mut admin) = kafka_admin::connect_any(&t, ADMIN_TIMEOUT)
-                    .await
-                    .map_err(|(a, e)| format!("{a}: {e}"))?;
+                let (_, _, mut admin) =
+                    kafka_admin::connect_cluster(&ctx.client, cluster, ADMIN_TIMEOUT).await?;
                 remove_throttles(&mut admin, &mut st.throttled_topics)
                     .await
                     .map_err(|e| e.to_string())

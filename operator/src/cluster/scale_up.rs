@@ -17,7 +17,7 @@ use super::balance;
 use super::scale_down::{self, ADMIN_TIMEOUT, MAX_IN_FLIGHT};
 use crate::context::Context;
 use crate::crd::{KafkaCluster, RebalanceSpec, RebalanceStatus};
-use crate::kafka_admin::{self, target};
+use crate::kafka_admin;
 
 /// What the step needs to do for `cluster` whose status lists `brokers` now. Pure.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,12 +109,8 @@ async fn balance_step(
     brokers: Vec<i32>,
     mut st: RebalanceStatus,
 ) -> Result<RebalanceStatus, String> {
-    let t = target::resolve(&ctx.client, cluster)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (address, mut admin) = kafka_admin::connect_any(&t, ADMIN_TIMEOUT)
-        .await
-        .map_err(|(a, e)| format!("{a}: {e}"))?;
+    let (_, address, mut admin) =
+        kafka_admin::connect_cluster(&ctx.client, cluster, ADMIN_TIMEOUT).await?;
     let at = |e: kafka_admin::Error| format!("{address}: {e}");
     let layout = admin.layout().await.map_err(at)?;
     let ongoing = admin.reassignments().await.map_err(at)?;

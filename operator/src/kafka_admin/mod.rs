@@ -142,6 +142,25 @@ pub async fn connect_to(
     AdminClient::connect(&endpoint.address, &security, timeout).await
 }
 
+/// Resolves the admin target of `cluster` and connects to the first broker that answers;
+/// errors as one message naming the address.
+///
+/// # Errors
+/// The target's Secrets cannot be read, or no broker answered.
+pub async fn connect_cluster(
+    client: &kube::Client,
+    cluster: &crate::crd::KafkaCluster,
+    timeout: Duration,
+) -> Result<(target::Target, String, AdminClient), String> {
+    let t = target::resolve(client, cluster)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (address, admin) = connect_any(&t, timeout)
+        .await
+        .map_err(|(a, e)| format!("{a}: {e}"))?;
+    Ok((t, address, admin))
+}
+
 /// A topic as the broker describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicDescription {
@@ -317,6 +336,20 @@ impl AdminClient {
         set: &BTreeMap<String, String>,
         delete: &[String],
     ) -> Result<(), Error> {
+        self.alter_configs(RESOURCE_TOPIC, name, set, delete).await
+    }
+
+    /// Sets `set` and removes `delete` on a config resource (IncrementalAlterConfigs).
+    ///
+    /// # Errors
+    /// Protocol or broker errors.
+    pub(crate) async fn alter_configs(
+        &mut self,
+        resource_type: i8,
+        name: &str,
+        set: &BTreeMap<String, String>,
+        delete: &[String],
+    ) -> Result<(), Error> {
         let mut configs: Vec<AlterableConfig> = set
             .iter()
             .map(|(k, v)| {
@@ -335,7 +368,7 @@ impl AdminClient {
             c
         }));
         let mut res = AlterConfigsResource::default();
-        res.resource_type = RESOURCE_TOPIC;
+        res.resource_type = resource_type;
         res.resource_name = StrBytes::from_string(name.to_string());
         res.configs = configs;
         let mut req = IncrementalAlterConfigsRequest::default();

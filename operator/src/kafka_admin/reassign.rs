@@ -8,15 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use kafka_protocol::messages::alter_partition_reassignments_request::{
     ReassignablePartition, ReassignableTopic,
 };
-use kafka_protocol::messages::incremental_alter_configs_request::{
-    AlterConfigsResource, AlterableConfig,
-};
 use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, BrokerId, DescribeLogDirsRequest,
-    IncrementalAlterConfigsRequest, ListPartitionReassignmentsRequest, MetadataRequest,
-    UnregisterBrokerRequest,
+    ListPartitionReassignmentsRequest, MetadataRequest, UnregisterBrokerRequest,
 };
-use kafka_protocol::protocol::StrBytes;
 
 use super::{AdminClient, Error, check, topic_name};
 use crate::cluster::drain::Placement;
@@ -175,37 +170,7 @@ impl AdminClient {
         set: &BTreeMap<String, String>,
         delete: &[String],
     ) -> Result<(), Error> {
-        let mut configs: Vec<AlterableConfig> = set
-            .iter()
-            .map(|(k, v)| {
-                let mut c = AlterableConfig::default();
-                c.name = StrBytes::from_string(k.clone());
-                c.config_operation = 0; // SET
-                c.value = Some(StrBytes::from_string(v.clone()));
-                c
-            })
-            .collect();
-        configs.extend(delete.iter().map(|k| {
-            let mut c = AlterableConfig::default();
-            c.name = StrBytes::from_string(k.clone());
-            c.config_operation = 1; // DELETE
-            c
-        }));
-        let mut res = AlterConfigsResource::default();
-        res.resource_type = RESOURCE_BROKER;
-        res.resource_name = StrBytes::from_static_str("");
-        res.configs = configs;
-        let mut req = IncrementalAlterConfigsRequest::default();
-        req.resources = vec![res];
-        let resp = self.conn.call(&req, 1).await?;
-        for r in resp.responses {
-            check(
-                "alter broker configs",
-                r.error_code,
-                r.error_message.as_ref(),
-            )?;
-        }
-        Ok(())
+        self.alter_configs(RESOURCE_BROKER, "", set, delete).await
     }
 
     /// This broker's disk: the size of each partition it holds and its free space.
