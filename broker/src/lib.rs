@@ -18,6 +18,7 @@
 
 pub mod admin_http;
 pub mod broker;
+pub mod cleaner;
 pub mod cluster;
 pub mod config;
 pub mod control;
@@ -294,7 +295,7 @@ pub async fn start(config: config::BrokerConfig) -> Result<RunningBroker, StartE
         }
     }));
     broker.node.spawn_housekeeping();
-    log::cleaner::task::spawn(&broker.node);
+    cleaner::spawn(&broker.node);
     if broker.cluster().is_none() {
         broker.set_state(broker::BrokerState::Running);
     }

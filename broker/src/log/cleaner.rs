@@ -16,7 +16,6 @@ pub mod filter;
 pub mod offset_map;
 pub mod plan;
 pub mod swap;
-pub mod task;
 
 use super::batch::{BatchHeader, HEADER_LEN};
 use super::{LogError, PartitionLog};

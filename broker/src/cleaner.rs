@@ -2,12 +2,13 @@
 //! compacted partition (Kafka's `grabFilthiestCompactedLog`), clean it on a blocking thread
 //! with I/O throttled to `log.cleaner.io.max.bytes.per.second` (shared by all threads, as
 //! Kafka's `Throttler`), and back off `log.cleaner.backoff.ms` when nothing is due. Also the
-//! cleaner's Prometheus metrics.
+//! cleaner's Prometheus metrics. It lives above `node` and `partition` (it walks the node's partitions);
+//! the cleaning itself, which knows only a log, is `log::cleaner`.
 
-use super::checkpoint::Checkpoint;
-use super::plan::{self, Reason};
-use super::{CleanableLog, LogView, PassSettings, SegmentView};
 use crate::log::batch::{BatchHeader, HEADER_LEN};
+use crate::log::cleaner::checkpoint::Checkpoint;
+use crate::log::cleaner::plan::{self, Reason};
+use crate::log::cleaner::{CleanableLog, CompactionConfig, LogView, PassSettings, SegmentView};
 use crate::node::Node;
 use crate::partition::Partition;
 use prometheus::{GaugeVec, IntCounter, IntGaugeVec, Opts, Registry};
@@ -225,7 +226,7 @@ pub fn spawn(node: &Arc<Node>) {
 
 /// The compaction settings a partition is cleaned with: its topic's, and always compacted for
 /// `__consumer_offsets` (so clusters created before the cleaner existed get it too).
-fn compaction_of(topic: &str, p: &Partition) -> super::CompactionConfig {
+fn compaction_of(topic: &str, p: &Partition) -> CompactionConfig {
     let mut c = p.settings().compaction;
     if topic == crate::metadata::OFFSETS_TOPIC {
         c.compact = true;
@@ -294,7 +295,7 @@ fn clean_filthiest(node: &Node, shared: &Shared) -> bool {
         now_ms: now,
         throttle: &|n| shared.throttler.maybe_throttle(n),
     };
-    let result = super::clean(&*p, &view, &pl, &settings);
+    let result = crate::log::cleaner::clean(&*p, &view, &pl, &settings);
     let mut busy = lock(&shared.busy);
     busy.0.remove(&key);
     match result {
