@@ -14,7 +14,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use eddy_operator::crd::{KafkaCluster, KafkaClusterStatus, KafkaTopic, find_condition};
+use eddy_operator::crd::{
+    ClaimGrowth, KafkaCluster, KafkaClusterStatus, KafkaTopic, find_condition,
+};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
 use kube::Api;
@@ -88,7 +90,7 @@ kind: KafkaCluster
 metadata: { name: e2e, namespace: kafka }
 spec:
   brokers: 3
-  storage: { size: 1Gi, deleteClaim: false }
+  storage: { size: 1Gi, class: local-expandable, deleteClaim: false }
   config: { num.partitions: "2", auto.create.topics.enable: "true" }
 "#;
 
@@ -411,6 +413,50 @@ async fn helm_installed_operator_runs_a_three_broker_cluster() -> anyhow::Result
     )
     .await
     .with_context(|| kube.logs())?;
+
+    // More storage on a class that allows expansion: the claims grow in place, under the
+    // producer, without a broker restart (localkube's agent plays the resizer).
+    let uids_before_growth = pod_uids(&pods_api).await?;
+    kube.kubectl(&[
+        "patch",
+        "-n",
+        "kafka",
+        "kafkacluster",
+        "e2e",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"storage":{"size":"2Gi"}}}"#,
+    ])?;
+    let claims_api = Api::<PersistentVolumeClaim>::namespaced(client.clone(), "kafka");
+    eventually(Duration::from_secs(120), "claims grown to 2Gi", || async {
+        let claims = claims_api
+            .list(&ListParams::default().labels("eddy.io/cluster=e2e"))
+            .await?
+            .items;
+        let grown = claims.len() == 3
+            && claims.iter().all(|c| {
+                c.status
+                    .as_ref()
+                    .and_then(|s| s.capacity.as_ref())
+                    .and_then(|cap| cap.get("storage"))
+                    .is_some_and(|q| q.0 == "2Gi")
+            });
+        let st = clusters.get("e2e").await?.status.unwrap_or_default();
+        let reported = st.storage_claims.len() == 3
+            && st
+                .storage_claims
+                .iter()
+                .all(|c| c.growth == ClaimGrowth::Sized && c.capacity.as_deref() == Some("2Gi"));
+        Ok((grown && reported).then_some(()))
+    })
+    .await
+    .with_context(|| kube.logs())?;
+    assert_eq!(
+        pod_uids(&pods_api).await?,
+        uids_before_growth,
+        "growing the claims restarted no broker"
+    );
 
     // Every record the producer had acknowledged, before and during both rolls, is there.
     drop(stop_guard);

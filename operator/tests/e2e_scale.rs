@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use eddy_operator::crd::{KafkaCluster, ScaleDownPhase, find_condition};
+use eddy_operator::crd::{ClaimGrowth, KafkaCluster, ScaleDownPhase, find_condition};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::Api;
@@ -313,5 +313,48 @@ async fn a_scale_down_drains_the_brokers_that_go_and_refuses_what_cannot_be_drai
     assert!((0..300).all(|i| spread.contains(&format!("spread-{i}"))));
     let lost: Vec<&String> = acked.iter().filter(|v| !spread.contains(*v)).collect();
     assert!(lost.is_empty(), "{} acknowledged records lost", lost.len());
+
+    // More storage on a class without allowVolumeExpansion (localkube's default `local`): the
+    // status says so, per claim and as a warning, and the claims keep their size.
+    clusters
+        .patch(
+            "scale",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({ "spec": { "storage": { "size": "2Gi" } } })),
+        )
+        .await?;
+    let warning = eventually(
+        Duration::from_secs(120),
+        "StorageGrowthNotSupported",
+        || async {
+            let c = clusters.get("scale").await?;
+            let st = c.status.unwrap_or_default();
+            let warned = find_condition(&st.conditions, "Warning")
+                .filter(|w| w.reason == "StorageGrowthNotSupported")
+                .map(|w| w.message.clone());
+            let refused = st.storage_claims.len() == 2
+                && st
+                    .storage_claims
+                    .iter()
+                    .all(|c| c.growth == ClaimGrowth::CannotGrow);
+            Ok(warned.filter(|_| refused))
+        },
+    )
+    .await
+    .with_context(|| kube.logs())?;
+    assert!(warning.contains("data-scale-broker-0 (1Gi)"), "{warning}");
+    let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), "kafka")
+        .list(&ListParams::default().labels("eddy.io/cluster=scale"))
+        .await?;
+    for claim in &claims.items {
+        let size = claim
+            .spec
+            .as_ref()
+            .and_then(|s| s.resources.as_ref())
+            .and_then(|r| r.requests.as_ref())
+            .and_then(|r| r.get("storage"))
+            .map(|q| q.0.clone());
+        assert_eq!(size.as_deref(), Some("1Gi"), "{:?}", claim.metadata.name);
+    }
     Ok(())
 }

@@ -23,10 +23,9 @@ use super::fetch::Observed;
 use super::plan::{Plan, VoterStep};
 use super::status::Outcome;
 use super::validate::ValidatedCluster;
-use super::{KIND, security, voters};
+use super::{KIND, security, storage, voters};
 use crate::context::{Context, FIELD_MANAGER};
 use crate::crd::CertificatesStatus;
-use crate::quantity;
 
 /// Errors of the apply step.
 #[derive(Debug, thiserror::Error)]
@@ -103,7 +102,8 @@ pub async fn apply_all(
 }
 
 /// Makes the claims owned by the KafkaCluster exactly when `delete_claim` (so the garbage
-/// collector deletes them with it, without a finalizer), and grows claims below `size`.
+/// collector deletes them with it, without a finalizer), and grows claims below `size` whose
+/// StorageClass allows it (`storage::to_grow`).
 ///
 /// # Errors
 /// The first claim patch that failed (after trying every other one).
@@ -111,12 +111,16 @@ pub async fn reconcile_claims(
     client: &Client,
     namespace: &str,
     claims: &[PersistentVolumeClaim],
+    views: &[storage::ClaimView],
     owner: &OwnerReference,
     delete_claim: bool,
     size: &str,
 ) -> Result<(), Error> {
     let api = Api::<PersistentVolumeClaim>::namespaced(client.clone(), namespace);
-    let wanted = quantity::parse_bytes(size).ok();
+    let grow: Vec<&str> = storage::to_grow(size, views)
+        .into_iter()
+        .map(|c| c.name.as_str())
+        .collect();
     let mut first_error = None;
     for claim in claims {
         let name = claim.name_any();
@@ -133,19 +137,9 @@ pub async fn reconcile_claims(
             owners.retain(|o| o.uid != owner.uid);
             ownership = Some(json!({ "metadata": { "ownerReferences": owners } }));
         }
-        let current = claim
-            .spec
-            .as_ref()
-            .and_then(|s| s.resources.as_ref())
-            .and_then(|r| r.requests.as_ref())
-            .and_then(|r| r.get("storage"))
-            .and_then(|q| quantity::parse_bytes(&q.0).ok());
-        let growth = match (wanted, current) {
-            (Some(w), Some(c)) if w > c => {
-                Some(json!({ "spec": { "resources": { "requests": { "storage": size } } } }))
-            }
-            _ => None,
-        };
+        let growth = grow
+            .contains(&name.as_str())
+            .then(|| json!({ "spec": { "resources": { "requests": { "storage": size } } } }));
         // Ownership and growth are separate patches, and one claim's failure does not stop the
         // others: a claim its storage class cannot grow (admission forbids it) must still be
         // deleted with its cluster instead of leaking.
@@ -305,6 +299,7 @@ pub async fn execute(
         &ctx.client,
         &cluster.namespace,
         &observed.claims,
+        &observed.validate.claims,
         &cluster.owner,
         cluster.spec.storage.delete_claim,
         &cluster.effective_storage,

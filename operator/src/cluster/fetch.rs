@@ -5,13 +5,16 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, ListParams};
 use kube::{Client, ResourceExt as _};
+use tracing::debug;
 
 use super::build::{Names, selector_labels};
 use super::certs::SecretData;
 use super::security;
 use super::status::BrokerPod;
+use super::storage::ClaimView;
 use super::validate;
 use crate::crd::KafkaCluster;
 
@@ -77,6 +80,14 @@ pub async fn observed(
         .list(&ListParams::default().labels(&selector(names)))
         .await?
         .items;
+    let classes = expandable_classes(client, &claims).await;
+    let claim_views = claims
+        .iter()
+        .map(|c| {
+            let class = c.spec.as_ref().and_then(|s| s.storage_class_name.as_ref());
+            ClaimView::of(c, class.and_then(|n| classes.get(n).copied().flatten()))
+        })
+        .collect();
     let pods = broker_pods(client, namespace, names).await?;
     let latest = Api::<KafkaCluster>::namespaced(client.clone(), namespace)
         .get(&cluster.name_any())
@@ -89,6 +100,7 @@ pub async fn observed(
     Ok(Observed {
         validate: validate::Observed {
             provisioned_storage,
+            claims: claim_views,
         },
         claims,
         update_revision,
@@ -97,6 +109,38 @@ pub async fn observed(
         latest: Some(latest),
         secrets,
     })
+}
+
+/// Whether each StorageClass the claims name allows volume expansion; `None` where the class
+/// cannot be read (the operator then patches and the API server decides).
+async fn expandable_classes(
+    client: &Client,
+    claims: &[PersistentVolumeClaim],
+) -> BTreeMap<String, Option<bool>> {
+    let api = Api::<StorageClass>::all(client.clone());
+    let mut out = BTreeMap::new();
+    for claim in claims {
+        let Some(name) = claim
+            .spec
+            .as_ref()
+            .and_then(|s| s.storage_class_name.clone())
+        else {
+            continue;
+        };
+        if out.contains_key(&name) {
+            continue;
+        }
+        let expandable = match api.get_opt(&name).await {
+            Ok(Some(class)) => Some(class.allow_volume_expansion == Some(true)),
+            Ok(None) => None,
+            Err(e) => {
+                debug!(class = %name, error = %e, "storage class not readable");
+                None
+            }
+        };
+        out.insert(name, expandable);
+    }
+    out
 }
 
 /// Reads the Secrets of a secure cluster that exist: those the operator writes and the CA

@@ -11,6 +11,7 @@ pub mod scale_down;
 pub mod scale_up;
 pub mod security;
 pub mod status;
+pub mod storage;
 pub mod upgrade;
 pub mod validate;
 pub mod voters;
@@ -31,7 +32,9 @@ use serde_json::json;
 use tracing::{info, instrument, warn};
 
 use crate::context::Context;
-use crate::crd::{ConditionStatus, KafkaCluster, PAUSE_ANNOTATION, condition_type, find_condition};
+use crate::crd::{
+    ClaimGrowth, ConditionStatus, KafkaCluster, PAUSE_ANNOTATION, condition_type, find_condition,
+};
 use build::Names;
 use status::Outcome;
 use validate::{Severity, ValidatedCluster, Validation};
@@ -127,6 +130,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         applied: &applied,
         plan: &plan,
         scale_down: &scale_down,
+        claims: &observed.validate.claims,
         now: &now,
     };
     let mut next = status::reconciled(&report);
@@ -155,6 +159,14 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     let mut sooner = |retry: Duration| requeue = Some(requeue.map_or(retry, |d| d.min(retry)));
     if let Some(soon) = upgrading {
         sooner(soon);
+    }
+    // Claims being grown: look again until their capacity follows (claims are not watched).
+    if next
+        .storage_claims
+        .iter()
+        .any(|c| matches!(c.growth, ClaimGrowth::Growing | ClaimGrowth::Resizing))
+    {
+        sooner(Duration::from_secs(10));
     }
     if finish.ready {
         let mut reported = (*cluster).clone();

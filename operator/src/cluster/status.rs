@@ -5,7 +5,7 @@ use tracing::info;
 use crate::cluster::build::Names;
 use crate::cluster::plan::Plan;
 use crate::cluster::validate::{Severity, Validation};
-use crate::cluster::{apply, roll, scale_down, voters};
+use crate::cluster::{apply, roll, scale_down, storage, voters};
 use crate::conditions::{condition, set_condition};
 use crate::crd::{
     AdvertiseMode, ConditionStatus, KafkaCluster, KafkaClusterStatus, ListenerAddress,
@@ -204,6 +204,8 @@ pub struct Report<'a> {
     pub plan: &'a Plan,
     /// The scale-down step's outcome.
     pub scale_down: &'a scale_down::Outcome,
+    /// The data claims as observed (before this reconcile's growth patches).
+    pub claims: &'a [storage::ClaimView],
     /// Now, RFC 3339.
     pub now: &'a str,
 }
@@ -217,6 +219,9 @@ pub fn reconciled(r: &Report<'_>) -> KafkaClusterStatus {
     let mut next = next_status(r.cluster, r.validation, pods, &r.applied.outcome, r.now);
     if let Some(roll) = r.roll {
         rolling_restart(&mut next, roll, r.cluster.metadata.generation, r.now);
+    }
+    if applied {
+        next.storage_claims = storage::statuses(&r.validation.effective_storage, r.claims);
     }
     if applied && r.applied.certificates.is_some() {
         next.certificates.clone_from(&r.applied.certificates);

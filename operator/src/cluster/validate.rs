@@ -50,6 +50,8 @@ pub struct Finding {
 pub struct Observed {
     /// Storage size already provisioned in the StatefulSet's claim template, if it exists.
     pub provisioned_storage: Option<String>,
+    /// The data claims with what their StorageClass allows.
+    pub claims: Vec<super::storage::ClaimView>,
 }
 
 /// The outcome of validation.
@@ -272,6 +274,13 @@ pub fn validate_named(
         );
     }
     let effective_storage = check_storage(spec, observed, &mut push);
+    if let Some(message) = super::storage::refused_message(&effective_storage, &observed.claims) {
+        push(
+            Severity::Warning,
+            reason::STORAGE_GROWTH_NOT_SUPPORTED,
+            message,
+        );
+    }
     Validation {
         findings,
         effective_storage,
@@ -489,14 +498,30 @@ mod tests {
     fn storage_shrink_keeps_provisioned_size() {
         let mut s = spec(1);
         s.storage.size = "5Gi".into();
-        let observed = Observed {
+        let mut observed = Observed {
             provisioned_storage: Some("10Gi".into()),
+            claims: vec![crate::cluster::storage::ClaimView {
+                name: "data-c-0".into(),
+                class: Some("local".into()),
+                requested: Some("10Gi".into()),
+                capacity: Some("10Gi".into()),
+                expandable: Some(false),
+            }],
         };
         let v = validate(&s, &observed);
         assert_eq!(reasons(&v, Severity::Warning), vec![reason::STORAGE_SHRINK]);
         assert_eq!(v.effective_storage, "10Gi");
         s.storage.size = "20Gi".into();
-        assert_eq!(validate(&s, &observed).effective_storage, "20Gi");
+        let v = validate(&s, &observed);
+        assert_eq!(v.effective_storage, "20Gi");
+        // Growth its class refuses is a warning; the cluster is still built.
+        assert_eq!(
+            reasons(&v, Severity::Warning),
+            vec![reason::STORAGE_GROWTH_NOT_SUPPORTED]
+        );
+        assert!(v.is_buildable());
+        observed.claims[0].expandable = Some(true);
+        assert!(reasons(&validate(&s, &observed), Severity::Warning).is_empty());
     }
 
     #[test]

@@ -537,6 +537,9 @@ pub struct KafkaClusterStatus {
     /// Storage size provisioned in the volume claim templates (storage only grows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_size: Option<String>,
+    /// Each data claim: requested size, capacity, and whether it is growing or cannot grow.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub storage_claims: Vec<ClaimStatus>,
     /// The rolling restart in progress, if any: kept here so an operator restart resumes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rolling_restart: Option<RollingRestartStatus>,
@@ -574,6 +577,38 @@ pub struct RebalanceStatus {
     /// Topics whose replication the moves throttle (removed when they end).
     #[serde(default)]
     pub throttled_topics: Vec<String>,
+}
+
+/// One broker data claim's size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimStatus {
+    /// Claim name.
+    pub name: String,
+    /// Its StorageClass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+    /// The size the claim asks for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<String>,
+    /// The size its volume has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<String>,
+    /// Where it stands against `spec.storage.size`.
+    pub growth: ClaimGrowth,
+}
+
+/// A claim against the cluster's storage size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ClaimGrowth {
+    /// At least the wanted size.
+    Sized,
+    /// Below it: the operator asks for the new size.
+    Growing,
+    /// Asked for, the volume not yet grown (the resizer is at work; no broker restart).
+    Resizing,
+    /// Below it, and its StorageClass does not allow expansion.
+    CannotGrow,
 }
 
 /// Step of a scale-down.

@@ -70,6 +70,8 @@ pub mod reason {
     pub const UNKNOWN_VERSION: &str = "UnknownVersion";
     /// `spec.storage.size` is smaller than the size already provisioned.
     pub const STORAGE_SHRINK: &str = "StorageShrinkIgnored";
+    /// `spec.storage.size` grew but a claim's StorageClass does not allow volume expansion.
+    pub const STORAGE_GROWTH_NOT_SUPPORTED: &str = "StorageGrowthNotSupported";
     /// A CA's renewal window is not shorter than its validity (renews on every reconcile).
     pub const RENEWAL_WINDOW: &str = "RenewalWindowNotBelowValidity";
     /// Authorization is on but every listener lets clients in as `User:ANONYMOUS`.
