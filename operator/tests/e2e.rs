@@ -7,6 +7,8 @@
 //! config change each replace every broker pod once, one at a time, while an acks=all producer
 //! runs, and every record acknowledged before or during them is read back; invalid clusters are
 //! rejected or reported; deleting the cluster removes what it owned and keeps the PVCs.
+#[path = "e2e/common.rs"]
+mod common;
 #[path = "../../localkube/tests/support/stack.rs"]
 mod stack;
 
@@ -14,6 +16,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use common::{Producer, ints, kafka_tool, pod_uids, ready_reason};
 use eddy_operator::crd::{
     ClaimGrowth, KafkaCluster, KafkaClusterStatus, KafkaTopic, find_condition,
 };
@@ -21,41 +24,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
 use kube::Api;
 use kube::api::ListParams;
-use stack::{LocalKube, build_pod_binaries, eventually, python, repo, run};
-
-/// Runs `operator/tests/e2e/kafka_tool.py` (confluent-kafka) and parses its JSON answer.
-fn kafka_tool(args: &[&str]) -> anyhow::Result<serde_json::Value> {
-    let out = run(
-        Command::new(python())
-            .arg(repo().join("operator/tests/e2e/kafka_tool.py"))
-            .args(args),
-        &format!("kafka_tool.py {}", args.join(" ")),
-    )?;
-    Ok(serde_json::from_str(out.trim())?)
-}
-
-fn json_ints(v: &serde_json::Value) -> Vec<i64> {
-    v.as_array()
-        .map(|a| a.iter().filter_map(serde_json::Value::as_i64).collect())
-        .unwrap_or_default()
-}
-
-fn ready_reason(c: &KafkaCluster) -> Option<(String, String)> {
-    let st = c.status.as_ref()?;
-    find_condition(&st.conditions, "Ready").map(|r| (format!("{:?}", r.status), r.reason.clone()))
-}
-
-/// Broker pod name → UID.
-async fn pod_uids(pods: &Api<Pod>) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
-    Ok(pods
-        .list(&ListParams::default().labels("eddy.io/cluster=e2e"))
-        .await?
-        .items
-        .into_iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .filter_map(|p| Some((p.metadata.name?, p.metadata.uid?)))
-        .collect())
-}
+use stack::{LocalKube, build_pod_binaries, eventually, repo, run};
 
 /// `host:port` of the cluster's first bootstrap address.
 fn first_address(status: &KafkaClusterStatus) -> String {
@@ -188,7 +157,7 @@ async fn helm_installed_operator_runs_a_three_broker_cluster() -> anyhow::Result
             &format!("broker {} lists 3 brokers", a.broker_id),
             || async {
                 let v = kafka_tool(&["view", &addr, "-"])?;
-                Ok((json_ints(&v["brokers"]) == [0, 1, 2]).then_some(v))
+                Ok((ints(&v["brokers"]) == [0, 1, 2]).then_some(v))
             },
         )
         .await?;
@@ -248,7 +217,7 @@ async fn helm_installed_operator_runs_a_three_broker_cluster() -> anyhow::Result
         || async {
             let v = kafka_tool(&["view", &addr, "e2e-orders"])?;
             let isr = v["isr"].as_object().cloned().unwrap_or_default();
-            let full = isr.len() == 3 && isr.values().all(|i| json_ints(i) == [0, 1, 2]);
+            let full = isr.len() == 3 && isr.values().all(|i| ints(i) == [0, 1, 2]);
             Ok(full.then_some(v))
         },
     )
@@ -256,28 +225,12 @@ async fn helm_installed_operator_runs_a_three_broker_cluster() -> anyhow::Result
     eprintln!("e2e-orders: {isr_view}");
 
     // An acks=all producer runs through both rolling restarts below.
-    let stop = tempfile::NamedTempFile::new()?.into_temp_path();
-    let stop_file = stop.to_path_buf();
-    std::fs::remove_file(&stop_file)?;
-    let producer = Command::new(python())
-        .arg(repo().join("operator/tests/e2e/kafka_tool.py"))
-        .args([
-            "produce",
-            &status.listeners[0].bootstrap_servers,
-            "e2e-orders",
-            stop_file.to_str().context("utf8")?,
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    // Guarantees the producer stops (the stop file) even if an assertion below fails.
-    struct StopProducer(std::path::PathBuf);
-    impl Drop for StopProducer {
-        fn drop(&mut self) {
-            let _ = std::fs::write(&self.0, b"stop");
-        }
-    }
-    let stop_guard = StopProducer(stop_file.clone());
+    let producer_dir = tempfile::tempdir()?;
+    let producer = Producer::start(
+        "kafka_tool.py",
+        &[&status.listeners[0].bootstrap_servers, "e2e-orders"],
+        producer_dir.path(),
+    )?;
     // The producer is under way (its first records are readable) before anything restarts.
     let bootstrap = status.listeners[0].bootstrap_servers.clone();
     eventually(
@@ -319,7 +272,7 @@ async fn helm_installed_operator_runs_a_three_broker_cluster() -> anyhow::Result
 
     // A manual rolling restart replaces every broker pod, one at a time, and records its token.
     let pods_api = Api::<Pod>::namespaced(client.clone(), "kafka");
-    let uids_before = pod_uids(&pods_api).await?;
+    let uids_before = pod_uids(&pods_api, "e2e").await?;
     assert_eq!(uids_before.len(), 3, "{uids_before:?}");
     kube.kubectl(&[
         "annotate",
@@ -350,7 +303,7 @@ async fn helm_installed_operator_runs_a_three_broker_cluster() -> anyhow::Result
     )
     .await
     .with_context(|| kube.logs())?;
-    let uids_after = pod_uids(&pods_api).await?;
+    let uids_after = pod_uids(&pods_api, "e2e").await?;
     for (name, uid) in &uids_before {
         assert_ne!(uids_after.get(name), Some(uid), "{name} was not restarted");
     }
@@ -397,7 +350,7 @@ async fn helm_installed_operator_runs_a_three_broker_cluster() -> anyhow::Result
         Duration::from_secs(300),
         "config-change rolling restart done",
         || async {
-            let now = pod_uids(&pods_api).await?;
+            let now = pod_uids(&pods_api, "e2e").await?;
             let replaced = now.len() == 3
                 && uids_after
                     .iter()
@@ -416,7 +369,7 @@ async fn helm_installed_operator_runs_a_three_broker_cluster() -> anyhow::Result
 
     // More storage on a class that allows expansion: the claims grow in place, under the
     // producer, without a broker restart (localkube's agent plays the resizer).
-    let uids_before_growth = pod_uids(&pods_api).await?;
+    let uids_before_growth = pod_uids(&pods_api, "e2e").await?;
     kube.kubectl(&[
         "patch",
         "-n",
@@ -453,22 +406,13 @@ async fn helm_installed_operator_runs_a_three_broker_cluster() -> anyhow::Result
     .await
     .with_context(|| kube.logs())?;
     assert_eq!(
-        pod_uids(&pods_api).await?,
+        pod_uids(&pods_api, "e2e").await?,
         uids_before_growth,
         "growing the claims restarted no broker"
     );
 
     // Every record the producer had acknowledged, before and during both rolls, is there.
-    drop(stop_guard);
-    let produced = producer.wait_with_output()?;
-    assert!(produced.status.success(), "{produced:?}");
-    let produced: serde_json::Value = serde_json::from_slice(&produced.stdout)?;
-    let acked: Vec<String> = produced["acked"]
-        .as_array()
-        .context("acked")?
-        .iter()
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect();
+    let (produced, acked) = producer.finish()?;
     eprintln!(
         "producer during the rolls: sent {} acked {} failed {} unflushed {} ({})",
         produced["sent"],

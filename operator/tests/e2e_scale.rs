@@ -7,46 +7,21 @@
 //! voters, unregisters the broker and only then shrinks the StatefulSet; the claim of the removed
 //! broker goes (deleteClaim: true). Every record acknowledged before and during the drain is
 //! read back, and no partition is left on broker 2.
+#[path = "e2e/common.rs"]
+mod common;
 #[path = "../../localkube/tests/support/stack.rs"]
 mod stack;
 
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use common::{Producer, claim_request, ints, kafka_tool, values};
 use eddy_operator::crd::{ClaimGrowth, KafkaCluster, ScaleDownPhase, find_condition};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams};
-use stack::{LocalKube, build_pod_binaries, eventually, python, repo, run};
-
-fn kafka_tool(args: &[&str]) -> anyhow::Result<serde_json::Value> {
-    let out = run(
-        Command::new(python())
-            .arg(repo().join("operator/tests/e2e/kafka_tool.py"))
-            .args(args),
-        &format!("kafka_tool.py {}", args.join(" ")),
-    )?;
-    Ok(serde_json::from_str(out.trim())?)
-}
-
-fn ints(v: &serde_json::Value) -> Vec<i64> {
-    v.as_array()
-        .map(|a| a.iter().filter_map(serde_json::Value::as_i64).collect())
-        .unwrap_or_default()
-}
-
-fn values(v: &serde_json::Value) -> std::collections::BTreeSet<String> {
-    v["values"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use stack::{LocalKube, build_pod_binaries, eventually};
 
 const CLUSTER: &str = r#"
 apiVersion: eddy.io/v1alpha1
@@ -212,27 +187,12 @@ async fn a_scale_down_drains_the_brokers_that_go_and_refuses_what_cannot_be_drai
     );
 
     // An acks=all producer runs through the drain.
-    let stop = tempfile::NamedTempFile::new()?.into_temp_path();
-    let stop_file = stop.to_path_buf();
-    std::fs::remove_file(&stop_file)?;
-    let producer = Command::new(python())
-        .arg(repo().join("operator/tests/e2e/kafka_tool.py"))
-        .args([
-            "produce",
-            &bootstrap,
-            "spread",
-            stop_file.to_str().context("utf8")?,
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    struct StopProducer(std::path::PathBuf);
-    impl Drop for StopProducer {
-        fn drop(&mut self) {
-            let _ = std::fs::write(&self.0, b"stop");
-        }
-    }
-    let stop_guard = StopProducer(stop_file.clone());
+    let producer_dir = tempfile::tempdir()?;
+    let producer = Producer::start(
+        "kafka_tool.py",
+        &[&bootstrap, "spread"],
+        producer_dir.path(),
+    )?;
 
     // Without `pinned`, the drain goes through by itself: 2 brokers, broker 2 gone everywhere.
     kafka_tool(&["delete", &bootstrap, "pinned"])?;
@@ -290,16 +250,7 @@ async fn a_scale_down_drains_the_brokers_that_go_and_refuses_what_cannot_be_drai
     assert_eq!(claims, ["data-scale-broker-0", "data-scale-broker-1"]);
 
     // Nothing acknowledged was lost: the 300 records of each topic and the producer's.
-    drop(stop_guard);
-    let produced = producer.wait_with_output()?;
-    assert!(produced.status.success(), "{produced:?}");
-    let produced: serde_json::Value = serde_json::from_slice(&produced.stdout)?;
-    let acked: Vec<String> = produced["acked"]
-        .as_array()
-        .context("acked")?
-        .iter()
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect();
+    let (produced, acked) = producer.finish()?;
     eprintln!(
         "producer during the drain: sent {} acked {} failed {}",
         produced["sent"],
@@ -347,14 +298,12 @@ async fn a_scale_down_drains_the_brokers_that_go_and_refuses_what_cannot_be_drai
         .list(&ListParams::default().labels("eddy.io/cluster=scale"))
         .await?;
     for claim in &claims.items {
-        let size = claim
-            .spec
-            .as_ref()
-            .and_then(|s| s.resources.as_ref())
-            .and_then(|r| r.requests.as_ref())
-            .and_then(|r| r.get("storage"))
-            .map(|q| q.0.clone());
-        assert_eq!(size.as_deref(), Some("1Gi"), "{:?}", claim.metadata.name);
+        assert_eq!(
+            claim_request(claim).as_deref(),
+            Some("1Gi"),
+            "{:?}",
+            claim.metadata.name
+        );
     }
     Ok(())
 }

@@ -14,22 +14,24 @@
 //!
 //! Set `EDDY_IMAGE_MAP` (image → binary YAML, see scripts/kube-up.sh) to run binaries copied out
 //! of a shared target directory; the test then does not build them.
+#[path = "e2e/common.rs"]
+mod common;
 #[path = "../../localkube/tests/support/stack.rs"]
 mod stack;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use common::Producer;
 use eddy_operator::crd::{KafkaCluster, SecurityProtocol, find_condition};
 use eddy_operator::pki::{self, CertKey, Leaf, Usage};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::Api;
 use kube::api::ListParams;
-use stack::{LocalKube, build_pod_binaries, eventually, python, repo, run};
+use stack::{LocalKube, build_pod_binaries, eventually};
 
 const PLAIN: &str = r#"
 apiVersion: eddy.io/v1alpha1
@@ -57,13 +59,7 @@ spec:
 
 /// Runs `operator/tests/e2e/secure_tool.py` and parses its JSON answer.
 fn tool(args: &[&str]) -> anyhow::Result<serde_json::Value> {
-    let out = run(
-        Command::new(python())
-            .arg(repo().join("operator/tests/e2e/secure_tool.py"))
-            .args(args),
-        &format!("secure_tool.py {}", args[0]),
-    )?;
-    Ok(serde_json::from_str(out.trim())?)
+    common::python_tool("secure_tool.py", args)
 }
 
 fn is_ready(c: &KafkaCluster) -> bool {
@@ -289,25 +285,7 @@ async fn secure_cluster_with_tls_scram_and_client_certificates() -> anyhow::Resu
 
     // Renewal under load: certificates are due on every reconcile; the brokers must present
     // new ones while an idempotent acks=all producer runs, and lose nothing it was promised.
-    let stop = dir.path().join("stop");
-    let producer = Command::new(python())
-        .arg(repo().join("operator/tests/e2e/secure_tool.py"))
-        .args([
-            "produce",
-            &scram_conf,
-            "tls-topic",
-            stop.to_str().context("utf8")?,
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    struct StopProducer(std::path::PathBuf);
-    impl Drop for StopProducer {
-        fn drop(&mut self) {
-            let _ = std::fs::write(&self.0, b"stop");
-        }
-    }
-    let stop_guard = StopProducer(stop.clone());
+    let producer = Producer::start("secure_tool.py", &[&scram_conf, "tls-topic"], dir.path())?;
     let broker0 = scram
         .addresses
         .iter()
@@ -435,16 +413,7 @@ async fn secure_cluster_with_tls_scram_and_client_certificates() -> anyhow::Resu
     )
     .await?;
 
-    drop(stop_guard);
-    let produced = producer.wait_with_output()?;
-    assert!(produced.status.success(), "{produced:?}");
-    let produced: serde_json::Value = serde_json::from_slice(&produced.stdout)?;
-    let acked: Vec<String> = produced["acked"]
-        .as_array()
-        .context("acked")?
-        .iter()
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect();
+    let (produced, acked) = producer.finish()?;
     eprintln!(
         "producer during renewals: sent {} acked {} failed {} unflushed {} ({})",
         produced["sent"],

@@ -5,6 +5,8 @@
 //! status.upgrade reports Done with level 2 and each broker's version, and a record kcat
 //! produced before the upgrade is read back after it. Then `spec.version: 0.1.0` is refused
 //! with the `DowngradeRefused` condition and no broker pod restarts.
+#[path = "e2e/common.rs"]
+mod common;
 #[path = "../../localkube/tests/support/stack.rs"]
 mod stack;
 
@@ -12,11 +14,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use common::pod_uids;
 use eddy_operator::crd::{KafkaCluster, UpgradePhase, find_condition};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::api::ListParams;
 use stack::{LocalKube, build_pod_binaries, eventually, run};
 
 const CLUSTER: &str = r#"
@@ -32,18 +34,6 @@ spec:
     default.replication.factor: "3"
     auto.create.topics.enable: "true"
 "#;
-
-/// Broker pod name → UID.
-async fn pod_uids(pods: &Api<Pod>) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
-    Ok(pods
-        .list(&ListParams::default().labels("eddy.io/cluster=up"))
-        .await?
-        .items
-        .into_iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .filter_map(|p| Some((p.metadata.name?, p.metadata.uid?)))
-        .collect())
-}
 
 fn set_version(kube: &LocalKube, version: &str) -> anyhow::Result<String> {
     kube.kubectl(&[
@@ -164,7 +154,7 @@ async fn upgrade_0_1_0_to_0_2_0_finalizes_level_2_and_refuses_the_downgrade() ->
 
     // Upgrade: every pod replaced, the level finalized once all run 0.2.0.
     let pods_api = Api::<Pod>::namespaced(client.clone(), "kafka");
-    let uids_before = pod_uids(&pods_api).await?;
+    let uids_before = pod_uids(&pods_api, "up").await?;
     assert_eq!(uids_before.len(), 3, "{uids_before:?}");
     let started = Instant::now();
     set_version(&kube, "0.2.0")?;
@@ -212,7 +202,7 @@ async fn upgrade_0_1_0_to_0_2_0_finalizes_level_2_and_refuses_the_downgrade() ->
             .all(|b| b.version.as_deref() == Some("0.2.0") && b.max_level == Some(2)),
         "{done:?}"
     );
-    let uids_after = pod_uids(&pods_api).await?;
+    let uids_after = pod_uids(&pods_api, "up").await?;
     for (name, uid) in &uids_before {
         assert_ne!(uids_after.get(name), Some(uid), "{name} was not replaced");
     }
@@ -248,7 +238,7 @@ async fn upgrade_0_1_0_to_0_2_0_finalizes_level_2_and_refuses_the_downgrade() ->
     );
 
     // A downgrade past the finalized level is refused; nothing rolls.
-    let uids_done = pod_uids(&pods_api).await?;
+    let uids_done = pod_uids(&pods_api, "up").await?;
     set_version(&kube, "0.1.0")?;
     let refused = eventually(Duration::from_secs(120), "downgrade refused", || async {
         let c = clusters.get("up").await?;
@@ -276,7 +266,11 @@ async fn upgrade_0_1_0_to_0_2_0_finalizes_level_2_and_refuses_the_downgrade() ->
         template["spec"]["template"]["spec"]["containers"][0]["image"],
         "eddy/broker:0.2.0"
     );
-    assert_eq!(pod_uids(&pods_api).await?, uids_done, "no pod restarted");
+    assert_eq!(
+        pod_uids(&pods_api, "up").await?,
+        uids_done,
+        "no pod restarted"
+    );
     assert!(consume_first(&bootstrap)?.contains("before-upgrade"));
     Ok(())
 }

@@ -1,0 +1,144 @@
+//! What the operator's end-to-end tests share: the Python Kafka tools (`kafka_tool.py`,
+//! `secure_tool.py`) and their JSON answers, a background producer that is always told to stop,
+//! and small readers of pods and claims. Included with `#[path = "e2e/common.rs"] mod common;`
+//! next to `mod stack;` (localkube's fixture).
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use anyhow::Context as _;
+use eddy_operator::crd::{KafkaCluster, find_condition};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use kube::Api;
+use kube::api::ListParams;
+
+use crate::stack::{python, repo, run};
+
+/// Runs `operator/tests/e2e/<script>` with `args` and parses its JSON answer.
+pub fn python_tool(script: &str, args: &[&str]) -> anyhow::Result<serde_json::Value> {
+    let out = run(
+        Command::new(python())
+            .arg(repo().join("operator/tests/e2e").join(script))
+            .args(args),
+        &format!("{script} {}", args.join(" ")),
+    )?;
+    Ok(serde_json::from_str(out.trim())?)
+}
+
+/// `kafka_tool.py` (confluent-kafka, plaintext).
+pub fn kafka_tool(args: &[&str]) -> anyhow::Result<serde_json::Value> {
+    python_tool("kafka_tool.py", args)
+}
+
+/// The integers of a JSON array.
+pub fn ints(v: &serde_json::Value) -> Vec<i64> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(serde_json::Value::as_i64).collect())
+        .unwrap_or_default()
+}
+
+/// The strings of a JSON array.
+pub fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The `values` a tool's consume read.
+pub fn values(v: &serde_json::Value) -> BTreeSet<String> {
+    strings(&v["values"]).into_iter().collect()
+}
+
+/// The Ready condition's status and reason.
+pub fn ready_reason(c: &KafkaCluster) -> Option<(String, String)> {
+    let st = c.status.as_ref()?;
+    find_condition(&st.conditions, "Ready").map(|r| (format!("{:?}", r.status), r.reason.clone()))
+}
+
+/// Broker pod name → UID, for the pods of `cluster` not being deleted.
+pub async fn pod_uids(pods: &Api<Pod>, cluster: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    Ok(pods
+        .list(&ListParams::default().labels(&format!("eddy.io/cluster={cluster}")))
+        .await?
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter_map(|p| Some((p.metadata.name?, p.metadata.uid?)))
+        .collect())
+}
+
+/// A claim's requested storage.
+pub fn claim_request(claim: &PersistentVolumeClaim) -> Option<String> {
+    claim
+        .spec
+        .as_ref()?
+        .resources
+        .as_ref()?
+        .requests
+        .as_ref()?
+        .get("storage")
+        .map(|q| q.0.clone())
+}
+
+/// A tool's `produce` mode running in the background until its stop file appears; dropping it
+/// writes the stop file, so the producer stops even when an assertion fails first.
+pub struct Producer {
+    child: Option<Child>,
+    stop: PathBuf,
+}
+
+impl Producer {
+    /// Starts `<script> produce <args…> <stop file>`; the stop file lives in `dir`.
+    pub fn start(script: &str, args: &[&str], dir: &std::path::Path) -> anyhow::Result<Self> {
+        let stop = dir.join(format!("stop-producer-{}", std::process::id()));
+        let _ = std::fs::remove_file(&stop);
+        let child = Command::new(python())
+            .arg(repo().join("operator/tests/e2e").join(script))
+            .arg("produce")
+            .args(args)
+            .arg(&stop)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {script} produce"))?;
+        Ok(Self {
+            child: Some(child),
+            stop,
+        })
+    }
+
+    /// Stops the producer and returns its report (`sent`, `acked`, `nfailed`, …) and the
+    /// values it saw acknowledged.
+    pub fn finish(mut self) -> anyhow::Result<(serde_json::Value, Vec<String>)> {
+        std::fs::write(&self.stop, b"stop")?;
+        let child = self.child.take().context("producer already finished")?;
+        let out = child.wait_with_output()?;
+        anyhow::ensure!(out.status.success(), "producer failed: {out:?}");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let acked = strings(&report["acked"]);
+        Ok((report, acked))
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.stop, b"stop");
+        if let Some(mut child) = self.child.take() {
+            // Bounded: the tool checks its stop file between records.
+            for _ in 0..100 {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
