@@ -17,7 +17,7 @@ use utoipa::{Modify, OpenApi};
         accounts::list_api_keys, accounts::create_api_key, accounts::revoke_api_key,
         plans::list_plans, plans::get_plan,
         clusters::list_clusters, clusters::create_cluster, clusters::get_cluster, clusters::update_cluster,
-        clusters::resize_cluster, clusters::upgrade_cluster, clusters::restart_cluster, clusters::delete_cluster,
+        clusters::resize_cluster, clusters::preview_resize, clusters::upgrade_cluster, clusters::restart_cluster, clusters::delete_cluster,
         clusters::connection, clusters::list_operations, clusters::get_operation,
         topics::list_topics, topics::create_topic, topics::update_topic, topics::delete_topic,
         kafka_users::list_users, kafka_users::create_user, kafka_users::get_user, kafka_users::rotate_password,

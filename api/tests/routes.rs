@@ -425,8 +425,44 @@ async fn cluster_lifecycle_create_resize_upgrade_restart_delete(app: TestApp) {
     assert!(conn.body["username"].is_null() && conn.body.get("password").is_none());
     assert_eq!(conn.body["ca_certificate"], common::TEST_CA);
 
-    // Resize: shared-small -> shared-medium, then cross-tier is refused, storage never shrinks.
+    // The preview says what a resize will do and changes nothing: brokers 1 and 2 are added,
+    // the price goes up; no disk sampled yet, so no byte estimate. A refused resize is 422.
     let etag = k.etag();
+    let preview = app
+        .post(
+            &format!("/v1/clusters/{id}/resize/preview"),
+            &owner,
+            json!({"plan_id": "shared-medium"}),
+        )
+        .await;
+    assert_eq!(preview.status, StatusCode::OK, "{:?}", preview.body);
+    assert_eq!(preview.body["brokers_added"], json!([1, 2]));
+    assert_eq!(preview.body["brokers_drained"], json!([]));
+    assert_eq!(preview.body["storage_gb_after"], 20);
+    assert!(preview.body["estimated_bytes_to_move"].is_null());
+    let price = |k: &str| {
+        preview.body[k]
+            .as_str()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    assert!(price("monthly_price_after") > price("monthly_price_before"));
+    let refused = app
+        .post(
+            &format!("/v1/clusters/{id}/resize/preview"),
+            &owner,
+            json!({"plan_id": "dedicated-1"}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        app.get(&format!("/v1/clusters/{id}"), &owner).await.etag(),
+        etag,
+        "a preview changes nothing"
+    );
+
+    // Resize: shared-small -> shared-medium, then cross-tier is refused, storage never shrinks.
     let r = app
         .if_match(
             Method::POST,

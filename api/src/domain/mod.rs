@@ -6,5 +6,6 @@ pub mod billing;
 pub mod connection;
 pub mod operations;
 pub mod plans;
+pub mod resize;
 pub mod roles;
 pub mod security;

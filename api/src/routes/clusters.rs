@@ -2,9 +2,11 @@
 //! delete (If-Match, deletion protection), connection details and operations.
 
 use crate::auth::extract::Principal;
+use crate::domain::billing::Period;
 use crate::domain::connection::{ConnectionInfo, connection_info};
 use crate::domain::operations::{ClusterState, OpKind, OpState};
 use crate::domain::plans::check_resize;
+use crate::domain::resize::{self, ResizePreview};
 use crate::domain::roles::Permission;
 use crate::domain::security::{check_acls, check_mechanism};
 use crate::error::{ApiError, ApiResult};
@@ -14,7 +16,7 @@ use crate::routes::validate;
 use crate::state::AppState;
 use crate::store::clusters::Cluster;
 use crate::store::operations::{Operation, Step};
-use crate::store::{self, audit, clusters, kafka_users, operations, rfc3339};
+use crate::store::{self, audit, clusters, kafka_users, metric_points, operations, rfc3339};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -35,6 +37,7 @@ pub fn router() -> Router<AppState> {
                 .delete(delete_cluster),
         )
         .route("/v1/clusters/{id}/resize", post(resize_cluster))
+        .route("/v1/clusters/{id}/resize/preview", post(preview_resize))
         .route("/v1/clusters/{id}/upgrade", post(upgrade_cluster))
         .route("/v1/clusters/{id}/restart", post(restart_cluster))
         .route("/v1/clusters/{id}/connection", get(connection))
@@ -476,6 +479,23 @@ pub async fn resize_cluster(
 ) -> ApiResult<Response> {
     let (k, rev) = load_for_change(&state, &p, &id, &headers).await?;
     mutable(&k)?;
+    let (to, storage) = check_resize_request(&state, &k, &req).await?;
+    let params = json!({"from_plan": k.plan_id, "plan_id": to.id, "from_storage_gb": k.storage_gb, "storage_gb": storage});
+    let cluster = Cluster {
+        plan_id: to.id.clone(),
+        storage_gb: storage,
+        ..k
+    };
+    start_change(&state, &p, OpKind::Resize, cluster, rev, params).await
+}
+
+/// Checks a resize of `k` as requested: the plan transition, storage, and that the cluster's
+/// Kafka users stay within the new plan's features. Returns the new plan and storage.
+async fn check_resize_request<'a>(
+    state: &'a AppState,
+    k: &Cluster,
+    req: &ResizeCluster,
+) -> ApiResult<(&'a crate::domain::plans::Plan, i64)> {
     let from = state.catalog.plan(&k.plan_id)?;
     let to = state.catalog.plan(&req.plan_id)?;
     let storage = req
@@ -489,17 +509,61 @@ pub async fn resize_cluster(
         check_mechanism(&to.id, &to.features, u.mechanism)?;
         check_acls(&to.id, &to.features, u.acls.len())?;
     }
-    drop(c);
     if to.id == k.plan_id && storage == k.storage_gb {
         return Err(ApiError::invalid("plan_id", "nothing to change"));
     }
-    let params = json!({"from_plan": k.plan_id, "plan_id": to.id, "from_storage_gb": k.storage_gb, "storage_gb": storage});
-    let cluster = Cluster {
-        plan_id: to.id.clone(),
-        storage_gb: storage,
-        ..k
-    };
-    start_change(&state, &p, OpKind::Resize, cluster, rev, params).await
+    Ok((to, storage))
+}
+
+/// What a resize would do, without doing it: brokers added or drained, an estimate of the bytes
+/// the operator will move, and the monthly price before and after with this month's pro-rated
+/// change. The same checks as the resize (422 for what it would refuse); no If-Match needed.
+#[utoipa::path(post, path = "/v1/clusters/{id}/resize/preview", tag = "clusters", security(("bearer" = [])), request_body = ResizeCluster,
+    params(("id" = String, Path)),
+    responses((status = 200, body = ResizePreview), (status = 404, body = crate::error::Problem),
+              (status = 422, body = crate::error::Problem)))]
+pub async fn preview_resize(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ResizeCluster>,
+) -> ApiResult<Json<ResizePreview>> {
+    p.require(Permission::ReadClusters)?;
+    let k = load(&state, &p, &id).await?;
+    let (to, storage) = check_resize_request(&state, &k, &req).await?;
+    let from = state.catalog.plan(&k.plan_id)?;
+    let now = store::now();
+    let period = Period::containing(now)
+        .map_err(|e| ApiError::Internal(format!("billing period of {now}: {e}")))?;
+    let disk_used = latest_disk_used(&state, &k.id, now).await?;
+    Ok(Json(resize::preview(
+        from,
+        to,
+        k.storage_gb,
+        storage,
+        now,
+        &period,
+        disk_used,
+    )))
+}
+
+/// The cluster's disk use summed over its brokers and log directories, from the last sample of
+/// each in the past 15 minutes; `None` when there is none.
+async fn latest_disk_used(state: &AppState, cluster_id: &str, now: i64) -> ApiResult<Option<u64>> {
+    let mut c = state.db.pool.acquire().await?;
+    let points = metric_points::read(&mut c, cluster_id, "disk_used", now - 900).await?;
+    // Ordered by labels then time: the last point of each label set is its latest.
+    let mut latest: std::collections::BTreeMap<&str, f64> = std::collections::BTreeMap::new();
+    for point in &points {
+        latest.insert(&point.labels, point.value);
+    }
+    if latest.is_empty() {
+        return Ok(None);
+    }
+    let total: f64 = latest.values().map(|v| v.max(0.0)).sum();
+    // Saturating float → integer: disk bytes fit in u64.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok(Some(total as u64))
 }
 
 /// Upgrades to a newer version (no downgrades). Needs If-Match.
