@@ -95,8 +95,16 @@ fn a_follower_fetching_from_a_cleaned_leader_converges() {
     let follower = (leader + 1) % 3;
     // The follower is down while the leader takes the writes and cleans them; then it starts
     // over from an empty directory and fetches everything from the cleaned leader.
+    // A new partition's ISR lists every replica at once (as in Kafka): wait until the follower
+    // has created its replica's directory before taking it away.
+    let fdir = eventually(
+        "the follower's replica directory",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || partition_dir(&brokers[follower], "cc", 0).ok_or("not yet"),
+    )
+    .unwrap();
     brokers[follower].kill9();
-    let fdir = partition_dir(&brokers[follower], "cc", 0).unwrap();
     std::fs::remove_dir_all(&fdir).unwrap();
     let input: String = (0..40)
         .flat_map(|r| (0..10).map(move |k| format!("k{k}:v-{r}\n")))
