@@ -440,13 +440,7 @@ async fn cluster_lifecycle_create_resize_upgrade_restart_delete(app: TestApp) {
     assert_eq!(preview.body["brokers_drained"], json!([]));
     assert_eq!(preview.body["storage_gb_after"], 20);
     assert!(preview.body["estimated_bytes_to_move"].is_null());
-    let price = |k: &str| {
-        preview.body[k]
-            .as_str()
-            .unwrap()
-            .parse::<f64>()
-            .unwrap()
-    };
+    let price = |k: &str| preview.body[k].as_str().unwrap().parse::<f64>().unwrap();
     assert!(price("monthly_price_after") > price("monthly_price_before"));
     let refused = app
         .post(

@@ -131,6 +131,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         plan: &plan,
         scale_down: &scale_down,
         claims: &observed.validate.claims,
+        offline: &releases.offline,
         now: &now,
     };
     let mut next = status::reconciled(&report);

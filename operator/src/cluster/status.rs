@@ -9,7 +9,7 @@ use crate::cluster::{apply, roll, scale_down, storage, voters};
 use crate::conditions::{condition, set_condition};
 use crate::crd::{
     AdvertiseMode, ConditionStatus, KafkaCluster, KafkaClusterStatus, ListenerAddress,
-    ListenerStatus, ScaleDownPhase, ScaleDownStatus, condition_type, reason,
+    ListenerStatus, ScaleDownPhase, ScaleDownStatus, condition_type, find_condition, reason,
 };
 
 /// One broker pod as observed.
@@ -206,6 +206,8 @@ pub struct Report<'a> {
     pub scale_down: &'a scale_down::Outcome,
     /// The data claims as observed (before this reconcile's growth patches).
     pub claims: &'a [storage::ClaimView],
+    /// Partitions the brokers report without a leader.
+    pub offline: &'a [String],
     /// Now, RFC 3339.
     pub now: &'a str,
 }
@@ -222,6 +224,7 @@ pub fn reconciled(r: &Report<'_>) -> KafkaClusterStatus {
     }
     if applied {
         next.storage_claims = storage::statuses(&r.validation.effective_storage, r.claims);
+        partitions_offline(&mut next, r.offline, r.cluster.metadata.generation, r.now);
     }
     if applied && r.applied.certificates.is_some() {
         next.certificates.clone_from(&r.applied.certificates);
@@ -240,6 +243,46 @@ pub fn reconciled(r: &Report<'_>) -> KafkaClusterStatus {
         scale_down_status(&mut next, sd, r.cluster.metadata.generation, r.now);
     }
     next
+}
+
+/// Every broker ready is not Ready while partitions have no leader: clients of those
+/// partitions get no service, and a status saying Ready would hide it. Pure.
+pub fn partitions_offline(
+    status: &mut KafkaClusterStatus,
+    offline: &[String],
+    generation: Option<i64>,
+    now: &str,
+) {
+    if offline.is_empty() {
+        return;
+    }
+    let ready = find_condition(&status.conditions, condition_type::READY)
+        .is_some_and(|c| c.status == ConditionStatus::True);
+    if !ready {
+        return;
+    }
+    let shown: Vec<&str> = offline.iter().take(10).map(String::as_str).collect();
+    let more = offline.len().saturating_sub(shown.len());
+    set_condition(
+        &mut status.conditions,
+        condition(
+            condition_type::READY,
+            ConditionStatus::False,
+            reason::PARTITIONS_OFFLINE,
+            format!(
+                "every broker is ready but {} partitions have no leader: {}{}",
+                offline.len(),
+                shown.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            ),
+            generation,
+        ),
+        now,
+    );
 }
 
 /// Records the scale-down; while it runs or is blocked, `Reconciling=True` says so (reason
@@ -468,6 +511,34 @@ mod tests {
         assert_eq!(s.current_version.as_deref(), Some("0.1.0"));
         assert_eq!(s.observed_generation, Some(1));
         assert_eq!(cond(&s, "Warning").reason, reason::NO_WARNINGS);
+    }
+
+    #[test]
+    fn ready_brokers_with_offline_partitions_are_not_ready_but_still_serve() {
+        let fx = ClusterFixture::new("c", 2);
+        let v = validate(&fx.0.spec, &Observed::default());
+        let pods = [pod(0, true), pod(1, true)];
+        let mut s = next_status(&fx.0, &v, &pods, &Outcome::Applied, "t");
+        partitions_offline(&mut s, &[], Some(1), "t");
+        assert_eq!(cond(&s, "Ready").status, ConditionStatus::True);
+        let offline: Vec<String> = (0..12).map(|p| format!("orders-{p}")).collect();
+        partitions_offline(&mut s, &offline, Some(1), "t");
+        let ready = cond(&s, "Ready");
+        assert_eq!(ready.status, ConditionStatus::False);
+        assert_eq!(ready.reason, reason::PARTITIONS_OFFLINE);
+        assert!(
+            ready.message.contains("12 partitions have no leader: orders-0")
+                && ready.message.ends_with("and 2 more"),
+            "{}",
+            ready.message
+        );
+        // Topics and users are still managed: the brokers serve.
+        assert!(crate::crd::brokers_serving(&s.conditions));
+        // Brokers still starting stay BrokersStarting (offline partitions are expected then).
+        let mut starting = next_status(&fx.0, &v, &[pod(0, true)], &Outcome::Applied, "t");
+        partitions_offline(&mut starting, &offline, Some(1), "t");
+        assert_eq!(cond(&starting, "Ready").reason, reason::BROKERS_STARTING);
+        assert!(!crate::crd::brokers_serving(&starting.conditions));
     }
 
     #[test]

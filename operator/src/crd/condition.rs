@@ -54,6 +54,8 @@ pub mod reason {
     pub const READY: &str = "Ready";
     /// Owned objects are applied; brokers are starting.
     pub const BROKERS_STARTING: &str = "BrokersStarting";
+    /// Every broker is ready but some partitions have no leader: the cluster is not Ready.
+    pub const PARTITIONS_OFFLINE: &str = "PartitionsOffline";
     /// Owned objects are being applied.
     pub const APPLYING: &str = "Applying";
     /// Nothing left to change.
@@ -111,4 +113,14 @@ pub mod reason {
 #[must_use]
 pub fn find_condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
     conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// Whether a KafkaCluster's brokers all serve: Ready, or not Ready only because some partitions
+/// are offline (topics and users can still be managed then — an offline RF=1 topic must not
+/// block every other change).
+#[must_use]
+pub fn brokers_serving(conditions: &[Condition]) -> bool {
+    find_condition(conditions, condition_type::READY).is_some_and(|c| {
+        c.status == ConditionStatus::True || c.reason == reason::PARTITIONS_OFFLINE
+    })
 }

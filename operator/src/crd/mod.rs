@@ -19,7 +19,9 @@ pub use cluster::{
     RollingRestartStatus, RollingRestartTrigger, ScaleDownPhase, ScaleDownStatus, SecurityProtocol,
     StorageSpec,
 };
-pub use condition::{Condition, ConditionStatus, condition_type, find_condition, reason};
+pub use condition::{
+    Condition, ConditionStatus, brokers_serving, condition_type, find_condition, reason,
+};
 pub use topic::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus};
 pub use upgrade::{BrokerVersionStatus, UpgradePhase, UpgradeStatus, VERSION_LEVELS, max_level};
 pub use user::{

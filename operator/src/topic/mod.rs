@@ -21,7 +21,7 @@ use crate::conditions::{condition, now_rfc3339, set_condition};
 use crate::context::Context;
 use crate::crd::{
     ConditionStatus, KafkaCluster, KafkaTopic, KafkaTopicStatus, PAUSE_ANNOTATION, condition_type,
-    find_condition, reason,
+    reason,
 };
 use crate::kafka_admin::target::{self, Target};
 use crate::kafka_admin::{self, AdminClient};
@@ -112,8 +112,7 @@ fn cluster_ready(cluster: &KafkaCluster) -> bool {
     cluster
         .status
         .as_ref()
-        .and_then(|s| find_condition(&s.conditions, condition_type::READY))
-        .is_some_and(|c| c.status == ConditionStatus::True)
+        .is_some_and(|s| crate::crd::brokers_serving(&s.conditions))
 }
 
 async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {

@@ -276,7 +276,7 @@ async fn apply(user: &KafkaUser, ctx: &Context) -> Result<Action, Error> {
     let cluster_ready = cluster
         .status
         .as_ref()
-        .is_some_and(|s| is_ready(&s.conditions));
+        .is_some_and(|s| crate::crd::brokers_serving(&s.conditions));
     if !cluster_ready {
         report.waiting(
             reason::CLUSTER_NOT_READY,

@@ -68,12 +68,23 @@ pub struct Observed {
     pub reports: Vec<BrokerReport>,
     /// The cluster health view's verdict, when a broker answered.
     pub healthy: bool,
+    /// Partitions without a leader (`topic-partition`), as the last broker that answered the
+    /// health view reported them.
+    pub offline: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
 struct HealthBody {
     #[serde(default)]
     healthy: bool,
+    #[serde(default)]
+    offline: Vec<PartitionRef>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PartitionRef {
+    topic: String,
+    partition: i32,
 }
 
 /// Asks every broker pod for its release and levels, and one of them for the cluster health.
@@ -95,9 +106,16 @@ pub async fn observe(pods: &[BrokerPod]) -> Observed {
                 crate::http::get(&format!("http://{ip}:{ADMIN_PORT}/v1/cluster/health")).await
             && a.status == 200
         {
-            observed.healthy = serde_json::from_slice::<HealthBody>(&a.body)
-                .map(|h| h.healthy)
-                .unwrap_or(false);
+            let body = serde_json::from_slice::<HealthBody>(&a.body).ok();
+            observed.healthy = body.as_ref().is_some_and(|h| h.healthy);
+            observed.offline = body
+                .map(|h| {
+                    h.offline
+                        .iter()
+                        .map(|p| format!("{}-{}", p.topic, p.partition))
+                        .collect()
+                })
+                .unwrap_or_default();
         }
     }
     observed
