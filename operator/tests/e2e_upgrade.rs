@@ -4,7 +4,8 @@
 //! reads every broker's release from the brokers themselves, and only then finalizes level 2:
 //! status.upgrade reports Done with level 2 and each broker's version, and a record kcat
 //! produced before the upgrade is read back after it. Then `spec.version: 0.1.0` is refused
-//! with the `DowngradeRefused` condition and no broker pod restarts.
+//! with the `DowngradeRefused` condition and no broker pod restarts. Mid-roll the operator's own
+//! pod is deleted: its replacement resumes the upgrade where the status and the brokers say it is.
 #[path = "e2e/common.rs"]
 mod common;
 #[path = "../../localkube/tests/support/stack.rs"]
@@ -19,6 +20,7 @@ use eddy_operator::crd::{KafkaCluster, UpgradePhase, find_condition};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
+use kube::api::ListParams;
 use stack::{LocalKube, build_pod_binaries, eventually, run};
 
 const CLUSTER: &str = r#"
@@ -160,6 +162,10 @@ async fn upgrade_0_1_0_to_0_2_0_finalizes_level_2_and_refuses_the_downgrade() ->
     set_version(&kube, "0.2.0")?;
     let saw_rolling = std::sync::atomic::AtomicBool::new(false);
     let finalized_while_rolling = std::sync::atomic::AtomicBool::new(false);
+    // Mid-roll (one broker on 0.2.0, the others not yet) the operator's pod is deleted: its
+    // replacement takes the lease and carries on from the status and the brokers' own reports.
+    let operator_killed = std::sync::atomic::AtomicBool::new(false);
+    let operator_pods = Api::<Pod>::namespaced(client.clone(), "eddy-system");
     let done = eventually(
         Duration::from_secs(600),
         "upgrade Done at level 2",
@@ -172,6 +178,25 @@ async fn upgrade_0_1_0_to_0_2_0_finalizes_level_2_and_refuses_the_downgrade() ->
                 saw_rolling.store(true, std::sync::atomic::Ordering::Relaxed);
                 if u.finalized_level != Some(1) {
                     finalized_while_rolling.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                let upgraded = u
+                    .brokers
+                    .iter()
+                    .filter(|b| b.version.as_deref() == Some("0.2.0"))
+                    .count();
+                if (1..3).contains(&upgraded)
+                    && !operator_killed.swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    let listed = operator_pods
+                        .list(&ListParams::default().labels("app.kubernetes.io/component=operator"))
+                        .await?;
+                    for pod in listed.items {
+                        let name = pod.metadata.name.unwrap_or_default();
+                        operator_pods
+                            .delete(&name, &kube::api::DeleteParams::default())
+                            .await?;
+                        eprintln!("operator pod {name} deleted mid-roll ({upgraded}/3 on 0.2.0)");
+                    }
                 }
             }
             let done = u.to_version == "0.2.0"
@@ -189,6 +214,10 @@ async fn upgrade_0_1_0_to_0_2_0_finalizes_level_2_and_refuses_the_downgrade() ->
     assert!(
         saw_rolling.load(std::sync::atomic::Ordering::Relaxed),
         "the Rolling phase was reported"
+    );
+    assert!(
+        operator_killed.load(std::sync::atomic::Ordering::Relaxed),
+        "the operator was killed mid-roll and the upgrade still finished"
     );
     assert!(
         !finalized_while_rolling.load(std::sync::atomic::Ordering::Relaxed),

@@ -527,7 +527,9 @@ mod tests {
         assert_eq!(ready.status, ConditionStatus::False);
         assert_eq!(ready.reason, reason::PARTITIONS_OFFLINE);
         assert!(
-            ready.message.contains("12 partitions have no leader: orders-0")
+            ready
+                .message
+                .contains("12 partitions have no leader: orders-0")
                 && ready.message.ends_with("and 2 more"),
             "{}",
             ready.message
