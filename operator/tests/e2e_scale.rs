@@ -6,7 +6,8 @@
 //! 2 (its replicas move to brokers 0 and 1 while an acks=all producer runs), moves the controller
 //! voters, unregisters the broker and only then shrinks the StatefulSet; the claim of the removed
 //! broker goes (deleteClaim: true). Every record acknowledged before and during the drain is
-//! read back, and no partition is left on broker 2.
+//! read back, and no partition is left on broker 2. The operator's pod is deleted while the
+//! scale-down is under way; its replacement resumes it.
 #[path = "e2e/common.rs"]
 mod common;
 #[path = "../../localkube/tests/support/stack.rs"]
@@ -195,7 +196,11 @@ async fn a_scale_down_drains_the_brokers_that_go_and_refuses_what_cannot_be_drai
     )?;
 
     // Without `pinned`, the drain goes through by itself: 2 brokers, broker 2 gone everywhere.
+    // At the first step of the scale-down seen under way, the operator's pod is deleted: its
+    // replacement resumes from the status and what the brokers report.
     kafka_tool(&["delete", &bootstrap, "pinned"])?;
+    let killed_at = std::sync::Mutex::new(None);
+    let operator_pods = Api::<Pod>::namespaced(client.clone(), "eddy-system");
     let done = eventually(Duration::from_secs(420), "scale-down Done", || async {
         let c = clusters.get("scale").await?;
         let phase = c
@@ -203,10 +208,36 @@ async fn a_scale_down_drains_the_brokers_that_go_and_refuses_what_cannot_be_drai
             .as_ref()
             .and_then(|s| s.scale_down.as_ref())
             .map(|s| s.phase);
+        let under_way = matches!(
+            phase,
+            Some(
+                ScaleDownPhase::Draining
+                    | ScaleDownPhase::MovingVoters
+                    | ScaleDownPhase::Unregistering
+                    | ScaleDownPhase::Shrinking
+            )
+        );
+        if under_way && killed_at.lock().expect("lock").is_none() {
+            *killed_at.lock().expect("lock") = phase;
+            let listed = operator_pods
+                .list(&ListParams::default().labels("app.kubernetes.io/component=operator"))
+                .await?;
+            for pod in listed.items {
+                let name = pod.metadata.name.unwrap_or_default();
+                operator_pods
+                    .delete(&name, &kube::api::DeleteParams::default())
+                    .await?;
+                eprintln!("operator pod {name} deleted while the scale-down was {phase:?}");
+            }
+        }
         Ok((phase == Some(ScaleDownPhase::Done)).then_some(c))
     })
     .await
     .with_context(|| kube.logs())?;
+    assert!(
+        killed_at.lock().expect("lock").is_some(),
+        "the operator was killed mid-scale-down and the scale-down still finished"
+    );
     let status = done.status.context("status")?;
     assert_eq!(
         status.quorum.as_ref().and_then(|q| q.voters.clone()),
