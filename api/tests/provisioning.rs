@@ -515,7 +515,16 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
     assert!(bootstrap.split(',').any(|a| a == first), "{bootstrap}");
     for a in &status.listeners[0].addresses {
         let addr = format!("{}:{}", a.host, a.port);
-        let consumed = kcat_consume(&addr, "payments", 1)?;
+        // Bounded retries: right after the resize a broker may still be finishing its start
+        // (its listener not yet bound) on a busy machine.
+        let consumed = eventually_async(
+            "kcat reads payments through each broker",
+            Duration::from_secs(60),
+            Duration::from_millis(1000),
+            || async { kcat_consume(&addr, "payments", 1).map_err(|e| e.to_string()) },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("via broker {}: {e}\n{}", a.broker_id, kube.logs()));
         assert!(
             consumed.contains("paid-1"),
             "via broker {}: {consumed}",
