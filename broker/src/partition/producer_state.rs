@@ -47,6 +47,9 @@ pub enum SequenceError {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct ProducerStateTable {
     producers: HashMap<i64, ProducerEntry>,
+    /// Open and aborted transactions (snapshots written before transactions lack it).
+    #[serde(default)]
+    pub txns: super::txn_index::TxnIndex,
 }
 
 fn next_seq(seq: i32) -> i32 {

@@ -1,0 +1,409 @@
+//! Transactions (KIP-98) with the KIP-890 server-side defence, on one broker: confluent-kafka's
+//! transactional producer (commit with send_offsets_to_transaction, abort, read_committed and
+//! read_uncommitted consumers), zombie fencing, a transaction that times out, kill -9 of the
+//! broker mid-transaction; and with raw requests: a late write after the markers cannot join a
+//! finished (or the next) transaction, read_committed fetches stop at the last stable offset and
+//! list the aborted transactions, require_stable OffsetFetch sees pending offsets as unstable.
+#![allow(clippy::unwrap_used)] // integration-test helpers: a failed step should abort the test
+
+mod common;
+mod wire;
+
+use common::{POLL, TestBroker, run_python};
+use eddy_test_support::eventually;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+use kafka_protocol::messages::txn_offset_commit_request::{
+    TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use std::time::Duration;
+use wire::{Wire, produce_request};
+
+fn sb(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+fn create_topic(w: &mut Wire, name: &str, partitions: i32) {
+    let req = CreateTopicsRequest::default().with_topics(vec![
+        CreatableTopic::default()
+            .with_name(TopicName(sb(name)))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1),
+    ]);
+    assert_eq!(w.call(&req, 7).topics[0].error_code, 0);
+}
+
+/// A transactional batch of `values` from producer (`pid`, `epoch`) starting at `seq`.
+fn txn_batch(pid: i64, epoch: i16, seq: i32, values: &[&str]) -> bytes::Bytes {
+    let records: Vec<Record> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Record {
+            transactional: true,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: pid,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: seq + i as i32,
+            timestamp: 1_000,
+            key: None,
+            value: Some(bytes::Bytes::copy_from_slice(v.as_bytes())),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    buf.freeze()
+}
+
+fn init(w: &mut Wire, tid: &str, pid: i64, epoch: i16) -> (i64, i16) {
+    let r = w.call(
+        &InitProducerIdRequest::default()
+            .with_transactional_id(Some(TransactionalId(sb(tid))))
+            .with_transaction_timeout_ms(60_000)
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch),
+        4,
+    );
+    assert_eq!(r.error_code, 0, "{r:?}");
+    (r.producer_id.0, r.producer_epoch)
+}
+
+fn add_partition(w: &mut Wire, tid: &str, pid: i64, epoch: i16, topic: &str) -> i16 {
+    let r = w.call(
+        &AddPartitionsToTxnRequest::default()
+            .with_v3_and_below_transactional_id(TransactionalId(sb(tid)))
+            .with_v3_and_below_producer_id(ProducerId(pid))
+            .with_v3_and_below_producer_epoch(epoch)
+            .with_v3_and_below_topics(vec![
+                AddPartitionsToTxnTopic::default()
+                    .with_name(TopicName(sb(topic)))
+                    .with_partitions(vec![0]),
+            ]),
+        3,
+    );
+    r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code
+}
+
+fn end(w: &mut Wire, tid: &str, pid: i64, epoch: i16, commit: bool) -> i16 {
+    w.call(
+        &EndTxnRequest::default()
+            .with_transactional_id(TransactionalId(sb(tid)))
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch)
+            .with_committed(commit),
+        3,
+    )
+    .error_code
+}
+
+/// Produces `records` to partition 0 of `topic`: (error code, base offset).
+fn produce(w: &mut Wire, tid: &str, topic: &str, records: bytes::Bytes) -> (i16, i64) {
+    let req = produce_request(topic, 0, -1, records)
+        .with_transactional_id(Some(TransactionalId(sb(tid))));
+    let r = w.call(&req, 9);
+    let p = &r.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+/// (high watermark, last stable offset, aborted transactions, record bytes) of partition 0.
+fn fetch(w: &mut Wire, topic: &str, isolation: i8) -> (i64, i64, Vec<(i64, i64)>, usize) {
+    let req = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(0)
+        .with_min_bytes(0)
+        .with_max_bytes(1 << 20)
+        .with_isolation_level(isolation)
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(TopicName(sb(topic)))
+                .with_partitions(vec![
+                    FetchPartition::default()
+                        .with_partition(0)
+                        .with_fetch_offset(0)
+                        .with_partition_max_bytes(1 << 20),
+                ]),
+        ]);
+    let r = w.call(&req, 12);
+    let p = &r.responses[0].partitions[0];
+    assert_eq!(p.error_code, 0, "{p:?}");
+    let aborted = p
+        .aborted_transactions
+        .iter()
+        .flatten()
+        .map(|a| (a.producer_id.0, a.first_offset))
+        .collect();
+    (
+        p.high_watermark,
+        p.last_stable_offset,
+        aborted,
+        p.records.as_ref().map_or(0, bytes::Bytes::len),
+    )
+}
+
+/// ListOffsets latest at `isolation` for partition 0.
+fn latest(w: &mut Wire, topic: &str, isolation: i8) -> i64 {
+    let req = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_isolation_level(isolation)
+        .with_topics(vec![
+            ListOffsetsTopic::default()
+                .with_name(TopicName(sb(topic)))
+                .with_partitions(vec![
+                    ListOffsetsPartition::default()
+                        .with_partition_index(0)
+                        .with_timestamp(-1),
+                ]),
+        ]);
+    w.call(&req, 5).topics[0].partitions[0].offset
+}
+
+/// The broker's high watermark moves after the fsync: wait for it to cover `offset`.
+fn await_hw(w: &mut Wire, topic: &str, offset: i64) {
+    eventually("the high watermark", Duration::from_secs(10), POLL, || {
+        fetch(w, topic, 0).0 >= offset
+    })
+    .unwrap();
+}
+
+#[test]
+fn find_coordinator_names_this_broker_for_transactional_ids() {
+    let b = TestBroker::start(&[]);
+    let mut w = Wire::connect(&b.bootstrap());
+    let r = w.call(
+        &FindCoordinatorRequest::default()
+            .with_key_type(1)
+            .with_coordinator_keys(vec![sb("tx")]),
+        4,
+    );
+    assert_eq!(r.coordinators[0].error_code, 0, "{r:?}");
+    assert_eq!(r.coordinators[0].port, i32::from(b.port));
+}
+
+#[test]
+fn a_late_write_after_the_markers_cannot_join_a_finished_or_the_next_transaction() {
+    let b = TestBroker::start(&[]);
+    let mut w = Wire::connect(&b.bootstrap());
+    create_topic(&mut w, "late", 1);
+    let tid = "late-tx";
+    let (pid, epoch) = init(&mut w, tid, -1, -1);
+    // A write before AddPartitionsToTxn is refused (KIP-890 verification).
+    let (e, _) = produce(&mut w, tid, "late", txn_batch(pid, epoch, 0, &["early"]));
+    assert_eq!(e, ResponseError::InvalidTxnState.code());
+    assert_eq!(add_partition(&mut w, tid, pid, epoch, "late"), 0);
+    let (e, _) = produce(
+        &mut w,
+        tid,
+        "late",
+        txn_batch(pid, epoch, 0, &["t1-a", "t1-b"]),
+    );
+    assert_eq!(e, 0);
+    // Open: the LSO stays at the transaction's first offset.
+    await_hw(&mut w, "late", 2);
+    assert_eq!(latest(&mut w, "late", 1), 0);
+    assert_eq!(latest(&mut w, "late", 0), 2);
+    assert_eq!(end(&mut w, tid, pid, epoch, true), 0);
+    await_hw(&mut w, "late", 3);
+    // The late write of the finished transaction (next sequence, same epoch) is refused and
+    // leaves nothing behind: no record, no transaction holding the LSO back.
+    let (e, _) = produce(&mut w, tid, "late", txn_batch(pid, epoch, 2, &["t1-late"]));
+    assert_eq!(e, ResponseError::InvalidTxnState.code());
+    assert_eq!(latest(&mut w, "late", 0), 3);
+    assert_eq!(latest(&mut w, "late", 1), 3);
+    // A new producer of the id fences the old epoch; the old producer's late write is refused
+    // even though the new transaction contains the partition.
+    let (pid2, epoch2) = init(&mut w, tid, -1, -1);
+    assert_eq!(pid2, pid);
+    assert!(epoch2 > epoch);
+    assert_eq!(add_partition(&mut w, tid, pid2, epoch2, "late"), 0);
+    let (e, _) = produce(&mut w, tid, "late", txn_batch(pid, epoch, 2, &["zombie"]));
+    assert_eq!(e, ResponseError::InvalidProducerEpoch.code());
+    // The fenced producer cannot end the new transaction either.
+    assert_eq!(
+        end(&mut w, tid, pid, epoch, true),
+        ResponseError::ProducerFenced.code()
+    );
+    let (e, off) = produce(&mut w, tid, "late", txn_batch(pid2, epoch2, 0, &["t2"]));
+    assert_eq!((e, off), (0, 3));
+    assert_eq!(end(&mut w, tid, pid2, epoch2, false), 0);
+    await_hw(&mut w, "late", 5);
+    // read_committed: everything up to the LSO, with the aborted transaction listed.
+    let (hw, lso, aborted, bytes) = fetch(&mut w, "late", 1);
+    assert_eq!((hw, lso), (5, 5));
+    assert_eq!(aborted, vec![(pid2, 3)]);
+    assert!(bytes > 0);
+    // read_uncommitted lists none.
+    assert!(fetch(&mut w, "late", 0).2.is_empty());
+}
+
+#[test]
+fn pending_transactional_offsets_are_unstable_until_commit() {
+    let b = TestBroker::start(&[]);
+    let mut w = Wire::connect(&b.bootstrap());
+    create_topic(&mut w, "offs", 1);
+    let tid = "offs-tx";
+    let (pid, epoch) = init(&mut w, tid, -1, -1);
+    let r = w.call(
+        &AddOffsetsToTxnRequest::default()
+            .with_transactional_id(TransactionalId(sb(tid)))
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch)
+            .with_group_id(GroupId(sb("g1"))),
+        3,
+    );
+    assert_eq!(r.error_code, 0);
+    let r = w.call(
+        &TxnOffsetCommitRequest::default()
+            .with_transactional_id(TransactionalId(sb(tid)))
+            .with_group_id(GroupId(sb("g1")))
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch)
+            .with_generation_id(-1)
+            .with_topics(vec![
+                TxnOffsetCommitRequestTopic::default()
+                    .with_name(TopicName(sb("offs")))
+                    .with_partitions(vec![
+                        TxnOffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(17)
+                            .with_committed_leader_epoch(-1),
+                    ]),
+            ]),
+        3,
+    );
+    assert_eq!(r.topics[0].partitions[0].error_code, 0);
+    let fetch_offsets = |w: &mut Wire, stable: bool| {
+        let r = w.call(
+            &OffsetFetchRequest::default()
+                .with_group_id(GroupId(sb("g1")))
+                .with_require_stable(stable)
+                .with_topics(Some(vec![
+                    OffsetFetchRequestTopic::default()
+                        .with_name(TopicName(sb("offs")))
+                        .with_partition_indexes(vec![0]),
+                ])),
+            7,
+        );
+        let p = &r.topics[0].partitions[0];
+        (p.error_code, p.committed_offset)
+    };
+    assert_eq!(
+        fetch_offsets(&mut w, true).0,
+        ResponseError::UnstableOffsetCommit.code()
+    );
+    assert_eq!(fetch_offsets(&mut w, false), (0, -1));
+    assert_eq!(end(&mut w, tid, pid, epoch, true), 0);
+    assert_eq!(fetch_offsets(&mut w, true), (0, 17));
+}
+
+#[test]
+fn confluent_kafka_commit_abort_and_isolation_levels() {
+    let b = TestBroker::start(&[]);
+    let out = run_python("txn_confluent.py", &b.bootstrap(), &["basic", "txn-basic"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("ok 40 60"), "{stdout}");
+}
+
+#[test]
+fn confluent_kafka_zombie_producer_is_fenced() {
+    let b = TestBroker::start(&[]);
+    let out = run_python(
+        "txn_confluent.py",
+        &b.bootstrap(),
+        &["zombie", "txn-zombie"],
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok"));
+}
+
+#[test]
+fn a_transaction_past_its_timeout_is_aborted() {
+    let b = TestBroker::start(&["transaction.abort.timed.out.transaction.cleanup.interval.ms=200"]);
+    let out = run_python(
+        "txn_confluent.py",
+        &b.bootstrap(),
+        &["timeout", "txn-timeout"],
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok"));
+    assert!(b.log().contains("aborting a transaction that timed out"));
+}
+
+#[test]
+fn kill_9_mid_transaction_then_the_recovered_coordinator_commits_it() {
+    let mut b = TestBroker::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/txn_confluent.py");
+    let mut child = std::process::Command::new(common::python())
+        .arg(script)
+        .arg(b.bootstrap())
+        .args(["crash", "txn-crash"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ready = eventually(
+        "the client's open transaction",
+        Duration::from_secs(60),
+        POLL,
+        || dir.path().join("ready").exists() || child.try_wait().unwrap().is_some(),
+    );
+    assert!(
+        ready.is_ok() && dir.path().join("ready").exists(),
+        "the client did not get ready"
+    );
+    // Before the crash a read_committed reader sees only the first transaction.
+    run_python(
+        "txn_confluent.py",
+        &b.bootstrap(),
+        &["verify", "txn-crash", "10"],
+    );
+    b.kill9();
+    b.spawn();
+    std::fs::write(dir.path().join("go"), b"").unwrap();
+    let done = eventually("the client's commit", Duration::from_secs(90), POLL, || {
+        child.try_wait().unwrap()
+    });
+    let status = match done {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{e}");
+        }
+    };
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        status.success(),
+        "stdout:\n{}\nstderr:\n{}\nbroker log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        b.log()
+    );
+    run_python(
+        "txn_confluent.py",
+        &b.bootstrap(),
+        &["verify", "txn-crash", "20"],
+    );
+    assert!(b.log().contains("transactions recovered"));
+}
