@@ -33,21 +33,41 @@ fn sb(s: &str) -> StrBytes {
 }
 
 fn create_topic(w: &mut Wire, name: &str, partitions: i32) {
+    create_topic_with(w, name, partitions, &[]);
+}
+
+fn create_topic_with(w: &mut Wire, name: &str, partitions: i32, configs: &[(&str, &str)]) {
     let req = CreateTopicsRequest::default().with_topics(vec![
         CreatableTopic::default()
             .with_name(TopicName(sb(name)))
             .with_num_partitions(partitions)
-            .with_replication_factor(1),
+            .with_replication_factor(1)
+            .with_configs(wire::topic_configs(configs)),
     ]);
     assert_eq!(w.call(&req, 7).topics[0].error_code, 0);
 }
 
 /// A transactional batch of `values` from producer (`pid`, `epoch`) starting at `seq`.
 fn txn_batch(pid: i64, epoch: i16, seq: i32, values: &[&str]) -> bytes::Bytes {
-    let records: Vec<Record> = values
+    keyed_txn_batch(
+        pid,
+        epoch,
+        seq,
+        &values.iter().map(|v| (None, *v)).collect::<Vec<_>>(),
+    )
+}
+
+/// A transactional batch of (key, value) records.
+fn keyed_txn_batch(
+    pid: i64,
+    epoch: i16,
+    seq: i32,
+    records: &[(Option<&str>, &str)],
+) -> bytes::Bytes {
+    let records: Vec<Record> = records
         .iter()
         .enumerate()
-        .map(|(i, v)| Record {
+        .map(|(i, (k, v))| Record {
             transactional: true,
             control: false,
             delete_horizon: false,
@@ -58,7 +78,7 @@ fn txn_batch(pid: i64, epoch: i16, seq: i32, values: &[&str]) -> bytes::Bytes {
             offset: i as i64,
             sequence: seq + i as i32,
             timestamp: 1_000,
-            key: None,
+            key: k.map(|k| bytes::Bytes::copy_from_slice(k.as_bytes())),
             value: Some(bytes::Bytes::copy_from_slice(v.as_bytes())),
             headers: Default::default(),
         })
@@ -406,4 +426,149 @@ fn kill_9_mid_transaction_then_the_recovered_coordinator_commits_it() {
         &["verify", "txn-crash", "20"],
     );
     assert!(b.log().contains("transactions recovered"));
+}
+
+/// Every data record of partition 0 (read_uncommitted, from offset 0): (key, value).
+fn read_all(w: &mut Wire, topic: &str) -> Vec<(String, String)> {
+    let req = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(0)
+        .with_min_bytes(0)
+        .with_max_bytes(8 << 20)
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(TopicName(sb(topic)))
+                .with_partitions(vec![
+                    FetchPartition::default()
+                        .with_partition(0)
+                        .with_fetch_offset(0)
+                        .with_partition_max_bytes(8 << 20),
+                ]),
+        ]);
+    let r = w.call(&req, 12);
+    let mut buf = r.responses[0].partitions[0]
+        .records
+        .clone()
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    while !buf.is_empty() {
+        let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).unwrap();
+        for rec in set.records.into_iter().filter(|r| !r.control) {
+            let s = |b: Option<bytes::Bytes>| {
+                String::from_utf8_lossy(&b.unwrap_or_default()).into_owned()
+            };
+            out.push((s(rec.key), s(rec.value)));
+        }
+    }
+    out
+}
+
+#[test]
+fn compaction_removes_aborted_records_without_losing_the_committed_values_they_follow() {
+    let b = TestBroker::start(&[
+        "log.cleaner.backoff.ms=100",
+        "log.retention.check.interval.ms=100",
+    ]);
+    let mut w = Wire::connect(&b.bootstrap());
+    create_topic_with(
+        &mut w,
+        "ctx",
+        1,
+        &[
+            ("cleanup.policy", "compact"),
+            ("segment.bytes", "2048"),
+            ("segment.ms", "300"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+        ],
+    );
+    let tid = "compact-tx";
+    let (pid, epoch) = init(&mut w, tid, -1, -1);
+    let keys: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
+    let with = |v: &'static str| -> Vec<(Option<&str>, &str)> {
+        keys.iter().map(|k| (Some(k.as_str()), v)).collect()
+    };
+    assert_eq!(add_partition(&mut w, tid, pid, epoch, "ctx"), 0);
+    assert_eq!(
+        produce(
+            &mut w,
+            tid,
+            "ctx",
+            keyed_txn_batch(pid, epoch, 0, &with("committed"))
+        )
+        .0,
+        0
+    );
+    assert_eq!(end(&mut w, tid, pid, epoch, true), 0);
+    assert_eq!(add_partition(&mut w, tid, pid, epoch, "ctx"), 0);
+    assert_eq!(
+        produce(
+            &mut w,
+            tid,
+            "ctx",
+            keyed_txn_batch(pid, epoch, 10, &with("aborted"))
+        )
+        .0,
+        0
+    );
+    assert_eq!(end(&mut w, tid, pid, epoch, false), 0);
+    // read_uncommitted sees the aborted records until the cleaner removes them.
+    await_hw(&mut w, "ctx", 22);
+    let before = read_all(&mut w, "ctx");
+    assert_eq!(
+        before.iter().filter(|(_, v)| v == "aborted").count(),
+        10,
+        "{before:?}"
+    );
+    // Later plain writes of other keys roll the segments so the cleaner reaches the above.
+    let filler = "x".repeat(400);
+    let plain = strip_txn(&keyed_txn_batch(-1, -1, 0, &[(Some("filler"), &filler)]));
+    for _ in 0..12 {
+        let r = w.call(&produce_request("ctx", 0, -1, plain.clone()), 9);
+        assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+    }
+    let cleaned = eventually(
+        "the aborted records cleaned away",
+        Duration::from_secs(30),
+        POLL,
+        || {
+            let all = read_all(&mut w, "ctx");
+            (!all.iter().any(|(_, v)| v == "aborted")).then_some(all)
+        },
+    );
+    let all = cleaned.unwrap_or_else(|e| panic!("{e}; log:\n{}", b.log()));
+    for k in &keys {
+        assert!(
+            all.iter().any(|(key, v)| key == k && v == "committed"),
+            "{k}'s committed value was lost: {all:?}"
+        );
+    }
+}
+
+/// The same records as a plain (non-transactional, no producer id) batch.
+fn strip_txn(batch: &bytes::Bytes) -> bytes::Bytes {
+    let mut buf = batch.clone();
+    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).unwrap();
+    let records: Vec<Record> = set
+        .records
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| Record {
+            transactional: false,
+            producer_id: -1,
+            producer_epoch: -1,
+            sequence: i as i32 - 1,
+            ..r
+        })
+        .collect();
+    let mut out = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut out,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    out.freeze()
 }

@@ -378,6 +378,11 @@ impl Partition {
             .collect()
     }
 
+    /// The aborted transactions indexed (the cleaner removes their records).
+    pub fn aborted_transactions(&self) -> Vec<txn_index::AbortedTxn> {
+        self.lock().producers.txns.aborted().to_vec()
+    }
+
     /// Appends the COMMIT or ABORT marker of `producer_id`'s transaction (the coordinator's
     /// WriteTxnMarkers, in process); returns its offset. A marker for a transaction that wrote
     /// nothing here is still written, as Kafka does: it is harmless and keeps retries simple.
