@@ -572,3 +572,75 @@ fn strip_txn(batch: &bytes::Bytes) -> bytes::Bytes {
     .unwrap();
     out.freeze()
 }
+
+#[test]
+fn describe_and_list_transactions_and_describe_producers() {
+    let b = TestBroker::start(&[]);
+    let mut w = Wire::connect(&b.bootstrap());
+    create_topic(&mut w, "desc", 1);
+    let tid = "desc-tx";
+    let (pid, epoch) = init(&mut w, tid, -1, -1);
+    assert_eq!(add_partition(&mut w, tid, pid, epoch, "desc"), 0);
+    assert_eq!(
+        produce(&mut w, tid, "desc", txn_batch(pid, epoch, 0, &["a", "b"])).0,
+        0
+    );
+    let describe = |w: &mut Wire| {
+        let r = w.call(
+            &DescribeTransactionsRequest::default().with_transactional_ids(vec![
+                TransactionalId(sb(tid)),
+                TransactionalId(sb("nope")),
+            ]),
+            0,
+        );
+        r.transaction_states
+    };
+    let s = describe(&mut w);
+    assert_eq!(s[0].error_code, 0);
+    assert_eq!(s[0].transaction_state.as_str(), "Ongoing");
+    assert_eq!((s[0].producer_id.0, s[0].producer_epoch), (pid, epoch));
+    assert_eq!(s[0].topics[0].topic.as_str(), "desc");
+    assert_eq!(s[0].topics[0].partitions, vec![0]);
+    assert_eq!(
+        s[1].error_code,
+        ResponseError::TransactionalIdNotFound.code()
+    );
+    let list = |w: &mut Wire, state: &str| {
+        let r = w.call(
+            &ListTransactionsRequest::default()
+                .with_state_filters(vec![sb(state)])
+                .with_duration_filter(-1),
+            1,
+        );
+        r.transaction_states
+            .iter()
+            .map(|t| t.transactional_id.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(list(&mut w, "Ongoing"), vec![tid.to_string()]);
+    assert!(list(&mut w, "CompleteCommit").is_empty());
+    let producers = |w: &mut Wire| {
+        let r = w.call(
+            &DescribeProducersRequest::default().with_topics(vec![
+                describe_producers_request::TopicRequest::default()
+                    .with_name(TopicName(sb("desc")))
+                    .with_partition_indexes(vec![0]),
+            ]),
+            0,
+        );
+        let p = &r.topics[0].partitions[0];
+        assert_eq!(p.error_code, 0);
+        p.active_producers
+            .iter()
+            .map(|a| (a.producer_id.0, a.last_sequence, a.current_txn_start_offset))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(producers(&mut w), vec![(pid, 1, 0)]);
+    assert_eq!(end(&mut w, tid, pid, epoch, true), 0);
+    assert_eq!(
+        describe(&mut w)[0].transaction_state.as_str(),
+        "CompleteCommit"
+    );
+    assert_eq!(list(&mut w, "CompleteCommit"), vec![tid.to_string()]);
+    assert_eq!(producers(&mut w), vec![(pid, 1, -1)]);
+}

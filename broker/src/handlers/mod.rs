@@ -24,6 +24,8 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_producers;
+pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
 pub mod end_txn;
@@ -39,6 +41,7 @@ pub mod legacy;
 pub mod list_groups;
 pub mod list_offsets;
 pub mod list_partition_reassignments;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -280,6 +283,27 @@ pub static APIS: &[ApiEntry] = &[
         4,
         m::TxnOffsetCommitRequest,
         txn_offset_commit
+    ),
+    api!(
+        DescribeTransactions,
+        0,
+        0,
+        m::DescribeTransactionsRequest,
+        describe_transactions
+    ),
+    api!(
+        ListTransactions,
+        0,
+        2,
+        m::ListTransactionsRequest,
+        list_transactions
+    ),
+    api!(
+        DescribeProducers,
+        0,
+        0,
+        m::DescribeProducersRequest,
+        describe_producers
     ),
     api!(DeleteRecords, 0, 2, m::DeleteRecordsRequest, delete_records),
     api!(ElectLeaders, 0, 2, m::ElectLeadersRequest, elect_leaders),

@@ -182,6 +182,17 @@ pub struct AppendOutcome {
     pub duplicate: bool,
 }
 
+/// One producer of a partition (DescribeProducers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActiveProducer {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub last_sequence: i32,
+    pub last_timestamp: i64,
+    /// The first offset of its open transaction here, -1 when none.
+    pub txn_start_offset: i64,
+}
+
 /// What a fetch read.
 pub struct ReadOutcome {
     pub records: bytes::Bytes,
@@ -376,6 +387,27 @@ impl Partition {
             .open()
             .map(|(p, t)| (p, *t))
             .collect()
+    }
+
+    /// The producers of this partition as DescribeProducers shows them: idempotent and
+    /// transactional ones, and those with an open transaction here.
+    pub fn active_producers(&self) -> Vec<ActiveProducer> {
+        let inner = self.lock();
+        let open: std::collections::HashMap<i64, txn_index::OpenTxn> =
+            inner.producers.txns.open().map(|(p, t)| (p, *t)).collect();
+        let mut out: Vec<ActiveProducer> = inner
+            .producers
+            .producers()
+            .map(|(pid, e)| ActiveProducer {
+                producer_id: pid,
+                epoch: e.epoch,
+                last_sequence: e.batches.back().map_or(-1, |b| b.last_seq),
+                last_timestamp: e.last_timestamp,
+                txn_start_offset: open.get(&pid).map_or(-1, |t| t.first_offset),
+            })
+            .collect();
+        out.sort_by_key(|p| p.producer_id);
+        out
     }
 
     /// The aborted transactions indexed (the cleaner removes their records).

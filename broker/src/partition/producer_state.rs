@@ -116,6 +116,11 @@ impl ProducerStateTable {
         entry.last_timestamp = h.max_timestamp;
     }
 
+    /// Every producer with its epoch, last sequence and last timestamp (DescribeProducers).
+    pub fn producers(&self) -> impl Iterator<Item = (i64, &ProducerEntry)> {
+        self.producers.iter().map(|(p, e)| (*p, e))
+    }
+
     pub fn len(&self) -> usize {
         self.producers.len()
     }
