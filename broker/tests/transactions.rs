@@ -3,7 +3,9 @@
 //! read_uncommitted consumers), zombie fencing, a transaction that times out, kill -9 of the
 //! broker mid-transaction; and with raw requests: a late write after the markers cannot join a
 //! finished (or the next) transaction, read_committed fetches stop at the last stable offset and
-//! list the aborted transactions, require_stable OffsetFetch sees pending offsets as unstable.
+//! list the aborted transactions, require_stable OffsetFetch sees pending offsets as unstable,
+//! describe/list transactions and producers, compaction of aborted records; KafkaJS's
+//! transactional producer.
 #![allow(clippy::unwrap_used)] // integration-test helpers: a failed step should abort the test
 
 mod common;
@@ -643,4 +645,32 @@ fn describe_and_list_transactions_and_describe_producers() {
     );
     assert_eq!(list(&mut w, "CompleteCommit"), vec![tid.to_string()]);
     assert_eq!(producers(&mut w), vec![(pid, 1, -1)]);
+}
+
+#[test]
+fn kafkajs_commit_abort_and_send_offsets() {
+    let b = TestBroker::start(&["group.initial.rebalance.delay.ms=0"]);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/js");
+    assert!(
+        dir.join("node_modules/kafkajs").exists(),
+        "run scripts/install-test-deps.sh (npm ci)"
+    );
+    let out = common::run_with_timeout(
+        std::process::Command::new("node")
+            .arg(dir.join("transactions.js"))
+            .arg(b.bootstrap())
+            .arg("js-txn")
+            .env("KAFKAJS_NO_PARTITIONER_WARNING", "1")
+            .current_dir(&dir),
+        None,
+        Duration::from_secs(120),
+    );
+    assert!(
+        out.status.success(),
+        "kafkajs failed:\n{}\n{}\nbroker log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        b.log()
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok 20"));
 }
