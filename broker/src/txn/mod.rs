@@ -207,6 +207,16 @@ impl TxnCoordinator {
 
     /// Appends `m` to its `__transaction_state` partition and waits until it is durable.
     async fn persist(&self, node: &Node, m: &TxnMetadata) -> Result<(), TxnError> {
+        let ticket = self.append_state(node, m)?;
+        node.flusher.wait(ticket).await.map_err(|e| {
+            tracing::error!(transactional_id = %m.transactional_id, error = %e, "transaction state could not be made durable");
+            TxnError::Storage
+        })
+    }
+
+    /// Appends `m` to its `__transaction_state` partition; returns the flusher ticket that
+    /// makes it durable (queued for the next group commit).
+    fn append_state(&self, node: &Node, m: &TxnMetadata) -> Result<u64, TxnError> {
         let index = store::partition_for(&m.transactional_id, self.num_partitions);
         let part = node
             .partition(store::TOPIC, index)
@@ -217,13 +227,9 @@ impl TxnCoordinator {
             tracing::error!(transactional_id = %m.transactional_id, error = %e, "persisting transaction state failed");
             TxnError::Storage
         })?;
-        let ticket = node
+        Ok(node
             .flusher
-            .mark(part as Arc<dyn crate::log::flusher::Durable>);
-        node.flusher.wait(ticket).await.map_err(|e| {
-            tracing::error!(transactional_id = %m.transactional_id, error = %e, "transaction state could not be made durable");
-            TxnError::Storage
-        })
+            .mark(part as Arc<dyn crate::log::flusher::Durable>))
     }
 
     /// Persists `next`, makes it the verified state and the slot's value.
@@ -295,7 +301,11 @@ impl TxnCoordinator {
         }
         self.groups.clear_pending_txn_offsets(m.producer_id);
         let done = m.completed(crate::now_ms());
-        self.persist(node, &done).await?;
+        // COMPLETE is not waited for: the markers and offsets it follows are durable, and if a
+        // crash loses it, recovery finds PREPARE and completes the transaction again (the
+        // markers a second time, harmlessly). Any later record of this id is in the same
+        // partition after it, so it cannot be durable without COMPLETE.
+        self.append_state(node, &done)?;
         self.publish(&done);
         tracing::debug!(transactional_id = %m.transactional_id, commit, partitions = m.partitions.len(), "transaction completed");
         Ok(done)
