@@ -595,3 +595,6 @@ fn state_topic_configs(segment_bytes: &str) -> BTreeMap<String, String> {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
 }
+
+#[cfg(test)]
+mod tests;
