@@ -121,7 +121,6 @@ pub const ACCEPTED_BROKER_KEYS: &[BrokerKey] = &[
     inert("offsets.commit.timeout.ms", "5000", ConfigType::Int, false, "Changes nothing yet: a commit waits for the ISR up to the request's limits."),
     inert("transaction.state.log.replication.factor", "3", ConfigType::Short, false, "Changes nothing yet: transactions run on one node only (cluster mode is not built)."),
     inert("transaction.state.log.min.isr", "2", ConfigType::Int, false, "Changes nothing yet: transactions run on one node only (cluster mode is not built)."),
-    inert("transaction.state.log.num.partitions", "50", ConfigType::Int, false, "Partitions of __transaction_state when it is created."),
     inert("transaction.state.log.segment.bytes", "104857600", ConfigType::Int, false, "Segment size of __transaction_state when it is created (sealed segments are what the log cleaner compacts)."),
     inert("transaction.state.log.load.buffer.size", "5242880", ConfigType::Int, false, "Changes nothing: the transaction state is replayed batch by batch."),
     inert("transaction.max.timeout.ms", "900000", ConfigType::Int, false, "The largest transaction.timeout.ms InitProducerId accepts (INVALID_TRANSACTION_TIMEOUT above it)."),
