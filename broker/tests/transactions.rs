@@ -674,3 +674,81 @@ fn kafkajs_commit_abort_and_send_offsets() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok 20"));
 }
+
+#[test]
+fn bad_transactional_requests_get_kafkas_errors_and_change_nothing() {
+    let b = TestBroker::start(&[]);
+    let mut w = Wire::connect(&b.bootstrap());
+    create_topic(&mut w, "bad", 1);
+    // An EndTxn or AddPartitionsToTxn for an id nobody initialised.
+    assert_eq!(
+        end(&mut w, "nobody", 5, 0, true),
+        ResponseError::InvalidProducerIdMapping.code()
+    );
+    assert_eq!(
+        add_partition(&mut w, "nobody", 5, 0, "bad"),
+        ResponseError::InvalidProducerIdMapping.code()
+    );
+    // A timeout above transaction.max.timeout.ms.
+    let r = w.call(
+        &InitProducerIdRequest::default()
+            .with_transactional_id(Some(TransactionalId(sb("slow"))))
+            .with_transaction_timeout_ms(3_600_000)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1),
+        4,
+    );
+    assert_eq!(
+        r.error_code,
+        ResponseError::InvalidTransactionTimeout.code()
+    );
+    let (pid, epoch) = init(&mut w, "bad-tx", -1, -1);
+    // Another producer id for the id, an EndTxn without a transaction, a partition that does
+    // not exist (the others are not attempted).
+    assert_eq!(
+        end(&mut w, "bad-tx", pid + 1, epoch, true),
+        ResponseError::InvalidProducerIdMapping.code()
+    );
+    assert_eq!(
+        end(&mut w, "bad-tx", pid, epoch, true),
+        ResponseError::InvalidTxnState.code()
+    );
+    assert_eq!(
+        add_partition(&mut w, "bad-tx", pid, epoch, "missing"),
+        ResponseError::UnknownTopicOrPartition.code()
+    );
+    // A client's control batch (a forged marker) is refused; nothing is appended.
+    let marker = {
+        let rec = Record {
+            transactional: true,
+            control: true,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: pid,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: 0,
+            sequence: -1,
+            timestamp: 1,
+            key: Some(bytes::Bytes::from_static(&[0, 0, 0, 1])),
+            value: Some(bytes::Bytes::from_static(&[0, 0, 0, 0, 0, 0])),
+            headers: Default::default(),
+        };
+        let mut buf = bytes::BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &[rec],
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
+        buf.freeze()
+    };
+    assert_eq!(
+        produce(&mut w, "bad-tx", "bad", marker).0,
+        ResponseError::InvalidRecord.code()
+    );
+    assert_eq!(latest(&mut w, "bad", 0), 0);
+}

@@ -147,6 +147,15 @@ impl TxnCoordinator {
         Ok(())
     }
 
+    /// The slot of an id some request created (requests other than InitProducerId must not
+    /// create one: an unknown id is refused and leaves nothing behind).
+    fn existing_slot(&self, id: &str) -> Result<Slot, TxnError> {
+        locked(&self.txns)
+            .get(id)
+            .cloned()
+            .ok_or(TxnError::InvalidProducerIdMapping)
+    }
+
     fn slot(&self, id: &str) -> Slot {
         Arc::clone(
             locked(&self.txns)
@@ -398,7 +407,7 @@ impl TxnCoordinator {
         if !self.enabled {
             return Err(TxnError::Unsupported);
         }
-        let slot = self.slot(id);
+        let slot = self.existing_slot(id)?;
         let mut g = slot.lock().await;
         let m = g.as_ref().ok_or(TxnError::InvalidProducerIdMapping)?;
         if let Some(next) = m.add(pid, epoch, partitions, groups, crate::now_ms())? {
@@ -420,7 +429,7 @@ impl TxnCoordinator {
         if !self.enabled {
             return Err(TxnError::Unsupported);
         }
-        let slot = self.slot(id);
+        let slot = self.existing_slot(id)?;
         let mut g = slot.lock().await;
         let m = g.as_ref().ok_or(TxnError::InvalidProducerIdMapping)?;
         let parts: Vec<(String, i32)> = offsets
@@ -445,7 +454,7 @@ impl TxnCoordinator {
         if !self.enabled {
             return Err(TxnError::Unsupported);
         }
-        let slot = self.slot(id);
+        let slot = self.existing_slot(id)?;
         let mut g = slot.lock().await;
         let m = g.as_ref().ok_or(TxnError::InvalidProducerIdMapping)?;
         let Some(prep) = m.end(pid, epoch, commit, crate::now_ms())? else {
