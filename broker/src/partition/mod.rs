@@ -7,6 +7,8 @@
 pub mod producer_state;
 mod replica;
 pub mod txn_index;
+#[cfg(test)]
+mod txn_tests;
 pub mod validator;
 
 use crate::log::batch::{self, BatchHeader};
