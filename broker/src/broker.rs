@@ -22,6 +22,8 @@ pub struct Broker {
     pub node: Arc<Node>,
     control: Arc<dyn MetadataControl>,
     pub groups: Arc<crate::group::Coordinator>,
+    /// The transaction coordinator (single-node mode; txn/).
+    pub txns: Arc<crate::txn::TxnCoordinator>,
     /// Follower fetchers and ISR changes in flight (cluster mode).
     pub replication: Arc<crate::replication::Replication>,
     /// Client quotas and connection limits (`security::quota`).
@@ -46,12 +48,18 @@ impl Broker {
             Some(&node.metrics.registry),
         ));
         quotas.update(&control.client_quotas());
+        let groups = Arc::new(crate::group::Coordinator::new(
+            &node.config,
+            control.replicated(),
+        ));
         Arc::new(Broker {
             quotas,
-            groups: Arc::new(crate::group::Coordinator::new(
+            txns: Arc::new(crate::txn::TxnCoordinator::new(
                 &node.config,
                 control.replicated(),
+                Arc::clone(&groups),
             )),
+            groups,
             replication: Arc::new(crate::replication::Replication::new(
                 Arc::clone(&node),
                 control.replicated(),

@@ -249,7 +249,16 @@ fn clean_filthiest(node: &Node, shared: &Shared) -> bool {
             p.with_log_locked(&mut |l| view = Some(l.cleaner_view()));
             let Some(view) = view else { continue };
             let cp = Checkpoint::load(&view.dir);
-            let pl = plan::plan(&view, &cp, &cfg, p.high_watermark(), now, &first_timestamp);
+            // Not past the last stable offset: an open transaction's records may still abort,
+            // and must not shadow the committed values of their keys before they do.
+            let pl = plan::plan(
+                &view,
+                &cp,
+                &cfg,
+                p.last_stable_offset(),
+                now,
+                &first_timestamp,
+            );
             if let Some(m) = &shared.metrics {
                 m.dirty_ratio
                     .with_label_values(&[t.name.as_str(), &p.index.to_string()])
@@ -286,7 +295,14 @@ fn clean_filthiest(node: &Node, shared: &Shared) -> bool {
     }
     let cfg = compaction_of(&p.topic, &p);
     let started = Instant::now();
+    let aborted = p.aborted_transactions();
+    let in_aborted = |pid: i64, offset: i64| {
+        aborted
+            .iter()
+            .any(|a| a.producer_id == pid && a.first_offset <= offset && offset <= a.last_offset)
+    };
     let settings = PassSettings {
+        aborted: &in_aborted,
         compaction: cfg,
         segment_bytes: p.settings().log.segment_bytes,
         dedupe_buffer_bytes: shared.settings.dedupe_buffer_bytes,

@@ -36,6 +36,7 @@ pub mod probes;
 pub mod replication;
 pub mod security;
 pub mod server;
+pub mod txn;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -70,6 +71,8 @@ pub enum StartError {
     NoAdvertisedListener,
     #[error("starting the group coordinator: {0}")]
     Groups(#[from] group::GroupLogError),
+    #[error("starting the transaction coordinator: {0}")]
+    Txns(#[from] txn::TxnLogError),
     #[error("configuring tls: {0}")]
     Tls(#[from] security::tls::TlsError),
     #[error("configuring the controller listener: {0}")]
@@ -229,6 +232,10 @@ pub async fn start(config: config::BrokerConfig) -> Result<RunningBroker, StartE
     broker.replication.set_inter_broker(inter_broker);
     broker
         .groups
+        .start(&broker.node, broker.metadata().as_ref())
+        .await?;
+    broker
+        .txns
         .start(&broker.node, broker.metadata().as_ref())
         .await?;
     if let Some(c) = &quorum {

@@ -87,7 +87,7 @@ fn kafka_python_admin_client() {
 }
 
 #[test]
-fn init_producer_id_allocates_bumps_and_refuses_transactions() {
+fn init_producer_id_allocates_bumps_and_serves_transactional_ids() {
     let b = TestBroker::start(&[]);
     let mut w = Wire::connect(&b.bootstrap());
     let (pid, epoch) = init_producer_id(&mut w);
@@ -105,15 +105,15 @@ fn init_producer_id_allocates_bumps_and_refuses_transactions() {
     let txn = w.call(
         &InitProducerIdRequest::default()
             .with_transactional_id(Some(TransactionalId(sb("t1"))))
+            .with_transaction_timeout_ms(60_000)
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1),
         4,
     );
-    assert_eq!(
-        txn.error_code,
-        kafka_protocol::error::ResponseError::TransactionalIdAuthorizationFailed.code()
-    );
-    assert_eq!(txn.producer_id.0, -1);
+    // A transactional id gets its own producer id from the transaction coordinator.
+    assert_eq!(txn.error_code, 0);
+    assert!(txn.producer_id.0 >= 0);
+    assert_ne!(txn.producer_id.0, pid2);
 }
 
 #[test]

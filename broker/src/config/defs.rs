@@ -296,6 +296,13 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         doc: "Partitions of the internal __consumer_offsets log.",
     },
     BrokerKey {
+        name: "transaction.state.log.num.partitions",
+        default: "1",
+        ty: ConfigType::Int,
+        dynamic: false,
+        doc: "Partitions of the internal __transaction_state log (one node coordinates every transactional id).",
+    },
+    BrokerKey {
         name: "offsets.topic.replication.factor",
         default: "3",
         ty: ConfigType::Short,

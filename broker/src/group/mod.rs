@@ -8,6 +8,7 @@ pub mod offsets;
 pub mod replicated;
 pub mod state;
 pub mod store;
+mod txn_offsets;
 
 use crate::config::BrokerConfig;
 use crate::node::Node;
@@ -67,6 +68,8 @@ struct Inner {
     /// Cluster mode: the `__consumer_offsets` partitions this broker leads, by index (see
     /// group/replicated.rs). Groups of other partitions are not coordinated here.
     owned: HashMap<i32, replicated::Owned>,
+    /// (group, topic, partition) with an offset pending in a transaction: the producer id.
+    pending_txn: HashMap<(String, String, i32), i64>,
 }
 
 /// The group coordinator of this broker.

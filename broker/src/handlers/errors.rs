@@ -15,7 +15,7 @@ use crate::log::batch::BatchError;
 use crate::metadata::ControlError;
 use crate::metadata::MetadataError;
 use crate::partition::validator::ValidationError;
-use crate::partition::{PartitionError, SequenceError};
+use crate::partition::{PartitionError, SequenceError, TxnVerifyError};
 use crate::replication::IsrWaitError;
 use crate::security::acl::{AclError, ResourceType};
 use kafka_protocol::error::ResponseError;
@@ -94,7 +94,13 @@ pub fn partition(e: &PartitionError) -> ResponseError {
     match e {
         PartitionError::Batch(b) => batch(b),
         PartitionError::NotOneBatch => ResponseError::InvalidRecord,
-        PartitionError::Transactional => ResponseError::InvalidTxnState,
+        // Kafka's LogValidator refuses client control batches as invalid records.
+        PartitionError::Transactional => ResponseError::InvalidRecord,
+        // Kafka 3.6+ answers a failed transaction verification with INVALID_TXN_STATE.
+        PartitionError::Txn(TxnVerifyError::NotInTransaction | TxnVerifyError::Unsupported) => {
+            ResponseError::InvalidTxnState
+        }
+        PartitionError::Txn(TxnVerifyError::Fenced) => ResponseError::InvalidProducerEpoch,
         PartitionError::NotLeader => ResponseError::NotLeaderOrFollower,
         PartitionError::NotEnoughReplicas => ResponseError::NotEnoughReplicas,
         PartitionError::TooLarge => ResponseError::MessageTooLarge,
@@ -274,5 +280,28 @@ pub fn sasl(e: &crate::security::sasl::SaslError) -> ResponseError {
         SaslError::Failed { .. } | SaslError::PrincipalChanged { .. } => {
             ResponseError::SaslAuthenticationFailed
         }
+    }
+}
+
+/// The error a refused transaction-coordinator request answers with. `fenced_code`: the
+/// request version knows PRODUCER_FENCED (older versions get INVALID_PRODUCER_EPOCH, as
+/// Kafka answers them).
+pub fn txn(e: crate::txn::state::TxnError, fenced_code: bool) -> ResponseError {
+    use crate::txn::state::TxnError;
+    match e {
+        TxnError::InvalidProducerIdMapping => ResponseError::InvalidProducerIdMapping,
+        TxnError::ProducerFenced if fenced_code => ResponseError::ProducerFenced,
+        TxnError::ProducerFenced | TxnError::InvalidProducerEpoch => {
+            ResponseError::InvalidProducerEpoch
+        }
+        TxnError::ConcurrentTransactions => ResponseError::ConcurrentTransactions,
+        TxnError::InvalidTxnState => ResponseError::InvalidTxnState,
+        TxnError::InvalidTransactionTimeout => ResponseError::InvalidTransactionTimeout,
+        // Retriable: the client tries again (a failed write leaves the state unchanged).
+        TxnError::CoordinatorNotAvailable | TxnError::Storage => {
+            ResponseError::CoordinatorNotAvailable
+        }
+        // Fatal and clearly named in every client, where a retriable code would loop.
+        TxnError::Unsupported => ResponseError::TransactionalIdAuthorizationFailed,
     }
 }

@@ -13,8 +13,10 @@ use crate::security::quota::QuotaType;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 use kafka_protocol::protocol::buf::ChunkedBuf;
 use kafka_protocol::protocol::{Decodable, Encodable};
 use std::sync::Arc;
@@ -350,8 +352,19 @@ fn read_once(
                 continue;
             }
             let (max, min_one_batch) = budget.limit(p.partition_max_bytes);
-            match partition.read_within(p.fetch_offset, max, min_one_batch) {
+            let read_committed = req.isolation_level == 1;
+            match partition.read_isolated(p.fetch_offset, max, min_one_batch, read_committed) {
                 Ok(out) => {
+                    let aborted = read_committed.then(|| {
+                        out.aborted
+                            .iter()
+                            .map(|(pid, first)| {
+                                AbortedTransaction::default()
+                                    .with_producer_id(ProducerId(*pid))
+                                    .with_first_offset(*first)
+                            })
+                            .collect()
+                    });
                     let n = out.records.len();
                     total += n;
                     budget.took(n);
@@ -359,6 +372,7 @@ fn read_once(
                         base.with_high_watermark(out.high_watermark)
                             .with_last_stable_offset(out.last_stable_offset)
                             .with_log_start_offset(lso(out.log_start_offset))
+                            .with_aborted_transactions(aborted)
                             .with_records(Some(out.records)),
                     );
                 }

@@ -1,8 +1,10 @@
 //! InitProducerId (v0-v5): idempotent producers get a fresh producer id at epoch 0, or (v3+, with
-//! their current id and epoch) the same id with the epoch bumped. Transactions are not
-//! supported: a transactional id is answered with TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which
-//! librdkafka, the Java client and kafka-python surface as a fatal, clearly named error rather
-//! than retrying forever (UNSUPPORTED_VERSION would make clients re-negotiate and loop).
+//! their current id and epoch) the same id with the epoch bumped. A transactional id goes to the
+//! transaction coordinator (txn/): its producer id with the epoch bumped, fencing any older
+//! producer of the id and aborting its ongoing transaction; KIP-360 recovery with the id and
+//! epoch in the request. In cluster mode (not built yet) a transactional id is answered with
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which clients surface as a fatal, clearly named error
+//! rather than retrying forever.
 
 use super::{RequestContext, code, errors};
 use crate::security::acl::{CLUSTER_NAME, Operation, ResourceType};
@@ -16,6 +18,8 @@ pub enum Decision {
     Allocate,
     /// Keep the id, use this epoch.
     Bump(i64, i16),
+    /// A transactional id: the transaction coordinator decides.
+    Transactional,
     Refuse(ResponseError),
 }
 
@@ -25,7 +29,7 @@ pub fn decide(transactional_id: Option<&str>, producer_id: i64, producer_epoch: 
         None => {}
         // Kafka refuses an empty transactional id as malformed.
         Some("") => return Decision::Refuse(ResponseError::InvalidRequest),
-        Some(_) => return Decision::Refuse(ResponseError::TransactionalIdAuthorizationFailed),
+        Some(_) => return Decision::Transactional,
     }
     match (producer_id, producer_epoch) {
         (-1, -1) => Decision::Allocate,
@@ -80,6 +84,26 @@ pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitPro
         Decision::Bump(id, epoch) => resp
             .with_producer_id(ProducerId(id))
             .with_producer_epoch(epoch),
+        Decision::Transactional => {
+            let id = req
+                .transactional_id
+                .as_deref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            if !ctx.authorize(Operation::Write, ResourceType::TransactionalId, &id) {
+                return resp.with_error_code(code(errors::denied(ResourceType::TransactionalId)));
+            }
+            match ctx
+                .txns
+                .init_producer_id(&ctx.node, &id, req.transaction_timeout_ms, pid, epoch)
+                .await
+            {
+                Ok((id, epoch)) => resp
+                    .with_producer_id(ProducerId(id))
+                    .with_producer_epoch(epoch),
+                Err(e) => resp.with_error_code(code(errors::txn(e, ctx.api_version >= 4))),
+            }
+        }
         Decision::Refuse(e) => resp.with_error_code(code(e)),
     }
 }
@@ -93,10 +117,7 @@ mod tests {
         assert_eq!(decide(None, -1, -1), Decision::Allocate);
         assert_eq!(decide(None, 7, 3), Decision::Bump(7, 4));
         assert_eq!(decide(None, 7, i16::MAX - 1), Decision::Allocate);
-        assert_eq!(
-            decide(Some("t"), -1, -1),
-            Decision::Refuse(ResponseError::TransactionalIdAuthorizationFailed)
-        );
+        assert_eq!(decide(Some("t"), -1, -1), Decision::Transactional);
         assert_eq!(
             decide(Some(""), -1, -1),
             Decision::Refuse(ResponseError::InvalidRequest)

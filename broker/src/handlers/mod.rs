@@ -2,6 +2,8 @@
 //! drives both dispatch and the ApiVersions answer, so advertised and implemented versions can
 //! never drift.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
@@ -22,8 +24,11 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_producers;
+pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
+pub mod end_txn;
 pub mod errors;
 pub mod fetch;
 pub mod find_coordinator;
@@ -36,6 +41,7 @@ pub mod legacy;
 pub mod list_groups;
 pub mod list_offsets;
 pub mod list_partition_reassignments;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -45,6 +51,7 @@ pub mod produce;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod sync_group;
+pub mod txn_offset_commit;
 pub mod unregister_broker;
 pub mod update_features;
 
@@ -83,6 +90,7 @@ pub struct RequestContext {
     /// Metadata changes and lookups, whatever the mode.
     pub metadata: Arc<dyn MetadataControl>,
     pub groups: Arc<Coordinator>,
+    pub txns: Arc<crate::txn::TxnCoordinator>,
     pub replication: Arc<Replication>,
     /// Client quotas: handlers record bytes against them (Produce, Fetch).
     pub quotas: Arc<QuotaManager>,
@@ -252,6 +260,50 @@ pub static APIS: &[ApiEntry] = &[
         5,
         m::InitProducerIdRequest,
         init_producer_id
+    ),
+    // Transactions (KIP-98, txn/): the client versions before transaction version 2.
+    api!(
+        AddPartitionsToTxn,
+        0,
+        3,
+        m::AddPartitionsToTxnRequest,
+        add_partitions_to_txn
+    ),
+    api!(
+        AddOffsetsToTxn,
+        0,
+        3,
+        m::AddOffsetsToTxnRequest,
+        add_offsets_to_txn
+    ),
+    api!(EndTxn, 0, 4, m::EndTxnRequest, end_txn),
+    api!(
+        TxnOffsetCommit,
+        0,
+        4,
+        m::TxnOffsetCommitRequest,
+        txn_offset_commit
+    ),
+    api!(
+        DescribeTransactions,
+        0,
+        0,
+        m::DescribeTransactionsRequest,
+        describe_transactions
+    ),
+    api!(
+        ListTransactions,
+        0,
+        2,
+        m::ListTransactionsRequest,
+        list_transactions
+    ),
+    api!(
+        DescribeProducers,
+        0,
+        0,
+        m::DescribeProducersRequest,
+        describe_producers
     ),
     api!(DeleteRecords, 0, 2, m::DeleteRecordsRequest, delete_records),
     api!(ElectLeaders, 0, 2, m::ElectLeadersRequest, elect_leaders),

@@ -1,12 +1,14 @@
 //! OffsetFetch: committed offsets with metadata and leader epoch, for one group (v1-7) or a
-//! batch of groups (v8+); a null topic list means every committed partition. There are no
-//! pending transactional offsets, so `require_stable` never has to wait.
+//! batch of groups (v8+); a null topic list means every committed partition. A partition with
+//! an offset pending in an open transaction (TxnOffsetCommit) answers UNSTABLE_OFFSET_COMMIT to
+//! a `require_stable` request (v7+), as Kafka does; others see the last committed offset.
 
 use super::{RequestContext, errors, sb};
 use crate::group::GroupError;
 use crate::group::offsets::FetchedOffsets;
 use crate::group::state::CommittedOffset;
 use crate::security::acl::{Operation, ResourceType};
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -49,6 +51,7 @@ pub async fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetc
                 }
                 let explicit = topics.is_some();
                 let fetched = authorized(ctx, ctx.groups.fetch(&g.group_id, topics), explicit);
+                let fetched = stable(ctx, &g.group_id, req.require_stable, fetched);
                 OffsetFetchResponseGroup::default()
                     .with_group_id(g.group_id)
                     .with_topics(group_topics(fetched, v))
@@ -95,12 +98,13 @@ pub async fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetc
     }
     let explicit = topics.is_some();
     let fetched = authorized(ctx, ctx.groups.fetch(&req.group_id, topics), explicit);
+    let fetched = stable(ctx, &req.group_id, v >= 7 && req.require_stable, fetched);
     let topics = fetched
         .into_iter()
-        .map(|(t, error, parts)| {
+        .map(|(t, parts)| {
             let parts = parts
                 .into_iter()
-                .map(|(p, o)| {
+                .map(|(p, o, error)| {
                     let (offset, epoch, meta) = fields(o, v);
                     OffsetFetchResponsePartition::default()
                         .with_partition_index(p)
@@ -118,8 +122,37 @@ pub async fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetc
     OffsetFetchResponse::default().with_topics(topics)
 }
 
-/// Committed offsets by topic with the topic's error code.
-type Authorized = Vec<(String, i16, Vec<(i32, Option<CommittedOffset>)>)>;
+/// Committed offsets by topic, each partition with its error code.
+type Authorized = Vec<(String, Vec<(i32, Option<CommittedOffset>, i16)>)>;
+
+/// `require_stable`: partitions with an offset pending in an open transaction answer
+/// UNSTABLE_OFFSET_COMMIT (the client retries until the transaction ends).
+fn stable(
+    ctx: &RequestContext,
+    group: &str,
+    require_stable: bool,
+    fetched: Authorized,
+) -> Authorized {
+    if !require_stable {
+        return fetched;
+    }
+    fetched
+        .into_iter()
+        .map(|(t, parts)| {
+            let parts = parts
+                .into_iter()
+                .map(|(p, o, e)| {
+                    if e == 0 && ctx.groups.has_pending_txn_offset(group, &t, p) {
+                        (p, None, ResponseError::UnstableOffsetCommit.code())
+                    } else {
+                        (p, o, e)
+                    }
+                })
+                .collect();
+            (t, parts)
+        })
+        .collect()
+}
 
 /// Applies DESCRIBE on each topic: with a topic list, an undescribable topic's partitions
 /// answer TOPIC_AUTHORIZATION_FAILED; listing all, such topics are left out (Kafka's rule).
@@ -128,15 +161,16 @@ fn authorized(ctx: &RequestContext, fetched: FetchedOffsets, explicit: bool) -> 
         .into_iter()
         .filter_map(|(t, parts)| {
             if ctx.is_authorized_quietly(Operation::Describe, ResourceType::Topic, &t) {
-                return Some((t, 0, parts));
+                return Some((t, parts.into_iter().map(|(p, o)| (p, o, 0)).collect()));
             }
             if !explicit {
                 return None;
             }
             // Counted as a denial only when the client named the topic.
             ctx.authorize(Operation::Describe, ResourceType::Topic, &t);
-            let parts = parts.into_iter().map(|(p, _)| (p, None)).collect();
-            Some((t, errors::denied(ResourceType::Topic).code(), parts))
+            let e = errors::denied(ResourceType::Topic).code();
+            let parts = parts.into_iter().map(|(p, _)| (p, None, e)).collect();
+            Some((t, parts))
         })
         .collect()
 }
@@ -144,10 +178,10 @@ fn authorized(ctx: &RequestContext, fetched: FetchedOffsets, explicit: bool) -> 
 fn group_topics(fetched: Authorized, v: i16) -> Vec<OffsetFetchResponseTopics> {
     fetched
         .into_iter()
-        .map(|(t, error, parts)| {
+        .map(|(t, parts)| {
             let parts = parts
                 .into_iter()
-                .map(|(p, o)| {
+                .map(|(p, o, error)| {
                     let (offset, epoch, meta) = fields(o, v);
                     OffsetFetchResponsePartitions::default()
                         .with_partition_index(p)

@@ -245,7 +245,10 @@ pub fn append_all(ctx: &RequestContext, version: i16, req: ProduceRequest) -> Ap
     let partition_error = |index, e, message: Option<&str>| {
         partition_error(index, e, if version >= 8 { message } else { None }, version)
     };
-    if req.transactional_id.is_some() {
+    let denied_txn = req.transactional_id.as_ref().is_some_and(|id| {
+        !ctx.authorize(Operation::Write, ResourceType::TransactionalId, id.as_str())
+    });
+    if denied_txn {
         let responses = req
             .topic_data
             .into_iter()
@@ -257,7 +260,7 @@ pub fn append_all(ctx: &RequestContext, version: i16, req: ProduceRequest) -> Ap
                         partition_error(
                             p.index,
                             ResponseError::TransactionalIdAuthorizationFailed,
-                            Some("transactions are not supported by this broker yet"),
+                            Some("WRITE on the transactional id is not authorized"),
                         )
                     })
                     .collect();
@@ -309,7 +312,10 @@ pub fn append_all(ctx: &RequestContext, version: i16, req: ProduceRequest) -> Ap
                 continue;
             };
             let records = p.records.unwrap_or_default();
-            match partition.append(&records, acks == -1) {
+            // Transactional batches: the partition must be in the producer's ongoing
+            // transaction (KIP-890), checked under the partition lock.
+            let verify = |pid, epoch| ctx.txns.verify(&t.name, p.index, pid, epoch);
+            match partition.append_verified(&records, acks == -1, &verify) {
                 Ok(out) => {
                     let header = crate::log::batch::BatchHeader::parse(&records).ok();
                     if acks == -1 {

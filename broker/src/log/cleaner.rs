@@ -193,6 +193,9 @@ pub struct PassSettings<'a> {
     pub io_buffer_bytes: usize,
     pub now_ms: i64,
     pub throttle: &'a dyn Fn(u64),
+    /// Whether a record of (producer id, offset) belongs to an aborted transaction: such
+    /// records are removed and never shadow a key's committed value.
+    pub aborted: &'a dyn Fn(i64, i64) -> bool,
 }
 
 /// Runs one cleaning pass over `plan` (from `plan::plan`) and writes the checkpoint.
@@ -219,7 +222,8 @@ pub fn clean(
             &mut |h, bytes| {
                 stats.bytes_read += bytes.len() as u64;
                 note_producer(&mut last_batch_of, h);
-                if h.is_control() || full {
+                let aborted = h.is_transactional() && (s.aborted)(h.producer_id, h.base_offset);
+                if h.is_control() || full || aborted {
                     return Ok(());
                 }
                 for r in filter::decode(bytes, h)? {
@@ -276,6 +280,7 @@ pub fn clean(
         last_batch_of: &last_batch_of,
         tombstone_expired: &expired,
         keep_trace_at: end - 1,
+        aborted: s.aborted,
     };
     let mut first_tombstone: Option<i64> = None;
     let to_clean: Vec<&plan::CleanableSegment> =

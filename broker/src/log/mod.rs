@@ -7,6 +7,7 @@
 pub mod batch;
 pub mod cleaner;
 pub mod codec;
+pub mod control_batch;
 pub mod flusher;
 pub mod read_pool;
 pub mod segment;

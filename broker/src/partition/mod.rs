@@ -6,6 +6,10 @@
 
 pub mod producer_state;
 mod replica;
+mod txn;
+pub mod txn_index;
+#[cfg(test)]
+mod txn_tests;
 pub mod validator;
 
 use crate::log::batch::{self, BatchHeader};
@@ -19,6 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
 
 pub use producer_state::SequenceError;
+pub use txn::ActiveProducer;
 
 /// Why a partition refused a read or a write; `handlers/errors.rs` picks the Kafka code.
 #[derive(Debug, thiserror::Error)]
@@ -27,8 +32,13 @@ pub enum PartitionError {
     Batch(crate::log::batch::BatchError),
     #[error("a produce partition must hold exactly one record batch")]
     NotOneBatch,
-    #[error("transactional and control batches are not supported")]
+    /// Clients may not write control batches; transactional batches need a producer id.
+    #[error("control batches are written by the transaction coordinator only")]
     Transactional,
+    /// A transactional batch for a partition that is not in its producer's ongoing
+    /// transaction (the KIP-890 verification).
+    #[error(transparent)]
+    Txn(TxnVerifyError),
     #[error("this broker does not lead the partition")]
     NotLeader,
     #[error("fewer in-sync replicas than min.insync.replicas")]
@@ -49,6 +59,26 @@ pub enum PartitionError {
     #[error(transparent)]
     Records(validator::ValidationError),
 }
+
+/// Why a transactional batch may not join a transaction: what the transaction coordinator
+/// answered when the partition asked whether the batch's producer has this partition in an
+/// ongoing transaction (the KIP-890 server-side defence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TxnVerifyError {
+    /// No ongoing transaction of this producer contains the partition.
+    #[error("the partition is not part of an ongoing transaction of this producer")]
+    NotInTransaction,
+    /// The producer's epoch is older than its transactional id's.
+    #[error("the producer has been fenced by a newer epoch")]
+    Fenced,
+    /// Transactions cannot be verified here (cluster mode).
+    #[error("transactions are not supported here")]
+    Unsupported,
+}
+
+/// Checks a transactional batch's producer (id, epoch) against the transaction coordinator;
+/// called under the partition lock so that no marker can slip between check and append.
+pub type TxnVerifier<'a> = &'a (dyn Fn(i64, i16) -> Result<(), TxnVerifyError> + Sync);
 
 /// Topic settings a partition applies, resolved from topic configs and broker defaults.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -162,6 +192,9 @@ pub struct ReadOutcome {
     pub high_watermark: i64,
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
+    /// read_committed: the aborted transactions overlapping the read, (producer id, first
+    /// offset).
+    pub aborted: Vec<(i64, i64)>,
 }
 
 struct Inner {
@@ -195,6 +228,9 @@ pub struct Partition {
     flush_timer: AtomicBool,
     /// Bumped whenever any partition's high watermark moves (fetch long-polls wait on it).
     data_version: Arc<watch::Sender<u64>>,
+    /// The first offset of the oldest open transaction (`i64::MAX`: none), readable without
+    /// the log lock: the last stable offset is the lower of it and the high watermark.
+    first_unstable: AtomicI64,
 }
 
 impl Partition {
@@ -217,7 +253,24 @@ impl Partition {
             );
         }
         let (mut producers, snapshot_offset) = ProducerStateTable::load(dir);
-        log.replay_headers(snapshot_offset, &mut |h| producers.update(h))?;
+        let mut txn_batches = Vec::new();
+        log.replay_headers(snapshot_offset, &mut |h| {
+            producers.update(h);
+            if h.is_transactional() {
+                txn_batches.push(*h);
+            }
+        })?;
+        // Transactions past the snapshot: markers are read to tell commits from aborts.
+        for h in &txn_batches {
+            let kind = if h.is_control() {
+                txn::read_marker(&log, h.base_offset)?
+            } else {
+                None
+            };
+            producers.txns.on_batch(h, kind, crate::now_ms());
+        }
+        producers.txns.prune_below(log.log_start_offset());
+        let first_unstable = producers.txns.first_unstable_offset().unwrap_or(i64::MAX);
         let leo = log.log_end_offset();
         let start = log.log_start_offset();
         Ok(Partition {
@@ -242,6 +295,7 @@ impl Partition {
             unflushed: AtomicI64::new(0),
             flush_timer: AtomicBool::new(false),
             data_version,
+            first_unstable: AtomicI64::new(first_unstable),
         })
     }
 
@@ -300,9 +354,11 @@ impl Partition {
         self.high_watermark.load(Ordering::SeqCst)
     }
 
-    /// No transactions yet, so the last stable offset is the high watermark.
+    /// The last stable offset: below the high watermark and the first offset of the oldest
+    /// open transaction (read_committed consumers read up to it).
     pub fn last_stable_offset(&self) -> i64 {
         self.high_watermark()
+            .min(self.first_unstable.load(Ordering::SeqCst))
     }
 
     pub fn log_start_offset(&self) -> i64 {
@@ -335,6 +391,18 @@ impl Partition {
     /// Validates and appends the record batch of one produce partition. `acks_all` enforces
     /// min.insync.replicas before anything is written.
     pub fn append(&self, records: &[u8], acks_all: bool) -> Result<AppendOutcome, PartitionError> {
+        self.append_verified(records, acks_all, &|_, _| Err(TxnVerifyError::Unsupported))
+    }
+
+    /// As [`Self::append`]; a transactional batch is appended only if `verify` accepts its
+    /// producer, checked under the partition lock (markers take that lock too, so a batch
+    /// verified here lands before the marker that ends its transaction, never after it).
+    pub fn append_verified(
+        &self,
+        records: &[u8],
+        acks_all: bool,
+        verify: TxnVerifier<'_>,
+    ) -> Result<AppendOutcome, PartitionError> {
         let batches = batch::split_batches(records).map_err(|e| {
             tracing::debug!(topic = %self.topic, partition = self.index, error = %e, "rejected a batch");
             PartitionError::Batch(e)
@@ -342,7 +410,7 @@ impl Partition {
         let [(header, range)] = batches.as_slice() else {
             return Err(PartitionError::NotOneBatch);
         };
-        if header.is_transactional() || header.is_control() {
+        if header.is_control() || (header.is_transactional() && !header.has_producer_id()) {
             return Err(PartitionError::Transactional);
         }
         if !self.is_leader() {
@@ -371,6 +439,9 @@ impl Partition {
         let stored_len = rebuilt.as_ref().map_or(range.len(), Vec::len);
         if stored_len > inner.settings.max_message_bytes {
             return Err(PartitionError::TooLarge);
+        }
+        if header.is_transactional() {
+            verify(header.producer_id, header.producer_epoch).map_err(PartitionError::Txn)?;
         }
         match inner.producers.check(header) {
             SequenceCheck::Append => {}
@@ -410,6 +481,13 @@ impl Partition {
         };
         inner.producers.update(&stamped);
         inner.producers_dirty |= stamped.has_producer_id();
+        if stamped.is_transactional() {
+            inner
+                .producers
+                .txns
+                .on_batch(&stamped, None, crate::now_ms());
+            self.refresh_first_unstable(&inner);
+        }
         if inner.log.segment_count() != segments_before {
             self.save_producer_state(&mut inner);
         }
@@ -459,7 +537,21 @@ impl Partition {
         max_bytes: usize,
         min_one_batch: bool,
     ) -> Result<ReadOutcome, PartitionError> {
+        self.read_isolated(offset, max_bytes, min_one_batch, false)
+    }
+
+    /// As [`Self::read_within`]; `read_committed` reads only below the last stable offset and
+    /// lists the aborted transactions the records overlap, so the consumer can drop them.
+    pub fn read_isolated(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        read_committed: bool,
+    ) -> Result<ReadOutcome, PartitionError> {
         let hw = self.high_watermark();
+        let lso = self.last_stable_offset();
+        let limit = if read_committed { lso } else { hw };
         let slice: Option<ReadSlice> = {
             let inner = self.lock();
             if offset > hw && offset <= inner.log.log_end_offset() {
@@ -469,17 +561,25 @@ impl Partition {
             }
         };
         let records = match slice {
-            Some(s) if offset < hw => s.read_within(max_bytes, hw, min_one_batch).map_err(|e| {
-                tracing::error!(topic = %self.topic, partition = self.index, error = %e, "read failed");
-                PartitionError::Storage
-            })?,
+            Some(s) if offset < limit => {
+                s.read_within(max_bytes, limit, min_one_batch).map_err(|e| {
+                    tracing::error!(topic = %self.topic, partition = self.index, error = %e, "read failed");
+                    PartitionError::Storage
+                })?
+            }
             _ => bytes::Bytes::new(),
+        };
+        let aborted = if read_committed && !records.is_empty() {
+            self.lock().producers.txns.aborted_between(offset, limit)
+        } else {
+            Vec::new()
         };
         Ok(ReadOutcome {
             records,
             high_watermark: hw,
-            last_stable_offset: hw,
+            last_stable_offset: lso,
             log_start_offset: self.log_start_offset(),
+            aborted,
         })
     }
 
@@ -541,6 +641,7 @@ impl Partition {
             .advance_start(target)
             .map_err(|_| PartitionError::Storage)?;
         let start = inner.log.log_start_offset();
+        inner.producers.txns.prune_below(start);
         self.log_start_offset.store(start, Ordering::SeqCst);
         Ok(start)
     }
@@ -573,8 +674,9 @@ impl Partition {
                 tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "retention failed");
             }
         }
-        self.log_start_offset
-            .store(inner.log.log_start_offset(), Ordering::SeqCst);
+        let start = inner.log.log_start_offset();
+        inner.producers.txns.prune_below(start);
+        self.log_start_offset.store(start, Ordering::SeqCst);
     }
 
     /// Graceful shutdown: seal the active segment and snapshot producer state.

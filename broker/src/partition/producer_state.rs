@@ -47,6 +47,9 @@ pub enum SequenceError {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct ProducerStateTable {
     producers: HashMap<i64, ProducerEntry>,
+    /// Open and aborted transactions (snapshots written before transactions lack it).
+    #[serde(default)]
+    pub txns: super::txn_index::TxnIndex,
 }
 
 fn next_seq(seq: i32) -> i32 {
@@ -111,6 +114,11 @@ impl ProducerStateTable {
             entry.batches.pop_front();
         }
         entry.last_timestamp = h.max_timestamp;
+    }
+
+    /// Every producer with its epoch, last sequence and last timestamp (DescribeProducers).
+    pub fn producers(&self) -> impl Iterator<Item = (i64, &ProducerEntry)> {
+        self.producers.iter().map(|(p, e)| (*p, e))
     }
 
     pub fn len(&self) -> usize {

@@ -468,6 +468,7 @@ async fn handle_frame(
         node: Arc::clone(&broker.node),
         metadata: Arc::clone(broker.metadata()),
         groups: Arc::clone(&broker.groups),
+        txns: Arc::clone(&broker.txns),
         replication: Arc::clone(&broker.replication),
         quotas: Arc::clone(&broker.quotas),
         throttle: Arc::clone(&session.throttle),

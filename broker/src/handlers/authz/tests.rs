@@ -59,6 +59,7 @@ fn fixture() -> Fixture {
 }
 
 fn ctx(f: &Fixture, who: &str, api_key: ApiKey, api_version: i16) -> RequestContext {
+    let groups = Arc::new(crate::group::Coordinator::new(&f.node.config, false));
     RequestContext {
         api_key,
         api_version,
@@ -70,7 +71,12 @@ fn ctx(f: &Fixture, who: &str, api_key: ApiKey, api_version: i16) -> RequestCont
         principal: Arc::new(who.parse::<Principal>().unwrap()),
         node: Arc::clone(&f.node),
         metadata: Arc::clone(&f.control),
-        groups: Arc::new(crate::group::Coordinator::new(&f.node.config, false)),
+        groups: Arc::clone(&groups),
+        txns: Arc::new(crate::txn::TxnCoordinator::new(
+            &f.node.config,
+            false,
+            groups,
+        )),
         replication: Arc::new(crate::replication::Replication::new(
             Arc::clone(&f.node),
             false,

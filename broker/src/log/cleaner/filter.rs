@@ -39,6 +39,8 @@ pub struct RetainRules<'a> {
     /// too: otherwise a log whose tail was all removed would end in a hole below an empty
     /// active segment, and a consumer positioned in it would find no batch to move past.
     pub keep_trace_at: i64,
+    /// Whether a record of (producer id, offset) belongs to an aborted transaction (removed).
+    pub aborted: &'a dyn Fn(i64, i64) -> bool,
 }
 
 /// What filtering one batch did.
@@ -105,13 +107,16 @@ pub fn filter_batch(
         });
     }
     let records = decode(batch, h)?;
+    // An aborted transaction's batch loses every record (its trace may stay, below).
+    let aborted = h.is_transactional() && (rules.aborted)(h.producer_id, h.base_offset);
     let mut outcome = BatchOutcome::default();
     let mut kept: Vec<&Record> = Vec::with_capacity(records.len());
     for r in &records {
-        let retain = r.key.as_ref().is_some_and(|k| {
-            let latest = rules.map.get(k).is_none_or(|o| r.offset >= o);
-            latest && !(r.value.is_none() && (rules.tombstone_expired)(r.offset))
-        });
+        let retain = !aborted
+            && r.key.as_ref().is_some_and(|k| {
+                let latest = rules.map.get(k).is_none_or(|o| r.offset >= o);
+                latest && !(r.value.is_none() && (rules.tombstone_expired)(r.offset))
+            });
         if retain {
             if r.value.is_none() && outcome.first_tombstone_kept.is_none() {
                 outcome.first_tombstone_kept = Some(r.offset);

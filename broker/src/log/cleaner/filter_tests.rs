@@ -12,11 +12,21 @@ fn batch_at(base: i64, records: &[crate::log::batch::KeyValue<'_>]) -> (Vec<u8>,
 
 /// An idempotent producer's batch: producer id 7, epoch 1, base sequence `seq`.
 fn idempotent_batch(base: i64, seq: i32, records: &[(&[u8], &[u8])]) -> (Vec<u8>, BatchHeader) {
+    producer_batch(base, seq, records, false)
+}
+
+/// Producer 7's batch (epoch 1, base sequence `seq`), transactional or not.
+fn producer_batch(
+    base: i64,
+    seq: i32,
+    records: &[(&[u8], &[u8])],
+    transactional: bool,
+) -> (Vec<u8>, BatchHeader) {
     let recs: Vec<Record> = records
         .iter()
         .enumerate()
         .map(|(i, (k, v))| Record {
-            transactional: false,
+            transactional,
             control: false,
             partition_leader_epoch: 2,
             producer_id: 7,
@@ -70,6 +80,7 @@ fn superseded_and_keyless_records_go_and_offsets_stay() {
     map.put(b"b", 1);
     let last = HashMap::new();
     let rules = RetainRules {
+        aborted: &|_, _| false,
         map: &map,
         last_batch_of: &last,
         tombstone_expired: &never,
@@ -106,6 +117,7 @@ fn a_batch_that_keeps_everything_is_copied_byte_for_byte() {
     let map = OffsetMap::with_buffer(1 << 20, 0.9);
     let last = HashMap::new();
     let rules = RetainRules {
+        aborted: &|_, _| false,
         map: &map,
         last_batch_of: &last,
         tombstone_expired: &never,
@@ -124,6 +136,7 @@ fn expired_tombstones_go_unexpired_stay() {
     let last = HashMap::new();
     let expired = |o: i64| o < 41;
     let rules = RetainRules {
+        aborted: &|_, _| false,
         map: &map,
         last_batch_of: &last,
         tombstone_expired: &expired,
@@ -145,6 +158,7 @@ fn a_producers_last_batch_leaves_its_sequence_state() {
     let (b, h) = idempotent_batch(10, 20, &[(b"k1", b"v"), (b"k2", b"v"), (b"k3", b"v")]);
     let mut last = HashMap::new();
     let rules = RetainRules {
+        aborted: &|_, _| false,
         map: &map,
         last_batch_of: &last,
         tombstone_expired: &never,
@@ -159,6 +173,7 @@ fn a_producers_last_batch_leaves_its_sequence_state() {
 
     last.insert(7, h.last_offset());
     let rules = RetainRules {
+        aborted: &|_, _| false,
         map: &map,
         last_batch_of: &last,
         tombstone_expired: &never,
@@ -179,6 +194,7 @@ fn a_producers_last_batch_leaves_its_sequence_state() {
     map.put(b"k1", 100);
     map.put(b"k3", 100);
     let rules = RetainRules {
+        aborted: &|_, _| false,
         map: &map,
         last_batch_of: &last,
         tombstone_expired: &never,
@@ -202,6 +218,7 @@ fn control_batches_are_kept_whole() {
     let map = OffsetMap::with_buffer(1 << 20, 0.9);
     let last = HashMap::new();
     let rules = RetainRules {
+        aborted: &|_, _| false,
         map: &map,
         last_batch_of: &last,
         tombstone_expired: &|_| true,
@@ -228,6 +245,7 @@ fn compressed_batches_are_recompressed_with_their_codec() {
     map.put(b"a", 9);
     let last = HashMap::new();
     let rules = RetainRules {
+        aborted: &|_, _| false,
         map: &map,
         last_batch_of: &last,
         tombstone_expired: &never,
@@ -280,6 +298,7 @@ fn the_batch_before_the_uncleaned_part_leaves_a_trace() {
     map.put(b"a", 50);
     let last = HashMap::new();
     let rules = RetainRules {
+        aborted: &|_, _| false,
         map: &map,
         last_batch_of: &last,
         tombstone_expired: &never,
@@ -296,4 +315,35 @@ fn the_batch_before_the_uncleaned_part_leaves_a_trace() {
         (0, 20, 21)
     );
     assert_eq!((e.producer_id, e.base_sequence), (-1, -1));
+}
+
+#[test]
+fn an_aborted_transactions_records_go_and_its_marker_stays() {
+    let map = OffsetMap::with_buffer(1 << 20, 0.9);
+    // Producer 7's last batch is later in the log: no trace needed here.
+    let last = HashMap::from([(7, 99)]);
+    let in_aborted = |pid: i64, offset: i64| pid == 7 && (0..=5).contains(&offset);
+    let rules = RetainRules {
+        aborted: &in_aborted,
+        map: &map,
+        last_batch_of: &last,
+        tombstone_expired: &never,
+        keep_trace_at: -1,
+    };
+    let (b, h) = producer_batch(0, 0, &[(b"k", b"aborted"), (b"j", b"aborted")], true);
+    assert!(h.is_transactional());
+    let mut out = Vec::new();
+    let o = filter_batch(&b, &h, &rules, &mut out).unwrap();
+    assert_eq!((o.records_kept, o.records_removed), (0, 2));
+    assert!(out.is_empty());
+    // A committed transaction's batch of the same producer outside the range stays.
+    let (c, h) = producer_batch(10, 2, &[(b"k", b"committed")], true);
+    let o = filter_batch(&c, &h, &rules, &mut out).unwrap();
+    assert_eq!(o.records_kept, 1);
+    // The marker is kept whole.
+    let marker = crate::log::control_batch::marker_batch(7, 1, false, 0, 1);
+    let h = BatchHeader::parse(&marker).unwrap();
+    let mut out = Vec::new();
+    filter_batch(&marker, &h, &rules, &mut out).unwrap();
+    assert_eq!(out, marker.to_vec());
 }

@@ -70,6 +70,7 @@ fn run_pass(locked: &Locked, cfg: &CompactionConfig, now: i64) -> Option<PassSta
     let pl = plan::plan(&view, &cp, cfg, hw, now, &|_| None);
     pl.reason?;
     let settings = PassSettings {
+        aborted: &|_, _| false,
         compaction: *cfg,
         segment_bytes: 1 << 20,
         dedupe_buffer_bytes: 1 << 20,

@@ -1,0 +1,89 @@
+//! TxnOffsetCommit (v0-v4): consumer offsets committed inside a transaction. They wait in the
+//! transaction (persisted with it) and reach OffsetFetch only when it commits; meanwhile a
+//! `require_stable` OffsetFetch answers UNSTABLE_OFFSET_COMMIT for their partitions.
+
+use super::{RequestContext, code, errors};
+use crate::group::offsets::MAX_METADATA_BYTES;
+use crate::security::acl::{Operation, ResourceType};
+use crate::txn::state::PendingOffset;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+
+#[tracing::instrument(skip_all, fields(transactional_id = %req.transactional_id.as_str(), group = %req.group_id.as_str()))]
+pub async fn handle(ctx: &RequestContext, req: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
+    let id = req.transactional_id.to_string();
+    let group = req.group_id.to_string();
+    let mut offsets = Vec::new();
+    // Per partition: its own refusal, if any.
+    let mut own: Vec<(String, i32, Option<ResponseError>)> = Vec::new();
+    let whole = if !ctx.authorize(Operation::Write, ResourceType::TransactionalId, &id) {
+        Some(errors::denied(ResourceType::TransactionalId))
+    } else if !ctx.authorize(Operation::Read, ResourceType::Group, &group) {
+        Some(errors::denied(ResourceType::Group))
+    } else {
+        None
+    };
+    for t in &req.topics {
+        let topic = t.name.to_string();
+        let readable = ctx.authorize(Operation::Read, ResourceType::Topic, &topic);
+        for p in &t.partitions {
+            let e = if !readable {
+                Some(errors::denied(ResourceType::Topic))
+            } else if ctx.node.partition(&topic, p.partition_index).is_none() {
+                Some(ResponseError::UnknownTopicOrPartition)
+            } else if p
+                .committed_metadata
+                .as_ref()
+                .is_some_and(|m| m.len() > MAX_METADATA_BYTES)
+            {
+                Some(ResponseError::OffsetMetadataTooLarge)
+            } else {
+                offsets.push(PendingOffset {
+                    group: group.clone(),
+                    topic: topic.clone(),
+                    partition: p.partition_index,
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata: p.committed_metadata.as_ref().map(ToString::to_string),
+                });
+                None
+            };
+            own.push((topic.clone(), p.partition_index, e));
+        }
+    }
+    let outcome = match whole {
+        Some(e) => Err(e),
+        None if offsets.is_empty() => Ok(()),
+        None => ctx
+            .txns
+            .commit_offsets(
+                &ctx.node,
+                &id,
+                req.producer_id.0,
+                req.producer_epoch,
+                &group,
+                offsets,
+            )
+            .await
+            .map_err(|e| errors::txn(e, ctx.api_version >= 3)),
+    };
+    let mut topics: Vec<TxnOffsetCommitResponseTopic> = Vec::new();
+    for (topic, p, e) in own {
+        let e = e.or(outcome.err()).map_or(0, code);
+        let r = TxnOffsetCommitResponsePartition::default()
+            .with_partition_index(p)
+            .with_error_code(e);
+        match topics.iter_mut().find(|t| t.name.as_str() == topic) {
+            Some(t) => t.partitions.push(r),
+            None => topics.push(
+                TxnOffsetCommitResponseTopic::default()
+                    .with_name(super::sb(&topic).into())
+                    .with_partitions(vec![r]),
+            ),
+        }
+    }
+    TxnOffsetCommitResponse::default().with_topics(topics)
+}

@@ -1,0 +1,609 @@
+//! Transaction coordinator (KIP-98): owns every transactional id's state machine
+//! (txn/state.rs), persists each transition in the compacted internal topic
+//! `__transaction_state` (txn/store.rs) before answering, writes the COMMIT/ABORT markers to the
+//! transaction's partitions (in process: on one node the coordinator leads every partition),
+//! hands committed transactional offsets to the group coordinator, aborts transactions that
+//! outlive their timeout, and on start replays the log and finishes what a crash interrupted.
+//!
+//! Produce asks [`TxnCoordinator::verify`] whether a transactional batch's partition is in its
+//! producer's ongoing transaction (the KIP-890 server-side defence), under the partition lock:
+//! a transaction leaves the verified set before its markers are written, so a late write of a
+//! finished transaction is refused rather than joining the next one or hanging the LSO.
+//!
+//! Cluster mode is not built: every operation answers `TxnError::Unsupported`.
+
+pub mod state;
+pub mod store;
+
+use crate::config::BrokerConfig;
+use crate::group::Coordinator as Groups;
+use crate::group::offsets::CommitPartition;
+use crate::node::Node;
+use crate::partition::TxnVerifyError;
+use state::{InitDecision, PendingOffset, TxnError, TxnMetadata};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Creating or replaying the `__transaction_state` log failed at start.
+#[derive(Debug, thiserror::Error)]
+pub enum TxnLogError {
+    #[error("creating the internal topic __transaction_state: {0}")]
+    CreateTopic(String),
+    #[error("reading __transaction_state-{partition} at offset {offset} during replay: {error}")]
+    Read {
+        partition: i32,
+        offset: i64,
+        error: crate::partition::PartitionError,
+    },
+    #[error("the transaction-state replay task failed: {0}")]
+    Replay(#[from] tokio::task::JoinError),
+}
+
+/// One transactional id's metadata behind its own async lock: requests for one id run one at
+/// a time (each persists before the next decides), different ids run concurrently.
+type Slot = Arc<tokio::sync::Mutex<Option<TxnMetadata>>>;
+
+/// A transactional producer as Produce verifies it: its current epoch and the partitions of
+/// its ongoing transaction (none when no transaction is ongoing).
+type Verified = (i16, HashSet<(String, i32)>);
+
+pub struct TxnCoordinator {
+    /// False in cluster mode (not built yet).
+    enabled: bool,
+    num_partitions: i32,
+    max_timeout_ms: i32,
+    /// How often timed-out transactions are looked for.
+    abort_interval: Duration,
+    groups: Arc<Groups>,
+    txns: Mutex<HashMap<String, Slot>>,
+    /// Every transactional producer by producer id (Produce's verification).
+    verify: Mutex<HashMap<i64, Verified>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl TxnCoordinator {
+    /// `replicated`: cluster mode, where transactions are not built yet.
+    pub fn new(config: &BrokerConfig, replicated: bool, groups: Arc<Groups>) -> Self {
+        let int = |k: &str| i32::try_from(config.get_i64(k)).unwrap_or(i32::MAX);
+        TxnCoordinator {
+            enabled: !replicated,
+            num_partitions: int("transaction.state.log.num.partitions").max(1),
+            max_timeout_ms: int("transaction.max.timeout.ms").max(1),
+            abort_interval: Duration::from_millis(
+                u64::try_from(
+                    config.get_i64("transaction.abort.timed.out.transaction.cleanup.interval.ms"),
+                )
+                .unwrap_or(10_000)
+                .max(10),
+            ),
+            groups,
+            txns: Mutex::new(HashMap::new()),
+            verify: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether this broker coordinates transactions (single-node mode).
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Creates `__transaction_state` if needed, replays it, completes the transactions a crash
+    /// left between PREPARE and COMPLETE, and starts the timeout timer. The group coordinator
+    /// must have started (pending offsets are handed to it).
+    pub async fn start(
+        self: &Arc<Self>,
+        node: &Arc<Node>,
+        control: &dyn crate::control::MetadataControl,
+    ) -> Result<(), TxnLogError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        control
+            .create_internal_topic(
+                store::TOPIC,
+                self.num_partitions,
+                state_topic_configs(&node.config.get("transaction.state.log.segment.bytes")),
+            )
+            .map_err(|e| TxnLogError::CreateTopic(e.to_string()))?;
+        let started = std::time::Instant::now();
+        let b = Arc::clone(node);
+        let (metas, records) = tokio::task::spawn_blocking(move || replay(&b)).await??;
+        let mut unfinished = Vec::new();
+        for m in metas.into_values() {
+            self.publish(&m);
+            self.mark_pending_offsets(&m);
+            if m.preparing() {
+                unfinished.push(m.transactional_id.clone());
+            }
+            locked(&self.txns).insert(
+                m.transactional_id.clone(),
+                Arc::new(tokio::sync::Mutex::new(Some(m))),
+            );
+        }
+        tracing::info!(
+            transactional_ids = locked(&self.txns).len(),
+            records,
+            unfinished = unfinished.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "transactions recovered"
+        );
+        for id in unfinished {
+            let slot = self.slot(&id);
+            let mut g = slot.lock().await;
+            if let Some(m) = g.clone() {
+                match self.complete(node, &m).await {
+                    Ok(done) => *g = Some(done),
+                    Err(e) => {
+                        tracing::warn!(transactional_id = %id, error = %e, "completing a recovered transaction failed; the timer retries");
+                    }
+                }
+            }
+        }
+        self.spawn_timer(node);
+        Ok(())
+    }
+
+    /// The slot of an id some request created (requests other than InitProducerId must not
+    /// create one: an unknown id is refused and leaves nothing behind).
+    fn existing_slot(&self, id: &str) -> Result<Slot, TxnError> {
+        locked(&self.txns)
+            .get(id)
+            .cloned()
+            .ok_or(TxnError::InvalidProducerIdMapping)
+    }
+
+    fn slot(&self, id: &str) -> Slot {
+        Arc::clone(
+            locked(&self.txns)
+                .entry(id.to_string())
+                .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(None))),
+        )
+    }
+
+    /// Makes `m` what Produce verifies against: its epoch (older ones are fenced) and its
+    /// partitions while it is ongoing, none once it is not (done before any marker is written).
+    fn publish(&self, m: &TxnMetadata) {
+        let parts = if m.state == state::TxnState::Ongoing {
+            m.partitions.iter().cloned().collect()
+        } else {
+            HashSet::new()
+        };
+        locked(&self.verify).insert(m.producer_id, (m.epoch, parts));
+    }
+
+    fn mark_pending_offsets(&self, m: &TxnMetadata) {
+        let mut by_group: BTreeMap<&str, Vec<(String, i32)>> = BTreeMap::new();
+        for o in &m.offsets {
+            by_group
+                .entry(o.group.as_str())
+                .or_default()
+                .push((o.topic.clone(), o.partition));
+        }
+        for (g, parts) in by_group {
+            self.groups
+                .set_pending_txn_offsets(g, m.producer_id, &parts);
+        }
+    }
+
+    /// Produce's check of a transactional batch (KIP-890): the partition is in an ongoing
+    /// transaction of this producer at this epoch.
+    pub fn verify(
+        &self,
+        topic: &str,
+        partition: i32,
+        pid: i64,
+        epoch: i16,
+    ) -> Result<(), TxnVerifyError> {
+        if !self.enabled {
+            return Err(TxnVerifyError::Unsupported);
+        }
+        let v = locked(&self.verify);
+        let Some((current, parts)) = v.get(&pid) else {
+            return Err(TxnVerifyError::NotInTransaction);
+        };
+        if epoch < *current {
+            return Err(TxnVerifyError::Fenced);
+        }
+        if epoch != *current || !parts.contains(&(topic.to_string(), partition)) {
+            return Err(TxnVerifyError::NotInTransaction);
+        }
+        Ok(())
+    }
+
+    /// Appends `m` to its `__transaction_state` partition and waits until it is durable.
+    async fn persist(&self, node: &Node, m: &TxnMetadata) -> Result<(), TxnError> {
+        let ticket = self.append_state(node, m)?;
+        node.flusher.wait(ticket).await.map_err(|e| {
+            tracing::error!(transactional_id = %m.transactional_id, error = %e, "transaction state could not be made durable");
+            TxnError::Storage
+        })
+    }
+
+    /// Appends `m` to its `__transaction_state` partition; returns the flusher ticket that
+    /// makes it durable (queued for the next group commit).
+    fn append_state(&self, node: &Node, m: &TxnMetadata) -> Result<u64, TxnError> {
+        let index = store::partition_for(&m.transactional_id, self.num_partitions);
+        let part = node
+            .partition(store::TOPIC, index)
+            .ok_or(TxnError::CoordinatorNotAvailable)?;
+        let (k, v) = store::record(m);
+        let batch = crate::log::batch::build_batch(&[(Some(&k), Some(&v))], crate::now_ms());
+        part.append(&batch, false).map_err(|e| {
+            tracing::error!(transactional_id = %m.transactional_id, error = %e, "persisting transaction state failed");
+            TxnError::Storage
+        })?;
+        Ok(node
+            .flusher
+            .mark(part as Arc<dyn crate::log::flusher::Durable>))
+    }
+
+    /// Persists `next`, makes it the verified state and the slot's value.
+    async fn transition(
+        &self,
+        node: &Node,
+        slot: &mut Option<TxnMetadata>,
+        next: TxnMetadata,
+    ) -> Result<(), TxnError> {
+        self.persist(node, &next).await?;
+        self.publish(&next);
+        *slot = Some(next);
+        Ok(())
+    }
+
+    /// Finishes a PREPARE_COMMIT/PREPARE_ABORT transaction: the markers on every partition
+    /// (durable), the committed offsets, then COMPLETE. On failure the transaction stays
+    /// prepared and the timer tries again.
+    async fn complete(&self, node: &Node, m: &TxnMetadata) -> Result<TxnMetadata, TxnError> {
+        let commit = m.committing();
+        let mut ticket = 0;
+        for (topic, index) in &m.partitions {
+            let Some(part) = node.partition(topic, *index) else {
+                tracing::warn!(
+                    topic,
+                    partition = index,
+                    "no marker for a partition that no longer exists"
+                );
+                continue;
+            };
+            part.write_marker(m.producer_id, m.epoch, commit, 0)
+                .map_err(|e| {
+                    tracing::error!(topic, partition = index, error = %e, "writing a transaction marker failed");
+                    TxnError::Storage
+                })?;
+            ticket = node
+                .flusher
+                .mark(part as Arc<dyn crate::log::flusher::Durable>);
+        }
+        if ticket > 0 {
+            node.flusher
+                .wait(ticket)
+                .await
+                .map_err(|_| TxnError::Storage)?;
+        }
+        if commit {
+            let mut by_group: BTreeMap<&str, Vec<CommitPartition>> = BTreeMap::new();
+            for o in &m.offsets {
+                by_group
+                    .entry(o.group.as_str())
+                    .or_default()
+                    .push(CommitPartition {
+                        topic: o.topic.clone(),
+                        partition: o.partition,
+                        offset: o.offset,
+                        leader_epoch: o.leader_epoch,
+                        metadata: o.metadata.clone(),
+                    });
+            }
+            for (g, parts) in by_group {
+                self.groups
+                    .commit_txn_offsets(node, g, &parts)
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(group = g, error = %e, "writing committed transactional offsets failed");
+                        TxnError::Storage
+                    })?;
+            }
+        }
+        self.groups.clear_pending_txn_offsets(m.producer_id);
+        let done = m.completed(crate::now_ms());
+        // COMPLETE is not waited for: the markers and offsets it follows are durable, and if a
+        // crash loses it, recovery finds PREPARE and completes the transaction again (the
+        // markers a second time, harmlessly). Any later record of this id is in the same
+        // partition after it, so it cannot be durable without COMPLETE.
+        self.append_state(node, &done)?;
+        self.publish(&done);
+        tracing::debug!(transactional_id = %m.transactional_id, commit, partitions = m.partitions.len(), "transaction completed");
+        Ok(done)
+    }
+
+    /// InitProducerId with a transactional id: (producer id, epoch).
+    pub async fn init_producer_id(
+        &self,
+        node: &Node,
+        id: &str,
+        timeout_ms: i32,
+        pid: i64,
+        epoch: i16,
+    ) -> Result<(i64, i16), TxnError> {
+        if !self.enabled {
+            return Err(TxnError::Unsupported);
+        }
+        if timeout_ms <= 0 || timeout_ms > self.max_timeout_ms {
+            return Err(TxnError::InvalidTransactionTimeout);
+        }
+        let slot = self.slot(id);
+        let mut g = slot.lock().await;
+        // At most: abort the ongoing transaction, then bump.
+        for _ in 0..3 {
+            let now = crate::now_ms();
+            match state::decide_init(g.as_ref(), pid, epoch) {
+                InitDecision::Allocate => {
+                    let new_id = node
+                        .allocate_producer_id()
+                        .map_err(|_| TxnError::CoordinatorNotAvailable)?;
+                    let m = match g.as_ref() {
+                        Some(old) => TxnMetadata {
+                            producer_id: new_id,
+                            last_epoch: -1,
+                            ..old.bumped(0, timeout_ms, now)
+                        },
+                        None => TxnMetadata::new(id, new_id, timeout_ms, now),
+                    };
+                    self.transition(node, &mut g, m).await?;
+                    tracing::debug!(
+                        transactional_id = id,
+                        producer_id = new_id,
+                        "allocated a transactional producer id"
+                    );
+                    return Ok((new_id, 0));
+                }
+                InitDecision::Bump(e) => {
+                    let Some(old) = g.as_ref() else {
+                        return Err(TxnError::CoordinatorNotAvailable);
+                    };
+                    let m = old.bumped(e, timeout_ms, now);
+                    let pid = m.producer_id;
+                    self.transition(node, &mut g, m).await?;
+                    return Ok((pid, e));
+                }
+                InitDecision::Current => {
+                    let m = g.as_ref().ok_or(TxnError::CoordinatorNotAvailable)?;
+                    return Ok((m.producer_id, m.epoch));
+                }
+                InitDecision::AbortFirst => {
+                    let Some(old) = g.as_ref() else {
+                        return Err(TxnError::CoordinatorNotAvailable);
+                    };
+                    tracing::info!(
+                        transactional_id = id,
+                        "a new producer fences the ongoing transaction: aborting it"
+                    );
+                    let prep = old.fenced_abort(now);
+                    self.transition(node, &mut g, prep.clone()).await?;
+                    let done = self.complete(node, &prep).await?;
+                    *g = Some(done);
+                }
+                InitDecision::Refuse(e) => return Err(e),
+            }
+        }
+        Err(TxnError::ConcurrentTransactions)
+    }
+
+    /// AddPartitionsToTxn and AddOffsetsToTxn: `partitions` and `groups` join the ongoing
+    /// transaction (which begins here if none is ongoing).
+    pub async fn add(
+        &self,
+        node: &Node,
+        id: &str,
+        pid: i64,
+        epoch: i16,
+        partitions: &[(String, i32)],
+        groups: &[String],
+    ) -> Result<(), TxnError> {
+        if !self.enabled {
+            return Err(TxnError::Unsupported);
+        }
+        let slot = self.existing_slot(id)?;
+        let mut g = slot.lock().await;
+        let m = g.as_ref().ok_or(TxnError::InvalidProducerIdMapping)?;
+        if let Some(next) = m.add(pid, epoch, partitions, groups, crate::now_ms())? {
+            self.transition(node, &mut g, next).await?;
+        }
+        Ok(())
+    }
+
+    /// TxnOffsetCommit: the offsets wait in the transaction until it ends.
+    pub async fn commit_offsets(
+        &self,
+        node: &Node,
+        id: &str,
+        pid: i64,
+        epoch: i16,
+        group: &str,
+        offsets: Vec<PendingOffset>,
+    ) -> Result<(), TxnError> {
+        if !self.enabled {
+            return Err(TxnError::Unsupported);
+        }
+        let slot = self.existing_slot(id)?;
+        let mut g = slot.lock().await;
+        let m = g.as_ref().ok_or(TxnError::InvalidProducerIdMapping)?;
+        let parts: Vec<(String, i32)> = offsets
+            .iter()
+            .map(|o| (o.topic.clone(), o.partition))
+            .collect();
+        let next = m.add_offsets(pid, epoch, group, offsets, crate::now_ms())?;
+        self.transition(node, &mut g, next).await?;
+        self.groups.set_pending_txn_offsets(group, pid, &parts);
+        Ok(())
+    }
+
+    /// EndTxn: PREPARE persisted, then markers, offsets and COMPLETE, before the answer.
+    pub async fn end(
+        &self,
+        node: &Node,
+        id: &str,
+        pid: i64,
+        epoch: i16,
+        commit: bool,
+    ) -> Result<(), TxnError> {
+        if !self.enabled {
+            return Err(TxnError::Unsupported);
+        }
+        let slot = self.existing_slot(id)?;
+        let mut g = slot.lock().await;
+        let m = g.as_ref().ok_or(TxnError::InvalidProducerIdMapping)?;
+        let Some(prep) = m.end(pid, epoch, commit, crate::now_ms())? else {
+            return Ok(());
+        };
+        self.transition(node, &mut g, prep.clone()).await?;
+        let done = self.complete(node, &prep).await?;
+        *g = Some(done);
+        Ok(())
+    }
+
+    /// The metadata of `id` (`Err`: an operation on it is in progress, retry).
+    pub fn describe(&self, id: &str) -> Result<Option<TxnMetadata>, TxnError> {
+        let Some(slot) = locked(&self.txns).get(id).cloned() else {
+            return Ok(None);
+        };
+        let g = slot
+            .try_lock()
+            .map_err(|_| TxnError::ConcurrentTransactions)?;
+        Ok(g.clone())
+    }
+
+    /// Every transactional id's metadata not busy right now (ListTransactions).
+    pub fn list(&self) -> Vec<TxnMetadata> {
+        let slots: Vec<Slot> = locked(&self.txns).values().cloned().collect();
+        let mut out: Vec<TxnMetadata> = slots
+            .iter()
+            .filter_map(|s| s.try_lock().ok().and_then(|g| g.clone()))
+            .collect();
+        out.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));
+        out
+    }
+
+    /// Aborts transactions past their timeout (under a bumped epoch, fencing their producer)
+    /// and retries completions that failed, every `transaction.abort.timed.out.transaction.
+    /// cleanup.interval.ms`.
+    fn spawn_timer(self: &Arc<Self>, node: &Arc<Node>) {
+        let weak = Arc::downgrade(self);
+        let node = Arc::downgrade(node);
+        let interval = self.abort_interval;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let (Some(txns), Some(node)) = (weak.upgrade(), node.upgrade()) else {
+                    return;
+                };
+                txns.expire(&node).await;
+            }
+        });
+    }
+
+    async fn expire(&self, node: &Node) {
+        let slots: Vec<Slot> = locked(&self.txns).values().cloned().collect();
+        for slot in slots {
+            let Ok(mut g) = slot.try_lock() else { continue };
+            let Some(m) = g.clone() else { continue };
+            let now = crate::now_ms();
+            let prep = if m.timed_out(now) {
+                tracing::info!(transactional_id = %m.transactional_id, timeout_ms = m.timeout_ms, "aborting a transaction that timed out");
+                let prep = m.fenced_abort(now);
+                if let Err(e) = self.transition(node, &mut g, prep.clone()).await {
+                    tracing::warn!(transactional_id = %m.transactional_id, error = %e, "aborting a timed-out transaction failed");
+                    continue;
+                }
+                prep
+            } else if m.preparing() {
+                m
+            } else {
+                continue;
+            };
+            match self.complete(node, &prep).await {
+                Ok(done) => *g = Some(done),
+                Err(e) => {
+                    tracing::warn!(transactional_id = %prep.transactional_id, error = %e, "completing a transaction failed; retrying");
+                }
+            }
+        }
+    }
+}
+
+/// Reads every `__transaction_state` partition up to its high watermark: the last metadata
+/// per transactional id, and the number of records read.
+fn replay(node: &Node) -> Result<(HashMap<String, TxnMetadata>, u64), TxnLogError> {
+    let mut out = HashMap::new();
+    let mut count = 0u64;
+    let Some(topic) = node.topic(store::TOPIC) else {
+        return Ok((out, 0));
+    };
+    for part in &topic.partitions {
+        let end = part.high_watermark();
+        let mut offset = part.log_start_offset();
+        while offset < end {
+            let records = part
+                .read(offset, 4 << 20)
+                .map_err(|error| TxnLogError::Read {
+                    partition: part.index,
+                    offset,
+                    error,
+                })?
+                .records;
+            let batches = crate::log::batch::split_batches(&records).unwrap_or_default();
+            if batches.is_empty() {
+                break;
+            }
+            for (h, range) in batches {
+                let mut buf = bytes::Bytes::copy_from_slice(&records[range]);
+                match kafka_protocol::records::RecordBatchDecoder::decode(&mut buf) {
+                    Ok(set) => {
+                        for r in set.records.into_iter().filter(|r| r.offset >= offset) {
+                            count += 1;
+                            let Some(key) = r.key else { continue };
+                            match store::decode(&key, r.value.as_deref()) {
+                                Ok((id, Some(m))) => {
+                                    out.insert(id, m);
+                                }
+                                Ok((id, None)) => {
+                                    out.remove(&id);
+                                }
+                                Err(e) => {
+                                    tracing::warn!(offset = r.offset, error = %e, "skipping a transaction-state record");
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(offset = h.base_offset, error = %e, "skipping an undecodable transaction-state batch");
+                    }
+                }
+                offset = h.last_offset() + 1;
+            }
+        }
+    }
+    Ok((out, count))
+}
+
+/// Topic configs of `__transaction_state`: compacted, no retention, stored as written (as
+/// Kafka's).
+fn state_topic_configs(segment_bytes: &str) -> BTreeMap<String, String> {
+    [
+        ("cleanup.policy", "compact"),
+        ("retention.ms", "-1"),
+        ("retention.bytes", "-1"),
+        ("compression.type", "producer"),
+        ("segment.bytes", segment_bytes),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+#[cfg(test)]
+mod tests;
