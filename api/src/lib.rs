@@ -5,6 +5,7 @@
 //! resource; `ops` drives operations; `kube/` is where KafkaCluster resources are written;
 //! `samples/` scrapes the brokers' metrics into the series the console plots.
 
+pub mod alerting;
 pub mod app;
 pub mod auth;
 pub mod domain;
@@ -45,6 +46,8 @@ pub fn build_router(state: AppState) -> Router {
         .merge(routes::cluster_metrics::router())
         .merge(routes::billing::router())
         .merge(routes::audit::router())
+        .merge(routes::channels::router())
+        .merge(routes::alarms::router())
         .fallback(|| async { ApiError::NotFound("route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(

@@ -2,6 +2,7 @@
 //! plan features (listeners, users), ACLs and connection details.
 
 pub mod acls;
+pub mod alarms;
 pub mod billing;
 pub mod connection;
 pub mod operations;

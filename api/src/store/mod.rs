@@ -3,8 +3,10 @@
 //! limited to TEXT and BIGINT so both drivers decode them the same way.
 
 pub mod accounts;
+pub mod alarms;
 pub mod audit;
 pub mod billing;
+pub mod channels;
 pub mod clusters;
 pub mod columns;
 pub mod kafka_users;
