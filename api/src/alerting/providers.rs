@@ -289,11 +289,11 @@ fn opsgenie_request(base: &str, n: &Notice) -> (String, Value) {
 /// Splunk On-Call (VictorOps) REST endpoint: CRITICAL / RECOVERY for the same `entity_id`;
 /// a test is INFO (a timeline entry, no incident).
 fn victorops_body(n: &Notice, now: i64) -> Value {
-    let message_type = match (n.action, n.severity) {
-        (Action::Resolve, _) => "RECOVERY",
-        (Action::Test, _) => "INFO",
-        (Action::Trigger, Severity::Critical | Severity::Error) => "CRITICAL",
-        (Action::Trigger, _) => "WARNING",
+    // Every alarm a user configured opens an incident (WARNING only does on request).
+    let message_type = match n.action {
+        Action::Resolve => "RECOVERY",
+        Action::Test => "INFO",
+        Action::Trigger => "CRITICAL",
     };
     json!({
         "message_type": message_type,
