@@ -82,3 +82,15 @@ CREATE TABLE alarms (
 );
 CREATE UNIQUE INDEX alarms_one_open ON alarms (dedup_key) WHERE resolved_at IS NULL;
 CREATE INDEX alarms_by_account ON alarms (account_id, id);
+
+-- SLA evidence: the probe's writes to each dedicated cluster, counted per minute. A minute is
+-- down only if it had writes and every one of them failed (Confluent's definition); minutes
+-- without writes (the probe not running) are no evidence either way.
+CREATE TABLE sla_probe_minutes (
+    cluster_id TEXT NOT NULL REFERENCES clusters (id),
+    minute BIGINT NOT NULL,
+    attempts BIGINT NOT NULL,
+    successes BIGINT NOT NULL,
+    last_error TEXT,
+    PRIMARY KEY (cluster_id, minute)
+);

@@ -15,6 +15,7 @@ pub mod kube;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
+pub mod probe;
 pub mod ratelimit;
 pub mod routes;
 pub mod samples;
@@ -48,6 +49,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(routes::audit::router())
         .merge(routes::channels::router())
         .merge(routes::alarms::router())
+        .merge(routes::sla::router())
         .fallback(|| async { ApiError::NotFound("route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(

@@ -78,6 +78,9 @@ struct Args {
     /// How often alarm rules are evaluated, in seconds; 0 disables evaluation.
     #[arg(long, env = "EDDY_ALARM_INTERVAL_SECS", default_value_t = 30)]
     alarm_interval_secs: u64,
+    /// How often the SLA probe writes to each active dedicated cluster, in seconds; 0 disables.
+    #[arg(long, env = "EDDY_SLA_PROBE_INTERVAL_SECS", default_value_t = 5)]
+    sla_probe_interval_secs: u64,
     /// PagerDuty Events API base URL.
     #[arg(
         long,
@@ -204,6 +207,12 @@ async fn main() -> anyhow::Result<()> {
         tokio::spawn(eddy_api::alerting::evaluate::run(
             state.clone(),
             Duration::from_secs(args.alarm_interval_secs),
+        ));
+    }
+    if args.sla_probe_interval_secs > 0 {
+        tokio::spawn(eddy_api::probe::run(
+            state.clone(),
+            Duration::from_secs(args.sla_probe_interval_secs),
         ));
     }
     tracing::info!(%addr, database = %state.db.backend_name(), "serving");

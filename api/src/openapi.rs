@@ -2,7 +2,7 @@
 
 use crate::routes::{
     accounts, alarms, audit, auth, billing, channels, cluster_metrics, clusters, kafka_users,
-    plans, topics,
+    plans, sla, topics,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -29,6 +29,7 @@ use utoipa::{Modify, OpenApi};
         channels::create_channel, channels::list_channels, channels::get_channel, channels::update_channel,
         channels::delete_channel, channels::test_channel, channels::delivery_log,
         alarms::create_rule, alarms::list_rules, alarms::get_rule, alarms::delete_rule, alarms::list_alarms,
+        sla::availability,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth),

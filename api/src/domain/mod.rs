@@ -9,3 +9,4 @@ pub mod operations;
 pub mod plans;
 pub mod roles;
 pub mod security;
+pub mod sla;

@@ -12,5 +12,6 @@ pub mod console;
 pub mod kafka_users;
 pub mod meta;
 pub mod plans;
+pub mod sla;
 pub mod topics;
 pub mod validate;
