@@ -1,13 +1,16 @@
 //! Alarms and notification channels, each scenario on a fresh SQLite file and on a fresh
 //! private PostgreSQL server. A loopback HTTP receiver (axum on 127.0.0.1) plays PagerDuty,
 //! OpsGenie (EU), VictorOps, Slack and a webhook endpoint and records every request; alarms
-//! are driven by metric points written the way the sampler writes them, at fixed instants.
+//! are driven by metric points written the way the sampler writes them, at fixed instants, and
+//! once by the sampler itself reading a real broker (127.0.0.32; build it first with
+//! `cargo build -p eddy-broker --bin broker`) while kcat produces and a consumer group stops.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod common;
 
 use axum::http::{HeaderMap, StatusCode};
+use common::broker::{Broker, kcat};
 use common::{TestApp, resource_name};
 use eddy_api::alerting::http::{DeliveryClient, delivery_client};
 use eddy_api::alerting::providers::Endpoints;
@@ -24,6 +27,7 @@ on_both_databases!(
     a_failing_receiver_is_retried_then_logged_as_failed,
     bad_input_and_roles_change_nothing,
     brokers_down_and_failed_operations_raise_alarms,
+    a_stopped_consumer_on_a_real_broker_raises_one_alarm_and_its_resolve,
 );
 
 const PD_KEY: &str = "pdintegrationkey0123456789abcdef";
@@ -814,4 +818,104 @@ async fn brokers_down_and_failed_operations_raise_alarms(mut app: TestApp) {
         .collect();
     assert_eq!(severities.iter().filter(|s| *s == "critical").count(), 2);
     assert_eq!(severities.iter().filter(|s| *s == "error").count(), 1);
+}
+
+async fn a_stopped_consumer_on_a_real_broker_raises_one_alarm_and_its_resolve(mut app: TestApp) {
+    let rx = Receiver::start().await;
+    use_receiver(&mut app, &rx);
+    let client = delivery_client();
+    let broker = Broker::start("127.0.0.32");
+    let (owner, _, _) = app.signup("owner@example.com").await;
+    channel(
+        &app,
+        &owner,
+        json!({"name": "hook", "kind": "webhook", "url": format!("{}/hook", rx.base), "secret": HOOK_SECRET}),
+    )
+    .await;
+    let body = app.create_cluster(&owner, "orders", "shared-small").await;
+    app.backend
+        .report_bootstrap(&resource_name(&body), true, &broker.bootstrap());
+    app.sync().await;
+    let rule = app
+        .post(
+            "/v1/alarm-rules",
+            &owner,
+            json!({"kind": "consumer_lag", "threshold": 20, "for_minutes": 1, "group": "billing"}),
+        )
+        .await;
+    assert_eq!(rule.status, StatusCode::CREATED, "{:?}", rule.body);
+    let sampler = eddy_api::samples::Sampler::new(eddy_api::samples::SamplerConfig {
+        admin_port: broker.admin_port,
+        ..eddy_api::samples::SamplerConfig::default()
+    });
+    let t0 = eddy_api::store::now();
+    eddy_test_support::eventually_async(
+        "the broker's /metrics read",
+        std::time::Duration::from_secs(30),
+        std::time::Duration::from_millis(100),
+        || async {
+            let r = sampler.sample_once(&app.state, t0).await.unwrap();
+            (r.brokers_read == 1).then_some(r)
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\nbroker log:\n{}", broker.log()));
+    let consume = || {
+        kcat(
+            &broker,
+            &[
+                "-G",
+                "billing",
+                "-X",
+                "auto.offset.reset=earliest",
+                "-e",
+                "-f",
+                "%s\n",
+                "orders",
+            ],
+            b"",
+        )
+    };
+    let first: String = (0..100).map(|i| format!("r{i}\n")).collect();
+    kcat(
+        &broker,
+        &["-P", "-t", "orders", "-p", "0"],
+        first.as_bytes(),
+    );
+    assert_eq!(consume().lines().count(), 100);
+    // The consumer stops; 50 more arrive: lag 50, above 20.
+    let more: String = (0..50).map(|i| format!("late{i}\n")).collect();
+    kcat(&broker, &["-P", "-t", "orders", "-p", "0"], more.as_bytes());
+    let mut opened = 0;
+    for t in [t0 + 30, t0 + 60, t0 + 90] {
+        let r = sampler.sample_once(&app.state, t).await.unwrap();
+        assert_eq!(r.brokers_read, 1, "{r:?}");
+        let e = evaluate::evaluate_once(&app.state, t).await.unwrap();
+        assert_eq!(e.resolved, 0);
+        // Not before the lag has lasted a minute (t0 + 30 → t0 + 90).
+        if t < t0 + 90 {
+            assert_eq!(e.opened, 0, "at {}", t - t0);
+        }
+        opened += e.opened;
+    }
+    assert_eq!(opened, 1);
+    let open = app.get("/v1/alarms", &owner).await.body;
+    assert_eq!(open[0]["subject"], "group=billing");
+    assert_eq!(open[0]["value"], "50");
+    // It catches up: one resolve.
+    assert_eq!(consume().lines().count(), 50);
+    let r = sampler.sample_once(&app.state, t0 + 120).await.unwrap();
+    assert_eq!(r.brokers_read, 1);
+    let e = evaluate::evaluate_once(&app.state, t0 + 120).await.unwrap();
+    assert_eq!((e.opened, e.resolved), (0, 1));
+    assert_eq!(drain(&app, &client, t0 + 120).await, 2);
+    let kinds: Vec<String> = rx
+        .take()
+        .iter()
+        .map(|r| {
+            verify_signature(r);
+            r.json()["type"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(kinds, vec!["alarm.opened", "alarm.resolved"]);
 }
