@@ -81,6 +81,10 @@ struct Args {
     /// How often the SLA probe writes to each active dedicated cluster, in seconds; 0 disables.
     #[arg(long, env = "EDDY_SLA_PROBE_INTERVAL_SECS", default_value_t = 5)]
     sla_probe_interval_secs: u64,
+    /// Let Slack and webhook channels reach loopback, private and link-local addresses (off:
+    /// an account's admin could otherwise make the API call services on its own network).
+    #[arg(long, env = "EDDY_ALARM_ALLOW_PRIVATE_URLS")]
+    alarm_allow_private_urls: bool,
     /// PagerDuty Events API base URL.
     #[arg(
         long,
@@ -164,6 +168,7 @@ async fn main() -> anyhow::Result<()> {
         victorops: args.victorops_url.clone(),
     };
     alerting.sample_interval_secs = i64::try_from(args.metrics_interval_secs.max(1)).unwrap_or(30);
+    alerting.allow_private_targets = args.alarm_allow_private_urls;
     state.alerting = Arc::new(alerting);
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

@@ -179,6 +179,14 @@ async fn attempt(
         now,
     )
     .map_err(|e| (None, e.to_string()))?;
+    // User-given URLs (Slack, webhooks) must not reach the API's own network; the providers'
+    // base URLs are the operator's configuration and trusted.
+    let user_url = matches!(ch.kind, ChannelKind::Slack | ChannelKind::Webhook);
+    if user_url && !alerting.allow_private_targets {
+        super::http::check_public(&out.url)
+            .await
+            .map_err(|e| (None, e))?;
+    }
     let r = post(client, &out, alerting.request_timeout).await;
     match (r.status, r.error) {
         (Some(s), None) => Ok(s),

@@ -58,6 +58,10 @@ pub struct Alerting {
     /// How often the sampler reads brokers: evidence older than 3 of these is stale, and a
     /// broker unread for 2 of these (plus the rule's duration) is down.
     pub sample_interval_secs: i64,
+    /// Whether Slack and webhook URLs may reach loopback, private, link-local or otherwise
+    /// internal addresses. Off by default: an account's admin must not be able to make the API
+    /// call services on its own network.
+    pub allow_private_targets: bool,
     /// Wakes the delivery worker when something was queued.
     pub wake: tokio::sync::Notify,
 }
@@ -71,6 +75,7 @@ impl Alerting {
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(10),
             sample_interval_secs: 30,
+            allow_private_targets: false,
             wake: tokio::sync::Notify::new(),
         }
     }
