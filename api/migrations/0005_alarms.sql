@@ -37,6 +37,7 @@ CREATE TABLE notification_deliveries (
 );
 CREATE INDEX notification_deliveries_due ON notification_deliveries (state, next_attempt_at);
 CREATE INDEX notification_deliveries_by_channel ON notification_deliveries (channel_id, id);
+CREATE INDEX notification_deliveries_by_key ON notification_deliveries (channel_id, dedup_key, state);
 
 -- Every attempt of every delivery: the delivery log.
 CREATE TABLE notification_attempts (

@@ -86,7 +86,9 @@ pub async fn enqueue(
     Ok(ids)
 }
 
-/// The deliveries to send now: due, and the oldest pending one of their channel and dedup key.
+/// The deliveries to send now: due, and the oldest pending one of their channel and dedup key
+/// (the rule `store::channels::due` already applies in SQL; kept as the tested statement of it
+/// and applied again to what the query returns).
 pub fn due(pending: &[DeliveryRow], now: i64) -> Vec<&DeliveryRow> {
     let mut seen = HashSet::new();
     pending
@@ -110,11 +112,11 @@ pub async fn dispatch_once(
     client: &DeliveryClient,
     now: i64,
 ) -> Result<DispatchReport, StoreError> {
-    let pending = {
+    let rows = {
         let mut c = state.db.pool.acquire().await?;
-        channels::pending(&mut c, BATCH).await?
+        channels::due(&mut c, now, BATCH).await?
     };
-    let batch: Vec<DeliveryRow> = due(&pending, now).into_iter().cloned().collect();
+    let batch: Vec<DeliveryRow> = due(&rows, now).into_iter().cloned().collect();
     let alerting = &state.alerting;
     let outcomes: Vec<Result<DeliveryRow, StoreError>> = futures::stream::iter(batch)
         .map(|mut d| async move {

@@ -141,12 +141,17 @@ pub async fn enqueue(c: &mut AnyConnection, d: &DeliveryRow) -> Result<()> {
     Ok(())
 }
 
-/// Pending deliveries, oldest first (at most `limit`), due or not: the worker keeps the order
-/// per channel and dedup key.
-pub async fn pending(c: &mut AnyConnection, limit: i64) -> Result<Vec<DeliveryRow>> {
+/// Deliveries due at `now`, oldest first (at most `limit`), each the oldest pending one of its
+/// channel and dedup key (a resolve waits behind its retrying trigger). Deliveries waiting for
+/// their backoff are not read, so many of them never hold up due ones.
+pub async fn due(c: &mut AnyConnection, now: i64, limit: i64) -> Result<Vec<DeliveryRow>> {
     Ok(sqlx::query_as(
-        "SELECT * FROM notification_deliveries WHERE state = 'pending' ORDER BY id LIMIT $1",
+        "SELECT * FROM notification_deliveries d WHERE d.state = 'pending' \
+         AND d.next_attempt_at <= $1 AND NOT EXISTS (SELECT 1 FROM notification_deliveries e \
+         WHERE e.state = 'pending' AND e.channel_id = d.channel_id \
+         AND e.dedup_key = d.dedup_key AND e.id < d.id) ORDER BY d.id LIMIT $2",
     )
+    .bind(now)
     .bind(limit)
     .fetch_all(c)
     .await?)
