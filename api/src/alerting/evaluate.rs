@@ -124,15 +124,23 @@ async fn judge_cluster(
             vec![metric("cluster".into(), pts)]
         }
         RuleKind::BrokerDown => {
-            // Every broker that was read reports its partition count each round.
-            let lookback = now - spec.for_secs - 7200;
-            series(c, &cluster.id, "partitions", lookback)
+            // Every broker that was read reports its partition count each round; only the
+            // brokers of the current bootstrap list count (one removed by a scale-down is not
+            // down).
+            let hosts = cluster
+                .bootstrap
+                .as_deref()
+                .map(crate::samples::bootstrap_hosts)
+                .unwrap_or_default();
+            store::alarms::latest_sample_times(c, &cluster.id, "partitions")
                 .await?
                 .into_iter()
-                .filter_map(|(labels, pts)| {
+                .filter_map(|(labels, last)| {
                     let broker = label_map(&labels).remove("broker")?;
-                    let last = pts.last().map(|(ts, _)| *ts);
-                    let v = alarms::judge_broker(spec, last, now, 2 * interval);
+                    if !hosts.contains(&broker) {
+                        return None;
+                    }
+                    let v = alarms::judge_broker(spec, Some(last), now, 2 * interval);
                     Some((format!("broker={broker}"), v))
                 })
                 .collect()

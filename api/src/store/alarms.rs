@@ -181,3 +181,21 @@ pub async fn finished_operations(
     .fetch_all(c)
     .await?)
 }
+
+/// The newest sample time of each label set of a cluster's `series` (the broker-down rule
+/// needs no more than that).
+pub async fn latest_sample_times(
+    c: &mut AnyConnection,
+    cluster_id: &str,
+    series: &str,
+) -> Result<Vec<(String, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT s.labels, MAX(p.ts) AS ts FROM metric_series s \
+         JOIN metric_points p ON p.series_id = s.id \
+         WHERE s.cluster_id = $1 AND s.name = $2 GROUP BY s.labels",
+    )
+    .bind(cluster_id)
+    .bind(series)
+    .fetch_all(c)
+    .await?)
+}
