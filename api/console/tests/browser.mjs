@@ -301,6 +301,12 @@ try {
   await clickButton("Send test to ops hook");
   await page.waitForSelector("[data-testid=delivery-log]");
   check((await page.evaluate(() => document.body.innerText)).includes("Test notification queued."), "a test notification is queued");
+  const logText = await waitFor("the attempt in the delivery log", async () => {
+    await clickButton("Refresh log");
+    const t = await page.$eval("[data-testid=delivery-log]", (e) => e.textContent);
+    return t.includes("internal address") ? t : null;
+  }, 20_000, 1_000);
+  check(logText.includes("test") && logText.includes("pending"), "the delivery log shows the refused attempt, to be retried", logText);
   await page.select("::-p-aria([name=\"Watch\"][role=\"combobox\"])", "consumer_lag");
   await typeInto("Threshold", "1000");
   await clickButton("Add rule");
