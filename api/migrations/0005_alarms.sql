@@ -61,6 +61,9 @@ CREATE TABLE alarm_rules (
     threshold TEXT NOT NULL,
     for_secs BIGINT NOT NULL,
     group_name TEXT,
+    -- The channels its notices go to (a JSON array of ids); every channel of the account when
+    -- NULL.
+    channel_ids TEXT,
     created_by TEXT NOT NULL,
     created_at BIGINT NOT NULL
 );

@@ -600,6 +600,14 @@ async fn bad_input_and_roles_change_nothing(mut app: TestApp) {
             json!({"kind": "broker_down", "cluster_id": "0000000000000000000000000000dead"}),
             "cluster_id",
         ),
+        (
+            json!({"kind": "broker_down", "channel_ids": []}),
+            "channel_ids",
+        ),
+        (
+            json!({"kind": "broker_down", "channel_ids": ["0000000000000000000000000000dead"]}),
+            "channel_ids",
+        ),
     ] {
         let r = app.post("/v1/alarm-rules", &owner, body.clone()).await;
         assert_eq!(
@@ -689,10 +697,17 @@ async fn brokers_down_and_failed_operations_raise_alarms(mut app: TestApp) {
     use_receiver(&mut app, &rx);
     let client = delivery_client();
     let (owner, _, _) = app.signup("owner@example.com").await;
-    channel(
+    let pd = channel(
         &app,
         &owner,
         json!({"name": "pd", "kind": "pagerduty", "secret": PD_KEY}),
+    )
+    .await;
+    let pd_id = pd["id"].as_str().unwrap();
+    channel(
+        &app,
+        &owner,
+        json!({"name": "hook", "kind": "webhook", "url": format!("{}/hook", rx.base), "secret": HOOK_SECRET}),
     )
     .await;
     let accepted = app.create_cluster(&owner, "orders", "shared-small").await;
@@ -705,13 +720,15 @@ async fn brokers_down_and_failed_operations_raise_alarms(mut app: TestApp) {
     for body in [
         json!({"kind": "broker_down"}),
         json!({"kind": "operation_failed"}),
-        json!({"kind": "offline_partitions"}),
+        // Offline partitions page PagerDuty only.
+        json!({"kind": "offline_partitions", "channel_ids": [pd_id]}),
     ] {
-        assert_eq!(
-            app.post("/v1/alarm-rules", &owner, body).await.status,
-            StatusCode::CREATED
-        );
+        let r = app.post("/v1/alarm-rules", &owner, body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     }
+    let rules = app.get("/v1/alarm-rules", &owner).await.body;
+    assert_eq!(rules[2]["channel_ids"], json!([pd_id]));
+    assert!(rules[0]["channel_ids"].is_null());
     let t0 = eddy_api::store::now();
     let partitions = |broker: &str| Point {
         series: Series::Partitions,
@@ -815,9 +832,21 @@ async fn brokers_down_and_failed_operations_raise_alarms(mut app: TestApp) {
             .contains("InsufficientCapacity")
     );
     rx.take();
-    // broker_down and offline each triggered and resolved (4), the failure triggered (1).
-    assert_eq!(drain(&app, &client, now).await, 5);
-    let reqs = rx.take();
+    // broker_down and offline each triggered and resolved (4), the failure triggered (1) to
+    // PagerDuty; the webhook gets all but offline partitions (3).
+    assert_eq!(drain(&app, &client, now).await, 8);
+    let reqs: Vec<Recorded> = rx.take();
+    let hook: Vec<String> = reqs
+        .iter()
+        .filter(|r| r.path == "/hook")
+        .map(|r| r.json()["summary"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(hook.len(), 3, "{hook:?}");
+    assert!(hook.iter().all(|s| !s.contains("offline")), "{hook:?}");
+    let reqs: Vec<Recorded> = reqs
+        .into_iter()
+        .filter(|r| r.path.starts_with("/pd/"))
+        .collect();
     let severities: Vec<String> = reqs
         .iter()
         .filter(|r| r.json()["event_action"] == "trigger")

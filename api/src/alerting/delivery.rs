@@ -44,13 +44,13 @@ pub fn open_channel(alerting: &Alerting, row: &ChannelRow) -> Result<OpenChannel
     })
 }
 
-/// Queues `notice` for every channel of the account (or only `channel_id`); returns the
-/// deliveries' ids. Runs in the caller's transaction, so an alarm and its notices commit
-/// together.
+/// Queues `notice` for every channel of the account (or only those of `only` that still
+/// exist); returns the deliveries' ids. Runs in the caller's transaction, so an alarm and its
+/// notices commit together.
 pub async fn enqueue(
     c: &mut AnyConnection,
     account_id: &str,
-    channel_id: Option<&str>,
+    only: Option<&[String]>,
     alarm_id: Option<&str>,
     notice: &Notice,
     now: i64,
@@ -63,7 +63,7 @@ pub async fn enqueue(
     let mut ids = Vec::new();
     for ch in targets
         .iter()
-        .filter(|ch| channel_id.is_none_or(|id| id == ch.id))
+        .filter(|ch| only.is_none_or(|ids| ids.contains(&ch.id)))
     {
         let d = DeliveryRow {
             id: store::new_id(),

@@ -239,18 +239,20 @@ pub fn notice_of(a: &AlarmRow, cluster_name: &str, action: Action) -> Notice {
     }
 }
 
-/// Resolves `dedup_key`'s open alarm and queues its resolve notices; whether it was open.
+/// Resolves `dedup_key`'s open alarm and queues its resolve notices (to `channels`, or every
+/// channel of the account); whether it was open.
 pub async fn resolve_alarm(
     c: &mut AnyConnection,
     dedup_key: &str,
     cluster_name: &str,
+    channels: Option<&[String]>,
     now: i64,
 ) -> Result<bool, StoreError> {
     let Some(a) = store::alarms::resolve(&mut *c, dedup_key, now).await? else {
         return Ok(false);
     };
     let n = notice_of(&a, cluster_name, Action::Resolve);
-    delivery::enqueue(c, &a.account_id, None, Some(&a.id), &n, now).await?;
+    delivery::enqueue(c, &a.account_id, channels, Some(&a.id), &n, now).await?;
     Ok(true)
 }
 
@@ -314,6 +316,7 @@ pub async fn evaluate_once(state: &AppState, now: i64) -> Result<EvalReport, Sto
         if changes == alarms::AlarmChanges::default() {
             continue;
         }
+        let channels = rule.channels();
         let mut tx = state.db.pool.begin().await?;
         for f in changes.open {
             let Some(cluster) = cluster_of.get(&f.dedup_key) else {
@@ -338,7 +341,15 @@ pub async fn evaluate_once(state: &AppState, now: i64) -> Result<EvalReport, Sto
                 other => other?,
             }
             let n = notice_of(&a, &cluster.name, Action::Trigger);
-            delivery::enqueue(&mut tx, &a.account_id, None, Some(&a.id), &n, now).await?;
+            delivery::enqueue(
+                &mut tx,
+                &a.account_id,
+                channels.as_deref(),
+                Some(&a.id),
+                &n,
+                now,
+            )
+            .await?;
             report.opened += 1;
         }
         for key in changes.resolve {
@@ -347,7 +358,7 @@ pub async fn evaluate_once(state: &AppState, now: i64) -> Result<EvalReport, Sto
                 .find(|a| a.dedup_key == key)
                 .and_then(|a| names.get(a.cluster_id.as_str()).copied())
                 .unwrap_or("deleted cluster");
-            if resolve_alarm(&mut tx, &key, name, now).await? {
+            if resolve_alarm(&mut tx, &key, name, channels.as_deref(), now).await? {
                 report.resolved += 1;
             }
         }

@@ -42,6 +42,9 @@ pub struct RuleRequest {
     pub for_minutes: Option<i64>,
     /// Consumer-lag rules: only this group.
     pub group: Option<String>,
+    /// The channels its notices go to (at least one, all of this account); every channel of
+    /// the account when absent.
+    pub channel_ids: Option<Vec<String>>,
 }
 
 /// A rule as answered.
@@ -54,6 +57,8 @@ pub struct Rule {
     pub threshold: Option<f64>,
     pub for_minutes: i64,
     pub group: Option<String>,
+    /// `null`: every channel of the account.
+    pub channel_ids: Option<Vec<String>>,
     pub created_at: String,
 }
 
@@ -70,6 +75,7 @@ fn rule_answer(r: &RuleRow) -> ApiResult<Rule> {
             .and_then(|_| r.threshold.parse().ok()),
         for_minutes: r.for_secs / 60,
         group: r.group_name.clone(),
+        channel_ids: r.channels(),
         created_at: store::rfc3339(r.created_at),
     })
 }
@@ -99,6 +105,29 @@ pub async fn create_rule(
             .filter(|k| k.state != crate::domain::operations::ClusterState::Deleted)
             .ok_or_else(|| ApiError::invalid("cluster_id", "no such cluster in this account"))?;
     }
+    if let Some(ids) = &req.channel_ids {
+        if ids.is_empty() || ids.len() > 20 {
+            return Err(ApiError::invalid(
+                "channel_ids",
+                "1 to 20 channel ids (leave it out for every channel)",
+            ));
+        }
+        for id in ids {
+            if store::channels::get(&mut tx, &p.account_id, id)
+                .await?
+                .is_none()
+            {
+                return Err(ApiError::invalid(
+                    "channel_ids",
+                    format!("no channel {id} in this account"),
+                ));
+            }
+        }
+    }
+    let channel_ids = req
+        .channel_ids
+        .as_ref()
+        .map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()));
     let row = RuleRow {
         id: store::new_id(),
         account_id: p.account_id.clone(),
@@ -108,6 +137,7 @@ pub async fn create_rule(
         threshold: spec.threshold.to_string(),
         for_secs: spec.for_secs,
         group_name: spec.group,
+        channel_ids,
         created_by: p.actor().actor,
         created_at: now,
     };
@@ -171,7 +201,14 @@ pub async fn delete_rule(
         let name = clusters::get(&mut tx, &p.account_id, &a.cluster_id)
             .await?
             .map_or_else(|| "deleted cluster".to_string(), |k| k.name);
-        evaluate::resolve_alarm(&mut tx, &a.dedup_key, &name, now).await?;
+        evaluate::resolve_alarm(
+            &mut tx,
+            &a.dedup_key,
+            &name,
+            rule.channels().as_deref(),
+            now,
+        )
+        .await?;
     }
     store::alarms::delete_rule(&mut tx, &p.account_id, &rule.id).await?;
     audit::record(

@@ -289,7 +289,8 @@ pub async fn test_channel(
         details: json!({"channel_id": row.id, "test": true}),
     };
     let mut tx = state.db.pool.begin().await?;
-    let ids = delivery::enqueue(&mut tx, &p.account_id, Some(&row.id), None, &notice, now).await?;
+    let only = [row.id.clone()];
+    let ids = delivery::enqueue(&mut tx, &p.account_id, Some(&only), None, &notice, now).await?;
     audit::record(
         &mut tx,
         &p.actor(),

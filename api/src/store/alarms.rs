@@ -16,15 +16,27 @@ pub struct RuleRow {
     pub threshold: String,
     pub for_secs: i64,
     pub group_name: Option<String>,
+    /// JSON array of channel ids; `None`: every channel of the account.
+    pub channel_ids: Option<String>,
     pub created_by: String,
     pub created_at: i64,
+}
+
+impl RuleRow {
+    /// The channels its notices go to; `None`: every channel of the account.
+    pub fn channels(&self) -> Option<Vec<String>> {
+        self.channel_ids
+            .as_deref()
+            .map(|s| serde_json::from_str(s).unwrap_or_default())
+    }
 }
 
 /// Records a rule.
 pub async fn insert_rule(c: &mut AnyConnection, r: &RuleRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO alarm_rules (id, account_id, cluster_id, name, kind, threshold, for_secs, \
-         group_name, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         group_name, channel_ids, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&r.id)
     .bind(&r.account_id)
@@ -34,6 +46,7 @@ pub async fn insert_rule(c: &mut AnyConnection, r: &RuleRow) -> Result<()> {
     .bind(&r.threshold)
     .bind(r.for_secs)
     .bind(&r.group_name)
+    .bind(&r.channel_ids)
     .bind(&r.created_by)
     .bind(r.created_at)
     .execute(c)
