@@ -79,8 +79,7 @@ function DeliveryLog({ channel }) {
   );
 }
 
-function Channels() {
-  const list = useLoad(() => get("/v1/channels"), []);
+function Channels({ list }) {
   const empty = { name: "", kind: "pagerduty", secret: "", url: "", region: "us", routing_key: "" };
   const [f, setF] = useState(empty);
   const [open, setOpen] = useState(null);
@@ -164,10 +163,10 @@ function Channels() {
   );
 }
 
-function Rules() {
+function Rules({ channels }) {
   const list = useLoad(() => get("/v1/alarm-rules"), []);
   const clusters = useLoad(() => get("/v1/clusters?limit=100"), []);
-  const empty = { kind: "consumer_lag", threshold: "", for_minutes: "5", group: "", cluster_id: "" };
+  const empty = { kind: "consumer_lag", threshold: "", for_minutes: "5", group: "", cluster_id: "", channel_ids: [] };
   const [f, setF] = useState(empty);
   const a = useAction();
   const r = RULES[f.kind];
@@ -180,12 +179,14 @@ function Rules() {
       if (!r.noFor && f.for_minutes !== "") body.for_minutes = Number(f.for_minutes);
       if (r.group && f.group) body.group = f.group;
       if (f.cluster_id) body.cluster_id = f.cluster_id;
+      if (f.channel_ids.length) body.channel_ids = f.channel_ids;
       await post("/v1/alarm-rules", body);
       setF({ ...empty, kind: f.kind });
       list.reload();
     });
   };
   const names = Object.fromEntries(((clusters.data && clusters.data.items) || []).map((c) => [c.id, c.name]));
+  const channelNames = Object.fromEntries((channels || []).map((c) => [c.id, c.name]));
   return (
     <section class="card" aria-labelledby="rules-title">
       <h2 id="rules-title">Alarm rules</h2>
@@ -193,17 +194,18 @@ function Rules() {
       {list.data ? (
         <div class="scroll">
           <table data-testid="rules">
-            <thead><tr><th scope="col">Rule</th><th scope="col">Cluster</th><th scope="col">Threshold</th><th scope="col">For</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+            <thead><tr><th scope="col">Rule</th><th scope="col">Cluster</th><th scope="col">Threshold</th><th scope="col">For</th><th scope="col">Notifies</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
             <tbody>
               {list.data.map((x) => (
                 <tr key={x.id}>
                   <td>{(RULES[x.kind] || {}).label || x.kind}{x.group ? ` (group ${x.group})` : ""}</td>
                   <td>{x.cluster_id ? names[x.cluster_id] || x.cluster_id : "every cluster"}</td>
                   <td>{x.threshold ?? "—"}</td><td>{x.for_minutes} min</td>
+                  <td>{x.channel_ids ? x.channel_ids.map((id) => channelNames[id] || id).join(", ") : "every channel"}</td>
                   <td><button type="button" class="small" onClick={() => a.run(async () => { await del(`/v1/alarm-rules/${x.id}`); list.reload(); })}>Delete<span class="sr-only"> rule {x.kind}</span></button></td>
                 </tr>
               ))}
-              {list.data.length === 0 ? <tr><td colSpan={5}>No rules yet.</td></tr> : null}
+              {list.data.length === 0 ? <tr><td colSpan={6}>No rules yet.</td></tr> : null}
             </tbody>
           </table>
         </div>
@@ -223,10 +225,27 @@ function Rules() {
         {r.threshold ? <label>Threshold <input type="number" step="any" min="0" value={f.threshold} onInput={set("threshold")} /></label> : null}
         {!r.noFor ? <label>For (minutes) <input type="number" min="0" max="1440" value={f.for_minutes} onInput={set("for_minutes")} /></label> : null}
         {r.group ? <label>Group (optional) <input value={f.group} onInput={set("group")} /></label> : null}
+        {channels && channels.length ? (
+          <label>Notify (none selected: every channel)
+            <select multiple value={f.channel_ids} onChange={(e) => setF({ ...f, channel_ids: [...e.currentTarget.selectedOptions].map((o) => o.value) })}>
+              {channels.map((c) => <option key={c.id} value={c.id}>{c.name}</option>)}
+            </select>
+          </label>
+        ) : null}
         <button type="submit" disabled={a.busy}>Add rule</button>
       </form>
       <Problem error={a.error} />
     </section>
+  );
+}
+
+function Manage() {
+  const channels = useLoad(() => get("/v1/channels"), []);
+  return (
+    <>
+      <Rules channels={channels.data} />
+      <Channels list={channels} />
+    </>
   );
 }
 
@@ -236,8 +255,7 @@ export function Alarms({ role }) {
     <section>
       <h1>Alarms</h1>
       <AlarmList />
-      {manage ? <Rules /> : null}
-      {manage ? <Channels /> : null}
+      {manage ? <Manage /> : null}
     </section>
   );
 }
