@@ -3,7 +3,8 @@
 //! Layout: `domain/` holds the pure rules (billing maths, plans, roles, the operation state
 //! machine); `store/` the SQL (same queries on SQLite and PostgreSQL); `routes/` one router per
 //! resource; `ops` drives operations; `kube/` is where KafkaCluster resources are written;
-//! `samples/` scrapes the brokers' metrics into the series the console plots.
+//! `samples/` scrapes the brokers' metrics into the series the console plots; `alerting/`
+//! evaluates alarm rules and delivers their notices; `probe/` is the SLA probe.
 
 pub mod alerting;
 pub mod app;
