@@ -325,7 +325,8 @@ try {
   const other = await browser.createBrowserContext();
   const bill = await other.newPage();
   await bill.setViewport({ width: 1280, height: 900 });
-  bill.setDefaultTimeout(20_000);
+  // A hang guard for a busy machine (the suites run beside each other), not a speed limit.
+  bill.setDefaultTimeout(60_000);
   await bill.goto(link, { waitUntil: "load" });
   await bill.waitForFunction(() => document.querySelector("h1")?.textContent === "Accept an invitation");
   for (const [label, value] of [["Your name (new users)", "Bill"], ["Password (new users choose one; existing users enter theirs)", "bills-password-123456"]]) {
@@ -336,6 +337,8 @@ try {
   await bill.waitForFunction(() => document.querySelector("h1")?.textContent === "Billing");
   const links = await bill.$$eval("nav a", (as) => as.map((a) => a.textContent));
   check(JSON.stringify(links) === JSON.stringify(["Plans", "Billing", "Members", "Account"]), "a billing manager's navigation has billing, not clusters", JSON.stringify(links));
+  // The heading renders before the invoice list has loaded: wait for the list itself.
+  await bill.waitForFunction(() => (document.querySelector("[data-testid=invoices] tbody")?.textContent || "").includes("EUR"));
   check((await bill.$eval("[data-testid=invoices] tbody", (t) => t.textContent)).includes("EUR"), "the billing manager reads the invoice");
   await other.close();
 
