@@ -337,9 +337,9 @@ try {
   await bill.waitForFunction(() => document.querySelector("h1")?.textContent === "Billing");
   const links = await bill.$$eval("nav a", (as) => as.map((a) => a.textContent));
   check(JSON.stringify(links) === JSON.stringify(["Plans", "Billing", "Members", "Account"]), "a billing manager's navigation has billing, not clusters", JSON.stringify(links));
-  // The heading renders before the invoice list has loaded: wait for the list itself.
-  await bill.waitForFunction(() => (document.querySelector("[data-testid=invoices] tbody")?.textContent || "").includes("EUR"));
-  check((await bill.$eval("[data-testid=invoices] tbody", (t) => t.textContent)).includes("EUR"), "the billing manager reads the invoice");
+  // The heading renders before the invoices arrive: wait for their table.
+  const invoices = await bill.waitForSelector("[data-testid=invoices] tbody");
+  check((await invoices.evaluate((t) => t.textContent)).includes("EUR"), "the billing manager reads the invoice");
   await other.close();
 
   check(pageErrors.length === 0, "no uncaught errors in the page", pageErrors.join("\n"));
