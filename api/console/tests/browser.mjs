@@ -305,7 +305,7 @@ try {
     await clickButton("Refresh log");
     const t = await page.$eval("[data-testid=delivery-log]", (e) => e.textContent);
     return t.includes("internal address") ? t : null;
-  }, 20_000, 1_000);
+  }, 60_000, 1_000);
   check(logText.includes("test") && logText.includes("pending"), "the delivery log shows the refused attempt, to be retried", logText);
   await page.select("::-p-aria([name=\"Watch\"][role=\"combobox\"])", "consumer_lag");
   await typeInto("Threshold", "1000");
