@@ -19,7 +19,8 @@ say "starting the standalone broker (no Kubernetes)"
 start_bg broker "$bin/broker" --data-dir "$EDDY_RUN/broker-data"
 wait_port 127.0.0.1 9092 60 broker
 say "starting the control-plane API (SQLite, seeded demo account)"
-api_args=(--listen 127.0.0.1:8080 --database-url "sqlite://$EDDY_RUN/eddy-api.db?mode=rwc" --seed-demo)
+api_args=(--listen 127.0.0.1:8080 --database-url "sqlite://$EDDY_RUN/eddy-api.db?mode=rwc" --seed-demo
+  --secrets-key-file "$EDDY_RUN/eddy-api.secrets-key")
 # The local Kubernetes (scripts/kube-up.sh) writes its kubeconfig here; without it, cluster
 # mutations answer 503 and everything else works.
 kubeconfig="${EDDY_KUBECONFIG:-$kubeconfig}"

@@ -22,6 +22,8 @@ pub enum AppError {
     Plans(#[from] crate::domain::plans::PlanError),
     #[error("signing keys: {0}")]
     Keys(#[from] auth::AuthError),
+    #[error("{0}")]
+    Secrets(#[from] crate::alerting::secrets::SecretError),
 }
 
 /// Connects, migrates, seeds the catalog and loads or creates signing keys.
@@ -64,6 +66,11 @@ pub async fn build_state(
         metrics: Arc::new(Metrics::new()),
         signin_limiter: Arc::new(RateLimiter::new(10, 60)),
         prometheus: None,
+        // A key that lives only in this process until the binary loads the configured one
+        // (`--secrets-key-file` / `EDDY_SECRETS_KEY`).
+        alerting: Arc::new(crate::alerting::Alerting::new(
+            crate::alerting::secrets::SecretBox::ephemeral()?,
+        )),
     })
 }
 

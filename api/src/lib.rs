@@ -3,8 +3,10 @@
 //! Layout: `domain/` holds the pure rules (billing maths, plans, roles, the operation state
 //! machine); `store/` the SQL (same queries on SQLite and PostgreSQL); `routes/` one router per
 //! resource; `ops` drives operations; `kube/` is where KafkaCluster resources are written;
-//! `samples/` scrapes the brokers' metrics into the series the console plots.
+//! `samples/` scrapes the brokers' metrics into the series the console plots; `alerting/`
+//! evaluates alarm rules and delivers their notices; `probe/` is the SLA probe.
 
+pub mod alerting;
 pub mod app;
 pub mod auth;
 pub mod domain;
@@ -14,6 +16,7 @@ pub mod kube;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
+pub mod probe;
 pub mod ratelimit;
 pub mod routes;
 pub mod samples;
@@ -45,6 +48,9 @@ pub fn build_router(state: AppState) -> Router {
         .merge(routes::cluster_metrics::router())
         .merge(routes::billing::router())
         .merge(routes::audit::router())
+        .merge(routes::channels::router())
+        .merge(routes::alarms::router())
+        .merge(routes::sla::router())
         .fallback(|| async { ApiError::NotFound("route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(

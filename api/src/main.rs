@@ -63,6 +63,56 @@ struct Args {
     /// The range of `rate()` in Prometheus queries (at least four of its scrape intervals).
     #[arg(long, env = "EDDY_PROMETHEUS_RATE_WINDOW", default_value = "1m")]
     prometheus_rate_window: String,
+    /// The 256-bit key (64 hex digits) that encrypts alarm channels' secrets; overrides
+    /// `--secrets-key-file`.
+    #[arg(long, env = "EDDY_SECRETS_KEY", hide_env_values = true)]
+    secrets_key: Option<String>,
+    /// File holding that key; created with a random key (mode 0600) when missing. Keep it with
+    /// the database's backups: without it the channels' secrets cannot be read.
+    #[arg(
+        long,
+        env = "EDDY_SECRETS_KEY_FILE",
+        default_value = "eddy-api.secrets-key"
+    )]
+    secrets_key_file: std::path::PathBuf,
+    /// How often alarm rules are evaluated, in seconds; 0 disables evaluation.
+    #[arg(long, env = "EDDY_ALARM_INTERVAL_SECS", default_value_t = 30)]
+    alarm_interval_secs: u64,
+    /// How often the SLA probe writes to each active dedicated cluster, in seconds; 0 disables.
+    #[arg(long, env = "EDDY_SLA_PROBE_INTERVAL_SECS", default_value_t = 5)]
+    sla_probe_interval_secs: u64,
+    /// Let Slack and webhook channels reach loopback, private and link-local addresses (off:
+    /// an account's admin could otherwise make the API call services on its own network).
+    #[arg(long, env = "EDDY_ALARM_ALLOW_PRIVATE_URLS")]
+    alarm_allow_private_urls: bool,
+    /// PagerDuty Events API base URL.
+    #[arg(
+        long,
+        env = "EDDY_PAGERDUTY_URL",
+        default_value = "https://events.pagerduty.com"
+    )]
+    pagerduty_url: String,
+    /// OpsGenie API base URL (US).
+    #[arg(
+        long,
+        env = "EDDY_OPSGENIE_URL",
+        default_value = "https://api.opsgenie.com"
+    )]
+    opsgenie_url: String,
+    /// OpsGenie API base URL (EU).
+    #[arg(
+        long,
+        env = "EDDY_OPSGENIE_EU_URL",
+        default_value = "https://api.eu.opsgenie.com"
+    )]
+    opsgenie_eu_url: String,
+    /// Splunk On-Call (VictorOps) REST endpoint base URL.
+    #[arg(
+        long,
+        env = "EDDY_VICTOROPS_URL",
+        default_value = "https://alert.victorops.com"
+    )]
+    victorops_url: String,
     /// Create (or reset) the demo account and print its credentials.
     #[arg(long)]
     seed_demo: bool,
@@ -105,6 +155,21 @@ async fn main() -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?;
         state.prometheus = Some(Arc::new(source));
     }
+    let secrets = match &args.secrets_key {
+        Some(hex) => eddy_api::alerting::secrets::SecretBox::from_hex(hex),
+        None => eddy_api::alerting::secrets::SecretBox::load_or_create(&args.secrets_key_file),
+    }
+    .context("load the secrets key")?;
+    let mut alerting = eddy_api::alerting::Alerting::new(secrets);
+    alerting.endpoints = eddy_api::alerting::providers::Endpoints {
+        pagerduty: args.pagerduty_url.clone(),
+        opsgenie_us: args.opsgenie_url.clone(),
+        opsgenie_eu: args.opsgenie_eu_url.clone(),
+        victorops: args.victorops_url.clone(),
+    };
+    alerting.sample_interval_secs = i64::try_from(args.metrics_interval_secs.max(1)).unwrap_or(30);
+    alerting.allow_private_targets = args.alarm_allow_private_urls;
+    state.alerting = Arc::new(alerting);
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listen on {}", args.listen))?;
@@ -140,6 +205,19 @@ async fn main() -> anyhow::Result<()> {
         tokio::spawn(eddy_api::samples::Sampler::new(config).run(
             state.clone(),
             Duration::from_secs(args.metrics_interval_secs),
+        ));
+    }
+    tokio::spawn(eddy_api::alerting::delivery::run(state.clone()));
+    if args.alarm_interval_secs > 0 {
+        tokio::spawn(eddy_api::alerting::evaluate::run(
+            state.clone(),
+            Duration::from_secs(args.alarm_interval_secs),
+        ));
+    }
+    if args.sla_probe_interval_secs > 0 {
+        tokio::spawn(eddy_api::probe::run(
+            state.clone(),
+            Duration::from_secs(args.sla_probe_interval_secs),
         ));
     }
     tracing::info!(%addr, database = %state.db.backend_name(), "serving");

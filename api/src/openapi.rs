@@ -1,7 +1,8 @@
 //! The OpenAPI 3.1 document, assembled from the handlers' `#[utoipa::path]` annotations.
 
 use crate::routes::{
-    accounts, audit, auth, billing, cluster_metrics, clusters, kafka_users, plans, topics,
+    accounts, alarms, audit, auth, billing, channels, cluster_metrics, clusters, kafka_users,
+    plans, sla, topics,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -25,6 +26,10 @@ use utoipa::{Modify, OpenApi};
         cluster_metrics::cluster_metrics,
         billing::generate_invoice, billing::list_invoices, billing::get_invoice, billing::credit_note,
         audit::list_audit,
+        channels::create_channel, channels::list_channels, channels::get_channel, channels::update_channel,
+        channels::delete_channel, channels::test_channel, channels::delivery_log,
+        alarms::create_rule, alarms::list_rules, alarms::get_rule, alarms::delete_rule, alarms::list_alarms,
+        sla::availability,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth),

@@ -1,5 +1,6 @@
 //! The shared application state handed to every handler.
 
+use crate::alerting::Alerting;
 use crate::auth::JwtKeys;
 use crate::domain::plans::Catalog;
 use crate::kube::ClusterBackend;
@@ -22,4 +23,6 @@ pub struct AppState {
     /// Where the plots are read from when a Prometheus server is configured (else the API's
     /// own samples).
     pub prometheus: Option<Arc<PrometheusSource>>,
+    /// Alarm channels' secrets key, providers' endpoints and the delivery policy.
+    pub alerting: Arc<Alerting>,
 }

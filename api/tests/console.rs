@@ -74,6 +74,10 @@ async fn the_console_in_headless_chromium() {
         .run(app.state.clone(), Duration::from_secs(2)),
     );
 
+    // The delivery worker, as the binary runs it: the page's test notification goes to the API's
+    // own loopback address, which the default policy refuses, and the delivery log shows why.
+    let deliveries = tokio::spawn(eddy_api::alerting::delivery::run(app.state.clone()));
+
     // Traffic: a group reads what is there and commits; a producer keeps writing, so the
     // throughput plot has points above zero and the group falls behind.
     let records: String = (0..200)
@@ -143,6 +147,7 @@ async fn the_console_in_headless_chromium() {
     producer.join().unwrap();
     operator.await.unwrap();
     sampler.abort();
+    deliveries.abort();
     server.abort();
     let (ok, out, err) = run;
     assert!(
@@ -161,6 +166,7 @@ async fn the_console_in_headless_chromium() {
         "cluster.png",
         "create.png",
         "cluster-phone.png",
+        "alarms.png",
     ] {
         let meta = std::fs::metadata(shots.join(shot)).unwrap();
         assert!(meta.len() > 5_000, "{shot} is {} bytes", meta.len());

@@ -99,6 +99,8 @@ impl ApiServer {
         let child = cmd
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--database-url", &db_url])
+            .arg("--secrets-key-file")
+            .arg(dir.path().join("secrets-key"))
             .arg("--kubeconfig")
             .arg(kubeconfig)
             .args(["--sync-interval-secs", "1"])

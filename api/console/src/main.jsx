@@ -8,6 +8,7 @@ import { ClusterPage } from "./pages/cluster.jsx";
 import { Account, ApiKeys, Members } from "./pages/account.jsx";
 import { Billing, InvoicePage } from "./pages/billing.jsx";
 import { Audit } from "./pages/audit.jsx";
+import { Alarms } from "./pages/alarms.jsx";
 import { Plans } from "./pages/plans.jsx";
 import "./style.css";
 
@@ -37,6 +38,7 @@ function useRole(s) {
 
 const NAV = [
   ["#/clusters", "Clusters", (r) => r !== "billing_manager"],
+  ["#/alarms", "Alarms", (r) => r !== "billing_manager"],
   ["#/plans", "Plans", () => true],
   ["#/billing", "Billing", (r) => ["owner", "admin", "billing_manager"].includes(r)],
   ["#/members", "Members", () => true],
@@ -61,6 +63,7 @@ function Shell({ hash, s, onSignOut }) {
   else if (parts[0] === "members") page = <Members role={role} s={s} />;
   else if (parts[0] === "api-keys") page = <ApiKeys role={role} />;
   else if (parts[0] === "audit") page = <Audit />;
+  else if (parts[0] === "alarms") page = <Alarms role={role} />;
   else if (parts[0] === "account") page = <Account role={role} />;
   else page = billingOnly ? <Billing role={role} /> : <ClusterList role={role} page={params.get("after")} />;
   const current = `#/${parts[0] || (billingOnly ? "billing" : "clusters")}`;

@@ -255,6 +255,10 @@ try {
   await page.setViewport({ width: 1280, height: 900 });
   await page.waitForFunction(() => document.querySelector("h1")?.textContent === "orders");
 
+  // The SLA card: this month's measured availability.
+  const sla = await (await page.waitForSelector("[data-testid=availability]")).evaluate((e) => e.textContent);
+  check(/%/.test(sla) && /minutes/.test(sla), "the cluster page shows its measured availability", sla);
+
   // 8. The cluster list shows it active (through the main navigation).
   const nav = async (name, heading) => {
     await (await page.waitForSelector(`nav ::-p-aria([name="${name}"][role="link"])`)).click();
@@ -281,6 +285,35 @@ try {
   await clickButton("I have copied it");
   check(!(await page.$("[data-testid=secret]")), "and hidden after");
 
+  // 10b. Alarms: a signed webhook channel whose secret is shown nowhere after, a test
+  // notification queued to it, and a consumer-lag rule.
+  await nav("Alarms", "Alarms");
+  const hookSecret = "console-hmac-secret-7421";
+  await typeInto("Name", "ops hook");
+  await page.select("::-p-aria([name=\"Kind\"][role=\"combobox\"])", "webhook");
+  await typeInto("URL", `${url.replace(/\/$/, "")}/hook-receiver`);
+  await typeInto("HMAC secret (16+ characters)", hookSecret);
+  await clickButton("Add channel");
+  await waitFor("the channel in the list", async () => (await page.$eval("[data-testid=channels] tbody", (t) => t.textContent)).includes("ops hook"));
+  const channels = await page.$eval("[data-testid=channels] tbody", (t) => t.textContent);
+  check(channels.includes("7421") && !channels.includes(hookSecret), "the channel shows a hint of its secret, never the secret", channels);
+  check(!(await page.evaluate((s) => document.body.innerHTML.includes(s), hookSecret)), "the secret is nowhere in the page after");
+  await clickButton("Send test to ops hook");
+  await page.waitForSelector("[data-testid=delivery-log]");
+  check((await page.evaluate(() => document.body.innerText)).includes("Test notification queued."), "a test notification is queued");
+  const logText = await waitFor("the attempt in the delivery log", async () => {
+    await clickButton("Refresh log");
+    const t = await page.$eval("[data-testid=delivery-log]", (e) => e.textContent);
+    return t.includes("internal address") ? t : null;
+  }, 60_000, 1_000);
+  check(logText.includes("test") && logText.includes("pending"), "the delivery log shows the refused attempt, to be retried", logText);
+  await page.select("::-p-aria([name=\"Watch\"][role=\"combobox\"])", "consumer_lag");
+  await typeInto("Threshold", "1000");
+  await clickButton("Add rule");
+  await waitFor("the rule in the list", async () => (await page.$eval("[data-testid=rules] tbody", (t) => t.textContent)).includes("Consumer lag"));
+  check((await page.$eval("[data-testid=alarms] tbody", (t) => t.textContent)).includes("No alarms."), "no alarm is open");
+  await page.screenshot({ path: join(shots, "alarms.png"), fullPage: true });
+
   // 11. A billing manager, invited and accepting in another browser context, sees only billing.
   await nav("Members", "Members");
   await typeInto("Email", "bill@example.com");
@@ -292,7 +325,8 @@ try {
   const other = await browser.createBrowserContext();
   const bill = await other.newPage();
   await bill.setViewport({ width: 1280, height: 900 });
-  bill.setDefaultTimeout(20_000);
+  // A hang guard for a busy machine (the suites run beside each other), not a speed limit.
+  bill.setDefaultTimeout(60_000);
   await bill.goto(link, { waitUntil: "load" });
   await bill.waitForFunction(() => document.querySelector("h1")?.textContent === "Accept an invitation");
   for (const [label, value] of [["Your name (new users)", "Bill"], ["Password (new users choose one; existing users enter theirs)", "bills-password-123456"]]) {

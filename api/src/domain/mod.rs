@@ -2,6 +2,7 @@
 //! plan features (listeners, users), ACLs and connection details.
 
 pub mod acls;
+pub mod alarms;
 pub mod billing;
 pub mod connection;
 pub mod operations;
@@ -9,3 +10,4 @@ pub mod plans;
 pub mod resize;
 pub mod roles;
 pub mod security;
+pub mod sla;

@@ -24,6 +24,8 @@ pub enum Permission {
     ManageMembers,
     ManageApiKeys,
     ReadAudit,
+    /// Notification channels and alarm rules (owners and admins).
+    ManageAlarms,
 }
 
 impl Role {

@@ -68,8 +68,12 @@ pub async fn generate_invoice(
         .ok_or_else(|| ApiError::NotFound("account".into()))?;
     let segments =
         store::billing::segments(&mut tx, &p.account_id, period.start, period.end).await?;
-    let downtime =
+    let mut downtime =
         store::billing::downtime(&mut tx, &p.account_id, period.start, period.end).await?;
+    // The SLA probe's evidence: minutes whose every write failed (issue 18).
+    downtime.extend(
+        store::sla::account_downtime(&mut tx, &p.account_id, period.start, period.end).await?,
+    );
     let lines = billing::invoice_lines(&period, &segments, &downtime);
     let terms = PaymentTerms::parse(&account.payment_terms).unwrap_or(PaymentTerms::Card);
     let inv = NewInvoice {

@@ -3,14 +3,17 @@
 //! limited to TEXT and BIGINT so both drivers decode them the same way.
 
 pub mod accounts;
+pub mod alarms;
 pub mod audit;
 pub mod billing;
+pub mod channels;
 pub mod clusters;
 pub mod columns;
 pub mod kafka_users;
 pub mod metric_points;
 pub mod operations;
 pub mod plans;
+pub mod sla;
 pub mod topics;
 
 #[cfg(test)]

@@ -346,8 +346,12 @@ const KEYS: &str = "t1:test-signing-key-0123456789abcdef0123456789";
 impl TestApp {
     /// A fresh API on `db`.
     pub async fn new(db: Db) -> Self {
+        Self::with_catalog(db, eddy_api::app::BUILTIN_CATALOG).await
+    }
+
+    /// A fresh API on `db` selling the plans of `catalog` (YAML).
+    pub async fn with_catalog(db: Db, catalog: &str) -> Self {
         let backend = Arc::new(RecordingBackend::default());
-        let catalog = eddy_api::app::BUILTIN_CATALOG;
         match db {
             Db::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();

@@ -7,6 +7,7 @@ import { StateBadge, currentPrice, monthly } from "./clusters.jsx";
 import { Plots } from "./plots.jsx";
 import { Topics } from "./topics.jsx";
 import { KafkaUsers } from "./users.jsx";
+import { Availability } from "./alarms.jsx";
 
 /** The steps every operation goes through, in order (see api/src/ops.rs). */
 const STEPS = ["accepted", "resource written", "operator reconciling", "done"];
@@ -175,6 +176,7 @@ export function ClusterPage({ id, role }) {
       {cluster.state === "active" || cluster.state === "updating" || cluster.state === "restarting" ? (
         <>
           <Plots cluster={cluster} />
+          <Availability cluster={cluster} />
           {canWrite ? <Connection cluster={cluster} /> : null}
           <Topics cluster={cluster} canWrite={canWrite} />
           <KafkaUsers cluster={cluster} canWrite={canWrite} />
