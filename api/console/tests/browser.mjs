@@ -191,6 +191,15 @@ try {
   await (await page.waitForSelector("dialog[open] ::-p-aria([name=\"Cancel\"][role=\"button\"])")).click();
   await page.waitForFunction(() => !document.querySelector("dialog[open]"));
 
+  // The resize dialog previews what the resize does before it is confirmed (cancelled here).
+  await clickButton("Resize…");
+  const preview = await page.waitForSelector("dialog[open] [data-testid=resize-preview]");
+  const previewText = await preview.evaluate((e) => e.textContent);
+  check(/Brokers\d+ → \d+/.test(previewText) && /Monthly price.*EUR → .*EUR/.test(previewText),
+    "the resize dialog previews brokers and prices", previewText);
+  await (await page.waitForSelector("dialog[open] ::-p-aria([name=\"Cancel\"][role=\"button\"])")).click();
+  await page.waitForFunction(() => !document.querySelector("dialog[open]"));
+
   // 5. Topics: one created; one beyond the plan's limit is refused with the API's problem.
   await typeInto("Topic name", "events");
   await clickButton("Create topic");

@@ -1,7 +1,7 @@
 // One cluster: its state, the live operation with its steps, actions (resize, upgrade, restart,
 // delete, deletion protection), connection details, topics, Kafka users and the plots.
 import { useState } from "preact/hooks";
-import { call, get, money } from "../api.js";
+import { call, get, money, post } from "../api.js";
 import { Confirm, Problem, useAction, useInterval, useLoad, when } from "../ui.jsx";
 import { StateBadge, currentPrice, monthly } from "./clusters.jsx";
 import { Plots } from "./plots.jsx";
@@ -27,6 +27,40 @@ export function OperationPanel({ op }) {
       </ol>
       {op.error ? <p class="problem" role="alert">{op.error}</p> : null}
     </section>
+  );
+}
+
+function bytes(n) {
+  if (n === null || n === undefined) return "unknown until the brokers' disk use is sampled";
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let v = n;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) { v /= 1000; i += 1; }
+  return `about ${v.toFixed(i ? 1 : 0)} ${units[i]}`;
+}
+
+/** What the resize will do, from the API's preview: brokers added or drained, bytes moved,
+ * prices and this month's pro-rated change. */
+function ResizePreview({ cluster, planId }) {
+  const p = useLoad(() => post(`/v1/clusters/${cluster.id}/resize/preview`, { plan_id: planId }), [cluster.id, planId]);
+  if (p.error) return <Problem error={p.error} />;
+  if (!p.data) return <p class="hint">Working out what the resize does…</p>;
+  const d = p.data;
+  const change = Number(d.prorated_change_this_month);
+  return (
+    <dl class="preview" data-testid="resize-preview">
+      <dt>Brokers</dt>
+      <dd>{d.brokers_before} → {d.brokers_after}
+        {d.brokers_added.length ? `: brokers ${d.brokers_added.join(", ")} are added and get a fair share of the replicas` : ""}
+        {d.brokers_drained.length ? `: brokers ${d.brokers_drained.join(", ")} are drained (every replica moved off) before they are removed` : ""}
+      </dd>
+      <dt>Data moved</dt>
+      <dd>{d.brokers_added.length || d.brokers_drained.length ? bytes(d.estimated_bytes_to_move) : "none"}</dd>
+      <dt>Monthly price</dt>
+      <dd>{money(d.monthly_price_before)} → {money(d.monthly_price_after)}</dd>
+      <dt>This month</dt>
+      <dd>{change === 0 ? "no change" : `${change > 0 ? "+" : "−"}${money(Math.abs(change))}, pro-rated from when the resize completes`}</dd>
+    </dl>
   );
 }
 
@@ -77,6 +111,7 @@ function Actions({ cluster, etag, catalog, onChange }) {
           </select>
         </label>
         {target ? <p>New price: <strong>{money(monthly(target, cluster.storage_gb))} per month</strong>, from when the resize completes.</p> : null}
+        {target ? <ResizePreview cluster={cluster} planId={target.id} /> : null}
       </Confirm>
       <Confirm open={open === "upgrade"} title={`Upgrade ${cluster.name}`} confirmLabel="Upgrade" busy={a.busy} error={a.error}
         onCancel={close} onConfirm={() => run("POST", `/v1/clusters/${cluster.id}/upgrade`, { version: version || newer[0] })}>
