@@ -31,6 +31,8 @@ pub struct Observed {
     pub replicas: Option<i32>,
     /// The live broker pods.
     pub pods: Vec<BrokerPod>,
+    /// Ordinals of broker pods being deleted (a scale-down is done only once they are gone).
+    pub terminating: Vec<i32>,
     /// The KafkaCluster read now: the controller's cache can lag behind the previous
     /// reconcile's status write, and a stale restart step could restart a broker twice.
     pub latest: Option<KafkaCluster>,
@@ -88,7 +90,7 @@ pub async fn observed(
             ClaimView::of(c, class.and_then(|n| classes.get(n).copied().flatten()))
         })
         .collect();
-    let pods = broker_pods(client, namespace, names).await?;
+    let (pods, terminating) = broker_pods_and_terminating(client, namespace, names).await?;
     let latest = Api::<KafkaCluster>::namespaced(client.clone(), namespace)
         .get(&cluster.name_any())
         .await?;
@@ -106,6 +108,7 @@ pub async fn observed(
         update_revision,
         replicas,
         pods,
+        terminating,
         latest: Some(latest),
         secrets,
     })
@@ -192,10 +195,30 @@ pub async fn broker_pods(
     namespace: &str,
     names: &Names,
 ) -> Result<Vec<BrokerPod>, kube::Error> {
+    Ok(broker_pods_and_terminating(client, namespace, names)
+        .await?
+        .0)
+}
+
+/// The live broker pods, and the ordinals of broker pods being deleted (still terminating).
+///
+/// # Errors
+/// API errors.
+pub async fn broker_pods_and_terminating(
+    client: &Client,
+    namespace: &str,
+    names: &Names,
+) -> Result<(Vec<BrokerPod>, Vec<i32>), kube::Error> {
     let pods = Api::<Pod>::namespaced(client.clone(), namespace)
         .list(&ListParams::default().labels(&selector(names)))
         .await?;
-    Ok(pods
+    let terminating = pods
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_some())
+        .filter_map(|p| names.ordinal_of(&p.name_any()))
+        .collect();
+    let live = pods
         .items
         .iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
@@ -218,5 +241,6 @@ pub async fn broker_pods(
                 revision: p.labels().get("controller-revision-hash").cloned(),
             })
         })
-        .collect())
+        .collect();
+    Ok((live, terminating))
 }

@@ -621,7 +621,10 @@ async fn finish(
             status: Some(st),
         };
     }
-    if observed.pods.iter().any(|p| p.ordinal >= brokers) {
+    // Gone means gone: a departing pod still terminating keeps the phase at Shrinking.
+    if observed.pods.iter().any(|p| p.ordinal >= brokers)
+        || observed.terminating.iter().any(|o| *o >= brokers)
+    {
         return Outcome {
             hold: None,
             move_voters: false,
