@@ -145,16 +145,21 @@ pub async fn reconcile(r: Arc<KafkaRebalance>, ctx: Arc<Context>) -> Result<Acti
         }
         Intent::Idle => {}
     }
-    let now = now_rfc3339();
-    let (status, why, message) = match decided.warning {
-        Some((why, message)) => (ConditionStatus::True, why, message),
-        None => (ConditionStatus::False, reason::NO_WARNINGS, String::new()),
+    // A refusal stays reported until the next annotation or spec change (the reconcile that
+    // removes the refused annotation must not wipe it at once).
+    let clear = command != Command::None || st.observed_generation != generation;
+    let warning = match decided.warning {
+        Some((why, message)) => Some((ConditionStatus::True, why, message)),
+        None if clear => Some((ConditionStatus::False, reason::NO_WARNINGS, String::new())),
+        None => None,
     };
-    set_condition(
-        &mut st.conditions,
-        condition(condition_type::WARNING, status, why, message, generation),
-        &now,
-    );
+    if let Some((status, why, message)) = warning {
+        set_condition(
+            &mut st.conditions,
+            condition(condition_type::WARNING, status, why, message, generation),
+            &now_rfc3339(),
+        );
+    }
     if !matches!(st.phase, Some(RebalancePhase::Rebalancing)) || !edited {
         st.observed_generation = generation;
     }
