@@ -286,16 +286,24 @@ async fn propose_on_brokers(
         }
     }
     let frozen: BTreeSet<(String, i32)> = ongoing.keys().cloned().collect();
-    let planned = planner::plan(&planner::Request {
-        placements: &layout.placements,
-        brokers: &layout.brokers,
-        racks: &layout.racks,
-        sizes: &sizes,
-        frozen: &frozen,
-        mode: r.spec.mode,
-        listed: &r.spec.brokers,
-        goals: &r.spec.goals,
-    });
+    // Planning is CPU work that grows with partitions × brokers × moves (seconds for thousands
+    // of partitions): off the async workers.
+    let spec = r.spec.clone();
+    let (planned, sizes) = tokio::task::spawn_blocking(move || {
+        let planned = planner::plan(&planner::Request {
+            placements: &layout.placements,
+            brokers: &layout.brokers,
+            racks: &layout.racks,
+            sizes: &sizes,
+            frozen: &frozen,
+            mode: spec.mode,
+            listed: &spec.brokers,
+            goals: &spec.goals,
+        });
+        (planned, sizes)
+    })
+    .await
+    .map_err(|e| format!("the planner failed: {e}"))?;
     st.progress = None;
     match planned {
         Ok(plan) => {

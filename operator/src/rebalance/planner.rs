@@ -357,11 +357,14 @@ impl<'a> Layout<'a> {
                 }
                 RebalanceGoal::TopicReplicaSpread if replaced => {
                     let t = self.topic[i];
-                    let per: BTreeMap<i32, i64> = [x, y]
-                        .iter()
-                        .map(|b| (*b, self.per_topic.get(&(t, *b)).copied().unwrap_or(0)))
-                        .collect();
-                    self.square_change(&per, x, y, 1)
+                    let one = |b: i32, d: i128| {
+                        if !self.pool.contains(&b) {
+                            return 0;
+                        }
+                        let c = i128::from(self.per_topic.get(&(t, b)).copied().unwrap_or(0));
+                        (c + d) * (c + d) - c * c
+                    };
+                    one(x, -1) + one(y, 1)
                 }
                 _ => 0,
             };
