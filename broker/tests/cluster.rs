@@ -638,6 +638,95 @@ fn a_restarted_broker_gets_its_preferred_leaderships_back_automatically() {
     );
 }
 
+/// `auto.leader.rebalance.enable=false` turns the balancing off: a restarted broker back in
+/// every ISR stays without leadership through many check intervals, until ElectLeaders asks.
+#[test]
+fn with_automatic_leader_balancing_off_a_restarted_broker_stays_a_follower() {
+    let mut brokers = start_brokers(
+        3,
+        &[
+            "auto.leader.rebalance.enable=false",
+            "leader.imbalance.check.interval.seconds=1",
+        ],
+        "3000",
+    );
+    assert_eq!(create_topic(&brokers[0], "off", 6, 3, &[]), 0);
+    let m = wait_for(
+        &brokers[0],
+        "off in sync and led by preferred replicas",
+        |m| {
+            (0..6).all(|p| isr_of(m, "off", p).len() == 3)
+                && partitions_of(m, "off")
+                    .iter()
+                    .all(|p| p.leader_id == p.replica_nodes[0])
+        },
+    );
+    let controller = m.controller_id.0;
+    let victim = (0..3)
+        .filter(|b| *b != controller)
+        .max_by_key(|b| {
+            partitions_of(&m, "off")
+                .iter()
+                .filter(|p| p.replica_nodes[0].0 == *b)
+                .count()
+        })
+        .expect("a broker");
+    let other = usize::try_from((victim + 1) % 3).unwrap();
+    let v = usize::try_from(victim).unwrap();
+    brokers[v].kill9();
+    wait_for(&brokers[other], "no leadership on the killed broker", |m| {
+        partitions_of(m, "off")
+            .iter()
+            .all(|p| p.leader_id.0 != victim && p.leader_id.0 >= 0)
+    });
+    brokers[v].spawn();
+    wait_for(
+        &brokers[other],
+        "the restarted broker back in every ISR",
+        |m| (0..6).all(|p| isr_of(m, "off", p).contains(&victim)),
+    );
+    // Ten looks half a second apart span several check intervals: nothing moves by itself.
+    for _ in 0..10 {
+        if let Some(m) = metadata(&brokers[other]) {
+            let led = partitions_of(&m, "off")
+                .iter()
+                .filter(|p| p.leader_id.0 == victim)
+                .count();
+            assert_eq!(led, 0, "balancing is off, yet broker {victim} leads again");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // It could lead: a preferred election moves its partitions back.
+    let mut w = Wire::connect(&brokers[other].bootstrap());
+    let r = w.call(
+        &ElectLeadersRequest::default()
+            .with_election_type(0)
+            .with_timeout_ms(30_000)
+            .with_topic_partitions(Some(vec![
+                elect_leaders_request::TopicPartitions::default()
+                    .with_topic(TopicName(sb("off")))
+                    .with_partitions((0..6).collect()),
+            ])),
+        2,
+    );
+    assert!(
+        r.replica_election_results[0]
+            .partition_result
+            .iter()
+            .all(|p| p.error_code == 0 || p.error_code == 84),
+        "{r:?}"
+    );
+    wait_for(
+        &brokers[other],
+        "preferred leaders after ElectLeaders",
+        |m| {
+            partitions_of(m, "off")
+                .iter()
+                .all(|p| p.leader_id == p.replica_nodes[0])
+        },
+    );
+}
+
 /// UnregisterBroker, the last step of a safe scale-down: a broker that still holds replicas, a
 /// controller voter and an unknown id are refused with Kafka's codes; once its replicas moved
 /// away, the broker is forgotten — gone from Metadata and from the quorum's learners.

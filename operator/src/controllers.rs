@@ -41,6 +41,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         }
     });
     let topics = crate::topic::controller(ctx.clone(), shutdown.clone());
-    let users = crate::user::controller(ctx, shutdown);
-    futures::join!(clusters, topics, users);
+    let users = crate::user::controller(ctx.clone(), shutdown.clone());
+    let rebalances = crate::rebalance::controller(ctx, shutdown);
+    futures::join!(clusters, topics, users, rebalances);
 }

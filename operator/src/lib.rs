@@ -23,6 +23,8 @@ pub mod pki;
 #[cfg(feature = "controller")]
 pub mod quantity;
 #[cfg(feature = "controller")]
+pub mod rebalance;
+#[cfg(feature = "controller")]
 pub mod topic;
 #[cfg(feature = "controller")]
 pub mod user;

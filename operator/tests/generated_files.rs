@@ -8,7 +8,7 @@ fn repo_root() -> PathBuf {
 #[test]
 fn committed_crds_match_the_rust_types() {
     let manifests = eddy_operator::crd::manifests().expect("render crds");
-    assert_eq!(manifests.len(), 3);
+    assert_eq!(manifests.len(), 4);
     for dir in ["crds", "charts/eddy/crds"] {
         let dir_path = repo_root().join(dir);
         for m in &manifests {

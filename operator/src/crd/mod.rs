@@ -6,6 +6,7 @@
 
 mod cluster;
 mod condition;
+mod rebalance;
 mod topic;
 mod upgrade;
 mod user;
@@ -21,6 +22,11 @@ pub use cluster::{
 };
 pub use condition::{
     Condition, ConditionStatus, brokers_serving, condition_type, find_condition, reason,
+};
+pub use rebalance::{
+    BalanceSummary, KafkaRebalance, KafkaRebalanceSpec, KafkaRebalanceStatus, MinMax,
+    PartitionMove, REBALANCE_ANNOTATION, RebalanceGoal, RebalanceMode, RebalancePhase,
+    RebalanceProgress, RebalanceProposal, rebalance_reason,
 };
 pub use topic::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus};
 pub use upgrade::{BrokerVersionStatus, UpgradePhase, UpgradeStatus, VERSION_LEVELS, max_level};
@@ -128,6 +134,7 @@ pub fn manifests() -> Result<Vec<CrdManifest>, Error> {
         render(KafkaCluster::crd_name(), &KafkaCluster::crd())?,
         render(KafkaTopic::crd_name(), &KafkaTopic::crd())?,
         render(KafkaUser::crd_name(), &KafkaUser::crd())?,
+        render(KafkaRebalance::crd_name(), &KafkaRebalance::crd())?,
     ])
 }
 
@@ -173,7 +180,11 @@ mod tests {
             ] {
                 assert!(!m.yaml.contains(bad), "{} contains {bad}", m.file_name);
             }
-            assert!(m.yaml.contains("default:") || m.file_name.starts_with("kafkausers"));
+            assert!(
+                m.yaml.contains("default:")
+                    || m.file_name.starts_with("kafkausers")
+                    || m.file_name.starts_with("kafkarebalances")
+            );
         }
     }
 

@@ -5,6 +5,7 @@
 //! and identity the operator uses for a cluster (`target`). Enough for the KafkaTopic and
 //! KafkaUser reconcilers; not a general client.
 
+pub mod elect;
 pub mod features;
 pub mod reassign;
 pub mod security;
