@@ -16,7 +16,7 @@ mod stack;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use common::{Producer, claim_request, ints, kafka_tool, values};
+use common::{Producer, claim_request, ints, kafka_tool, kill_operator, values};
 use eddy_operator::crd::{ClaimGrowth, KafkaCluster, ScaleDownPhase, find_condition};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
@@ -200,7 +200,6 @@ async fn a_scale_down_drains_the_brokers_that_go_and_refuses_what_cannot_be_drai
     // replacement resumes from the status and what the brokers report.
     kafka_tool(&["delete", &bootstrap, "pinned"])?;
     let killed_at = std::sync::Mutex::new(None);
-    let operator_pods = Api::<Pod>::namespaced(client.clone(), "eddy-system");
     let done = eventually(Duration::from_secs(420), "scale-down Done", || async {
         let c = clusters.get("scale").await?;
         let phase = c
@@ -219,16 +218,8 @@ async fn a_scale_down_drains_the_brokers_that_go_and_refuses_what_cannot_be_drai
         );
         if under_way && killed_at.lock().expect("lock").is_none() {
             *killed_at.lock().expect("lock") = phase;
-            let listed = operator_pods
-                .list(&ListParams::default().labels("app.kubernetes.io/component=operator"))
-                .await?;
-            for pod in listed.items {
-                let name = pod.metadata.name.unwrap_or_default();
-                operator_pods
-                    .delete(&name, &kube::api::DeleteParams::default())
-                    .await?;
-                eprintln!("operator pod {name} deleted while the scale-down was {phase:?}");
-            }
+            let killed = kill_operator(&client).await?;
+            eprintln!("operator pods {killed:?} deleted while the scale-down was {phase:?}");
         }
         Ok((phase == Some(ScaleDownPhase::Done)).then_some(c))
     })

@@ -15,12 +15,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use common::pod_uids;
+use common::{kill_operator, pod_uids};
 use eddy_operator::crd::{KafkaCluster, UpgradePhase, find_condition};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::api::ListParams;
 use stack::{LocalKube, build_pod_binaries, eventually, run};
 
 const CLUSTER: &str = r#"
@@ -165,7 +164,6 @@ async fn upgrade_0_1_0_to_0_2_0_finalizes_level_2_and_refuses_the_downgrade() ->
     // Mid-roll (one broker on 0.2.0, the others not yet) the operator's pod is deleted: its
     // replacement takes the lease and carries on from the status and the brokers' own reports.
     let operator_killed = std::sync::atomic::AtomicBool::new(false);
-    let operator_pods = Api::<Pod>::namespaced(client.clone(), "eddy-system");
     let done = eventually(
         Duration::from_secs(600),
         "upgrade Done at level 2",
@@ -187,16 +185,8 @@ async fn upgrade_0_1_0_to_0_2_0_finalizes_level_2_and_refuses_the_downgrade() ->
                 if (1..3).contains(&upgraded)
                     && !operator_killed.swap(true, std::sync::atomic::Ordering::Relaxed)
                 {
-                    let listed = operator_pods
-                        .list(&ListParams::default().labels("app.kubernetes.io/component=operator"))
-                        .await?;
-                    for pod in listed.items {
-                        let name = pod.metadata.name.unwrap_or_default();
-                        operator_pods
-                            .delete(&name, &kube::api::DeleteParams::default())
-                            .await?;
-                        eprintln!("operator pod {name} deleted mid-roll ({upgraded}/3 on 0.2.0)");
-                    }
+                    let killed = kill_operator(&client).await?;
+                    eprintln!("operator pods {killed:?} deleted mid-roll ({upgraded}/3 on 0.2.0)");
                 }
             }
             let done = u.to_version == "0.2.0"

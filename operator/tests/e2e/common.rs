@@ -73,6 +73,23 @@ pub async fn pod_uids(pods: &Api<Pod>, cluster: &str) -> anyhow::Result<BTreeMap
         .collect())
 }
 
+/// Deletes the operator's pods (the Helm release in `eddy-system`): its Deployment starts a
+/// replacement, which must take the lease and resume whatever was under way. Returns the names.
+pub async fn kill_operator(client: &kube::Client) -> anyhow::Result<Vec<String>> {
+    let pods = Api::<Pod>::namespaced(client.clone(), "eddy-system");
+    let listed = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/component=operator"))
+        .await?;
+    let mut names = Vec::new();
+    for pod in listed.items {
+        let name = pod.metadata.name.unwrap_or_default();
+        pods.delete(&name, &kube::api::DeleteParams::default())
+            .await?;
+        names.push(name);
+    }
+    Ok(names)
+}
+
 /// A claim's requested storage.
 pub fn claim_request(claim: &PersistentVolumeClaim) -> Option<String> {
     claim
