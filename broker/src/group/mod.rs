@@ -3,6 +3,8 @@
 //! runs the session/rebalance timers, and persists offsets and membership in the internal
 //! `__consumer_offsets` log (group/store.rs), replayed on start.
 
+pub mod consumer;
+mod consumer_ops;
 pub mod error;
 pub mod offsets;
 pub mod replicated;
@@ -70,11 +72,14 @@ struct Inner {
     owned: HashMap<i32, replicated::Owned>,
     /// (group, topic, partition) with an offset pending in a transaction: the producer id.
     pending_txn: HashMap<(String, String, i32), i64>,
+    /// KIP-848 groups' membership (their offsets live in `groups` like every group's).
+    consumer_groups: HashMap<String, consumer::ConsumerGroup>,
 }
 
 /// The group coordinator of this broker.
 pub struct Coordinator {
     limits: Limits,
+    consumer_settings: consumer::Settings,
     num_partitions: i32,
     /// Cluster mode: `__consumer_offsets` is a replicated topic of the metadata image and this
     /// broker coordinates only the groups of the partitions it leads.
@@ -118,6 +123,12 @@ impl Coordinator {
                 max_session_timeout_ms: int("group.max.session.timeout.ms"),
                 initial_rebalance_delay_ms: int("group.initial.rebalance.delay.ms").max(0),
             },
+            consumer_settings: consumer::Settings {
+                session_timeout_ms: int("group.consumer.session.timeout.ms").max(1),
+                heartbeat_interval_ms: int("group.consumer.heartbeat.interval.ms").max(1),
+                max_size: usize::try_from(int("group.consumer.max.size").max(1))
+                    .unwrap_or(usize::MAX),
+            },
             num_partitions: int("offsets.topic.num.partitions").max(1),
             cluster: replicated,
             creating: std::sync::atomic::AtomicBool::new(false),
@@ -142,7 +153,12 @@ impl Coordinator {
     /// Wakes the timer if `group_id`'s next deadline comes before the timer's next wake-up
     /// (called under the `inner` lock after every operation that may set a deadline).
     fn reschedule(&self, inner: &Inner, group_id: &str) {
-        let deadline = inner.groups.get(group_id).and_then(Group::next_deadline);
+        let classic = inner.groups.get(group_id).and_then(Group::next_deadline);
+        let consumer = inner
+            .consumer_groups
+            .get(group_id)
+            .and_then(|g| g.next_deadline(&self.consumer_settings));
+        let deadline = classic.into_iter().chain(consumer).min();
         if deadline.is_some_and(|d| d < self.next_wake_ms.load(std::sync::atomic::Ordering::SeqCst))
         {
             self.wake.notify_one();
@@ -248,11 +264,20 @@ impl Coordinator {
             let _ = self.apply(node, &mut inner, &id, fx);
         }
         inner.groups.retain(|_, g| !g.is_disposable());
+        for g in inner.consumer_groups.values_mut() {
+            g.tick(now, &self.consumer_settings);
+        }
+        inner.consumer_groups.retain(|_, g| !g.is_empty());
         let tick_ms = i64::try_from(TICK.as_millis()).unwrap_or(i64::MAX);
+        let consumer_deadlines = inner
+            .consumer_groups
+            .values()
+            .filter_map(|g| g.next_deadline(&self.consumer_settings));
         let next = inner
             .groups
             .values()
             .filter_map(Group::next_deadline)
+            .chain(consumer_deadlines)
             .min()
             .map_or(now + tick_ms, |d| d.clamp(now, now + tick_ms));
         self.next_wake_ms
@@ -379,6 +404,10 @@ impl Coordinator {
             let mut inner = self.lock();
             if let Err(e) = self.check_coordinator(node, &inner, group_id) {
                 return JoinResult::error(&req.member_id, e);
+            }
+            if inner.consumer_groups.contains_key(group_id) {
+                // A classic member cannot join a KIP-848 group (mixed groups are not built).
+                return JoinResult::error(&req.member_id, GroupError::WrongGroupType);
             }
             let group = inner
                 .groups
