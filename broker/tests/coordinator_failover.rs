@@ -691,3 +691,101 @@ fn an_unreplicated_offsets_log_is_moved_aside_in_cluster_mode() {
         fully_replicated(m, OFFSETS_TOPIC, 1)
     });
 }
+
+/// A Python client script run with piped stdin/stdout, killed by PID when dropped (a failed
+/// test leaves nothing running).
+struct Script(std::process::Child);
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// KIP-848 (`group.protocol=consumer`) in cluster mode: two confluent-kafka members consume and
+/// commit; kill -9 of the group's coordinator half way; they find the new coordinator (which
+/// does not know them: membership is not persisted, so they rejoin) and every record ends up
+/// committed, the committed offsets at the end of the log.
+#[test]
+fn a_consumer_protocol_group_survives_a_coordinator_kill() {
+    use std::io::{BufRead, Write};
+    use std::process::{Command, Stdio};
+    const KIP848_GROUP: &str = "kip848-failover";
+    const KIP848_TOPIC: &str = "kip848-events";
+    let mut brokers = start_brokers(
+        3,
+        &[
+            "offsets.topic.num.partitions=3",
+            "group.consumer.heartbeat.interval.ms=500",
+            "group.consumer.session.timeout.ms=6000",
+        ],
+        "4000",
+    );
+    let bootstrap = bootstrap_all(&brokers);
+    {
+        let mut w = Wire::connect(&brokers[0].bootstrap());
+        let req = CreateTopicsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topics(vec![
+                CreatableTopic::default()
+                    .with_name(TopicName(sb(KIP848_TOPIC)))
+                    .with_num_partitions(4)
+                    .with_replication_factor(3),
+            ]);
+        assert_eq!(w.call(&req, 7).topics[0].error_code, 0);
+    }
+    let coordinator = wait_coordinator(&brokers[0], KIP848_GROUP);
+    wait_for(&brokers[0], "__consumer_offsets fully replicated", |m| {
+        fully_replicated(m, OFFSETS_TOPIC, 3)
+    });
+    wait_for(&brokers[0], "the topic fully replicated", |m| {
+        fully_replicated(m, KIP848_TOPIC, 3)
+    });
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients/groups_consumer_failover.py");
+    let stderr = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Script(
+        Command::new(common::python())
+            .arg(script)
+            .arg(&bootstrap)
+            .arg(KIP848_TOPIC)
+            .arg("2000")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr.reopen().unwrap()))
+            .spawn()
+            .unwrap(),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let log = || std::fs::read_to_string(stderr.path()).unwrap_or_default();
+    let half = rx
+        .recv_timeout(scaled(Duration::from_secs(150)))
+        .unwrap_or_else(|e| panic!("no `half` from the script ({e}); stderr:\n{}", log()));
+    assert_eq!(half, "half", "stderr:\n{}", log());
+    brokers[usize::try_from(coordinator).unwrap()].kill9();
+    writeln!(child.0.stdin.as_mut().unwrap(), "go").unwrap();
+    let result = rx
+        .recv_timeout(scaled(Duration::from_secs(180)))
+        .unwrap_or_else(|e| panic!("the script did not finish ({e}); stderr:\n{}", log()));
+    let status = eventually(
+        "the script to exit",
+        scaled(Duration::from_secs(30)),
+        Duration::from_millis(50),
+        || child.0.try_wait().unwrap(),
+    )
+    .unwrap();
+    assert!(status.success(), "{result}\nstderr:\n{}", log());
+    eprintln!("after the coordinator kill: {result}");
+}

@@ -577,3 +577,59 @@ fn consumer_group_heartbeat_describe_list_and_commit() {
     );
     assert_eq!(d.groups[0].error_code, code(ResponseError::GroupIdNotFound));
 }
+
+/// A KIP-848 group is persisted in `__consumer_offsets`: after a restart (graceful and kill -9)
+/// its members carry on at their epochs with their assignments, without rejoining.
+#[test]
+fn consumer_group_membership_survives_restarts() {
+    let mut b = broker();
+    let mut c = Client::connect(&b);
+    create_topic(&mut c, "pt");
+    let hb = |member: &str, epoch: i32| {
+        let r = ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(s("pg")))
+            .with_member_id(s(member))
+            .with_member_epoch(epoch);
+        if epoch == 0 {
+            r.with_rebalance_timeout_ms(5000)
+                .with_subscribed_topic_names(Some(vec![TopicName(s("pt"))]))
+                .with_topic_partitions(Some(vec![]))
+        } else {
+            r.with_rebalance_timeout_ms(-1)
+        }
+    };
+    let joined = c.call(&hb("m1", 0), 1);
+    assert_eq!((joined.error_code, joined.member_epoch), (0, 1));
+    let assigned = joined.assignment.unwrap();
+    for crash in [false, true] {
+        if crash {
+            b.kill9();
+        } else {
+            assert!(b.stop(), "graceful stop failed; log:\n{}", b.log());
+        }
+        b.spawn();
+        let mut c = Client::connect(&b);
+        let r = c.call(
+            &hb("m1", 1).with_topic_partitions(Some(
+                assigned
+                    .topic_partitions
+                    .iter()
+                    .map(|t| {
+                        consumer_group_heartbeat_request::TopicPartitions::default()
+                            .with_topic_id(t.topic_id)
+                            .with_partitions(t.partitions.clone())
+                    })
+                    .collect(),
+            )),
+            1,
+        );
+        assert_eq!(r.error_code, 0, "crash={crash}: {r:?}");
+        assert_eq!(r.member_epoch, 1, "crash={crash}");
+        let d = c.call(
+            &ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(s("pg"))]),
+            0,
+        );
+        assert_eq!(d.groups[0].group_state.as_str(), "Stable");
+        assert_eq!(d.groups[0].members[0].member_id.as_str(), "m1");
+    }
+}

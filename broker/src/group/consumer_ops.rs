@@ -1,9 +1,10 @@
 //! The coordinator's side of KIP-848 consumer groups: runs `consumer::ConsumerGroup` under the
 //! coordinator's lock with the cluster's topics, and answers what ConsumerGroupHeartbeat,
-//! ConsumerGroupDescribe, ListGroups and the offset APIs need. Membership is not persisted
-//! (see group/consumer/mod.rs).
+//! ConsumerGroupDescribe, ListGroups and the offset APIs need. The consumer group lives in the
+//! group's entry (`Group::consumer`) and is persisted with its snapshot.
 
 use super::consumer::{self, ConsumerGroup, Heartbeat, HeartbeatAnswer, Refusal, TopicMeta};
+use super::state::Group;
 use super::{Coordinator, GroupError, Inner};
 use crate::node::Node;
 use std::collections::BTreeMap;
@@ -20,8 +21,10 @@ pub struct ConsumerGroupView {
 }
 
 impl Coordinator {
-    /// ConsumerGroupHeartbeat.
-    pub fn consumer_heartbeat(
+    /// ConsumerGroupHeartbeat. A change of membership, epochs or assignments is written to the
+    /// group's `__consumer_offsets` snapshot (and, in cluster mode, replicated to the ISR)
+    /// before the member hears about it.
+    pub async fn consumer_heartbeat(
         &self,
         node: &Node,
         group_id: &str,
@@ -38,31 +41,55 @@ impl Coordinator {
             ));
         }
         let topics = topics_of(node);
-        let mut inner = self.lock();
-        self.check_coordinator(node, &inner, group_id)
-            .map_err(|e| refusal(e, ""))?;
-        if inner
-            .groups
-            .get(group_id)
-            .is_some_and(|g| !g.members.is_empty() || !g.pending_members.is_empty())
-        {
-            return Err(refusal(
-                GroupError::GroupNotFound,
-                &format!("Group {group_id} is not a consumer group."),
-            ));
+        let (answer, appended) = {
+            let mut inner = self.lock();
+            self.check_coordinator(node, &inner, group_id)
+                .map_err(|e| refusal(e, ""))?;
+            let now = self.now();
+            let group = inner
+                .groups
+                .entry(group_id.to_string())
+                .or_insert_with(|| Group::new(group_id));
+            if !group.members.is_empty() || !group.pending_members.is_empty() {
+                return Err(refusal(
+                    GroupError::GroupNotFound,
+                    &format!("Group {group_id} is not a consumer group."),
+                ));
+            }
+            let before = group.consumer.clone();
+            let cg = group.consumer.get_or_insert_with(ConsumerGroup::default);
+            let fresh = uuid::Uuid::new_v4().to_string();
+            let answer = cg.heartbeat(req, &topics, fresh, now, &self.consumer_settings);
+            if cg.is_empty() {
+                group.consumer = None;
+            }
+            // Timers are not persisted: compare what is.
+            let changed = group.consumer != before;
+            let snapshot = changed.then(|| group.snapshot());
+            let appended = match snapshot {
+                Some(snap) => {
+                    let rec = super::store::group_record(group_id, Some(&snap));
+                    Some(
+                        self.append(node, group_id, &[rec])
+                            .map_err(|e| refusal(e, ""))?,
+                    )
+                }
+                None => None,
+            };
+            inner.groups.retain(|_, g| !g.is_disposable());
+            self.reschedule(&inner, group_id);
+            (answer?, appended)
+        };
+        if let Some(a) = appended {
+            if let Err(e) = node.flusher.wait(a.ticket).await {
+                tracing::error!(group = group_id, error = %e, "consumer-group state could not be made durable");
+                return Err(refusal(GroupError::CoordinatorNotAvailable, ""));
+            }
+            self.await_replicated(node, a.replicate)
+                .await
+                .map_err(|e| refusal(e, ""))?;
         }
-        let fresh = uuid::Uuid::new_v4().to_string();
-        let leaving = req.member_epoch < 0;
-        let answer = inner
-            .consumer_groups
-            .entry(group_id.to_string())
-            .or_default()
-            .heartbeat(req, &topics, fresh, self.now(), &self.consumer_settings);
-        if leaving || answer.is_err() {
-            inner.consumer_groups.retain(|_, g| !g.is_empty());
-        }
-        self.reschedule(&inner, group_id);
-        answer
+        Ok(answer)
     }
 
     /// ConsumerGroupDescribe of one group: `None` when it is not a consumer group here.
@@ -74,8 +101,9 @@ impl Coordinator {
         let inner = self.lock();
         self.check_coordinator(node, &inner, group_id)?;
         Ok(inner
-            .consumer_groups
+            .groups
             .get(group_id)
+            .and_then(|g| g.consumer.as_ref())
             .map(|g| ConsumerGroupView {
                 state: g.state_name(),
                 group_epoch: g.group_epoch,
@@ -90,9 +118,9 @@ impl Coordinator {
     pub fn consumer_list(&self) -> Vec<(String, &'static str)> {
         let inner = self.lock();
         let mut out: Vec<_> = inner
-            .consumer_groups
+            .groups
             .iter()
-            .map(|(id, g)| (id.clone(), g.state_name()))
+            .filter_map(|(id, g)| g.consumer.as_ref().map(|c| (id.clone(), c.state_name())))
             .collect();
         out.sort();
         out
@@ -108,7 +136,7 @@ pub(super) fn validate_offsets_member(
     member_id: &str,
     epoch: i32,
 ) -> Option<Result<(), GroupError>> {
-    let g = inner.consumer_groups.get(group_id)?;
+    let g = inner.groups.get(group_id)?.consumer.as_ref()?;
     if member_id.is_empty() && epoch < 0 {
         return Some(if g.is_empty() {
             Ok(())
@@ -134,11 +162,4 @@ fn topics_of(node: &Node) -> BTreeMap<String, TopicMeta> {
             )
         })
         .collect()
-}
-
-impl ConsumerGroup {
-    /// For tests and views: the partitions a member holds right now.
-    pub fn assigned_to(&self, member_id: &str) -> Option<&consumer::Assignment> {
-        self.members.get(member_id).map(|m| &m.assigned)
-    }
 }

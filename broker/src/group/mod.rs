@@ -72,8 +72,6 @@ struct Inner {
     owned: HashMap<i32, replicated::Owned>,
     /// (group, topic, partition) with an offset pending in a transaction: the producer id.
     pending_txn: HashMap<(String, String, i32), i64>,
-    /// KIP-848 groups' membership (their offsets live in `groups` like every group's).
-    consumer_groups: HashMap<String, consumer::ConsumerGroup>,
 }
 
 /// The group coordinator of this broker.
@@ -155,8 +153,9 @@ impl Coordinator {
     fn reschedule(&self, inner: &Inner, group_id: &str) {
         let classic = inner.groups.get(group_id).and_then(Group::next_deadline);
         let consumer = inner
-            .consumer_groups
+            .groups
             .get(group_id)
+            .and_then(|g| g.consumer.as_ref())
             .and_then(|g| g.next_deadline(&self.consumer_settings));
         let deadline = classic.into_iter().chain(consumer).min();
         if deadline.is_some_and(|d| d < self.next_wake_ms.load(std::sync::atomic::Ordering::SeqCst))
@@ -257,21 +256,29 @@ impl Coordinator {
         let ids: Vec<String> = inner.groups.keys().cloned().collect();
         for id in ids {
             let fx = match inner.groups.get_mut(&id) {
-                Some(g) => g.tick(now, &self.limits),
+                Some(g) => {
+                    let mut fx = g.tick(now, &self.limits);
+                    if let Some(c) = g.consumer.as_mut()
+                        && c.tick(now, &self.consumer_settings) > 0
+                    {
+                        if c.is_empty() {
+                            g.consumer = None;
+                        }
+                        fx.push(Effect::Persist);
+                    }
+                    fx
+                }
                 None => continue,
             };
             // Nobody waits on a timer's effects; parked answers are delivered by `apply`.
             let _ = self.apply(node, &mut inner, &id, fx);
         }
         inner.groups.retain(|_, g| !g.is_disposable());
-        for g in inner.consumer_groups.values_mut() {
-            g.tick(now, &self.consumer_settings);
-        }
-        inner.consumer_groups.retain(|_, g| !g.is_empty());
         let tick_ms = i64::try_from(TICK.as_millis()).unwrap_or(i64::MAX);
         let consumer_deadlines = inner
-            .consumer_groups
+            .groups
             .values()
+            .filter_map(|g| g.consumer.as_ref())
             .filter_map(|g| g.next_deadline(&self.consumer_settings));
         let next = inner
             .groups
@@ -405,7 +412,11 @@ impl Coordinator {
             if let Err(e) = self.check_coordinator(node, &inner, group_id) {
                 return JoinResult::error(&req.member_id, e);
             }
-            if inner.consumer_groups.contains_key(group_id) {
+            if inner
+                .groups
+                .get(group_id)
+                .is_some_and(|g| g.consumer.is_some())
+            {
                 // A classic member cannot join a KIP-848 group (mixed groups are not built).
                 return JoinResult::error(&req.member_id, GroupError::WrongGroupType);
             }

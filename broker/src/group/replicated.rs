@@ -338,7 +338,6 @@ fn unload(inner: &mut Inner, index: i32, n: i32) {
     let mine = |g: &str| store::partition_for(g, n) == index;
     let before = inner.groups.len();
     inner.groups.retain(|g, _| !mine(g));
-    inner.consumer_groups.retain(|g, _| !mine(g));
     let joins: Vec<_> = inner
         .join_waiters
         .keys()

@@ -58,7 +58,11 @@ pub async fn handle(
         client_host: format!("/{}", ctx.peer.ip()),
         client_member_id: ctx.api_version >= 1,
     };
-    match ctx.groups.consumer_heartbeat(&ctx.node, &req.group_id, hb) {
+    match ctx
+        .groups
+        .consumer_heartbeat(&ctx.node, &req.group_id, hb)
+        .await
+    {
         Ok(a) => ConsumerGroupHeartbeatResponse::default()
             .with_member_id(Some(sb(&a.member_id)))
             .with_member_epoch(a.member_epoch)

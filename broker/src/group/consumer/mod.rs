@@ -6,9 +6,8 @@
 //! a partition only once its previous owner has released it. No partition is ever owned by two
 //! members at once.
 //!
-//! Membership lives in memory only: after a coordinator restart or move the members' next
-//! heartbeats answer UNKNOWN_MEMBER_ID and clients rejoin with epoch 0 (their committed offsets
-//! are in `__consumer_offsets` as for classic groups).
+//! The group is persisted with the group's snapshot in `__consumer_offsets` (group/store.rs)
+//! whenever its membership, epochs or assignments change; timers start over after a load.
 
 pub mod assignor;
 #[cfg(test)]
@@ -21,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub type Assignment = BTreeMap<uuid::Uuid, BTreeSet<i32>>;
 
 /// A topic as the assignors see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TopicMeta {
     pub id: uuid::Uuid,
     pub partitions: i32,
@@ -41,7 +40,7 @@ pub struct Settings {
 }
 
 /// Where a member is on its way to the target assignment (Kafka's `MemberState`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MemberState {
     Stable,
     /// It must give up `pending_revocation` before it moves to the next epoch.
@@ -50,7 +49,7 @@ pub enum MemberState {
     UnreleasedPartitions,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Member {
     pub member_id: String,
     pub instance_id: Option<String>,
@@ -66,8 +65,10 @@ pub struct Member {
     pub state: MemberState,
     pub assigned: Assignment,
     pub pending_revocation: Assignment,
+    #[serde(skip)]
     pub last_heartbeat_ms: i64,
     /// While revoking: when it is fenced if it has not given the partitions up.
+    #[serde(skip)]
     pub revocation_deadline_ms: Option<i64>,
 }
 
@@ -113,8 +114,10 @@ fn refuse(error: GroupError, message: impl Into<String>) -> Refusal {
     }
 }
 
-/// A consumer group of the new protocol.
-#[derive(Debug, Clone, Default)]
+/// A consumer group of the new protocol. Persisted (without its timers) in the group's
+/// `__consumer_offsets` snapshot whenever its membership, epochs or assignments change, so a
+/// new coordinator carries on where the old one was and members are not fenced by a failover.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConsumerGroup {
     pub group_epoch: i32,
     pub assignment_epoch: i32,
@@ -130,6 +133,17 @@ pub struct ConsumerGroup {
 impl ConsumerGroup {
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
+    }
+
+    /// After a restart or a coordinator move: every member's session starts over at `now`, and
+    /// members still revoking get a fresh rebalance timeout.
+    pub fn restored(mut self, now: i64) -> Self {
+        for m in self.members.values_mut() {
+            m.last_heartbeat_ms = now;
+            m.revocation_deadline_ms = (m.state == MemberState::UnrevokedPartitions)
+                .then(|| now + i64::from(m.rebalance_timeout_ms));
+        }
+        self
     }
 
     /// Kafka's state names for a consumer group (ListGroups, ConsumerGroupDescribe).

@@ -328,3 +328,28 @@ fn a_v0_member_gets_its_id_from_the_coordinator() {
         Err(GroupError::StaleMemberEpoch)
     );
 }
+
+#[test]
+fn the_persisted_group_round_trips_and_restarts_its_timers() {
+    let mut g = ConsumerGroup::default();
+    let a = hb(&mut g, join("a", &["orders"]), 0);
+    hb(&mut g, join("b", &["orders"]), 0);
+    hb(&mut g, beat("a", 1, a.assignment.as_ref()), 0);
+    assert_eq!(g.members["a"].state, MemberState::UnrevokedPartitions);
+    let json = serde_json::to_vec(&g).unwrap();
+    let back: ConsumerGroup = serde_json::from_slice(&json).unwrap();
+    let back = back.restored(100_000);
+    assert_eq!(back.members["a"].last_heartbeat_ms, 100_000);
+    assert_eq!(back.members["a"].revocation_deadline_ms, Some(130_000));
+    assert_eq!(back.members["b"].revocation_deadline_ms, None);
+    let mut expected = g.clone();
+    for m in expected.members.values_mut() {
+        m.last_heartbeat_ms = 100_000;
+    }
+    expected
+        .members
+        .get_mut("a")
+        .unwrap()
+        .revocation_deadline_ms = Some(130_000);
+    assert_eq!(back, expected);
+}
