@@ -35,9 +35,9 @@ fn consumer_protocol_with(assignor: &str) {
         "group.consumer.session.timeout.ms=6000",
     ]);
     let out = run_python(
-        "groups_consumer_protocol.py",
+        "groups_rebalance.py",
         &b.bootstrap(),
-        &[&format!("kip848-{assignor}"), assignor],
+        &[&format!("kip848-{assignor}"), assignor, "consumer"],
     );
     eprintln!("{}", String::from_utf8_lossy(&out.stdout));
     // The members really used the new protocol: heartbeats, no JoinGroup.
