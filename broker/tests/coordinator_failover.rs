@@ -9,10 +9,9 @@ mod cluster_support;
 mod common;
 mod wire;
 
-use cluster_support::{metadata, start_brokers, wait_for};
+use cluster_support::{create_topic, metadata, start_brokers, wait_for};
 use common::{TestBroker, free_port};
 use eddy_test_support::{eventually, scaled};
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -185,23 +184,9 @@ fn commit(c: &BaseConsumer, partition: i32, next_offset: i64) -> usize {
     failed
 }
 
-/// Creates `name` with `partitions` partitions and replication factor `rf` through `b`.
-fn create_topic(b: &TestBroker, name: &str, partitions: i32, rf: i16) {
-    let mut w = Wire::connect(&b.bootstrap());
-    let req = CreateTopicsRequest::default()
-        .with_timeout_ms(30_000)
-        .with_topics(vec![
-            CreatableTopic::default()
-                .with_name(TopicName(sb(name)))
-                .with_num_partitions(partitions)
-                .with_replication_factor(rf),
-        ]);
-    assert_eq!(w.call(&req, 7).topics[0].error_code, 0);
-}
-
 /// Creates TOPIC (RF 3) and produces `{p}-{i}` to offset i of each partition p, acks=all.
 async fn create_and_fill_topic(b: &TestBroker, bootstrap: &str) {
-    create_topic(b, TOPIC, PARTITIONS, 3);
+    assert_eq!(create_topic(b, TOPIC, PARTITIONS, 3, &[]), 0);
     wait_for(b, "the data topic fully replicated", |m| {
         fully_replicated(m, TOPIC, 3)
     });
@@ -432,7 +417,7 @@ fn the_last_acknowledged_commit_survives_a_kill_during_a_commit_stream() {
     const STREAM_GROUP: &str = "stream-group";
     let mut brokers = start_cluster();
     let bootstrap = bootstrap_all(&brokers);
-    create_topic(&brokers[0], TOPIC, 1, 3);
+    assert_eq!(create_topic(&brokers[0], TOPIC, 1, 3, &[]), 0);
     let coordinator = wait_coordinator(&brokers[0], STREAM_GROUP);
     wait_for(&brokers[0], "__consumer_offsets fully replicated", |m| {
         fully_replicated(m, OFFSETS_TOPIC, 3)
@@ -629,7 +614,7 @@ fn a_one_broker_cluster_caps_the_offsets_replication_factor() {
         b.log()
     );
     // The coordinator works: a commit through the wire is served back.
-    create_topic(&b, TOPIC, PARTITIONS, 1);
+    assert_eq!(create_topic(&b, TOPIC, PARTITIONS, 1, &[]), 0);
     let mut w = Wire::connect(&b.bootstrap());
     let commit = OffsetCommitRequest::default()
         .with_group_id(GroupId(sb(GROUP)))
@@ -707,7 +692,7 @@ fn a_consumer_protocol_group_survives_a_coordinator_kill() {
         "4000",
     );
     let bootstrap = bootstrap_all(&brokers);
-    create_topic(&brokers[0], KIP848_TOPIC, 4, 3);
+    assert_eq!(create_topic(&brokers[0], KIP848_TOPIC, 4, 3, &[]), 0);
     let coordinator = wait_coordinator(&brokers[0], KIP848_GROUP);
     wait_for(&brokers[0], "__consumer_offsets fully replicated", |m| {
         fully_replicated(m, OFFSETS_TOPIC, 3)
