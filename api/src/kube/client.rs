@@ -311,7 +311,10 @@ pub fn observation(k: Option<&DynamicObject>) -> Observation {
         })
         .or_else(|| reconciling.filter(|c| c.reason == reason::SCALE_DOWN_BLOCKED))
         .map(|c| format!("{}: {}", c.reason, c.message));
-    let settling = reconciling.is_some_and(|c| c.reason == reason::SCALING_DOWN);
+    // A scale-down still draining, or held back by a KafkaRebalance: not done yet.
+    let settling = reconciling.is_some_and(|c| {
+        c.reason == reason::SCALING_DOWN || c.reason == reason::REBALANCE_IN_PROGRESS
+    });
     let completed_restart = k
         .metadata
         .annotations
@@ -815,6 +818,8 @@ mod tests {
             observation(Some(&obj))
         };
         let o = with_reconciling(reason::SCALING_DOWN);
+        assert!(o.ready && o.settling && o.failure.is_none());
+        let o = with_reconciling(reason::REBALANCE_IN_PROGRESS);
         assert!(o.ready && o.settling && o.failure.is_none());
         let o = with_reconciling(reason::SCALE_DOWN_BLOCKED);
         assert!(!o.settling);
