@@ -8,10 +8,10 @@ use super::{
 };
 use crate::domain::acls;
 use crate::domain::connection::{ListenerInfo, sasl_mechanisms, security_protocol};
-use crate::domain::operations::{Observation, UpgradeObservation};
+use crate::domain::operations::{Observation, ScaleDownObservation, UpgradeObservation};
 use eddy_operator::crd::{
     Condition, ConditionStatus, KafkaCluster, KafkaClusterStatus, KafkaTopic, KafkaTopicSpec,
-    KafkaUser, condition_type, find_condition, reason,
+    KafkaUser, ScaleDownPhase, condition_type, find_condition, reason,
 };
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -330,6 +330,14 @@ pub fn observation(k: Option<&DynamicObject>) -> Observation {
         completed_restart,
         bootstrap: listeners(k).first().map(|l| l.bootstrap_servers.clone()),
         upgrade: status.upgrade.as_ref().map(upgrade_observation),
+        scale_down: status
+            .scale_down
+            .as_ref()
+            .filter(|d| !matches!(d.phase, ScaleDownPhase::Done | ScaleDownPhase::Blocked))
+            .map(|d| ScaleDownObservation {
+                phase: format!("{:?}", d.phase),
+                brokers: d.brokers.clone(),
+            }),
     }
 }
 
