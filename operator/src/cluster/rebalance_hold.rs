@@ -9,8 +9,11 @@
 //!   which is what keeps the two from waiting on each other).
 //!
 //! The scale-down step asks [`hold`] after [`super::scale_down::decide`], so the waiting status
-//! carries what the drain will do, and a blocked scale-down never cancels the rebalance's
-//! reassignments (those in flight are not the drain's).
+//! carries what the drain will do. While the rebalance moves partitions, a partition being
+//! reassigned lists its old and new replicas together, so `decide` can see a replication factor
+//! the topic does not have and call the scale-down impossible: that verdict waits too, and is
+//! made again on the layout the rebalance leaves. Only a drain that already ran out of time stays
+//! blocked, and even then it cancels none of the rebalance's reassignments.
 
 use crate::crd::{KafkaRebalance, RebalancePhase, ScaleDownPhase, ScaleDownStatus};
 
@@ -56,8 +59,9 @@ pub fn hold(
         return decision;
     }
     match decision.action {
-        // Cannot happen anyway; it stays reported, but what is in flight is the rebalance's.
-        Action::Blocked { .. } => Decision {
+        // A drain that timed out (sticky until the spec changes) stays blocked; what is in
+        // flight is the rebalance's, not the drain's.
+        Action::Blocked { .. } if decision.status.blocked_generation.is_some() => Decision {
             action: Action::Blocked { cancel: Vec::new() },
             status: decision.status,
         },
@@ -191,7 +195,8 @@ mod tests {
     }
 
     #[test]
-    fn a_blocked_scale_down_stays_blocked_but_cancels_none_of_the_rebalances_moves() {
+    fn a_verdict_of_impossible_made_mid_rebalance_waits_for_the_layout_it_leaves() {
+        // A partition being reassigned lists old and new replicas together: RF 2 looks like 3.
         let blocked = Decision {
             action: Action::Blocked {
                 cancel: vec![("t".into(), 0)],
@@ -199,12 +204,24 @@ mod tests {
             status: status(ScaleDownPhase::Blocked),
         };
         let d = hold(blocked.clone(), None, Some("r1"));
+        assert_eq!(d.action, Action::Wait, "nothing cancelled");
+        assert_eq!(d.status.phase, ScaleDownPhase::Waiting);
+        // Without a rebalance the verdict stands, cancelling the drain's own moves.
+        assert_eq!(hold(blocked.clone(), None, None), blocked);
+    }
+
+    #[test]
+    fn a_timed_out_drain_stays_blocked_but_cancels_none_of_the_rebalances_moves() {
+        let mut sticky = status(ScaleDownPhase::Blocked);
+        sticky.blocked_generation = Some(4);
+        let blocked = Decision {
+            action: Action::Blocked {
+                cancel: vec![("t".into(), 0)],
+            },
+            status: sticky.clone(),
+        };
+        let d = hold(blocked, Some(&sticky), Some("r1"));
         assert_eq!(d.action, Action::Blocked { cancel: Vec::new() });
-        assert_eq!(d.status, blocked.status);
-        let previous = Some(status(ScaleDownPhase::Blocked));
-        assert_eq!(
-            hold(blocked, previous.as_ref(), Some("r1")).action,
-            Action::Blocked { cancel: Vec::new() }
-        );
+        assert_eq!(d.status, sticky);
     }
 }
