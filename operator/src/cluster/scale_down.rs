@@ -182,7 +182,14 @@ pub fn decide(input: &Input<'_>) -> Decision {
     }) {
         return blocked(p.message.clone().unwrap_or_default(), true);
     }
-    let moves = match drain::plan(&input.layout.placements, &staying, &input.layout.racks) {
+    // Mid-reassignment a partition lists old and new replicas together: judge what cannot be
+    // drained on the replicas it will have.
+    let moves =
+        drain::plan(&input.layout.placements, &staying, &input.layout.racks).or_else(|_| {
+            let settled = settled_placements(&input.layout.placements, input.ongoing);
+            drain::plan(&settled, &staying, &input.layout.racks)
+        });
+    let moves = match moves {
         Ok(moves) => moves,
         Err(e) => {
             return blocked(
@@ -278,6 +285,26 @@ pub fn decide(input: &Input<'_>) -> Decision {
             format!("brokers {departing:?} drained and unregistered; removing their pods"),
         ),
     }
+}
+
+/// The placements as they will be once the reassignments in flight finish: a partition being
+/// reassigned lists its old and new replicas together (an RF=3 partition moving to three other
+/// brokers shows six), which is no replication factor the drain must keep. Pure.
+#[must_use]
+pub fn settled_placements(
+    placements: &[drain::Placement],
+    ongoing: &BTreeMap<(String, i32), Vec<i32>>,
+) -> Vec<drain::Placement> {
+    placements
+        .iter()
+        .map(|p| match ongoing.get(&(p.topic.clone(), p.partition)) {
+            Some(target) if !target.is_empty() => drain::Placement {
+                replicas: target.clone(),
+                ..p.clone()
+            },
+            _ => p.clone(),
+        })
+        .collect()
 }
 
 /// The first partitions of `names`, for messages.
