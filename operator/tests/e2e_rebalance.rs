@@ -32,10 +32,6 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 use stack::{LocalKube, build_pod_binaries, eventually};
 
-fn tool(script: &str, args: &[&str]) -> anyhow::Result<serde_json::Value> {
-    python_tool(script, args)
-}
-
 const CLUSTER: &str = r#"
 apiVersion: eddy.io/v1alpha1
 kind: KafkaCluster
@@ -133,25 +129,25 @@ async fn an_approved_full_rebalance_balances_a_skewed_cluster_under_a_producer()
     let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), "kafka");
     let rebalances: Api<KafkaRebalance> = Api::namespaced(client.clone(), "kafka");
     // Skewed on purpose: every replica on broker 0 (and 1).
-    tool(
+    python_tool(
         "rebalance_tool.py",
         &["create-assigned", &bootstrap, "skew", "0;0;0;0;0;0"],
     )?;
-    tool(
+    python_tool(
         "rebalance_tool.py",
         &["create-assigned", &bootstrap, "pair", "0,1;0,1;0,1"],
     )?;
     // 12 partitions of 4 MB in all: more moves than one batch, and data that takes a while
     // to move off a broker at a low throttle.
-    tool(
+    python_tool(
         "rebalance_tool.py",
         &["create-assigned", &bootstrap, "bulk", &["0"; 12].join(";")],
     )?;
     for topic in ["skew", "pair"] {
-        let filled = tool("kafka_tool.py", &["fill", &bootstrap, topic, "300"])?;
+        let filled = python_tool("kafka_tool.py", &["fill", &bootstrap, topic, "300"])?;
         assert_eq!(filled["acked"], 300, "{filled}");
     }
-    let filled = tool(
+    let filled = python_tool(
         "rebalance_tool.py",
         &["fill-bytes", &bootstrap, "bulk", "4000", "1024"],
     )?;
@@ -266,7 +262,7 @@ async fn an_approved_full_rebalance_balances_a_skewed_cluster_under_a_producer()
         Duration::from_secs(90),
         "preferred leaders lead",
         || async {
-            let v = tool("rebalance_tool.py", &["layout", &bootstrap])?;
+            let v = python_tool("rebalance_tool.py", &["layout", &bootstrap])?;
             let led = ["skew", "pair"].iter().all(|t| {
                 v["replicas"][t].as_object().is_some_and(|ps| {
                     ps.iter()
@@ -458,7 +454,7 @@ async fn scale_down_waits_for_a_rebalance(
     );
     assert_eq!(sets.get("bal-broker").await?.spec.replicas, Some(2));
     let bootstrap = status.listeners[0].bootstrap_servers.clone();
-    let layout = tool("rebalance_tool.py", &["layout", &bootstrap])?;
+    let layout = python_tool("rebalance_tool.py", &["layout", &bootstrap])?;
     for (topic, parts) in layout["replicas"].as_object().context("replicas")? {
         for (p, r) in parts.as_object().context("partitions")? {
             assert!(
