@@ -14,6 +14,9 @@
 //! - delete succeeds once the KafkaCluster is gone; its pods and claims go away and every billing
 //!   segment is closed.
 //!
+//! `a_smaller_plan_drains_the_brokers_that_go_and_loses_nothing`: dedicated-2 (5 brokers) →
+//! dedicated-1 (3) with data on every broker under an idempotent producer, through the API only.
+//!
 //! `secure_cluster_users_and_quota_through_the_api` runs the shipped catalog: a `sasl_scram` plan, a Kafka user through the
 //! API, kcat with the returned config and CA, a wrong password refused, and the plan's ingress
 //! limit (the user's quota) throttling a confluent-kafka producer.
@@ -21,6 +24,8 @@
 
 #[path = "support/browser.rs"]
 mod browser;
+#[path = "../../operator/tests/e2e/common.rs"]
+mod common;
 #[path = "../../localkube/tests/support/stack.rs"]
 mod stack;
 
@@ -896,6 +901,188 @@ async fn the_console_drives_a_cluster_on_the_local_kubernetes() -> anyhow::Resul
     #[allow(clippy::print_stderr)]
     {
         eprintln!("{out}");
+    }
+    Ok(())
+}
+
+/// The built-in catalog with the dedicated plans on an anonymous `plaintext` listener (and no
+/// rack awareness: the local Kubernetes has one node), for the resize-down test.
+fn plaintext_dedicated_catalog() -> String {
+    let builtin = eddy_api::app::BUILTIN_CATALOG;
+    let patched = builtin.replace(
+        "features: [sasl_scram, tls, mtls, acls, sla_99_95, rack_awareness]\n",
+        "features: [plaintext, sla_99_95]\n",
+    );
+    assert_ne!(patched, builtin, "the dedicated plans' features moved");
+    patched
+}
+
+/// Through the API only: a `dedicated-2` cluster (5 brokers) with an RF=1 and an RF=3 topic
+/// spread over all five is resized to `dedicated-1` (3 brokers) while an idempotent acks=all
+/// producer writes to the RF=1 topic. The operation succeeds only after the operator drained
+/// brokers 3 and 4 (its steps show the drain), no replica is left on them, and every record
+/// acknowledged before and during the resize is read back exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_smaller_plan_drains_the_brokers_that_go_and_loses_nothing() -> anyhow::Result<()> {
+    build_pod_binaries()?;
+    let kube = LocalKube::start("api-resize-down-")?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = kube.client().await?;
+    kube.install_chart(r#"{"operator": {"logFormat": "text", "leaseSeconds": 5}}"#)
+        .await?;
+    let api = ApiServer::start(&kube.kubeconfig(), Some(&plaintext_dedicated_catalog())).await?;
+    let signup = api
+        .call(
+            Method::POST,
+            "/v1/auth/signup",
+            None,
+            Some(
+                json!({"email": "ops@example.com", "password": "correct horse battery",
+                        "name": "Ops", "account_name": "Resize"}),
+            ),
+            &[],
+        )
+        .await?;
+    assert_eq!(signup.status, StatusCode::CREATED, "{:?}", signup.body);
+    let token = signup.body["access_token"].as_str().unwrap().to_string();
+    let created = api
+        .call(
+            Method::POST,
+            "/v1/clusters",
+            Some(&token),
+            Some(json!({"name": "big", "plan_id": "dedicated-2", "deletion_protection": false})),
+            &[],
+        )
+        .await?;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{:?}", created.body);
+    let id = created.body["cluster"]["id"].as_str().unwrap().to_string();
+    let started = Instant::now();
+    let op = api
+        .finished_operation(&kube, &token, &created.body, Duration::from_secs(420))
+        .await;
+    eprintln!("MEASURE create 5 brokers: {:?}", started.elapsed());
+    assert_eq!(op["state"], "succeeded", "{op}");
+    let conn = api
+        .get(&format!("/v1/clusters/{id}/connection"), &token)
+        .await?;
+    let bootstrap = conn.body["bootstrap_servers"].as_str().unwrap().to_string();
+
+    // Topics through the API, spread over all five brokers, with data.
+    for (name, partitions, replicas) in [("single", 10, 1), ("triple", 5, 3)] {
+        let t = api
+            .call(
+                Method::POST,
+                &format!("/v1/clusters/{id}/topics"),
+                Some(&token),
+                Some(json!({"name": name, "partitions": partitions, "replicas": replicas})),
+                &[],
+            )
+            .await?;
+        assert_eq!(t.status, StatusCode::CREATED, "{:?}", t.body);
+    }
+    let mut holders = std::collections::BTreeSet::new();
+    for topic in ["single", "triple"] {
+        let v = eventually(Duration::from_secs(120), "topic created", || async {
+            let v = common::kafka_tool(&["view", &bootstrap, topic])?;
+            Ok(v["replicas"]
+                .as_object()
+                .is_some_and(|r| !r.is_empty())
+                .then_some(v))
+        })
+        .await?;
+        for r in v["replicas"].as_object().context("replicas")?.values() {
+            holders.extend(common::ints(r));
+        }
+        let filled = common::kafka_tool(&["fill", &bootstrap, topic, "500"])?;
+        assert_eq!(filled["acked"], 500, "{filled}");
+    }
+    assert_eq!(
+        holders.into_iter().collect::<Vec<_>>(),
+        [0, 1, 2, 3, 4],
+        "data on every broker"
+    );
+
+    // The resize, under an idempotent acks=all producer.
+    let dir = tempfile::tempdir()?;
+    let producer = common::Producer::start_mode(
+        "kafka_tool.py",
+        "produce-idempotent",
+        &[&bootstrap, "single"],
+        dir.path(),
+    )?;
+    let r = api.get(&format!("/v1/clusters/{id}"), &token).await?;
+    let etag = r.etag.clone().context("ETag")?;
+    let resized = api
+        .if_match(
+            Method::POST,
+            &format!("/v1/clusters/{id}/resize"),
+            &token,
+            Some(json!({"plan_id": "dedicated-1"})),
+            &etag,
+        )
+        .await?;
+    assert_eq!(resized.status, StatusCode::ACCEPTED, "{:?}", resized.body);
+    let started = Instant::now();
+    let op = api
+        .finished_operation(&kube, &token, &resized.body, Duration::from_secs(900))
+        .await;
+    eprintln!("MEASURE resize 5 → 3 brokers: {:?}", started.elapsed());
+    let steps: Vec<&str> = op["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    eprintln!("resize steps: {steps:?}");
+    assert_eq!(op["state"], "succeeded", "{op}");
+    assert!(
+        steps.contains(&"draining brokers [3, 4]: moving their replicas off"),
+        "{steps:?}"
+    );
+    assert_eq!(steps.last(), Some(&"ready"), "{steps:?}");
+
+    // Three brokers, nothing left on 3 and 4, nothing lost, nothing twice.
+    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), "eddy-clusters");
+    let k = clusters.list(&ListParams::default()).await?.items;
+    assert_eq!(k.len(), 1);
+    assert_eq!(k[0].spec.brokers, 3);
+    let pods = Api::<Pod>::namespaced(client.clone(), "eddy-clusters")
+        .list(&ListParams::default())
+        .await?;
+    assert_eq!(pods.items.len(), 3, "{:?}", pods.items.len());
+    let conn = api
+        .get(&format!("/v1/clusters/{id}/connection"), &token)
+        .await?;
+    let bootstrap = conn.body["bootstrap_servers"].as_str().unwrap().to_string();
+    for topic in ["single", "triple"] {
+        let v = common::kafka_tool(&["view", &bootstrap, topic])?;
+        for r in v["replicas"].as_object().context("replicas")?.values() {
+            assert!(common::ints(r).iter().all(|b| *b < 3), "{topic}: {v}");
+        }
+    }
+    let (produced, acked) = producer.finish()?;
+    eprintln!(
+        "producer during the resize: sent {} acked {} failed {}",
+        produced["sent"],
+        acked.len(),
+        produced["nfailed"]
+    );
+    assert!(acked.len() > 50, "the producer made progress: {produced}");
+    for (topic, expected) in [("single", acked.clone()), ("triple", Vec::new())] {
+        let read = common::strings(&common::kafka_tool(&["consume", &bootstrap, topic])?["values"]);
+        let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+        for v in &read {
+            *counts.entry(v.as_str()).or_default() += 1;
+        }
+        let filled = (0..500).map(|i| format!("{topic}-{i}"));
+        let lost: Vec<String> = filled
+            .chain(expected)
+            .filter(|v| !counts.contains_key(v.as_str()))
+            .take(5)
+            .collect();
+        assert!(lost.is_empty(), "{topic}: lost {lost:?}");
+        let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).take(5).collect();
+        assert!(twice.is_empty(), "{topic}: read more than once {twice:?}");
     }
     Ok(())
 }

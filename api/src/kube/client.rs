@@ -8,10 +8,10 @@ use super::{
 };
 use crate::domain::acls;
 use crate::domain::connection::{ListenerInfo, sasl_mechanisms, security_protocol};
-use crate::domain::operations::{Observation, UpgradeObservation};
+use crate::domain::operations::{Observation, ScaleDownObservation, UpgradeObservation};
 use eddy_operator::crd::{
     Condition, ConditionStatus, KafkaCluster, KafkaClusterStatus, KafkaTopic, KafkaTopicSpec,
-    KafkaUser, condition_type, find_condition, reason,
+    KafkaUser, ScaleDownPhase, condition_type, find_condition, reason,
 };
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -311,7 +311,10 @@ pub fn observation(k: Option<&DynamicObject>) -> Observation {
         })
         .or_else(|| reconciling.filter(|c| c.reason == reason::SCALE_DOWN_BLOCKED))
         .map(|c| format!("{}: {}", c.reason, c.message));
-    let settling = reconciling.is_some_and(|c| c.reason == reason::SCALING_DOWN);
+    // A scale-down still draining, or held back by a KafkaRebalance: not done yet.
+    let settling = reconciling.is_some_and(|c| {
+        c.reason == reason::SCALING_DOWN || c.reason == reason::REBALANCE_IN_PROGRESS
+    });
     let completed_restart = k
         .metadata
         .annotations
@@ -327,6 +330,14 @@ pub fn observation(k: Option<&DynamicObject>) -> Observation {
         completed_restart,
         bootstrap: listeners(k).first().map(|l| l.bootstrap_servers.clone()),
         upgrade: status.upgrade.as_ref().map(upgrade_observation),
+        scale_down: status
+            .scale_down
+            .as_ref()
+            .filter(|d| !matches!(d.phase, ScaleDownPhase::Done | ScaleDownPhase::Blocked))
+            .map(|d| ScaleDownObservation {
+                phase: format!("{:?}", d.phase),
+                brokers: d.brokers.clone(),
+            }),
     }
 }
 
@@ -815,6 +826,8 @@ mod tests {
             observation(Some(&obj))
         };
         let o = with_reconciling(reason::SCALING_DOWN);
+        assert!(o.ready && o.settling && o.failure.is_none());
+        let o = with_reconciling(reason::REBALANCE_IN_PROGRESS);
         assert!(o.ready && o.settling && o.failure.is_none());
         let o = with_reconciling(reason::SCALE_DOWN_BLOCKED);
         assert!(!o.settling);

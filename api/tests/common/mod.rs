@@ -99,7 +99,7 @@ impl RecordingBackend {
             settling: false,
             completed_restart: d.restart_token.clone(),
             bootstrap: Some(bootstrap.to_string()),
-            upgrade: None,
+            ..Observation::default()
         };
         self.observations
             .lock()

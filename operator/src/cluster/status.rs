@@ -285,8 +285,8 @@ pub fn partitions_offline(
     );
 }
 
-/// Records the scale-down; while it runs or is blocked, `Reconciling=True` says so (reason
-/// `ScalingDown` or `ScaleDownBlocked`) — the Ready condition keeps saying whether the brokers
+/// Records the scale-down; while it runs, waits or is blocked, `Reconciling=True` says so
+/// (reason `ScalingDown`, `RebalanceInProgress` or `ScaleDownBlocked`) — the Ready condition keeps saying whether the brokers
 /// serve. Pure.
 pub fn scale_down_status(
     status: &mut KafkaClusterStatus,
@@ -298,6 +298,7 @@ pub fn scale_down_status(
     let reason = match sd.phase {
         ScaleDownPhase::Done => return,
         ScaleDownPhase::Blocked => reason::SCALE_DOWN_BLOCKED,
+        ScaleDownPhase::Waiting => reason::REBALANCE_IN_PROGRESS,
         _ => reason::SCALING_DOWN,
     };
     set_condition(

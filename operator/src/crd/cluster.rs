@@ -614,6 +614,9 @@ pub enum ClaimGrowth {
 /// Step of a scale-down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ScaleDownPhase {
+    /// Held back before anything moved: a KafkaRebalance of this cluster is executing its
+    /// moves (Reconciling reason `RebalanceInProgress`); the drain starts when it ends.
+    Waiting,
     /// Replicas are moving off the brokers that go.
     Draining,
     /// Drained; the controller voters are moving off them.
