@@ -36,6 +36,9 @@ pub struct RecordingBackend {
     pub ready_users: Mutex<Vec<String>>,
     /// When set, every write fails as if the apiserver were down.
     pub down: Mutex<bool>,
+    /// Connection details published for a KafkaCluster resource name (a real test broker's),
+    /// answered instead of the ones derived from the spec.
+    pub connections: Mutex<HashMap<String, ClusterConnection>>,
 }
 
 impl RecordingBackend {
@@ -217,6 +220,9 @@ impl ClusterBackend for RecordingBackend {
     ) -> BoxFuture<'a, Result<ClusterConnection, BackendError>> {
         Box::pin(async move {
             self.is_down()?;
+            if let Some(c) = self.connections.lock().unwrap().get(name) {
+                return Ok(c.clone());
+            }
             // The listeners the API asked for, published as an operator would.
             let (d, _) = self
                 .objects
