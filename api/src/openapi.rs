@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi};
         clusters::resize_cluster, clusters::preview_resize, clusters::upgrade_cluster, clusters::restart_cluster, clusters::delete_cluster,
         clusters::connection, clusters::list_operations, clusters::get_operation,
         topics::list_topics, topics::create_topic, topics::update_topic, topics::delete_topic,
-        kafka_users::list_users, kafka_users::create_user, kafka_users::get_user, kafka_users::rotate_password,
+        kafka_users::list_users, kafka_users::create_user, kafka_users::get_user, kafka_users::rotate_password, kafka_users::get_certificate,
         kafka_users::put_acls, kafka_users::delete_user,
         cluster_metrics::cluster_metrics,
         billing::generate_invoice, billing::list_invoices, billing::get_invoice, billing::credit_note,

@@ -11,7 +11,7 @@ use eddy_api::domain::connection::{ListenerInfo, sasl_mechanisms, security_proto
 use eddy_api::domain::operations::Observation;
 use eddy_api::kube::{
     BackendError, ClusterBackend, ClusterConnection, DesiredCluster, DesiredTopic, DesiredUser,
-    UserObservation,
+    UserCertificate, UserObservation,
 };
 use eddy_api::state::AppState;
 use futures::future::BoxFuture;
@@ -39,6 +39,11 @@ pub struct RecordingBackend {
     /// Connection details published for a KafkaCluster resource name (a real test broker's),
     /// answered instead of the ones derived from the spec.
     pub connections: Mutex<HashMap<String, ClusterConnection>>,
+    /// Certificates "issued" to TLS KafkaUsers, by resource name: as the operator does, one is
+    /// issued when a TLS user is written without one (serial in the PEM text).
+    pub certificates: Mutex<HashMap<String, UserCertificate>>,
+    /// Certificates issued so far.
+    pub issued: Mutex<u32>,
 }
 
 impl RecordingBackend {
@@ -266,6 +271,47 @@ impl ClusterBackend for RecordingBackend {
                     .insert(secret.clone(), pw.to_string());
             }
             self.users.lock().unwrap().insert(u.name.clone(), u.clone());
+            if u.mechanism.as_str() == "tls" {
+                let mut certs = self.certificates.lock().unwrap();
+                if !certs.contains_key(&u.name) {
+                    let mut n = self.issued.lock().unwrap();
+                    *n += 1;
+                    certs.insert(
+                        u.name.clone(),
+                        UserCertificate {
+                            certificate: format!(
+                                "-----BEGIN CERTIFICATE-----\nCN={} serial {n}\n-----END CERTIFICATE-----\n",
+                                u.username
+                            ),
+                            private_key: format!(
+                                "-----BEGIN PRIVATE KEY-----\nkey {n}\n-----END PRIVATE KEY-----\n"
+                            ),
+                            ca_certificate: TEST_CA.into(),
+                        },
+                    );
+                }
+            }
+            Ok(())
+        })
+    }
+    fn user_certificate<'a>(
+        &'a self,
+        _ns: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<UserCertificate>, BackendError>> {
+        Box::pin(async move {
+            self.is_down()?;
+            Ok(self.certificates.lock().unwrap().get(name).cloned())
+        })
+    }
+    fn drop_certificate<'a>(
+        &'a self,
+        _ns: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.is_down()?;
+            self.certificates.lock().unwrap().remove(name);
             Ok(())
         })
     }
