@@ -696,8 +696,19 @@ async fn secure_cluster_users_and_quota_through_the_api() -> anyhow::Result<()> 
     let client = kube.client().await?;
     kube.install_chart(r#"{"operator": {"logFormat": "text", "leaseSeconds": 5}}"#)
         .await?;
-    // The shipped catalog: shared-small has sasl_scram and tls, 1 MiB/s ingress.
-    let api = ApiServer::start(&kube.kubeconfig(), None).await?;
+    // The shipped catalog, with shared-small (sasl_scram and tls, 1 MiB/s ingress) also
+    // offering client certificates (mtls), as the dedicated plans do.
+    let catalog = eddy_api::app::BUILTIN_CATALOG.replacen(
+        "features: [sasl_scram, tls]\n",
+        "features: [sasl_scram, tls, mtls]\n",
+        1,
+    );
+    assert_ne!(
+        catalog,
+        eddy_api::app::BUILTIN_CATALOG,
+        "shared-small moved"
+    );
+    let api = ApiServer::start(&kube.kubeconfig(), Some(&catalog)).await?;
     let signup = api
         .call(
             Method::POST,
@@ -899,6 +910,91 @@ async fn secure_cluster_users_and_quota_through_the_api() -> anyhow::Result<()> 
         "confluent-kafka as a SCRAM-SHA-256 user",
     )?;
     assert!(out.contains("bob-paid"), "{out}");
+
+    // A certificate user: the create shows the certificate the operator issued, its key and the
+    // CA chain; kcat reads through the mTLS listener with exactly the recommended snippet.
+    let c = api
+        .call(
+            Method::POST,
+            &format!("/v1/clusters/{id}/users"),
+            Some(&token),
+            Some(json!({"name": "carol", "mechanism": "tls", "acls": []})),
+            &[],
+        )
+        .await?;
+    assert_eq!(
+        c.status,
+        StatusCode::CREATED,
+        "{:?}\n{}",
+        c.body,
+        kube.logs()
+    );
+    let bundle = &c.body["certificate"];
+    let key = bundle["private_key"]
+        .as_str()
+        .context("private key shown once")?;
+    std::fs::write(dir.path().join("user.key"), key)?;
+    std::fs::write(
+        dir.path().join("user.crt"),
+        bundle["certificate"].as_str().context("certificate")?,
+    )?;
+    let read = api
+        .get(
+            &format!("/v1/clusters/{id}/users/carol/certificate"),
+            &token,
+        )
+        .await?;
+    assert_eq!(read.status, StatusCode::OK, "{:?}", read.body);
+    assert_eq!(read.body["certificate"], bundle["certificate"]);
+    assert!(!read.body.to_string().contains("PRIVATE KEY"));
+    let conn = api
+        .get(&format!("/v1/clusters/{id}/connection?user=carol"), &token)
+        .await?;
+    assert_eq!(conn.body["security_protocol"], "SSL", "{:?}", conn.body);
+    let carol_conf = dir.path().join("carol.conf");
+    std::fs::write(
+        &carol_conf,
+        conn.body["listeners"][0]["clients"]["librdkafka"]
+            .as_str()
+            .context("librdkafka snippet")?
+            .replace(
+                "ssl.ca.location=ca.crt",
+                &format!("ssl.ca.location={}", ca.display()),
+            )
+            .replace(
+                "=user.crt",
+                &format!("={}", dir.path().join("user.crt").display()),
+            )
+            .replace(
+                "=user.key",
+                &format!("={}", dir.path().join("user.key").display()),
+            ),
+    )?;
+    let consumed = eventually(
+        Duration::from_secs(60),
+        "kcat reads as the certificate user",
+        || async {
+            let out = Command::new("kcat")
+                .args([
+                    "-F",
+                    &conf(&carol_conf),
+                    "-t",
+                    "payments",
+                    "-C",
+                    "-o",
+                    "beginning",
+                    "-c",
+                    "1",
+                    "-e",
+                ])
+                .output()?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            Ok((out.status.success() && text.contains("paid-1")).then_some(text))
+        },
+    )
+    .await
+    .with_context(|| kube.logs())?;
+    assert!(consumed.contains("paid-1"), "{consumed}");
 
     // The plan's ingress quota (1 MiB/s, the user's quota) throttles a producer: throttle
     // events, and the rate the broker let through stays near the quota (an upper bound: a slow
