@@ -399,6 +399,9 @@ pub async fn run(state: AppState, interval: Duration) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        if !state.metrics.lead_round(&state.leader, "alarm_evaluation") {
+            continue;
+        }
         match evaluate_once(&state, store::now()).await {
             Ok(r) if r.opened + r.resolved > 0 => {
                 tracing::info!(opened = r.opened, resolved = r.resolved, "alarms changed");

@@ -147,6 +147,9 @@ pub async fn run(state: AppState, interval: Duration) {
     let timeout = interval.clamp(Duration::from_secs(1), Duration::from_secs(10));
     loop {
         tick.tick().await;
+        if !state.metrics.lead_round(&state.leader, "sla_probe") {
+            continue;
+        }
         if let Err(e) = probe_once(&state, timeout, store::now()).await {
             tracing::warn!(error = %e, "SLA probe round failed");
         }

@@ -614,7 +614,7 @@ pub fn resource_name(accepted: &Value) -> String {
     format!("{name}-{}", &id[id.len() - 8..])
 }
 
-async fn create_database(pg: &postgres::PgServer) {
+pub async fn create_database(pg: &postgres::PgServer) {
     use sqlx::Connection;
     // "the database system is starting up": poll until it is up, with a deadline.
     let mut c = eddy_test_support::eventually_async(
