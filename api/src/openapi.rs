@@ -28,7 +28,7 @@ use utoipa::{Modify, OpenApi};
         audit::list_audit,
         channels::create_channel, channels::list_channels, channels::get_channel, channels::update_channel,
         channels::delete_channel, channels::test_channel, channels::delivery_log,
-        alarms::create_rule, alarms::list_rules, alarms::get_rule, alarms::delete_rule, alarms::list_alarms,
+        alarms::create_rule, alarms::list_rules, alarms::get_rule, alarms::update_rule, alarms::delete_rule, alarms::list_alarms,
         sla::availability,
     ),
     components(schemas(crate::error::Problem)),
