@@ -18,7 +18,8 @@
 //! dedicated-1 (3) with data on every broker under an idempotent producer, through the API only.
 //!
 //! `secure_cluster_users_and_quota_through_the_api` runs the shipped catalog: a `sasl_scram` plan, a Kafka user through the
-//! API, kcat with the returned config and CA, a wrong password refused, and the plan's ingress
+//! API, kcat with the returned config and CA, a wrong password refused, a SCRAM-SHA-256 user
+//! producing and consuming with confluent-kafka through its own snippet, and the plan's ingress
 //! limit (the user's quota) throttling a confluent-kafka producer.
 #![allow(clippy::unwrap_used)]
 
@@ -660,6 +661,38 @@ print(json.dumps({"sent": sent, "undelivered": left, "seconds": elapsed, "errors
                   "throttle_events": len(throttles), "max_throttle_s": max(throttles, default=0)}))
 "##;
 
+/// Produces `bob-paid` with the given librdkafka config file and reads it back from the start
+/// of the topic (its own consumer group), printing what it read.
+const ROUND_TRIP: &str = r##"
+import os, sys, time
+from confluent_kafka import Consumer, Producer
+conf = {}
+for line in open(os.environ["CONF"]):
+    line = line.strip()
+    if line and not line.startswith("#"):
+        k, v = line.split("=", 1)
+        conf[k] = v
+topic = os.environ["TOPIC"]
+p = Producer(conf)
+errors = []
+p.produce(topic, b"bob-paid", on_delivery=lambda err, msg: err and errors.append(str(err)))
+if p.flush(60) or errors:
+    sys.exit("produce failed: %s" % errors)
+c = Consumer(dict(conf, **{"group.id": "bob-reader", "auto.offset.reset": "earliest"}))
+c.subscribe([topic])
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    m = c.poll(1.0)
+    if m is None:
+        continue
+    if m.error():
+        sys.exit("consume failed: %s" % m.error())
+    if m.value() == b"bob-paid":
+        print("bob-paid")
+        break
+c.close()
+"##;
+
 #[tokio::test(flavor = "multi_thread")]
 async fn secure_cluster_users_and_quota_through_the_api() -> anyhow::Result<()> {
     build_pod_binaries()?;
@@ -668,8 +701,19 @@ async fn secure_cluster_users_and_quota_through_the_api() -> anyhow::Result<()> 
     let client = kube.client().await?;
     kube.install_chart(r#"{"operator": {"logFormat": "text", "leaseSeconds": 5}}"#)
         .await?;
-    // The shipped catalog: shared-small has sasl_scram and tls, 1 MiB/s ingress.
-    let api = ApiServer::start(&kube.kubeconfig(), None).await?;
+    // The shipped catalog, with shared-small (sasl_scram and tls, 1 MiB/s ingress) also
+    // offering client certificates (mtls), as the dedicated plans do.
+    let catalog = eddy_api::app::BUILTIN_CATALOG.replacen(
+        "features: [sasl_scram, tls]\n",
+        "features: [sasl_scram, tls, mtls]\n",
+        1,
+    );
+    assert_ne!(
+        catalog,
+        eddy_api::app::BUILTIN_CATALOG,
+        "shared-small moved"
+    );
+    let api = ApiServer::start(&kube.kubeconfig(), Some(&catalog)).await?;
     let signup = api
         .call(
             Method::POST,
@@ -821,6 +865,141 @@ async fn secure_cluster_users_and_quota_through_the_api() -> anyhow::Result<()> 
         !refused.status.success(),
         "a wrong password must not connect"
     );
+
+    // A SCRAM-SHA-256 user through the API: the same listener takes it, the snippets name its
+    // mechanism, and confluent-kafka produces and reads back with them.
+    let b = api
+        .call(
+            Method::POST,
+            &format!("/v1/clusters/{id}/users"),
+            Some(&token),
+            Some(json!({"name": "bob", "mechanism": "scram-sha-256"})),
+            &[],
+        )
+        .await?;
+    assert_eq!(b.status, StatusCode::CREATED, "{:?}", b.body);
+    let bob_password = b.body["password"].as_str().unwrap().to_string();
+    eventually(Duration::from_secs(180), "Kafka user bob Ready", || async {
+        let r = api
+            .get(&format!("/v1/clusters/{id}/users/bob"), &token)
+            .await?;
+        Ok((r.body["ready"] == true).then_some(()))
+    })
+    .await
+    .with_context(|| kube.logs())?;
+    let conn = api
+        .get(&format!("/v1/clusters/{id}/connection?user=bob"), &token)
+        .await?;
+    assert_eq!(
+        conn.body["sasl_mechanism"], "SCRAM-SHA-256",
+        "{:?}",
+        conn.body
+    );
+    let bob_conf = dir.path().join("bob.conf");
+    std::fs::write(
+        &bob_conf,
+        conn.body["listeners"][0]["clients"]["librdkafka"]
+            .as_str()
+            .context("librdkafka snippet")?
+            .replace(
+                "ssl.ca.location=ca.crt",
+                &format!("ssl.ca.location={}", ca.display()),
+            )
+            .replace("<password>", &bob_password),
+    )?;
+    let out = run(
+        Command::new(stack::python())
+            .args(["-c", ROUND_TRIP])
+            .env("CONF", &bob_conf)
+            .env("TOPIC", "payments"),
+        "confluent-kafka as a SCRAM-SHA-256 user",
+    )?;
+    assert!(out.contains("bob-paid"), "{out}");
+
+    // A certificate user: the create shows the certificate the operator issued, its key and the
+    // CA chain; kcat reads through the mTLS listener with exactly the recommended snippet.
+    let c = api
+        .call(
+            Method::POST,
+            &format!("/v1/clusters/{id}/users"),
+            Some(&token),
+            Some(json!({"name": "carol", "mechanism": "tls", "acls": []})),
+            &[],
+        )
+        .await?;
+    assert_eq!(
+        c.status,
+        StatusCode::CREATED,
+        "{:?}\n{}",
+        c.body,
+        kube.logs()
+    );
+    let bundle = &c.body["certificate"];
+    let key = bundle["private_key"]
+        .as_str()
+        .context("private key shown once")?;
+    std::fs::write(dir.path().join("user.key"), key)?;
+    std::fs::write(
+        dir.path().join("user.crt"),
+        bundle["certificate"].as_str().context("certificate")?,
+    )?;
+    let read = api
+        .get(
+            &format!("/v1/clusters/{id}/users/carol/certificate"),
+            &token,
+        )
+        .await?;
+    assert_eq!(read.status, StatusCode::OK, "{:?}", read.body);
+    assert_eq!(read.body["certificate"], bundle["certificate"]);
+    assert!(!read.body.to_string().contains("PRIVATE KEY"));
+    let conn = api
+        .get(&format!("/v1/clusters/{id}/connection?user=carol"), &token)
+        .await?;
+    assert_eq!(conn.body["security_protocol"], "SSL", "{:?}", conn.body);
+    let carol_conf = dir.path().join("carol.conf");
+    std::fs::write(
+        &carol_conf,
+        conn.body["listeners"][0]["clients"]["librdkafka"]
+            .as_str()
+            .context("librdkafka snippet")?
+            .replace(
+                "ssl.ca.location=ca.crt",
+                &format!("ssl.ca.location={}", ca.display()),
+            )
+            .replace(
+                "=user.crt",
+                &format!("={}", dir.path().join("user.crt").display()),
+            )
+            .replace(
+                "=user.key",
+                &format!("={}", dir.path().join("user.key").display()),
+            ),
+    )?;
+    let consumed = eventually(
+        Duration::from_secs(60),
+        "kcat reads as the certificate user",
+        || async {
+            let out = Command::new("kcat")
+                .args([
+                    "-F",
+                    &conf(&carol_conf),
+                    "-t",
+                    "payments",
+                    "-C",
+                    "-o",
+                    "beginning",
+                    "-c",
+                    "1",
+                    "-e",
+                ])
+                .output()?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            Ok((out.status.success() && text.contains("paid-1")).then_some(text))
+        },
+    )
+    .await
+    .with_context(|| kube.logs())?;
+    assert!(consumed.contains("paid-1"), "{consumed}");
 
     // The plan's ingress quota (1 MiB/s, the user's quota) throttles a producer: throttle
     // events, and the rate the broker let through stays near the quota (an upper bound: a slow

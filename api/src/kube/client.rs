@@ -4,7 +4,7 @@
 
 use super::{
     BackendError, ClusterBackend, ClusterConnection, DesiredCluster, DesiredTopic, DesiredUser,
-    Result, UserObservation,
+    Result, UserCertificate, UserObservation,
 };
 use crate::domain::acls;
 use crate::domain::connection::{ListenerInfo, sasl_mechanisms, security_protocol};
@@ -648,6 +648,50 @@ impl ClusterBackend for KubeBackend {
                 .await
                 .map_err(kube_err)?;
             Ok(list.items.iter().map(user_observation).collect())
+        })
+    }
+
+    fn user_certificate<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<UserCertificate>>> {
+        Box::pin(async move {
+            let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+            let Some(mut data) = secrets
+                .get_opt(name)
+                .await
+                .map_err(kube_err)?
+                .and_then(|s| s.data)
+            else {
+                return Ok(None);
+            };
+            let mut text = |key: &str| {
+                data.remove(key)
+                    .and_then(|b| String::from_utf8(b.0).ok())
+                    .filter(|s| !s.is_empty())
+            };
+            Ok(match (text("user.crt"), text("user.key"), text("ca.crt")) {
+                (Some(certificate), Some(private_key), Some(ca_certificate)) => {
+                    Some(UserCertificate {
+                        certificate,
+                        private_key,
+                        ca_certificate,
+                    })
+                }
+                _ => None,
+            })
+        })
+    }
+
+    fn drop_certificate<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+            delete_ignoring_absent(&secrets, name).await
         })
     }
 }

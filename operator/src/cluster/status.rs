@@ -450,9 +450,10 @@ fn listener_status(cluster: &KafkaCluster, pods: &[BrokerPod]) -> Vec<ListenerSt
                 security_protocol: Some(protocol),
                 sasl_mechanisms: l
                     .authentication
-                    .sasl_mechanism()
-                    .map(|m| vec![m.to_string()])
-                    .unwrap_or_default(),
+                    .sasl_mechanisms()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
                 ca_secret: l.tls.then(|| names.cluster_ca_cert.clone()),
             }
         })
@@ -584,13 +585,13 @@ mod tests {
                 (
                     "scram",
                     Some(P::SaslSsl),
-                    vec!["SCRAM-SHA-512".to_string()],
+                    vec!["SCRAM-SHA-512".to_string(), "SCRAM-SHA-256".to_string()],
                     Some("c-cluster-ca-cert")
                 ),
                 (
                     "sasl",
                     Some(P::SaslPlaintext),
-                    vec!["SCRAM-SHA-256".to_string()],
+                    vec!["SCRAM-SHA-256".to_string(), "SCRAM-SHA-512".to_string()],
                     None
                 ),
             ]
