@@ -1,19 +1,27 @@
 //! Transaction coordinator (KIP-98): owns every transactional id's state machine
 //! (txn/state.rs), persists each transition in the compacted internal topic
 //! `__transaction_state` (txn/store.rs) before answering, writes the COMMIT/ABORT markers to the
-//! transaction's partitions (in process: on one node the coordinator leads every partition),
-//! hands committed transactional offsets to the group coordinator, aborts transactions that
-//! outlive their timeout, and on start replays the log and finishes what a crash interrupted.
+//! transaction's partitions (txn/markers.rs: in process where this broker leads the partition,
+//! WriteTxnMarkers to its leader otherwise), hands committed transactional offsets to the group
+//! coordinator, aborts transactions that outlive their timeout, and on start (one node) or on
+//! becoming a partition's leader (cluster mode, txn/replicated.rs) replays the log and finishes
+//! what a crash interrupted.
 //!
 //! Produce asks [`TxnCoordinator::verify`] whether a transactional batch's partition is in its
 //! producer's ongoing transaction (the KIP-890 server-side defence), under the partition lock:
 //! a transaction leaves the verified set before its markers are written, so a late write of a
 //! finished transaction is refused rather than joining the next one or hanging the LSO.
 //!
-//! Cluster mode is not built: every operation answers `TxnError::Unsupported`.
+//! In cluster mode the partition leader asks the coordinator instead (txn/verify.rs).
+//! Transactional offsets (AddOffsetsToTxn, TxnOffsetCommit) are not built in cluster mode yet:
+//! they answer `TxnError::Unsupported`.
 
+mod markers;
+pub(crate) use markers::{ISR_TIMEOUT as MARKER_ISR_TIMEOUT, write_one as write_marker};
+pub mod replicated;
 pub mod state;
 pub mod store;
+pub mod verify;
 
 use crate::config::BrokerConfig;
 use crate::group::Coordinator as Groups;
@@ -49,8 +57,17 @@ type Slot = Arc<tokio::sync::Mutex<Option<TxnMetadata>>>;
 type Verified = (i16, HashSet<(String, i32)>);
 
 pub struct TxnCoordinator {
-    /// False in cluster mode (not built yet).
-    enabled: bool,
+    /// Cluster mode: `__transaction_state` is replicated and each broker coordinates the ids
+    /// of the partitions it leads.
+    cluster: bool,
+    /// Cluster mode: the state partitions this broker leads.
+    owned: Mutex<HashMap<i32, replicated::Owned>>,
+    /// Whether a creation of `__transaction_state` is in flight.
+    creating: std::sync::atomic::AtomicBool,
+    /// How other brokers are reached (markers, verification).
+    inter_broker: std::sync::OnceLock<crate::replication::inter_broker::InterBroker>,
+    /// Connections to partition leaders for markers, by broker id.
+    conns: tokio::sync::Mutex<HashMap<i32, eddy_kafka_client::Client>>,
     num_partitions: i32,
     max_timeout_ms: i32,
     /// How often timed-out transactions are looked for.
@@ -66,11 +83,15 @@ fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl TxnCoordinator {
-    /// `replicated`: cluster mode, where transactions are not built yet.
+    /// `replicated`: cluster mode.
     pub fn new(config: &BrokerConfig, replicated: bool, groups: Arc<Groups>) -> Self {
         let int = |k: &str| i32::try_from(config.get_i64(k)).unwrap_or(i32::MAX);
         TxnCoordinator {
-            enabled: !replicated,
+            cluster: replicated,
+            owned: Mutex::new(HashMap::new()),
+            creating: std::sync::atomic::AtomicBool::new(false),
+            inter_broker: std::sync::OnceLock::new(),
+            conns: tokio::sync::Mutex::new(HashMap::new()),
             num_partitions: int("transaction.state.log.num.partitions").max(1),
             max_timeout_ms: int("transaction.max.timeout.ms").max(1),
             abort_interval: Duration::from_millis(
@@ -86,20 +107,32 @@ impl TxnCoordinator {
         }
     }
 
-    /// Whether this broker coordinates transactions (single-node mode).
-    pub fn enabled(&self) -> bool {
-        self.enabled
+    /// Whether `__transaction_state` is replicated (cluster mode).
+    pub fn cluster(&self) -> bool {
+        self.cluster
     }
 
-    /// Creates `__transaction_state` if needed, replays it, completes the transactions a crash
-    /// left between PREPARE and COMPLETE, and starts the timeout timer. The group coordinator
-    /// must have started (pending offsets are handed to it).
+    /// Sets how other brokers are reached (once, at start).
+    pub fn set_inter_broker(&self, ib: crate::replication::inter_broker::InterBroker) {
+        let _ = self.inter_broker.set(ib);
+    }
+
+    fn inter_broker(&self) -> crate::replication::inter_broker::InterBroker {
+        self.inter_broker.get().cloned().unwrap_or_default()
+    }
+
+    /// One node: creates `__transaction_state` if needed, replays it, completes the
+    /// transactions a crash left between PREPARE and COMPLETE. Cluster mode: follows the
+    /// leadership of the state partitions instead (txn/replicated.rs). Both start the timeout
+    /// timer. The group coordinator must have started (pending offsets are handed to it).
     pub async fn start(
         self: &Arc<Self>,
         node: &Arc<Node>,
         control: &dyn crate::control::MetadataControl,
     ) -> Result<(), TxnLogError> {
-        if !self.enabled {
+        if self.cluster {
+            self.spawn_timer(node);
+            self.spawn_leadership_follower(node);
             return Ok(());
         }
         control
@@ -198,7 +231,7 @@ impl TxnCoordinator {
         pid: i64,
         epoch: i16,
     ) -> Result<(), TxnVerifyError> {
-        if !self.enabled {
+        if self.cluster {
             return Err(TxnVerifyError::Unsupported);
         }
         let v = locked(&self.verify);
@@ -214,31 +247,63 @@ impl TxnCoordinator {
         Ok(())
     }
 
-    /// Appends `m` to its `__transaction_state` partition and waits until it is durable.
+    /// Appends `m` to its `__transaction_state` partition and waits until it is durable and,
+    /// in cluster mode, in the partition's ISR (acks=all): only then is it acted on.
     async fn persist(&self, node: &Node, m: &TxnMetadata) -> Result<(), TxnError> {
-        let ticket = self.append_state(node, m)?;
+        let (ticket, part, offset) = self.append_state(node, m)?;
         node.flusher.wait(ticket).await.map_err(|e| {
             tracing::error!(transactional_id = %m.transactional_id, error = %e, "transaction state could not be made durable");
             TxnError::Storage
-        })
+        })?;
+        if !self.cluster {
+            return Ok(());
+        }
+        let r = crate::replication::await_isr(node, &[(part, offset)], markers::ISR_TIMEOUT).await;
+        match r.into_iter().next().flatten() {
+            None => Ok(()),
+            Some(crate::replication::IsrWaitError::NotLeader) => Err(TxnError::NotCoordinator),
+            Some(e) => {
+                tracing::warn!(transactional_id = %m.transactional_id, error = %e, "transaction state not replicated");
+                Err(TxnError::CoordinatorNotAvailable)
+            }
+        }
     }
 
-    /// Appends `m` to its `__transaction_state` partition; returns the flusher ticket that
-    /// makes it durable (queued for the next group commit).
-    fn append_state(&self, node: &Node, m: &TxnMetadata) -> Result<u64, TxnError> {
-        let index = store::partition_for(&m.transactional_id, self.num_partitions);
+    /// Appends `m` to its `__transaction_state` partition (as leader, with min.insync.replicas
+    /// enforced in cluster mode); returns the flusher ticket that makes it durable (queued for
+    /// the next group commit), the partition and the record's offset.
+    fn append_state(
+        &self,
+        node: &Node,
+        m: &TxnMetadata,
+    ) -> Result<(u64, Arc<crate::partition::Partition>, i64), TxnError> {
+        let index = store::partition_for(&m.transactional_id, self.partition_count(node));
         let part = node
             .partition(store::TOPIC, index)
             .ok_or(TxnError::CoordinatorNotAvailable)?;
         let (k, v) = store::record(m);
         let batch = crate::log::batch::build_batch(&[(Some(&k), Some(&v))], crate::now_ms());
-        part.append(&batch, false).map_err(|e| {
-            tracing::error!(transactional_id = %m.transactional_id, error = %e, "persisting transaction state failed");
-            TxnError::Storage
+        let out = part.append(&batch, self.cluster).map_err(|e| match e {
+            crate::partition::PartitionError::NotLeader => TxnError::NotCoordinator,
+            crate::partition::PartitionError::NotEnoughReplicas => {
+                TxnError::CoordinatorNotAvailable
+            }
+            e => {
+                tracing::error!(transactional_id = %m.transactional_id, error = %e, "persisting transaction state failed");
+                TxnError::Storage
+            }
         })?;
-        Ok(node
+        let ticket = node
             .flusher
-            .mark(part as Arc<dyn crate::log::flusher::Durable>))
+            .mark(Arc::clone(&part) as Arc<dyn crate::log::flusher::Durable>);
+        Ok((ticket, part, out.base_offset))
+    }
+
+    /// The marker's coordinator epoch: the leader epoch of the id's state partition.
+    fn coordinator_epoch(&self, node: &Node, id: &str) -> i32 {
+        let index = store::partition_for(id, self.partition_count(node));
+        node.partition(store::TOPIC, index)
+            .map_or(0, |p| p.leader_epoch().max(0))
     }
 
     /// Persists `next`, makes it the verified state and the slot's value.
@@ -259,31 +324,12 @@ impl TxnCoordinator {
     /// prepared and the timer tries again.
     async fn complete(&self, node: &Node, m: &TxnMetadata) -> Result<TxnMetadata, TxnError> {
         let commit = m.committing();
-        let mut ticket = 0;
-        for (topic, index) in &m.partitions {
-            let Some(part) = node.partition(topic, *index) else {
-                tracing::warn!(
-                    topic,
-                    partition = index,
-                    "no marker for a partition that no longer exists"
-                );
-                continue;
-            };
-            part.write_marker(m.producer_id, m.epoch, commit, 0)
-                .map_err(|e| {
-                    tracing::error!(topic, partition = index, error = %e, "writing a transaction marker failed");
-                    TxnError::Storage
-                })?;
-            ticket = node
-                .flusher
-                .mark(part as Arc<dyn crate::log::flusher::Durable>);
-        }
-        if ticket > 0 {
-            node.flusher
-                .wait(ticket)
-                .await
-                .map_err(|_| TxnError::Storage)?;
-        }
+        let coordinator_epoch = if self.cluster {
+            self.coordinator_epoch(node, &m.transactional_id)
+        } else {
+            0
+        };
+        self.write_markers(node, m, coordinator_epoch).await?;
         if commit {
             let mut by_group: BTreeMap<&str, Vec<CommitPartition>> = BTreeMap::new();
             for o in &m.offsets {
@@ -329,9 +375,7 @@ impl TxnCoordinator {
         pid: i64,
         epoch: i16,
     ) -> Result<(i64, i16), TxnError> {
-        if !self.enabled {
-            return Err(TxnError::Unsupported);
-        }
+        self.check_owner(node, id)?;
         if timeout_ms <= 0 || timeout_ms > self.max_timeout_ms {
             return Err(TxnError::InvalidTransactionTimeout);
         }
@@ -404,9 +448,10 @@ impl TxnCoordinator {
         partitions: &[(String, i32)],
         groups: &[String],
     ) -> Result<(), TxnError> {
-        if !self.enabled {
+        if self.cluster && !groups.is_empty() {
             return Err(TxnError::Unsupported);
         }
+        self.check_owner(node, id)?;
         let slot = self.existing_slot(id)?;
         let mut g = slot.lock().await;
         let m = g.as_ref().ok_or(TxnError::InvalidProducerIdMapping)?;
@@ -426,7 +471,7 @@ impl TxnCoordinator {
         group: &str,
         offsets: Vec<PendingOffset>,
     ) -> Result<(), TxnError> {
-        if !self.enabled {
+        if self.cluster {
             return Err(TxnError::Unsupported);
         }
         let slot = self.existing_slot(id)?;
@@ -451,9 +496,7 @@ impl TxnCoordinator {
         epoch: i16,
         commit: bool,
     ) -> Result<(), TxnError> {
-        if !self.enabled {
-            return Err(TxnError::Unsupported);
-        }
+        self.check_owner(node, id)?;
         let slot = self.existing_slot(id)?;
         let mut g = slot.lock().await;
         let m = g.as_ref().ok_or(TxnError::InvalidProducerIdMapping)?;
@@ -466,7 +509,15 @@ impl TxnCoordinator {
         Ok(())
     }
 
-    /// The metadata of `id` (`Err`: an operation on it is in progress, retry).
+    /// The metadata of `id` (`Err`: an operation on it is in progress, retry; or this broker
+    /// is not its coordinator).
+    pub fn describe_here(&self, node: &Node, id: &str) -> Result<Option<TxnMetadata>, TxnError> {
+        self.check_owner(node, id)?;
+        self.describe(id)
+    }
+
+    /// The metadata of `id` as this broker holds it (`Err`: an operation on it is in
+    /// progress, retry).
     pub fn describe(&self, id: &str) -> Result<Option<TxnMetadata>, TxnError> {
         let Some(slot) = locked(&self.txns).get(id).cloned() else {
             return Ok(None);
@@ -544,17 +595,40 @@ fn replay(node: &Node) -> Result<(HashMap<String, TxnMetadata>, u64), TxnLogErro
         return Ok((out, 0));
     };
     for part in &topic.partitions {
-        let end = part.high_watermark();
+        let (metas, n) = replay_partition(part, false)?;
+        out.extend(metas);
+        count += n;
+    }
+    Ok((out, count))
+}
+
+/// Reads one `__transaction_state` partition up to its high watermark (or, for a new leader,
+/// its log end: what followers will truncate to): the last metadata per transactional id, and
+/// the number of records read.
+fn replay_partition(
+    part: &crate::partition::Partition,
+    to_log_end: bool,
+) -> Result<(HashMap<String, TxnMetadata>, u64), TxnLogError> {
+    let mut out = HashMap::new();
+    let mut count = 0u64;
+    {
+        let end = if to_log_end {
+            part.log_end_offset()
+        } else {
+            part.high_watermark()
+        };
         let mut offset = part.log_start_offset();
         while offset < end {
-            let records = part
-                .read(offset, 4 << 20)
-                .map_err(|error| TxnLogError::Read {
-                    partition: part.index,
-                    offset,
-                    error,
-                })?
-                .records;
+            let read_err = |error| TxnLogError::Read {
+                partition: part.index,
+                offset,
+                error,
+            };
+            let records = if to_log_end {
+                part.read_for_follower(offset, 4 << 20).map_err(read_err)?
+            } else {
+                part.read(offset, 4 << 20).map_err(read_err)?.records
+            };
             let batches = crate::log::batch::split_batches(&records).unwrap_or_default();
             if batches.is_empty() {
                 break;

@@ -33,6 +33,20 @@ impl TxnState {
         }
     }
 
+    /// The state Kafka names `name` (DescribeTransactions' answer).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            TxnState::Empty,
+            TxnState::Ongoing,
+            TxnState::PrepareCommit,
+            TxnState::PrepareAbort,
+            TxnState::CompleteCommit,
+            TxnState::CompleteAbort,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
+    }
+
     fn is_prepare(self) -> bool {
         matches!(self, TxnState::PrepareCommit | TxnState::PrepareAbort)
     }
@@ -86,8 +100,12 @@ pub enum TxnError {
     InvalidTransactionTimeout,
     #[error("the transaction coordinator is not available")]
     CoordinatorNotAvailable,
-    #[error("transactions are not supported in cluster mode yet")]
+    #[error("this operation is not supported in cluster mode yet")]
     Unsupported,
+    #[error("this broker is not the transactional id's coordinator")]
+    NotCoordinator,
+    #[error("the coordinator is loading the transactional id's state")]
+    CoordinatorLoadInProgress,
     #[error("the transaction state could not be persisted")]
     Storage,
 }

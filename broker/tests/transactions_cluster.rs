@@ -1,0 +1,267 @@
+#![allow(clippy::unwrap_used)] // integration-test helpers: a failed step should abort the test
+//! Transactions in cluster mode (three broker processes on loopback): `__transaction_state` is
+//! a replicated internal topic, the coordinator of a transactional id is the leader of its
+//! partition, markers reach partitions led by other brokers through WriteTxnMarkers, and
+//! read_committed consumers see exactly the committed transactions. kill -9 of the
+//! coordinator's broker mid-transaction: the producer's commit either succeeds after failover
+//! or fails, and read_committed readers see the transaction whole or not at all; the committed
+//! one before it is never lost.
+
+mod cluster_support;
+mod common;
+mod wire;
+
+use cluster_support::{start_brokers, wait_for};
+use common::{POLL, TestBroker};
+use eddy_test_support::eventually;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use std::time::Duration;
+use wire::Wire;
+
+const STATE_TOPIC: &str = "__transaction_state";
+const NOT_COORDINATOR: i16 = 16;
+
+fn start_cluster() -> Vec<TestBroker> {
+    start_brokers(
+        3,
+        &[
+            "transaction.state.log.num.partitions=3",
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms=500",
+        ],
+        "4000",
+    )
+}
+
+fn bootstrap_all(brokers: &[TestBroker]) -> String {
+    brokers
+        .iter()
+        .map(TestBroker::bootstrap)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Runs `txn_cluster.py` with `args`; on failure, panics with its output and the brokers'
+/// warnings.
+fn run_script(brokers: &[TestBroker], bootstrap: &str, args: &[&str]) -> String {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/txn_cluster.py");
+    let out = common::run_with_timeout(
+        std::process::Command::new(common::python())
+            .arg(path)
+            .arg(bootstrap)
+            .args(args),
+        None,
+        Duration::from_secs(240),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    if !out.status.success() {
+        let logs: Vec<String> = brokers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let log = b.log();
+                let lines: Vec<&str> = log
+                    .lines()
+                    .filter(|l| {
+                        l.contains("WARN")
+                            || l.contains("ERROR")
+                            || l.contains("txn")
+                            || l.contains("transaction")
+                            || l.contains("marker")
+                            || l.contains("verif")
+                    })
+                    .collect();
+                format!(
+                    "broker {i}:\n{}",
+                    lines[lines.len().saturating_sub(80)..].join("\n")
+                )
+            })
+            .collect();
+        panic!(
+            "txn_cluster.py {args:?} failed: {}\nstdout:\n{stdout}\nstderr:\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            logs.join("\n")
+        );
+    }
+    stdout
+}
+
+/// FindCoordinator (v3, key type 1) through `b`: (error code, node id).
+fn find_txn_coordinator(b: &TestBroker, id: &str) -> (i16, i32) {
+    let mut w = Wire::connect(&b.bootstrap());
+    let r = w.call(
+        &FindCoordinatorRequest::default()
+            .with_key(StrBytes::from_string(id.to_string()))
+            .with_key_type(1),
+        3,
+    );
+    (r.error_code, r.node_id.0)
+}
+
+fn wait_txn_coordinator(b: &TestBroker, id: &str) -> i32 {
+    eventually(
+        "a transaction coordinator",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || match find_txn_coordinator(b, id) {
+            (0, node) => Ok(node),
+            (e, _) => Err(format!("error {e}")),
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}; log:\n{}", b.log()))
+}
+
+/// InitProducerId for `id` sent to broker `b` (v3): its error code.
+fn init_producer_id_error(b: &TestBroker, id: &str) -> i16 {
+    let mut w = Wire::connect(&b.bootstrap());
+    w.call(
+        &InitProducerIdRequest::default()
+            .with_transactional_id(Some(StrBytes::from_string(id.to_string()).into()))
+            .with_transaction_timeout_ms(60_000)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1),
+        3,
+    )
+    .error_code
+}
+
+#[test]
+fn commit_and_abort_across_brokers_are_visible_to_read_committed_only_when_committed() {
+    let brokers = start_cluster();
+    let coordinator = wait_txn_coordinator(&brokers[0], "cluster-basic");
+    // The state topic is replicated to every broker, and only its leader coordinates.
+    let m = wait_for(&brokers[0], "__transaction_state fully replicated", |m| {
+        m.topics.iter().any(|t| {
+            t.name.as_ref().is_some_and(|n| n.as_str() == STATE_TOPIC)
+                && t.partitions.len() == 3
+                && t.partitions
+                    .iter()
+                    .all(|p| p.replica_nodes.len() == 3 && p.isr_nodes.len() == 3)
+        })
+    });
+    assert!(m.brokers.len() == 3);
+    for (i, b) in brokers.iter().enumerate() {
+        let e = init_producer_id_error(b, "cluster-other-check");
+        let owner = wait_txn_coordinator(b, "cluster-other-check");
+        if i32::try_from(i).unwrap() == owner {
+            assert_eq!(e, 0, "the coordinator answers");
+        } else {
+            assert_eq!(e, NOT_COORDINATOR, "broker {i} is not the coordinator");
+        }
+    }
+    let stdout = run_script(
+        &brokers,
+        &bootstrap_all(&brokers),
+        &["basic", "cluster-txn", "20"],
+    );
+    assert!(stdout.contains("ok 72 96"), "{stdout}");
+    eprintln!("coordinator {coordinator}: {stdout}");
+    // Markers went to partitions led by other brokers through WriteTxnMarkers.
+    let leaders = wait_for(&brokers[0], "cluster-txn's leaders", |m| {
+        m.topics
+            .iter()
+            .any(|t| t.name.as_ref().is_some_and(|n| n.as_str() == "cluster-txn"))
+    });
+    let t = leaders
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().is_some_and(|n| n.as_str() == "cluster-txn"))
+        .unwrap();
+    let coordinator_of_basic = wait_txn_coordinator(&brokers[0], "cluster-basic");
+    assert!(
+        t.partitions
+            .iter()
+            .any(|p| p.leader_id.0 != coordinator_of_basic),
+        "every partition led by the coordinator: the test proves nothing about remote markers"
+    );
+}
+
+#[test]
+fn kill_9_of_the_coordinator_mid_transaction_loses_nothing_committed_and_tears_nothing() {
+    let mut brokers = start_cluster();
+    let coordinator = wait_txn_coordinator(&brokers[0], "cluster-crash");
+    let dir = tempfile::tempdir().unwrap();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/txn_cluster.py");
+    let bootstrap = bootstrap_all(&brokers);
+    let mut child = std::process::Command::new(common::python())
+        .arg(script)
+        .arg(&bootstrap)
+        .args(["crash", "cluster-crash"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ready = eventually(
+        "the client's open transaction",
+        Duration::from_secs(90),
+        POLL,
+        || dir.path().join("ready").exists() || child.try_wait().unwrap().is_some(),
+    );
+    if ready.is_err() || !dir.path().join("ready").exists() {
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        panic!(
+            "the client did not get ready:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let victim = usize::try_from(coordinator).unwrap();
+    brokers[victim].kill9();
+    std::fs::write(dir.path().join("go"), b"").unwrap();
+    let done = eventually(
+        "the client's commit",
+        Duration::from_secs(150),
+        POLL,
+        || child.try_wait().unwrap(),
+    );
+    let status = match done {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{e}");
+        }
+    };
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+    );
+    let survivors: Vec<&TestBroker> = brokers
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != victim)
+        .map(|(_, b)| b)
+        .collect();
+    let new_coordinator = wait_txn_coordinator(survivors[0], "cluster-crash");
+    assert_ne!(new_coordinator, coordinator, "the coordinator moved");
+    let live = survivors
+        .iter()
+        .map(|b| b.bootstrap())
+        .collect::<Vec<_>>()
+        .join(",");
+    let committed = stdout.contains("committed");
+    eprintln!("after kill -9 of coordinator {coordinator}: {stdout}");
+    let expect = if committed { "60" } else { "30" };
+    run_script(&brokers, &live, &["verify", "cluster-crash", expect]);
+    assert!(
+        survivors.iter().any(|b| b
+            .log()
+            .contains("transactions recovered: now their coordinator")),
+        "the new coordinator loaded the state"
+    );
+    // The killed broker comes back and the transaction's outcome stays as it was.
+    brokers[victim].spawn();
+    run_script(
+        &brokers,
+        &bootstrap_all(&brokers),
+        &["verify", "cluster-crash", expect],
+    );
+}
