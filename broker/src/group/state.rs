@@ -169,6 +169,16 @@ pub struct CommittedOffset {
     pub commit_timestamp_ms: i64,
 }
 
+/// One offset of a transaction (cluster mode), pending at the group's coordinator until the
+/// transaction's marker.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TxnOffset {
+    pub topic: String,
+    pub partition: i32,
+    #[serde(flatten)]
+    pub offset: CommittedOffset,
+}
+
 #[derive(Debug, Clone)]
 pub struct Group {
     pub group_id: String,
@@ -187,6 +197,9 @@ pub struct Group {
     /// The initial-delay phase of a rebalance that started from Empty.
     initial_delay: Option<InitialDelay>,
     pub offsets: BTreeMap<(String, i32), CommittedOffset>,
+    /// Cluster mode: offsets of ongoing transactions by producer id (TxnOffsetCommit), until
+    /// the transaction's marker commits or drops them.
+    pub txn_offsets: BTreeMap<i64, Vec<TxnOffset>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -225,6 +238,7 @@ impl Group {
             join_deadline_ms: None,
             initial_delay: None,
             offsets: BTreeMap::new(),
+            txn_offsets: BTreeMap::new(),
         }
     }
 

@@ -2,8 +2,9 @@
 //! leader of some of a transaction's partitions, to append the COMMIT/ABORT control batch to
 //! each (txn/markers.rs sends it). Each marker is durable and in its partition's ISR (acks=all)
 //! before its partition is answered without error; a partition this broker does not lead gets
-//! NOT_LEADER_OR_FOLLOWER and the coordinator retries at the new leader. Needs CLUSTER_ACTION
-//! on the cluster, as in Kafka.
+//! NOT_LEADER_OR_FOLLOWER and the coordinator retries at the new leader. For a group's
+//! `__consumer_offsets` partition the group coordinator commits or drops the transaction's
+//! offsets instead. Needs CLUSTER_ACTION on the cluster, as in Kafka.
 
 use super::{RequestContext, code, errors};
 use crate::security::acl::Operation;
@@ -27,6 +28,14 @@ pub async fn handle(ctx: &RequestContext, req: WriteTxnMarkersRequest) -> WriteT
                 let topic = t.name.to_string();
                 let e = if !allowed {
                     Some(ResponseError::ClusterAuthorizationFailed)
+                } else if topic == crate::group::store::TOPIC {
+                    // A group's offsets partition: the group coordinator commits or drops the
+                    // transaction's offsets (group/txn_offsets.rs).
+                    ctx.groups
+                        .complete_txn_offsets(&ctx.node, p, m.producer_id.0, m.transaction_result)
+                        .await
+                        .err()
+                        .map(ResponseError::from)
                 } else {
                     match ctx.node.partition(&topic, p) {
                         None => Some(ResponseError::UnknownTopicOrPartition),

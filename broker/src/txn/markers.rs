@@ -120,6 +120,20 @@ impl TxnCoordinator {
         let mut waits: Vec<((String, i32), Arc<Partition>, i64)> = Vec::new();
         let mut ticket = 0;
         for (topic, index) in parts {
+            if topic == crate::group::store::TOPIC {
+                // A group's offsets partition: its coordinator (here) decides the offsets.
+                match self
+                    .groups
+                    .complete_txn_offsets(node, *index, pid, commit)
+                    .await
+                {
+                    Ok(()) => done.push((topic.clone(), *index)),
+                    Err(e) => {
+                        tracing::debug!(partition = index, error = %e, "transactional offsets not decided here; retrying");
+                    }
+                }
+                continue;
+            }
             let Some(part) = node.partition(topic, *index) else {
                 done.push((topic.clone(), *index));
                 continue;

@@ -12,9 +12,9 @@
 //! a transaction leaves the verified set before its markers are written, so a late write of a
 //! finished transaction is refused rather than joining the next one or hanging the LSO.
 //!
-//! In cluster mode the partition leader asks the coordinator instead (txn/verify.rs).
-//! Transactional offsets (AddOffsetsToTxn, TxnOffsetCommit) are not built in cluster mode yet:
-//! they answer `TxnError::Unsupported`.
+//! In cluster mode the partition leader asks the coordinator instead (txn/verify.rs), and
+//! transactional offsets wait at the group's coordinator (group/txn_offsets.rs): the group's
+//! `__consumer_offsets` partition joins the transaction and its marker decides them.
 
 mod markers;
 pub(crate) use markers::{ISR_TIMEOUT as MARKER_ISR_TIMEOUT, write_one as write_marker};
@@ -448,14 +448,26 @@ impl TxnCoordinator {
         partitions: &[(String, i32)],
         groups: &[String],
     ) -> Result<(), TxnError> {
-        if self.cluster && !groups.is_empty() {
-            return Err(TxnError::Unsupported);
-        }
         self.check_owner(node, id)?;
+        // Cluster mode: a group's offsets partition joins the transaction, so that its marker
+        // reaches the group's coordinator (group/txn_offsets.rs), as in Kafka.
+        let mut partitions = partitions.to_vec();
+        if self.cluster && !groups.is_empty() {
+            let n = node
+                .topic(crate::group::store::TOPIC)
+                .map(|t| i32::try_from(t.partitions.len()).unwrap_or(i32::MAX).max(1))
+                .ok_or(TxnError::CoordinatorNotAvailable)?;
+            for group in groups {
+                partitions.push((
+                    crate::group::store::TOPIC.to_string(),
+                    crate::group::store::partition_for(group, n),
+                ));
+            }
+        }
         let slot = self.existing_slot(id)?;
         let mut g = slot.lock().await;
         let m = g.as_ref().ok_or(TxnError::InvalidProducerIdMapping)?;
-        if let Some(next) = m.add(pid, epoch, partitions, groups, crate::now_ms())? {
+        if let Some(next) = m.add(pid, epoch, &partitions, groups, crate::now_ms())? {
             self.transition(node, &mut g, next).await?;
         }
         Ok(())
@@ -472,7 +484,22 @@ impl TxnCoordinator {
         offsets: Vec<PendingOffset>,
     ) -> Result<(), TxnError> {
         if self.cluster {
-            return Err(TxnError::Unsupported);
+            // The group's coordinator holds them until the transaction's marker.
+            let parts: Vec<CommitPartition> = offsets
+                .into_iter()
+                .map(|o| CommitPartition {
+                    topic: o.topic,
+                    partition: o.partition,
+                    offset: o.offset,
+                    leader_epoch: o.leader_epoch,
+                    metadata: o.metadata,
+                })
+                .collect();
+            return self
+                .groups
+                .stage_txn_offsets(node, group, pid, &parts)
+                .await
+                .map_err(from_group);
         }
         let slot = self.existing_slot(id)?;
         let mut g = slot.lock().await;
@@ -583,6 +610,16 @@ impl TxnCoordinator {
                 }
             }
         }
+    }
+}
+
+/// A group coordinator's refusal as the transaction APIs answer it.
+fn from_group(e: crate::group::GroupError) -> TxnError {
+    use crate::group::GroupError;
+    match e {
+        GroupError::NotCoordinator => TxnError::NotCoordinator,
+        GroupError::CoordinatorLoadInProgress => TxnError::CoordinatorLoadInProgress,
+        _ => TxnError::CoordinatorNotAvailable,
     }
 }
 

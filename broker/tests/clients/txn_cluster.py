@@ -2,7 +2,10 @@
 
 basic    on a 6-partition RF=3 topic (leaders spread over the brokers): commit 6 records on
          every partition, abort 4 on every partition, commit 6 more; a read_committed consumer
-         sees exactly the 72 committed records, a read_uncommitted one all 96. Then measures
+         sees exactly the 72 committed records, a read_uncommitted one all 96. Then offsets in
+         transactions (send_offsets_to_transaction, the group's coordinator possibly on another
+         broker than the transaction's): an aborted transaction leaves the group's offsets
+         unchanged, a committed one commits them (checked with a require_stable reader). Then measures
          transactional produce: TXNS transactions of 100 x 1 KB records each (ARGS: TXNS),
          printing "ok <committed> <all> mb_s=<MB/s> commit_p50_ms=.. commit_p99_ms=..".
 crash    (ARGS: DIR) commits one transaction of 30 records (5 per partition), sends 30 more in
@@ -93,6 +96,7 @@ def basic():
     assert len(set(committed)) == 72, "a committed record is duplicated"
     everything = consume("read_uncommitted", 96)
     assert len(everything) == 96, f"read_uncommitted saw {len(everything)}"
+    offsets_in_transactions(p)
     txns = int(sys.argv[4]) if len(sys.argv) > 4 else 10
     per_txn, size = 100, 1000
     commits = []
@@ -112,6 +116,39 @@ def basic():
         f"commit_p50_ms={commits[len(commits) // 2]:.1f} "
         f"commit_p99_ms={commits[min(len(commits) - 1, int(len(commits) * 0.99))]:.1f}"
     )
+
+
+def offsets_in_transactions(p):
+    group = "eos-" + uuid.uuid4().hex[:8]
+    c = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "isolation.level": "read_committed",
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+    })
+    c.assign([TopicPartition(topic, q, 0) for q in range(PARTITIONS)])
+    deadline = time.time() + DEADLINE_S
+    while c.poll(0.2) is None:
+        if time.time() > deadline:
+            raise RuntimeError("no records to consume")
+    meta = c.consumer_group_metadata()
+    aborted = [TopicPartition(topic, q, 1) for q in range(PARTITIONS)]
+    p.begin_transaction()
+    p.produce(topic, b"c-offsets-aborted", partition=0)
+    p.send_offsets_to_transaction(aborted, meta, 60)
+    p.abort_transaction(60)
+    after_abort = c.committed([TopicPartition(topic, q) for q in range(PARTITIONS)], 30)
+    assert all(tp.offset < 0 for tp in after_abort), f"aborted offsets committed: {after_abort}"
+    committed = [TopicPartition(topic, q, 5) for q in range(PARTITIONS)]
+    p.begin_transaction()
+    p.produce(topic, b"c-offsets-committed", partition=0)
+    p.send_offsets_to_transaction(committed, meta, 60)
+    p.commit_transaction(60)
+    got = c.committed([TopicPartition(topic, q) for q in range(PARTITIONS)], 30)
+    offsets = sorted(tp.offset for tp in got)
+    assert offsets == [5] * PARTITIONS, f"committed offsets {offsets}"
+    c.close()
 
 
 def crash():
