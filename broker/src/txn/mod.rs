@@ -16,6 +16,7 @@
 //! transactional offsets wait at the group's coordinator (group/txn_offsets.rs): the group's
 //! `__consumer_offsets` partition joins the transaction and its marker decides them.
 
+mod expiry;
 mod markers;
 pub(crate) use markers::{ISR_TIMEOUT as MARKER_ISR_TIMEOUT, write_one as write_marker};
 pub mod replicated;
@@ -72,6 +73,10 @@ pub struct TxnCoordinator {
     max_timeout_ms: i32,
     /// How often timed-out transactions are looked for.
     abort_interval: Duration,
+    /// `transactional.id.expiration.ms`: idle ids older than this are forgotten.
+    expiration_ms: i64,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`.
+    expiry_interval: Duration,
     groups: Arc<Groups>,
     txns: Mutex<HashMap<String, Slot>>,
     /// Every transactional producer by producer id (Produce's verification).
@@ -99,6 +104,14 @@ impl TxnCoordinator {
                     config.get_i64("transaction.abort.timed.out.transaction.cleanup.interval.ms"),
                 )
                 .unwrap_or(10_000)
+                .max(10),
+            ),
+            expiration_ms: config.get_i64("transactional.id.expiration.ms").max(1),
+            expiry_interval: Duration::from_millis(
+                u64::try_from(
+                    config.get_i64("transaction.remove.expired.transaction.cleanup.interval.ms"),
+                )
+                .unwrap_or(3_600_000)
                 .max(10),
             ),
             groups,
@@ -132,6 +145,7 @@ impl TxnCoordinator {
     ) -> Result<(), TxnLogError> {
         if self.cluster {
             self.spawn_timer(node);
+            self.spawn_expiry(node);
             self.spawn_leadership_follower(node);
             return Ok(());
         }
@@ -177,6 +191,7 @@ impl TxnCoordinator {
             }
         }
         self.spawn_timer(node);
+        self.spawn_expiry(node);
         Ok(())
     }
 
@@ -250,9 +265,20 @@ impl TxnCoordinator {
     /// Appends `m` to its `__transaction_state` partition and waits until it is durable and,
     /// in cluster mode, in the partition's ISR (acks=all): only then is it acted on.
     async fn persist(&self, node: &Node, m: &TxnMetadata) -> Result<(), TxnError> {
-        let (ticket, part, offset) = self.append_state(node, m)?;
+        let appended = self.append_state(node, m)?;
+        self.await_persisted(node, &m.transactional_id, appended)
+            .await
+    }
+
+    /// Waits until an appended state record is durable and (cluster mode) in the ISR.
+    async fn await_persisted(
+        &self,
+        node: &Node,
+        id: &str,
+        (ticket, part, offset): (u64, Arc<crate::partition::Partition>, i64),
+    ) -> Result<(), TxnError> {
         node.flusher.wait(ticket).await.map_err(|e| {
-            tracing::error!(transactional_id = %m.transactional_id, error = %e, "transaction state could not be made durable");
+            tracing::error!(transactional_id = id, error = %e, "transaction state could not be made durable");
             TxnError::Storage
         })?;
         if !self.cluster {
@@ -263,7 +289,7 @@ impl TxnCoordinator {
             None => Ok(()),
             Some(crate::replication::IsrWaitError::NotLeader) => Err(TxnError::NotCoordinator),
             Some(e) => {
-                tracing::warn!(transactional_id = %m.transactional_id, error = %e, "transaction state not replicated");
+                tracing::warn!(transactional_id = id, error = %e, "transaction state not replicated");
                 Err(TxnError::CoordinatorNotAvailable)
             }
         }
@@ -277,19 +303,31 @@ impl TxnCoordinator {
         node: &Node,
         m: &TxnMetadata,
     ) -> Result<(u64, Arc<crate::partition::Partition>, i64), TxnError> {
-        let index = store::partition_for(&m.transactional_id, self.partition_count(node));
+        let (k, v) = store::record(m);
+        self.append_record(node, &m.transactional_id, &k, Some(&v))
+    }
+
+    /// Appends one record of `id` (None: its tombstone) to its `__transaction_state`
+    /// partition; as `append_state`.
+    fn append_record(
+        &self,
+        node: &Node,
+        id: &str,
+        k: &[u8],
+        v: Option<&[u8]>,
+    ) -> Result<(u64, Arc<crate::partition::Partition>, i64), TxnError> {
+        let index = store::partition_for(id, self.partition_count(node));
         let part = node
             .partition(store::TOPIC, index)
             .ok_or(TxnError::CoordinatorNotAvailable)?;
-        let (k, v) = store::record(m);
-        let batch = crate::log::batch::build_batch(&[(Some(&k), Some(&v))], crate::now_ms());
+        let batch = crate::log::batch::build_batch(&[(Some(k), v)], crate::now_ms());
         let out = part.append(&batch, self.cluster).map_err(|e| match e {
             crate::partition::PartitionError::NotLeader => TxnError::NotCoordinator,
             crate::partition::PartitionError::NotEnoughReplicas => {
                 TxnError::CoordinatorNotAvailable
             }
             e => {
-                tracing::error!(transactional_id = %m.transactional_id, error = %e, "persisting transaction state failed");
+                tracing::error!(transactional_id = id, error = %e, "persisting transaction state failed");
                 TxnError::Storage
             }
         })?;
