@@ -282,6 +282,12 @@ fn spawn_load(txns: &Arc<TxnCoordinator>, node: &Arc<Node>, part: Arc<Partition>
         let count = metas.len();
         let mut unfinished: BTreeMap<String, Slot> = BTreeMap::new();
         {
+            // Under the ownership lock (taken before the slots', as everywhere): the ids are
+            // published only if this load is still the partition's current one.
+            let mut owned = locked(&t.owned);
+            if owned.get(&index) != Some(&pending) {
+                return;
+            }
             let mut slots = locked(&t.txns);
             for m in metas.into_values() {
                 let prepared = m.preparing();
@@ -292,12 +298,7 @@ fn spawn_load(txns: &Arc<TxnCoordinator>, node: &Arc<Node>, part: Arc<Partition>
                 }
                 slots.insert(id, slot);
             }
-        }
-        {
-            let mut owned = locked(&t.owned);
-            if owned.get(&index) != Some(&pending) {
-                return;
-            }
+            drop(slots);
             owned.insert(
                 index,
                 Owned {
