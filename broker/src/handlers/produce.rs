@@ -246,13 +246,14 @@ impl PendingFlush {
 pub type Verified = HashMap<(String, i32), crate::txn::verify::PendingVerification>;
 
 async fn verify_transactional(ctx: &RequestContext, req: &ProduceRequest) -> Verified {
-    let mut out = Verified::new();
     let Some(tid) = req.transactional_id.as_ref().map(|t| t.as_str()) else {
-        return out;
+        return Verified::new();
     };
     if !ctx.authorize(Operation::Write, ResourceType::TransactionalId, tid) {
-        return out;
+        return Verified::new();
     }
+    // The partitions' checks run concurrently: each may be a round trip to the coordinator.
+    let mut checks = Vec::new();
     for t in &req.topic_data {
         if !ctx.authorize(Operation::Write, ResourceType::Topic, t.name.as_str()) {
             continue;
@@ -263,16 +264,21 @@ async fn verify_transactional(ctx: &RequestContext, req: &ProduceRequest) -> Ver
             else {
                 continue;
             };
-            if let Some(v) = ctx
-                .txns
-                .prepare_verification(&ctx.node, Some(tid), &part, records)
-                .await
-            {
-                out.insert((t.name.to_string(), p.index), v);
-            }
+            let key = (t.name.to_string(), p.index);
+            checks.push(async move {
+                let v = ctx
+                    .txns
+                    .prepare_verification(&ctx.node, Some(tid), &part, records)
+                    .await;
+                v.map(|v| (key, v))
+            });
         }
     }
-    out
+    futures::future::join_all(checks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// Validates and appends every partition's batch, in request order, without waiting.
