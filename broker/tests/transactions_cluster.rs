@@ -265,3 +265,156 @@ fn kill_9_of_the_coordinator_mid_transaction_loses_nothing_committed_and_tears_n
         &["verify", "cluster-crash", expect],
     );
 }
+
+/// A transactional batch of one record from (`pid`, `epoch`) with sequence `seq`.
+fn txn_batch(pid: i64, epoch: i16, seq: i32, value: &str) -> bytes::Bytes {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let record = Record {
+        transactional: true,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: pid,
+        producer_epoch: epoch,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: seq,
+        timestamp: 1_000,
+        key: None,
+        value: Some(bytes::Bytes::copy_from_slice(value.as_bytes())),
+        headers: Default::default(),
+    };
+    let mut buf = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &[record],
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    buf.freeze()
+}
+
+fn sb(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+/// The KIP-890 defence across brokers: the leader of a partition on another broker than the
+/// coordinator verifies a producer's batch with the coordinator; after the transaction's
+/// markers, a late write of it is refused (INVALID_TXN_STATE) and appends nothing, so the last
+/// stable offset is not held back by a hanging transaction.
+#[test]
+fn a_late_write_after_the_markers_is_refused_by_a_leader_on_another_broker() {
+    use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    let brokers = start_cluster();
+    let tid = "late-tx";
+    let coordinator = wait_txn_coordinator(&brokers[0], tid);
+    let mut admin = Wire::connect(&brokers[0].bootstrap());
+    let created = admin.call(
+        &CreateTopicsRequest::default().with_topics(vec![
+            CreatableTopic::default()
+                .with_name(TopicName(sb("late")))
+                .with_num_partitions(3)
+                .with_replication_factor(3),
+        ]),
+        7,
+    );
+    assert_eq!(created.topics[0].error_code, 0, "{created:?}");
+    // A partition led by another broker than the coordinator.
+    let m = wait_for(&brokers[0], "late's leaders", |m| {
+        m.topics.iter().any(|t| {
+            t.name.as_ref().is_some_and(|n| n.as_str() == "late")
+                && t.partitions.len() == 3
+                && t.partitions.iter().all(|p| p.leader_id.0 >= 0)
+        })
+    });
+    let t = m
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().is_some_and(|n| n.as_str() == "late"))
+        .unwrap();
+    let p = t
+        .partitions
+        .iter()
+        .find(|p| p.leader_id.0 != coordinator)
+        .expect("a partition led elsewhere");
+    let (index, leader) = (p.partition_index, usize::try_from(p.leader_id.0).unwrap());
+    let mut c = Wire::connect(&brokers[usize::try_from(coordinator).unwrap()].bootstrap());
+    let init = c.call(
+        &InitProducerIdRequest::default()
+            .with_transactional_id(Some(TransactionalId(sb(tid))))
+            .with_transaction_timeout_ms(60_000)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1),
+        4,
+    );
+    assert_eq!(init.error_code, 0);
+    let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
+    let add = c.call(
+        &AddPartitionsToTxnRequest::default()
+            .with_v3_and_below_transactional_id(TransactionalId(sb(tid)))
+            .with_v3_and_below_producer_id(ProducerId(pid))
+            .with_v3_and_below_producer_epoch(epoch)
+            .with_v3_and_below_topics(vec![
+                AddPartitionsToTxnTopic::default()
+                    .with_name(TopicName(sb("late")))
+                    .with_partitions(vec![index]),
+            ]),
+        3,
+    );
+    assert_eq!(
+        add.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code,
+        0
+    );
+    let mut l = Wire::connect(&brokers[leader].bootstrap());
+    let produce = |l: &mut Wire, seq: i32, v: &str| {
+        let req = wire::produce_request("late", index, -1, txn_batch(pid, epoch, seq, v))
+            .with_transactional_id(Some(TransactionalId(sb(tid))));
+        let r = l.call(&req, 9);
+        r.responses[0].partition_responses[0].error_code
+    };
+    assert_eq!(produce(&mut l, 0, "in-time"), 0);
+    let end = c.call(
+        &EndTxnRequest::default()
+            .with_transactional_id(TransactionalId(sb(tid)))
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch)
+            .with_committed(true),
+        3,
+    );
+    assert_eq!(end.error_code, 0);
+    // The late write of the finished transaction: refused, nothing appended.
+    assert_eq!(produce(&mut l, 1, "late"), 48, "INVALID_TXN_STATE");
+    let latest = |l: &mut Wire, isolation: i8| {
+        let req = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_isolation_level(isolation)
+            .with_topics(vec![
+                ListOffsetsTopic::default()
+                    .with_name(TopicName(sb("late")))
+                    .with_partitions(vec![
+                        ListOffsetsPartition::default()
+                            .with_partition_index(index)
+                            .with_timestamp(-1),
+                    ]),
+            ]);
+        l.call(&req, 5).topics[0].partitions[0].offset
+    };
+    // The record and its marker, nothing after; the last stable offset is the high watermark.
+    eventually(
+        "the marker replicated",
+        Duration::from_secs(30),
+        POLL,
+        || match (latest(&mut l, 0), latest(&mut l, 1)) {
+            (2, 2) => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    )
+    .unwrap();
+}
