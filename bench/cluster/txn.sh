@@ -15,7 +15,7 @@ for i in 0 1 2; do
   RUST_LOG=warn "$B" --node-id $i --data-dir d$i --listeners PLAINTEXT://127.0.0.1:2919$i \
     --admin-addr 127.0.0.1:2970$i --controller-quorum-voters $V >> l$i.log 2>&1 & echo $! > pid$i
 done
-trap 'for i in 0 1 2; do kill $(cat pid$i) 2>/dev/null; done; rm -rf "$D"' EXIT
+trap 'for i in 0 1 2; do kill $(cat pid$i) 2>/dev/null; done; wait; rm -rf "$D"' EXIT
 BS=127.0.0.1:29190,127.0.0.1:29191,127.0.0.1:29192
 for _ in $(seq 1 300); do  # bounded: 30 s for all three to register
   [ "$(kcat -b $BS -L 2>/dev/null | grep -c '^  broker ')" = 3 ] && break; sleep 0.1
