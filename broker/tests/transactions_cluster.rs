@@ -44,8 +44,19 @@ fn bootstrap_all(brokers: &[TestBroker]) -> String {
 /// Runs `txn_cluster.py` with `args`; on failure, panics with its output and the brokers'
 /// warnings.
 fn run_script(brokers: &[TestBroker], bootstrap: &str, args: &[&str]) -> String {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/txn_cluster.py");
+    run_script_named(brokers, "txn_cluster.py", bootstrap, args)
+}
+
+/// `run_script` for another script of `tests/clients`.
+fn run_script_named(
+    brokers: &[TestBroker],
+    script: &str,
+    bootstrap: &str,
+    args: &[&str],
+) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(script);
     let out = common::run_with_timeout(
         std::process::Command::new(common::python())
             .arg(path)
@@ -79,7 +90,7 @@ fn run_script(brokers: &[TestBroker], bootstrap: &str, args: &[&str]) -> String 
             })
             .collect();
         panic!(
-            "txn_cluster.py {args:?} failed: {}\nstdout:\n{stdout}\nstderr:\n{}\n{}",
+            "{script} {args:?} failed: {}\nstdout:\n{stdout}\nstderr:\n{}\n{}",
             out.status,
             String::from_utf8_lossy(&out.stderr),
             logs.join("\n")
@@ -417,4 +428,33 @@ fn a_late_write_after_the_markers_is_refused_by_a_leader_on_another_broker() {
         },
     )
     .unwrap();
+}
+
+/// Zombie fencing and the coordinator's timeout abort, with the single-node scenarios of
+/// `txn_confluent.py` against three brokers (RF=1 topics: the partition's leader is usually not
+/// the coordinator, so the fencing abort and the timeout abort reach it with WriteTxnMarkers).
+#[test]
+fn zombie_fencing_and_timed_out_transactions_across_brokers() {
+    let brokers = start_cluster();
+    let bootstrap = bootstrap_all(&brokers);
+    let zombie = run_script_named(
+        &brokers,
+        "txn_confluent.py",
+        &bootstrap,
+        &["zombie", "cl-zombie"],
+    );
+    assert!(zombie.contains("ok"), "{zombie}");
+    let timeout = run_script_named(
+        &brokers,
+        "txn_confluent.py",
+        &bootstrap,
+        &["timeout", "cl-timeout"],
+    );
+    assert!(timeout.contains("ok"), "{timeout}");
+    assert!(
+        brokers
+            .iter()
+            .any(|b| b.log().contains("aborting a transaction that timed out")),
+        "the coordinator aborted the timed-out transaction"
+    );
 }
