@@ -258,7 +258,7 @@ fn kill_9_of_the_coordinator_mid_transaction_loses_nothing_committed_and_tears_n
         .map(|b| b.bootstrap())
         .collect::<Vec<_>>()
         .join(",");
-    let committed = stdout.contains("committed");
+    let committed = stdout.lines().any(|l| l.starts_with("committed"));
     eprintln!("after kill -9 of coordinator {coordinator}: {stdout}");
     let expect = if committed { "60" } else { "30" };
     run_script(&brokers, &live, &["verify", "cluster-crash", expect]);

@@ -166,11 +166,12 @@ def crash():
         if time.time() > deadline:
             raise RuntimeError("no go")
         time.sleep(0.1)
+    started = time.time()
     try:
         p.commit_transaction(90)
-        print("committed")
+        print(f"committed after {time.time() - started:.2f} s")
     except KafkaException as e:
-        print(f"failed {e}")
+        print(f"failed after {time.time() - started:.2f} s: {e}")
         err = e.args[0]
         if err.txn_requires_abort():
             try:
