@@ -367,7 +367,9 @@ impl TxnCoordinator {
         } else {
             0
         };
+        let started = std::time::Instant::now();
         self.write_markers(node, m, coordinator_epoch).await?;
+        tracing::debug!(transactional_id = %m.transactional_id, partitions = m.partitions.len(), elapsed_ms = started.elapsed().as_millis() as u64, "transaction markers written");
         if commit {
             let mut by_group: BTreeMap<&str, Vec<CommitPartition>> = BTreeMap::new();
             for o in &m.offsets {
@@ -561,6 +563,7 @@ impl TxnCoordinator {
         epoch: i16,
         commit: bool,
     ) -> Result<(), TxnError> {
+        tracing::debug!(transactional_id = id, commit, "EndTxn");
         self.check_owner(node, id)?;
         let slot = self.existing_slot(id)?;
         let mut g = slot.lock().await;
