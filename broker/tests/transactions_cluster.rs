@@ -458,3 +458,152 @@ fn zombie_fencing_and_timed_out_transactions_across_brokers() {
         "the coordinator aborted the timed-out transaction"
     );
 }
+
+/// FindCoordinator (v3) through `b` for `key` of `key_type` until it names a broker.
+fn wait_coordinator_of(b: &TestBroker, key: &str, key_type: i8) -> i32 {
+    eventually(
+        "a coordinator",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || {
+            let mut w = Wire::connect(&b.bootstrap());
+            let r = w.call(
+                &FindCoordinatorRequest::default()
+                    .with_key(sb(key))
+                    .with_key_type(key_type),
+                3,
+            );
+            match r.error_code {
+                0 => Ok(r.node_id.0),
+                e => Err(format!("error {e}")),
+            }
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}; log:\n{}", b.log()))
+}
+
+/// Transactional offsets staged at a group's coordinator survive its kill -9: the new group
+/// coordinator reloads them as pending (unstable for require_stable readers) and the
+/// transaction's commit, sent by a transaction coordinator on another broker, commits them.
+#[test]
+fn staged_transactional_offsets_survive_the_group_coordinators_kill_9() {
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+    let mut brokers = start_cluster();
+    let group = "eos-group";
+    let g = wait_coordinator_of(&brokers[0], group, 0);
+    // A transactional id coordinated elsewhere than the group (bounded search).
+    let (tid, t) = (0..50)
+        .map(|i| format!("eos-tx-{i}"))
+        .map(|id| {
+            let c = wait_coordinator_of(&brokers[0], &id, 1);
+            (id, c)
+        })
+        .find(|(_, c)| *c != g)
+        .expect("a transactional id coordinated by another broker than the group");
+    let (gi, ti) = (usize::try_from(g).unwrap(), usize::try_from(t).unwrap());
+    let mut tw = Wire::connect(&brokers[ti].bootstrap());
+    let created = tw.call(
+        &CreateTopicsRequest::default().with_topics(vec![
+            CreatableTopic::default()
+                .with_name(TopicName(sb("src")))
+                .with_num_partitions(1)
+                .with_replication_factor(3),
+        ]),
+        7,
+    );
+    assert_eq!(created.topics[0].error_code, 0);
+    let init = tw.call(
+        &InitProducerIdRequest::default()
+            .with_transactional_id(Some(TransactionalId(sb(&tid))))
+            .with_transaction_timeout_ms(120_000)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1),
+        4,
+    );
+    assert_eq!(init.error_code, 0);
+    let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
+    let added = tw.call(
+        &AddOffsetsToTxnRequest::default()
+            .with_transactional_id(TransactionalId(sb(&tid)))
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch)
+            .with_group_id(GroupId(sb(group))),
+        3,
+    );
+    assert_eq!(added.error_code, 0);
+    let mut gw = Wire::connect(&brokers[gi].bootstrap());
+    let staged = gw.call(
+        &TxnOffsetCommitRequest::default()
+            .with_transactional_id(TransactionalId(sb(&tid)))
+            .with_group_id(GroupId(sb(group)))
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch)
+            .with_generation_id(-1)
+            .with_topics(vec![
+                TxnOffsetCommitRequestTopic::default()
+                    .with_name(TopicName(sb("src")))
+                    .with_partitions(vec![
+                        TxnOffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(7)
+                            .with_committed_leader_epoch(-1),
+                    ]),
+            ]),
+        3,
+    );
+    assert_eq!(staged.topics[0].partitions[0].error_code, 0);
+    brokers[gi].kill9();
+    let survivor = if gi == 0 { 1 } else { 0 };
+    let g2 = eventually(
+        "a new group coordinator",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || match wait_coordinator_of(&brokers[survivor], group, 0) {
+            c if c != g => Ok(c),
+            c => Err(format!("still {c}")),
+        },
+    )
+    .unwrap();
+    let fetch = |stable: bool| {
+        let mut w = Wire::connect(&brokers[usize::try_from(g2).unwrap()].bootstrap());
+        let r = w.call(
+            &OffsetFetchRequest::default()
+                .with_group_id(GroupId(sb(group)))
+                .with_require_stable(stable)
+                .with_topics(Some(vec![
+                    OffsetFetchRequestTopic::default()
+                        .with_name(TopicName(sb("src")))
+                        .with_partition_indexes(vec![0]),
+                ])),
+            7,
+        );
+        let p = &r.topics[0].partitions[0];
+        (r.error_code, p.error_code, p.committed_offset)
+    };
+    // The reloaded offset is pending: unstable, not yet committed.
+    eventually(
+        "the new coordinator's view of the pending offset",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || match fetch(true) {
+            (0, UNSTABLE_OFFSET_COMMIT, _) => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    )
+    .unwrap();
+    let end = tw.call(
+        &EndTxnRequest::default()
+            .with_transactional_id(TransactionalId(sb(&tid)))
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch)
+            .with_committed(true),
+        3,
+    );
+    assert_eq!(end.error_code, 0);
+    assert_eq!(fetch(true), (0, 0, 7), "the staged offset is committed");
+}
