@@ -120,6 +120,7 @@ impl Broker {
                 b.quotas.update(&img.client_quotas);
                 // Load/unload consumer groups now rather than at the coordinator's next tick.
                 b.groups.follow_leadership(&b.node);
+                b.txns.follow_leadership(&b.node);
                 drop(b);
                 tokio::select! {
                     _ = crate::cluster::stopped(&mut stop) => return,

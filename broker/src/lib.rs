@@ -229,6 +229,7 @@ pub async fn start(config: config::BrokerConfig) -> Result<RunningBroker, StartE
     let (shutdown, rx) = watch::channel(false);
     let (quorum, control) = metadata_control(&node, rx.clone()).await?;
     let broker = broker::Broker::new(node, control);
+    broker.txns.set_inter_broker(inter_broker.clone());
     broker.replication.set_inter_broker(inter_broker);
     broker
         .groups

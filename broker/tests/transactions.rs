@@ -752,3 +752,61 @@ fn bad_transactional_requests_get_kafkas_errors_and_change_nothing() {
     );
     assert_eq!(latest(&mut w, "bad", 0), 0);
 }
+
+/// DescribeTransactions of one id: (error code, state).
+fn describe_one(w: &mut Wire, tid: &str) -> (i16, String) {
+    let r = w.call(
+        &DescribeTransactionsRequest::default()
+            .with_transactional_ids(vec![TransactionalId(sb(tid))]),
+        0,
+    );
+    let s = &r.transaction_states[0];
+    (s.error_code, s.transaction_state.to_string())
+}
+
+#[test]
+fn idle_transactional_ids_expire_with_a_tombstone_and_open_transactions_do_not() {
+    let mut b = TestBroker::start(&[
+        "transactional.id.expiration.ms=1500",
+        "transaction.remove.expired.transaction.cleanup.interval.ms=100",
+    ]);
+    let mut w = Wire::connect(&b.bootstrap());
+    create_topic(&mut w, "expiry", 1);
+    // Opened first: an ongoing transaction (timeout 60 s) is never expired.
+    let (pid_open, epoch_open) = init(&mut w, "expiry-open", -1, -1);
+    assert_eq!(
+        add_partition(&mut w, "expiry-open", pid_open, epoch_open, "expiry"),
+        0
+    );
+    let (pid_idle, _) = init(&mut w, "expiry-idle", -1, -1);
+    assert_eq!(describe_one(&mut w, "expiry-idle").0, 0);
+    eventually(
+        "the idle id expired",
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        || match describe_one(&mut w, "expiry-idle") {
+            (105, _) => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    )
+    .unwrap();
+    // The older, ongoing one is still there.
+    assert_eq!(
+        describe_one(&mut w, "expiry-open"),
+        (0, "Ongoing".to_string())
+    );
+    assert!(b.log().contains("expired transactional ids removed"));
+    // The tombstone is durable: a restart does not bring the id back; the open one survives.
+    b.kill9();
+    b.spawn();
+    let mut w = Wire::connect(&b.bootstrap());
+    assert_eq!(describe_one(&mut w, "expiry-idle").0, 105);
+    assert_eq!(
+        describe_one(&mut w, "expiry-open"),
+        (0, "Ongoing".to_string())
+    );
+    // The expired id starts afresh: a new producer id, not a bump of the old one.
+    let (pid_again, epoch_again) = init(&mut w, "expiry-idle", -1, -1);
+    assert_ne!(pid_again, pid_idle);
+    assert_eq!(epoch_again, 0);
+}

@@ -300,7 +300,7 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         default: "1",
         ty: ConfigType::Int,
         dynamic: false,
-        doc: "Partitions of the internal __transaction_state log (one node coordinates every transactional id).",
+        doc: "Partitions of the internal __transaction_state log (in cluster mode each partition's leader coordinates its transactional ids).",
     },
     BrokerKey {
         name: "offsets.topic.replication.factor",

@@ -479,6 +479,23 @@ fn apply(groups: &mut HashMap<String, Group>, entry: store::Entry, now: i64) {
                 }
             }
         }
+        store::Entry::TxnOffsets {
+            group,
+            producer_id,
+            value,
+        } => {
+            let g = groups
+                .entry(group.clone())
+                .or_insert_with(|| Group::new(&group));
+            match value {
+                Some(o) => {
+                    g.txn_offsets.insert(producer_id, o);
+                }
+                None => {
+                    g.txn_offsets.remove(&producer_id);
+                }
+            }
+        }
         store::Entry::Group { group, value } => match value {
             Some(snap) => groups
                 .entry(group.clone())

@@ -338,6 +338,7 @@ fn unload(inner: &mut Inner, index: i32, n: i32) {
     let mine = |g: &str| store::partition_for(g, n) == index;
     let before = inner.groups.len();
     inner.groups.retain(|g, _| !mine(g));
+    inner.pending_txn.retain(|(g, _, _), _| !mine(g));
     let joins: Vec<_> = inner
         .join_waiters
         .keys()
@@ -391,6 +392,16 @@ fn spawn_load(groups: &Arc<Coordinator>, part: Arc<Partition>, epoch: i32) {
             Ok(Ok((mut groups, records))) if current => {
                 groups.retain(|_, g| !g.is_disposable());
                 let count = groups.len();
+                // Offsets of transactions still undecided: unstable for require_stable readers.
+                for g in groups.values() {
+                    for (pid, offsets) in &g.txn_offsets {
+                        for o in offsets {
+                            inner
+                                .pending_txn
+                                .insert((g.group_id.clone(), o.topic.clone(), o.partition), *pid);
+                        }
+                    }
+                }
                 inner.groups.extend(groups);
                 // Their sessions restart now: the timer sleeps to the earliest deadline.
                 b.wake.notify_one();

@@ -169,6 +169,16 @@ pub struct CommittedOffset {
     pub commit_timestamp_ms: i64,
 }
 
+/// One offset of a transaction (cluster mode), pending at the group's coordinator until the
+/// transaction's marker.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TxnOffset {
+    pub topic: String,
+    pub partition: i32,
+    #[serde(flatten)]
+    pub offset: CommittedOffset,
+}
+
 #[derive(Debug, Clone)]
 pub struct Group {
     pub group_id: String,
@@ -189,6 +199,9 @@ pub struct Group {
     pub offsets: BTreeMap<(String, i32), CommittedOffset>,
     /// A KIP-848 group's membership (`None`: a classic group, or no consumer members).
     pub consumer: Option<super::consumer::ConsumerGroup>,
+    /// Cluster mode: offsets of ongoing transactions by producer id (TxnOffsetCommit), until
+    /// the transaction's marker commits or drops them.
+    pub txn_offsets: BTreeMap<i64, Vec<TxnOffset>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -231,6 +244,7 @@ impl Group {
             initial_delay: None,
             offsets: BTreeMap::new(),
             consumer: None,
+            txn_offsets: BTreeMap::new(),
         }
     }
 

@@ -3,7 +3,10 @@
 //!
 //! Key   `{"v":1,"kind":"offset","group":"g","topic":"t","partition":0}` → `OffsetValue`
 //! Key   `{"v":1,"kind":"group","group":"g"}` → `GroupValue` (membership snapshot)
+//! Key   `{"v":1,"kind":"txn","group":"g","producer_id":7}` → `TxnValue` (cluster mode: the
+//!       offsets of a producer's ongoing transaction, committed or dropped by its marker)
 
+pub use super::state::TxnOffset;
 use super::state::{CommittedOffset, GroupSnapshot};
 
 pub const TOPIC: &str = crate::metadata::OFFSETS_TOPIC;
@@ -32,6 +35,17 @@ enum Key {
         v: u8,
         group: String,
     },
+    Txn {
+        v: u8,
+        group: String,
+        producer_id: i64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct TxnValue {
+    v: u8,
+    offsets: Vec<TxnOffset>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -60,6 +74,11 @@ pub enum Entry {
     Group {
         group: String,
         value: Option<GroupSnapshot>,
+    },
+    TxnOffsets {
+        group: String,
+        producer_id: i64,
+        value: Option<Vec<TxnOffset>>,
     },
 }
 
@@ -110,6 +129,24 @@ pub fn group_record(group: &str, value: Option<&GroupSnapshot>) -> KeyValue {
     )
 }
 
+/// The pending offsets of `producer_id`'s transaction for `group` (None: decided, dropped).
+pub fn txn_offsets_record(group: &str, producer_id: i64, value: Option<&[TxnOffset]>) -> KeyValue {
+    let key = Key::Txn {
+        v: VERSION,
+        group: group.to_string(),
+        producer_id,
+    };
+    (
+        json(&key),
+        value.map(|o| {
+            json(&TxnValue {
+                v: VERSION,
+                offsets: o.to_vec(),
+            })
+        }),
+    )
+}
+
 pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<Entry, StoreError> {
     let key: Key = serde_json::from_slice(key).map_err(StoreError::Key)?;
     match key {
@@ -154,6 +191,30 @@ pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<Entry, StoreError> {
                 }
             };
             Ok(Entry::Group { group, value })
+        }
+        Key::Txn {
+            v,
+            group,
+            producer_id,
+        } => {
+            if v != VERSION {
+                return Err(StoreError::Version(v));
+            }
+            let value = match value {
+                None => None,
+                Some(b) => {
+                    let tv: TxnValue = serde_json::from_slice(b).map_err(StoreError::Value)?;
+                    if tv.v != VERSION {
+                        return Err(StoreError::Version(tv.v));
+                    }
+                    Some(tv.offsets)
+                }
+            };
+            Ok(Entry::TxnOffsets {
+                group,
+                producer_id,
+                value,
+            })
         }
     }
 }

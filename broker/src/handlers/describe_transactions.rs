@@ -1,5 +1,6 @@
 //! DescribeTransactions (v0): each transactional id's state, producer id and epoch, timeout,
-//! start time and partitions, as its coordinator (this broker, on one node) holds them.
+//! start time and partitions, as its coordinator holds them (NOT_COORDINATOR from other brokers
+//! in cluster mode). Partition leaders use it to verify transactional batches (txn/verify.rs).
 
 use super::{RequestContext, code, errors, sb};
 use crate::security::acl::{Operation, ResourceType};
@@ -25,10 +26,7 @@ pub async fn handle(
             if !ctx.authorize(Operation::Describe, ResourceType::TransactionalId, &id) {
                 return base.with_error_code(code(errors::denied(ResourceType::TransactionalId)));
             }
-            if !ctx.txns.enabled() {
-                return base.with_error_code(code(ResponseError::NotCoordinator));
-            }
-            match ctx.txns.describe(&id) {
+            match ctx.txns.describe_here(&ctx.node, &id) {
                 Ok(Some(m)) => {
                     let mut topics: Vec<TopicData> = Vec::new();
                     for (t, p) in &m.partitions {

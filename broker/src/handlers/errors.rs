@@ -101,6 +101,9 @@ pub fn partition(e: &PartitionError) -> ResponseError {
             ResponseError::InvalidTxnState
         }
         PartitionError::Txn(TxnVerifyError::Fenced) => ResponseError::InvalidProducerEpoch,
+        // As Kafka answers a verification its coordinator could not give: retriable for
+        // every client version.
+        PartitionError::Txn(TxnVerifyError::Retriable) => ResponseError::NotEnoughReplicas,
         PartitionError::NotLeader => ResponseError::NotLeaderOrFollower,
         PartitionError::NotEnoughReplicas => ResponseError::NotEnoughReplicas,
         PartitionError::TooLarge => ResponseError::MessageTooLarge,
@@ -312,5 +315,7 @@ pub fn txn(e: crate::txn::state::TxnError, fenced_code: bool) -> ResponseError {
         }
         // Fatal and clearly named in every client, where a retriable code would loop.
         TxnError::Unsupported => ResponseError::TransactionalIdAuthorizationFailed,
+        TxnError::NotCoordinator => ResponseError::NotCoordinator,
+        TxnError::CoordinatorLoadInProgress => ResponseError::CoordinatorLoadInProgress,
     }
 }

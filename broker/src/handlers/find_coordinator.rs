@@ -1,9 +1,8 @@
 //! FindCoordinator: on one node this broker coordinates every consumer group; in cluster mode
 //! the coordinator is the leader of the group's `__consumer_offsets` partition (the group
 //! coordinator decides, group/replicated.rs). Transaction-coordinator lookups (key type 1) name
-//! this broker on one node, which coordinates every transactional id (txn/); in cluster mode,
-//! where transactions are not built yet, they get INVALID_REQUEST with a message saying so (a
-//! retriable COORDINATOR_NOT_AVAILABLE would make clients retry forever).
+//! this broker on one node, which coordinates every transactional id (txn/); in cluster mode
+//! the leader of the id's `__transaction_state` partition (txn/replicated.rs).
 
 use super::{RequestContext, errors, sb};
 use crate::security::acl::{Operation, ResourceType};
@@ -47,22 +46,17 @@ pub async fn handle(ctx: &RequestContext, req: FindCoordinatorRequest) -> FindCo
                     "DESCRIBE on the transactional id is not authorized",
                 )
             }
-            TRANSACTION if ctx.txns.enabled() => {
-                // On one node this broker coordinates everything (the group lookup says where
-                // it is reached on this listener).
-                match ctx.groups.find(&ctx.node, key, &ctx.listener) {
-                    Ok(a) => c
-                        .clone()
-                        .with_node_id(BrokerId(a.node_id))
-                        .with_host(sb(&a.host))
-                        .with_port(i32::from(a.port)),
-                    Err(e) => err(ResponseError::from(&e), &e.to_string()),
+            TRANSACTION => match ctx.txns.find(&ctx.node, &ctx.groups, key, &ctx.listener) {
+                Ok(a) => c
+                    .clone()
+                    .with_node_id(BrokerId(a.node_id))
+                    .with_host(sb(&a.host))
+                    .with_port(i32::from(a.port)),
+                Err(crate::txn::replicated::FindTxnError::Local(e)) => {
+                    err(ResponseError::from(&e), &e.to_string())
                 }
-            }
-            TRANSACTION => err(
-                ResponseError::InvalidRequest,
-                "transactions are not supported in cluster mode yet",
-            ),
+                Err(e) => err(ResponseError::CoordinatorNotAvailable, &e.to_string()),
+            },
             _ => err(
                 ResponseError::InvalidRequest,
                 "unsupported coordinator key type",

@@ -2,9 +2,8 @@
 //! their current id and epoch) the same id with the epoch bumped. A transactional id goes to the
 //! transaction coordinator (txn/): its producer id with the epoch bumped, fencing any older
 //! producer of the id and aborting its ongoing transaction; KIP-360 recovery with the id and
-//! epoch in the request. In cluster mode (not built yet) a transactional id is answered with
-//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which clients surface as a fatal, clearly named error
-//! rather than retrying forever.
+//! epoch in the request. In cluster mode only the id's coordinator answers (NOT_COORDINATOR
+//! elsewhere, so the client looks it up again).
 
 use super::{RequestContext, code, errors};
 use crate::security::acl::{CLUSTER_NAME, Operation, ResourceType};

@@ -56,6 +56,7 @@ pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod unregister_broker;
 pub mod update_features;
+pub mod write_txn_markers;
 
 /// Largest request frame accepted (Kafka's socket.request.max.bytes); also the bound on a
 /// legacy message set's inflated size.
@@ -279,6 +280,14 @@ pub static APIS: &[ApiEntry] = &[
         add_offsets_to_txn
     ),
     api!(EndTxn, 0, 4, m::EndTxnRequest, end_txn),
+    // Inter-broker: a transaction coordinator's markers (v1 only, as Kafka 4 serves).
+    api!(
+        WriteTxnMarkers,
+        1,
+        1,
+        m::WriteTxnMarkersRequest,
+        write_txn_markers
+    ),
     api!(
         TxnOffsetCommit,
         0,

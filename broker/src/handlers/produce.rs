@@ -18,6 +18,7 @@ use kafka_protocol::messages::produce_response::{
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Registry entry point: Produce needs its own dispatch because acks=0 has no response.
@@ -38,7 +39,8 @@ pub fn dispatch(
         let req = ProduceRequest::decode(&mut body, version)
             .map_err(|e| HandlerError::Decode(e.to_string()))?;
         let acks = req.acks;
-        let appended = append_all(&ctx, version, req);
+        let verified = verify_transactional(&ctx, &req).await;
+        let appended = append_all(&ctx, version, req, &verified);
         // producer_byte_rate (KIP-219): the request's bytes count against the quota; over it,
         // the answer carries the throttle time and the connection is muted for that long
         // (acks=0: muted only).
@@ -239,8 +241,53 @@ impl PendingFlush {
     }
 }
 
+/// The transactional batches' verifications with their coordinator (cluster mode; KIP-890),
+/// asked before anything is appended, by (topic, partition).
+pub type Verified = HashMap<(String, i32), crate::txn::verify::PendingVerification>;
+
+async fn verify_transactional(ctx: &RequestContext, req: &ProduceRequest) -> Verified {
+    let Some(tid) = req.transactional_id.as_ref().map(|t| t.as_str()) else {
+        return Verified::new();
+    };
+    if !ctx.authorize(Operation::Write, ResourceType::TransactionalId, tid) {
+        return Verified::new();
+    }
+    // The partitions' checks run concurrently: each may be a round trip to the coordinator.
+    let mut checks = Vec::new();
+    for t in &req.topic_data {
+        if !ctx.authorize(Operation::Write, ResourceType::Topic, t.name.as_str()) {
+            continue;
+        }
+        for p in &t.partition_data {
+            let (Some(part), Some(records)) =
+                (ctx.node.partition(&t.name, p.index), p.records.as_ref())
+            else {
+                continue;
+            };
+            let key = (t.name.to_string(), p.index);
+            checks.push(async move {
+                let v = ctx
+                    .txns
+                    .prepare_verification(&ctx.node, Some(tid), &part, records)
+                    .await;
+                v.map(|v| (key, v))
+            });
+        }
+    }
+    futures::future::join_all(checks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
 /// Validates and appends every partition's batch, in request order, without waiting.
-pub fn append_all(ctx: &RequestContext, version: i16, req: ProduceRequest) -> Appended {
+pub fn append_all(
+    ctx: &RequestContext,
+    version: i16,
+    req: ProduceRequest,
+    verified: &Verified,
+) -> Appended {
     let acks = req.acks;
     let partition_error = |index, e, message: Option<&str>| {
         partition_error(index, e, if version >= 8 { message } else { None }, version)
@@ -314,7 +361,11 @@ pub fn append_all(ctx: &RequestContext, version: i16, req: ProduceRequest) -> Ap
             let records = p.records.unwrap_or_default();
             // Transactional batches: the partition must be in the producer's ongoing
             // transaction (KIP-890), checked under the partition lock.
-            let verify = |pid, epoch| ctx.txns.verify(&t.name, p.index, pid, epoch);
+            let pending = verified.get(&(t.name.to_string(), p.index));
+            let verify = |pid, epoch, index: &_| {
+                ctx.txns
+                    .check_append(pending, &t.name, p.index, pid, epoch, index)
+            };
             match partition.append_verified(&records, acks == -1, &verify) {
                 Ok(out) => {
                     let header = crate::log::batch::BatchHeader::parse(&records).ok();

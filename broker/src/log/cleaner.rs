@@ -285,11 +285,19 @@ pub fn clean(
     let mut first_tombstone: Option<i64> = None;
     let to_clean: Vec<&plan::CleanableSegment> =
         plan.cleanable.iter().filter(|c| c.end <= end).collect();
+    // Obsolete transaction markers: per producer, whether a batch of its current transaction
+    // was kept; complete only when the pass starts at the log start.
+    let mut markers = MarkerTracking {
+        tracked: to_clean
+            .first()
+            .is_some_and(|c| c.view.base <= view.log_start),
+        kept: HashMap::new(),
+    };
     for group in plan::groups(&to_clean, s.segment_bytes) {
         let base = group[0].view.base;
         let group_end = group[group.len() - 1].end;
         let cleaned = swap::cleaned_path(&view.dir, base);
-        let outcome = write_cleaned(&cleaned, &group, &rules, s, &mut stats)?;
+        let outcome = write_cleaned(&cleaned, &group, &rules, s, &mut stats, &mut markers)?;
         if let Some(t) = outcome.first_tombstone_kept {
             first_tombstone.get_or_insert(t);
         }
@@ -318,6 +326,14 @@ pub fn clean(
     Ok(stats)
 }
 
+/// What a pass knows about the transactions of the batches it rewrote so far.
+struct MarkerTracking {
+    /// The pass began at the log start (else no marker is removed).
+    tracked: bool,
+    /// Per producer id: whether a batch of its transaction since its last marker was kept.
+    kept: HashMap<i64, bool>,
+}
+
 /// Writes the cleaned copy of `group` to `path` (fsynced).
 fn write_cleaned(
     path: &Path,
@@ -325,6 +341,7 @@ fn write_cleaned(
     rules: &RetainRules<'_>,
     s: &PassSettings<'_>,
     stats: &mut PassStats,
+    markers: &mut MarkerTracking,
 ) -> Result<BatchOutcome> {
     let mut file = std::io::BufWriter::with_capacity(
         s.io_buffer_bytes.max(HEADER_LEN),
@@ -340,7 +357,24 @@ fn write_cleaned(
             &|n| (s.throttle)(n),
             &mut |h, bytes| {
                 stats.bytes_read += bytes.len() as u64;
+                if h.is_control() && h.has_producer_id() {
+                    let kept = markers.kept.insert(h.producer_id, false).unwrap_or(false);
+                    let removable = filter::marker_removable(
+                        markers.tracked,
+                        kept,
+                        (rules.tombstone_expired)(h.base_offset),
+                        rules.last_batch_of.get(&h.producer_id) == Some(&h.last_offset()),
+                    );
+                    if removable {
+                        total.records_removed += u64::try_from(h.records_count).unwrap_or(0);
+                        return Ok(());
+                    }
+                }
+                let before = out.len();
                 let o = filter::filter_batch(bytes, h, rules, &mut out)?;
+                if h.is_transactional() && !h.is_control() && out.len() > before {
+                    markers.kept.insert(h.producer_id, true);
+                }
                 total.records_kept += o.records_kept;
                 total.records_removed += o.records_removed;
                 if total.first_tombstone_kept.is_none() {

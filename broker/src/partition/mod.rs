@@ -71,14 +71,19 @@ pub enum TxnVerifyError {
     /// The producer's epoch is older than its transactional id's.
     #[error("the producer has been fenced by a newer epoch")]
     Fenced,
-    /// Transactions cannot be verified here (cluster mode).
+    /// Transactions cannot be verified here.
     #[error("transactions are not supported here")]
     Unsupported,
+    /// The coordinator could not answer now (unreachable, moving, busy): the producer retries.
+    #[error("the transaction coordinator could not verify the batch now")]
+    Retriable,
 }
 
 /// Checks a transactional batch's producer (id, epoch) against the transaction coordinator;
-/// called under the partition lock so that no marker can slip between check and append.
-pub type TxnVerifier<'a> = &'a (dyn Fn(i64, i16) -> Result<(), TxnVerifyError> + Sync);
+/// called under the partition lock with the partition's transaction index (open transactions,
+/// verifications in flight) so that no marker can slip between check and append.
+pub type TxnVerifier<'a> =
+    &'a (dyn Fn(i64, i16, &txn_index::TxnIndex) -> Result<(), TxnVerifyError> + Sync);
 
 /// Topic settings a partition applies, resolved from topic configs and broker defaults.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -391,7 +396,9 @@ impl Partition {
     /// Validates and appends the record batch of one produce partition. `acks_all` enforces
     /// min.insync.replicas before anything is written.
     pub fn append(&self, records: &[u8], acks_all: bool) -> Result<AppendOutcome, PartitionError> {
-        self.append_verified(records, acks_all, &|_, _| Err(TxnVerifyError::Unsupported))
+        self.append_verified(records, acks_all, &|_, _, _| {
+            Err(TxnVerifyError::Unsupported)
+        })
     }
 
     /// As [`Self::append`]; a transactional batch is appended only if `verify` accepts its
@@ -441,7 +448,12 @@ impl Partition {
             return Err(PartitionError::TooLarge);
         }
         if header.is_transactional() {
-            verify(header.producer_id, header.producer_epoch).map_err(PartitionError::Txn)?;
+            verify(
+                header.producer_id,
+                header.producer_epoch,
+                &inner.producers.txns,
+            )
+            .map_err(PartitionError::Txn)?;
         }
         match inner.producers.check(header) {
             SequenceCheck::Append => {}

@@ -61,6 +61,18 @@ impl Partition {
         out
     }
 
+    /// Whether `producer_id` has a transaction open here at `epoch` (cluster mode: its later
+    /// batches need no new verification with the coordinator).
+    pub fn txn_open_at(&self, producer_id: i64, epoch: i16) -> bool {
+        self.lock().producers.txns.open_at(producer_id, epoch)
+    }
+
+    /// Starts verifying `producer_id`'s batch with a remote coordinator (KIP-890): the token
+    /// the append checks, which the producer's next marker invalidates.
+    pub fn begin_txn_verification(&self, producer_id: i64) -> u64 {
+        self.lock().producers.txns.begin_verification(producer_id)
+    }
+
     /// The aborted transactions indexed (the cleaner removes their records).
     pub fn aborted_transactions(&self) -> Vec<txn_index::AbortedTxn> {
         self.lock().producers.txns.aborted().to_vec()

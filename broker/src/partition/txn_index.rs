@@ -33,6 +33,13 @@ pub struct TxnIndex {
     ongoing: BTreeMap<i64, OpenTxn>,
     /// Aborted transactions in marker order.
     aborted: Vec<AbortedTxn>,
+    /// Cluster mode (KIP-890): the verifications with a remote coordinator in flight, by
+    /// producer id. A marker of the producer removes its entry, so a verification answered
+    /// before the marker cannot let a batch in after it (Kafka's verification guard).
+    #[serde(skip)]
+    verifying: BTreeMap<i64, u64>,
+    #[serde(skip)]
+    next_token: u64,
 }
 
 impl TxnIndex {
@@ -43,7 +50,9 @@ impl TxnIndex {
         if !h.is_transactional() || !h.has_producer_id() {
             return;
         }
-        if !h.is_control() {
+        if h.is_control() {
+            self.verifying.remove(&h.producer_id);
+        } else {
             self.ongoing.entry(h.producer_id).or_insert(OpenTxn {
                 first_offset: h.base_offset,
                 epoch: h.producer_epoch,
@@ -62,6 +71,30 @@ impl TxnIndex {
                 last_offset: h.base_offset,
             });
         }
+    }
+
+    /// Whether `producer_id` has a transaction open here at `epoch` (its later batches need no
+    /// new verification: the marker that ends it closes it).
+    pub fn open_at(&self, producer_id: i64, epoch: i16) -> bool {
+        self.ongoing
+            .get(&producer_id)
+            .is_some_and(|t| t.epoch == epoch)
+    }
+
+    /// Starts (or joins) a verification of `producer_id`'s batch with its coordinator: the
+    /// token the append must still find (`verification`) for the answer to count.
+    pub fn begin_verification(&mut self, producer_id: i64) -> u64 {
+        if let Some(t) = self.verifying.get(&producer_id) {
+            return *t;
+        }
+        self.next_token += 1;
+        self.verifying.insert(producer_id, self.next_token);
+        self.next_token
+    }
+
+    /// The token of `producer_id`'s verification in flight, if no marker came since it began.
+    pub fn verification(&self, producer_id: i64) -> Option<u64> {
+        self.verifying.get(&producer_id).copied()
     }
 
     /// The first offset of the oldest open transaction: nothing at or past it is stable.
@@ -171,5 +204,20 @@ mod tests {
         t.on_batch(&plain, None, 0);
         assert!(t.aborted().is_empty());
         assert_eq!(t.first_unstable_offset(), None);
+    }
+
+    #[test]
+    fn a_marker_cancels_the_verification_in_flight_and_closes_the_open_transaction() {
+        let mut t = TxnIndex::default();
+        let token = t.begin_verification(5);
+        assert_eq!(t.begin_verification(5), token);
+        assert_eq!(t.verification(5), Some(token));
+        t.on_batch(&h(5, 0, 1, false), None, 0);
+        assert!(t.open_at(5, 0));
+        assert!(!t.open_at(5, 1));
+        t.on_batch(&h(5, 1, 1, true), Some(true), 0);
+        assert_eq!(t.verification(5), None);
+        assert!(!t.open_at(5, 0));
+        assert_ne!(t.begin_verification(5), token);
     }
 }

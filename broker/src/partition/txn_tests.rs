@@ -41,7 +41,7 @@ fn open(dir: &std::path::Path) -> Partition {
 #[test]
 fn transactions_are_rebuilt_from_the_log_after_a_crash() {
     let dir = tempfile::tempdir().unwrap();
-    let ok = |_, _| Ok(());
+    let ok = |_, _, _: &_| Ok(());
     {
         let p = open(dir.path());
         p.append_verified(&txn_batch(1, 0), false, &ok).unwrap(); // 0: pid 1

@@ -1,19 +1,28 @@
 //! Transaction coordinator (KIP-98): owns every transactional id's state machine
 //! (txn/state.rs), persists each transition in the compacted internal topic
 //! `__transaction_state` (txn/store.rs) before answering, writes the COMMIT/ABORT markers to the
-//! transaction's partitions (in process: on one node the coordinator leads every partition),
-//! hands committed transactional offsets to the group coordinator, aborts transactions that
-//! outlive their timeout, and on start replays the log and finishes what a crash interrupted.
+//! transaction's partitions (txn/markers.rs: in process where this broker leads the partition,
+//! WriteTxnMarkers to its leader otherwise), hands committed transactional offsets to the group
+//! coordinator, aborts transactions that outlive their timeout, and on start (one node) or on
+//! becoming a partition's leader (cluster mode, txn/replicated.rs) replays the log and finishes
+//! what a crash interrupted.
 //!
 //! Produce asks [`TxnCoordinator::verify`] whether a transactional batch's partition is in its
 //! producer's ongoing transaction (the KIP-890 server-side defence), under the partition lock:
 //! a transaction leaves the verified set before its markers are written, so a late write of a
 //! finished transaction is refused rather than joining the next one or hanging the LSO.
 //!
-//! Cluster mode is not built: every operation answers `TxnError::Unsupported`.
+//! In cluster mode the partition leader asks the coordinator instead (txn/verify.rs), and
+//! transactional offsets wait at the group's coordinator (group/txn_offsets.rs): the group's
+//! `__consumer_offsets` partition joins the transaction and its marker decides them.
 
+mod expiry;
+mod markers;
+pub(crate) use markers::{ISR_TIMEOUT as MARKER_ISR_TIMEOUT, write_one as write_marker};
+pub mod replicated;
 pub mod state;
 pub mod store;
+pub mod verify;
 
 use crate::config::BrokerConfig;
 use crate::group::Coordinator as Groups;
@@ -49,12 +58,25 @@ type Slot = Arc<tokio::sync::Mutex<Option<TxnMetadata>>>;
 type Verified = (i16, HashSet<(String, i32)>);
 
 pub struct TxnCoordinator {
-    /// False in cluster mode (not built yet).
-    enabled: bool,
+    /// Cluster mode: `__transaction_state` is replicated and each broker coordinates the ids
+    /// of the partitions it leads.
+    cluster: bool,
+    /// Cluster mode: the state partitions this broker leads.
+    owned: Mutex<HashMap<i32, replicated::Owned>>,
+    /// Whether a creation of `__transaction_state` is in flight.
+    creating: std::sync::atomic::AtomicBool,
+    /// How other brokers are reached (markers, verification).
+    inter_broker: std::sync::OnceLock<crate::replication::inter_broker::InterBroker>,
+    /// Connections to partition leaders for markers, by broker id.
+    conns: tokio::sync::Mutex<HashMap<i32, eddy_kafka_client::Client>>,
     num_partitions: i32,
     max_timeout_ms: i32,
     /// How often timed-out transactions are looked for.
     abort_interval: Duration,
+    /// `transactional.id.expiration.ms`: idle ids older than this are forgotten.
+    expiration_ms: i64,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`.
+    expiry_interval: Duration,
     groups: Arc<Groups>,
     txns: Mutex<HashMap<String, Slot>>,
     /// Every transactional producer by producer id (Produce's verification).
@@ -66,11 +88,15 @@ fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl TxnCoordinator {
-    /// `replicated`: cluster mode, where transactions are not built yet.
+    /// `replicated`: cluster mode.
     pub fn new(config: &BrokerConfig, replicated: bool, groups: Arc<Groups>) -> Self {
         let int = |k: &str| i32::try_from(config.get_i64(k)).unwrap_or(i32::MAX);
         TxnCoordinator {
-            enabled: !replicated,
+            cluster: replicated,
+            owned: Mutex::new(HashMap::new()),
+            creating: std::sync::atomic::AtomicBool::new(false),
+            inter_broker: std::sync::OnceLock::new(),
+            conns: tokio::sync::Mutex::new(HashMap::new()),
             num_partitions: int("transaction.state.log.num.partitions").max(1),
             max_timeout_ms: int("transaction.max.timeout.ms").max(1),
             abort_interval: Duration::from_millis(
@@ -80,26 +106,47 @@ impl TxnCoordinator {
                 .unwrap_or(10_000)
                 .max(10),
             ),
+            expiration_ms: config.get_i64("transactional.id.expiration.ms").max(1),
+            expiry_interval: Duration::from_millis(
+                u64::try_from(
+                    config.get_i64("transaction.remove.expired.transaction.cleanup.interval.ms"),
+                )
+                .unwrap_or(3_600_000)
+                .max(10),
+            ),
             groups,
             txns: Mutex::new(HashMap::new()),
             verify: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Whether this broker coordinates transactions (single-node mode).
-    pub fn enabled(&self) -> bool {
-        self.enabled
+    /// Whether `__transaction_state` is replicated (cluster mode).
+    pub fn cluster(&self) -> bool {
+        self.cluster
     }
 
-    /// Creates `__transaction_state` if needed, replays it, completes the transactions a crash
-    /// left between PREPARE and COMPLETE, and starts the timeout timer. The group coordinator
-    /// must have started (pending offsets are handed to it).
+    /// Sets how other brokers are reached (once, at start).
+    pub fn set_inter_broker(&self, ib: crate::replication::inter_broker::InterBroker) {
+        let _ = self.inter_broker.set(ib);
+    }
+
+    fn inter_broker(&self) -> crate::replication::inter_broker::InterBroker {
+        self.inter_broker.get().cloned().unwrap_or_default()
+    }
+
+    /// One node: creates `__transaction_state` if needed, replays it, completes the
+    /// transactions a crash left between PREPARE and COMPLETE. Cluster mode: follows the
+    /// leadership of the state partitions instead (txn/replicated.rs). Both start the timeout
+    /// timer. The group coordinator must have started (pending offsets are handed to it).
     pub async fn start(
         self: &Arc<Self>,
         node: &Arc<Node>,
         control: &dyn crate::control::MetadataControl,
     ) -> Result<(), TxnLogError> {
-        if !self.enabled {
+        if self.cluster {
+            self.spawn_timer(node);
+            self.spawn_expiry(node);
+            self.spawn_leadership_follower(node);
             return Ok(());
         }
         control
@@ -144,6 +191,7 @@ impl TxnCoordinator {
             }
         }
         self.spawn_timer(node);
+        self.spawn_expiry(node);
         Ok(())
     }
 
@@ -198,7 +246,7 @@ impl TxnCoordinator {
         pid: i64,
         epoch: i16,
     ) -> Result<(), TxnVerifyError> {
-        if !self.enabled {
+        if self.cluster {
             return Err(TxnVerifyError::Unsupported);
         }
         let v = locked(&self.verify);
@@ -214,31 +262,86 @@ impl TxnCoordinator {
         Ok(())
     }
 
-    /// Appends `m` to its `__transaction_state` partition and waits until it is durable.
+    /// Appends `m` to its `__transaction_state` partition and waits until it is durable and,
+    /// in cluster mode, in the partition's ISR (acks=all): only then is it acted on.
     async fn persist(&self, node: &Node, m: &TxnMetadata) -> Result<(), TxnError> {
-        let ticket = self.append_state(node, m)?;
-        node.flusher.wait(ticket).await.map_err(|e| {
-            tracing::error!(transactional_id = %m.transactional_id, error = %e, "transaction state could not be made durable");
-            TxnError::Storage
-        })
+        let appended = self.append_state(node, m)?;
+        self.await_persisted(node, &m.transactional_id, appended)
+            .await
     }
 
-    /// Appends `m` to its `__transaction_state` partition; returns the flusher ticket that
-    /// makes it durable (queued for the next group commit).
-    fn append_state(&self, node: &Node, m: &TxnMetadata) -> Result<u64, TxnError> {
-        let index = store::partition_for(&m.transactional_id, self.num_partitions);
+    /// Waits until an appended state record is durable and (cluster mode) in the ISR.
+    async fn await_persisted(
+        &self,
+        node: &Node,
+        id: &str,
+        (ticket, part, offset): (u64, Arc<crate::partition::Partition>, i64),
+    ) -> Result<(), TxnError> {
+        node.flusher.wait(ticket).await.map_err(|e| {
+            tracing::error!(transactional_id = id, error = %e, "transaction state could not be made durable");
+            TxnError::Storage
+        })?;
+        if !self.cluster {
+            return Ok(());
+        }
+        let r = crate::replication::await_isr(node, &[(part, offset)], markers::ISR_TIMEOUT).await;
+        match r.into_iter().next().flatten() {
+            None => Ok(()),
+            Some(crate::replication::IsrWaitError::NotLeader) => Err(TxnError::NotCoordinator),
+            Some(e) => {
+                tracing::warn!(transactional_id = id, error = %e, "transaction state not replicated");
+                Err(TxnError::CoordinatorNotAvailable)
+            }
+        }
+    }
+
+    /// Appends `m` to its `__transaction_state` partition (as leader, with min.insync.replicas
+    /// enforced in cluster mode); returns the flusher ticket that makes it durable (queued for
+    /// the next group commit), the partition and the record's offset.
+    fn append_state(
+        &self,
+        node: &Node,
+        m: &TxnMetadata,
+    ) -> Result<(u64, Arc<crate::partition::Partition>, i64), TxnError> {
+        let (k, v) = store::record(m);
+        self.append_record(node, &m.transactional_id, &k, Some(&v))
+    }
+
+    /// Appends one record of `id` (None: its tombstone) to its `__transaction_state`
+    /// partition; as `append_state`.
+    fn append_record(
+        &self,
+        node: &Node,
+        id: &str,
+        k: &[u8],
+        v: Option<&[u8]>,
+    ) -> Result<(u64, Arc<crate::partition::Partition>, i64), TxnError> {
+        let index = store::partition_for(id, self.partition_count(node));
         let part = node
             .partition(store::TOPIC, index)
             .ok_or(TxnError::CoordinatorNotAvailable)?;
-        let (k, v) = store::record(m);
-        let batch = crate::log::batch::build_batch(&[(Some(&k), Some(&v))], crate::now_ms());
-        part.append(&batch, false).map_err(|e| {
-            tracing::error!(transactional_id = %m.transactional_id, error = %e, "persisting transaction state failed");
-            TxnError::Storage
+        let batch = crate::log::batch::build_batch(&[(Some(k), v)], crate::now_ms());
+        let out = part.append(&batch, self.cluster).map_err(|e| match e {
+            crate::partition::PartitionError::NotLeader => TxnError::NotCoordinator,
+            crate::partition::PartitionError::NotEnoughReplicas => {
+                TxnError::CoordinatorNotAvailable
+            }
+            e => {
+                tracing::error!(transactional_id = id, error = %e, "persisting transaction state failed");
+                TxnError::Storage
+            }
         })?;
-        Ok(node
+        let ticket = node
             .flusher
-            .mark(part as Arc<dyn crate::log::flusher::Durable>))
+            .mark(Arc::clone(&part) as Arc<dyn crate::log::flusher::Durable>);
+        Ok((ticket, part, out.base_offset))
+    }
+
+    /// The marker's coordinator epoch: the leader epoch of the id's state partition.
+    fn coordinator_epoch(&self, node: &Node, id: &str) -> i32 {
+        let index = store::partition_for(id, self.partition_count(node));
+        node.partition(store::TOPIC, index)
+            .map_or(0, |p| p.leader_epoch().max(0))
     }
 
     /// Persists `next`, makes it the verified state and the slot's value.
@@ -259,31 +362,14 @@ impl TxnCoordinator {
     /// prepared and the timer tries again.
     async fn complete(&self, node: &Node, m: &TxnMetadata) -> Result<TxnMetadata, TxnError> {
         let commit = m.committing();
-        let mut ticket = 0;
-        for (topic, index) in &m.partitions {
-            let Some(part) = node.partition(topic, *index) else {
-                tracing::warn!(
-                    topic,
-                    partition = index,
-                    "no marker for a partition that no longer exists"
-                );
-                continue;
-            };
-            part.write_marker(m.producer_id, m.epoch, commit, 0)
-                .map_err(|e| {
-                    tracing::error!(topic, partition = index, error = %e, "writing a transaction marker failed");
-                    TxnError::Storage
-                })?;
-            ticket = node
-                .flusher
-                .mark(part as Arc<dyn crate::log::flusher::Durable>);
-        }
-        if ticket > 0 {
-            node.flusher
-                .wait(ticket)
-                .await
-                .map_err(|_| TxnError::Storage)?;
-        }
+        let coordinator_epoch = if self.cluster {
+            self.coordinator_epoch(node, &m.transactional_id)
+        } else {
+            0
+        };
+        let started = std::time::Instant::now();
+        self.write_markers(node, m, coordinator_epoch).await?;
+        tracing::debug!(transactional_id = %m.transactional_id, partitions = m.partitions.len(), elapsed_ms = started.elapsed().as_millis() as u64, "transaction markers written");
         if commit {
             let mut by_group: BTreeMap<&str, Vec<CommitPartition>> = BTreeMap::new();
             for o in &m.offsets {
@@ -329,9 +415,7 @@ impl TxnCoordinator {
         pid: i64,
         epoch: i16,
     ) -> Result<(i64, i16), TxnError> {
-        if !self.enabled {
-            return Err(TxnError::Unsupported);
-        }
+        self.check_owner(node, id)?;
         if timeout_ms <= 0 || timeout_ms > self.max_timeout_ms {
             return Err(TxnError::InvalidTransactionTimeout);
         }
@@ -404,13 +488,26 @@ impl TxnCoordinator {
         partitions: &[(String, i32)],
         groups: &[String],
     ) -> Result<(), TxnError> {
-        if !self.enabled {
-            return Err(TxnError::Unsupported);
+        self.check_owner(node, id)?;
+        // Cluster mode: a group's offsets partition joins the transaction, so that its marker
+        // reaches the group's coordinator (group/txn_offsets.rs), as in Kafka.
+        let mut partitions = partitions.to_vec();
+        if self.cluster && !groups.is_empty() {
+            let n = node
+                .topic(crate::group::store::TOPIC)
+                .map(|t| i32::try_from(t.partitions.len()).unwrap_or(i32::MAX).max(1))
+                .ok_or(TxnError::CoordinatorNotAvailable)?;
+            for group in groups {
+                partitions.push((
+                    crate::group::store::TOPIC.to_string(),
+                    crate::group::store::partition_for(group, n),
+                ));
+            }
         }
         let slot = self.existing_slot(id)?;
         let mut g = slot.lock().await;
         let m = g.as_ref().ok_or(TxnError::InvalidProducerIdMapping)?;
-        if let Some(next) = m.add(pid, epoch, partitions, groups, crate::now_ms())? {
+        if let Some(next) = m.add(pid, epoch, &partitions, groups, crate::now_ms())? {
             self.transition(node, &mut g, next).await?;
         }
         Ok(())
@@ -426,8 +523,23 @@ impl TxnCoordinator {
         group: &str,
         offsets: Vec<PendingOffset>,
     ) -> Result<(), TxnError> {
-        if !self.enabled {
-            return Err(TxnError::Unsupported);
+        if self.cluster {
+            // The group's coordinator holds them until the transaction's marker.
+            let parts: Vec<CommitPartition> = offsets
+                .into_iter()
+                .map(|o| CommitPartition {
+                    topic: o.topic,
+                    partition: o.partition,
+                    offset: o.offset,
+                    leader_epoch: o.leader_epoch,
+                    metadata: o.metadata,
+                })
+                .collect();
+            return self
+                .groups
+                .stage_txn_offsets(node, group, pid, &parts)
+                .await
+                .map_err(from_group);
         }
         let slot = self.existing_slot(id)?;
         let mut g = slot.lock().await;
@@ -451,9 +563,8 @@ impl TxnCoordinator {
         epoch: i16,
         commit: bool,
     ) -> Result<(), TxnError> {
-        if !self.enabled {
-            return Err(TxnError::Unsupported);
-        }
+        tracing::debug!(transactional_id = id, commit, "EndTxn");
+        self.check_owner(node, id)?;
         let slot = self.existing_slot(id)?;
         let mut g = slot.lock().await;
         let m = g.as_ref().ok_or(TxnError::InvalidProducerIdMapping)?;
@@ -466,7 +577,15 @@ impl TxnCoordinator {
         Ok(())
     }
 
-    /// The metadata of `id` (`Err`: an operation on it is in progress, retry).
+    /// The metadata of `id` (`Err`: an operation on it is in progress, retry; or this broker
+    /// is not its coordinator).
+    pub fn describe_here(&self, node: &Node, id: &str) -> Result<Option<TxnMetadata>, TxnError> {
+        self.check_owner(node, id)?;
+        self.describe(id)
+    }
+
+    /// The metadata of `id` as this broker holds it (`Err`: an operation on it is in
+    /// progress, retry).
     pub fn describe(&self, id: &str) -> Result<Option<TxnMetadata>, TxnError> {
         let Some(slot) = locked(&self.txns).get(id).cloned() else {
             return Ok(None);
@@ -535,6 +654,16 @@ impl TxnCoordinator {
     }
 }
 
+/// A group coordinator's refusal as the transaction APIs answer it.
+fn from_group(e: crate::group::GroupError) -> TxnError {
+    use crate::group::GroupError;
+    match e {
+        GroupError::NotCoordinator => TxnError::NotCoordinator,
+        GroupError::CoordinatorLoadInProgress => TxnError::CoordinatorLoadInProgress,
+        _ => TxnError::CoordinatorNotAvailable,
+    }
+}
+
 /// Reads every `__transaction_state` partition up to its high watermark: the last metadata
 /// per transactional id, and the number of records read.
 fn replay(node: &Node) -> Result<(HashMap<String, TxnMetadata>, u64), TxnLogError> {
@@ -544,17 +673,40 @@ fn replay(node: &Node) -> Result<(HashMap<String, TxnMetadata>, u64), TxnLogErro
         return Ok((out, 0));
     };
     for part in &topic.partitions {
-        let end = part.high_watermark();
+        let (metas, n) = replay_partition(part, false)?;
+        out.extend(metas);
+        count += n;
+    }
+    Ok((out, count))
+}
+
+/// Reads one `__transaction_state` partition up to its high watermark (or, for a new leader,
+/// its log end: what followers will truncate to): the last metadata per transactional id, and
+/// the number of records read.
+fn replay_partition(
+    part: &crate::partition::Partition,
+    to_log_end: bool,
+) -> Result<(HashMap<String, TxnMetadata>, u64), TxnLogError> {
+    let mut out = HashMap::new();
+    let mut count = 0u64;
+    {
+        let end = if to_log_end {
+            part.log_end_offset()
+        } else {
+            part.high_watermark()
+        };
         let mut offset = part.log_start_offset();
         while offset < end {
-            let records = part
-                .read(offset, 4 << 20)
-                .map_err(|error| TxnLogError::Read {
-                    partition: part.index,
-                    offset,
-                    error,
-                })?
-                .records;
+            let read_err = |error| TxnLogError::Read {
+                partition: part.index,
+                offset,
+                error,
+            };
+            let records = if to_log_end {
+                part.read_for_follower(offset, 4 << 20).map_err(read_err)?
+            } else {
+                part.read(offset, 4 << 20).map_err(read_err)?.records
+            };
             let batches = crate::log::batch::split_batches(&records).unwrap_or_default();
             if batches.is_empty() {
                 break;

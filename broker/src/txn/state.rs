@@ -33,6 +33,20 @@ impl TxnState {
         }
     }
 
+    /// The state Kafka names `name` (DescribeTransactions' answer).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            TxnState::Empty,
+            TxnState::Ongoing,
+            TxnState::PrepareCommit,
+            TxnState::PrepareAbort,
+            TxnState::CompleteCommit,
+            TxnState::CompleteAbort,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
+    }
+
     fn is_prepare(self) -> bool {
         matches!(self, TxnState::PrepareCommit | TxnState::PrepareAbort)
     }
@@ -86,8 +100,12 @@ pub enum TxnError {
     InvalidTransactionTimeout,
     #[error("the transaction coordinator is not available")]
     CoordinatorNotAvailable,
-    #[error("transactions are not supported in cluster mode yet")]
+    #[error("this operation is not supported in cluster mode yet")]
     Unsupported,
+    #[error("this broker is not the transactional id's coordinator")]
+    NotCoordinator,
+    #[error("the coordinator is loading the transactional id's state")]
+    CoordinatorLoadInProgress,
     #[error("the transaction state could not be persisted")]
     Storage,
 }
@@ -310,6 +328,15 @@ impl TxnMetadata {
         self.state == TxnState::Ongoing && now > self.start_ms + i64::from(self.timeout_ms)
     }
 
+    /// Whether the id may be forgotten (`transactional.id.expiration.ms`): no transaction is
+    /// open or being completed, and its last change is at least `expiration_ms` old.
+    pub fn expired(&self, now: i64, expiration_ms: i64) -> bool {
+        matches!(
+            self.state,
+            TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort
+        ) && now.saturating_sub(self.update_ms) >= expiration_ms
+    }
+
     /// Whether the markers are written under the commit type.
     pub fn committing(&self) -> bool {
         self.state == TxnState::PrepareCommit
@@ -324,6 +351,22 @@ impl TxnMetadata {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_idle_ids_expire_after_their_last_change() {
+        let m = TxnMetadata::new("t", 1, 60_000, 1_000);
+        assert!(!m.expired(1_999, 1_000));
+        assert!(m.expired(2_000, 1_000));
+        let mut open = m.clone();
+        open.state = TxnState::Ongoing;
+        assert!(!open.expired(i64::MAX, 1_000));
+        let mut prep = m.clone();
+        prep.state = TxnState::PrepareCommit;
+        assert!(!prep.expired(i64::MAX, 1_000));
+        let mut done = m;
+        done.state = TxnState::CompleteAbort;
+        assert!(done.expired(2_000, 1_000));
+    }
 
     fn tp(t: &str, p: i32) -> (String, i32) {
         (t.to_string(), p)

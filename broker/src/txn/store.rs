@@ -45,6 +45,16 @@ pub fn record(meta: &TxnMetadata) -> (Vec<u8>, Vec<u8>) {
     )
 }
 
+/// The key of `transactional_id`'s records (with a null value: its tombstone, written when the
+/// id expires, so that compaction drops it).
+pub fn key(transactional_id: &str) -> Vec<u8> {
+    serde_json::to_vec(&Key {
+        v: VERSION,
+        txn: transactional_id.to_string(),
+    })
+    .unwrap_or_default()
+}
+
 /// Decodes a record: the transactional id and its metadata (`None`: a tombstone).
 pub fn decode(
     key: &[u8],

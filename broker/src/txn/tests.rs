@@ -71,7 +71,7 @@ async fn a_transaction_left_in_prepare_is_completed_at_the_next_start() {
         .await
         .unwrap();
     let part = node.partition("t", 0).unwrap();
-    let verify = |p, e| txns.verify("t", 0, p, e);
+    let verify = |p, e, _: &_| txns.verify("t", 0, p, e);
     // Not added yet: refused, nothing appended.
     assert!(matches!(
         part.append_verified(&txn_batch(pid, epoch), false, &verify),
@@ -100,7 +100,7 @@ async fn a_transaction_left_in_prepare_is_completed_at_the_next_start() {
     assert_eq!(part.log_end_offset(), 2);
     assert!(part.aborted_transactions().is_empty());
     // A late write of the finished transaction is refused.
-    let verify = |p, e| txns.verify("t", 0, p, e);
+    let verify = |p, e, _: &_| txns.verify("t", 0, p, e);
     assert!(matches!(
         part.append_verified(&txn_batch(pid, epoch), false, &verify),
         Err(crate::partition::PartitionError::Txn(

@@ -1,5 +1,5 @@
-"""Transactional against idempotent produce on one broker (the issue 17 benchmark): BOOTSTRAP
-TOPIC TRANSACTIONS. Writes TRANSACTIONS x 1,000 records of 1 KB to a 1-partition topic with an
+"""Transactional against idempotent produce (the issue 17 benchmark): BOOTSTRAP TOPIC
+TRANSACTIONS [REPLICATION_FACTOR, default 1; 3 with min.insync.replicas=2 on a cluster]. Writes TRANSACTIONS x 1,000 records of 1 KB to a 1-partition topic with an
 idempotent producer (acks=all), then the same with a transactional producer committing every
 1,000 records; prints MB/s of each and the commit latency p50/p99 (commit_transaction calls).
 Not a test: run by hand against a release broker (see README, "Transactions")."""
@@ -10,11 +10,13 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 bootstrap, topic, txns = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rf = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+configs = {"min.insync.replicas": "2"} if rf >= 3 else {}
 PER_TXN = 1000
 VALUE = b"x" * 1024
 admin = AdminClient({"bootstrap.servers": bootstrap})
 for t in (topic + "-idem", topic + "-txn"):
-    for f in admin.create_topics([NewTopic(t, 1, 1)]).values():
+    for f in admin.create_topics([NewTopic(t, 1, rf, config=configs)]).values():
         f.result(30)
 common = {"bootstrap.servers": bootstrap, "linger.ms": 5, "batch.size": 1 << 20,
           "queue.buffering.max.messages": 1 << 20}

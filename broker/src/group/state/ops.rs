@@ -658,5 +658,6 @@ impl Group {
             && self.pending_members.is_empty()
             && self.offsets.is_empty()
             && self.consumer.is_none()
+            && self.txn_offsets.is_empty()
     }
 }

@@ -178,7 +178,9 @@ async fn produce_is_refused_per_partition_without_write() {
                         .with_records(Some(records)),
                 ]),
         ]);
-    let produce::Appended::Done(resp) = produce::append_all(&ctx, 9, req) else {
+    let produce::Appended::Done(resp) =
+        produce::append_all(&ctx, 9, req, &produce::Verified::new())
+    else {
         panic!("a refused produce appends nothing");
     };
     assert_eq!(resp.responses[0].partition_responses[0].error_code, 29);

@@ -2,7 +2,8 @@
 //!
 //! As Kafka's `MemoryRecords.filterTo`: a record survives when it has a key, no later record of
 //! the log has the same key, and it is not a tombstone whose delete horizon has passed. Control
-//! batches (transaction markers) are kept whole. A batch that loses records is re-encoded with
+//! batches (transaction markers) are kept whole, until [`marker_removable`] says the marker is
+//! obsolete. A batch that loses records is re-encoded with
 //! its own codec, producer id, epoch, leader epoch and the surviving records' offsets and
 //! sequences; a batch that keeps everything is copied byte for byte. The last batch of each
 //! producer always leaves a trace that ends at its original last offset and last sequence (an
@@ -76,6 +77,20 @@ fn recompression(c: Compression) -> TopicCompression {
         },
         Compression::None => TopicCompression::Uncompressed,
     }
+}
+
+/// Whether a transaction marker may go (as Kafka's cleaner): no batch of the transaction it
+/// ends is left in the cleaned log (`txn_batches_kept`), it was first cleaned at least
+/// `delete.retention.ms` ago (`horizon_passed`, so a consumer that read its records sees it),
+/// and it is not its producer's last batch (which keeps the producer's state). `tracked`: the
+/// pass saw the log from its start, so `txn_batches_kept` is complete.
+pub fn marker_removable(
+    tracked: bool,
+    txn_batches_kept: bool,
+    horizon_passed: bool,
+    last_of_producer: bool,
+) -> bool {
+    tracked && !txn_batches_kept && horizon_passed && !last_of_producer
 }
 
 /// Decodes the records of a stored batch (bounded inflation, as on the produce path).

@@ -347,3 +347,24 @@ fn an_aborted_transactions_records_go_and_its_marker_stays() {
     filter_batch(&marker, &h, &rules, &mut out).unwrap();
     assert_eq!(out, marker.to_vec());
 }
+
+#[test]
+fn a_marker_goes_only_when_obsolete_past_its_horizon_and_not_its_producers_last() {
+    assert!(marker_removable(true, false, true, false));
+    assert!(
+        !marker_removable(false, false, true, false),
+        "untracked pass"
+    );
+    assert!(
+        !marker_removable(true, true, true, false),
+        "a batch of it is kept"
+    );
+    assert!(
+        !marker_removable(true, false, false, false),
+        "before the horizon"
+    );
+    assert!(
+        !marker_removable(true, false, true, true),
+        "the producer's last batch"
+    );
+}

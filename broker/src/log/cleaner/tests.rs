@@ -329,3 +329,102 @@ fn a_crash_after_the_swap_rename_completes_the_swap() {
 fn a_crash_after_deleting_the_old_segments_completes_the_swap() {
     crash_at("deleted");
 }
+
+/// A transactional batch of one record from producer `pid` (epoch 0, sequence `seq`).
+fn put_txn(log: &mut PartitionLog, pid: i64, seq: i32, key: &str, value: &str) {
+    let mut b = batch::build_batch(&[(Some(key.as_bytes()), Some(value.as_bytes()))], 1_000);
+    let attrs = i16::from_be_bytes([b[21], b[22]]) | 0x10;
+    b[21..23].copy_from_slice(&attrs.to_be_bytes());
+    b[43..51].copy_from_slice(&pid.to_be_bytes());
+    b[51..53].copy_from_slice(&0i16.to_be_bytes());
+    b[53..57].copy_from_slice(&seq.to_be_bytes());
+    let crc = crc32c::crc32c(&b[21..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    let h = BatchHeader::parse(&b).unwrap();
+    log.append(&mut b, &h, 0, &small_segments()).unwrap();
+}
+
+fn put_marker(log: &mut PartitionLog, pid: i64) {
+    let mut b = crate::log::control_batch::marker_batch(pid, 0, true, 0, 1_000);
+    let h = BatchHeader::parse(&b).unwrap();
+    log.append(&mut b, &h, 0, &small_segments()).unwrap();
+}
+
+/// The base offsets of the control batches of producer `pid` in the log.
+fn markers_of(log: &PartitionLog, pid: i64) -> Vec<i64> {
+    let mut out = Vec::new();
+    let mut offset = log.log_start_offset();
+    while offset < log.log_end_offset() {
+        let Some(slice) = log.slice_at(offset).unwrap() else {
+            break;
+        };
+        let buf = slice.read(1 << 20, i64::MAX).unwrap();
+        let batches = split_batches(&buf).unwrap();
+        let Some(last) = batches.last() else { break };
+        for (h, _) in &batches {
+            if h.is_control() && h.producer_id == pid {
+                out.push(h.base_offset);
+            }
+        }
+        offset = last.0.last_offset() + 1;
+    }
+    out
+}
+
+#[test]
+fn an_obsolete_transaction_marker_goes_after_delete_retention_and_a_needed_one_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = PartitionLog::open(dir.path(), &mut |_| {}).unwrap();
+    // Producer 7's transaction writes k0, later superseded: its marker becomes obsolete.
+    put_txn(&mut log, 7, 0, "k0", "t7");
+    put_marker(&mut log, 7);
+    // Producer 8's transaction writes k9, never superseded: its marker must stay.
+    put_txn(&mut log, 8, 0, "k9", "t8");
+    put_marker(&mut log, 8);
+    for i in 0..20 {
+        put(&mut log, "k0", Some(&format!("plain{i}")));
+    }
+    // Producer 7 and 8 write again later, so neither first marker is its producer's last batch.
+    put_txn(&mut log, 7, 1, "k1", "again7");
+    put_marker(&mut log, 7);
+    put_txn(&mut log, 8, 1, "k2", "again8");
+    put_marker(&mut log, 8);
+    for i in 0..10 {
+        put(&mut log, "k3", Some(&format!("tail{i}")));
+    }
+    let (first7, first8) = (markers_of(&log, 7)[0], markers_of(&log, 8)[0]);
+    let locked = Locked(Mutex::new(log));
+    // First clean: the superseded record goes, the markers stay until delete.retention.ms.
+    run_pass(&locked, &compact_cfg(5_000), 10_000).unwrap();
+    {
+        let l = locked.0.lock().unwrap();
+        assert!(markers_of(&l, 7).contains(&first7));
+        assert!(
+            !contents(&l)
+                .iter()
+                .any(|(_, _, v)| v.as_deref() == Some("t7"))
+        );
+    }
+    // After the horizon, the next pass (new dirty records make one due) removes the obsolete
+    // marker; the one whose record is kept stays, and so does each producer's last marker.
+    {
+        let mut l = locked.0.lock().unwrap();
+        for i in 0..10 {
+            put(&mut l, "k3", Some(&format!("more{i}")));
+        }
+    }
+    run_pass(&locked, &compact_cfg(5_000), 20_000).unwrap();
+    let l = locked.0.lock().unwrap();
+    let (m7, m8) = (markers_of(&l, 7), markers_of(&l, 8));
+    assert!(!m7.contains(&first7), "the obsolete marker is gone: {m7:?}");
+    assert!(
+        m8.contains(&first8),
+        "a marker of a kept record stays: {m8:?}"
+    );
+    assert_eq!(m7.len(), 1, "producer 7's last marker stays");
+    assert!(
+        contents(&l)
+            .iter()
+            .any(|(_, _, v)| v.as_deref() == Some("t8"))
+    );
+}
