@@ -25,6 +25,7 @@ on_both_databases!(
     audit_log_records_mutations,
     meta_endpoints,
     topics_within_plan_limits,
+    topic_configs_are_checked_merged_and_written,
     a_cluster_ready_at_the_first_look_still_shows_a_running_step,
     an_upgrade_reports_the_operators_phases_as_steps,
 );
@@ -1436,4 +1437,97 @@ async fn an_upgrade_reports_the_operators_phases_as_steps(app: TestApp) {
         r.body
     );
     assert_eq!(app.count("operations").await, before);
+}
+
+/// Topic configurations beyond partitions and retention: offered keys within their bounds are
+/// stored, shown and written into the KafkaTopic; a PATCH sets and removes (null) keys; an
+/// unknown key, a bad value or `retention.ms` is a 422 on `configs.<key>` that changes nothing.
+async fn topic_configs_are_checked_merged_and_written(app: TestApp) {
+    let (owner, _, _) = app.signup("cfg@example.com").await;
+    let id = app.active_cluster(&owner, "cfg", "shared-small").await;
+    let path = format!("/v1/clusters/{id}/topics");
+    let kafka_topic = |name: &str| {
+        app.backend
+            .topics
+            .lock()
+            .unwrap()
+            .values()
+            .find(|t| t.topic_name == name)
+            .cloned()
+            .unwrap()
+    };
+    let r = app
+        .post(
+            &path,
+            &owner,
+            json!({"name": "state", "configs": {"cleanup.policy": "compact", "max.message.bytes": "2097152"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["configs"]["cleanup.policy"], "compact");
+    let written = kafka_topic("state");
+    assert_eq!(written.configs["cleanup.policy"], "compact");
+    assert_eq!(written.configs["max.message.bytes"], "2097152");
+    for (body, field) in [
+        (
+            json!({"name": "x1", "configs": {"unclean.leader.election.enable": "true"}}),
+            "configs.unclean.leader.election.enable",
+        ),
+        (
+            json!({"name": "x2", "configs": {"cleanup.policy": "forever"}}),
+            "configs.cleanup.policy",
+        ),
+        (
+            json!({"name": "x3", "configs": {"retention.ms": "1000"}}),
+            "configs.retention.ms",
+        ),
+        (
+            json!({"name": "x4", "configs": {"min.insync.replicas": "2"}}),
+            "configs.min.insync.replicas",
+        ),
+    ] {
+        let r = app.post(&path, &owner, body).await;
+        assert_eq!(
+            (r.status, r.body["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{:?}",
+            r.body
+        );
+    }
+    let topic = format!("{path}/state");
+    let r = app
+        .patch(
+            &topic,
+            &owner,
+            json!({"configs": {"cleanup.policy": null, "segment.bytes": "1048576"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        r.body["configs"],
+        json!({"max.message.bytes": "2097152", "segment.bytes": "1048576"})
+    );
+    let written = kafka_topic("state");
+    assert!(!written.configs.contains_key("cleanup.policy"));
+    assert_eq!(written.configs["segment.bytes"], "1048576");
+    // A bad change is refused and the stored configs stay as they were.
+    let r = app
+        .patch(&topic, &owner, json!({"configs": {"segment.bytes": "12"}}))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let listed = app.get(&path, &owner).await;
+    let state = listed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "state")
+        .unwrap()
+        .clone();
+    assert_eq!(state["configs"]["segment.bytes"], "1048576");
+    assert_eq!(
+        listed.body.as_array().unwrap().len(),
+        1,
+        "refused topics were not created"
+    );
 }

@@ -11,3 +11,4 @@ pub mod resize;
 pub mod roles;
 pub mod security;
 pub mod sla;
+pub mod topic_configs;

@@ -280,7 +280,12 @@ pub fn kafka_topic(t: &DesiredTopic) -> KafkaTopic {
         topic_name: Some(t.topic_name.clone()),
         partitions: i32::try_from(t.partitions).unwrap_or(i32::MAX),
         replicas: Some(i16::try_from(t.replicas).unwrap_or(i16::MAX)),
-        config: BTreeMap::from([("retention.ms".to_string(), t.retention_ms.to_string())]),
+        config: t
+            .configs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .chain([("retention.ms".to_string(), t.retention_ms.to_string())])
+            .collect(),
     };
     let mut k = KafkaTopic::new(&t.name, spec);
     k.metadata.namespace = Some(t.namespace.clone());

@@ -60,6 +60,8 @@ pub struct DesiredTopic {
     pub partitions: i64,
     pub replicas: i64,
     pub retention_ms: i64,
+    /// Further Kafka configurations (checked by `domain::topic_configs`).
+    pub configs: std::collections::BTreeMap<String, String>,
 }
 
 /// A Kafka user the API wants: a KafkaUser on the KafkaCluster `cluster` of the same namespace,

@@ -4,6 +4,7 @@ use crate::auth::extract::Principal;
 use crate::domain::operations::ClusterState;
 use crate::domain::plans::check_topic;
 use crate::domain::roles::Permission;
+use crate::domain::topic_configs;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
 use crate::kube::DesiredTopic;
@@ -16,6 +17,7 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// Routes under `/v1/clusters/{id}/topics`.
@@ -41,6 +43,10 @@ pub struct CreateTopic {
     pub replicas: Option<i64>,
     /// Defaults to the smaller of 24 hours and the plan's maximum.
     pub retention_hours: Option<i64>,
+    /// Further Kafka topic configurations (`cleanup.policy`, `max.message.bytes`, ...; see
+    /// the API README for the keys and their bounds).
+    #[serde(default)]
+    pub configs: BTreeMap<String, String>,
 }
 
 /// A topic's configuration change: partitions only grow (Kafka cannot shrink them); the
@@ -50,6 +56,16 @@ pub struct CreateTopic {
 pub struct UpdateTopic {
     pub partitions: Option<i64>,
     pub retention_hours: Option<i64>,
+    /// Changes to the topic's configurations: a value sets the key, `null` removes it (Kafka's
+    /// default applies again); keys not named keep their values.
+    #[serde(default)]
+    pub configs: BTreeMap<String, Option<String>>,
+}
+
+/// Refuses configurations the API does not set (422 on `configs.<key>`).
+fn check_configs(configs: &BTreeMap<String, String>, replicas: i64) -> ApiResult<()> {
+    topic_configs::check(configs, replicas)
+        .map_err(|e| ApiError::invalid(&format!("configs.{}", e.key), e.detail))
 }
 
 fn topic_name(s: &str) -> ApiResult<()> {
@@ -134,6 +150,7 @@ pub async fn create_topic(
         .map(|t| t.partitions)
         .collect();
     check_topic(plan, &existing, partitions, replicas, retention_hours)?;
+    check_configs(&req.configs, replicas)?;
     let tid = store::new_id();
     let topic = Topic {
         resource_name: format!("{}-t-{}", k.resource_name, &tid[tid.len() - 8..]),
@@ -143,6 +160,7 @@ pub async fn create_topic(
         partitions,
         replicas,
         retention_hours,
+        configs: topics::configs_raw(&req.configs),
         created_by: p.actor().actor,
         created_at: now,
     };
@@ -160,7 +178,7 @@ pub async fn create_topic(
         &p.actor(),
         "topic.create",
         &k.id,
-        &json!({"topic": topic.name, "partitions": partitions}),
+        &json!({"topic": topic.name, "partitions": partitions, "configs": req.configs}),
         now,
     )
     .await?;
@@ -172,14 +190,15 @@ pub async fn create_topic(
         partitions,
         replicas,
         retention_ms: retention_hours * 3_600_000,
+        configs: req.configs.clone(),
     };
     state.backend.apply_topic(&desired).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(topic)))
 }
 
-/// Changes a topic's partition count (up only) or retention within the plan's limits, and
-/// rewrites its KafkaTopic.
+/// Changes a topic's partition count (up only), retention within the plan's limits or its
+/// configurations, and rewrites its KafkaTopic.
 #[utoipa::path(patch, path = "/v1/clusters/{id}/topics/{name}", tag = "clusters", security(("bearer" = [])), request_body = UpdateTopic,
     params(("id" = String, Path), ("name" = String, Path)),
     responses((status = 200, body = Topic), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
@@ -216,18 +235,22 @@ pub async fn update_topic(
     let retention_hours = req.retention_hours.unwrap_or(topic.retention_hours);
     let existing: Vec<i64> = others.iter().map(|t| t.partitions).collect();
     check_topic(plan, &existing, partitions, topic.replicas, retention_hours)?;
-    topics::update(&mut tx, &topic.id, partitions, retention_hours).await?;
+    let configs = topic_configs::merge(&topics::configs_of(&topic.configs), &req.configs);
+    check_configs(&configs, topic.replicas)?;
+    let raw = topics::configs_raw(&configs);
+    topics::update(&mut tx, &topic.id, partitions, retention_hours, &raw).await?;
     audit::record(
         &mut tx,
         &p.actor(),
         "topic.update",
         &k.id,
-        &json!({"topic": name, "partitions": partitions, "retention_hours": retention_hours}),
+        &json!({"topic": name, "partitions": partitions, "retention_hours": retention_hours, "configs": req.configs}),
         now,
     )
     .await?;
     topic.partitions = partitions;
     topic.retention_hours = retention_hours;
+    topic.configs = raw;
     let desired = DesiredTopic {
         namespace: k.namespace.clone(),
         name: topic.resource_name.clone(),
@@ -236,6 +259,7 @@ pub async fn update_topic(
         partitions,
         replicas: topic.replicas,
         retention_ms: retention_hours * 3_600_000,
+        configs,
     };
     state.backend.apply_topic(&desired).await?;
     tx.commit().await?;
