@@ -340,8 +340,14 @@ try {
   check(renamed[0] === "ops pager" && renamed[2].includes("7421"), "the channel is renamed and keeps its secret", renamed.join(" | "));
   await clickButton("Edit rule consumer_lag");
   await typeInto("New threshold", "2500");
+  const notify = await page.$eval("[data-testid=channels] tbody tr", (r) => r.cells[0].textContent);
+  check((await page.$eval("[data-testid=rules] tbody", (t) => t.textContent)).includes("every channel"), "the rule notifies every channel at first");
+  const chosen = await page.$$eval("[data-testid=edit-rule] select[multiple] option", (os, name) => os.filter((o) => o.textContent === name).map((o) => o.value), notify);
+  await page.select("[data-testid=edit-rule] select[multiple]", ...chosen);
   await clickButton("Save rule");
   await waitFor("the rule's new threshold", async () => (await page.$eval("[data-testid=rules] tbody", (t) => t.textContent)).includes("2500"));
+  const notifies = await page.$eval("[data-testid=rules] tbody tr", (r) => r.cells[4].textContent);
+  check(notifies === notify, "the rule's channel list is edited in place", notifies);
   check(!(await page.$("[data-testid=edit-rule]")), "the rule editor closes after saving");
   await page.screenshot({ path: join(shots, "alarms.png"), fullPage: true });
 

@@ -196,10 +196,10 @@ function Channels({ list }) {
   );
 }
 
-/** Edits one rule's terms: threshold, duration and group (its kind and cluster stay). */
-function EditRule({ rule, onDone }) {
+/** Edits one rule's terms: threshold, duration, group and channels (its kind and cluster stay). */
+function EditRule({ rule, channels, onDone }) {
   const r = RULES[rule.kind] || {};
-  const [f, setF] = useState({ threshold: rule.threshold ?? "", for_minutes: String(rule.for_minutes), group: rule.group || "" });
+  const [f, setF] = useState({ threshold: rule.threshold ?? "", for_minutes: String(rule.for_minutes), group: rule.group || "", channel_ids: rule.channel_ids || [] });
   const a = useAction();
   const set = (key) => (e) => setF({ ...f, [key]: e.currentTarget.value });
   const save = (e) => {
@@ -209,6 +209,9 @@ function EditRule({ rule, onDone }) {
       if (r.threshold && f.threshold !== "") body.threshold = Number(f.threshold);
       if (!r.noFor && f.for_minutes !== "") body.for_minutes = Number(f.for_minutes);
       if (r.group) body.group = f.group || null;
+      // None selected: every channel (null), as when the rule was created without a list.
+      const before = (rule.channel_ids || []).slice().sort().join(",");
+      if (f.channel_ids.slice().sort().join(",") !== before) body.channel_ids = f.channel_ids.length ? f.channel_ids : null;
       await patch(`/v1/alarm-rules/${rule.id}`, body);
       onDone(true);
     });
@@ -218,6 +221,13 @@ function EditRule({ rule, onDone }) {
       {r.threshold ? <label>New threshold <input type="number" step="any" min="0" value={f.threshold} onInput={set("threshold")} /></label> : null}
       {!r.noFor ? <label>New duration (minutes) <input type="number" min="0" max="1440" value={f.for_minutes} onInput={set("for_minutes")} /></label> : null}
       {r.group ? <label>New group (blank: every group) <input value={f.group} onInput={set("group")} /></label> : null}
+      {channels && channels.length ? (
+        <label>Notify instead (none selected: every channel)
+          <select multiple value={f.channel_ids} onChange={(e) => setF({ ...f, channel_ids: [...e.currentTarget.selectedOptions].map((o) => o.value) })}>
+            {channels.map((c) => <option key={c.id} value={c.id}>{c.name}</option>)}
+          </select>
+        </label>
+      ) : null}
       <button type="submit" disabled={a.busy}>Save rule</button>
       <button type="button" onClick={() => onDone(false)}>Cancel</button>
       <Problem error={a.error} />
@@ -271,7 +281,7 @@ function Rules({ channels }) {
                       <button type="button" class="small" onClick={() => a.run(async () => { await del(`/v1/alarm-rules/${x.id}`); list.reload(); })}>Delete<span class="sr-only"> rule {x.kind}</span></button>
                     </td>
                   </tr>
-                  {editing === x.id ? <tr><td colSpan={6}><EditRule rule={x} onDone={(saved) => { setEditing(null); if (saved) list.reload(); }} /></td></tr> : null}
+                  {editing === x.id ? <tr><td colSpan={6}><EditRule rule={x} channels={channels} onDone={(saved) => { setEditing(null); if (saved) list.reload(); }} /></td></tr> : null}
                 </Fragment>
               ))}
               {list.data.length === 0 ? <tr><td colSpan={6}>No rules yet.</td></tr> : null}
