@@ -12,6 +12,7 @@ pub mod launch;
 pub mod logs;
 pub mod mount_exec;
 pub mod node;
+pub mod node_port;
 pub mod pod_worker;
 pub mod probe;
 pub mod process;
