@@ -1,6 +1,7 @@
 //! Apply step of the KafkaCluster reconcile (I/O): executes the plan. Server-side apply of every
 //! desired object with one field manager, claim ownership (deleteClaim) and claim growth, and
 //! the voter changes the plan orders around them.
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 use k8s_openapi::ByteString;
@@ -9,7 +10,7 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Secret, Service, ServiceAccount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Client, Resource, ResourceExt as _};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -58,10 +59,52 @@ async fn apply_one<K>(api: &Api<K>, kind: &'static str, obj: &K) -> Result<(), E
 where
     K: Resource + Serialize + DeserializeOwned + Clone + Debug,
 {
+    apply_returning(api, kind, obj).await.map(drop)
+}
+
+/// Applies `obj` and returns it as stored (with what the API server filled in).
+async fn apply_returning<K>(api: &Api<K>, kind: &'static str, obj: &K) -> Result<K, Error>
+where
+    K: Resource + Serialize + DeserializeOwned + Clone + Debug,
+{
     let name = obj.name_any();
     api.patch(&name, &params(), &Patch::Apply(obj))
         .await
-        .map_err(|source| Error::Apply { kind, name, source })?;
+        .map_err(|source| Error::Apply { kind, name, source })
+}
+
+/// Deletes the cluster's NodePort Services that are no longer desired (`stale`).
+async fn prune_node_port_services(
+    services: &Api<Service>,
+    input: &BuildInput<'_>,
+    desired: &[Service],
+) -> Result<(), Error> {
+    let selector = format!("{}={}", build::CLUSTER_LABEL, input.names.cluster);
+    let existing = services
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|source| Error::Apply {
+            kind: "Service",
+            name: selector.clone(),
+            source,
+        })?;
+    for name in build::node_port_services::stale(&existing.items, desired) {
+        info!(
+            service = name,
+            "deleting a node port Service no longer needed"
+        );
+        match services.delete(name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(source) => {
+                return Err(Error::Apply {
+                    kind: "Service",
+                    name: name.to_string(),
+                    source,
+                });
+            }
+        }
+    }
     Ok(())
 }
 
@@ -71,23 +114,36 @@ where
 /// The first object that failed to apply.
 pub async fn apply_all(
     client: &Client,
-    namespace: &str,
+    input: &BuildInput<'_>,
     desired: &DesiredObjects,
     pdb_api: PdbApi,
-) -> Result<(), Error> {
+) -> Result<BTreeMap<String, i32>, Error> {
+    let namespace = input.namespace.as_str();
     apply_one(
         &Api::<ServiceAccount>::namespaced(client.clone(), namespace),
         "ServiceAccount",
         &desired.service_account,
     )
     .await?;
+    // Node port Services first: the ports the API server gives them go into the ConfigMap
+    // (each broker's advertised file) before any broker could start without them.
+    let services = Api::<Service>::namespaced(client.clone(), namespace);
+    let mut allocated = Vec::with_capacity(desired.node_port_services.len());
+    for svc in &desired.node_port_services {
+        allocated.push(apply_returning(&services, "Service", svc).await?);
+    }
+    let node_ports = build::node_port_services::allocated(&allocated);
+    prune_node_port_services(&services, input, &desired.node_port_services).await?;
+    let mut config_map = desired.config_map.clone();
+    config_map.data.get_or_insert_with(Default::default).extend(
+        build::node_port_services::advertised_entries(input, &node_ports),
+    );
     apply_one(
         &Api::<ConfigMap>::namespaced(client.clone(), namespace),
         "ConfigMap",
-        &desired.config_map,
+        &config_map,
     )
     .await?;
-    let services = Api::<Service>::namespaced(client.clone(), namespace);
     apply_one(&services, "Service", &desired.headless_service).await?;
     apply_one(&services, "Service", &desired.bootstrap_service).await?;
     apply_one(
@@ -98,7 +154,8 @@ pub async fn apply_all(
     .await?;
     let ar = pdb_api.api_resource();
     let pdbs = Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &ar);
-    apply_one(&pdbs, "PodDisruptionBudget", &desired.pod_disruption_budget).await
+    apply_one(&pdbs, "PodDisruptionBudget", &desired.pod_disruption_budget).await?;
+    Ok(node_ports)
 }
 
 /// Makes the claims owned by the KafkaCluster exactly when `delete_claim` (so the garbage
@@ -173,6 +230,8 @@ pub struct Applied {
     pub certificates_due: Option<std::time::Duration>,
     /// Broker certificates issued in this reconcile, `<pod>: why`.
     pub certificates_issued: Vec<String>,
+    /// Node ports of the `nodeport` listeners' Services, by Service name.
+    pub node_ports: BTreeMap<String, i32>,
 }
 
 impl Applied {
@@ -184,6 +243,7 @@ impl Applied {
             certificates: None,
             certificates_due: None,
             certificates_issued: Vec::new(),
+            node_ports: BTreeMap::new(),
         }
     }
 }
@@ -291,10 +351,13 @@ pub async fn execute(
         None
     };
     // apply
-    if let Err(e) = apply_all(&ctx.client, &cluster.namespace, &desired, ctx.pdb_api).await {
-        ctx.metrics.reconcile_failed(KIND, "apply");
-        return Applied::failed(Outcome::ApplyFailed(e.to_string()), held);
-    }
+    let node_ports = match apply_all(&ctx.client, &input, &desired, ctx.pdb_api).await {
+        Ok(ports) => ports,
+        Err(e) => {
+            ctx.metrics.reconcile_failed(KIND, "apply");
+            return Applied::failed(Outcome::ApplyFailed(e.to_string()), held);
+        }
+    };
     if let Err(e) = reconcile_claims(
         &ctx.client,
         &cluster.namespace,
@@ -321,5 +384,6 @@ pub async fn execute(
             .map(|c| c.issued.clone())
             .unwrap_or_default(),
         certificates: certificates.map(|c| c.certificates),
+        node_ports,
     }
 }

@@ -61,6 +61,7 @@ pub fn replication_listener() -> ListenerSpec {
         tls: true,
         authentication: AuthenticationType::ScramSha512,
         advertise: crate::crd::AdvertiseMode::Dns,
+        configuration: None,
     }
 }
 
@@ -207,9 +208,68 @@ pub fn broker_dns_names(names: &Names, namespace: &str, ordinal: i32) -> Vec<Str
     ]
 }
 
+/// The external addresses broker `ordinal` advertises on `nodeport` listeners, for its
+/// certificate: each listener's `advertisedHost` override, else the address of the broker's
+/// Node (`host_ip`, once the pod is scheduled). DNS names and IP addresses apart.
+#[must_use]
+pub fn external_addresses(
+    spec: &KafkaClusterSpec,
+    ordinal: i32,
+    host_ip: Option<&str>,
+) -> (Vec<String>, Vec<std::net::IpAddr>) {
+    let (mut dns, mut ips) = (Vec::new(), Vec::new());
+    for l in spec
+        .listeners
+        .iter()
+        .filter(|l| l.type_ == crate::crd::ListenerType::Nodeport)
+    {
+        let Some(host) = l.advertised_host(ordinal).or(host_ip) else {
+            continue;
+        };
+        match host.parse::<std::net::IpAddr>() {
+            Ok(ip) if !ips.contains(&ip) => ips.push(ip),
+            Ok(_) => {}
+            Err(_) if !dns.iter().any(|d| d == host) => dns.push(host.to_string()),
+            Err(_) => {}
+        }
+    }
+    (dns, ips)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_port_brokers_name_their_node_or_their_override() {
+        let s = spec(serde_json::json!({
+            "brokers": 2,
+            "listeners": [
+                {"name": "internal", "port": 9092},
+                {"name": "ext", "port": 9094, "type": "nodeport", "configuration": {"brokers": [
+                    {"broker": 1, "advertisedHost": "kafka-1.example.com"}]}},
+                {"name": "ext2", "port": 9095, "type": "nodeport"},
+            ],
+        }));
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+        assert_eq!(
+            external_addresses(&s, 0, Some("10.1.2.3")),
+            (vec![], vec![ip("10.1.2.3")])
+        );
+        assert_eq!(
+            external_addresses(&s, 1, Some("10.1.2.3")),
+            (
+                vec!["kafka-1.example.com".to_string()],
+                vec![ip("10.1.2.3")]
+            )
+        );
+        assert_eq!(external_addresses(&s, 0, None), (vec![], vec![]));
+        assert_eq!(
+            external_addresses(&secure(), 0, Some("10.1.2.3")),
+            (vec![], vec![]),
+            "no nodeport listener, no external address"
+        );
+    }
 
     fn spec(v: serde_json::Value) -> KafkaClusterSpec {
         serde_json::from_value(v).expect("spec")

@@ -1,5 +1,7 @@
 //! Status step of the KafkaCluster reconcile (pure): conditions, bootstrap addresses and broker
 //! ids from the validation outcome and the observed broker pods.
+use std::collections::BTreeMap;
+
 use tracing::info;
 
 use crate::cluster::build::Names;
@@ -9,7 +11,8 @@ use crate::cluster::{apply, roll, scale_down, storage, voters};
 use crate::conditions::{condition, set_condition};
 use crate::crd::{
     AdvertiseMode, ConditionStatus, KafkaCluster, KafkaClusterStatus, ListenerAddress,
-    ListenerStatus, ScaleDownPhase, ScaleDownStatus, condition_type, find_condition, reason,
+    ListenerStatus, ListenerType, ScaleDownPhase, ScaleDownStatus, condition_type, find_condition,
+    reason,
 };
 
 /// One broker pod as observed.
@@ -19,6 +22,8 @@ pub struct BrokerPod {
     pub ordinal: i32,
     /// Pod IP once assigned.
     pub ip: Option<String>,
+    /// Address of the pod's Node (`status.hostIP`): where its node ports are reached.
+    pub host_ip: Option<String>,
     /// Readiness condition of the pod.
     pub ready: bool,
     /// Image the pod runs.
@@ -173,7 +178,7 @@ pub fn next_status(
         let mut ids: Vec<i32> = pods.iter().map(|p| p.ordinal).collect();
         ids.sort_unstable();
         status.broker_ids = ids;
-        status.listeners = listener_status(cluster, pods);
+        status.listeners = listener_status(cluster, pods, &BTreeMap::new());
         let expected = spec.broker_image();
         status.current_version = (!pods.is_empty()
             && pods
@@ -225,6 +230,9 @@ pub fn reconciled(r: &Report<'_>) -> KafkaClusterStatus {
     if applied {
         next.storage_claims = storage::statuses(&r.validation.effective_storage, r.claims);
         partitions_offline(&mut next, r.offline, r.cluster.metadata.generation, r.now);
+    }
+    if applied && !r.applied.node_ports.is_empty() {
+        next.listeners = listener_status(r.cluster, pods, &r.applied.node_ports);
     }
     if applied && r.applied.certificates.is_some() {
         next.certificates.clone_from(&r.applied.certificates);
@@ -399,7 +407,45 @@ pub fn quorum(
     }
 }
 
-fn listener_status(cluster: &KafkaCluster, pods: &[BrokerPod]) -> Vec<ListenerStatus> {
+/// A `nodeport` listener's addresses: each broker at its advertised host (override or its
+/// Node's address) and its node port; bootstrap at the first broker's host and the bootstrap
+/// Service's node port (any Node serves every node port).
+fn node_port_addresses(
+    l: &crate::crd::ListenerSpec,
+    names: &Names,
+    pods: &[&BrokerPod],
+    node_ports: &BTreeMap<String, i32>,
+) -> (Vec<ListenerAddress>, String) {
+    let addresses: Vec<ListenerAddress> = pods
+        .iter()
+        .filter_map(|p| {
+            let host = l
+                .advertised_host(p.ordinal)
+                .map(str::to_string)
+                .or_else(|| p.host_ip.clone())?;
+            let port = *node_ports.get(&names.node_port_service(p.ordinal, &l.name))?;
+            Some(ListenerAddress {
+                broker_id: p.ordinal,
+                host,
+                port,
+            })
+        })
+        .collect();
+    let bootstrap = match (
+        addresses.first(),
+        node_ports.get(&names.node_port_bootstrap(&l.name)),
+    ) {
+        (Some(first), Some(port)) => format!("{}:{port}", first.host),
+        _ => String::new(),
+    };
+    (addresses, bootstrap)
+}
+
+fn listener_status(
+    cluster: &KafkaCluster,
+    pods: &[BrokerPod],
+    node_ports: &BTreeMap<String, i32>,
+) -> Vec<ListenerStatus> {
     let name = cluster.metadata.name.clone().unwrap_or_default();
     let namespace = cluster.metadata.namespace.clone().unwrap_or_default();
     let names = Names::new(&name);
@@ -410,33 +456,10 @@ fn listener_status(cluster: &KafkaCluster, pods: &[BrokerPod]) -> Vec<ListenerSt
         .listeners
         .iter()
         .map(|l| {
-            let addresses: Vec<ListenerAddress> = sorted
-                .iter()
-                .filter_map(|p| {
-                    let host = match l.advertise {
-                        AdvertiseMode::PodIp => p.ip.clone()?,
-                        AdvertiseMode::Dns => format!(
-                            "{}.{}.{namespace}.svc",
-                            names.pod(p.ordinal),
-                            names.headless_service
-                        ),
-                    };
-                    Some(ListenerAddress {
-                        broker_id: p.ordinal,
-                        host,
-                        port: l.port,
-                    })
-                })
-                .collect();
-            let bootstrap_servers = match l.advertise {
-                AdvertiseMode::PodIp => addresses
-                    .iter()
-                    .map(|a| format!("{}:{}", a.host, a.port))
-                    .collect::<Vec<_>>()
-                    .join(","),
-                AdvertiseMode::Dns => {
-                    format!("{}.{namespace}.svc:{}", names.bootstrap_service, l.port)
-                }
+            let (addresses, bootstrap_servers) = if l.type_ == ListenerType::Nodeport {
+                node_port_addresses(l, &names, &sorted, node_ports)
+            } else {
+                internal_addresses(l, &names, &namespace, &sorted)
             };
             let protocol = l.security_protocol();
             ListenerStatus {
@@ -458,6 +481,45 @@ fn listener_status(cluster: &KafkaCluster, pods: &[BrokerPod]) -> Vec<ListenerSt
         .collect()
 }
 
+/// An internal listener's addresses: pod IPs or DNS names, bootstrap the same IPs or the
+/// bootstrap Service.
+fn internal_addresses(
+    l: &crate::crd::ListenerSpec,
+    names: &Names,
+    namespace: &str,
+    sorted: &[&BrokerPod],
+) -> (Vec<ListenerAddress>, String) {
+    let addresses: Vec<ListenerAddress> = sorted
+        .iter()
+        .filter_map(|p| {
+            let host = match l.advertise {
+                AdvertiseMode::PodIp => p.ip.clone()?,
+                AdvertiseMode::Dns => format!(
+                    "{}.{}.{namespace}.svc",
+                    names.pod(p.ordinal),
+                    names.headless_service
+                ),
+            };
+            Some(ListenerAddress {
+                broker_id: p.ordinal,
+                host,
+                port: l.port,
+            })
+        })
+        .collect();
+    let bootstrap_servers = match l.advertise {
+        AdvertiseMode::PodIp => addresses
+            .iter()
+            .map(|a| format!("{}:{}", a.host, a.port))
+            .collect::<Vec<_>>()
+            .join(","),
+        AdvertiseMode::Dns => {
+            format!("{}.{namespace}.svc:{}", names.bootstrap_service, l.port)
+        }
+    };
+    (addresses, bootstrap_servers)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,6 +531,7 @@ mod tests {
         BrokerPod {
             ordinal,
             ip: Some(format!("127.0.1.{}", ordinal + 1)),
+            host_ip: Some("127.0.0.1".into()),
             ready,
             image: Some("eddy/broker:0.1.0".into()),
             uid: format!("uid-{ordinal}"),
@@ -541,6 +604,39 @@ mod tests {
         partitions_offline(&mut starting, &offline, Some(1), "t");
         assert_eq!(cond(&starting, "Ready").reason, reason::BROKERS_STARTING);
         assert!(!crate::crd::brokers_serving(&starting.conditions));
+    }
+
+    #[test]
+    fn a_node_port_listener_reports_node_addresses_and_node_ports() {
+        let fx = ClusterFixture::new("c", 2).with(|s| {
+            s.listeners = serde_json::from_value(serde_json::json!([
+                {"name": "ext", "port": 9094, "type": "nodeport", "configuration": {"brokers": [
+                    {"broker": 1, "advertisedHost": "kafka-1.example.com"}]}},
+            ]))
+            .expect("listeners");
+        });
+        let pods = [pod(0, true), pod(1, true)];
+        let refs: Vec<&BrokerPod> = pods.iter().collect();
+        let l = &fx.0.spec.listeners[0];
+        let names = Names::new("c");
+        let ports = BTreeMap::from([
+            ("c-ext-bootstrap".to_string(), 30010),
+            ("c-broker-0-ext".to_string(), 30011),
+            ("c-broker-1-ext".to_string(), 30012),
+        ]);
+        let (addresses, bootstrap) = node_port_addresses(l, &names, &refs, &ports);
+        assert_eq!(bootstrap, "127.0.0.1:30010");
+        let got: Vec<(i32, &str, i32)> = addresses
+            .iter()
+            .map(|a| (a.broker_id, a.host.as_str(), a.port))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(0, "127.0.0.1", 30011), (1, "kafka-1.example.com", 30012)]
+        );
+        // Before the Services have node ports nothing is claimed.
+        let (addresses, bootstrap) = node_port_addresses(l, &names, &refs, &BTreeMap::new());
+        assert!(addresses.is_empty() && bootstrap.is_empty());
     }
 
     #[test]

@@ -385,13 +385,14 @@ fn check_listeners(spec: &KafkaClusterSpec, push: &mut impl FnMut(Severity, &'st
                 ),
             );
         }
-        if l.type_ != ListenerType::Internal {
+        if l.type_ == ListenerType::Loadbalancer {
             push(
                 Severity::Invalid,
                 reason::NOT_SUPPORTED,
                 format!(
-                    "listener {}: type {:?} is not supported by the operator yet (use internal)",
-                    l.name, l.type_
+                    "listener {}: type loadbalancer is not supported by the operator yet (use \
+                     internal or nodeport)",
+                    l.name
                 ),
             );
         }
@@ -548,9 +549,11 @@ mod tests {
         assert_eq!(reasons(&v, Severity::Invalid).len(), 2, "{:?}", v.findings);
 
         let mut s = spec(1);
-        s.listeners[0].type_ = ListenerType::Nodeport;
+        s.listeners[0].type_ = ListenerType::Loadbalancer;
         let v = validate(&s, &Observed::default());
         assert_eq!(reasons(&v, Severity::Invalid), vec![reason::NOT_SUPPORTED]);
+        s.listeners[0].type_ = ListenerType::Nodeport;
+        assert!(validate(&s, &Observed::default()).is_buildable());
     }
 
     fn secure_spec() -> KafkaClusterSpec {

@@ -21,7 +21,7 @@ use super::labels::selector_labels;
 use super::quorum::{CONTROLLER_PORT, controller_quorum_voters, dns_voters};
 use crate::cluster::security::{self, broker_listeners};
 use crate::cluster::validate::ADMIN_PORT;
-use crate::crd::{AdvertiseMode, ListenerSpec, ResourceList};
+use crate::crd::{AdvertiseMode, ListenerSpec, ListenerType, ResourceList};
 
 /// Where the data volume is mounted; the broker's data directory is `data/` below it.
 pub const DATA_MOUNT: &str = "/var/lib/eddy";
@@ -92,7 +92,10 @@ fn advertised_listeners(input: &BuildInput<'_>) -> String {
     broker_listeners(input.spec)
         .iter()
         .map(|l| {
+            // A node port listener: the Node's address, with the port (and any host override)
+            // from the per-broker advertised file the operator writes (`node_port_services`).
             let host = match l.advertise {
+                _ if l.type_ == ListenerType::Nodeport => "$(HOST_IP)".to_string(),
                 AdvertiseMode::PodIp => "$(POD_IP)".to_string(),
                 AdvertiseMode::Dns => format!(
                     "$(POD_NAME).{}.{}.svc",
@@ -157,6 +160,7 @@ fn broker_container(input: &BuildInput<'_>) -> Container {
         env_field("POD_IP", "status.podIP"),
         env_field("POD_NAME", "metadata.name"),
         env_field("POD_NAMESPACE", "metadata.namespace"),
+        env_field("HOST_IP", "status.hostIP"),
         // Broker id = pod ordinal (`<cluster>-broker-2` → 2): stable across restarts and
         // rescheduling, and what `status.brokerIds` reports.
         env("EDDY_NODE_ID_FROM_NAME", "$(POD_NAME)"),
@@ -179,6 +183,12 @@ fn broker_container(input: &BuildInput<'_>) -> Container {
             format!("$(POD_IP):{CONTROLLER_PORT}"),
         ),
     ];
+    if listeners.iter().any(|l| l.type_ == ListenerType::Nodeport) {
+        env.push(self::env(
+            "EDDY_ADVERTISED_LISTENERS_FILE",
+            format!("{CONFIG_MOUNT}/advertised-$(POD_NAME)"),
+        ));
+    }
     let mut mounts = vec![
         VolumeMount {
             name: "data".to_string(),
