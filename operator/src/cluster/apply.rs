@@ -18,6 +18,7 @@ use serde_json::json;
 
 use tracing::{info, warn};
 
+use super::build::external_services::Exposure;
 use super::build::{self, BuildInput, DesiredObjects, PdbApi};
 use super::certs::{self, CertInput, CertPlan, DesiredSecret};
 use super::fetch::Observed;
@@ -74,7 +75,7 @@ where
 }
 
 /// Deletes the cluster's NodePort Services that are no longer desired (`stale`).
-async fn prune_node_port_services(
+async fn prune_external_services(
     services: &Api<Service>,
     input: &BuildInput<'_>,
     desired: &[Service],
@@ -88,7 +89,7 @@ async fn prune_node_port_services(
             name: selector.clone(),
             source,
         })?;
-    for name in build::node_port_services::stale(&existing.items, desired) {
+    for name in build::external_services::stale(&existing.items, desired) {
         info!(
             service = name,
             "deleting a node port Service no longer needed"
@@ -116,8 +117,9 @@ pub async fn apply_all(
     client: &Client,
     input: &BuildInput<'_>,
     desired: &DesiredObjects,
+    exposed: &BTreeMap<String, Exposure>,
     pdb_api: PdbApi,
-) -> Result<BTreeMap<String, i32>, Error> {
+) -> Result<(), Error> {
     let namespace = input.namespace.as_str();
     apply_one(
         &Api::<ServiceAccount>::namespaced(client.clone(), namespace),
@@ -125,19 +127,12 @@ pub async fn apply_all(
         &desired.service_account,
     )
     .await?;
-    // Node port Services first: the ports the API server gives them go into the ConfigMap
-    // (each broker's advertised file) before any broker could start without them.
     let services = Api::<Service>::namespaced(client.clone(), namespace);
-    let mut allocated = Vec::with_capacity(desired.node_port_services.len());
-    for svc in &desired.node_port_services {
-        allocated.push(apply_returning(&services, "Service", svc).await?);
-    }
-    let node_ports = build::node_port_services::allocated(&allocated);
-    prune_node_port_services(&services, input, &desired.node_port_services).await?;
     let mut config_map = desired.config_map.clone();
-    config_map.data.get_or_insert_with(Default::default).extend(
-        build::node_port_services::advertised_entries(input, &node_ports),
-    );
+    config_map
+        .data
+        .get_or_insert_with(Default::default)
+        .extend(build::external_services::advertised_entries(input, exposed));
     apply_one(
         &Api::<ConfigMap>::namespaced(client.clone(), namespace),
         "ConfigMap",
@@ -154,8 +149,28 @@ pub async fn apply_all(
     .await?;
     let ar = pdb_api.api_resource();
     let pdbs = Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &ar);
-    apply_one(&pdbs, "PodDisruptionBudget", &desired.pod_disruption_budget).await?;
-    Ok(node_ports)
+    apply_one(&pdbs, "PodDisruptionBudget", &desired.pod_disruption_budget).await
+}
+
+/// Applies the external listeners' Services (and deletes those no longer desired) before
+/// anything else: what the API server and a load balancer controller assign to them goes into
+/// the broker certificates and each broker's advertised file before a broker could start
+/// without it.
+///
+/// # Errors
+/// The first Service that failed to apply, or listing them.
+pub async fn apply_external_services(
+    client: &Client,
+    input: &BuildInput<'_>,
+    desired: &DesiredObjects,
+) -> Result<BTreeMap<String, Exposure>, Error> {
+    let services = Api::<Service>::namespaced(client.clone(), &input.namespace);
+    let mut applied = Vec::with_capacity(desired.external_services.len());
+    for svc in &desired.external_services {
+        applied.push(apply_returning(&services, "Service", svc).await?);
+    }
+    prune_external_services(&services, input, &desired.external_services).await?;
+    Ok(build::external_services::allocated(&applied))
 }
 
 /// Makes the claims owned by the KafkaCluster exactly when `delete_claim` (so the garbage
@@ -230,8 +245,9 @@ pub struct Applied {
     pub certificates_due: Option<std::time::Duration>,
     /// Broker certificates issued in this reconcile, `<pod>: why`.
     pub certificates_issued: Vec<String>,
-    /// Node ports of the `nodeport` listeners' Services, by Service name.
-    pub node_ports: BTreeMap<String, i32>,
+    /// What the external listeners' Services were assigned (node ports, load balancer
+    /// addresses), by Service name.
+    pub exposed: BTreeMap<String, Exposure>,
 }
 
 impl Applied {
@@ -243,7 +259,7 @@ impl Applied {
             certificates: None,
             certificates_due: None,
             certificates_issued: Vec::new(),
-            node_ports: BTreeMap::new(),
+            exposed: BTreeMap::new(),
         }
     }
 }
@@ -277,6 +293,7 @@ async fn apply_certificates(
     client: &Client,
     input: &BuildInput<'_>,
     observed: &Observed,
+    exposed: &BTreeMap<String, Exposure>,
 ) -> Result<CertPlan, String> {
     let highest_pod = observed
         .pods
@@ -297,6 +314,7 @@ async fn apply_certificates(
         pods: &observed.pods,
         brokers,
         existing: &observed.secrets,
+        exposed,
         now: std::time::SystemTime::now(),
     })
     .map_err(|e| e.to_string())?;
@@ -338,9 +356,17 @@ pub async fn execute(
     input.quorum_voters = i32::try_from(plan.initial_voters.len()).unwrap_or(1);
     input.replicas = held;
     let desired = build::build(&input);
+    // external listeners' Services first: their addresses go into certificates and config
+    let exposed = match apply_external_services(&ctx.client, &input, &desired).await {
+        Ok(exposed) => exposed,
+        Err(e) => {
+            ctx.metrics.reconcile_failed(KIND, "apply");
+            return Applied::failed(Outcome::ApplyFailed(e.to_string()), held);
+        }
+    };
     // certificates and credentials of a secure cluster, before the pods that mount them
     let certificates = if security::is_secure(cluster.spec) {
-        match apply_certificates(&ctx.client, &input, observed).await {
+        match apply_certificates(&ctx.client, &input, observed, &exposed).await {
             Ok(plan) => Some(plan),
             Err(message) => {
                 ctx.metrics.reconcile_failed(KIND, "certificates");
@@ -351,13 +377,10 @@ pub async fn execute(
         None
     };
     // apply
-    let node_ports = match apply_all(&ctx.client, &input, &desired, ctx.pdb_api).await {
-        Ok(ports) => ports,
-        Err(e) => {
-            ctx.metrics.reconcile_failed(KIND, "apply");
-            return Applied::failed(Outcome::ApplyFailed(e.to_string()), held);
-        }
-    };
+    if let Err(e) = apply_all(&ctx.client, &input, &desired, &exposed, ctx.pdb_api).await {
+        ctx.metrics.reconcile_failed(KIND, "apply");
+        return Applied::failed(Outcome::ApplyFailed(e.to_string()), held);
+    }
     if let Err(e) = reconcile_claims(
         &ctx.client,
         &cluster.namespace,
@@ -384,6 +407,6 @@ pub async fn execute(
             .map(|c| c.issued.clone())
             .unwrap_or_default(),
         certificates: certificates.map(|c| c.certificates),
-        node_ports,
+        exposed,
     }
 }

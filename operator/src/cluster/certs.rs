@@ -110,6 +110,9 @@ pub struct CertInput<'a> {
     pub brokers: i32,
     /// Secrets observed by name.
     pub existing: &'a BTreeMap<String, SecretData>,
+    /// What the external listeners' Services were assigned (load balancer addresses go into
+    /// the broker certificates).
+    pub exposed: &'a BTreeMap<String, crate::cluster::build::external_services::Exposure>,
     /// Now.
     pub now: SystemTime,
 }
@@ -437,8 +440,10 @@ pub fn plan(input: &CertInput<'_>) -> Result<CertPlan, CertError> {
         let this_pod = input.pods.iter().find(|p| p.ordinal == ordinal);
         let (external_dns, external_ips) = security::external_addresses(
             input.spec,
+            names,
             ordinal,
             this_pod.and_then(|p| p.host_ip.as_deref()),
+            input.exposed,
         );
         dns.extend(external_dns);
         let current = stored.and_then(|s| {
@@ -589,6 +594,7 @@ mod tests {
             pods,
             brokers: spec.brokers,
             existing,
+            exposed: &BTreeMap::new(),
             now,
         })
         .expect("plan")
@@ -752,6 +758,7 @@ mod tests {
             pods: &[],
             brokers: 1,
             existing: &BTreeMap::new(),
+            exposed: &BTreeMap::new(),
             now: SystemTime::now(),
         });
         assert!(matches!(missing, Err(CertError::CaSecretMissing(n)) if n == "my-ca"));
@@ -811,6 +818,7 @@ mod tests {
             pods: &[],
             brokers: 1,
             existing: &existing,
+            exposed: &BTreeMap::new(),
             now,
         })
         .expect_err("mismatch");

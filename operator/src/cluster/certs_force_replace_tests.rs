@@ -20,6 +20,7 @@ fn run(existing: &BTreeMap<String, SecretData>, now: SystemTime) -> CertPlan {
         pods: &[],
         brokers: spec.brokers,
         existing,
+        exposed: &BTreeMap::new(),
         now,
     })
     .expect("plan")

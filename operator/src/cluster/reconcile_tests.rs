@@ -275,9 +275,10 @@ async fn a_new_cluster_is_fetched_then_applied_in_dependency_order_then_reported
             "GET persistentvolumeclaims",
             "GET pods",
             "GET kafkaclusters",
-            "PATCH serviceaccounts",
-            // NodePort Services no longer desired are pruned (none here) before the config.
+            // External (NodePort/LoadBalancer) Services first, then pruning those no longer
+            // desired (none here): their addresses go into certificates and the config.
             "GET services",
+            "PATCH serviceaccounts",
             "PATCH configmaps",
             "PATCH services",
             "PATCH services",

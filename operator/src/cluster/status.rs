@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use tracing::info;
 
 use crate::cluster::build::Names;
+use crate::cluster::build::external_services::{Exposure, external_address};
 use crate::cluster::plan::Plan;
 use crate::cluster::validate::{Severity, Validation};
 use crate::cluster::{apply, roll, scale_down, storage, voters};
@@ -231,8 +232,9 @@ pub fn reconciled(r: &Report<'_>) -> KafkaClusterStatus {
         next.storage_claims = storage::statuses(&r.validation.effective_storage, r.claims);
         partitions_offline(&mut next, r.offline, r.cluster.metadata.generation, r.now);
     }
-    if applied && !r.applied.node_ports.is_empty() {
-        next.listeners = listener_status(r.cluster, pods, &r.applied.node_ports);
+    if applied && !r.applied.exposed.is_empty() {
+        next.listeners = listener_status(r.cluster, pods, &r.applied.exposed);
+        waiting_for_load_balancers(&mut next, r);
     }
     if applied && r.applied.certificates.is_some() {
         next.certificates.clone_from(&r.applied.certificates);
@@ -407,23 +409,67 @@ pub fn quorum(
     }
 }
 
-/// A `nodeport` listener's addresses: each broker at its advertised host (override or its
-/// Node's address) and its node port; bootstrap at the first broker's host and the bootstrap
-/// Service's node port (any Node serves every node port).
-fn node_port_addresses(
+/// `Ready=False` (`WaitingForLoadBalancer`) while a `loadbalancer` listener's Service has no
+/// address yet: its brokers cannot advertise one.
+fn waiting_for_load_balancers(status: &mut KafkaClusterStatus, r: &Report<'_>) {
+    let mut waiting: Vec<String> = Vec::new();
+    let names = Names::new(&r.cluster.metadata.name.clone().unwrap_or_default());
+    for l in r
+        .cluster
+        .spec
+        .listeners
+        .iter()
+        .filter(|l| l.type_ == ListenerType::Loadbalancer)
+    {
+        let brokers = (0..r.cluster.spec.brokers).map(|o| names.node_port_service(o, &l.name));
+        for service in std::iter::once(names.node_port_bootstrap(&l.name)).chain(brokers) {
+            if r.applied
+                .exposed
+                .get(&service)
+                .is_none_or(|e| e.ingress.is_none())
+            {
+                waiting.push(service);
+            }
+        }
+    }
+    if waiting.is_empty() {
+        return;
+    }
+    set_condition(
+        &mut status.conditions,
+        condition(
+            condition_type::READY,
+            ConditionStatus::False,
+            reason::WAITING_FOR_LOAD_BALANCER,
+            format!(
+                "waiting for the load balancer address of Service {}",
+                waiting.join(", ")
+            ),
+            r.cluster.metadata.generation,
+        ),
+        r.now,
+    );
+}
+
+/// An external listener's addresses: each broker where its Service is reached (node ports: the
+/// override or its Node's address and its node port; load balancers: the override or its
+/// ingress and the listener port), bootstrap where the bootstrap Service is (node ports: the
+/// first broker's host, as any Node serves every node port).
+fn external_addresses(
     l: &crate::crd::ListenerSpec,
     names: &Names,
     pods: &[&BrokerPod],
-    node_ports: &BTreeMap<String, i32>,
+    exposed: &BTreeMap<String, Exposure>,
 ) -> (Vec<ListenerAddress>, String) {
     let addresses: Vec<ListenerAddress> = pods
         .iter()
         .filter_map(|p| {
-            let host = l
-                .advertised_host(p.ordinal)
-                .map(str::to_string)
-                .or_else(|| p.host_ip.clone())?;
-            let port = *node_ports.get(&names.node_port_service(p.ordinal, &l.name))?;
+            let (host, port) = external_address(
+                l,
+                exposed.get(&names.node_port_service(p.ordinal, &l.name)),
+                Some(p.ordinal),
+                p.host_ip.as_deref(),
+            )?;
             Some(ListenerAddress {
                 broker_id: p.ordinal,
                 host,
@@ -431,20 +477,22 @@ fn node_port_addresses(
             })
         })
         .collect();
-    let bootstrap = match (
-        addresses.first(),
-        node_ports.get(&names.node_port_bootstrap(&l.name)),
-    ) {
-        (Some(first), Some(port)) => format!("{}:{port}", first.host),
-        _ => String::new(),
-    };
+    let first_host = addresses.first().map(|a| a.host.as_str());
+    let bootstrap = external_address(
+        l,
+        exposed.get(&names.node_port_bootstrap(&l.name)),
+        None,
+        first_host,
+    )
+    .map(|(host, port)| format!("{host}:{port}"))
+    .unwrap_or_default();
     (addresses, bootstrap)
 }
 
 fn listener_status(
     cluster: &KafkaCluster,
     pods: &[BrokerPod],
-    node_ports: &BTreeMap<String, i32>,
+    exposed: &BTreeMap<String, Exposure>,
 ) -> Vec<ListenerStatus> {
     let name = cluster.metadata.name.clone().unwrap_or_default();
     let namespace = cluster.metadata.namespace.clone().unwrap_or_default();
@@ -455,14 +503,19 @@ fn listener_status(
         .spec
         .listeners
         .iter()
-        .map(|l| {
-            let (addresses, bootstrap_servers) = if l.type_ == ListenerType::Nodeport {
-                node_port_addresses(l, &names, &sorted, node_ports)
+        .filter_map(|l| {
+            let (addresses, bootstrap_servers) = if l.type_ != ListenerType::Internal {
+                external_addresses(l, &names, &sorted, exposed)
             } else {
                 internal_addresses(l, &names, &namespace, &sorted)
             };
+            // An external listener is listed once clients can reach it: the API server refuses
+            // an empty (required) `bootstrapServers`, which would block every status write.
+            if l.type_ != ListenerType::Internal && bootstrap_servers.is_empty() {
+                return None;
+            }
             let protocol = l.security_protocol();
-            ListenerStatus {
+            Some(ListenerStatus {
                 name: l.name.clone(),
                 bootstrap_servers,
                 addresses,
@@ -476,7 +529,7 @@ fn listener_status(
                     .map(|m| vec![m.to_string()])
                     .unwrap_or_default(),
                 ca_secret: l.tls.then(|| names.cluster_ca_cert.clone()),
-            }
+            })
         })
         .collect()
 }
@@ -619,12 +672,16 @@ mod tests {
         let refs: Vec<&BrokerPod> = pods.iter().collect();
         let l = &fx.0.spec.listeners[0];
         let names = Names::new("c");
+        let np = |p: i32| Exposure {
+            node_port: Some(p),
+            ingress: None,
+        };
         let ports = BTreeMap::from([
-            ("c-ext-bootstrap".to_string(), 30010),
-            ("c-broker-0-ext".to_string(), 30011),
-            ("c-broker-1-ext".to_string(), 30012),
+            ("c-ext-bootstrap".to_string(), np(30010)),
+            ("c-broker-0-ext".to_string(), np(30011)),
+            ("c-broker-1-ext".to_string(), np(30012)),
         ]);
-        let (addresses, bootstrap) = node_port_addresses(l, &names, &refs, &ports);
+        let (addresses, bootstrap) = external_addresses(l, &names, &refs, &ports);
         assert_eq!(bootstrap, "127.0.0.1:30010");
         let got: Vec<(i32, &str, i32)> = addresses
             .iter()
@@ -634,9 +691,12 @@ mod tests {
             got,
             vec![(0, "127.0.0.1", 30011), (1, "kafka-1.example.com", 30012)]
         );
-        // Before the Services have node ports nothing is claimed.
-        let (addresses, bootstrap) = node_port_addresses(l, &names, &refs, &BTreeMap::new());
+        // Before the Services have node ports nothing is claimed, and the listener is not
+        // listed (an empty bootstrapServers would make the API server refuse the status).
+        let (addresses, bootstrap) = external_addresses(l, &names, &refs, &BTreeMap::new());
         assert!(addresses.is_empty() && bootstrap.is_empty());
+        assert!(listener_status(&fx.0, &pods, &BTreeMap::new()).is_empty());
+        assert_eq!(listener_status(&fx.0, &pods, &ports).len(), 1);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use kube::Resource as _;
 
 use crate::crd::{
     AuthenticationType, BROKER_CONFIG_KEYS, CaSpec, KNOWN_VERSIONS, KafkaCluster, KafkaClusterSpec,
-    ListenerType, RESERVED_CONFIG_KEYS, reason,
+    RESERVED_CONFIG_KEYS, reason,
 };
 use crate::quantity;
 
@@ -385,17 +385,6 @@ fn check_listeners(spec: &KafkaClusterSpec, push: &mut impl FnMut(Severity, &'st
                 ),
             );
         }
-        if l.type_ == ListenerType::Loadbalancer {
-            push(
-                Severity::Invalid,
-                reason::NOT_SUPPORTED,
-                format!(
-                    "listener {}: type loadbalancer is not supported by the operator yet (use \
-                     internal or nodeport)",
-                    l.name
-                ),
-            );
-        }
     }
 }
 
@@ -549,11 +538,13 @@ mod tests {
         assert_eq!(reasons(&v, Severity::Invalid).len(), 2, "{:?}", v.findings);
 
         let mut s = spec(1);
-        s.listeners[0].type_ = ListenerType::Loadbalancer;
-        let v = validate(&s, &Observed::default());
-        assert_eq!(reasons(&v, Severity::Invalid), vec![reason::NOT_SUPPORTED]);
-        s.listeners[0].type_ = ListenerType::Nodeport;
-        assert!(validate(&s, &Observed::default()).is_buildable());
+        for t in [
+            crate::crd::ListenerType::Nodeport,
+            crate::crd::ListenerType::Loadbalancer,
+        ] {
+            s.listeners[0].type_ = t;
+            assert!(validate(&s, &Observed::default()).is_buildable());
+        }
     }
 
     fn secure_spec() -> KafkaClusterSpec {

@@ -332,18 +332,19 @@ pub struct ListenerSpec {
     /// `<pod>.<cluster>-brokers.<namespace>.svc`.
     #[serde(default)]
     pub advertise: AdvertiseMode,
-    /// Per-broker overrides of a `nodeport` listener (Strimzi's `configuration.brokers`).
+    /// Per-broker overrides of a `nodeport` or `loadbalancer` listener (Strimzi's
+    /// `configuration.brokers`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub configuration: Option<ListenerConfiguration>,
 }
 
-/// Overrides of how a `nodeport` listener is advertised.
+/// Overrides of how an external (`nodeport`, `loadbalancer`) listener is advertised.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListenerConfiguration {
-    /// Per broker: the host clients reach its node port at, instead of the address of the Node
-    /// the broker runs on (`status.hostIP`), e.g. a public DNS name or a NAT address. It is put
-    /// in the broker's certificate.
+    /// Per broker: the host clients reach it at, instead of the address of the Node it runs on
+    /// (`status.hostIP`, node ports) or of its load balancer, e.g. a public DNS name or a NAT
+    /// address. It is put in the broker's certificate.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub brokers: Vec<BrokerListenerOverride>,
 }
@@ -397,7 +398,9 @@ pub enum ListenerType {
     /// Exposed through a NodePort Service per broker plus a bootstrap NodePort Service; each
     /// broker advertises `<its Node's address>:<its node port>`.
     Nodeport,
-    /// Exposed through a LoadBalancer per broker (not built yet: refused as NotSupported).
+    /// Exposed through a LoadBalancer Service per broker plus a bootstrap one; each broker
+    /// advertises its load balancer's address and the listener port (`Ready=False`,
+    /// `WaitingForLoadBalancer`, until every one has an address).
     Loadbalancer,
 }
 

@@ -2,9 +2,9 @@
 //! file per kind. Builders take a [`BuildInput`] and never do I/O.
 mod bootstrap_service;
 mod config_map;
+pub mod external_services;
 mod headless_service;
 mod labels;
-pub mod node_port_services;
 mod pod_disruption_budget;
 pub mod quorum;
 mod service_account;
@@ -97,7 +97,7 @@ pub struct DesiredObjects {
     pub bootstrap_service: Service,
     /// NodePort Services of `nodeport` listeners (bootstrap and one per broker); applied
     /// before the ConfigMap, which carries the node ports they were given.
-    pub node_port_services: Vec<Service>,
+    pub external_services: Vec<Service>,
     /// The brokers.
     pub stateful_set: StatefulSet,
     /// At most one broker voluntarily disrupted at a time (policy/v1 or v1beta1).
@@ -118,7 +118,7 @@ pub fn build(input: &BuildInput<'_>) -> DesiredObjects {
         service_account: service_account::build(input),
         headless_service: headless_service::build(input),
         bootstrap_service: bootstrap_service::build(input),
-        node_port_services: node_port_services::build(input),
+        external_services: external_services::build(input),
         stateful_set: stateful_set::build(input, &properties),
         pod_disruption_budget: pod_disruption_budget::build(input),
         config_map,

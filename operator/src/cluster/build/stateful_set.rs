@@ -92,10 +92,11 @@ fn advertised_listeners(input: &BuildInput<'_>) -> String {
     broker_listeners(input.spec)
         .iter()
         .map(|l| {
-            // A node port listener: the Node's address, with the port (and any host override)
-            // from the per-broker advertised file the operator writes (`node_port_services`).
+            // An external listener: the Node's address, with the port (and the host of an
+            // override or a load balancer) from the per-broker advertised file the operator
+            // writes (`external_services`).
             let host = match l.advertise {
-                _ if l.type_ == ListenerType::Nodeport => "$(HOST_IP)".to_string(),
+                _ if l.type_ != ListenerType::Internal => "$(HOST_IP)".to_string(),
                 AdvertiseMode::PodIp => "$(POD_IP)".to_string(),
                 AdvertiseMode::Dns => format!(
                     "$(POD_NAME).{}.{}.svc",
@@ -183,7 +184,7 @@ fn broker_container(input: &BuildInput<'_>) -> Container {
             format!("$(POD_IP):{CONTROLLER_PORT}"),
         ),
     ];
-    if listeners.iter().any(|l| l.type_ == ListenerType::Nodeport) {
+    if listeners.iter().any(|l| l.type_ != ListenerType::Internal) {
         env.push(self::env(
             "EDDY_ADVERTISED_LISTENERS_FILE",
             format!("{CONFIG_MOUNT}/advertised-$(POD_NAME)"),
