@@ -15,6 +15,7 @@ pub mod node;
 pub mod node_port;
 pub mod pod_worker;
 pub mod probe;
+pub mod probe_tls;
 pub mod process;
 pub mod provisioner;
 pub mod scheduler;
