@@ -161,7 +161,6 @@ fn broker_container(input: &BuildInput<'_>) -> Container {
         env_field("POD_IP", "status.podIP"),
         env_field("POD_NAME", "metadata.name"),
         env_field("POD_NAMESPACE", "metadata.namespace"),
-        env_field("HOST_IP", "status.hostIP"),
         // Broker id = pod ordinal (`<cluster>-broker-2` → 2): stable across restarts and
         // rescheduling, and what `status.brokerIds` reports.
         env("EDDY_NODE_ID_FROM_NAME", "$(POD_NAME)"),
@@ -184,7 +183,15 @@ fn broker_container(input: &BuildInput<'_>) -> Container {
             format!("$(POD_IP):{CONTROLLER_PORT}"),
         ),
     ];
+    // Only with an external listener: a template change on every cluster would restart every
+    // broker when the operator is upgraded.
     if listeners.iter().any(|l| l.type_ != ListenerType::Internal) {
+        // Before the advertised listeners that refer to it (the kubelet expands in order).
+        let at = env
+            .iter()
+            .position(|e| e.name == "EDDY_ADVERTISED_LISTENERS")
+            .unwrap_or(env.len());
+        env.insert(at, env_field("HOST_IP", "status.hostIP"));
         env.push(self::env(
             "EDDY_ADVERTISED_LISTENERS_FILE",
             format!("{CONFIG_MOUNT}/advertised-$(POD_NAME)"),
@@ -508,6 +515,37 @@ mod tests {
         );
         let names: Vec<String> = c.env.expect("env").into_iter().map(|e| e.name).collect();
         assert_eq!(names[..2], ["POD_IP", "POD_NAME"]);
+    }
+
+    #[test]
+    fn an_external_listener_advertises_the_node_address_and_reads_its_file() {
+        let internal = container(&build(&ClusterFixture::new("c", 1).input(PdbApi::V1), ""));
+        let names = |c: &Container| -> Vec<String> {
+            c.env.iter().flatten().map(|e| e.name.clone()).collect()
+        };
+        assert!(
+            !names(&internal).iter().any(|n| n == "HOST_IP"),
+            "an unchanged template for internal-only clusters"
+        );
+        let fx = ClusterFixture::new("c", 1).with(|s| {
+            s.listeners[0].type_ = ListenerType::Nodeport;
+        });
+        let c = container(&build(&fx.input(PdbApi::V1), ""));
+        assert_eq!(
+            env_value(&c, "EDDY_ADVERTISED_LISTENERS").as_deref(),
+            Some("PLAINTEXT://$(HOST_IP):9092")
+        );
+        assert_eq!(
+            env_value(&c, "EDDY_ADVERTISED_LISTENERS_FILE").as_deref(),
+            Some("/etc/eddy/advertised-$(POD_NAME)")
+        );
+        let n = names(&c);
+        let host = n.iter().position(|x| x == "HOST_IP").expect("HOST_IP");
+        let adv = n
+            .iter()
+            .position(|x| x == "EDDY_ADVERTISED_LISTENERS")
+            .expect("advertised");
+        assert!(host < adv, "defined before it is referred to: {n:?}");
     }
 
     #[test]
