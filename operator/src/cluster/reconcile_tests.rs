@@ -547,10 +547,9 @@ async fn a_new_secure_cluster_gets_its_secrets_before_the_pods_that_mount_them()
     let status = status_patch(&seen);
     let certs = status.certificates.expect("status.certificates");
     assert!(certs.cluster_ca_not_after.is_some() && certs.clients_ca_not_after.is_some());
-    assert_eq!(
-        status.listeners[0].security_protocol,
-        Some(crate::crd::SecurityProtocol::SaslSsl)
-    );
+    // No pod has an IP yet: no listener is listed (an empty bootstrapServers is refused by the
+    // API server, and would fail this whole status write).
+    assert!(status.listeners.is_empty(), "{:?}", status.listeners);
 }
 
 fn base64_decode(s: &str) -> String {

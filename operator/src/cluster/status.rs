@@ -509,9 +509,10 @@ fn listener_status(
             } else {
                 internal_addresses(l, &names, &namespace, &sorted)
             };
-            // An external listener is listed once clients can reach it: the API server refuses
-            // an empty (required) `bootstrapServers`, which would block every status write.
-            if l.type_ != ListenerType::Internal && bootstrap_servers.is_empty() {
+            // A listener is listed once clients can reach it (a pod IP, a node port, a load
+            // balancer address): the API server refuses an empty (required) `bootstrapServers`,
+            // which would fail the whole status write of a cluster whose pods have no IP yet.
+            if bootstrap_servers.is_empty() {
                 return None;
             }
             let protocol = l.security_protocol();
