@@ -71,6 +71,8 @@ pub async fn build_state(
         alerting: Arc::new(crate::alerting::Alerting::new(
             crate::alerting::secrets::SecretBox::ephemeral()?,
         )),
+        // One process until the binary campaigns on PostgreSQL.
+        leader: crate::leader::Leadership::always(),
     })
 }
 

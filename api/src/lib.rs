@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod json;
 pub mod kube;
+pub mod leader;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;

@@ -81,6 +81,10 @@ struct Args {
     /// How often the SLA probe writes to each active dedicated cluster, in seconds; 0 disables.
     #[arg(long, env = "EDDY_SLA_PROBE_INTERVAL_SECS", default_value_t = 5)]
     sla_probe_interval_secs: u64,
+    /// On PostgreSQL, how often a standby replica tries to become the leader (and the leader
+    /// checks its lock's connection), in seconds: the longest a takeover waits.
+    #[arg(long, env = "EDDY_LEADER_RETRY_SECS", default_value_t = 5)]
+    leader_retry_secs: u64,
     /// Let Slack and webhook channels reach loopback, private and link-local addresses (off:
     /// an account's admin could otherwise make the API call services on its own network).
     #[arg(long, env = "EDDY_ALARM_ALLOW_PRIVATE_URLS")]
@@ -170,6 +174,21 @@ async fn main() -> anyhow::Result<()> {
     alerting.sample_interval_secs = i64::try_from(args.metrics_interval_secs.max(1)).unwrap_or(30);
     alerting.allow_private_targets = args.alarm_allow_private_urls;
     state.alerting = Arc::new(alerting);
+    // Several replicas on one PostgreSQL: only the holder of the advisory lock runs the
+    // background work. SQLite: this process is the only one.
+    if state.db.backend == eddy_api::store::Backend::Postgres {
+        state.leader = eddy_api::leader::Leadership::standby();
+        tokio::spawn(eddy_api::leader::campaign(
+            args.database_url.clone(),
+            state.leader.clone(),
+            Duration::from_secs(args.leader_retry_secs.max(1)),
+        ));
+    }
+    state
+        .metrics
+        .registry
+        .register(Box::new(state.leader.gauge()))
+        .context("register the leader gauge")?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listen on {}", args.listen))?;

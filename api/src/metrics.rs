@@ -15,6 +15,8 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     pub latency: HistogramVec,
     pub operations: IntCounterVec,
+    /// Rounds of background work this replica ran (it runs them only while it leads).
+    pub background_rounds: IntCounterVec,
 }
 
 impl Metrics {
@@ -45,10 +47,19 @@ impl Metrics {
             &["kind", "state"],
         )
         .expect("static metric definition");
+        let background_rounds = IntCounterVec::new(
+            Opts::new(
+                "eddy_api_background_rounds_total",
+                "Rounds of once-only background work run by this replica, by task",
+            ),
+            &["task"],
+        )
+        .expect("static metric definition");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(operations.clone()),
+            Box::new(background_rounds.clone()),
         ] {
             registry.register(c).expect("metric registered once");
         }
@@ -57,7 +68,18 @@ impl Metrics {
             requests,
             latency,
             operations,
+            background_rounds,
         }
+    }
+
+    /// Whether this replica leads; when it does, counts one round of `task`. The background
+    /// loops ask before each round, so only the leader evaluates, delivers, samples and probes.
+    pub fn lead_round(&self, leader: &crate::leader::Leadership, task: &str) -> bool {
+        let leads = leader.is_leader();
+        if leads {
+            self.background_rounds.with_label_values(&[task]).inc();
+        }
+        leads
     }
 
     /// The text exposition of every metric.

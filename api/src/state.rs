@@ -25,4 +25,6 @@ pub struct AppState {
     pub prometheus: Option<Arc<PrometheusSource>>,
     /// Alarm channels' secrets key, providers' endpoints and the delivery policy.
     pub alerting: Arc<Alerting>,
+    /// Whether this replica runs the once-only background work (`leader`).
+    pub leader: Arc<crate::leader::Leadership>,
 }

@@ -28,6 +28,7 @@ on_both_databases!(
     bad_input_and_roles_change_nothing,
     brokers_down_and_failed_operations_raise_alarms,
     a_stopped_consumer_on_a_real_broker_raises_one_alarm_and_its_resolve,
+    rules_are_edited_in_place,
 );
 
 const PD_KEY: &str = "pdintegrationkey0123456789abcdef";
@@ -1065,5 +1066,105 @@ async fn evaluation_cost_of_100_clusters() {
         r.opened,
         app.count("notification_deliveries").await,
         cpu_steady.as_secs_f64() / 30.0 * 100.0
+    );
+}
+
+/// `PATCH /v1/alarm-rules/{id}`: the terms change in place (the same id), what is left out
+/// stays, bad values are a 422 that changes nothing, and members may not edit.
+async fn rules_are_edited_in_place(app: TestApp) {
+    let (owner, _, _) = app.signup("owner@example.com").await;
+    let member = app.member(&owner, "member@example.com", "member").await;
+    let cluster = app.active_cluster(&owner, "orders", "shared-small").await;
+    let hook = app
+        .post(
+            "/v1/channels",
+            &owner,
+            json!({"name": "hook", "kind": "webhook", "url": "https://example.com/h", "secret": HOOK_SECRET}),
+        )
+        .await;
+    assert_eq!(hook.status, StatusCode::CREATED, "{:?}", hook.body);
+    let hook_id = hook.body["id"].as_str().unwrap().to_string();
+    let rule = app
+        .post(
+            "/v1/alarm-rules",
+            &owner,
+            json!({"kind": "consumer_lag", "threshold": 100, "for_minutes": 1, "cluster_id": cluster}),
+        )
+        .await;
+    assert_eq!(rule.status, StatusCode::CREATED, "{:?}", rule.body);
+    let id = rule.body["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/alarm-rules/{id}");
+    let r = app
+        .patch(
+            &path,
+            &owner,
+            json!({"name": "billing lag", "threshold": 500, "group": "billing", "channel_ids": [hook_id]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let got = app.get(&path, &owner).await.body;
+    assert_eq!(
+        (
+            &got["id"],
+            &got["name"],
+            &got["threshold"],
+            &got["for_minutes"],
+            &got["group"],
+            &got["channel_ids"],
+            &got["cluster_id"],
+        ),
+        (
+            &json!(id),
+            &json!("billing lag"),
+            &json!(500.0),
+            &json!(1),
+            &json!("billing"),
+            &json!([hook_id]),
+            &json!(cluster),
+        )
+    );
+    // `null` goes back to every group and every channel.
+    let r = app
+        .patch(&path, &owner, json!({"group": null, "channel_ids": null}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(r.body["group"].is_null() && r.body["channel_ids"].is_null());
+    assert_eq!(r.body["threshold"], 500.0);
+    // Bad values and immutable fields: 422 (or 400 for an unknown field), nothing changed.
+    for (body, field) in [
+        (json!({"threshold": -1}), "threshold"),
+        (json!({"for_minutes": 5000}), "for_minutes"),
+        (json!({"channel_ids": []}), "channel_ids"),
+        (json!({"channel_ids": ["nope"]}), "channel_ids"),
+        (json!({"name": ""}), "name"),
+    ] {
+        let r = app.patch(&path, &owner, body.clone()).await;
+        assert_eq!(
+            (r.status, r.body["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{body}: {:?}",
+            r.body
+        );
+    }
+    let r = app
+        .patch(&path, &owner, json!({"kind": "broker_down"}))
+        .await;
+    assert!(r.status.is_client_error(), "{:?}", r.body);
+    assert_eq!(
+        app.patch(&path, &member, json!({"threshold": 1}))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let after = app.get(&path, &owner).await.body;
+    assert_eq!(
+        (&after["kind"], &after["threshold"], &after["name"]),
+        (&json!("consumer_lag"), &json!(500.0), &json!("billing lag"))
+    );
+    assert_eq!(
+        app.patch("/v1/alarm-rules/nope", &owner, json!({"threshold": 1}))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
     );
 }

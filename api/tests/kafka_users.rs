@@ -233,21 +233,23 @@ async fn kafka_users_lifecycle_and_roles(app: TestApp) {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(app.count("kafka_users").await, 1);
 
-    // SCRAM-SHA-256: no listener of the plan takes it, so the user could never sign in.
+    // SCRAM-SHA-256: the plan's SCRAM listeners take it too; the KafkaUser says so and gets a
+    // password Secret like a SCRAM-SHA-512 user.
     let r = app
         .post(
             &path,
             &owner,
-            json!({"name": "bob", "mechanism": "scram-sha-256"}),
+            json!({"name": "carol", "mechanism": "scram-sha-256"}),
         )
         .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["user"]["mechanism"], "scram-sha-256");
+    let carol = app.backend.user("carol").unwrap();
+    assert_eq!(carol.mechanism.as_str(), "scram-sha-256");
     assert_eq!(
-        (r.status, r.body["field"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("mechanism")),
-        "{:?}",
-        r.body
+        app.backend.password_of("carol").as_deref(),
+        r.body["password"].as_str()
     );
-    assert!(r.body["detail"].as_str().unwrap().contains("SCRAM-SHA-256"));
     let r = app
         .post(
             &path,
@@ -306,6 +308,7 @@ async fn kafka_users_lifecycle_and_roles(app: TestApp) {
         actions,
         [
             "kafka_user.delete",
+            "kafka_user.create",
             "kafka_user.create",
             "kafka_user.rotate",
             "kafka_user.create"
@@ -464,8 +467,32 @@ async fn acls_per_user_on_plans_with_acls(app: TestApp) {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert!(r.body["password"].is_null());
-    assert!(r.body["note"].as_str().unwrap().contains("certificate"));
+    assert!(r.body["note"].is_null(), "{:?}", r.body);
     assert!(app.backend.user("svc").unwrap().secret_name.is_none());
+    // The create shows the certificate, its key and the CA chain, once.
+    let issued = &r.body["certificate"];
+    assert!(
+        issued["certificate"]
+            .as_str()
+            .unwrap()
+            .contains("CN=svc serial 1")
+    );
+    assert!(issued["private_key"].as_str().unwrap().contains("key 1"));
+    assert_eq!(issued["ca_certificate"], common::TEST_CA);
+    // A read gives the public certificate and chain, never the key.
+    let cert_path = format!("{}/svc/certificate", users_path(&d));
+    let c = app.get(&cert_path, &viewer_of(&app, &owner).await).await;
+    assert_eq!(c.status, StatusCode::OK, "{:?}", c.body);
+    assert_eq!(c.body["certificate"], issued["certificate"]);
+    assert_eq!(c.body["ca_certificate"], common::TEST_CA);
+    assert!(!c.body.to_string().contains("PRIVATE KEY"), "{:?}", c.body);
+    for r in [
+        app.get(&format!("{}/svc", users_path(&d)), &owner).await,
+        app.get(&users_path(&d), &owner).await,
+    ] {
+        assert!(!r.body.to_string().contains("PRIVATE KEY"), "{:?}", r.body);
+    }
+    // Rotation: a new certificate with a new key, shown once; the old one is gone.
     let r = app
         .call(
             Method::POST,
@@ -475,7 +502,63 @@ async fn acls_per_user_on_plans_with_acls(app: TestApp) {
             &[],
         )
         .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(r.body["password"].is_null());
+    let rotated = &r.body["certificate"];
+    assert!(
+        rotated["certificate"]
+            .as_str()
+            .unwrap()
+            .contains("CN=svc serial 2")
+    );
+    assert!(rotated["private_key"].as_str().unwrap().contains("key 2"));
+    let c = app.get(&cert_path, &owner).await;
+    assert_eq!(c.body["certificate"], rotated["certificate"]);
+    // The mTLS listener is the one recommended to a certificate user.
+    let conn = app
+        .get(&format!("/v1/clusters/{d}/connection?user=svc"), &owner)
+        .await;
+    assert_eq!(conn.status, StatusCode::OK, "{:?}", conn.body);
+    assert_eq!(conn.body["security_protocol"], "SSL");
+    assert!(conn.body["sasl_mechanism"].is_null());
+    let rd = conn.body["listeners"][0]["clients"]["librdkafka"]
+        .as_str()
+        .unwrap();
+    assert!(
+        rd.contains("ssl.certificate.location=user.crt\nssl.key.location=user.key"),
+        "{rd}"
+    );
+    // A SCRAM user has no certificate; an unknown user none either.
+    let r = app
+        .post(&users_path(&d), &owner, json!({"name": "pw"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert!(r.body["certificate"].is_null());
+    let c = app
+        .get(&format!("{}/pw/certificate", users_path(&d)), &owner)
+        .await;
+    assert_eq!(c.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let c = app
+        .get(&format!("{}/nobody/certificate", users_path(&d)), &owner)
+        .await;
+    assert_eq!(c.status, StatusCode::NOT_FOUND);
+    // Before the operator issued it: a clear 409, not an empty answer.
+    app.backend
+        .certificates
+        .lock()
+        .unwrap()
+        .retain(|_, c| !c.certificate.contains("CN=svc"));
+    let c = app.get(&cert_path, &owner).await;
+    assert_eq!(
+        (c.status, c.code()),
+        (StatusCode::CONFLICT, "not_issued"),
+        "{:?}",
+        c.body
+    );
+}
+
+async fn viewer_of(app: &TestApp, owner: &str) -> String {
+    app.member(owner, "cert-viewer@example.com", "viewer").await
 }
 
 async fn connection_details_with_ca_and_snippets(app: TestApp) {
@@ -523,6 +606,29 @@ async fn connection_details_with_ca_and_snippets(app: TestApp) {
             "{client}"
         );
     }
+    // Every SCRAM listener takes both SCRAM mechanisms; a SCRAM-SHA-256 user's snippets use its
+    // own.
+    assert_eq!(
+        listeners[0]["sasl_mechanisms"],
+        json!(["SCRAM-SHA-512", "SCRAM-SHA-256"])
+    );
+    let r = app
+        .post(
+            &users_path(&id),
+            &owner,
+            json!({"name": "bob", "mechanism": "scram-sha-256"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let c = app.get(&format!("{conn_path}?user=bob"), &owner).await;
+    assert_eq!(c.body["sasl_mechanism"], "SCRAM-SHA-256", "{:?}", c.body);
+    let rd = c.body["listeners"][0]["clients"]["librdkafka"]
+        .as_str()
+        .unwrap();
+    assert!(
+        rd.contains("sasl.mechanisms=SCRAM-SHA-256\nsasl.username=bob\n"),
+        "{rd}"
+    );
     // For a named user: their name, still never their password.
     let c = app.get(&format!("{conn_path}?user=alice"), &owner).await;
     assert_eq!(c.body["username"], "alice");

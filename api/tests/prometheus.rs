@@ -1,7 +1,8 @@
 //! Plots read from a Prometheus server (`--prometheus-url`): Debian's `prometheus` scrapes a
 //! real broker every second with the `cluster`/`namespace` labels the chart's PodMonitor gives
 //! broker pods, kcat produces and a group falls behind, and `GET /v1/clusters/{id}/metrics`
-//! answers from Prometheus; an unreachable Prometheus is a 503 problem.
+//! answers from Prometheus, as do metric alarm rules (a consumer-lag alarm, then a broker-down
+//! one once the broker stops); an unreachable Prometheus is a 503 problem.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -198,6 +199,66 @@ async fn plots_come_from_prometheus_when_it_is_configured() {
     let series = body["series"].as_array().unwrap();
     assert!(series.iter().all(|s| s["unit"].is_string()));
     // The API's own tables stay empty: the sampler is not what answered.
+    assert_eq!(app.count("metric_points").await, 0);
+
+    // Metric alarm rules read the same series from Prometheus: the group 50 behind opens a
+    // consumer-lag alarm; the broker is up, so no broker-down alarm, until it is stopped.
+    app.state.alerting = Arc::new(eddy_api::alerting::Alerting {
+        sample_interval_secs: 2,
+        ..eddy_api::alerting::Alerting::new(
+            eddy_api::alerting::secrets::SecretBox::ephemeral().unwrap(),
+        )
+    });
+    for rule in [
+        json!({"kind": "consumer_lag", "threshold": 10, "for_minutes": 0, "cluster_id": id, "group": "billing"}),
+        json!({"kind": "broker_down", "cluster_id": id}),
+    ] {
+        let r = app.post("/v1/alarm-rules", &owner, rule).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+    let open_alarms = || async {
+        let r = app.get("/v1/alarms", &owner).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["state"] == "open")
+            .map(|a| {
+                (
+                    a["kind"].as_str().unwrap().to_string(),
+                    a["subject"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let r = eddy_api::alerting::evaluate::evaluate_once(&app.state, eddy_api::store::now())
+        .await
+        .unwrap();
+    assert_eq!((r.opened, r.resolved), (1, 0), "{:?}", open_alarms().await);
+    assert_eq!(
+        open_alarms().await,
+        [("consumer_lag".to_string(), "group=billing".to_string())]
+    );
+    drop(broker);
+    let down = eddy_test_support::eventually_async(
+        "a broker-down alarm from Prometheus",
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        || async {
+            eddy_api::alerting::evaluate::evaluate_once(&app.state, eddy_api::store::now())
+                .await
+                .unwrap();
+            let open = open_alarms().await;
+            open.iter().any(|(k, _)| k == "broker_down").then_some(open)
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\nprometheus log:\n{}", prom.log()));
+    assert!(
+        down.contains(&("broker_down".to_string(), format!("broker={resource}-0"))),
+        "{down:?}"
+    );
     assert_eq!(app.count("metric_points").await, 0);
 }
 

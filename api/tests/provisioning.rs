@@ -14,13 +14,19 @@
 //! - delete succeeds once the KafkaCluster is gone; its pods and claims go away and every billing
 //!   segment is closed.
 //!
+//! `a_smaller_plan_drains_the_brokers_that_go_and_loses_nothing`: dedicated-2 (5 brokers) →
+//! dedicated-1 (3) with data on every broker under an idempotent producer, through the API only.
+//!
 //! `secure_cluster_users_and_quota_through_the_api` runs the shipped catalog: a `sasl_scram` plan, a Kafka user through the
-//! API, kcat with the returned config and CA, a wrong password refused, and the plan's ingress
+//! API, kcat with the returned config and CA, a wrong password refused, a SCRAM-SHA-256 user
+//! producing and consuming with confluent-kafka through its own snippet, and the plan's ingress
 //! limit (the user's quota) throttling a confluent-kafka producer.
 #![allow(clippy::unwrap_used)]
 
 #[path = "support/browser.rs"]
 mod browser;
+#[path = "../../operator/tests/e2e/common.rs"]
+mod common;
 #[path = "../../localkube/tests/support/stack.rs"]
 mod stack;
 
@@ -655,6 +661,38 @@ print(json.dumps({"sent": sent, "undelivered": left, "seconds": elapsed, "errors
                   "throttle_events": len(throttles), "max_throttle_s": max(throttles, default=0)}))
 "##;
 
+/// Produces `bob-paid` with the given librdkafka config file and reads it back from the start
+/// of the topic (its own consumer group), printing what it read.
+const ROUND_TRIP: &str = r##"
+import os, sys, time
+from confluent_kafka import Consumer, Producer
+conf = {}
+for line in open(os.environ["CONF"]):
+    line = line.strip()
+    if line and not line.startswith("#"):
+        k, v = line.split("=", 1)
+        conf[k] = v
+topic = os.environ["TOPIC"]
+p = Producer(conf)
+errors = []
+p.produce(topic, b"bob-paid", on_delivery=lambda err, msg: err and errors.append(str(err)))
+if p.flush(60) or errors:
+    sys.exit("produce failed: %s" % errors)
+c = Consumer(dict(conf, **{"group.id": "bob-reader", "auto.offset.reset": "earliest"}))
+c.subscribe([topic])
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    m = c.poll(1.0)
+    if m is None:
+        continue
+    if m.error():
+        sys.exit("consume failed: %s" % m.error())
+    if m.value() == b"bob-paid":
+        print("bob-paid")
+        break
+c.close()
+"##;
+
 #[tokio::test(flavor = "multi_thread")]
 async fn secure_cluster_users_and_quota_through_the_api() -> anyhow::Result<()> {
     build_pod_binaries()?;
@@ -663,8 +701,19 @@ async fn secure_cluster_users_and_quota_through_the_api() -> anyhow::Result<()> 
     let client = kube.client().await?;
     kube.install_chart(r#"{"operator": {"logFormat": "text", "leaseSeconds": 5}}"#)
         .await?;
-    // The shipped catalog: shared-small has sasl_scram and tls, 1 MiB/s ingress.
-    let api = ApiServer::start(&kube.kubeconfig(), None).await?;
+    // The shipped catalog, with shared-small (sasl_scram and tls, 1 MiB/s ingress) also
+    // offering client certificates (mtls), as the dedicated plans do.
+    let catalog = eddy_api::app::BUILTIN_CATALOG.replacen(
+        "features: [sasl_scram, tls]\n",
+        "features: [sasl_scram, tls, mtls]\n",
+        1,
+    );
+    assert_ne!(
+        catalog,
+        eddy_api::app::BUILTIN_CATALOG,
+        "shared-small moved"
+    );
+    let api = ApiServer::start(&kube.kubeconfig(), Some(&catalog)).await?;
     let signup = api
         .call(
             Method::POST,
@@ -817,6 +866,141 @@ async fn secure_cluster_users_and_quota_through_the_api() -> anyhow::Result<()> 
         "a wrong password must not connect"
     );
 
+    // A SCRAM-SHA-256 user through the API: the same listener takes it, the snippets name its
+    // mechanism, and confluent-kafka produces and reads back with them.
+    let b = api
+        .call(
+            Method::POST,
+            &format!("/v1/clusters/{id}/users"),
+            Some(&token),
+            Some(json!({"name": "bob", "mechanism": "scram-sha-256"})),
+            &[],
+        )
+        .await?;
+    assert_eq!(b.status, StatusCode::CREATED, "{:?}", b.body);
+    let bob_password = b.body["password"].as_str().unwrap().to_string();
+    eventually(Duration::from_secs(180), "Kafka user bob Ready", || async {
+        let r = api
+            .get(&format!("/v1/clusters/{id}/users/bob"), &token)
+            .await?;
+        Ok((r.body["ready"] == true).then_some(()))
+    })
+    .await
+    .with_context(|| kube.logs())?;
+    let conn = api
+        .get(&format!("/v1/clusters/{id}/connection?user=bob"), &token)
+        .await?;
+    assert_eq!(
+        conn.body["sasl_mechanism"], "SCRAM-SHA-256",
+        "{:?}",
+        conn.body
+    );
+    let bob_conf = dir.path().join("bob.conf");
+    std::fs::write(
+        &bob_conf,
+        conn.body["listeners"][0]["clients"]["librdkafka"]
+            .as_str()
+            .context("librdkafka snippet")?
+            .replace(
+                "ssl.ca.location=ca.crt",
+                &format!("ssl.ca.location={}", ca.display()),
+            )
+            .replace("<password>", &bob_password),
+    )?;
+    let out = run(
+        Command::new(stack::python())
+            .args(["-c", ROUND_TRIP])
+            .env("CONF", &bob_conf)
+            .env("TOPIC", "payments"),
+        "confluent-kafka as a SCRAM-SHA-256 user",
+    )?;
+    assert!(out.contains("bob-paid"), "{out}");
+
+    // A certificate user: the create shows the certificate the operator issued, its key and the
+    // CA chain; kcat reads through the mTLS listener with exactly the recommended snippet.
+    let c = api
+        .call(
+            Method::POST,
+            &format!("/v1/clusters/{id}/users"),
+            Some(&token),
+            Some(json!({"name": "carol", "mechanism": "tls", "acls": []})),
+            &[],
+        )
+        .await?;
+    assert_eq!(
+        c.status,
+        StatusCode::CREATED,
+        "{:?}\n{}",
+        c.body,
+        kube.logs()
+    );
+    let bundle = &c.body["certificate"];
+    let key = bundle["private_key"]
+        .as_str()
+        .context("private key shown once")?;
+    std::fs::write(dir.path().join("user.key"), key)?;
+    std::fs::write(
+        dir.path().join("user.crt"),
+        bundle["certificate"].as_str().context("certificate")?,
+    )?;
+    let read = api
+        .get(
+            &format!("/v1/clusters/{id}/users/carol/certificate"),
+            &token,
+        )
+        .await?;
+    assert_eq!(read.status, StatusCode::OK, "{:?}", read.body);
+    assert_eq!(read.body["certificate"], bundle["certificate"]);
+    assert!(!read.body.to_string().contains("PRIVATE KEY"));
+    let conn = api
+        .get(&format!("/v1/clusters/{id}/connection?user=carol"), &token)
+        .await?;
+    assert_eq!(conn.body["security_protocol"], "SSL", "{:?}", conn.body);
+    let carol_conf = dir.path().join("carol.conf");
+    std::fs::write(
+        &carol_conf,
+        conn.body["listeners"][0]["clients"]["librdkafka"]
+            .as_str()
+            .context("librdkafka snippet")?
+            .replace(
+                "ssl.ca.location=ca.crt",
+                &format!("ssl.ca.location={}", ca.display()),
+            )
+            .replace(
+                "=user.crt",
+                &format!("={}", dir.path().join("user.crt").display()),
+            )
+            .replace(
+                "=user.key",
+                &format!("={}", dir.path().join("user.key").display()),
+            ),
+    )?;
+    let consumed = eventually(
+        Duration::from_secs(60),
+        "kcat reads as the certificate user",
+        || async {
+            let out = Command::new("kcat")
+                .args([
+                    "-F",
+                    &conf(&carol_conf),
+                    "-t",
+                    "payments",
+                    "-C",
+                    "-o",
+                    "beginning",
+                    "-c",
+                    "1",
+                    "-e",
+                ])
+                .output()?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            Ok((out.status.success() && text.contains("paid-1")).then_some(text))
+        },
+    )
+    .await
+    .with_context(|| kube.logs())?;
+    assert!(consumed.contains("paid-1"), "{consumed}");
+
     // The plan's ingress quota (1 MiB/s, the user's quota) throttles a producer: throttle
     // events, and the rate the broker let through stays near the quota (an upper bound: a slow
     // machine only lowers it). The broker measures over 11 one-second windows, so about 11 MiB
@@ -896,6 +1080,188 @@ async fn the_console_drives_a_cluster_on_the_local_kubernetes() -> anyhow::Resul
     #[allow(clippy::print_stderr)]
     {
         eprintln!("{out}");
+    }
+    Ok(())
+}
+
+/// The built-in catalog with the dedicated plans on an anonymous `plaintext` listener (and no
+/// rack awareness: the local Kubernetes has one node), for the resize-down test.
+fn plaintext_dedicated_catalog() -> String {
+    let builtin = eddy_api::app::BUILTIN_CATALOG;
+    let patched = builtin.replace(
+        "features: [sasl_scram, tls, mtls, acls, sla_99_95, rack_awareness]\n",
+        "features: [plaintext, sla_99_95]\n",
+    );
+    assert_ne!(patched, builtin, "the dedicated plans' features moved");
+    patched
+}
+
+/// Through the API only: a `dedicated-2` cluster (5 brokers) with an RF=1 and an RF=3 topic
+/// spread over all five is resized to `dedicated-1` (3 brokers) while an idempotent acks=all
+/// producer writes to the RF=1 topic. The operation succeeds only after the operator drained
+/// brokers 3 and 4 (its steps show the drain), no replica is left on them, and every record
+/// acknowledged before and during the resize is read back exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_smaller_plan_drains_the_brokers_that_go_and_loses_nothing() -> anyhow::Result<()> {
+    build_pod_binaries()?;
+    let kube = LocalKube::start("api-resize-down-")?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = kube.client().await?;
+    kube.install_chart(r#"{"operator": {"logFormat": "text", "leaseSeconds": 5}}"#)
+        .await?;
+    let api = ApiServer::start(&kube.kubeconfig(), Some(&plaintext_dedicated_catalog())).await?;
+    let signup = api
+        .call(
+            Method::POST,
+            "/v1/auth/signup",
+            None,
+            Some(
+                json!({"email": "ops@example.com", "password": "correct horse battery",
+                        "name": "Ops", "account_name": "Resize"}),
+            ),
+            &[],
+        )
+        .await?;
+    assert_eq!(signup.status, StatusCode::CREATED, "{:?}", signup.body);
+    let token = signup.body["access_token"].as_str().unwrap().to_string();
+    let created = api
+        .call(
+            Method::POST,
+            "/v1/clusters",
+            Some(&token),
+            Some(json!({"name": "big", "plan_id": "dedicated-2", "deletion_protection": false})),
+            &[],
+        )
+        .await?;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{:?}", created.body);
+    let id = created.body["cluster"]["id"].as_str().unwrap().to_string();
+    let started = Instant::now();
+    let op = api
+        .finished_operation(&kube, &token, &created.body, Duration::from_secs(420))
+        .await;
+    eprintln!("MEASURE create 5 brokers: {:?}", started.elapsed());
+    assert_eq!(op["state"], "succeeded", "{op}");
+    let conn = api
+        .get(&format!("/v1/clusters/{id}/connection"), &token)
+        .await?;
+    let bootstrap = conn.body["bootstrap_servers"].as_str().unwrap().to_string();
+
+    // Topics through the API, spread over all five brokers, with data.
+    for (name, partitions, replicas) in [("single", 10, 1), ("triple", 5, 3)] {
+        let t = api
+            .call(
+                Method::POST,
+                &format!("/v1/clusters/{id}/topics"),
+                Some(&token),
+                Some(json!({"name": name, "partitions": partitions, "replicas": replicas})),
+                &[],
+            )
+            .await?;
+        assert_eq!(t.status, StatusCode::CREATED, "{:?}", t.body);
+    }
+    let mut holders = std::collections::BTreeSet::new();
+    for topic in ["single", "triple"] {
+        let v = eventually(Duration::from_secs(120), "topic created", || async {
+            let v = common::kafka_tool(&["view", &bootstrap, topic])?;
+            Ok(v["replicas"]
+                .as_object()
+                .is_some_and(|r| !r.is_empty())
+                .then_some(v))
+        })
+        .await?;
+        for r in v["replicas"].as_object().context("replicas")?.values() {
+            holders.extend(common::ints(r));
+        }
+        let filled = common::kafka_tool(&["fill", &bootstrap, topic, "500"])?;
+        assert_eq!(filled["acked"], 500, "{filled}");
+    }
+    assert_eq!(
+        holders.into_iter().collect::<Vec<_>>(),
+        [0, 1, 2, 3, 4],
+        "data on every broker"
+    );
+
+    // The resize, under an idempotent acks=all producer.
+    let dir = tempfile::tempdir()?;
+    let producer = common::Producer::start_mode(
+        "kafka_tool.py",
+        "produce-idempotent",
+        &[&bootstrap, "single"],
+        dir.path(),
+    )?;
+    let r = api.get(&format!("/v1/clusters/{id}"), &token).await?;
+    let etag = r.etag.clone().context("ETag")?;
+    let resized = api
+        .if_match(
+            Method::POST,
+            &format!("/v1/clusters/{id}/resize"),
+            &token,
+            Some(json!({"plan_id": "dedicated-1"})),
+            &etag,
+        )
+        .await?;
+    assert_eq!(resized.status, StatusCode::ACCEPTED, "{:?}", resized.body);
+    let started = Instant::now();
+    let op = api
+        .finished_operation(&kube, &token, &resized.body, Duration::from_secs(900))
+        .await;
+    eprintln!("MEASURE resize 5 → 3 brokers: {:?}", started.elapsed());
+    let steps: Vec<&str> = op["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    eprintln!("resize steps: {steps:?}");
+    assert_eq!(op["state"], "succeeded", "{op}");
+    assert!(
+        steps.contains(&"draining brokers [3, 4]: moving their replicas off"),
+        "{steps:?}"
+    );
+    assert_eq!(steps.last(), Some(&"ready"), "{steps:?}");
+
+    // Three brokers, nothing left on 3 and 4, nothing lost, nothing twice.
+    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), "eddy-clusters");
+    let k = clusters.list(&ListParams::default()).await?.items;
+    assert_eq!(k.len(), 1);
+    assert_eq!(k[0].spec.brokers, 3);
+    let pods = Api::<Pod>::namespaced(client.clone(), "eddy-clusters")
+        .list(&ListParams::default())
+        .await?;
+    assert_eq!(pods.items.len(), 3, "{:?}", pods.items.len());
+    let conn = api
+        .get(&format!("/v1/clusters/{id}/connection"), &token)
+        .await?;
+    let bootstrap = conn.body["bootstrap_servers"].as_str().unwrap().to_string();
+    for topic in ["single", "triple"] {
+        let v = common::kafka_tool(&["view", &bootstrap, topic])?;
+        for r in v["replicas"].as_object().context("replicas")?.values() {
+            assert!(common::ints(r).iter().all(|b| *b < 3), "{topic}: {v}");
+        }
+    }
+    let (produced, acked) = producer.finish()?;
+    eprintln!(
+        "producer during the resize: sent {} acked {} failed {}",
+        produced["sent"],
+        acked.len(),
+        produced["nfailed"]
+    );
+    assert!(acked.len() > 50, "the producer made progress: {produced}");
+    for (topic, expected) in [("single", acked.clone()), ("triple", Vec::new())] {
+        let read = common::strings(&common::kafka_tool(&["consume", &bootstrap, topic])?["values"]);
+        let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+        for v in &read {
+            *counts.entry(v.as_str()).or_default() += 1;
+        }
+        let filled = (0..500).map(|i| format!("{topic}-{i}"));
+        let lost: Vec<String> = filled
+            .chain(expected)
+            .filter(|v| !counts.contains_key(v.as_str()))
+            .take(5)
+            .collect();
+        assert!(lost.is_empty(), "{topic}: lost {lost:?}");
+        let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).take(5).collect();
+        assert!(twice.is_empty(), "{topic}: read more than once {twice:?}");
     }
     Ok(())
 }

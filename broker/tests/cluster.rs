@@ -8,7 +8,7 @@ mod cluster_support;
 mod common;
 mod wire;
 
-use cluster_support::{metadata, start_brokers, wait_for};
+use cluster_support::{create_topic, metadata, start_brokers, wait_for};
 use common::{CrashProducer, TestBroker, run_with_timeout};
 use eddy_test_support::eventually;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
@@ -17,7 +17,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
 use std::process::{Command, Output};
 use std::time::Duration;
-use wire::{Wire, batch, produce_request, topic_configs};
+use wire::{Wire, batch, produce_request};
 
 fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
@@ -26,26 +26,6 @@ fn sb(s: &str) -> StrBytes {
 /// Three brokers, all controller quorum voters.
 fn start_cluster() -> Vec<TestBroker> {
     start_brokers(3, &[], "4000")
-}
-
-fn create_topic(
-    b: &TestBroker,
-    name: &str,
-    partitions: i32,
-    rf: i16,
-    configs: &[(&str, &str)],
-) -> i16 {
-    let mut w = Wire::connect(&b.bootstrap());
-    let req = CreateTopicsRequest::default()
-        .with_timeout_ms(30_000)
-        .with_topics(vec![
-            CreatableTopic::default()
-                .with_name(TopicName(sb(name)))
-                .with_num_partitions(partitions)
-                .with_replication_factor(rf)
-                .with_configs(topic_configs(configs)),
-        ]);
-    w.call(&req, 7).topics[0].error_code
 }
 
 fn produce(b: &TestBroker, topic: &str, partition: i32, acks: i16, value: &str) -> i16 {

@@ -9,10 +9,9 @@ mod cluster_support;
 mod common;
 mod wire;
 
-use cluster_support::{metadata, start_brokers, wait_for};
+use cluster_support::{create_topic, metadata, start_brokers, wait_for};
 use common::{TestBroker, free_port};
 use eddy_test_support::{eventually, scaled};
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -187,18 +186,7 @@ fn commit(c: &BaseConsumer, partition: i32, next_offset: i64) -> usize {
 
 /// Creates TOPIC (RF 3) and produces `{p}-{i}` to offset i of each partition p, acks=all.
 async fn create_and_fill_topic(b: &TestBroker, bootstrap: &str) {
-    {
-        let mut w = Wire::connect(&b.bootstrap());
-        let req = CreateTopicsRequest::default()
-            .with_timeout_ms(30_000)
-            .with_topics(vec![
-                CreatableTopic::default()
-                    .with_name(TopicName(sb(TOPIC)))
-                    .with_num_partitions(PARTITIONS)
-                    .with_replication_factor(3),
-            ]);
-        assert_eq!(w.call(&req, 7).topics[0].error_code, 0);
-    }
+    assert_eq!(create_topic(b, TOPIC, PARTITIONS, 3, &[]), 0);
     wait_for(b, "the data topic fully replicated", |m| {
         fully_replicated(m, TOPIC, 3)
     });
@@ -429,18 +417,7 @@ fn the_last_acknowledged_commit_survives_a_kill_during_a_commit_stream() {
     const STREAM_GROUP: &str = "stream-group";
     let mut brokers = start_cluster();
     let bootstrap = bootstrap_all(&brokers);
-    {
-        let mut w = Wire::connect(&brokers[0].bootstrap());
-        let req = CreateTopicsRequest::default()
-            .with_timeout_ms(30_000)
-            .with_topics(vec![
-                CreatableTopic::default()
-                    .with_name(TopicName(sb(TOPIC)))
-                    .with_num_partitions(1)
-                    .with_replication_factor(3),
-            ]);
-        assert_eq!(w.call(&req, 7).topics[0].error_code, 0);
-    }
+    assert_eq!(create_topic(&brokers[0], TOPIC, 1, 3, &[]), 0);
     let coordinator = wait_coordinator(&brokers[0], STREAM_GROUP);
     wait_for(&brokers[0], "__consumer_offsets fully replicated", |m| {
         fully_replicated(m, OFFSETS_TOPIC, 3)
@@ -637,16 +614,8 @@ fn a_one_broker_cluster_caps_the_offsets_replication_factor() {
         b.log()
     );
     // The coordinator works: a commit through the wire is served back.
+    assert_eq!(create_topic(&b, TOPIC, PARTITIONS, 1, &[]), 0);
     let mut w = Wire::connect(&b.bootstrap());
-    let req = CreateTopicsRequest::default()
-        .with_timeout_ms(30_000)
-        .with_topics(vec![
-            CreatableTopic::default()
-                .with_name(TopicName(sb(TOPIC)))
-                .with_num_partitions(PARTITIONS)
-                .with_replication_factor(1),
-        ]);
-    assert_eq!(w.call(&req, 7).topics[0].error_code, 0);
     let commit = OffsetCommitRequest::default()
         .with_group_id(GroupId(sb(GROUP)))
         .with_generation_id_or_member_epoch(-1)
@@ -690,4 +659,91 @@ fn an_unreplicated_offsets_log_is_moved_aside_in_cluster_mode() {
     wait_for(&b, "the replicated __consumer_offsets", |m| {
         fully_replicated(m, OFFSETS_TOPIC, 1)
     });
+}
+
+/// A Python client script run with piped stdin/stdout, killed by PID when dropped (a failed
+/// test leaves nothing running).
+struct Script(std::process::Child);
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// KIP-848 (`group.protocol=consumer`) in cluster mode: two confluent-kafka members consume and
+/// commit; kill -9 of the group's coordinator half way; they find the new coordinator (which
+/// does not know them: membership is not persisted, so they rejoin) and every record ends up
+/// committed, the committed offsets at the end of the log.
+#[test]
+fn a_consumer_protocol_group_survives_a_coordinator_kill() {
+    use std::io::{BufRead, Write};
+    use std::process::{Command, Stdio};
+    const KIP848_GROUP: &str = "kip848-failover";
+    const KIP848_TOPIC: &str = "kip848-events";
+    let mut brokers = start_brokers(
+        3,
+        &[
+            "offsets.topic.num.partitions=3",
+            "group.consumer.heartbeat.interval.ms=500",
+            "group.consumer.session.timeout.ms=6000",
+        ],
+        "4000",
+    );
+    let bootstrap = bootstrap_all(&brokers);
+    assert_eq!(create_topic(&brokers[0], KIP848_TOPIC, 4, 3, &[]), 0);
+    let coordinator = wait_coordinator(&brokers[0], KIP848_GROUP);
+    wait_for(&brokers[0], "__consumer_offsets fully replicated", |m| {
+        fully_replicated(m, OFFSETS_TOPIC, 3)
+    });
+    wait_for(&brokers[0], "the topic fully replicated", |m| {
+        fully_replicated(m, KIP848_TOPIC, 3)
+    });
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients/groups_consumer_failover.py");
+    let stderr = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Script(
+        Command::new(common::python())
+            .arg(script)
+            .arg(&bootstrap)
+            .arg(KIP848_TOPIC)
+            .arg("2000")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr.reopen().unwrap()))
+            .spawn()
+            .unwrap(),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let log = || std::fs::read_to_string(stderr.path()).unwrap_or_default();
+    let half = rx
+        .recv_timeout(scaled(Duration::from_secs(150)))
+        .unwrap_or_else(|e| panic!("no `half` from the script ({e}); stderr:\n{}", log()));
+    assert_eq!(half, "half", "stderr:\n{}", log());
+    brokers[usize::try_from(coordinator).unwrap()].kill9();
+    writeln!(child.0.stdin.as_mut().unwrap(), "go").unwrap();
+    let result = rx
+        .recv_timeout(scaled(Duration::from_secs(180)))
+        .unwrap_or_else(|e| panic!("the script did not finish ({e}); stderr:\n{}", log()));
+    let status = eventually(
+        "the script to exit",
+        scaled(Duration::from_secs(30)),
+        Duration::from_millis(50),
+        || child.0.try_wait().unwrap(),
+    )
+    .unwrap();
+    assert!(status.success(), "{result}\nstderr:\n{}", log());
+    eprintln!("after the coordinator kill: {result}");
 }

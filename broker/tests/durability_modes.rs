@@ -11,31 +11,21 @@ mod wire;
 
 use cluster_support::{start_brokers, wait_for};
 use common::{CrashProducer, TestBroker, run_with_timeout};
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
 use std::process::Command;
 use std::time::Duration;
-use wire::{Wire, batch, produce_request, topic_configs};
+use wire::{Wire, batch, produce_request};
 
 fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
 }
 
+/// A one-partition topic.
 fn create_topic(b: &TestBroker, name: &str, rf: i16, configs: &[(&str, &str)]) -> i16 {
-    let mut w = Wire::connect(&b.bootstrap());
-    let req = CreateTopicsRequest::default()
-        .with_timeout_ms(30_000)
-        .with_topics(vec![
-            CreatableTopic::default()
-                .with_name(TopicName(sb(name)))
-                .with_num_partitions(1)
-                .with_replication_factor(rf)
-                .with_configs(topic_configs(configs)),
-        ]);
-    w.call(&req, 7).topics[0].error_code
+    cluster_support::create_topic(b, name, 1, rf, configs)
 }
 
 /// The topic's `ack.durability` as DescribeConfigs reports it.

@@ -26,6 +26,49 @@ fn rebalance_with(assignor: &str) {
     eprintln!("{}", String::from_utf8_lossy(&out.stdout));
 }
 
+/// KIP-848 (`group.protocol=consumer`): the broker assigns with `assignor` (uniform, range).
+fn consumer_protocol_with(assignor: &str) {
+    let b = TestBroker::start(&[
+        "num.partitions=6",
+        "auto.create.topics.enable=true",
+        "group.consumer.heartbeat.interval.ms=500",
+        "group.consumer.session.timeout.ms=6000",
+    ]);
+    let out = run_python(
+        "groups_rebalance.py",
+        &b.bootstrap(),
+        &[&format!("kip848-{assignor}"), assignor, "consumer"],
+    );
+    eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+    // The members really used the new protocol: heartbeats, no JoinGroup.
+    let (code, body) = http_get(b.admin_port, "/metrics").unwrap();
+    assert_eq!(code, 200);
+    let count = |api: &str| -> f64 {
+        body.lines()
+            .filter(|l| {
+                l.starts_with("eddy_requests_total{") && l.contains(&format!("api=\"{api}\""))
+            })
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum()
+    };
+    assert!(count("ConsumerGroupHeartbeat") > 0.0, "metrics:\n{body}");
+    assert_eq!(
+        count("JoinGroup"),
+        0.0,
+        "a member fell back to the classic protocol"
+    );
+}
+
+#[test]
+fn consumer_protocol_uniform_members_join_leave_and_consume_exactly_once() {
+    consumer_protocol_with("uniform");
+}
+
+#[test]
+fn consumer_protocol_range_members_join_leave_and_consume_exactly_once() {
+    consumer_protocol_with("range");
+}
+
 #[test]
 fn range_consumers_rebalance_and_consume_exactly_once() {
     rebalance_with("range");

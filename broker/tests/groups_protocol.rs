@@ -413,3 +413,223 @@ fn offsets_log_is_compacted_at_start() {
     assert_eq!(fetched(&mut c, "many"), (1099, "m1099".into()));
     assert_eq!(fetched(&mut c, "other"), (5, "m5".into()));
 }
+
+/// KIP-848 at the wire level: ConsumerGroupHeartbeat (v0 coordinator-made member ids and v1
+/// client-made ones), ConsumerGroupDescribe, ListGroups' group types, OffsetCommit v9 with the
+/// member epoch, and a classic JoinGroup refused on a consumer group.
+#[test]
+fn consumer_group_heartbeat_describe_list_and_commit() {
+    let b = broker();
+    let mut c = Client::connect(&b);
+    create_topic(&mut c, "kt");
+    let join = |member: &str| {
+        ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(s("kg")))
+            .with_member_id(s(member))
+            .with_member_epoch(0)
+            .with_rebalance_timeout_ms(5000)
+            .with_subscribed_topic_names(Some(vec![TopicName(s("kt"))]))
+            .with_topic_partitions(Some(vec![]))
+    };
+    // v0: the coordinator names the member.
+    let a = c.call(&join(""), 0);
+    assert_eq!(a.error_code, 0, "{a:?}");
+    let a_id = a.member_id.clone().unwrap().to_string();
+    assert!(!a_id.is_empty());
+    assert_eq!(a.member_epoch, 1);
+    let parts: usize = a
+        .assignment
+        .as_ref()
+        .unwrap()
+        .topic_partitions
+        .iter()
+        .map(|t| t.partitions.len())
+        .sum();
+    assert_eq!(parts, 2);
+    // v1: the client names the member; it gets nothing until `a` revokes one partition.
+    let bm = c.call(&join("client-made-b"), 1);
+    assert_eq!(bm.error_code, 0, "{bm:?}");
+    assert_eq!(bm.member_id.as_deref(), Some("client-made-b"));
+    assert_eq!(bm.member_epoch, 2);
+
+    let d = c.call(
+        &ConsumerGroupDescribeRequest::default()
+            .with_group_ids(vec![GroupId(s("kg")), GroupId(s("nope"))]),
+        1,
+    );
+    let g = &d.groups[0];
+    assert_eq!(g.error_code, 0);
+    assert_eq!(g.group_state.as_str(), "Reconciling");
+    assert_eq!(g.group_epoch, 2);
+    assert_eq!(g.assignment_epoch, 2);
+    assert_eq!(g.assignor_name.as_str(), "uniform");
+    assert_eq!(g.members.len(), 2);
+    let target: usize = g
+        .members
+        .iter()
+        .map(|m| {
+            m.target_assignment
+                .topic_partitions
+                .iter()
+                .map(|t| t.partitions.len())
+                .sum::<usize>()
+        })
+        .sum();
+    assert_eq!(target, 2, "{g:?}");
+    assert!(g.members.iter().all(|m| {
+        m.target_assignment
+            .topic_partitions
+            .iter()
+            .all(|t| t.topic_name.as_str() == "kt")
+    }));
+    assert_eq!(d.groups[1].error_code, code(ResponseError::GroupIdNotFound));
+
+    // ListGroups v5 shows its type.
+    let l = c.call(&ListGroupsRequest::default(), 5);
+    let listed = l
+        .groups
+        .iter()
+        .find(|g| g.group_id.as_str() == "kg")
+        .unwrap();
+    assert_eq!(listed.group_type.as_str(), "consumer");
+    let classic_only = c.call(
+        &ListGroupsRequest::default().with_types_filter(vec![s("classic")]),
+        5,
+    );
+    assert!(
+        classic_only
+            .groups
+            .iter()
+            .all(|g| g.group_id.as_str() != "kg")
+    );
+
+    // OffsetCommit v9 with the member epoch: the current one commits, an old one is stale.
+    let commit = |epoch: i32| {
+        OffsetCommitRequest::default()
+            .with_group_id(GroupId(s("kg")))
+            .with_member_id(s(&a_id))
+            .with_generation_id_or_member_epoch(epoch)
+            .with_topics(vec![
+                offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(s("kt")))
+                    .with_partitions(vec![
+                        offset_commit_request::OffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(0),
+                    ]),
+            ])
+    };
+    let ok = c.call(&commit(1), 9);
+    assert_eq!(ok.topics[0].partitions[0].error_code, 0);
+    let stale = c.call(&commit(0), 9);
+    assert_eq!(
+        stale.topics[0].partitions[0].error_code,
+        code(ResponseError::StaleMemberEpoch)
+    );
+
+    // A classic member cannot join it; a wrong epoch is fenced; bad input is refused.
+    let classic = c.call(
+        &JoinGroupRequest::default()
+            .with_group_id(GroupId(s("kg")))
+            .with_session_timeout_ms(6000)
+            .with_rebalance_timeout_ms(6000)
+            .with_protocol_type(s("consumer"))
+            .with_protocols(vec![
+                join_group_request::JoinGroupRequestProtocol::default()
+                    .with_name(s("range"))
+                    .with_metadata(bytes::Bytes::from_static(&[0, 0, 0, 0, 0, 0])),
+            ]),
+        5,
+    );
+    assert_eq!(
+        classic.error_code,
+        code(ResponseError::InconsistentGroupProtocol)
+    );
+    let fenced = c.call(
+        &ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(s("kg")))
+            .with_member_id(s(&a_id))
+            .with_member_epoch(9)
+            .with_rebalance_timeout_ms(-1),
+        0,
+    );
+    assert_eq!(fenced.error_code, code(ResponseError::FencedMemberEpoch));
+    let bad = c.call(&join("x").with_server_assignor(Some(s("nope"))), 1);
+    assert_eq!(bad.error_code, code(ResponseError::UnsupportedAssignor));
+    assert!(bad.error_message.unwrap().contains("uniform, range"));
+
+    // Both leave: the group is gone from the consumer groups.
+    for (id, v) in [(a_id.as_str(), 0), ("client-made-b", 1)] {
+        let left = c.call(
+            &ConsumerGroupHeartbeatRequest::default()
+                .with_group_id(GroupId(s("kg")))
+                .with_member_id(s(id))
+                .with_member_epoch(-1)
+                .with_rebalance_timeout_ms(-1),
+            v,
+        );
+        assert_eq!(left.error_code, 0);
+        assert_eq!(left.member_epoch, -1);
+    }
+    let d = c.call(
+        &ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(s("kg"))]),
+        0,
+    );
+    assert_eq!(d.groups[0].error_code, code(ResponseError::GroupIdNotFound));
+}
+
+/// A KIP-848 group is persisted in `__consumer_offsets`: after a restart (graceful and kill -9)
+/// its members carry on at their epochs with their assignments, without rejoining.
+#[test]
+fn consumer_group_membership_survives_restarts() {
+    let mut b = broker();
+    let mut c = Client::connect(&b);
+    create_topic(&mut c, "pt");
+    let hb = |member: &str, epoch: i32| {
+        let r = ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(s("pg")))
+            .with_member_id(s(member))
+            .with_member_epoch(epoch);
+        if epoch == 0 {
+            r.with_rebalance_timeout_ms(5000)
+                .with_subscribed_topic_names(Some(vec![TopicName(s("pt"))]))
+                .with_topic_partitions(Some(vec![]))
+        } else {
+            r.with_rebalance_timeout_ms(-1)
+        }
+    };
+    let joined = c.call(&hb("m1", 0), 1);
+    assert_eq!((joined.error_code, joined.member_epoch), (0, 1));
+    let assigned = joined.assignment.unwrap();
+    for crash in [false, true] {
+        if crash {
+            b.kill9();
+        } else {
+            assert!(b.stop(), "graceful stop failed; log:\n{}", b.log());
+        }
+        b.spawn();
+        let mut c = Client::connect(&b);
+        let r = c.call(
+            &hb("m1", 1).with_topic_partitions(Some(
+                assigned
+                    .topic_partitions
+                    .iter()
+                    .map(|t| {
+                        consumer_group_heartbeat_request::TopicPartitions::default()
+                            .with_topic_id(t.topic_id)
+                            .with_partitions(t.partitions.clone())
+                    })
+                    .collect(),
+            )),
+            1,
+        );
+        assert_eq!(r.error_code, 0, "crash={crash}: {r:?}");
+        assert_eq!(r.member_epoch, 1, "crash={crash}");
+        let d = c.call(
+            &ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(s("pg"))]),
+            0,
+        );
+        assert_eq!(d.groups[0].group_state.as_str(), "Stable");
+        assert_eq!(d.groups[0].members[0].member_id.as_str(), "m1");
+    }
+}

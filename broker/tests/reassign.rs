@@ -7,7 +7,7 @@ mod cluster_support;
 mod common;
 mod wire;
 
-use cluster_support::{metadata, start_brokers, wait_for};
+use cluster_support::{create_topic, metadata, start_brokers, wait_for};
 use common::{CrashProducer, TestBroker, run_with_timeout};
 use eddy_test_support::eventually;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
@@ -15,7 +15,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-use wire::{Wire, topic_configs};
+use wire::Wire;
 
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const INVALID_PARTITIONS: i16 = 37;
@@ -33,20 +33,6 @@ fn sb(s: &str) -> StrBytes {
 /// Three brokers, all controller quorum voters.
 fn start_cluster() -> Vec<TestBroker> {
     start_brokers(3, &[], "4000")
-}
-
-fn create_topic(b: &TestBroker, name: &str, partitions: i32, rf: i16) -> i16 {
-    let mut w = Wire::connect(&b.bootstrap());
-    let req = CreateTopicsRequest::default()
-        .with_timeout_ms(30_000)
-        .with_topics(vec![
-            CreatableTopic::default()
-                .with_name(TopicName(sb(name)))
-                .with_num_partitions(partitions)
-                .with_replication_factor(rf)
-                .with_configs(topic_configs(&[])),
-        ]);
-    w.call(&req, 7).topics[0].error_code
 }
 
 fn partition_of<'a>(
@@ -318,8 +304,8 @@ const BATCH_SLACK: u64 = 128 << 10;
 #[test]
 fn reassigning_under_an_acks_all_producer_with_a_throttle_loses_nothing() {
     let brokers = start_cluster();
-    assert_eq!(create_topic(&brokers[0], "live", 1, 2), 0);
-    assert_eq!(create_topic(&brokers[0], "bulk", 1, 2), 0);
+    assert_eq!(create_topic(&brokers[0], "live", 1, 2, &[]), 0);
+    assert_eq!(create_topic(&brokers[0], "bulk", 1, 2, &[]), 0);
     let m = wait_for(&brokers[0], "both topics in sync on 0 and 1", |m| {
         ["live", "bulk"]
             .iter()
@@ -588,8 +574,8 @@ fn reassigning_under_an_acks_all_producer_with_a_throttle_loses_nothing() {
 fn configs_and_create_partitions_go_through_the_metadata_log() {
     use create_partitions_request::{CreatePartitionsAssignment, CreatePartitionsTopic};
     let brokers = start_cluster();
-    assert_eq!(create_topic(&brokers[0], "cfg", 1, 2), 0);
-    assert_eq!(create_topic(&brokers[0], "ca", 1, 2), 0);
+    assert_eq!(create_topic(&brokers[0], "cfg", 1, 2, &[]), 0);
+    assert_eq!(create_topic(&brokers[0], "ca", 1, 2, &[]), 0);
     // Every broker knows the topics before another one is asked about them.
     for b in &brokers {
         wait_for(b, "cfg and ca", |m| {

@@ -1,44 +1,36 @@
 //! End to end on the local Kubernetes: a KafkaRebalance balances a skewed cluster. Three
-//! brokers, two topics created with explicit assignments that put every replica on broker 0
+//! brokers, three topics created with explicit assignments that put every replica on broker 0
 //! (and broker 1 for the RF=2 topic). A `full` KafkaRebalance proposes moves (ProposalReady,
 //! bytes to move from DescribeLogDirs), the `eddy.io/rebalance=approve` annotation runs them
-//! (Rebalancing, throttled batches) until Ready, with an acks=all producer running throughout:
-//! the replicas end within one of each other per broker, preferred leaders lead, and every
-//! acknowledged record is read back. Bad input on the way: a remove-brokers rebalance naming an
-//! unknown broker is NotReady with the reason, and approving a finished rebalance again is a
-//! Warning that changes nothing (the operator removes the annotation either way).
+//! (Rebalancing, throttled batches) until Ready, with an acks=all producer running throughout;
+//! the operator's pod is deleted while the moves run, and its replacement resumes them from the
+//! status: the replicas end within a few of each other per broker, preferred leaders lead, and
+//! every acknowledged record is read back. Bad input on the way: a remove-brokers rebalance
+//! naming an unknown broker is NotReady with the reason, and approving a finished rebalance again
+//! is a Warning that changes nothing (the operator removes the annotation either way).
+//!
+//! Then the two movers meet: a `remove-brokers` rebalance of broker 2 (slow on purpose: a low
+//! throttle and megabytes to move) is approved, and `spec.brokers` drops to 2 while it runs. The
+//! scale-down waits (`status.scaleDown.phase: Waiting`, Reconciling reason
+//! `RebalanceInProgress`) with the StatefulSet at 3 and no drain of its own, and proceeds once
+//! the rebalance is Ready: voters, unregistering, 2 pods, nothing on broker 2.
+#[path = "e2e/common.rs"]
+mod common;
 #[path = "../../localkube/tests/support/stack.rs"]
 mod stack;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use eddy_operator::crd::{KafkaCluster, KafkaRebalance, RebalancePhase, find_condition};
+use common::{Producer, kafka_tool, kill_operator, python_tool, start_cluster, values};
+use eddy_operator::crd::{
+    KafkaCluster, KafkaRebalance, RebalancePhase, ScaleDownPhase, find_condition,
+};
+use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::Api;
-use stack::{LocalKube, build_pod_binaries, eventually, python, repo, run};
-
-fn tool(script: &str, args: &[&str]) -> anyhow::Result<serde_json::Value> {
-    let out = run(
-        Command::new(python())
-            .arg(repo().join("operator/tests/e2e").join(script))
-            .args(args),
-        &format!("{script} {}", args.join(" ")),
-    )?;
-    Ok(serde_json::from_str(out.trim())?)
-}
-
-fn values(v: &serde_json::Value) -> std::collections::BTreeSet<String> {
-    v["values"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use kube::api::{Patch, PatchParams};
+use stack::{LocalKube, build_pod_binaries, eventually};
 
 const CLUSTER: &str = r#"
 apiVersion: eddy.io/v1alpha1
@@ -65,6 +57,14 @@ apiVersion: eddy.io/v1alpha1
 kind: KafkaRebalance
 metadata: { name: bad, namespace: kafka }
 spec: { cluster: bal, mode: remove-brokers, brokers: [7] }
+";
+
+/// Empties broker 2 slowly: 64 KiB/s for about a megabyte and a half.
+const REMOVE: &str = r"
+apiVersion: eddy.io/v1alpha1
+kind: KafkaRebalance
+metadata: { name: remove, namespace: kafka }
+spec: { cluster: bal, mode: remove-brokers, brokers: [2], throttleBytesPerSecond: 65536 }
 ";
 
 fn phase(r: &KafkaRebalance) -> Option<RebalancePhase> {
@@ -107,13 +107,13 @@ fn operator_log(kube: &LocalKube) -> String {
             .unwrap_or_else(|e| format!("no operator log: {e}"))
 }
 
-fn annotate(kube: &LocalKube, value: &str) -> anyhow::Result<()> {
+fn annotate(kube: &LocalKube, name: &str, value: &str) -> anyhow::Result<()> {
     kube.kubectl(&[
         "annotate",
         "--overwrite",
         "-n",
         "kafka",
-        "kafkarebalance/full",
+        &format!("kafkarebalance/{name}"),
         &format!("eddy.io/rebalance={value}"),
     ])
     .map(drop)
@@ -125,51 +125,33 @@ async fn an_approved_full_rebalance_balances_a_skewed_cluster_under_a_producer()
     build_pod_binaries()?;
     let kube = LocalKube::start("operator-rebalance-")?;
     let client = kube.client().await?;
-    kube.install_chart(r#"{"operator": {"logFormat": "text", "leaseSeconds": 5}}"#)
-        .await?;
-    kube.kubectl(&["create", "namespace", "kafka"])?;
-    let manifest = tempfile::NamedTempFile::new()?;
-    std::fs::write(manifest.path(), CLUSTER)?;
-    kube.kubectl(&["apply", "-f", manifest.path().to_str().context("utf8")?])?;
+    let bootstrap = start_cluster(&kube, &client, CLUSTER, "bal", 3).await?;
     let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), "kafka");
     let rebalances: Api<KafkaRebalance> = Api::namespaced(client.clone(), "kafka");
-    let ready = eventually(Duration::from_secs(240), "3 brokers Ready", || async {
-        let c = clusters.get("bal").await?;
-        let ready = c
-            .status
-            .as_ref()
-            .and_then(|s| find_condition(&s.conditions, "Ready"))
-            .is_some_and(|r| format!("{:?}", r.status) == "True")
-            && c.status.as_ref().is_some_and(|s| s.broker_ids.len() == 3);
-        Ok(ready.then_some(c))
-    })
-    .await
-    .with_context(|| kube.logs())?;
-    let bootstrap = ready.status.context("status")?.listeners[0]
-        .bootstrap_servers
-        .clone();
-    eventually(
-        Duration::from_secs(60),
-        "Metadata lists 3 brokers",
-        || async {
-            let v = tool("kafka_tool.py", &["view", &bootstrap, "-"])?;
-            Ok((v["brokers"] == serde_json::json!([0, 1, 2])).then_some(()))
-        },
-    )
-    .await?;
     // Skewed on purpose: every replica on broker 0 (and 1).
-    tool(
+    python_tool(
         "rebalance_tool.py",
         &["create-assigned", &bootstrap, "skew", "0;0;0;0;0;0"],
     )?;
-    tool(
+    python_tool(
         "rebalance_tool.py",
         &["create-assigned", &bootstrap, "pair", "0,1;0,1;0,1"],
     )?;
+    // 12 partitions of 4 MB in all: more moves than one batch, and data that takes a while
+    // to move off a broker at a low throttle.
+    python_tool(
+        "rebalance_tool.py",
+        &["create-assigned", &bootstrap, "bulk", &["0"; 12].join(";")],
+    )?;
     for topic in ["skew", "pair"] {
-        let filled = tool("kafka_tool.py", &["fill", &bootstrap, topic, "300"])?;
+        let filled = python_tool("kafka_tool.py", &["fill", &bootstrap, topic, "300"])?;
         assert_eq!(filled["acked"], 300, "{filled}");
     }
+    let filled = python_tool(
+        "rebalance_tool.py",
+        &["fill-bytes", &bootstrap, "bulk", "4000", "1024"],
+    )?;
+    assert_eq!(filled["acked"], 4000, "{filled}");
 
     let manifest = tempfile::NamedTempFile::new()?;
     std::fs::write(manifest.path(), REBALANCES)?;
@@ -217,41 +199,39 @@ async fn an_approved_full_rebalance_balances_a_skewed_cluster_under_a_producer()
     );
 
     // An acks=all producer runs through the moves.
-    let stop = tempfile::NamedTempFile::new()?.into_temp_path();
-    let stop_file = stop.to_path_buf();
-    std::fs::remove_file(&stop_file)?;
-    let producer = Command::new(python())
-        .arg(repo().join("operator/tests/e2e/kafka_tool.py"))
-        .args([
-            "produce",
-            &bootstrap,
-            "skew",
-            stop_file.to_str().context("utf8")?,
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    struct StopProducer(std::path::PathBuf);
-    impl Drop for StopProducer {
-        fn drop(&mut self) {
-            let _ = std::fs::write(&self.0, b"stop");
-        }
-    }
-    let stop_guard = StopProducer(stop_file.clone());
+    let dir = tempfile::tempdir()?;
+    let producer = Producer::start("kafka_tool.py", &[&bootstrap, "skew"], dir.path())?;
 
-    annotate(&kube, "approve")?;
+    annotate(&kube, "full", "approve")?;
     let approved = std::time::Instant::now();
     let seen = std::cell::RefCell::new(Vec::new());
+    let killed = std::cell::RefCell::new(None);
     let done = eventually(Duration::from_secs(420), "rebalance Ready", || async {
         let r = rebalances.get("full").await?;
         let p = phase(&r);
         if seen.borrow().last() != Some(&p) {
             seen.borrow_mut().push(p);
         }
+        // Mid-rebalance, the operator goes: its replacement resumes from the status.
+        let remaining = r
+            .status
+            .as_ref()
+            .and_then(|s| s.progress.as_ref())
+            .map(|p| p.partitions_remaining);
+        if p == Some(RebalancePhase::Rebalancing) && killed.borrow().is_none() {
+            let pods = kill_operator(&client).await?;
+            eprintln!("operator pods {pods:?} deleted mid-rebalance ({remaining:?} remaining)");
+            *killed.borrow_mut() = Some(remaining);
+        }
         Ok((p == Some(RebalancePhase::Ready)).then_some(r))
     })
     .await
     .with_context(|| operator_log(&kube))?;
+    let killed = killed.into_inner();
+    assert!(
+        killed.is_some(),
+        "the operator was killed while Rebalancing and the rebalance still finished"
+    );
     let seen = seen.into_inner();
     eprintln!(
         "phases seen: {seen:?}; approve to Ready took {:?}",
@@ -282,7 +262,7 @@ async fn an_approved_full_rebalance_balances_a_skewed_cluster_under_a_producer()
         Duration::from_secs(90),
         "preferred leaders lead",
         || async {
-            let v = tool("rebalance_tool.py", &["layout", &bootstrap])?;
+            let v = python_tool("rebalance_tool.py", &["layout", &bootstrap])?;
             let led = ["skew", "pair"].iter().all(|t| {
                 v["replicas"][t].as_object().is_some_and(|ps| {
                     ps.iter()
@@ -294,7 +274,7 @@ async fn an_approved_full_rebalance_balances_a_skewed_cluster_under_a_producer()
     )
     .await?;
     let mut per_broker: BTreeMap<i64, usize> = (0..3).map(|b| (b, 0)).collect();
-    for t in ["skew", "pair"] {
+    for t in ["skew", "pair", "bulk"] {
         for r in layout["replicas"][t]
             .as_object()
             .context("replicas")?
@@ -310,11 +290,11 @@ async fn an_approved_full_rebalance_balances_a_skewed_cluster_under_a_producer()
         per_broker.values().min().copied().unwrap_or(0),
         per_broker.values().max().copied().unwrap_or(0),
     );
-    // 12 replicas of the two topics over 3 brokers; internal topics may take one slot.
-    assert!(hi - lo <= 2 && lo >= 3, "{per_broker:?}");
+    // 24 replicas of the three topics over 3 brokers; internal topics may take a slot or two.
+    assert!(hi - lo <= 2 && lo >= 6, "{per_broker:?}");
 
     // Approving a finished rebalance again: a Warning, nothing changes, the annotation goes.
-    annotate(&kube, "approve")?;
+    annotate(&kube, "full", "approve")?;
     let (_, why, _) = eventually(Duration::from_secs(60), "AlreadyApproved", || async {
         let r = rebalances.get("full").await?;
         let gone = !r
@@ -332,29 +312,156 @@ async fn an_approved_full_rebalance_balances_a_skewed_cluster_under_a_producer()
         Some(RebalancePhase::Ready)
     );
 
+    scale_down_waits_for_a_rebalance(&kube, &client).await?;
+
     // Nothing acknowledged was lost.
-    drop(stop_guard);
-    let produced = producer.wait_with_output()?;
-    assert!(produced.status.success(), "{produced:?}");
-    let produced: serde_json::Value = serde_json::from_slice(&produced.stdout)?;
-    let acked: Vec<String> = produced["acked"]
-        .as_array()
-        .context("acked")?
-        .iter()
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect();
+    let (produced, acked) = producer.finish()?;
     eprintln!(
-        "producer during the rebalance: sent {} acked {} failed {}",
+        "producer during the rebalances and the scale-down: sent {} acked {} failed {}",
         produced["sent"],
         acked.len(),
         produced["nfailed"]
     );
     assert!(acked.len() > 50, "the producer made progress: {produced}");
-    let skew = values(&tool("kafka_tool.py", &["consume", &bootstrap, "skew"])?);
-    let pair = values(&tool("kafka_tool.py", &["consume", &bootstrap, "pair"])?);
+    let bootstrap = clusters
+        .get("bal")
+        .await?
+        .status
+        .context("status")?
+        .listeners[0]
+        .bootstrap_servers
+        .clone();
+    let skew = values(&kafka_tool(&["consume", &bootstrap, "skew"])?);
+    let pair = values(&kafka_tool(&["consume", &bootstrap, "pair"])?);
     assert!((0..300).all(|i| skew.contains(&format!("skew-{i}"))));
     assert!((0..300).all(|i| pair.contains(&format!("pair-{i}"))));
     let lost: Vec<&String> = acked.iter().filter(|v| !skew.contains(*v)).collect();
     assert!(lost.is_empty(), "{} acknowledged records lost", lost.len());
+    Ok(())
+}
+
+/// One moment of the rebalance and the scale-down, as the test saw it.
+#[derive(Debug, Clone, PartialEq)]
+struct Sample {
+    rebalance: Option<RebalancePhase>,
+    scale_down: Option<ScaleDownPhase>,
+    reason: Option<String>,
+    replicas: Option<i32>,
+}
+
+/// A `remove-brokers` rebalance of broker 2 runs; `spec.brokers: 2` arrives meanwhile. The
+/// scale-down waits for the rebalance (StatefulSet at 3, no drain) and then finishes.
+async fn scale_down_waits_for_a_rebalance(
+    kube: &LocalKube,
+    client: &kube::Client,
+) -> anyhow::Result<()> {
+    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), "kafka");
+    let rebalances: Api<KafkaRebalance> = Api::namespaced(client.clone(), "kafka");
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), "kafka");
+    let manifest = tempfile::NamedTempFile::new()?;
+    std::fs::write(manifest.path(), REMOVE)?;
+    kube.kubectl(&["apply", "-f", manifest.path().to_str().context("utf8")?])?;
+    let proposed = eventually(
+        Duration::from_secs(120),
+        "remove: ProposalReady",
+        || async {
+            let r = rebalances.get("remove").await?;
+            Ok((phase(&r) == Some(RebalancePhase::ProposalReady)).then_some(r))
+        },
+    )
+    .await
+    .with_context(|| operator_log(kube))?;
+    let proposal = proposed
+        .status
+        .and_then(|s| s.proposal)
+        .context("proposal")?;
+    eprintln!(
+        "remove-brokers proposal: {} moves, {} bytes, ~{:?} s",
+        proposal.replica_moves, proposal.bytes_to_move, proposal.estimated_seconds
+    );
+    assert!(proposal.bytes_to_move > 500_000, "{proposal:?}");
+    annotate(kube, "remove", "approve")?;
+    eventually(Duration::from_secs(60), "remove: Rebalancing", || async {
+        let r = rebalances.get("remove").await?;
+        Ok((phase(&r) == Some(RebalancePhase::Rebalancing)).then_some(()))
+    })
+    .await
+    .with_context(|| operator_log(kube))?;
+    clusters
+        .patch(
+            "bal",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"brokers": 2}})),
+        )
+        .await?;
+    let samples = std::cell::RefCell::new(Vec::<Sample>::new());
+    eventually(Duration::from_secs(300), "remove: Ready", || async {
+        let r = rebalances.get("remove").await?;
+        let c = clusters.get("bal").await?;
+        let st = c.status.as_ref();
+        let sample = Sample {
+            rebalance: phase(&r),
+            scale_down: st.and_then(|s| s.scale_down.as_ref()).map(|s| s.phase),
+            reason: st
+                .and_then(|s| find_condition(&s.conditions, "Reconciling"))
+                .filter(|c| format!("{:?}", c.status) == "True")
+                .map(|c| c.reason.clone()),
+            replicas: sets.get("bal-broker").await?.spec.replicas,
+        };
+        let done = sample.rebalance == Some(RebalancePhase::Ready);
+        if samples.borrow().last() != Some(&sample) {
+            samples.borrow_mut().push(sample);
+        }
+        Ok(done.then_some(()))
+    })
+    .await
+    .with_context(|| operator_log(kube))?;
+    let samples = samples.into_inner();
+    eprintln!("while the remove-brokers rebalance ran: {samples:#?}");
+    let running: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.rebalance == Some(RebalancePhase::Rebalancing))
+        .collect();
+    assert!(
+        running
+            .iter()
+            .any(|s| s.scale_down == Some(ScaleDownPhase::Waiting)
+                && s.reason.as_deref() == Some("RebalanceInProgress")),
+        "the scale-down reported waiting for the rebalance: {samples:#?}"
+    );
+    assert!(
+        running.iter().all(|s| s.replicas == Some(3)
+            && matches!(s.scale_down, None | Some(ScaleDownPhase::Waiting))),
+        "nothing of the scale-down ran while the rebalance did: {samples:#?}"
+    );
+
+    // Then the scale-down proceeds: broker 2 is empty already, so voters, unregister, shrink.
+    let done = eventually(Duration::from_secs(300), "scale-down Done", || async {
+        let c = clusters.get("bal").await?;
+        let phase = c
+            .status
+            .as_ref()
+            .and_then(|s| s.scale_down.as_ref())
+            .map(|s| s.phase);
+        Ok((phase == Some(ScaleDownPhase::Done)).then_some(c))
+    })
+    .await
+    .with_context(|| operator_log(kube))?;
+    let status = done.status.context("status")?;
+    assert_eq!(
+        status.quorum.as_ref().and_then(|q| q.voters.clone()),
+        Some(vec![0, 1])
+    );
+    assert_eq!(sets.get("bal-broker").await?.spec.replicas, Some(2));
+    let bootstrap = status.listeners[0].bootstrap_servers.clone();
+    let layout = python_tool("rebalance_tool.py", &["layout", &bootstrap])?;
+    for (topic, parts) in layout["replicas"].as_object().context("replicas")? {
+        for (p, r) in parts.as_object().context("partitions")? {
+            assert!(
+                !common::ints(r).contains(&2),
+                "{topic}-{p} still on broker 2: {layout}"
+            );
+        }
+    }
     Ok(())
 }

@@ -16,7 +16,7 @@ mod stack;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use common::{Producer, claim_request, ints, kafka_tool, kill_operator, values};
+use common::{Producer, claim_request, ints, kafka_tool, kill_operator, start_cluster, values};
 use eddy_operator::crd::{ClaimGrowth, KafkaCluster, ScaleDownPhase, find_condition};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
@@ -66,38 +66,10 @@ async fn a_scale_down_drains_the_brokers_that_go_and_refuses_what_cannot_be_drai
     build_pod_binaries()?;
     let kube = LocalKube::start("operator-scale-")?;
     let client = kube.client().await?;
-    kube.install_chart(r#"{"operator": {"logFormat": "text", "leaseSeconds": 5}}"#)
-        .await?;
-    kube.kubectl(&["create", "namespace", "kafka"])?;
-    let manifest = tempfile::NamedTempFile::new()?;
-    std::fs::write(manifest.path(), CLUSTER)?;
-    kube.kubectl(&["apply", "-f", manifest.path().to_str().context("utf8")?])?;
+    let bootstrap = start_cluster(&kube, &client, CLUSTER, "scale", 2).await?;
     let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), "kafka");
     let pods: Api<Pod> = Api::namespaced(client.clone(), "kafka");
     let sets: Api<StatefulSet> = Api::namespaced(client.clone(), "kafka");
-    let ready = eventually(Duration::from_secs(240), "2 brokers Ready", || async {
-        let c = clusters.get("scale").await?;
-        let ready = c
-            .status
-            .as_ref()
-            .and_then(|s| find_condition(&s.conditions, "Ready"))
-            .is_some_and(|r| format!("{:?}", r.status) == "True");
-        Ok(ready.then_some(c))
-    })
-    .await
-    .with_context(|| kube.logs())?;
-    let bootstrap = ready.status.context("status")?.listeners[0]
-        .bootstrap_servers
-        .clone();
-    eventually(
-        Duration::from_secs(60),
-        "Metadata lists 2 brokers",
-        || async {
-            let v = kafka_tool(&["view", &bootstrap, "-"])?;
-            Ok((ints(&v["brokers"]) == [0, 1]).then_some(()))
-        },
-    )
-    .await?;
     kafka_tool(&["create", &bootstrap, "spread", "6", "2"])?;
     kafka_tool(&["create", &bootstrap, "single", "4", "1"])?;
     for topic in ["spread", "single"] {

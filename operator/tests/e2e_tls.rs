@@ -156,7 +156,11 @@ async fn secure_cluster_with_tls_scram_and_client_certificates() -> anyhow::Resu
     let scram = by_name("scram").context("scram listener status")?;
     assert_eq!(mtls.security_protocol, Some(SecurityProtocol::Ssl));
     assert_eq!(scram.security_protocol, Some(SecurityProtocol::SaslSsl));
-    assert_eq!(scram.sasl_mechanisms, vec!["SCRAM-SHA-512".to_string()]);
+    // A SCRAM listener takes both SCRAM mechanisms, the one it is named after first.
+    assert_eq!(
+        scram.sasl_mechanisms,
+        vec!["SCRAM-SHA-512".to_string(), "SCRAM-SHA-256".to_string()]
+    );
     assert_eq!(mtls.ca_secret.as_deref(), Some("sec-cluster-ca-cert"));
     assert!(status.listeners.iter().all(|l| l.name != "replication"));
     let certs_status = status.certificates.clone().context("status.certificates")?;

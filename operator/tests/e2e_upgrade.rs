@@ -6,6 +6,12 @@
 //! produced before the upgrade is read back after it. Then `spec.version: 0.1.0` is refused
 //! with the `DowngradeRefused` condition and no broker pod restarts. Mid-roll the operator's own
 //! pod is deleted: its replacement resumes the upgrade where the status and the brokers say it is.
+//!
+//! Before that, a rollback: `spec.version: 0.2.0`, and once a broker runs it (level still 1),
+//! back to `0.1.0` before anything is finalized. That is an ordinary roll: every broker runs
+//! 0.1.0 again (`RolledBack`), `eddy.version` never left 1. An idempotent acks=all producer runs
+//! from before the rollback to the end, and every record it saw acknowledged is read back
+//! exactly once.
 #[path = "e2e/common.rs"]
 mod common;
 #[path = "../../localkube/tests/support/stack.rs"]
@@ -15,7 +21,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use common::{kill_operator, pod_uids};
+use common::{Producer, kafka_tool, kill_operator, pod_uids, strings};
 use eddy_operator::crd::{KafkaCluster, UpgradePhase, find_condition};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
@@ -153,8 +159,116 @@ async fn upgrade_0_1_0_to_0_2_0_finalizes_level_2_and_refuses_the_downgrade() ->
     )
     .await?;
 
-    // Upgrade: every pod replaced, the level finalized once all run 0.2.0.
+    // An idempotent acks=all producer runs through the rollback, the upgrade and the refusal.
+    kafka_tool(&["create", &bootstrap, "roll", "3", "3"])?;
+    let dir = tempfile::tempdir()?;
+    let producer = Producer::start_mode(
+        "kafka_tool.py",
+        "produce-idempotent",
+        &[&bootstrap, "roll"],
+        dir.path(),
+    )?;
+
+    // Rollback before finalizing: 0.2.0 rolls in, and with one broker on it, 0.1.0 again.
     let pods_api = Api::<Pod>::namespaced(client.clone(), "kafka");
+    let uids_first = pod_uids(&pods_api, "up").await?;
+    set_version(&kube, "0.2.0")?;
+    eventually(
+        Duration::from_secs(300),
+        "a broker on 0.2.0, level 1",
+        || async {
+            let c = clusters.get("up").await?;
+            let u = c.status.as_ref().and_then(|s| s.upgrade.clone());
+            Ok(u.filter(|u| {
+                u.phase == UpgradePhase::Rolling
+                    && u.to_version == "0.2.0"
+                    && u.finalized_level == Some(1)
+                    && u.brokers
+                        .iter()
+                        .any(|b| b.version.as_deref() == Some("0.2.0"))
+            }))
+        },
+    )
+    .await
+    .with_context(|| diagnose(&kube))?;
+    set_version(&kube, "0.1.0")?;
+    let finalized_seen = std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let rolled_back = eventually(Duration::from_secs(420), "rolled back to 0.1.0", || async {
+        let c = clusters.get("up").await?;
+        let Some(u) = c.status.as_ref().and_then(|s| s.upgrade.clone()) else {
+            return Ok(None);
+        };
+        finalized_seen
+            .lock()
+            .expect("lock")
+            .insert(u.finalized_level);
+        let back = u.phase == UpgradePhase::RolledBack
+            && u.to_version == "0.1.0"
+            && u.brokers.len() == 3
+            && u.brokers
+                .iter()
+                .all(|b| b.version.as_deref() == Some("0.1.0"));
+        Ok(back.then_some(u))
+    })
+    .await
+    .with_context(|| diagnose(&kube))?;
+    eprintln!("rollback: {rolled_back:?}");
+    eprintln!(
+        "roll when RolledBack: {:?}; pods {:?}",
+        clusters
+            .get("up")
+            .await?
+            .status
+            .and_then(|s| s.rolling_restart),
+        pod_uids(&pods_api, "up").await?.keys()
+    );
+    assert_eq!(rolled_back.finalized_level, Some(1));
+    assert_eq!(
+        finalized_seen.into_inner().expect("lock"),
+        [Some(1)].into_iter().collect(),
+        "eddy.version never left 1"
+    );
+    let uids_back = pod_uids(&pods_api, "up").await?;
+    assert!(
+        uids_first.iter().any(|(n, u)| uids_back.get(n) != Some(u)),
+        "the rollback was a roll: {uids_first:?} {uids_back:?}"
+    );
+    let bootstrap = clusters
+        .get("up")
+        .await?
+        .status
+        .context("status")?
+        .listeners[0]
+        .bootstrap_servers
+        .clone();
+    assert!(consume_first(&bootstrap)?.contains("before-upgrade"));
+    // RolledBack says what the brokers run; the roll itself may still be finishing a step.
+    eventually(
+        Duration::from_secs(300),
+        "Ready, 3 brokers and no restart after the rollback",
+        || async {
+            let c = clusters.get("up").await?;
+            let st = c.status.clone().unwrap_or_default();
+            let settled = find_condition(&st.conditions, "Ready")
+                .is_some_and(|r| format!("{:?}", r.status) == "True")
+                && st.rolling_restart.is_none()
+                && st.ready_brokers == 3
+                && pod_uids(&pods_api, "up").await?.len() == 3;
+            Ok(settled.then_some(()))
+        },
+    )
+    .await
+    .with_context(|| diagnose(&kube))?;
+    let uids_settled = pod_uids(&pods_api, "up").await?;
+    assert!(
+        uids_first
+            .iter()
+            .any(|(n, u)| uids_settled.get(n) == Some(u)),
+        "a broker that never ran 0.2.0 is not restarted by the rollback: {uids_first:?} \
+         {uids_settled:?}"
+    );
+
+    // Upgrade: every pod replaced, the level finalized once all run 0.2.0.
     let uids_before = pod_uids(&pods_api, "up").await?;
     assert_eq!(uids_before.len(), 3, "{uids_before:?}");
     let started = Instant::now();
@@ -291,5 +405,27 @@ async fn upgrade_0_1_0_to_0_2_0_finalizes_level_2_and_refuses_the_downgrade() ->
         "no pod restarted"
     );
     assert!(consume_first(&bootstrap)?.contains("before-upgrade"));
+
+    // Every record acknowledged through the rollback, the upgrade and the refusal: once.
+    let (produced, acked) = producer.finish()?;
+    eprintln!(
+        "producer: sent {} acked {} failed {}",
+        produced["sent"],
+        acked.len(),
+        produced["nfailed"]
+    );
+    assert!(acked.len() > 50, "the producer made progress: {produced}");
+    let read = strings(&kafka_tool(&["consume", &bootstrap, "roll"])?["values"]);
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for v in &read {
+        *counts.entry(v.as_str()).or_default() += 1;
+    }
+    let lost = acked
+        .iter()
+        .filter(|v| !counts.contains_key(v.as_str()))
+        .count();
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).take(5).collect();
+    assert_eq!(lost, 0, "{lost} acknowledged records lost");
+    assert!(twice.is_empty(), "records read more than once: {twice:?}");
     Ok(())
 }

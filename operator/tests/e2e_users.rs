@@ -8,7 +8,8 @@
 //! can no longer log in and its credential, ACLs and quotas are gone from the brokers (checked
 //! through the operator's own admin connection, as are a user's quota and the cluster's plan
 //! limit as the `<default>` user quota); a TLS user logs in with its certificate; a KafkaUser with an unknown mechanism is refused by the apiserver's
-//! schema, and one with an impossible ACL or a mechanism no listener offers gets InvalidSpec.
+//! schema, and one with an impossible ACL gets InvalidSpec; a SCRAM-SHA-256 user becomes Ready on
+//! the same SCRAM listener and signs in with SCRAM-SHA-256 (not with SCRAM-SHA-512).
 //!
 //! The secure cluster rendering (cluster CA, broker certificates, the replication listener and
 //! internal users) is h/opki's, merged into this branch.
@@ -125,10 +126,12 @@ spec:
         operations: [Write]
 "#;
 
-const NOT_OFFERED: &str = r#"
+/// A SCRAM-SHA-256 user: the cluster's SCRAM listener (named `scram-sha-512`) takes both
+/// SCRAM mechanisms.
+const SHA256_USER: &str = r#"
 apiVersion: eddy.io/v1alpha1
 kind: KafkaUser
-metadata: { name: not-offered, namespace: kafka }
+metadata: { name: dana, namespace: kafka }
 spec:
   cluster: sec
   authentication: { type: scram-sha-256 }
@@ -555,14 +558,11 @@ async fn kafka_users_on_a_secure_cluster() -> anyhow::Result<()> {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("spec.authentication.type"), "{err}");
-    for (yaml, name, want) in [
-        (
-            BAD_ACL,
-            "bad-acl",
-            "operation Write does not exist on a Group",
-        ),
-        (NOT_OFFERED, "not-offered", "scram-sha-256 is not offered"),
-    ] {
+    for (yaml, name, want) in [(
+        BAD_ACL,
+        "bad-acl",
+        "operation Write does not exist on a Group",
+    )] {
         apply(&kube, yaml)?;
         let (_, reason, message) = eventually(Duration::from_secs(60), name, || async {
             let u = users.get(name).await?;
@@ -575,5 +575,28 @@ async fn kafka_users_on_a_secure_cluster() -> anyhow::Result<()> {
         assert_eq!(reason, "InvalidSpec", "{name}: {message}");
         assert!(message.contains(want), "{name}: {message}");
     }
+
+    // A SCRAM-SHA-256 user on the same listener: Ready, and it signs in with SCRAM-SHA-256 and
+    // the password from its Secret (and not with SCRAM-SHA-512: its credential is SHA-256 only).
+    apply(&kube, SHA256_USER)?;
+    eventually(Duration::from_secs(120), "dana Ready", || async {
+        let u = users.get("dana").await?;
+        Ok(u.status
+            .as_ref()
+            .and_then(|s| ready(&s.conditions))
+            .filter(|r| r.0 == "True"))
+    })
+    .await?;
+    let dana_pw = key(&secrets.get("dana").await?, "password")?;
+    let mut sha256: serde_json::Value = serde_json::from_str(&sasl_config(&ca, "dana", &dana_pw))?;
+    sha256["sasl.mechanism"] = json!("SCRAM-SHA-256");
+    assert!(
+        can_login(&bootstrap, &sha256.to_string())?,
+        "dana with SCRAM-SHA-256"
+    );
+    assert!(
+        !can_login(&bootstrap, &sasl_config(&ca, "dana", &dana_pw))?,
+        "dana with SCRAM-SHA-512 has no credential"
+    );
     Ok(())
 }

@@ -321,6 +321,19 @@ try {
   await clickButton("Add rule");
   await waitFor("the rule in the list", async () => (await page.$eval("[data-testid=rules] tbody", (t) => t.textContent)).includes("Consumer lag"));
   check((await page.$eval("[data-testid=alarms] tbody", (t) => t.textContent)).includes("No alarms."), "no alarm is open");
+  // Both are edited in place: the channel renamed (its secret kept and still hidden), the
+  // rule's threshold raised.
+  await clickButton("Edit ops hook");
+  await typeInto("Rename ops hook", "ops pager");
+  await clickButton("Save channel");
+  await waitFor("the renamed channel", async () => (await page.$eval("[data-testid=channels] tbody", (t) => t.textContent)).includes("ops pager"));
+  const renamed = await page.$eval("[data-testid=channels] tbody tr", (r) => [...r.cells].map((c) => c.textContent));
+  check(renamed[0] === "ops pager" && renamed[2].includes("7421"), "the channel is renamed and keeps its secret", renamed.join(" | "));
+  await clickButton("Edit rule consumer_lag");
+  await typeInto("New threshold", "2500");
+  await clickButton("Save rule");
+  await waitFor("the rule's new threshold", async () => (await page.$eval("[data-testid=rules] tbody", (t) => t.textContent)).includes("2500"));
+  check(!(await page.$("[data-testid=edit-rule]")), "the rule editor closes after saving");
   await page.screenshot({ path: join(shots, "alarms.png"), fullPage: true });
 
   // 11. A billing manager, invited and accepting in another browser context, sees only billing.

@@ -201,10 +201,12 @@ async fn attempt(
 pub async fn run(state: AppState) {
     let client = super::http::delivery_client();
     loop {
-        match dispatch_once(&state, &client, store::now()).await {
-            Ok(r) if r != DispatchReport::default() => tracing::debug!(?r, "deliveries sent"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "delivery round failed"),
+        if state.metrics.lead_round(&state.leader, "delivery") {
+            match dispatch_once(&state, &client, store::now()).await {
+                Ok(r) if r != DispatchReport::default() => tracing::debug!(?r, "deliveries sent"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "delivery round failed"),
+            }
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), state.alerting.wake.notified()).await;
     }

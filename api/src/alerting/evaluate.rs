@@ -1,17 +1,19 @@
 //! The alarm evaluator: every round, for every rule and every cluster it covers, read the
-//! sampled metrics (or the cluster's finished operations), judge each subject with the pure
+//! metrics (the API's samples or Prometheus, `source`) or the cluster's finished operations, judge each subject with the pure
 //! functions of `domain::alarms`, and open or resolve alarms — each change committed together
 //! with the notices it queues for the account's channels.
 
 use super::delivery;
 use super::providers::{Action, Notice};
+use super::source::{self, SourceError};
 use crate::domain::alarms::{
     self, FinishedOp, Firing, RuleKind, RuleSpec, Severity, Subject, Verdict,
 };
+use crate::samples::series::Series;
 use crate::state::AppState;
 use crate::store::alarms::{AlarmRow, RuleRow};
 use crate::store::clusters::Cluster;
-use crate::store::{self, StoreError, clusters, metric_points};
+use crate::store::{self, StoreError, clusters};
 use serde_json::json;
 use sqlx::AnyConnection;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -39,42 +41,26 @@ fn label_map(labels: &str) -> BTreeMap<String, String> {
     serde_json::from_str(labels).unwrap_or_default()
 }
 
-/// A series' points per label set, read since `since`.
-async fn series(
-    c: &mut AnyConnection,
-    cluster: &str,
-    name: &str,
-    since: i64,
-) -> Result<BTreeMap<String, Vec<(i64, f64)>>, StoreError> {
-    let mut out: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
-    for p in metric_points::read(c, cluster, name, since).await? {
-        out.entry(p.labels).or_default().push((p.ts, p.value));
-    }
-    for pts in out.values_mut() {
-        pts.sort_by_key(|(ts, _)| *ts);
-        pts.dedup_by_key(|(ts, _)| *ts);
-    }
-    Ok(out)
-}
-
 /// The verdicts of a metric rule on one cluster: (subject, verdict).
 async fn judge_cluster(
+    state: &AppState,
     c: &mut AnyConnection,
     rule: &RuleRow,
     spec: &RuleSpec,
     cluster: &Cluster,
     interval: i64,
     now: i64,
-) -> Result<Vec<(String, Verdict)>, StoreError> {
+) -> Result<Vec<(String, Verdict)>, SourceError> {
     let stale = 3 * interval;
     let since = now - spec.for_secs - stale - 60;
+    let range = (since, now, interval);
     let metric = |name: String, points: Vec<(i64, f64)>| {
         let s = Subject { name, points };
         let v = alarms::judge_metric(spec, &s, now, stale);
         (s.name, v)
     };
     Ok(match spec.kind {
-        RuleKind::ConsumerLag => series(c, &cluster.id, "consumer_lag", since)
+        RuleKind::ConsumerLag => source::read(state, c, cluster, Series::ConsumerLag, range)
             .await?
             .into_iter()
             .filter_map(|(labels, pts)| {
@@ -86,8 +72,8 @@ async fn judge_cluster(
             })
             .collect(),
         RuleKind::DiskUsedPercent => {
-            let used = series(c, &cluster.id, "disk_used", since).await?;
-            let free = series(c, &cluster.id, "disk_free", since).await?;
+            let used = source::read(state, c, cluster, Series::DiskUsed, range).await?;
+            let free = source::read(state, c, cluster, Series::DiskFree, range).await?;
             used.into_iter()
                 .map(|(labels, used_pts)| {
                     let free_at: HashMap<i64, f64> = free
@@ -111,17 +97,38 @@ async fn judge_cluster(
                 .collect()
         }
         RuleKind::UnderReplicatedPartitions | RuleKind::OfflinePartitions => {
-            let name = if spec.kind == RuleKind::OfflinePartitions {
-                "offline_partitions"
+            let series = if spec.kind == RuleKind::OfflinePartitions {
+                Series::OfflinePartitions
             } else {
-                "under_replicated_partitions"
+                Series::UnderReplicatedPartitions
             };
-            let pts = series(c, &cluster.id, name, since)
+            let pts = source::read(state, c, cluster, series, range)
                 .await?
                 .into_values()
                 .next()
                 .unwrap_or_default();
             vec![metric("cluster".into(), pts)]
+        }
+        RuleKind::BrokerDown if state.prometheus.is_some() => {
+            // From Prometheus: each current broker pod's last `partitions` point (a broker that
+            // stops being scraped gets a staleness marker, and its series ends there).
+            let brokers = state
+                .catalog
+                .plan(&cluster.plan_id)
+                .map_or(0, |p| p.brokers);
+            source::read(state, c, cluster, Series::Partitions, range)
+                .await?
+                .into_iter()
+                .filter_map(|(labels, pts)| {
+                    let broker = label_map(&labels).remove("broker")?;
+                    if !source::current_pod(&cluster.resource_name, &broker, brokers) {
+                        return None;
+                    }
+                    let last = pts.last().map(|(ts, _)| *ts);
+                    let v = alarms::judge_broker(spec, last, now, 2 * interval);
+                    Some((format!("broker={broker}"), v))
+                })
+                .collect()
         }
         RuleKind::BrokerDown => {
             // Every broker that was read reports its partition count each round; only the
@@ -280,10 +287,20 @@ pub async fn evaluate_once(state: &AppState, now: i64) -> Result<EvalReport, Sto
         let covered = clusters.iter().filter(|k| {
             k.account_id == rule.account_id && rule.cluster_id.as_ref().is_none_or(|id| *id == k.id)
         });
+        let mut unreadable = HashSet::new();
         for cluster in covered {
-            for (subject, verdict) in
-                judge_cluster(&mut c, rule, &spec, cluster, interval, now).await?
-            {
+            let verdicts =
+                match judge_cluster(state, &mut c, rule, &spec, cluster, interval, now).await {
+                    Ok(v) => v,
+                    Err(SourceError::Store(e)) => return Err(e),
+                    Err(SourceError::Prometheus(e)) => {
+                        tracing::warn!(rule = %rule.id, cluster = %cluster.id, error = %e,
+                            "alarm rule not evaluated: metrics unreadable");
+                        unreadable.insert(cluster.id.clone());
+                        continue;
+                    }
+                };
+            for (subject, verdict) in verdicts {
                 let key = alarms::dedup_key(&rule.id, &cluster.id, &subject);
                 match verdict {
                     Verdict::Firing { value } => firing.push((
@@ -304,6 +321,12 @@ pub async fn evaluate_once(state: &AppState, now: i64) -> Result<EvalReport, Sto
         }
         let open = store::alarms::open_for_rule(&mut c, &rule.id).await?;
         let open_keys: HashSet<String> = open.iter().map(|a| a.dedup_key.clone()).collect();
+        // What could not be read is unknown: its open alarms neither resolve nor reopen.
+        unknown.extend(
+            open.iter()
+                .filter(|a| unreadable.contains(&a.cluster_id))
+                .map(|a| a.dedup_key.clone()),
+        );
         let cluster_of: HashMap<String, &Cluster> = firing
             .iter()
             .map(|(f, k)| (f.dedup_key.clone(), *k))
@@ -376,6 +399,9 @@ pub async fn run(state: AppState, interval: Duration) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        if !state.metrics.lead_round(&state.leader, "alarm_evaluation") {
+            continue;
+        }
         match evaluate_once(&state, store::now()).await {
             Ok(r) if r.opened + r.resolved > 0 => {
                 tracing::info!(opened = r.opened, resolved = r.resolved, "alarms changed");

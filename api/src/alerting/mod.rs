@@ -9,6 +9,7 @@ pub mod evaluate;
 pub mod http;
 pub mod providers;
 pub mod secrets;
+pub mod source;
 
 use providers::Endpoints;
 use secrets::SecretBox;

@@ -40,13 +40,23 @@ pub fn security_protocol(tls: bool, authentication: &str) -> &'static str {
     }
 }
 
-/// The SASL mechanisms a listener with this authentication accepts.
+/// The SASL mechanisms a listener with this authentication accepts, its preferred one first:
+/// the operator's SCRAM listeners take both SCRAM-SHA-512 and SCRAM-SHA-256 users.
 pub fn sasl_mechanisms(authentication: &str) -> Vec<String> {
     match authentication {
-        "scram-sha-512" | "scram" => vec!["SCRAM-SHA-512".into()],
-        "scram-sha-256" => vec!["SCRAM-SHA-256".into()],
+        "scram-sha-512" | "scram" => vec!["SCRAM-SHA-512".into(), "SCRAM-SHA-256".into()],
+        "scram-sha-256" => vec!["SCRAM-SHA-256".into(), "SCRAM-SHA-512".into()],
         _ => vec![],
     }
+}
+
+/// The SASL mechanism a snippet for `l` uses: the user's own (`preferred`) when the listener
+/// accepts it, else the listener's first.
+fn snippet_mechanism<'a>(l: &'a ListenerInfo, preferred: Option<&str>) -> Option<&'a str> {
+    preferred
+        .and_then(|p| l.sasl_mechanisms.iter().find(|m| m.as_str() == p))
+        .or_else(|| l.sasl_mechanisms.first())
+        .map(String::as_str)
 }
 
 /// Ready-to-paste client configurations for one listener.
@@ -88,24 +98,34 @@ pub struct ConnectionInfo {
     pub listeners: Vec<ListenerConnection>,
 }
 
-/// Connection details for `listeners` (recommended first), the CA and an optional user.
+/// Moves the client-certificate (mTLS) listener first, keeping the others' order: the listener
+/// a certificate user signs in through is the one recommended to it.
+pub fn certificate_listener_first(listeners: &mut [ListenerInfo]) {
+    if let Some(i) = listeners.iter().position(|l| l.authentication == "tls") {
+        listeners[..=i].rotate_right(1);
+    }
+}
+
+/// Connection details for `listeners` (recommended first), the CA and an optional user with
+/// the SASL mechanism its credential is for (`SCRAM-SHA-256`...; `None` for the listeners' own).
 pub fn connection_info(
     listeners: Vec<ListenerInfo>,
     ca_certificate: Option<String>,
     username: Option<&str>,
+    mechanism: Option<&str>,
 ) -> Option<ConnectionInfo> {
     let first = listeners.first()?.clone();
     let user = username.unwrap_or(USERNAME_PLACEHOLDER);
     Some(ConnectionInfo {
-        bootstrap_servers: first.bootstrap_servers,
-        security_protocol: first.security_protocol,
-        sasl_mechanism: first.sasl_mechanisms.first().cloned(),
+        bootstrap_servers: first.bootstrap_servers.clone(),
+        security_protocol: first.security_protocol.clone(),
+        sasl_mechanism: snippet_mechanism(&first, mechanism).map(str::to_string),
         username: username.map(str::to_string),
         ca_certificate,
         listeners: listeners
             .into_iter()
             .map(|l| ListenerConnection {
-                clients: client_configs(&l, user),
+                clients: client_configs(&l, user, mechanism),
                 listener: l,
             })
             .collect(),
@@ -117,9 +137,10 @@ fn quoted(s: &str) -> String {
     serde_json::Value::String(s.to_string()).to_string()
 }
 
-/// The client configurations of one listener for `user` (password always the placeholder).
-pub fn client_configs(l: &ListenerInfo, user: &str) -> ClientConfigs {
-    let sasl = l.sasl_mechanisms.first().map(String::as_str);
+/// The client configurations of one listener for `user` signing in with `mechanism` when the
+/// listener accepts it, else the listener's first (password always the placeholder).
+pub fn client_configs(l: &ListenerInfo, user: &str, mechanism: Option<&str>) -> ClientConfigs {
+    let sasl = snippet_mechanism(l, mechanism);
     let cert_auth = l.authentication == "tls";
     let mut rd = vec![
         format!("bootstrap.servers={}", l.bootstrap_servers),
@@ -223,13 +244,16 @@ mod tests {
         assert_eq!(security_protocol(true, "tls"), "SSL");
         assert_eq!(security_protocol(false, "scram-sha-256"), "SASL_PLAINTEXT");
         assert_eq!(security_protocol(false, "none"), "PLAINTEXT");
-        assert_eq!(sasl_mechanisms("scram-sha-512"), ["SCRAM-SHA-512"]);
+        assert_eq!(
+            sasl_mechanisms("scram-sha-512"),
+            ["SCRAM-SHA-512", "SCRAM-SHA-256"]
+        );
         assert!(sasl_mechanisms("tls").is_empty());
     }
 
     #[test]
     fn scram_over_tls_snippets_carry_user_placeholder_and_ca() {
-        let c = client_configs(&listener(true, "scram-sha-512"), "alice");
+        let c = client_configs(&listener(true, "scram-sha-512"), "alice", None);
         assert_eq!(
             c.librdkafka,
             "bootstrap.servers=10.0.0.1:9094,10.0.0.2:9094\nsecurity.protocol=SASL_SSL\n\
@@ -263,11 +287,11 @@ mod tests {
 
     #[test]
     fn certificate_and_plaintext_listeners() {
-        let c = client_configs(&listener(true, "tls"), "alice");
+        let c = client_configs(&listener(true, "tls"), "alice", None);
         assert!(c.librdkafka.contains("security.protocol=SSL\n"));
         assert!(c.librdkafka.contains("ssl.certificate.location=user.crt"));
         assert!(!c.librdkafka.contains("sasl"));
-        let c = client_configs(&listener(false, "none"), "x");
+        let c = client_configs(&listener(false, "none"), "x", None);
         assert_eq!(
             c.librdkafka,
             "bootstrap.servers=10.0.0.1:9094,10.0.0.2:9094\nsecurity.protocol=PLAINTEXT\n"
@@ -284,6 +308,7 @@ mod tests {
             ],
             Some("PEM".into()),
             None,
+            None,
         )
         .unwrap();
         assert_eq!(info.security_protocol, "SASL_SSL");
@@ -298,6 +323,57 @@ mod tests {
         );
         let json = serde_json::to_string(&info).unwrap();
         assert!(!json.contains("\"password\""));
-        assert!(connection_info(vec![], None, None).is_none());
+        assert!(connection_info(vec![], None, None, None).is_none());
+    }
+
+    #[test]
+    fn certificate_users_get_the_mtls_listener_first() {
+        let mut l = vec![
+            listener(true, "scram-sha-512"),
+            listener(true, "tls"),
+            listener(false, "scram-sha-512"),
+        ];
+        certificate_listener_first(&mut l);
+        let auth: Vec<_> = l
+            .iter()
+            .map(|l| (l.authentication.as_str(), l.tls))
+            .collect();
+        assert_eq!(
+            auth,
+            [
+                ("tls", true),
+                ("scram-sha-512", true),
+                ("scram-sha-512", false)
+            ]
+        );
+        let info = connection_info(l, Some("PEM".into()), Some("carol"), None).unwrap();
+        assert_eq!(info.security_protocol, "SSL");
+        assert!(info.sasl_mechanism.is_none());
+        let rd = &info.listeners[0].clients.librdkafka;
+        assert!(rd.contains("ssl.certificate.location=user.crt\nssl.key.location=user.key"));
+        assert!(!rd.contains("sasl"));
+    }
+
+    #[test]
+    fn a_scram_sha_256_user_gets_snippets_for_its_mechanism() {
+        let info = connection_info(
+            vec![listener(true, "scram-sha-512"), listener(true, "tls")],
+            Some("PEM".into()),
+            Some("bob"),
+            Some("SCRAM-SHA-256"),
+        )
+        .unwrap();
+        assert_eq!(info.sasl_mechanism.as_deref(), Some("SCRAM-SHA-256"));
+        let c = &info.listeners[0].clients;
+        assert!(
+            c.librdkafka
+                .contains("sasl.mechanisms=SCRAM-SHA-256\nsasl.username=bob\n")
+        );
+        assert!(c.java.contains("sasl.mechanism=SCRAM-SHA-256\n"));
+        assert!(c.kafka_python.contains("sasl_mechanism=\"SCRAM-SHA-256\""));
+        assert!(c.kafkajs.contains("mechanism: \"scram-sha-256\""));
+        // A mechanism the listener does not take falls back to the listener's own.
+        let c = client_configs(&listener(true, "scram-sha-512"), "x", Some("PLAIN"));
+        assert!(c.librdkafka.contains("sasl.mechanisms=SCRAM-SHA-512\n"));
     }
 }

@@ -107,6 +107,34 @@ pub struct Observation {
     /// The version upgrade as the operator reports it (`status.upgrade`), when it does.
     #[serde(default)]
     pub upgrade: Option<UpgradeObservation>,
+    /// A scale-down under way (`status.scaleDown`, neither done nor blocked), when one is.
+    #[serde(default)]
+    pub scale_down: Option<ScaleDownObservation>,
+}
+
+/// A scale-down the operator reports (`status.scaleDown` of the KafkaCluster).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScaleDownObservation {
+    /// Waiting | Draining | MovingVoters | Unregistering | Shrinking.
+    pub phase: String,
+    /// The brokers that go.
+    pub brokers: Vec<i32>,
+}
+
+impl ScaleDownObservation {
+    /// The operation step the phase stands for: the drain and what follows it, one step each
+    /// (the partitions left are in the cluster's status, not a step per count).
+    pub fn step(&self) -> String {
+        let b = &self.brokers;
+        match self.phase.as_str() {
+            "Waiting" => format!("waiting for a KafkaRebalance before draining brokers {b:?}"),
+            "Draining" => format!("draining brokers {b:?}: moving their replicas off"),
+            "MovingVoters" => format!("moving the controller voters off brokers {b:?}"),
+            "Unregistering" => format!("unregistering brokers {b:?}"),
+            "Shrinking" => format!("removing brokers {b:?}"),
+            other => format!("scale-down: {}", other.to_lowercase()),
+        }
+    }
 }
 
 /// The operator's two-phase upgrade (`status.upgrade` of the KafkaCluster).
@@ -237,6 +265,19 @@ pub fn advance(op: &OpProgress, obs: &Observation, now: i64) -> Option<Outcome> 
         && let Some(up) = &obs.upgrade
     {
         return advance_upgrade(op, obs, up);
+    }
+    if op.kind == OpKind::Resize
+        && op.state == OpState::Running
+        && let Some(sd) = &obs.scale_down
+    {
+        let step = sd.step();
+        return (op.last_step.as_deref() != Some(step.as_str())).then(|| Outcome {
+            op_state: OpState::Running,
+            cluster_state: op.kind.cluster_state_while(),
+            step,
+            error: None,
+            billing: BillingEffect::None,
+        });
     }
     let done = obs.ready
         && !obs.settling

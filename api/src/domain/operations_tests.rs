@@ -97,6 +97,50 @@ fn a_resize_waits_for_the_drain_of_a_scale_down() {
 }
 
 #[test]
+fn a_resize_records_each_scale_down_phase_as_a_step_once() {
+    let mut o = op(OpKind::Resize, OpState::Running);
+    let phase = |p: &str| Observation {
+        settling: true,
+        scale_down: Some(ScaleDownObservation {
+            phase: p.into(),
+            brokers: vec![3, 4],
+        }),
+        ..obs(2, true)
+    };
+    let mut steps = Vec::new();
+    for p in [
+        "Waiting",
+        "Draining",
+        "Draining",
+        "MovingVoters",
+        "Unregistering",
+        "Shrinking",
+    ] {
+        if let Some(out) = advance(&o, &phase(p), 1001) {
+            assert_eq!(out.op_state, OpState::Running);
+            assert_eq!(out.cluster_state, ClusterState::Updating);
+            o.last_step = Some(out.step.clone());
+            steps.push(out.step);
+        }
+    }
+    assert_eq!(
+        steps,
+        [
+            "waiting for a KafkaRebalance before draining brokers [3, 4]",
+            "draining brokers [3, 4]: moving their replicas off",
+            "moving the controller voters off brokers [3, 4]",
+            "unregistering brokers [3, 4]",
+            "removing brokers [3, 4]",
+        ]
+    );
+    // Done: the scale-down is no longer reported and the resize succeeds.
+    assert_eq!(
+        advance(&o, &obs(2, true), 1002).unwrap().op_state,
+        OpState::Succeeded
+    );
+}
+
+#[test]
 fn restart_needs_the_operator_to_confirm_the_token() {
     let o = op(OpKind::Restart, OpState::Running);
     assert_eq!(advance(&o, &obs(2, true), 1001), None);
@@ -217,6 +261,7 @@ fn observation() -> impl Strategy<Value = Observation> {
                 completed_restart: restarted.then(|| "r1".to_string()),
                 bootstrap: None,
                 upgrade: None,
+                scale_down: None,
             },
         )
 }

@@ -38,9 +38,7 @@ pub enum FeatureError {
     MtlsWithoutTls(String),
     /// No listener of the plan's clusters accepts the user's mechanism: the user could never
     /// sign in.
-    #[error(
-        "no listener of a {plan} cluster accepts {mechanism} (its SCRAM listeners take SCRAM-SHA-512)"
-    )]
+    #[error("no listener of a {plan} cluster accepts {mechanism}")]
     NoListenerFor {
         plan: String,
         mechanism: &'static str,
@@ -217,11 +215,11 @@ pub fn check_mechanism(
             why,
         });
     }
-    // A listener takes one SASL mechanism, and the plans' SCRAM listeners take SCRAM-SHA-512: a
-    // SCRAM-SHA-256 user would be created and never sign in.
+    // A user no listener accepts would be created and never sign in. The plans' SCRAM
+    // listeners take both SCRAM mechanisms (the operator enables SCRAM-SHA-512 and -256 on
+    // every SCRAM listener), and `mtls` always brings the 9093 certificate listener.
     let served = match mechanism {
-        Mechanism::ScramSha256 => false,
-        Mechanism::ScramSha512 => cluster_security(plan_id, features)?
+        Mechanism::ScramSha256 | Mechanism::ScramSha512 => cluster_security(plan_id, features)?
             .listeners
             .iter()
             .any(|l| l.authentication == ListenerAuth::ScramSha512),
@@ -325,8 +323,14 @@ mod tests {
     fn user_mechanisms_and_acls_follow_the_plan() {
         let small = f(&["sasl_scram", "tls"]);
         assert!(check_mechanism("s", &small, Mechanism::ScramSha512).is_ok());
+        assert!(check_mechanism("s", &small, Mechanism::ScramSha256).is_ok());
+        // A plan whose only listener is anonymous serves no SCRAM user at all.
         assert!(matches!(
-            check_mechanism("s", &small, Mechanism::ScramSha256),
+            check_mechanism(
+                "p",
+                &f(&["sasl_scram", "plaintext"]),
+                Mechanism::ScramSha256
+            ),
             Err(FeatureError::NoListenerFor {
                 mechanism: "SCRAM-SHA-256",
                 ..

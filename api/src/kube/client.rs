@@ -4,14 +4,14 @@
 
 use super::{
     BackendError, ClusterBackend, ClusterConnection, DesiredCluster, DesiredTopic, DesiredUser,
-    Result, UserObservation,
+    Result, UserCertificate, UserObservation,
 };
 use crate::domain::acls;
 use crate::domain::connection::{ListenerInfo, sasl_mechanisms, security_protocol};
-use crate::domain::operations::{Observation, UpgradeObservation};
+use crate::domain::operations::{Observation, ScaleDownObservation, UpgradeObservation};
 use eddy_operator::crd::{
     Condition, ConditionStatus, KafkaCluster, KafkaClusterStatus, KafkaTopic, KafkaTopicSpec,
-    KafkaUser, condition_type, find_condition, reason,
+    KafkaUser, ScaleDownPhase, condition_type, find_condition, reason,
 };
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -311,7 +311,10 @@ pub fn observation(k: Option<&DynamicObject>) -> Observation {
         })
         .or_else(|| reconciling.filter(|c| c.reason == reason::SCALE_DOWN_BLOCKED))
         .map(|c| format!("{}: {}", c.reason, c.message));
-    let settling = reconciling.is_some_and(|c| c.reason == reason::SCALING_DOWN);
+    // A scale-down still draining, or held back by a KafkaRebalance: not done yet.
+    let settling = reconciling.is_some_and(|c| {
+        c.reason == reason::SCALING_DOWN || c.reason == reason::REBALANCE_IN_PROGRESS
+    });
     let completed_restart = k
         .metadata
         .annotations
@@ -327,6 +330,14 @@ pub fn observation(k: Option<&DynamicObject>) -> Observation {
         completed_restart,
         bootstrap: listeners(k).first().map(|l| l.bootstrap_servers.clone()),
         upgrade: status.upgrade.as_ref().map(upgrade_observation),
+        scale_down: status
+            .scale_down
+            .as_ref()
+            .filter(|d| !matches!(d.phase, ScaleDownPhase::Done | ScaleDownPhase::Blocked))
+            .map(|d| ScaleDownObservation {
+                phase: format!("{:?}", d.phase),
+                brokers: d.brokers.clone(),
+            }),
     }
 }
 
@@ -639,6 +650,50 @@ impl ClusterBackend for KubeBackend {
             Ok(list.items.iter().map(user_observation).collect())
         })
     }
+
+    fn user_certificate<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<UserCertificate>>> {
+        Box::pin(async move {
+            let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+            let Some(mut data) = secrets
+                .get_opt(name)
+                .await
+                .map_err(kube_err)?
+                .and_then(|s| s.data)
+            else {
+                return Ok(None);
+            };
+            let mut text = |key: &str| {
+                data.remove(key)
+                    .and_then(|b| String::from_utf8(b.0).ok())
+                    .filter(|s| !s.is_empty())
+            };
+            Ok(match (text("user.crt"), text("user.key"), text("ca.crt")) {
+                (Some(certificate), Some(private_key), Some(ca_certificate)) => {
+                    Some(UserCertificate {
+                        certificate,
+                        private_key,
+                        ca_certificate,
+                    })
+                }
+                _ => None,
+            })
+        })
+    }
+
+    fn drop_certificate<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+            delete_ignoring_absent(&secrets, name).await
+        })
+    }
 }
 
 #[cfg(test)]
@@ -815,6 +870,8 @@ mod tests {
             observation(Some(&obj))
         };
         let o = with_reconciling(reason::SCALING_DOWN);
+        assert!(o.ready && o.settling && o.failure.is_none());
+        let o = with_reconciling(reason::REBALANCE_IN_PROGRESS);
         assert!(o.ready && o.settling && o.failure.is_none());
         let o = with_reconciling(reason::SCALE_DOWN_BLOCKED);
         assert!(!o.settling);

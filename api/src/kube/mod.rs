@@ -107,6 +107,27 @@ pub struct ClusterConnection {
     pub ca_certificate: Option<String>,
 }
 
+/// A TLS user's client certificate as the operator issued it into the user's Secret (named like
+/// the KafkaUser: `user.crt`, `user.key`, `ca.crt`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserCertificate {
+    /// The client certificate (PEM), signed by the cluster's clients CA.
+    pub certificate: String,
+    /// Its private key (PEM): shown to users once, never in a read.
+    pub private_key: String,
+    /// The cluster CA certificate clients trust for the brokers (PEM).
+    pub ca_certificate: String,
+}
+
+impl std::fmt::Debug for UserCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserCertificate")
+            .field("certificate", &self.certificate)
+            .field("private_key", &"[hidden]")
+            .finish_non_exhaustive()
+    }
+}
+
 /// Where KafkaCluster resources live.
 pub trait ClusterBackend: Send + Sync + 'static {
     /// Creates or updates the KafkaCluster; returns the resource's generation after the write.
@@ -149,6 +170,19 @@ pub trait ClusterBackend: Send + Sync + 'static {
         namespace: &'a str,
         cluster: &'a str,
     ) -> BoxFuture<'a, Result<Vec<UserObservation>>>;
+    /// The certificate the operator issued to the TLS KafkaUser `name`, `None` until it has.
+    fn user_certificate<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<UserCertificate>>>;
+    /// Drops the TLS KafkaUser `name`'s certificate (its Secret) so that the operator issues a
+    /// new one with a new key on its next reconcile (idempotent).
+    fn drop_certificate<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<()>>;
 }
 
 /// The backend used when no Kubernetes is configured: every call is a 503 explaining why.
@@ -200,6 +234,16 @@ impl ClusterBackend for Unconfigured {
         _: &'a str,
         _: &'a str,
     ) -> BoxFuture<'a, Result<Vec<UserObservation>>> {
+        Box::pin(async { Err(BackendError::Unavailable(NO_KUBE.into())) })
+    }
+    fn user_certificate<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<Option<UserCertificate>>> {
+        Box::pin(async { Err(BackendError::Unavailable(NO_KUBE.into())) })
+    }
+    fn drop_certificate<'a>(&'a self, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(async { Err(BackendError::Unavailable(NO_KUBE.into())) })
     }
 }

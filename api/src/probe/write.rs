@@ -1,10 +1,11 @@
 //! One probe write to a cluster, as a Kafka client makes it: ask any reachable bootstrap broker
 //! for the probe topic's metadata (creating the topic through the admin API the first time),
-//! connect to partition 0's leader and produce one record with `acks=all`. Any failure on the
-//! way is the write failing.
+//! connect to partition 0's leader and produce one record with `acks=all`, every connection
+//! secured as the listener asks (TLS, SASL). Any failure on the way (an authentication refused
+//! included) is the write failing.
 
 use bytes::{Bytes, BytesMut};
-use eddy_kafka_client::{Client, Config};
+use eddy_kafka_client::{Client, Config, Security};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -28,21 +29,25 @@ fn topic() -> TopicName {
     TopicName(StrBytes::from_static_str(PROBE_TOPIC))
 }
 
-async fn connect(address: &str, timeout: Duration) -> Result<Client, String> {
-    Client::connect_negotiated(address, Config::new("eddy-sla-probe", timeout))
+async fn connect(address: &str, security: &Security, timeout: Duration) -> Result<Client, String> {
+    Client::connect_secure(address, Config::new("eddy-sla-probe", timeout), security)
         .await
         .map_err(|e| e.to_string())
 }
 
 /// The first bootstrap broker that answers.
-async fn any_broker(bootstrap: &str, timeout: Duration) -> Result<Client, String> {
+async fn any_broker(
+    bootstrap: &str,
+    security: &Security,
+    timeout: Duration,
+) -> Result<Client, String> {
     let mut last = "empty bootstrap list".to_string();
     for address in bootstrap
         .split(',')
         .map(str::trim)
         .filter(|a| !a.is_empty())
     {
-        match connect(address, timeout).await {
+        match connect(address, security, timeout).await {
             Ok(c) => return Ok(c),
             Err(e) => last = e,
         }
@@ -137,11 +142,16 @@ fn record(now_ms: i64) -> Result<Bytes, String> {
     Ok(buf.freeze())
 }
 
-/// Writes one probe record to the cluster behind `bootstrap` (`host:port,...`), creating the
-/// topic when missing with as many replicas as the cluster has brokers, at most 3. `Ok` only
-/// when the leader acknowledged it with `acks=all`.
-pub async fn probe_write(bootstrap: &str, timeout: Duration, now_ms: i64) -> Result<(), String> {
-    let mut c = any_broker(bootstrap, timeout).await?;
+/// Writes one probe record to the cluster behind `bootstrap` (`host:port,...`) connecting as
+/// `security` says, creating the topic when missing with as many replicas as the cluster has
+/// brokers, at most 3. `Ok` only when the leader acknowledged it with `acks=all`.
+pub async fn probe_write(
+    bootstrap: &str,
+    security: &Security,
+    timeout: Duration,
+    now_ms: i64,
+) -> Result<(), String> {
+    let mut c = any_broker(bootstrap, security, timeout).await?;
     let mut m = metadata(&mut c).await?;
     if leader(&m)?.is_none() {
         let replicas = i16::try_from(m.brokers.len().clamp(1, 3)).unwrap_or(1);
@@ -152,7 +162,7 @@ pub async fn probe_write(bootstrap: &str, timeout: Duration, now_ms: i64) -> Res
     let mut c = if address == c.address() {
         c
     } else {
-        connect(&address, timeout).await?
+        connect(&address, security, timeout).await?
     };
     let req = ProduceRequest::default()
         .with_acks(-1)

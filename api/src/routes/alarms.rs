@@ -24,7 +24,10 @@ use utoipa::{IntoParams, ToSchema};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/alarm-rules", get(list_rules).post(create_rule))
-        .route("/v1/alarm-rules/{id}", get(get_rule).delete(delete_rule))
+        .route(
+            "/v1/alarm-rules/{id}",
+            get(get_rule).patch(update_rule).delete(delete_rule),
+        )
         .route("/v1/alarms", get(list_alarms))
 }
 
@@ -45,6 +48,65 @@ pub struct RuleRequest {
     /// The channels its notices go to (at least one, all of this account); every channel of
     /// the account when absent.
     pub channel_ids: Option<Vec<String>>,
+}
+
+/// Changes to a rule; what is left out stays. The kind and the cluster are the rule's identity
+/// (delete it and create another to change them). `channel_ids: null` sends to every channel of
+/// the account again.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RulePatch {
+    pub name: Option<String>,
+    pub threshold: Option<f64>,
+    pub for_minutes: Option<i64>,
+    /// Consumer-lag rules: only this group (`null`: every group).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub group: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub channel_ids: Option<Option<Vec<String>>>,
+}
+
+/// A field that is present (`Some`, possibly `null`) versus left out (`None`, by `default`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Checks a rule's channel list against the account: 1 to 20 of its channels. Returns the
+/// stored form (JSON text; `None`: every channel).
+async fn channel_list(
+    c: &mut sqlx::AnyConnection,
+    account_id: &str,
+    ids: Option<&[String]>,
+) -> ApiResult<Option<String>> {
+    let Some(ids) = ids else {
+        return Ok(None);
+    };
+    if ids.is_empty() || ids.len() > 20 {
+        return Err(ApiError::invalid(
+            "channel_ids",
+            "1 to 20 channel ids (leave it out for every channel)",
+        ));
+    }
+    for id in ids {
+        if store::channels::get(&mut *c, account_id, id)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::invalid(
+                "channel_ids",
+                format!("no channel {id} in this account"),
+            ));
+        }
+    }
+    Ok(Some(
+        serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()),
+    ))
 }
 
 /// A rule as answered.
@@ -105,29 +167,7 @@ pub async fn create_rule(
             .filter(|k| k.state != crate::domain::operations::ClusterState::Deleted)
             .ok_or_else(|| ApiError::invalid("cluster_id", "no such cluster in this account"))?;
     }
-    if let Some(ids) = &req.channel_ids {
-        if ids.is_empty() || ids.len() > 20 {
-            return Err(ApiError::invalid(
-                "channel_ids",
-                "1 to 20 channel ids (leave it out for every channel)",
-            ));
-        }
-        for id in ids {
-            if store::channels::get(&mut tx, &p.account_id, id)
-                .await?
-                .is_none()
-            {
-                return Err(ApiError::invalid(
-                    "channel_ids",
-                    format!("no channel {id} in this account"),
-                ));
-            }
-        }
-    }
-    let channel_ids = req
-        .channel_ids
-        .as_ref()
-        .map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()));
+    let channel_ids = channel_list(&mut tx, &p.account_id, req.channel_ids.as_deref()).await?;
     let row = RuleRow {
         id: store::new_id(),
         account_id: p.account_id.clone(),
@@ -181,6 +221,61 @@ pub async fn get_rule(
         .await?
         .ok_or_else(|| ApiError::NotFound("alarm rule".into()))?;
     Ok(Json(rule_answer(&r)?))
+}
+
+/// Changes a rule's name, threshold, duration, group or channels (422 for invalid values,
+/// nothing changed). Its open alarms stay open; the next evaluation judges them by the new
+/// terms and resolves those no longer breached.
+#[utoipa::path(patch, path = "/v1/alarm-rules/{id}", tag = "alarms", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = RulePatch,
+    responses((status = 200, body = Rule), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn update_rule(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<RulePatch>,
+) -> ApiResult<Json<Rule>> {
+    p.require(Permission::ManageAlarms)?;
+    let now = store::now();
+    let mut tx = state.db.pool.begin().await?;
+    let mut row = store::alarms::rule(&mut tx, &p.account_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("alarm rule".into()))?;
+    let current = rule_answer(&row)?;
+    let group = match &req.group {
+        Some(g) => g.clone(),
+        None => current.group.clone(),
+    };
+    let spec = validate_rule(
+        current.kind,
+        req.threshold.or(current.threshold),
+        Some(req.for_minutes.unwrap_or(current.for_minutes)),
+        group.as_deref(),
+    )
+    .map_err(|e| ApiError::invalid(e.field, e.detail))?;
+    if let Some(name) = &req.name {
+        validate::display_name("name", name)?;
+        row.name = name.trim().to_string();
+    }
+    if let Some(ids) = &req.channel_ids {
+        row.channel_ids = channel_list(&mut tx, &p.account_id, ids.as_deref()).await?;
+    }
+    row.threshold = spec.threshold.to_string();
+    row.for_secs = spec.for_secs;
+    row.group_name = spec.group;
+    store::alarms::update_rule(&mut tx, &row).await?;
+    audit::record(
+        &mut tx,
+        &p.actor(),
+        "alarm_rule.update",
+        &row.id,
+        &json!({"threshold": spec.threshold, "for_secs": row.for_secs,
+                "group": row.group_name, "channels": row.channels()}),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(rule_answer(&row)?))
 }
 
 /// Deletes a rule; its open alarms resolve (and their resolve notices are sent).

@@ -3,7 +3,7 @@
 
 use crate::auth::extract::Principal;
 use crate::domain::billing::Period;
-use crate::domain::connection::{ConnectionInfo, connection_info};
+use crate::domain::connection::{ConnectionInfo, certificate_listener_first, connection_info};
 use crate::domain::operations::{ClusterState, OpKind, OpState};
 use crate::domain::plans::check_resize;
 use crate::domain::resize::{self, ResizePreview};
@@ -660,19 +660,35 @@ pub async fn connection(
             format!("the cluster is {}", k.state.as_str()),
         ));
     }
-    if let Some(user) = &q.user {
-        let mut c = state.db.pool.acquire().await?;
-        kafka_users::get(&mut c, &k.id, user)
-            .await?
-            .ok_or_else(|| ApiError::NotFound("kafka user".into()))?;
-    }
-    let conn = state
+    let mechanism = match &q.user {
+        Some(user) => {
+            let mut c = state.db.pool.acquire().await?;
+            Some(
+                kafka_users::get(&mut c, &k.id, user)
+                    .await?
+                    .ok_or_else(|| ApiError::NotFound("kafka user".into()))?
+                    .mechanism,
+            )
+        }
+        None => None,
+    };
+    let mut conn = state
         .backend
         .connection(&k.namespace, &k.resource_name)
         .await?;
-    connection_info(conn.listeners, conn.ca_certificate, q.user.as_deref())
-        .map(Json)
-        .ok_or_else(|| ApiError::unavailable("the operator has not published any listener yet"))
+    // A certificate user signs in through the mTLS listener: recommend that one.
+    if mechanism == Some(crate::domain::security::Mechanism::Tls) {
+        certificate_listener_first(&mut conn.listeners);
+    }
+    let mechanism = mechanism.and_then(crate::domain::security::Mechanism::sasl_name);
+    connection_info(
+        conn.listeners,
+        conn.ca_certificate,
+        q.user.as_deref(),
+        mechanism,
+    )
+    .map(Json)
+    .ok_or_else(|| ApiError::unavailable("the operator has not published any listener yet"))
 }
 
 /// A cluster's operations, newest first.

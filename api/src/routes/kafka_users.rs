@@ -36,6 +36,10 @@ pub fn router() -> Router<AppState> {
             "/v1/clusters/{id}/users/{name}/rotate",
             post(rotate_password),
         )
+        .route(
+            "/v1/clusters/{id}/users/{name}/certificate",
+            get(get_certificate),
+        )
         .route("/v1/clusters/{id}/users/{name}/acls", put(put_acls))
 }
 
@@ -46,8 +50,8 @@ pub struct CreateKafkaUser {
     /// The Kafka principal's name (`User:<name>`): 1-64 of `[a-zA-Z0-9._-]`, not starting with
     /// `eddy-` (the operator's own users).
     pub name: String,
-    /// Defaults to `scram-sha-512`; `tls` (client certificates) needs a plan with `mtls`;
-    /// `scram-sha-256` is refused while no listener of the plan accepts it.
+    /// Defaults to `scram-sha-512`; `scram-sha-256` works on the same listeners (they take both
+    /// SCRAM mechanisms); `tls` (client certificates) needs a plan with `mtls`.
     pub mechanism: Option<Mechanism>,
     /// ACL entries; only on plans with `acls`.
     #[serde(default)]
@@ -78,15 +82,39 @@ pub struct KafkaUserView {
     pub updated_at: String,
 }
 
-/// The answer to a create or a rotation: the user and, once, its password.
+/// The answer to a create or a rotation: the user and, once, its password or its certificate
+/// with the private key.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct KafkaUserCredentials {
     pub user: KafkaUserView,
     /// The password, shown only in this answer (null for certificate users, and when a create
     /// is replayed with its Idempotency-Key: rotate to get a new one).
     pub password: Option<String>,
-    /// Why there is no password, when there is none.
+    /// A certificate (`tls`) user's client certificate, private key and CA chain, shown with
+    /// the key only in this answer (null for SCRAM users, on a replay, and when the operator
+    /// did not issue it in time: rotate then).
+    pub certificate: Option<CertificateBundle>,
+    /// Why there is no password or certificate, when there is none.
     pub note: Option<String>,
+}
+
+/// A certificate user's credential as a create or rotation shows it once.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CertificateBundle {
+    /// The client certificate (PEM; `ssl.certificate.location`, `user.crt` in the snippets).
+    pub certificate: String,
+    /// Its private key (PEM; `ssl.key.location`, `user.key`): shown once, never in a read.
+    pub private_key: String,
+    /// The CA chain clients trust for the brokers (PEM; `ssl.ca.location`, `ca.crt`).
+    pub ca_certificate: String,
+}
+
+/// A certificate user's public certificate and chain, as `GET .../certificate` reads them:
+/// never the key.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PublicCertificate {
+    pub certificate: String,
+    pub ca_certificate: String,
 }
 
 fn view(u: &KafkaUser, obs: Option<&UserObservation>, known: bool) -> KafkaUserView {
@@ -179,7 +207,42 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
 
 const REPLAYED: &str =
     "the password was shown once, when this user was created; rotate it to get a new one";
-const CERTIFICATE: &str = "certificate users have no password: the operator issues the client certificate into the user's Secret";
+const NOT_ISSUED: &str = "the operator has not issued the client certificate yet: its private key can no longer be shown here; rotate the user to get a new certificate and key";
+const REPLAYED_CERTIFICATE: &str = "the private key was shown once, when this user was created; rotate the user to get a new certificate and key";
+
+/// How long a create or rotation of a certificate user waits for the operator to issue the
+/// certificate, and how often it looks.
+const ISSUE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+const ISSUE_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Waits (bounded by [`ISSUE_WAIT`]) until the operator has issued a certificate to the TLS user
+/// `u` other than `previous`; `None` when it has not in time (the caller says so).
+async fn issued_certificate(
+    state: &AppState,
+    k: &Cluster,
+    u: &KafkaUser,
+    previous: Option<&str>,
+) -> ApiResult<Option<CertificateBundle>> {
+    let deadline = tokio::time::Instant::now() + ISSUE_WAIT;
+    loop {
+        if let Some(c) = state
+            .backend
+            .user_certificate(&k.namespace, &u.resource_name)
+            .await?
+            && previous != Some(c.certificate.as_str())
+        {
+            return Ok(Some(CertificateBundle {
+                certificate: c.certificate,
+                private_key: c.private_key,
+                ca_certificate: c.ca_certificate,
+            }));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(ISSUE_POLL).await;
+    }
+}
 
 /// The cluster's Kafka users with the operator's Ready state.
 #[utoipa::path(get, path = "/v1/clusters/{id}/users", tag = "kafka users", security(("bearer" = [])), params(("id" = String, Path)),
@@ -263,10 +326,16 @@ pub async fn create_user(
                     "this Idempotency-Key was used for a different request",
                 ));
             }
+            let note = if u.mechanism.has_password() {
+                REPLAYED
+            } else {
+                REPLAYED_CERTIFICATE
+            };
             let body = KafkaUserCredentials {
                 user: view(&u, None, false),
                 password: None,
-                note: Some(REPLAYED.into()),
+                certificate: None,
+                note: Some(note.into()),
             };
             return Ok(with_etag(StatusCode::OK, &u, body));
         }
@@ -323,13 +392,19 @@ pub async fn create_user(
         .apply_user(&desired_user(&k, plan, &user), password.as_deref())
         .await?;
     tx.commit().await?;
-    let note = password.is_none().then(|| CERTIFICATE.to_string());
+    let certificate = if mechanism.has_password() {
+        None
+    } else {
+        issued_certificate(&state, &k, &user, None).await?
+    };
+    let note = (password.is_none() && certificate.is_none()).then(|| NOT_ISSUED.to_string());
     let mut resp = with_etag(
         StatusCode::CREATED,
         &user,
         KafkaUserCredentials {
             user: view(&user, None, true),
             password,
+            certificate,
             note,
         },
     );
@@ -339,8 +414,9 @@ pub async fn create_user(
     Ok(resp)
 }
 
-/// Rotates a SCRAM user's password: a new one is written to its Secret (the operator replaces
-/// the credential on the brokers) and shown once in this answer.
+/// Rotates a user's credential: for SCRAM a new password is written to its Secret (the operator
+/// replaces the credential on the brokers) and shown once in this answer; for a certificate user
+/// the operator issues a new certificate and key, shown once likewise.
 #[utoipa::path(post, path = "/v1/clusters/{id}/users/{name}/rotate", tag = "kafka users", security(("bearer" = [])),
     params(("id" = String, Path), ("name" = String, Path)),
     responses((status = 200, body = KafkaUserCredentials), (status = 404, body = crate::error::Problem),
@@ -355,7 +431,7 @@ pub async fn rotate_password(
     let plan = state.catalog.plan(&k.plan_id)?;
     let mut u = load_user(&state, &k, &name).await?;
     if !u.mechanism.has_password() {
-        return Err(ApiError::invalid("mechanism", CERTIFICATE));
+        return rotate_certificate(&state, &p, &k, plan, u).await;
     }
     let password = new_password()?;
     let now = store::now();
@@ -390,9 +466,110 @@ pub async fn rotate_password(
         KafkaUserCredentials {
             user: view(&u, None, true),
             password: Some(password),
+            certificate: None,
             note: None,
         },
     ))
+}
+
+/// Rotates a certificate user: its Secret is dropped and the KafkaUser's credential revision
+/// bumped, so the operator issues a new certificate with a new key, which this answer shows
+/// once (after a bounded wait).
+async fn rotate_certificate(
+    state: &AppState,
+    p: &Principal,
+    k: &Cluster,
+    plan: &crate::domain::plans::Plan,
+    mut u: KafkaUser,
+) -> ApiResult<Response> {
+    let previous = state
+        .backend
+        .user_certificate(&k.namespace, &u.resource_name)
+        .await?
+        .map(|c| c.certificate);
+    let now = store::now();
+    let rev = u.revision;
+    u.credential_revision += 1;
+    let mut tx = state.db.pool.begin().await?;
+    if !kafka_users::update_if(&mut tx, &u, rev, now).await? {
+        return Err(ApiError::conflict(
+            "conflict",
+            "the user changed meanwhile; retry",
+        ));
+    }
+    u.revision = rev + 1;
+    u.updated_at = now;
+    audit::record(
+        &mut tx,
+        &p.actor(),
+        "kafka_user.rotate",
+        &k.id,
+        &json!({"user": u.name}),
+        now,
+    )
+    .await?;
+    state
+        .backend
+        .drop_certificate(&k.namespace, &u.resource_name)
+        .await?;
+    state
+        .backend
+        .apply_user(&desired_user(k, plan, &u), None)
+        .await?;
+    tx.commit().await?;
+    let certificate = issued_certificate(state, k, &u, previous.as_deref()).await?;
+    let note = certificate.is_none().then(|| NOT_ISSUED.to_string());
+    Ok(with_etag(
+        StatusCode::OK,
+        &u,
+        KafkaUserCredentials {
+            user: view(&u, None, true),
+            password: None,
+            certificate,
+            note,
+        },
+    ))
+}
+
+/// A certificate user's public certificate and the CA chain, as the operator issued them:
+/// never the private key. 409 until the operator has issued it; 422 for SCRAM users.
+#[utoipa::path(get, path = "/v1/clusters/{id}/users/{name}/certificate", tag = "kafka users", security(("bearer" = [])),
+    params(("id" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = PublicCertificate), (status = 404, body = crate::error::Problem),
+              (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem),
+              (status = 503, body = crate::error::Problem)))]
+pub async fn get_certificate(
+    State(state): State<AppState>,
+    p: Principal,
+    Path((id, name)): Path<(String, String)>,
+) -> ApiResult<Json<PublicCertificate>> {
+    p.require(Permission::ReadClusters)?;
+    let mut c = state.db.pool.acquire().await?;
+    let k = crate::store::clusters::get(&mut c, &p.account_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("cluster".into()))?;
+    drop(c);
+    let u = load_user(&state, &k, &name).await?;
+    if u.mechanism.has_password() {
+        return Err(ApiError::invalid(
+            "mechanism",
+            "SCRAM users have no certificate: they sign in with their password",
+        ));
+    }
+    let cert = state
+        .backend
+        .user_certificate(&k.namespace, &u.resource_name)
+        .await?
+        .ok_or_else(|| {
+            ApiError::conflict(
+                "not_issued",
+                "the operator has not issued this user's certificate yet",
+            )
+        })?;
+    Ok(Json(PublicCertificate {
+        certificate: cert.certificate,
+        ca_certificate: cert.ca_certificate,
+    }))
 }
 
 /// Replaces a user's ACLs (plans with `acls` only). Needs If-Match with the user's ETag.

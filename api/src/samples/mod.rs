@@ -176,6 +176,9 @@ impl Sampler {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            if !state.metrics.lead_round(&state.leader, "sampling") {
+                continue;
+            }
             match self.sample_once(&state, store::now()).await {
                 Ok(r) => tracing::debug!(
                     clusters = r.clusters,

@@ -54,6 +54,24 @@ pub async fn insert_rule(c: &mut AnyConnection, r: &RuleRow) -> Result<()> {
     Ok(())
 }
 
+/// Writes a rule's changeable terms (name, threshold, duration, group, channels).
+pub async fn update_rule(c: &mut AnyConnection, r: &RuleRow) -> Result<()> {
+    sqlx::query(
+        "UPDATE alarm_rules SET name = $3, threshold = $4, for_secs = $5, group_name = $6, \
+         channel_ids = $7 WHERE id = $1 AND account_id = $2",
+    )
+    .bind(&r.id)
+    .bind(&r.account_id)
+    .bind(&r.name)
+    .bind(&r.threshold)
+    .bind(r.for_secs)
+    .bind(&r.group_name)
+    .bind(&r.channel_ids)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
 /// An account's rules, oldest first.
 pub async fn rules(c: &mut AnyConnection, account_id: &str) -> Result<Vec<RuleRow>> {
     Ok(

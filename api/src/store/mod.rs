@@ -13,6 +13,7 @@ pub mod kafka_users;
 pub mod metric_points;
 pub mod operations;
 pub mod plans;
+pub mod probe_identities;
 pub mod sla;
 pub mod topics;
 

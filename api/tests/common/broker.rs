@@ -49,17 +49,34 @@ pub struct Broker {
 impl Broker {
     /// Starts a broker on `host` (a loopback address) with a fresh data directory.
     pub fn start(host: &str) -> Self {
+        Self::start_with(host, "PLAINTEXT", &[])
+    }
+
+    /// Starts a broker whose client listener (`port`) speaks `protocol` (`SASL_SSL`...), with
+    /// `args` added to its command line (`--set ssl.keystore.location=...`, `--add-scram ...`).
+    /// A secured broker also gets a PLAINTEXT listener on another port, first, as its
+    /// inter-broker listener (the broker refuses Kafka's default GSSAPI between brokers).
+    pub fn start_with(host: &str, protocol: &str, args: &[String]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port(host);
+        let listeners = if protocol == "PLAINTEXT" {
+            format!("PLAINTEXT://{host}:{port}")
+        } else {
+            format!(
+                "PLAINTEXT://{host}:{},{protocol}://{host}:{port}",
+                free_port(host)
+            )
+        };
         let admin_port = free_port(host);
         let log = std::fs::File::create(dir.path().join("broker.log")).unwrap();
         let child = Command::new(broker_bin())
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .arg("--listeners")
-            .arg(format!("PLAINTEXT://{host}:{port}"))
+            .arg(listeners)
             .arg("--admin-addr")
             .arg(format!("{host}:{admin_port}"))
+            .args(args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -71,6 +88,11 @@ impl Broker {
             admin_port,
             _dir: dir,
         }
+    }
+
+    /// The broker's own directory (for certificate files the test writes).
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 
     pub fn bootstrap(&self) -> String {

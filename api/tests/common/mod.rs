@@ -11,7 +11,7 @@ use eddy_api::domain::connection::{ListenerInfo, sasl_mechanisms, security_proto
 use eddy_api::domain::operations::Observation;
 use eddy_api::kube::{
     BackendError, ClusterBackend, ClusterConnection, DesiredCluster, DesiredTopic, DesiredUser,
-    UserObservation,
+    UserCertificate, UserObservation,
 };
 use eddy_api::state::AppState;
 use futures::future::BoxFuture;
@@ -36,6 +36,14 @@ pub struct RecordingBackend {
     pub ready_users: Mutex<Vec<String>>,
     /// When set, every write fails as if the apiserver were down.
     pub down: Mutex<bool>,
+    /// Connection details published for a KafkaCluster resource name (a real test broker's),
+    /// answered instead of the ones derived from the spec.
+    pub connections: Mutex<HashMap<String, ClusterConnection>>,
+    /// Certificates "issued" to TLS KafkaUsers, by resource name: as the operator does, one is
+    /// issued when a TLS user is written without one (serial in the PEM text).
+    pub certificates: Mutex<HashMap<String, UserCertificate>>,
+    /// Certificates issued so far.
+    pub issued: Mutex<u32>,
 }
 
 impl RecordingBackend {
@@ -99,7 +107,7 @@ impl RecordingBackend {
             settling: false,
             completed_restart: d.restart_token.clone(),
             bootstrap: Some(bootstrap.to_string()),
-            upgrade: None,
+            ..Observation::default()
         };
         self.observations
             .lock()
@@ -217,6 +225,9 @@ impl ClusterBackend for RecordingBackend {
     ) -> BoxFuture<'a, Result<ClusterConnection, BackendError>> {
         Box::pin(async move {
             self.is_down()?;
+            if let Some(c) = self.connections.lock().unwrap().get(name) {
+                return Ok(c.clone());
+            }
             // The listeners the API asked for, published as an operator would.
             let (d, _) = self
                 .objects
@@ -260,6 +271,47 @@ impl ClusterBackend for RecordingBackend {
                     .insert(secret.clone(), pw.to_string());
             }
             self.users.lock().unwrap().insert(u.name.clone(), u.clone());
+            if u.mechanism.as_str() == "tls" {
+                let mut certs = self.certificates.lock().unwrap();
+                if !certs.contains_key(&u.name) {
+                    let mut n = self.issued.lock().unwrap();
+                    *n += 1;
+                    certs.insert(
+                        u.name.clone(),
+                        UserCertificate {
+                            certificate: format!(
+                                "-----BEGIN CERTIFICATE-----\nCN={} serial {n}\n-----END CERTIFICATE-----\n",
+                                u.username
+                            ),
+                            private_key: format!(
+                                "-----BEGIN PRIVATE KEY-----\nkey {n}\n-----END PRIVATE KEY-----\n"
+                            ),
+                            ca_certificate: TEST_CA.into(),
+                        },
+                    );
+                }
+            }
+            Ok(())
+        })
+    }
+    fn user_certificate<'a>(
+        &'a self,
+        _ns: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<UserCertificate>, BackendError>> {
+        Box::pin(async move {
+            self.is_down()?;
+            Ok(self.certificates.lock().unwrap().get(name).cloned())
+        })
+    }
+    fn drop_certificate<'a>(
+        &'a self,
+        _ns: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.is_down()?;
+            self.certificates.lock().unwrap().remove(name);
             Ok(())
         })
     }
@@ -562,7 +614,7 @@ pub fn resource_name(accepted: &Value) -> String {
     format!("{name}-{}", &id[id.len() - 8..])
 }
 
-async fn create_database(pg: &postgres::PgServer) {
+pub async fn create_database(pg: &postgres::PgServer) {
     use sqlx::Connection;
     // "the database system is starting up": poll until it is up, with a deadline.
     let mut c = eddy_test_support::eventually_async(

@@ -317,6 +317,27 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         doc: "Delay of the first rebalance of an empty group, to let more members join.",
     },
     BrokerKey {
+        name: "group.consumer.session.timeout.ms",
+        default: "45000",
+        ty: ConfigType::Int,
+        dynamic: false,
+        doc: "KIP-848 consumer groups (group.protocol=consumer): a member whose heartbeats stop for this long is removed and its partitions go to the others.",
+    },
+    BrokerKey {
+        name: "group.consumer.heartbeat.interval.ms",
+        default: "5000",
+        ty: ConfigType::Int,
+        dynamic: false,
+        doc: "KIP-848 consumer groups: how often members heartbeat (told to them in every ConsumerGroupHeartbeat response).",
+    },
+    BrokerKey {
+        name: "group.consumer.max.size",
+        default: "2147483647",
+        ty: ConfigType::Int,
+        dynamic: false,
+        doc: "KIP-848 consumer groups: the most members a group may have (GROUP_MAX_SIZE_REACHED beyond).",
+    },
+    BrokerKey {
         name: "group.min.session.timeout.ms",
         default: "6000",
         ty: ConfigType::Int,

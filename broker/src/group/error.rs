@@ -43,6 +43,23 @@ pub enum GroupError {
     OffsetMetadataTooLarge,
     #[error("the group is subscribed to the topic")]
     SubscribedToTopic,
+    // KIP-848 consumer groups (group/consumer/).
+    #[error("the member epoch is fenced: the member must rejoin")]
+    FencedMemberEpoch,
+    #[error("the instance id is still used by an active member")]
+    UnreleasedInstanceId,
+    #[error("the server assignor is not supported")]
+    UnsupportedAssignor,
+    #[error("the member epoch is stale")]
+    StaleMemberEpoch,
+    #[error("the request is invalid")]
+    InvalidRequest,
+    #[error("the group has reached its maximum size")]
+    GroupMaxSizeReached,
+    #[error("the subscription's regular expression is not valid")]
+    InvalidRegularExpression,
+    #[error("the group uses the other group protocol")]
+    WrongGroupType,
 }
 
 impl GroupError {

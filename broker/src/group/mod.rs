@@ -3,6 +3,8 @@
 //! runs the session/rebalance timers, and persists offsets and membership in the internal
 //! `__consumer_offsets` log (group/store.rs), replayed on start.
 
+pub mod consumer;
+mod consumer_ops;
 pub mod error;
 pub mod offsets;
 pub mod replicated;
@@ -75,6 +77,7 @@ struct Inner {
 /// The group coordinator of this broker.
 pub struct Coordinator {
     limits: Limits,
+    consumer_settings: consumer::Settings,
     num_partitions: i32,
     /// Cluster mode: `__consumer_offsets` is a replicated topic of the metadata image and this
     /// broker coordinates only the groups of the partitions it leads.
@@ -118,6 +121,12 @@ impl Coordinator {
                 max_session_timeout_ms: int("group.max.session.timeout.ms"),
                 initial_rebalance_delay_ms: int("group.initial.rebalance.delay.ms").max(0),
             },
+            consumer_settings: consumer::Settings {
+                session_timeout_ms: int("group.consumer.session.timeout.ms").max(1),
+                heartbeat_interval_ms: int("group.consumer.heartbeat.interval.ms").max(1),
+                max_size: usize::try_from(int("group.consumer.max.size").max(1))
+                    .unwrap_or(usize::MAX),
+            },
             num_partitions: int("offsets.topic.num.partitions").max(1),
             cluster: replicated,
             creating: std::sync::atomic::AtomicBool::new(false),
@@ -142,7 +151,13 @@ impl Coordinator {
     /// Wakes the timer if `group_id`'s next deadline comes before the timer's next wake-up
     /// (called under the `inner` lock after every operation that may set a deadline).
     fn reschedule(&self, inner: &Inner, group_id: &str) {
-        let deadline = inner.groups.get(group_id).and_then(Group::next_deadline);
+        let classic = inner.groups.get(group_id).and_then(Group::next_deadline);
+        let consumer = inner
+            .groups
+            .get(group_id)
+            .and_then(|g| g.consumer.as_ref())
+            .and_then(|g| g.next_deadline(&self.consumer_settings));
+        let deadline = classic.into_iter().chain(consumer).min();
         if deadline.is_some_and(|d| d < self.next_wake_ms.load(std::sync::atomic::Ordering::SeqCst))
         {
             self.wake.notify_one();
@@ -241,7 +256,18 @@ impl Coordinator {
         let ids: Vec<String> = inner.groups.keys().cloned().collect();
         for id in ids {
             let fx = match inner.groups.get_mut(&id) {
-                Some(g) => g.tick(now, &self.limits),
+                Some(g) => {
+                    let mut fx = g.tick(now, &self.limits);
+                    if let Some(c) = g.consumer.as_mut()
+                        && c.tick(now, &self.consumer_settings) > 0
+                    {
+                        if c.is_empty() {
+                            g.consumer = None;
+                        }
+                        fx.push(Effect::Persist);
+                    }
+                    fx
+                }
                 None => continue,
             };
             // Nobody waits on a timer's effects; parked answers are delivered by `apply`.
@@ -249,10 +275,16 @@ impl Coordinator {
         }
         inner.groups.retain(|_, g| !g.is_disposable());
         let tick_ms = i64::try_from(TICK.as_millis()).unwrap_or(i64::MAX);
+        let consumer_deadlines = inner
+            .groups
+            .values()
+            .filter_map(|g| g.consumer.as_ref())
+            .filter_map(|g| g.next_deadline(&self.consumer_settings));
         let next = inner
             .groups
             .values()
             .filter_map(Group::next_deadline)
+            .chain(consumer_deadlines)
             .min()
             .map_or(now + tick_ms, |d| d.clamp(now, now + tick_ms));
         self.next_wake_ms
@@ -379,6 +411,14 @@ impl Coordinator {
             let mut inner = self.lock();
             if let Err(e) = self.check_coordinator(node, &inner, group_id) {
                 return JoinResult::error(&req.member_id, e);
+            }
+            if inner
+                .groups
+                .get(group_id)
+                .is_some_and(|g| g.consumer.is_some())
+            {
+                // A classic member cannot join a KIP-848 group (mixed groups are not built).
+                return JoinResult::error(&req.member_id, GroupError::WrongGroupType);
             }
             let group = inner
                 .groups

@@ -46,12 +46,20 @@ impl Coordinator {
             if let Err(e) = self.check_coordinator(node, &inner, group_id) {
                 return all(partitions, e);
             }
+            let kip848 = super::consumer_ops::validate_offsets_member(
+                &inner, group_id, member_id, generation,
+            );
+            if let Some(Err(e)) = kip848 {
+                return all(partitions, e);
+            }
             let mut fresh = None;
             let group = match inner.groups.get_mut(group_id) {
                 Some(g) => g,
                 None => fresh.insert(Group::new(group_id)),
             };
-            if let Err(e) = group.validate_commit(member_id, instance, generation, now) {
+            if kip848.is_none()
+                && let Err(e) = group.validate_commit(member_id, instance, generation, now)
+            {
                 return all(partitions, e);
             }
             let mut out = Vec::with_capacity(partitions.len());

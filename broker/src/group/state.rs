@@ -187,6 +187,8 @@ pub struct Group {
     /// The initial-delay phase of a rebalance that started from Empty.
     initial_delay: Option<InitialDelay>,
     pub offsets: BTreeMap<(String, i32), CommittedOffset>,
+    /// A KIP-848 group's membership (`None`: a classic group, or no consumer members).
+    pub consumer: Option<super::consumer::ConsumerGroup>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -206,6 +208,9 @@ pub struct GroupSnapshot {
     pub protocol_name: Option<String>,
     pub leader: Option<String>,
     pub members: Vec<Member>,
+    /// KIP-848 membership; absent for classic groups (and in snapshots written before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer: Option<super::consumer::ConsumerGroup>,
 }
 
 mod ops;
@@ -225,6 +230,7 @@ impl Group {
             join_deadline_ms: None,
             initial_delay: None,
             offsets: BTreeMap::new(),
+            consumer: None,
         }
     }
 
@@ -235,6 +241,7 @@ impl Group {
             protocol_name: self.protocol_name.clone(),
             leader: self.leader.clone(),
             members: self.members.values().cloned().collect(),
+            consumer: self.consumer.clone(),
         }
     }
 
@@ -245,6 +252,7 @@ impl Group {
         self.protocol_type = snap.protocol_type;
         self.protocol_name = snap.protocol_name;
         self.leader = snap.leader;
+        self.consumer = snap.consumer.map(|c| c.restored(now));
         self.members.clear();
         self.static_members.clear();
         for mut m in snap.members {

@@ -222,7 +222,11 @@ mod tests {
                 awaiting_sync: false,
                 last_heartbeat_ms: 0,
             }],
+            consumer: None,
         };
+        // A snapshot written before KIP-848 groups (no `consumer`) still decodes.
+        let (_, v) = group_record("g", Some(&snap));
+        assert!(!String::from_utf8_lossy(v.as_deref().unwrap()).contains("\"consumer\":"));
         let (k, v) = group_record("g", Some(&snap));
         assert_eq!(
             decode(&k, v.as_deref()).unwrap(),

@@ -239,6 +239,15 @@ impl From<GroupError> for ResponseError {
             GroupError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
             GroupError::OffsetMetadataTooLarge => ResponseError::OffsetMetadataTooLarge,
             GroupError::SubscribedToTopic => ResponseError::GroupSubscribedToTopic,
+            GroupError::FencedMemberEpoch => ResponseError::FencedMemberEpoch,
+            GroupError::UnreleasedInstanceId => ResponseError::UnreleasedInstanceId,
+            GroupError::UnsupportedAssignor => ResponseError::UnsupportedAssignor,
+            GroupError::StaleMemberEpoch => ResponseError::StaleMemberEpoch,
+            GroupError::InvalidRequest => ResponseError::InvalidRequest,
+            GroupError::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
+            GroupError::InvalidRegularExpression => ResponseError::InvalidRegularExpression,
+            // Kafka: a classic request to a consumer group (and the other way round).
+            GroupError::WrongGroupType => ResponseError::InconsistentGroupProtocol,
         }
     }
 }

@@ -11,6 +11,8 @@ pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod authz;
 pub mod config_resource;
+pub mod consumer_group_describe;
+pub mod consumer_group_heartbeat;
 pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
@@ -390,6 +392,21 @@ pub static APIS: &[ApiEntry] = &[
         describe_groups
     ),
     api!(DeleteGroups, 0, 2, m::DeleteGroupsRequest, delete_groups),
+    // KIP-848 consumer groups (group/consumer/).
+    api!(
+        ConsumerGroupHeartbeat,
+        0,
+        1,
+        m::ConsumerGroupHeartbeatRequest,
+        consumer_group_heartbeat
+    ),
+    api!(
+        ConsumerGroupDescribe,
+        0,
+        1,
+        m::ConsumerGroupDescribeRequest,
+        consumer_group_describe
+    ),
     api!(OffsetDelete, 0, 0, m::OffsetDeleteRequest, offset_delete),
     // ACLs (v0, without pattern types: LITERAL, through `legacy`).
     api!(CreateAcls, 0, 3, m::CreateAclsRequest, create_acls),

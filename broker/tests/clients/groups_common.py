@@ -1,7 +1,8 @@
 """Shared helpers of the consumer-group client scripts (bounded loops, fast group settings)."""
+import threading
 import time
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 # Small timeouts so that rebalances and expiries happen within a test's budget.
 FAST = {
@@ -28,3 +29,72 @@ def wait_until(what, cond, timeout=60.0):
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+class CommittingMember(threading.Thread):
+    """A confluent-kafka group member that commits every record synchronously, in a thread.
+
+    `config` adds to bootstrap/group/client id (the protocol, assignor and timeouts);
+    `on_commit(name, msg)` runs for each record whose commit the coordinator acknowledged.
+    A commit that fails (it raced a rebalance: ILLEGAL_GENERATION / REBALANCE_IN_PROGRESS on the
+    classic protocol, STALE_MEMBER_EPOCH / UNKNOWN_MEMBER_ID on the consumer protocol) leaves the
+    record uncommitted: the member rewinds to it, or nobody would commit it while the partition
+    stays here (tests/group_commit_race.rs reproduces that hang); if the partition moved, its
+    next owner starts at the committed offset. Failures are kept in `failures`."""
+
+    def __init__(self, name, bootstrap, group, topic, config, on_commit):
+        super().__init__(daemon=True)
+        self.name_ = name
+        self.stop = threading.Event()
+        self.error = None
+        self.assigned = False
+        self.failures = []
+        self.on_commit = on_commit
+        self.consumer = Consumer({
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "client.id": name,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "topic.metadata.refresh.interval.ms": 2000,
+            **config,
+        })
+        self.consumer.subscribe([topic])
+
+    def run(self):
+        try:
+            while not self.stop.is_set():
+                msg = self.consumer.poll(0.2)
+                if self.consumer.assignment():
+                    self.assigned = True
+                if msg is None or msg.error():
+                    continue
+                try:
+                    self.consumer.commit(message=msg, asynchronous=False)
+                except KafkaException as e:
+                    self.failures.append((msg.partition(), msg.offset(), str(e)))
+                    try:
+                        self.consumer.seek(
+                            TopicPartition(msg.topic(), msg.partition(), msg.offset()))
+                    except KafkaException:
+                        pass  # no longer assigned here: the next owner consumes it
+                    continue
+                self.on_commit(self.name_, msg)
+        except Exception as e:  # surfaced by the main thread through `error`
+            self.error = e
+        finally:
+            self.consumer.close()
+
+
+def check_committed_at_end(bootstrap, group, topic):
+    """The group's committed offsets are at the end of every partition; returns the total."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    md = c.list_topics(topic, timeout=10)
+    parts = [TopicPartition(topic, p) for p in md.topics[topic].partitions]
+    total = 0
+    for tp in c.committed(parts, timeout=30):
+        lo, hi = c.get_watermark_offsets(tp, timeout=10)
+        assert tp.offset == hi, f"partition {tp.partition}: committed {tp.offset}, end {hi}"
+        total += hi
+    c.close()
+    return total

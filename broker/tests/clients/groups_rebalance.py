@@ -1,97 +1,56 @@
 """Consumers of one group (confluent-kafka) join and leave while messages flow; every message
-must be consumed-and-committed exactly once across members. Args: bootstrap topic assignor."""
+must be consumed-and-committed exactly once across members.
+Args: bootstrap topic assignor [protocol]: `classic` (default; the client-side assignor
+`partition.assignment.strategy`) or `consumer` (KIP-848; the broker's `group.remote.assignor`)."""
 import json
 import sys
 import threading
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
-
-from groups_common import FAST, produce, wait_until
+from groups_common import FAST, CommittingMember, check_committed_at_end, produce, wait_until
 
 bootstrap, topic, assignor = sys.argv[1], sys.argv[2], sys.argv[3]
-group = f"rebalance-{assignor}"
+protocol = sys.argv[4] if len(sys.argv) > 4 else "classic"
+group = f"rebalance-{protocol}-{assignor}"
+if protocol == "consumer":
+    config = {"group.protocol": "consumer", "group.remote.assignor": assignor}
+else:
+    config = {"partition.assignment.strategy": assignor, **FAST}
 lock = threading.Lock()
 committed = {}  # value -> consumer name
 duplicates = []
-assigned_ever = {}
-commit_failures = []  # (partition, offset, error) of commits that raced a rebalance
 
 
-class Member(threading.Thread):
-    def __init__(self, name):
-        super().__init__(daemon=True)
-        self.name_ = name
-        self.stop = threading.Event()
-        self.count = 0
-        self.error = None
-        self.consumer = Consumer({
-            "bootstrap.servers": bootstrap,
-            "group.id": group,
-            "client.id": name,
-            "enable.auto.commit": False,
-            "partition.assignment.strategy": assignor,
-            **FAST,
-        })
-        self.consumer.subscribe([topic])
+def on_commit(name, msg):
+    with lock:
+        v = int(msg.value())
+        if v in committed:
+            duplicates.append((v, committed[v], name))
+        committed[v] = name
 
-    def run(self):
-        try:
-            while not self.stop.is_set():
-                msg = self.consumer.poll(0.2)
-                if self.consumer.assignment():
-                    assigned_ever[self.name_] = True
-                if msg is None or msg.error():
-                    continue
-                try:
-                    self.consumer.commit(message=msg, asynchronous=False)
-                except KafkaException as e:
-                    # The commit raced a rebalance: librdkafka sent it while this member's
-                    # JoinGroup was parked at the coordinator, so it was handled after the join
-                    # phase, against the new generation (ILLEGAL_GENERATION; Kafka does the
-                    # same), or during CompletingRebalance (REBALANCE_IN_PROGRESS). The record
-                    # is not committed. If the partition moves, its next owner starts at the
-                    # committed offset; under cooperative-sticky it usually stays here and the
-                    # position is already past the record, so rewind to it, or nobody would
-                    # ever commit it (the hang this test once had; tests/group_commit_race.rs
-                    # reproduces it deterministically).
-                    with lock:
-                        commit_failures.append((msg.partition(), msg.offset(), str(e)))
-                    try:
-                        self.consumer.seek(
-                            TopicPartition(msg.topic(), msg.partition(), msg.offset()))
-                    except KafkaException:
-                        pass  # no longer assigned here: the next owner consumes it
-                    continue
-                with lock:
-                    v = int(msg.value())
-                    if v in committed:
-                        duplicates.append((v, committed[v], self.name_))
-                    committed[v] = self.name_
-                    self.count += 1
-        except Exception as e:  # surfaced by the main thread
-            self.error = e
-        finally:
-            self.consumer.close()
+
+def member(name):
+    m = CommittingMember(name, bootstrap, group, topic, config, on_commit)
+    m.start()
+    return m
 
 
 produce(bootstrap, topic, 0, 300)
-members = {"c1": Member("c1")}
-members["c1"].start()
+members = {"c1": member("c1")}
 wait_until("c1 consuming", lambda: len(committed) >= 30)
 for n in ("c2", "c3"):
-    members[n] = Member(n)
-    members[n].start()
-wait_until("three members assigned", lambda: len(assigned_ever) == 3)
+    members[n] = member(n)
+wait_until("three members assigned", lambda: all(m.assigned for m in members.values()))
 produce(bootstrap, topic, 300, 300)
 wait_until("half of the second batch", lambda: len(committed) >= 450)
 members["c2"].stop.set()
 members["c2"].join(30)
+failures = lambda: [f for m in members.values() for f in m.failures]  # noqa: E731
 try:
     wait_until("every message committed", lambda: len(committed) >= 600, timeout=90)
 except AssertionError:
     missing = sorted(set(range(600)) - set(committed))
     raise AssertionError(f"{len(missing)} messages never committed, e.g. {missing[:20]}; "
-                         f"commits that raced a rebalance: {commit_failures[:20]}")
+                         f"commits that raced a rebalance: {failures()[:20]}")
 for m in members.values():
     m.stop.set()
 for m in members.values():
@@ -99,18 +58,7 @@ for m in members.values():
     assert m.error is None, f"{m.name_}: {m.error}"
 assert not duplicates, f"consumed twice: {duplicates[:10]}"
 assert sorted(committed) == list(range(600)), "missing messages"
-counts = {n: m.count for n, m in members.items()}
-
-# The group's committed offsets are at the end of every partition.
-c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-md = c.list_topics(topic, timeout=10)
-parts = [TopicPartition(topic, p) for p in md.topics[topic].partitions]
-total = 0
-for tp in c.committed(parts, timeout=10):
-    lo, hi = c.get_watermark_offsets(tp, timeout=10)
-    assert tp.offset == hi, f"partition {tp.partition}: committed {tp.offset}, end {hi}"
-    total += hi
-c.close()
-assert total == 600
-print(json.dumps({"counts": counts, "assignor": assignor,
-                  "commit_failures": commit_failures[:20]}))
+counts = {n: sum(1 for c in committed.values() if c == n) for n in members}
+assert check_committed_at_end(bootstrap, group, topic) == 600
+print(json.dumps({"counts": counts, "assignor": assignor, "protocol": protocol,
+                  "commit_failures": failures()[:20]}))

@@ -5,7 +5,8 @@
 use crate::common::{TestBroker, free_port, spawn_all};
 use crate::wire::Wire;
 use eddy_test_support::eventually;
-use kafka_protocol::messages::{MetadataRequest, MetadataResponse};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::{CreateTopicsRequest, MetadataRequest, MetadataResponse, TopicName};
 use std::time::Duration;
 
 /// `n` brokers with `settings`; the first three are the controller quorum voters, the others
@@ -79,4 +80,27 @@ pub fn wait_for(
         },
     )
     .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", b.log()))
+}
+
+/// CreateTopics through `b` (v7, 30 s timeout): the topic's error code.
+pub fn create_topic(
+    b: &TestBroker,
+    name: &str,
+    partitions: i32,
+    rf: i16,
+    configs: &[(&str, &str)],
+) -> i16 {
+    let mut w = Wire::connect(&b.bootstrap());
+    let req = CreateTopicsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_topics(vec![
+            CreatableTopic::default()
+                .with_name(TopicName(kafka_protocol::protocol::StrBytes::from_string(
+                    name.to_string(),
+                )))
+                .with_num_partitions(partitions)
+                .with_replication_factor(rf)
+                .with_configs(crate::wire::topic_configs(configs)),
+        ]);
+    w.call(&req, 7).topics[0].error_code
 }

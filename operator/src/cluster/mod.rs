@@ -18,6 +18,7 @@ pub mod voters;
 
 pub mod plan;
 pub mod quotas;
+pub mod rebalance_hold;
 #[cfg(test)]
 mod reconcile_tests;
 

@@ -77,6 +77,9 @@ async fn api_server(
                 (StatusCode::OK, list("PersistentVolumeClaimList", &[]))
             }
             ("GET", p) if p.ends_with("/pods") => (StatusCode::OK, list("PodList", &world.pods)),
+            ("GET", p) if p.ends_with("/kafkarebalances") => {
+                (StatusCode::OK, list("KafkaRebalanceList", &[]))
+            }
             ("GET", p) if p.ends_with("/services") => (StatusCode::OK, list("ServiceList", &[])),
             (_, p) if p.contains("/kafkaclusters/") => (StatusCode::OK, cluster),
             ("DELETE", p) if p.contains("/pods/") => (

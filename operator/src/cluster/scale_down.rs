@@ -13,6 +13,9 @@
 //! which puts the partitions back where they were). Then every broker is kept and the status
 //! says why; a timed-out drain is retried only when the spec changes.
 //!
+//! A KafkaRebalance of the cluster that is executing its moves holds back a scale-down that has
+//! not started draining ([`super::rebalance_hold`]).
+//!
 //! [`decide`] is pure; [`run`] does the admin calls.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,14 +24,15 @@ use std::time::{Duration, SystemTime};
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt as _;
-use kube::api::{Api, DeleteParams};
+use kube::api::{Api, DeleteParams, ListParams};
 use tracing::{info, warn};
 
 use super::build::Names;
 use super::drain::{self, Move};
 use super::fetch::Observed;
+use super::rebalance_hold;
 use crate::context::Context;
-use crate::crd::{KafkaCluster, RebalanceSpec, ScaleDownPhase, ScaleDownStatus};
+use crate::crd::{KafkaCluster, KafkaRebalance, RebalanceSpec, ScaleDownPhase, ScaleDownStatus};
 use crate::kafka_admin;
 use crate::kafka_admin::reassign::{Disk, Layout};
 
@@ -99,6 +103,9 @@ pub enum Action {
     },
     /// Nothing left on the departing brokers: shrink.
     Shrink,
+    /// Held back before the drain started (a KafkaRebalance executes its moves, see
+    /// [`super::rebalance_hold`]): keep every broker, move nothing.
+    Wait,
 }
 
 /// The decision and the status that records it.
@@ -175,7 +182,14 @@ pub fn decide(input: &Input<'_>) -> Decision {
     }) {
         return blocked(p.message.clone().unwrap_or_default(), true);
     }
-    let moves = match drain::plan(&input.layout.placements, &staying, &input.layout.racks) {
+    // Mid-reassignment a partition lists old and new replicas together: judge what cannot be
+    // drained on the replicas it will have.
+    let moves =
+        drain::plan(&input.layout.placements, &staying, &input.layout.racks).or_else(|_| {
+            let settled = settled_placements(&input.layout.placements, input.ongoing);
+            drain::plan(&settled, &staying, &input.layout.racks)
+        });
+    let moves = match moves {
         Ok(moves) => moves,
         Err(e) => {
             return blocked(
@@ -271,6 +285,26 @@ pub fn decide(input: &Input<'_>) -> Decision {
             format!("brokers {departing:?} drained and unregistered; removing their pods"),
         ),
     }
+}
+
+/// The placements as they will be once the reassignments in flight finish: a partition being
+/// reassigned lists its old and new replicas together (an RF=3 partition moving to three other
+/// brokers shows six), which is no replication factor the drain must keep. Pure.
+#[must_use]
+pub fn settled_placements(
+    placements: &[drain::Placement],
+    ongoing: &BTreeMap<(String, i32), Vec<i32>>,
+) -> Vec<drain::Placement> {
+    placements
+        .iter()
+        .map(|p| match ongoing.get(&(p.topic.clone(), p.partition)) {
+            Some(target) if !target.is_empty() => drain::Placement {
+                replicas: target.clone(),
+                ..p.clone()
+            },
+            _ => p.clone(),
+        })
+        .collect()
 }
 
 /// The first partitions of `names`, for messages.
@@ -397,6 +431,7 @@ async fn drain_step(
     previous: Option<&ScaleDownStatus>,
     now: SystemTime,
 ) -> Result<Outcome, String> {
+    let rebalancing = executing_rebalance(ctx, cluster).await?;
     let (t, address, mut admin) =
         kafka_admin::connect_cluster(&ctx.client, cluster, ADMIN_TIMEOUT).await?;
     let at = |e: kafka_admin::Error| format!("{address}: {e}");
@@ -421,7 +456,7 @@ async fn drain_step(
         .map(|q| q.voters.clone().unwrap_or_else(|| q.initial_voters.clone()))
         .unwrap_or_default();
     let rebalance = cluster.spec.rebalance.as_ref();
-    let decision = decide(&Input {
+    let decided = decide(&Input {
         brokers: cluster.spec.brokers,
         replicas,
         layout: &layout,
@@ -433,6 +468,7 @@ async fn drain_step(
         now,
         timeout: RebalanceSpec::drain_timeout(rebalance),
     });
+    let decision = rebalance_hold::hold(decided, previous, rebalancing.as_deref());
     let mut st = decision.status;
     let mut outcome = Outcome {
         hold: Some(replicas),
@@ -506,9 +542,27 @@ async fn drain_step(
                 .map_err(at)?;
             outcome.hold = None;
         }
+        Action::Wait => {}
     }
     outcome.status = Some(st);
     Ok(outcome)
+}
+
+/// The KafkaRebalance of this cluster that is executing its moves, if any (read from the API
+/// server, not the cache: the rebalance controller may have just approved one).
+async fn executing_rebalance(
+    ctx: &Context,
+    cluster: &KafkaCluster,
+) -> Result<Option<String>, String> {
+    let api = Api::<KafkaRebalance>::namespaced(
+        ctx.client.clone(),
+        &cluster.namespace().unwrap_or_default(),
+    );
+    let list = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| format!("listing KafkaRebalances: {e}"))?;
+    Ok(rebalance_hold::executing(&list.items, &cluster.name_any()))
 }
 
 /// Throttles the moving topics' catching-up replicas at `rate` bytes/s per broker.

@@ -296,3 +296,22 @@ fn disk_checks_skip_brokers_that_did_not_report() {
     };
     assert_eq!(disk_shortfall(&[m], &BTreeMap::new()), None);
 }
+
+#[test]
+fn a_partition_mid_reassignment_counts_with_its_target_replicas_not_the_union() {
+    // The scale-up balance moves t-0 from [0, 1, 2] to [2, 3, 4]: the layout lists all five.
+    let mut case = Case::new(layout(
+        vec![at("t", 0, &[0, 1, 2, 3, 4]), at("u", 0, &[4])],
+        &[0, 1, 2, 3, 4],
+    ));
+    case.ongoing.insert(("t".into(), 0), vec![2, 3, 4]);
+    let d = case.decide();
+    let Action::Reassign { start } = &d.action else {
+        panic!("an RF=3 partition fits on 3 brokers: {d:?}");
+    };
+    // u-0 starts; t-0 waits for its reassignment to finish before it is planned.
+    assert_eq!(start.len(), 1, "{start:?}");
+    assert_eq!(start[0].topic, "u");
+    assert_eq!(d.status.phase, ScaleDownPhase::Draining);
+    assert_eq!(d.status.partitions_remaining, 2);
+}

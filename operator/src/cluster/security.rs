@@ -131,10 +131,17 @@ pub fn broker_settings(spec: &KafkaClusterSpec) -> BTreeMap<String, String> {
     );
     for l in &listeners {
         let name = config_name(l);
-        if let Some(mechanism) = l.authentication.sasl_mechanism() {
+        // Client SCRAM listeners take both SCRAM mechanisms (SCRAM-SHA-256 users too); the
+        // replication listener only the brokers' and operator's own.
+        let mechanisms = if l.name == REPLICATION_LISTENER {
+            l.authentication.sasl_mechanisms().get(..1).unwrap_or(&[])
+        } else {
+            l.authentication.sasl_mechanisms()
+        };
+        if !mechanisms.is_empty() {
             set(
                 format!("listener.name.{name}.sasl.enabled.mechanisms"),
-                mechanism.into(),
+                mechanisms.join(","),
             );
         }
         if l.authentication == AuthenticationType::Tls {
@@ -371,7 +378,7 @@ mod tests {
         );
         assert_eq!(
             get("listener.name.sasl_tls.sasl.enabled.mechanisms"),
-            Some("SCRAM-SHA-512")
+            Some("SCRAM-SHA-512,SCRAM-SHA-256")
         );
         assert_eq!(get("listener.name.mtls.ssl.client.auth"), Some("required"));
         assert_eq!(

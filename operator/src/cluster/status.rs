@@ -295,8 +295,8 @@ pub fn partitions_offline(
     );
 }
 
-/// Records the scale-down; while it runs or is blocked, `Reconciling=True` says so (reason
-/// `ScalingDown` or `ScaleDownBlocked`) — the Ready condition keeps saying whether the brokers
+/// Records the scale-down; while it runs, waits or is blocked, `Reconciling=True` says so
+/// (reason `ScalingDown`, `RebalanceInProgress` or `ScaleDownBlocked`) — the Ready condition keeps saying whether the brokers
 /// serve. Pure.
 pub fn scale_down_status(
     status: &mut KafkaClusterStatus,
@@ -308,6 +308,7 @@ pub fn scale_down_status(
     let reason = match sd.phase {
         ScaleDownPhase::Done => return,
         ScaleDownPhase::Blocked => reason::SCALE_DOWN_BLOCKED,
+        ScaleDownPhase::Waiting => reason::REBALANCE_IN_PROGRESS,
         _ => reason::SCALING_DOWN,
     };
     set_condition(
@@ -526,9 +527,10 @@ fn listener_status(
                 security_protocol: Some(protocol),
                 sasl_mechanisms: l
                     .authentication
-                    .sasl_mechanism()
-                    .map(|m| vec![m.to_string()])
-                    .unwrap_or_default(),
+                    .sasl_mechanisms()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
                 ca_secret: l.tls.then(|| names.cluster_ca_cert.clone()),
             })
         })
@@ -740,13 +742,13 @@ mod tests {
                 (
                     "scram",
                     Some(P::SaslSsl),
-                    vec!["SCRAM-SHA-512".to_string()],
+                    vec!["SCRAM-SHA-512".to_string(), "SCRAM-SHA-256".to_string()],
                     Some("c-cluster-ca-cert")
                 ),
                 (
                     "sasl",
                     Some(P::SaslPlaintext),
-                    vec!["SCRAM-SHA-256".to_string()],
+                    vec!["SCRAM-SHA-256".to_string(), "SCRAM-SHA-512".to_string()],
                     None
                 ),
             ]

@@ -423,10 +423,12 @@ pub enum AuthenticationType {
     #[default]
     #[serde(rename = "none")]
     None,
-    /// SASL SCRAM-SHA-512 with KafkaUser credentials (`scram` is accepted as an alias).
+    /// SASL SCRAM with KafkaUser credentials, SCRAM-SHA-512 first (`scram` is accepted as an
+    /// alias). The listener also accepts SCRAM-SHA-256: a KafkaUser signs in with the mechanism
+    /// its credential was made for, and one listener serves both kinds of users.
     #[serde(rename = "scram-sha-512", alias = "scram")]
     ScramSha512,
-    /// SASL SCRAM-SHA-256 with KafkaUser credentials.
+    /// SASL SCRAM with KafkaUser credentials, SCRAM-SHA-256 first (SCRAM-SHA-512 accepted too).
     #[serde(rename = "scram-sha-256")]
     ScramSha256,
     /// TLS client certificates signed by the clients CA (`mtls` is accepted as an alias); the
@@ -454,13 +456,24 @@ impl JsonSchema for AuthenticationType {
 }
 
 impl AuthenticationType {
-    /// The SASL mechanism of the listener, if it uses SASL.
+    /// The listener's preferred SASL mechanism (the one it is named after), if it uses SASL.
     #[must_use]
     pub fn sasl_mechanism(self) -> Option<&'static str> {
         match self {
             Self::ScramSha512 => Some("SCRAM-SHA-512"),
             Self::ScramSha256 => Some("SCRAM-SHA-256"),
             Self::None | Self::Tls => None,
+        }
+    }
+
+    /// Every SASL mechanism the listener accepts, the preferred one first: a SCRAM listener
+    /// takes both SCRAM-SHA-512 and SCRAM-SHA-256 users (`sasl.enabled.mechanisms`).
+    #[must_use]
+    pub fn sasl_mechanisms(self) -> &'static [&'static str] {
+        match self {
+            Self::ScramSha512 => &["SCRAM-SHA-512", "SCRAM-SHA-256"],
+            Self::ScramSha256 => &["SCRAM-SHA-256", "SCRAM-SHA-512"],
+            Self::None | Self::Tls => &[],
         }
     }
 }
@@ -658,6 +671,9 @@ pub enum ClaimGrowth {
 /// Step of a scale-down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ScaleDownPhase {
+    /// Held back before anything moved: a KafkaRebalance of this cluster is executing its
+    /// moves (Reconciling reason `RebalanceInProgress`); the drain starts when it ends.
+    Waiting,
     /// Replicas are moving off the brokers that go.
     Draining,
     /// Drained; the controller voters are moving off them.

@@ -109,6 +109,9 @@ pub mod reason {
     pub const SCALING_DOWN: &str = "ScalingDown";
     /// The drain before a scale-down cannot finish; every broker is kept (Reconciling=True).
     pub const SCALE_DOWN_BLOCKED: &str = "ScaleDownBlocked";
+    /// A scale-down waits, nothing moved yet, for a KafkaRebalance of the cluster that is
+    /// executing its moves (Reconciling=True).
+    pub const REBALANCE_IN_PROGRESS: &str = "RebalanceInProgress";
 }
 
 /// Finds the condition of `type_` in `conditions`.

@@ -146,3 +146,54 @@ fn a_proposal_is_stale_once_a_partition_moved_elsewhere() {
     assert_eq!(stale(&moves, &[at("t", 0, &[1])]), None);
     assert!(stale(&moves, &[at("t", 0, &[2])]).is_some());
 }
+
+#[test]
+fn a_draining_scale_down_holds_back_a_rebalance_but_a_waiting_one_does_not() {
+    use crate::cluster::build::fixtures::ClusterFixture;
+    use crate::crd::{ConditionStatus, KafkaClusterStatus, ScaleDownPhase, ScaleDownStatus};
+    let cluster = |phase: Option<ScaleDownPhase>| {
+        let mut c = ClusterFixture::new("orders", 3).0;
+        c.status = Some(KafkaClusterStatus {
+            conditions: vec![crate::conditions::condition(
+                condition_type::READY,
+                ConditionStatus::True,
+                "Ready",
+                "",
+                Some(1),
+            )],
+            scale_down: phase.map(|phase| ScaleDownStatus {
+                phase,
+                brokers: vec![3, 4],
+                started_at: "2027-01-01T00:00:00Z".into(),
+                partitions_remaining: 2,
+                message: None,
+                blocked_generation: None,
+                throttled_topics: Vec::new(),
+            }),
+            ..KafkaClusterStatus::default()
+        });
+        c
+    };
+    assert_eq!(cluster_busy(&cluster(None)), None);
+    for phase in [
+        ScaleDownPhase::Draining,
+        ScaleDownPhase::MovingVoters,
+        ScaleDownPhase::Unregistering,
+        ScaleDownPhase::Shrinking,
+    ] {
+        assert_eq!(
+            cluster_busy(&cluster(Some(phase))).as_deref(),
+            Some("KafkaCluster orders is scaling down"),
+            "{phase:?}"
+        );
+    }
+    // A scale-down waiting for a rebalance (or blocked, or done) must not hold the rebalance
+    // back in turn: neither would ever move.
+    for phase in [
+        ScaleDownPhase::Waiting,
+        ScaleDownPhase::Blocked,
+        ScaleDownPhase::Done,
+    ] {
+        assert_eq!(cluster_busy(&cluster(Some(phase))), None, "{phase:?}");
+    }
+}

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use eddy_kafka_client::scram::ScramMechanism;
 
 use crate::crd::{
-    AclEffect, AclOperation, AclPatternType, AclResourceType, AclRule, KafkaClusterSpec,
-    KafkaUserSpec, UserAuthenticationType, UserQuotas,
+    AclEffect, AclOperation, AclPatternType, AclResourceType, AclRule, AuthenticationType,
+    KafkaClusterSpec, KafkaUserSpec, UserAuthenticationType, UserQuotas,
 };
 use crate::kafka_admin::security::{
     AclBinding, ScramInfo, pattern_type, permission, resource_type,
@@ -44,14 +44,21 @@ fn offered(cluster: &KafkaClusterSpec) -> BTreeSet<&'static str> {
     cluster
         .listeners
         .iter()
-        .filter_map(|l| {
-            let name = serde_json::to_value(l.authentication).ok()?;
-            match name.as_str()? {
-                "scram" | "scram-sha-512" => Some("scram-sha-512"),
-                "scram-sha-256" => Some("scram-sha-256"),
-                "mtls" | "tls" => Some("tls"),
-                _ => None,
+        .flat_map(|l| {
+            let mut out: Vec<&'static str> = l
+                .authentication
+                .sasl_mechanisms()
+                .iter()
+                .filter_map(|m| match *m {
+                    "SCRAM-SHA-512" => Some("scram-sha-512"),
+                    "SCRAM-SHA-256" => Some("scram-sha-256"),
+                    _ => None,
+                })
+                .collect();
+            if l.authentication == AuthenticationType::Tls {
+                out.push("tls");
             }
+            out
         })
         .collect()
 }

@@ -14,7 +14,59 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::Api;
 use kube::api::ListParams;
 
-use crate::stack::{python, repo, run};
+use crate::stack::{LocalKube, eventually, python, repo, run};
+
+/// The set-up every cluster e2e starts with: the chart (text logs, a 5 s lease so a killed
+/// operator is replaced quickly), the `kafka` namespace, `manifest` applied, and the cluster
+/// `name` Ready with `brokers` brokers registered and listed by Metadata. Returns the bootstrap
+/// address of its first listener.
+pub async fn start_cluster(
+    kube: &LocalKube,
+    client: &kube::Client,
+    manifest: &str,
+    name: &str,
+    brokers: usize,
+) -> anyhow::Result<String> {
+    kube.install_chart(r#"{"operator": {"logFormat": "text", "leaseSeconds": 5}}"#)
+        .await?;
+    kube.kubectl(&["create", "namespace", "kafka"])?;
+    let file = tempfile::NamedTempFile::new()?;
+    std::fs::write(file.path(), manifest)?;
+    kube.kubectl(&["apply", "-f", file.path().to_str().context("utf8")?])?;
+    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), "kafka");
+    let ready = eventually(
+        std::time::Duration::from_secs(240),
+        &format!("{brokers} brokers Ready"),
+        || async {
+            let c = clusters.get(name).await?;
+            let ready = c
+                .status
+                .as_ref()
+                .and_then(|s| find_condition(&s.conditions, "Ready"))
+                .is_some_and(|r| format!("{:?}", r.status) == "True")
+                && c.status
+                    .as_ref()
+                    .is_some_and(|s| s.broker_ids.len() == brokers);
+            Ok(ready.then_some(c))
+        },
+    )
+    .await
+    .with_context(|| kube.logs())?;
+    let bootstrap = ready.status.context("status")?.listeners[0]
+        .bootstrap_servers
+        .clone();
+    let ids: Vec<i64> = (0..i64::try_from(brokers)?).collect();
+    eventually(
+        std::time::Duration::from_secs(60),
+        &format!("Metadata lists {brokers} brokers"),
+        || async {
+            let v = kafka_tool(&["view", &bootstrap, "-"])?;
+            Ok((ints(&v["brokers"]) == ids).then_some(()))
+        },
+    )
+    .await?;
+    Ok(bootstrap)
+}
 
 /// Runs `operator/tests/e2e/<script>` with `args` and parses its JSON answer.
 pub fn python_tool(script: &str, args: &[&str]) -> anyhow::Result<serde_json::Value> {
@@ -113,17 +165,27 @@ pub struct Producer {
 impl Producer {
     /// Starts `<script> produce <args…> <stop file>`; the stop file lives in `dir`.
     pub fn start(script: &str, args: &[&str], dir: &std::path::Path) -> anyhow::Result<Self> {
+        Self::start_mode(script, "produce", args, dir)
+    }
+
+    /// Starts `<script> <mode> <args…> <stop file>` (a mode that produces until the stop file).
+    pub fn start_mode(
+        script: &str,
+        mode: &str,
+        args: &[&str],
+        dir: &std::path::Path,
+    ) -> anyhow::Result<Self> {
         let stop = dir.join(format!("stop-producer-{}", std::process::id()));
         let _ = std::fs::remove_file(&stop);
         let child = Command::new(python())
             .arg(repo().join("operator/tests/e2e").join(script))
-            .arg("produce")
+            .arg(mode)
             .args(args)
             .arg(&stop)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .with_context(|| format!("starting {script} produce"))?;
+            .with_context(|| format!("starting {script} {mode}"))?;
         Ok(Self {
             child: Some(child),
             stop,

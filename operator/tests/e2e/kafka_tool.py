@@ -2,6 +2,7 @@
 
     kafka_tool.py view BOOTSTRAP TOPIC          -> cluster id, brokers, replicas and ISR per partition
     kafka_tool.py produce BOOTSTRAP TOPIC STOP  -> acks=all records `roll-<n>` until the STOP file exists
+    kafka_tool.py produce-idempotent BOOTSTRAP TOPIC STOP -> the same with enable.idempotence
     kafka_tool.py consume BOOTSTRAP TOPIC       -> every value in the topic (all partitions, from the start)
     kafka_tool.py create BOOTSTRAP TOPIC PARTITIONS RF -> creates the topic (error if it fails)
     kafka_tool.py delete BOOTSTRAP TOPIC        -> deletes the topic
@@ -36,13 +37,14 @@ def view(bootstrap, topic):
     return out
 
 
-def produce(bootstrap, topic, stop_file):
+def produce(bootstrap, topic, stop_file, idempotent=False):
     p = Producer(
         {
             "bootstrap.servers": bootstrap,
             "acks": "all",
             "message.timeout.ms": 180000,
             "linger.ms": 5,
+            "enable.idempotence": idempotent,
         }
     )
     acked, failed = [], []
@@ -132,6 +134,7 @@ if __name__ == "__main__":
     modes = {
         "view": view,
         "produce": produce,
+        "produce-idempotent": lambda b, t, stop: produce(b, t, stop, idempotent=True),
         "consume": consume,
         "create": create,
         "delete": delete,

@@ -2,6 +2,8 @@
 
     rebalance_tool.py create-assigned BOOTSTRAP TOPIC ASSIGNMENT -> creates TOPIC with explicit
         replica assignments, ASSIGNMENT like "0;0;0,1" (partitions split by ";", replicas by ",")
+    rebalance_tool.py fill-bytes BOOTSTRAP TOPIC N SIZE -> N acks=all records of SIZE bytes each
+        (data that takes a while to move at a low throttle); {"acked": count, "failed": [...]}
     rebalance_tool.py layout BOOTSTRAP          -> {topic: {partition: [replicas, leader first]}}
         and {"leaders": {topic: {partition: leader}}} for every non-internal topic
 
@@ -10,6 +12,7 @@ Each prints one JSON object on stdout.
 import json
 import sys
 
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
@@ -22,6 +25,24 @@ def create_assigned(bootstrap, topic, assignment):
     fs = admin.create_topics([new], request_timeout=30)
     fs[topic].result(timeout=60)
     return {"created": topic, "assignment": replicas}
+
+
+def fill_bytes(bootstrap, topic, n, size):
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "message.timeout.ms": 60000})
+    acked, failed = [0], []
+
+    def on_delivery(err, _msg):
+        if err is None:
+            acked[0] += 1
+        else:
+            failed.append(str(err))
+
+    pad = b"x" * int(size)
+    for i in range(int(n)):
+        p.produce(topic, key=str(i).encode(), value=pad, on_delivery=on_delivery)
+        p.poll(0)
+    left = p.flush(90)
+    return {"acked": acked[0], "failed": failed[:20], "unflushed": left}
 
 
 def layout(bootstrap):
@@ -37,5 +58,5 @@ def layout(bootstrap):
 
 if __name__ == "__main__":
     mode, args = sys.argv[1], sys.argv[2:]
-    modes = {"create-assigned": create_assigned, "layout": layout}
+    modes = {"create-assigned": create_assigned, "fill-bytes": fill_bytes, "layout": layout}
     print(json.dumps(modes[mode](*args)))

@@ -1,9 +1,10 @@
 // Alarms: open and recent alarms (every role that reads clusters), notification channels with
-// their delivery log and a test button, and alarm rules (owners and admins). A channel's
-// secret is typed once into the form and never shown again: the API answers only a hint.
+// their delivery log and a test button, and alarm rules (owners and admins), each editable in
+// place (PATCH). A channel's secret is typed once into the form and never shown again: the API
+// answers only a hint, and an edit replaces the secret only when a new one is typed.
 import { Fragment } from "preact";
 import { useState } from "preact/hooks";
-import { del, get, post } from "../api.js";
+import { del, get, patch, post } from "../api.js";
 import { Confirm, Problem, useAction, useLoad, when } from "../ui.jsx";
 
 const KINDS = {
@@ -79,10 +80,40 @@ function DeliveryLog({ channel }) {
   );
 }
 
+/** Edits one channel: its name, and a new URL or secret only when typed (blank keeps them). */
+function EditChannel({ channel, onDone }) {
+  const k = KINDS[channel.kind] || {};
+  const [f, setF] = useState({ name: channel.name, url: "", secret: "" });
+  const a = useAction();
+  const set = (key) => (e) => setF({ ...f, [key]: e.currentTarget.value });
+  const save = (e) => {
+    e.preventDefault();
+    a.run(async () => {
+      const body = {};
+      if (f.name !== channel.name) body.name = f.name;
+      if (k.url && f.url) body.url = f.url;
+      if (k.secret && f.secret) body.secret = f.secret;
+      await patch(`/v1/channels/${channel.id}`, body);
+      onDone(true);
+    });
+  };
+  return (
+    <form onSubmit={save} class="row wrap" aria-label={`Edit channel ${channel.name}`} data-testid="edit-channel">
+      <label>Rename {channel.name} <input required value={f.name} onInput={set("name")} autoComplete="off" /></label>
+      {k.url ? <label>New {k.url} (blank keeps it) <input type="url" value={f.url} onInput={set("url")} autoComplete="off" /></label> : null}
+      {k.secret ? <label>New {k.secret} (blank keeps it) <input type="password" value={f.secret} onInput={set("secret")} autoComplete="new-password" /></label> : null}
+      <button type="submit" disabled={a.busy}>Save channel</button>
+      <button type="button" onClick={() => onDone(false)}>Cancel</button>
+      <Problem error={a.error} />
+    </form>
+  );
+}
+
 function Channels({ list }) {
   const empty = { name: "", kind: "pagerduty", secret: "", url: "", region: "us", routing_key: "" };
   const [f, setF] = useState(empty);
   const [open, setOpen] = useState(null);
+  const [editing, setEditing] = useState(null);
   const [doomed, setDoomed] = useState(null);
   const [queued, setQueued] = useState(null);
   const a = useAction();
@@ -125,9 +156,11 @@ function Channels({ list }) {
                     <td class="row">
                       <button type="button" class="small" onClick={() => test(c)} disabled={a.busy}>Send test<span class="sr-only"> to {c.name}</span></button>
                       <button type="button" class="small" aria-expanded={open === c.id} onClick={() => setOpen(open === c.id ? null : c.id)}>Delivery log<span class="sr-only"> of {c.name}</span></button>
+                      <button type="button" class="small" aria-expanded={editing === c.id} onClick={() => setEditing(editing === c.id ? null : c.id)}>Edit<span class="sr-only"> {c.name}</span></button>
                       <button type="button" class="small" onClick={() => setDoomed(c)}>Delete<span class="sr-only"> {c.name}</span></button>
                     </td>
                   </tr>
+                  {editing === c.id ? <tr><td colSpan={4}><EditChannel channel={c} onDone={(saved) => { setEditing(null); if (saved) list.reload(); }} /></td></tr> : null}
                   {open === c.id ? <tr><td colSpan={4}>{queued === c.id ? <p role="status">Test notification queued.</p> : null}<DeliveryLog channel={c} /></td></tr> : null}
                 </Fragment>
               ))}
@@ -163,11 +196,41 @@ function Channels({ list }) {
   );
 }
 
+/** Edits one rule's terms: threshold, duration and group (its kind and cluster stay). */
+function EditRule({ rule, onDone }) {
+  const r = RULES[rule.kind] || {};
+  const [f, setF] = useState({ threshold: rule.threshold ?? "", for_minutes: String(rule.for_minutes), group: rule.group || "" });
+  const a = useAction();
+  const set = (key) => (e) => setF({ ...f, [key]: e.currentTarget.value });
+  const save = (e) => {
+    e.preventDefault();
+    a.run(async () => {
+      const body = {};
+      if (r.threshold && f.threshold !== "") body.threshold = Number(f.threshold);
+      if (!r.noFor && f.for_minutes !== "") body.for_minutes = Number(f.for_minutes);
+      if (r.group) body.group = f.group || null;
+      await patch(`/v1/alarm-rules/${rule.id}`, body);
+      onDone(true);
+    });
+  };
+  return (
+    <form onSubmit={save} class="row wrap" aria-label={`Edit rule ${rule.name}`} data-testid="edit-rule">
+      {r.threshold ? <label>New threshold <input type="number" step="any" min="0" value={f.threshold} onInput={set("threshold")} /></label> : null}
+      {!r.noFor ? <label>New duration (minutes) <input type="number" min="0" max="1440" value={f.for_minutes} onInput={set("for_minutes")} /></label> : null}
+      {r.group ? <label>New group (blank: every group) <input value={f.group} onInput={set("group")} /></label> : null}
+      <button type="submit" disabled={a.busy}>Save rule</button>
+      <button type="button" onClick={() => onDone(false)}>Cancel</button>
+      <Problem error={a.error} />
+    </form>
+  );
+}
+
 function Rules({ channels }) {
   const list = useLoad(() => get("/v1/alarm-rules"), []);
   const clusters = useLoad(() => get("/v1/clusters?limit=100"), []);
   const empty = { kind: "consumer_lag", threshold: "", for_minutes: "5", group: "", cluster_id: "", channel_ids: [] };
   const [f, setF] = useState(empty);
+  const [editing, setEditing] = useState(null);
   const a = useAction();
   const r = RULES[f.kind];
   const set = (key) => (e) => setF({ ...f, [key]: e.currentTarget.value });
@@ -197,13 +260,19 @@ function Rules({ channels }) {
             <thead><tr><th scope="col">Rule</th><th scope="col">Cluster</th><th scope="col">Threshold</th><th scope="col">For</th><th scope="col">Notifies</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
             <tbody>
               {list.data.map((x) => (
-                <tr key={x.id}>
-                  <td>{(RULES[x.kind] || {}).label || x.kind}{x.group ? ` (group ${x.group})` : ""}</td>
-                  <td>{x.cluster_id ? names[x.cluster_id] || x.cluster_id : "every cluster"}</td>
-                  <td>{x.threshold ?? "—"}</td><td>{x.for_minutes} min</td>
-                  <td>{x.channel_ids ? x.channel_ids.map((id) => channelNames[id] || id).join(", ") : "every channel"}</td>
-                  <td><button type="button" class="small" onClick={() => a.run(async () => { await del(`/v1/alarm-rules/${x.id}`); list.reload(); })}>Delete<span class="sr-only"> rule {x.kind}</span></button></td>
-                </tr>
+                <Fragment key={x.id}>
+                  <tr>
+                    <td>{(RULES[x.kind] || {}).label || x.kind}{x.group ? ` (group ${x.group})` : ""}</td>
+                    <td>{x.cluster_id ? names[x.cluster_id] || x.cluster_id : "every cluster"}</td>
+                    <td>{x.threshold ?? "—"}</td><td>{x.for_minutes} min</td>
+                    <td>{x.channel_ids ? x.channel_ids.map((id) => channelNames[id] || id).join(", ") : "every channel"}</td>
+                    <td class="row">
+                      <button type="button" class="small" aria-expanded={editing === x.id} onClick={() => setEditing(editing === x.id ? null : x.id)}>Edit<span class="sr-only"> rule {x.kind}</span></button>
+                      <button type="button" class="small" onClick={() => a.run(async () => { await del(`/v1/alarm-rules/${x.id}`); list.reload(); })}>Delete<span class="sr-only"> rule {x.kind}</span></button>
+                    </td>
+                  </tr>
+                  {editing === x.id ? <tr><td colSpan={6}><EditRule rule={x} onDone={(saved) => { setEditing(null); if (saved) list.reload(); }} /></td></tr> : null}
+                </Fragment>
               ))}
               {list.data.length === 0 ? <tr><td colSpan={6}>No rules yet.</td></tr> : null}
             </tbody>

@@ -657,5 +657,6 @@ impl Group {
             && self.members.is_empty()
             && self.pending_members.is_empty()
             && self.offsets.is_empty()
+            && self.consumer.is_none()
     }
 }

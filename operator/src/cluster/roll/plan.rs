@@ -192,6 +192,16 @@ pub fn plan(input: &Input<'_>, verdict: Option<&Verdict>) -> Plan {
         state.current = None;
     }
     if state.trigger == RollingRestartTrigger::PodTemplateChanged {
+        // A template changed back (a version rolled back before it was finalized) makes pods
+        // that were waiting their turn current again: they are not restarted for nothing.
+        if let Some(update) = input.update_revision {
+            state.pending.retain(|id| {
+                input
+                    .pods
+                    .iter()
+                    .any(|p| p.ordinal == *id && p.revision.as_deref().is_none_or(|r| r != update))
+            });
+        }
         let current = state.current.as_ref().map(|c| c.broker_id);
         for id in outdated(input) {
             if Some(id) != current && !state.pending.contains(&id) {
@@ -596,6 +606,34 @@ mod tests {
         assert_eq!(s.restarted, vec![0]);
         assert_eq!(s.current, None);
         assert_eq!(s.pending, vec![1]);
+    }
+
+    #[test]
+    fn pods_the_template_changed_back_to_are_not_restarted() {
+        // 0.2.0 was rolling (broker 1 restarted first); the version went back, so the update
+        // revision is r1 again: brokers 0 and 2, never restarted, are current again.
+        let pods = [pod(0, true, "r1"), pod(1, true, "r1"), pod(2, true, "r1")];
+        let state = RollingRestartStatus {
+            trigger: RollingRestartTrigger::PodTemplateChanged,
+            token: None,
+            pending: vec![0, 2],
+            restarted: vec![1],
+            current: None,
+            started_at: Some("t".into()),
+        };
+        let p = plan(&input(&pods, Some(&state)), None);
+        assert_eq!(p.action, Action::Finished { token: None });
+        // One still on the other revision is restarted, and only that one.
+        let pods = [pod(0, true, "r1"), pod(1, true, "r1"), pod(2, true, "r2")];
+        let p = plan(&input(&pods, Some(&state)), None);
+        assert_eq!(
+            p.action,
+            Action::Probe {
+                kind: ProbeKind::Pre,
+                broker_id: 2
+            }
+        );
+        assert_eq!(p.state.expect("state").pending, Vec::<i32>::new());
     }
 
     #[test]

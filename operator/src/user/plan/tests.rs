@@ -121,10 +121,14 @@ fn impossible_specs_are_refused_with_a_message_naming_the_problem() {
         ),
         "literal wildcard",
     );
-    refused(
-        json!({"cluster": "c", "authentication": {"type": "scram-sha-256"}}),
-        "scram-sha-256 is not offered",
-    );
+    // A SCRAM listener takes SCRAM-SHA-256 users too: such a user gets a SHA-256 credential.
+    let sha256 = desired(
+        &user(json!({"cluster": "c", "authentication": {"type": "scram-sha-256"}})),
+        "bob",
+        &c,
+    )
+    .expect("a SCRAM listener offers scram-sha-256");
+    assert_eq!(sha256.scram, Some(ScramMechanism::Sha256));
     refused(
         json!({"cluster": "c", "authentication": {"type": "tls"}}),
         "tls is not offered",
