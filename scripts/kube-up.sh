@@ -30,6 +30,10 @@ api_port=$((base + 2))
 kcm_port=$((base + 3))
 kubelet_port=$((base + 4)) # node i serves logs on kubelet_port + i
 pod_net="127.$((20 + slot))"
+# Node ports are opened on 127.0.0.1 by the node agent (no kube-proxy): each slot gets its own 25
+# so side-by-side environments never allocate the same one (slot 99 ends at 32499, below Linux's
+# ephemeral ports).
+node_ports="$((30000 + 25 * slot))-$((30000 + 25 * slot + 24))"
 mkdir -p "$dir"/{pki,logs,run,etcd,agent}
 echo "$api_port" >"$dir/run/api-port"
 
@@ -144,7 +148,7 @@ start kube-apiserver "$kbin/kube-apiserver" \
   --client-ca-file "$pki/ca.crt" --authorization-mode RBAC \
   --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
   --service-account-issuer https://kubernetes.default.svc.cluster.local \
-  --service-cluster-ip-range 10.0.0.0/24 --allow-privileged \
+  --service-cluster-ip-range 10.0.0.0/24 --service-node-port-range "$node_ports" --allow-privileged \
   --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" \
   --kubelet-client-key "$pki/apiserver-kubelet-client.key" \
   --kubelet-preferred-address-types InternalIP --endpoint-reconciler-type none \

@@ -145,6 +145,8 @@ pub async fn run(client: Client, opts: Options) -> Result<(), Error> {
             warn!(error = %e, "scheduler stopped");
         }
     });
+    // No kube-proxy here: the agent opens every Service's node ports on the Node address.
+    tasks.spawn(crate::node_port::run(client.clone(), host_ip));
     tasks.spawn(provisioner::run(
         client.clone(),
         opts.state_dir.join("volumes"),

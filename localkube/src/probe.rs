@@ -122,7 +122,11 @@ pub async fn check(t: &Target, p: &Probe) -> Result<(), String> {
                 .flatten()
                 .map(|x| (x.name.clone(), x.value.clone()))
                 .collect();
-            http_get(&host, port, &path, &headers).await
+            let https = h
+                .scheme
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case("HTTPS"));
+            http_get(&host, port, &path, &headers, https).await
         } else if let Some(s) = &p.tcp_socket {
             let port = resolve_port(&t.container, &s.port)?;
             let host = s.host.clone().unwrap_or_else(|| t.pod_ip.to_string());
@@ -156,18 +160,43 @@ pub fn resolve_port(c: &Container, port: &IntOrString) -> Result<u16, String> {
 }
 
 /// One HTTP/1.1 GET as the kubelet sends it (its user agent, `Connection: close`, the probe's
-/// own headers replacing the defaults); a 2xx or 3xx status passes. Redirects are not followed.
-/// The caller bounds the whole attempt with the probe's timeout.
+/// own headers replacing the defaults), over TLS without verifying the certificate when
+/// `https` (`scheme: HTTPS`, as the kubelet); a 2xx or 3xx status passes. Redirects are not
+/// followed. The caller bounds the whole attempt with the probe's timeout.
 async fn http_get(
     host: &str,
     port: u16,
     path: &str,
     headers: &[(String, String)],
+    https: bool,
 ) -> Result<(), String> {
-    let target = format!("{host}:{port}{path}");
     let stream = TcpStream::connect((host, port))
         .await
         .map_err(|e| format!("dial {host}:{port}: {e}"))?;
+    if !https {
+        return http_get_on(stream, host, port, path, headers).await;
+    }
+    let config = crate::probe_tls::client_config()?;
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| format!("probe host {host}: {e}"))?;
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, stream)
+        .await
+        .map_err(|e| format!("TLS handshake with {host}:{port}: {e}"))?;
+    http_get_on(tls, host, port, path, headers).await
+}
+
+async fn http_get_on<S>(
+    stream: S,
+    host: &str,
+    port: u16,
+    path: &str,
+    headers: &[(String, String)],
+) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let target = format!("{host}:{port}{path}");
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| format!("HTTP handshake with {host}:{port}: {e}"))?;
@@ -299,6 +328,58 @@ mod tests {
             }
         });
         (port, AbortOnDrop(task))
+    }
+
+    /// An HTTPS server on loopback with a self-signed certificate for another name, answering
+    /// 200 to everything (as a broker's admin port with `admin.ssl.enabled`).
+    async fn tls_server() -> (u16, AbortOnDrop<()>) {
+        let key = rcgen::generate_simple_self_signed(vec!["broker.example".to_string()])
+            .expect("certificate");
+        let cert = rustls::pki_types::CertificateDer::from(key.cert.der().to_vec());
+        let private = rustls::pki_types::PrivateKeyDer::try_from(key.signing_key.serialize_der())
+            .expect("key");
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], private)
+        .expect("server config");
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    continue;
+                };
+                let service =
+                    hyper::service::service_fn(|_req: Request<hyper::body::Incoming>| async {
+                        hyper::Response::builder()
+                            .status(200)
+                            .body(Empty::<Bytes>::new())
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            }
+        });
+        (port, AbortOnDrop(task))
+    }
+
+    #[tokio::test]
+    async fn https_probes_speak_tls_without_verifying_the_certificate() {
+        let (port, _server) = tls_server().await;
+        let mut probe = http_probe(port, "/healthz", &[]);
+        let t = target();
+        assert!(check(&t, &probe).await.is_err(), "plain HTTP to a TLS port");
+        if let Some(h) = probe.http_get.as_mut() {
+            h.scheme = Some("HTTPS".into());
+        }
+        assert_eq!(check(&t, &probe).await, Ok(()));
     }
 
     fn http_probe(port: u16, path: &str, headers: &[(&str, &str)]) -> Probe {

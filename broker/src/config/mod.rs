@@ -1,6 +1,7 @@
 //! Broker configuration: command-line flags and environment variables (clap), an optional
 //! Kafka-style properties file, and the typed settings derived from them.
 
+pub mod advertised_file;
 pub mod defs;
 pub mod kafka_broker_keys;
 pub mod key;
@@ -71,6 +72,11 @@ pub struct Cli {
     /// Comma-separated advertised listeners (defaults to the listeners).
     #[arg(long, env = "EDDY_ADVERTISED_LISTENERS")]
     pub advertised_listeners: Option<String>,
+    /// A file of `NAME://host:port` entries overriding advertised listeners by name (an empty
+    /// host keeps the host): per-broker addresses known only at deployment, such as node ports.
+    /// A missing file is an error (see `advertised_file`).
+    #[arg(long, env = "EDDY_ADVERTISED_LISTENERS_FILE")]
+    pub advertised_listeners_file: Option<PathBuf>,
     /// Admin HTTP address (metrics, health, probes).
     #[arg(long, env = "EDDY_ADMIN_ADDR", default_value = "127.0.0.1:9600")]
     pub admin_addr: SocketAddr,
@@ -387,7 +393,7 @@ impl BrokerConfig {
             .map_or(crate::security::DEFAULT_PROTOCOL_MAP, String::as_str);
         let mut listeners = Listener::parse_list(&cli.listeners)?;
         Listener::resolve_protocols(&mut listeners, protocol_map)?;
-        let advertised = match &cli.advertised_listeners {
+        let mut advertised = match &cli.advertised_listeners {
             Some(a) => {
                 let mut adv = Listener::parse_list(a)?;
                 Listener::resolve_protocols(&mut adv, protocol_map)?;
@@ -395,6 +401,13 @@ impl BrokerConfig {
             }
             None => listeners.clone(),
         };
+        if let Some(path) = &cli.advertised_listeners_file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            advertised_file::apply(&mut advertised, &text)?;
+        }
         let node_id = match &cli.node_id_from_name {
             Some(name) => {
                 ordinal_of(name).ok_or_else(|| ConfigError::NodeIdFromName(name.clone()))?

@@ -1,6 +1,7 @@
 //! Apply step of the KafkaCluster reconcile (I/O): executes the plan. Server-side apply of every
 //! desired object with one field manager, claim ownership (deleteClaim) and claim growth, and
 //! the voter changes the plan orders around them.
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 use k8s_openapi::ByteString;
@@ -9,7 +10,7 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Secret, Service, ServiceAccount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Client, Resource, ResourceExt as _};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -17,6 +18,7 @@ use serde_json::json;
 
 use tracing::{info, warn};
 
+use super::build::external_services::Exposure;
 use super::build::{self, BuildInput, DesiredObjects, PdbApi};
 use super::certs::{self, CertInput, CertPlan, DesiredSecret};
 use super::fetch::Observed;
@@ -58,10 +60,52 @@ async fn apply_one<K>(api: &Api<K>, kind: &'static str, obj: &K) -> Result<(), E
 where
     K: Resource + Serialize + DeserializeOwned + Clone + Debug,
 {
+    apply_returning(api, kind, obj).await.map(drop)
+}
+
+/// Applies `obj` and returns it as stored (with what the API server filled in).
+async fn apply_returning<K>(api: &Api<K>, kind: &'static str, obj: &K) -> Result<K, Error>
+where
+    K: Resource + Serialize + DeserializeOwned + Clone + Debug,
+{
     let name = obj.name_any();
     api.patch(&name, &params(), &Patch::Apply(obj))
         .await
-        .map_err(|source| Error::Apply { kind, name, source })?;
+        .map_err(|source| Error::Apply { kind, name, source })
+}
+
+/// Deletes the cluster's NodePort Services that are no longer desired (`stale`).
+async fn prune_external_services(
+    services: &Api<Service>,
+    input: &BuildInput<'_>,
+    desired: &[Service],
+) -> Result<(), Error> {
+    let selector = format!("{}={}", build::CLUSTER_LABEL, input.names.cluster);
+    let existing = services
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|source| Error::Apply {
+            kind: "Service",
+            name: selector.clone(),
+            source,
+        })?;
+    for name in build::external_services::stale(&existing.items, desired) {
+        info!(
+            service = name,
+            "deleting a node port Service no longer needed"
+        );
+        match services.delete(name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(source) => {
+                return Err(Error::Apply {
+                    kind: "Service",
+                    name: name.to_string(),
+                    source,
+                });
+            }
+        }
+    }
     Ok(())
 }
 
@@ -71,23 +115,30 @@ where
 /// The first object that failed to apply.
 pub async fn apply_all(
     client: &Client,
-    namespace: &str,
+    input: &BuildInput<'_>,
     desired: &DesiredObjects,
+    exposed: &BTreeMap<String, Exposure>,
     pdb_api: PdbApi,
 ) -> Result<(), Error> {
+    let namespace = input.namespace.as_str();
     apply_one(
         &Api::<ServiceAccount>::namespaced(client.clone(), namespace),
         "ServiceAccount",
         &desired.service_account,
     )
     .await?;
+    let services = Api::<Service>::namespaced(client.clone(), namespace);
+    let mut config_map = desired.config_map.clone();
+    config_map
+        .data
+        .get_or_insert_with(Default::default)
+        .extend(build::external_services::advertised_entries(input, exposed));
     apply_one(
         &Api::<ConfigMap>::namespaced(client.clone(), namespace),
         "ConfigMap",
-        &desired.config_map,
+        &config_map,
     )
     .await?;
-    let services = Api::<Service>::namespaced(client.clone(), namespace);
     apply_one(&services, "Service", &desired.headless_service).await?;
     apply_one(&services, "Service", &desired.bootstrap_service).await?;
     apply_one(
@@ -99,6 +150,27 @@ pub async fn apply_all(
     let ar = pdb_api.api_resource();
     let pdbs = Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &ar);
     apply_one(&pdbs, "PodDisruptionBudget", &desired.pod_disruption_budget).await
+}
+
+/// Applies the external listeners' Services (and deletes those no longer desired) before
+/// anything else: what the API server and a load balancer controller assign to them goes into
+/// the broker certificates and each broker's advertised file before a broker could start
+/// without it.
+///
+/// # Errors
+/// The first Service that failed to apply, or listing them.
+pub async fn apply_external_services(
+    client: &Client,
+    input: &BuildInput<'_>,
+    desired: &DesiredObjects,
+) -> Result<BTreeMap<String, Exposure>, Error> {
+    let services = Api::<Service>::namespaced(client.clone(), &input.namespace);
+    let mut applied = Vec::with_capacity(desired.external_services.len());
+    for svc in &desired.external_services {
+        applied.push(apply_returning(&services, "Service", svc).await?);
+    }
+    prune_external_services(&services, input, &desired.external_services).await?;
+    Ok(build::external_services::allocated(&applied))
 }
 
 /// Makes the claims owned by the KafkaCluster exactly when `delete_claim` (so the garbage
@@ -173,6 +245,9 @@ pub struct Applied {
     pub certificates_due: Option<std::time::Duration>,
     /// Broker certificates issued in this reconcile, `<pod>: why`.
     pub certificates_issued: Vec<String>,
+    /// What the external listeners' Services were assigned (node ports, load balancer
+    /// addresses), by Service name.
+    pub exposed: BTreeMap<String, Exposure>,
 }
 
 impl Applied {
@@ -184,6 +259,7 @@ impl Applied {
             certificates: None,
             certificates_due: None,
             certificates_issued: Vec::new(),
+            exposed: BTreeMap::new(),
         }
     }
 }
@@ -217,6 +293,7 @@ async fn apply_certificates(
     client: &Client,
     input: &BuildInput<'_>,
     observed: &Observed,
+    exposed: &BTreeMap<String, Exposure>,
 ) -> Result<CertPlan, String> {
     let highest_pod = observed
         .pods
@@ -237,6 +314,7 @@ async fn apply_certificates(
         pods: &observed.pods,
         brokers,
         existing: &observed.secrets,
+        exposed,
         now: std::time::SystemTime::now(),
     })
     .map_err(|e| e.to_string())?;
@@ -278,9 +356,17 @@ pub async fn execute(
     input.quorum_voters = i32::try_from(plan.initial_voters.len()).unwrap_or(1);
     input.replicas = held;
     let desired = build::build(&input);
+    // external listeners' Services first: their addresses go into certificates and config
+    let exposed = match apply_external_services(&ctx.client, &input, &desired).await {
+        Ok(exposed) => exposed,
+        Err(e) => {
+            ctx.metrics.reconcile_failed(KIND, "apply");
+            return Applied::failed(Outcome::ApplyFailed(e.to_string()), held);
+        }
+    };
     // certificates and credentials of a secure cluster, before the pods that mount them
     let certificates = if security::is_secure(cluster.spec) {
-        match apply_certificates(&ctx.client, &input, observed).await {
+        match apply_certificates(&ctx.client, &input, observed, &exposed).await {
             Ok(plan) => Some(plan),
             Err(message) => {
                 ctx.metrics.reconcile_failed(KIND, "certificates");
@@ -291,7 +377,7 @@ pub async fn execute(
         None
     };
     // apply
-    if let Err(e) = apply_all(&ctx.client, &cluster.namespace, &desired, ctx.pdb_api).await {
+    if let Err(e) = apply_all(&ctx.client, &input, &desired, &exposed, ctx.pdb_api).await {
         ctx.metrics.reconcile_failed(KIND, "apply");
         return Applied::failed(Outcome::ApplyFailed(e.to_string()), held);
     }
@@ -321,5 +407,6 @@ pub async fn execute(
             .map(|c| c.issued.clone())
             .unwrap_or_default(),
         certificates: certificates.map(|c| c.certificates),
+        exposed,
     }
 }

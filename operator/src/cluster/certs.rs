@@ -9,7 +9,8 @@
 //!   against either, so brokers and clients holding the old `ca.crt` keep working. The trust
 //!   bundle (`<cluster>-cluster-ca-cert`) keeps the previous, unexpired CA certificates next to
 //!   the new one during the overlap.
-//! - When the signing key itself changes (a user-supplied CA Secret replaced with another CA),
+//! - When the signing key itself changes (a user-supplied CA Secret replaced with another CA,
+//!   or a generated CA whose Secret got a new `eddy.io/force-replace` value),
 //!   the new CA certificate is first added to the trust bundle, and broker certificates signed by
 //!   it are only issued [`TRUST_PROPAGATION`] after that bundle was published, so every broker
 //!   has reloaded the new trust before any broker presents a certificate of the new CA.
@@ -31,6 +32,13 @@ use crate::pki::{self, CertKey, Leaf, PkiError, Usage};
 pub const TRUST_PROPAGATION: Duration = Duration::from_secs(120);
 /// Annotation on a `-cert` Secret: when its bundle last changed (RFC 3339).
 pub const TRUST_CHANGED_ANNOTATION: &str = "eddy.io/trust-changed-at";
+/// Annotation on a generated CA Secret (`<cluster>-cluster-ca`, `<cluster>-clients-ca`) asking
+/// for a new CA key (Strimzi's `strimzi.io/force-replace`): each new value replaces the key
+/// once, through the same trust-both-then-switch phases as a replaced user CA.
+pub const FORCE_REPLACE_ANNOTATION: &str = "eddy.io/force-replace";
+/// Annotation the operator writes on a generated CA Secret: the `force-replace` value it has
+/// acted on, so the same value never replaces the key twice.
+pub const FORCE_REPLACED_ANNOTATION: &str = "eddy.io/force-replace-done";
 /// Previous CA certificates kept in a trust bundle next to the current one.
 const PREVIOUS_CAS_KEPT: usize = 3;
 /// Length of a generated internal password (alphanumeric).
@@ -102,6 +110,9 @@ pub struct CertInput<'a> {
     pub brokers: i32,
     /// Secrets observed by name.
     pub existing: &'a BTreeMap<String, SecretData>,
+    /// What the external listeners' Services were assigned (load balancer addresses go into
+    /// the broker certificates).
+    pub exposed: &'a BTreeMap<String, crate::cluster::build::external_services::Exposure>,
     /// Now.
     pub now: SystemTime,
 }
@@ -193,7 +204,12 @@ fn resolve_ca(
             validity_days,
         });
     }
-    let stored = input.existing.get(generated_name).and_then(|s| {
+    let stored_secret = input.existing.get(generated_name);
+    let force = stored_secret.and_then(|s| s.annotations.get(FORCE_REPLACE_ANNOTATION));
+    let replace_key = force.is_some_and(|v| {
+        stored_secret.and_then(|s| s.annotations.get(FORCE_REPLACED_ANNOTATION)) != Some(v)
+    });
+    let stored = stored_secret.and_then(|s| {
         let cert = s.data.get(CA_CERT_KEY)?;
         let key = s.data.get(CA_KEY_KEY)?;
         let not_after = pki::not_after(cert).ok()?;
@@ -206,6 +222,7 @@ fn resolve_ca(
         ))
     });
     let signer = match stored {
+        Some(_) if replace_key => pki::generate_ca(common_name, validity_days)?,
         Some((ca, not_after)) if !pki::needs_renewal(not_after, input.now, renewal_days) => ca,
         Some((ca, _)) => pki::renew_ca(&ca, validity_days)?,
         None => pki::generate_ca(common_name, validity_days)?,
@@ -217,7 +234,9 @@ fn resolve_ca(
             (CA_CERT_KEY.to_string(), signer.cert_pem.clone()),
             (CA_KEY_KEY.to_string(), signer.key_pem.clone()),
         ]),
-        annotations: BTreeMap::new(),
+        annotations: force
+            .map(|v| BTreeMap::from([(FORCE_REPLACED_ANNOTATION.to_string(), v.clone())]))
+            .unwrap_or_default(),
     });
     Ok(Ca {
         signer,
@@ -417,7 +436,16 @@ pub fn plan(input: &CertInput<'_>) -> Result<CertPlan, CertError> {
     let mut issued = Vec::new();
     for ordinal in 0..input.brokers.max(0) {
         let pod = names.pod(ordinal);
-        let dns = security::broker_dns_names(names, input.namespace, ordinal);
+        let mut dns = security::broker_dns_names(names, input.namespace, ordinal);
+        let this_pod = input.pods.iter().find(|p| p.ordinal == ordinal);
+        let (external_dns, external_ips) = security::external_addresses(
+            input.spec,
+            names,
+            ordinal,
+            this_pod.and_then(|p| p.host_ip.as_deref()),
+            input.exposed,
+        );
+        dns.extend(external_dns);
         let current = stored.and_then(|s| {
             Some(CertKey {
                 cert_pem: s.data.get(&format!("{pod}.crt"))?.clone(),
@@ -432,7 +460,9 @@ pub fn plan(input: &CertInput<'_>) -> Result<CertPlan, CertError> {
             .and_then(|p| p.ip.as_deref())
             .and_then(|ip| ip.parse().ok())
         {
-            Some(ip) => vec![ip],
+            Some(ip) => std::iter::once(ip)
+                .chain(external_ips.into_iter().filter(|e| *e != ip))
+                .collect(),
             None => current
                 .as_ref()
                 .and_then(|c| pki::inspect(&c.cert_pem).ok())
@@ -505,6 +535,10 @@ pub fn plan(input: &CertInput<'_>) -> Result<CertPlan, CertError> {
 }
 
 #[cfg(test)]
+#[path = "certs_force_replace_tests.rs"]
+mod force_replace_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -523,6 +557,7 @@ mod tests {
         BrokerPod {
             ordinal,
             ip: ip.map(str::to_string),
+            host_ip: None,
             ready: true,
             image: None,
             uid: format!("u{ordinal}"),
@@ -559,6 +594,7 @@ mod tests {
             pods,
             brokers: spec.brokers,
             existing,
+            exposed: &BTreeMap::new(),
             now,
         })
         .expect("plan")
@@ -722,6 +758,7 @@ mod tests {
             pods: &[],
             brokers: 1,
             existing: &BTreeMap::new(),
+            exposed: &BTreeMap::new(),
             now: SystemTime::now(),
         });
         assert!(matches!(missing, Err(CertError::CaSecretMissing(n)) if n == "my-ca"));
@@ -781,6 +818,7 @@ mod tests {
             pods: &[],
             brokers: 1,
             existing: &existing,
+            exposed: &BTreeMap::new(),
             now,
         })
         .expect_err("mismatch");

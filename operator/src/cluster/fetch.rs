@@ -231,6 +231,7 @@ pub async fn broker_pods_and_terminating(
             Some(BrokerPod {
                 ordinal,
                 ip: status.and_then(|s| s.pod_ip.clone()),
+                host_ip: status.and_then(|s| s.host_ip.clone()),
                 ready,
                 image: p
                     .spec

@@ -199,6 +199,7 @@ mod tests {
             .map(|ordinal| BrokerPod {
                 ordinal,
                 ip: Some(format!("10.0.0.{ordinal}")),
+                host_ip: None,
                 ready,
                 image: None,
                 uid: format!("u{ordinal}"),

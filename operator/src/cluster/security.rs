@@ -61,6 +61,7 @@ pub fn replication_listener() -> ListenerSpec {
         tls: true,
         authentication: AuthenticationType::ScramSha512,
         advertise: crate::crd::AdvertiseMode::Dns,
+        configuration: None,
     }
 }
 
@@ -214,9 +215,112 @@ pub fn broker_dns_names(names: &Names, namespace: &str, ordinal: i32) -> Vec<Str
     ]
 }
 
+/// The external addresses broker `ordinal` advertises, for its certificate: on `nodeport`
+/// listeners its `advertisedHost` override, else the address of its Node (`host_ip`, once the
+/// pod is scheduled); on `loadbalancer` listeners the override, else its Service's load
+/// balancer address (`exposed`). DNS names and IP addresses apart.
+#[must_use]
+pub fn external_addresses(
+    spec: &KafkaClusterSpec,
+    names: &Names,
+    ordinal: i32,
+    host_ip: Option<&str>,
+    exposed: &std::collections::BTreeMap<
+        String,
+        crate::cluster::build::external_services::Exposure,
+    >,
+) -> (Vec<String>, Vec<std::net::IpAddr>) {
+    let (mut dns, mut ips) = (Vec::new(), Vec::new());
+    for l in spec
+        .listeners
+        .iter()
+        .filter(|l| l.type_ != crate::crd::ListenerType::Internal)
+    {
+        let exposure = exposed
+            .get(&names.node_port_service(ordinal, &l.name))
+            .cloned()
+            .unwrap_or_default();
+        let Some((host, _)) = crate::cluster::build::external_services::external_address(
+            l,
+            Some(&exposure),
+            Some(ordinal),
+            host_ip,
+        )
+        .or_else(|| {
+            // A node port not yet known still has a known host.
+            (l.type_ == crate::crd::ListenerType::Nodeport)
+                .then(|| l.advertised_host(ordinal).or(host_ip))
+                .flatten()
+                .map(|h| (h.to_string(), 0))
+        }) else {
+            continue;
+        };
+        match host.parse::<std::net::IpAddr>() {
+            Ok(ip) if !ips.contains(&ip) => ips.push(ip),
+            Ok(_) => {}
+            Err(_) if !dns.contains(&host) => dns.push(host),
+            Err(_) => {}
+        }
+    }
+    (dns, ips)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_port_brokers_name_their_node_or_their_override() {
+        let s = spec(serde_json::json!({
+            "brokers": 2,
+            "listeners": [
+                {"name": "internal", "port": 9092},
+                {"name": "ext", "port": 9094, "type": "nodeport", "configuration": {"brokers": [
+                    {"broker": 1, "advertisedHost": "kafka-1.example.com"}]}},
+                {"name": "ext2", "port": 9095, "type": "nodeport"},
+            ],
+        }));
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+        let n = Names::new("c");
+        let none = std::collections::BTreeMap::new();
+        assert_eq!(
+            external_addresses(&s, &n, 0, Some("10.1.2.3"), &none),
+            (vec![], vec![ip("10.1.2.3")])
+        );
+        assert_eq!(
+            external_addresses(&s, &n, 1, Some("10.1.2.3"), &none),
+            (
+                vec!["kafka-1.example.com".to_string()],
+                vec![ip("10.1.2.3")]
+            )
+        );
+        assert_eq!(external_addresses(&s, &n, 0, None, &none), (vec![], vec![]));
+        let lb = spec(serde_json::json!({
+            "brokers": 1,
+            "listeners": [{"name": "lb", "port": 9094, "type": "loadbalancer"}],
+        }));
+        let exposed = std::collections::BTreeMap::from([(
+            "c-broker-0-lb".to_string(),
+            crate::cluster::build::external_services::Exposure {
+                node_port: Some(30001),
+                ingress: Some("lb-0.example.com".into()),
+            },
+        )]);
+        assert_eq!(
+            external_addresses(&lb, &n, 0, Some("10.1.2.3"), &exposed),
+            (vec!["lb-0.example.com".to_string()], vec![]),
+            "a load balancer's address, not the Node's"
+        );
+        assert_eq!(
+            external_addresses(&lb, &n, 0, Some("10.1.2.3"), &none),
+            (vec![], vec![])
+        );
+        assert_eq!(
+            external_addresses(&secure(), &n, 0, Some("10.1.2.3"), &none),
+            (vec![], vec![]),
+            "no nodeport listener, no external address"
+        );
+    }
 
     fn spec(v: serde_json::Value) -> KafkaClusterSpec {
         serde_json::from_value(v).expect("spec")

@@ -1,15 +1,19 @@
 //! Status step of the KafkaCluster reconcile (pure): conditions, bootstrap addresses and broker
 //! ids from the validation outcome and the observed broker pods.
+use std::collections::BTreeMap;
+
 use tracing::info;
 
 use crate::cluster::build::Names;
+use crate::cluster::build::external_services::{Exposure, external_address};
 use crate::cluster::plan::Plan;
 use crate::cluster::validate::{Severity, Validation};
 use crate::cluster::{apply, roll, scale_down, storage, voters};
 use crate::conditions::{condition, set_condition};
 use crate::crd::{
     AdvertiseMode, ConditionStatus, KafkaCluster, KafkaClusterStatus, ListenerAddress,
-    ListenerStatus, ScaleDownPhase, ScaleDownStatus, condition_type, find_condition, reason,
+    ListenerStatus, ListenerType, ScaleDownPhase, ScaleDownStatus, condition_type, find_condition,
+    reason,
 };
 
 /// One broker pod as observed.
@@ -19,6 +23,8 @@ pub struct BrokerPod {
     pub ordinal: i32,
     /// Pod IP once assigned.
     pub ip: Option<String>,
+    /// Address of the pod's Node (`status.hostIP`): where its node ports are reached.
+    pub host_ip: Option<String>,
     /// Readiness condition of the pod.
     pub ready: bool,
     /// Image the pod runs.
@@ -173,7 +179,7 @@ pub fn next_status(
         let mut ids: Vec<i32> = pods.iter().map(|p| p.ordinal).collect();
         ids.sort_unstable();
         status.broker_ids = ids;
-        status.listeners = listener_status(cluster, pods);
+        status.listeners = listener_status(cluster, pods, &BTreeMap::new());
         let expected = spec.broker_image();
         status.current_version = (!pods.is_empty()
             && pods
@@ -225,6 +231,10 @@ pub fn reconciled(r: &Report<'_>) -> KafkaClusterStatus {
     if applied {
         next.storage_claims = storage::statuses(&r.validation.effective_storage, r.claims);
         partitions_offline(&mut next, r.offline, r.cluster.metadata.generation, r.now);
+    }
+    if applied && !r.applied.exposed.is_empty() {
+        next.listeners = listener_status(r.cluster, pods, &r.applied.exposed);
+        waiting_for_load_balancers(&mut next, r);
     }
     if applied && r.applied.certificates.is_some() {
         next.certificates.clone_from(&r.applied.certificates);
@@ -400,7 +410,91 @@ pub fn quorum(
     }
 }
 
-fn listener_status(cluster: &KafkaCluster, pods: &[BrokerPod]) -> Vec<ListenerStatus> {
+/// `Ready=False` (`WaitingForLoadBalancer`) while a `loadbalancer` listener's Service has no
+/// address yet: its brokers cannot advertise one.
+fn waiting_for_load_balancers(status: &mut KafkaClusterStatus, r: &Report<'_>) {
+    let mut waiting: Vec<String> = Vec::new();
+    let names = Names::new(&r.cluster.metadata.name.clone().unwrap_or_default());
+    for l in r
+        .cluster
+        .spec
+        .listeners
+        .iter()
+        .filter(|l| l.type_ == ListenerType::Loadbalancer)
+    {
+        let brokers = (0..r.cluster.spec.brokers).map(|o| names.node_port_service(o, &l.name));
+        for service in std::iter::once(names.node_port_bootstrap(&l.name)).chain(brokers) {
+            if r.applied
+                .exposed
+                .get(&service)
+                .is_none_or(|e| e.ingress.is_none())
+            {
+                waiting.push(service);
+            }
+        }
+    }
+    if waiting.is_empty() {
+        return;
+    }
+    set_condition(
+        &mut status.conditions,
+        condition(
+            condition_type::READY,
+            ConditionStatus::False,
+            reason::WAITING_FOR_LOAD_BALANCER,
+            format!(
+                "waiting for the load balancer address of Service {}",
+                waiting.join(", ")
+            ),
+            r.cluster.metadata.generation,
+        ),
+        r.now,
+    );
+}
+
+/// An external listener's addresses: each broker where its Service is reached (node ports: the
+/// override or its Node's address and its node port; load balancers: the override or its
+/// ingress and the listener port), bootstrap where the bootstrap Service is (node ports: the
+/// first broker's host, as any Node serves every node port).
+fn external_addresses(
+    l: &crate::crd::ListenerSpec,
+    names: &Names,
+    pods: &[&BrokerPod],
+    exposed: &BTreeMap<String, Exposure>,
+) -> (Vec<ListenerAddress>, String) {
+    let addresses: Vec<ListenerAddress> = pods
+        .iter()
+        .filter_map(|p| {
+            let (host, port) = external_address(
+                l,
+                exposed.get(&names.node_port_service(p.ordinal, &l.name)),
+                Some(p.ordinal),
+                p.host_ip.as_deref(),
+            )?;
+            Some(ListenerAddress {
+                broker_id: p.ordinal,
+                host,
+                port,
+            })
+        })
+        .collect();
+    let first_host = addresses.first().map(|a| a.host.as_str());
+    let bootstrap = external_address(
+        l,
+        exposed.get(&names.node_port_bootstrap(&l.name)),
+        None,
+        first_host,
+    )
+    .map(|(host, port)| format!("{host}:{port}"))
+    .unwrap_or_default();
+    (addresses, bootstrap)
+}
+
+fn listener_status(
+    cluster: &KafkaCluster,
+    pods: &[BrokerPod],
+    exposed: &BTreeMap<String, Exposure>,
+) -> Vec<ListenerStatus> {
     let name = cluster.metadata.name.clone().unwrap_or_default();
     let namespace = cluster.metadata.namespace.clone().unwrap_or_default();
     let names = Names::new(&name);
@@ -410,37 +504,20 @@ fn listener_status(cluster: &KafkaCluster, pods: &[BrokerPod]) -> Vec<ListenerSt
         .spec
         .listeners
         .iter()
-        .map(|l| {
-            let addresses: Vec<ListenerAddress> = sorted
-                .iter()
-                .filter_map(|p| {
-                    let host = match l.advertise {
-                        AdvertiseMode::PodIp => p.ip.clone()?,
-                        AdvertiseMode::Dns => format!(
-                            "{}.{}.{namespace}.svc",
-                            names.pod(p.ordinal),
-                            names.headless_service
-                        ),
-                    };
-                    Some(ListenerAddress {
-                        broker_id: p.ordinal,
-                        host,
-                        port: l.port,
-                    })
-                })
-                .collect();
-            let bootstrap_servers = match l.advertise {
-                AdvertiseMode::PodIp => addresses
-                    .iter()
-                    .map(|a| format!("{}:{}", a.host, a.port))
-                    .collect::<Vec<_>>()
-                    .join(","),
-                AdvertiseMode::Dns => {
-                    format!("{}.{namespace}.svc:{}", names.bootstrap_service, l.port)
-                }
+        .filter_map(|l| {
+            let (addresses, bootstrap_servers) = if l.type_ != ListenerType::Internal {
+                external_addresses(l, &names, &sorted, exposed)
+            } else {
+                internal_addresses(l, &names, &namespace, &sorted)
             };
+            // A listener is listed once clients can reach it (a pod IP, a node port, a load
+            // balancer address): the API server refuses an empty (required) `bootstrapServers`,
+            // which would fail the whole status write of a cluster whose pods have no IP yet.
+            if bootstrap_servers.is_empty() {
+                return None;
+            }
             let protocol = l.security_protocol();
-            ListenerStatus {
+            Some(ListenerStatus {
                 name: l.name.clone(),
                 bootstrap_servers,
                 addresses,
@@ -455,9 +532,48 @@ fn listener_status(cluster: &KafkaCluster, pods: &[BrokerPod]) -> Vec<ListenerSt
                     .map(ToString::to_string)
                     .collect(),
                 ca_secret: l.tls.then(|| names.cluster_ca_cert.clone()),
-            }
+            })
         })
         .collect()
+}
+
+/// An internal listener's addresses: pod IPs or DNS names, bootstrap the same IPs or the
+/// bootstrap Service.
+fn internal_addresses(
+    l: &crate::crd::ListenerSpec,
+    names: &Names,
+    namespace: &str,
+    sorted: &[&BrokerPod],
+) -> (Vec<ListenerAddress>, String) {
+    let addresses: Vec<ListenerAddress> = sorted
+        .iter()
+        .filter_map(|p| {
+            let host = match l.advertise {
+                AdvertiseMode::PodIp => p.ip.clone()?,
+                AdvertiseMode::Dns => format!(
+                    "{}.{}.{namespace}.svc",
+                    names.pod(p.ordinal),
+                    names.headless_service
+                ),
+            };
+            Some(ListenerAddress {
+                broker_id: p.ordinal,
+                host,
+                port: l.port,
+            })
+        })
+        .collect();
+    let bootstrap_servers = match l.advertise {
+        AdvertiseMode::PodIp => addresses
+            .iter()
+            .map(|a| format!("{}:{}", a.host, a.port))
+            .collect::<Vec<_>>()
+            .join(","),
+        AdvertiseMode::Dns => {
+            format!("{}.{namespace}.svc:{}", names.bootstrap_service, l.port)
+        }
+    };
+    (addresses, bootstrap_servers)
 }
 
 #[cfg(test)]
@@ -471,6 +587,7 @@ mod tests {
         BrokerPod {
             ordinal,
             ip: Some(format!("127.0.1.{}", ordinal + 1)),
+            host_ip: Some("127.0.0.1".into()),
             ready,
             image: Some("eddy/broker:0.1.0".into()),
             uid: format!("uid-{ordinal}"),
@@ -543,6 +660,46 @@ mod tests {
         partitions_offline(&mut starting, &offline, Some(1), "t");
         assert_eq!(cond(&starting, "Ready").reason, reason::BROKERS_STARTING);
         assert!(!crate::crd::brokers_serving(&starting.conditions));
+    }
+
+    #[test]
+    fn a_node_port_listener_reports_node_addresses_and_node_ports() {
+        let fx = ClusterFixture::new("c", 2).with(|s| {
+            s.listeners = serde_json::from_value(serde_json::json!([
+                {"name": "ext", "port": 9094, "type": "nodeport", "configuration": {"brokers": [
+                    {"broker": 1, "advertisedHost": "kafka-1.example.com"}]}},
+            ]))
+            .expect("listeners");
+        });
+        let pods = [pod(0, true), pod(1, true)];
+        let refs: Vec<&BrokerPod> = pods.iter().collect();
+        let l = &fx.0.spec.listeners[0];
+        let names = Names::new("c");
+        let np = |p: i32| Exposure {
+            node_port: Some(p),
+            ingress: None,
+        };
+        let ports = BTreeMap::from([
+            ("c-ext-bootstrap".to_string(), np(30010)),
+            ("c-broker-0-ext".to_string(), np(30011)),
+            ("c-broker-1-ext".to_string(), np(30012)),
+        ]);
+        let (addresses, bootstrap) = external_addresses(l, &names, &refs, &ports);
+        assert_eq!(bootstrap, "127.0.0.1:30010");
+        let got: Vec<(i32, &str, i32)> = addresses
+            .iter()
+            .map(|a| (a.broker_id, a.host.as_str(), a.port))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(0, "127.0.0.1", 30011), (1, "kafka-1.example.com", 30012)]
+        );
+        // Before the Services have node ports nothing is claimed, and the listener is not
+        // listed (an empty bootstrapServers would make the API server refuse the status).
+        let (addresses, bootstrap) = external_addresses(l, &names, &refs, &BTreeMap::new());
+        assert!(addresses.is_empty() && bootstrap.is_empty());
+        assert!(listener_status(&fx.0, &pods, &BTreeMap::new()).is_empty());
+        assert_eq!(listener_status(&fx.0, &pods, &ports).len(), 1);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use kube::Resource as _;
 
 use crate::crd::{
     AuthenticationType, BROKER_CONFIG_KEYS, CaSpec, KNOWN_VERSIONS, KafkaCluster, KafkaClusterSpec,
-    ListenerType, RESERVED_CONFIG_KEYS, reason,
+    RESERVED_CONFIG_KEYS, reason,
 };
 use crate::quantity;
 
@@ -385,16 +385,6 @@ fn check_listeners(spec: &KafkaClusterSpec, push: &mut impl FnMut(Severity, &'st
                 ),
             );
         }
-        if l.type_ != ListenerType::Internal {
-            push(
-                Severity::Invalid,
-                reason::NOT_SUPPORTED,
-                format!(
-                    "listener {}: type {:?} is not supported by the operator yet (use internal)",
-                    l.name, l.type_
-                ),
-            );
-        }
     }
 }
 
@@ -548,9 +538,13 @@ mod tests {
         assert_eq!(reasons(&v, Severity::Invalid).len(), 2, "{:?}", v.findings);
 
         let mut s = spec(1);
-        s.listeners[0].type_ = ListenerType::Nodeport;
-        let v = validate(&s, &Observed::default());
-        assert_eq!(reasons(&v, Severity::Invalid), vec![reason::NOT_SUPPORTED]);
+        for t in [
+            crate::crd::ListenerType::Nodeport,
+            crate::crd::ListenerType::Loadbalancer,
+        ] {
+            s.listeners[0].type_ = t;
+            assert!(validate(&s, &Observed::default()).is_buildable());
+        }
     }
 
     fn secure_spec() -> KafkaClusterSpec {

@@ -286,6 +286,7 @@ mod tests {
         BrokerPod {
             ordinal,
             ip: Some(ip.into()),
+            host_ip: None,
             ready: true,
             image: None,
             uid: format!("u{ordinal}"),
@@ -329,6 +330,7 @@ mod tests {
         let pods = [BrokerPod {
             ordinal: 0,
             ip: Some("127.255.255.254".into()),
+            host_ip: None,
             ready: true,
             image: None,
             uid: "u".into(),

@@ -332,6 +332,46 @@ pub struct ListenerSpec {
     /// `<pod>.<cluster>-brokers.<namespace>.svc`.
     #[serde(default)]
     pub advertise: AdvertiseMode,
+    /// Per-broker overrides of a `nodeport` or `loadbalancer` listener (Strimzi's
+    /// `configuration.brokers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<ListenerConfiguration>,
+}
+
+/// Overrides of how an external (`nodeport`, `loadbalancer`) listener is advertised.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerConfiguration {
+    /// Per broker: the host clients reach it at, instead of the address of the Node it runs on
+    /// (`status.hostIP`, node ports) or of its load balancer, e.g. a public DNS name or a NAT
+    /// address. It is put in the broker's certificate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub brokers: Vec<BrokerListenerOverride>,
+}
+
+/// One broker's advertised host override.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BrokerListenerOverride {
+    /// Broker id (pod ordinal).
+    #[schemars(range(min = 0))]
+    pub broker: i32,
+    /// Host (DNS name or IP address) the broker advertises on this listener.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9]([A-Za-z0-9.:-]{0,251}[A-Za-z0-9])?$"))]
+    pub advertised_host: String,
+}
+
+impl ListenerSpec {
+    /// The advertised host override of broker `ordinal` on this listener, if any.
+    #[must_use]
+    pub fn advertised_host(&self, ordinal: i32) -> Option<&str> {
+        self.configuration
+            .as_ref()?
+            .brokers
+            .iter()
+            .find(|b| b.broker == ordinal)
+            .map(|b| b.advertised_host.as_str())
+    }
 }
 
 impl Default for ListenerSpec {
@@ -343,6 +383,7 @@ impl Default for ListenerSpec {
             tls: false,
             authentication: AuthenticationType::None,
             advertise: AdvertiseMode::PodIp,
+            configuration: None,
         }
     }
 }
@@ -354,9 +395,12 @@ pub enum ListenerType {
     /// Reachable inside the Kubernetes cluster: brokers advertise their pod addresses.
     #[default]
     Internal,
-    /// Exposed through a NodePort per broker.
+    /// Exposed through a NodePort Service per broker plus a bootstrap NodePort Service; each
+    /// broker advertises `<its Node's address>:<its node port>`.
     Nodeport,
-    /// Exposed through a LoadBalancer per broker.
+    /// Exposed through a LoadBalancer Service per broker plus a bootstrap one; each broker
+    /// advertises its load balancer's address and the listener port (`Ready=False`,
+    /// `WaitingForLoadBalancer`, until every one has an address).
     Loadbalancer,
 }
 

@@ -82,6 +82,8 @@ pub mod reason {
     pub const QUORUM_RESIZING: &str = "QuorumResizing";
     /// A requested feature the broker does not support yet (TLS, SCRAM, ACLs, quotas...).
     pub const NOT_SUPPORTED: &str = "NotSupported";
+    /// A `loadbalancer` listener's Service has no load balancer address yet.
+    pub const WAITING_FOR_LOAD_BALANCER: &str = "WaitingForLoadBalancer";
     /// A topic replication factor exceeds the number of brokers.
     pub const REPLICATION_FACTOR_TOO_HIGH: &str = "ReplicationFactorAboveBrokerCount";
     /// `spec.version` supports only levels below the finalized `eddy.version`: refused.

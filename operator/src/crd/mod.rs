@@ -13,12 +13,12 @@ mod user;
 
 pub use cluster::{
     AdvertiseMode, AuthenticationType, AuthorizationSpec, AuthorizationType, BROKER_CONFIG_KEYS,
-    BrokerRestart, CaSpec, CertificatesStatus, ClaimGrowth, ClaimStatus, DEFAULT_BROKER_VERSION,
-    KNOWN_VERSIONS, KafkaCluster, KafkaClusterSpec, KafkaClusterStatus, ListenerAddress,
-    ListenerSpec, ListenerStatus, ListenerType, PlanLimits, QuorumStatus, RESERVED_CONFIG_KEYS,
-    RackSpec, RebalanceSpec, RebalanceStatus, ResourceList, ResourcesSpec, RestartPhase,
-    RollingRestartStatus, RollingRestartTrigger, ScaleDownPhase, ScaleDownStatus, SecurityProtocol,
-    StorageSpec,
+    BrokerListenerOverride, BrokerRestart, CaSpec, CertificatesStatus, ClaimGrowth, ClaimStatus,
+    DEFAULT_BROKER_VERSION, KNOWN_VERSIONS, KafkaCluster, KafkaClusterSpec, KafkaClusterStatus,
+    ListenerAddress, ListenerConfiguration, ListenerSpec, ListenerStatus, ListenerType, PlanLimits,
+    QuorumStatus, RESERVED_CONFIG_KEYS, RackSpec, RebalanceSpec, RebalanceStatus, ResourceList,
+    ResourcesSpec, RestartPhase, RollingRestartStatus, RollingRestartTrigger, ScaleDownPhase,
+    ScaleDownStatus, SecurityProtocol, StorageSpec,
 };
 pub use condition::{
     Condition, ConditionStatus, brokers_serving, condition_type, find_condition, reason,

@@ -17,7 +17,7 @@ use eddy_kafka_client::scram::ScramMechanism;
 use eddy_kafka_client::{Security, Tls};
 
 use crate::cluster::build::Names;
-use crate::crd::KafkaCluster;
+use crate::crd::{KafkaCluster, ListenerType};
 
 pub use crate::cluster::security::{
     BROKER_USER, CA_CERT_KEY, OPERATOR_PASSWORD_KEY, OPERATOR_USER, is_secure,
@@ -111,23 +111,56 @@ pub fn plan(cluster: &KafkaCluster) -> Plan {
             )
         }),
     };
+    // Only an internal listener's addresses are the pods' own; a node port listener's are the
+    // Nodes' (another port, and maybe unreachable from inside).
+    let internal = || {
+        listeners
+            .iter()
+            .filter(|l| l.type_ == ListenerType::Internal)
+    };
     let listener = if secure {
         listeners
             .iter()
             .find(|l| l.name == REPLICATION_LISTENER)
             .map(|l| (l, None))
-            .or_else(|| listeners.first().map(|l| (l, Some(REPLICATION_PORT))))
+            .or_else(|| internal().next().map(|l| (l, Some(REPLICATION_PORT))))
     } else {
-        listeners.first().map(|l| (l, None))
+        internal().next().map(|l| (l, None))
     };
-    let endpoints = listener
-        .map(|(l, port)| {
-            l.addresses
-                .iter()
-                .map(|a| endpoint(a.broker_id, &a.host, port.unwrap_or(a.port)))
-                .collect()
-        })
-        .unwrap_or_default();
+    let endpoints = match listener {
+        Some((l, port)) => l
+            .addresses
+            .iter()
+            .map(|a| endpoint(a.broker_id, &a.host, port.unwrap_or(a.port)))
+            .collect(),
+        // No internal listener: each broker by its pod DNS name, on the replication port (or
+        // the first listener's container port), which every broker binds on its pod address.
+        None => {
+            let port = if secure {
+                Some(REPLICATION_PORT)
+            } else {
+                cluster.spec.listeners.first().map(|l| l.port)
+            };
+            let ids = cluster
+                .status
+                .as_ref()
+                .map(|s| s.broker_ids.as_slice())
+                .unwrap_or_default();
+            port.map(|port| {
+                ids.iter()
+                    .map(|id| {
+                        let host = format!(
+                            "{}.{}.{namespace}.svc",
+                            names.pod(*id),
+                            names.headless_service
+                        );
+                        endpoint(*id, &host, port)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+        }
+    };
     Plan { endpoints, secure }
 }
 
@@ -229,10 +262,38 @@ mod tests {
         .expect("listener")
     }
 
+    fn addresses(p: &Plan) -> Vec<String> {
+        p.endpoints.iter().map(|e| e.address.clone()).collect()
+    }
+
+    #[test]
+    fn node_port_listeners_are_skipped_for_the_pods_own_addresses() {
+        let mut external = listener("external", 30001);
+        external.type_ = ListenerType::Nodeport;
+        let mut c = cluster(
+            serde_json::json!({"brokers": 2, "listeners": [
+                {"name": "external", "port": 9094, "type": "nodeport"},
+                {"name": "internal", "port": 9092}]}),
+            vec![external.clone(), listener("internal", 9092)],
+        );
+        assert_eq!(
+            addresses(&plan(&c)),
+            vec!["127.0.1.1:9092", "127.0.1.2:9092"]
+        );
+        // Only node port listeners: the pods by DNS name on the container port.
+        c.status.as_mut().expect("status").listeners = vec![external];
+        c.status.as_mut().expect("status").broker_ids = vec![0, 1];
+        assert_eq!(
+            addresses(&plan(&c)),
+            vec![
+                "c-broker-0.c-brokers.ns.svc:9094",
+                "c-broker-1.c-brokers.ns.svc:9094"
+            ]
+        );
+    }
+
     #[test]
     fn plain_clusters_keep_the_first_listener_and_secure_ones_use_9091() {
-        let addresses =
-            |p: &Plan| -> Vec<String> { p.endpoints.iter().map(|e| e.address.clone()).collect() };
         let plain = cluster(json!({"brokers": 2}), vec![listener("plaintext", 9092)]);
         let p = plan(&plain);
         assert!(!p.secure);

@@ -71,6 +71,25 @@ impl Names {
         ]
     }
 
+    /// NodePort Service of broker `ordinal` on a `nodeport` listener: `<pod>-<listener>`.
+    #[must_use]
+    pub fn node_port_service(&self, ordinal: i32, listener: &str) -> String {
+        format!("{}-{listener}", self.pod(ordinal))
+    }
+
+    /// Bootstrap NodePort Service of a `nodeport` listener: `<cluster>-<listener>-bootstrap`.
+    #[must_use]
+    pub fn node_port_bootstrap(&self, listener: &str) -> String {
+        format!("{}-{listener}-bootstrap", self.cluster)
+    }
+
+    /// ConfigMap key (and file under the config mount) of broker `ordinal`'s node-port
+    /// advertised addresses.
+    #[must_use]
+    pub fn advertised_key(&self, ordinal: i32) -> String {
+        format!("advertised-{}", self.pod(ordinal))
+    }
+
     /// Name of broker `ordinal`'s pod.
     #[must_use]
     pub fn pod(&self, ordinal: i32) -> String {

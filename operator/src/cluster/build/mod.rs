@@ -2,6 +2,7 @@
 //! file per kind. Builders take a [`BuildInput`] and never do I/O.
 mod bootstrap_service;
 mod config_map;
+pub mod external_services;
 mod headless_service;
 mod labels;
 mod pod_disruption_budget;
@@ -17,7 +18,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::api::DynamicObject;
 
 pub use config_map::{CONFIG_FILE, server_properties};
-pub use labels::{Names, selector_labels};
+pub use labels::{CLUSTER_LABEL, Names, selector_labels};
 pub use pod_disruption_budget::PdbApi;
 pub use stateful_set::{CONFIG_HASH_ANNOTATION, CONFIG_MOUNT, DATA_MOUNT};
 
@@ -94,6 +95,9 @@ pub struct DesiredObjects {
     pub headless_service: Service,
     /// ClusterIP Service over every broker for bootstrapping clients.
     pub bootstrap_service: Service,
+    /// NodePort Services of `nodeport` listeners (bootstrap and one per broker); applied
+    /// before the ConfigMap, which carries the node ports they were given.
+    pub external_services: Vec<Service>,
     /// The brokers.
     pub stateful_set: StatefulSet,
     /// At most one broker voluntarily disrupted at a time (policy/v1 or v1beta1).
@@ -114,6 +118,7 @@ pub fn build(input: &BuildInput<'_>) -> DesiredObjects {
         service_account: service_account::build(input),
         headless_service: headless_service::build(input),
         bootstrap_service: bootstrap_service::build(input),
+        external_services: external_services::build(input),
         stateful_set: stateful_set::build(input, &properties),
         pod_disruption_budget: pod_disruption_budget::build(input),
         config_map,

@@ -21,7 +21,7 @@ use super::labels::selector_labels;
 use super::quorum::{CONTROLLER_PORT, controller_quorum_voters, dns_voters};
 use crate::cluster::security::{self, broker_listeners};
 use crate::cluster::validate::ADMIN_PORT;
-use crate::crd::{AdvertiseMode, ListenerSpec, ResourceList};
+use crate::crd::{AdvertiseMode, ListenerSpec, ListenerType, ResourceList};
 
 /// Where the data volume is mounted; the broker's data directory is `data/` below it.
 pub const DATA_MOUNT: &str = "/var/lib/eddy";
@@ -92,7 +92,11 @@ fn advertised_listeners(input: &BuildInput<'_>) -> String {
     broker_listeners(input.spec)
         .iter()
         .map(|l| {
+            // An external listener: the Node's address, with the port (and the host of an
+            // override or a load balancer) from the per-broker advertised file the operator
+            // writes (`external_services`).
             let host = match l.advertise {
+                _ if l.type_ != ListenerType::Internal => "$(HOST_IP)".to_string(),
                 AdvertiseMode::PodIp => "$(POD_IP)".to_string(),
                 AdvertiseMode::Dns => format!(
                     "$(POD_NAME).{}.{}.svc",
@@ -179,6 +183,20 @@ fn broker_container(input: &BuildInput<'_>) -> Container {
             format!("$(POD_IP):{CONTROLLER_PORT}"),
         ),
     ];
+    // Only with an external listener: a template change on every cluster would restart every
+    // broker when the operator is upgraded.
+    if listeners.iter().any(|l| l.type_ != ListenerType::Internal) {
+        // Before the advertised listeners that refer to it (the kubelet expands in order).
+        let at = env
+            .iter()
+            .position(|e| e.name == "EDDY_ADVERTISED_LISTENERS")
+            .unwrap_or(env.len());
+        env.insert(at, env_field("HOST_IP", "status.hostIP"));
+        env.push(self::env(
+            "EDDY_ADVERTISED_LISTENERS_FILE",
+            format!("{CONFIG_MOUNT}/advertised-$(POD_NAME)"),
+        ));
+    }
     let mut mounts = vec![
         VolumeMount {
             name: "data".to_string(),
@@ -497,6 +515,37 @@ mod tests {
         );
         let names: Vec<String> = c.env.expect("env").into_iter().map(|e| e.name).collect();
         assert_eq!(names[..2], ["POD_IP", "POD_NAME"]);
+    }
+
+    #[test]
+    fn an_external_listener_advertises_the_node_address_and_reads_its_file() {
+        let internal = container(&build(&ClusterFixture::new("c", 1).input(PdbApi::V1), ""));
+        let names = |c: &Container| -> Vec<String> {
+            c.env.iter().flatten().map(|e| e.name.clone()).collect()
+        };
+        assert!(
+            !names(&internal).iter().any(|n| n == "HOST_IP"),
+            "an unchanged template for internal-only clusters"
+        );
+        let fx = ClusterFixture::new("c", 1).with(|s| {
+            s.listeners[0].type_ = ListenerType::Nodeport;
+        });
+        let c = container(&build(&fx.input(PdbApi::V1), ""));
+        assert_eq!(
+            env_value(&c, "EDDY_ADVERTISED_LISTENERS").as_deref(),
+            Some("PLAINTEXT://$(HOST_IP):9092")
+        );
+        assert_eq!(
+            env_value(&c, "EDDY_ADVERTISED_LISTENERS_FILE").as_deref(),
+            Some("/etc/eddy/advertised-$(POD_NAME)")
+        );
+        let n = names(&c);
+        let host = n.iter().position(|x| x == "HOST_IP").expect("HOST_IP");
+        let adv = n
+            .iter()
+            .position(|x| x == "EDDY_ADVERTISED_LISTENERS")
+            .expect("advertised");
+        assert!(host < adv, "defined before it is referred to: {n:?}");
     }
 
     #[test]
