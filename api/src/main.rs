@@ -36,6 +36,10 @@ struct Args {
     /// mutations answer 503.
     #[arg(long, env = "EDDY_KUBECONFIG")]
     kubeconfig: Option<std::path::PathBuf>,
+    /// How clients outside the Kubernetes cluster reach the clusters' TLS listeners: `internal`
+    /// (pod addresses only), `nodeport` or `loadbalancer` (the operator's listener types).
+    #[arg(long, env = "EDDY_EXTERNAL_LISTENERS", value_enum, default_value_t)]
+    external_listeners: eddy_api::kube::ExternalAccess,
     /// How often every cluster's status is re-read, in seconds (the watcher wakes it sooner).
     #[arg(long, default_value_t = 5)]
     sync_interval_secs: u64,
@@ -138,7 +142,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let wake = Arc::new(tokio::sync::Notify::new());
     let backend: Arc<dyn ClusterBackend> = match &args.kubeconfig {
-        Some(path) => eddy_api::kube::connect(path, wake.clone())
+        Some(path) => eddy_api::kube::connect(path, wake.clone(), args.external_listeners)
             .await
             .context("connect to Kubernetes")?,
         None => {

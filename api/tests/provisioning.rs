@@ -713,7 +713,14 @@ async fn secure_cluster_users_and_quota_through_the_api() -> anyhow::Result<()> 
         eddy_api::app::BUILTIN_CATALOG,
         "shared-small moved"
     );
-    let api = ApiServer::start(&kube.kubeconfig(), Some(&catalog)).await?;
+    // The TLS listeners are exposed on node ports (localkube's node agent proxies them on
+    // 127.0.0.1), so every client below connects as one outside the cluster's network would.
+    let api = ApiServer::start_with(
+        &kube.kubeconfig(),
+        Some(&catalog),
+        &["--external-listeners", "nodeport"],
+    )
+    .await?;
     let signup = api
         .call(
             Method::POST,
@@ -800,6 +807,16 @@ async fn secure_cluster_users_and_quota_through_the_api() -> anyhow::Result<()> 
         conn.body
     );
     assert!(!conn.body.to_string().contains(&password));
+    // The bootstrap address is the node's with a node port, not a pod's.
+    let bootstrap = conn.body["listeners"][0]["bootstrap_servers"]
+        .as_str()
+        .context("bootstrap_servers")?
+        .to_string();
+    let node_port: u16 = bootstrap
+        .strip_prefix("127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+        .with_context(|| format!("not a node address: {bootstrap}"))?;
+    assert!(node_port >= 30_000, "not a node port: {bootstrap}");
     let dir = tempfile::Builder::new()
         .prefix("api-sec-client-")
         .tempdir()?;

@@ -47,6 +47,8 @@ const TERMINAL_REASONS: &[&str] = &[reason::INVALID_SPEC, reason::NOT_SUPPORTED]
 pub struct KubeBackend {
     client: Client,
     namespaces_ready: Mutex<HashSet<String>>,
+    /// The listener type of the clusters' TLS listeners.
+    external: super::ExternalAccess,
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(kube_err)`
@@ -77,7 +79,7 @@ pub fn cluster_ca_secret(cluster: &str) -> String {
 
 /// Builds the KafkaCluster object for a desired cluster (pure; unit-tested): the plan's brokers,
 /// storage and limits, and the listeners and authorization its features give.
-pub fn kafka_cluster(d: &DesiredCluster) -> Value {
+pub fn kafka_cluster(d: &DesiredCluster, external: super::ExternalAccess) -> Value {
     let labels = BTreeMap::from([
         (MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string()),
         ("eddy.io/cluster-id".to_string(), d.cluster_id.clone()),
@@ -93,7 +95,13 @@ pub fn kafka_cluster(d: &DesiredCluster) -> Value {
         .listeners
         .iter()
         .map(|l| {
-            json!({"name": l.name, "port": l.port, "type": "internal", "tls": l.tls,
+            // Only TLS listeners leave the cluster's network.
+            let kind = if l.tls {
+                external.listener_type()
+            } else {
+                "internal"
+            };
+            json!({"name": l.name, "port": l.port, "type": kind, "tls": l.tls,
                    "authentication": l.authentication.as_str()})
         })
         .collect();
@@ -364,6 +372,12 @@ fn upgrade_observation(u: &eddy_operator::crd::UpgradeStatus) -> UpgradeObservat
 }
 
 impl KubeBackend {
+    /// The same backend exposing the clusters' TLS listeners as `external` says.
+    #[must_use]
+    pub fn with_external(self, external: super::ExternalAccess) -> Self {
+        Self { external, ..self }
+    }
+
     /// Connects with a kubeconfig file.
     pub async fn connect(path: &std::path::Path) -> Result<Self> {
         // kube's rustls has no provider chosen by features; pick ring once per process (an
@@ -377,6 +391,7 @@ impl KubeBackend {
         let client = Client::try_from(config).map_err(kube_err)?;
         Ok(Self {
             client,
+            external: super::ExternalAccess::default(),
             namespaces_ready: Mutex::new(HashSet::new()),
         })
     }
@@ -482,7 +497,7 @@ impl ClusterBackend for KubeBackend {
             self.ensure_namespace(&d.namespace).await?;
             let api = self.clusters(&d.namespace);
             let params = PatchParams::apply(FIELD_MANAGER).force();
-            let mut obj = kafka_cluster(d);
+            let mut obj = kafka_cluster(d, self.external);
             let applied = match api.patch(&d.name, &params, &Patch::Apply(&obj)).await {
                 // Version skew: a KafkaCluster CRD from before issue 15 has no connection limit
                 // and server-side apply refuses the field. Write the rest, and say so.
@@ -729,9 +744,33 @@ mod tests {
         }
     }
 
+    fn kafka_cluster_internal(d: &DesiredCluster) -> Value {
+        kafka_cluster(d, crate::kube::ExternalAccess::Internal)
+    }
+
+    #[test]
+    fn external_access_types_only_the_tls_listeners() {
+        let d = desired(&["sasl_scram", "tls", "mtls"]);
+        let v = kafka_cluster(&d, crate::kube::ExternalAccess::Nodeport);
+        let types: Vec<(&str, &str)> = v["spec"]["listeners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| (l["name"].as_str().unwrap(), l["type"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            types,
+            vec![
+                ("tls", "nodeport"),
+                ("mtls", "nodeport"),
+                ("internal", "internal")
+            ]
+        );
+    }
+
     #[test]
     fn desired_cluster_becomes_a_labelled_secure_kafka_cluster() {
-        let v = kafka_cluster(&desired(&["sasl_scram", "tls"]));
+        let v = kafka_cluster_internal(&desired(&["sasl_scram", "tls"]));
         assert_eq!(v["apiVersion"], "eddy.io/v1alpha1");
         assert_eq!(v["kind"], "KafkaCluster");
         assert_eq!(v["metadata"]["labels"]["eddy.io/cluster-id"], "c1");
@@ -754,7 +793,7 @@ mod tests {
             ])
         );
         assert!(v["spec"].get("authorization").is_none());
-        let v = kafka_cluster(&desired(&["sasl_scram", "tls", "mtls", "acls"]));
+        let v = kafka_cluster_internal(&desired(&["sasl_scram", "tls", "mtls", "acls"]));
         assert_eq!(v["spec"]["authorization"], json!({"type": "simple"}));
         assert_eq!(v["spec"]["listeners"][1]["authentication"], "tls");
     }
@@ -784,7 +823,7 @@ mod tests {
 
     #[test]
     fn an_older_crd_without_max_connections_gets_the_rest() {
-        let mut v = kafka_cluster(&desired(&["sasl_scram", "tls"]));
+        let mut v = kafka_cluster_internal(&desired(&["sasl_scram", "tls"]));
         assert!(!without_max_connections("some other failure", &mut v));
         assert_eq!(v["spec"]["limits"]["maxConnections"], 10);
         let msg = "failed to create typed patch object: .spec.limits.maxConnections: field not declared in schema";
@@ -846,7 +885,7 @@ mod tests {
     }
 
     fn with_status(ready: &str, why: &str) -> DynamicObject {
-        let mut v = kafka_cluster(&desired(&["sasl_scram", "tls"]));
+        let mut v = kafka_cluster_internal(&desired(&["sasl_scram", "tls"]));
         v["status"] = json!({
             "conditions": [{"type": "Ready", "status": ready, "reason": why, "message": "m", "observedGeneration": 3}],
             "observedGeneration": 3,
@@ -947,7 +986,7 @@ mod tests {
             ),
             ("SASL_PLAINTEXT", "scram-sha-512", false)
         );
-        let mut bare = kafka_cluster(&desired(&["sasl_scram", "tls"]));
+        let mut bare = kafka_cluster_internal(&desired(&["sasl_scram", "tls"]));
         bare["status"] = json!({"listeners": []});
         assert!(listeners(&object(bare)).is_empty());
     }

@@ -255,8 +255,37 @@ impl ClusterBackend for Unconfigured {
 pub async fn connect(
     kubeconfig: &std::path::Path,
     wake: std::sync::Arc<tokio::sync::Notify>,
+    external: ExternalAccess,
 ) -> Result<std::sync::Arc<dyn ClusterBackend>> {
-    let backend = client::KubeBackend::connect(kubeconfig).await?;
+    let backend = client::KubeBackend::connect(kubeconfig)
+        .await?
+        .with_external(external);
     backend.spawn_watcher(wake);
     Ok(std::sync::Arc::new(backend))
+}
+
+/// How clients outside the Kubernetes cluster reach the TLS listeners of the clusters the API
+/// creates (`--external-listeners`): the operator's listener `type` (operator/README.md,
+/// "Listeners"). The plaintext-transport listener on 9092 always stays internal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ExternalAccess {
+    /// Only from inside the cluster's network (pod addresses).
+    #[default]
+    Internal,
+    /// A node port per broker and one for bootstrap, advertised at the node's address.
+    Nodeport,
+    /// A LoadBalancer Service per broker and one for bootstrap (needs a load balancer
+    /// controller; the cluster is not Ready until every Service has an address).
+    Loadbalancer,
+}
+
+impl ExternalAccess {
+    /// The listener `type` of the KafkaCluster spec.
+    pub fn listener_type(self) -> &'static str {
+        match self {
+            ExternalAccess::Internal => "internal",
+            ExternalAccess::Nodeport => "nodeport",
+            ExternalAccess::Loadbalancer => "loadbalancer",
+        }
+    }
 }
