@@ -35,14 +35,15 @@ class CommittingMember(threading.Thread):
     """A confluent-kafka group member that commits every record synchronously, in a thread.
 
     `config` adds to bootstrap/group/client id (the protocol, assignor and timeouts);
-    `on_commit(name, msg)` runs for each record whose commit the coordinator acknowledged.
+    `on_commit(name, msg)` runs for each record whose commit the coordinator acknowledged,
+    `on_consume(name, msg)` (optional) for each record handed to the application.
     A commit that fails (it raced a rebalance: ILLEGAL_GENERATION / REBALANCE_IN_PROGRESS on the
     classic protocol, STALE_MEMBER_EPOCH / UNKNOWN_MEMBER_ID on the consumer protocol) leaves the
     record uncommitted: the member rewinds to it, or nobody would commit it while the partition
     stays here (tests/group_commit_race.rs reproduces that hang); if the partition moved, its
     next owner starts at the committed offset. Failures are kept in `failures`."""
 
-    def __init__(self, name, bootstrap, group, topic, config, on_commit):
+    def __init__(self, name, bootstrap, group, topic, config, on_commit, on_consume=None):
         super().__init__(daemon=True)
         self.name_ = name
         self.stop = threading.Event()
@@ -50,6 +51,7 @@ class CommittingMember(threading.Thread):
         self.assigned = False
         self.failures = []
         self.on_commit = on_commit
+        self.on_consume = on_consume
         self.consumer = Consumer({
             "bootstrap.servers": bootstrap,
             "group.id": group,
@@ -69,6 +71,8 @@ class CommittingMember(threading.Thread):
                     self.assigned = True
                 if msg is None or msg.error():
                     continue
+                if self.on_consume:
+                    self.on_consume(self.name_, msg)
                 try:
                     self.consumer.commit(message=msg, asynchronous=False)
                 except KafkaException as e:
