@@ -346,9 +346,9 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
         )
     };
 
-    // 1. A create the operator refuses costs nothing. The fault: someone turns the listener into
-    //    a NodePort one (which the operator does not build yet) before the operator reconciles
-    //    it; the operator reports Ready=False/NotSupported, a terminal condition.
+    // 1. A create the operator refuses costs nothing. The fault: someone adds a super user that
+    //    is not a principal (`User:<name>`) before the operator reconciles it; the operator
+    //    reports Ready=False/InvalidSpec, a terminal condition.
     let doomed = create("doomed").await?;
     let doomed_id = doomed["cluster"]["id"].as_str().unwrap().to_string();
     let doomed_res = resource(&doomed);
@@ -359,9 +359,7 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
         .patch(
             &doomed_res,
             &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"listeners": [
-                {"name": "plaintext", "port": 9092, "type": "nodeport", "tls": false, "authentication": "none"}
-            ]}})),
+            &Patch::Merge(json!({"spec": {"authorization": {"type": "simple", "superUsers": ["not-a-principal"]}}})),
         )
         .await?;
     kube.kubectl(&[
@@ -379,7 +377,7 @@ async fn clusters_are_provisioned_resized_and_deleted_through_the_api() -> anyho
         op["error"]
             .as_str()
             .unwrap_or_default()
-            .contains("is not supported by the operator yet"),
+            .contains("is not a principal"),
         "{op}"
     );
     let r = api
