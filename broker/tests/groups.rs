@@ -69,6 +69,44 @@ fn consumer_protocol_range_members_join_leave_and_consume_exactly_once() {
     consumer_protocol_with("range");
 }
 
+/// KIP-848 online migration with `assignor` on the classic members' side: classic → consumer
+/// group when a `group.protocol=consumer` member joins, back to classic when it leaves.
+fn migration_with(assignor: &str) {
+    let b = TestBroker::start(&[
+        "num.partitions=6",
+        "auto.create.topics.enable=true",
+        "group.initial.rebalance.delay.ms=0",
+        "group.consumer.heartbeat.interval.ms=500",
+        "group.consumer.session.timeout.ms=6000",
+    ]);
+    let out = run_python(
+        "groups_migration.py",
+        &b.bootstrap(),
+        &[&format!("migrate-{assignor}"), assignor],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim().lines().last().unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    // ListGroups shows the group's type in each phase (where the client library exposes it).
+    let types = &report["types"];
+    if types["mixed"] != "unknown" {
+        assert_eq!(types["classic"], "classic", "{report}");
+        assert_eq!(types["mixed"], "consumer", "{report}");
+        assert_eq!(types["after"], "classic", "{report}");
+    }
+}
+
+#[test]
+fn classic_range_members_migrate_to_the_consumer_protocol_and_back_exactly_once() {
+    migration_with("range");
+}
+
+#[test]
+fn classic_cooperative_members_migrate_to_the_consumer_protocol_and_back_exactly_once() {
+    migration_with("cooperative-sticky");
+}
+
 #[test]
 fn range_consumers_rebalance_and_consume_exactly_once() {
     rebalance_with("range");

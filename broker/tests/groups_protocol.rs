@@ -416,7 +416,7 @@ fn offsets_log_is_compacted_at_start() {
 
 /// KIP-848 at the wire level: ConsumerGroupHeartbeat (v0 coordinator-made member ids and v1
 /// client-made ones), ConsumerGroupDescribe, ListGroups' group types, OffsetCommit v9 with the
-/// member epoch, and a classic JoinGroup refused on a consumer group.
+/// member epoch, and a classic member hosted by a consumer group.
 #[test]
 fn consumer_group_heartbeat_describe_list_and_commit() {
     let b = broker();
@@ -527,24 +527,79 @@ fn consumer_group_heartbeat_describe_list_and_commit() {
         code(ResponseError::StaleMemberEpoch)
     );
 
-    // A classic member cannot join it; a wrong epoch is fenced; bad input is refused.
-    let classic = c.call(
-        &JoinGroupRequest::default()
+    // A classic member joins it (KIP-848 online migration): it learns its member id, then
+    // joins at its member epoch with no leader and no member list (the broker assigns), and
+    // SyncGroup returns its partitions; it leaves with LeaveGroup. Metadata that is not a
+    // consumer subscription, or another protocol type, is INCONSISTENT_GROUP_PROTOCOL.
+    let classic_join = |member: &str, metadata: &'static [u8], protocol_type: &str| {
+        JoinGroupRequest::default()
             .with_group_id(GroupId(s("kg")))
+            .with_member_id(s(member))
             .with_session_timeout_ms(6000)
             .with_rebalance_timeout_ms(6000)
-            .with_protocol_type(s("consumer"))
+            .with_protocol_type(s(protocol_type))
             .with_protocols(vec![
                 join_group_request::JoinGroupRequestProtocol::default()
                     .with_name(s("range"))
-                    .with_metadata(bytes::Bytes::from_static(&[0, 0, 0, 0, 0, 0])),
+                    .with_metadata(bytes::Bytes::from_static(metadata)),
+            ])
+    };
+    // ConsumerProtocolSubscription v0: topics ["kt"], no user data.
+    const SUB: &[u8] = &[0, 0, 0, 0, 0, 1, 0, 2, b'k', b't', 255, 255, 255, 255];
+    let first = c.call(&classic_join("", SUB, "consumer"), 5);
+    assert_eq!(first.error_code, code(ResponseError::MemberIdRequired));
+    let cid = first.member_id.to_string();
+    let joined = c.call(&classic_join(&cid, SUB, "consumer"), 5);
+    assert_eq!(joined.error_code, 0, "{joined:?}");
+    assert_eq!(
+        joined.generation_id, 3,
+        "a new member moves the group epoch"
+    );
+    assert_eq!(joined.leader.as_str(), "");
+    assert!(joined.members.is_empty());
+    assert_eq!(joined.protocol_name.as_deref(), Some("range"));
+    let synced = c.call(
+        &SyncGroupRequest::default()
+            .with_group_id(GroupId(s("kg")))
+            .with_member_id(s(&cid))
+            .with_generation_id(joined.generation_id)
+            .with_protocol_type(Some(s("consumer")))
+            .with_protocol_name(Some(s("range"))),
+        5,
+    );
+    assert_eq!(synced.error_code, 0, "{synced:?}");
+    assert_eq!(
+        synced.assignment[..2],
+        [0, 0],
+        "a v0 assignment: {synced:?}"
+    );
+    let beat = c.call(
+        &HeartbeatRequest::default()
+            .with_group_id(GroupId(s("kg")))
+            .with_member_id(s(&cid))
+            .with_generation_id(joined.generation_id - 1),
+        4,
+    );
+    assert_eq!(beat.error_code, code(ResponseError::IllegalGeneration));
+    let d = c.call(
+        &ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(s("kg"))]),
+        0,
+    );
+    assert_eq!(d.groups[0].members.len(), 3);
+    let left = c.call(
+        &LeaveGroupRequest::default()
+            .with_group_id(GroupId(s("kg")))
+            .with_members(vec![
+                leave_group_request::MemberIdentity::default().with_member_id(s(&cid)),
             ]),
         5,
     );
-    assert_eq!(
-        classic.error_code,
-        code(ResponseError::InconsistentGroupProtocol)
-    );
+    assert_eq!(left.members[0].error_code, 0);
+    let inconsistent = code(ResponseError::InconsistentGroupProtocol);
+    let malformed = c.call(&classic_join("", &[0, 0, 0, 0], "consumer"), 5);
+    assert_eq!(malformed.error_code, inconsistent);
+    let connect = c.call(&classic_join("", SUB, "connect"), 5);
+    assert_eq!(connect.error_code, inconsistent);
     let fenced = c.call(
         &ConsumerGroupHeartbeatRequest::default()
             .with_group_id(GroupId(s("kg")))

@@ -331,6 +331,13 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         doc: "KIP-848 consumer groups: how often members heartbeat (told to them in every ConsumerGroupHeartbeat response).",
     },
     BrokerKey {
+        name: "group.consumer.migration.policy",
+        default: "bidirectional",
+        ty: ConfigType::String,
+        dynamic: false,
+        doc: "KIP-848 online migration: whether a classic group of the consumer protocol becomes a consumer group when a group.protocol=consumer member joins (upgrade, its classic members stay and are assigned by the server), and a consumer group whose last consumer-protocol member left becomes a classic group again (downgrade). One of bidirectional, upgrade, downgrade, disabled.",
+    },
+    BrokerKey {
         name: "group.consumer.max.size",
         default: "2147483647",
         ty: ConfigType::Int,

@@ -108,7 +108,6 @@ pub const ACCEPTED_BROKER_KEYS: &[BrokerKey] = &[
     inert("group.consumer.min.heartbeat.interval.ms", "5000", ConfigType::Int, false, "Changes nothing: there are no per-group overrides to bound (every KIP-848 group uses group.consumer.session.timeout.ms and group.consumer.heartbeat.interval.ms)."),
     inert("group.consumer.max.heartbeat.interval.ms", "15000", ConfigType::Int, false, "Changes nothing: there are no per-group overrides to bound (every KIP-848 group uses group.consumer.session.timeout.ms and group.consumer.heartbeat.interval.ms)."),
     inert("group.consumer.assignors", "uniform,range", ConfigType::List, false, "Changes nothing: uniform (the default) and range are always offered."),
-    inert("group.consumer.migration.policy", "bidirectional", ConfigType::String, false, "Changes nothing: mixed groups (online migration between the classic and consumer protocols) are not built; a classic member joining a consumer group gets INCONSISTENT_GROUP_PROTOCOL."),
     inert("share.coordinator.state.topic.replication.factor", "3", ConfigType::Short, false, "Changes nothing: share groups (KIP-932) are not built."),
     inert("share.coordinator.state.topic.min.isr", "2", ConfigType::Short, false, "Changes nothing: share groups (KIP-932) are not built."),
     inert("offsets.retention.check.interval.ms", "600000", ConfigType::Long, false, "Changes nothing yet: expired offsets are dropped when the coordinator loads."),

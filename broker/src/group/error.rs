@@ -58,8 +58,6 @@ pub enum GroupError {
     GroupMaxSizeReached,
     #[error("the subscription's regular expression is not valid")]
     InvalidRegularExpression,
-    #[error("the group uses the other group protocol")]
-    WrongGroupType,
 }
 
 impl GroupError {

@@ -78,6 +78,9 @@ struct Inner {
 pub struct Coordinator {
     limits: Limits,
     consumer_settings: consumer::Settings,
+    /// `group.consumer.migration.policy`: online moves between the classic and the consumer
+    /// protocol (group/state/migration.rs).
+    migration: state::MigrationPolicy,
     num_partitions: i32,
     /// Cluster mode: `__consumer_offsets` is a replicated topic of the metadata image and this
     /// broker coordinates only the groups of the partitions it leads.
@@ -127,6 +130,13 @@ impl Coordinator {
                 max_size: usize::try_from(int("group.consumer.max.size").max(1))
                     .unwrap_or(usize::MAX),
             },
+            migration: state::MigrationPolicy::parse(
+                &config.get("group.consumer.migration.policy"),
+            )
+            .unwrap_or(state::MigrationPolicy {
+                upgrade: true,
+                downgrade: true,
+            }),
             num_partitions: int("offsets.topic.num.partitions").max(1),
             cluster: replicated,
             creating: std::sync::atomic::AtomicBool::new(false),
@@ -263,6 +273,9 @@ impl Coordinator {
                     {
                         if c.is_empty() {
                             g.consumer = None;
+                        } else if c.only_classic_members() && self.migration.downgrade {
+                            // The last consumer-protocol member expired.
+                            fx.extend(g.downgrade_to_classic(now, &self.limits));
                         }
                         fx.push(Effect::Persist);
                     }
@@ -407,18 +420,16 @@ impl Coordinator {
         }
         let wait_ms = i64::from(req.rebalance_timeout_ms.max(req.session_timeout_ms));
         let fresh = format!("{}-{}", req.client_id, uuid::Uuid::new_v4());
+        if let Some(r) = self
+            .classic_join_to_consumer(node, group_id, &req, &fresh)
+            .await
+        {
+            return r.unwrap_or_else(|e| JoinResult::error(&req.member_id, e));
+        }
         let rx = {
             let mut inner = self.lock();
             if let Err(e) = self.check_coordinator(node, &inner, group_id) {
                 return JoinResult::error(&req.member_id, e);
-            }
-            if inner
-                .groups
-                .get(group_id)
-                .is_some_and(|g| g.consumer.is_some())
-            {
-                // A classic member cannot join a KIP-848 group (mixed groups are not built).
-                return JoinResult::error(&req.member_id, GroupError::WrongGroupType);
             }
             let group = inner
                 .groups
@@ -489,6 +500,21 @@ impl Coordinator {
         protocol_name: Option<&str>,
         assignments: Vec<(String, Vec<u8>)>,
     ) -> SyncResult {
+        let classic = self
+            .on_consumer_group(node, group_id, |cg, now| {
+                cg.classic_sync(
+                    member_id,
+                    instance,
+                    generation,
+                    protocol_type,
+                    protocol_name,
+                    now,
+                )
+            })
+            .await;
+        if let Some(r) = classic {
+            return r.unwrap_or_else(SyncResult::error);
+        }
         let (rx, limit) = {
             let mut inner = self.lock();
             if let Err(e) = self.check_coordinator(node, &inner, group_id) {
@@ -547,11 +573,18 @@ impl Coordinator {
         generation: i32,
     ) -> Result<(), GroupError> {
         let mut inner = self.lock();
+        let now = self.now();
         let group = inner
             .groups
             .get_mut(group_id)
             .ok_or(GroupError::UnknownMember)?;
-        group.heartbeat(member_id, instance, generation, self.now())
+        let Some(cg) = group.consumer.as_mut() else {
+            return group.heartbeat(member_id, instance, generation, now);
+        };
+        // A classic member of a consumer group (an online migration).
+        let r = cg.classic_heartbeat(member_id, instance, generation, now);
+        self.reschedule(&inner, group_id);
+        r
     }
 
     /// LeaveGroup; `None` when the group does not exist.
@@ -562,6 +595,14 @@ impl Coordinator {
         members: &[(String, Option<String>)],
     ) -> Option<Vec<Result<(), GroupError>>> {
         let mut inner = self.lock();
+        if let Some((out, _appended)) =
+            self.consumer_op_locked(node, &mut inner, group_id, |cg, _| {
+                Ok(cg.classic_leave(members))
+            })
+        {
+            // Leaving is not acknowledged durably (as the classic path); the write goes on.
+            return Some(out.unwrap_or_else(|e| vec![Err(e); members.len()]));
+        }
         let group = inner.groups.get_mut(group_id)?;
         let (out, fx) = group.leave(members, self.now(), &self.limits);
         let _ = self.apply(node, &mut inner, group_id, fx);

@@ -226,7 +226,10 @@ pub struct GroupSnapshot {
     pub consumer: Option<super::consumer::ConsumerGroup>,
 }
 
+mod migration;
 mod ops;
+
+pub use migration::MigrationPolicy;
 
 impl Group {
     pub fn new(group_id: &str) -> Self {

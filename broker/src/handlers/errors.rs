@@ -250,7 +250,6 @@ impl From<GroupError> for ResponseError {
             GroupError::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
             GroupError::InvalidRegularExpression => ResponseError::InvalidRegularExpression,
             // Kafka: a classic request to a consumer group (and the other way round).
-            GroupError::WrongGroupType => ResponseError::InconsistentGroupProtocol,
         }
     }
 }

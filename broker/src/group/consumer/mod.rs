@@ -10,8 +10,12 @@
 //! whenever its membership, epochs or assignments change; timers start over after a load.
 
 pub mod assignor;
+mod classic;
+pub mod protocol;
 #[cfg(test)]
 mod tests;
+
+pub use classic::{CONSUMER_PROTOCOL_TYPE, ClassicMeta, by_id};
 
 use super::GroupError;
 use std::collections::{BTreeMap, BTreeSet};
@@ -70,6 +74,54 @@ pub struct Member {
     /// While revoking: when it is fenced if it has not given the partitions up.
     #[serde(skip)]
     pub revocation_deadline_ms: Option<i64>,
+    /// A classic member (JoinGroup, SyncGroup, Heartbeat) that the group hosts since an
+    /// online migration (KIP-848 mixed groups, `classic.rs`); `None` for consumer-protocol
+    /// members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classic: Option<ClassicMeta>,
+    /// A classic member told to rejoin: when it is removed if it has not.
+    #[serde(skip)]
+    pub join_deadline_ms: Option<i64>,
+}
+
+impl Member {
+    /// A member at epoch 0 that owns nothing yet.
+    pub fn new(
+        member_id: String,
+        instance_id: Option<String>,
+        rebalance_timeout_ms: i32,
+        now: i64,
+    ) -> Self {
+        Member {
+            member_id,
+            instance_id,
+            rack_id: None,
+            client_id: String::new(),
+            client_host: String::new(),
+            rebalance_timeout_ms: rebalance_timeout_ms.max(1),
+            subscribed_topic_names: Vec::new(),
+            subscribed_topic_regex: None,
+            server_assignor: None,
+            member_epoch: 0,
+            previous_member_epoch: 0,
+            state: MemberState::Stable,
+            assigned: Assignment::new(),
+            pending_revocation: Assignment::new(),
+            last_heartbeat_ms: now,
+            revocation_deadline_ms: None,
+            classic: None,
+            join_deadline_ms: None,
+        }
+    }
+
+    /// Its session timeout: a classic member's own, else the broker's.
+    fn session_timeout_ms(&self, settings: &Settings) -> i64 {
+        i64::from(
+            self.classic
+                .as_ref()
+                .map_or(settings.session_timeout_ms, |c| c.session_timeout_ms),
+        )
+    }
 }
 
 /// One ConsumerGroupHeartbeat, decoded (`None`: unchanged since the last one).
@@ -216,16 +268,7 @@ impl ConsumerGroup {
                 }
             }
         }
-        // The subscribed topics' metadata (a new topic matching a regex, more partitions)
-        // moves the group epoch too.
-        let subscribed = self.subscribed_topics(topics);
-        if bump || subscribed != self.subscribed {
-            self.subscribed = subscribed;
-            self.group_epoch += 1;
-        }
-        if self.group_epoch > self.assignment_epoch {
-            self.compute_target();
-        }
+        self.refresh_target(bump, topics);
         let before = self
             .members
             .get(&member_id)
@@ -315,24 +358,12 @@ impl ConsumerGroup {
                 ),
             ));
         }
-        let mut m = Member {
-            member_id: id.clone(),
-            instance_id: req.instance_id.clone(),
-            rack_id: None,
-            client_id: String::new(),
-            client_host: String::new(),
-            rebalance_timeout_ms: req.rebalance_timeout_ms.max(1),
-            subscribed_topic_names: Vec::new(),
-            subscribed_topic_regex: None,
-            server_assignor: None,
-            member_epoch: 0,
-            previous_member_epoch: 0,
-            state: MemberState::Stable,
-            assigned: Assignment::new(),
-            pending_revocation: Assignment::new(),
-            last_heartbeat_ms: now,
-            revocation_deadline_ms: None,
-        };
+        let mut m = Member::new(
+            id.clone(),
+            req.instance_id.clone(),
+            req.rebalance_timeout_ms,
+            now,
+        );
         let is_new = inherited.is_none();
         if let Some(old) = inherited {
             m.previous_member_epoch = old.previous_member_epoch;
@@ -378,6 +409,20 @@ impl ConsumerGroup {
         if self.members.remove(member_id).is_some() {
             self.target.remove(member_id);
             self.group_epoch += 1;
+        }
+    }
+
+    /// Moves the group epoch when a member's subscription changed (`bump`) or the subscribed
+    /// topics' metadata did (a new topic matching a regex, more partitions), and computes the
+    /// target of a new epoch.
+    fn refresh_target(&mut self, bump: bool, topics: &BTreeMap<String, TopicMeta>) {
+        let subscribed = self.subscribed_topics(topics);
+        if bump || subscribed != self.subscribed {
+            self.subscribed = subscribed;
+            self.group_epoch += 1;
+        }
+        if self.group_epoch > self.assignment_epoch {
+            self.compute_target();
         }
     }
 
@@ -482,7 +527,9 @@ impl ConsumerGroup {
                 dest.entry(*t).or_default().insert(*p);
             }
         }
-        if !revoke.is_empty() {
+        // A member that says it no longer owns them (an eager classic member rejoining, a
+        // member whose answer was lost) need not be asked to revoke them: it moves on at once.
+        if !revoke.is_empty() && owned.is_none_or(|o| intersects(o, &revoke)) {
             m.assigned = keep;
             m.pending_revocation = revoke;
             m.state = MemberState::UnrevokedPartitions;
@@ -529,8 +576,9 @@ impl ConsumerGroup {
             .members
             .values()
             .filter(|m| {
-                m.last_heartbeat_ms + i64::from(settings.session_timeout_ms) <= now
+                m.last_heartbeat_ms + m.session_timeout_ms(settings) <= now
                     || m.revocation_deadline_ms.is_some_and(|d| d <= now)
+                    || m.join_deadline_ms.is_some_and(|d| d <= now)
             })
             .map(|m| m.member_id.clone())
             .collect();
@@ -547,24 +595,37 @@ impl ConsumerGroup {
             .values()
             .flat_map(|m| {
                 [
-                    Some(m.last_heartbeat_ms + i64::from(settings.session_timeout_ms)),
+                    Some(m.last_heartbeat_ms + m.session_timeout_ms(settings)),
                     m.revocation_deadline_ms,
+                    m.join_deadline_ms,
                 ]
             })
             .flatten()
             .min()
     }
 
-    /// Whether `member_id` at `epoch` may commit or fetch offsets (OffsetCommit v9+).
+    /// Whether `member_id` at `epoch` may commit or fetch offsets: a consumer-protocol member
+    /// at its member epoch (OffsetCommit v9+), a classic member at its generation, which is its
+    /// member epoch (Kafka's ILLEGAL_GENERATION when it is not).
     pub fn validate_member(&self, member_id: &str, epoch: i32) -> Result<(), GroupError> {
         let m = self
             .members
             .get(member_id)
             .ok_or(GroupError::UnknownMember)?;
         if epoch != m.member_epoch {
-            return Err(GroupError::StaleMemberEpoch);
+            return Err(if m.classic.is_some() {
+                GroupError::IllegalGeneration
+            } else {
+                GroupError::StaleMemberEpoch
+            });
         }
         Ok(())
+    }
+
+    /// Whether every member is a classic one (the last consumer-protocol member has left: the
+    /// group goes back to the classic protocol when the migration policy allows it).
+    pub fn only_classic_members(&self) -> bool {
+        !self.members.is_empty() && self.members.values().all(|m| m.classic.is_some())
     }
 }
 

@@ -288,7 +288,7 @@ impl Group {
         self.try_complete_join(now, fx);
     }
 
-    fn prepare_rebalance(&mut self, now: i64, limits: &Limits, fx: &mut Vec<Effect>) {
+    pub(super) fn prepare_rebalance(&mut self, now: i64, limits: &Limits, fx: &mut Vec<Effect>) {
         if self.state == GroupState::CompletingRebalance {
             for m in self.members.values_mut() {
                 m.assignment.clear();
