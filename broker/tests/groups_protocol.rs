@@ -483,6 +483,23 @@ fn consumer_group_heartbeat_describe_list_and_commit() {
             .all(|t| t.topic_name.as_str() == "kt")
     }));
     assert_eq!(d.groups[1].error_code, code(ResponseError::GroupIdNotFound));
+    // DescribeGroups describes classic groups only, as Kafka 4.
+    let mut classic_view = |v| {
+        c.call(
+            &DescribeGroupsRequest::default().with_groups(vec![GroupId(s("kg"))]),
+            v,
+        )
+        .groups
+        .remove(0)
+    };
+    let v5 = classic_view(5);
+    assert_eq!((v5.error_code, v5.group_state.as_str()), (0, "Dead"));
+    let v6 = classic_view(6);
+    assert_eq!(v6.error_code, code(ResponseError::GroupIdNotFound));
+    assert_eq!(
+        v6.error_message.as_deref(),
+        Some("Group kg is not a classic group.")
+    );
 
     // ListGroups v5 shows its type.
     let l = c.call(&ListGroupsRequest::default(), 5);

@@ -239,6 +239,14 @@ impl Coordinator {
             }))
     }
 
+    /// Whether `group_id` is a consumer group (DescribeGroups describes only classic groups).
+    pub fn is_consumer_group(&self, group_id: &str) -> bool {
+        self.lock()
+            .groups
+            .get(group_id)
+            .is_some_and(|g| g.consumer.is_some())
+    }
+
     /// Consumer groups for ListGroups: (group id, state name).
     pub fn consumer_list(&self) -> Vec<(String, &'static str)> {
         let inner = self.lock();

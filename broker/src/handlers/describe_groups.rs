@@ -1,5 +1,6 @@
 //! DescribeGroups: state, protocol and members (metadata and assignment) of each group.
-//! An unknown group is "Dead" (v0-5) or GROUP_ID_NOT_FOUND (v6+), as in Kafka 4.
+//! An unknown group, or a consumer group (KIP-848), is "Dead" (v0-5) or GROUP_ID_NOT_FOUND (v6+),
+//! as in Kafka 4.
 
 use super::{RequestContext, errors, sb};
 use crate::security::acl::{Operation, ResourceType};
@@ -23,13 +24,26 @@ pub async fn handle(ctx: &RequestContext, req: DescribeGroupsRequest) -> Describ
                     .with_group_id(id)
                     .with_error_code(e.code());
             }
-            let Some(g) = ctx.groups.describe(&id) else {
+            // A consumer group (KIP-848) is not described here, as in Kafka 4: "Dead" (v0-5) or
+            // GROUP_ID_NOT_FOUND (v6+); ConsumerGroupDescribe describes it.
+            let consumer = ctx.groups.is_consumer_group(&id);
+            let found = if consumer {
+                None
+            } else {
+                ctx.groups.describe(&id)
+            };
+            let Some(g) = found else {
                 let d = DescribedGroup::default()
                     .with_group_id(id.clone())
                     .with_group_state(sb("Dead"));
+                let message = if consumer {
+                    format!("Group {} is not a classic group.", &*id)
+                } else {
+                    format!("group {} not found", &*id)
+                };
                 return if v >= 6 {
                     d.with_error_code(ResponseError::GroupIdNotFound.code())
-                        .with_error_message(Some(sb(&format!("group {} not found", &*id))))
+                        .with_error_message(Some(sb(&message)))
                 } else {
                     d
                 };
