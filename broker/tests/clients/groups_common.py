@@ -31,6 +31,47 @@ def wait_until(what, cond, timeout=60.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+class CommitLog:
+    """Which member committed each record (values are the integers `produce` writes): the
+    `on_commit` of `CommittingMember`s, with the exactly-once checks over them."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.committed = {}  # value -> member name
+        self.duplicates = []
+
+    def on_commit(self, name, msg):
+        with self.lock:
+            v = int(msg.value())
+            if v in self.committed:
+                self.duplicates.append((v, self.committed[v], name))
+            self.committed[v] = name
+
+    def count(self):
+        with self.lock:
+            return len(self.committed)
+
+    def by(self, name):
+        with self.lock:
+            return sum(1 for c in self.committed.values() if c == name)
+
+    def wait_all(self, n, members, timeout):
+        """Waits until values 0..n were committed; on timeout says which were not and which
+        commits raced a rebalance."""
+        try:
+            wait_until("every message committed", lambda: self.count() >= n, timeout=timeout)
+        except AssertionError:
+            with self.lock:
+                missing = sorted(set(range(n)) - set(self.committed))
+            failures = [f for m in members for f in m.failures]
+            raise AssertionError(f"{len(missing)} messages never committed, e.g. {missing[:20]}; "
+                                 f"commits that raced a rebalance: {failures[:20]}")
+
+    def check_exactly_once(self, n):
+        assert not self.duplicates, f"consumed twice: {self.duplicates[:10]}"
+        assert sorted(self.committed) == list(range(n)), "missing messages"
+
+
 class CommittingMember(threading.Thread):
     """A confluent-kafka group member that commits every record synchronously, in a thread.
 

@@ -7,32 +7,21 @@ once. Prints the group types ListGroups showed in each phase.
 Args: bootstrap topic assignor"""
 import json
 import sys
-import threading
 
 from confluent_kafka.admin import AdminClient
 
-from groups_common import FAST, CommittingMember, check_committed_at_end, produce, wait_until
+from groups_common import FAST, CommitLog, CommittingMember, check_committed_at_end, produce, wait_until
 
 bootstrap, topic, assignor = sys.argv[1], sys.argv[2], sys.argv[3]
 group = f"migration-{assignor}"
 classic = {"group.protocol": "classic", "partition.assignment.strategy": assignor, **FAST}
 modern = {"group.protocol": "consumer"}
-lock = threading.Lock()
-committed = {}  # value -> member name
-duplicates = []
+log = CommitLog()
 admin = AdminClient({"bootstrap.servers": bootstrap})
 
 
-def on_commit(name, msg):
-    with lock:
-        v = int(msg.value())
-        if v in committed:
-            duplicates.append((v, committed[v], name))
-        committed[v] = name
-
-
 def member(name, config):
-    m = CommittingMember(name, bootstrap, group, topic, config, on_commit)
+    m = CommittingMember(name, bootstrap, group, topic, config, log.on_commit)
     m.start()
     return m
 
@@ -43,11 +32,6 @@ def group_type():
         if g.group_id == group:
             return str(getattr(g, "type", "unknown")).split(".")[-1].lower()
     return "absent"
-
-
-def committed_by(name):
-    with lock:
-        return sum(1 for c in committed.values() if c == name)
 
 
 def stop(m):
@@ -61,37 +45,30 @@ types = {}
 members = {"c1": member("c1", classic), "c2": member("c2", classic)}
 produce(bootstrap, topic, 0, 300)
 wait_until("both classic members assigned", lambda: all(m.assigned for m in members.values()))
-wait_until("the first batch under way", lambda: len(committed) >= 100)
+wait_until("the first batch under way", lambda: log.count() >= 100)
 types["classic"] = group_type()
 
 # Upgrade: a consumer-protocol member joins the classic group.
 members["c3"] = member("c3", modern)
 wait_until("the consumer-protocol member assigned", lambda: members["c3"].assigned, timeout=90)
 produce(bootstrap, topic, 300, 300)
-wait_until("c3 consuming", lambda: committed_by("c3") > 0, timeout=90)
+wait_until("c3 consuming", lambda: log.by("c3") > 0, timeout=90)
 types["mixed"] = group_type()
-wait_until("half of the second batch", lambda: len(committed) >= 450, timeout=90)
+wait_until("half of the second batch", lambda: log.count() >= 450, timeout=90)
 
 # A classic member leaves the consumer group.
 stop(members["c2"])
-wait_until("the first two batches", lambda: len(committed) >= 600, timeout=90)
+wait_until("the first two batches", lambda: log.count() >= 600, timeout=90)
 
 # Downgrade: the last consumer-protocol member leaves.
 stop(members["c3"])
 produce(bootstrap, topic, 600, 300)
-failures = lambda: [f for m in members.values() for f in m.failures]  # noqa: E731
-try:
-    wait_until("every message committed", lambda: len(committed) >= 900, timeout=120)
-except AssertionError:
-    missing = sorted(set(range(900)) - set(committed))
-    raise AssertionError(f"{len(missing)} messages never committed, e.g. {missing[:20]}; "
-                         f"commits that raced a rebalance: {failures()[:20]}")
+log.wait_all(900, members.values(), timeout=120)
 types["after"] = group_type()
 stop(members["c1"])
-assert not duplicates, f"consumed twice: {duplicates[:10]}"
-assert sorted(committed) == list(range(900)), "missing messages"
+log.check_exactly_once(900)
 assert check_committed_at_end(bootstrap, group, topic) == 900
-counts = {n: committed_by(n) for n in members}
+counts = {n: log.by(n) for n in members}
 assert counts["c3"] > 0 and counts["c2"] > 0, counts
 print(json.dumps({"types": types, "counts": counts, "assignor": assignor,
-                  "commit_failures": failures()[:20]}))
+                  "commit_failures": [f for m in members.values() for f in m.failures][:20]}))
