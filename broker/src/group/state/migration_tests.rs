@@ -367,3 +367,57 @@ fn a_mixed_group_survives_its_snapshot() {
     // The classic member carries on where it was.
     assert_eq!(synced(cg, "a", 5), vec![0, 1, 2]);
 }
+
+#[test]
+fn classic_members_expire_on_their_own_session_and_rejoin_deadlines() {
+    let mut g = stable_classic();
+    g.upgrade_to_consumer(&topics(), 0).unwrap();
+    let cg = g.consumer.as_mut().unwrap();
+    // Their own 10 s session timeout, not the broker's 45 s.
+    assert_eq!(cg.next_deadline(&SETTINGS), Some(10_000));
+    assert_eq!(cg.classic_heartbeat("a", None, 5, 9_000), Ok(()));
+    assert_eq!(cg.tick(10_000, &SETTINGS), 1, "b's session expired");
+    assert!(!cg.members.contains_key("b"));
+    // The group moved on: "a" is told to rejoin, and removed when it does not in time.
+    assert_eq!(
+        cg.classic_heartbeat("a", None, 5, 11_000),
+        Err(GroupError::RebalanceInProgress)
+    );
+    assert_eq!(cg.members["a"].join_deadline_ms, Some(41_000));
+    assert_eq!(
+        cg.classic_heartbeat("a", None, 5, 19_000),
+        Err(GroupError::RebalanceInProgress)
+    );
+    assert_eq!(
+        cg.classic_heartbeat("a", None, 5, 35_000),
+        Err(GroupError::RebalanceInProgress)
+    );
+    assert_eq!(cg.tick(40_999, &SETTINGS), 0, "its session is alive");
+    assert_eq!(cg.tick(41_000, &SETTINGS), 1);
+    assert!(cg.is_empty());
+}
+
+#[test]
+fn a_static_classic_member_rejoining_takes_over_its_partitions() {
+    let mut g = stable_classic();
+    g.members.get_mut("a").unwrap().group_instance_id = Some("i-a".into());
+    g.upgrade_to_consumer(&topics(), 0).unwrap();
+    let cg = g.consumer.as_mut().unwrap();
+    let epoch = cg.group_epoch;
+    let mut again = rejoin("");
+    again.group_instance_id = Some("i-a".into());
+    again.require_known_member_id = true;
+    let j = cg
+        .classic_join(&again, &topics(), "a2".into(), 10, &SETTINGS)
+        .unwrap();
+    assert_eq!((j.error, j.member_id.as_str()), (None, "a2"));
+    assert_eq!(cg.group_epoch, epoch, "no rebalance");
+    assert!(!cg.members.contains_key("a"));
+    assert_eq!(synced(cg, "a2", j.generation_id), vec![0, 1, 2]);
+    // The old incarnation is fenced.
+    assert_eq!(
+        cg.classic_sync("a", Some("i-a"), j.generation_id, None, None, 20)
+            .unwrap_err(),
+        GroupError::FencedInstanceId
+    );
+}
