@@ -4,7 +4,8 @@
 //! -9 mid-transaction and replaced by a new process with the same transactional id and group,
 //! then the broker coordinating its transactions is killed -9 mid-transaction and restarted
 //! later; the output holds every input record exactly once and the group's offsets are at the
-//! input's end.
+//! input's end. And KIP-447's zombie: a member whose generation ended while it stalled cannot
+//! commit its copies with its old group metadata (TxnOffsetCommit is refused, it aborts).
 
 mod cluster_support;
 mod common;
@@ -165,9 +166,10 @@ fn run(brokers: &[TestBroker], bootstrap: &str, args: &[&str]) -> String {
     stdout
 }
 
-#[test]
-fn copy_loop_killed_9_and_its_coordinators_broker_killed_9_copies_every_record_exactly_once() {
-    let mut brokers = start_brokers(
+/// Three brokers with `SRC` and `DST` (six partitions, RF=3, min.insync.replicas=2) and
+/// `RECORDS` records in `SRC`.
+fn cluster_with_input() -> (Vec<TestBroker>, String) {
+    let brokers = start_brokers(
         3,
         &[
             "transaction.state.log.num.partitions=3",
@@ -191,8 +193,14 @@ fn copy_loop_killed_9_and_its_coordinators_broker_killed_9_copies_every_record_e
         });
     }
     let bootstrap = bootstrap_all(&brokers);
+    run(&brokers, &bootstrap, &["fill", SRC, &RECORDS.to_string()]);
+    (brokers, bootstrap)
+}
+
+#[test]
+fn copy_loop_killed_9_and_its_coordinators_broker_killed_9_copies_every_record_exactly_once() {
+    let (mut brokers, bootstrap) = cluster_with_input();
     let n = RECORDS.to_string();
-    run(&brokers, &bootstrap, &["fill", SRC, &n]);
 
     // A: the client dies with -9 inside a transaction after five commits; a new process with
     // the same transactional id fences it (aborting the open transaction) and takes over.
@@ -220,6 +228,19 @@ fn copy_loop_killed_9_and_its_coordinators_broker_killed_9_copies_every_record_e
     assert!(out.contains("ok commits="), "{out}");
     eprintln!("copy loop after both kills (coordinator was {coordinator}): {out}");
 
+    let verified = run(&brokers, &bootstrap, &["verify", SRC, DST, GROUP, &n]);
+    assert!(verified.contains(&format!("ok {RECORDS}")), "{verified}");
+}
+
+#[test]
+fn a_member_whose_generation_ended_cannot_commit_its_copies_in_a_transaction() {
+    let (brokers, bootstrap) = cluster_with_input();
+    let dir = tempfile::tempdir().unwrap();
+    let dir_arg = dir.path().to_str().unwrap();
+    let out = run(&brokers, &bootstrap, &["zombie", SRC, DST, GROUP, dir_arg]);
+    assert!(out.contains("ok fenced"), "{out}");
+    eprintln!("zombie: {out}");
+    let n = RECORDS.to_string();
     let verified = run(&brokers, &bootstrap, &["verify", SRC, DST, GROUP, &n]);
     assert!(verified.contains(&format!("ok {RECORDS}")), "{verified}");
 }

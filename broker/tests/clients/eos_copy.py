@@ -13,6 +13,13 @@ copy  SRC DST GROUP TID DIR [PAUSE_AFTER]
       its records acknowledged and its offsets sent; DIR/paused is touched and the loop waits for
       DIR/go (the test kills this process or a broker meanwhile). Stops once the group's
       committed offsets are SRC's end offsets; prints "ok commits=.. aborts=.. retries=..".
+zombie SRC DST GROUP DIR
+      KIP-447's case: member "zombie" (its own transactional id) consumes a batch, produces its
+      copies and stalls past max.poll.interval.ms holding the consumer group metadata of that
+      generation; meanwhile a copy loop ("copy" above, another transactional id) joins the
+      group, gets every partition once the zombie is gone and copies everything. The zombie
+      wakes and sends its offsets with the stale metadata: the group coordinator must refuse
+      them (ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID), and it aborts. Prints "ok fenced <error>".
 verify SRC DST GROUP N
       A read_committed reader of DST sees every record of SRC exactly once, transformed and with
       its key; the group's committed offsets are SRC's end offsets.
@@ -151,6 +158,50 @@ def copy(src, dst, group, tid, d, pause_after):
     print(f"ok commits={commits} copied={copied} aborts={state['aborts']} retries={retries}")
 
 
+def zombie(src, dst, group, d):
+    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": "zombie"})
+    producer.init_transactions(60)
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "client.id": "zombie",
+        "isolation.level": "read_committed",
+        "enable.auto.commit": False,
+        **FAST,
+        "max.poll.interval.ms": 7000,
+    })
+    consumer.subscribe([src])
+    deadline = time.monotonic() + 60
+    msgs = []
+    while not msgs:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the zombie got no records")
+        msgs = [m for m in consumer.consume(BATCH, 0.5) if not m.error()]
+    # The generation the batch was consumed in.
+    meta = consumer.consumer_group_metadata()
+    producer.begin_transaction()
+    offsets = {}
+    for m in msgs:
+        producer.produce(dst, key=m.key(), value=b"copy-" + m.value())
+        offsets[(m.topic(), m.partition())] = m.offset() + 1
+    producer.flush(60)
+    # Stalls (no poll) while another member takes the partitions and copies everything.
+    copy(src, dst, group, "eos-copy-successor", d, None)
+    try:
+        producer.send_offsets_to_transaction(
+            [TopicPartition(t, p, o) for (t, p), o in offsets.items()], meta, 60)
+        producer.commit_transaction(60)
+    except KafkaException as e:
+        err = e.args[0]
+        assert err.txn_requires_abort(), f"not abortable: {err}"
+        producer.abort_transaction(60)
+        print(f"ok fenced {err.name()}")
+        return
+    finally:
+        consumer.close()
+    raise AssertionError(f"the zombie committed {len(msgs)} records its successor copied too")
+
+
 def verify(src, dst, group, n):
     got = read_all(bootstrap, dst, 6, "read_committed", n)
     seen = {}
@@ -177,6 +228,8 @@ if scenario == "fill":
     print("ok")
 elif scenario == "copy":
     copy(*args[:5], int(args[5]) if len(args) > 5 else None)
+elif scenario == "zombie":
+    zombie(*args[:4])
 elif scenario == "verify":
     verify(args[0], args[1], args[2], int(args[3]))
 else:
