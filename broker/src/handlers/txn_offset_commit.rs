@@ -62,7 +62,7 @@ pub async fn handle(ctx: &RequestContext, req: TxnOffsetCommitRequest) -> TxnOff
                 &ctx.node,
                 &group,
                 req.member_id.as_str(),
-                req.group_instance_id.as_ref().map(|i| i.as_str()),
+                req.group_instance_id.as_deref(),
                 req.generation_id,
             )
             .err()
