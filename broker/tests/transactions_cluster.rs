@@ -11,7 +11,7 @@ mod cluster_support;
 mod common;
 mod wire;
 
-use cluster_support::{start_brokers, wait_for};
+use cluster_support::{bootstrap_all, start_brokers, wait_for, wait_txn_coordinator};
 use common::{POLL, TestBroker};
 use eddy_test_support::eventually;
 use kafka_protocol::messages::*;
@@ -31,14 +31,6 @@ fn start_cluster() -> Vec<TestBroker> {
         ],
         "4000",
     )
-}
-
-fn bootstrap_all(brokers: &[TestBroker]) -> String {
-    brokers
-        .iter()
-        .map(TestBroker::bootstrap)
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// Runs `txn_cluster.py` with `args`; on failure, panics with its output and the brokers'
@@ -97,31 +89,6 @@ fn run_script_named(
         );
     }
     stdout
-}
-
-/// FindCoordinator (v3, key type 1) through `b`: (error code, node id).
-fn find_txn_coordinator(b: &TestBroker, id: &str) -> (i16, i32) {
-    let mut w = Wire::connect(&b.bootstrap());
-    let r = w.call(
-        &FindCoordinatorRequest::default()
-            .with_key(StrBytes::from_string(id.to_string()))
-            .with_key_type(1),
-        3,
-    );
-    (r.error_code, r.node_id.0)
-}
-
-fn wait_txn_coordinator(b: &TestBroker, id: &str) -> i32 {
-    eventually(
-        "a transaction coordinator",
-        Duration::from_secs(60),
-        Duration::from_millis(100),
-        || match find_txn_coordinator(b, id) {
-            (0, node) => Ok(node),
-            (e, _) => Err(format!("error {e}")),
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}; log:\n{}", b.log()))
 }
 
 /// InitProducerId for `id` sent to broker `b` (v3): its error code.

@@ -42,6 +42,30 @@ impl Coordinator {
             .contains_key(&(group.to_string(), topic.to_string(), partition))
     }
 
+    /// TxnOffsetCommit's member check (KIP-447): the committing consumer is a current member
+    /// of `group` at its generation (KIP-848 groups: at its member epoch), as
+    /// `Group::validate_txn_commit` decides; a group this coordinator does not know has no
+    /// members to check. Cluster mode: this broker must coordinate the group.
+    pub fn validate_txn_member(
+        &self,
+        node: &Node,
+        group: &str,
+        member_id: &str,
+        instance: Option<&str>,
+        generation: i32,
+    ) -> Result<(), GroupError> {
+        let inner = self.lock();
+        self.check_coordinator(node, &inner, group)?;
+        if let Some(r) =
+            super::consumer_ops::validate_offsets_member(&inner, group, member_id, generation)
+        {
+            return r;
+        }
+        inner.groups.get(group).map_or(Ok(()), |g| {
+            g.validate_txn_commit(member_id, instance, generation)
+        })
+    }
+
     /// Writes a committed transaction's offsets of `group` (no member check: the producer's
     /// TxnOffsetCommit was checked when it was sent), durable before this returns.
     pub async fn commit_txn_offsets(

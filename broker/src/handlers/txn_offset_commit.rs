@@ -54,6 +54,20 @@ pub async fn handle(ctx: &RequestContext, req: TxnOffsetCommitRequest) -> TxnOff
             own.push((topic.clone(), p.partition_index, e));
         }
     }
+    // KIP-447: a consumer whose generation is over (its partitions moved) must not stage
+    // offsets, or its transaction would commit records their new owner processes again.
+    let whole = whole.or_else(|| {
+        ctx.groups
+            .validate_txn_member(
+                &ctx.node,
+                &group,
+                req.member_id.as_str(),
+                req.group_instance_id.as_deref(),
+                req.generation_id,
+            )
+            .err()
+            .map(ResponseError::from)
+    });
     let outcome = match whole {
         Some(e) => Err(e),
         None if offsets.is_empty() => Ok(()),

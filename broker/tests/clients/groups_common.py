@@ -1,6 +1,8 @@
-"""Shared helpers of the consumer-group client scripts (bounded loops, fast group settings)."""
+"""Shared helpers of the consumer-group and transaction client scripts (bounded loops, fast group
+settings, reading a topic back whole)."""
 import threading
 import time
+import uuid
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
@@ -143,3 +145,32 @@ def check_committed_at_end(bootstrap, group, topic):
         total += hi
     c.close()
     return total
+
+
+def read_all(bootstrap, topic, partitions, isolation, want, quiet_s=3.0, deadline_s=90):
+    """Reads every partition of `topic` from the start with `isolation` (read_committed or
+    read_uncommitted) until `want` messages and then `quiet_s` without more (so that extra
+    records would be seen), bounded by `deadline_s`. Returns the messages."""
+    c = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": "reader-" + uuid.uuid4().hex,
+        "isolation.level": isolation,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+    })
+    c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    got = []
+    deadline = time.monotonic() + deadline_s
+    last = time.monotonic()
+    while time.monotonic() < deadline:
+        m = c.poll(0.2)
+        if m is None:
+            if len(got) >= want and time.monotonic() - last > quiet_s:
+                break
+            continue
+        if m.error():
+            raise RuntimeError(f"consumer error: {m.error()}")
+        got.append(m)
+        last = time.monotonic()
+    c.close()
+    return got

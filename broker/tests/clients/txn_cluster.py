@@ -23,6 +23,8 @@ import uuid
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from groups_common import read_all
+
 bootstrap, scenario, topic = sys.argv[1], sys.argv[2], sys.argv[3]
 PARTITIONS = 6
 DEADLINE_S = 90
@@ -42,32 +44,8 @@ def producer(tid, **extra):
     return p
 
 
-def consume(isolation, want, quiet_s=3.0):
-    """Reads every partition from the start until `want` records and then `quiet_s` without
-    more (so that extra records would be seen)."""
-    c = Consumer({
-        "bootstrap.servers": bootstrap,
-        "group.id": "reader-" + uuid.uuid4().hex,
-        "isolation.level": isolation,
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
-    })
-    c.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
-    got = []
-    deadline = time.time() + DEADLINE_S
-    last = time.time()
-    while time.time() < deadline:
-        m = c.poll(0.2)
-        if m is None:
-            if len(got) >= want and time.time() - last > quiet_s:
-                break
-            continue
-        if m.error():
-            raise RuntimeError(f"consumer error: {m.error()}")
-        got.append(m.value().decode())
-        last = time.time()
-    c.close()
-    return got
+def consume(isolation, want):
+    return [m.value().decode() for m in read_all(bootstrap, topic, PARTITIONS, isolation, want)]
 
 
 def send(p, prefix, per_partition, size=0):

@@ -6,7 +6,9 @@ use crate::common::{TestBroker, free_port, spawn_all};
 use crate::wire::Wire;
 use eddy_test_support::eventually;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::{CreateTopicsRequest, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::messages::{
+    CreateTopicsRequest, FindCoordinatorRequest, MetadataRequest, MetadataResponse, TopicName,
+};
 use std::time::Duration;
 
 /// `n` brokers with `settings`; the first three are the controller quorum voters, the others
@@ -103,4 +105,41 @@ pub fn create_topic(
                 .with_configs(crate::wire::topic_configs(configs)),
         ]);
     w.call(&req, 7).topics[0].error_code
+}
+
+/// Every broker's bootstrap address, comma-separated (a client's `bootstrap.servers`).
+pub fn bootstrap_all(brokers: &[TestBroker]) -> String {
+    brokers
+        .iter()
+        .map(TestBroker::bootstrap)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// FindCoordinator (v3, key type 1: a transactional id) through `b`: (error code, node id).
+pub fn find_txn_coordinator(b: &TestBroker, id: &str) -> (i16, i32) {
+    let mut w = Wire::connect(&b.bootstrap());
+    let r = w.call(
+        &FindCoordinatorRequest::default()
+            .with_key(kafka_protocol::protocol::StrBytes::from_string(
+                id.to_string(),
+            ))
+            .with_key_type(1),
+        3,
+    );
+    (r.error_code, r.node_id.0)
+}
+
+/// Polls `find_txn_coordinator` (bounded: 60 s) until it names a broker: its node id.
+pub fn wait_txn_coordinator(b: &TestBroker, id: &str) -> i32 {
+    eventually(
+        "a transaction coordinator",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || match find_txn_coordinator(b, id) {
+            (0, node) => Ok(node),
+            (e, _) => Err(format!("error {e}")),
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}; log:\n{}", b.log()))
 }

@@ -593,6 +593,31 @@ impl Group {
         }
     }
 
+    /// May a transactional offset commit (TxnOffsetCommit v3+, KIP-447) of this member stage
+    /// offsets? Its member id and generation are checked as OffsetCommit's are, so a zombie
+    /// whose partitions moved to another member in a newer generation is refused
+    /// (ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID / FENCED_INSTANCE_ID) and aborts instead of
+    /// committing records the new owner copies again. As in Kafka, a request without member
+    /// information (TxnOffsetCommit before v3) is accepted and the group's state does not matter
+    /// (no REBALANCE_IN_PROGRESS: the transaction's commit is what decides).
+    pub fn validate_txn_commit(
+        &self,
+        member_id: &str,
+        instance: Option<&str>,
+        generation: i32,
+    ) -> Result<(), GroupError> {
+        if self.state == GroupState::Dead {
+            return Err(GroupError::CoordinatorNotAvailable);
+        }
+        if generation < 0 && self.state == GroupState::Empty {
+            return Ok(());
+        }
+        if generation >= 0 || !member_id.is_empty() || instance.is_some() {
+            self.check_generation(member_id, instance, generation)?;
+        }
+        Ok(())
+    }
+
     /// Timers: expired sessions, expired MEMBER_ID_REQUIRED slots, rebalance deadlines.
     pub fn tick(&mut self, now: i64, limits: &Limits) -> Vec<Effect> {
         let mut fx = Vec::new();

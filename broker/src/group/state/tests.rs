@@ -615,3 +615,31 @@ mod prop {
         }
     }
 }
+
+#[test]
+fn transactional_commits_of_a_past_generation_are_refused_as_kafka_refuses_them() {
+    let mut g = stable_pair();
+    // The current members at generation 2.
+    assert_eq!(g.validate_txn_commit("a", None, 2), Ok(()));
+    assert_eq!(g.validate_txn_commit("b", None, 2), Ok(()));
+    // A zombie of an older generation, or a member that is gone: refused (KIP-447).
+    assert_eq!(
+        g.validate_txn_commit("a", None, 1),
+        Err(GroupError::IllegalGeneration)
+    );
+    assert_eq!(
+        g.validate_txn_commit("gone", None, 2),
+        Err(GroupError::UnknownMember)
+    );
+    // No member information (TxnOffsetCommit before v3): accepted even with members.
+    assert_eq!(g.validate_txn_commit("", None, -1), Ok(()));
+    // Mid-rebalance the current generation may still commit in its transaction (no
+    // REBALANCE_IN_PROGRESS for transactional commits), the previous one may not.
+    join_new(&mut g, range(), "c", 6);
+    assert_eq!(g.state, GroupState::PreparingRebalance);
+    assert_eq!(g.validate_txn_commit("a", None, 2), Ok(()));
+    assert_eq!(
+        g.validate_txn_commit("a", None, 1),
+        Err(GroupError::IllegalGeneration)
+    );
+}
