@@ -371,6 +371,107 @@ fn api_versions_finalize_transaction_version_2_and_serve_its_request_versions() 
     assert_eq!(max(ApiKey::TxnOffsetCommit), Some(5));
 }
 
+/// (finalized `transaction.version` level if listed, finalized epoch) from ApiVersions v3.
+fn finalized_tv(b: &TestBroker) -> (Option<i16>, i64) {
+    let mut w = Wire::connect(&b.bootstrap());
+    let r = w.call(
+        &ApiVersionsRequest::default()
+            .with_client_software_name(sb("eddy-test"))
+            .with_client_software_version(sb("1")),
+        3,
+    );
+    let level = r
+        .finalized_features
+        .iter()
+        .find(|f| f.name.as_str() == "transaction.version")
+        .map(|f| f.max_version_level);
+    (level, r.finalized_features_epoch)
+}
+
+/// UpdateFeatures v1 of `transaction.version`: the feature's error code.
+fn update_tv(b: &TestBroker, level: i16, upgrade_type: i8) -> i16 {
+    use kafka_protocol::messages::update_features_request::FeatureUpdateKey;
+    let mut w = Wire::connect(&b.bootstrap());
+    let r = w.call(
+        &UpdateFeaturesRequest::default()
+            .with_timeout_ms(30_000)
+            .with_feature_updates(vec![
+                FeatureUpdateKey::default()
+                    .with_feature(sb("transaction.version"))
+                    .with_max_version_level(level)
+                    .with_upgrade_type(upgrade_type),
+            ]),
+        1,
+    );
+    assert_eq!(r.error_code, 0, "{r:?}");
+    r.results[0].error_code
+}
+
+/// A node whose metadata predates `transaction.version` runs level 0 (not listed, so Kafka 4
+/// clients keep the original protocol) until UpdateFeatures raises it to 2; it never goes back.
+#[test]
+fn transaction_version_is_raised_through_update_features_and_never_lowered() {
+    let mut b = TestBroker::start(&[]);
+    assert_eq!(finalized_tv(&b).0, Some(2), "a new node runs TV2");
+    assert!(b.stop());
+    let path = b.data_dir().join("metadata.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    meta["features"]["levels"]
+        .as_object_mut()
+        .unwrap()
+        .remove("transaction.version")
+        .expect("transaction.version was finalized");
+    std::fs::write(&path, serde_json::to_vec(&meta).unwrap()).unwrap();
+    b.spawn();
+    let (level, epoch) = finalized_tv(&b);
+    assert_eq!(level, None, "metadata from before the feature: level 0");
+    assert_eq!(update_tv(&b, 2, 1), 0);
+    let (level, after) = finalized_tv(&b);
+    assert_eq!((level, after), (Some(2), epoch + 1));
+    // A safe downgrade is refused (what TV2 wrote stays readable only at TV2 here).
+    assert_eq!(update_tv(&b, 1, 2), 95, "INVALID_UPDATE_VERSION");
+    assert_eq!(finalized_tv(&b).0, Some(2));
+}
+
+/// AddPartitionsToTxn v5 with `verify_only` (KIP-890 part 1's inter-broker check): the
+/// partitions of the producer's ongoing transaction at its epoch verify, others do not, a
+/// stale epoch is fenced, and nothing is added.
+#[test]
+fn add_partitions_to_txn_v5_verify_only_checks_without_adding() {
+    use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTransaction;
+    let b = TestBroker::start(&[]);
+    let mut w = Wire::connect(&b.bootstrap());
+    assert_eq!(cluster_support::create_topic(&b, "vo", 2, 1, &[]), 0);
+    let tid = "vo-tx";
+    let (pid, e0) = init(&mut w, tid);
+    assert_eq!(produce_v12(&mut w, tid, "vo", 0, txn_batch(pid, e0, 0, "a")).0, 0);
+    let mut verify = |epoch: i16, partition: i32| {
+        let r = w.call(
+            &AddPartitionsToTxnRequest::default().with_transactions(vec![
+                AddPartitionsToTxnTransaction::default()
+                    .with_transactional_id(TransactionalId(sb(tid)))
+                    .with_producer_id(ProducerId(pid))
+                    .with_producer_epoch(epoch)
+                    .with_verify_only(true)
+                    .with_topics(vec![
+                        AddPartitionsToTxnTopic::default()
+                            .with_name(TopicName(sb("vo")))
+                            .with_partitions(vec![partition]),
+                    ]),
+            ]),
+            5,
+        );
+        assert_eq!(r.error_code, 0, "{r:?}");
+        r.results_by_transaction[0].topic_results[0].results_by_partition[0].partition_error_code
+    };
+    assert_eq!(verify(e0, 0), 0);
+    assert_eq!(verify(e0, 1), ResponseError::InvalidTxnState.code());
+    // Verifying did not add partition 1.
+    assert_eq!(verify(e0, 1), ResponseError::InvalidTxnState.code());
+    assert_eq!(verify(e0 - 1, 0), INVALID_PRODUCER_EPOCH);
+}
+
 #[test]
 fn tv2_on_one_broker_late_writes_cannot_join_and_every_end_bumps_the_epoch() {
     let b = TestBroker::start(&[]);

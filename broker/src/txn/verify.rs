@@ -375,18 +375,21 @@ fn to_verify_error(e: TxnError) -> TxnVerifyError {
     }
 }
 
-/// A remote coordinator's AddPartitionsToTxn answer code as the coordinator's refusal.
+/// A remote coordinator's AddPartitionsToTxn answer code as the coordinator's refusal (the
+/// codes its handler chose from these refusals, handlers/errors.rs).
 fn from_code(code: i16) -> Result<(), TxnError> {
-    use kafka_protocol::error::ResponseError as E;
     Err(match code {
         0 => return Ok(()),
-        c if c == E::ProducerFenced.code() => TxnError::ProducerFenced,
-        c if c == E::InvalidProducerEpoch.code() => TxnError::InvalidProducerEpoch,
-        c if c == E::InvalidProducerIdMapping.code() => TxnError::InvalidProducerIdMapping,
-        c if c == E::ConcurrentTransactions.code() => TxnError::ConcurrentTransactions,
-        c if c == E::InvalidTxnState.code() => TxnError::InvalidTxnState,
-        c if c == E::NotCoordinator.code() => TxnError::NotCoordinator,
-        c if c == E::CoordinatorLoadInProgress.code() => TxnError::CoordinatorLoadInProgress,
+        // PRODUCER_FENCED, INVALID_PRODUCER_EPOCH
+        90 => TxnError::ProducerFenced,
+        47 => TxnError::InvalidProducerEpoch,
+        // INVALID_PRODUCER_ID_MAPPING, INVALID_TXN_STATE
+        49 => TxnError::InvalidProducerIdMapping,
+        48 => TxnError::InvalidTxnState,
+        // CONCURRENT_TRANSACTIONS, NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS
+        51 => TxnError::ConcurrentTransactions,
+        16 => TxnError::NotCoordinator,
+        14 => TxnError::CoordinatorLoadInProgress,
         _ => TxnError::CoordinatorNotAvailable,
     })
 }
