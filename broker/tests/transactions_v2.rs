@@ -445,7 +445,10 @@ fn add_partitions_to_txn_v5_verify_only_checks_without_adding() {
     assert_eq!(cluster_support::create_topic(&b, "vo", 2, 1, &[]), 0);
     let tid = "vo-tx";
     let (pid, e0) = init(&mut w, tid);
-    assert_eq!(produce_v12(&mut w, tid, "vo", 0, txn_batch(pid, e0, 0, "a")).0, 0);
+    assert_eq!(
+        produce_v12(&mut w, tid, "vo", 0, txn_batch(pid, e0, 0, "a")).0,
+        0
+    );
     let mut verify = |epoch: i16, partition: i32| {
         let r = w.call(
             &AddPartitionsToTxnRequest::default().with_transactions(vec![
@@ -500,6 +503,67 @@ fn tv2_on_one_broker_late_writes_cannot_join_and_every_end_bumps_the_epoch() {
     assert_eq!(
         committed.values,
         vec!["n-1", "n-2", "more-0", "more-1", "more-2"]
+    );
+}
+
+/// A run of transactions in both protocols on one broker: TV2 needs one round trip fewer
+/// (no AddPartitionsToTxn) and its epoch grows by one per transaction; read_committed sees
+/// every committed record of both. Prints the mean time per transaction of each (not
+/// asserted: a measurement, not a test of speed).
+#[test]
+fn a_run_of_tv1_and_tv2_transactions_commits_everything_and_tv2_bumps_once_each() {
+    const N: i16 = 100;
+    let b = TestBroker::start(&[]);
+    let mut w = Wire::connect(&b.bootstrap());
+    assert_eq!(cluster_support::create_topic(&b, "run", 1, 1, &[]), 0);
+    let (pid1, epoch1) = init(&mut w, "run-v1");
+    let started = std::time::Instant::now();
+    for i in 0..N {
+        assert_eq!(
+            add_partition_v3(&mut w, "run-v1", pid1, epoch1, "run", 0),
+            0
+        );
+        let req = wire::produce_request("run", 0, -1, txn_batch(pid1, epoch1, i32::from(i), "v1"))
+            .with_transactional_id(Some(TransactionalId(sb("run-v1"))));
+        assert_eq!(
+            w.call(&req, 9).responses[0].partition_responses[0].error_code,
+            0
+        );
+        let r = w.call(
+            &EndTxnRequest::default()
+                .with_transactional_id(TransactionalId(sb("run-v1")))
+                .with_producer_id(ProducerId(pid1))
+                .with_producer_epoch(epoch1)
+                .with_committed(true),
+            3,
+        );
+        assert_eq!(r.error_code, 0);
+    }
+    let tv1 = started.elapsed();
+    let (pid2, e0) = init(&mut w, "run-v2");
+    let mut epoch = e0;
+    let started = std::time::Instant::now();
+    for _ in 0..N {
+        assert_eq!(
+            produce_v12(&mut w, "run-v2", "run", 0, txn_batch(pid2, epoch, 0, "v2")).0,
+            0
+        );
+        let (e, pid, next) = end_v5(&mut w, "run-v2", pid2, epoch, true);
+        assert_eq!((e, pid, next), (0, pid2, epoch + 1));
+        epoch = next;
+    }
+    let tv2 = started.elapsed();
+    assert_eq!(epoch, e0 + N);
+    let n = usize::try_from(N).unwrap();
+    await_hw(&mut w, "run", 0, 4 * i64::from(N));
+    let f = fetch(&mut w, "run", 0, 1);
+    assert_eq!(f.values.iter().filter(|v| *v == "v1").count(), n);
+    assert_eq!(f.values.iter().filter(|v| *v == "v2").count(), n);
+    eprintln!(
+        "{N} transactions of one record: TV1 (AddPartitionsToTxn, Produce, EndTxn) {:.2} ms each, \
+         TV2 (Produce v12, EndTxn v5) {:.2} ms each",
+        tv1.as_secs_f64() * 1000.0 / f64::from(N),
+        tv2.as_secs_f64() * 1000.0 / f64::from(N)
     );
 }
 
