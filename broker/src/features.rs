@@ -12,6 +12,13 @@
 //!
 //! A broker refuses to start (and the controller refuses its registration) when the cluster's
 //! finalized level is outside the range it supports.
+//!
+//! Kafka's `transaction.version` is served too (0 to 2; new clusters are finalized at 2, Kafka
+//! 4.0's default; clusters whose finalized levels were written before it existed run 0 until
+//! UpdateFeatures raises it). Its finalized level is what clients read: Kafka 4's Java producer
+//! uses transaction version 2 (EndTxn v5, Produce v12, TxnOffsetCommit v5, no
+//! AddPartitionsToTxn/AddOffsetsToTxn) only at level 2. The broker serves both protocols by the
+//! request versions, as Kafka's coordinator does (txn/).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -26,8 +33,15 @@ pub const EDDY_VERSION_DEFAULT: i16 = 1;
 /// with `is_fenced` when asked) is advertised and served.
 pub const DESCRIBE_FENCED_BROKERS_LEVEL: i16 = 2;
 
-/// Test hook: overrides the supported ranges, as `feature=min-max[,...]` (e.g.
-/// `eddy.version=1-2`), whatever the binary's identity.
+/// Kafka's feature that tells clients which transaction protocol to use (KIP-890 part 2).
+pub const TRANSACTION_VERSION: &str = "transaction.version";
+/// The highest `transaction.version` served: 2, EndTxn bumps the epoch (KIP-890 part 2).
+pub const TRANSACTION_VERSION_MAX: i16 = 2;
+/// The level a new cluster is finalized at (Kafka 4.0's default).
+pub const TRANSACTION_VERSION_DEFAULT: i16 = 2;
+
+/// Test hook: overrides the supported ranges of the features it names, as
+/// `feature=min-max[,...]` (e.g. `eddy.version=1-2`), whatever the binary's identity.
 pub const SUPPORTED_OVERRIDE_ENV: &str = "EDDY_TEST_SUPPORTED_FEATURES";
 
 /// Which broker release a binary is: its version string and the `eddy.version` levels it
@@ -97,15 +111,28 @@ pub type Supported = BTreeMap<String, (i16, i16)>;
 /// The levels this binary supports (its identity's, or the test override's).
 #[must_use]
 pub fn supported() -> Supported {
+    let mut out = supported_by(identity().eddy_version_max);
     if let Ok(spec) = std::env::var(SUPPORTED_OVERRIDE_ENV)
         && let Some(s) = parse_supported(&spec)
     {
-        return s;
+        out.extend(s);
     }
-    BTreeMap::from([(
-        EDDY_VERSION.to_string(),
-        (EDDY_VERSION_MIN, identity().eddy_version_max),
-    )])
+    out
+}
+
+/// What a binary of this tree supports with `eddy.version` up to `eddy_version_max`.
+#[must_use]
+pub fn supported_by(eddy_version_max: i16) -> Supported {
+    BTreeMap::from([
+        (
+            EDDY_VERSION.to_string(),
+            (EDDY_VERSION_MIN, eddy_version_max),
+        ),
+        (
+            TRANSACTION_VERSION.to_string(),
+            (0, TRANSACTION_VERSION_MAX),
+        ),
+    ])
 }
 
 fn parse_supported(spec: &str) -> Option<Supported> {
@@ -133,12 +160,25 @@ pub struct Finalized {
     pub levels: BTreeMap<String, i16>,
 }
 
+/// The finalized levels of a cluster whose metadata was written before feature levels
+/// existed: `eddy.version` 1 (and `transaction.version` 0, by its absence).
+#[must_use]
+pub fn legacy_finalized() -> Finalized {
+    Finalized {
+        epoch: 0,
+        levels: BTreeMap::from([(EDDY_VERSION.to_string(), EDDY_VERSION_DEFAULT)]),
+    }
+}
+
 impl Default for Finalized {
-    /// A cluster written before feature levels existed runs `eddy.version` 1.
+    /// A new cluster runs `eddy.version` 1 and `transaction.version` 2.
     fn default() -> Self {
         Finalized {
             epoch: 0,
-            levels: BTreeMap::from([(EDDY_VERSION.to_string(), EDDY_VERSION_DEFAULT)]),
+            levels: BTreeMap::from([
+                (EDDY_VERSION.to_string(), EDDY_VERSION_DEFAULT),
+                (TRANSACTION_VERSION.to_string(), TRANSACTION_VERSION_DEFAULT),
+            ]),
         }
     }
 }
@@ -153,6 +193,8 @@ pub fn check_supported(finalized: &Finalized, supported: &Supported) -> Result<(
                     "the cluster's finalized {name} level is {level}; this broker supports {lo} to {hi}"
                 ));
             }
+            // Kafka's rule: a feature a broker does not know is supported at level 0 only.
+            None if *level == 0 => {}
             None => {
                 return Err(format!(
                     "the cluster's finalized feature {name} (level {level}) is unknown to this broker"
@@ -373,7 +415,20 @@ mod tests {
             err.contains("level is 2; this broker supports 1 to 1"),
             "{err}"
         );
-        assert!(check_supported(&Finalized::default(), &old).is_ok());
+        assert!(check_supported(&legacy_finalized(), &old).is_ok());
+        // A new cluster finalizes transaction.version 2, which a binary that does not know it
+        // cannot run; a level-0 feature needs no support (Kafka's rule).
+        let err = check_supported(&Finalized::default(), &old).expect_err("unknown feature");
+        assert!(err.contains("transaction.version"), "{err}");
+        assert!(check_supported(&Finalized::default(), &supported_by(1)).is_ok());
+        let zero = Finalized {
+            epoch: 1,
+            levels: BTreeMap::from([
+                (EDDY_VERSION.to_string(), 1),
+                (TRANSACTION_VERSION.to_string(), 0),
+            ]),
+        };
+        assert!(check_supported(&zero, &old).is_ok());
         assert_eq!(
             parse_supported("eddy.version=1-2"),
             Some(BTreeMap::from([(EDDY_VERSION.to_string(), (1, 2))]))

@@ -93,7 +93,7 @@ pub struct MetadataImage {
     #[serde(default)]
     pub client_quotas: crate::security::quota::ClientQuotaMap,
     /// Finalized feature levels (UpdateFeatures).
-    #[serde(default)]
+    #[serde(default = "crate::features::legacy_finalized")]
     pub features: crate::features::Finalized,
 }
 

@@ -264,11 +264,12 @@ pub static APIS: &[ApiEntry] = &[
         m::InitProducerIdRequest,
         init_producer_id
     ),
-    // Transactions (KIP-98, txn/): the client versions before transaction version 2.
+    // Transactions (KIP-98, txn/), with transaction version 2 (KIP-890 part 2) from EndTxn v5,
+    // Produce v12, AddPartitionsToTxn v5 (v4+: the brokers' batch form) and TxnOffsetCommit v5.
     api!(
         AddPartitionsToTxn,
         0,
-        3,
+        5,
         m::AddPartitionsToTxnRequest,
         add_partitions_to_txn
     ),
@@ -279,7 +280,7 @@ pub static APIS: &[ApiEntry] = &[
         m::AddOffsetsToTxnRequest,
         add_offsets_to_txn
     ),
-    api!(EndTxn, 0, 4, m::EndTxnRequest, end_txn),
+    api!(EndTxn, 0, 5, m::EndTxnRequest, end_txn),
     // Inter-broker: a transaction coordinator's markers (v1 only, as Kafka 4 serves).
     api!(
         WriteTxnMarkers,
@@ -291,7 +292,7 @@ pub static APIS: &[ApiEntry] = &[
     api!(
         TxnOffsetCommit,
         0,
-        4,
+        5,
         m::TxnOffsetCommitRequest,
         txn_offset_commit
     ),

@@ -252,6 +252,9 @@ async fn verify_transactional(ctx: &RequestContext, req: &ProduceRequest) -> Ver
     if !ctx.authorize(Operation::Write, ResourceType::TransactionalId, tid) {
         return Verified::new();
     }
+    // Produce v12+ is transaction version 2: the client sent no AddPartitionsToTxn, the
+    // partition leader adds the partition to the transaction on its behalf (KIP-890 part 2).
+    let add_partition = ctx.api_version >= 12;
     // The partitions' checks run concurrently: each may be a round trip to the coordinator.
     let mut checks = Vec::new();
     for t in &req.topic_data {
@@ -268,7 +271,7 @@ async fn verify_transactional(ctx: &RequestContext, req: &ProduceRequest) -> Ver
             checks.push(async move {
                 let v = ctx
                     .txns
-                    .prepare_verification(&ctx.node, Some(tid), &part, records)
+                    .prepare_verification(&ctx.node, Some(tid), &part, records, add_partition)
                     .await;
                 v.map(|v| (key, v))
             });

@@ -1,6 +1,9 @@
-//! TxnOffsetCommit (v0-v4): consumer offsets committed inside a transaction. They wait in the
+//! TxnOffsetCommit (v0-v5): consumer offsets committed inside a transaction. They wait in the
 //! transaction (persisted with it) and reach OffsetFetch only when it commits; meanwhile a
-//! `require_stable` OffsetFetch answers UNSTABLE_OFFSET_COMMIT for their partitions.
+//! `require_stable` OffsetFetch answers UNSTABLE_OFFSET_COMMIT for their partitions. v5 is
+//! transaction version 2: the client sent no AddOffsetsToTxn, so the group (its
+//! `__consumer_offsets` partition in cluster mode) joins the transaction here first, at the
+//! transaction's coordinator, which refuses a stale epoch (KIP-890 part 2).
 
 use super::{RequestContext, code, errors};
 use crate::group::offsets::MAX_METADATA_BYTES;
@@ -71,18 +74,7 @@ pub async fn handle(ctx: &RequestContext, req: TxnOffsetCommitRequest) -> TxnOff
     let outcome = match whole {
         Some(e) => Err(e),
         None if offsets.is_empty() => Ok(()),
-        None => ctx
-            .txns
-            .commit_offsets(
-                &ctx.node,
-                &id,
-                req.producer_id.0,
-                req.producer_epoch,
-                &group,
-                offsets,
-            )
-            .await
-            .map_err(|e| errors::txn(e, ctx.api_version >= 3)),
+        None => commit(ctx, &req, &id, &group, offsets).await,
     };
     let mut topics: Vec<TxnOffsetCommitResponseTopic> = Vec::new();
     for (topic, p, e) in own {
@@ -100,4 +92,25 @@ pub async fn handle(ctx: &RequestContext, req: TxnOffsetCommitRequest) -> TxnOff
         }
     }
     TxnOffsetCommitResponse::default().with_topics(topics)
+}
+
+/// The offsets into the transaction (v5+: after the group joined it).
+async fn commit(
+    ctx: &RequestContext,
+    req: &TxnOffsetCommitRequest,
+    id: &str,
+    group: &str,
+    offsets: Vec<PendingOffset>,
+) -> Result<(), ResponseError> {
+    let (pid, epoch) = (req.producer_id.0, req.producer_epoch);
+    if ctx.api_version >= 5 {
+        ctx.txns
+            .add_group_for_producer(&ctx.node, id, pid, epoch, group)
+            .await
+            .map_err(|e| errors::txn(e, true))?;
+    }
+    ctx.txns
+        .commit_offsets(&ctx.node, id, pid, epoch, group, offsets)
+        .await
+        .map_err(|e| errors::txn(e, ctx.api_version >= 3))
 }

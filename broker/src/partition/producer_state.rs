@@ -94,8 +94,19 @@ impl ProducerStateTable {
         }
     }
 
-    /// Records an appended (or recovered) batch.
+    /// Records an appended (or recovered, or replicated) batch. A transaction marker moves
+    /// its producer to the marker's epoch when that is newer (transaction version 2 bumps the
+    /// epoch in every marker, as does a coordinator's fencing abort), so the finished
+    /// transaction's late writes are refused as fenced, as Kafka's producer state does.
     pub fn update(&mut self, h: &BatchHeader) {
+        if h.is_control() && h.has_producer_id() {
+            let entry = self.producers.entry(h.producer_id).or_default();
+            if h.producer_epoch > entry.epoch {
+                entry.epoch = h.producer_epoch;
+                entry.batches.clear();
+            }
+            return;
+        }
         if !h.has_producer_id() || h.base_sequence < 0 {
             return;
         }
@@ -220,6 +231,37 @@ mod tests {
             t.check(&batch(1, 4, 5, 1, 1)),
             SequenceCheck::Reject(SequenceError::OutOfOrder)
         );
+    }
+
+    #[test]
+    fn a_marker_with_a_bumped_epoch_fences_the_finished_transactions_late_writes() {
+        let mut t = ProducerStateTable::default();
+        t.update(&batch(1, 3, 0, 2, 0));
+        // Transaction version 2: the marker carries epoch 4.
+        let marker = BatchHeader {
+            attributes: 0x30,
+            base_sequence: -1,
+            ..batch(1, 4, -1, 1, 2)
+        };
+        t.update(&marker);
+        // A retry or late batch of the finished transaction (epoch 3) is fenced, not a duplicate.
+        assert_eq!(
+            t.check(&batch(1, 3, 0, 2, 3)),
+            SequenceCheck::Reject(SequenceError::InvalidEpoch)
+        );
+        // The next transaction starts at the bumped epoch from sequence 0.
+        assert_eq!(t.check(&batch(1, 4, 0, 1, 3)), SequenceCheck::Append);
+        // A marker of an older epoch changes nothing.
+        t.update(&batch(1, 4, 0, 1, 3));
+        t.update(&BatchHeader {
+            attributes: 0x30,
+            base_sequence: -1,
+            ..batch(1, 2, -1, 1, 4)
+        });
+        assert!(matches!(
+            t.check(&batch(1, 4, 0, 1, 9)),
+            SequenceCheck::Duplicate(_)
+        ));
     }
 
     #[test]

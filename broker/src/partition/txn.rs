@@ -113,6 +113,7 @@ impl Partition {
             base_offset: base,
             ..h
         };
+        inner.producers.update(&stamped);
         inner
             .producers
             .txns

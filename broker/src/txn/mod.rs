@@ -554,7 +554,11 @@ impl TxnCoordinator {
         Ok(())
     }
 
-    /// EndTxn: PREPARE persisted, then markers, offsets and COMPLETE, before the answer.
+    /// EndTxn: PREPARE persisted, then markers, offsets and COMPLETE, before the answer: the
+    /// producer id and epoch the producer continues with. `tv2` (EndTxn v5+, transaction
+    /// version 2): the epoch is bumped at PREPARE and the markers carry it, a new producer id
+    /// is allocated when the epochs are exhausted, and a retry of a completed EndTxn answers
+    /// the same id and epoch without bumping again.
     pub async fn end(
         &self,
         node: &Node,
@@ -562,19 +566,35 @@ impl TxnCoordinator {
         pid: i64,
         epoch: i16,
         commit: bool,
-    ) -> Result<(), TxnError> {
-        tracing::debug!(transactional_id = id, commit, "EndTxn");
+        tv2: bool,
+    ) -> Result<(i64, i16), TxnError> {
+        tracing::debug!(transactional_id = id, commit, tv2, "EndTxn");
         self.check_owner(node, id)?;
         let slot = self.existing_slot(id)?;
         let mut g = slot.lock().await;
         let m = g.as_ref().ok_or(TxnError::InvalidProducerIdMapping)?;
-        let Some(prep) = m.end(pid, epoch, commit, crate::now_ms())? else {
-            return Ok(());
+        let prep = if tv2 {
+            let next_pid = if m.needs_new_producer_id() {
+                node.allocate_producer_id()
+                    .map_err(|_| TxnError::CoordinatorNotAvailable)?
+            } else {
+                -1
+            };
+            match m.end_v2(pid, epoch, commit, next_pid, crate::now_ms())? {
+                state::EndV2::Prepare(prep) => prep,
+                state::EndV2::Retried => return Ok((m.producer_id, m.epoch)),
+            }
+        } else {
+            match m.end(pid, epoch, commit, crate::now_ms())? {
+                Some(prep) => prep,
+                None => return Ok((m.producer_id, m.epoch)),
+            }
         };
         self.transition(node, &mut g, prep.clone()).await?;
         let done = self.complete(node, &prep).await?;
+        let answer = (done.producer_id, done.epoch);
         *g = Some(done);
-        Ok(())
+        Ok(answer)
     }
 
     /// The metadata of `id` (`Err`: an operation on it is in progress, retry; or this broker

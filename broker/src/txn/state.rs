@@ -5,6 +5,12 @@
 //! --markers written--> Complete{Commit,Abort}. InitProducerId bumps the epoch (fencing
 //! the previous producer) and first aborts an ongoing transaction; a timed-out transaction is
 //! aborted under a bumped epoch, so its producer's late writes are fenced.
+//!
+//! Transaction version 2 (KIP-890 part 2, EndTxn v5+): every EndTxn bumps the epoch at PREPARE,
+//! the markers carry the bumped epoch (so a late write of the finished transaction is fenced at
+//! the partition), and the answer hands the producer its next epoch; at the last epoch a new
+//! producer id is allocated (`next_producer_id`) and taken at COMPLETE. A retried EndTxn is
+//! recognised by its epoch being one below the current one and answered, never applied twice.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -81,6 +87,32 @@ pub struct TxnMetadata {
     /// When the ongoing transaction began (its timeout counts from here).
     pub start_ms: i64,
     pub update_ms: i64,
+    /// Transaction version 2: the producer id the transaction moves to at COMPLETE because
+    /// its epochs are exhausted (-1: none), chosen before PREPARE is persisted.
+    #[serde(default = "no_producer_id")]
+    pub next_producer_id: i64,
+    /// Transaction version 2: the producer id before the last move to `next_producer_id` (-1:
+    /// none), so a retried EndTxn of the last epoch is recognised.
+    #[serde(default = "no_producer_id")]
+    pub previous_producer_id: i64,
+}
+
+fn no_producer_id() -> i64 {
+    -1
+}
+
+/// The highest epoch a producer id reaches; the EndTxn that would go past it moves the
+/// transactional id to a new producer id (Kafka's `isProducerEpochExhausted`: `Short.MAX - 1`).
+pub const LAST_EPOCH: i16 = i16::MAX - 1;
+
+/// What EndTxn v5+ (transaction version 2) does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndV2 {
+    /// Persist this Prepare* metadata (its epoch bumped), write its markers, complete it.
+    Prepare(TxnMetadata),
+    /// A retry of the EndTxn that completed the last transaction: answer the current
+    /// producer id and epoch, change nothing.
+    Retried,
 }
 
 /// Why a coordinator request is refused; `handlers/errors.rs` picks the Kafka code.
@@ -169,6 +201,8 @@ impl TxnMetadata {
             offsets: Vec::new(),
             start_ms: -1,
             update_ms: now,
+            next_producer_id: -1,
+            previous_producer_id: -1,
         }
     }
 
@@ -285,6 +319,78 @@ impl TxnMetadata {
         }
     }
 
+    /// EndTxn v5+ (transaction version 2, Kafka 4's rules): the epoch is bumped at PREPARE;
+    /// `next_pid` is a freshly allocated producer id, needed (and used) only when the epoch is
+    /// exhausted ([`Self::needs_new_producer_id`]). A retry (the request's epoch is the one
+    /// before the bump, or the last epoch of the previous producer id) of the completed
+    /// decision is answered as done; an abort with nothing ongoing still bumps the epoch.
+    pub fn end_v2(
+        &self,
+        pid: i64,
+        epoch: i16,
+        commit: bool,
+        next_pid: i64,
+        now: i64,
+    ) -> Result<EndV2, TxnError> {
+        let retry_on_overflow = self.previous_producer_id == pid
+            && pid != self.producer_id
+            && epoch == LAST_EPOCH
+            && self.epoch == 0;
+        let retry_on_bump =
+            pid == self.producer_id && i32::from(self.epoch) == i32::from(epoch) + 1;
+        if pid != self.producer_id && !retry_on_overflow {
+            return Err(TxnError::InvalidProducerIdMapping);
+        }
+        let retry = retry_on_bump || retry_on_overflow;
+        let valid_epoch = match self.state {
+            TxnState::Ongoing | TxnState::Empty => epoch == self.epoch,
+            TxnState::PrepareCommit | TxnState::PrepareAbort => retry_on_bump,
+            TxnState::CompleteCommit | TxnState::CompleteAbort => retry || epoch == self.epoch,
+        };
+        if !valid_epoch {
+            return Err(TxnError::ProducerFenced);
+        }
+        let prepare = || {
+            let mut next = self.prepare(commit, now);
+            next.last_epoch = self.epoch;
+            if self.needs_new_producer_id() {
+                // The markers go out at the last epoch + 1 of the old id; COMPLETE moves on.
+                next.epoch = i16::MAX;
+                next.next_producer_id = next_pid;
+            } else {
+                next.epoch = self.epoch + 1;
+            }
+            if self.state != TxnState::Ongoing {
+                // An abort with nothing added: no partitions, the clock starts now.
+                next.partitions.clear();
+                next.groups.clear();
+                next.offsets.clear();
+                next.start_ms = now;
+            }
+            EndV2::Prepare(next)
+        };
+        match (self.state, commit) {
+            (TxnState::Ongoing, _) => Ok(prepare()),
+            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) if retry => {
+                Ok(EndV2::Retried)
+            }
+            (TxnState::CompleteCommit | TxnState::CompleteAbort | TxnState::Empty, false)
+                if !retry =>
+            {
+                Ok(prepare())
+            }
+            (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
+                Err(TxnError::ConcurrentTransactions)
+            }
+            _ => Err(TxnError::InvalidTxnState),
+        }
+    }
+
+    /// Whether the next epoch bump of EndTxn v5+ must move to a new producer id.
+    pub fn needs_new_producer_id(&self) -> bool {
+        self.epoch >= LAST_EPOCH
+    }
+
     fn prepare(&self, commit: bool, now: i64) -> Self {
         TxnMetadata {
             state: if commit {
@@ -307,8 +413,18 @@ impl TxnMetadata {
         }
     }
 
-    /// After every marker is written: Complete*, with the partitions and offsets forgotten.
+    /// After every marker is written: Complete*, with the partitions and offsets forgotten
+    /// (and, transaction version 2 at the last epoch, the new producer id at epoch 0).
     pub fn completed(&self, now: i64) -> Self {
+        let moved = (self.next_producer_id >= 0).then(|| TxnMetadata {
+            producer_id: self.next_producer_id,
+            epoch: 0,
+            last_epoch: LAST_EPOCH,
+            previous_producer_id: self.producer_id,
+            next_producer_id: -1,
+            ..self.clone()
+        });
+        let base = moved.as_ref().unwrap_or(self);
         TxnMetadata {
             state: if self.state == TxnState::PrepareCommit {
                 TxnState::CompleteCommit
@@ -319,7 +435,7 @@ impl TxnMetadata {
             groups: BTreeSet::new(),
             offsets: Vec::new(),
             update_ms: now,
-            ..self.clone()
+            ..base.clone()
         }
     }
 
@@ -472,5 +588,100 @@ mod tests {
             aborting.completed(1_003).end(5, 0, true, 1_004),
             Err(TxnError::ProducerFenced)
         );
+    }
+
+    #[test]
+    fn tv2_end_bumps_the_epoch_every_time_and_retries_answer_without_bumping() {
+        let m = TxnMetadata::new("t", 5, 60_000, 0);
+        let on = m.add(5, 0, &[tp("a", 0)], &[], 1).unwrap().unwrap();
+        let EndV2::Prepare(prep) = on.end_v2(5, 0, true, -1, 2).unwrap() else {
+            panic!("expected a prepare");
+        };
+        assert_eq!(
+            (prep.state, prep.epoch, prep.last_epoch),
+            (TxnState::PrepareCommit, 1, 0)
+        );
+        assert_eq!(prep.partitions.len(), 1);
+        // A retry while the markers are written: retry later.
+        assert_eq!(
+            prep.end_v2(5, 0, true, -1, 3),
+            Err(TxnError::ConcurrentTransactions)
+        );
+        let done = prep.completed(4);
+        assert_eq!(
+            (done.state, done.producer_id, done.epoch),
+            (TxnState::CompleteCommit, 5, 1)
+        );
+        // The retried EndTxn (old epoch) is answered, nothing changes; the other outcome is not.
+        assert_eq!(done.end_v2(5, 0, true, -1, 5), Ok(EndV2::Retried));
+        assert_eq!(
+            done.end_v2(5, 0, false, -1, 5),
+            Err(TxnError::InvalidTxnState)
+        );
+        // The old epoch cannot add partitions: the next transaction is the new epoch's.
+        assert_eq!(
+            done.add(5, 0, &[tp("a", 0)], &[], 6),
+            Err(TxnError::ProducerFenced)
+        );
+        // Older than the retry epoch: fenced.
+        let next = done.add(5, 1, &[tp("a", 0)], &[], 6).unwrap().unwrap();
+        let EndV2::Prepare(p2) = next.end_v2(5, 1, false, -1, 7).unwrap() else {
+            panic!("expected a prepare");
+        };
+        let done2 = p2.completed(8);
+        assert_eq!(done2.epoch, 2);
+        assert_eq!(
+            done2.end_v2(5, 0, false, -1, 9),
+            Err(TxnError::ProducerFenced)
+        );
+        // An abort with nothing ongoing still bumps; a commit of nothing is refused.
+        let EndV2::Prepare(empty_abort) = done2.end_v2(5, 2, false, -1, 10).unwrap() else {
+            panic!("expected a prepare");
+        };
+        assert_eq!((empty_abort.epoch, empty_abort.partitions.len()), (3, 0));
+        assert_eq!(
+            done2.end_v2(5, 2, true, -1, 10),
+            Err(TxnError::InvalidTxnState)
+        );
+        assert_eq!(
+            done2.end_v2(6, 2, true, -1, 10),
+            Err(TxnError::InvalidProducerIdMapping)
+        );
+    }
+
+    #[test]
+    fn tv2_end_at_the_last_epoch_moves_to_a_new_producer_id() {
+        let m = TxnMetadata::new("t", 5, 60_000, 0).bumped(LAST_EPOCH, 60_000, 0);
+        assert!(m.needs_new_producer_id());
+        let on = m
+            .add(5, LAST_EPOCH, &[tp("a", 0)], &[], 1)
+            .unwrap()
+            .unwrap();
+        let EndV2::Prepare(prep) = on.end_v2(5, LAST_EPOCH, true, 9, 2).unwrap() else {
+            panic!("expected a prepare");
+        };
+        // The markers go out under the old id at the epoch past the last.
+        assert_eq!(
+            (prep.producer_id, prep.epoch, prep.next_producer_id),
+            (5, i16::MAX, 9)
+        );
+        let done = prep.completed(3);
+        assert_eq!(
+            (
+                done.producer_id,
+                done.epoch,
+                done.previous_producer_id,
+                done.next_producer_id
+            ),
+            (9, 0, 5, -1)
+        );
+        // The client's retry (old id, last epoch) is recognised.
+        assert_eq!(done.end_v2(5, LAST_EPOCH, true, -1, 4), Ok(EndV2::Retried));
+        assert_eq!(
+            done.end_v2(5, LAST_EPOCH - 1, true, -1, 4),
+            Err(TxnError::InvalidProducerIdMapping)
+        );
+        // The new id starts its next transaction at epoch 0.
+        assert!(done.add(9, 0, &[tp("a", 0)], &[], 5).unwrap().is_some());
     }
 }

@@ -43,8 +43,8 @@ async fn coordinator(node: &Arc<Node>, control: &dyn MetadataControl) -> Arc<Txn
     txns
 }
 
-#[tokio::test]
-async fn a_transaction_left_in_prepare_is_completed_at_the_next_start() {
+/// A single node with topic `t` (one partition), in a temporary directory.
+fn node_with_topic() -> (tempfile::TempDir, Arc<Node>, Arc<dyn MetadataControl>) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = BrokerConfig::for_test(dir.path().join("data"));
     config
@@ -65,6 +65,12 @@ async fn a_transaction_left_in_prepare_is_completed_at_the_next_start() {
             validate_only: false,
         })
         .unwrap();
+    (dir, node, control)
+}
+
+#[tokio::test]
+async fn a_transaction_left_in_prepare_is_completed_at_the_next_start() {
+    let (_dir, node, control) = node_with_topic();
     let txns = coordinator(&node, control.as_ref()).await;
     let (pid, epoch) = txns
         .init_producer_id(&node, "x", 60_000, -1, -1)
@@ -107,4 +113,122 @@ async fn a_transaction_left_in_prepare_is_completed_at_the_next_start() {
             TxnVerifyError::NotInTransaction
         ))
     ));
+}
+
+#[tokio::test]
+async fn a_tv2_prepare_left_by_a_crash_completes_with_the_bumped_epoch_which_fences_late_writes() {
+    let (_dir, node, control) = node_with_topic();
+    let txns = coordinator(&node, control.as_ref()).await;
+    let (pid, epoch) = txns
+        .init_producer_id(&node, "x", 60_000, -1, -1)
+        .await
+        .unwrap();
+    let part = node.partition("t", 0).unwrap();
+    txns.add(&node, "x", pid, epoch, &[("t".into(), 0)], &[])
+        .await
+        .unwrap();
+    let verify = |p, e, _: &_| txns.verify("t", 0, p, e);
+    part.append_verified(&txn_batch(pid, epoch), false, &verify)
+        .unwrap();
+    // The crash: EndTxn v5's PREPARE_COMMIT (epoch bumped) is durable, no marker was written.
+    let m = txns.describe("x").unwrap().unwrap();
+    let state::EndV2::Prepare(prep) = m.end_v2(pid, epoch, true, -1, crate::now_ms()).unwrap()
+    else {
+        panic!("expected a prepare");
+    };
+    assert_eq!(prep.epoch, epoch + 1);
+    txns.persist(&node, &prep).await.unwrap();
+    drop(txns);
+    let txns = coordinator(&node, control.as_ref()).await;
+    let m = txns.describe("x").unwrap().unwrap();
+    assert_eq!((m.state, m.epoch), (TxnState::CompleteCommit, epoch + 1));
+    assert!(part.open_transactions().is_empty());
+    let producer = part.active_producers()[0];
+    assert_eq!((producer.producer_id, producer.epoch), (pid, epoch + 1));
+    // A late write of the finished transaction is fenced by the coordinator...
+    let verify = |p, e, _: &_| txns.verify("t", 0, p, e);
+    assert!(matches!(
+        part.append_verified(&txn_batch(pid, epoch), false, &verify),
+        Err(crate::partition::PartitionError::Txn(
+            TxnVerifyError::Fenced
+        ))
+    ));
+    // ...and by the partition itself, whose producer state took the marker's epoch.
+    let anything = |_, _, _: &_| Ok(());
+    assert!(matches!(
+        part.append_verified(&txn_batch(pid, epoch), false, &anything),
+        Err(crate::partition::PartitionError::Sequence(
+            crate::partition::SequenceError::InvalidEpoch
+        ))
+    ));
+    assert_eq!(part.log_end_offset(), 2);
+    // The retried EndTxn answers the bumped epoch; the next transaction uses it.
+    assert_eq!(
+        txns.end(&node, "x", pid, epoch, true, true).await.unwrap(),
+        (pid, epoch + 1)
+    );
+    txns.add(&node, "x", pid, epoch + 1, &[("t".into(), 0)], &[])
+        .await
+        .unwrap();
+    part.append_verified(&txn_batch(pid, epoch + 1), false, &verify)
+        .unwrap();
+    assert_eq!(part.open_transactions().len(), 1);
+}
+
+#[tokio::test]
+async fn a_tv2_end_at_the_last_epoch_moves_the_id_to_a_new_producer_id() {
+    let (_dir, node, control) = node_with_topic();
+    let txns = coordinator(&node, control.as_ref()).await;
+    let (pid, _) = txns
+        .init_producer_id(&node, "x", 60_000, -1, -1)
+        .await
+        .unwrap();
+    // Fast-forward the id to its last epoch (as 32 766 transactions would).
+    let last = state::LAST_EPOCH;
+    {
+        let slot = txns.slot("x");
+        let mut g = slot.lock().await;
+        let m = g.clone().unwrap().bumped(last, 60_000, crate::now_ms());
+        txns.transition(&node, &mut g, m).await.unwrap();
+    }
+    let part = node.partition("t", 0).unwrap();
+    txns.add(&node, "x", pid, last, &[("t".into(), 0)], &[])
+        .await
+        .unwrap();
+    let verify = |p, e, _: &_| txns.verify("t", 0, p, e);
+    part.append_verified(&txn_batch(pid, last), false, &verify)
+        .unwrap();
+    let (new_pid, epoch) = txns.end(&node, "x", pid, last, true, true).await.unwrap();
+    assert_ne!(new_pid, pid);
+    assert_eq!(epoch, 0);
+    // The marker went out under the old id at the epoch past the last one.
+    let old = part
+        .active_producers()
+        .into_iter()
+        .find(|p| p.producer_id == pid)
+        .unwrap();
+    assert_eq!(old.epoch, i16::MAX);
+    assert!(part.open_transactions().is_empty());
+    // The old id's late write is fenced; the retried EndTxn answers the new id.
+    assert!(matches!(
+        part.append_verified(&txn_batch(pid, last), false, &verify),
+        Err(crate::partition::PartitionError::Txn(
+            TxnVerifyError::Fenced
+        ))
+    ));
+    assert_eq!(
+        txns.end(&node, "x", pid, last, true, true).await.unwrap(),
+        (new_pid, 0)
+    );
+    // The new id's next transaction.
+    txns.add(&node, "x", new_pid, 0, &[("t".into(), 0)], &[])
+        .await
+        .unwrap();
+    part.append_verified(&txn_batch(new_pid, 0), false, &verify)
+        .unwrap();
+    let m = txns.describe("x").unwrap().unwrap();
+    assert_eq!(
+        (m.producer_id, m.epoch, m.previous_producer_id),
+        (new_pid, 0, pid)
+    );
 }

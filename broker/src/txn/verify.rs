@@ -5,12 +5,23 @@
 //! transaction at this epoch. The answer counts only if no marker of that producer reached the
 //! partition while it was asked (the partition's verification token, partition/txn_index.rs),
 //! so a late write of a finished transaction is refused, never appended after its marker.
+//!
+//! Transaction version 2 (Produce v12+, TxnOffsetCommit v5+): the client no longer sends
+//! AddPartitionsToTxn, so the leader adds the partition to the producer's transaction on its
+//! behalf instead of only verifying (Kafka: AddPartitionsToTxn v5 with `verify_only=false` to the
+//! coordinator). The coordinator refuses a stale epoch, so a delayed write of a finished
+//! transaction can never join the next one.
 
 use super::state::{TxnError, TxnMetadata, TxnState};
 use super::{TxnCoordinator, store};
 use crate::node::Node;
 use crate::partition::TxnVerifyError;
-use kafka_protocol::messages::DescribeTransactionsRequest;
+use kafka_protocol::messages::add_partitions_to_txn_request::{
+    AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+};
+use kafka_protocol::messages::{
+    AddPartitionsToTxnRequest, DescribeTransactionsRequest, ProducerId, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 use std::time::Duration;
 
@@ -50,16 +61,19 @@ pub struct PendingVerification {
 impl TxnCoordinator {
     /// Before appending `records` to `part` (Produce): in cluster mode, the first
     /// transactional batch of a producer's transaction on the partition is verified with the
-    /// coordinator of `transactional_id` (later ones find the transaction open). `None`: no
-    /// remote verification is needed.
+    /// coordinator of `transactional_id` (later ones find the transaction open). With
+    /// `add_partition` (Produce v12+, transaction version 2) the partition is added to the
+    /// transaction first, on one node as in cluster mode. `None`: nothing more is needed than
+    /// the check under the partition lock.
     pub async fn prepare_verification(
         &self,
         node: &Node,
         transactional_id: Option<&str>,
         part: &crate::partition::Partition,
         records: &[u8],
+        add_partition: bool,
     ) -> Option<PendingVerification> {
-        if !self.cluster {
+        if !self.cluster && !add_partition {
             return None;
         }
         let h = crate::log::batch::BatchHeader::parse(records).ok()?;
@@ -69,9 +83,27 @@ impl TxnCoordinator {
         if part.txn_open_at(h.producer_id, h.producer_epoch) {
             return None;
         }
+        let part_id = [(part.topic.clone(), part.index)];
+        if add_partition && !self.cluster {
+            // One node: the check under the partition lock asks the coordinator's verified
+            // set, which this add changes (a refusal leaves the partition out of it).
+            let id = transactional_id?;
+            if let Err(e) = self
+                .add_for_producer(node, id, h.producer_id, h.producer_epoch, &part_id)
+                .await
+            {
+                tracing::debug!(topic = %part.topic, partition = part.index, producer_id = h.producer_id, epoch = h.producer_epoch, error = %e, "the coordinator refused to add the partition");
+            }
+            return None;
+        }
         let token = part.begin_txn_verification(h.producer_id);
-        let answer: Result<(), TxnVerifyError> = self
-            .verify_cluster(
+        let answer: Result<(), TxnVerifyError> = if add_partition {
+            let id = transactional_id?;
+            self.add_for_producer(node, id, h.producer_id, h.producer_epoch, &part_id)
+                .await
+                .map_err(to_verify_error)
+        } else {
+            self.verify_cluster(
                 node,
                 transactional_id,
                 &part.topic,
@@ -79,7 +111,8 @@ impl TxnCoordinator {
                 h.producer_id,
                 h.producer_epoch,
             )
-            .await;
+            .await
+        };
         tracing::debug!(topic = %part.topic, partition = part.index, producer_id = h.producer_id, epoch = h.producer_epoch, ?answer, "verified a transactional batch with its coordinator");
         Some(PendingVerification { token, answer })
     }
@@ -144,6 +177,124 @@ impl TxnCoordinator {
         Err(TxnVerifyError::Retriable)
     }
 
+    /// Transaction version 2: adds `partitions` to the ongoing transaction of (`pid`, `epoch`)
+    /// of `id` (beginning one if none is), at the id's coordinator: in process, or
+    /// AddPartitionsToTxn v5 (`verify_only=false`, the brokers' batch form) to the broker that
+    /// coordinates it. Used by Produce v12+ and TxnOffsetCommit v5+.
+    pub async fn add_for_producer(
+        &self,
+        node: &Node,
+        id: &str,
+        pid: i64,
+        epoch: i16,
+        partitions: &[(String, i32)],
+    ) -> Result<(), TxnError> {
+        if !self.cluster {
+            return self.add(node, id, pid, epoch, partitions, &[]).await;
+        }
+        let mut last = TxnError::CoordinatorNotAvailable;
+        for attempt in 0..BUSY_TRIES {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+            }
+            let r = match self.coordinator_of(node, id) {
+                None => Err(TxnError::CoordinatorNotAvailable),
+                Some(b) if b == node.node_id() => {
+                    self.add(node, id, pid, epoch, partitions, &[]).await
+                }
+                Some(b) => self.remote_add(node, b, id, pid, epoch, partitions).await,
+            };
+            match r {
+                Err(
+                    e @ (TxnError::ConcurrentTransactions
+                    | TxnError::CoordinatorLoadInProgress
+                    | TxnError::NotCoordinator),
+                ) => last = e,
+                other => return other,
+            }
+        }
+        Err(last)
+    }
+
+    /// Transaction version 2 (TxnOffsetCommit v5+): `group` joins the ongoing transaction of
+    /// (`pid`, `epoch`) of `id`, as AddOffsetsToTxn did for older clients: on one node the
+    /// group itself, in cluster mode its `__consumer_offsets` partition (whose marker decides
+    /// the offsets the group's coordinator holds).
+    pub async fn add_group_for_producer(
+        &self,
+        node: &Node,
+        id: &str,
+        pid: i64,
+        epoch: i16,
+        group: &str,
+    ) -> Result<(), TxnError> {
+        if !self.cluster {
+            return self
+                .add(node, id, pid, epoch, &[], &[group.to_string()])
+                .await;
+        }
+        let n = node
+            .topic(crate::group::store::TOPIC)
+            .map(|t| i32::try_from(t.partitions.len()).unwrap_or(i32::MAX).max(1))
+            .ok_or(TxnError::CoordinatorNotAvailable)?;
+        let part = (
+            crate::group::store::TOPIC.to_string(),
+            crate::group::store::partition_for(group, n),
+        );
+        self.add_for_producer(node, id, pid, epoch, &[part]).await
+    }
+
+    async fn remote_add(
+        &self,
+        node: &Node,
+        broker: i32,
+        id: &str,
+        pid: i64,
+        epoch: i16,
+        partitions: &[(String, i32)],
+    ) -> Result<(), TxnError> {
+        let mut conn = self
+            .connection(node, broker)
+            .await
+            .ok_or(TxnError::CoordinatorNotAvailable)?;
+        let mut topics: Vec<AddPartitionsToTxnTopic> = Vec::new();
+        for (t, p) in partitions {
+            match topics.iter_mut().find(|x| x.name.as_str() == t) {
+                Some(x) => x.partitions.push(*p),
+                None => topics.push(
+                    AddPartitionsToTxnTopic::default()
+                        .with_name(TopicName(StrBytes::from_string(t.clone())))
+                        .with_partitions(vec![*p]),
+                ),
+            }
+        }
+        let req = AddPartitionsToTxnRequest::default().with_transactions(vec![
+            AddPartitionsToTxnTransaction::default()
+                .with_transactional_id(StrBytes::from_string(id.to_string()).into())
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(epoch)
+                .with_verify_only(false)
+                .with_topics(topics),
+        ]);
+        let resp = conn.call_at(&req, 5).await.map_err(|e| {
+            tracing::debug!(broker, error = %e, "AddPartitionsToTxn to the coordinator failed");
+            TxnError::CoordinatorNotAvailable
+        })?;
+        self.return_connection(broker, conn).await;
+        let code = if resp.error_code != 0 {
+            resp.error_code
+        } else {
+            resp.results_by_transaction
+                .iter()
+                .flat_map(|t| &t.topic_results)
+                .flat_map(|t| &t.results_by_partition)
+                .map(|p| p.partition_error_code)
+                .find(|c| *c != 0)
+                .unwrap_or(0)
+        };
+        from_code(code)
+    }
+
     /// The broker the metadata image names as `id`'s coordinator.
     fn coordinator_of(&self, node: &Node, id: &str) -> Option<i32> {
         let cluster = node.quorum()?;
@@ -206,6 +357,41 @@ impl TxnCoordinator {
             .collect();
         Ok(Some((state, s.producer_id.0, s.producer_epoch, parts)))
     }
+}
+
+/// A coordinator's refusal to add a partition, as the partition's check answers it.
+fn to_verify_error(e: TxnError) -> TxnVerifyError {
+    match e {
+        TxnError::ProducerFenced | TxnError::InvalidProducerEpoch => TxnVerifyError::Fenced,
+        TxnError::ConcurrentTransactions
+        | TxnError::CoordinatorNotAvailable
+        | TxnError::CoordinatorLoadInProgress
+        | TxnError::NotCoordinator
+        | TxnError::Storage => TxnVerifyError::Retriable,
+        TxnError::InvalidProducerIdMapping
+        | TxnError::InvalidTxnState
+        | TxnError::InvalidTransactionTimeout
+        | TxnError::Unsupported => TxnVerifyError::NotInTransaction,
+    }
+}
+
+/// A remote coordinator's AddPartitionsToTxn answer code as the coordinator's refusal (the
+/// codes its handler chose from these refusals, handlers/errors.rs).
+fn from_code(code: i16) -> Result<(), TxnError> {
+    Err(match code {
+        0 => return Ok(()),
+        // PRODUCER_FENCED, INVALID_PRODUCER_EPOCH
+        90 => TxnError::ProducerFenced,
+        47 => TxnError::InvalidProducerEpoch,
+        // INVALID_PRODUCER_ID_MAPPING, INVALID_TXN_STATE
+        49 => TxnError::InvalidProducerIdMapping,
+        48 => TxnError::InvalidTxnState,
+        // CONCURRENT_TRANSACTIONS, NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS
+        51 => TxnError::ConcurrentTransactions,
+        16 => TxnError::NotCoordinator,
+        14 => TxnError::CoordinatorLoadInProgress,
+        _ => TxnError::CoordinatorNotAvailable,
+    })
 }
 
 /// The coordinator's view of an id: state, producer id, epoch, partitions.

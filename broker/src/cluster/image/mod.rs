@@ -100,7 +100,7 @@ pub struct ClusterImage {
     #[serde(default)]
     pub client_quotas: crate::security::quota::ClientQuotaMap,
     /// Finalized feature levels (UpdateFeatures, `crate::features`).
-    #[serde(default)]
+    #[serde(default = "crate::features::legacy_finalized")]
     pub features: crate::features::Finalized,
 }
 

@@ -23,14 +23,14 @@ mod placement {
             rack: rack.map(str::to_string),
             cluster_id: "c".into(),
             endpoints: vec![],
-            supported_features: crate::features::legacy_supported(),
+            supported_features: crate::features::supported_by(1),
         });
     }
 
     #[test]
     fn feature_levels_need_every_broker_and_a_newer_binary_cannot_be_outrun() {
         use crate::features::{EDDY_VERSION, Supported};
-        let new_binary: Supported = BTreeMap::from([(EDDY_VERSION.to_string(), (1, 2))]);
+        let new_binary: Supported = crate::features::supported_by(2);
         let mut img = ClusterImage::default();
         register(&mut img, 0, None);
         let join = |img: &mut ClusterImage, id: i32, s: &Supported| {
@@ -45,7 +45,10 @@ mod placement {
             })
         };
         assert_eq!(join(&mut img, 1, &new_binary), Outcome::Ok);
-        let two = BTreeMap::from([(EDDY_VERSION.to_string(), 2)]);
+        let two = BTreeMap::from([
+            (EDDY_VERSION.to_string(), 2),
+            (crate::features::TRANSACTION_VERSION.to_string(), 2),
+        ]);
         // Broker 0 runs the old binary: level 2 is refused.
         assert!(matches!(
             img.apply(&Command::UpdateFeatures {
