@@ -22,6 +22,7 @@ pub mod cleaner;
 pub mod cluster;
 pub mod config;
 pub mod control;
+pub mod coordinator_topic;
 pub mod entry;
 pub mod features;
 pub mod fetch_session;

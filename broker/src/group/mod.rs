@@ -86,7 +86,7 @@ pub struct Coordinator {
     /// broker coordinates only the groups of the partitions it leads.
     cluster: bool,
     /// Cluster mode: a request to create `__consumer_offsets` is in flight.
-    creating: std::sync::atomic::AtomicBool,
+    creating: Arc<std::sync::atomic::AtomicBool>,
     inner: Mutex<Inner>,
     clock: Clock,
     /// Wakes the timer when an operation set a deadline earlier than the one it sleeps to.
@@ -95,13 +95,7 @@ pub struct Coordinator {
     next_wake_ms: std::sync::atomic::AtomicI64,
 }
 
-/// Where a group's coordinator is reached (FindCoordinator).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CoordinatorAddress {
-    pub node_id: i32,
-    pub host: String,
-    pub port: u16,
-}
+pub use crate::coordinator_topic::CoordinatorAddress;
 
 /// A group as DescribeGroups/ListGroups show it.
 #[derive(Debug, Clone)]
@@ -139,7 +133,7 @@ impl Coordinator {
             }),
             num_partitions: int("offsets.topic.num.partitions").max(1),
             cluster: replicated,
-            creating: std::sync::atomic::AtomicBool::new(false),
+            creating: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             inner: Mutex::new(Inner::default()),
             clock: Arc::new(crate::now_ms),
             wake: Arc::new(tokio::sync::Notify::new()),

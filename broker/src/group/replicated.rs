@@ -16,12 +16,11 @@ use super::state::{JoinResult, SyncResult};
 use super::{
     Coordinator, CoordinatorAddress, FindError, GroupError, GroupLogError, Inner, offsets, store,
 };
-use crate::cluster::image::{Command, NO_LEADER, Outcome, Refusal};
+use crate::coordinator_topic::{self, Unknown};
 use crate::node::Node;
 use crate::partition::Partition;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -145,53 +144,27 @@ impl Coordinator {
         group_id: &str,
         listener: &str,
     ) -> Result<CoordinatorAddress, FindError> {
-        let Some(cluster) = node.quorum() else {
-            return Err(FindError::NotInCluster);
-        };
-        if !cluster.is_registered() {
-            return Err(FindError::CatchingUp);
-        }
-        let img = cluster.image();
-        let Some(t) = img.topics.get(store::TOPIC) else {
-            drop(img);
-            self.create_offsets_topic(node);
-            return Err(FindError::CreatingTopic);
-        };
-        let n = i32::try_from(t.partitions.len()).unwrap_or(i32::MAX).max(1);
-        let index = store::partition_for(group_id, n);
-        let leader = usize::try_from(index)
-            .ok()
-            .and_then(|i| t.partitions.get(i))
-            .map_or(NO_LEADER, |p| p.leader);
-        img.brokers
-            .get(&leader)
-            .filter(|b| !b.fenced)
-            .map(|b| {
-                let (host, port) = b.endpoint(listener);
-                CoordinatorAddress {
-                    node_id: b.id,
-                    host: host.to_string(),
-                    port,
-                }
-            })
-            .ok_or(FindError::NoLiveLeader { partition: index })
-    }
-
-    /// Asks the controller (in the background, one request at a time) to create
-    /// `__consumer_offsets`.
-    fn create_offsets_topic(self: &Arc<Self>, node: &Arc<Node>) {
-        if self.creating.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let b = Arc::clone(node);
-        let groups = Arc::clone(self);
-        tokio::spawn(async move {
-            if let Err(m) = create_offsets_topic(&b).await {
-                // Info, not warn: clients retry FindCoordinator often while brokers are missing.
-                tracing::info!(error = %m, "__consumer_offsets not created yet; a later FindCoordinator retries");
+        coordinator_topic::leader(node, store::TOPIC, group_id, listener).map_err(|e| match e {
+            Unknown::NotInCluster => FindError::NotInCluster,
+            Unknown::CatchingUp => FindError::CatchingUp,
+            Unknown::Missing => {
+                coordinator_topic::create_once(&self.creating, node, offsets_topic(node));
+                FindError::CreatingTopic
             }
-            groups.creating.store(false, Ordering::SeqCst);
-        });
+            Unknown::NoLiveLeader { partition } => FindError::NoLiveLeader { partition },
+        })
+    }
+}
+
+/// How `__consumer_offsets` is created: `offsets.topic.num.partitions`,
+/// `offsets.topic.replication.factor` (capped at the cluster size), compacted.
+fn offsets_topic(node: &Node) -> coordinator_topic::Spec {
+    coordinator_topic::Spec {
+        topic: store::TOPIC,
+        replication_factor_key: "offsets.topic.replication.factor",
+        partitions_key: "offsets.topic.num.partitions",
+        configs: super::offsets_topic_configs(&node.config.get("offsets.topic.segment.bytes")),
+        min_isr_key: None,
     }
 }
 
@@ -266,69 +239,6 @@ impl Reply {
                 let _ = tx.send(failed.map_or(r, SyncResult::error));
             }
         }
-    }
-}
-
-/// The replication factor of `__consumer_offsets`: the configured one, capped (with a warning)
-/// at the expected cluster size, the larger of the voter count and the registered brokers.
-/// Creation waits until that many brokers are live.
-pub(crate) fn offsets_replication_factor(
-    configured: i64,
-    voters: usize,
-    registered: usize,
-) -> (i16, bool) {
-    let configured = configured.clamp(1, i64::from(i16::MAX)) as usize;
-    let rf = configured.min(voters.max(registered)).max(1);
-    (i16::try_from(rf).unwrap_or(i16::MAX), rf < configured)
-}
-
-async fn create_offsets_topic(node: &Node) -> Result<(), String> {
-    let cluster = node.quorum().cloned().ok_or("not in cluster mode")?;
-    let configured = node.config.get_i64("offsets.topic.replication.factor");
-    let (registered, live) = {
-        let img = cluster.image();
-        if img.topics.contains_key(store::TOPIC) {
-            return Ok(());
-        }
-        (img.brokers.len(), img.live_brokers().len())
-    };
-    let (rf, capped) = offsets_replication_factor(configured, cluster.voter_count(), registered);
-    if capped {
-        tracing::warn!(
-            configured,
-            rf,
-            "offsets.topic.replication.factor is larger than the cluster: creating __consumer_offsets with a smaller replication factor"
-        );
-    }
-    if live < rf as usize {
-        return Err(format!(
-            "{live} live brokers, {rf} needed for the replication factor of {}",
-            store::TOPIC
-        ));
-    }
-    let partitions = i32::try_from(node.config.get_i64("offsets.topic.num.partitions"))
-        .unwrap_or(1)
-        .max(1);
-    let cmd = Command::CreateTopic {
-        name: store::TOPIC.into(),
-        id: uuid::Uuid::new_v4(),
-        configs: super::offsets_topic_configs(&node.config.get("offsets.topic.segment.bytes")),
-        assignment: None,
-        partitions,
-        replication_factor: rf,
-    };
-    match cluster.write(cmd).await {
-        Ok(Outcome::Ok) => {
-            tracing::info!(
-                partitions,
-                rf,
-                "created {} through the quorum",
-                store::TOPIC
-            );
-            Ok(())
-        }
-        Ok(Outcome::Refused(Refusal::TopicExists, _)) => Ok(()),
-        Ok(Outcome::Refused(_, m)) | Err(m) => Err(m),
     }
 }
 
@@ -436,19 +346,4 @@ fn spawn_load(groups: &Arc<Coordinator>, part: Arc<Partition>, epoch: i32) {
             }
         }
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn replication_factor_is_capped_at_the_expected_cluster_size() {
-        assert_eq!(offsets_replication_factor(3, 3, 3), (3, false));
-        assert_eq!(offsets_replication_factor(3, 3, 1), (3, false));
-        assert_eq!(offsets_replication_factor(3, 1, 1), (1, true));
-        assert_eq!(offsets_replication_factor(3, 1, 2), (2, true));
-        assert_eq!(offsets_replication_factor(2, 3, 5), (2, false));
-        assert_eq!(offsets_replication_factor(0, 3, 3), (1, false));
-    }
 }

@@ -219,17 +219,9 @@ pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<Entry, StoreError> {
     }
 }
 
-/// The `__consumer_offsets` partition of a group: Java's `String.hashCode` modulo the
-/// partition count, as Kafka does.
-pub fn partition_for(group: &str, partitions: i32) -> i32 {
-    let mut h: i32 = 0;
-    for c in group.encode_utf16() {
-        h = h.wrapping_mul(31).wrapping_add(i32::from(c));
-    }
-    // Kafka's Utils.abs: i32::MIN maps to 0.
-    let h = if h == i32::MIN { 0 } else { h.abs() };
-    h % partitions.max(1)
-}
+/// Kafka's `partitionFor` (coordinator_topic.rs): the partition of `__consumer_offsets` that
+/// holds a group.
+pub use crate::coordinator_topic::partition_for;
 
 #[cfg(test)]
 mod tests {

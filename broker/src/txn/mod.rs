@@ -64,7 +64,7 @@ pub struct TxnCoordinator {
     /// Cluster mode: the state partitions this broker leads.
     owned: Mutex<HashMap<i32, replicated::Owned>>,
     /// Whether a creation of `__transaction_state` is in flight.
-    creating: std::sync::atomic::AtomicBool,
+    creating: Arc<std::sync::atomic::AtomicBool>,
     /// How other brokers are reached (markers, verification).
     inter_broker: std::sync::OnceLock<crate::replication::inter_broker::InterBroker>,
     /// Connections to partition leaders for markers, by broker id.
@@ -94,7 +94,7 @@ impl TxnCoordinator {
         TxnCoordinator {
             cluster: replicated,
             owned: Mutex::new(HashMap::new()),
-            creating: std::sync::atomic::AtomicBool::new(false),
+            creating: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             inter_broker: std::sync::OnceLock::new(),
             conns: tokio::sync::Mutex::new(HashMap::new()),
             num_partitions: int("transaction.state.log.num.partitions").max(1),

@@ -16,14 +16,12 @@
 //!   watermark passes it (txn/mod.rs `persist`).
 
 use super::{Slot, TxnCoordinator, locked, store};
-use crate::cluster::image::{Command, NO_LEADER, Outcome, Refusal};
-use crate::group::CoordinatorAddress;
+use crate::coordinator_topic::{self, CoordinatorAddress, Unknown};
 use crate::node::Node;
 use crate::partition::Partition;
 use state::TxnError;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::state;
@@ -54,21 +52,19 @@ pub enum FindTxnError {
     NoLiveLeader { partition: i32 },
 }
 
-/// The replication factor of `__transaction_state`: the configured one capped at the expected
-/// cluster size (the larger of the voters and the registered brokers), as for the offsets
-/// topic; and whether it was capped.
-pub(crate) fn state_replication_factor(
-    configured: i64,
-    voters: usize,
-    registered: usize,
-) -> (i16, bool) {
-    crate::group::replicated::offsets_replication_factor(configured, voters, registered)
-}
-
-/// min.insync.replicas of `__transaction_state`: the configured one, at most its replication
-/// factor (a larger one would refuse every state write).
-pub(crate) fn state_min_isr(configured: i64, rf: i16) -> i64 {
-    configured.clamp(1, i64::from(rf.max(1)))
+/// How `__transaction_state` is created: `transaction.state.log.num.partitions`,
+/// `transaction.state.log.replication.factor` (capped at the cluster size) and
+/// `transaction.state.log.min.isr` (at most the replication factor), compacted.
+fn state_topic(node: &Node) -> coordinator_topic::Spec {
+    coordinator_topic::Spec {
+        topic: store::TOPIC,
+        replication_factor_key: "transaction.state.log.replication.factor",
+        partitions_key: "transaction.state.log.num.partitions",
+        configs: super::state_topic_configs(
+            &node.config.get("transaction.state.log.segment.bytes"),
+        ),
+        min_isr_key: Some("transaction.state.log.min.isr"),
+    }
 }
 
 impl TxnCoordinator {
@@ -131,50 +127,14 @@ impl TxnCoordinator {
         id: &str,
         listener: &str,
     ) -> Result<CoordinatorAddress, FindTxnError> {
-        let Some(cluster) = node.quorum() else {
-            return Err(FindTxnError::CatchingUp);
-        };
-        if !cluster.is_registered() {
-            return Err(FindTxnError::CatchingUp);
-        }
-        let img = cluster.image();
-        let Some(t) = img.topics.get(store::TOPIC) else {
-            drop(img);
-            self.create_state_topic(node);
-            return Err(FindTxnError::CreatingTopic);
-        };
-        let n = i32::try_from(t.partitions.len()).unwrap_or(i32::MAX).max(1);
-        let index = store::partition_for(id, n);
-        let leader = usize::try_from(index)
-            .ok()
-            .and_then(|i| t.partitions.get(i))
-            .map_or(NO_LEADER, |p| p.leader);
-        img.brokers
-            .get(&leader)
-            .filter(|b| !b.fenced)
-            .map(|b| {
-                let (host, port) = b.endpoint(listener);
-                CoordinatorAddress {
-                    node_id: b.id,
-                    host: host.to_string(),
-                    port,
-                }
-            })
-            .ok_or(FindTxnError::NoLiveLeader { partition: index })
-    }
-
-    fn create_state_topic(self: &Arc<Self>, node: &Arc<Node>) {
-        if self.creating.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let b = Arc::clone(node);
-        let txns = Arc::clone(self);
-        tokio::spawn(async move {
-            if let Err(m) = create_state_topic(&b).await {
-                tracing::info!(error = %m, "__transaction_state not created yet; a later FindCoordinator retries");
+        coordinator_topic::leader(node, store::TOPIC, id, listener).map_err(|e| match e {
+            Unknown::NotInCluster | Unknown::CatchingUp => FindTxnError::CatchingUp,
+            Unknown::Missing => {
+                coordinator_topic::create_once(&self.creating, node, state_topic(node));
+                FindTxnError::CreatingTopic
             }
-            txns.creating.store(false, Ordering::SeqCst);
-        });
+            Unknown::NoLiveLeader { partition } => FindTxnError::NoLiveLeader { partition },
+        })
     }
 
     /// Follows the leadership of the `__transaction_state` partitions: loads the ids of a
@@ -327,76 +287,4 @@ fn spawn_load(txns: &Arc<TxnCoordinator>, node: &Arc<Node>, part: Arc<Partition>
             }
         }
     });
-}
-
-async fn create_state_topic(node: &Node) -> Result<(), String> {
-    let cluster = node.quorum().cloned().ok_or("not in cluster mode")?;
-    let configured = node
-        .config
-        .get_i64("transaction.state.log.replication.factor");
-    let (registered, live) = {
-        let img = cluster.image();
-        if img.topics.contains_key(store::TOPIC) {
-            return Ok(());
-        }
-        (img.brokers.len(), img.live_brokers().len())
-    };
-    let (rf, capped) = state_replication_factor(configured, cluster.voter_count(), registered);
-    if capped {
-        tracing::warn!(
-            configured,
-            rf,
-            "transaction.state.log.replication.factor is larger than the cluster: creating __transaction_state with a smaller replication factor"
-        );
-    }
-    if live < rf as usize {
-        return Err(format!(
-            "{live} live brokers, {rf} needed for the replication factor of {}",
-            store::TOPIC
-        ));
-    }
-    let partitions = i32::try_from(node.config.get_i64("transaction.state.log.num.partitions"))
-        .unwrap_or(1)
-        .max(1);
-    let mut configs =
-        super::state_topic_configs(&node.config.get("transaction.state.log.segment.bytes"));
-    configs.insert(
-        "min.insync.replicas".into(),
-        state_min_isr(node.config.get_i64("transaction.state.log.min.isr"), rf).to_string(),
-    );
-    let cmd = Command::CreateTopic {
-        name: store::TOPIC.into(),
-        id: uuid::Uuid::new_v4(),
-        configs,
-        assignment: None,
-        partitions,
-        replication_factor: rf,
-    };
-    match cluster.write(cmd).await {
-        Ok(Outcome::Ok) => {
-            tracing::info!(
-                partitions,
-                rf,
-                "created {} through the quorum",
-                store::TOPIC
-            );
-            Ok(())
-        }
-        Ok(Outcome::Refused(Refusal::TopicExists, _)) => Ok(()),
-        Ok(Outcome::Refused(_, m)) | Err(m) => Err(m),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn min_isr_never_exceeds_the_replication_factor() {
-        assert_eq!(state_min_isr(2, 3), 2);
-        assert_eq!(state_min_isr(2, 1), 1);
-        assert_eq!(state_min_isr(0, 3), 1);
-        assert_eq!(state_replication_factor(3, 3, 3), (3, false));
-        assert_eq!(state_replication_factor(3, 1, 1), (1, true));
-    }
 }

@@ -79,9 +79,7 @@ pub fn decode(
 
 /// The `__transaction_state` partition of a transactional id: Java's `String.hashCode` modulo
 /// the partition count, as Kafka does (the same function as the groups').
-pub fn partition_for(transactional_id: &str, partitions: i32) -> i32 {
-    crate::group::store::partition_for(transactional_id, partitions)
-}
+pub use crate::coordinator_topic::partition_for;
 
 #[cfg(test)]
 mod tests {
