@@ -2,11 +2,12 @@
 //! Metadata until it shows what a test waits for.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use crate::common::{TestBroker, free_port, spawn_all};
+use crate::common::{TestBroker, free_port, run_with_timeout, spawn_all};
 use crate::wire::Wire;
 use eddy_test_support::eventually;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::{CreateTopicsRequest, MetadataRequest, MetadataResponse, TopicName};
+use std::process::Command;
 use std::time::Duration;
 
 /// `n` brokers with `settings`; the first three are the controller quorum voters, the others
@@ -103,4 +104,28 @@ pub fn create_topic(
                 .with_configs(crate::wire::topic_configs(configs)),
         ]);
     w.call(&req, 7).topics[0].error_code
+}
+
+/// kcat produces `k{i}:v{i}` for `i` in `0..n` to `topic` through `b`, acks=all.
+pub fn kcat_produce_keyed(b: &TestBroker, topic: &str, n: usize) {
+    let input: String = (0..n).map(|i| format!("k{i}:v{i}\n")).collect();
+    let out = run_with_timeout(
+        Command::new("kcat").args([
+            "-b",
+            &b.bootstrap(),
+            "-P",
+            "-t",
+            topic,
+            "-K:",
+            "-X",
+            "acks=all",
+        ]),
+        Some(input.as_bytes()),
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
