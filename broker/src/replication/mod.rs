@@ -278,7 +278,7 @@ pub type FollowerFetch = Vec<Vec<Result<FollowerData, FollowerFetchError>>>;
 /// Leader side of a follower's Fetch (all the partitions one replica fetcher follows here):
 /// record its position on each, maybe ask to add it to the ISR, and read up to the log end.
 /// Long-polls up to max_wait_ms while no partition has data (woken whenever the node's data
-/// version moves); any partition's error answers at once. The response holds at most max_bytes of
+/// moves); any partition's error answers at once. The response holds at most max_bytes of
 /// records, except that the first partition with data returns at least one whole batch
 /// (KIP-74).
 pub async fn serve_follower_fetch(
@@ -289,6 +289,7 @@ pub async fn serve_follower_fetch(
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.clamp(0, 5_000) as u64);
     let mut changes = repl.node.data_version.subscribe();
+    let mut appends = repl.node.replica_appends.subscribe();
     let mut recorded = false;
     let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0).max(1);
     // A follower in controlled shutdown fetches until it exits but may not rejoin the ISR (the
@@ -301,6 +302,7 @@ pub async fn serve_follower_fetch(
     });
     loop {
         changes.borrow_and_update();
+        appends.borrow_and_update();
         let mut bytes = 0usize;
         let mut failed = false;
         let mut topics = Vec::with_capacity(req.topics.len());
@@ -339,7 +341,14 @@ pub async fn serve_follower_fetch(
         {
             return topics;
         }
-        let _ = tokio::time::timeout_at(deadline, changes.changed()).await;
+        // New records (an append) or a moved high watermark, leadership or image.
+        let woken = async {
+            tokio::select! {
+                _ = changes.changed() => {}
+                _ = appends.changed() => {}
+            }
+        };
+        let _ = tokio::time::timeout_at(deadline, woken).await;
     }
 }
 
