@@ -24,6 +24,10 @@ pub struct Metrics {
     pub throttled_bytes: IntCounterVec,
     /// The most bytes a throttle let through in any one-second window, by side.
     pub throttled_window_max: IntGaugeVec,
+    /// Replica fetchers this broker runs as a follower (one per leader and fetcher id).
+    pub replica_fetchers: IntGauge,
+    /// Partitions this broker's replica fetchers follow, by leader.
+    pub replica_fetcher_partitions: IntGaugeVec,
     /// Record bytes appended by producers, per topic (Kafka's BytesInPerSec{topic}).
     pub topic_bytes_in: IntCounterVec,
     /// Record bytes returned to fetchers, per topic (Kafka's BytesOutPerSec{topic}).
@@ -129,6 +133,17 @@ impl Metrics {
             ),
             &["side"],
         ));
+        let replica_fetchers = must(IntGauge::new(
+            "replica_fetchers",
+            "Replica fetchers this broker runs as a follower (num.replica.fetchers per leader)",
+        ));
+        let replica_fetcher_partitions = must(IntGaugeVec::new(
+            Opts::new(
+                "replica_fetcher_partitions",
+                "Partitions this broker's replica fetchers follow, by leader",
+            ),
+            &["leader"],
+        ));
         let per_topic =
             |name: &str, help: &str| must(IntCounterVec::new(Opts::new(name, help), &["topic"]));
         let topic_bytes_in = per_topic(
@@ -196,6 +211,8 @@ impl Metrics {
             Box::new(consumer_lag.clone()),
             Box::new(throttled_bytes.clone()),
             Box::new(throttled_window_max.clone()),
+            Box::new(replica_fetchers.clone()),
+            Box::new(replica_fetcher_partitions.clone()),
             Box::new(topic_bytes_in.clone()),
             Box::new(topic_bytes_out.clone()),
             Box::new(topic_messages_in.clone()),
@@ -226,6 +243,8 @@ impl Metrics {
             consumer_lag,
             throttled_bytes,
             throttled_window_max,
+            replica_fetchers,
+            replica_fetcher_partitions,
             topic_bytes_in,
             topic_bytes_out,
             topic_messages_in,

@@ -67,6 +67,10 @@ pub struct Node {
     topics: RwLock<HashMap<String, Arc<TopicState>>>,
     pub flusher: Flusher,
     pub data_version: Arc<watch::Sender<u64>>,
+    /// Bumped after producers' appends in cluster mode: followers' fetches long-polling on this
+    /// leader wake for the new records at once (consumers wait on `data_version`, which moves
+    /// with the high watermark, after the followers have fetched).
+    pub replica_appends: watch::Sender<u64>,
     pub metrics: Metrics,
     /// Addresses clients should use, with real ports once bound.
     pub advertised: RwLock<Vec<Listener>>,
@@ -81,6 +85,13 @@ pub struct Node {
 impl Node {
     /// Replicated mode (`ack.durability`): queues the background fsync of `partition` after
     /// `records` were appended to it, at once or after `flush.ms` (Kafka's meaning).
+    /// Wakes the followers' fetches long-polling on this leader (see `replica_appends`).
+    pub fn wake_replica_fetches(&self) {
+        if self.replica_appends.receiver_count() > 0 {
+            self.replica_appends.send_modify(|v| *v += 1);
+        }
+    }
+
     pub fn schedule_background_flush(
         &self,
         partition: &Arc<crate::partition::Partition>,
@@ -132,6 +143,7 @@ impl Node {
             topics: RwLock::new(HashMap::new()),
             flusher: Flusher::start(window),
             data_version,
+            replica_appends: watch::channel(0u64).0,
             metrics: Metrics::new(),
             quorum: OnceLock::new(),
             authorizer,

@@ -8,7 +8,7 @@ mod cluster_support;
 mod common;
 mod wire;
 
-use cluster_support::{create_topic, metadata, start_brokers, wait_for};
+use cluster_support::{create_topic, kcat_produce_keyed, metadata, start_brokers, wait_for};
 use common::{CrashProducer, TestBroker, run_with_timeout};
 use eddy_test_support::eventually;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
@@ -46,30 +46,6 @@ fn partitions_of<'a>(
         .find(|t| t.name.as_ref().is_some_and(|n| n.as_str() == topic))
         .map(|t| t.partitions.as_slice())
         .unwrap_or(&[])
-}
-
-/// kcat produces `k{i}:v{i}` for `i` in `0..n` to `topic` through `b`, acks=all.
-fn kcat_produce_keyed(b: &TestBroker, topic: &str, n: usize) {
-    let input: String = (0..n).map(|i| format!("k{i}:v{i}\n")).collect();
-    let out = run_with_timeout(
-        Command::new("kcat").args([
-            "-b",
-            &b.bootstrap(),
-            "-P",
-            "-t",
-            topic,
-            "-K:",
-            "-X",
-            "acks=all",
-        ]),
-        Some(input.as_bytes()),
-        Duration::from_secs(60),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// kcat consumes `topic` (plus `extra` arguments) through `b` up to its end: the values.

@@ -110,26 +110,9 @@ impl NsBroker {
         }
     }
 
-    /// The concatenated segment files (.log, in offset order) of partition 0 of `topic`: the
-    /// replica's log, byte for byte.
+    /// The log of partition 0 of `topic` on this broker, byte for byte.
     fn replica_log(&self, topic: &str) -> Vec<u8> {
-        let Some(dir) = common::partition_dir_in(&self.data_dir, topic, 0) else {
-            return Vec::new();
-        };
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .map(|e| e.path())
-                    .filter(|p| p.extension().is_some_and(|x| x == "log"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        // Segment names are zero-padded base offsets: name order is offset order.
-        files.sort();
-        files
-            .iter()
-            .flat_map(|f| std::fs::read(f).unwrap_or_default())
-            .collect()
+        common::replica_log_in(&self.data_dir, topic, 0)
     }
 }
 

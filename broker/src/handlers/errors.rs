@@ -117,6 +117,7 @@ pub fn partition(e: &PartitionError) -> ResponseError {
         PartitionError::Log(l) => log(l),
         PartitionError::Storage => ResponseError::KafkaStorageError,
         PartitionError::Corrupt => ResponseError::CorruptMessage,
+        PartitionError::StaleLeaderEpoch => ResponseError::FencedLeaderEpoch,
         PartitionError::Records(ValidationError::InvalidRecords { .. }) => {
             ResponseError::InvalidRecord
         }

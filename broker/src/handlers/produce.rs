@@ -322,6 +322,7 @@ pub fn append_all(
         return Appended::Done(ProduceResponse::default().with_responses(responses));
     }
     let mut ticket = 0;
+    let mut appended = false;
     let mut durable_at = Some(Vec::new());
     // acks=all: (response position, (partition, last offset)) to wait for.
     let mut isr_waits = Vec::new();
@@ -382,6 +383,7 @@ pub fn append_all(
                     if out.duplicate {
                         durable_at = None;
                     } else {
+                        appended = true;
                         ctx.node.metrics.count_in(
                             &t.name,
                             records.len() as u64,
@@ -444,6 +446,9 @@ pub fn append_all(
                 .with_name(t.name)
                 .with_partition_responses(parts),
         );
+    }
+    if appended {
+        ctx.node.wake_replica_fetches();
     }
     // acks=all also waits for the ISR when no partition needed an fsync (replicated mode).
     if acks != 0 && (ticket > 0 || !isr_waits.is_empty()) {

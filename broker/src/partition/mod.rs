@@ -53,6 +53,9 @@ pub enum PartitionError {
     Log(#[from] LogError),
     #[error("partition storage failed")]
     Storage,
+    /// A follower's fetch or truncation under a leader epoch the partition has left.
+    #[error("the replica no longer follows under this leader epoch")]
+    StaleLeaderEpoch,
     #[error("a replicated record batch is corrupt")]
     Corrupt,
     /// The records break a topic rule (keyless on a compacted topic) or do not decode.

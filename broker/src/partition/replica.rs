@@ -169,11 +169,13 @@ impl Partition {
             .collect()
     }
 
-    /// Leader: reads for a follower from `offset` up to the log end (not only the HW).
+    /// Leader: reads for a follower from `offset` up to the log end (not only the HW), whole
+    /// batches up to `max_bytes`; a first batch larger than that only with `min_one_batch`.
     pub fn read_for_follower(
         &self,
         offset: i64,
         max_bytes: usize,
+        min_one_batch: bool,
     ) -> Result<bytes::Bytes, PartitionError> {
         let inner = self.lock();
         let leo = inner.log.log_end_offset();
@@ -183,18 +185,28 @@ impl Partition {
         let slice = inner.log.slice_at(offset)?;
         drop(inner);
         match slice {
-            Some(s) => s.read(max_bytes, leo).map_err(|_| PartitionError::Storage),
+            Some(s) => s
+                .read_within(max_bytes, leo, min_one_batch)
+                .map_err(|_| PartitionError::Storage),
             None => Ok(bytes::Bytes::new()),
         }
     }
 
-    /// Follower: appends the leader's batches as they are and fsyncs them, so the offset this
-    /// broker reports in its next fetch is durable here.
-    pub fn append_replicated(&self, records: &[u8]) -> Result<usize, PartitionError> {
+    /// Follower: appends the leader's batches as they are, if this replica still follows
+    /// under `leader_epoch` (checked under the log lock, which `set_role` takes too, so a
+    /// fetch answered under an older epoch never lands after a leadership change). Returns the
+    /// records appended; the caller makes them durable (the group commit in the fsync mode,
+    /// the background flush in the replicated mode) before it reports the new log end.
+    pub fn append_replicated(
+        &self,
+        records: &[u8],
+        leader_epoch: i32,
+    ) -> Result<i64, PartitionError> {
         let batches = batch::split_batches(records).map_err(|_| PartitionError::Corrupt)?;
         let mut inner = self.lock();
+        self.check_follows(leader_epoch)?;
         let cfg = inner.settings.log;
-        let mut appended = 0;
+        let mut appended = 0i64;
         for (h, range) in batches {
             let leo = inner.log.log_end_offset();
             if h.last_offset() < leo {
@@ -212,17 +224,20 @@ impl Partition {
                 .map_err(|_| PartitionError::Storage)?;
             inner.producers.update(&h);
             inner.producers_dirty |= h.has_producer_id();
-            appended += 1;
-        }
-        let (file, leo) = inner.log.durability_handle();
-        drop(inner);
-        // Replicated mode: the caller queues a background fsync (`flush_due`); the offset this
-        // follower reports next is then in its memory, not yet on its disk.
-        if appended > 0 && !self.acks_from_memory() {
-            file.sync_data().map_err(|_| PartitionError::Storage)?;
-            self.durable_leo.fetch_max(leo, Ordering::SeqCst);
+            appended += i64::from(h.records_count.max(1));
         }
         Ok(appended)
+    }
+
+    /// Whether this replica follows under `leader_epoch` (call under the log lock).
+    fn check_follows(&self, leader_epoch: i32) -> Result<(), PartitionError> {
+        if self.is_leader() {
+            return Err(PartitionError::NotLeader);
+        }
+        if self.leader_epoch() != leader_epoch {
+            return Err(PartitionError::StaleLeaderEpoch);
+        }
+        Ok(())
     }
 
     /// Follower: the high watermark the leader sent, capped by the local log end.
@@ -241,9 +256,15 @@ impl Partition {
             .map_err(|_| PartitionError::Storage)
     }
 
-    /// Follower: drops every batch at or after `offset` and rebuilds the producer state.
-    pub fn truncate_to(&self, offset: i64) -> Result<(), PartitionError> {
+    /// Follower under `leader_epoch` (checked under the log lock, see `append_replicated`):
+    /// drops every batch at or after `offset` and rebuilds the producer state.
+    pub fn truncate_to_as_follower(
+        &self,
+        offset: i64,
+        leader_epoch: i32,
+    ) -> Result<(), PartitionError> {
         let mut inner = self.lock();
+        self.check_follows(leader_epoch)?;
         if offset >= inner.log.log_end_offset() {
             return Ok(());
         }

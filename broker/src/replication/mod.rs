@@ -2,50 +2,37 @@
 //! (replica_id = their node id), the leader tracks their log end offsets, the high watermark is
 //! the smallest log end offset in the ISR, acks=all waits for it, and the leader changes the ISR
 //! through the controller (expand when a follower catches up, shrink when it lags more than
-//! replica.lag.time.max.ms). A follower starting under a new leader epoch first truncates to the
-//! leader's end offset for its last epoch (OffsetForLeaderEpoch), then fetches.
+//! replica.lag.time.max.ms). Followers run one replica fetcher per leader (`fetcher`), which
+//! sends one Fetch for every partition it follows there; a partition starting under a new leader
+//! epoch first truncates to the leader's end offset for its last epoch (OffsetForLeaderEpoch).
 //!
 //! The handlers ask this layer, whatever the mode: whether a request comes from a follower, what
 //! a follower's fetch gets (typed data and errors; handlers/fetch.rs builds the response), where
 //! an epoch ends, and whether an acks=all write is in the ISR. On one node it is inactive: no
 //! followers, one epoch per partition, and no ISR beyond the local fsync.
 
+pub mod fetcher;
+pub mod fetcher_plan;
 pub mod inter_broker;
 pub mod throttle;
 
 use crate::cluster::image::{ClusterImage, Command, Outcome};
 use crate::node::{Node, TopicState};
 use crate::partition::{Partition, PartitionError};
-use eddy_kafka_client::{Client as KafkaConn, Config as KafkaConfig};
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::offset_for_leader_epoch_request::{
-    OffsetForLeaderPartition, OffsetForLeaderTopic,
-};
-use kafka_protocol::messages::{BrokerId, FetchRequest, OffsetForLeaderEpochRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
-use std::collections::{HashMap, HashSet};
+use kafka_protocol::messages::FetchRequest;
+use kafka_protocol::messages::fetch_request::FetchPartition;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const FETCH_VERSION: i16 = 12;
-const RPC_TIMEOUT: Duration = Duration::from_secs(10);
-/// The follower fetchers' client id in request headers.
-const CLIENT_ID: &str = "eddy-replica-fetcher";
-/// Backoff after a failed inter-broker authentication: doubling from the first to the last.
-const AUTH_BACKOFF_MIN: Duration = Duration::from_millis(500);
-const AUTH_BACKOFF_MAX: Duration = Duration::from_secs(10);
-
-/// Partition -> ((leader, leader epoch) it follows, the fetcher task).
-type Fetchers = HashMap<(String, i32), ((i32, i32), tokio::task::JoinHandle<()>)>;
-
-/// The follower fetchers this broker runs, keyed by partition, with the (leader, epoch) each
-/// follows. It reads and writes the partitions of the local node it is given.
+/// Replication of the local node's partitions: the follower fetchers this broker runs (one per
+/// leader it follows, see `fetcher`) and the leader's view of its followers.
 pub struct Replication {
     node: Arc<Node>,
     /// Whether partitions have replicas on other brokers (cluster mode), so that this broker
     /// leads followers. One node has none.
     active: bool,
-    fetchers: Mutex<Fetchers>,
+    fetchers: Mutex<fetcher::Fetchers>,
     /// ISR changes in flight, so each is asked for once.
     pending: Mutex<HashSet<(String, i32)>>,
     /// Replication throttles (see `throttle`): what this broker sends as a leader and fetches
@@ -123,7 +110,7 @@ impl Replication {
         Ok((requested, end))
     }
 
-    fn fetchers(&self) -> std::sync::MutexGuard<'_, Fetchers> {
+    fn fetchers(&self) -> std::sync::MutexGuard<'_, fetcher::Fetchers> {
         self.fetchers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -136,11 +123,12 @@ impl Replication {
     }
 }
 
-/// Starts/stops follower fetchers to match the image.
+/// Starts/stops follower fetchers to match the image: every partition this broker replicates
+/// and another broker leads goes to a fetcher of that leader (`num.replica.fetchers` per leader).
 pub fn reconcile(repl: &Arc<Replication>, img: &ClusterImage) {
     let me = repl.node.node_id();
     let listener = repl.inter_broker().listener;
-    let mut want: HashMap<(String, i32), (i32, i32, String)> = HashMap::new();
+    let mut want = BTreeMap::new();
     for (name, t) in &img.topics {
         for (i, p) in t.partitions.iter().enumerate() {
             if p.leader >= 0 && p.leader != me && p.replicas.contains(&me) {
@@ -153,36 +141,24 @@ pub fn reconcile(repl: &Arc<Replication>, img: &ClusterImage) {
                 };
                 want.insert(
                     (name.clone(), i as i32),
-                    (p.leader, p.leader_epoch, format!("{host}:{port}")),
+                    fetcher_plan::Source {
+                        leader: p.leader,
+                        addr: format!("{host}:{port}"),
+                        leader_epoch: p.leader_epoch,
+                    },
                 );
             }
         }
     }
-    let mut fetchers = repl.fetchers();
-    fetchers.retain(|k, ((leader, epoch), task)| {
-        let keep = want
-            .get(k)
-            .is_some_and(|(l, e, _)| l == leader && e == epoch && !task.is_finished());
-        if !keep {
-            task.abort();
-        }
-        keep
-    });
+    let per_leader = repl
+        .node
+        .broker_setting("num.replica.fetchers")
+        .parse::<usize>()
+        .unwrap_or(1)
+        .max(1);
+    repl.fetchers().reconcile(repl, &want, per_leader);
     // Replicas moved off this broker (reassignment): their fetchers are stopped above.
     delete_removed_replicas(repl);
-    for (key, (leader, epoch, addr)) in want {
-        if fetchers.contains_key(&key) {
-            continue;
-        }
-        let task = tokio::spawn(follow(
-            Arc::downgrade(repl),
-            key.0.clone(),
-            key.1,
-            epoch,
-            addr,
-        ));
-        fetchers.insert(key, ((leader, epoch), task));
-    }
 }
 
 /// Deletes the data of partitions this broker holds but no longer replicates (reassigned away,
@@ -255,178 +231,6 @@ fn delete_stale_topic_dirs(repl: &Arc<Replication>, cluster: &crate::cluster::Cl
     }
 }
 
-/// One follower fetcher: truncate to the leader's log, then fetch until aborted.
-async fn follow(
-    repl: std::sync::Weak<Replication>,
-    topic: String,
-    index: i32,
-    epoch: i32,
-    addr: String,
-) {
-    let mut truncated = false;
-    let mut conn: Option<KafkaConn> = None;
-    let mut session_ends: Option<std::time::Instant> = None;
-    let mut auth_backoff = Duration::ZERO;
-    // Bounded by the task being aborted when leadership changes; each round is bounded too.
-    loop {
-        let Some(b) = repl.upgrade() else { return };
-        let Some(part) = b.node.partition(&topic, index) else {
-            return;
-        };
-        let me = b.node.node_id();
-        // Follower throttle: a listed replica that is not in sync fetches at most what the
-        // current window has left.
-        let throttled = b.node.topic(&topic).is_some_and(|t| {
-            throttle::listed(
-                &t.configs,
-                "follower.replication.throttled.replicas",
-                index,
-                me,
-            )
-        }) && !part.isr().contains(&me);
-        let rate = throttled
-            .then(|| throttle::rate(&b.node.broker_setting("follower.replication.throttled.rate")))
-            .flatten();
-        let max_bytes = match rate {
-            None => FOLLOWER_MAX_BYTES,
-            Some(rate) => match b.follower_quota.reserve(rate, FOLLOWER_MAX_BYTES) {
-                Some(g) => g,
-                None => {
-                    let wait = b.follower_quota.until_next_window();
-                    drop(b);
-                    tokio::time::sleep(wait).await;
-                    continue;
-                }
-            },
-        };
-        let inter_broker = b.inter_broker();
-        drop(b);
-        // KIP-368: a SASL session that ends soon is renewed by reconnecting.
-        if session_ends.is_some_and(|t| std::time::Instant::now() >= t) {
-            tracing::debug!(%topic, index, %addr, "sasl session ending: reconnecting to re-authenticate");
-            conn = None;
-        }
-        if conn.is_none() {
-            match inter_broker
-                .connect(&addr, KafkaConfig::new(CLIENT_ID, RPC_TIMEOUT))
-                .await
-            {
-                Ok(c) => {
-                    if auth_backoff > Duration::ZERO {
-                        tracing::info!(%topic, index, %addr, "inter-broker authentication succeeded again");
-                    }
-                    auth_backoff = Duration::ZERO;
-                    session_ends = c.session_ends;
-                    conn = Some(c.conn);
-                }
-                Err(e @ inter_broker::ConnectError::Authentication { .. }) => {
-                    // Bounded backoff: doubling up to AUTH_BACKOFF_MAX, never a tight loop.
-                    auth_backoff = (auth_backoff * 2).clamp(AUTH_BACKOFF_MIN, AUTH_BACKOFF_MAX);
-                    tracing::warn!(%topic, index, %addr, error = %e, retry_in_ms = auth_backoff.as_millis() as u64, "inter-broker authentication to the leader failed; check sasl.mechanism.inter.broker.protocol, the listener's sasl.jaas.config and the broker user's SCRAM credentials");
-                    tokio::time::sleep(auth_backoff).await;
-                    continue;
-                }
-                Err(e) => {
-                    tracing::debug!(%topic, index, %addr, error = %e, "cannot reach the leader");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
-                }
-            }
-        }
-        let Some(c) = conn.as_mut() else { continue };
-        let step = if truncated {
-            let moved = fetch_once(c, &part, me, &topic, index, epoch, max_bytes)
-                .await
-                .map(|(bytes, unflushed)| {
-                    if unflushed > 0
-                        && let Some(b) = repl.upgrade()
-                    {
-                        b.node.schedule_background_flush(&part, unflushed);
-                    }
-                    bytes
-                });
-            if rate.is_some()
-                && let Some(b) = repl.upgrade()
-            {
-                let n = moved.as_ref().map_or(0, |n| *n as u64);
-                let max = b.follower_quota.settle(max_bytes, n);
-                record_throttled(&b, "follower", n, max);
-            }
-            moved.map(|_| ())
-        } else {
-            truncate(c, &part, me, &topic, index, epoch)
-                .await
-                .map(|()| {
-                    truncated = true;
-                })
-        };
-        if let Err(e) = step {
-            tracing::debug!(%topic, index, error = %e, "replica fetch failed");
-            conn = None;
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
-/// Why one follower step (truncate or fetch) failed; the fetcher reconnects and retries.
-#[derive(Debug, thiserror::Error)]
-pub enum FollowerError {
-    #[error("rpc to the leader failed: {0}")]
-    Rpc(#[from] eddy_kafka_client::Error),
-    #[error("{api} answered error code {code}")]
-    Leader { api: &'static str, code: i16 },
-    #[error("empty {0} response")]
-    Empty(&'static str),
-    #[error("the local replica refused: {0}")]
-    Replica(crate::partition::PartitionError),
-}
-
-async fn truncate(
-    c: &mut KafkaConn,
-    part: &Partition,
-    me: i32,
-    topic: &str,
-    index: i32,
-    epoch: i32,
-) -> Result<(), FollowerError> {
-    let (last_epoch, _) = part.epoch_info(i32::MAX).map_err(FollowerError::Replica)?;
-    let Some(last_epoch) = last_epoch else {
-        return Ok(());
-    };
-    let req = OffsetForLeaderEpochRequest::default()
-        .with_replica_id(BrokerId(me))
-        .with_topics(vec![
-            OffsetForLeaderTopic::default()
-                .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
-                .with_partitions(vec![
-                    OffsetForLeaderPartition::default()
-                        .with_partition(index)
-                        .with_current_leader_epoch(epoch)
-                        .with_leader_epoch(last_epoch),
-                ]),
-        ]);
-    let resp = c.call_at(&req, 4).await?;
-    let p = resp
-        .topics
-        .first()
-        .and_then(|t| t.partitions.first())
-        .ok_or(FollowerError::Empty("OffsetForLeaderEpoch"))?;
-    if p.error_code != 0 {
-        return Err(FollowerError::Leader {
-            api: "OffsetForLeaderEpoch",
-            code: p.error_code,
-        });
-    }
-    if p.end_offset >= 0 {
-        part.truncate_to(p.end_offset)
-            .map_err(FollowerError::Replica)?;
-    }
-    Ok(())
-}
-
-/// What a follower asks for per partition and fetch, unthrottled.
-const FOLLOWER_MAX_BYTES: u64 = 8 << 20;
-
 /// Counts bytes a throttle let through and the largest window total.
 fn record_throttled(repl: &Replication, side: &str, bytes: u64, window_max: u64) {
     repl.node
@@ -440,67 +244,6 @@ fn record_throttled(repl: &Replication, side: &str, bytes: u64, window_max: u64)
         .throttled_window_max
         .with_label_values(&[side]);
     g.set(g.get().max(window_max as i64));
-}
-
-/// One follower fetch of at most `max_bytes` (at least one batch): the record bytes appended,
-/// and how many records still need a background fsync (replicated mode).
-async fn fetch_once(
-    c: &mut KafkaConn,
-    part: &Partition,
-    me: i32,
-    topic: &str,
-    index: i32,
-    epoch: i32,
-    max_bytes: u64,
-) -> Result<(usize, i64), FollowerError> {
-    let req = FetchRequest::default()
-        .with_replica_id(BrokerId(me))
-        .with_max_wait_ms(500)
-        .with_min_bytes(1)
-        .with_max_bytes(16 << 20)
-        .with_topics(vec![
-            FetchTopic::default()
-                .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
-                .with_partitions(vec![
-                    FetchPartition::default()
-                        .with_partition(index)
-                        .with_current_leader_epoch(epoch)
-                        .with_fetch_offset(part.log_end_offset())
-                        .with_partition_max_bytes(i32::try_from(max_bytes).unwrap_or(i32::MAX)),
-                ]),
-        ]);
-    let resp = c.call_at(&req, FETCH_VERSION).await?;
-    let p = resp
-        .responses
-        .first()
-        .and_then(|t| t.partitions.first())
-        .ok_or(FollowerError::Empty("Fetch"))?;
-    if p.error_code != 0 {
-        return Err(FollowerError::Leader {
-            api: "Fetch",
-            code: p.error_code,
-        });
-    }
-    let mut moved = 0;
-    let mut unflushed = 0i64;
-    if let Some(records) = &p.records
-        && !records.is_empty()
-    {
-        moved = records.len();
-        let appended = part
-            .append_replicated(records)
-            .map_err(FollowerError::Replica)?;
-        if appended > 0 && part.acks_from_memory() {
-            // Replicated mode: appended without fsync; the caller queues the background one.
-            unflushed = crate::log::batch::split_batches(records).map_or(1, |b| {
-                b.iter()
-                    .map(|(h, _)| i64::from(h.records_count.max(1)))
-                    .sum()
-            });
-        }
-    }
-    part.follow_high_watermark(p.high_watermark);
-    Ok((moved, unflushed))
 }
 
 /// What the leader sends a follower for one partition.
@@ -532,8 +275,12 @@ pub enum FollowerFetchError {
 /// One follower fetch's answer, in request order: per topic, per partition.
 pub type FollowerFetch = Vec<Vec<Result<FollowerData, FollowerFetchError>>>;
 
-/// Leader side of a follower's Fetch: record its position, maybe ask to add it to the ISR, and
-/// read up to the log end (long-polling up to max_wait_ms when there is nothing).
+/// Leader side of a follower's Fetch (all the partitions one replica fetcher follows here):
+/// record its position on each, maybe ask to add it to the ISR, and read up to the log end.
+/// Long-polls up to max_wait_ms while no partition has data (woken whenever the node's data
+/// moves); any partition's error answers at once. The response holds at most max_bytes of
+/// records, except that the first partition with data returns at least one whole batch
+/// (KIP-74).
 pub async fn serve_follower_fetch(
     repl: &Arc<Replication>,
     replica: i32,
@@ -542,7 +289,9 @@ pub async fn serve_follower_fetch(
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.clamp(0, 5_000) as u64);
     let mut changes = repl.node.data_version.subscribe();
+    let mut appends = repl.node.replica_appends.subscribe();
     let mut recorded = false;
+    let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0).max(1);
     // A follower in controlled shutdown fetches until it exits but may not rejoin the ISR (the
     // controller would refuse it anyway).
     let stopping = repl.node.quorum().is_some_and(|c| {
@@ -552,7 +301,10 @@ pub async fn serve_follower_fetch(
             .is_some_and(|b| b.shutting_down)
     });
     loop {
+        changes.borrow_and_update();
+        appends.borrow_and_update();
         let mut bytes = 0usize;
+        let mut failed = false;
         let mut topics = Vec::with_capacity(req.topics.len());
         for t in &req.topics {
             let topic = repl.node.topic(t.topic.as_str());
@@ -560,16 +312,22 @@ pub async fn serve_follower_fetch(
                 .partitions
                 .iter()
                 .map(|fp| {
-                    let served = serve_partition(repl, replica, topic.as_deref(), fp, |part| {
-                        if !recorded
-                            && part.record_follower_fetch(replica, fp.fetch_offset)
-                            && !stopping
-                        {
-                            request_isr_change(repl, part, Some(replica), None);
-                        }
-                    });
-                    if let Ok(d) = &served {
-                        bytes += d.records.len();
+                    let budget = Budget {
+                        left: max_bytes.saturating_sub(bytes),
+                        first: bytes == 0,
+                    };
+                    let served =
+                        serve_partition(repl, replica, topic.as_deref(), fp, budget, |part| {
+                            if !recorded
+                                && part.record_follower_fetch(replica, fp.fetch_offset)
+                                && !stopping
+                            {
+                                request_isr_change(repl, part, Some(replica), None);
+                            }
+                        });
+                    match &served {
+                        Ok(d) => bytes += d.records.len(),
+                        Err(_) => failed = true,
                     }
                     served
                 })
@@ -577,16 +335,29 @@ pub async fn serve_follower_fetch(
             topics.push(parts);
         }
         recorded = true;
-        if bytes > 0 || tokio::time::Instant::now() >= deadline {
+        if bytes >= usize::try_from(req.min_bytes).unwrap_or(0).max(1)
+            || failed
+            || tokio::time::Instant::now() >= deadline
+        {
             return topics;
         }
-        if tokio::time::timeout_at(deadline, changes.changed())
-            .await
-            .is_err()
-        {
-            continue;
-        }
+        // New records (an append) or a moved high watermark, leadership or image.
+        let woken = async {
+            tokio::select! {
+                _ = changes.changed() => {}
+                _ = appends.changed() => {}
+            }
+        };
+        let _ = tokio::time::timeout_at(deadline, woken).await;
     }
+}
+
+/// What is left of a follower fetch's response limit for one partition.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    left: usize,
+    /// No records in the response yet: one whole batch may exceed the limits.
+    first: bool,
 }
 
 /// One partition of a follower's fetch; `record` notes the follower's position on the
@@ -596,6 +367,7 @@ fn serve_partition(
     replica: i32,
     topic: Option<&TopicState>,
     fp: &FetchPartition,
+    budget: Budget,
     record: impl FnOnce(&Partition),
 ) -> Result<FollowerData, FollowerFetchError> {
     let part = topic
@@ -637,7 +409,7 @@ fn serve_partition(
                     .broker_setting("leader.replication.throttled.rate"),
             )
         });
-    let want = fp.partition_max_bytes.max(1) as u64;
+    let want = (fp.partition_max_bytes.max(1) as u64).min(budget.left as u64);
     let grant = match rate {
         None => Some(want),
         Some(rate) => repl.leader_quota.reserve(rate, want),
@@ -649,7 +421,13 @@ fn serve_partition(
             records: bytes::Bytes::new(),
         });
     };
-    let read = part.read_for_follower(fp.fetch_offset, grant as usize);
+    // A throttled replica always gets one whole batch past its grant, as before the response
+    // limit: the throttle's window allows the rate plus one batch.
+    let read = part.read_for_follower(
+        fp.fetch_offset,
+        grant as usize,
+        budget.first || rate.is_some(),
+    );
     if rate.is_some() {
         let n = read.as_ref().map_or(0, |r| r.len() as u64);
         let max = repl.leader_quota.settle(grant, n);

@@ -112,8 +112,18 @@ def parts():
     return admin.list_topics(timeout=T).topics["ca"].partitions
 
 
-eventually("four partitions", lambda: True if len(parts()) == 4 else len(parts()))
-p = parts()
+# Each list_topics may ask another broker, which may apply the metadata log a moment later:
+# check the very answer that showed four partitions.
+seen = {}
+
+
+def four_partitions():
+    seen["p"] = parts()
+    return True if len(seen["p"]) == 4 else len(seen["p"])
+
+
+eventually("four partitions", four_partitions)
+p = seen["p"]
 assert p[2].replicas == [1, 2] and p[3].replicas == [2, 0], (p[2].replicas, p[3].replicas)
 assert all(len(p[i].replicas) == 2 for i in range(4)), [p[i].replicas for i in range(4)]
 print("ok")

@@ -2,13 +2,14 @@
 //! Metadata until it shows what a test waits for.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use crate::common::{TestBroker, free_port, spawn_all};
+use crate::common::{TestBroker, free_port, run_with_timeout, spawn_all};
 use crate::wire::Wire;
 use eddy_test_support::eventually;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::{
     CreateTopicsRequest, FindCoordinatorRequest, MetadataRequest, MetadataResponse, TopicName,
 };
+use std::process::Command;
 use std::time::Duration;
 
 /// `n` brokers with `settings`; the first three are the controller quorum voters, the others
@@ -142,4 +143,28 @@ pub fn wait_txn_coordinator(b: &TestBroker, id: &str) -> i32 {
         },
     )
     .unwrap_or_else(|e| panic!("{e}; log:\n{}", b.log()))
+}
+
+/// kcat produces `k{i}:v{i}` for `i` in `0..n` to `topic` through `b`, acks=all.
+pub fn kcat_produce_keyed(b: &TestBroker, topic: &str, n: usize) {
+    let input: String = (0..n).map(|i| format!("k{i}:v{i}\n")).collect();
+    let out = run_with_timeout(
+        Command::new("kcat").args([
+            "-b",
+            &b.bootstrap(),
+            "-P",
+            "-t",
+            topic,
+            "-K:",
+            "-X",
+            "acks=all",
+        ]),
+        Some(input.as_bytes()),
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -226,6 +226,28 @@ pub fn partition_dir_in(data_dir: &Path, topic: &str, p: i32) -> Option<PathBuf>
         .map(|e| e.path())
 }
 
+/// The concatenated segment files (.log, in offset order) of partition `p` of `topic` under
+/// `data_dir`: the replica's log, byte for byte (empty when the partition is not there).
+pub fn replica_log_in(data_dir: &Path, topic: &str, p: i32) -> Vec<u8> {
+    let Some(dir) = partition_dir_in(data_dir, topic, p) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|f| f.extension().is_some_and(|x| x == "log"))
+                .collect()
+        })
+        .unwrap_or_default();
+    // Segment names are zero-padded base offsets: name order is offset order.
+    files.sort();
+    files
+        .iter()
+        .flat_map(|f| std::fs::read(f).unwrap_or_default())
+        .collect()
+}
+
 /// A minimal HTTP/1.0 GET on loopback: (status, body).
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
