@@ -367,6 +367,8 @@ fn a_late_write_after_the_markers_is_refused_by_a_leader_on_another_broker() {
         3,
     );
     assert_eq!(end.error_code, 0);
+    // EndTxn answers at PREPARE; the late write is one that comes after the marker.
+    wire::wait_txn_complete(&mut c, tid);
     // The late write of the finished transaction: refused, nothing appended.
     assert_eq!(produce(&mut l, 1, "late"), 48, "INVALID_TXN_STATE");
     let latest = |l: &mut Wire, isolation: i8| {
@@ -572,5 +574,6 @@ fn staged_transactional_offsets_survive_the_group_coordinators_kill_9() {
         3,
     );
     assert_eq!(end.error_code, 0);
+    wire::wait_txn_complete(&mut tw, &tid);
     assert_eq!(fetch(true), (0, 0, 7), "the staged offset is committed");
 }
