@@ -442,7 +442,12 @@ impl TxnCoordinator {
     /// DescribeTransactions shows it), then, under the lock and only if the slot still holds
     /// `prep` and this broker still coordinates the id, the offsets and COMPLETE. A failure
     /// leaves it prepared: the timer starts another completion, a new coordinator its own.
-    pub(super) fn spawn_completion(self: &Arc<Self>, node: &Arc<Node>, slot: Slot, prep: TxnMetadata) {
+    pub(super) fn spawn_completion(
+        self: &Arc<Self>,
+        node: &Arc<Node>,
+        slot: Slot,
+        prep: TxnMetadata,
+    ) {
         // The address identifies the slot while this task holds it.
         let key = Arc::as_ptr(&slot) as usize;
         if !locked(&self.completing).insert(key) {

@@ -281,7 +281,9 @@ async fn end_txn_answers_at_prepare_and_the_next_requests_wait_for_the_markers()
         busy
     );
     assert_eq!(
-        txns.end(&node, "x", pid, epoch, true, false).await.map(|_| ()),
+        txns.end(&node, "x", pid, epoch, true, false)
+            .await
+            .map(|_| ()),
         busy
     );
     assert_eq!(
