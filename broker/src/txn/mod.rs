@@ -84,19 +84,27 @@ pub struct TxnCoordinator {
     /// The slots (by address) whose prepared transaction a background completion is
     /// finishing now: the timer leaves them to it. By slot, not by id: a slot loaded anew
     /// (leadership lost and regained) gets its own completion while a stale one winds down.
-    completing: Arc<Mutex<HashSet<usize>>>,
+    completing: Arc<Mutex<HashMap<usize, Arc<tokio::sync::Notify>>>>,
 }
+
+/// How long AddPartitionsToTxn (and AddOffsetsToTxn, Produce v12's add) waits for the previous
+/// transaction's background completion before answering CONCURRENT_TRANSACTIONS: a producer
+/// that begins its next transaction right after EndTxn then needs no retry (and no client
+/// backoff) when the markers are quick, and still gets Kafka's answer when they are not.
+const ADD_WAITS_FOR_MARKERS: Duration = Duration::from_millis(200);
 
 /// Takes a slot out of the completing set when its background completion ends, however it
 /// ends (a panic included).
 struct Completing {
-    set: Arc<Mutex<HashSet<usize>>>,
+    set: Arc<Mutex<HashMap<usize, Arc<tokio::sync::Notify>>>>,
     key: usize,
 }
 
 impl Drop for Completing {
     fn drop(&mut self) {
-        locked(&self.set).remove(&self.key);
+        if let Some(done) = locked(&self.set).remove(&self.key) {
+            done.notify_waiters();
+        }
     }
 }
 
@@ -134,7 +142,7 @@ impl TxnCoordinator {
             groups,
             txns: Mutex::new(HashMap::new()),
             verify: Mutex::new(HashMap::new()),
-            completing: Arc::new(Mutex::new(HashSet::new())),
+            completing: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -450,8 +458,12 @@ impl TxnCoordinator {
     ) {
         // The address identifies the slot while this task holds it.
         let key = Arc::as_ptr(&slot) as usize;
-        if !locked(&self.completing).insert(key) {
-            return;
+        {
+            let mut completing = locked(&self.completing);
+            if completing.contains_key(&key) {
+                return;
+            }
+            completing.insert(key, Arc::new(tokio::sync::Notify::new()));
         }
         let guard = Completing {
             set: Arc::clone(&self.completing),
@@ -587,12 +599,51 @@ impl TxnCoordinator {
             }
         }
         let slot = self.existing_slot(id)?;
+        let r = self
+            .add_to(node, &slot, pid, epoch, &partitions, groups)
+            .await;
+        if r == Err(TxnError::ConcurrentTransactions) && self.wait_completion(&slot).await {
+            return self
+                .add_to(node, &slot, pid, epoch, &partitions, groups)
+                .await;
+        }
+        r
+    }
+
+    async fn add_to(
+        &self,
+        node: &Node,
+        slot: &Slot,
+        pid: i64,
+        epoch: i16,
+        partitions: &[(String, i32)],
+        groups: &[String],
+    ) -> Result<(), TxnError> {
         let mut g = slot.lock().await;
         let m = g.as_ref().ok_or(TxnError::InvalidProducerIdMapping)?;
-        if let Some(next) = m.add(pid, epoch, &partitions, groups, crate::now_ms())? {
+        if let Some(next) = m.add(pid, epoch, partitions, groups, crate::now_ms())? {
             self.transition(node, &mut g, next).await?;
         }
         Ok(())
+    }
+
+    /// Waits (at most [`ADD_WAITS_FOR_MARKERS`]) for the background completion of `slot`'s
+    /// transaction; whether one ended (false: none was running, or it is still running).
+    async fn wait_completion(&self, slot: &Slot) -> bool {
+        let key = Arc::as_ptr(slot) as usize;
+        let Some(done) = locked(&self.completing).get(&key).cloned() else {
+            return false;
+        };
+        let ended = done.notified();
+        tokio::pin!(ended);
+        ended.as_mut().enable();
+        // It may have ended between the refusal and `enable`.
+        if !locked(&self.completing).contains_key(&key) {
+            return true;
+        }
+        tokio::time::timeout(ADD_WAITS_FOR_MARKERS, ended)
+            .await
+            .is_ok()
     }
 
     /// TxnOffsetCommit: the offsets wait in the transaction until it ends.
