@@ -485,6 +485,14 @@ impl TxnCoordinator {
         slot: &Slot,
         prep: &TxnMetadata,
     ) -> Result<(), TxnError> {
+        // Whoever spawned this read `prep` and let go of the lock: another completion may have
+        // finished it since (and the producer begun its next transaction, at the same epoch
+        // in transaction version 1). Markers of a finished transaction written now would
+        // decide the next one's records and offsets, so only a slot still holding `prep` is
+        // completed; while this task runs, no other completion of the slot can start.
+        if slot.lock().await.as_ref() != Some(prep) {
+            return Ok(());
+        }
         self.send_markers(node, prep).await?;
         let mut g = slot.lock().await;
         let current = self
