@@ -127,16 +127,23 @@ fn add_partition(w: &mut Wire, tid: &str, pid: i64, epoch: i16, topic: &str) -> 
     r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code
 }
 
+/// EndTxn v3: its error code; on success, after the markers are written (the answer comes at
+/// PREPARE, `wire::wait_txn_complete`).
 fn end(w: &mut Wire, tid: &str, pid: i64, epoch: i16, commit: bool) -> i16 {
-    w.call(
-        &EndTxnRequest::default()
-            .with_transactional_id(TransactionalId(sb(tid)))
-            .with_producer_id(ProducerId(pid))
-            .with_producer_epoch(epoch)
-            .with_committed(commit),
-        3,
-    )
-    .error_code
+    let code = w
+        .call(
+            &EndTxnRequest::default()
+                .with_transactional_id(TransactionalId(sb(tid)))
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(epoch)
+                .with_committed(commit),
+            3,
+        )
+        .error_code;
+    if code == 0 {
+        wire::wait_txn_complete(w, tid);
+    }
+    code
 }
 
 /// Produces `records` to partition 0 of `topic`: (error code, base offset).

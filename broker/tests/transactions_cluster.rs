@@ -367,6 +367,8 @@ fn a_late_write_after_the_markers_is_refused_by_a_leader_on_another_broker() {
         3,
     );
     assert_eq!(end.error_code, 0);
+    // EndTxn answers at PREPARE; the late write is one that comes after the marker.
+    wire::wait_txn_complete(&mut c, tid);
     // The late write of the finished transaction: refused, nothing appended.
     assert_eq!(produce(&mut l, 1, "late"), 48, "INVALID_TXN_STATE");
     let latest = |l: &mut Wire, isolation: i8| {
@@ -572,5 +574,173 @@ fn staged_transactional_offsets_survive_the_group_coordinators_kill_9() {
         3,
     );
     assert_eq!(end.error_code, 0);
+    wire::wait_txn_complete(&mut tw, &tid);
     assert_eq!(fetch(true), (0, 0, 7), "the staged offset is committed");
+}
+
+/// EndTxn is answered once PREPARE is in its state partition's ISR, as Kafka does, while the
+/// marker waits for a partition whose only replica is down: the id's next requests meanwhile
+/// get CONCURRENT_TRANSACTIONS (InitProducerId, AddPartitionsToTxn, the retried EndTxn) and
+/// DescribeTransactions shows PrepareCommit; once the broker is back the coordinator writes the
+/// marker, completes, and the same requests succeed.
+#[test]
+fn end_txn_answers_before_a_marker_to_a_down_leader_and_the_id_waits_for_it() {
+    use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    const CONCURRENT_TRANSACTIONS: i16 = 51;
+    let mut brokers = start_cluster();
+    let tid = "pending-tx";
+    let coordinator = wait_txn_coordinator(&brokers[0], tid);
+    assert_eq!(
+        cluster_support::create_topic(&brokers[0], "pend", 3, 1, &[]),
+        0
+    );
+    let is_pend = |t: &metadata_response::MetadataResponseTopic| {
+        t.name.as_ref().is_some_and(|n| n.as_str() == "pend")
+    };
+    // A partition whose only replica is on another broker than the coordinator.
+    let m = wait_for(&brokers[0], "pend's leaders", |m| {
+        m.topics.iter().any(|t| {
+            is_pend(t) && t.partitions.len() == 3 && t.partitions.iter().all(|p| p.leader_id.0 >= 0)
+        })
+    });
+    let p = m
+        .topics
+        .iter()
+        .find(|t| is_pend(t))
+        .unwrap()
+        .partitions
+        .iter()
+        .find(|p| p.leader_id.0 != coordinator)
+        .expect("a partition led elsewhere")
+        .clone();
+    let (index, leader) = (p.partition_index, usize::try_from(p.leader_id.0).unwrap());
+    let ci = usize::try_from(coordinator).unwrap();
+    let mut c = Wire::connect(&brokers[ci].bootstrap());
+    let init = c.call(
+        &InitProducerIdRequest::default()
+            .with_transactional_id(Some(TransactionalId(sb(tid))))
+            .with_transaction_timeout_ms(120_000)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1),
+        4,
+    );
+    assert_eq!(init.error_code, 0);
+    let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
+    let add = |c: &mut Wire| {
+        let r = c.call(
+            &AddPartitionsToTxnRequest::default()
+                .with_v3_and_below_transactional_id(TransactionalId(sb(tid)))
+                .with_v3_and_below_producer_id(ProducerId(pid))
+                .with_v3_and_below_producer_epoch(epoch)
+                .with_v3_and_below_topics(vec![
+                    AddPartitionsToTxnTopic::default()
+                        .with_name(TopicName(sb("pend")))
+                        .with_partitions(vec![index]),
+                ]),
+            3,
+        );
+        r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code
+    };
+    let end = |c: &mut Wire| {
+        c.call(
+            &EndTxnRequest::default()
+                .with_transactional_id(TransactionalId(sb(tid)))
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(epoch)
+                .with_committed(true),
+            3,
+        )
+        .error_code
+    };
+    let state = |c: &mut Wire| {
+        let r = c.call(
+            &DescribeTransactionsRequest::default()
+                .with_transactional_ids(vec![TransactionalId(sb(tid))]),
+            0,
+        );
+        r.transaction_states[0].transaction_state.to_string()
+    };
+    assert_eq!(add(&mut c), 0);
+    let req = wire::produce_request("pend", index, -1, txn_batch(pid, epoch, 0, "v"))
+        .with_transactional_id(Some(TransactionalId(sb(tid))));
+    let mut l = Wire::connect(&brokers[leader].bootstrap());
+    assert_eq!(
+        l.call(&req, 9).responses[0].partition_responses[0].error_code,
+        0
+    );
+    drop(l);
+    // The partition's only replica goes down; wait until the cluster has fenced it (no leader
+    // for the partition), so that PREPARE's ISR no longer waits for it.
+    brokers[leader].kill9();
+    wait_for(&brokers[ci], "the partition leaderless", |m| {
+        m.topics.iter().any(|t| {
+            is_pend(t)
+                && t.partitions
+                    .iter()
+                    .any(|p| p.partition_index == index && p.leader_id.0 < 0)
+        })
+    });
+    assert_eq!(end(&mut c), 0, "EndTxn answered with the marker pending");
+    assert_eq!(state(&mut c), "PrepareCommit");
+    assert_eq!(add(&mut c), CONCURRENT_TRANSACTIONS);
+    assert_eq!(
+        init_producer_id_error(&brokers[ci], tid),
+        CONCURRENT_TRANSACTIONS
+    );
+    assert_eq!(end(&mut c), CONCURRENT_TRANSACTIONS, "the retried EndTxn");
+    assert_eq!(
+        state(&mut c),
+        "PrepareCommit",
+        "the marker is still pending"
+    );
+    // The broker comes back: the coordinator writes the marker and completes.
+    brokers[leader].spawn();
+    eventually(
+        "the transaction completed",
+        Duration::from_secs(120),
+        Duration::from_millis(100),
+        || match state(&mut c).as_str() {
+            "CompleteCommit" => Ok(()),
+            s => Err(s.to_string()),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        end(&mut c),
+        0,
+        "the retried EndTxn of the completed transaction"
+    );
+    // The committed record and its marker: read_committed reads up to both.
+    let mut l = Wire::connect(&brokers[leader].bootstrap());
+    eventually(
+        "the marker in the partition",
+        Duration::from_secs(60),
+        POLL,
+        || {
+            let r = l.call(
+                &ListOffsetsRequest::default()
+                    .with_replica_id(BrokerId(-1))
+                    .with_isolation_level(1)
+                    .with_topics(vec![
+                        ListOffsetsTopic::default()
+                            .with_name(TopicName(sb("pend")))
+                            .with_partitions(vec![
+                                ListOffsetsPartition::default()
+                                    .with_partition_index(index)
+                                    .with_timestamp(-1),
+                            ]),
+                    ]),
+                5,
+            );
+            match r.topics[0].partitions[0].offset {
+                2 => Ok(()),
+                o => Err(format!("last stable offset {o}")),
+            }
+        },
+    )
+    .unwrap();
+    // The next transaction and a new producer are served again.
+    assert_eq!(add(&mut c), 0);
+    assert_eq!(init_producer_id_error(&brokers[ci], tid), 0);
 }

@@ -83,7 +83,8 @@ fn init(w: &mut Wire, tid: &str) -> (i64, i16) {
     (r.producer_id.0, r.producer_epoch)
 }
 
-/// EndTxn v5: (error code, producer id, epoch) of the answer.
+/// EndTxn v5: (error code, producer id, epoch) of the answer; on success, after the markers
+/// are written (the answer comes at PREPARE, `wire::wait_txn_complete`).
 fn end_v5(w: &mut Wire, tid: &str, pid: i64, epoch: i16, commit: bool) -> (i16, i64, i16) {
     let r = w.call(
         &EndTxnRequest::default()
@@ -93,6 +94,9 @@ fn end_v5(w: &mut Wire, tid: &str, pid: i64, epoch: i16, commit: bool) -> (i16, 
             .with_committed(commit),
         5,
     );
+    if r.error_code == 0 {
+        wire::wait_txn_complete(w, tid);
+    }
     (r.error_code, r.producer_id.0, r.producer_epoch)
 }
 
@@ -538,6 +542,7 @@ fn a_run_of_tv1_and_tv2_transactions_commits_everything_and_tv2_bumps_once_each(
             3,
         );
         assert_eq!(r.error_code, 0);
+        wire::wait_txn_complete(&mut w, "run-v1");
     }
     let tv1 = started.elapsed();
     let (pid2, e0) = init(&mut w, "run-v2");

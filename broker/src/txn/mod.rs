@@ -81,6 +81,31 @@ pub struct TxnCoordinator {
     txns: Mutex<HashMap<String, Slot>>,
     /// Every transactional producer by producer id (Produce's verification).
     verify: Mutex<HashMap<i64, Verified>>,
+    /// The slots (by address) whose prepared transaction a background completion is
+    /// finishing now: the timer leaves them to it. By slot, not by id: a slot loaded anew
+    /// (leadership lost and regained) gets its own completion while a stale one winds down.
+    completing: Arc<Mutex<HashMap<usize, Arc<tokio::sync::Notify>>>>,
+}
+
+/// How long AddPartitionsToTxn (and AddOffsetsToTxn, Produce v12's add) waits for the previous
+/// transaction's background completion before answering CONCURRENT_TRANSACTIONS: a producer
+/// that begins its next transaction right after EndTxn then needs no retry (and no client
+/// backoff) when the markers are quick, and still gets Kafka's answer when they are not.
+const ADD_WAITS_FOR_MARKERS: Duration = Duration::from_millis(200);
+
+/// Takes a slot out of the completing set when its background completion ends, however it
+/// ends (a panic included).
+struct Completing {
+    set: Arc<Mutex<HashMap<usize, Arc<tokio::sync::Notify>>>>,
+    key: usize,
+}
+
+impl Drop for Completing {
+    fn drop(&mut self) {
+        if let Some(done) = locked(&self.set).remove(&self.key) {
+            done.notify_waiters();
+        }
+    }
 }
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -117,6 +142,7 @@ impl TxnCoordinator {
             groups,
             txns: Mutex::new(HashMap::new()),
             verify: Mutex::new(HashMap::new()),
+            completing: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -361,7 +387,13 @@ impl TxnCoordinator {
     /// (durable), the committed offsets, then COMPLETE. On failure the transaction stays
     /// prepared and the timer tries again.
     async fn complete(&self, node: &Node, m: &TxnMetadata) -> Result<TxnMetadata, TxnError> {
-        let commit = m.committing();
+        self.send_markers(node, m).await?;
+        self.finish(node, m).await
+    }
+
+    /// Writes a prepared transaction's markers (durable, in each partition's ISR); needs no
+    /// lock of the id: while it is prepared, nothing else changes it.
+    async fn send_markers(&self, node: &Node, m: &TxnMetadata) -> Result<(), TxnError> {
         let coordinator_epoch = if self.cluster {
             self.coordinator_epoch(node, &m.transactional_id)
         } else {
@@ -370,6 +402,12 @@ impl TxnCoordinator {
         let started = std::time::Instant::now();
         self.write_markers(node, m, coordinator_epoch).await?;
         tracing::debug!(transactional_id = %m.transactional_id, partitions = m.partitions.len(), elapsed_ms = started.elapsed().as_millis() as u64, "transaction markers written");
+        Ok(())
+    }
+
+    /// After the markers: the committed offsets, then COMPLETE (made the verified state).
+    async fn finish(&self, node: &Node, m: &TxnMetadata) -> Result<TxnMetadata, TxnError> {
+        let commit = m.committing();
         if commit {
             let mut by_group: BTreeMap<&str, Vec<CommitPartition>> = BTreeMap::new();
             for o in &m.offsets {
@@ -404,6 +442,70 @@ impl TxnCoordinator {
         self.publish(&done);
         tracing::debug!(transactional_id = %m.transactional_id, commit, partitions = m.partitions.len(), "transaction completed");
         Ok(done)
+    }
+
+    /// Completes the prepared transaction `prep` of `slot` in a background task, as Kafka's
+    /// coordinator does after answering EndTxn: the markers are written without the id's lock
+    /// (requests for the id meanwhile see PREPARE_* and get CONCURRENT_TRANSACTIONS;
+    /// DescribeTransactions shows it), then, under the lock and only if the slot still holds
+    /// `prep` and this broker still coordinates the id, the offsets and COMPLETE. A failure
+    /// leaves it prepared: the timer starts another completion, a new coordinator its own.
+    pub(super) fn spawn_completion(
+        self: &Arc<Self>,
+        node: &Arc<Node>,
+        slot: Slot,
+        prep: TxnMetadata,
+    ) {
+        // The address identifies the slot while this task holds it.
+        let key = Arc::as_ptr(&slot) as usize;
+        {
+            let mut completing = locked(&self.completing);
+            if completing.contains_key(&key) {
+                return;
+            }
+            completing.insert(key, Arc::new(tokio::sync::Notify::new()));
+        }
+        let guard = Completing {
+            set: Arc::clone(&self.completing),
+            key,
+        };
+        let t = Arc::clone(self);
+        let node = Arc::clone(node);
+        tokio::spawn(async move {
+            if let Err(e) = t.complete_in_background(&node, &slot, &prep).await {
+                tracing::warn!(transactional_id = %prep.transactional_id, error = %e, "completing a prepared transaction failed; the timer retries");
+            }
+            drop(guard);
+        });
+    }
+
+    async fn complete_in_background(
+        &self,
+        node: &Node,
+        slot: &Slot,
+        prep: &TxnMetadata,
+    ) -> Result<(), TxnError> {
+        // Whoever spawned this read `prep` and let go of the lock: another completion may have
+        // finished it since (and the producer begun its next transaction, at the same epoch
+        // in transaction version 1). Markers of a finished transaction written now would
+        // decide the next one's records and offsets, so only a slot still holding `prep` is
+        // completed; while this task runs, no other completion of the slot can start.
+        if slot.lock().await.as_ref() != Some(prep) {
+            return Ok(());
+        }
+        self.send_markers(node, prep).await?;
+        let mut g = slot.lock().await;
+        let current = self
+            .existing_slot(&prep.transactional_id)
+            .is_ok_and(|s| Arc::ptr_eq(&s, slot));
+        if !current || g.as_ref() != Some(prep) {
+            // Unloaded (another coordinator completes it) or already completed.
+            return Ok(());
+        }
+        self.check_owner(node, &prep.transactional_id)?;
+        let done = self.finish(node, prep).await?;
+        *g = Some(done);
+        Ok(())
     }
 
     /// InitProducerId with a transactional id: (producer id, epoch).
@@ -505,12 +607,51 @@ impl TxnCoordinator {
             }
         }
         let slot = self.existing_slot(id)?;
+        let r = self
+            .add_to(node, &slot, pid, epoch, &partitions, groups)
+            .await;
+        if r == Err(TxnError::ConcurrentTransactions) && self.wait_completion(&slot).await {
+            return self
+                .add_to(node, &slot, pid, epoch, &partitions, groups)
+                .await;
+        }
+        r
+    }
+
+    async fn add_to(
+        &self,
+        node: &Node,
+        slot: &Slot,
+        pid: i64,
+        epoch: i16,
+        partitions: &[(String, i32)],
+        groups: &[String],
+    ) -> Result<(), TxnError> {
         let mut g = slot.lock().await;
         let m = g.as_ref().ok_or(TxnError::InvalidProducerIdMapping)?;
-        if let Some(next) = m.add(pid, epoch, &partitions, groups, crate::now_ms())? {
+        if let Some(next) = m.add(pid, epoch, partitions, groups, crate::now_ms())? {
             self.transition(node, &mut g, next).await?;
         }
         Ok(())
+    }
+
+    /// Waits (at most [`ADD_WAITS_FOR_MARKERS`]) for the background completion of `slot`'s
+    /// transaction; whether one ended (false: none was running, or it is still running).
+    async fn wait_completion(&self, slot: &Slot) -> bool {
+        let key = Arc::as_ptr(slot) as usize;
+        let Some(done) = locked(&self.completing).get(&key).cloned() else {
+            return false;
+        };
+        let ended = done.notified();
+        tokio::pin!(ended);
+        ended.as_mut().enable();
+        // It may have ended between the refusal and `enable`.
+        if !locked(&self.completing).contains_key(&key) {
+            return true;
+        }
+        tokio::time::timeout(ADD_WAITS_FOR_MARKERS, ended)
+            .await
+            .is_ok()
     }
 
     /// TxnOffsetCommit: the offsets wait in the transaction until it ends.
@@ -554,14 +695,16 @@ impl TxnCoordinator {
         Ok(())
     }
 
-    /// EndTxn: PREPARE persisted, then markers, offsets and COMPLETE, before the answer: the
-    /// producer id and epoch the producer continues with. `tv2` (EndTxn v5+, transaction
+    /// EndTxn: answered once PREPARE is persisted (in cluster mode, in the ISR of its state
+    /// partition), as Kafka does; the markers, offsets and COMPLETE follow in the background
+    /// ([`Self::spawn_completion`]). The answer is the producer id and epoch the producer
+    /// continues with. `tv2` (EndTxn v5+, transaction
     /// version 2): the epoch is bumped at PREPARE and the markers carry it, a new producer id
     /// is allocated when the epochs are exhausted, and a retry of a completed EndTxn answers
     /// the same id and epoch without bumping again.
     pub async fn end(
-        &self,
-        node: &Node,
+        self: &Arc<Self>,
+        node: &Arc<Node>,
         id: &str,
         pid: i64,
         epoch: i16,
@@ -591,9 +734,14 @@ impl TxnCoordinator {
             }
         };
         self.transition(node, &mut g, prep.clone()).await?;
-        let done = self.complete(node, &prep).await?;
-        let answer = (done.producer_id, done.epoch);
-        *g = Some(done);
+        drop(g);
+        // The producer continues with the id and epoch COMPLETE will hold (transaction version
+        // 2: the bumped epoch, or the new producer id at epoch 0 once the epochs run out).
+        let answer = {
+            let done = prep.completed(crate::now_ms());
+            (done.producer_id, done.epoch)
+        };
+        self.spawn_completion(node, slot, prep);
         Ok(answer)
     }
 
@@ -645,7 +793,7 @@ impl TxnCoordinator {
         });
     }
 
-    async fn expire(&self, node: &Node) {
+    async fn expire(self: &Arc<Self>, node: &Arc<Node>) {
         let slots: Vec<Slot> = locked(&self.txns).values().cloned().collect();
         for slot in slots {
             let Ok(mut g) = slot.try_lock() else { continue };
@@ -664,12 +812,8 @@ impl TxnCoordinator {
             } else {
                 continue;
             };
-            match self.complete(node, &prep).await {
-                Ok(done) => *g = Some(done),
-                Err(e) => {
-                    tracing::warn!(transactional_id = %prep.transactional_id, error = %e, "completing a transaction failed; retrying");
-                }
-            }
+            drop(g);
+            self.spawn_completion(node, Arc::clone(&slot), prep);
         }
     }
 }

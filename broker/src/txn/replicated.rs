@@ -275,15 +275,14 @@ fn spawn_load(txns: &Arc<TxnCoordinator>, node: &Arc<Node>, part: Arc<Partition>
             elapsed_ms = started.elapsed().as_millis() as u64,
             "transactions recovered: now their coordinator"
         );
-        for (id, slot) in unfinished {
-            let mut g = slot.lock().await;
-            if let Some(m) = g.clone().filter(state::TxnMetadata::preparing) {
-                match t.complete(&node, &m).await {
-                    Ok(done) => *g = Some(done),
-                    Err(e) => {
-                        tracing::warn!(transactional_id = %id, error = %e, "completing a recovered transaction failed; the timer retries");
-                    }
-                }
+        for slot in unfinished.into_values() {
+            let prepared = slot
+                .lock()
+                .await
+                .clone()
+                .filter(state::TxnMetadata::preparing);
+            if let Some(m) = prepared {
+                t.spawn_completion(&node, slot, m);
             }
         }
     });

@@ -43,6 +43,20 @@ async fn coordinator(node: &Arc<Node>, control: &dyn MetadataControl) -> Arc<Txn
     txns
 }
 
+/// Waits (polling, bounded) until the background completion of `id`'s transaction has written
+/// its markers and COMPLETE.
+async fn completed(txns: &TxnCoordinator, id: &str) -> TxnMetadata {
+    for _ in 0..2_000 {
+        if let Ok(Some(m)) = txns.describe(id)
+            && !m.preparing()
+        {
+            return m;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the transaction of {id} was not completed within 20 s");
+}
+
 /// A single node with topic `t` (one partition), in a temporary directory.
 fn node_with_topic() -> (tempfile::TempDir, Arc<Node>, Arc<dyn MetadataControl>) {
     let dir = tempfile::tempdir().unwrap();
@@ -201,6 +215,7 @@ async fn a_tv2_end_at_the_last_epoch_moves_the_id_to_a_new_producer_id() {
     let (new_pid, epoch) = txns.end(&node, "x", pid, last, true, true).await.unwrap();
     assert_ne!(new_pid, pid);
     assert_eq!(epoch, 0);
+    completed(&txns, "x").await;
     // The marker went out under the old id at the epoch past the last one.
     let old = part
         .active_producers()
@@ -230,5 +245,85 @@ async fn a_tv2_end_at_the_last_epoch_moves_the_id_to_a_new_producer_id() {
     assert_eq!(
         (m.producer_id, m.epoch, m.previous_producer_id),
         (new_pid, 0, pid)
+    );
+}
+
+#[tokio::test]
+async fn end_txn_answers_at_prepare_and_the_next_requests_wait_for_the_markers() {
+    let (_dir, node, control) = node_with_topic();
+    let txns = coordinator(&node, control.as_ref()).await;
+    let (pid, epoch) = txns
+        .init_producer_id(&node, "x", 60_000, -1, -1)
+        .await
+        .unwrap();
+    let part = node.partition("t", 0).unwrap();
+    txns.add(&node, "x", pid, epoch, &[("t".into(), 0)], &[])
+        .await
+        .unwrap();
+    let verify = |p, e, _: &_| txns.verify("t", 0, p, e);
+    part.append_verified(&txn_batch(pid, epoch), false, &verify)
+        .unwrap();
+    // Transaction version 1: the answer keeps the epoch. The test runtime has one thread, so
+    // the background completion has not run yet: the answer came at PREPARE.
+    assert_eq!(
+        txns.end(&node, "x", pid, epoch, true, false).await.unwrap(),
+        (pid, epoch)
+    );
+    let m = txns.describe("x").unwrap().unwrap();
+    assert_eq!(m.state, TxnState::PrepareCommit);
+    assert_eq!(part.open_transactions().len(), 1, "no marker yet");
+    // Meanwhile the id's requests that need the transaction complete are told to retry (a
+    // retried EndTxn, InitProducerId), and Produce's check refuses the finished transaction.
+    let busy = Err(TxnError::ConcurrentTransactions);
+    assert_eq!(
+        txns.end(&node, "x", pid, epoch, true, false)
+            .await
+            .map(|_| ()),
+        busy
+    );
+    assert_eq!(
+        txns.init_producer_id(&node, "x", 60_000, pid, epoch)
+            .await
+            .map(|_| ()),
+        busy
+    );
+    assert!(matches!(
+        part.append_verified(&txn_batch(pid, epoch), false, &verify),
+        Err(crate::partition::PartitionError::Txn(
+            TxnVerifyError::NotInTransaction
+        ))
+    ));
+    // AddPartitionsToTxn waits (briefly) for the markers instead: the next transaction begins
+    // once the previous one is complete, its marker in the partition.
+    txns.add(&node, "x", pid, epoch, &[("t".into(), 0)], &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        txns.describe("x").unwrap().unwrap().state,
+        TxnState::Ongoing
+    );
+    assert!(part.open_transactions().is_empty());
+    // Transaction version 2: the answer carries the bumped epoch at once; InitProducerId
+    // waits for the abort's marker, then bumps past it.
+    assert_eq!(
+        txns.end(&node, "x", pid, epoch, false, true).await.unwrap(),
+        (pid, epoch + 1)
+    );
+    assert_eq!(
+        txns.describe("x").unwrap().unwrap().state,
+        TxnState::PrepareAbort
+    );
+    assert_eq!(
+        txns.init_producer_id(&node, "x", 60_000, -1, -1)
+            .await
+            .map(|_| ()),
+        busy
+    );
+    assert_eq!(completed(&txns, "x").await.state, TxnState::CompleteAbort);
+    assert_eq!(
+        txns.init_producer_id(&node, "x", 60_000, -1, -1)
+            .await
+            .unwrap(),
+        (pid, epoch + 2)
     );
 }

@@ -93,6 +93,14 @@ impl TxnCoordinator {
                 .await
             {
                 tracing::debug!(topic = %part.topic, partition = part.index, producer_id = h.producer_id, epoch = h.producer_epoch, error = %e, "the coordinator refused to add the partition");
+                // Busy (the previous transaction's markers in flight): the producer retries,
+                // as Kafka answers a Produce whose add met CONCURRENT_TRANSACTIONS.
+                if to_verify_error(e) == TxnVerifyError::Retriable {
+                    return Some(PendingVerification {
+                        token: 0,
+                        answer: Err(TxnVerifyError::Retriable),
+                    });
+                }
             }
             return None;
         }
@@ -130,6 +138,11 @@ impl TxnCoordinator {
         index: &crate::partition::txn_index::TxnIndex,
     ) -> Result<(), TxnVerifyError> {
         if !self.cluster {
+            // One node: only a busy coordinator's refusal is carried over (the verified set
+            // decides everything else).
+            if let Some(PendingVerification { answer: Err(e), .. }) = pending {
+                return Err(*e);
+            }
             return self.verify(topic, partition, pid, epoch);
         }
         if index.open_at(pid, epoch) {
@@ -189,15 +202,15 @@ impl TxnCoordinator {
         epoch: i16,
         partitions: &[(String, i32)],
     ) -> Result<(), TxnError> {
-        if !self.cluster {
-            return self.add(node, id, pid, epoch, partitions, &[]).await;
-        }
         let mut last = TxnError::CoordinatorNotAvailable;
         for attempt in 0..BUSY_TRIES {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
             }
+            // The previous transaction's markers may still be in flight (EndTxn answers at
+            // PREPARE): a few quick tries, then the producer retries the batch.
             let r = match self.coordinator_of(node, id) {
+                _ if !self.cluster => self.add(node, id, pid, epoch, partitions, &[]).await,
                 None => Err(TxnError::CoordinatorNotAvailable),
                 Some(b) if b == node.node_id() => {
                     self.add(node, id, pid, epoch, partitions, &[]).await

@@ -203,3 +203,31 @@ pub fn produce_request(
                 ]),
         ])
 }
+
+/// Waits (DescribeTransactions v0 on `w`, polled for up to 30 s) until `tid`'s transaction has
+/// left PrepareCommit/PrepareAbort: EndTxn is answered once PREPARE is durable and the
+/// coordinator writes the markers in the background, so a test that needs them written (the
+/// next transaction of the id, a read of the outcome) waits here. Returns the state reached.
+pub fn wait_txn_complete(w: &mut Wire, tid: &str) -> String {
+    use kafka_protocol::messages::{DescribeTransactionsRequest, TransactionalId};
+    eddy_test_support::eventually(
+        "the transaction's markers written (COMPLETE)",
+        Duration::from_secs(30),
+        Duration::from_millis(20),
+        || {
+            let r = w.call(
+                &DescribeTransactionsRequest::default().with_transactional_ids(vec![
+                    TransactionalId(StrBytes::from_string(tid.to_string())),
+                ]),
+                0,
+            );
+            let s = &r.transaction_states[0];
+            match s.transaction_state.as_str() {
+                "PrepareCommit" | "PrepareAbort" => Err(s.transaction_state.to_string()),
+                _ if s.error_code != 0 => Err(format!("error {}", s.error_code)),
+                state => Ok(state.to_string()),
+            }
+        },
+    )
+    .unwrap()
+}
