@@ -197,13 +197,11 @@ fn cluster_with_input() -> (Vec<TestBroker>, String) {
     (brokers, bootstrap)
 }
 
-// A KNOWN EXACTLY-ONCE BUG, not yet found (issue 17 stays open): in about 2 of 5 runs the
-// output holds 170-200 consecutive records of one input partition twice, one transaction's
-// batch, most likely the zombie's transaction aborted in scenario A becoming visible, or its
-// abort not reaching one output partition whose leader moved in scenario B. Run it with
-// `cargo nextest run -p eddy-broker --test eos_cluster --run-ignored all`.
+// The regression test of a follower that did not track the transactions it replicated: after
+// the leader change of scenario B, the new leader showed the zombie's aborted batch to
+// read_committed readers (or a later commit marker of the same producer committed it), and 170-
+// 200 records were copied twice in about 2 of 5 runs.
 #[test]
-#[ignore = "known exactly-once violation under kill -9 in ~2 of 5 runs; see the comment above and the README"]
 fn copy_loop_killed_9_and_its_coordinators_broker_killed_9_copies_every_record_exactly_once() {
     let (mut brokers, bootstrap) = cluster_with_input();
     let n = RECORDS.to_string();

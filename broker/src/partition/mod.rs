@@ -241,6 +241,33 @@ pub struct Partition {
     first_unstable: AtomicI64,
 }
 
+/// Brings `producers` up to the log's end from `from`: producer ids, epochs and sequences, and
+/// the transactions (open ones, and aborted ones with their markers read to tell commits from
+/// aborts), as after a restart or a follower's truncation.
+fn replay_producers(
+    log: &PartitionLog,
+    from: i64,
+    producers: &mut ProducerStateTable,
+) -> Result<(), LogError> {
+    let mut txn_batches = Vec::new();
+    log.replay_headers(from, &mut |h| {
+        producers.update(h);
+        if h.is_transactional() {
+            txn_batches.push(*h);
+        }
+    })?;
+    for h in &txn_batches {
+        let kind = if h.is_control() {
+            txn::read_marker(log, h.base_offset)?
+        } else {
+            None
+        };
+        producers.txns.on_batch(h, kind, crate::now_ms());
+    }
+    producers.txns.prune_below(log.log_start_offset());
+    Ok(())
+}
+
 impl Partition {
     /// Opens or creates the partition's log under `dir`, recovering it after a crash.
     pub fn open(
@@ -261,23 +288,7 @@ impl Partition {
             );
         }
         let (mut producers, snapshot_offset) = ProducerStateTable::load(dir);
-        let mut txn_batches = Vec::new();
-        log.replay_headers(snapshot_offset, &mut |h| {
-            producers.update(h);
-            if h.is_transactional() {
-                txn_batches.push(*h);
-            }
-        })?;
-        // Transactions past the snapshot: markers are read to tell commits from aborts.
-        for h in &txn_batches {
-            let kind = if h.is_control() {
-                txn::read_marker(&log, h.base_offset)?
-            } else {
-                None
-            };
-            producers.txns.on_batch(h, kind, crate::now_ms());
-        }
-        producers.txns.prune_below(log.log_start_offset());
+        replay_producers(&log, snapshot_offset, &mut producers)?;
         let first_unstable = producers.txns.first_unstable_offset().unwrap_or(i64::MAX);
         let leo = log.log_end_offset();
         let start = log.log_start_offset();

@@ -7,7 +7,7 @@
 
 use super::Partition;
 use super::PartitionError;
-use crate::log::batch::{self, BatchHeader};
+use crate::log::batch;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -224,6 +224,20 @@ impl Partition {
                 .map_err(|_| PartitionError::Storage)?;
             inner.producers.update(&h);
             inner.producers_dirty |= h.has_producer_id();
+            if h.is_transactional() {
+                // The follower keeps the transactions as the leader does (open ones for the
+                // last stable offset, aborted ones for read_committed fetches), or a new leader
+                // would show a zombie's aborted records, or let a later commit marker of the
+                // same producer commit them.
+                let kind = if h.is_control() {
+                    super::txn::read_marker(&inner.log, h.base_offset)
+                        .map_err(|_| PartitionError::Storage)?
+                } else {
+                    None
+                };
+                inner.producers.txns.on_batch(&h, kind, crate::now_ms());
+                self.refresh_first_unstable(&inner);
+            }
             appended += i64::from(h.records_count.max(1));
         }
         Ok(appended)
@@ -275,12 +289,11 @@ impl Partition {
             .map_err(|_| PartitionError::Storage)?;
         let mut producers = super::ProducerStateTable::default();
         let start = inner.log.log_start_offset();
-        inner
-            .log
-            .replay_headers(start, &mut |h: &BatchHeader| producers.update(h))
+        super::replay_producers(&inner.log, start, &mut producers)
             .map_err(|_| PartitionError::Storage)?;
         inner.producers = producers;
         inner.producers_dirty = true;
+        self.refresh_first_unstable(&inner);
         let leo = inner.log.log_end_offset();
         drop(inner);
         self.durable_leo.store(leo, Ordering::SeqCst);
