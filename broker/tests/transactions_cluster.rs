@@ -17,7 +17,7 @@ use eddy_test_support::eventually;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use std::time::Duration;
-use wire::Wire;
+use wire::{Wire, txn_batch};
 
 const STATE_TOPIC: &str = "__transaction_state";
 const NOT_COORDINATOR: i16 = 16;
@@ -242,39 +242,6 @@ fn kill_9_of_the_coordinator_mid_transaction_loses_nothing_committed_and_tears_n
         &bootstrap_all(&brokers),
         &["verify", "cluster-crash", expect],
     );
-}
-
-/// A transactional batch of one record from (`pid`, `epoch`) with sequence `seq`.
-fn txn_batch(pid: i64, epoch: i16, seq: i32, value: &str) -> bytes::Bytes {
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
-    let record = Record {
-        transactional: true,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: 0,
-        producer_id: pid,
-        producer_epoch: epoch,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: seq,
-        timestamp: 1_000,
-        key: None,
-        value: Some(bytes::Bytes::copy_from_slice(value.as_bytes())),
-        headers: Default::default(),
-    };
-    let mut buf = bytes::BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &[record],
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf.freeze()
 }
 
 fn sb(s: &str) -> StrBytes {

@@ -26,47 +26,15 @@ use kafka_protocol::messages::txn_offset_commit_request::{
 };
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::RecordBatchDecoder;
 use std::time::Duration;
-use wire::Wire;
+use wire::{Wire, txn_batch};
 
 const INVALID_PRODUCER_EPOCH: i16 = 47;
 const PRODUCER_FENCED: i16 = 90;
 
 fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
-}
-
-/// A transactional batch of one record `value` from (`pid`, `epoch`) at sequence `seq`.
-fn txn_batch(pid: i64, epoch: i16, seq: i32, value: &str) -> bytes::Bytes {
-    let record = Record {
-        transactional: true,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: 0,
-        producer_id: pid,
-        producer_epoch: epoch,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: seq,
-        timestamp: 1_000,
-        key: None,
-        value: Some(bytes::Bytes::copy_from_slice(value.as_bytes())),
-        headers: Default::default(),
-    };
-    let mut buf = bytes::BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &[record],
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf.freeze()
 }
 
 /// InitProducerId (v5) for a new producer of `tid`: (producer id, epoch).

@@ -231,3 +231,33 @@ pub fn wait_txn_complete(w: &mut Wire, tid: &str) -> String {
     )
     .unwrap()
 }
+
+/// A transactional batch of one record `value` from (`pid`, `epoch`) at sequence `seq`.
+pub fn txn_batch(pid: i64, epoch: i16, seq: i32, value: &str) -> Bytes {
+    let record = Record {
+        transactional: true,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: pid,
+        producer_epoch: epoch,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: seq,
+        timestamp: 1_000,
+        key: None,
+        value: Some(bytes::Bytes::copy_from_slice(value.as_bytes())),
+        headers: Default::default(),
+    };
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &[record],
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    buf.freeze()
+}
