@@ -23,7 +23,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use common::{Producer, kafka_tool, kill_operator, python_tool, start_cluster, values};
+use common::{
+    Producer, kafka_tool, kill_operator, python_tool, start_cluster, values, watch_until,
+};
 use eddy_operator::crd::{
     KafkaCluster, KafkaRebalance, RebalancePhase, ScaleDownPhase, find_condition,
 };
@@ -206,25 +208,31 @@ async fn an_approved_full_rebalance_balances_a_skewed_cluster_under_a_producer()
     let approved = std::time::Instant::now();
     let seen = std::cell::RefCell::new(Vec::new());
     let killed = std::cell::RefCell::new(None);
-    let done = eventually(Duration::from_secs(420), "rebalance Ready", || async {
-        let r = rebalances.get("full").await?;
-        let p = phase(&r);
-        if seen.borrow().last() != Some(&p) {
-            seen.borrow_mut().push(p);
-        }
-        // Mid-rebalance, the operator goes: its replacement resumes from the status.
-        let remaining = r
-            .status
-            .as_ref()
-            .and_then(|s| s.progress.as_ref())
-            .map(|p| p.partitions_remaining);
-        if p == Some(RebalancePhase::Rebalancing) && killed.borrow().is_none() {
-            let pods = kill_operator(&client).await?;
-            eprintln!("operator pods {pods:?} deleted mid-rebalance ({remaining:?} remaining)");
-            *killed.borrow_mut() = Some(remaining);
-        }
-        Ok((p == Some(RebalancePhase::Ready)).then_some(r))
-    })
+    // Watched, not polled: a short Rebalancing phase can pass between two polls.
+    let done = watch_until(
+        &rebalances,
+        "full",
+        Duration::from_secs(420),
+        "rebalance Ready",
+        |r: KafkaRebalance| async {
+            let p = phase(&r);
+            if seen.borrow().last() != Some(&p) {
+                seen.borrow_mut().push(p);
+            }
+            // Mid-rebalance, the operator goes: its replacement resumes from the status.
+            let remaining = r
+                .status
+                .as_ref()
+                .and_then(|s| s.progress.as_ref())
+                .map(|p| p.partitions_remaining);
+            if p == Some(RebalancePhase::Rebalancing) && killed.borrow().is_none() {
+                let pods = kill_operator(&client).await?;
+                eprintln!("operator pods {pods:?} deleted mid-rebalance ({remaining:?} remaining)");
+                *killed.borrow_mut() = Some(remaining);
+            }
+            Ok((p == Some(RebalancePhase::Ready)).then_some(r))
+        },
+    )
     .await
     .with_context(|| operator_log(&kube))?;
     let killed = killed.into_inner();

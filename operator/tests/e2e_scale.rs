@@ -16,14 +16,14 @@ mod stack;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use common::{Producer, claim_request, ints, kafka_tool, kill_operator, start_cluster, values};
+use common::{
+    Producer, claim_request, ints, kafka_tool, kill_operator, start_cluster, values, watch_until,
+};
 use eddy_operator::crd::{ClaimGrowth, KafkaCluster, ScaleDownPhase, find_condition};
-use futures::StreamExt as _;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams};
-use kube::runtime::WatchStreamExt as _;
 use stack::{LocalKube, build_pod_binaries, eventually};
 
 const CLUSTER: &str = r#"
@@ -175,27 +175,13 @@ async fn a_scale_down_drains_the_brokers_that_go_and_refuses_what_cannot_be_drai
     kafka_tool(&["delete", &bootstrap, "pinned"])?;
     // The phases are watched, not polled: a small drain passes through every phase in a few
     // hundred milliseconds, between two polls.
-    let watch = kube::runtime::watcher(
-        clusters.clone(),
-        kube::runtime::watcher::Config::default().fields("metadata.name=scale"),
-    )
-    .default_backoff();
-    let mut killed_at = None;
-    let done = tokio::time::timeout(Duration::from_secs(420), async {
-        let mut events = std::pin::pin!(watch);
-        while let Some(event) = events.next().await {
-            let c = match event {
-                Ok(
-                    kube::runtime::watcher::Event::Apply(c)
-                    | kube::runtime::watcher::Event::InitApply(c),
-                ) => c,
-                Ok(_) => continue,
-                // The watcher backs off and watches again.
-                Err(e) => {
-                    eprintln!("watch of the KafkaCluster: {e}");
-                    continue;
-                }
-            };
+    let killed_at = std::cell::Cell::new(None);
+    let done = watch_until(
+        &clusters,
+        "scale",
+        Duration::from_secs(420),
+        "scale-down Done",
+        |c: KafkaCluster| async {
             let phase = c
                 .status
                 .as_ref()
@@ -210,23 +196,18 @@ async fn a_scale_down_drains_the_brokers_that_go_and_refuses_what_cannot_be_drai
                         | ScaleDownPhase::Shrinking
                 )
             );
-            if under_way && killed_at.is_none() {
-                killed_at = phase;
+            if under_way && killed_at.get().is_none() {
+                killed_at.set(phase);
                 let killed = kill_operator(&client).await?;
                 eprintln!("operator pods {killed:?} deleted while the scale-down was {phase:?}");
             }
-            if phase == Some(ScaleDownPhase::Done) {
-                return anyhow::Ok(c);
-            }
-        }
-        anyhow::bail!("the watch of the KafkaCluster ended")
-    })
+            Ok((phase == Some(ScaleDownPhase::Done)).then_some(c))
+        },
+    )
     .await
-    .map_err(|_| anyhow::anyhow!("scale-down not Done after 420 s"))
-    .and_then(|r| r)
     .with_context(|| kube.logs())?;
     assert!(
-        killed_at.is_some(),
+        killed_at.get().is_some(),
         "the operator was killed mid-scale-down and the scale-down still finished"
     );
     let status = done.status.context("status")?;

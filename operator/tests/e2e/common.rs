@@ -142,6 +142,49 @@ pub async fn kill_operator(client: &kube::Client) -> anyhow::Result<Vec<String>>
     Ok(names)
 }
 
+/// Like `eventually`, but driven by a watch of the object `name`: `step` sees every version the
+/// API server stores, so a phase that lasts less than a poll interval is not missed. The watch
+/// backs off and resumes after errors; `limit` bounds the whole wait.
+pub async fn watch_until<K, T, F, Fut>(
+    api: &Api<K>,
+    name: &str,
+    limit: std::time::Duration,
+    what: &str,
+    mut step: F,
+) -> anyhow::Result<T>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+    F: FnMut(K) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    use futures::StreamExt as _;
+    use kube::runtime::WatchStreamExt as _;
+    use kube::runtime::watcher::{Config, Event, watcher};
+    let events = watcher(
+        api.clone(),
+        Config::default().fields(&format!("metadata.name={name}")),
+    )
+    .default_backoff();
+    let watched = async {
+        let mut events = std::pin::pin!(events);
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(Event::Apply(object) | Event::InitApply(object)) => {
+                    if let Some(value) = step(object).await? {
+                        return Ok(value);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => eprintln!("watch of {name}: {e}"),
+            }
+        }
+        anyhow::bail!("the watch of {name} ended before {what}")
+    };
+    tokio::time::timeout(limit, watched)
+        .await
+        .map_err(|_| anyhow::anyhow!("timed out after {limit:?} waiting for {what}"))?
+}
+
 /// A claim's requested storage.
 pub fn claim_request(claim: &PersistentVolumeClaim) -> Option<String> {
     claim
