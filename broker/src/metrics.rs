@@ -28,6 +28,10 @@ pub struct Metrics {
     pub replica_fetchers: IntGauge,
     /// Partitions this broker's replica fetchers follow, by leader.
     pub replica_fetcher_partitions: IntGaugeVec,
+    /// Follower fetches cut short because partitions joined their fetcher meanwhile.
+    pub replica_fetches_cut_short: IntCounter,
+    /// Record bytes of fetch responses sent from the segment files with sendfile.
+    pub sendfile_bytes: IntCounter,
     /// Record bytes appended by producers, per topic (Kafka's BytesInPerSec{topic}).
     pub topic_bytes_in: IntCounterVec,
     /// Record bytes returned to fetchers, per topic (Kafka's BytesOutPerSec{topic}).
@@ -144,6 +148,14 @@ impl Metrics {
             ),
             &["leader"],
         ));
+        let replica_fetches_cut_short = must(IntCounter::new(
+            "replica_fetches_cut_short_total",
+            "Follower fetches cut short because partitions joined their replica fetcher meanwhile",
+        ));
+        let sendfile_bytes = must(IntCounter::new(
+            "fetch_sendfile_bytes_total",
+            "Record bytes of fetch responses sent from the segment files with sendfile (plaintext)",
+        ));
         let per_topic =
             |name: &str, help: &str| must(IntCounterVec::new(Opts::new(name, help), &["topic"]));
         let topic_bytes_in = per_topic(
@@ -213,6 +225,8 @@ impl Metrics {
             Box::new(throttled_window_max.clone()),
             Box::new(replica_fetchers.clone()),
             Box::new(replica_fetcher_partitions.clone()),
+            Box::new(replica_fetches_cut_short.clone()),
+            Box::new(sendfile_bytes.clone()),
             Box::new(topic_bytes_in.clone()),
             Box::new(topic_bytes_out.clone()),
             Box::new(topic_messages_in.clone()),
@@ -245,6 +259,8 @@ impl Metrics {
             throttled_window_max,
             replica_fetchers,
             replica_fetcher_partitions,
+            replica_fetches_cut_short,
+            sendfile_bytes,
             topic_bytes_in,
             topic_bytes_out,
             topic_messages_in,

@@ -71,6 +71,11 @@ pub struct Node {
     /// leader wake for the new records at once (consumers wait on `data_version`, which moves
     /// with the high watermark, after the followers have fetched).
     pub replica_appends: watch::Sender<u64>,
+    /// Bumped when this broker becomes a partition's leader, or leads it under a new epoch:
+    /// followers' fetches long-polling here return at once, so that their next fetch lists the
+    /// partitions they now follow here (a new topic's first acks=all produce would otherwise
+    /// wait for `replica.fetch.wait.max.ms`).
+    pub new_leaderships: watch::Sender<u64>,
     pub metrics: Metrics,
     /// Addresses clients should use, with real ports once bound.
     pub advertised: RwLock<Vec<Listener>>,
@@ -83,8 +88,6 @@ pub struct Node {
 }
 
 impl Node {
-    /// Replicated mode (`ack.durability`): queues the background fsync of `partition` after
-    /// `records` were appended to it, at once or after `flush.ms` (Kafka's meaning).
     /// Wakes the followers' fetches long-polling on this leader (see `replica_appends`).
     pub fn wake_replica_fetches(&self) {
         if self.replica_appends.receiver_count() > 0 {
@@ -92,6 +95,8 @@ impl Node {
         }
     }
 
+    /// Replicated mode (`ack.durability`): queues the background fsync of `partition` after
+    /// `records` were appended to it, at once or after `flush.ms` (Kafka's meaning).
     pub fn schedule_background_flush(
         &self,
         partition: &Arc<crate::partition::Partition>,
@@ -144,6 +149,7 @@ impl Node {
             flusher: Flusher::start(window),
             data_version,
             replica_appends: watch::channel(0u64).0,
+            new_leaderships: watch::channel(0u64).0,
             metrics: Metrics::new(),
             quorum: OnceLock::new(),
             authorizer,

@@ -4,13 +4,17 @@
 //! Checked through each broker's `eddy_replica_fetcher_partitions{leader}` gauge against the
 //! metadata, and through the replicas' logs, which must equal the leader's byte for byte: with
 //! many partitions in one fetcher, with a topic added and one deleted while the fetchers run,
-//! and after a leader change moved partitions from one leader's fetcher to another's.
+//! and after a leader change moved partitions from one leader's fetcher to another's. Leaders
+//! send the followers' records from the segment files (sendfile), and a topic created while
+//! the fetchers long-poll joins them at once.
 
 mod cluster_support;
 mod common;
 mod wire;
 
-use cluster_support::{create_topic, kcat_produce_keyed, metadata, start_brokers, wait_for};
+use cluster_support::{
+    create_topic, kcat_produce_keyed, kcat_produce_lines, metadata, start_brokers, wait_for,
+};
 use common::TestBroker;
 use eddy_test_support::eventually;
 use kafka_protocol::messages::*;
@@ -213,4 +217,71 @@ fn one_fetcher_per_leader_replicates_many_partitions_through_topic_and_leader_ch
     let (code, _) =
         common::http_call(brokers[2].admin_port, "DELETE", "/v1/broker/maintenance").unwrap();
     assert_eq!(code, 200);
+}
+
+/// A counter of `b`'s metrics (0 while it has none yet).
+fn counter(b: &TestBroker, name: &str) -> f64 {
+    let Some((200, body)) = common::http_get(b.admin_port, "/metrics") else {
+        return 0.0;
+    };
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn sum(brokers: &[TestBroker], name: &str) -> f64 {
+    brokers.iter().map(|b| counter(b, name)).sum()
+}
+
+/// Batches of 20 KB records go to the followers from the leaders' segment files (sendfile):
+/// the replicas still equal the leader byte for byte. Then a topic created while every
+/// fetcher long-polls (5 s here) cuts those polls short, and its records replicate.
+#[test]
+fn followers_get_large_batches_by_sendfile_and_new_topics_cut_long_polls_short() {
+    let brokers = start_brokers(
+        3,
+        &[
+            "replica.fetch.wait.max.ms=5000",
+            "replica.lag.time.max.ms=60000",
+        ],
+        "4000",
+    );
+    assert_eq!(create_topic(&brokers[0], "big", 3, 3, &[]), 0);
+    let in_sync = |topic: &'static str, n: usize| {
+        move |m: &MetadataResponse| {
+            let parts: Vec<_> = m
+                .topics
+                .iter()
+                .filter(|t| t.name.as_ref().is_some_and(|x| x.as_str() == topic))
+                .flat_map(|t| &t.partitions)
+                .collect();
+            parts.len() == n
+                && parts
+                    .iter()
+                    .all(|p| p.leader_id.0 >= 0 && p.isr_nodes.len() == 3)
+        }
+    };
+    wait_for(&brokers[0], "big in sync", in_sync("big", 3));
+    wait_fetchers_match_metadata(&brokers, "fetchers for big");
+    let value = "x".repeat(20_000);
+    let input: String = (0..300).map(|i| format!("k{i}:{i}-{value}\n")).collect();
+    kcat_produce_lines(&brokers[0], "big", &input);
+    wait_logs_equal(&brokers, "big");
+    let sent = sum(&brokers, "eddy_fetch_sendfile_bytes_total");
+    assert!(
+        sent >= 2.0 * 300.0 * 20_000.0,
+        "both followers of each partition got its records by sendfile: {sent} bytes"
+    );
+
+    let cut_before = sum(&brokers, "eddy_replica_fetches_cut_short_total");
+    assert_eq!(create_topic(&brokers[1], "joined", 6, 3, &[]), 0);
+    wait_for(&brokers[0], "joined in sync", in_sync("joined", 6));
+    wait_fetchers_match_metadata(&brokers, "joined in the fetchers");
+    let cut = sum(&brokers, "eddy_replica_fetches_cut_short_total") - cut_before;
+    assert!(
+        cut >= 1.0,
+        "a fetch long-polling without the new partitions was cut short"
+    );
+    kcat_produce_keyed(&brokers[2], "joined", 500);
+    wait_logs_equal(&brokers, "joined");
 }

@@ -230,6 +230,7 @@ pub fn dynamic_configs_in_image(img: &ClusterImage, id: i32) -> BTreeMap<String,
 /// Brings the partitions `node` serves in line with the image.
 pub fn reconcile(node: &Node, img: &ClusterImage) {
     let me = node.node_id();
+    let mut led_anew = false;
     let dynamic = dynamic_configs_in_image(img, me);
     if dynamic != node.dynamic_broker_configs()
         && let Err(e) = node.set_broker_configs(dynamic)
@@ -315,13 +316,16 @@ pub fn reconcile(node: &Node, img: &ClusterImage) {
         let Some(t) = topics.get(name) else { continue };
         for (i, ps) in ti.partitions.iter().enumerate() {
             if let Some(p) = t.partitions.get(i) {
-                p.set_role(me, ps.leader == me, ps.leader_epoch, &ps.isr);
+                led_anew |= p.set_role(me, ps.leader == me, ps.leader_epoch, &ps.isr);
             }
         }
     }
     node.count_partitions(&topics);
     drop(topics);
     node.data_version.send_modify(|v| *v += 1);
+    if led_anew {
+        node.new_leaderships.send_modify(|v| *v += 1);
+    }
 }
 
 impl Quorum {

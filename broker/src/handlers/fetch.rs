@@ -7,6 +7,7 @@
 
 use super::{HandlerError, Reply, RequestContext, code, errors};
 use crate::fetch_session::SessionPlan;
+use crate::log::zero_copy::Regions;
 use crate::node::TopicState;
 use crate::security::acl::{Operation, ResourceType};
 use crate::security::quota::QuotaType;
@@ -36,8 +37,11 @@ pub fn dispatch(
     Box::pin(async move {
         let req = FetchRequest::decode(&mut body, ctx.api_version)
             .map_err(|e| HandlerError::Decode(e.to_string()))?;
-        let resp = handle(&ctx, req).await;
-        Ok(Reply::Chunks(encode_chunked(&resp, ctx.api_version)?))
+        let mut regions = Regions::new(SHARE_RECORDS_FROM);
+        let resp = handle(&ctx, req, &mut regions).await;
+        let chunks = encode_chunked(&resp, ctx.api_version)?;
+        let pieces = regions.resolve(chunks).map_err(HandlerError::Encode)?;
+        Ok(Reply::Chunks(pieces))
     })
 }
 
@@ -56,7 +60,13 @@ pub fn decode_only(version: i16, mut body: Bytes) -> Result<(), HandlerError> {
         .map_err(|e| HandlerError::Decode(e.to_string()))
 }
 
-pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
+/// Serves a Fetch. Record sets worth sending from the segment files stand in the response as
+/// placeholders whose file regions `regions` keeps (`log::zero_copy`).
+pub async fn handle(
+    ctx: &RequestContext,
+    req: FetchRequest,
+    regions: &mut Regions,
+) -> FetchResponse {
     let replica = if ctx.api_version >= 15 {
         req.replica_state.replica_id.0
     } else {
@@ -68,7 +78,7 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
         }
         // Followers are held by replication throttles, not client quotas.
         ctx.throttle.exempt();
-        return follower_fetch(ctx, replica, &req).await;
+        return follower_fetch(ctx, replica, &req, regions).await;
     }
     // KIP-227: an incremental request is read as its session's whole partition list.
     let sessions = &ctx.node.fetch_sessions;
@@ -81,7 +91,7 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
     }
     let full = plan.request(&req);
     let readable = readable_topics(ctx, full);
-    let (mut resp, read) = long_poll(ctx, full, &readable).await;
+    let (mut resp, read) = long_poll(ctx, full, &readable, regions).await;
     // consumer_byte_rate (KIP-219): over the quota, the response carries the throttle time
     // and no data (the bytes are taken back), and the connection is muted for that long.
     let (user, client) = (ctx.quota_user(), ctx.quota_client_id());
@@ -111,13 +121,14 @@ async fn long_poll(
     ctx: &RequestContext,
     req: &FetchRequest,
     readable: &[bool],
+    regions: &mut Regions,
 ) -> (FetchResponse, BytesRead) {
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let mut changes = ctx.node.data_version.subscribe();
     loop {
         changes.borrow_and_update();
-        let (resp, read, errors) = read_once(ctx, req, readable);
+        let (resp, read, errors) = read_once(ctx, req, readable, regions);
         let bytes = read.total;
         let satisfied = bytes >= req.min_bytes.max(0) as usize && (bytes > 0 || req.min_bytes <= 0);
         if satisfied || errors || tokio::time::Instant::now() >= deadline {
@@ -128,7 +139,7 @@ async fn long_poll(
             .is_err()
         {
             // One last read at the deadline: data may have arrived just now.
-            let (resp, read, _) = read_once(ctx, req, readable);
+            let (resp, read, _) = read_once(ctx, req, readable, regions);
             return (resp, read);
         }
     }
@@ -136,8 +147,15 @@ async fn long_poll(
 
 /// A follower's fetch (its replica id is a broker id): what replication serves, by topic name
 /// (followers fetch at v12).
-async fn follower_fetch(ctx: &RequestContext, replica: i32, req: &FetchRequest) -> FetchResponse {
-    let served = crate::replication::serve_follower_fetch(&ctx.replication, replica, req).await;
+async fn follower_fetch(
+    ctx: &RequestContext,
+    replica: i32,
+    req: &FetchRequest,
+    regions: &mut Regions,
+) -> FetchResponse {
+    let served =
+        crate::replication::serve_follower_fetch(&ctx.replication, replica, req, Some(regions))
+            .await;
     let topics = req
         .topics
         .iter()
@@ -285,12 +303,15 @@ impl ResponseBudget {
     }
 }
 
-/// One pass over every requested partition: (response, record bytes read, any error).
+/// One pass over every requested partition: (response, record bytes read, any error). The
+/// file regions of an earlier pass are forgotten.
 fn read_once(
     ctx: &RequestContext,
     req: &FetchRequest,
     readable: &[bool],
+    regions: &mut Regions,
 ) -> (FetchResponse, BytesRead, bool) {
+    regions.clear();
     let mut budget = ResponseBudget::new(req.max_bytes);
     let mut total = 0usize;
     let mut per_topic = Vec::new();
@@ -353,7 +374,13 @@ fn read_once(
             }
             let (max, min_one_batch) = budget.limit(p.partition_max_bytes);
             let read_committed = req.isolation_level == 1;
-            match partition.read_isolated(p.fetch_offset, max, min_one_batch, read_committed) {
+            match partition.read_for_fetch(
+                p.fetch_offset,
+                max,
+                min_one_batch,
+                read_committed,
+                Some(&mut *regions),
+            ) {
                 Ok(out) => {
                     let aborted = read_committed.then(|| {
                         out.aborted

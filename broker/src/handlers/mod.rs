@@ -64,6 +64,7 @@ pub const MAX_REQUEST_BYTES: usize = 100 * 1024 * 1024;
 
 use crate::control::MetadataControl;
 use crate::group::Coordinator;
+pub use crate::log::zero_copy::Piece;
 use crate::node::Node;
 use crate::replication::Replication;
 use crate::security::quota::{QuotaManager, Throttle};
@@ -136,8 +137,9 @@ pub enum HandlerError {
 pub enum Reply {
     Body(BytesMut),
     /// A body in pieces written one after another: large record batches are shared with the
-    /// read buffers they were read into rather than copied behind the rest (Fetch).
-    Chunks(Vec<Bytes>),
+    /// read buffers they were read into rather than copied behind the rest, or sent from their
+    /// segment files (Fetch, `log::zero_copy`).
+    Chunks(Vec<Piece>),
     None,
     Later(BoxFuture<'static, Result<BytesMut, HandlerError>>),
 }

@@ -12,6 +12,7 @@ pub mod flusher;
 pub mod read_pool;
 pub mod segment;
 pub mod time_lookup;
+pub mod zero_copy;
 
 use batch::{BatchHeader, HEADER_LEN, LOG_OVERHEAD};
 use segment::{RecoveryReport, Segment};

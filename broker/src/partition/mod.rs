@@ -15,6 +15,7 @@ pub mod validator;
 use crate::log::batch::{self, BatchHeader};
 use crate::log::flusher::Durable;
 use crate::log::time_lookup::{self, TimestampHit};
+use crate::log::zero_copy::Regions;
 use crate::log::{LogConfig, LogError, PartitionLog, ReadSlice};
 use producer_state::{ProducerStateTable, SequenceCheck};
 use std::path::Path;
@@ -575,6 +576,19 @@ impl Partition {
         min_one_batch: bool,
         read_committed: bool,
     ) -> Result<ReadOutcome, PartitionError> {
+        self.read_for_fetch(offset, max_bytes, min_one_batch, read_committed, None)
+    }
+
+    /// As [`Self::read_isolated`]; with `regions`, whole batches worth sending from the file
+    /// come back as a placeholder whose file region `regions` keeps (`log::zero_copy`).
+    pub fn read_for_fetch(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        read_committed: bool,
+        regions: Option<&mut Regions>,
+    ) -> Result<ReadOutcome, PartitionError> {
         let hw = self.high_watermark();
         let lso = self.last_stable_offset();
         let limit = if read_committed { lso } else { hw };
@@ -587,12 +601,14 @@ impl Partition {
             }
         };
         let records = match slice {
-            Some(s) if offset < limit => {
-                s.read_within(max_bytes, limit, min_one_batch).map_err(|e| {
-                    tracing::error!(topic = %self.topic, partition = self.index, error = %e, "read failed");
-                    PartitionError::Storage
-                })?
+            Some(s) if offset < limit => match regions {
+                Some(regions) => s.read_or_place(max_bytes, limit, min_one_batch, regions),
+                None => s.read_within(max_bytes, limit, min_one_batch),
             }
+            .map_err(|e| {
+                tracing::error!(topic = %self.topic, partition = self.index, error = %e, "read failed");
+                PartitionError::Storage
+            })?,
             _ => bytes::Bytes::new(),
         };
         let aborted = if read_committed && !records.is_empty() {

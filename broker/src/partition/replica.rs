@@ -8,6 +8,7 @@
 use super::Partition;
 use super::PartitionError;
 use crate::log::batch;
+use crate::log::zero_copy::Regions;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -39,8 +40,9 @@ impl Partition {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Applies the metadata image's view: leadership, leader epoch and ISR.
-    pub fn set_role(&self, me: i32, leader: bool, leader_epoch: i32, isr: &[i32]) {
+    /// Applies the metadata image's view: leadership, leader epoch and ISR. Returns whether
+    /// this broker now leads the partition anew (it did not, or under another epoch).
+    pub fn set_role(&self, me: i32, leader: bool, leader_epoch: i32, isr: &[i32]) -> bool {
         let _g = self.lock();
         let was_leader = self.leader.swap(leader, Ordering::SeqCst);
         let old_epoch = self.leader_epoch.swap(leader_epoch, Ordering::SeqCst);
@@ -69,6 +71,7 @@ impl Partition {
         drop(r);
         drop(_g);
         self.refresh_high_watermark();
+        leader && (!was_leader || leader_epoch != old_epoch)
     }
 
     /// Whether followers fetch from this leader (their long-polls wait for appends).
@@ -171,11 +174,14 @@ impl Partition {
 
     /// Leader: reads for a follower from `offset` up to the log end (not only the HW), whole
     /// batches up to `max_bytes`; a first batch larger than that only with `min_one_batch`.
+    /// With `regions`, batches worth sending from the file come back as a placeholder whose
+    /// region `regions` keeps (`log::zero_copy`).
     pub fn read_for_follower(
         &self,
         offset: i64,
         max_bytes: usize,
         min_one_batch: bool,
+        regions: Option<&mut Regions>,
     ) -> Result<bytes::Bytes, PartitionError> {
         let inner = self.lock();
         let leo = inner.log.log_end_offset();
@@ -184,12 +190,12 @@ impl Partition {
         }
         let slice = inner.log.slice_at(offset)?;
         drop(inner);
-        match slice {
-            Some(s) => s
-                .read_within(max_bytes, leo, min_one_batch)
-                .map_err(|_| PartitionError::Storage),
-            None => Ok(bytes::Bytes::new()),
-        }
+        let read = match (slice, regions) {
+            (Some(s), Some(regions)) => s.read_or_place(max_bytes, leo, min_one_batch, regions),
+            (Some(s), None) => s.read_within(max_bytes, leo, min_one_batch),
+            (None, _) => return Ok(bytes::Bytes::new()),
+        };
+        read.map_err(|_| PartitionError::Storage)
     }
 
     /// Follower: appends the leader's batches as they are, if this replica still follows

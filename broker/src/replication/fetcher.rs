@@ -33,6 +33,14 @@ const AUTH_BACKOFF_MIN: Duration = Duration::from_millis(500);
 const AUTH_BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// Backoff after a connection or request failure (every partition of the fetcher waits).
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(200);
+/// How long after a partition is (re)started a refusal may mean the leader has not applied
+/// the same metadata yet, and how soon it is asked again then.
+const METADATA_SKEW: Duration = Duration::from_secs(2);
+const SKEW_RETRY: Duration = Duration::from_millis(20);
+/// Kafka error codes of a leader that does not know of the partition or epoch yet.
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+const UNKNOWN_LEADER_EPOCH: i16 = 74;
 /// An idle fetcher (nothing ready) looks again at least this often.
 const IDLE_RECHECK: Duration = Duration::from_secs(1);
 
@@ -68,6 +76,8 @@ struct Followed {
     truncated: bool,
     /// Backed off after an error until then.
     retry_at: Option<Instant>,
+    /// When it was (re)started under `leader_epoch`.
+    started: Instant,
 }
 
 /// A fetcher's partitions, shared between reconcile (which changes them) and its task.
@@ -75,6 +85,10 @@ struct Followed {
 struct Shared {
     parts: Mutex<BTreeMap<TopicPartition, Followed>>,
     changed: Notify,
+    /// Partitions were added (or restarted under a new epoch): a fetch long-polling without
+    /// them is cut short, so they are fetched at once rather than after `replica.fetch.wait.max.ms`
+    /// (a new topic's first acks=all produce waits for it).
+    grew: Notify,
 }
 
 impl Shared {
@@ -102,6 +116,21 @@ impl Shared {
 
     fn back_off(&self, tp: &TopicPartition, epoch: i32, d: Duration) {
         self.update(tp, epoch, |p| p.retry_at = Some(Instant::now() + d));
+    }
+
+    /// The leader refused `tp` with `code`: back off `d`, except just after the partition was
+    /// (re)started when the code says the leader has not applied that metadata yet (each
+    /// broker applies the metadata log on its own, and a follower may learn of a new topic or
+    /// leader a moment before the leader does): then try again soon.
+    fn refused(&self, tp: &TopicPartition, epoch: i32, code: Option<i16>, d: Duration) {
+        self.update(tp, epoch, |p| {
+            let behind = matches!(
+                code,
+                Some(UNKNOWN_TOPIC_OR_PARTITION | NOT_LEADER_OR_FOLLOWER | UNKNOWN_LEADER_EPOCH)
+            ) && p.started.elapsed() < METADATA_SKEW;
+            let wait = if behind { d.min(SKEW_RETRY) } else { d };
+            p.retry_at = Some(Instant::now() + wait);
+        });
     }
 }
 
@@ -139,6 +168,7 @@ impl Fetchers {
             })
             .collect();
         let plan = fetcher_plan::plan(&current, want, per_leader);
+        let mut grew = std::collections::HashSet::new();
         for (key, tp) in &plan.remove {
             if let Some(r) = self.running.get(key) {
                 r.shared.parts().remove(tp);
@@ -149,12 +179,14 @@ impl Fetchers {
                 .running
                 .entry(key.clone())
                 .or_insert_with(|| spawn(repl, key, Arc::default()));
+            grew.insert(Arc::as_ptr(&r.shared));
             r.shared.parts().insert(
                 tp,
                 Followed {
                     leader_epoch: epoch,
                     truncated: false,
                     retry_at: None,
+                    started: Instant::now(),
                 },
             );
         }
@@ -176,6 +208,9 @@ impl Fetchers {
                 *r = spawn(repl, key.clone(), Arc::clone(&r.shared));
             }
             r.shared.changed.notify_one();
+            if grew.contains(&Arc::as_ptr(&r.shared)) {
+                r.shared.grew.notify_waiters();
+            }
         }
         let gauge = &repl.node.metrics.replica_fetcher_partitions;
         gauge.reset();
@@ -201,6 +236,10 @@ fn spawn(repl: &Arc<Replication>, key: FetcherKey, shared: Arc<Shared>) -> Runni
 pub enum FetcherError {
     #[error("rpc to the leader failed: {0}")]
     Rpc(#[from] eddy_kafka_client::Error),
+    /// Partitions were added while a fetch long-polled without them: its answer is dropped
+    /// with the connection (answers come in order), and the next round lists them.
+    #[error("partitions were added during the fetch")]
+    Grew,
 }
 
 /// The connection to the leader and its SASL session.
@@ -266,6 +305,8 @@ async fn run(repl: Weak<Replication>, key: FetcherKey, shared: Arc<Shared>) {
     };
     // Bounded by the task being aborted when its partitions are gone; each round is bounded.
     loop {
+        // Registered before the partitions are read: an addition after that cuts the round.
+        let grew = shared.grew.notified();
         let now = Instant::now();
         let (ready, next_retry): (Vec<_>, Option<Instant>) = {
             let parts = shared.parts();
@@ -274,7 +315,14 @@ async fn run(repl: Weak<Replication>, key: FetcherKey, shared: Arc<Shared>) {
                 .filter(|(_, f)| f.retry_at.is_none_or(|t| t <= now))
                 .map(|(tp, f)| (tp.clone(), *f))
                 .collect();
-            (ready, parts.values().filter_map(|f| f.retry_at).min())
+            (
+                ready,
+                parts
+                    .values()
+                    .filter_map(|f| f.retry_at)
+                    .filter(|t| *t > now)
+                    .min(),
+            )
         };
         if ready.is_empty() {
             let wait = next_retry
@@ -310,14 +358,34 @@ async fn run(repl: Weak<Replication>, key: FetcherKey, shared: Arc<Shared>) {
             let len = fetching.len();
             fetching.rotate_left(rotation % len);
             rotation = rotation.wrapping_add(1);
-            fetch_round(&repl, &shared, conn, &fetching, &settings).await
+            // No long poll past the moment a backed-off partition may be fetched again.
+            let max_wait_ms = next_retry.map_or(settings.max_wait_ms, |t| {
+                let ms = t.saturating_duration_since(now).as_millis();
+                settings
+                    .max_wait_ms
+                    .min(i32::try_from(ms).unwrap_or(i32::MAX))
+            });
+            let settings = FetchSettings {
+                max_wait_ms,
+                ..settings
+            };
+            fetch_round(&repl, &shared, conn, &fetching, &settings, grew).await
         } else {
             truncate_round(&repl, &shared, conn, &untruncated, &settings).await
         };
-        if let Err(e) = round {
-            tracing::debug!(leader = key.leader, addr = %key.addr, error = %e, "replica fetch failed");
-            link.conn = None;
-            tokio::time::sleep(RECONNECT_BACKOFF).await;
+        match round {
+            Ok(()) => {}
+            Err(FetcherError::Grew) => {
+                link.conn = None;
+                if let Some(r) = repl.upgrade() {
+                    r.node.metrics.replica_fetches_cut_short.inc();
+                }
+            }
+            Err(e) => {
+                tracing::debug!(leader = key.leader, addr = %key.addr, error = %e, "replica fetch failed");
+                link.conn = None;
+                tokio::time::sleep(RECONNECT_BACKOFF).await;
+            }
         }
     }
 }
@@ -428,7 +496,7 @@ async fn truncate_round(
                 Some((0, _)) => {}
                 other => {
                     tracing::debug!(%topic, partition = index, answer = ?other, "OffsetForLeaderEpoch refused");
-                    shared.back_off(&tp, *epoch, settings.backoff);
+                    shared.refused(&tp, *epoch, other.map(|a| a.0), settings.backoff);
                 }
             }
         }
@@ -451,6 +519,7 @@ async fn fetch_round(
     conn: &mut KafkaConn,
     parts: &[(TopicPartition, i32)],
     settings: &FetchSettings,
+    grew: tokio::sync::futures::Notified<'_>,
 ) -> Result<(), FetcherError> {
     let Some(b) = repl.upgrade() else {
         return Ok(());
@@ -529,7 +598,10 @@ async fn fetch_round(
                 })
                 .collect(),
         );
-    let resp = conn.call_at(&req, FETCH_VERSION).await;
+    let resp = tokio::select! {
+        r = conn.call_at(&req, FETCH_VERSION) => r.map_err(FetcherError::from),
+        () = grew => Err(FetcherError::Grew),
+    };
     let Some(b) = repl.upgrade() else {
         return Ok(());
     };
@@ -542,7 +614,7 @@ async fn fetch_round(
                     record_throttled(&b, "follower", 0, max);
                 }
             }
-            return Err(e.into());
+            return Err(e);
         }
     };
     let mut ticket = 0u64;
@@ -556,7 +628,7 @@ async fn fetch_round(
             let mut moved = 0u64;
             if p.error_code != 0 {
                 tracing::debug!(topic = %tp.0, partition = tp.1, code = p.error_code, "the leader refused a partition's fetch");
-                shared.back_off(&tp, entry.epoch, settings.backoff);
+                shared.refused(&tp, entry.epoch, Some(p.error_code), settings.backoff);
             } else if shared.still(&tp, entry.epoch) {
                 match apply(&b, &entry, p.records.as_deref().unwrap_or_default()) {
                     Ok(Applied::Memory) => {}

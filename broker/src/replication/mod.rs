@@ -17,6 +17,7 @@ pub mod inter_broker;
 pub mod throttle;
 
 use crate::cluster::image::{ClusterImage, Command, Outcome};
+use crate::log::zero_copy::Regions;
 use crate::node::{Node, TopicState};
 use crate::partition::{Partition, PartitionError};
 use kafka_protocol::messages::FetchRequest;
@@ -281,15 +282,20 @@ pub type FollowerFetch = Vec<Vec<Result<FollowerData, FollowerFetchError>>>;
 /// moves); any partition's error answers at once. The response holds at most max_bytes of
 /// records, except that the first partition with data returns at least one whole batch
 /// (KIP-74).
+///
+/// With `regions`, batches worth sending from the file come back as placeholders whose
+/// regions it keeps (`log::zero_copy`).
 pub async fn serve_follower_fetch(
     repl: &Arc<Replication>,
     replica: i32,
     req: &FetchRequest,
+    mut regions: Option<&mut Regions>,
 ) -> FollowerFetch {
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.clamp(0, 5_000) as u64);
     let mut changes = repl.node.data_version.subscribe();
     let mut appends = repl.node.replica_appends.subscribe();
+    let mut led_anew = repl.node.new_leaderships.subscribe();
     let mut recorded = false;
     let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0).max(1);
     // A follower in controlled shutdown fetches until it exits but may not rejoin the ISR (the
@@ -303,6 +309,9 @@ pub async fn serve_follower_fetch(
     loop {
         changes.borrow_and_update();
         appends.borrow_and_update();
+        if let Some(r) = regions.as_deref_mut() {
+            r.clear();
+        }
         let mut bytes = 0usize;
         let mut failed = false;
         let mut topics = Vec::with_capacity(req.topics.len());
@@ -316,15 +325,22 @@ pub async fn serve_follower_fetch(
                         left: max_bytes.saturating_sub(bytes),
                         first: bytes == 0,
                     };
-                    let served =
-                        serve_partition(repl, replica, topic.as_deref(), fp, budget, |part| {
+                    let served = serve_partition(
+                        repl,
+                        replica,
+                        topic.as_deref(),
+                        fp,
+                        budget,
+                        regions.as_deref_mut(),
+                        |part| {
                             if !recorded
                                 && part.record_follower_fetch(replica, fp.fetch_offset)
                                 && !stopping
                             {
                                 request_isr_change(repl, part, Some(replica), None);
                             }
-                        });
+                        },
+                    );
                     match &served {
                         Ok(d) => bytes += d.records.len(),
                         Err(_) => failed = true,
@@ -341,14 +357,19 @@ pub async fn serve_follower_fetch(
         {
             return topics;
         }
-        // New records (an append) or a moved high watermark, leadership or image.
+        // New records (an append) or a moved high watermark, leadership or image. When this
+        // broker leads partitions anew, the answer goes at once: the follower's next fetch
+        // lists the partitions it now follows here.
         let woken = async {
             tokio::select! {
-                _ = changes.changed() => {}
-                _ = appends.changed() => {}
+                _ = changes.changed() => false,
+                _ = appends.changed() => false,
+                _ = led_anew.changed() => true,
             }
         };
-        let _ = tokio::time::timeout_at(deadline, woken).await;
+        if let Ok(true) = tokio::time::timeout_at(deadline, woken).await {
+            return topics;
+        }
     }
 }
 
@@ -368,6 +389,7 @@ fn serve_partition(
     topic: Option<&TopicState>,
     fp: &FetchPartition,
     budget: Budget,
+    regions: Option<&mut Regions>,
     record: impl FnOnce(&Partition),
 ) -> Result<FollowerData, FollowerFetchError> {
     let part = topic
@@ -427,6 +449,7 @@ fn serve_partition(
         fp.fetch_offset,
         grant as usize,
         budget.first || rate.is_some(),
+        regions,
     );
     if rate.is_some() {
         let n = read.as_ref().map_or(0, |r| r.len() as u64);

@@ -6,8 +6,9 @@
 //! A malformed frame closes this connection only, with the reason logged.
 
 use super::sasl_gate::{SaslGate, Verdict};
+use super::send_file::{Transport, write_region};
 use crate::broker::Broker;
-use crate::handlers::{self, Reply, RequestContext};
+use crate::handlers::{self, Piece, Reply, RequestContext};
 use crate::security::quota::Throttle;
 use crate::security::{Principal, SecurityProtocol};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -16,7 +17,7 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
@@ -97,7 +98,7 @@ pub async fn run<R, W>(
     mut shutdown: watch::Receiver<bool>,
 ) where
     R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin + Send + 'static,
+    W: Transport,
 {
     broker.node.metrics.connections.inc();
     broker.node.metrics.connections_total.inc();
@@ -136,7 +137,7 @@ async fn serve<R, W>(
 ) -> Result<(), ConnectionError>
 where
     R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin + Send + 'static,
+    W: Transport,
 {
     let mut reader = BufReader::with_capacity(64 * 1024, r);
     let mut writer = BufWriter::with_capacity(64 * 1024, w);
@@ -225,9 +226,21 @@ where
             };
             writer.write_all(&head).await?;
             // Small pieces gather in the write buffer; pieces larger than it (record batches)
-            // go to the socket straight from the buffer they were read into.
-            for chunk in &body.0 {
-                writer.write_all(chunk).await?;
+            // go to the socket straight from the buffer they were read into, or from their
+            // segment file (sendfile on plaintext connections).
+            for piece in &body.0 {
+                match piece {
+                    Piece::Memory(chunk) => writer.write_all(chunk).await?,
+                    Piece::File(region) => {
+                        if write_region(&mut writer, region).await? {
+                            broker
+                                .node
+                                .metrics
+                                .sendfile_bytes
+                                .inc_by(region.len() as u64);
+                        }
+                    }
+                }
             }
             // Coalesce answers that are already queued into one write.
             if rx.is_empty() {
@@ -314,17 +327,17 @@ enum Outgoing {
 }
 
 /// A response body: pieces written one after another.
-struct Body(Vec<Bytes>);
+struct Body(Vec<Piece>);
 
 impl Body {
     fn len(&self) -> usize {
-        self.0.iter().map(Bytes::len).sum()
+        self.0.iter().map(Piece::len).sum()
     }
 }
 
 impl From<BytesMut> for Body {
     fn from(b: BytesMut) -> Self {
-        Body(vec![b.freeze()])
+        Body(vec![Piece::Memory(b.freeze())])
     }
 }
 

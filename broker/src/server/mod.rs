@@ -3,6 +3,7 @@
 
 pub mod connection;
 pub mod sasl_gate;
+pub mod send_file;
 
 use crate::broker::Broker;
 use crate::config::Listener;

@@ -867,7 +867,7 @@ fn replay_partition(
                 error,
             };
             let records = if to_log_end {
-                part.read_for_follower(offset, 4 << 20, true)
+                part.read_for_follower(offset, 4 << 20, true, None)
                     .map_err(read_err)?
             } else {
                 part.read(offset, 4 << 20).map_err(read_err)?.records

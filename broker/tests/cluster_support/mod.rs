@@ -148,6 +148,11 @@ pub fn wait_txn_coordinator(b: &TestBroker, id: &str) -> i32 {
 /// kcat produces `k{i}:v{i}` for `i` in `0..n` to `topic` through `b`, acks=all.
 pub fn kcat_produce_keyed(b: &TestBroker, topic: &str, n: usize) {
     let input: String = (0..n).map(|i| format!("k{i}:v{i}\n")).collect();
+    kcat_produce_lines(b, topic, &input);
+}
+
+/// Produces `input`'s lines (`key:value`) with kcat, acks=all; panics if kcat fails.
+pub fn kcat_produce_lines(b: &TestBroker, topic: &str, input: &str) {
     let out = run_with_timeout(
         Command::new("kcat").args([
             "-b",

@@ -22,7 +22,7 @@
 
 pub mod message_set;
 
-use super::{DecodeFn, HandlerError, HandlerFn, Reply, RequestContext};
+use super::{DecodeFn, HandlerError, HandlerFn, Piece, Reply, RequestContext};
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use kafka_protocol::messages::ApiKey;
@@ -87,9 +87,12 @@ fn dispatch<B: Bridge>(
         Ok(match (entry.handler)(ctx, bridged.freeze()).await? {
             Reply::Body(b) => Reply::Body(convert::<B>(b, version, state)?),
             Reply::Chunks(chunks) => {
-                let mut b = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+                let mut b = BytesMut::with_capacity(chunks.iter().map(Piece::len).sum());
                 for c in &chunks {
-                    b.extend_from_slice(c);
+                    let bytes = c
+                        .to_bytes()
+                        .map_err(|e| HandlerError::Bridge(format!("reading records: {e}")))?;
+                    b.extend_from_slice(&bytes);
                 }
                 Reply::Body(convert::<B>(b, version, state)?)
             }
