@@ -20,6 +20,12 @@ fn log_of(dir: &std::path::Path, n: usize, payload: usize) -> PartitionLog {
     log
 }
 
+/// Reads from `offset` (limit offset 100, one batch at least), placing what it can.
+fn place(log: &PartitionLog, offset: i64, max: usize, regions: &mut Regions) -> Bytes {
+    let slice = log.slice_at(offset).unwrap().unwrap();
+    slice.read_or_place(max, 100, true, regions).unwrap()
+}
+
 /// The bytes a read returned: the placeholder's region read back, or the bytes themselves.
 fn materialize(bytes: Bytes, regions: Regions) -> Bytes {
     let pieces = regions.resolve(vec![bytes]).unwrap();
@@ -92,18 +98,8 @@ fn placeholders_resolve_by_address_among_other_chunks() {
     let dir = tempfile::tempdir().unwrap();
     let log = log_of(dir.path(), 10, 5_000);
     let mut regions = Regions::new(SHARE);
-    let a = log
-        .slice_at(0)
-        .unwrap()
-        .unwrap()
-        .read_or_place(30_000, 100, true, &mut regions)
-        .unwrap();
-    let b = log
-        .slice_at(6)
-        .unwrap()
-        .unwrap()
-        .read_or_place(1 << 20, 100, true, &mut regions)
-        .unwrap();
+    let a = place(&log, 0, 30_000, &mut regions);
+    let b = place(&log, 6, 1 << 20, &mut regions);
     assert_eq!(regions.len(), 2);
     let head = Bytes::from_static(b"head");
     // Out of order, and with the first one dropped: each still finds its own region.
@@ -130,12 +126,7 @@ fn a_cut_placeholder_is_refused_rather_than_sent_as_zeros() {
     let dir = tempfile::tempdir().unwrap();
     let log = log_of(dir.path(), 10, 5_000);
     let mut regions = Regions::new(SHARE);
-    let p = log
-        .slice_at(0)
-        .unwrap()
-        .unwrap()
-        .read_or_place(1 << 20, 100, true, &mut regions)
-        .unwrap();
+    let p = place(&log, 0, 1 << 20, &mut regions);
     assert_eq!(regions.len(), 1);
     let err = regions.resolve(vec![p.slice(0..p.len() - 1)]).unwrap_err();
     assert!(err.contains("not the placeholder"), "{err}");

@@ -85,6 +85,17 @@ mod tests {
         (accepted.unwrap().0, client.unwrap())
     }
 
+    /// Everything `peer` reads until the writer shuts down.
+    fn read_all(
+        mut peer: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    ) -> tokio::task::JoinHandle<Vec<u8>> {
+        tokio::spawn(async move {
+            let mut got = Vec::new();
+            peer.read_to_end(&mut got).await.unwrap();
+            got
+        })
+    }
+
     fn file_of(data: &[u8]) -> (tempfile::NamedTempFile, std::sync::Arc<std::fs::File>) {
         let f = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(f.path(), data).unwrap();
@@ -98,13 +109,9 @@ mod tests {
         let data: Vec<u8> = (0..6_000_000u32).map(|i| (i % 251) as u8).collect();
         let (_f, file) = file_of(&data);
         let region = FileRegion::for_tests(file, 1_000, 5_000_000);
-        let (server, mut client) = pair().await;
+        let (server, client) = pair().await;
         let (_r, w) = server.into_split();
-        let reader = tokio::spawn(async move {
-            let mut got = Vec::new();
-            client.read_to_end(&mut got).await.unwrap();
-            got
-        });
+        let reader = read_all(client);
         let mut writer = BufWriter::new(w);
         writer.write_all(b"head").await.unwrap();
         assert!(
@@ -141,13 +148,9 @@ mod tests {
         let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
         let (_f, file) = file_of(&data);
         let region = FileRegion::for_tests(file, 7, 200_000);
-        let (ours, mut theirs) = tokio::io::duplex(1 << 16);
+        let (ours, theirs) = tokio::io::duplex(1 << 16);
         let (_r, w) = tokio::io::split(ours);
-        let reader = tokio::spawn(async move {
-            let mut got = Vec::new();
-            theirs.read_to_end(&mut got).await.unwrap();
-            got
-        });
+        let reader = read_all(theirs);
         let mut writer = BufWriter::new(w);
         writer.write_all(b"h").await.unwrap();
         assert!(
