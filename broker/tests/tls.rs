@@ -161,6 +161,54 @@ fn kcat_produces_and_consumes_over_ssl() {
     assert_eq!(s.count("tls-kcat"), 3, "the same records over PLAINTEXT");
 }
 
+/// `name`'s value in `b`'s metrics (0 when absent).
+fn metric(b: &TestBroker, name: &str) -> f64 {
+    let (_, body) = common::http_get(b.admin_port, "/metrics").expect("metrics");
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Batches large enough to be sent from the segment files: over TLS they are read and
+/// encrypted (no sendfile), over PLAINTEXT they go by sendfile; both reads are the same.
+#[test]
+fn large_batches_read_the_same_over_ssl_and_by_sendfile_over_plaintext() {
+    let s = SslBroker::start(&[]);
+    let value = "v".repeat(20_000);
+    let input: String = (0..200).map(|i| format!("k{i}:{i}-{value}\n")).collect();
+    kcat_ssl(&s, &["-P", "-t", "tls-big", "-K:"], Some(input.as_bytes()));
+    let consume = ["-C", "-t", "tls-big", "-e", "-f", "%k|%s|%o\n"];
+    let over_ssl = kcat_ssl(&s, &consume, None);
+    let expected: String = (0..200)
+        .map(|i| format!("k{i}|{i}-{value}|{i}\n"))
+        .collect();
+    assert!(over_ssl == expected, "every record read back over SSL");
+    let sent = "eddy_fetch_sendfile_bytes_total";
+    assert_eq!(metric(&s.b, sent), 0.0, "nothing sent by sendfile over TLS");
+    let out = run_with_timeout(
+        Command::new("kcat")
+            .arg("-b")
+            .arg(s.b.bootstrap())
+            .args(consume),
+        None,
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout == expected.as_bytes(),
+        "the same records over PLAINTEXT"
+    );
+    assert!(
+        metric(&s.b, sent) >= 200.0 * 20_000.0,
+        "sent by sendfile over PLAINTEXT: {}",
+        metric(&s.b, sent)
+    );
+}
+
 #[test]
 fn confluent_kafka_and_kafka_python_round_trip_over_ssl() {
     let s = SslBroker::start(&[]);
