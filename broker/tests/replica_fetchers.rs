@@ -219,18 +219,11 @@ fn one_fetcher_per_leader_replicates_many_partitions_through_topic_and_leader_ch
     assert_eq!(code, 200);
 }
 
-/// A counter of `b`'s metrics (0 while it has none yet).
-fn counter(b: &TestBroker, name: &str) -> f64 {
-    let Some((200, body)) = common::http_get(b.admin_port, "/metrics") else {
-        return 0.0;
-    };
-    body.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 fn sum(brokers: &[TestBroker], name: &str) -> f64 {
-    brokers.iter().map(|b| counter(b, name)).sum()
+    brokers
+        .iter()
+        .map(|b| common::metric_value(b.admin_port, name))
+        .sum()
 }
 
 /// Batches of 20 KB records go to the followers from the leaders' segment files (sendfile):

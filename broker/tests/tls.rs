@@ -124,13 +124,16 @@ fn server_serial(port: u16, ca_pem: &str) -> Result<String, String> {
 }
 
 fn kcat_ssl(s: &SslBroker, args: &[&str], input: Option<&[u8]>) -> String {
+    let ca = format!("ssl.ca.location={}", s.ca());
+    let mut all = vec!["-X", "security.protocol=ssl", "-X", &ca];
+    all.extend_from_slice(args);
+    kcat_at(s, &s.ssl_bootstrap(), &all, input)
+}
+
+/// kcat against `bootstrap` (one of `s`'s listeners); panics with the broker's log if it fails.
+fn kcat_at(s: &SslBroker, bootstrap: &str, args: &[&str], input: Option<&[u8]>) -> String {
     let out = run_with_timeout(
-        Command::new("kcat")
-            .arg("-b")
-            .arg(s.ssl_bootstrap())
-            .args(["-X", "security.protocol=ssl", "-X"])
-            .arg(format!("ssl.ca.location={}", s.ca()))
-            .args(args),
+        Command::new("kcat").arg("-b").arg(bootstrap).args(args),
         input,
         Duration::from_secs(60),
     );
@@ -161,14 +164,6 @@ fn kcat_produces_and_consumes_over_ssl() {
     assert_eq!(s.count("tls-kcat"), 3, "the same records over PLAINTEXT");
 }
 
-/// `name`'s value in `b`'s metrics (0 when absent).
-fn metric(b: &TestBroker, name: &str) -> f64 {
-    let (_, body) = common::http_get(b.admin_port, "/metrics").expect("metrics");
-    body.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// Batches large enough to be sent from the segment files: over TLS they are read and
 /// encrypted (no sendfile), over PLAINTEXT they go by sendfile; both reads are the same.
 #[test]
@@ -184,28 +179,20 @@ fn large_batches_read_the_same_over_ssl_and_by_sendfile_over_plaintext() {
         .collect();
     assert!(over_ssl == expected, "every record read back over SSL");
     let sent = "eddy_fetch_sendfile_bytes_total";
-    assert_eq!(metric(&s.b, sent), 0.0, "nothing sent by sendfile over TLS");
-    let out = run_with_timeout(
-        Command::new("kcat")
-            .arg("-b")
-            .arg(s.b.bootstrap())
-            .args(consume),
-        None,
-        Duration::from_secs(60),
+    assert_eq!(
+        common::metric_value(s.b.admin_port, sent),
+        0.0,
+        "nothing sent by sendfile over TLS"
     );
+    let over_plaintext = kcat_at(&s, &s.b.bootstrap(), &consume, None);
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.stdout == expected.as_bytes(),
+        over_plaintext == expected,
         "the same records over PLAINTEXT"
     );
     assert!(
-        metric(&s.b, sent) >= 200.0 * 20_000.0,
+        common::metric_value(s.b.admin_port, sent) >= 200.0 * 20_000.0,
         "sent by sendfile over PLAINTEXT: {}",
-        metric(&s.b, sent)
+        common::metric_value(s.b.admin_port, sent)
     );
 }
 

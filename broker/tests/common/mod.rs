@@ -261,6 +261,17 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((code, body))
 }
 
+/// The value of the unlabelled metric `name` in the broker's `/metrics` (0 when absent or
+/// while the admin endpoint does not answer).
+pub fn metric_value(admin_port: u16, name: &str) -> f64 {
+    let Some((200, body)) = http_get(admin_port, "/metrics") else {
+        return 0.0;
+    };
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// A minimal HTTP/1.0 request with `method` (PUT, DELETE...) and no body: (status, body).
 pub fn http_call(port: u16, method: &str, path: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
