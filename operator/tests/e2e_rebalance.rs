@@ -204,8 +204,7 @@ async fn an_approved_full_rebalance_balances_a_skewed_cluster_under_a_producer()
     let dir = tempfile::tempdir()?;
     let producer = Producer::start("kafka_tool.py", &[&bootstrap, "skew"], dir.path())?;
 
-    annotate(&kube, "full", "approve")?;
-    let approved = std::time::Instant::now();
+    let approved = std::cell::Cell::new(std::time::Instant::now());
     let seen = std::cell::RefCell::new(Vec::new());
     let killed = std::cell::RefCell::new(None);
     // Watched, not polled: a short Rebalancing phase can pass between two polls.
@@ -214,6 +213,12 @@ async fn an_approved_full_rebalance_balances_a_skewed_cluster_under_a_producer()
         "full",
         Duration::from_secs(420),
         "rebalance Ready",
+        // Approved only once the watch runs: the moves may take about a second.
+        || {
+            annotate(&kube, "full", "approve")?;
+            approved.set(std::time::Instant::now());
+            Ok(())
+        },
         |r: KafkaRebalance| async {
             let p = phase(&r);
             if seen.borrow().last() != Some(&p) {
@@ -243,7 +248,7 @@ async fn an_approved_full_rebalance_balances_a_skewed_cluster_under_a_producer()
     let seen = seen.into_inner();
     eprintln!(
         "phases seen: {seen:?}; approve to Ready took {:?}",
-        approved.elapsed()
+        approved.get().elapsed()
     );
     assert!(
         seen.contains(&Some(RebalancePhase::Rebalancing)),

@@ -172,15 +172,15 @@ async fn a_scale_down_drains_the_brokers_that_go_and_refuses_what_cannot_be_drai
     // Without `pinned`, the drain goes through by itself: 2 brokers, broker 2 gone everywhere.
     // At the first step of the scale-down seen under way, the operator's pod is deleted: its
     // replacement resumes from the status and what the brokers report.
-    kafka_tool(&["delete", &bootstrap, "pinned"])?;
-    // The phases are watched, not polled: a small drain passes through every phase in a few
-    // hundred milliseconds, between two polls.
+    // The phases are watched, not polled, and `pinned` is deleted only once the watch runs: a
+    // small drain passes through every phase in a second or so, between two polls.
     let killed_at = std::cell::Cell::new(None);
     let done = watch_until(
         &clusters,
         "scale",
         Duration::from_secs(420),
         "scale-down Done",
+        || kafka_tool(&["delete", &bootstrap, "pinned"]).map(drop),
         |c: KafkaCluster| async {
             let phase = c
                 .status

@@ -143,13 +143,16 @@ pub async fn kill_operator(client: &kube::Client) -> anyhow::Result<Vec<String>>
 }
 
 /// Like `eventually`, but driven by a watch of the object `name`: `step` sees every version the
-/// API server stores, so a phase that lasts less than a poll interval is not missed. The watch
-/// backs off and resumes after errors; `limit` bounds the whole wait.
+/// API server stores, so a phase that lasts less than a poll interval is not missed. `start`
+/// (the action whose effects are watched) runs once the watch has listed the object, so not even
+/// the first of those effects can pass before the watch sees it. The watch backs off and resumes
+/// after errors; `limit` bounds the whole wait.
 pub async fn watch_until<K, T, F, Fut>(
     api: &Api<K>,
     name: &str,
     limit: std::time::Duration,
     what: &str,
+    start: impl FnOnce() -> anyhow::Result<()>,
     mut step: F,
 ) -> anyhow::Result<T>
 where
@@ -165,11 +168,15 @@ where
         Config::default().fields(&format!("metadata.name={name}")),
     )
     .default_backoff();
+    let mut start = Some(start);
     let watched = async {
         let mut events = std::pin::pin!(events);
         while let Some(event) = events.next().await {
             match event {
                 Ok(Event::Apply(object) | Event::InitApply(object)) => {
+                    if let Some(start) = start.take() {
+                        start()?;
+                    }
                     if let Some(value) = step(object).await? {
                         return Ok(value);
                     }
