@@ -99,6 +99,10 @@ stop_eddy() {
 	rm -rf "$WORK"/data-*
 }
 
+# Lets the page cache's dirty data of the previous phase reach the disk before the next phase
+# starts (bounded): otherwise a phase measures the previous one's writeback, not its own load.
+settle() { timeout 120 sync || true; }
+
 json() { $PY -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 
 LIMITS_DONE=0
@@ -115,6 +119,7 @@ measure() {
 	before_topics=$(kcat -b "$BS" -L | grep -o 'bench-[^"]*' | sort || true)
 	local c0 c1 c2 c3
 	# shellcheck disable=SC2086
+	settle
 	c0=$(cpu_s $BROKER_PIDS)
 	"$BENCH" run "$WORKLOAD" --bootstrap "$BS" --rate 0 --warmup-s 2 --duration-s "$DURATION_S" \
 		--replication-factor "$rf" "${tc[@]}" "${limits[@]}" --results "$RESULTS/$name-max" \
@@ -135,6 +140,7 @@ measure() {
 	topic=$(comm -13 <(echo "$before_topics") <(kcat -b "$BS" -L | grep -o 'bench-[^"]*' | sort) | head -1)
 	# Consume the max-rate topic from the beginning.
 	local bytes=$((acked * 1024)) start end
+	settle
 	# shellcheck disable=SC2086
 	c2=$(cpu_s $BROKER_PIDS)
 	start=$(date +%s.%N)
@@ -144,6 +150,7 @@ measure() {
 	# shellcheck disable=SC2086
 	c3=$(cpu_s $BROKER_PIDS)
 	# Latency at half the maximum rate.
+	settle
 	"$BENCH" run "$WORKLOAD" --bootstrap "$BS" --rate "$rate" --warmup-s 2 --duration-s "$DURATION_S" \
 		--replication-factor "$rf" "${tc[@]}" --skip-limits --results "$RESULTS/$name-half" \
 		>"$WORK/bench.log" 2>&1 || { tail -20 "$WORK/bench.log" >&2; return 1; }

@@ -32,6 +32,8 @@ pub struct Metrics {
     pub replica_fetches_cut_short: IntCounter,
     /// Record bytes of fetch responses sent from the segment files with sendfile.
     pub sendfile_bytes: IntCounter,
+    /// Replicated mode (`ack.durability`): background fsyncs of partitions queued.
+    pub background_fsyncs: IntCounter,
     /// Record bytes appended by producers, per topic (Kafka's BytesInPerSec{topic}).
     pub topic_bytes_in: IntCounterVec,
     /// Record bytes returned to fetchers, per topic (Kafka's BytesOutPerSec{topic}).
@@ -156,6 +158,10 @@ impl Metrics {
             "fetch_sendfile_bytes_total",
             "Record bytes of fetch responses sent from the segment files with sendfile (plaintext)",
         ));
+        let background_fsyncs = must(IntCounter::new(
+            "log_background_fsyncs_total",
+            "Background fsyncs of partitions queued in the replicated mode (ack.durability), per flush.messages, flush.ms and log.flush.scheduler.interval.ms",
+        ));
         let per_topic =
             |name: &str, help: &str| must(IntCounterVec::new(Opts::new(name, help), &["topic"]));
         let topic_bytes_in = per_topic(
@@ -227,6 +233,7 @@ impl Metrics {
             Box::new(replica_fetcher_partitions.clone()),
             Box::new(replica_fetches_cut_short.clone()),
             Box::new(sendfile_bytes.clone()),
+            Box::new(background_fsyncs.clone()),
             Box::new(topic_bytes_in.clone()),
             Box::new(topic_bytes_out.clone()),
             Box::new(topic_messages_in.clone()),
@@ -261,6 +268,7 @@ impl Metrics {
             replica_fetcher_partitions,
             replica_fetches_cut_short,
             sendfile_bytes,
+            background_fsyncs,
             topic_bytes_in,
             topic_bytes_out,
             topic_messages_in,

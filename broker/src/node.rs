@@ -105,15 +105,18 @@ impl Node {
         use crate::partition::FlushDue;
         match partition.flush_due(records) {
             FlushDue::Now => {
+                self.metrics.background_fsyncs.inc();
                 self.flusher
                     .mark(Arc::clone(partition) as Arc<dyn crate::log::flusher::Durable>);
             }
             FlushDue::After(delay) => {
                 let flusher = self.flusher.clone();
                 let partition = Arc::clone(partition);
+                let fsyncs = self.metrics.background_fsyncs.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(delay).await;
                     partition.flush_timer_fired();
+                    fsyncs.inc();
                     flusher.mark(partition as Arc<dyn crate::log::flusher::Durable>);
                 });
             }
@@ -290,6 +293,10 @@ impl Node {
             flush: crate::partition::FlushPolicy {
                 messages: num("flush.messages").max(1),
                 ms: num("flush.ms").max(0),
+                scheduler_ms: self
+                    .broker_setting("log.flush.scheduler.interval.ms")
+                    .parse::<i64>()
+                    .map_or(crate::partition::DEFAULT_FLUSH_SCHEDULER_MS, |v| v.max(0)),
             },
             compaction,
             log: LogConfig {

@@ -183,3 +183,55 @@ fn replicated_mode_on_one_node_answers_acks_all_and_keeps_the_records_over_a_res
     b.spawn();
     assert_consumed_in_order(&b, "one", total);
 }
+
+/// Kafka's `log.flush.scheduler.interval.ms` bounds how often the replicated mode fsyncs a
+/// partition by time (Eddy's default 1 s): many appends within the interval share one
+/// background fsync. Set to 0 (a dynamic broker config) the fsync follows every append.
+#[test]
+fn replicated_mode_background_fsyncs_follow_the_flush_scheduler_interval() {
+    let fsyncs = "eddy_log_background_fsyncs_total";
+    let b = TestBroker::start(&[
+        "log.ack.durability=replicated",
+        "log.flush.scheduler.interval.ms=600000",
+    ]);
+    assert_eq!(create_topic(&b, "paced", 1, &[]), 0);
+    let mut w = Wire::connect(&b.bootstrap());
+    let produce = |w: &mut Wire, n: usize| {
+        for i in 0..n {
+            let records = batch(
+                -1,
+                -1,
+                0,
+                &[format!("v{i}").as_bytes()],
+                &[1],
+                Compression::None,
+            );
+            let resp = w.call(&produce_request("paced", 0, -1, records), 9);
+            assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+        }
+    };
+    produce(&mut w, 20);
+    assert_eq!(
+        common::metric_value(b.admin_port, fsyncs),
+        0.0,
+        "20 acks=all appends answered, their fsync waits for the 10-minute interval"
+    );
+    let alter = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        incremental_alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(4)
+            .with_resource_name(sb(""))
+            .with_configs(vec![
+                incremental_alter_configs_request::AlterableConfig::default()
+                    .with_name(sb("log.flush.scheduler.interval.ms"))
+                    .with_config_operation(0)
+                    .with_value(Some(sb("0"))),
+            ]),
+    ]);
+    assert_eq!(w.call(&alter, 1).responses[0].error_code, 0);
+    produce(&mut w, 10);
+    assert_eq!(
+        common::metric_value(b.admin_port, fsyncs),
+        10.0,
+        "with the interval at 0 every append is followed by its own background fsync"
+    );
+}

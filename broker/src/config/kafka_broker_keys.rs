@@ -58,7 +58,7 @@ pub const ACCEPTED_BROKER_KEYS: &[BrokerKey] = &[
     inert("log.retention.minutes", "", ConfigType::Int, false, "Retention in minutes, used when log.retention.ms is not set (as in Kafka)."),
     inert("log.roll.hours", "168", ConfigType::Int, false, "Segment age before a roll in hours, used when log.roll.ms is not set (as in Kafka)."),
     inert("log.roll.jitter.hours", "0", ConfigType::Int, false, "Changes nothing yet (segment.jitter.ms)."),
-    inert("log.flush.scheduler.interval.ms", "9223372036854775807", ConfigType::Long, false, "Changes nothing: with ack.durability=fsync acknowledged writes are fsynced first (group commit); with replicated each partition is fsynced in the background per flush.ms / flush.messages, by its own timer."),
+    inert("log.flush.scheduler.interval.ms", "1000", ConfigType::Long, true, "With ack.durability=replicated: as in Kafka, how often the flusher looks for partitions to fsync by time, so a partition is fsynced in the background at most max(flush.ms, this) after its first unflushed record (or once flush.messages are unflushed). Eddy's default is 1000 (Kafka's is never: the OS writes the page cache back); 0 fsyncs after each append. With ack.durability=fsync it changes nothing: acknowledged writes are fsynced first (group commit, log.flush.interval.ms)."),
     inert("log.flush.offset.checkpoint.interval.ms", "60000", ConfigType::Int, false, "Changes nothing: recovery points are not checkpointed separately."),
     inert("log.flush.start.offset.checkpoint.interval.ms", "60000", ConfigType::Int, false, "Changes nothing: the log start offset is stored with the segments."),
     inert("log.initial.task.delay.ms", "30000", ConfigType::Long, false, "Changes nothing yet."),

@@ -93,7 +93,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         default: "0",
         ty: ConfigType::Long,
         allowed: &[],
-        doc: "With ack.durability=fsync: the group-commit window (broker-wide), how long appends wait to share the fsync that precedes their acknowledgement. With ack.durability=replicated: Kafka's meaning, the longest time a record stays in the page cache before the background fsync (0: at once).",
+        doc: "With ack.durability=fsync: the group-commit window (broker-wide), how long appends wait to share the fsync that precedes their acknowledgement. With ack.durability=replicated: Kafka's meaning, the longest time a record stays in the page cache before the background fsync, checked every log.flush.scheduler.interval.ms (Eddy's default 1000): so the fsync runs max(flush.ms, that interval) after the first unflushed record.",
     },
     TopicKey {
         name: "ack.durability",
