@@ -5,9 +5,9 @@
 #   1. produce at max rate (MB/s, and the broker's CPU seconds per GB produced),
 #   2. produce at half that rate: publish p99 / p99.9 and end-to-end p99,
 #   3. consume of the max-rate topic from the beginning with kcat (MB/s, CPU seconds per GB),
-# with the machine's disk (1 MiB writes + fdatasync) and loopback TCP limits measured in the
-# same run (by the first bench run). Topics are created through the admin API (CreateTopics)
-# by the bench, so any Kafka-compatible broker can be compared.
+# with the machine's disk (1 MiB writes + fdatasync), page-cache write (no fsync) and loopback
+# TCP limits measured in the same run (by the first bench run). Topics are created through the
+# admin API (CreateTopics) by the bench, so any Kafka-compatible broker can be compared.
 #
 # Usage:
 #   bench/side-by-side.sh                       # Eddy: RF=1 (one broker) and RF=3 (three local
@@ -130,7 +130,7 @@ measure() {
 	max=$(ls "$RESULTS/$name-max"/*/result.json | head -1)
 	if [[ $LIMITS_DONE == 0 ]]; then
 		LIMITS_DONE=1
-		echo "machine (same run): disk $(json "$max" "round(d['machine']['disk_fsync_write_mb_s'])") MB/s (1 MiB writes + fdatasync), loopback $(json "$max" "round(d['machine']['loopback_tcp_mb_s'])") MB/s, $(json "$max" "d['machine']['cpus']") CPUs; $(uptime)"
+		echo "machine (same run): disk $(json "$max" "round(d['machine']['disk_fsync_write_mb_s'])") MB/s (1 MiB writes + fdatasync), loopback $(json "$max" "round(d['machine']['loopback_tcp_mb_s'])") MB/s, page-cache writes $(json "$max" "round(d['machine'].get('page_cache_write_mb_s', 0))") MB/s (1 MiB, no fsync), $(json "$max" "d['machine']['cpus']") CPUs; $(uptime)"
 	fi
 	local acked pub_mb rate
 	acked=$(json "$max" "d['totals']['acked']")

@@ -93,6 +93,11 @@ pub struct MachineLimits {
     pub disk_fsync_write_mb_s: f64,
     /// One TCP stream over 127.0.0.1.
     pub loopback_tcp_mb_s: f64,
+    /// Sequential writes of 1 MiB into the page cache of a new file on the data directory's
+    /// filesystem, no fsync (what every replica of a produced byte costs; a replicated-mode
+    /// cluster of N local brokers writes each byte N times). Absent in older results.
+    #[serde(default)]
+    pub page_cache_write_mb_s: f64,
 }
 
 /// Broker figures as fractions of the machine's limits (0.5 = half).
@@ -175,6 +180,10 @@ fn rows(r: &RunResult) -> Vec<(&'static str, f64)> {
             r.machine.disk_fsync_write_mb_s,
         ),
         ("machine: loopback TCP MB/s", r.machine.loopback_tcp_mb_s),
+        (
+            "machine: page-cache write MB/s",
+            r.machine.page_cache_write_mb_s,
+        ),
         ("publish / disk limit", r.fractions.publish_of_disk),
         ("publish / loopback limit", r.fractions.publish_of_loopback),
         ("consume / loopback limit", r.fractions.consume_of_loopback),
@@ -286,6 +295,7 @@ pub(crate) mod tests {
             cpus: 2,
             disk_fsync_write_mb_s: 200.0,
             loopback_tcp_mb_s: 2000.0,
+            page_cache_write_mb_s: 1500.0,
         };
         RunResult {
             workload,
