@@ -106,6 +106,7 @@ settle() { timeout 120 sync || true; }
 json() { $PY -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 
 LIMITS_DONE=0
+RESTART_WITH="" # Eddy targets: the broker count to restart with before the half-rate phase
 ROWS=()
 # measure NAME RF [topic config k=v ...]
 measure() {
@@ -149,7 +150,13 @@ measure() {
 	end=$(date +%s.%N)
 	# shellcheck disable=SC2086
 	c3=$(cpu_s $BROKER_PIDS)
-	# Latency at half the maximum rate.
+	# Latency at half the maximum rate, on brokers started afresh (Eddy targets) once the
+	# writeback is done: the latency of a steady half load, not of the max-rate phase's
+	# aftermath (its dirty pages, and on a virtual machine the guest memory it just took).
+	if [[ -n $RESTART_WITH ]]; then
+		stop_eddy
+		start_eddy "$RESTART_WITH"
+	fi
 	settle
 	"$BENCH" run "$WORKLOAD" --bootstrap "$BS" --rate "$rate" --warmup-s 2 --duration-s "$DURATION_S" \
 		--replication-factor "$rf" "${tc[@]}" --skip-limits --results "$RESULTS/$name-half" \
@@ -190,6 +197,7 @@ else
 		n=${target#rf}
 		for mode in ${MODES:-fsync replicated}; do
 			start_eddy "$n"
+			RESTART_WITH=$n
 			extra=(ack.durability="$mode")
 			((n > 1)) && extra+=(min.insync.replicas=2)
 			measure "eddy-$target-$mode" "$n" "${extra[@]}"
