@@ -17,8 +17,8 @@
 #     bench/side-by-side.sh                     # any broker reachable at an address
 # Env: DURATION_S (default 10), BROKER_BIN, BENCH_BIN (default: $CARGO_TARGET_DIR/release/...),
 #      TARGETS (default "rf1 rf3"), MODES (default "fsync replicated").
-# Prints a Markdown table; the bench's result folders stay in $RESULTS (default: a temp dir
-# that is removed unless KEEP_RESULTS=1).
+# Prints a Markdown table, and with PLOT=file.svg draws it (bench/side_by_side_plot.py); the
+# bench's result folders stay in $RESULTS (default: a temp dir removed unless KEEP_RESULTS=1).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -208,3 +208,9 @@ fi
 echo
 echo "$HEADER"
 printf '%s\n' "${ROWS[@]}"
+if [[ -n ${PLOT:-} ]]; then
+	printf '%s\n' "$HEADER" "${ROWS[@]}" >"$WORK/table.md"
+	$PY "$ROOT/bench/side_by_side_plot.py" "$WORK/table.md" "$PLOT" \
+		"bench/side-by-side.sh, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs"
+	echo "plot: $PLOT"
+fi
