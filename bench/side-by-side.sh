@@ -119,8 +119,8 @@ measure() {
 	local before_topics
 	before_topics=$(kcat -b "$BS" -L | grep -o 'bench-[^"]*' | sort || true)
 	local c0 c1 c2 c3
-	# shellcheck disable=SC2086
 	settle
+	# shellcheck disable=SC2086
 	c0=$(cpu_s $BROKER_PIDS)
 	"$BENCH" run "$WORKLOAD" --bootstrap "$BS" --rate 0 --warmup-s 2 --duration-s "$DURATION_S" \
 		--replication-factor "$rf" "${tc[@]}" "${limits[@]}" --results "$RESULTS/$name-max" \

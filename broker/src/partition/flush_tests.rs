@@ -15,6 +15,14 @@ fn partition(dir: &std::path::Path, flush: FlushPolicy) -> Partition {
     Partition::open("t", 0, dir, settings, 0, version).unwrap()
 }
 
+fn policy(messages: i64, ms: i64, scheduler_ms: i64) -> FlushPolicy {
+    FlushPolicy {
+        messages,
+        ms,
+        scheduler_ms,
+    }
+}
+
 fn due(p: &Partition, records: i64) -> &'static str {
     match p.flush_due(records) {
         FlushDue::Now => "now",
@@ -40,14 +48,7 @@ fn by_default_the_scheduler_interval_bounds_the_background_fsync_to_once_a_secon
 #[test]
 fn flush_ms_longer_than_the_scheduler_interval_wins_and_flush_messages_forces_it_now() {
     let dir = tempfile::tempdir().unwrap();
-    let p = partition(
-        dir.path(),
-        FlushPolicy {
-            messages: 100,
-            ms: 5000,
-            scheduler_ms: 1000,
-        },
-    );
+    let p = partition(dir.path(), policy(100, 5000, 1000));
     assert_eq!(due(&p, 60), "after 5 s");
     assert_eq!(due(&p, 39), "pending");
     // The 100th unflushed record: fsync now, and the count starts again.
@@ -59,14 +60,7 @@ fn flush_ms_longer_than_the_scheduler_interval_wins_and_flush_messages_forces_it
 #[test]
 fn a_zero_scheduler_interval_and_flush_ms_fsync_after_every_append() {
     let dir = tempfile::tempdir().unwrap();
-    let p = partition(
-        dir.path(),
-        FlushPolicy {
-            messages: i64::MAX,
-            ms: 0,
-            scheduler_ms: 0,
-        },
-    );
+    let p = partition(dir.path(), policy(i64::MAX, 0, 0));
     assert_eq!(due(&p, 1), "now");
     assert_eq!(due(&p, 1), "now");
 }
